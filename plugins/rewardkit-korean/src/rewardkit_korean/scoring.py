@@ -1,0 +1,207 @@
+"""Reference corpus scorer with the official rules of the 2025 Korean grammar-QA competition.
+
+Rules implemented (see `official_scores`):
+
+- Every text is split with the official rule (`split_answer_reason`).
+- EM (`exact_match`, official mode) on the answer parts, averaged over ALL items.
+- ROUGE-1 (Mecab morphemes after the official preprocessing, clipped unigram overlap, F = 2PR/(P+R)),
+  BERTScore and BLEURT on the reasons, each averaged ONLY over items where both the gold and the
+  prediction reason are non-empty. A non-empty reason with no scorable token gets ROUGE-1 F = 0 and counts.
+- Final = (EM + mean of the reason metrics) / 2. The official mean has three reason metrics
+  (ROUGE-1, BERTScore, BLEURT); here it is the mean of those you supply (ROUGE-1 always; pass `bertscore=`
+  and `bleurt=` callables for the others). `reason_metrics` in the result lists what went in.
+- No item with both reasons: the reason metrics are None and contribute 0 to Final (the official rule
+  leaves this case undefined; a submission without reasons earns no descriptive credit).
+
+Files are competition JSON (a list of items) or JSON Lines: ``{"id", "input": {...}, "output": {"answer"}}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Union
+
+from .exact_match import exact_match
+from .split import split_answer_reason
+from .tokenizer import KoreanMorphemeTokenizer
+
+PairScorer = Callable[[list[str], list[str]], Sequence[float]]  # (candidates, references) -> one score each
+Items = Union[str, Path, Sequence[Mapping[str, Any]]]
+
+_TOKENIZER = KoreanMorphemeTokenizer()
+
+
+def rouge1_f(prediction: str, reference: str) -> float:
+    """Official per-item ROUGE-1 F between two reasons (clipped unigram overlap of Mecab morphemes).
+
+    >>> round(rouge1_f("'돼요'로 적는다.", "'돼요'로 쓴다."), 4)  # 돼요/로/적/는다 vs 돼요/로/쓴다: 2 shared
+    0.5714
+    """
+    pred = _TOKENIZER.tokenize(prediction)
+    ref = _TOKENIZER.tokenize(reference)
+    if not pred or not ref:
+        return 0.0
+    overlap = sum((Counter(pred) & Counter(ref)).values())
+    if overlap == 0:
+        return 0.0
+    precision, recall = overlap / len(pred), overlap / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def load_items(source: Items, role: str = "items") -> list[Mapping[str, Any]]:
+    """Read competition items from a JSON/JSONL file, or check an in-memory list; `role` names them in errors."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"{role}: no file at {path}. Hint: pass a competition .json or .jsonl file.")
+        text = path.read_text(encoding="utf-8")
+        try:
+            if path.suffix == ".jsonl":
+                items = [json.loads(line) for line in text.splitlines() if line.strip()]
+            else:
+                items = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{role}: {path} is not valid JSON ({exc}). "
+                             "Hint: .json files hold one list of items, .jsonl files one item per line.") from exc
+        where = str(path)
+    else:
+        items, where = source, role
+    if not isinstance(items, list):
+        raise ValueError(f"{role}: {where} must hold a list of items, got {type(items).__name__}.")
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping) or "id" not in item:
+            raise ValueError(f"{role}: item {index} of {where} has no 'id'. "
+                             'Hint: items look like {"id": ..., "input": {...}, "output": {"answer": "..."}}.')
+        output = item.get("output")
+        if not isinstance(output, Mapping) or not isinstance(output.get("answer"), str):
+            raise ValueError(f"{role}: item id={item['id']!r} of {where} has no string 'output.answer'. "
+                             'Hint: put the text in {"output": {"answer": "\\"…\\"가 옳다. 이유"}}.')
+    return items
+
+
+def _by_id(items: list[Mapping[str, Any]], role: str) -> dict[str, str]:
+    # Ids are matched as strings so 7 and "7" agree; two items that collide this way are duplicates.
+    out: dict[str, str] = {}
+    for item in items:
+        key = str(item["id"])
+        if key in out:
+            raise ValueError(f"{role}: duplicate id {key!r}. Hint: every item needs a unique id.")
+        out[key] = item["output"]["answer"]
+    return out
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _run_pair_scorer(name: str, scorer: PairScorer, candidates: list[str], references: list[str]) -> list[float]:
+    scores = [float(s) for s in scorer(candidates, references)]
+    if len(scores) != len(candidates):
+        raise ValueError(f"{name} returned {len(scores)} scores for {len(candidates)} pairs. "
+                         "Hint: the callable must return one score per (candidate, reference) pair.")
+    return scores
+
+
+def official_scores(predictions: Items, labels: Items, bertscore: PairScorer | None = None,
+                    bleurt: PairScorer | None = None) -> dict[str, Any]:
+    """Score a submission against the gold with the official corpus rules.
+
+    Args:
+        predictions: the submission (path to .json/.jsonl, or a list of items).
+        labels: the gold items, same format; every id must appear exactly once in both.
+        bertscore: optional `(candidates, references) -> F1 list`, e.g. `BERTScoreF1()`.
+        bleurt: optional callable with the same signature returning BLEURT scores.
+
+    Returns a dict with exact_match, rouge1, bertscore, bleurt, descriptive_avg, final, reason_metrics,
+    n_items, n_reason_items and per_item (id, exact_match, rouge1, bertscore, bleurt; None where skipped).
+    """
+    pred = _by_id(load_items(predictions, "predictions"), "predictions")
+    gold = _by_id(load_items(labels, "labels"), "labels")
+    missing, extra = sorted(gold.keys() - pred.keys()), sorted(pred.keys() - gold.keys())
+    if missing or extra:
+        raise ValueError(f"predictions and labels have different ids: missing from predictions {missing}, "
+                         f"extra in predictions {extra}. Hint: submit exactly one item per gold id.")
+    if not gold:
+        raise ValueError("labels: no items. Hint: pass the gold file of the split you predicted.")
+    per_item: list[dict[str, Any]] = []
+    pairs: list[tuple[int, str, str]] = []  # (per_item index, prediction reason, gold reason)
+    for key, gold_text in gold.items():
+        g_answer, g_reason = split_answer_reason(gold_text)
+        p_answer, p_reason = split_answer_reason(pred[key])
+        row: dict[str, Any] = {"id": key, "exact_match": exact_match(p_answer, g_answer),
+                               "rouge1": None, "bertscore": None, "bleurt": None}
+        if g_reason and p_reason:
+            row["rouge1"] = rouge1_f(p_reason, g_reason)
+            pairs.append((len(per_item), p_reason, g_reason))
+        per_item.append(row)
+    reason_metrics = ["rouge1"]
+    for name, scorer in (("bertscore", bertscore), ("bleurt", bleurt)):
+        if scorer is None:
+            continue
+        reason_metrics.append(name)
+        if pairs:
+            scores = _run_pair_scorer(name, scorer, [p for _, p, _ in pairs], [g for _, _, g in pairs])
+            for (index, _, _), score in zip(pairs, scores):
+                per_item[index][name] = score
+    result: dict[str, Any] = {"exact_match": _mean([r["exact_match"] for r in per_item])}
+    for name in ("rouge1", "bertscore", "bleurt"):
+        result[name] = _mean([r[name] for r in per_item if r[name] is not None])
+    available = [result[name] for name in reason_metrics if result[name] is not None]
+    result["descriptive_avg"] = sum(available) / len(reason_metrics) if available else 0.0
+    result["final"] = (result["exact_match"] + result["descriptive_avg"]) / 2
+    result.update(reason_metrics=reason_metrics, n_items=len(per_item), n_reason_items=len(pairs),
+                  per_item=per_item)
+    return result
+
+
+class BERTScoreF1:
+    """BERTScore F1 as the competition computes it (idf off, no baseline rescale); the model loads on first call.
+
+    Args:
+        model_type: a Hugging Face model name or a local directory.
+        num_layers: the layer whose embeddings are compared (9 for bert-base-multilingual-cased).
+        batch_size: pairs per forward pass.
+    """
+
+    def __init__(self, model_type: str = "bert-base-multilingual-cased", num_layers: int = 9,
+                 batch_size: int = 32, device: str | None = None) -> None:
+        self.model_type, self.num_layers, self.batch_size, self.device = model_type, num_layers, batch_size, device
+        self._scorer: Any = None
+
+    def __call__(self, candidates: list[str], references: list[str]) -> list[float]:
+        if self._scorer is None:
+            from bert_score import BERTScorer  # lazy: torch/transformers are heavy
+
+            self._scorer = BERTScorer(model_type=self.model_type, num_layers=self.num_layers, idf=False,
+                                      rescale_with_baseline=False, batch_size=self.batch_size, device=self.device)
+        _, _, f1 = self._scorer.score(candidates, references)
+        return [float(x) for x in f1]
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_scorer": None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: print the official scores of PREDICTIONS against LABELS as JSON."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="rewardkit-korean-score", description=main.__doc__)
+    parser.add_argument("predictions", help="submission .json/.jsonl")
+    parser.add_argument("labels", help="gold .json/.jsonl")
+    parser.add_argument("--bertscore-model", help="model name or local dir for BERTScore (layer --bertscore-layer)")
+    parser.add_argument("--bertscore-layer", type=int, default=9)
+    parser.add_argument("--per-item", action="store_true", help="include per-item scores")
+    args = parser.parse_args(argv)
+    bert = BERTScoreF1(args.bertscore_model, args.bertscore_layer) if args.bertscore_model else None
+    result = official_scores(args.predictions, args.labels, bertscore=bert)
+    if not args.per_item:
+        result.pop("per_item")
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""The `korean_morpheme` ROUGE tokenizer: the official preprocessing, then Mecab morphemes.
+
+rouge_score's default tokenizer drops everything outside [a-z0-9], so Korean scores 0.0 even for identical
+strings; passing this object as `RougeScorer(..., tokenizer=...)` reproduces the competition's ROUGE-1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+def preprocess(text: str) -> str:
+    """Replace every character outside [A-Za-z0-9가-힣] with a space, then lowercase (the official rule).
+
+    >>> preprocess("'왠지'는 A급!")
+    ' 왠지 는 a급 '
+    """
+    # A comprehension over chars instead of re.sub keeps the rule visible and needs no regex engine.
+    return "".join(
+        ch if ("a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9" or "가" <= ch <= "힣") else " "
+        for ch in text
+    ).lower()
+
+
+class KoreanMorphemeTokenizer:
+    """Official ROUGE preprocessing followed by python-mecab-ko morphemes (bundled dictionary).
+
+    >>> KoreanMorphemeTokenizer().tokenize("'왠지'는 '왜인지'가 줄어든 말이다.")
+    ['왠지', '는', '왜', '인지', '가', '줄어든', '말', '이', '다']
+    """
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    def __init__(self, **params: Any) -> None:
+        self.Params(**params)  # rejects unknown parameters with a pydantic error naming them
+        self._mecab: Any = None
+
+    def _tagger(self) -> Any:
+        if self._mecab is None:
+            try:
+                import mecab  # lazy: importing the plugin must stay cheap
+            except ImportError as exc:
+                raise ImportError("The korean_morpheme tokenizer needs python-mecab-ko. "
+                                  "Hint: pip install python-mecab-ko (it bundles its dictionary).") from exc
+            self._mecab = mecab.MeCab()
+        return self._mecab
+
+    def tokenize(self, text: str) -> list[str]:
+        """Return the morphemes of `text` after the official preprocessing."""
+        cleaned = preprocess(text)
+        if not cleaned.strip():
+            return []
+        return list(self._tagger().morphs(cleaned))
+
+    def __getstate__(self) -> dict:
+        # The MeCab tagger wraps a C object that cannot be pickled; it is rebuilt on first use.
+        return {"_mecab": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self._mecab = None
+
+    def __repr__(self) -> str:
+        return "KoreanMorphemeTokenizer()"

@@ -1,0 +1,99 @@
+"""The `rewardkit` command: parses arguments and prints; the work happens in the library modules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import RewardkitError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Rewards, callbacks and runs for TRL.")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fmt(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+@app.command("list")
+def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List rewards, callbacks, views, tokenizers and presets with their source."""
+    from .catalog import catalog
+
+    data = catalog()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    for kind in ("rewards", "callbacks", "views", "tokenizers", "presets"):
+        table = Table(title=kind, title_justify="left")
+        for col in ("name", "source", "summary"):
+            table.add_column(col)
+        for entry in data[kind]:
+            table.add_row(entry["name"], f"{entry['source']} {entry['version']}", entry["summary"])
+        console.print(table)
+    for failed in data["failed_plugins"]:
+        err.print(f"[red]failed plugin[/red] {failed['name']} {failed['version']}: {failed['error']}")
+    for kind, names in data["conflicts"].items():
+        for name, qualified in names.items():
+            err.print(f"[yellow]conflict[/yellow] {kind[:-1]} {name!r}: use one of {', '.join(qualified)}")
+
+
+@app.command()
+def score(
+    spec: str = typer.Argument(..., help="Compose spec: YAML/TOML/JSON file or preset name."),
+    input: Path = typer.Option(..., "--input", "-i", help="JSONL rows with completion, prompt and references."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write rows with scores as JSONL."),
+    completion_key: str = typer.Option("completion", help="Field holding the completion."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Score completions with a composed reward spec."""
+    from .compose import compose
+    from .fileio import atomic_write_text, read_jsonl
+    from .scoring import score_rows
+
+    composed = compose(spec)
+    rows = read_jsonl(input)
+    scores = score_rows(composed, rows, completion_key=completion_key)
+    summary = scores.summary()
+    if output is not None:
+        lines = []
+        for i, row in enumerate(rows):
+            out = dict(row, scores={a: v[i] for a, v in scores.components.items()}, combined=scores.combined[i])
+            lines.append(json.dumps(out, ensure_ascii=False))
+        atomic_write_text(output, "\n".join(lines) + "\n")
+    if as_json:
+        typer.echo(json.dumps({"summary": summary, "corpus": scores.corpus(composed)}, indent=2))
+        return
+    table = Table(title=f"{len(rows)} rows scored with {composed.expression}")
+    for col in ("component", "mean", "std", "None"):
+        table.add_column(col, justify="right" if col != "component" else "left")
+    for s in summary:
+        table.add_row(s["name"], _fmt(s["mean"]), _fmt(s["std"]), str(s["none"]))
+    console.print(table)
+
+
+# --- further commands (select, train, demo) are registered below -------------------------------------------
+
+
+def main() -> None:
+    """Console-script entry point: rewardkit errors become one red line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except RewardkitError as exc:
+        err.print(f"[red]Error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
+    except typer.Abort:
+        raise SystemExit(1) from None
+    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise

@@ -1,0 +1,157 @@
+"""Composition: several named rewards combined by weights or a whitelisted expression.
+
+None handling (`none:` in the spec):
+    `zero` (default): a None component adds nothing, exactly like TRL's nansum over weighted rewards;
+        a row where every component is None is None.
+    `propagate`: a row with any None component is None.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+from typing import Any, Literal
+
+from . import expr
+from .errors import ConfigError, closest
+from .specs import load_file
+
+_RESERVED = {"rewards", "combine", "none", "name"}
+
+
+class Composed:
+    """A reward made of named components; callable like any reward and picklable.
+
+    Example:
+    >>> from rewardkit import compose
+    >>> r = compose({"rewards": {"em": {"use": "exact_match"}, "short": {"use": "brevity", "max_length": 10}},
+    ...              "combine": "(3*em + short) / 4"})
+    >>> r(completions=["42", "41"], answer=["42", "42"])
+    [0.95, 0.2]
+    """
+
+    def __init__(self, components: dict[str, Any], combine: expr.Node, *, none: Literal["zero", "propagate"] = "zero",
+                 name: str = "composed", text: str = "") -> None:
+        self.components = components
+        self.tree = combine
+        self.none = none
+        self.__name__ = name
+        self.expression = text
+        self.linear = expr.linear_form(combine)
+
+    def __repr__(self) -> str:
+        return f"Composed({self.expression!r}, components={list(self.components)})"
+
+    @property
+    def weights(self) -> dict[str, float] | None:
+        """Per-component weights when the expression is linear without a constant term, else None."""
+        if self.linear is None or self.linear[1] != 0:
+            return None
+        coeffs = self.linear[0]
+        return {alias: coeffs.get(alias, 0.0) for alias in self.components}
+
+    def to_trl(self) -> tuple[list, list[float]]:
+        """(reward_funcs, reward_weights) for GRPOTrainer: one function per component when linear."""
+        weights = self.weights
+        if weights is None:
+            return [self], [1.0]
+        return list(self.components.values()), [weights[a] for a in self.components]
+
+    def score_components(self, **kwargs: Any) -> dict[str, list[float | None]]:
+        """Each component's scores, keyed by alias."""
+        return {alias: reward(**kwargs) for alias, reward in self.components.items()}
+
+    def combine_row(self, values: dict[str, float | None]) -> float | None:
+        """Combine one row (or corpus means) of component values under the `none` policy."""
+        present = {a: v for a, v in values.items() if v is not None}
+        if not present or (self.none == "propagate" and len(present) < len(values)):
+            return None
+        result = expr.evaluate(self.tree, {a: values.get(a) or 0.0 for a in self.components})
+        return None if math.isnan(result) else result
+
+    def combine(self, scores: dict[str, list[float | None]]) -> list[float | None]:
+        """Combine per-component score lists row by row."""
+        n = len(next(iter(scores.values())))
+        return [self.combine_row({a: scores[a][i] for a in self.components}) for i in range(n)]
+
+    def __call__(self, **kwargs: Any) -> list[float | None]:
+        scores = self.score_components(**kwargs)
+        log_metric = kwargs.get("log_metric")
+        if log_metric is not None:  # TRL logs only this function's total; log the parts ourselves
+            for alias, values in scores.items():
+                present = [v for v in values if v is not None]
+                if present:
+                    log_metric(f"rewards/{self.__name__}/{alias}/mean", statistics.fmean(present))
+        return self.combine(scores)
+
+
+def _load_spec(spec: Any) -> tuple[dict, str]:
+    if isinstance(spec, dict):
+        return spec, "spec"
+    if isinstance(spec, Path) or (isinstance(spec, str) and Path(spec).suffix.lower() in (".yaml", ".yml", ".toml", ".json")):
+        return load_file(spec), str(spec)
+    if isinstance(spec, str):
+        return load_preset(spec), f"preset {spec!r}"
+    raise ConfigError(f"compose: expected a dict, a path or a preset name, got {type(spec).__name__}.")
+
+
+def load_preset(name: str) -> dict:
+    """The spec registered as preset `name`."""
+    from .plugins import get_registry
+
+    value = get_registry().get("presets", name).factory
+    return load_file(value) if isinstance(value, (str, Path)) else dict(value)
+
+
+def compose(spec: Any, name: str | None = None) -> Composed:
+    """Build a Composed reward from a dict, a YAML/TOML/JSON path, or a preset name."""
+    from . import get_reward
+
+    data, where = _load_spec(spec)
+    entries = data.get("rewards")
+    if entries is None:
+        entries = {k: v for k, v in data.items() if k not in _RESERVED}
+    unknown_top = set(data) - _RESERVED if "rewards" in data else set()
+    if unknown_top:
+        raise ConfigError(f"{where}: unknown top-level keys {sorted(unknown_top)}. Hint: allowed are "
+                          f"{sorted(_RESERVED)}.")
+    if not isinstance(entries, dict) or not entries:
+        raise ConfigError(f"{where}: no rewards. Hint: rewards: {{em: {{use: exact_match}}}}.")
+    components: dict[str, Any] = {}
+    weights: dict[str, float] = {}
+    for alias, entry in entries.items():
+        if not isinstance(alias, str) or not alias.isidentifier() or alias in expr.FUNCTIONS:
+            raise ConfigError(f"{where}: alias {alias!r} must be an identifier (letters, digits, _) and not "
+                              f"one of {sorted(expr.FUNCTIONS)}.")
+        if isinstance(entry, str):
+            entry = {"use": entry}
+        if not isinstance(entry, dict) or "use" not in entry:
+            raise ConfigError(f"{where}: reward {alias!r} needs 'use: <reward name>', got {entry!r}.")
+        params = dict(entry)
+        use = params.pop("use")
+        weight = params.pop("weight", None)
+        if weight is not None:
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) \
+                    or weight < 0:
+                raise ConfigError(f"{where}: reward {alias!r} has weight {weight!r}; weights are finite numbers "
+                                  ">= 0. Hint: for a penalty write it in `combine:` (e.g. \"a - b\").")
+            weights[alias] = float(weight)
+        params.setdefault("name", alias)
+        components[alias] = get_reward(use, **params)
+    text = data.get("combine")
+    if text is not None and weights:
+        raise ConfigError(f"{where}: both `combine` and per-reward `weight` given ({sorted(weights)}). "
+                          "Hint: put the weights into the expression.")
+    if text is None:
+        text = " + ".join(f"{weights.get(a, 1.0)!r}*{a}" for a in components)
+    tree = expr.parse(text, set(components))
+    unused = set(components) - expr.aliases(tree)
+    if unused:
+        raise ConfigError(f"{where}: rewards {sorted(unused)} are declared but not used in combine {text!r}. "
+                          "Hint: use them or remove them.")
+    none = data.get("none", "zero")
+    if none not in ("zero", "propagate"):
+        raise ConfigError(f"{where}: none: {none!r} is not valid.{closest(str(none), ['zero', 'propagate'])} "
+                          "Hint: none: zero | propagate.")
+    return Composed(components, tree, none=none, name=name or data.get("name") or "composed", text=text)

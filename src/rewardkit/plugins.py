@@ -1,0 +1,129 @@
+"""Plugin loading: built-ins and entry points (group 'rewardkit'), each isolated from the others' failures."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .registry import KINDS, Entry, FailedPlugin, Registry
+
+pm = pluggy.PluginManager("rewardkit")
+pm.add_hookspecs(hookspecs)
+
+_registry: Registry | None = None
+_failed: list[FailedPlugin] = []
+_sources: dict[str, tuple[str, str]] = {}  # plugin name in pm -> (source, version)
+_loaded = False
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _wanted() -> set[str] | None:
+    """Distribution names allowed by REWARDKIT_LOAD_PLUGINS (None = all)."""
+    value = os.environ.get("REWARDKIT_LOAD_PLUGINS")
+    if value is None:
+        return None
+    return {part.strip().lower().replace("_", "-") for part in value.split(",") if part.strip()}
+
+
+def _strict() -> bool:
+    return os.environ.get("REWARDKIT_STRICT_PLUGINS", "") not in ("", "0", "false")
+
+
+def _fail(name: str, version: str, exc: BaseException) -> None:
+    _failed.append(FailedPlugin(name, version, f"{type(exc).__name__}: {exc}"))
+    print(f"rewardkit: plugin {name} {version} failed to load: {type(exc).__name__}: {exc}", file=sys.stderr)
+    if _strict():
+        raise exc
+
+
+def load_plugins() -> None:
+    """Register the built-ins, then every allowed entry point, one try/except each."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from . import builtins
+
+    register_plugin(builtins, name="rewardkit", source="rewardkit")
+    wanted = _wanted()
+    seen: set[str] = set()
+    for ep in metadata.entry_points(group="rewardkit"):
+        dist = ep.dist.name if ep.dist is not None else ep.module
+        key = f"{dist}:{ep.name}"
+        if key in seen:  # the same distribution can be visible twice on sys.path
+            continue
+        seen.add(key)
+        if wanted is not None and dist.lower().replace("_", "-") not in wanted:
+            continue
+        try:
+            register_plugin(ep.load(), name=key, source=dist)
+        except Exception as exc:  # a broken plugin must not break the others
+            _fail(dist, _version(dist), exc)
+
+
+def register_plugin(plugin: Any, name: str, source: str | None = None) -> None:
+    """Register a plugin object (module or instance) under `name`; `source` is shown as its distribution."""
+    global _registry
+    pm.register(plugin, name=name)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        pm.unregister(name=name)
+        raise exc
+    src = source or name
+    _sources[name] = (src, _version(src))
+    _registry = None
+
+
+def unregister_plugin(name: str) -> None:
+    """Remove a plugin registered with `register_plugin`."""
+    global _registry
+    pm.unregister(name=name)
+    _sources.pop(name, None)
+    _registry = None
+
+
+def _summary(obj: Any) -> str:
+    doc = inspect.getdoc(obj) if not isinstance(obj, (str, dict)) else None
+    return doc.strip().splitlines()[0] if doc else ""
+
+
+def get_registry() -> Registry:
+    """Build (once) the registry by calling each plugin's hook implementations separately."""
+    global _registry
+    load_plugins()
+    if _registry is not None:
+        return _registry
+    registry = Registry(failed=list(_failed))
+    # pluggy calls impls LIFO; reverse so built-ins register first and plugins appear as conflicts, not overrides.
+    for kind in KINDS:
+        caller = getattr(pm.hook, f"register_{kind}")
+        for impl in reversed(caller.get_hookimpls()):
+            source, version = _sources.get(impl.plugin_name, (impl.plugin_name, "0+unknown"))
+
+            def register(name, factory, *, params=None, summary=None, _k=kind, _s=source, _v=version):
+                if params is None and not isinstance(factory, (str, dict)):
+                    params = getattr(factory, "Params", None)
+                registry.add(Entry(_k, name, factory, _s, _v, summary or _summary(factory), params))
+
+            try:
+                impl.function(register=register)
+            except Exception as exc:
+                registry.failed.append(FailedPlugin(source, version, f"{type(exc).__name__}: {exc}"))
+                print(f"rewardkit: plugin {source} {version} failed in register_{kind}: {exc}", file=sys.stderr)
+                if _strict():
+                    raise
+    _registry = registry
+    return registry

@@ -1,0 +1,254 @@
+"""The reward contract: a picklable callable class that TRL's GRPOTrainer calls by keyword.
+
+Subclasses set `name`, a pydantic `Params` model (extending RewardParams), `needs_reference`, and implement
+`score(completion, reference)` or, for batched work, `score_batch(completions, references, **context)`.
+The base class handles str vs chat completions, the reference column, views, None, errors and time budgets.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import ConfigError, DataError, RewardError, closest
+from ..views import resolve_view
+
+ViewSpec = Union[str, dict, list, None]
+Reference = Union[str, list, None]
+# Keyword arguments TRL passes that are never dataset columns.
+TRAINER_KWARGS = frozenset({"prompts", "completions", "completion_ids", "trainer_state", "log_extra",
+                            "log_metric", "environments"})
+
+
+class RewardParams(BaseModel):
+    """Parameters every reward accepts."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    reference: str | None = Field(None, description="Dataset column holding the reference (gold) text.")
+    completion_view: ViewSpec = Field(None, description="Part of the completion to score (e.g. 'boxed').")
+    reference_view: ViewSpec = Field(None, description="Part of the reference to compare with.")
+    missing: Literal["zero", "none"] = Field(
+        "zero", description="Score when the completion view finds nothing: 0.0, or None (not applicable).")
+    on_error: Literal["raise", "none", "zero"] = Field(
+        "raise", description="What a row scores when the reward raises on it (raise = stop with the row index).")
+    timeout: float | None = Field(
+        None, gt=0, description="Seconds one call may take; on expiry every row is None (runs in a worker process).")
+    name: str | None = Field(None, description="Name TRL logs (rewards/<name>/mean); defaults to the reward name.")
+
+
+def validate_params(model: type[BaseModel], params: dict, owner: str) -> BaseModel:
+    """Validate `params` with `model`; errors name the parameter and the fix."""
+    try:
+        return model(**params)
+    except ValidationError as exc:
+        fields = list(model.model_fields)
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "(parameters)"
+            if err["type"] == "extra_forbidden":
+                lines.append(f"unknown parameter {loc!r}.{closest(str(err['loc'][0]), fields)} "
+                             f"Valid parameters: {', '.join(fields)}")
+            else:
+                lines.append(f"parameter {loc!r}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError(f"{owner}: " + "; ".join(lines) + ". Hint: `rewardkit list --json` shows every "
+                          "parameter with its type and default.") from None
+
+
+def completion_text(item: Any, index: int, field: str = "completions") -> str:
+    """The text of a str or chat-format item (content of the last assistant message)."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict):
+        item = [item]
+    if isinstance(item, (list, tuple)):
+        if not item:
+            raise DataError(f"{field}[{index}] is an empty message list. Hint: pass a string or "
+                            "[{'role': 'assistant', 'content': ...}].")
+        messages = [m for m in item if isinstance(m, dict) and m.get("role") == "assistant"] or list(item)
+        message = messages[-1]
+        if not isinstance(message, dict) or "content" not in message:
+            raise DataError(f"{field}[{index}]: message {message!r} has no 'content'. Hint: chat messages are "
+                            "dicts with 'role' and 'content'.")
+        content = message["content"]
+        if content is None:  # tool-call-only messages carry no text
+            return ""
+        if isinstance(content, list):  # multimodal parts: keep the text parts
+            return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        if isinstance(content, str):
+            return content
+        raise DataError(f"{field}[{index}]: content must be a string, got {type(content).__name__}.")
+    raise DataError(f"{field}[{index}] must be a string or a list of chat messages, got {type(item).__name__}.")
+
+
+def _reference_item(value: Any, index: int, column: str) -> Reference:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
+        return [str(v) for v in value]
+    if isinstance(value, (list, tuple, dict)):
+        try:
+            return completion_text(value, index, column)
+        except DataError:
+            pass
+    raise DataError(f"Reference column {column!r}, row {index}: expected a string, a number or a list of "
+                    f"strings, got {type(value).__name__} ({value!r:.80}).")
+
+
+def _as_score(value: Any, owner: str, index: int) -> float | None:
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise RewardError(f"Reward {owner!r} returned {value!r} for completion {index}; expected a float "
+                          "or None.") from None
+    return None if math.isnan(value) else value
+
+
+class Reward:
+    """Base class of all rewards (see module docstring)."""
+
+    name: ClassVar[str] = "reward"
+    Params: ClassVar[type[RewardParams]] = RewardParams
+    needs_reference: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        self.params = validate_params(self.Params, params, f"reward {self.name!r}")
+        if self.needs_reference and not self.params.reference:
+            raise ConfigError(f"reward {self.name!r}: parameter 'reference' must name the dataset column "
+                              "holding the gold text. Hint: reference='answer'.")
+        self.__name__ = self.params.name or self.name
+        self._completion_view = resolve_view(self.params.completion_view, f"{self.__name__}.completion_view")
+        self._reference_view = resolve_view(self.params.reference_view, f"{self.__name__}.reference_view")
+        self._worker = None
+        self.error_count = 0
+        self.timeout_count = 0
+
+    def __repr__(self) -> str:
+        changed = self.params.model_dump(exclude_defaults=True)
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_worker"] = None  # a worker process does not travel
+        return state
+
+    # --- what subclasses implement -------------------------------------------------------------
+    def score(self, completion: str, reference: Reference) -> float | None:
+        """Score one completion (views applied) against its reference (None when not needed)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement score() or score_batch()")
+
+    def score_batch(self, completions: list[str], references: list[Reference] | None,
+                    **context: Any) -> list[float | None]:
+        """Score many rows; the default calls `score` row by row."""
+        refs = references if references is not None else [None] * len(completions)
+        return [self.score(c, r) for c, r in zip(completions, refs)]
+
+    # --- the TRL call ----------------------------------------------------------------------------
+    def __call__(self, prompts: list | None = None, completions: list | None = None,
+                 completion_ids: list | None = None, **kwargs: Any) -> list[float | None]:
+        if completions is None:
+            raise DataError(f"Reward {self.__name__!r} was called without completions=. Hint: call it as TRL "
+                            "does: reward(prompts=..., completions=..., <reference column>=...).")
+        n = len(completions)
+        texts = [completion_text(c, i) for i, c in enumerate(completions)]
+        references = self._references(n, kwargs) if self.needs_reference else None
+        out: list[float | None] = [None] * n
+        rows, row_texts, row_refs = [], [], []
+        for i, text in enumerate(texts):
+            if references is not None:
+                ref = self._view_reference(references[i])
+                if ref is None:
+                    continue  # nothing to compare with: not applicable
+                row_refs.append(ref)
+            part = self._completion_view(text) if self._completion_view else text
+            if part is None:
+                out[i] = 0.0 if self.params.missing == "zero" else None
+                if references is not None:
+                    row_refs.pop()
+                continue
+            rows.append(i)
+            row_texts.append(part)
+        context = {"prompts": prompts, "completion_ids": completion_ids, **kwargs}
+        context = {k: ([v[i] for i in rows] if isinstance(v, list) and len(v) == n else v)
+                   for k, v in context.items() if k not in ("log_metric", "log_extra")}
+        scores = self._run(row_texts, row_refs if references is not None else None, rows, context,
+                           kwargs.get("log_metric"))
+        for i, s in zip(rows, scores):
+            out[i] = s
+        return out
+
+    def _references(self, n: int, kwargs: dict) -> list[Reference]:
+        column = self.params.reference
+        if column not in kwargs:
+            columns = sorted(k for k in kwargs if k not in TRAINER_KWARGS)
+            raise DataError(f"Reward {self.__name__!r} needs the reference column {column!r}, but the columns "
+                            f"passed were: {', '.join(columns) or '(none)'}. Hint: set reference='<column>' or "
+                            "add the column to the dataset.")
+        values = kwargs[column]
+        if not isinstance(values, (list, tuple)) or len(values) != n:
+            got = len(values) if isinstance(values, (list, tuple)) else type(values).__name__
+            raise DataError(f"Reward {self.__name__!r}: column {column!r} has {got} values for {n} completions. "
+                            "Hint: pass one reference per completion (TRL repeats columns per generation).")
+        return [_reference_item(v, i, column) for i, v in enumerate(values)]
+
+    def _view_reference(self, ref: Reference) -> Reference:
+        if ref is None or self._reference_view is None:
+            return ref
+        if isinstance(ref, list):
+            parts = [p for p in (self._reference_view(r) for r in ref) if p is not None]
+            return parts or None
+        return self._reference_view(ref)
+
+    def _run(self, texts: list[str], refs: list | None, rows: list[int], context: dict,
+             log_metric: Any) -> list[float | None]:
+        if not texts:
+            return []
+        if self.params.timeout is not None:
+            from ..worker import run_with_timeout
+
+            scores, timed_out = run_with_timeout(self, texts, refs, context, self.params.timeout)
+            if timed_out:
+                self.timeout_count += 1
+                warnings.warn(f"Reward {self.__name__!r} exceeded its {self.params.timeout}s budget on "
+                              f"{len(texts)} completions; they score None.", RuntimeWarning, stacklevel=3)
+                if log_metric is not None:
+                    log_metric(f"rewardkit/{self.__name__}/timeouts", float(self.timeout_count))
+                return [None] * len(texts)
+        else:
+            try:
+                scores = self.score_batch(texts, refs, **context)
+            except Exception:
+                scores = self._rows_one_by_one(texts, refs, rows, context, log_metric)
+        if not isinstance(scores, (list, tuple)) or len(scores) != len(texts):
+            got = len(scores) if isinstance(scores, (list, tuple)) else type(scores).__name__
+            raise RewardError(f"Reward {self.__name__!r} returned {got} scores for {len(texts)} completions.")
+        return [_as_score(s, self.__name__, rows[i]) for i, s in enumerate(scores)]
+
+    def _rows_one_by_one(self, texts: list[str], refs: list | None, rows: list[int], context: dict,
+                         log_metric: Any) -> list[float | None]:
+        """Find the failing rows and apply on_error to them."""
+        scores: list[float | None] = []
+        failures = 0
+        for j, text in enumerate(texts):
+            one_ctx = {k: ([v[j]] if isinstance(v, list) and len(v) == len(texts) else v) for k, v in context.items()}
+            try:
+                scores.extend(self.score_batch([text], [refs[j]] if refs is not None else None, **one_ctx))
+            except Exception as exc:
+                if self.params.on_error == "raise":
+                    raise RewardError(f"Reward {self.__name__!r} failed on completion {rows[j]} "
+                                      f"({text[:80]!r}): {type(exc).__name__}: {exc}. Hint: fix the input or "
+                                      "set on_error: none | zero.") from exc
+                failures += 1
+                scores.append(None if self.params.on_error == "none" else 0.0)
+        if failures:
+            self.error_count += failures
+            if log_metric is not None:
+                log_metric(f"rewardkit/{self.__name__}/errors", float(self.error_count))
+        return scores

@@ -1,0 +1,240 @@
+"""Tiny randomly initialised models that run offline on CPU, for tests and the offline demo."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # heavy imports stay out of `import rewardkit.tiny`
+    from transformers import PreTrainedModel, PreTrainedTokenizerFast
+
+PAD, UNK, BOS = "<pad>", "<unk>", "<s>"
+IM_START, IM_END = "<|im_start|>", "<|im_end|>"
+# eos is the end-of-turn token so generation of a chat reply stops where the template closes the turn.
+EOS = IM_END
+SPECIAL_TOKENS = [PAD, UNK, BOS, IM_START, IM_END]
+
+DEFAULT_ALPHABET = string.digits + string.ascii_letters + string.punctuation + " \n\t"
+
+# ChatML-like; `{% generation %}` markers make SFT's `assistant_only_loss=True` work, and <|im_end|> sits inside
+# them so TRL's "stop token trained" check passes.
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\n' }}"
+    "{%- if message['role'] == 'assistant' %}"
+    "{%- generation %}{{- message['content'] + '<|im_end|>' }}{%- endgeneration %}"
+    "{%- else %}{{- message['content'] + '<|im_end|>' }}{%- endif %}"
+    "{{- '\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}"
+)
+
+MODEL_MAX_LENGTH = 512
+# Copied from transformers.models.qwen2.tokenization_qwen2 so our pipeline equals the one Qwen2Tokenizer rebuilds.
+_QWEN2_PRETOKENIZE_REGEX = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
+
+_BERT_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+_BERT_WORDS = (
+    "the a an and or but if of to in on at by for with from as is are was were be been being it this that "
+    "these those he she they we you i me him her them us my your his its our their not no yes do does did "
+    "have has had will would can could should may might must shall say said get got make made go went see "
+    "saw know knew think take come give find tell work call try ask need feel become leave put mean keep "
+    "let begin seem help show hear play run move like live believe bring write sit stand lose pay meet "
+    "include continue set learn change lead understand watch follow stop create speak read spend grow open "
+    "walk win offer remember love consider appear buy wait serve die send build stay fall cut reach kill "
+    "time year people way day man woman child world life hand part place case week company system program "
+    "question work government number night point home water room mother area money story fact month lot "
+    "right study book eye job word business issue side kind head house service friend father power hour "
+    "game line end member law car city name team minute idea kid body information back parent face others "
+    "level office door health person art war history party result morning reason research girl guy moment "
+    "air teacher force education good new first last long great little own other old big high different "
+    "small large next early young important few public bad same able answer correct sentence wrong true "
+    "false cat dog sat mat quick brown fox jumps over lazy hello there thanks reward model train test"
+).split()
+_BERT_SUFFIXES = ["s", "es", "ed", "ing", "er", "est", "ly", "ness", "ment", "tion"]
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """Return GPT-2's byte → printable-char table (what the ByteLevel pre-tokenizer emits)."""
+    keep = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    table, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+def build_char_tokenizer(alphabet: str | None = None, extra_chars: str = "") -> PreTrainedTokenizerFast:
+    """Build a character-level byte-BPE tokenizer with ChatML special tokens and a chat template."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    # Why byte-level BPE and not WordLevel: transformers 5 AutoTokenizer ignores tokenizer_class for
+    # model_type "qwen2" and rebuilds the pipeline as Qwen2Tokenizer (NFC + Split + ByteLevel + BPE from our
+    # vocab/merges). Building exactly that pipeline makes save → AutoTokenizer.from_pretrained lossless, and
+    # with all 256 bytes in the vocab no input is ever unknown. ASCII is one token per character; every
+    # multi-byte character of `alphabet`/`extra_chars` (e.g. Hangul) is merged into one token; any other
+    # character falls back to its UTF-8 bytes.
+    byte_chars = _bytes_to_unicode()
+    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
+    for b in range(256):
+        vocab[byte_chars[b]] = len(vocab)
+    merges: list[tuple[str, str]] = []
+    for ch in (alphabet if alphabet is not None else DEFAULT_ALPHABET) + extra_chars:
+        pieces = [byte_chars[b] for b in ch.encode("utf-8")]
+        merged = pieces[0]
+        for piece in pieces[1:]:
+            # A UTF-8 lead byte never continues another char, so these merges cannot span two characters.
+            if merged + piece not in vocab:
+                merges.append((merged, piece))
+                vocab[merged + piece] = len(vocab)
+            merged += piece
+
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token=None, fuse_unk=False, byte_fallback=False))
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(_QWEN2_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token=PAD,
+        unk_token=UNK,
+        bos_token=BOS,
+        eos_token=EOS,
+        additional_special_tokens=[IM_START],
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=MODEL_MAX_LENGTH,
+        padding_side="right",
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def build_tiny_causal_lm(
+    tokenizer: PreTrainedTokenizerFast,
+    arch: str = "qwen2",
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    seed: int = 0,
+    **config_overrides: Any,
+) -> PreTrainedModel:
+    """Build a randomly initialised tiny Qwen2 or Llama causal LM whose vocabulary matches `tokenizer`."""
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    classes = {"qwen2": (Qwen2Config, Qwen2ForCausalLM), "llama": (LlamaConfig, LlamaForCausalLM)}
+    if arch not in classes:
+        raise ValueError(f"unknown arch {arch!r}; choose one of {sorted(classes)}")
+    config_cls, model_cls = classes[arch]
+    params: dict[str, Any] = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_heads,
+        max_position_embeddings=MODEL_MAX_LENGTH,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    params.update(config_overrides)
+    config = config_cls(**params)
+    torch.manual_seed(seed)  # same seed → identical weights, so tests are reproducible
+    model = model_cls(config)
+    model.generation_config = GenerationConfig(
+        pad_token_id=config.pad_token_id,
+        bos_token_id=config.bos_token_id,
+        eos_token_id=config.eos_token_id,
+    )
+    return model
+
+
+def save_tiny_causal_lm(
+    path: str | Path,
+    alphabet: str | None = None,
+    extra_chars: str = "",
+    **model_kwargs: Any,
+) -> Path:
+    """Save a tiny causal LM plus its char tokenizer to `path`, loadable offline with the Auto* classes."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_char_tokenizer(alphabet, extra_chars=extra_chars)
+    model = build_tiny_causal_lm(tokenizer, **model_kwargs)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def _bert_vocab(words: list[str] | None) -> list[str]:
+    """Return a WordPiece vocabulary: specials, single chars, `##` chars, words and common suffixes."""
+    vocab: list[str] = list(_BERT_SPECIAL)
+    chars = string.ascii_lowercase + string.digits + string.punctuation
+    candidates = list(chars) + ["##" + c for c in string.ascii_lowercase + string.digits]
+    for word in words if words is not None else _BERT_WORDS:
+        candidates.append(word.lower())
+        if len(word) == 1:  # a caller's single characters (e.g. Hangul) must also work inside words
+            candidates.append("##" + word.lower())
+    candidates += ["##" + s for s in _BERT_SUFFIXES]
+    seen = set(vocab)
+    for tok in candidates:
+        if tok and tok not in seen:
+            seen.add(tok)
+            vocab.append(tok)
+    return vocab
+
+
+def save_tiny_bert(
+    path: str | Path,
+    words: list[str] | None = None,
+    num_layers: int = 2,
+    hidden_size: int = 32,
+    seed: int = 0,
+) -> Path:
+    """Save a tiny random BERT + WordPiece vocab that `bert_score` loads offline via `model_type=str(path)`."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    path = Path(path)
+    # bert_score.utils.get_model loads T5EncoderModel whenever "t5" occurs in model_type, and a
+    # "scibert" prefix triggers a download: refuse such paths instead of failing obscurely later.
+    if "t5" in str(path) or str(path).startswith("scibert"):
+        raise ValueError(f"bert_score would misread {str(path)!r} (contains 't5' or starts with 'scibert')")
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = _bert_vocab(words)
+    # transformers 5 ignores `vocab_file=`: pass the vocab itself. Without an explicit model_max_length the
+    # tokenizer reports a huge sentinel, and bert_score truncates to tokenizer.model_max_length.
+    tokenizer = BertTokenizer(
+        vocab={tok: i for i, tok in enumerate(vocab)},
+        do_lower_case=True,
+        strip_accents=False,  # lowercasing would otherwise NFD-split Hangul into jamo that miss the vocab
+        model_max_length=512,
+    )
+    tokenizer.save_pretrained(path)
+    # Written by hand too, since save_pretrained may emit only tokenizer.json; older loaders read vocab.txt.
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=max(1, hidden_size // 16),
+        intermediate_size=hidden_size * 2,
+        max_position_embeddings=512,
+        pad_token_id=0,
+    )
+    torch.manual_seed(seed)
+    BertModel(config).save_pretrained(path)
+    return path

@@ -1,0 +1,70 @@
+"""A worker process that scores with a time budget: on expiry it is killed, never left burning a core.
+
+Threads cannot be stopped and `signal.alarm` only works in the main thread (TRL may call rewards from
+other threads), so a reward with `timeout=` scores in a spawned process that is restarted after a timeout.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from typing import Any
+
+from .errors import RewardError
+
+_SENDABLE = ("prompts", "completion_ids")
+
+
+def _serve(conn: Any, reward: Any) -> None:
+    conn.send(("ready", None))
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        texts, refs, context = job
+        try:
+            result = ("ok", reward._rows_one_by_one(texts, refs, list(range(len(texts))), context, None)
+                      if reward.params.on_error != "raise" else reward.score_batch(texts, refs, **context))
+        except Exception as exc:
+            result = ("error", f"{type(exc).__name__}: {exc}")
+        conn.send(result)
+
+
+class Worker:
+    """One spawned process holding a copy of the reward."""
+
+    def __init__(self, reward: Any) -> None:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, reward), daemon=True)
+        self.proc.start()
+        child.close()
+        # Wait for start-up (imports, unpickling) here so the time budget covers scoring only.
+        if not self.conn.poll(120) or self.conn.recv()[0] != "ready":
+            self.stop()
+            raise RewardError(f"The worker process for reward {reward.__name__!r} did not start.")
+
+    def stop(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(timeout=5)
+        self.conn.close()
+
+
+def run_with_timeout(reward: Any, texts: list[str], refs: list | None, context: dict,
+                     timeout: float) -> tuple[list, bool]:
+    """Score in the reward's worker; returns (scores, timed_out)."""
+    if reward._worker is None or not reward._worker.proc.is_alive():
+        reward._worker = Worker(reward)
+    worker = reward._worker
+    # Columns are plain data; trainer objects (state, environments) stay in this process.
+    payload = {k: v for k, v in context.items() if k in _SENDABLE or isinstance(v, list)}
+    worker.conn.send((texts, refs, payload))
+    if worker.conn.poll(timeout):
+        status, value = worker.conn.recv()
+        if status == "error":
+            raise RewardError(f"Reward {reward.__name__!r} failed in its worker process: {value}")
+        return value, False
+    worker.stop()
+    reward._worker = None
+    return [None] * len(texts), True
