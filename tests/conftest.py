@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,12 @@ os.environ.setdefault("WANDB_DISABLED", "true")
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("DISABLE_MLFLOW_INTEGRATION", "TRUE")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# Tiny models gain nothing from intra-op threads, and on a busy 2-core machine torch's spinning OpenMP threads
+# made the trainer tests ~5x slower (measured: 10 s vs 1.2 s for a GRPO test). Env var works if torch is not
+# imported yet; otherwise set it directly.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+if "torch" in sys.modules:
+    sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 # bitsandbytes logs a harmless "Failed to load CPU gemm_4bit_forward" warning on import (no `kernels` package).
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 

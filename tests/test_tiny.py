@@ -15,7 +15,8 @@ MESSAGES = [
 
 
 def test_import_is_light():
-    code = "import sys, rewardkit.tiny; print(sorted(m for m in ('torch', 'transformers', 'tokenizers') if m in sys.modules))"
+    heavy = "('torch', 'transformers', 'tokenizers')"
+    code = f"import sys, rewardkit.tiny; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -50,7 +51,8 @@ def test_saved_causal_lm_reloads_identically(tmp_path, arch):
     text = "x = 1 + 2\n  done. 가"
     # transformers 5 rebuilds qwen2 tokenizers as Qwen2Tokenizer: the pipeline must survive that.
     assert loaded(text)["input_ids"] == original(text)["input_ids"]
-    assert loaded.apply_chat_template(MESSAGES, tokenize=False) == original.apply_chat_template(MESSAGES, tokenize=False)
+    rendered = original.apply_chat_template(MESSAGES, tokenize=False)
+    assert loaded.apply_chat_template(MESSAGES, tokenize=False) == rendered
 
     model = AutoModelForCausalLM.from_pretrained(path)
     assert model.config.model_type == arch

@@ -72,8 +72,20 @@ class Composed:
 
     def combine(self, scores: dict[str, list[float | None]]) -> list[float | None]:
         """Combine per-component score lists row by row."""
-        n = len(next(iter(scores.values())))
-        return [self.combine_row({a: scores[a][i] for a in self.components}) for i in range(n)]
+        aliases = list(self.components)
+        rows = zip(*(scores[a] for a in aliases))
+        if self.linear is None:
+            return [self.combine_row(dict(zip(aliases, row))) for row in rows]
+        # Linear fast path: the same weighted sum TRL computes from to_trl(), without walking the tree per row.
+        coeffs = [self.linear[0].get(a, 0.0) for a in aliases]
+        const = self.linear[1]
+        out: list[float | None] = []
+        for row in rows:
+            if None in row and (self.none == "propagate" or all(v is None for v in row)):
+                out.append(None)
+            else:
+                out.append(const + sum(c * v for c, v in zip(coeffs, row) if v is not None))
+        return out
 
     def __call__(self, **kwargs: Any) -> list[float | None]:
         scores = self.score_components(**kwargs)

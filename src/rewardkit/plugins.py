@@ -107,10 +107,11 @@ def get_registry() -> Registry:
     if _registry is not None:
         return _registry
     registry = Registry(failed=list(_failed))
-    # pluggy calls impls LIFO; reverse so built-ins register first and plugins appear as conflicts, not overrides.
+    # Each impl is called on its own (pluggy would stop at the first raising one), in registration order:
+    # built-ins first, so a plugin reusing a name shows up as a conflict, never as a silent override.
     for kind in KINDS:
         caller = getattr(pm.hook, f"register_{kind}")
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():
             source, version = _sources.get(impl.plugin_name, (impl.plugin_name, "0+unknown"))
 
             def register(name, factory, *, params=None, summary=None, _k=kind, _s=source, _v=version):

@@ -33,7 +33,8 @@ CHAT_TEMPLATE = (
 MODEL_MAX_LENGTH = 512
 # Copied from transformers.models.qwen2.tokenization_qwen2 so our pipeline equals the one Qwen2Tokenizer rebuilds.
 _QWEN2_PRETOKENIZE_REGEX = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
+    r"""|\s*[\r\n]+|\s+(?!\S)|\s+"""
 )
 
 _BERT_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -223,7 +224,7 @@ def save_tiny_bert(
         model_max_length=512,
     )
     tokenizer.save_pretrained(path)
-    # Written by hand too, since save_pretrained may emit only tokenizer.json; older loaders read vocab.txt.
+    # transformers 5 saves only tokenizer.json; a vocab.txt keeps the folder readable by other BERT loaders.
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
 
     config = BertConfig(

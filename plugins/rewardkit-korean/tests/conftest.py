@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 from pathlib import Path
 
@@ -16,23 +15,19 @@ PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 if importlib.util.find_spec("rewardkit_korean") is None:
     sys.path.insert(0, str(PLUGIN_ROOT / "src"))
 
-SAMPLE = PLUGIN_ROOT / "src" / "rewardkit_korean" / "data" / "sample.jsonl"
-
-
-def load_sample() -> list[dict]:
-    """The shipped sample items, in competition format."""
-    return [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip()]
-
 
 @pytest.fixture
 def sample_items() -> list[dict]:
+    from korean_testdata import load_sample
+
     return load_sample()
 
 
 @pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory) -> Path:
-    """A tiny random BERT saved locally (rewardkit.tiny), for BERTScore without network."""
+def tiny_korean_bert(tmp_path_factory) -> Path:
+    """A tiny random BERT (rewardkit.tiny) whose vocabulary holds the sample's Hangul syllables; no network."""
     tiny = pytest.importorskip("rewardkit.tiny")
-    path = tmp_path_factory.mktemp("tiny-bert")
-    tiny.save_tiny_bert(path)
-    return path
+    from korean_testdata import load_sample
+
+    chars = sorted({ch for item in load_sample() for ch in item["output"]["answer"] if "가" <= ch <= "힣"})
+    return tiny.save_tiny_bert(tmp_path_factory.mktemp("tiny_korean_bert"), words=chars)

@@ -224,6 +224,8 @@ class Reward:
         else:
             try:
                 scores = self.score_batch(texts, refs, **context)
+            except (DataError, ConfigError):
+                raise  # the input or the setup is wrong: no row-level policy applies
             except Exception:
                 scores = self._rows_one_by_one(texts, refs, rows, context, log_metric)
         if not isinstance(scores, (list, tuple)) or len(scores) != len(texts):
@@ -240,6 +242,8 @@ class Reward:
             one_ctx = {k: ([v[j]] if isinstance(v, list) and len(v) == len(texts) else v) for k, v in context.items()}
             try:
                 scores.extend(self.score_batch([text], [refs[j]] if refs is not None else None, **one_ctx))
+            except (DataError, ConfigError):
+                raise
             except Exception as exc:
                 if self.params.on_error == "raise":
                     raise RewardError(f"Reward {self.__name__!r} failed on completion {rows[j]} "

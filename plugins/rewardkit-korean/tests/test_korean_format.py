@@ -82,7 +82,7 @@ def test_blog_regex_rejects_golds_the_scanner_accepts() -> None:
     '"' * 200_000 + "가 옳다. 이유",
     '"a ' * 100_000 + "가 옳다. 이유",
     "가" * 200_000 + " 옳다. " + "이" * 100_000,
-])
+], ids=["quotes", "openers", "particles"])
 def test_linear_time_on_hostile_input(text: str) -> None:
     start = time.perf_counter()
     format_error(text)

@@ -1,0 +1,47 @@
+"""rewardkit entry point (group "rewardkit", name "korean"): registers this package's names.
+
+Importing this module stays cheap: no torch/transformers/bert_score, and Mecab loads on first tokenize.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from rewardkit import hookimpl
+
+from .rewards import KoreanQAExactMatch, KoreanQAFormat
+from .split import AnswerView, ReasonView
+from .tokenizer import KoreanMorphemeTokenizer
+
+PRESETS = Path(__file__).resolve().parent / "presets"
+Register = Callable[..., None]
+
+
+@hookimpl
+def register_rewards(register: Register) -> None:
+    """Register the exact-match and format rewards."""
+    register(KoreanQAExactMatch.name, KoreanQAExactMatch)
+    register(KoreanQAFormat.name, KoreanQAFormat)
+
+
+@hookimpl
+def register_views(register: Register) -> None:
+    """Register the official answer/reason split as views."""
+    register("answer", AnswerView)
+    register("reason", ReasonView)
+
+
+@hookimpl
+def register_tokenizers(register: Register) -> None:
+    """Register the Mecab morpheme tokenizer for ROUGE."""
+    register("korean_morpheme", KoreanMorphemeTokenizer)
+
+
+@hookimpl
+def register_presets(register: Register) -> None:
+    """Register the shipped compose specs."""
+    register("official", PRESETS / "official.yaml",
+             summary="Korean grammar-QA: the competition's final score per item, (EM + (ROUGE-1 + BERTScore)/2)/2.")
+    register("blog", PRESETS / "blog.yaml",
+             summary="Korean grammar-QA: the entrant's blog reward, (bertscore + em + (format + 3*rouge1)/2)/3.")

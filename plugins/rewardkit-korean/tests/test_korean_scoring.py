@@ -1,0 +1,110 @@
+"""The official-style corpus scorer: EM over all items, reason metrics only where both reasons exist."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import pytest
+
+from rewardkit_korean.scoring import load_items, main, official_scores
+
+from korean_testdata import G_SU, P_SU, SAMPLE, load_sample
+
+
+def item(id_: str, answer: str, question_type: str = "선택형") -> dict:
+    return {"id": id_, "input": {"question_type": question_type, "question": "…"}, "output": {"answer": answer}}
+
+
+GOLD = [
+    item("a", f'"누구나 참여할 수 있음"이 옳다. {G_SU}', "교정형"),
+    item("b", '"왠지 오늘은 기분이 좋다."가 옳다. \'왠지\'는 \'왜인지\'가 줄어든 말이다.'),
+    item("c", '"우리는 내일 떠날 거예요."가 옳다.', "교정형"),  # gold without reason
+    item("d", '"며칠 뒤에 다시 만나자." 가 옳다. \'며칠\'로 적는다.'),
+]
+PRED = [
+    item("a", f'"누구나 참여할 수 있음"이 옳다. {P_SU}'),  # EM 1, ROUGE-1 7/9 (see test_tokenizer_rouge)
+    item("b", '"웬지 오늘은 기분이 좋다."가 옳다.'),  # EM 0, no reason → skipped for reason metrics
+    item("c", '"우리는 내일 떠날 거예요."가 옳다. 예요는 이에요의 준말이다.'),  # EM 1, gold has no reason → skipped
+    item("d", "\"며칠 뒤에 다시 만나자.\" 가 옳다. '며칠'로 적는다."),  # EM 1, ROUGE-1 1
+]
+
+
+def test_official_rules_by_hand() -> None:
+    result = official_scores(PRED, GOLD)
+    assert result["exact_match"] == 0.75  # over all 4 items
+    assert result["n_reason_items"] == 2  # a and d
+    rouge = (Fraction(7, 9) + 1) / 2
+    assert result["rouge1"] == pytest.approx(float(rouge))
+    assert result["descriptive_avg"] == pytest.approx(float(rouge))
+    assert result["final"] == pytest.approx((0.75 + float(rouge)) / 2)
+    assert result["reason_metrics"] == ["rouge1"] and result["bertscore"] is None
+    by_id = {row["id"]: row for row in result["per_item"]}
+    assert by_id["b"]["rouge1"] is None and by_id["c"]["rouge1"] is None
+    assert by_id["a"]["rouge1"] == pytest.approx(7 / 9)
+
+
+def test_bertscore_and_bleurt_callables_see_only_scorable_pairs() -> None:
+    seen: list[tuple[list[str], list[str]]] = []
+
+    def fake_bert(candidates: list[str], references: list[str]) -> list[float]:
+        seen.append((candidates, references))
+        return [0.5 for _ in candidates]
+
+    result = official_scores(PRED, GOLD, bertscore=fake_bert, bleurt=lambda c, r: [0.2] * len(c))
+    assert seen == [([P_SU, "'며칠'로 적는다."], [G_SU, "'며칠'로 적는다."])]
+    rouge = (7 / 9 + 1) / 2
+    assert result["bertscore"] == 0.5 and result["bleurt"] == 0.2
+    assert result["reason_metrics"] == ["rouge1", "bertscore", "bleurt"]
+    assert result["final"] == pytest.approx((0.75 + (rouge + 0.5 + 0.2) / 3) / 2)
+
+
+def test_bad_scorer_length() -> None:
+    with pytest.raises(ValueError, match="bertscore returned 1 scores for 2 pairs"):
+        official_scores(PRED, GOLD, bertscore=lambda c, r: [0.1])
+
+
+def test_perfect_submission_of_the_sample() -> None:
+    result = official_scores(SAMPLE, SAMPLE)
+    assert result["final"] == 1.0 and result["n_items"] == 12 and result["n_reason_items"] == 11
+
+
+def test_no_reasons_at_all() -> None:
+    answers_only = [item(g["id"], g["output"]["answer"].split(". ")[0]) for g in GOLD]
+    result = official_scores(answers_only, GOLD)
+    assert result["n_reason_items"] == 0 and result["rouge1"] is None
+    assert result["final"] == result["exact_match"] / 2
+
+
+def test_missing_and_extra_ids_are_named() -> None:
+    pred = [p for p in PRED if p["id"] != "b"] + [item("zz", '"x"가 옳다. y')]
+    with pytest.raises(ValueError, match=r"missing from predictions \['b'\], extra in predictions \['zz'\]"):
+        official_scores(pred, GOLD)
+
+
+def test_duplicate_and_malformed_items() -> None:
+    with pytest.raises(ValueError, match="duplicate id 'a'"):
+        official_scores(PRED + [PRED[0]], GOLD)
+    with pytest.raises(ValueError, match=r"item id='b' of predictions has no string 'output.answer'"):
+        official_scores([PRED[0], {"id": "b", "output": {"text": "x"}}, *PRED[2:]], GOLD)
+    with pytest.raises(ValueError, match="item 0 of labels has no 'id'"):
+        official_scores(PRED, [{"output": {"answer": "x"}}])
+
+
+def test_reads_json_and_jsonl_files(tmp_path) -> None:
+    pred_path, gold_path = tmp_path / "pred.json", tmp_path / "gold.jsonl"
+    pred_path.write_text(json.dumps(PRED, ensure_ascii=False), encoding="utf-8")
+    gold_path.write_text("\n".join(json.dumps(g, ensure_ascii=False) for g in GOLD) + "\n", encoding="utf-8")
+    assert official_scores(pred_path, str(gold_path))["final"] == official_scores(PRED, GOLD)["final"]
+    assert len(load_items(SAMPLE)) == len(load_sample()) == 12
+    with pytest.raises(FileNotFoundError, match="no file at"):
+        official_scores(tmp_path / "nope.json", gold_path)
+    (tmp_path / "broken.json").write_text("[{", encoding="utf-8")
+    with pytest.raises(ValueError, match="is not valid JSON"):
+        official_scores(tmp_path / "broken.json", gold_path)
+
+
+def test_cli(tmp_path, capsys) -> None:
+    assert main([str(SAMPLE), str(SAMPLE)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["final"] == 1.0 and "per_item" not in printed

@@ -1,0 +1,5 @@
+"""python -m rewardkit"""
+
+from .cli import main
+
+main()

@@ -1,0 +1,200 @@
+import math
+import pickle
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rewardkit import ConfigError, ExpressionError, UnknownNameError, compose, expr
+
+SEED = "(bertscore + em + (format + 3*rouge1)/2)/3"
+
+
+def four(combine=SEED, **extra):
+    # Four cheap stand-in components under the seed formula's aliases.
+    return {"rewards": {"bertscore": {"use": "exact_match", "casefold": True}, "em": {"use": "exact_match"},
+                        "format": {"use": "format_regex", "pattern": r"^\w+$"},
+                        "rouge1": {"use": "brevity", "max_length": 10}}, "combine": combine, **extra}
+
+
+def test_seed_formula_flattens_to_weights():
+    composed = compose(four())
+    assert composed.weights == pytest.approx({"bertscore": 1 / 3, "em": 1 / 3, "format": 1 / 6, "rouge1": 1 / 2})
+    funcs, weights = composed.to_trl()
+    assert [f.__name__ for f in funcs] == ["bertscore", "em", "format", "rouge1"]
+    assert weights == pytest.approx([1 / 3, 1 / 3, 1 / 6, 1 / 2])
+
+
+def test_composed_equals_weighted_sum_of_components():
+    composed = compose(four())
+    kwargs = {"completions": ["Paris", "paris", "two words"], "answer": ["Paris"] * 3}
+    parts = composed.score_components(**kwargs)
+    expected = [(parts["bertscore"][i] + parts["em"][i] + (parts["format"][i] + 3 * parts["rouge1"][i]) / 2) / 3
+                for i in range(3)]
+    assert composed(**kwargs) == pytest.approx(expected)
+    funcs, weights = composed.to_trl()
+    trl_total = [sum(w * f(**kwargs)[i] for f, w in zip(funcs, weights)) for i in range(3)]
+    assert trl_total == pytest.approx(expected)
+
+
+def test_weights_form_and_default_weight():
+    composed = compose({"em": {"use": "exact_match", "weight": 2}, "short": {"use": "brevity", "max_length": 4}})
+    assert composed.weights == {"em": 2.0, "short": 1.0}
+    assert composed(completions=["ab"], answer=["ab"]) == [2.5]
+
+
+def test_nonlinear_expression_is_one_function_that_logs_components():
+    composed = compose(four("min(em, format) + max(bertscore, rouge1)"), name="total")
+    assert composed.weights is None
+    funcs, weights = composed.to_trl()
+    assert funcs == [composed] and weights == [1.0]
+    logged = {}
+    out = composed(completions=["Paris", "x y"], answer=["Paris", "Paris"], log_metric=logged.__setitem__)
+    assert out == pytest.approx([2.0, 0.7])
+    assert set(logged) == {f"rewards/total/{a}/mean" for a in ("bertscore", "em", "format", "rouge1")}
+    assert logged["rewards/total/em/mean"] == 0.5
+
+
+def test_constant_term_is_not_flattened():
+    composed = compose({"rewards": {"em": "exact_match"}, "combine": "em + 1"})
+    assert composed.weights is None
+    assert composed(completions=["a"], answer=["a"]) == [2.0]
+
+
+def test_clip_and_division():
+    composed = compose({"rewards": {"em": "exact_match", "b": {"use": "brevity", "max_length": 4}},
+                        "combine": "clip(em - b, 0, 1) / 2"})
+    assert composed(completions=["ab", "abcd"], answer=["ab", "x"]) == [0.25, 0.0]
+
+
+def test_division_by_zero_component_gives_none():
+    composed = compose({"rewards": {"em": "exact_match"}, "combine": "1 / em"})
+    assert composed(completions=["a", "b"], answer=["a", "a"]) == [1.0, None]
+
+
+def test_none_policies():
+    spec = {"rewards": {"em": "exact_match", "m": "math_exact_match"}, "combine": "em + m"}
+    kwargs = {"completions": ["5", "x"], "answer": ["5", "no number"]}
+    assert compose(spec)(**kwargs) == [2.0, 0.0]  # zero: like TRL's nansum
+    assert compose({**spec, "none": "propagate"})(**kwargs) == [2.0, None]
+    only_none = compose({"rewards": {"m": "math_exact_match"}})
+    assert only_none(completions=["1"], answer=["none"]) == [None]
+
+
+def test_composed_pickles():
+    composed = compose(four())
+    clone = pickle.loads(pickle.dumps(composed))
+    kwargs = {"completions": ["Paris"], "answer": ["Paris"]}
+    assert clone(**kwargs) == composed(**kwargs)
+
+
+def test_spec_files(tmp_path):
+    yaml_file = tmp_path / "spec.yaml"
+    yaml_file.write_text("rewards:\n  em: {use: exact_match}\n  m: {use: math_exact_match}\ncombine: (em + m) / 2\n")
+    toml_file = tmp_path / "spec.toml"
+    toml_file.write_text('combine = "(em + m) / 2"\n[rewards.em]\nuse = "exact_match"\n[rewards.m]\nuse = "math_exact_match"\n')
+    for path in (yaml_file, str(toml_file)):
+        assert compose(path)(completions=["5"], answer=["5.0"]) == [0.5]
+
+
+def test_spec_syntax_errors_name_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rewards:\n  em: {use: exact_match\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml:3:1: YAML syntax error"):
+        compose(bad)
+    bad_toml = tmp_path / "bad.toml"
+    bad_toml.write_text('[rewards.em]\nuse = "exact_match\n')
+    with pytest.raises(ConfigError, match=r"bad.toml: TOML syntax error.*line 2"):
+        compose(bad_toml)
+    with pytest.raises(ConfigError, match="no such file"):
+        compose(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("spec,error,match", [
+    ({"em": {"use": "exact_match", "weight": -1}}, ConfigError, "weight -1"),
+    ({"em": {"use": "exact_match", "weight": float("nan")}}, ConfigError, "weight nan"),
+    ({"em": {"use": "exact_match", "weight": "2"}}, ConfigError, "weight '2'"),
+    ({"em": {"use": "exact_matc"}}, UnknownNameError, "Did you mean 'exact_match'"),
+    ({"em": {"use": "exact_match", "casfold": True}}, ConfigError, "Did you mean 'casefold'"),
+    ({"em": {"weight": 1}}, ConfigError, "needs 'use"),
+    ({"rewards": {"em": "exact_match"}, "combine": "em + bleu"}, ExpressionError, "unknown alias 'bleu'"),
+    ({"rewards": {"em": "exact_match", "x": "exact_match"}, "combine": "em"}, ConfigError, "declared but not used"),
+    ({"rewards": {"em": {"use": "exact_match", "weight": 2}}, "combine": "em"}, ConfigError, "both `combine`"),
+    ({"rewards": {"em": "exact_match"}, "combine": "em", "none": "skip"}, ConfigError, "none: 'skip'"),
+    ({"rewards": {"em": "exact_match"}, "extra": 1}, ConfigError, "unknown top-level keys"),
+    ({"rewards": {"my-em": "exact_match"}}, ConfigError, "must be an identifier"),
+    ({"rewards": {"min": "exact_match"}}, ConfigError, "must be an identifier"),
+    ({"rewards": {}}, ConfigError, "no rewards"),
+    (42, ConfigError, "expected a dict"),
+])
+def test_spec_errors(spec, error, match):
+    with pytest.raises(error, match=match):
+        compose(spec)
+
+
+@pytest.mark.parametrize("text,match", [
+    ("__import__('os').system('x')", "the call"),
+    ("em.__class__", "Attribute"),
+    ("em ** 2", "operator Pow"),
+    ("em // 2", "operator FloorDiv"),
+    ("em if em else 1", "IfExp"),
+    ("[em][0]", "Subscript"),
+    ("lambda: 1", "Lambda"),
+    ("abs(em)", "the call abs"),
+    ("min(em, x=1)", "the call min"),
+    ("clip(em, 0)", "exactly 3"),
+    ("'a' + em", "constant 'a'"),
+    ("True + em", "constant True"),
+    ("em +", "syntax error"),
+    ("", "empty"),
+    ("1e999 * em", "non-finite"),
+    ("not em", "operator Not"),
+])
+def test_expression_rejections(text, match):
+    with pytest.raises(ExpressionError, match=match):
+        expr.parse(text, {"em"})
+
+
+def test_linear_form():
+    tree = expr.parse("(a + 2*b)/4 - 0.5*a + -b", {"a", "b"})
+    coeffs, const = expr.linear_form(tree)
+    assert coeffs == pytest.approx({"a": -0.25, "b": -0.5}) and const == 0
+    assert expr.linear_form(expr.parse("a * b", {"a", "b"})) is None
+    assert expr.linear_form(expr.parse("a / b", {"a", "b"})) is None
+    assert expr.linear_form(expr.parse("a / 0", {"a"})) is None
+
+
+values = st.floats(min_value=-100, max_value=100, allow_nan=False)
+
+
+@st.composite
+def linear_exprs(draw, depth=0):
+    if depth > 3 or draw(st.booleans()):
+        return draw(st.sampled_from(["a", "b", "c", "2", "0.5", "3"]))
+    op = draw(st.sampled_from(["+", "-", "*", "/"]))
+    left = draw(linear_exprs(depth + 1))
+    if op in "*/":
+        return f"({left}) {op} {draw(st.sampled_from(['2', '4', '0.25']))}"
+    return f"({left}) {op} ({draw(linear_exprs(depth + 1))})"
+
+
+@settings(max_examples=200, deadline=None)
+@given(linear_exprs(), values, values, values)
+def test_linear_form_agrees_with_evaluation(text, a, b, c):
+    tree = expr.parse(text, {"a", "b", "c"})
+    coeffs, const = expr.linear_form(tree)
+    env = {"a": a, "b": b, "c": c}
+    direct = expr.evaluate(tree, env)
+    flat = const + sum(coeffs.get(k, 0) * v for k, v in env.items())
+    assert math.isclose(direct, flat, rel_tol=1e-9, abs_tol=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab()+-*/.,0123456789 minaxclp_", max_size=30))
+def test_parser_only_raises_expression_error(text):
+    try:
+        tree = expr.parse(text, {"a", "b"})
+    except ExpressionError:
+        return
+    result = expr.evaluate(tree, {"a": 0.5, "b": 2.0})
+    assert isinstance(result, float)

@@ -1,0 +1,87 @@
+"""Property tests: views, the number parser and rewards never raise on arbitrary text and stay in range."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rewardkit import get_reward
+from rewardkit.numbers import extract_answer, last_number_text, numbers_equal, parse_number
+from rewardkit.views import resolve_view
+
+MATHY = st.text(alphabet=st.sampled_from(list("0123456789-+.,/ eE$#{}\\boxedfrac ab\u2212")), max_size=60)
+ANY = st.one_of(st.text(max_size=80), MATHY)
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+VIEW_SPECS = ["full", "boxed", "last_number", "after_think", {"view": "after", "marker": "#"},
+              {"view": "before", "marker": "."}, {"view": "regex", "pattern": r"(\d+)", "occurrence": "last"},
+              ["after_think", "boxed"]]
+VIEWS = [resolve_view(spec) for spec in VIEW_SPECS]
+
+
+@SETTINGS
+@given(ANY)
+def test_views_return_a_substring_or_none(text):
+    for view in VIEWS:
+        out = view(text)
+        # last_number spells a Unicode minus as '-'; every other view returns text it found.
+        assert out is None or out.strip() in text or out.strip() in text.replace("\u2212", "-")
+
+
+@SETTINGS
+@given(ANY)
+def test_number_parser_total(text):
+    value = extract_answer(text)
+    token = last_number_text(text)
+    if token is not None:
+        assert token in text.replace("\u2212", "-")
+        parsed = parse_number(token)
+        if parsed is not None:
+            assert numbers_equal(parsed, parsed)
+    if value is not None:
+        assert numbers_equal(value, value)
+
+
+@SETTINGS
+@given(st.integers(min_value=-10**30, max_value=10**30), st.integers(min_value=1, max_value=10**6))
+def test_equal_rationals_in_different_spellings(num, den):
+    from fractions import Fraction
+
+    frac = Fraction(num, den)
+    as_frac = f"\\frac{{{frac.numerator}}}{{{frac.denominator}}}" if frac.numerator >= 0 else \
+        f"-\\frac{{{-frac.numerator}}}{{{frac.denominator}}}"
+    a, b = extract_answer(as_frac), extract_answer(f"{frac.numerator}/{frac.denominator}")
+    assert a is not None and b is not None and numbers_equal(a, b)
+    if frac.denominator == 1:
+        c = extract_answer(f"{frac.numerator:,}.000")
+        assert numbers_equal(a, c)
+
+
+REWARDS = [get_reward("math_exact_match"), get_reward("exact_match", alternatives="#"),
+           get_reward("brevity", max_length=50), get_reward("brevity", max_length=50, mode="soft_overlong", cache=10),
+           get_reward("format_regex", pattern=r"^\d+$"), get_reward("math_exact_match", completion_view="boxed")]
+RANGES = {"math_exact_match": (0, 1), "exact_match": (0, 1), "brevity": (-1, 1), "format_regex": (0, 1)}
+
+
+@SETTINGS
+@given(st.lists(st.tuples(ANY, st.one_of(st.none(), ANY)), min_size=1, max_size=5))
+def test_rewards_in_range_and_none_only_where_documented(rows):
+    completions = [c for c, _ in rows]
+    answers = [a for _, a in rows]
+    for reward in REWARDS:
+        out = reward(completions=completions, answer=answers)
+        assert len(out) == len(rows)
+        low, high = RANGES[reward.name]
+        for score, answer in zip(out, answers):
+            if score is None:
+                # None only when the reward compares with a reference that is absent or has no number.
+                assert reward.needs_reference and (answer is None or extract_answer(answer) is None)
+            else:
+                assert low <= score <= high
+
+
+@pytest.mark.parametrize("text", ["\\boxed{" * 20_000, "{" * 50_000 + "}" * 49_999, "1" * 100_000 + "e" * 10,
+                                  "-" * 100_000 + "1", "1/" * 50_000, "\\frac{" * 30_000])
+def test_hostile_inputs_finish(text):
+    for view in VIEWS:
+        view(text)
+    extract_answer(text)

@@ -1,0 +1,185 @@
+"""The plugin registry: built-ins, plugins registered in-process, and entry-point plugins in subprocesses."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import rewardkit
+from rewardkit import AmbiguousNameError, UnknownNameError, get_reward, hookimpl
+from rewardkit.plugins import get_registry, register_plugin, unregister_plugin
+from rewardkit.rewards.base import Reward
+
+
+class Shout(Reward):
+    """1.0 when the completion is upper case."""
+
+    name = "exact_match"  # deliberately clashes with the built-in
+
+    def score(self, completion, reference):
+        return float(completion.isupper())
+
+
+class FakePlugin:
+    @hookimpl
+    def register_rewards(self, register):
+        register("exact_match", Shout)
+        register("shout", Shout)
+
+    @hookimpl
+    def register_views(self, register):
+        register("upper", lambda: str.upper)
+
+
+@pytest.fixture
+def fake_plugin():
+    register_plugin(FakePlugin(), name="fake-plugin", source="fake-plugin")
+    yield
+    unregister_plugin("fake-plugin")
+
+
+def test_builtins_register_through_hooks():
+    registry = get_registry()
+    for name in ("math_exact_match", "exact_match", "brevity", "format_regex"):
+        assert registry.get("rewards", name).source == "rewardkit"
+    assert {"full", "boxed", "last_number", "regex", "after", "before", "after_think"} <= set(registry.names("views"))
+
+
+def test_in_process_plugin_and_conflicts(fake_plugin):
+    assert get_reward("shout")(completions=["HI", "hi"]) == [1.0, 0.0]
+    with pytest.raises(AmbiguousNameError, match="fake-plugin:exact_match, rewardkit:exact_match|"
+                                                 "rewardkit:exact_match, fake-plugin:exact_match"):
+        get_reward("exact_match")
+    assert get_reward("rewardkit:exact_match")(completions=["a"], answer=["a"]) == [1.0]
+    assert get_reward("fake-plugin:exact_match")(completions=["A"]) == [1.0]
+    assert get_registry().conflicts()["rewards"] == {"exact_match": ["rewardkit:exact_match",
+                                                                     "fake-plugin:exact_match"]}
+
+
+def test_plugin_view_is_usable(fake_plugin):
+    reward = get_reward("rewardkit:exact_match", completion_view="upper")
+    assert reward(completions=["abc"], answer=["ABC"]) == [1.0]
+
+
+def test_unknown_names_list_available_and_hint():
+    with pytest.raises(UnknownNameError, match=r"Unknown reward 'rouge'.*Available: .*brevity.*Hint: Install"):
+        get_reward("rouge")
+    with pytest.raises(UnknownNameError, match="Unknown reward 'nobody:exact_match'"):
+        get_reward("nobody:exact_match")
+
+
+def test_list_functions_describe_source_and_schema():
+    rewards = {r["name"]: r for r in rewardkit.list_rewards()}
+    entry = rewards["brevity"]
+    assert entry["source"] == "rewardkit" and entry["version"] == rewardkit.__version__
+    assert entry["summary"].startswith("Rewards short completions")
+    assert "max_length" in entry["params"]["properties"]
+    assert "max_length" in entry["params"]["required"]
+    assert {v["name"] for v in rewardkit.list_views()} >= {"boxed", "after_think"}
+
+
+def test_misspelled_hook_is_refused():
+    class Misspelled:
+        @hookimpl
+        def register_reward(self, register):  # missing 's'
+            pass
+
+    with pytest.raises(Exception, match="register_reward"):
+        register_plugin(Misspelled(), name="misspelled")
+    assert "misspelled" not in [name for name, _ in rewardkit.plugins.pm.list_name_plugin()]
+
+
+def test_raising_hook_is_isolated(capsys):
+    class Raises:
+        @hookimpl
+        def register_rewards(self, register):
+            raise RuntimeError("bad plugin")
+
+    register_plugin(Raises(), name="raises", source="raises")
+    try:
+        registry = get_registry()
+        assert any(f.name == "raises" and "bad plugin" in f.error for f in registry.failed)
+        assert "rewardkit: plugin raises" in capsys.readouterr().err
+        assert get_reward("brevity", max_length=3)(completions=["a"]) == [pytest.approx(2 / 3)]
+    finally:
+        unregister_plugin("raises")
+
+
+# --- entry-point plugins, each run in a fresh interpreter ---------------------------------------------------
+
+GOOD = '''
+from rewardkit import hookimpl
+from rewardkit.rewards.base import Reward
+
+class Polite(Reward):
+    """1.0 when the completion says please."""
+    name = "polite"
+    def score(self, completion, reference):
+        return float("please" in completion)
+
+@hookimpl
+def register_rewards(register):
+    register("polite", Polite)
+    register("brevity", Polite)
+'''
+
+
+def make_dist(site: Path, dist: str, module: str, source: str, version: str = "1.0") -> None:
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[rewardkit]\n{module} = {module}\n")
+
+
+@pytest.fixture
+def site(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    make_dist(site, "rk-good", "rk_good", GOOD)
+    make_dist(site, "rk-broken", "rk_broken", "import does_not_exist_anywhere\n", version="0.3")
+    return site
+
+
+def run_list(site: Path, **env) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "PYTHONPATH": str(site), **env}
+    return subprocess.run([sys.executable, "-m", "rewardkit", "list", "--json"], capture_output=True, text=True,
+                          env=environ, timeout=120)
+
+
+def test_entry_points_good_broken_and_duplicate(site):
+    proc = run_list(site)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    names = {(r["name"], r["source"]) for r in data["rewards"]}
+    assert ("polite", "rk-good") in names and ("math_exact_match", "rewardkit") in names
+    assert data["failed_plugins"] == [{"name": "rk-broken", "version": "0.3",
+                                       "error": "ModuleNotFoundError: No module named 'does_not_exist_anywhere'"}]
+    assert data["conflicts"]["rewards"] == {"brevity": ["rewardkit:brevity", "rk-good:brevity"]}
+    stderr_lines = [line for line in proc.stderr.splitlines() if line.startswith("rewardkit: plugin")]
+    assert stderr_lines == ["rewardkit: plugin rk-broken 0.3 failed to load: ModuleNotFoundError: "
+                            "No module named 'does_not_exist_anywhere'"]
+
+
+def test_load_plugins_env_filter(site):
+    none = json.loads(run_list(site, REWARDKIT_LOAD_PLUGINS="").stdout)
+    assert {r["source"] for r in none["rewards"]} == {"rewardkit"} and none["failed_plugins"] == []
+    only = json.loads(run_list(site, REWARDKIT_LOAD_PLUGINS="rk-good").stdout)
+    assert "polite" in {r["name"] for r in only["rewards"]} and only["failed_plugins"] == []
+
+
+def test_strict_plugins_reraise(site):
+    proc = run_list(site, REWARDKIT_STRICT_PLUGINS="1")
+    assert proc.returncode != 0
+    assert "does_not_exist_anywhere" in proc.stderr
+
+
+def test_bare_name_of_a_conflict_fails_with_qualified_names(site):
+    code = "import rewardkit\ntry:\n    rewardkit.get_reward('brevity', max_length=3)\nexcept rewardkit.AmbiguousNameError as e:\n    print(e)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(site), "REWARDKIT_LOAD_PLUGINS": "rk-good"})
+    assert "rewardkit:brevity, rk-good:brevity" in proc.stdout

@@ -1,0 +1,184 @@
+"""The reward contract every reward inherits: how TRL calls it, what it returns, how it fails."""
+
+import pickle
+import time
+
+import pytest
+
+from rewardkit import ConfigError, DataError, Reward, RewardError, RewardParams, get_reward
+
+
+class Flaky(Reward):
+    """Raises on completions containing 'boom'; sleeps on 'slow'."""
+
+    name = "flaky"
+
+    def score(self, completion, reference):
+        if "boom" in completion:
+            raise ValueError("exploded")
+        if "slow" in completion:
+            time.sleep(30)
+        return float(len(completion))
+
+
+def chat(text):
+    return [{"role": "assistant", "content": text}]
+
+
+def test_trl_keyword_call_ignores_unknown_keywords():
+    reward = get_reward("exact_match")
+    out = reward(prompts=["q1", "q2"], completions=["a", "b"], completion_ids=[[1], [2]], answer=["a", "c"],
+                 trainer_state=object(), log_extra=lambda *a: None, log_metric=lambda *a: None, other=[1, 2])
+    assert out == [1.0, 0.0]
+    assert reward.__name__ == "exact_match"
+
+
+def test_chat_completions_score_last_assistant_message():
+    reward = get_reward("exact_match")
+    conv = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    assert reward(completions=[chat("a"), conv, chat("b")], answer=["a", "a", "a"]) == [1.0, 1.0, 0.0]
+    parts = [{"role": "assistant", "content": [{"type": "text", "text": "a"}]}]
+    assert reward(completions=[parts], answer=["a"]) == [1.0]
+    assert reward(completions=[[{"role": "assistant", "content": None}]], answer=[""]) == [1.0]
+
+
+@pytest.mark.parametrize("completions,match", [
+    ([[{"role": "assistant"}]], "has no 'content'"),
+    ([[]], "empty message list"),
+    ([None], "must be a string or a list of chat messages"),
+    ([3], "must be a string"),
+    ([[{"role": "assistant", "content": 5}]], "content must be a string"),
+])
+def test_bad_completions_are_named(completions, match):
+    with pytest.raises(DataError, match=match):
+        get_reward("exact_match")(completions=completions, answer=["x"])
+
+
+def test_missing_reference_column_names_columns():
+    with pytest.raises(DataError, match=r"needs the reference column 'answer'.*solution, topic"):
+        get_reward("math_exact_match")(completions=["1"], solution=["1"], topic=["x"], trainer_state=None)
+    assert get_reward("math_exact_match", reference="solution")(completions=["1"], solution=["1"]) == [1.0]
+
+
+def test_reference_length_mismatch():
+    with pytest.raises(DataError, match="has 1 values for 2 completions"):
+        get_reward("exact_match")(completions=["a", "b"], answer=["a"])
+
+
+def test_reference_values():
+    reward = get_reward("exact_match")
+    assert reward(completions=["7", "x", "y", "b"], answer=[7, None, ["z", "y"], ""]) == [1.0, None, 1.0, 0.0]
+    with pytest.raises(DataError, match="row 0"):
+        reward(completions=["a"], answer=[{"nested": 1}])
+
+
+def test_missing_policy_for_views():
+    zero = get_reward("math_exact_match", completion_view="boxed")
+    none = get_reward("math_exact_match", completion_view="boxed", missing="none")
+    assert zero(completions=["42", r"\boxed{42}"], answer=["42", "42"]) == [0.0, 1.0]
+    assert none(completions=["42", r"\boxed{42}"], answer=["42", "42"]) == [None, 1.0]
+    ref_view = get_reward("exact_match", reference_view={"view": "after", "marker": "A:"})
+    assert ref_view(completions=["x", "x"], answer=["A: x", "no marker"]) == [1.0, None]
+
+
+def test_gold_without_number_is_not_applicable():
+    reward = get_reward("math_exact_match")
+    assert reward(completions=["5", "no number"], answer=["no gold", "5"]) == [None, 0.0]
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"max_lenght": 10}, "Did you mean 'max_length'"),
+    ({"max_length": -1}, "'max_length'"),
+    ({"max_length": 10, "mode": "soft_overlong"}, "cache"),
+    ({"max_length": 10, "on_error": "ignore"}, "'on_error'"),
+    ({"max_length": 10, "timeout": 0}, "'timeout'"),
+])
+def test_params_validated_at_construction(params, match):
+    with pytest.raises(ConfigError, match=match):
+        get_reward("brevity", **params)
+
+
+def test_rewards_pickle_and_keep_name():
+    for reward in [get_reward("math_exact_match", name="acc"), get_reward("exact_match", alternatives="#"),
+                   get_reward("brevity", max_length=5), get_reward("format_regex", pattern=r"^\d+$"),
+                   get_reward("math_exact_match", completion_view={"view": "regex", "pattern": r"= (\d+)"})]:
+        clone = pickle.loads(pickle.dumps(reward))
+        assert clone.__name__ == reward.__name__
+        kwargs = {"completions": ["= 12", "abc"], "answer": ["12", "12"]}
+        assert clone(**kwargs) == reward(**kwargs)
+
+
+def test_on_error_raise_names_reward_and_index():
+    reward = Flaky()
+    with pytest.raises(RewardError, match=r"'flaky' failed on completion 1 .*exploded"):
+        reward(completions=["ok", "boom"])
+
+
+def test_on_error_none_and_zero_count_and_log():
+    logged = {}
+    assert Flaky(on_error="none")(completions=["ok", "boom"], log_metric=logged.__setitem__) == [2.0, None]
+    assert logged == {"rewardkit/flaky/errors": 1.0}
+    assert Flaky(on_error="zero")(completions=["boom", "abc"]) == [0.0, 3.0]
+
+
+def test_timeout_kills_a_stuck_call_and_recovers():
+    reward = Flaky(timeout=1.0)
+    logged = {}
+    start = time.perf_counter()
+    with pytest.warns(RuntimeWarning, match="exceeded its 1.0s budget"):
+        assert reward(completions=["slow", "ok"], log_metric=logged.__setitem__) == [None, None]
+    assert time.perf_counter() - start < 20  # the worker start-up is excluded from the budget; the 30 s sleep is not waited for
+    assert logged == {"rewardkit/flaky/timeouts": 1.0}
+    assert reward(completions=["ok"]) == [2.0]  # a fresh worker takes over
+    assert reward._worker is not None and reward._worker.proc.is_alive()
+    reward._worker.stop()
+
+
+def test_wrong_length_from_a_reward_is_an_error():
+    class Short(Reward):
+        name = "short"
+
+        def score_batch(self, completions, references, **context):
+            return [1.0]
+
+    with pytest.raises(RewardError, match="returned 1 scores for 2 completions"):
+        Short()(completions=["a", "b"])
+
+
+def test_non_numeric_score_is_an_error_and_nan_is_none():
+    class Odd(Reward):
+        name = "odd"
+
+        def score(self, completion, reference):
+            return {"a": "x"}.get(completion, float("nan"))
+
+    assert Odd()(completions=["b"]) == [None]
+    with pytest.raises(RewardError, match="returned 'x'"):
+        Odd()(completions=["a"])
+
+
+def test_needs_reference_without_column_name():
+    class NeedsRef(Reward):
+        name = "needs_ref"
+        needs_reference = True
+
+    with pytest.raises(ConfigError, match="parameter 'reference'"):
+        NeedsRef()
+
+
+def test_called_without_completions():
+    with pytest.raises(DataError, match="without completions"):
+        get_reward("brevity", max_length=3)(prompts=["x"])
+
+
+def test_custom_params_subclass():
+    class Scaled(Reward):
+        name = "scaled"
+
+        class Params(RewardParams):
+            k: float = 2.0
+
+        def score(self, completion, reference):
+            return self.params.k * len(completion)
+
+    assert Scaled(k=0.5)(completions=["abcd"]) == [2.0]
