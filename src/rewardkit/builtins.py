@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from . import views
+from . import tokenizers, views
 from .hookspecs import hookimpl
+from .rewards.bertscore_rewards import BERTScore
 from .rewards.format_rewards import FormatRegex
 from .rewards.length_rewards import Brevity
 from .rewards.math_rewards import MathExactMatch
+from .rewards.rouge_rewards import Rouge1
 from .rewards.text_rewards import ExactMatch
 
 
 @hookimpl
 def register_rewards(register):
-    for reward in (MathExactMatch, ExactMatch, Brevity, FormatRegex):
+    for reward in (MathExactMatch, ExactMatch, Brevity, FormatRegex, Rouge1, BERTScore):
         register(reward.name, reward)
 
 
@@ -25,3 +27,9 @@ def register_views(register):
     register("after", views.After)
     register("before", views.Before)
     register("after_think", views.AfterThink)
+
+
+@hookimpl
+def register_tokenizers(register):
+    for name, tokenizer in tokenizers.BUILTIN_TOKENIZERS.items():
+        register(name, tokenizer)

@@ -1,0 +1,74 @@
+"""`lora_save`: keep each checkpoint's adapter in a folder that checkpoint rotation never touches."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from ..errors import ConfigError
+from ..fileio import atomic_replace_dir
+from .common import adapter_folder, build_params, has_adapter, logger, refuse_sharded, resolve_dir
+from .params import LoRASaveParams
+
+
+class LoRASaveCallback(TrainerCallback):
+    """Save only the adapter (and tokenizer) on every save to <output_dir>/step_N or epoch_E, atomically.
+
+    Folders live outside `checkpoint-N/`, so `save_total_limit` rotation never deletes them. Writes happen on
+    the main process only. A model without a PEFT adapter is saved whole (with a one-time warning) unless
+    `no_adapter="error"`. `layout="epoch"` names folders epoch_E (E = 1-based epoch in progress), so pair it
+    with `save_strategy="epoch"`: several saves within one epoch replace each other.
+
+    Example:
+    >>> cb = LoRASaveCallback(layout="epoch")  # or rewardkit.get_callback("lora_save", layout="epoch")
+    """
+
+    Params = LoRASaveParams
+
+    def __init__(self, **params: Any) -> None:
+        self.params = build_params(LoRASaveParams, params, "lora_save")
+        self._warned: set[str] = set()
+        self.saved: list[Path] = []
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(message, UserWarning, stacklevel=3)
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        refuse_sharded(args, "lora_save", "Trainer's checkpoint-N/ already holds only the adapter of a PEFT "
+                       "model; keep those (save_total_limit=None) instead of lora_save.")
+        if model is not None and not has_adapter(model) and self.params.no_adapter == "error":
+            raise ConfigError("callback 'lora_save': the model has no PEFT adapter (no_adapter='error'). Hint: "
+                              "pass peft_config= to the trainer, or no_adapter='save_full' to save the full model.")
+        strategy = getattr(args.save_strategy, "value", args.save_strategy)
+        if self.params.layout == "epoch" and strategy != "epoch":
+            self._warn_once("layout", "lora_save layout='epoch' with save_strategy != 'epoch': saves within one "
+                            "epoch overwrite the same epoch_E folder. Hint: save_strategy='epoch' or layout='step'.")
+
+    def on_save(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if not state.is_world_process_zero or model is None:
+            return
+        root = resolve_dir(args, self.params.output_dir, "adapters")
+        final = root / adapter_folder(self.params.layout, state.global_step, state.epoch)
+        if not has_adapter(model):
+            self._warn_once("full", f"lora_save: the model has no PEFT adapter, so the FULL model is saved to "
+                            f"{root}/ at every save. Hint: pass peft_config= to the trainer, or "
+                            "no_adapter='error' to refuse.")
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=root))
+        try:
+            model.save_pretrained(tmp)  # PeftModel / loaded adapter: adapter_config.json + adapter weights only
+            if self.params.save_tokenizer and processing_class is not None:
+                processing_class.save_pretrained(tmp)
+            atomic_replace_dir(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.saved.append(final)
+        logger.info("lora_save: step %d -> %s", state.global_step, final)

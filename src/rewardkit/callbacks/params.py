@@ -1,0 +1,60 @@
+"""Parameter models of the built-in callbacks; light (pydantic only) so `rewardkit list` never imports torch."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoRASaveParams(_Params):
+    """Parameters of `lora_save`."""
+
+    output_dir: str | None = Field(None, description="Where adapters go; default <args.output_dir>/adapters.")
+    layout: Literal["step", "epoch"] = Field(
+        "step", description="Folder names: step_{global_step} or epoch_{E} (E = 1-based epoch in progress).")
+    save_tokenizer: bool = Field(True, description="Also save the tokenizer (processing_class) next to the adapter.")
+    no_adapter: Literal["save_full", "error"] = Field(
+        "save_full", description="Model without a PEFT adapter: save the full model (warns once) or raise.")
+
+
+class CheckpointInferenceParams(_Params):
+    """Parameters of `checkpoint_inference`."""
+
+    dataset: Union[str, list[dict[str, Any]]] = Field(
+        description="Validation rows: path to a JSON list / JSONL file, or a list of dicts.")
+    prompt_column: str = Field("prompt", description="Column with the prompt: a string or chat messages.")
+    id_column: str = Field("id", description="Column with the row id; rows without one use their index.")
+    reference_columns: list[str] = Field(default_factory=list, description="Columns copied into each record "
+                                         "(references the scoring spec reads, e.g. ['answer']).")
+    extra_columns: list[str] = Field(default_factory=list, description="Other columns copied into each record.")
+    sidecar: str = Field("inference", description="Folder under args.output_dir for step_{N}.json files.")
+    on: Literal["save", "evaluate", "both"] = Field(
+        "evaluate", description="When to generate; 'evaluate' lets best_checkpoint feed metric_for_best_model.")
+    batch_size: int = Field(8, gt=0, description="Prompts per generate() call.")
+    max_new_tokens: int = Field(128, gt=0, description="Generation length limit.")
+    generation_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Extra GenerationConfig fields; greedy (do_sample=False) by default.")
+    use_chat_template: bool | None = Field(
+        None, description="Render prompts with the chat template; None = when the tokenizer has one.")
+
+
+class BestCheckpointParams(_Params):
+    """Parameters of `best_checkpoint`."""
+
+    spec: Union[dict[str, Any], str] = Field(description="Compose spec: a dict, a YAML/TOML/JSON path or a preset.")
+    metric: str = Field("score", description="Name inserted into eval metrics as eval_<metric>.")
+    sidecar: str = Field("inference", description="Folder under args.output_dir holding the inference files.")
+    aggregate: Literal["corpus", "item"] = Field(
+        "corpus", description="corpus: combine the per-component means (None excluded per component); "
+        "item: mean of the per-row combined scores.")
+    completion_key: str = Field("output", description="Record field holding the generated text.")
+    top_k: int | None = Field(None, ge=1, description="Keep only the k best lora_save adapter folders.")
+    best_dir: str = Field("best", description="Folder under args.output_dir receiving a copy of the best adapter.")
+    greater_is_better: bool = Field(True, description="Whether a higher score is better.")
+    adapters_dir: str | None = Field(
+        None, description="lora_save's folder (default <args.output_dir>/adapters); checkpoint-N is the fallback.")
