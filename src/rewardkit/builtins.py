@@ -33,3 +33,18 @@ def register_views(register):
 def register_tokenizers(register):
     for name, tokenizer in tokenizers.BUILTIN_TOKENIZERS.items():
         register(name, tokenizer)
+
+
+@hookimpl
+def register_callbacks(register):
+    # Lazy "module:attr" factories: the callback modules import transformers (and torch); params stay light.
+    from .callbacks import params
+
+    register("lora_save", "rewardkit.callbacks.lora:LoRASaveCallback", params=params.LoRASaveParams,
+             summary="Save only the adapter (and tokenizer) at each save to a folder rotation never deletes.")
+    register("checkpoint_inference", "rewardkit.callbacks.inference:CheckpointInferenceCallback",
+             params=params.CheckpointInferenceParams,
+             summary="Generate a validation set with the live model at each evaluation/save into step_N.json.")
+    register("best_checkpoint", "rewardkit.callbacks.best:BestCheckpointCallback",
+             params=params.BestCheckpointParams,
+             summary="Score each step's inference file, feed eval_<metric> to the Trainer, copy the best adapter.")

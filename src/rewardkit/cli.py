@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .errors import RewardkitError
 
@@ -35,7 +36,8 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
         for col in ("name", "source", "summary"):
             table.add_column(col)
         for entry in data[kind]:
-            table.add_row(entry["name"], f"{entry['source']} {entry['version']}", entry["summary"])
+            # Summaries are plugin text: show it literally ("[a-z0-9]" is not rich markup).
+            table.add_row(Text(entry["name"]), Text(f"{entry['source']} {entry['version']}"), Text(entry["summary"]))
         console.print(table)
     for failed in data["failed_plugins"]:
         err.print(f"[red]failed plugin[/red] {failed['name']} {failed['version']}: {failed['error']}")

@@ -37,12 +37,11 @@ def safe_child(root: str | Path, name: str, what: str) -> Path:
     """`root/name`, refusing absolute names and names that climb out of `root` (`..`)."""
     if not isinstance(name, str) or not name.strip() or os.path.isabs(name):
         raise ConfigError(f"{what} {name!r} must be a relative name inside {root}. Hint: e.g. 'best'.")
-    base = os.path.normpath(str(root))
-    target = os.path.normpath(os.path.join(base, name))
-    if target == base or not target.startswith(base.rstrip(os.sep) + os.sep):
+    norm = os.path.normpath(name)
+    if norm in (".", os.pardir) or norm.startswith(os.pardir + os.sep):
         raise ConfigError(f"{what} {name!r} escapes {root}; refusing to use it. Hint: use a plain folder or "
                           "file name without '..'.")
-    return Path(target)
+    return Path(root) / norm
 
 
 def step_file_name(step: int) -> str:
@@ -149,9 +148,14 @@ def load_inference(path: str | Path, completion_key: str = "output") -> tuple[in
         epoch = float(m.group(1))
     if not records:
         raise DataError(f"{path}: no records. Hint: the inference run wrote nothing; re-run it or delete the file.")
-    rows = [_normalize(item, i, str(path), completion_key) for i, item in enumerate(records)]
-    _check_unique([str(r["id"]) for r in rows], str(path))
-    return step, None if epoch is None else float(epoch), rows
+    return step, None if epoch is None else float(epoch), normalize_records(records, str(path), completion_key)
+
+
+def normalize_records(records: list, where: str, completion_key: str = "output") -> list[dict]:
+    """Flat rows (completion text under `completion_key`, "input" flattened, ids unique); errors name `where`."""
+    rows = [_normalize(item, i, where, completion_key) for i, item in enumerate(records)]
+    _check_unique([str(r["id"]) for r in rows], where)
+    return rows
 
 
 def _check_unique(ids: list[str], where: str) -> None:

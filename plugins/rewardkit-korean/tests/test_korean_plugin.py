@@ -192,6 +192,6 @@ def test_blog_preset_on_a_perfect_and_a_malformed_completion(request: pytest.Fix
 
     blog = compose(_with_tiny_bert(load_preset("blog"), tiny_korean_bert))
     perfect, no_reason = blog(completions=[GOLD, '"누구나 참여할 수 있음"이 옳다.'], answer=[GOLD, GOLD])
-    assert perfect == pytest.approx(1.0, abs=1e-5)  # (1 + 1 + (1 + 3)/2) / 3
+    assert perfect == pytest.approx(4 / 3, abs=1e-5)  # (1 + 1 + (1 + 3)/2) / 3: the formula tops out at 4/3
     assert no_reason == pytest.approx((0 + 1 + (0 + 0) / 2) / 3)
     pickle.loads(pickle.dumps(blog))

@@ -53,7 +53,7 @@ def split_answer_reason(text: str) -> tuple[str, str]:
 
 
 class AnswerView:
-    """The answer part of the official split (the whole text when no marker)."""
+    """Korean grammar-QA: the answer part of the official split, up to 가/이 옳다 (the whole text when no marker)."""
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -67,7 +67,7 @@ class AnswerView:
 
 
 class ReasonView:
-    """The reason part of the official split; None when it is empty (the official scorer skips such items)."""
+    """Korean grammar-QA: the reason after 가/이 옳다 by the official split; None when empty (officially skipped)."""
 
     Params = AnswerView.Params
 

@@ -1,0 +1,269 @@
+"""`checkpoint_inference`: generate answers for a validation set with the live model at each save/evaluation.
+
+Output, one file per step, written atomically by the main process to `<args.output_dir>/<sidecar>/step_{N}.json`:
+
+    {"step": N, "epoch": 1.5, "records": [{"id": ..., "prompt": ..., "output": "...", <reference/extra columns>}]}
+
+`prompt` is the prompt as given (string or chat messages), `output` the decoded completion (special tokens
+skipped). Records keep the dataset order.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+import weakref
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from transformers import TrainerCallback
+
+from ..errors import ConfigError, DataError
+from ..fileio import atomic_write_json, read_json, read_jsonl
+from ..selection import STEP_FILE, safe_child, step_file_name
+from . import common
+from .common import build_params, logger, process_info, refuse_sharded, sidecar_dir
+from .params import CheckpointInferenceParams
+
+_RECORD_KEYS = ("id", "prompt", "output")
+
+
+def load_rows(dataset: str | list[dict]) -> list[dict]:
+    """Validation rows from a JSON list / JSONL path or an in-memory list."""
+    if isinstance(dataset, list):
+        rows, where = dataset, "dataset"
+    else:
+        path = Path(dataset)
+        rows = read_jsonl(path) if path.suffix.lower() == ".jsonl" else read_json(path)
+        where = str(path)
+        if isinstance(rows, dict) and isinstance(rows.get("records"), list):
+            rows = rows["records"]
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise DataError(f"{where}: expected a non-empty list of objects (one per validation row). Hint: a JSON "
+                        'list or JSONL of {"id": ..., "prompt": ..., "answer": ...}.')
+    return rows
+
+
+def can_generate(model: Any) -> bool:
+    """Whether `model.generate` can produce text (False for sequence-classification models)."""
+    check = getattr(model, "can_generate", None)
+    return bool(check()) if callable(check) else hasattr(model, "generate")
+
+
+def render_prompts(tokenizer: Any, prompts: list, use_chat_template: bool | None) -> tuple[list[str], bool]:
+    """Prompt texts and whether they were rendered with the chat template (then special tokens are in them)."""
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    templated = has_template if use_chat_template is None else use_chat_template
+    if templated and not has_template:
+        raise ConfigError("checkpoint_inference: use_chat_template=True but the tokenizer has no chat template. "
+                          "Hint: set tokenizer.chat_template or use_chat_template=False.")
+    texts = []
+    for i, prompt in enumerate(prompts):
+        if isinstance(prompt, str) and not templated:
+            texts.append(prompt)
+            continue
+        if isinstance(prompt, str):
+            prompt = [{"role": "user", "content": prompt}]
+        if not templated or not isinstance(prompt, list):
+            raise DataError(f"checkpoint_inference: prompt {i} is {type(prompt).__name__}; chat messages need "
+                            "the chat template. Hint: use_chat_template=None/True, or string prompts.")
+        texts.append(tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True))
+    return texts, templated
+
+
+@contextmanager
+def generation_mode(model: Any, tokenizer: Any) -> Iterator[None]:
+    """Eval mode, no activation checkpointing, left padding; every flag restored exactly afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    # Toggle the per-layer flags instead of *_disable()/*_enable(): re-enabling could not restore the
+    # checkpointing function or every_n_layers the trainer chose.
+    ckpt = [(m, m.gradient_checkpointing) for m in model.modules()
+            if isinstance(getattr(m, "gradient_checkpointing", None), bool)]
+    side, pad = tokenizer.padding_side, tokenizer.pad_token
+    try:
+        model.eval()  # LoRA dropout would otherwise change greedy outputs
+        for m, _ in ckpt:
+            m.gradient_checkpointing = False
+        tokenizer.padding_side = "left"  # decoder-only: the completion must start right after the prompt
+        if pad is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
+        for m, flag in ckpt:
+            m.gradient_checkpointing = flag
+        tokenizer.padding_side = side
+        if pad is None:
+            tokenizer.pad_token = None
+
+
+def generation_config(model: Any, tokenizer: Any, max_new_tokens: int, overrides: dict) -> Any:
+    """The model's generation config made greedy (unless overridden), one sequence per prompt."""
+    from transformers import GenerationConfig
+
+    base = getattr(model, "generation_config", None)
+    config = copy.deepcopy(base) if base is not None else GenerationConfig()
+    # Greedy: sampling would make the checkpoint ranking noisy. Clear sampling knobs so no warning fires.
+    config.update(do_sample=False, temperature=None, top_p=None, top_k=None, num_beams=1, use_cache=True,
+                  max_new_tokens=max_new_tokens)
+    config.update(**overrides)
+    config.num_return_sequences = 1
+    if config.pad_token_id is None:
+        config.pad_token_id = tokenizer.pad_token_id
+    return config
+
+
+def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int = 8, max_new_tokens: int = 128,
+                   generation_kwargs: dict | None = None, use_chat_template: bool | None = None) -> list[str]:
+    """Batched, left-padded generation with the given (live) model; completions cut at the input width."""
+    import torch
+
+    texts, templated = render_prompts(tokenizer, prompts, use_chat_template)
+    device = getattr(model, "device", None) or next(model.parameters()).device
+    outputs: list[str] = []
+    with generation_mode(model, tokenizer):
+        config = generation_config(model, tokenizer, max_new_tokens, generation_kwargs or {})
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
+                              add_special_tokens=not templated).to(device)
+            with torch.no_grad():
+                out = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                     generation_config=config)
+            width = batch["input_ids"].shape[1]
+            outputs.extend(tokenizer.batch_decode(out[:, width:], skip_special_tokens=True))
+    return outputs
+
+
+class CheckpointInferenceCallback(TrainerCallback):
+    """Generate the validation set with the live model on each evaluation/save into <sidecar>/step_N.json.
+
+    No reload and no copy: the trainer's model generates (greedy, batched, left padding), and its train/eval
+    mode, activation checkpointing and the tokenizer's padding side are restored. Under several processes
+    the prompts are split across ranks and gathered; only the main process writes. FSDP / ZeRO-3 are refused
+    (all ranks would have to generate together). A sequence-classification model (RewardTrainer) is refused
+    at train begin. See the module docstring for the file format.
+
+    Example:
+    >>> cb = CheckpointInferenceCallback(dataset="val.jsonl", reference_columns=["answer"], max_new_tokens=64)
+    """
+
+    Params = CheckpointInferenceParams
+
+    def __init__(self, **params: Any) -> None:
+        if hasattr(params.get("dataset"), "to_list"):  # a datasets.Dataset
+            params["dataset"] = params["dataset"].to_list()
+        self.params = p = build_params(CheckpointInferenceParams, params, "checkpoint_inference")
+        clash = [c for c in p.reference_columns + p.extra_columns if c in _RECORD_KEYS]
+        if clash:
+            raise ConfigError(f"callback 'checkpoint_inference': columns {clash} clash with the record fields "
+                              f"{list(_RECORD_KEYS)}. Hint: rename them in the dataset.")
+        if p.generation_kwargs.get("num_return_sequences", 1) != 1:
+            raise ConfigError("callback 'checkpoint_inference': generation_kwargs.num_return_sequences must be 1. "
+                              "Hint: one output per prompt is scored.")
+        safe_child(".", p.sidecar, "sidecar")  # refuse '../' names now rather than at the first save
+        self.rows = load_rows(p.dataset)
+        self._check_rows()
+        self._done_step: int | None = None
+        self._model_ref: Any = None
+        self.args: Any = None
+        self.written: list[Path] = []
+        common._producers.add(self)
+
+    def _check_rows(self) -> None:
+        p = self.params
+        for i, row in enumerate(self.rows):
+            missing = [c for c in [p.prompt_column, *p.reference_columns, *p.extra_columns] if c not in row]
+            if missing:
+                raise DataError(f"checkpoint_inference dataset row {i}: missing columns {missing} (has "
+                                f"{sorted(row)}). Hint: fix the dataset or the *_column parameters.")
+        ids = [str(self._row_id(i)) for i in range(len(self.rows))]
+        if len(set(ids)) != len(ids):
+            dups = sorted({i for i in ids if ids.count(i) > 1})
+            raise DataError(f"checkpoint_inference dataset: duplicate ids {dups[:10]} in column "
+                            f"{p.id_column!r}. Hint: ids must be unique to join references later.")
+        try:
+            json.dumps([self._record(i, "") for i in range(len(self.rows))])
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"checkpoint_inference dataset: records must be JSON-serializable ({exc}). Hint: "
+                            "convert the offending columns to strings or numbers.") from None
+
+    def _row_id(self, i: int) -> Any:
+        return self.rows[i].get(self.params.id_column, i)
+
+    def _record(self, i: int, output: str) -> dict:
+        row, p = self.rows[i], self.params
+        record = {"id": self._row_id(i), "prompt": row[p.prompt_column], "output": output}
+        record.update({c: row[c] for c in [*p.reference_columns, *p.extra_columns]})
+        return record
+
+    @property
+    def last_model(self) -> Any:
+        """The model object the last generation used (a weak reference; for checks that nothing was copied)."""
+        return self._model_ref() if self._model_ref is not None else None
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.args = args
+        refuse_sharded(args, "checkpoint_inference", "run inference after training on the saved adapters, "
+                       "then `rewardkit select` the inference folder.")
+        if model is not None and not can_generate(model):
+            raise ConfigError(f"callback 'checkpoint_inference': {type(model).__name__} cannot generate text "
+                              "(RewardTrainer trains a sequence-classification model). Hint: remove "
+                              "checkpoint_inference and best_checkpoint from reward-model runs and pick the best "
+                              "checkpoint with metric_for_best_model (e.g. 'eval_accuracy').")
+        if state.is_world_process_zero:
+            self._set_aside_stale(args, state.global_step)
+
+    def _set_aside_stale(self, args: Any, step: int) -> None:
+        """Move files of steps after the (resumed) step to stale/: they belong to an abandoned run."""
+        folder = sidecar_dir(args, self.params.sidecar)
+        if not folder.is_dir():
+            return
+        stale = [p for p in folder.iterdir() if (m := STEP_FILE.match(p.name)) and int(m.group(1)) > step]
+        if stale:
+            (folder / "stale").mkdir(exist_ok=True)
+            for path in stale:
+                os.replace(path, folder / "stale" / path.name)
+            logger.warning("checkpoint_inference: moved %d inference files of steps after %d to %s (from a run "
+                           "that continued past the resumed checkpoint).", len(stale), step, folder / "stale")
+
+    def on_evaluate(self, args, state, control, model=None, processing_class=None, metrics=None, **kwargs):
+        if self.params.on in ("evaluate", "both"):
+            self._run(args, state, model, processing_class, metrics)
+
+    def on_save(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if self.params.on in ("save", "both") and self._done_step != state.global_step:
+            self._run(args, state, model, processing_class, None)
+
+    def _run(self, args: Any, state: Any, model: Any, processing_class: Any, metrics: dict | None) -> None:
+        tokenizer = getattr(processing_class, "tokenizer", processing_class)
+        if model is None or tokenizer is None:
+            raise ConfigError("callback 'checkpoint_inference' got no model or processing_class from the trainer. "
+                              "Hint: pass processing_class= (the tokenizer) to the trainer.")
+        p, started = self.params, time.perf_counter()
+        index, count = process_info()
+        n = len(self.rows)
+        mine = list(range(index * n // count, (index + 1) * n // count))  # contiguous shard of this rank
+        outputs = generate_texts(model, tokenizer, [self.rows[i][p.prompt_column] for i in mine],
+                                 batch_size=p.batch_size, max_new_tokens=p.max_new_tokens,
+                                 generation_kwargs=p.generation_kwargs, use_chat_template=p.use_chat_template)
+        pairs = list(zip(mine, outputs))
+        if count > 1:
+            from accelerate.utils import gather_object
+
+            pairs = gather_object(pairs)
+        by_index = dict(pairs)
+        records = [self._record(i, by_index[i]) for i in range(n)]
+        path = sidecar_dir(args, p.sidecar) / step_file_name(state.global_step)
+        if state.is_world_process_zero:
+            atomic_write_json(path, {"step": state.global_step, "epoch": state.epoch, "records": records})
+            self.written.append(path)
+            logger.info("checkpoint_inference: step %d, %d prompts in %.1fs -> %s", state.global_step, n,
+                        time.perf_counter() - started, path)
+        self._done_step = state.global_step
+        self._model_ref = weakref.ref(model)
+        for listener in list(common._listeners):
+            listener.inference_ready(args, state, path, records, metrics)
