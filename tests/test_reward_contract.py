@@ -182,3 +182,28 @@ def test_custom_params_subclass():
             return self.params.k * len(completion)
 
     assert Scaled(k=0.5)(completions=["abcd"]) == [2.0]
+
+
+def count_digits(completions, **kwargs):
+    """A plain TRL-style reward function, as a plugin might register it."""
+    return [float(sum(ch.isdigit() for ch in c)) for c in completions]
+
+
+def test_plain_function_gets_the_contract():
+    from rewardkit.hookspecs import hookimpl
+    from rewardkit.plugins import register_plugin, unregister_plugin
+
+    class FnPlugin:
+        @hookimpl
+        def register_rewards(self, register):
+            register("count_digits", count_digits)
+
+    register_plugin(FnPlugin(), name="fn-plugin")
+    try:
+        reward = get_reward("count_digits", completion_view="after_think")
+        assert reward.__name__ == "count_digits"
+        out = reward(completions=[chat("<think>123</think> 45"), "no think 9"], trainer_state=None)
+        assert out == [2.0, 0.0]
+        assert pickle.loads(pickle.dumps(reward))(completions=["<think></think>7"]) == [1.0]
+    finally:
+        unregister_plugin("fn-plugin")

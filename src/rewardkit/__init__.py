@@ -22,6 +22,10 @@ def _build(kind: str, name: str, params: dict) -> Any:
 
     entry = get_registry().get(kind, name)
     factory = entry.load()
+    if kind == "rewards" and not isinstance(factory, type):
+        from .rewards.function_rewards import FunctionReward
+
+        return FunctionReward(factory, **params)  # a plain TRL-style function
     if entry.params is not None and not (isinstance(factory, type) and issubclass(factory, Reward)):
         params = validate_params(entry.params, params, f"{kind[:-1]} {name!r}").model_dump(exclude_unset=True)
     return factory(**params)

@@ -80,6 +80,45 @@ def score(
     console.print(table)
 
 
+@app.command("select")
+def select_cmd(
+    directory: Path = typer.Argument(..., help="Folder with step_N.json / inference_epochE.json files."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="References joined by id (JSON list or JSONL)."),
+    spec: Optional[str] = typer.Option(None, "--spec", help="Compose spec file or preset (default: DIR/scores.json's)."),
+    aggregate: str = typer.Option("corpus", help="corpus (combine the component means) | item (mean of row scores)."),
+    completion_key: str = typer.Option("output", help="Record field holding the generated text."),
+    lower_is_better: bool = typer.Option(False, "--lower-is-better", help="Pick the lowest score."),
+    checkpoint: Optional[list[str]] = typer.Option(None, "--checkpoint", help="Only this file of DIR (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of each metric against the step."),
+) -> None:
+    """Score every checkpoint's inference file in DIR and name the best one."""
+    from . import selection
+
+    result = selection.select(directory, spec, labels, aggregate=aggregate, completion_key=completion_key,
+                              greater_is_better=not lower_is_better, names=checkpoint)
+    if plot is not None:
+        selection.write_plot(result, plot)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(result.checkpoints)} checkpoints, {result.aggregate} score = {result.expression}")
+    for col in ("checkpoint", "step", "epoch", *result.components, "score"):
+        table.add_column(Text(col), justify="left" if col == "checkpoint" else "right")
+    for c in result.checkpoints:
+        mark = " *" if c is result.best else ""
+        table.add_row(Text(c.name + mark), "-" if c.step is None else str(c.step), _fmt(c.epoch),
+                      *(_fmt(c.components[a]) for a in result.components), _fmt(c.value(result.aggregate)))
+    console.print(table)
+    if result.best is None:
+        err.print("[yellow]No checkpoint has a score[/yellow] (every row was None).")
+    else:
+        console.print(Text(f"Best: {result.best.name} ({result.best.file}, score "
+                           f"{_fmt(result.best.value(result.aggregate))})"))
+    if plot is not None:
+        console.print(Text(f"Plot: {plot}"))
+
+
 # --- further commands (select, train, demo) are registered below -------------------------------------------
 
 

@@ -54,24 +54,32 @@ def can_generate(model: Any) -> bool:
 
 
 def render_prompts(tokenizer: Any, prompts: list, use_chat_template: bool | None) -> tuple[list[str], bool]:
-    """Prompt texts and whether they were rendered with the chat template (then special tokens are in them)."""
+    """Prompt texts and whether they went through the chat template (then special tokens are in them).
+
+    Like TRL: chat-message prompts use the template, string prompts are used as they are, unless
+    `use_chat_template=True` (strings become one user turn) or False (messages refused).
+    """
     has_template = bool(getattr(tokenizer, "chat_template", None))
-    templated = has_template if use_chat_template is None else use_chat_template
+    chat = [not isinstance(p, str) for p in prompts]
+    if any(chat) and not all(chat):
+        raise DataError("checkpoint_inference: the prompts mix strings and chat messages. Hint: use one kind.")
+    templated = all(chat) if use_chat_template is None else use_chat_template
     if templated and not has_template:
-        raise ConfigError("checkpoint_inference: use_chat_template=True but the tokenizer has no chat template. "
-                          "Hint: set tokenizer.chat_template or use_chat_template=False.")
+        raise ConfigError("checkpoint_inference: the prompts need a chat template but the tokenizer has none. "
+                          "Hint: set tokenizer.chat_template, or use string prompts with use_chat_template=False.")
+    if not templated:
+        if any(chat):
+            raise DataError("checkpoint_inference: use_chat_template=False but the prompts are chat messages. "
+                            "Hint: use_chat_template=None, or string prompts.")
+        return list(prompts), False
     texts = []
     for i, prompt in enumerate(prompts):
-        if isinstance(prompt, str) and not templated:
-            texts.append(prompt)
-            continue
-        if isinstance(prompt, str):
-            prompt = [{"role": "user", "content": prompt}]
-        if not templated or not isinstance(prompt, list):
-            raise DataError(f"checkpoint_inference: prompt {i} is {type(prompt).__name__}; chat messages need "
-                            "the chat template. Hint: use_chat_template=None/True, or string prompts.")
-        texts.append(tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True))
-    return texts, templated
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+        if not isinstance(messages, list):
+            raise DataError(f"checkpoint_inference: prompt {i} is {type(prompt).__name__}. Hint: a string or a "
+                            "list of {'role', 'content'} messages.")
+        texts.append(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+    return texts, True
 
 
 @contextmanager

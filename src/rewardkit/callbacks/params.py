@@ -40,7 +40,8 @@ class CheckpointInferenceParams(_Params):
     generation_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra GenerationConfig fields; greedy (do_sample=False) by default.")
     use_chat_template: bool | None = Field(
-        None, description="Render prompts with the chat template; None = when the tokenizer has one.")
+        None, description="None = like TRL: chat messages use the chat template, strings are used as they are; "
+        "True = also wrap string prompts as a user turn; False = raw strings only.")
 
 
 class BestCheckpointParams(_Params):

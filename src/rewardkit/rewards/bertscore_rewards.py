@@ -3,7 +3,8 @@
 The model and tokenizer come from bert-score's own loaders (`get_model`, `get_tokenizer`), the token ids from
 `sent_encode`, the embeddings from `bert_encode` and the greedy matching from `greedy_cos_idf`; what changes
 is the bookkeeping around them: each distinct token sequence is encoded once per call, batches are sorted by
-token count (bert-score sorts by word count), and identical (completion, reference) pairs are matched once.
+token count (bert-score sorts by word count) and, on CPU, cut where lengths drop so padding stays small, and
+identical (completion, reference) pairs are matched once.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ def load_model(model_type: str, num_layers: int, device: str, use_fast_tokenizer
             try:
                 tokenizer = get_tokenizer(model_type, use_fast_tokenizer)
                 model = get_model(model_type, num_layers, all_layers=False).to(device)
-            except (OSError, ValueError, AssertionError) as exc:
+            except (OSError, ValueError, AssertionError, RuntimeError) as exc:
+                reason = " ".join(str(exc).split()).rstrip(".")
                 raise ConfigError(f"bertscore: cannot load model_type {model_type!r} with num_layers={num_layers} "
-                                  f"on {device!r}: {exc}. Hint: pass a local model folder as model_type (with "
+                                  f"on {device!r}: {reason}. Hint: pass a local model folder as model_type (with "
                                   "num_layers), or put the model in the Hugging Face cache first.") from exc
             _MODELS[key] = (tokenizer, model)
         return _MODELS[key]
@@ -58,6 +60,26 @@ def _pad(tensors: list, value: float = 0.0) -> tuple[Any, Any]:
     return pad_sequence(tensors, batch_first=True, padding_value=value), mask.to(tensors[0].device)
 
 
+def length_batches(lengths: list[int], batch_size: int, bucket: bool) -> list[list[int]]:
+    """Indices grouped longest first, at most batch_size per batch.
+
+    With `bucket` (CPU) a batch also closes when the next sequence is under 90 % of the batch's longest, so
+    padding stays under ~10 %: on CPU the work grows with padded tokens, while many small batches cost little.
+    On GPU a forward pass costs about the same for any small batch, so batches are only capped by size.
+
+    >>> length_batches([4, 10, 9, 4], 64, bucket=True)
+    [[1, 2], [0, 3]]
+    >>> length_batches([4, 10, 9, 4], 3, bucket=False)
+    [[1, 2, 0], [3]]
+    """
+    batches: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda k: lengths[k], reverse=True):
+        if not batches or len(batches[-1]) == batch_size or (bucket and lengths[i] < 0.9 * lengths[batches[-1][0]]):
+            batches.append([])
+        batches[-1].append(i)
+    return batches
+
+
 class BERTScore(Reward):
     """BERTScore precision, recall or F1 of the completion against the reference, equal to bert-score's.
 
@@ -67,8 +89,9 @@ class BERTScore(Reward):
     loads it on first call). `clear_model_cache()` in this module frees it.
 
     Less forward work than bert-score: each distinct token sequence is encoded once per call (in GRPO a
-    reference repeats G times and identical completions are common), batches are sorted by token count to
-    cut padding, and each distinct (completion, reference) pair is matched once.
+    reference repeats G times and identical completions are common; bert-score also deduplicates strings),
+    batches are sorted by token count (bert-score: word count) and on CPU cut where lengths drop, so far fewer
+    padding tokens go through the encoder, and each distinct (completion, reference) pair is matched once.
 
     Model defaults follow bert-score: `lang="en"` gives roberta-large, layer 17; no `lang` (or a language
     bert-score has no specific model for, e.g. "ko") gives bert-base-multilingual-cased, layer 9 (the 2025
@@ -82,10 +105,10 @@ class BERTScore(Reward):
     Empty cases: an empty (or whitespace-only) completion scores 0.0; an empty reference scores None (bert-score
     would print a warning and return 0 raw, or a negative number after rescaling).
 
-    Memory (CUDA when available, unless `device` says otherwise): the fp32 weights of the kept layers
-    (bert-base-multilingual-cased at 9 layers ≈ 156M parameters ≈ 0.62 GB; roberta-large at 17 layers ≈ 266M
-    ≈ 1.07 GB), plus per forward batch about batch_size × L × (intermediate + 3·hidden + heads·L) × 4 bytes
-    (≈ 0.25 GB for mBERT at batch_size 64, L = 128 tokens), plus the call's kept embeddings, distinct
+    Memory (on the current CUDA device when available, unless `device` says otherwise): the fp32 weights of
+    the kept layers (bert-base-multilingual-cased at 9 layers ≈ 156M parameters ≈ 0.62 GB; roberta-large at 17
+    layers ≈ 266M ≈ 1.07 GB), plus per forward batch about batch_size × L × (intermediate + 3·hidden + heads·L)
+    × 4 bytes (≈ 0.25 GB for mBERT at batch_size 64, L = 128 tokens), plus the call's kept embeddings, distinct
     sentences × L × hidden × 4 bytes (≈ 0.1 GB for 512 sentences of 64 tokens). In GRPO this shares the GPU
     with the policy: lower `batch_size` or set `device="cpu"` if memory is tight.
 
@@ -101,7 +124,7 @@ class BERTScore(Reward):
         baseline_path (`str`, *optional*): custom baseline file for the rescaling.
         lang (`str`, *optional*): language code, e.g. `"en"`, `"ko"`.
         batch_size (`int`, defaults to `64`): sentences per forward pass and pairs per matching step.
-        device (`str`, *optional*): `"cuda"`, `"cuda:1"`, `"cpu"`...; default CUDA when available.
+        device (`str`, *optional*): `"cuda"`, `"cuda:1"`, `"cpu"`...; default the current CUDA device, else CPU.
         use_fast_tokenizer (`bool`, defaults to `False`): bert-score's option of the same name.
         alternatives (`str`, *optional*): separator splitting one gold into alternatives, e.g. `"#"`.
 
@@ -170,11 +193,12 @@ class BERTScore(Reward):
 
     @property
     def device(self) -> str:
+        """`device`, else the current CUDA device (each rank of a multi-GPU run has its own), else CPU."""
         if self.params.device:
             return self.params.device
         import torch
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
 
     def model(self) -> tuple[Any, Any]:
         """(tokenizer, model) from the process-wide cache."""
@@ -208,19 +232,17 @@ class BERTScore(Reward):
             import pandas as pd
             import torch
 
-            row = pd.read_csv(self.baseline_file).iloc[self.num_layers].to_numpy()[1:]
-            self._baseline = torch.from_numpy(row).float()
+            row = pd.read_csv(self.baseline_file).iloc[self.num_layers].to_numpy()
+            self._baseline = torch.tensor(row[1:]).float()  # a copy: pandas may hand out a read-only array
         return (preds - self._baseline) / (1 - self._baseline)
 
     def _embed(self, ids: list[tuple], tokenizer: Any, model: Any) -> list:
-        """Last-layer embeddings of each distinct id sequence, in batches sorted by length."""
+        """Last-layer embeddings of each distinct id sequence, encoded in length-sorted batches."""
         from bert_score.utils import bert_encode, padding
 
         device = next(model.parameters()).device
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
         out: list = [None] * len(ids)
-        for start in range(0, len(order), self.params.batch_size):
-            batch = order[start:start + self.params.batch_size]
+        for batch in length_batches([len(seq) for seq in ids], self.params.batch_size, device.type == "cpu"):
             padded, lens, mask = padding([list(ids[i]) for i in batch], tokenizer.pad_token_id)
             emb = bert_encode(model, padded.to(device), attention_mask=mask.to(device))
             for row, i in enumerate(batch):
@@ -256,7 +278,8 @@ class BERTScore(Reward):
         scored = [(c, opts) for c, opts in zip(completions, rows) if opts and c.strip()]
         texts: dict[str, int] = {}  # distinct text -> index into `ids`
         seqs: dict[tuple, int] = {}  # distinct token ids -> index: "Hello" and "hello" may share one encoding
-        for text in {c for c, _ in scored} | {o for _, opts in scored for o in opts}:
+        # dict.fromkeys, not a set: a fixed order gives the same batches, hence the same floats, on every run.
+        for text in dict.fromkeys([c for c, _ in scored] + [o for _, opts in scored for o in opts]):
             texts[text] = seqs.setdefault(tuple(sent_encode(tokenizer, text)), len(seqs))
         pair_index = {(texts[c], texts[o]): None for c, opts in scored for o in opts}
         value: dict[tuple[int, int], float] = {}

@@ -1,0 +1,170 @@
+"""Per-checkpoint inference: rewardkit's live-model batched generation vs the seed's reload-and-loop.
+
+    python benchmarks/bench_inference.py [--quick] [--json]
+
+Each approach runs in its own fresh subprocess (so one's freed-but-kept heap cannot hide the other's growth).
+Both start from the same state as a training process at a save: the LoRA model live in memory, base model and
+adapter on disk. Measured: wall time of the inference, and peak RSS growth during it (psutil sampled every
+2 ms in a thread) relative to the process RSS just before it.
+
+- rewardkit: `rewardkit.callbacks.inference.generate_texts` on the live model, batched, left padding.
+- seed: `AutoModelForCausalLM.from_pretrained(base)` + `PeftModel.from_pretrained(adapter)`, then one
+  `generate` per example (what the competition entrant's InferenceCallback did at every save).
+
+Goals: speed ratio >= 5x, rewardkit's RSS growth <= 10 % of the process RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # shared 2-core machine; same for both approaches
+
+HIDDEN, LAYERS, HEADS = 256, 4, 4
+
+
+def _prompts(n: int) -> list:
+    return [[{"role": "system", "content": "Answer briefly."},
+             {"role": "user", "content": f"Question {i}: what is {i} + {i * 3 % 17}? " + "Explain. " * (i % 4)}]
+            for i in range(n)]
+
+
+def prepare(folder: Path) -> None:
+    """Save the base model, its tokenizer and a non-trivial LoRA adapter."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from rewardkit.tiny import build_char_tokenizer, build_tiny_causal_lm
+
+    tok = build_char_tokenizer()
+    model = build_tiny_causal_lm(tok, hidden_size=HIDDEN, num_layers=LAYERS, num_heads=HEADS)
+    model.save_pretrained(folder / "base")
+    tok.save_pretrained(folder / "base")
+    torch.manual_seed(1)
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+                        init_lora_weights=False, task_type="CAUSAL_LM")  # random B: the adapter changes outputs
+    get_peft_model(model, config).save_pretrained(folder / "adapter")
+
+
+class PeakRSS:
+    """Peak resident set size of this process while the block runs (sampled in a thread)."""
+
+    def __init__(self, interval: float = 0.002) -> None:
+        import psutil
+
+        self.proc, self.interval, self.peak = psutil.Process(), interval, 0
+        self._stop = threading.Event()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(self.interval)
+
+    def __enter__(self) -> PeakRSS:
+        self.start = self.proc.memory_info().rss
+        self.peak = self.start
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
+
+
+def worker(approach: str, folder: Path, n: int, max_new_tokens: int, batch_size: int) -> dict:
+    """Load the 'training' state, then time one checkpoint's inference with `approach`."""
+    import gc
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rewardkit.callbacks.inference import generate_texts
+
+    torch.set_num_threads(1)
+    tok = AutoTokenizer.from_pretrained(folder / "base")
+    live = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(folder / "base"), folder / "adapter")
+    live.train()  # as inside a training loop
+    prompts = _prompts(n)
+    generate_texts(live, tok, prompts[:2], max_new_tokens=2)  # warm up lazy inits for both approaches
+    gc.collect()
+    started = time.perf_counter()
+    with PeakRSS() as rss:
+        if approach == "rewardkit":
+            outputs = generate_texts(live, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        else:
+            base = AutoModelForCausalLM.from_pretrained(folder / "base")
+            model = PeftModel.from_pretrained(base, folder / "adapter")
+            model.eval()
+            tok.padding_side = "left"
+            outputs = []
+            for messages in prompts:
+                text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+                batch = tok(text, return_tensors="pt", add_special_tokens=False)
+                with torch.no_grad():
+                    out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                         pad_token_id=tok.pad_token_id)
+                outputs.append(tok.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True))
+    seconds = time.perf_counter() - started
+    return {"approach": approach, "seconds": seconds, "rss_before_mb": rss.start / 2**20,
+            "rss_peak_growth_mb": (rss.peak - rss.start) / 2**20, "outputs": outputs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="16 examples, 16 new tokens.")
+    parser.add_argument("--json", action="store_true", help="Print the results as JSON.")
+    parser.add_argument("--worker", choices=["rewardkit", "seed"], help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--batch-size", type=int, default=8)
+    opts = parser.parse_args()
+    n, new_tokens = (16, 16) if opts.quick else (64, 32)
+    if opts.worker:
+        print(json.dumps(worker(opts.worker, opts.folder, n, new_tokens, opts.batch_size)))
+        return
+    with tempfile.TemporaryDirectory(prefix="rk-bench-inference-") as tmp:
+        folder = Path(tmp)
+        prepare(folder)
+        results = {}
+        for approach in ("rewardkit", "seed"):
+            cmd = [sys.executable, __file__, "--worker", approach, "--folder", str(folder),
+                   "--batch-size", str(opts.batch_size)] + (["--quick"] if opts.quick else [])
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise SystemExit(f"{approach} worker failed:\n{proc.stderr[-3000:]}")
+            results[approach] = json.loads(proc.stdout.strip().splitlines()[-1])
+    ours, seed = results["rewardkit"], results["seed"]
+    same = sum(a == b for a, b in zip(ours.pop("outputs"), seed.pop("outputs")))
+    summary = {"examples": n, "max_new_tokens": new_tokens, "batch_size": opts.batch_size,
+               "model": f"qwen2 hidden {HIDDEN}, {LAYERS} layers + LoRA r=8",
+               "speed_ratio": seed["seconds"] / ours["seconds"], "identical_outputs": same, **{
+                   f"{k}_{key}": v for k, r in results.items() for key, v in r.items() if key != "approach"}}
+    for k, r in results.items():
+        summary[f"{k}_rss_growth_pct"] = 100 * r["rss_peak_growth_mb"] / r["rss_before_mb"]
+    if opts.json:
+        print(json.dumps(summary, indent=2))
+        return
+    print(f"{n} examples x {new_tokens} new tokens, {summary['model']}, 1 thread")
+    print(f"{'approach':<34}{'seconds':>9}{'RSS before':>12}{'peak growth':>13}{'growth %':>10}")
+    for label, key in (("rewardkit (live model, batched)", "rewardkit"), ("seed (reload + one at a time)", "seed")):
+        r = results[key]
+        print(f"{label:<34}{r['seconds']:>9.2f}{r['rss_before_mb']:>10.0f}MB{r['rss_peak_growth_mb']:>11.1f}MB"
+              f"{summary[key + '_rss_growth_pct']:>9.1f}%")
+    print(f"speed ratio: {summary['speed_ratio']:.1f}x (goal >= 5x); rewardkit RSS growth "
+          f"{summary['rewardkit_rss_growth_pct']:.1f}% (goal <= 10%); identical greedy outputs: {same}/{n}")
+
+
+if __name__ == "__main__":
+    main()

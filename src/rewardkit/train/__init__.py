@@ -1,0 +1,29 @@
+"""Training runs from one config: SFT, reward modelling, DPO and GRPO with TRL, alone or as a pipeline.
+
+Light package: torch, transformers, trl and peft are imported only when a run starts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .pipeline import StageResult
+
+__all__ = ["load", "run"]
+
+
+def run(config: str | Path | dict, overrides: list[str] | None = None) -> list[StageResult]:
+    """Run a stage or pipeline config (YAML/TOML/JSON path or dict) with 'key=value' overrides."""
+    from .pipeline import run as _run
+
+    return _run(config, overrides)
+
+
+def load(config: str | Path | dict, overrides: list[str] | None = None) -> list[Any]:
+    """The validated stage configs of a file or dict, without running anything."""
+    from .config import load_stages
+
+    return load_stages(config, overrides)[0]

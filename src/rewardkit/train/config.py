@@ -1,0 +1,269 @@
+"""The training config: pydantic models, `--set key=value` overrides and readable validation errors.
+
+Light module (pydantic + yaml only): TRL's config dataclasses are checked later, in `stages.py`.
+"""
+
+from __future__ import annotations
+
+import copy
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..errors import ConfigError, closest
+
+STAGES = ("sft", "rm", "dpo", "grpo")
+REF_PREFIX = "@"  # `model: "@sft"` = the merged output of the earlier stage named "sft"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetSpec(_Model):
+    """Where the rows come from and how their columns map to what the TRL trainer expects."""
+
+    path: str | None = Field(None, description="Hub dataset id, or a local .json / .jsonl / .parquet file.")
+    name: str | None = Field(None, description="Hub dataset configuration name.")
+    generator: str | None = Field(None, description="Built-in generator instead of a file, e.g. 'arithmetic'.")
+    n: int = Field(500, gt=0, description="Rows to generate (generator only).")
+    seed: int = Field(0, description="Generator seed and eval_size split seed.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Generator parameters.")
+    split: str = Field("train", description="Hub split (slices like 'train[:300]' work); local files: ignored.")
+    max_rows: int | None = Field(None, gt=0, description="Keep the first N rows (after the split).")
+    columns: dict[str, str] = Field(default_factory=dict, description="Rename columns: {name in the file: name "
+                                    "the trainer expects}; dotted names reach into nested objects (input.question).")
+    chat: bool = Field(False, description="Wrap string prompts (and completions) into chat messages.")
+    system_prompt: str | None = Field(None, description="System message put before each prompt (implies chat).")
+    eval_split: str | None = Field(None, description="Hub split used for evaluation.")
+    eval_file: str | None = Field(None, description="Local file used for evaluation (same column mapping).")
+    eval_size: float | int | None = Field(None, gt=0, description="Hold out this fraction (< 1) or number of rows.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DatasetSpec":
+        if (self.path is None) == (self.generator is None):
+            raise ValueError("give exactly one of 'path' (hub id or local file) and 'generator' (e.g. arithmetic)")
+        if sum(x is not None for x in (self.eval_split, self.eval_file, self.eval_size)) > 1:
+            raise ValueError("give at most one of eval_split, eval_file and eval_size")
+        return self
+
+
+class LoraSpec(_Model):
+    """LoRA adapter; the task type follows the stage (SEQ_CLS for rm, CAUSAL_LM otherwise)."""
+
+    r: int = Field(8, gt=0)
+    alpha: int = Field(16, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: Union[list[str], str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    bias: Literal["none", "all", "lora_only"] = "none"
+    modules_to_save: list[str] | None = None
+
+
+class QuantizationSpec(_Model):
+    """bitsandbytes quantization of the base model (QLoRA); needs a CUDA GPU."""
+
+    bits: Literal[4, 8] = 4
+    quant_type: Literal["nf4", "fp4"] = "nf4"
+    double_quant: bool = True
+    compute_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+
+
+class StageConfig(_Model):
+    """One training run: stage, model, data, adapter, quantization, TRL arguments, rewards and callbacks."""
+
+    stage: Literal["sft", "rm", "dpo", "grpo"]
+    name: str | None = Field(None, description="Stage name (default: the stage type); `@name` refers to it.")
+    model: str = Field(description="Hub id, local path, or '@<earlier stage>' in a pipeline.")
+    tokenizer: str | None = Field(None, description="Tokenizer path or id when it differs from the model's.")
+    output_dir: str | None = Field(None, description="Default: runs/<name> (pipeline: <pipeline output>/<name>).")
+    dataset: DatasetSpec
+    peft: LoraSpec | None = None
+    quantization: QuantizationSpec | None = None
+    trainer: dict[str, Any] = Field(default_factory=dict, description="Arguments of the stage's TRL config class.")
+    rewards: Union[dict[str, Any], str, None] = Field(None, description="GRPO: compose spec, spec file or preset.")
+    callbacks: list[dict[str, Any]] = Field(default_factory=list, description="[{name: ..., **params}, ...]")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.stage
+
+    @model_validator(mode="after")
+    def _stage_fields(self) -> "StageConfig":
+        if self.stage == "grpo" and self.rewards is None:
+            raise ValueError("stage grpo needs 'rewards' (a compose spec, a spec file or a preset name)")
+        if self.stage != "grpo" and self.rewards is not None:
+            raise ValueError(f"'rewards' is only used by stage grpo, not {self.stage}")
+        if self.quantization is not None and self.peft is None:
+            raise ValueError("quantized weights cannot be trained directly: add a 'peft' (LoRA) section "
+                             "or set quantization: null")
+        for i, cb in enumerate(self.callbacks):
+            if not isinstance(cb.get("name"), str):
+                raise ValueError(f"callbacks[{i}] needs 'name: <registered callback>', got {cb!r}")
+        return self
+
+
+class PipelineConfig(_Model):
+    """Stages run in order; `defaults` is merged into every stage (the stage's own values win)."""
+
+    pipeline: list[dict[str, Any]] = Field(min_length=1)
+    output_dir: str = "runs"
+    defaults: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- overrides -------------------------------------------------------------------------------------------------
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Split 'a.b=value' into (['a', 'b'], YAML-parsed value)."""
+    import yaml
+
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
+        raise ConfigError(f"--set {item!r}: expected key=value with a dotted key. Hint: --set trainer.max_steps=2.")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({getattr(exc, 'problem', exc)}). "
+                          "Hint: quote it, e.g. --set 'name=\"a: b\"'.") from None
+    return key.strip().split("."), value
+
+
+def _child(node: Any, part: str, where: str) -> Any:
+    """The list element addressed by index or by stage name."""
+    if part.lstrip("-").isdigit():
+        index = int(part)
+        if not -len(node) <= index < len(node):
+            raise ConfigError(f"--set {where}: index {index} is out of range ({len(node)} items).")
+        return index
+    names = [(i, item.get("name") or item.get("stage")) for i, item in enumerate(node) if isinstance(item, dict)]
+    for i, name in names:
+        if name == part:
+            return i
+    raise ConfigError(f"--set {where}: no item named {part!r}.{closest(part, [n for _, n in names if n])} "
+                      f"Hint: use an index or one of {[n for _, n in names]}.")
+
+
+def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
+    """A copy of `data` with each 'dotted.key=value' set (lists take an index or a stage name)."""
+    data = copy.deepcopy(data)
+    for item in overrides or []:
+        path, value = parse_override(item)
+        node: Any = data
+        for depth, part in enumerate(path):
+            where = ".".join(path[:depth + 1])
+            last = depth == len(path) - 1
+            if isinstance(node, list):
+                key: Any = _child(node, part, where)
+            elif isinstance(node, dict):
+                key = part
+            else:
+                raise ConfigError(f"--set {item!r}: {'.'.join(path[:depth])} is {node!r}, not a mapping. Hint: "
+                                  f"replace it whole (--set {'.'.join(path[:depth])}=...).")
+            if last:
+                node[key] = value
+            else:
+                if isinstance(node, dict) and (key not in node or node[key] is None):
+                    node[key] = {}
+                node = node[key]
+    return data
+
+
+# --- validation ------------------------------------------------------------------------------------------------
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _submodel(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the (sub)model that holds the last element of `loc`."""
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part)) if isinstance(part, str) else None
+        sub = _submodel(field.annotation) if field is not None else None
+        if sub is None:
+            return []
+        model = sub
+    return list(model.model_fields)
+
+
+def validate(model: type[BaseModel], data: Any, where: str, prefix: str = "") -> Any:
+    """`model(**data)` with errors naming the field, the closest valid key and a hint."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: {prefix or 'the config'} must be a mapping, got {type(data).__name__}.")
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            dotted = ".".join(str(p) for p in (prefix.split(".") if prefix else []) + list(loc)) or "(config)"
+            if err["type"] == "extra_forbidden":
+                valid = _fields_at(model, loc)
+                lines.append(f"unknown key {dotted!r}.{closest(str(loc[-1]), valid)} Valid keys here: "
+                             f"{', '.join(valid)}")
+            elif loc and loc[-1] == "[key]" and isinstance(err.get("input"), bool):
+                head = ".".join(str(x) for x in (prefix.split(".") if prefix else []) + list(loc[:-2]))
+                lines.append(f"{head}: YAML read a key as {err['input']} (unquoted on, off, yes, no are booleans "
+                             "in YAML); quote it, e.g. \"on\": evaluate")
+            elif err["type"] == "missing":
+                lines.append(f"missing key {dotted!r}")
+            else:
+                msg = err["msg"].removeprefix("Value error, ")
+                lines.append(f"{dotted}: {msg} (got {err.get('input')!r:.80})" if loc else msg)
+        raise ConfigError(f"{where}: " + "; ".join(lines) + ". Hint: examples/README.md lists every key.") from None
+
+
+def _deep_merge(base: dict, top: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_config(source: str | Path | dict, overrides: list[str] | None = None) -> tuple[dict, str]:
+    """The raw config dict (file or dict, overrides applied) and a name for messages."""
+    from ..specs import load_file
+
+    if isinstance(source, dict):
+        data, where = source, "config"
+    else:
+        data, where = load_file(source), str(source)
+    return apply_overrides(data, overrides), where
+
+
+def load_stages(source: str | Path | dict, overrides: list[str] | None = None) -> tuple[list[StageConfig], str, str]:
+    """Validated stages, the pipeline output root and the config's name (single-stage configs give one stage)."""
+    data, where = read_config(source, overrides)
+    if "pipeline" not in data:
+        stage = validate(StageConfig, data, where)
+        if stage.model.startswith(REF_PREFIX):
+            raise ConfigError(f"{where}: model {stage.model!r} refers to an earlier stage, but this config has one "
+                              "stage. Hint: use a `pipeline:` list, or give a hub id or a local path.")
+        stage.output_dir = stage.output_dir or str(Path("runs") / stage.label)
+        return [stage], str(Path(stage.output_dir).parent), where
+    pipe = validate(PipelineConfig, data, where)
+    stages = []
+    for i, raw in enumerate(pipe.pipeline):
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: pipeline[{i}] must be a mapping (a stage config), got {raw!r}.")
+        merged = _deep_merge(pipe.defaults, raw)
+        stages.append(validate(StageConfig, merged, where, prefix=f"pipeline.{i}"))
+    labels = [s.label for s in stages]
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        raise ConfigError(f"{where}: stage names {dupes} occur twice. Hint: give each stage a unique 'name:'.")
+    for i, stage in enumerate(stages):
+        if stage.output_dir is None:
+            stage.output_dir = str(Path(pipe.output_dir) / stage.label)
+        ref = stage.model
+        if ref.startswith(REF_PREFIX) and ref[1:] not in labels[:i]:
+            raise ConfigError(f"{where}: pipeline.{i}.model {ref!r} does not name an earlier stage."
+                              f"{closest(ref[1:], labels[:i])} Hint: earlier stages are {labels[:i] or 'none'}.")
+    return stages, pipe.output_dir, where

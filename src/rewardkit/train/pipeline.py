@@ -1,0 +1,128 @@
+"""Running one stage or a pipeline of stages: check everything first, then train each stage in order."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .config import REF_PREFIX, StageConfig, load_stages
+
+
+@dataclass
+class StageResult:
+    """What one stage produced."""
+
+    name: str
+    stage: str
+    output_dir: str
+    model: str  # what a later `@name` loads: the merged model, or the full fine-tuned one
+    steps: int
+    train_loss: float | None
+    runtime_s: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Prepared:
+    stage: StageConfig
+    train: Any
+    eval: Any
+    rewards: Any
+
+
+def _compose_rewards(stage: StageConfig, where: str) -> Any:
+    if stage.stage != "grpo":
+        return None
+    from ..compose import compose
+
+    try:
+        return compose(stage.rewards, name="reward")
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: stage {stage.label!r}: rewards: {exc}") from None
+
+
+def prepare(stages: list[StageConfig], where: str) -> list[_Prepared]:
+    """Validate every stage and load its data before any training starts."""
+    from .data import load_stage_data, reference_columns
+    from .stages import check_quantization, check_trainer_keys
+
+    prepared = []
+    for stage in stages:
+        check_trainer_keys(stage, where)
+        check_quantization(stage, where)
+        rewards = _compose_rewards(stage, where)
+        train, eval_ds = load_stage_data(stage, reference_columns(rewards) if rewards is not None else {})
+        prepared.append(_Prepared(stage, train, eval_ds, rewards))
+    return prepared
+
+
+def _eval_file(p: _Prepared) -> str | None:
+    """The mapped eval rows as JSONL, for callbacks given `dataset: "@eval"`."""
+    if p.eval is None:
+        return None
+    from ..fileio import atomic_write_text
+
+    lines = [json.dumps(row, ensure_ascii=False) for row in p.eval.to_list()]
+    return str(atomic_write_text(Path(p.stage.output_dir) / "eval_rows.jsonl", "\n".join(lines) + "\n"))
+
+
+def run_stage(p: _Prepared, model: str, where: str) -> StageResult:
+    """Train one prepared stage from `model` and save final/ (and merged/ when it trained an adapter)."""
+    from .stages import build_callbacks, build_trainer, merge_adapter
+
+    stage = p.stage
+    out = Path(stage.output_dir)
+    wants_eval = any(v == "@eval" for cb in stage.callbacks for v in cb.values())
+    callbacks = build_callbacks(stage, where, {"@eval": _eval_file(p) if wants_eval else None,
+                                               "@rewards": stage.rewards})
+    trainer = build_trainer(stage, model, p.train, p.eval, callbacks, where, rewards=p.rewards)
+    start = time.perf_counter()
+    output = trainer.train()
+    runtime = time.perf_counter() - start
+    final = out / "final"
+    trainer.save_model(str(final))  # an adapter only, when LoRA was trained
+    handoff = str(final)
+    if stage.peft is not None:
+        handoff = str(out / "merged")
+        if trainer.accelerator.is_main_process:
+            merge_adapter(stage, model, str(final), handoff)
+        trainer.accelerator.wait_for_everyone()
+    metrics = {k: v for k, v in (output.metrics or {}).items() if isinstance(v, (int, float))}
+    loss = output.training_loss
+    result = StageResult(stage.label, stage.stage, str(out), handoff, trainer.state.global_step,
+                         None if loss is None else float(loss), round(runtime, 2), metrics)
+    if trainer.accelerator.is_main_process:
+        from ..fileio import atomic_write_json
+
+        atomic_write_json(out / "rewardkit_stage.json", {**asdict(result), "config": stage.model_dump()})
+    del trainer  # free the model before the next stage loads its own
+    return result
+
+
+def run(config: str | Path | dict, overrides: list[str] | None = None) -> list[StageResult]:
+    """Run a stage or pipeline config (file path or dict) with `key=value` overrides; returns one result per stage.
+
+    Example:
+    >>> from rewardkit.train import run
+    >>> results = run("examples/tutorial/sft.yaml", ["model=/tmp/tiny", "trainer.max_steps=2"])  # doctest: +SKIP
+    """
+    stages, root, where = load_stages(config, overrides)
+    prepared = prepare(stages, where)
+    results: list[StageResult] = []
+    done: dict[str, str] = {}
+    for p in prepared:
+        model = p.stage.model
+        if model.startswith(REF_PREFIX):
+            model = done[model[len(REF_PREFIX):]]
+        result = run_stage(p, model, where)
+        done[result.name] = result.model
+        results.append(result)
+    if len(stages) > 1:
+        from ..fileio import atomic_write_json
+
+        atomic_write_json(Path(root) / "summary.json", [asdict(r) for r in results])
+    return results

@@ -1,0 +1,154 @@
+"""Building the TRL config, PEFT/quantization configs and the trainer of one stage."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ..errors import ConfigError, closest
+from .config import QuantizationSpec, StageConfig
+
+# stage -> (TRL config class, TRL trainer class), imported lazily by name.
+TRL_CLASSES = {"sft": ("SFTConfig", "SFTTrainer"), "rm": ("RewardConfig", "RewardTrainer"),
+               "dpo": ("DPOConfig", "DPOTrainer"), "grpo": ("GRPOConfig", "GRPOTrainer")}
+# Set by rewardkit itself: a user value would be silently replaced, so they are refused with a hint.
+OWNED = {"output_dir": "set the stage's top-level `output_dir:` instead",
+         "reward_weights": "put the weights into `rewards:` (per-reward `weight:` or `combine:`)"}
+
+
+def trl_classes(stage: str) -> tuple[type, type]:
+    """The TRL config and trainer classes of a stage."""
+    import trl
+
+    config_name, trainer_name = TRL_CLASSES[stage]
+    return getattr(trl, config_name), getattr(trl, trainer_name)
+
+
+def cuda_available() -> bool:
+    """Whether a CUDA device is usable (bitsandbytes quantization needs one)."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def check_trainer_keys(stage: StageConfig, where: str) -> None:
+    """Every `trainer:` key must be a field of the stage's TRL config class."""
+    config_cls, _ = trl_classes(stage.stage)
+    fields = [f.name for f in dataclasses.fields(config_cls) if f.init]
+    for key in stage.trainer:
+        if key in OWNED:
+            raise ConfigError(f"{where}: stage {stage.label!r}: trainer.{key} is set by rewardkit. Hint: "
+                              f"{OWNED[key]}.")
+        if key not in fields:
+            raise ConfigError(f"{where}: stage {stage.label!r}: trainer.{key} is not an argument of "
+                              f"{config_cls.__name__}.{closest(key, fields)} Hint: see the TRL docs of "
+                              f"{config_cls.__name__} for the valid names.")
+
+
+def check_quantization(stage: StageConfig, where: str) -> None:
+    """Quantized loading needs CUDA; fail before any weights are read."""
+    if stage.quantization is not None and not cuda_available():
+        raise ConfigError(f"{where}: stage {stage.label!r}: quantization ({stage.quantization.bits}-bit, "
+                          "bitsandbytes) needs a CUDA GPU and none is available. Hint: set quantization: null "
+                          "(or --set quantization=null) to train in full precision on this machine.")
+
+
+def build_args(stage: StageConfig, where: str, extra: dict | None = None) -> Any:
+    """The stage's TRL config object (report_to 'none' and, without CUDA, fp32 unless set)."""
+    config_cls, _ = trl_classes(stage.stage)
+    values: dict[str, Any] = {"report_to": "none"}
+    if not cuda_available() and "bf16" not in stage.trainer and "fp16" not in stage.trainer:
+        values.update(bf16=False, fp16=False)  # TRL defaults bf16=True, which CPUs run slowly or not at all
+    values.update(stage.trainer)
+    values.update(extra or {})
+    values["output_dir"] = stage.output_dir
+    try:
+        return config_cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: stage {stage.label!r}: {config_cls.__name__} rejected the trainer "
+                          f"arguments: {exc}. Hint: fix the named trainer.* value.") from None
+
+
+def lora_config(stage: StageConfig) -> Any:
+    """A peft LoraConfig with the task type the stage needs, or None."""
+    if stage.peft is None:
+        return None
+    from peft import LoraConfig
+
+    p = stage.peft
+    return LoraConfig(r=p.r, lora_alpha=p.alpha, lora_dropout=p.dropout, target_modules=p.target_modules,
+                      bias=p.bias, modules_to_save=p.modules_to_save,
+                      task_type="SEQ_CLS" if stage.stage == "rm" else "CAUSAL_LM")
+
+
+def quantization_config(spec: QuantizationSpec | None) -> Any:
+    """A transformers BitsAndBytesConfig, or None."""
+    if spec is None:
+        return None
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if spec.bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=spec.quant_type,
+                              bnb_4bit_use_double_quant=spec.double_quant,
+                              bnb_4bit_compute_dtype=getattr(torch, spec.compute_dtype))
+
+
+def build_callbacks(stage: StageConfig, where: str, substitutions: dict[str, Any]) -> list:
+    """Callback instances from `[{name: ..., **params}]`; '@eval' / '@rewards' values are substituted."""
+    from .. import get_callback
+
+    out = []
+    for i, entry in enumerate(stage.callbacks):
+        params = {k: v for k, v in entry.items() if k != "name"}
+        for key, value in params.items():
+            if isinstance(value, str) and value.startswith("@") and value in substitutions:
+                if substitutions[value] is None:
+                    raise ConfigError(f"{where}: stage {stage.label!r}: callbacks[{i}].{key}={value!r} but the "
+                                      "stage has no eval set. Hint: set dataset.eval_size, eval_file or eval_split.")
+                params[key] = substitutions[value]
+        try:
+            out.append(get_callback(entry["name"], **params))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: stage {stage.label!r}: callbacks[{i}] ({entry['name']}): {exc}") from None
+    return out
+
+
+def build_trainer(stage: StageConfig, model: str, train_ds: Any, eval_ds: Any, callbacks: list, where: str,
+                  rewards: Any = None) -> Any:
+    """The TRL trainer of the stage; the model is loaded by TRL from `model` (path or hub id)."""
+    _, trainer_cls = trl_classes(stage.stage)
+    extra: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {}
+    if stage.stage == "grpo":
+        funcs, weights = rewards.to_trl()
+        extra["reward_weights"] = weights
+        kwargs["reward_funcs"] = funcs
+    args = build_args(stage, where, extra)
+    if args.eval_strategy != "no" and eval_ds is None:
+        raise ConfigError(f"{where}: stage {stage.label!r}: trainer.eval_strategy={str(args.eval_strategy)!r} "
+                          "needs an eval set. Hint: set dataset.eval_size (e.g. 0.1), eval_file or eval_split.")
+    if stage.tokenizer is not None:
+        from transformers import AutoTokenizer
+
+        kwargs["processing_class"] = AutoTokenizer.from_pretrained(stage.tokenizer)
+    return trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, callbacks=callbacks,
+                       peft_config=lora_config(stage), quantization_config=quantization_config(stage.quantization),
+                       **kwargs)
+
+
+def merge_adapter(stage: StageConfig, base: str, adapter_dir: str, out_dir: str) -> str:
+    """Load the base in full precision, apply the trained adapter, merge and save a plain model to `out_dir`."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    # Reloading the base unquantized avoids merging into 4-bit weights (lossy) after QLoRA.
+    if stage.stage == "rm":
+        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(base)
+    merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+    merged.save_pretrained(out_dir)
+    AutoTokenizer.from_pretrained(adapter_dir if stage.tokenizer is None else stage.tokenizer).save_pretrained(out_dir)
+    return out_dir
