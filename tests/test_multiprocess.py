@@ -40,9 +40,7 @@ def test_two_process_grpo_with_callbacks(tiny_lm_dir, tmp_path):
         assert sorted(r["id"] for r in records) == [f"v{i}" for i in range(7)]
     assert sorted(p.name for p in (out / "adapters").iterdir()) == ["step_2", "step_4"]
     scores = json.loads((out / "inference" / "scores.json").read_text())
-    steps = [entry["step"] for entry in scores["checkpoints"]] if isinstance(scores, dict) else \
-        [entry["step"] for entry in scores]
-    assert sorted(steps) == [2, 4]
+    assert sorted(entry["step"] for entry in scores["checkpoints"]) == [2, 4]
     assert (out / "best" / "adapter_config.json").is_file()
     leftovers = [p for p in out.rglob("*.tmp")] + [p for p in out.rglob(".*") if p.is_dir()]
     assert leftovers == []
