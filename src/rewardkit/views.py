@@ -109,50 +109,47 @@ class Regex:
             return None
 
 
+class _MarkerParams(_Params):
+    marker: str = Field(min_length=1)
+    occurrence: Literal["first", "last"] = "first"
+    strip: bool = True
+
+
 class After:
     """The text after a marker (first or last occurrence), stripped."""
 
-    class Params(_Params):
-        marker: str = Field(min_length=1)
-        occurrence: Literal["first", "last"] = "first"
-        strip: bool = True
+    Params = _MarkerParams
 
     def __init__(self, **params: Any) -> None:
         self.params = self.Params(**params)
 
-    def __call__(self, text: str) -> str | None:
+    def _split(self, text: str) -> tuple[str, str] | None:
         p = self.params
         i = text.find(p.marker) if p.occurrence == "first" else text.rfind(p.marker)
-        if i < 0:
+        return None if i < 0 else (text[:i], text[i + len(p.marker):])
+
+    def _pick(self, before: str, after: str) -> str:
+        return after
+
+    def __call__(self, text: str) -> str | None:
+        parts = self._split(text)
+        if parts is None:
             return None
-        out = text[i + len(p.marker):]
-        return out.strip() if p.strip else out
+        out = self._pick(*parts)
+        return out.strip() if self.params.strip else out
 
 
-class Before:
+class Before(After):
     """The text before a marker (first or last occurrence), stripped."""
 
-    class Params(_Params):
-        marker: str = Field(min_length=1)
-        occurrence: Literal["first", "last"] = "first"
-        strip: bool = True
-
-    def __init__(self, **params: Any) -> None:
-        self.params = self.Params(**params)
-
-    def __call__(self, text: str) -> str | None:
-        p = self.params
-        i = text.find(p.marker) if p.occurrence == "first" else text.rfind(p.marker)
-        if i < 0:
-            return None
-        out = text[:i]
-        return out.strip() if p.strip else out
+    def _pick(self, before: str, after: str) -> str:
+        return before
 
 
 class AfterThink(After):
     """The text after the last </think> (the answer of a reasoning model)."""
 
-    class Params(_Params):
+    class Params(_MarkerParams):
         marker: str = "</think>"
         occurrence: Literal["first", "last"] = "last"
         strip: bool = True
