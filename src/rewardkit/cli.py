@@ -122,6 +122,40 @@ def select_cmd(
 # --- further commands (select, train, demo) are registered below -------------------------------------------
 
 
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="Stage or pipeline config (YAML/TOML/JSON)."),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", help="Override a key: --set trainer.max_steps=2 "
+                                                  "(dotted key, YAML value; repeatable)."),
+) -> None:
+    """Train one stage (sft, rm, dpo, grpo) or a pipeline of stages from a config."""
+    from .train import run
+    from .train.pipeline import is_main_process
+
+    results = run(config, overrides)
+    if not is_main_process():
+        return  # under accelerate every rank gets here: one table is enough
+    table = Table(title=f"{config}: {len(results)} stage(s)", title_justify="left")
+    for col in ("stage", "name", "steps", "train loss", "time (s)", "model"):
+        table.add_column(col, justify="right" if col in ("steps", "train loss", "time (s)") else "left",
+                         overflow="fold")
+    for r in results:
+        table.add_row(r.stage, Text(r.name), str(r.steps), _fmt(r.train_loss), f"{r.runtime_s:.1f}", Text(r.model))
+    console.print(table)
+
+
+@app.command()
+def demo(
+    steps: Optional[int] = typer.Option(None, "--steps", help="GRPO steps (default 300)."),
+    output: Path = typer.Option(Path("rewardkit-demo"), "--output", "-o", help="Folder for data, models, plot."),
+    quick: bool = typer.Option(False, "--quick", help="A few steps of each stage (checks the plumbing, ~30 s)."),
+) -> None:
+    """Offline CPU demo: tiny model, SFT, GRPO with a composed reward, best-checkpoint selection."""
+    from .demo import run
+
+    run(output, steps=steps, quick=quick, say=lambda line: console.print(Text(line)))
+
+
 def main() -> None:
     """Console-script entry point: rewardkit errors become one red line and exit code 2."""
     try:

@@ -120,6 +120,8 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     key, sep, raw = item.partition("=")
     if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
         raise ConfigError(f"--set {item!r}: expected key=value with a dotted key. Hint: --set trainer.max_steps=2.")
+    if raw.strip().startswith(REF_PREFIX):  # YAML cannot start a plain scalar with '@': keep `@sft` as text
+        return key.strip().split("."), raw.strip()
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:

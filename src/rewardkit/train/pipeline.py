@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +25,11 @@ class StageResult:
     train_loss: float | None
     runtime_s: float
     metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def is_main_process() -> bool:
+    """Whether this is rank 0 (or a single-process run); under accelerate/torchrun RANK is set."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 @dataclass
@@ -56,6 +62,10 @@ def prepare(stages: list[StageConfig], where: str) -> list[_Prepared]:
         check_quantization(stage, where)
         rewards = _compose_rewards(stage, where)
         train, eval_ds = load_stage_data(stage, reference_columns(rewards) if rewards is not None else {})
+        strategy = str(stage.trainer.get("eval_strategy", "no"))
+        if strategy != "no" and eval_ds is None:
+            raise ConfigError(f"{where}: stage {stage.label!r}: trainer.eval_strategy={strategy!r} needs an eval "
+                              "set. Hint: set dataset.eval_size (e.g. 0.1), eval_file or eval_split.")
         prepared.append(_Prepared(stage, train, eval_ds, rewards))
     return prepared
 
@@ -121,7 +131,7 @@ def run(config: str | Path | dict, overrides: list[str] | None = None) -> list[S
         result = run_stage(p, model, where)
         done[result.name] = result.model
         results.append(result)
-    if len(stages) > 1:
+    if len(stages) > 1 and is_main_process():
         from ..fileio import atomic_write_json
 
         atomic_write_json(Path(root) / "summary.json", [asdict(r) for r in results])

@@ -57,8 +57,10 @@ def build_args(stage: StageConfig, where: str, extra: dict | None = None) -> Any
     """The stage's TRL config object (report_to 'none' and, without CUDA, fp32 unless set)."""
     config_cls, _ = trl_classes(stage.stage)
     values: dict[str, Any] = {"report_to": "none"}
-    if not cuda_available() and "bf16" not in stage.trainer and "fp16" not in stage.trainer:
-        values.update(bf16=False, fp16=False)  # TRL defaults bf16=True, which CPUs run slowly or not at all
+    if not cuda_available():
+        if "bf16" not in stage.trainer and "fp16" not in stage.trainer:
+            values.update(bf16=False, fp16=False)  # TRL defaults bf16=True, which CPUs run slowly or not at all
+        values["dataloader_pin_memory"] = False  # pinning needs an accelerator; on CPU it only warns
     values.update(stage.trainer)
     values.update(extra or {})
     values["output_dir"] = stage.output_dir
@@ -126,9 +128,6 @@ def build_trainer(stage: StageConfig, model: str, train_ds: Any, eval_ds: Any, c
         extra["reward_weights"] = weights
         kwargs["reward_funcs"] = funcs
     args = build_args(stage, where, extra)
-    if args.eval_strategy != "no" and eval_ds is None:
-        raise ConfigError(f"{where}: stage {stage.label!r}: trainer.eval_strategy={str(args.eval_strategy)!r} "
-                          "needs an eval set. Hint: set dataset.eval_size (e.g. 0.1), eval_file or eval_split.")
     if stage.tokenizer is not None:
         from transformers import AutoTokenizer
 
