@@ -119,7 +119,7 @@ def build_base(path: Path, seed: int = SEED) -> str:
 def pipeline_config(out: Path, base: str, files: dict[str, str], s: DemoSettings, seed: int = SEED) -> dict:
     """The SFT -> GRPO pipeline, in the same form `rewardkit train` reads."""
     common = {"seed": seed, "use_cpu": True, "activation_checkpointing": False, "lr_scheduler_type": "constant",
-              "warmup_steps": 0, "dataloader_num_workers": 0}
+              "warmup_steps": 0, "dataloader_num_workers": 0, "disable_tqdm": False}
     sft = {"stage": "sft", "model": base, "dataset": {"path": files["sft"]},
            "trainer": {**common, "max_steps": s.sft_steps, "per_device_train_batch_size": s.sft_batch,
                        "learning_rate": 2e-3, "max_length": 32, "logging_steps": max(1, s.sft_steps // 4),
@@ -189,9 +189,13 @@ def _quiet() -> None:
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     for category in (FutureWarning, DeprecationWarning, UserWarning):
         warnings.filterwarnings("ignore", category=category)
+    import datasets
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    # Per-save "Writing model shards" and per-map dataset bars bury the training progress bar.
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
 
 
 def run(output: str | Path = "rewardkit-demo", steps: int | None = None, quick: bool = False,
