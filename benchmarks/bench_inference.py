@@ -93,7 +93,7 @@ def worker(approach: str, folder: Path, n: int, max_new_tokens: int, batch_size:
 
     from rewardkit.callbacks.inference import generate_texts
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     tok = AutoTokenizer.from_pretrained(folder / "base")
     live = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(folder / "base"), folder / "adapter")
     live.train()  # as inside a training loop
@@ -128,7 +128,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="Print the results as JSON.")
     parser.add_argument("--worker", choices=["rewardkit", "seed"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8, help="rewardkit's batch size (callback default 8).")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads in each worker.")
     opts = parser.parse_args()
     n, new_tokens = (16, 16) if opts.quick else (64, 32)
     if opts.worker:
@@ -141,13 +142,14 @@ def main() -> None:
         for approach in ("rewardkit", "seed"):
             cmd = [sys.executable, __file__, "--worker", approach, "--folder", str(folder),
                    "--batch-size", str(opts.batch_size)] + (["--quick"] if opts.quick else [])
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            env = {**os.environ, "OMP_NUM_THREADS": str(opts.threads)}
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
             if proc.returncode != 0:
                 raise SystemExit(f"{approach} worker failed:\n{proc.stderr[-3000:]}")
             results[approach] = json.loads(proc.stdout.strip().splitlines()[-1])
     ours, seed = results["rewardkit"], results["seed"]
     same = sum(a == b for a, b in zip(ours.pop("outputs"), seed.pop("outputs")))
-    summary = {"examples": n, "max_new_tokens": new_tokens, "batch_size": opts.batch_size,
+    summary = {"examples": n, "max_new_tokens": new_tokens, "batch_size": opts.batch_size, "threads": opts.threads,
                "model": f"qwen2 hidden {HIDDEN}, {LAYERS} layers + LoRA r=8",
                "speed_ratio": seed["seconds"] / ours["seconds"], "identical_outputs": same, **{
                    f"{k}_{key}": v for k, r in results.items() for key, v in r.items() if key != "approach"}}
@@ -156,7 +158,8 @@ def main() -> None:
     if opts.json:
         print(json.dumps(summary, indent=2))
         return
-    print(f"{n} examples x {new_tokens} new tokens, {summary['model']}, 1 thread")
+    print(f"{n} examples x {new_tokens} new tokens, {summary['model']}, {opts.threads} thread(s), "
+          f"batch {opts.batch_size}")
     print(f"{'approach':<34}{'seconds':>9}{'RSS before':>12}{'peak growth':>13}{'growth %':>10}")
     for label, key in (("rewardkit (live model, batched)", "rewardkit"), ("seed (reload + one at a time)", "seed")):
         r = results[key]

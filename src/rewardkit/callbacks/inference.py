@@ -132,17 +132,22 @@ def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int
 
     texts, templated = render_prompts(tokenizer, prompts, use_chat_template)
     device = getattr(model, "device", None) or next(model.parameters()).device
-    outputs: list[str] = []
+    # Batch prompts of similar length (longest first): less left padding means less wasted compute.
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=not templated)["input_ids"]]
+    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+    outputs: list[str] = [""] * len(texts)
     with generation_mode(model, tokenizer):
         config = generation_config(model, tokenizer, max_new_tokens, generation_kwargs or {})
-        for start in range(0, len(texts), batch_size):
-            batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            batch = tokenizer([texts[i] for i in rows], return_tensors="pt", padding=True,
                               add_special_tokens=not templated).to(device)
             with torch.no_grad():
                 out = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                                      generation_config=config)
             width = batch["input_ids"].shape[1]
-            outputs.extend(tokenizer.batch_decode(out[:, width:], skip_special_tokens=True))
+            for i, text in zip(rows, tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)):
+                outputs[i] = text
     return outputs
 
 

@@ -38,6 +38,7 @@ class _Prepared:
     train: Any
     eval: Any
     rewards: Any
+    callbacks: list
 
 
 def _compose_rewards(stage: StageConfig, where: str) -> Any:
@@ -54,19 +55,27 @@ def _compose_rewards(stage: StageConfig, where: str) -> Any:
 def prepare(stages: list[StageConfig], where: str) -> list[_Prepared]:
     """Validate every stage and load its data before any training starts."""
     from .data import load_stage_data, reference_columns
-    from .stages import check_quantization, check_trainer_keys
+    from .stages import build_args, build_callbacks, check_quantization, check_trainer_keys, check_trainer_values
 
     prepared = []
     for stage in stages:
         check_trainer_keys(stage, where)
+        check_trainer_values(stage, where)
         check_quantization(stage, where)
         rewards = _compose_rewards(stage, where)
         train, eval_ds = load_stage_data(stage, reference_columns(rewards) if rewards is not None else {})
+        # The TRL config's own checks (strategies, batch divisibility...) run now rather than after stage 1.
+        build_args(stage, where, {"reward_weights": rewards.to_trl()[1]} if rewards is not None else None)
         strategy = str(stage.trainer.get("eval_strategy", "no"))
         if strategy != "no" and eval_ds is None:
             raise ConfigError(f"{where}: stage {stage.label!r}: trainer.eval_strategy={strategy!r} needs an eval "
                               "set. Hint: set dataset.eval_size (e.g. 0.1), eval_file or eval_split.")
-        prepared.append(_Prepared(stage, train, eval_ds, rewards))
+        p = _Prepared(stage, train, eval_ds, rewards, [])
+        # Built here, not when the stage starts: a bad callback name in stage 3 must fail before stage 1 trains.
+        wants_eval = any(v == "@eval" for cb in stage.callbacks for v in cb.values())
+        p.callbacks = build_callbacks(stage, where, {"@eval": _eval_file(p) if wants_eval else None,
+                                                     "@rewards": stage.rewards})
+        prepared.append(p)
     return prepared
 
 
@@ -82,14 +91,11 @@ def _eval_file(p: _Prepared) -> str | None:
 
 def run_stage(p: _Prepared, model: str, where: str) -> StageResult:
     """Train one prepared stage from `model` and save final/ (and merged/ when it trained an adapter)."""
-    from .stages import build_callbacks, build_trainer, merge_adapter
+    from .stages import build_trainer, merge_adapter
 
     stage = p.stage
     out = Path(stage.output_dir)
-    wants_eval = any(v == "@eval" for cb in stage.callbacks for v in cb.values())
-    callbacks = build_callbacks(stage, where, {"@eval": _eval_file(p) if wants_eval else None,
-                                               "@rewards": stage.rewards})
-    trainer = build_trainer(stage, model, p.train, p.eval, callbacks, where, rewards=p.rewards)
+    trainer = build_trainer(stage, model, p.train, p.eval, p.callbacks, where, rewards=p.rewards)
     start = time.perf_counter()
     output = trainer.train()
     runtime = time.perf_counter() - start

@@ -45,6 +45,27 @@ def check_trainer_keys(stage: StageConfig, where: str) -> None:
                               f"{config_cls.__name__} for the valid names.")
 
 
+def check_trainer_values(stage: StageConfig, where: str) -> None:
+    """Every `trainer:` value must fit its field's type (the dataclass itself only fails later, mid-training)."""
+    import typing
+
+    from pydantic import TypeAdapter, ValidationError
+
+    config_cls, _ = trl_classes(stage.stage)
+    hints = typing.get_type_hints(config_cls)
+    for key, value in stage.trainer.items():
+        try:
+            adapter = TypeAdapter(hints[key])
+        except Exception:  # a type pydantic cannot describe: left to the dataclass
+            continue
+        try:
+            adapter.validate_python(value)
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: stage {stage.label!r}: trainer.{key}={value!r} is not a valid "
+                              f"{hints[key]}: {exc.errors()[0]['msg']}. Hint: fix the value (see "
+                              f"{config_cls.__name__}).") from None
+
+
 def check_quantization(stage: StageConfig, where: str) -> None:
     """Quantized loading needs CUDA; fail before any weights are read."""
     if stage.quantization is not None and not cuda_available():

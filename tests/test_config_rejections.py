@@ -1,0 +1,75 @@
+"""Every bad config value is rejected before any training starts, even when it sits in a later stage."""
+
+import math
+
+import pytest
+
+from rewardkit import ConfigError
+from rewardkit.train import run
+
+GOOD_REWARDS = {"rewards": {"acc": {"use": "math_exact_match"}, "short": {"use": "brevity", "max_length": 20}},
+                "combine": "acc + 0.1*short"}
+
+
+def pipeline(tmp_path, model, grpo_changes):
+    sft = {"stage": "sft", "model": str(model), "output_dir": str(tmp_path / "sft"),
+           "dataset": {"generator": "arithmetic", "n": 16},
+           "trainer": {"max_steps": 1, "report_to": "none", "use_cpu": True}}
+    grpo = {"stage": "grpo", "model": "@sft", "output_dir": str(tmp_path / "grpo"),
+            "dataset": {"generator": "arithmetic", "n": 16},
+            "rewards": GOOD_REWARDS,
+            "trainer": {"max_steps": 1, "report_to": "none", "use_cpu": True, "num_generations": 2,
+                        "per_device_train_batch_size": 2, "max_completion_length": 4}}
+    for key, value in grpo_changes.items():
+        grpo[key] = value
+    return {"pipeline": [sft, grpo]}
+
+
+def rewards(**entries):
+    return {"rewards": {**GOOD_REWARDS["rewards"], **entries}, "combine": GOOD_REWARDS["combine"]}
+
+
+CASES = {
+    "unknown reward": ({"rewards": rewards(x={"use": "no_such_reward"})}, "Unknown reward 'no_such_reward'"),
+    "unknown reward parameter": ({"rewards": {"rewards": {"acc": {"use": "math_exact_match", "refrence": "a"}}}},
+                                 "Did you mean 'reference'"),
+    "wrong parameter type": ({"rewards": {"rewards": {"s": {"use": "brevity", "max_length": "long"}}}},
+                             "'max_length'"),
+    "unknown view": ({"rewards": {"rewards": {"acc": {"use": "math_exact_match", "completion_view": "boxd"}}}},
+                     "Did you mean 'boxed'"),
+    "unknown tokenizer": ({"rewards": {"rewards": {"r": {"use": "rouge1", "tokenizer": "mecab"}}}},
+                          "Unknown tokenizer 'mecab'"),
+    "negative weight": ({"rewards": {"acc": {"use": "math_exact_match", "weight": -1}}}, "weight -1"),
+    "NaN weight": ({"rewards": {"acc": {"use": "math_exact_match", "weight": math.nan}}}, "weight nan"),
+    "unknown alias": ({"rewards": {**GOOD_REWARDS, "combine": "acc + bleu"}}, "unknown alias 'bleu'"),
+    "unsupported operator": ({"rewards": {**GOOD_REWARDS, "combine": "acc ** 2 + short"}}, "operator Pow"),
+    "code in the expression": ({"rewards": {**GOOD_REWARDS, "combine": "__import__('os').getcwd() + acc + short"}},
+                               "the call __import__"),
+    "attribute access": ({"rewards": {**GOOD_REWARDS, "combine": "acc.real + short"}}, "Attribute"),
+    "unknown callback": ({"callbacks": [{"name": "lora_sav"}]}, "Did you mean 'lora_save'"),
+    "bad callback parameter": ({"callbacks": [{"name": "best_checkpoint", "spec": GOOD_REWARDS, "top_k": 0}]},
+                               "'top_k'"),
+    "callback escaping the output folder": (
+        {"callbacks": [{"name": "best_checkpoint", "spec": GOOD_REWARDS, "best_dir": "../../elsewhere"}]},
+        "escapes"),
+    "unknown trainer key": ({"trainer": {"max_step": 1}}, "Did you mean 'max_steps'"),
+    "missing reference column": ({"rewards": {"rewards": {"acc": {"use": "math_exact_match",
+                                                                  "reference": "solution"}}}}, "solution"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_rejected_before_training(case, tiny_lm_dir, tmp_path):
+    changes, message = CASES[case]
+    with pytest.raises(ConfigError, match=message) as info:
+        run(pipeline(tmp_path, tiny_lm_dir, changes))
+    assert "stage" in str(info.value) or "grpo" in str(info.value)
+    assert not (tmp_path / "sft").exists(), "stage 1 started training before the bad stage 2 was rejected"
+
+
+def test_wrong_trainer_value_type_rejected_before_training(tiny_lm_dir, tmp_path):
+    cfg = pipeline(tmp_path, tiny_lm_dir, {})
+    cfg["pipeline"][1]["trainer"]["learning_rate"] = "fast"
+    with pytest.raises(ConfigError, match="learning_rate"):
+        run(cfg)
+    assert not (tmp_path / "sft").exists()
