@@ -211,6 +211,8 @@ def test_grpo_inference_on_save_restores_train_mode_and_keeps_top_k(tiny_lm_dir,
     assert [r["id"] for r in data["records"]] == list(range(6))
     assert [r["prompt"] for r in data["records"]] == [v["prompt"] for v in val]
     record = json.loads((tmp_path / "inference" / "scores.json").read_text())
+    # Only this trainer's steps: callbacks of the earlier trainers in this process must not write here.
+    assert [c["step"] for c in record["checkpoints"]] == [1, 2]
     composed = rewardkit.compose(SPEC)
     for entry in record["checkpoints"]:  # aggregate="item": mean of the per-row combined scores
         recs = json.loads((tmp_path / "inference" / entry["file"]).read_text())["records"]
@@ -218,7 +220,10 @@ def test_grpo_inference_on_save_restores_train_mode_and_keeps_top_k(tiny_lm_dir,
         assert entry["score"] == pytest.approx(statistics.fmean(rows))
     best = record["best"]["step"]
     assert [p.name for p in (tmp_path / "adapters").iterdir()] == [f"step_{best}"]  # top_k=1
-    assert (tmp_path / "best" / "adapter_model.safetensors").is_file()
+    best_files = {p.name for p in (tmp_path / "best").iterdir()}
+    assert "adapter_model.safetensors" in best_files  # lora_save ran after best: copied from checkpoint-N
+    assert not best_files & {"optimizer.pt", "scheduler.pt", "trainer_state.json", "training_args.bin"}
+    assert not any(n.startswith("rng_state") for n in best_files)
 
 
 def test_reward_trainer_is_refused_with_a_hint(tiny_lm_dir, trainer_defaults, tmp_path):
@@ -344,3 +349,53 @@ def test_metric_for_best_model_without_inference_is_a_config_error(tmp_path):
     cb.on_train_begin(args, state, None)
     with pytest.raises(rewardkit.ConfigError, match="needs checkpoint_inference"):
         cb.on_step_begin(args, state, None)
+
+
+_DDP_SCRIPT = '''
+import json, os, sys
+sys.path.insert(0, {tests!r})
+from conftest import TRAINER_DEFAULTS
+from test_callbacks import SPEC, VAL, TRAIN, _lora
+import rewardkit
+from datasets import Dataset
+from trl import SFTConfig, SFTTrainer
+kw = dict(TRAINER_DEFAULTS, save_strategy="steps", save_steps=1, eval_strategy="steps", eval_steps=1)
+args = SFTConfig(output_dir={out!r}, max_steps=2, per_device_train_batch_size=2, learning_rate=0.1, max_length=64,
+                 metric_for_best_model="eval_score", **kw)
+val = VAL + [dict(VAL[0], id="extra")]  # 7 rows: uneven shards
+cbs = [rewardkit.get_callback("best_checkpoint", spec=SPEC),  # before inference on purpose
+       rewardkit.get_callback("checkpoint_inference", dataset=val, reference_columns=["answer"], max_new_tokens=4)]
+trainer = SFTTrainer(model={model!r}, args=args, train_dataset=Dataset.from_list(TRAIN),
+                     eval_dataset=Dataset.from_list(TRAIN[:2]), peft_config=_lora(), callbacks=cbs)
+trainer.train()
+logged = [(e["step"], e["eval_score"]) for e in trainer.state.log_history if "eval_score" in e]
+with open(os.path.join({tmp!r}, f"result_{{args.process_index}}.json"), "w") as f:  # ranks share stdout
+    json.dump({{"rank": args.process_index, "logged": logged, "best": trainer.state.best_model_checkpoint}}, f)
+'''
+
+
+@pytest.mark.multiprocess
+def test_two_processes_shard_gather_and_agree(tiny_lm_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "ddp.py"
+    out = tmp_path / "run"
+    script.write_text(_DDP_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out), model=str(tiny_lm_dir),
+                                         tmp=str(tmp_path)))
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("result_*.json"))]
+    assert sorted(r["rank"] for r in results) == [0, 1]
+    assert results[0]["logged"] == results[1]["logged"] and len(results[0]["logged"]) == 2  # broadcast metric
+    assert results[0]["best"] == results[1]["best"]
+    for step in (1, 2):
+        records = json.loads((out / "inference" / f"step_{step}.json").read_text())["records"]
+        assert [r["id"] for r in records] == [v["id"] for v in VAL] + ["extra"]  # gathered in dataset order
+    record = json.loads((out / "inference" / "scores.json").read_text())
+    assert [(c["step"], c["count"]) for c in record["checkpoints"]] == [(1, 7), (2, 7)]
+    assert not list((out / "inference").glob(".*"))  # only rank 0 wrote, atomically

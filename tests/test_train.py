@@ -251,4 +251,6 @@ def test_accelerate_launch_two_processes(tiny_lm_dir, tmp_path):
     assert proc.stdout.count("2 stage(s)") == 1  # the summary table is printed by rank 0 only
     summary = json.loads((tmp_path / "mp/summary.json").read_text())
     assert [(s["name"], s["steps"]) for s in summary] == [("sft", 2), ("grpo", 2)]
+    # One data-parallel run, not two independent ones: 2 steps x 2 rows x 2 ranks = half of the 16 rows.
+    assert summary[0]["metrics"]["epoch"] == 0.5
     assert (tmp_path / "mp/grpo/merged/model.safetensors").is_file()

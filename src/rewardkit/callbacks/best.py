@@ -141,7 +141,8 @@ class BestCheckpointCallback(TrainerCallback):
 
     def inference_ready(self, args: Any, state: Any, path: Path, records: list[dict], metrics: dict | None) -> None:
         """Called by checkpoint_inference once a step's records exist (metrics is None at a save)."""
-        if os.path.abspath(path.parent) != os.path.abspath(self._sidecar(args)):
+        # Only the trainer this callback belongs to (other trainers' callbacks may still be alive in-process).
+        if args is not self.args or os.path.abspath(path.parent) != os.path.abspath(self._sidecar(args)):
             return
         result = self._score(args, state, records)
         if metrics is not None and result is not None:

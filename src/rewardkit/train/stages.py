@@ -82,6 +82,9 @@ def build_args(stage: StageConfig, where: str, extra: dict | None = None) -> Any
         if "bf16" not in stage.trainer and "fp16" not in stage.trainer:
             values.update(bf16=False, fp16=False)  # TRL defaults bf16=True, which CPUs run slowly or not at all
         values["dataloader_pin_memory"] = False  # pinning needs an accelerator; on CPU it only warns
+        # Without use_cpu, accelerate under torchrun on a CPU-only machine silently runs N independent
+        # single-process trainings (each rank merges and saves alone); with it, ranks join one gloo group.
+        values["use_cpu"] = True
     values.update(stage.trainer)
     values.update(extra or {})
     values["output_dir"] = stage.output_dir
