@@ -20,7 +20,7 @@ _MAX_DIGITS = 4000  # below CPython's 4300-digit int() limit
 _TOKEN = re.compile(
     r"(?P<fsign>[-+]?)\\[dt]?frac\s*\{\s*(?P<fnum>[-+]?[\d.,]+)\s*\}\s*\{\s*(?P<fden>[-+]?[\d.,]+)\s*\}"
     r"|(?<![\w.])(?P<num>[-+]?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d{1,9}(?!\d))?"
-    r"(?:/\d+(?:\.\d+)?)?)"
+    r"(?:/\d+(?:\.\d+)?)?)(?![eE][-+]?\d)"  # an exponent too long to read makes no number, not the mantissa
 )
 _DECIMAL = re.compile(r"([-+]?)(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d{1,9}))?")
 
