@@ -3,8 +3,8 @@
     python benchmarks/bench_inference.py [--quick] [--json]
 
 Each approach runs in its own fresh subprocess (so one's freed-but-kept heap cannot hide the other's growth).
-Both start from the same state as a training process at a save: the LoRA model live in memory, base model and
-adapter on disk. Measured: wall time of the inference, and peak RSS growth during it (psutil sampled every
+Both start from the same state as a LoRA training process at a save: the model live in memory after a real
+AdamW step, base model and that step's adapter on disk. Measured: wall time of the inference, and peak RSS growth during it (psutil sampled every
 2 ms in a thread) relative to the process RSS just before it.
 
 - rewardkit: `rewardkit.callbacks.inference.generate_texts` on the live model, batched, left padding.
@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # shared 2-core machine; same for both approaches
 
-HIDDEN, LAYERS, HEADS = 256, 4, 4
+HIDDEN, LAYERS, HEADS = 256, 4, 4  # defaults; --hidden / --layers change them
 
 
 def _prompts(n: int) -> list:
@@ -39,7 +39,7 @@ def _prompts(n: int) -> list:
             for i in range(n)]
 
 
-def prepare(folder: Path) -> None:
+def prepare(folder: Path, hidden: int = HIDDEN, layers: int = LAYERS) -> None:
     """Save the base model, its tokenizer and a non-trivial LoRA adapter."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -47,7 +47,7 @@ def prepare(folder: Path) -> None:
     from rewardkit.tiny import build_char_tokenizer, build_tiny_causal_lm
 
     tok = build_char_tokenizer()
-    model = build_tiny_causal_lm(tok, hidden_size=HIDDEN, num_layers=LAYERS, num_heads=HEADS)
+    model = build_tiny_causal_lm(tok, hidden_size=hidden, num_layers=layers, num_heads=HEADS)
     model.save_pretrained(folder / "base")
     tok.save_pretrained(folder / "base")
     torch.manual_seed(1)
@@ -83,7 +83,7 @@ class PeakRSS:
         self.peak = max(self.peak, self.proc.memory_info().rss)
 
 
-def worker(approach: str, folder: Path, n: int, max_new_tokens: int, batch_size: int) -> dict:
+def worker(approach: str, folder: Path, n: int, max_new_tokens: int, batch_size: int, repeats: int = 3) -> dict:
     """Load the 'training' state, then time one checkpoint's inference with `approach`."""
     import gc
 
@@ -95,30 +95,47 @@ def worker(approach: str, folder: Path, n: int, max_new_tokens: int, batch_size:
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     tok = AutoTokenizer.from_pretrained(folder / "base")
-    live = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(folder / "base"), folder / "adapter")
+    live = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(folder / "base"), folder / "adapter",
+                                     is_trainable=True)
     live.train()  # as inside a training loop
+    # A training process also holds gradients and AdamW state: take one real optimizer step so the RSS
+    # baseline is a training process's, as in the callback's real setting.
+    optimizer = torch.optim.AdamW([p for p in live.parameters() if p.requires_grad], lr=1e-4)
+    ids = tok("warm up the optimizer state", return_tensors="pt")["input_ids"]
+    live(input_ids=ids, labels=ids).loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    live.save_pretrained(folder / "adapter_step")  # the checkpoint the seed approach reloads
     prompts = _prompts(n)
     generate_texts(live, tok, prompts[:2], max_new_tokens=2)  # warm up lazy inits for both approaches
-    gc.collect()
-    started = time.perf_counter()
-    with PeakRSS() as rss:
+    def run_once() -> list[str]:
         if approach == "rewardkit":
-            outputs = generate_texts(live, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens)
-        else:
-            base = AutoModelForCausalLM.from_pretrained(folder / "base")
-            model = PeftModel.from_pretrained(base, folder / "adapter")
-            model.eval()
-            tok.padding_side = "left"
-            outputs = []
-            for messages in prompts:
-                text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-                batch = tok(text, return_tensors="pt", add_special_tokens=False)
-                with torch.no_grad():
-                    out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                         pad_token_id=tok.pad_token_id)
-                outputs.append(tok.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True))
-    seconds = time.perf_counter() - started
-    return {"approach": approach, "seconds": seconds, "rss_before_mb": rss.start / 2**20,
+            return generate_texts(live, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        base = AutoModelForCausalLM.from_pretrained(folder / "base")
+        model = PeftModel.from_pretrained(base, folder / "adapter_step")
+        model.eval()
+        tok.padding_side = "left"
+        outputs = []
+        for messages in prompts:
+            text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            batch = tok(text, return_tensors="pt", add_special_tokens=False)
+            with torch.no_grad():
+                out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                     pad_token_id=tok.pad_token_id)
+            outputs.append(tok.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True))
+        return outputs
+
+    gc.collect()
+    times = []
+    with PeakRSS() as rss:  # the first run alone: later runs would start from a heap the first one grew
+        started = time.perf_counter()
+        outputs = run_once()
+        times.append(time.perf_counter() - started)
+    for _ in range(repeats - 1):
+        started = time.perf_counter()
+        run_once()
+        times.append(time.perf_counter() - started)
+    return {"approach": approach, "seconds": min(times), "rss_before_mb": rss.start / 2**20,
             "rss_peak_growth_mb": (rss.peak - rss.start) / 2**20, "outputs": outputs}
 
 
@@ -130,18 +147,22 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, default=8, help="rewardkit's batch size (callback default 8).")
     parser.add_argument("--threads", type=int, default=1, help="torch threads in each worker.")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per approach (the minimum is kept).")
+    parser.add_argument("--hidden", type=int, default=HIDDEN, help="model hidden size.")
+    parser.add_argument("--layers", type=int, default=LAYERS, help="model layers.")
     opts = parser.parse_args()
     n, new_tokens = (16, 16) if opts.quick else (64, 32)
     if opts.worker:
-        print(json.dumps(worker(opts.worker, opts.folder, n, new_tokens, opts.batch_size)))
+        print(json.dumps(worker(opts.worker, opts.folder, n, new_tokens, opts.batch_size, opts.repeats)))
         return
     with tempfile.TemporaryDirectory(prefix="rk-bench-inference-") as tmp:
         folder = Path(tmp)
-        prepare(folder)
+        prepare(folder, opts.hidden, opts.layers)
         results = {}
         for approach in ("rewardkit", "seed"):
             cmd = [sys.executable, __file__, "--worker", approach, "--folder", str(folder),
-                   "--batch-size", str(opts.batch_size)] + (["--quick"] if opts.quick else [])
+                   "--batch-size", str(opts.batch_size), "--repeats", str(opts.repeats)] + (
+                       ["--quick"] if opts.quick else [])
             env = {**os.environ, "OMP_NUM_THREADS": str(opts.threads)}
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
             if proc.returncode != 0:
@@ -150,7 +171,7 @@ def main() -> None:
     ours, seed = results["rewardkit"], results["seed"]
     same = sum(a == b for a, b in zip(ours.pop("outputs"), seed.pop("outputs")))
     summary = {"examples": n, "max_new_tokens": new_tokens, "batch_size": opts.batch_size, "threads": opts.threads,
-               "model": f"qwen2 hidden {HIDDEN}, {LAYERS} layers + LoRA r=8",
+               "model": f"qwen2 hidden {opts.hidden}, {opts.layers} layers + LoRA r=8",
                "speed_ratio": seed["seconds"] / ours["seconds"], "identical_outputs": same, **{
                    f"{k}_{key}": v for k, r in results.items() for key, v in r.items() if key != "approach"}}
     for k, r in results.items():
