@@ -131,3 +131,13 @@ def test_pip_installed_plugin_is_listed(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(target)})
     assert proc.stdout.strip() == "[1.0, 0.0]"
+
+
+def test_error_text_is_not_read_as_markup(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text('rewards:\n  f: {use: format_regex, pattern: "[0-9"}\n')
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"completion": "1"}\n')
+    proc = run("score", str(spec), "--input", str(data))
+    assert proc.returncode == 2
+    assert "in reward 'f' (parameter 'pattern'): '[0-9'" in " ".join(proc.stderr.split())

@@ -119,9 +119,6 @@ def select_cmd(
         console.print(Text(f"Plot: {plot}"))
 
 
-# --- further commands (select, train, demo) are registered below -------------------------------------------
-
-
 @app.command()
 def train(
     config: Path = typer.Argument(..., help="Stage or pipeline config (YAML/TOML/JSON)."),
@@ -161,7 +158,8 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except RewardkitError as exc:
-        err.print(f"[red]Error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+        # The message is plain text: a regex like "[0-9]" in it must not be read as rich markup.
+        err.print(Text.assemble(("Error: ", "red"), str(exc)), highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
     except typer.Abort:
         raise SystemExit(1) from None

@@ -14,17 +14,18 @@ _FLAGS = {"IGNORECASE": regex.IGNORECASE, "MULTILINE": regex.MULTILINE, "DOTALL"
 _warned: set[str] = set()
 
 
-def compile_pattern(pattern: str, flags: list[str] | tuple[str, ...] = (), field: str = "pattern") -> Any:
+def compile_pattern(pattern: str, flags: list[str] | tuple[str, ...] = (), owner: str = "regex") -> Any:
     """Compile `pattern` with the `regex` package; an invalid pattern or flag raises ConfigError."""
     value = 0
     for flag in flags:
         if flag.upper() not in _FLAGS:
-            raise ConfigError(f"Unknown regex flag {flag!r} in {field}. Hint: use any of {', '.join(_FLAGS)}.")
+            raise ConfigError(f"Unknown regex flag {flag!r} in {owner} (parameter 'flags'). "
+                              f"Hint: use any of {', '.join(_FLAGS)}.")
         value |= _FLAGS[flag.upper()]
     try:
         return regex.compile(pattern, value)
     except (regex.error, TypeError) as exc:
-        raise ConfigError(f"Invalid regular expression in {field}: {pattern!r} ({exc}). "
+        raise ConfigError(f"Invalid regular expression in {owner} (parameter 'pattern'): {pattern!r} ({exc}). "
                           "Hint: test it with `python -c \"import regex; regex.compile(...)\"`.") from exc
 
 

@@ -40,7 +40,7 @@ class FormatRegex(Reward):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._compiled = safe_regex.compile_pattern(self.params.pattern, self.params.flags,
-                                                    f"reward {self.__name__!r} parameter 'pattern'")
+                                                    f"reward {self.__name__!r}")
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
