@@ -41,9 +41,10 @@ def _strict() -> bool:
     return os.environ.get("REWARDKIT_STRICT_PLUGINS", "") not in ("", "0", "false")
 
 
-def _fail(name: str, version: str, exc: BaseException) -> None:
-    _failed.append(FailedPlugin(name, version, f"{type(exc).__name__}: {exc}"))
-    print(f"rewardkit: plugin {name} {version} failed to load: {type(exc).__name__}: {exc}", file=sys.stderr)
+def _fail(failed: list[FailedPlugin], name: str, version: str, exc: BaseException, where: str) -> None:
+    """Record and report a failing plugin (one stderr line); re-raise under REWARDKIT_STRICT_PLUGINS."""
+    failed.append(FailedPlugin(name, version, f"{type(exc).__name__}: {exc}"))
+    print(f"rewardkit: plugin {name} {version} failed {where}: {type(exc).__name__}: {exc}", file=sys.stderr)
     if _strict():
         raise exc
 
@@ -70,7 +71,7 @@ def load_plugins() -> None:
         try:
             register_plugin(ep.load(), name=key, source=dist)
         except Exception as exc:  # a broken plugin must not break the others
-            _fail(dist, _version(dist), exc)
+            _fail(_failed, dist, _version(dist), exc, "to load")
 
 
 def register_plugin(plugin: Any, name: str, source: str | None = None) -> None:
@@ -122,9 +123,6 @@ def get_registry() -> Registry:
             try:
                 impl.function(register=register)
             except Exception as exc:
-                registry.failed.append(FailedPlugin(source, version, f"{type(exc).__name__}: {exc}"))
-                print(f"rewardkit: plugin {source} {version} failed in register_{kind}: {exc}", file=sys.stderr)
-                if _strict():
-                    raise
+                _fail(registry.failed, source, version, exc, f"in register_{kind}")
     _registry = registry
     return registry
