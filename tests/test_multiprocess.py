@@ -21,9 +21,9 @@ def test_two_process_grpo_with_callbacks(tiny_lm_dir, tmp_path):
     cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517",
            str(SCRIPT), str(tiny_lm_dir), str(out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # a crashing rank prints its stack
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=420, env=env)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-8000:]
     assert sorted(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("RANK")) == ["0", "1"]
 
     # Rewards ran on each rank's own slice: 4 training completions (2 in eval) per call, never the gathered 8.

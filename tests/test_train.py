@@ -245,9 +245,9 @@ def test_accelerate_launch_two_processes(tiny_lm_dir, tmp_path):
     cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29541",
            "-m", "rewardkit", "train", str(path), "--set", "pipeline.grpo.trainer.seed=1"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200", "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=420, env=env)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-8000:]
     assert proc.stdout.count("2 stage(s)") == 1  # the summary table is printed by rank 0 only
     summary = json.loads((tmp_path / "mp/summary.json").read_text())
     assert [(s["name"], s["steps"]) for s in summary] == [("sft", 2), ("grpo", 2)]

@@ -127,9 +127,10 @@ def train(
 ) -> None:
     """Train one stage (sft, rm, dpo, grpo) or a pipeline of stages from a config."""
     from .train import run
-    from .train.pipeline import is_main_process
+    from .train.pipeline import finish_distributed, is_main_process
 
     results = run(config, overrides)
+    finish_distributed()
     if not is_main_process():
         return  # under accelerate every rank gets here: one table is enough
     table = Table(title=f"{config}: {len(results)} stage(s)", title_justify="left")

@@ -58,6 +58,9 @@ def main() -> None:
     trainer.train()
     print(f"RANK {os.environ.get('RANK')} DONE step={trainer.state.global_step} "
           f"best={trainer.state.best_model_checkpoint}", flush=True)
+    from rewardkit.train import finish_distributed
+
+    finish_distributed()  # exiting with a live gloo group can SIGABRT at interpreter shutdown
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from .pipeline import StageResult
 
-__all__ = ["load", "run"]
+__all__ = ["finish_distributed", "load", "run"]
 
 
 def run(config: str | Path | dict, overrides: list[str] | None = None) -> list[StageResult]:
@@ -27,3 +27,10 @@ def load(config: str | Path | dict, overrides: list[str] | None = None) -> list[
     from .config import load_stages
 
     return load_stages(config, overrides)[0]
+
+
+def finish_distributed() -> None:
+    """End a multi-process run cleanly: wait for every rank, destroy the process group (call it last)."""
+    from .pipeline import finish_distributed as _finish
+
+    _finish()

@@ -32,6 +32,19 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def finish_distributed() -> None:
+    """Wait for every rank, then destroy the process group (a no-op in a single process).
+
+    Exiting with a live gloo group can abort the process (SIGABRT) during interpreter shutdown while gloo's
+    worker threads still hold tensors, which fails the launch although training finished.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 @dataclass
 class _Prepared:
     stage: StageConfig
