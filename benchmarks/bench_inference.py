@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="Print the results as JSON.")
     parser.add_argument("--worker", choices=["rewardkit", "seed"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--batch-size", type=int, default=8, help="rewardkit's batch size (callback default 8).")
+    parser.add_argument("--batch-size", type=int, default=16, help="rewardkit's batch size (callback default 16).")
     parser.add_argument("--threads", type=int, default=1, help="torch threads in each worker.")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per approach (the minimum is kept).")
     parser.add_argument("--hidden", type=int, default=HIDDEN, help="model hidden size.")

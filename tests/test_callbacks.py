@@ -261,6 +261,30 @@ def test_batched_left_padded_generation_equals_one_by_one(tiny):
     assert tok.padding_side == "right"
 
 
+def test_shared_prompt_prefix_is_encoded_once_and_changes_no_output(tiny):
+    from rewardkit.callbacks.inference import MIN_SHARED_PREFIX, generate_texts, shared_prefix_length
+
+    model, tok = tiny
+    system = {"role": "system", "content": "You answer arithmetic questions with one number only."}
+    prompts = [[system, {"role": "user", "content": f"{a}+{b}" + "?" * (a % 3)}] for a in range(7) for b in (1, 5)]
+    texts = [tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    shared = shared_prefix_length(tok(texts, add_special_tokens=False)["input_ids"])
+    assert shared >= MIN_SHARED_PREFIX
+    seen = []  # tokens each forward pass gets: the prefix must go through once, not once per row
+    hook = model.register_forward_pre_hook(lambda m, args, kw: seen.append(kw["input_ids"].numel()), with_kwargs=True)
+    try:
+        plain = generate_texts(model, tok, prompts, batch_size=4, max_new_tokens=6, share_prefix=False)
+        plain_tokens, seen[:] = sum(seen), []
+        reused = generate_texts(model, tok, prompts, batch_size=4, max_new_tokens=6)
+        reused_tokens = sum(seen)
+    finally:
+        hook.remove()
+    assert reused == plain
+    assert plain_tokens - reused_tokens == shared * (len(prompts) - 1)
+    one = [generate_texts(model, tok, [p], max_new_tokens=6)[0] for p in prompts[:3]]
+    assert reused[:3] == one
+
+
 def test_generation_restores_modes_flags_and_pad_token(tiny):
     from rewardkit.callbacks.inference import generate_texts
 

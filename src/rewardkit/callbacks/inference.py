@@ -125,28 +125,75 @@ def generation_config(model: Any, tokenizer: Any, max_new_tokens: int, overrides
     return config
 
 
-def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int = 8, max_new_tokens: int = 128,
-                   generation_kwargs: dict | None = None, use_chat_template: bool | None = None) -> list[str]:
-    """Batched, left-padded generation with the given (live) model; completions cut at the input width."""
+MIN_SHARED_PREFIX = 8  # tokens; below this the extra forward pass is not worth it
+
+
+def shared_prefix_length(ids: list[list[int]]) -> int:
+    """Tokens every sequence starts with, leaving each at least one token of its own.
+
+    >>> shared_prefix_length([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]])
+    2
+    """
+    if len(ids) < 2:
+        return 0
+    limit = min(len(seq) for seq in ids) - 1
+    n = 0
+    while n < limit and all(seq[n] == ids[0][n] for seq in ids):
+        n += 1
+    return n
+
+
+def _prefix_cache(model: Any, prefix: list[int], device: Any, config: Any) -> Any:
+    """The KV cache of `prefix` (batch of one), or None where it cannot be reused for a batch."""
+    import torch
+
+    if len(prefix) < MIN_SHARED_PREFIX or config.num_beams != 1:
+        return None
+    with torch.no_grad():
+        cache = model(input_ids=torch.tensor([prefix], device=device), use_cache=True).past_key_values
+    return cache if callable(getattr(cache, "batch_repeat_interleave", None)) else None
+
+
+def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int = 16, max_new_tokens: int = 128,
+                   generation_kwargs: dict | None = None, use_chat_template: bool | None = None,
+                   share_prefix: bool = True) -> list[str]:
+    """Batched, left-padded greedy generation with the given (live) model; completions cut at the input width.
+
+    With `share_prefix`, the tokens all prompts start with (system prompt, instructions) are encoded once and
+    their KV cache is copied into every batch: rows are laid out as [prefix][padding][own tokens], the
+    attention mask hides the padding and positions follow the mask, so outputs equal unshared generation up to
+    float rounding.
+    """
+    import copy
+
     import torch
 
     texts, templated = render_prompts(tokenizer, prompts, use_chat_template)
     device = getattr(model, "device", None) or next(model.parameters()).device
+    ids = tokenizer(texts, add_special_tokens=not templated)["input_ids"]
+    shared = shared_prefix_length(ids) if share_prefix else 0
     # Batch prompts of similar length (longest first): less left padding means less wasted compute.
-    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=not templated)["input_ids"]]
-    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+    order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
     outputs: list[str] = [""] * len(texts)
     with generation_mode(model, tokenizer):
         config = generation_config(model, tokenizer, max_new_tokens, generation_kwargs or {})
+        cache = _prefix_cache(model, ids[0][:shared], device, config) if shared else None
+        prefix = ids[0][:shared] if cache is not None else []
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
-            batch = tokenizer([texts[i] for i in rows], return_tensors="pt", padding=True,
-                              add_special_tokens=not templated).to(device)
+            own = [ids[i][len(prefix):] for i in rows]
+            width = max(len(seq) for seq in own)
+            input_ids = torch.tensor([prefix + [tokenizer.pad_token_id] * (width - len(seq)) + seq for seq in own],
+                                     device=device)
+            mask = torch.tensor([[1] * len(prefix) + [0] * (width - len(seq)) + [1] * len(seq) for seq in own],
+                                device=device)
+            extra = {}
+            if cache is not None:
+                extra["past_key_values"] = copy.deepcopy(cache)  # generate() extends the cache it is given
+                extra["past_key_values"].batch_repeat_interleave(len(rows))
             with torch.no_grad():
-                out = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                                     generation_config=config)
-            width = batch["input_ids"].shape[1]
-            for i, text in zip(rows, tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)):
+                out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config, **extra)
+            for i, text in zip(rows, tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)):
                 outputs[i] = text
     return outputs
 
@@ -262,7 +309,8 @@ class CheckpointInferenceCallback(TrainerCallback):
         mine = list(range(index * n // count, (index + 1) * n // count))  # contiguous shard of this rank
         outputs = generate_texts(model, tokenizer, [self.rows[i][p.prompt_column] for i in mine],
                                  batch_size=p.batch_size, max_new_tokens=p.max_new_tokens,
-                                 generation_kwargs=p.generation_kwargs, use_chat_template=p.use_chat_template)
+                                 generation_kwargs=p.generation_kwargs, use_chat_template=p.use_chat_template,
+                                 share_prefix=p.share_prompt_prefix)
         pairs = list(zip(mine, outputs))
         if count > 1:
             from accelerate.utils import gather_object

@@ -35,7 +35,10 @@ class CheckpointInferenceParams(_Params):
     sidecar: str = Field("inference", description="Folder under args.output_dir for step_{N}.json files.")
     on: Literal["save", "evaluate", "both"] = Field(
         "evaluate", description="When to generate; 'evaluate' lets best_checkpoint feed metric_for_best_model.")
-    batch_size: int = Field(8, gt=0, description="Prompts per generate() call.")
+    batch_size: int = Field(16, gt=0, description="Prompts per generate() call (GRPO itself generates "
+                            "per_device_train_batch_size sequences at once; lower it if memory is tight).")
+    share_prompt_prefix: bool = Field(True, description="Encode the tokens every prompt starts with (system "
+                                      "prompt, instructions) once and reuse their KV cache in every batch.")
     max_new_tokens: int = Field(128, gt=0, description="Generation length limit.")
     generation_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra GenerationConfig fields; greedy (do_sample=False) by default.")
