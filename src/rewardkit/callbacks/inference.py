@@ -157,7 +157,8 @@ def _prefix_cache(model: Any, prefix: list[int], device: Any, config: Any) -> An
 def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int = 16, max_new_tokens: int = 128,
                    generation_kwargs: dict | None = None, use_chat_template: bool | None = None,
                    share_prefix: bool = True) -> list[str]:
-    """Batched, left-padded greedy generation with the given (live) model; completions cut at the input width.
+    """Batched, left-padded generation (greedy unless generation_kwargs say otherwise) with the given (live)
+    model; completions cut at the input width.
 
     With `share_prefix`, the tokens all prompts start with (system prompt, instructions) are encoded once and
     their KV cache is copied into every batch: rows are laid out as [prefix][padding][own tokens], the
