@@ -352,7 +352,7 @@ def test_epoch_index_ignores_float_noise():
 def test_params_are_validated_and_paths_kept_inside(tmp_path):
     import rewardkit
 
-    with pytest.raises(rewardkit.ConfigError, match="unknown parameter 'max_tokens'.*max_new_tokens"):
+    with pytest.raises(rewardkit.ConfigError, match="max_tokens: unknown key.*max_new_tokens"):
         rewardkit.get_callback("checkpoint_inference", dataset=VAL, max_tokens=3)
     with pytest.raises(rewardkit.ConfigError, match="escapes"):
         rewardkit.get_callback("best_checkpoint", spec=SPEC, best_dir="../elsewhere")

@@ -74,7 +74,7 @@ def tiny_presets(tiny_bert_dir, tmp_path_factory) -> dict[str, str]:
     """The Korean plugin's presets with BERTScore pointed at the tiny local BERT (the real one is not offline)."""
     import yaml
 
-    from rewardkit.compose import load_preset
+    from rewardkit import get_preset as load_preset
 
     d = tmp_path_factory.mktemp("presets")
     out = {}

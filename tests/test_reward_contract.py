@@ -88,10 +88,10 @@ def test_gold_without_number_is_not_applicable():
 
 @pytest.mark.parametrize("params,match", [
     ({"max_lenght": 10}, "Did you mean 'max_length'"),
-    ({"max_length": -1}, "'max_length'"),
+    ({"max_length": -1}, "max_length: Input should be greater than 0"),
     ({"max_length": 10, "mode": "soft_overlong"}, "cache"),
-    ({"max_length": 10, "on_error": "ignore"}, "'on_error'"),
-    ({"max_length": 10, "timeout": 0}, "'timeout'"),
+    ({"max_length": 10, "on_error": "ignore"}, "on_error: Input should be"),
+    ({"max_length": 10, "timeout": 0}, "timeout: Input should be greater than 0"),
 ])
 def test_params_validated_at_construction(params, match):
     with pytest.raises(ConfigError, match=match):
@@ -162,7 +162,7 @@ def test_needs_reference_without_column_name():
         name = "needs_ref"
         needs_reference = True
 
-    with pytest.raises(ConfigError, match="parameter 'reference'"):
+    with pytest.raises(ConfigError, match="reference: must name the dataset column"):
         NeedsRef()
 
 

@@ -155,7 +155,7 @@ def test_unknown_trainer_key_names_closest(tmp_path):
 
 def test_unknown_config_key_names_closest(tmp_path):
     msg = _run_error(_stage("sft", "m", tmp_path, {"generator": "arithmetic", "n": 4}, callback=[]))
-    assert "unknown key 'callback'" in msg and "Did you mean 'callbacks'" in msg
+    assert "callback: unknown key" in msg and "Did you mean 'callbacks'" in msg
     msg = _run_error(_stage("sft", "m", tmp_path, {"generator": "arithmetic", "colums": {}}))
     assert "dataset.colums" in msg and "Did you mean 'columns'" in msg
 

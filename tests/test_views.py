@@ -3,7 +3,8 @@ import pickle
 import pytest
 
 from rewardkit.errors import ConfigError, UnknownNameError
-from rewardkit.views import last_boxed, resolve_view
+from rewardkit import get_view as resolve_view
+from rewardkit.numeric import last_boxed
 
 
 @pytest.mark.parametrize("spec,text,expected", [
@@ -40,12 +41,12 @@ def test_nested_boxed():
 @pytest.mark.parametrize("spec,match", [
     ("nope", "Unknown view 'nope'"),
     ("boxd", "Did you mean 'boxed'"),
-    ({"marker": "x"}, "needs a 'view' key"),
+    ({"marker": "x"}, "needs 'view: <name>'"),
     ({"view": "regex", "pattern": "("}, "Invalid regular expression"),
-    ({"view": "regex", "pattern": "a", "group": 2}, "group 2 does not exist"),
-    ({"view": "after"}, "bad parameters for view 'after'"),
+    ({"view": "regex", "pattern": "a", "group": 2}, "group: 2 does not exist"),
+    ({"view": "after"}, "view 'after': marker: missing"),
     ({"view": "after", "marker": "x", "colour": 1}, "colour"),
-    (3, "expected a view name"),
+    (3, "expected a view name or a mapping"),
 ])
 def test_view_errors(spec, match):
     with pytest.raises((ConfigError, UnknownNameError), match=match):
@@ -53,6 +54,6 @@ def test_view_errors(spec, match):
 
 
 def test_regex_view_times_out_on_catastrophic_pattern():
-    view = resolve_view({"view": "regex", "pattern": r"(a|aa)+$", "group": 0, "timeout": 0.05})
+    view = resolve_view({"view": "regex", "pattern": r"(a|aa)+$", "group": 0, "regex_timeout": 0.05})
     with pytest.warns(RuntimeWarning, match="took over"):
         assert view("a" * 60 + "b") is None

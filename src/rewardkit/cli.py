@@ -7,25 +7,55 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .errors import RewardkitError
+from .console import Group, OutputConsole, print_table
+from .console import run as run_app
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Rewards, callbacks and runs for TRL.")
-console = Console()
-err = Console(stderr=True)
+# rich_markup_mode=None: plain help (flags shown as `--json`, not `--json <bool>`); Group: see rewardkit.console.
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Rewards, callbacks and runs for TRL.",
+                  cls=Group, rich_markup_mode=None, pretty_exceptions_enable=False)
+console = OutputConsole()
+err = OutputConsole(stderr=True)
 
 
 def _fmt(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _check_inference_dir(directory: Path, names: Optional[list[str]]) -> None:
+    """`rewardkit select RUN` for `RUN/inference`: name the folder that holds the files (exit 2)."""
+    import re
+
+    from .errors import DataError
+
+    def has_files(folder: Path) -> bool:
+        pattern = re.compile(r"^(step_\d+|inference_epoch\d+)\.json$")  # selection.STEP_FILE / SEED_FILE
+        try:
+            return any(pattern.match(p.name) and p.is_file() for p in folder.iterdir())
+        except OSError:
+            return False
+
+    inner = directory / "inference"
+    if not names and directory.is_dir() and not has_files(directory) and has_files(inner):
+        raise DataError(f"{directory}: no inference files (step_N.json or inference_epochE.json) in this folder. "
+                        f"Hint: did you mean {inner}?")
+
+
+@app.callback()
+def _options(verbose: bool = typer.Option(False, "--verbose", "-v", envvar="REWARDKIT_VERBOSE",
+                                          help="Also show third-party warnings and log messages.")) -> None:
+    if not verbose:
+        from .console import quiet_third_party
+
+        quiet_third_party()
+
+
 @app.command("list")
 def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List rewards, callbacks, views, tokenizers and presets with their source."""
-    from .catalog import catalog
+    from .api import catalog
 
     data = catalog()
     if as_json:
@@ -38,7 +68,7 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
         for entry in data[kind]:
             # Summaries are plugin text: show it literally ("[a-z0-9]" is not rich markup).
             table.add_row(Text(entry["name"]), Text(f"{entry['source']} {entry['version']}"), Text(entry["summary"]))
-        console.print(table)
+        print_table(console, table)
     for failed in data["failed_plugins"]:
         err.print(f"[red]failed plugin[/red] {failed['name']} {failed['version']}: {failed['error']}")
     for kind, names in data["conflicts"].items():
@@ -48,14 +78,14 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
 
 @app.command()
 def score(
-    spec: str = typer.Argument(..., help="Compose spec: YAML/TOML/JSON file or preset name."),
+    spec: str = typer.Argument(..., metavar="SPEC", help="Compose spec: YAML/TOML/JSON file or preset name."),
     input: Path = typer.Option(..., "--input", "-i", help="JSONL rows with completion, prompt and references."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write rows with scores as JSONL."),
     completion_key: str = typer.Option("completion", help="Field holding the completion."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Score completions with a composed reward spec."""
-    from .compose import compose
+    from .api import compose
     from .fileio import atomic_write_text, read_jsonl
     from .scoring import score_rows
 
@@ -77,12 +107,17 @@ def score(
         table.add_column(col, justify="right" if col != "component" else "left")
     for s in summary:
         table.add_row(s["name"], _fmt(s["mean"]), _fmt(s["std"]), str(s["none"]))
-    console.print(table)
+    print_table(console, table)
+    # The same two numbers as --json: "combined" above is the mean of the row scores; the corpus score applies
+    # the expression to the component means (what `rewardkit select --aggregate corpus` ranks by).
+    console.print(Text(f"corpus score: {_fmt(scores.corpus(composed))} ({composed.expression} on the component "
+                       "means; 'combined' is the mean of the row scores)"), soft_wrap=True)
 
 
 @app.command("select")
 def select_cmd(
-    directory: Path = typer.Argument(..., help="Folder with step_N.json / inference_epochE.json files."),
+    directory: Path = typer.Argument(..., metavar="DIR", help="Folder with step_N.json / inference_epochE.json "
+                                     "files."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="References joined by id (JSON list or JSONL)."),
     spec: Optional[str] = typer.Option(None, "--spec", help="Compose spec file or preset (default: DIR/scores.json's)."),
     aggregate: str = typer.Option("corpus", help="corpus (combine the component means) | item (mean of row scores)."),
@@ -95,6 +130,7 @@ def select_cmd(
     """Score every checkpoint's inference file in DIR and name the best one."""
     from . import selection
 
+    _check_inference_dir(directory, checkpoint)
     result = selection.select(directory, spec, labels, aggregate=aggregate, completion_key=completion_key,
                               greater_is_better=not lower_is_better, names=checkpoint)
     if plot is not None:
@@ -109,7 +145,7 @@ def select_cmd(
         mark = " *" if c is result.best else ""
         table.add_row(Text(c.name + mark), "-" if c.step is None else str(c.step), _fmt(c.epoch),
                       *(_fmt(c.components[a]) for a in result.components), _fmt(c.value(result.aggregate)))
-    console.print(table)
+    print_table(console, table)
     if result.best is None:
         err.print("[yellow]No checkpoint has a score[/yellow] (every row was None).")
     else:
@@ -121,7 +157,7 @@ def select_cmd(
 
 @app.command()
 def train(
-    config: Path = typer.Argument(..., help="Stage or pipeline config (YAML/TOML/JSON)."),
+    config: Path = typer.Argument(..., metavar="CONFIG", help="Stage or pipeline config (YAML/TOML/JSON)."),
     overrides: Optional[list[str]] = typer.Option(None, "--set", help="Override a key: --set trainer.max_steps=2 "
                                                   "(dotted key, YAML value; repeatable)."),
 ) -> None:
@@ -139,14 +175,14 @@ def train(
                          overflow="fold")
     for r in results:
         table.add_row(r.stage, Text(r.name), str(r.steps), _fmt(r.train_loss), f"{r.runtime_s:.1f}", Text(r.model))
-    console.print(table)
+    print_table(console, table)
 
 
 @app.command()
 def demo(
-    steps: Optional[int] = typer.Option(None, "--steps", help="GRPO steps (default 300)."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="GRPO steps (default 300)."),
     output: Path = typer.Option(Path("rewardkit-demo"), "--output", "-o", help="Folder for data, models, plot."),
-    quick: bool = typer.Option(False, "--quick", help="A few steps of each stage (checks the plumbing, ~30 s)."),
+    quick: bool = typer.Option(False, "--quick", help="A few steps of each stage (checks the plumbing, ~10 s)."),
 ) -> None:
     """Offline CPU demo: tiny model, SFT, GRPO with a composed reward, best-checkpoint selection."""
     from .demo import run
@@ -154,20 +190,48 @@ def demo(
     run(output, steps=steps, quick=quick, say=lambda line: console.print(Text(line)))
 
 
-def main() -> None:
-    """Console-script entry point: rewardkit errors become one red line and exit code 2."""
-    try:
-        app(standalone_mode=False)
-    except RewardkitError as exc:
-        # The message is plain text: a regex like "[0-9]" in it must not be read as rich markup.
-        err.print(Text.assemble(("Error: ", "red"), str(exc)), highlight=False, soft_wrap=True)
-        raise SystemExit(2) from None
-    except typer.Abort:
-        raise SystemExit(1) from None
-    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
-        import click
+@app.command()
+def generate(
+    model: Optional[str] = typer.Argument(None, help="Model folder or cached hub id (or use --from-run)."),
+    input: Path = typer.Option(..., "--input", "-i", help="Rows to generate: .json list of objects or .jsonl."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output file: .json (a list) or .jsonl, by suffix."),
+    from_run: Optional[Path] = typer.Option(None, "--from-run", help="A `rewardkit train` run folder: its model, "
+                                            "best adapter, column mapping and system prompt."),
+    adapter: Optional[Path] = typer.Option(None, "--adapter", help="LoRA adapter folder (adapter_config.json)."),
+    into: Optional[str] = typer.Option(None, "--into", help="Dotted key receiving the completion in a copy of each "
+                                       "row, e.g. output.answer (default: completion)."),
+    prompt_column: str = typer.Option("prompt", "--prompt-column", help="Prompt key (after --column mapping)."),
+    column: Optional[list[str]] = typer.Option(None, "--column", help="Map SRC=DST like dataset.columns, e.g. "
+                                               "input.question=prompt (repeatable)."),
+    columns_json: Optional[str] = typer.Option(None, "--columns-json", help="The mapping as a JSON object or file."),
+    chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="Wrap string prompts as a user turn."),
+    system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System message (implies --chat)."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Prompts per generate() call."),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Generation length limit."),
+    no_share_prefix: bool = typer.Option(False, "--no-share-prefix", help="Do not reuse the shared prompt prefix."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    dtype: str = typer.Option("auto", "--dtype", help="auto | float32 | bfloat16 | float16"),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Generate completions (greedy) for every row of a file into a submission file."""
+    from .generation import generate_file, parse_columns
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise
+    mapping = parse_columns(column, columns_json) if column or columns_json else None
+    result = generate_file(model, input, output, adapter=adapter, into=into, from_run=from_run, columns=mapping,
+                           prompt_column=prompt_column, chat=chat, system_prompt=system_prompt,
+                           batch_size=batch_size, max_new_tokens=max_new_tokens, share_prefix=not no_share_prefix,
+                           device=device, dtype=dtype)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    chosen = f" + adapter {result.adapter}" if result.adapter else ""
+    console.print(Text(f"Wrote {result.rows} rows to {result.output} ({result.model}{chosen}, {result.device} "
+                       f"{result.dtype}; load {result.load_seconds:.1f}s, generate {result.generate_seconds:.1f}s)"))
+    if result.empty:
+        err.print(Text(f"warning: {result.empty} completions are empty"), style="yellow")
+
+
+def main() -> None:
+    """Console-script entry point: usage and input errors are one line and exit 2, Ctrl-C exits 130
+    (exit codes: rewardkit.console)."""
+    run_app(app, console, err)

@@ -10,18 +10,38 @@ from __future__ import annotations
 
 import math
 import statistics
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import expr
-from .errors import ConfigError, closest
-from .specs import load_file
+from .errors import ConfigError, RewardError, closest
+from .rewards.base import as_score
 
 _RESERVED = {"rewards", "combine", "none", "name"}
 
 
+def _checked(alias: str, values: Any, n: int | None) -> list[float | None]:
+    """A component's output: a list of one float-or-None per completion, finite; else RewardError."""
+    if not isinstance(values, (list, tuple)):
+        raise RewardError(f"Component {alias!r} returned {type(values).__name__}, not a list of scores. "
+                          "Hint: a reward returns one float or None per completion.")
+    if n is not None and len(values) != n:
+        raise RewardError(f"Component {alias!r} returned {len(values)} scores for {n} completions. Hint: a reward "
+                          "returns exactly one float or None per completion (fix the plugin that provides it).")
+    return [as_score(v, alias, i) for i, v in enumerate(values)]
+
+
+def _finite(value: float, expression: str, row: dict) -> float:
+    if math.isinf(value) or math.isnan(value):
+        raise RewardError(f"combine {expression!r} overflowed to {value} on components {row}. Hint: use smaller "
+                          "weights (scores are finite numbers).")
+    return value
+
+
 class Composed:
     """A reward made of named components; callable like any reward and picklable.
+
+    Build it with `rewardkit.compose(spec)`, which builds the components through the registry.
 
     Example:
     >>> from rewardkit import compose
@@ -59,8 +79,10 @@ class Composed:
         return list(self.components.values()), [weights[a] for a in self.components]
 
     def score_components(self, **kwargs: Any) -> dict[str, list[float | None]]:
-        """Each component's scores, keyed by alias."""
-        return {alias: reward(**kwargs) for alias, reward in self.components.items()}
+        """Each component's scores, keyed by alias; each output checked (length, type, finite)."""
+        completions = kwargs.get("completions")
+        n = len(completions) if isinstance(completions, (list, tuple)) else None
+        return {alias: _checked(alias, reward(**kwargs), n) for alias, reward in self.components.items()}
 
     def combine_row(self, values: dict[str, float | None]) -> float | None:
         """Combine one row (or corpus means) of component values under the `none` policy."""
@@ -68,7 +90,7 @@ class Composed:
         if not present or (self.none == "propagate" and len(present) < len(values)):
             return None
         result = expr.evaluate(self.tree, {a: values.get(a) or 0.0 for a in self.components})
-        return None if math.isnan(result) else result
+        return None if math.isnan(result) else _finite(result, self.expression, values)
 
     def combine(self, scores: dict[str, list[float | None]]) -> list[float | None]:
         """Combine per-component score lists row by row."""
@@ -84,7 +106,8 @@ class Composed:
             if None in row and (self.none == "propagate" or all(v is None for v in row)):
                 out.append(None)
             else:
-                out.append(const + sum(c * v for c, v in zip(coeffs, row) if v is not None))
+                value = const + sum(c * v for c, v in zip(coeffs, row) if v is not None)
+                out.append(_finite(value, self.expression, dict(zip(aliases, row))))
         return out
 
     def __call__(self, **kwargs: Any) -> list[float | None]:
@@ -98,39 +121,42 @@ class Composed:
         return self.combine(scores)
 
 
-def _load_spec(spec: Any) -> tuple[dict, str]:
-    if isinstance(spec, dict):
-        return spec, "spec"
-    if isinstance(spec, Path) or (isinstance(spec, str) and Path(spec).suffix.lower() in (".yaml", ".yml", ".toml", ".json")):
-        return load_file(spec), str(spec)
-    if isinstance(spec, str):
-        return load_preset(spec), f"preset {spec!r}"
-    raise ConfigError(f"compose: expected a dict, a path or a preset name, got {type(spec).__name__}.")
+@dataclass
+class ComposeSpec:
+    """A checked compose spec, components not yet built: {alias: reward spec}, the expression, the policy."""
+
+    rewards: dict[str, dict]
+    combine: str
+    none: Literal["zero", "propagate"]
+    name: str | None
+    where: str
 
 
-def load_preset(name: str) -> dict:
-    """The spec registered as preset `name`."""
-    from .plugins import get_registry
+def parse_combine(spec: ComposeSpec) -> expr.Node:
+    """The spec's expression tree; every declared reward must be used."""
+    tree = expr.parse(spec.combine, set(spec.rewards))
+    unused = set(spec.rewards) - expr.aliases(tree)
+    if unused:
+        raise ConfigError(f"{spec.where}: rewards {sorted(unused)} are declared but not used in combine "
+                          f"{spec.combine!r}. Hint: use them or remove them.")
+    return tree
 
-    value = get_registry().get("presets", name).factory
-    return load_file(value) if isinstance(value, (str, Path)) else dict(value)
 
-
-def compose(spec: Any, name: str | None = None) -> Composed:
-    """Build a Composed reward from a dict, a YAML/TOML/JSON path, or a preset name."""
-    from . import get_reward
-
-    data, where = _load_spec(spec)
+def parse_spec(data: Any, where: str = "spec") -> ComposeSpec:
+    """Check a compose spec's structure (aliases, weights, none) without building any reward."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: a compose spec is a mapping, got {type(data).__name__}. "
+                          "Hint: rewards: {em: {use: exact_match}}.")
     entries = data.get("rewards")
     if entries is None:
         entries = {k: v for k, v in data.items() if k not in _RESERVED}
     unknown_top = set(data) - _RESERVED if "rewards" in data else set()
     if unknown_top:
-        raise ConfigError(f"{where}: unknown top-level keys {sorted(unknown_top)}. Hint: allowed are "
+        raise ConfigError(f"{where}: unknown top-level keys {sorted(map(str, unknown_top))}. Hint: allowed are "
                           f"{sorted(_RESERVED)}.")
     if not isinstance(entries, dict) or not entries:
         raise ConfigError(f"{where}: no rewards. Hint: rewards: {{em: {{use: exact_match}}}}.")
-    components: dict[str, Any] = {}
+    rewards: dict[str, dict] = {}
     weights: dict[str, float] = {}
     for alias, entry in entries.items():
         if not isinstance(alias, str) or not alias.isidentifier() or alias in expr.FUNCTIONS:
@@ -139,31 +165,29 @@ def compose(spec: Any, name: str | None = None) -> Composed:
         if isinstance(entry, str):
             entry = {"use": entry}
         if not isinstance(entry, dict) or "use" not in entry:
-            raise ConfigError(f"{where}: reward {alias!r} needs 'use: <reward name>', got {entry!r}.")
+            raise ConfigError(f"{where}: rewards.{alias}: needs 'use: <reward name>', got {entry!r:.80}. "
+                              "Hint: {use: exact_match}.")
         params = dict(entry)
-        use = params.pop("use")
-        weight = params.pop("weight", None)
-        if weight is not None:
+        if "weight" in params:
+            weight = params.pop("weight")
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) \
                     or weight < 0:
-                raise ConfigError(f"{where}: reward {alias!r} has weight {weight!r}; weights are finite numbers "
-                                  ">= 0. Hint: for a penalty write it in `combine:` (e.g. \"a - b\").")
+                raise ConfigError(f"{where}: rewards.{alias}.weight: {weight!r} is not a finite number >= 0. "
+                                  "Hint: for a penalty write it in `combine:` (e.g. \"a - b\").")
             weights[alias] = float(weight)
         params.setdefault("name", alias)
-        components[alias] = get_reward(use, **params)
+        rewards[alias] = params
     text = data.get("combine")
     if text is not None and weights:
         raise ConfigError(f"{where}: both `combine` and per-reward `weight` given ({sorted(weights)}). "
                           "Hint: put the weights into the expression.")
     if text is None:
-        text = " + ".join(f"{weights.get(a, 1.0)!r}*{a}" for a in components)
-    tree = expr.parse(text, set(components))
-    unused = set(components) - expr.aliases(tree)
-    if unused:
-        raise ConfigError(f"{where}: rewards {sorted(unused)} are declared but not used in combine {text!r}. "
-                          "Hint: use them or remove them.")
+        text = " + ".join(f"{weights.get(a, 1.0)!r}*{a}" for a in rewards)
     none = data.get("none", "zero")
     if none not in ("zero", "propagate"):
         raise ConfigError(f"{where}: none: {none!r} is not valid.{closest(str(none), ['zero', 'propagate'])} "
                           "Hint: none: zero | propagate.")
-    return Composed(components, tree, none=none, name=name or data.get("name") or "composed", text=text)
+    name = data.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ConfigError(f"{where}: name: {name!r} must be a non-empty string. Hint: name: my_reward.")
+    return ComposeSpec(rewards, text, none, name, where)

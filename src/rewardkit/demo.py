@@ -89,9 +89,9 @@ def _write_jsonl(path: Path, rows: list[dict]) -> str:
 
 def make_data(out: Path, s: DemoSettings, seed: int = SEED) -> dict[str, str]:
     """Write the SFT, GRPO, validation and test files (disjoint problems) and return their paths."""
-    from .train.generators import arithmetic
+    from .train.generators import Arithmetic
 
-    rows = arithmetic(1000, seed, a_range=(0, 99), b_range=(0, 9))
+    rows = Arithmetic(a_range=(0, 99), b_range=(0, 9))(1000, seed)
     random.Random(seed).shuffle(rows)
     cut = s.test_size + s.val_size
     test, val, train = rows[:s.test_size], rows[s.test_size:cut], rows[cut:]
@@ -147,7 +147,7 @@ def test_em(model_dir: str, test_file: str) -> float:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from .callbacks.inference import generate_texts
-    from .compose import compose
+    from .api import compose
     from .fileio import read_jsonl
     from .scoring import score_rows
 

@@ -14,6 +14,7 @@ from typing import Union
 from .errors import ExpressionError, closest
 
 FUNCTIONS = {"min": (2, None), "max": (2, None), "clip": (3, 3)}
+MAX_LENGTH = 10_000
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 
 
@@ -45,14 +46,37 @@ Node = Union[Num, Var, Bin, Call]
 
 def parse(text: str, names: set[str] | frozenset[str]) -> Node:
     """Parse `text` into a tree over the declared `names`; raise ExpressionError on anything else."""
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
+        raise ExpressionError(f"combine: must be an expression string, got {type(text).__name__} ({text!r:.40}). "
+                              "Hint: quote it, e.g. combine: \"(a + 2*b) / 3\".")
+    if not text.strip():
         raise ExpressionError("combine: the expression is empty. Hint: e.g. combine: \"(a + 2*b) / 3\".")
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"combine: the expression has {len(text)} characters (limit {MAX_LENGTH}). "
+                              "Hint: combine fewer terms, or weights per reward.")
     try:
         tree = ast.parse(text.strip(), mode="eval")
+        node = _convert(tree.body, text, frozenset(names))
     except SyntaxError as exc:
-        raise ExpressionError(f"combine: syntax error in {text!r} at column {exc.offset}: {exc.msg}. "
+        raise ExpressionError(f"combine: syntax error in {text!r:.80} at column {exc.offset}: {exc.msg}. "
                               "Hint: only + - * /, parentheses, numbers, aliases, min, max, clip.") from None
-    return _convert(tree.body, text, frozenset(names))
+    except (RecursionError, MemoryError):
+        raise ExpressionError(f"combine: the expression {text[:40]!r}... is nested too deeply. Hint: use fewer "
+                              "parentheses.") from None
+    _check_divisors(node, text)
+    return node
+
+
+def _check_divisors(node: Node, text: str) -> None:
+    """Refuse division by a constant that is zero: every row would be None without a word."""
+    if isinstance(node, Bin):
+        if node.op == "/" and not aliases(node.right) and evaluate(node.right, {}) == 0:
+            raise ExpressionError(f"combine: {text!r} divides by a constant zero. Hint: fix the divisor.")
+        _check_divisors(node.left, text)
+        _check_divisors(node.right, text)
+    elif isinstance(node, Call):
+        for arg in node.args:
+            _check_divisors(arg, text)
 
 
 def _fail(node: ast.AST, text: str, what: str) -> ExpressionError:

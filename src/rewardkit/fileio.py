@@ -1,85 +1,292 @@
-"""Atomic file writes (temp file + rename) and strict JSON/JSONL reading."""
+"""Safe atomic file writes (symlink-aware, mode-preserving) and strict JSON/JSONL reading."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import math
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from .errors import DataError
 
+_NOT_FILE_HINT = "Hint: choose a file path; rewardkit writes files atomically and never replaces a FIFO or device."
+_REGEN_HINT = "Hint: regenerate it or delete it."
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symlink loop"),
+          (stat.S_ISREG, "a file"))
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write `text` to `path` so readers see the old file or the whole new one, never a part."""
+
+def current_umask() -> int:
+    """The process umask, read without changing it when /proc allows."""
+    try:  # os.umask() can only be read by setting it, which races with other threads creating files
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _kind(mode: int) -> str:
+    """Human name of a file type."""
+    return next((name for test, name in _KINDS if test(mode)), "an unknown kind of file")
+
+
+def _os_error(exc: OSError, path: Path, what: str, where: Path | None = None) -> DataError:
+    """Turn an OSError a user can cause into a one-sentence DataError with a hint."""
+    where, reason = where or path.parent, exc.strerror or str(exc)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = f"Hint: choose a writable folder, or fix the permissions of {where}."
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason, hint = "the disk is full or over quota", f"Hint: free space on {where}, or choose another folder."
+    elif exc.errno == errno.ENOTDIR:
+        reason, hint = "a parent of it is a file, not a folder", "Hint: choose a path inside a folder."
+    else:
+        hint = "Hint: check the path and its folder."
+    return DataError(f"{path}: cannot {what} ({reason}). {hint}")
+
+
+def ensure_dir(path: str | Path) -> Path:
+    """Create `path` and its parents with umask modes; DataError if not a writable directory."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    probe = path
+    while not os.path.lexists(probe) and probe != probe.parent:
+        probe = probe.parent  # find the first existing ancestor: mkdir's ENOTDIR/EEXIST would not name it
+    if probe.exists() and not probe.is_dir():
+        raise DataError(f"{probe}: exists and is not a folder, so {path} cannot be created there. "
+                        "Hint: choose another output folder or move that file away.")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        os.makedirs(path, exist_ok=True)  # mode 0o777 is filtered by the umask (and default ACLs) by the kernel
+    except OSError as exc:
+        raise _os_error(exc, path, "create the folder", path) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        reason = "read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "permission denied"
+        raise DataError(f"{path}: the folder is not writable ({reason}). "
+                        "Hint: choose a writable output folder, or fix its permissions.")
     return path
 
 
+def make_temp_dir(parent: str | Path, prefix: str) -> Path:
+    """A new empty directory in `parent` with the umask's mode (mkdtemp alone gives 0700)."""
+    parent = ensure_dir(parent)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent))
+        os.chmod(tmp, 0o777 & ~current_umask())
+    except OSError as exc:
+        raise _os_error(exc, parent, "create a temporary folder", parent) from None
+    return tmp
+
+
+def _write_target(path: Path) -> tuple[Path, os.stat_result | None]:
+    """The real file to replace (symlinks followed) and its stat; refuse anything but a regular file."""
+    target = Path(os.path.realpath(path))  # follows chains; a dangling link yields the path it points to
+    try:
+        st = os.lstat(target)  # lstat: a remaining link means a loop, which realpath leaves unresolved
+    except (FileNotFoundError, NotADirectoryError):  # a file as parent: ensure_dir names it
+        return target, None
+    except OSError as exc:
+        raise _os_error(exc, target, "inspect the file") from None
+    if not stat.S_ISREG(st.st_mode):
+        shown = f"{path} (-> {target})" if str(target) != os.path.abspath(path) else str(path)
+        raise DataError(f"{shown}: is {_kind(st.st_mode)}, not a regular file, so it cannot be written. "
+                        f"{_NOT_FILE_HINT}")
+    return target, st
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` so readers see the old file or the whole new one, never a part."""
+    path = Path(path)
+    target, old = _write_target(path)
+    ensure_dir(target.parent)
+    tmp: str | None = None
+    try:
+        # Temp next to the target (same file system, so os.replace is atomic); prefix capped for NAME_MAX.
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:200]}.", suffix=".tmp", dir=target.parent)
+        try:
+            if old is not None:  # keep the owner when allowed (root rewriting a user's file); before chmod,
+                with contextlib.suppress(OSError):  # as chown clears setuid bits
+                    os.fchown(fd, old.st_uid, old.st_gid)
+            os.chmod(tmp, stat.S_IMODE(old.st_mode) if old else 0o666 & ~current_umask())  # mkstemp made it 0600
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)  # data on disk before the rename makes it visible
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+        tmp = None
+    except OSError as exc:
+        raise _os_error(exc, path, "write the file") from None
+    finally:
+        if tmp is not None:  # any failure, KeyboardInterrupt included: never leave a temp file behind
+            Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Atomically write `text` as UTF-8."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates, e.g. from a JSON "\ud800" escape in the input
+        raise DataError(f"{path}: cannot write: the text has an unpaired surrogate at offset {exc.start}, which "
+                        "UTF-8 cannot hold. Hint: clean the text (str.encode(errors='replace')).") from None
+    return atomic_write_bytes(path, data)
+
+
+def _nonfinite_path(obj: Any, where: str = "$") -> str | None:
+    """Key path of the first NaN/Infinity in `obj`, or None."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return where
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for key, value in items:
+        found = _nonfinite_path(value, f"{where}[{key!r}]" if isinstance(obj, dict) else f"{where}[{key}]")
+        if found:
+            return found
+    return None
+
+
+def dumps_strict(obj: Any, indent: int | None = None) -> str:
+    """JSON text that strict parsers accept: DataError on NaN/Infinity instead of writing them."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, indent=indent, allow_nan=False)
+    except ValueError:
+        where = _nonfinite_path(obj)
+        if where is None:
+            raise  # circular reference etc.: a programming error, not bad data
+        raise DataError(f"the value at {where} is NaN or Infinity, which strict JSON cannot hold. "
+                        "Hint: replace it with None or a finite number.") from None
+
+
 def atomic_write_json(path: str | Path, data: Any) -> Path:
-    """Atomically write `data` as indented UTF-8 JSON."""
-    return atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    """Atomically write `data` as indented strict UTF-8 JSON."""
+    try:
+        text = dumps_strict(data, indent=2)
+    except DataError as exc:
+        raise DataError(f"{path}: cannot write: {exc}") from None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: \u escapes keep the data and stay valid UTF-8
+            text = json.dumps(data, indent=2, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
 
 
 def atomic_replace_dir(tmp_dir: Path, final: Path) -> Path:
-    """Move a fully written temp dir into place, replacing an older `final` dir."""
-    if final.exists():
-        old = final.with_name(f".{final.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-        os.replace(tmp_dir, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp_dir, final)
+    """Move a fully written temp dir into place, replacing an older `final` dir (its mode is kept)."""
+    tmp_dir, final = Path(tmp_dir), Path(final)
+    target = Path(os.path.realpath(final))  # a symlinked folder keeps its link; the folder it points to is replaced
+    staged: Path | None = None
+    try:
+        old = os.lstat(target) if os.path.lexists(target) else None
+        if old is not None and not stat.S_ISDIR(old.st_mode):
+            raise DataError(f"{final}: is {_kind(old.st_mode)}, not a folder, so it cannot be replaced by one. "
+                            "Hint: choose a folder path.")
+        if tmp_dir.resolve().parent != target.parent:  # os.replace is atomic only within one folder/file system
+            staged = make_temp_dir(target.parent, f".{target.name}.")
+            shutil.copytree(tmp_dir, staged, dirs_exist_ok=True)
+        src = staged or tmp_dir
+        os.chmod(src, stat.S_IMODE(old.st_mode) if old else 0o777 & ~current_umask())  # mkdtemp made it 0700
+        if old is None:
+            os.replace(src, target)
+        else:
+            trash = target.with_name(f".{target.name}.old")
+            shutil.rmtree(trash, ignore_errors=True)
+            os.replace(target, trash)
+            try:
+                os.replace(src, target)
+            except BaseException:
+                os.replace(trash, target)  # put the old folder back rather than leave none
+                raise
+            shutil.rmtree(trash, ignore_errors=True)
+        if staged is not None:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    except OSError as exc:
+        raise _os_error(exc, final, "replace the folder") from None
+    finally:
+        if staged is not None and staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
     return final
 
 
-def read_json(path: str | Path) -> Any:
-    """Read a JSON file; a corrupt, truncated or empty file raises DataError naming it."""
-    path = Path(path)
+def _read_text(path: Path) -> str:
+    """File contents as text; every user-caused failure is a DataError naming the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc}).") from None
-    if not text.strip():
-        raise DataError(f"{path}: the file is empty. Hint: it was probably cut off while being written; "
-                        "re-run inference for it or delete it.")
+        why = {errno.ENOENT: "the file does not exist", errno.EISDIR: "is a directory, not a file",
+               errno.EACCES: "permission denied when reading"}.get(exc.errno, f"cannot read ({exc.strerror or exc})")
+        raise DataError(f"{path}: {why}. Hint: pass a readable JSON/JSONL file (check the path).") from None
+    try:
+        return data.decode("utf-8-sig")  # -sig: files saved by Windows editors start with a BOM
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}). "
+                        "Hint: save the file as UTF-8.") from None
+
+
+def _loads(text: str, where: str, last: bool, line: bool = True) -> Any:
+    """json.loads with every failure as a DataError at `where`."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg}). Hint: the file may be "
-                        "truncated; re-run inference for it or delete it.") from None
+        # Error at the very end, or a string running to the end: a truncated write.
+        cut = last and (exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"))
+        why = "; the file is cut off (written partially?)" if cut else ""
+        at = f"{where}:{exc.lineno}:{exc.colno}" if line else f"{where}"
+        msg = exc.msg if line else f"{exc.msg.removesuffix(' at')} at column {exc.colno}"
+        raise DataError(f"{at}: invalid JSON ({msg}){why}. {_REGEN_HINT}") from None
+    except RecursionError:
+        raise DataError(f"{where}: invalid JSON (nested too deeply to read). Hint: flatten the data.") from None
+    except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit conversion limit
+        raise DataError(f"{where}: invalid JSON ({exc}). {_REGEN_HINT}") from None
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file; a missing, corrupt, truncated or empty file raises DataError naming it."""
+    path = Path(path)
+    text = _read_text(path)
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty or cut off (written partially?). {_REGEN_HINT}")
+    return _loads(text, str(path), last=True)
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
     """Read a JSONL file of objects; errors name the file and line."""
     path = Path(path)
+    lines = _read_text(path).split("\n")  # not splitlines(): U+2028 etc. are legal inside JSON strings
     rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc}).") from None
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{n}: invalid JSON ({exc.msg}).") from None
+        row = _loads(line, f"{path}:{n}", last=n == len(lines), line=False)
         if not isinstance(row, dict):
-            raise DataError(f"{path}:{n}: each line must be a JSON object, got {type(row).__name__}.")
+            raise DataError(f"{path}:{n}: each line must be a JSON object, got {type(row).__name__}. "
+                            'Hint: one {"key": value, ...} object per line.')
         rows.append(row)
     return rows
+
+
+def read_records(path: str | Path) -> list[dict]:
+    """Rows from a .json file holding a list of objects, or from a .jsonl file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return read_jsonl(path)
+    if suffix != ".json":
+        raise DataError(f"{path}: unknown file type {suffix or '(no suffix)'!r}. "
+                        "Hint: use .json (a list of objects) or .jsonl (one object per line).")
+    data = read_json(path)
+    bad = next((i for i, row in enumerate(data) if not isinstance(row, dict)), None) if isinstance(data, list) else -1
+    if bad is not None:
+        got = type(data).__name__ if bad < 0 else f"item {bad} is {type(data[bad]).__name__}"
+        raise DataError(f"{path}: expected a JSON list of objects, got {got}. "
+                        "Hint: write [{...}, {...}], or use .jsonl with one object per line.")
+    return data

@@ -1,7 +1,8 @@
-"""Plugin loading: built-ins and entry points (group 'rewardkit'), each isolated from the others' failures."""
+"""Plugin loading: built-in hook modules and entry points (group 'rewardkit'), each isolated from the others."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 import sys
@@ -12,6 +13,12 @@ import pluggy
 
 from . import hookspecs
 from .registry import KINDS, Entry, FailedPlugin, Registry
+
+# Built-ins register through the same hooks as plugins, named by module (like pytest's default_plugins).
+BUILTIN_PLUGINS = ("rewardkit.rewards", "rewardkit.views", "rewardkit.text_tokenizers", "rewardkit.callbacks",
+                   "rewardkit.train.generators")
+# A plugin that exits (sys.exit) is a failing plugin, not the end of the program; Ctrl-C still ends it.
+PLUGIN_FAILURES = (Exception, SystemExit)
 
 pm = pluggy.PluginManager("rewardkit")
 pm.add_hookspecs(hookspecs)
@@ -43,8 +50,9 @@ def _strict() -> bool:
 
 def _fail(failed: list[FailedPlugin], name: str, version: str, exc: BaseException, where: str) -> None:
     """Record and report a failing plugin (one stderr line); re-raise under REWARDKIT_STRICT_PLUGINS."""
-    failed.append(FailedPlugin(name, version, f"{type(exc).__name__}: {exc}"))
-    print(f"rewardkit: plugin {name} {version} failed {where}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    text = f"{type(exc).__name__}: {exc}"
+    failed.append(FailedPlugin(name, version, text))
+    print(f"rewardkit: plugin {name} {version} failed {where}: {text}", file=sys.stderr)
     if _strict():
         raise exc
 
@@ -55,9 +63,8 @@ def load_plugins() -> None:
     if _loaded:
         return
     _loaded = True
-    from . import builtins
-
-    register_plugin(builtins, name="rewardkit", source="rewardkit")
+    for module in BUILTIN_PLUGINS:
+        register_plugin(importlib.import_module(module), name=module, source="rewardkit")
     wanted = _wanted()
     seen: set[str] = set()
     for ep in metadata.entry_points(group="rewardkit"):
@@ -70,7 +77,7 @@ def load_plugins() -> None:
             continue
         try:
             register_plugin(ep.load(), name=key, source=dist)
-        except Exception as exc:  # a broken plugin must not break the others
+        except PLUGIN_FAILURES as exc:  # a broken plugin must not break the others
             _fail(_failed, dist, _version(dist), exc, "to load")
 
 
@@ -80,9 +87,9 @@ def register_plugin(plugin: Any, name: str, source: str | None = None) -> None:
     pm.register(plugin, name=name)
     try:
         pm.check_pending()
-    except pluggy.PluginValidationError as exc:
+    except pluggy.PluginValidationError:
         pm.unregister(name=name)
-        raise exc
+        raise
     src = source or name
     _sources[name] = (src, _version(src))
     _registry = None
@@ -101,6 +108,15 @@ def _summary(obj: Any) -> str:
     return doc.strip().splitlines()[0] if doc else ""
 
 
+def _registrar(registry: Registry, kind: str, source: str, version: str) -> hookspecs.Register:
+    def register(name: str, factory: Any, *, params: Any = None, summary: str | None = None) -> None:
+        if params is None and not isinstance(factory, (str, dict)):
+            params = getattr(factory, "Params", None)
+        registry.add(Entry(kind, name, factory, source, version, summary or _summary(factory), params))
+
+    return register
+
+
 def get_registry() -> Registry:
     """Build (once) the registry by calling each plugin's hook implementations separately."""
     global _registry
@@ -111,18 +127,11 @@ def get_registry() -> Registry:
     # Each impl is called on its own (pluggy would stop at the first raising one), in registration order:
     # built-ins first, so a plugin reusing a name shows up as a conflict, never as a silent override.
     for kind in KINDS:
-        caller = getattr(pm.hook, f"register_{kind}")
-        for impl in caller.get_hookimpls():
+        for impl in getattr(pm.hook, f"register_{kind}").get_hookimpls():
             source, version = _sources.get(impl.plugin_name, (impl.plugin_name, "0+unknown"))
-
-            def register(name, factory, *, params=None, summary=None, _k=kind, _s=source, _v=version):
-                if params is None and not isinstance(factory, (str, dict)):
-                    params = getattr(factory, "Params", None)
-                registry.add(Entry(_k, name, factory, _s, _v, summary or _summary(factory), params))
-
             try:
-                impl.function(register=register)
-            except Exception as exc:
+                impl.function(register=_registrar(registry, kind, source, version))
+            except PLUGIN_FAILURES as exc:
                 _fail(registry.failed, source, version, exc, f"in register_{kind}")
     _registry = registry
     return registry

@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .compose import Composed, compose, load_preset
+from .api import compose, load_spec
+from .compose import Composed
 from .errors import ConfigError, DataError, RewardkitError
 from .fileio import read_json, read_jsonl
 from .scoring import score_rows, summarize
-from .specs import load_file
 
 STEP_FILE = re.compile(r"^step_(\d+)\.json$")
 SEED_FILE = re.compile(r"^inference_epoch(\d+)\.json$")
@@ -226,13 +226,7 @@ def score_checkpoint(composed: Composed, rows: list[dict], *, name: str, file: s
 
 def resolve_spec(spec: Any) -> dict:
     """The spec as a plain dict (a path is read, a preset looked up), e.g. to record it next to the scores."""
-    if isinstance(spec, dict):
-        return spec
-    if isinstance(spec, (str, Path)) and Path(spec).suffix.lower() in (".yaml", ".yml", ".toml", ".json"):
-        return load_file(spec)
-    if isinstance(spec, str):
-        return load_preset(spec)
-    raise ConfigError(f"spec: expected a dict, a path or a preset name, got {type(spec).__name__}.")
+    return load_spec(spec)[0]
 
 
 def find_inference_files(directory: str | Path, names: list[str] | None = None) -> list[Path]:

@@ -1,4 +1,8 @@
-"""Reading YAML/TOML spec files with errors that name the file and line."""
+"""Reading YAML/TOML/JSON spec files: errors name the file and line; hostile files are refused early.
+
+YAML is read with a safe loader that refuses duplicate keys (the last one would silently win) and bounds
+what a document may expand to: aliases can make a 400-byte file stand for billions of nodes.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,110 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .errors import ConfigError
+
+SPEC_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
+MAX_NODES = 200_000  # expanded size (every alias counted at each use)
+MAX_DEPTH = 100
+MAX_BYTES = 20_000_000
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:
+                raise ConfigError(f"line {line}: a mapping key must be a plain value, got {type(key).__name__}. "
+                                  "Hint: quote the key.") from None
+            if first is not None:
+                raise ConfigError(f"line {line}: duplicate key {key!r} (first at line {first}); YAML would keep "
+                                  "only the last. Hint: remove one of them.")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _measure(node: yaml.Node, sizes: dict[int, int], open_: set[int], depth: int) -> int:
+    """Expanded node count of `node` (memoised per node, so aliases cost nothing to count)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_:
+        raise ConfigError("a YAML alias refers to itself (a recursive structure). Hint: remove the anchor loop.")
+    if depth > MAX_DEPTH:
+        raise ConfigError(f"the document is nested deeper than {MAX_DEPTH} levels. Hint: flatten it.")
+    open_.add(key)
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_measure(child, sizes, open_, depth + 1) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_measure(k, sizes, open_, depth + 1) + _measure(v, sizes, open_, depth + 1)
+                       for k, v in node.value)
+    else:
+        size = 1
+    open_.discard(key)
+    if size > MAX_NODES:
+        raise ConfigError(f"the document expands to more than {MAX_NODES} values (YAML aliases repeat their "
+                          "anchor at each use). Hint: write the values out; specs are small.")
+    sizes[key] = size
+    return size
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """Parse YAML text safely (duplicate keys refused, expansion bounded); errors start with `where`."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _measure(node, {}, set(), 0)
+        return loader.construct_document(node)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}{line}: YAML syntax error: {problem}. Hint: check indentation and quoting.") \
+            from None
+    except RecursionError:
+        raise ConfigError(f"{where}: the document is nested too deeply. Hint: flatten it.") from None
+    finally:
+        loader.dispose()
+
+
+def _read_text(path: Path) -> str:
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a spec file. Hint: name the .yaml/.toml/.json file in it.")
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file. Hint: check the path (relative paths start at the current "
+                          "directory).")
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ConfigError(f"{path}: {path.stat().st_size} bytes is too large for a spec (limit {MAX_BYTES}). "
+                              "Hint: put data in a dataset file and point at it.")
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}). Hint: save the file as UTF-8.") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc}). Hint: check its permissions.") from None
 
 
 def load_file(path: str | Path) -> dict:
     """Parse a .yaml/.yml/.toml/.json file into a dict."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file. Hint: check the path (relative paths start at the current "
-                          "directory).")
-    text = path.read_text(encoding="utf-8")
     suffix = path.suffix.lower()
+    if suffix not in SPEC_SUFFIXES:
+        raise ConfigError(f"{path}: unknown spec format {suffix!r}. Hint: use .yaml, .yml, .toml or .json.")
+    text = _read_text(path)
     if suffix == ".toml":
         if sys.version_info >= (3, 11):
             import tomllib
@@ -25,19 +122,12 @@ def load_file(path: str | Path) -> dict:
         try:
             data: Any = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
-    elif suffix in (".yaml", ".yml", ".json"):
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise ConfigError(f"{path}{where}: YAML syntax error: {problem}") from None
-    else:
-        raise ConfigError(f"{path}: unknown spec format {suffix!r}. Hint: use .yaml, .yml, .toml or .json.")
+            raise ConfigError(f"{path}: TOML syntax error: {exc}. Hint: check quoting and tables.") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: the document is nested too deeply. Hint: flatten it.") from None
+    else:  # JSON is read as YAML 1.2's subset: one parser, one set of bounds and line numbers
+        data = parse_yaml(text, str(path))
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}.")
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}. "
+                          "Hint: start with `rewards:` (a compose spec) or `stage:` / `pipeline:` (a run).")
     return data

@@ -31,6 +31,14 @@ ACCEPTED = [
     '  "왠지"가 옳다. 이유',
     # a marker inside the quote is fine when the official split still finds the outer one first
     '"그렇게 하는 것이 옳다"가 옳다. \'옳다\'는 형용사이다.',
+    # the corrected sentence holds quotes of its own, paired or not: the answer ends at the LAST '"'
+    '"\'로그인\'이라는 창이 뜨셨나요?" 사회자가 말했다."가 옳다. 물음표 뒤에는 마침표를 쓰지 않는다.',
+    '"그는 "왜?"라고 물었다."가 옳다. 이유',
+    '"\'확인\'을 누르셨나요?" 사회자가 말했다."이 옳다, 직접 인용한 문장 뒤에는 큰따옴표를 쓴다.',
+    # no pairing is attempted any more, so these (rejected by the old pairing scanner) are content too
+    '"그는 "왜?라고 물었다"가 옳다. 이유',
+    '"A""B"가 옳다. 이유',
+    '"A""가 옳다. 이유',
 ]
 
 REJECTED = {
@@ -38,17 +46,19 @@ REJECTED = {
     '"왠지 오늘은 기분이 좋다."가 옳다.': "empty reason",
     '"왠지 오늘은 기분이 좋다."가 옳다': "empty reason",
     '"왠지 오늘은 기분이 좋다."가 옳다. ...!': "no Hangul",
-    '"왠지 오늘은 기분이 좋다.가 옳다. 이유': "unbalanced",
-    '"그는 "왜?라고 물었다"가 옳다. 이유': "unbalanced",
+    '"왠지 오늘은 기분이 좋다.가 옳다. 이유': "no closing quote",
     '왠지 오늘은 기분이 좋다가 옳다. 이유': "not quoted",
     '정답: "왠지"가 옳다. 이유': "not quoted",
     '"왠지"라는 표현이 옳다. 이유': "between the closing quote and the particle",
-    '""가 옳다. 이유': "unbalanced",
-    '"A""B"가 옳다. 이유': "nothing between them",
+    '""가 옳다. 이유': "empty quotes",
+    '"  "가 옳다. 이유': "empty quotes",
+    '"\'"가 옳다. 이유': "empty quotes",  # the official EM removes the quotes and leaves nothing
+    '"가 옳다. 이유': "no closing quote",
     '“왠지 좋다.”가 옳다. 이유': "curly quotes",
+    '"왠지 좋다.”가 옳다. 이유': "curly quotes",
     '"왠지"가 옳다고 본다. 이유': "followed by '.' or ','",
     # the official split cuts inside the quotes at the first '가 옳다'
-    '"그가 옳다고 했다"가 옳다. 이유': "unbalanced",
+    '"그가 옳다고 했다"가 옳다. 이유': "official split cuts",
 }
 
 
@@ -70,6 +80,32 @@ def test_every_sample_gold_with_a_reason_is_accepted(sample_items: list[dict]) -
         assert is_well_formed(answer) == (item["id"] != "9"), (item["id"], format_error(answer))
 
 
+QUOTED_SENTENCE_GOLDS = [
+    '"\'로그인\'이라는 창이 뜨셨나요?" 사회자가 말했다."가 옳다. 이유',
+    '"그는 "왜?"라고 물었다."가 옳다. 이유',
+    '"\'확인\'을 누르셨나요?" 사회자가 말했다."이 옳다, 이유',
+]
+
+
+@pytest.mark.parametrize("text", QUOTED_SENTENCE_GOLDS)
+def test_answer_ends_at_the_last_quote_before_the_particle(text: str) -> None:
+    # The pairing scanner this replaced rejected these: the corrected sentence ends with, or holds, a quote.
+    assert format_error(text) is None
+
+
+def test_format_reward_scores_every_gold_with_a_reason_one(sample_items: list[dict]) -> None:
+    # Through the registered reward, not just the scanner. The only sample gold it rejects has no reason at
+    # all (item 9 ends at '가 옳다.'), which the format rightly calls malformed.
+    rewardkit = pytest.importorskip("rewardkit")  # like test_korean_plugin: the registry needs the core
+    from rewardkit_korean.split import split_answer_reason
+
+    golds = [item["output"]["answer"] for item in sample_items]
+    with_reason = [gold for gold in golds if split_answer_reason(gold)[1]]
+    assert len(with_reason) == len(golds) - 1
+    fmt = rewardkit.get_reward("korean_qa_format")
+    assert fmt(completions=with_reason + QUOTED_SENTENCE_GOLDS) == [1.0] * (len(with_reason) + 3)
+
+
 def test_blog_regex_rejects_golds_the_scanner_accepts() -> None:
     # The entrant's regex ^"[^"]+"[이가] 옳다 is the reason this scanner exists.
     import re
@@ -87,6 +123,12 @@ def test_linear_time_on_hostile_input(text: str) -> None:
     start = time.perf_counter()
     format_error(text)
     assert time.perf_counter() - start < 2.0
+
+
+def test_hostile_quotes_complete() -> None:
+    # Time-insensitive twin of the test above: a backtracking scanner would never return here.
+    assert format_error('"' * 200_000 + "가 옳다. x") == format_error('""가 옳다. x')
+    assert format_error('"' + 'a"' * 100_000 + "가 옳다. x") is None
 
 
 @settings(max_examples=300, deadline=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 
+import rewardkit
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -52,7 +53,7 @@ def test_views() -> None:
 
 
 def test_views_reject_parameters() -> None:
-    with pytest.raises(TypeError, match="takes no parameters"):
+    with pytest.raises(rewardkit.ConfigError, match="marker: unknown key"):
         AnswerView(marker="x")
 
 

@@ -1,5 +1,22 @@
-"""Training callbacks (lora_save, checkpoint_inference, best_checkpoint), registered by name in builtins.py.
+"""Training callbacks (lora_save, checkpoint_inference, best_checkpoint), registered through the hook below.
 
-This package's __init__ stays empty of imports: `rewardkit list` loads only `params.py`; the callback classes
-(which import transformers) load on first use through the registry's "module:attr" factories.
+The callback classes import transformers (and torch): they are registered as lazy "module:attr" factories
+with their light `params` models, so `rewardkit list` and validation never import torch.
 """
+
+from __future__ import annotations
+
+from ..hookspecs import Register, hookimpl
+from . import params
+
+
+@hookimpl
+def register_callbacks(register: Register) -> None:
+    register("lora_save", "rewardkit.callbacks.lora:LoRASaveCallback", params=params.LoRASaveParams,
+             summary="Save only the adapter (and tokenizer) at each save to a folder rotation never deletes.")
+    register("checkpoint_inference", "rewardkit.callbacks.inference:CheckpointInferenceCallback",
+             params=params.CheckpointInferenceParams,
+             summary="Generate a validation set with the live model at each evaluation/save into step_N.json.")
+    register("best_checkpoint", "rewardkit.callbacks.best:BestCheckpointCallback",
+             params=params.BestCheckpointParams,
+             summary="Score each step's inference file, feed eval_<metric> to the Trainer, copy the best adapter.")

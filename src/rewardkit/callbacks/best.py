@@ -25,7 +25,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from ..compose import compose
+from ..api import compose
 from ..errors import ConfigError, DataError, RewardkitError
 from ..fileio import atomic_replace_dir, atomic_write_json, read_json
 from ..selection import (SCORES_FILE, STEP_FILE, CheckpointScore, load_inference, normalize_records, pick_best,

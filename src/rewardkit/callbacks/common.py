@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..rewards.base import validate_params
+from ..validation import validate
 
 logger = logging.getLogger("rewardkit.callbacks")
 
@@ -22,7 +22,7 @@ _producers: weakref.WeakSet = weakref.WeakSet()
 
 def build_params(model: type, params: dict, name: str) -> Any:
     """Validate callback params (same errors as `rewardkit.get_callback`)."""
-    return validate_params(model, params, f"callback {name!r}")
+    return validate(model, params, f"callback {name!r}")
 
 
 def epoch_index(epoch: float | None) -> int:

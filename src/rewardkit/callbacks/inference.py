@@ -17,7 +17,7 @@ import time
 import weakref
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from transformers import TrainerCallback
 
@@ -156,14 +156,14 @@ def _prefix_cache(model: Any, prefix: list[int], device: Any, config: Any) -> An
 
 def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int = 16, max_new_tokens: int = 128,
                    generation_kwargs: dict | None = None, use_chat_template: bool | None = None,
-                   share_prefix: bool = True) -> list[str]:
+                   share_prefix: bool = True, progress: Callable[[int], Any] | None = None) -> list[str]:
     """Batched, left-padded generation (greedy unless generation_kwargs say otherwise) with the given (live)
     model; completions cut at the input width.
 
     With `share_prefix`, the tokens all prompts start with (system prompt, instructions) are encoded once and
     their KV cache is copied into every batch: rows are laid out as [prefix][padding][own tokens], the
     attention mask hides the padding and positions follow the mask, so outputs equal unshared generation up to
-    float rounding.
+    float rounding. `progress`, if given, is called with the number of prompts each finished batch held.
     """
     import copy
 
@@ -196,6 +196,8 @@ def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int
                 out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config, **extra)
             for i, text in zip(rows, tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)):
                 outputs[i] = text
+            if progress is not None:
+                progress(len(rows))
     return outputs
 
 
@@ -215,8 +217,6 @@ class CheckpointInferenceCallback(TrainerCallback):
     Params = CheckpointInferenceParams
 
     def __init__(self, **params: Any) -> None:
-        if hasattr(params.get("dataset"), "to_list"):  # a datasets.Dataset
-            params["dataset"] = params["dataset"].to_list()
         self.params = p = build_params(CheckpointInferenceParams, params, "checkpoint_inference")
         clash = [c for c in p.reference_columns + p.extra_columns if c in _RECORD_KEYS]
         if clash:

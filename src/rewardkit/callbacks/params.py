@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BeforeValidator, Field
+
+from ..validation import Params
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Params(Params):
+    pass
+
+
+def _dataset_rows(value: Any) -> Any:
+    """A `datasets.Dataset` (anything with to_list) becomes its rows."""
+    return value.to_list() if callable(getattr(value, "to_list", None)) else value
 
 
 class LoRASaveParams(_Params):
@@ -25,8 +32,8 @@ class LoRASaveParams(_Params):
 class CheckpointInferenceParams(_Params):
     """Parameters of `checkpoint_inference`."""
 
-    dataset: Union[str, list[dict[str, Any]]] = Field(
-        description="Validation rows: path to a JSON list / JSONL file, or a list of dicts.")
+    dataset: Annotated[Union[str, list[dict[str, Any]]], BeforeValidator(_dataset_rows)] = Field(
+        description="Validation rows: path to a JSON list / JSONL file, a list of dicts, or a datasets.Dataset.")
     prompt_column: str = Field("prompt", description="Column with the prompt: a string or chat messages.")
     id_column: str = Field("id", description="Column with the row id; rows without one use their index.")
     reference_columns: list[str] = Field(default_factory=list, description="Columns copied into each record "

@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from ..errors import ConfigError, DataError, RewardError, closest
-from ..views import resolve_view
+from ..errors import ConfigError, DataError, RewardError
+from ..validation import Params, Seconds, ViewSpec, is_spec, validate
 
-ViewSpec = Union[str, dict, list, None]
 Reference = Union[str, list, None]
 # Keyword arguments TRL passes that are never dataset columns.
 TRAINER_KWARGS = frozenset({"prompts", "completions", "completion_ids", "trainer_state", "log_extra",
                             "log_metric", "environments"})
 
 
-class RewardParams(BaseModel):
+class RewardParams(Params):
     """Parameters every reward accepts."""
-
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     reference: str | None = Field(None, description="Dataset column holding the reference (gold) text.")
     completion_view: ViewSpec = Field(None, description="Part of the completion to score (e.g. 'boxed').")
@@ -35,27 +32,21 @@ class RewardParams(BaseModel):
         "zero", description="Score when the completion view finds nothing: 0.0, or None (not applicable).")
     on_error: Literal["raise", "none", "zero"] = Field(
         "raise", description="What a row scores when the reward raises on it (raise = stop with the row index).")
-    timeout: float | None = Field(
-        None, gt=0, description="Seconds one call may take; on expiry every row is None (runs in a worker process).")
-    name: str | None = Field(None, description="Name TRL logs (rewards/<name>/mean); defaults to the reward name.")
+    timeout: Optional[Seconds] = Field(
+        None, description="Seconds one call may take; on expiry every row is None (runs in a worker process).")
+    name: str | None = Field(None, min_length=1, description="Name TRL logs (rewards/<name>/mean); defaults to "
+                             "the reward name.")
 
 
-def validate_params(model: type[BaseModel], params: dict, owner: str) -> BaseModel:
-    """Validate `params` with `model`; errors name the parameter and the fix."""
-    try:
-        return model(**params)
-    except ValidationError as exc:
-        fields = list(model.model_fields)
-        lines = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "(parameters)"
-            if err["type"] == "extra_forbidden":
-                lines.append(f"unknown parameter {loc!r}.{closest(str(err['loc'][0]), fields)} "
-                             f"Valid parameters: {', '.join(fields)}")
-            else:
-                lines.append(f"parameter {loc!r}: {err['msg']} (got {err.get('input')!r})")
-        raise ConfigError(f"{owner}: " + "; ".join(lines) + ". Hint: `rewardkit list --json` shows every "
-                          "parameter with its type and default.") from None
+def reference_options(reference: Reference, alternatives: str | None = None) -> list[str]:
+    """Every gold text of one row: the list items (or the single string), each split at `alternatives`.
+
+    >>> reference_options(["Paris#Paname", "Lutetia"], "#")
+    ['Paris', 'Paname', 'Lutetia']
+    """
+    golds = reference if isinstance(reference, list) else [reference]
+    return [alt for gold in golds if gold is not None
+            for alt in (gold.split(alternatives) if alternatives else [gold])]
 
 
 def completion_text(item: Any, index: int, field: str = "completions") -> str:
@@ -84,13 +75,35 @@ def completion_text(item: Any, index: int, field: str = "completions") -> str:
     raise DataError(f"{field}[{index}] must be a string or a list of chat messages, got {type(item).__name__}.")
 
 
-def _reference_item(value: Any, index: int, column: str) -> Reference:
-    if value is None or isinstance(value, str):
+def _missing(value: Any) -> bool:
+    """None, or a float NaN (how pandas and datasets spell an empty cell)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _gold_text(value: Any) -> str | None:
+    if _missing(value):
+        return None
+    if isinstance(value, str):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return str(value)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
-        return [str(v) for v in value]
+    raise TypeError
+
+
+def _reference_item(value: Any, index: int, column: str) -> Reference:
+    """One row's reference: a string, a list of golds, or None (missing/NaN: the row is not applicable)."""
+    try:
+        return _gold_text(value)
+    except TypeError:
+        pass
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                                for v in value):
+        try:
+            golds = [g for g in (_gold_text(v) for v in value) if g is not None]
+        except TypeError:
+            golds = None
+        if golds is not None:
+            return golds or None
     if isinstance(value, (list, tuple, dict)):
         try:
             return completion_text(value, index, column)
@@ -100,15 +113,23 @@ def _reference_item(value: Any, index: int, column: str) -> Reference:
                     f"strings, got {type(value).__name__} ({value!r:.80}).")
 
 
-def _as_score(value: Any, owner: str, index: int) -> float | None:
+def as_score(value: Any, owner: str, index: int) -> float | None:
+    """A reward's output for one row as float or None; NaN is None, anything else non-numeric is an error."""
     if value is None:
         return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise RewardError(f"Reward {owner!r} returned {value!r} for completion {index}; expected a float "
-                          "or None.") from None
-    return None if math.isnan(value) else value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # bool and str are refused: True or "1.0" taken as 1.0 hides a bug in the reward
+        type_name = getattr(type(value), "__module__", "") + "." + type(value).__name__
+        if not type_name.startswith(("numpy.", "torch.")) or getattr(value, "ndim", 0) != 0:
+            raise RewardError(f"Reward {owner!r} returned {value!r:.40} ({type(value).__name__}) for completion "
+                              f"{index}; expected a float or None. Hint: return float scores.")
+    value = float(value)
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        raise RewardError(f"Reward {owner!r} returned {value} for completion {index}; scores must be finite. "
+                          "Hint: clip the score or return None for 'not applicable'.")
+    return value
 
 
 class Reward:
@@ -119,13 +140,18 @@ class Reward:
     needs_reference: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
-        self.params = validate_params(self.Params, params, f"reward {self.name!r}")
+        self.params = validate(self.Params, params, f"reward {self.name!r}")
         if self.needs_reference and not self.params.reference:
-            raise ConfigError(f"reward {self.name!r}: parameter 'reference' must name the dataset column "
-                              "holding the gold text. Hint: reference='answer'.")
+            raise ConfigError(f"reward {self.name!r}: reference: must name the dataset column holding the gold "
+                              "text. Hint: reference='answer'.")
         self.__name__ = self.params.name or self.name
-        self._completion_view = resolve_view(self.params.completion_view, f"{self.__name__}.completion_view")
-        self._reference_view = resolve_view(self.params.reference_view, f"{self.__name__}.reference_view")
+        for field in ("completion_view", "reference_view"):
+            if is_spec(getattr(self.params, field)):  # views are built by the registry, never here
+                raise ConfigError(f"reward {self.name!r}: {field}: {getattr(self.params, field)!r} is a spec, not a "
+                                  f"view. Hint: build rewards with rewardkit.get_reward({self.name!r}, ...), which "
+                                  "builds their views, or pass rewardkit.get_view(...).")
+        self._completion_view = self.params.completion_view
+        self._reference_view = self.params.reference_view
         self._worker = None
         self.error_count = 0
         self.timeout_count = 0
@@ -156,6 +182,9 @@ class Reward:
         if completions is None:
             raise DataError(f"Reward {self.__name__!r} was called without completions=. Hint: call it as TRL "
                             "does: reward(prompts=..., completions=..., <reference column>=...).")
+        if not isinstance(completions, (list, tuple)):
+            raise DataError(f"Reward {self.__name__!r}: completions must be a list (one item per completion), got "
+                            f"{type(completions).__name__}. Hint: completions=['text'] scores one completion.")
         n = len(completions)
         texts = [completion_text(c, i) for i, c in enumerate(completions)]
         references = self._references(n, kwargs) if self.needs_reference else None
@@ -231,7 +260,7 @@ class Reward:
         if not isinstance(scores, (list, tuple)) or len(scores) != len(texts):
             got = len(scores) if isinstance(scores, (list, tuple)) else type(scores).__name__
             raise RewardError(f"Reward {self.__name__!r} returned {got} scores for {len(texts)} completions.")
-        return [_as_score(s, self.__name__, rows[i]) for i, s in enumerate(scores)]
+        return [as_score(s, self.__name__, rows[i]) for i, s in enumerate(scores)]
 
     def _rows_one_by_one(self, texts: list[str], refs: list | None, rows: list[int], context: dict,
                          log_metric: Any) -> list[float | None]:

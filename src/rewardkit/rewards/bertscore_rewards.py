@@ -16,8 +16,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ..errors import ConfigError
-from .base import Reference, Reward, RewardParams
-from .rouge_rewards import reference_options
+from .base import Reference, Reward, RewardParams, reference_options
 
 # (model_type, num_layers, device, use_fast_tokenizer) -> (tokenizer, model); shared by every instance.
 _MODELS: dict[tuple, tuple[Any, Any]] = {}

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from .. import safe_regex
+from ..validation import RegexSeconds
 from .base import Reference, Reward, RewardParams
 
 
@@ -35,7 +36,7 @@ class FormatRegex(Reward):
         pattern: str
         mode: Literal["search", "match", "fullmatch"] = "search"
         flags: list[str] = Field(default_factory=list)
-        regex_timeout: float = Field(1.0, gt=0)
+        regex_timeout: RegexSeconds = 1.0
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..numbers import extract_answer, numbers_equal
-from .base import Reference, Reward, RewardParams
+from ..numeric import extract_answer, numbers_equal
+from .base import Reference, Reward, RewardParams, reference_options
 
 
 class MathExactMatch(Reward):
@@ -32,14 +32,10 @@ class MathExactMatch(Reward):
         reference: str | None = "answer"
 
     def score(self, completion: str, reference: Reference) -> float | None:
-        golds = [g for g in (extract_answer(r) for r in _as_list(reference)) if g is not None]
+        golds = [g for g in (extract_answer(r) for r in reference_options(reference)) if g is not None]
         if not golds:
             return None
         answer = extract_answer(completion)
         if answer is None:
             return 0.0
         return 1.0 if any(numbers_equal(answer, gold) for gold in golds) else 0.0
-
-
-def _as_list(reference: Reference) -> list[str]:
-    return reference if isinstance(reference, list) else [reference]

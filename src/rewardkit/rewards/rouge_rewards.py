@@ -8,21 +8,11 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ..errors import ConfigError
-from .base import Reference, Reward, RewardParams
+from ..validation import TokenizerSpec
+from .base import Reference, Reward, RewardParams, reference_options
 
 # rouge_score's Score field for each `score` choice.
 MEASURES = {"f": "fmeasure", "precision": "precision", "recall": "recall"}
-
-
-def reference_options(reference: Reference, alternatives: str | None) -> list[str]:
-    """Every gold text of one row: the list items (or the single string), each split at `alternatives`.
-
-    >>> reference_options(["Paris#Paname", "Lutetia"], "#")
-    ['Paris', 'Paname', 'Lutetia']
-    """
-    golds = reference if isinstance(reference, list) else [reference]
-    return [alt for gold in golds if gold is not None
-            for alt in (gold.split(alternatives) if alternatives else [gold])]
 
 
 class _MemoTokenizer:
@@ -74,18 +64,16 @@ class Rouge1(Reward):
     class Params(RewardParams):
         reference: str | None = "answer"
         score: Literal["f", "precision", "recall"] = "f"
-        tokenizer: str = Field("auto", min_length=1, description="Registered tokenizer name.")
+        tokenizer: TokenizerSpec = Field("auto", description="Registered tokenizer name (or {tokenizer: name, ...}).")
         alternatives: str | None = Field(None, min_length=1)
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        from .. import get_tokenizer  # the registry imports this module: resolve names at call time
-
-        self._tokenizer = get_tokenizer(self.params.tokenizer)
-        if not callable(getattr(self._tokenizer, "tokenize", None)):
-            raise ConfigError(f"reward {self.name!r}: tokenizer {self.params.tokenizer!r} built "
-                              f"{self._tokenizer!r}, which has no tokenize(text) method. Hint: fix the plugin "
-                              "that registers it or pick another tokenizer.")
+        self._tokenizer = self.params.tokenizer
+        if not callable(getattr(self._tokenizer, "tokenize", None)):  # built by the registry, never here
+            raise ConfigError(f"reward {self.name!r}: tokenizer: {self._tokenizer!r:.60} has no tokenize(text) "
+                              "method. Hint: build rewards with rewardkit.get_reward(...), which builds their "
+                              "tokenizer, or pass rewardkit.get_tokenizer(name).")
         self._measure = MEASURES[self.params.score]
         self._scorer: Any = None
         self._memo: _MemoTokenizer | None = None
@@ -100,7 +88,7 @@ class Rouge1(Reward):
         tokens = self._memo.tokenize(text)
         if not tokens and not self._warned and any(ch.isalnum() for ch in text):
             self._warned = True
-            warnings.warn(f"Reward {self.__name__!r}: tokenizer {self.params.tokenizer!r} produced no tokens from "
+            warnings.warn(f"Reward {self.__name__!r}: tokenizer {self._tokenizer!r} produced no tokens from "
                           f"{text[:60]!r}, which has letters or digits; such a completion scores 0.0 and such a "
                           "reference None. Hint: use tokenizer='auto' (the default) or 'unicode_words' for "
                           "non-English text. Warned once.", UserWarning, stacklevel=2)

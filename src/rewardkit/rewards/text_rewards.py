@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Reference, Reward, RewardParams
+from .base import Reference, Reward, RewardParams, reference_options
 
 _ASCII_QUOTES = str.maketrans("", "", "\"'")
 
@@ -65,7 +65,5 @@ class ExactMatch(Reward):
                          collapse_whitespace=p.collapse_whitespace, casefold=p.casefold, unicode=p.unicode)
 
     def score(self, completion: str, reference: Reference) -> float | None:
-        golds = reference if isinstance(reference, list) else [reference]
-        sep = self.params.alternatives
-        options = {self._norm(alt) for gold in golds for alt in (gold.split(sep) if sep else [gold])}
+        options = {self._norm(alt) for alt in reference_options(reference, self.params.alternatives)}
         return 1.0 if self._norm(completion) in options else 0.0

@@ -6,20 +6,38 @@ Light module (pydantic + yaml only): TRL's config dataclasses are checked later,
 from __future__ import annotations
 
 import copy
-import typing
+import math
+import re
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from ..errors import ConfigError, closest
+from ..specs import load_file, parse_yaml
+from ..validation import Params
+from ..validation import validate as _validate
 
-STAGES = ("sft", "rm", "dpo", "grpo")
 REF_PREFIX = "@"  # `model: "@sft"` = the merged output of the earlier stage named "sft"
+CONFIG_HINT = "examples/README.md lists every key."
+# Stage names become folder names under the run: plain names only, never a path.
+_PLAIN_NAME = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,100}$")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Model(Params):
+    pass
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    """The dotted path of the first NaN/inf float inside `value`, else None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}")
+        if found:
+            return found
+    return None
 
 
 class DatasetSpec(_Model):
@@ -91,6 +109,12 @@ class StageConfig(_Model):
 
     @model_validator(mode="after")
     def _stage_fields(self) -> "StageConfig":
+        if self.name is not None and not _PLAIN_NAME.match(self.name):
+            raise ValueError(f"name {self.name!r} must be a plain name (letters, digits, _ . -), not a path: it "
+                             "becomes a folder inside the run")
+        bad = _non_finite(self.trainer, "trainer")
+        if bad:
+            raise ValueError(f"{bad} is not a finite number; trainer values must be finite")
         if self.stage == "grpo" and self.rewards is None:
             raise ValueError("stage grpo needs 'rewards' (a compose spec, a spec file or a preset name)")
         if self.stage != "grpo" and self.rewards is not None:
@@ -115,18 +139,12 @@ class PipelineConfig(_Model):
 # --- overrides -------------------------------------------------------------------------------------------------
 def parse_override(item: str) -> tuple[list[str], Any]:
     """Split 'a.b=value' into (['a', 'b'], YAML-parsed value)."""
-    import yaml
-
     key, sep, raw = item.partition("=")
     if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
         raise ConfigError(f"--set {item!r}: expected key=value with a dotted key. Hint: --set trainer.max_steps=2.")
     if raw.strip().startswith(REF_PREFIX):  # YAML cannot start a plain scalar with '@': keep `@sft` as text
         return key.strip().split("."), raw.strip()
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({getattr(exc, 'problem', exc)}). "
-                          "Hint: quote it, e.g. --set 'name=\"a: b\"'.") from None
+    value = parse_yaml(raw, f"--set {item!r}") if raw.strip() else ""
     return key.strip().split("."), value
 
 
@@ -170,53 +188,9 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
     return data
 
 
-# --- validation ------------------------------------------------------------------------------------------------
-def _submodel(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _submodel(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
-    """Field names of the (sub)model that holds the last element of `loc`."""
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part)) if isinstance(part, str) else None
-        sub = _submodel(field.annotation) if field is not None else None
-        if sub is None:
-            return []
-        model = sub
-    return list(model.model_fields)
-
-
 def validate(model: type[BaseModel], data: Any, where: str, prefix: str = "") -> Any:
-    """`model(**data)` with errors naming the field, the closest valid key and a hint."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: {prefix or 'the config'} must be a mapping, got {type(data).__name__}.")
-    try:
-        return model(**data)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            dotted = ".".join(str(p) for p in (prefix.split(".") if prefix else []) + list(loc)) or "(config)"
-            if err["type"] == "extra_forbidden":
-                valid = _fields_at(model, loc)
-                lines.append(f"unknown key {dotted!r}.{closest(str(loc[-1]), valid)} Valid keys here: "
-                             f"{', '.join(valid)}")
-            elif loc and loc[-1] == "[key]" and isinstance(err.get("input"), bool):
-                head = ".".join(str(x) for x in (prefix.split(".") if prefix else []) + list(loc[:-2]))
-                lines.append(f"{head}: YAML read a key as {err['input']} (unquoted on, off, yes, no are booleans "
-                             "in YAML); quote it, e.g. \"on\": evaluate")
-            elif err["type"] == "missing":
-                lines.append(f"missing key {dotted!r}")
-            else:
-                msg = err["msg"].removeprefix("Value error, ")
-                lines.append(f"{dotted}: {msg} (got {err.get('input')!r:.80})" if loc else msg)
-        raise ConfigError(f"{where}: " + "; ".join(lines) + ". Hint: examples/README.md lists every key.") from None
+    """The shared validator with the config's hint."""
+    return _validate(model, data, where, prefix=prefix, hint=CONFIG_HINT)
 
 
 def _deep_merge(base: dict, top: dict) -> dict:
@@ -231,8 +205,6 @@ def _deep_merge(base: dict, top: dict) -> dict:
 
 def read_config(source: str | Path | dict, overrides: list[str] | None = None) -> tuple[dict, str]:
     """The raw config dict (file or dict, overrides applied) and a name for messages."""
-    from ..specs import load_file
-
     if isinstance(source, dict):
         data, where = source, "config"
     else:

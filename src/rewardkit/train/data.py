@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..api import build
 from ..errors import ConfigError, DataError
 from .config import DatasetSpec, StageConfig
-from .generators import generate
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -71,8 +71,8 @@ def load_hub(path: str, name: str | None, split: str) -> Dataset:
 
 def _load(spec: DatasetSpec) -> tuple[Dataset, str]:
     if spec.generator is not None:
-        return _from_rows(generate(spec.generator, spec.n, spec.seed, spec.params), spec.generator), \
-            f"generator {spec.generator!r}"
+        generator = build("generators", {"generator": spec.generator, **spec.params}, "dataset.generator")
+        return _from_rows(generator(spec.n, spec.seed), spec.generator), f"generator {spec.generator!r}"
     assert spec.path is not None
     if _is_local(spec.path):
         return load_local(spec.path), spec.path

@@ -5,35 +5,63 @@ from __future__ import annotations
 import random
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from ..errors import ConfigError, closest
+from ..errors import ConfigError
+from ..hookspecs import Register, hookimpl
+from ..validation import Params, validate
 
 _OPS: dict[str, Callable[[int, int], int]] = {"+": lambda a, b: a + b, "-": lambda a, b: a - b,
                                               "*": lambda a, b: a * b}
 
 
-class ArithmeticParams(BaseModel):
-    """Parameters of the `arithmetic` generator."""
+class Arithmetic:
+    """`n` distinct arithmetic problems `{"id", "prompt", "completion", "answer"}`.
 
-    model_config = ConfigDict(extra="forbid")
+    >>> Arithmetic(a_range=[1, 1], b_range=[2, 2])(1, seed=0)[0]["prompt"]
+    '1+2='
+    """
 
-    a_range: tuple[int, int] = Field((0, 99), description="Inclusive range of the first operand.")
-    b_range: tuple[int, int] = Field((0, 99), description="Inclusive range of the second operand.")
-    ops: list[str] = Field(default_factory=lambda: ["+"], description="Operators drawn from: + - *.")
-    template: str = Field("{a}{op}{b}=", description="Prompt text; {a}, {op}, {b} are replaced.")
-    completion: str = Field("{answer}", description="Completion text (SFT); {answer} is replaced.")
+    class Params(Params):
+        a_range: tuple[int, int] = Field((0, 99), strict=False, description="Inclusive range of the first operand.")
+        b_range: tuple[int, int] = Field((0, 99), strict=False, description="Inclusive range of the second operand.")
+        ops: list[str] = Field(default_factory=lambda: ["+"], description="Operators drawn from: + - *.")
+        template: str = Field("{a}{op}{b}=", description="Prompt text; {a}, {op}, {b} are replaced.")
+        completion: str = Field("{answer}", description="Completion text (SFT); {answer} is replaced.")
 
-    @model_validator(mode="after")
-    def _check(self) -> "ArithmeticParams":
-        for name in ("a_range", "b_range"):
-            low, high = getattr(self, name)
-            if low > high:
-                raise ValueError(f"{name} [{low}, {high}] is empty: the first bound must be <= the second")
-        bad = [op for op in self.ops if op not in _OPS]
-        if bad or not self.ops:
-            raise ValueError(f"ops {self.ops} must be a non-empty list of {sorted(_OPS)}")
-        return self
+        @model_validator(mode="after")
+        def _check(self) -> "Arithmetic.Params":
+            for name in ("a_range", "b_range"):
+                low, high = getattr(self, name)
+                if low > high:
+                    raise ValueError(f"{name} [{low}, {high}] is empty: the first bound must be <= the second")
+            bad = [op for op in self.ops if op not in _OPS]
+            if bad or not self.ops:
+                raise ValueError(f"ops {self.ops} must be a non-empty list of {sorted(_OPS)}")
+            return self
+
+    def __init__(self, **params: Any) -> None:
+        self.params = validate(self.Params, params, "dataset.params of generator 'arithmetic'")
+
+    def __call__(self, n: int, seed: int = 0) -> list[dict]:
+        p = self.params
+        (a0, a1), (b0, b1) = p.a_range, p.b_range
+        space = (a1 - a0 + 1) * (b1 - b0 + 1) * len(p.ops)
+        if n > space:
+            raise ConfigError(f"dataset.n={n} but the ranges hold only {space} distinct problems. Hint: lower n or "
+                              "widen a_range / b_range.")
+        rng = random.Random(seed)
+        seen: set[tuple] = set()
+        rows = []
+        while len(rows) < n:
+            a, b, op = rng.randint(a0, a1), rng.randint(b0, b1), rng.choice(p.ops)
+            if (a, op, b) in seen:
+                continue
+            seen.add((a, op, b))
+            answer = str(_OPS[op](a, b))
+            rows.append({"id": str(len(rows)), "prompt": _fill(p.template, {"a": a, "op": op, "b": b}),
+                         "completion": _fill(p.completion, {"answer": answer}), "answer": answer})
+        return rows
 
 
 def _fill(template: str, values: dict[str, Any]) -> str:
@@ -43,38 +71,6 @@ def _fill(template: str, values: dict[str, Any]) -> str:
     return template
 
 
-def arithmetic(n: int, seed: int = 0, **params: Any) -> list[dict]:
-    """`n` distinct problems `{"id", "prompt", "completion", "answer"}` (fewer if the ranges hold fewer)."""
-    try:
-        p = ArithmeticParams(**params)
-    except Exception as exc:
-        raise ConfigError(f"dataset.params of generator 'arithmetic': {exc}. Hint: valid keys are "
-                          f"{', '.join(ArithmeticParams.model_fields)}.") from None
-    (a0, a1), (b0, b1) = p.a_range, p.b_range
-    space = (a1 - a0 + 1) * (b1 - b0 + 1) * len(p.ops)
-    if n > space:
-        raise ConfigError(f"dataset.n={n} but the ranges hold only {space} distinct problems. Hint: lower n or "
-                          "widen a_range / b_range.")
-    rng = random.Random(seed)
-    seen: set[tuple] = set()
-    rows = []
-    while len(rows) < n:
-        a, b, op = rng.randint(a0, a1), rng.randint(b0, b1), rng.choice(p.ops)
-        if (a, op, b) in seen:
-            continue
-        seen.add((a, op, b))
-        answer = str(_OPS[op](a, b))
-        rows.append({"id": str(len(rows)), "prompt": _fill(p.template, {"a": a, "op": op, "b": b}),
-                     "completion": _fill(p.completion, {"answer": answer}), "answer": answer})
-    return rows
-
-
-GENERATORS: dict[str, Callable[..., list[dict]]] = {"arithmetic": arithmetic}
-
-
-def generate(name: str, n: int, seed: int, params: dict) -> list[dict]:
-    """Rows of the built-in generator `name`."""
-    if name not in GENERATORS:
-        raise ConfigError(f"dataset.generator {name!r} is unknown.{closest(name, GENERATORS)} Hint: available: "
-                          f"{', '.join(GENERATORS)}.")
-    return GENERATORS[name](n, seed, **params)
+@hookimpl
+def register_generators(register: Register) -> None:
+    register("arithmetic", Arithmetic)

@@ -57,7 +57,7 @@ class _Prepared:
 def _compose_rewards(stage: StageConfig, where: str) -> Any:
     if stage.stage != "grpo":
         return None
-    from ..compose import compose
+    from ..api import compose
 
     try:
         return compose(stage.rewards, name="reward")
@@ -127,7 +127,9 @@ def run_stage(p: _Prepared, model: str, where: str) -> StageResult:
     if trainer.accelerator.is_main_process:
         from ..fileio import atomic_write_json
 
-        atomic_write_json(out / "rewardkit_stage.json", {**asdict(result), "config": stage.model_dump()})
+        # base_model: what `model: "@stage"` resolved to (`rewardkit generate --from-run` applies the adapter to it).
+        atomic_write_json(out / "rewardkit_stage.json", {**asdict(result), "base_model": model,
+                                                         "config": stage.model_dump()})
     del trainer  # free the model before the next stage loads its own
     return result
 

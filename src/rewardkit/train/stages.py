@@ -123,7 +123,7 @@ def quantization_config(spec: QuantizationSpec | None) -> Any:
 
 def build_callbacks(stage: StageConfig, where: str, substitutions: dict[str, Any]) -> list:
     """Callback instances from `[{name: ..., **params}]`; '@eval' / '@rewards' values are substituted."""
-    from .. import get_callback
+    from ..api import get_callback
 
     out = []
     for i, entry in enumerate(stage.callbacks):

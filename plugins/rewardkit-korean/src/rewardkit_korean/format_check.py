@@ -4,31 +4,30 @@ The check runs on the OFFICIAL split (`split_answer_reason`), so "well formed" m
 reads the answer and the reason the way the writer meant". Accepted grammar::
 
     text       := WS* head SP* particle " 옳다" sep reason
-    head       := quoted (connector quoted)*
-    quoted     := '"' content '"'      content is not blank; it may hold nested "…" pairs, which must balance
-    connector  := text without '"' that is not blank     e.g. '와 같이 쓰거나 ', ', ', ' 또는 '
+    head       := '"' content '"'      from the FIRST '"' to the LAST '"' before the particle
+    content    := any text, quotes included (paired or not), not blank once ASCII '"' and "'" are removed
     particle   := "가" | "이"
     sep        := "." | ","          (right after 옳다)
     reason     := the official reason: not empty, with at least one Hangul syllable, Latin letter or digit
     WS         := any whitespace;  SP := ASCII space
 
-Quote pairing: at depth 0 every ``"`` opens; inside quotes a ``"`` opens when it follows whitespace, an
-opening bracket or another opening quote, and closes otherwise. So ``"그는 "왜?"라고 물었다"`` nests, and
-``"A"와 같이 쓰거나 "B"`` is two quoted alternatives.
+No quote pairing: golds quote corrected sentences that hold quotes of their own, and some of those do not pair
+up (``"'…'라는 창이 뜨셨나요?" 사회자가 말했다."가 옳다.``), so the answer simply ends at the last ``"``.
+Prose alternatives (``"A"와 같이 쓰거나 "B"가 옳다.``) and nested quotes are content like any other.
 
 Accepted, e.g.: ``"A"가 옳다. …``, ``"A"이 옳다. …``, ``"A" 가 옳다. …``, ``"그는 "왜?"라고 물었다"가 옳다. …``,
-``"A"와 같이 쓰거나 "B"가 옳다. …``.
-Rejected: no marker; empty reason; unbalanced quotes; text before the first quote or between the last quote
-and the particle (answer not quoted); empty quotes; curly quotes as the outer delimiter (official EM only
-removes ASCII quotes); a marker not followed by "." or ","; a quoted sentence that itself contains the marker
-the official split finds first (the split would cut inside the quotes).
+``"A"와 같이 쓰거나 "B"가 옳다. …``, ``"…뜨셨나요?" 사회자가 말했다."이 옳다, …``.
+Rejected: no marker; empty reason; text before the first quote or between the last quote and the particle
+(answer not quoted); no closing quote (which is also what a quoted sentence containing the marker looks like:
+the official split cuts inside the quotes); blank content; curly quotes as the outer delimiter (official EM
+only removes ASCII quotes); a marker not followed by "." or ",".
 """
 
 from __future__ import annotations
 
 from .split import find_marker, split_answer_reason
 
-_OPEN_BEFORE = set("([{<\u201c\u2018")
+_CURLY = "\u201c\u201d"
 
 
 def _is_word_char(ch: str) -> bool:
@@ -36,40 +35,21 @@ def _is_word_char(ch: str) -> bool:
 
 
 def _check_head(head: str) -> str | None:
-    """Return why `head` is not `quoted (connector quoted)*`, or None."""
+    """Return why `head` (the text before the particle, spaces trimmed) is not `'"' content '"'`, or None."""
     if not head:
         return "nothing before the particle: the answer must be a quoted sentence"
+    if head[0] in _CURLY or head[-1] in _CURLY:
+        return "the answer is in curly quotes; use ASCII \" (the official EM only removes ASCII quotes)"
     if head[0] != '"':
-        if head[0] in "\u201c\u201d":
-            return "the answer is in curly quotes; use ASCII \" (the official EM only removes ASCII quotes)"
         return "the answer is not quoted: it must start with \""
-    depth = 0
-    segment_start = 0  # start of the current top-level quoted content or connector
-    prev_opens = False  # whether the previous character was an opening quote
-    for i, ch in enumerate(head):
-        if ch != '"':
-            prev_opens = False
-            continue
-        prev = head[i - 1] if i else ""
-        opens = depth == 0 or prev.isspace() or prev in _OPEN_BEFORE or (prev == '"' and prev_opens)
-        if opens:
-            if depth == 0:
-                if i > 0 and not head[segment_start:i].strip():
-                    return "two quoted parts with nothing between them"
-                segment_start = i + 1
-            depth += 1
-        else:
-            depth -= 1
-            if depth == 0:
-                if not head[segment_start:i].strip():
-                    return "empty quotes"
-                segment_start = i + 1
-        prev_opens = opens
-    if depth != 0:
-        return ("unbalanced quotes in the answer (or the quoted sentence contains the marker, "
-                "where the official split cuts)")
-    if segment_start != len(head):
+    if len(head) == 1 or head[-1] != '"':
+        if head.count('"') == 1:
+            return ("no closing quote before the particle (or the quoted sentence contains the marker, "
+                    "where the official split cuts)")
         return "text between the closing quote and the particle: the answer must end with \""
+    # Blank means "empty after the official EM normalization" (ASCII quotes removed, then stripped).
+    if not any(not ch.isspace() and ch not in "\"'" for ch in head[1:-1]):
+        return "empty quotes: nothing but spaces and quotes between the first and the last quote"
     return None
 
 

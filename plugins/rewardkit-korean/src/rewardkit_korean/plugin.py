@@ -5,17 +5,15 @@ Importing this module stays cheap: no torch/transformers/bert_score, and Mecab l
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from rewardkit import hookimpl
+from rewardkit import Register, hookimpl
 
 from .rewards import KoreanQAExactMatch, KoreanQAFormat
 from .split import AnswerView, ReasonView
 from .tokenizer import KoreanMorphemeTokenizer
 
 PRESETS = Path(__file__).resolve().parent / "presets"
-Register = Callable[..., None]
 
 
 @hookimpl

@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
-from rewardkit.rewards.base import Reference, Reward, RewardParams, ViewSpec
+from rewardkit import ExactMatch, Reference, Reward, RewardParams, ViewSpec
 
-from .exact_match import exact_match
+from .exact_match import normalize_answer
 from .format_check import is_well_formed
 
 
-class KoreanQAExactMatch(Reward):
+class KoreanQAExactMatch(ExactMatch):
     """Exact match of the answer part, by the Korean grammar-QA competition's official rule (or a lenient one).
 
     Both texts are cut with the official split (views `answer`), ASCII quotes are removed and the result is
-    stripped; the gold may list alternatives separated by `#`.
+    stripped; the gold may list alternatives separated by `#`. That is rewardkit's `exact_match` with
+    `remove_quotes=True, alternatives="#"` on the `answer` view, which is what this class configures.
 
     Args:
         reference (`str`, defaults to `"answer"`): dataset column with the gold text (the whole
@@ -35,17 +36,19 @@ class KoreanQAExactMatch(Reward):
     name = "korean_qa_exact_match"
     needs_reference = True
 
-    class Params(RewardParams):
-        reference: str | None = "answer"
+    class Params(ExactMatch.Params):
         completion_view: ViewSpec = Field("answer", description="Part of the completion compared.")
         reference_view: ViewSpec = Field("answer", description="Part of the gold compared.")
+        alternatives: str | None = Field("#", min_length=1, description="Separator of gold alternatives.")
+        remove_quotes: bool = True
         mode: Literal["official", "lenient"] = Field(
             "official", description="official = the competition's EM; lenient also drops curly quotes and "
                                     "collapses whitespace (training signal only).")
 
-    def score(self, completion: str, reference: Reference) -> float | None:
-        golds = reference if isinstance(reference, list) else [reference]
-        return max(exact_match(completion, gold, self.params.mode) for gold in golds)
+    def _norm(self, text: str) -> str:
+        if self.params.mode == "lenient":
+            return normalize_answer(text, "lenient")
+        return super()._norm(text)
 
 
 class KoreanQAFormat(Reward):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from rewardkit import Params, validate
 
 MARKERS: tuple[str, ...] = ("가 옳다", "이 옳다")
 
@@ -52,28 +52,29 @@ def split_answer_reason(text: str) -> tuple[str, str]:
     return text[:end], text[end:].strip().lstrip("., ")
 
 
-class AnswerView:
-    """Korean grammar-QA: the answer part of the official split, up to 가/이 옳다 (the whole text when no marker)."""
+class _SplitView:
+    """A view over the official split; it takes no parameters (checked by rewardkit's validator)."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    name = "view"
+    Params = Params
 
     def __init__(self, **params: Any) -> None:
-        if params:
-            raise TypeError(f"View 'answer' takes no parameters, got {sorted(params)}. Hint: use 'view: answer'.")
+        validate(self.Params, params, f"view {self.name!r}")
+
+
+class AnswerView(_SplitView):
+    """Korean grammar-QA: the answer part of the official split, up to 가/이 옳다 (the whole text when no marker)."""
+
+    name = "answer"
 
     def __call__(self, text: str) -> str | None:
         return split_answer_reason(text)[0]
 
 
-class ReasonView:
+class ReasonView(_SplitView):
     """Korean grammar-QA: the reason after 가/이 옳다 by the official split; None when empty (officially skipped)."""
 
-    Params = AnswerView.Params
-
-    def __init__(self, **params: Any) -> None:
-        if params:
-            raise TypeError(f"View 'reason' takes no parameters, got {sorted(params)}. Hint: use 'view: reason'.")
+    name = "reason"
 
     def __call__(self, text: str) -> str | None:
         return split_answer_reason(text)[1] or None

@@ -12,16 +12,22 @@ from pydantic import BaseModel, ConfigDict
 
 
 def preprocess(text: str) -> str:
-    """Replace every character outside [A-Za-z0-9가-힣] with a space, then lowercase (the official rule).
+    """The official rule, in its order: lowercase, characters outside [A-Za-z0-9가-힣] → spaces, strip.
 
     >>> preprocess("'왠지'는 A급!")
-    ' 왠지 는 a급 '
+    '왠지 는 a급'
     """
+    # lower() first: some characters only enter the allowed set once lowercased (KELVIN SIGN → 'k'), and
+    # some lowercase to several characters ('İ' → 'i' + a combining dot that becomes a space).
+    lowered = text.lower()
     # A comprehension over chars instead of re.sub keeps the rule visible and needs no regex engine.
-    return "".join(
+    replaced = "".join(
         ch if ("a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9" or "가" <= ch <= "힣") else " "
-        for ch in text
-    ).lower()
+        for ch in lowered
+    )
+    # strip() matters: Mecab segments differently after a leading space (' 입니다' → 입 / 니다), and most
+    # reasons start with a quote that has just become a space.
+    return replaced.strip()
 
 
 class KoreanMorphemeTokenizer:
@@ -51,7 +57,7 @@ class KoreanMorphemeTokenizer:
     def tokenize(self, text: str) -> list[str]:
         """Return the morphemes of `text` after the official preprocessing."""
         cleaned = preprocess(text)
-        if not cleaned.strip():
+        if not cleaned:
             return []
         return list(self._tagger().morphs(cleaned))
 

@@ -11,7 +11,6 @@ import re
 from fractions import Fraction
 from typing import Union
 
-from .views import last_boxed
 
 Triple = tuple[int, str, int]  # sign (-1, 0, 1), significant digits, power of ten
 Number = Union[Triple, Fraction]
@@ -23,6 +22,27 @@ _TOKEN = re.compile(
     r"(?:/\d+(?:\.\d+)?)?)(?![eE][-+]?\d)"  # an exponent too long to read makes no number, not the mantissa
 )
 _DECIMAL = re.compile(r"([-+]?)(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d{1,9}))?")
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last balanced \\boxed{...} (nested braces allowed), or None."""
+    # One pass pairing braces keeps hostile input ("\\boxed{" * 50_000) linear.
+    close_of: dict[int, int] = {}
+    stack: list[int] = []
+    for i, ch in enumerate(text):
+        if ch == "{":
+            stack.append(i)
+        elif ch == "}" and stack:
+            close_of[stack.pop()] = i
+    start = text.rfind("\\boxed")
+    while start != -1:
+        i = start + len("\\boxed")
+        while i < len(text) and text[i] == " ":
+            i += 1
+        if i in close_of and text[i] == "{":
+            return text[i + 1:close_of[i]]
+        start = text.rfind("\\boxed", 0, start)
+    return None
 
 
 def _normalize(text: str) -> str:

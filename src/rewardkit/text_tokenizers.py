@@ -17,7 +17,9 @@ import unicodedata
 from typing import Callable
 
 import regex
-from pydantic import BaseModel, ConfigDict
+
+from .hookspecs import Register, hookimpl
+from .validation import Params
 
 # Letters, numbers and combining marks: marks must stay inside words (Devanagari vowel signs, Thai tone
 # marks), which Python's `\w` would split off. On ASCII this is exactly [A-Za-z0-9].
@@ -25,8 +27,13 @@ _WORD = regex.compile(r"[\p{L}\p{N}\p{M}]+")
 _rouge_tokenize: Callable[[str, object], list[str]] | None = None
 
 
-class _NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Tokenizer:
+    """Tokenizers without parameters; `repr` names the class."""
+
+    Params = Params
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
 
 
 def rouge_tokenize(text: str) -> list[str]:
@@ -44,7 +51,7 @@ def unicode_words(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
 
 
-class RougeDefault:
+class RougeDefault(_Tokenizer):
     """rouge_score's own tokenizer: lowercase, runs of [a-z0-9]; erases every other letter (Korean, é, ß).
 
     Example:
@@ -52,16 +59,11 @@ class RougeDefault:
     ['the', 'cat', 's', '2', 'hats']
     """
 
-    Params = _NoParams
-
     def tokenize(self, text: str) -> list[str]:
         return rouge_tokenize(text)
 
-    def __repr__(self) -> str:
-        return "RougeDefault()"
 
-
-class UnicodeWords:
+class UnicodeWords(_Tokenizer):
     """Unicode words: NFKC, lowercase, runs of letters/digits/combining marks; equals rouge_default on ASCII.
 
     Punctuation, underscores and spaces separate tokens. Scripts written without spaces (Chinese, Japanese,
@@ -72,16 +74,11 @@ class UnicodeWords:
     ['고양이가', 'abc', '매트에', '앉았다']
     """
 
-    Params = _NoParams
-
     def tokenize(self, text: str) -> list[str]:
         return unicode_words(text)
 
-    def __repr__(self) -> str:
-        return "UnicodeWords()"
 
-
-class Chars:
+class Chars(_Tokenizer):
     """Characters: every non-whitespace character after NFKC and lowercasing (punctuation included).
 
     Example:
@@ -89,16 +86,11 @@ class Chars:
     ['猫', 'が', '座', 'っ', 'た', '。']
     """
 
-    Params = _NoParams
-
     def tokenize(self, text: str) -> list[str]:
         return [ch for ch in unicodedata.normalize("NFKC", text).lower() if not ch.isspace()]
 
-    def __repr__(self) -> str:
-        return "Chars()"
 
-
-class Auto:
+class Auto(_Tokenizer):
     """rouge_score's tokenizer on ASCII text, unicode_words otherwise (the same tokens wherever both apply).
 
     Example:
@@ -108,13 +100,12 @@ class Auto:
     ['고양이가', '앉았다']
     """
 
-    Params = _NoParams
-
     def tokenize(self, text: str) -> list[str]:
         return rouge_tokenize(text) if text.isascii() else unicode_words(text)
 
-    def __repr__(self) -> str:
-        return "Auto()"
 
-
-BUILTIN_TOKENIZERS = {"auto": Auto, "rouge_default": RougeDefault, "unicode_words": UnicodeWords, "chars": Chars}
+@hookimpl
+def register_tokenizers(register: Register) -> None:
+    for name, tokenizer in {"auto": Auto, "rouge_default": RougeDefault, "unicode_words": UnicodeWords,
+                            "chars": Chars}.items():
+        register(name, tokenizer)

@@ -1,0 +1,24 @@
+"""Built-in rewards, one module per family, registered through the same hook as any plugin."""
+
+from __future__ import annotations
+
+from ..hookspecs import Register, hookimpl
+from .base import Reward
+from .bertscore_rewards import BERTScore
+from .format_rewards import FormatRegex
+from .function_rewards import FunctionReward
+from .length_rewards import Brevity
+from .math_rewards import MathExactMatch
+from .rouge_rewards import Rouge1
+from .text_rewards import ExactMatch
+
+BUILTIN_REWARDS: tuple[type[Reward], ...] = (MathExactMatch, ExactMatch, Brevity, FormatRegex, Rouge1, BERTScore)
+
+__all__ = ["BERTScore", "Brevity", "ExactMatch", "FormatRegex", "FunctionReward", "MathExactMatch", "Reward",
+           "Rouge1"]
+
+
+@hookimpl
+def register_rewards(register: Register) -> None:
+    for reward in BUILTIN_REWARDS:
+        register(reward.name, reward)

@@ -1,0 +1,132 @@
+"""The one validator: every parameter of every kind, and the `train` config, is checked here.
+
+Errors share one sentence shape: `<owner>: <field path>: <problem>[ Did you mean 'x'?]. Hint: <fix>`.
+Models extend `Params`: strict types (no `True` as a number, no `null` for a non-optional field), finite
+floats, unknown keys refused. A field annotated with `Builds(kind)` holds a nested spec (a view, a
+tokenizer) that the registry's builder turns into an object before the owner is constructed.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable, TypeVar, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
+
+from .errors import ConfigError, closest
+
+M = TypeVar("M", bound=BaseModel)
+
+DEFAULT_HINT = "`rewardkit list --json` shows every parameter with its type and default."
+
+
+class Params(BaseModel):
+    """Base of every parameter model: strict, finite, closed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, arbitrary_types_allowed=True)
+
+
+@dataclass(frozen=True)
+class Builds:
+    """Field metadata: the value is a spec of registry kind `kind`, built before the owner is constructed."""
+
+    kind: str
+
+
+# Durations are bounded: thread and process timeouts overflow (or never fire) near 1e308.
+Seconds = Annotated[float, Field(gt=0, le=86_400, description="Seconds (0 < t <= 86400).")]
+# Regex budgets: below a millisecond every match times out (scores nothing); above an hour it never helps.
+RegexSeconds = Annotated[float, Field(ge=0.001, le=3600, description="Seconds one regex match may take.")]
+# A nested spec may also be an already built object (Python callers); the schema shows the spec forms.
+ViewSpec = Annotated[Union[str, dict, list, Callable, None], Builds("views"), WithJsonSchema(
+    {"anyOf": [{"type": "string"}, {"type": "object"}, {"type": "array"}, {"type": "null"}],
+     "description": "A view name, {view: name, ...params}, or a list of views applied in order."})]
+TokenizerSpec = Annotated[Any, Builds("tokenizers"), WithJsonSchema(
+    {"anyOf": [{"type": "string"}, {"type": "object"}],
+     "description": "A tokenizer name or {tokenizer: name, ...params}."})]
+
+
+def nested_fields(model: type[BaseModel] | None) -> dict[str, str]:
+    """{field name: registry kind} of the fields annotated with `Builds`."""
+    if model is None:
+        return {}
+    return {name: meta.kind for name, info in model.model_fields.items()
+            for meta in info.metadata if isinstance(meta, Builds)}
+
+
+def is_spec(value: Any) -> bool:
+    """True for what a spec file can hold (a name, a mapping, a list) as opposed to a built object."""
+    return isinstance(value, (str, dict, list))
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _submodel(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the (sub)model that holds the last element of `loc`."""
+    for part in loc[:-1]:
+        info = model.model_fields.get(part) if isinstance(part, str) else None
+        sub = _submodel(info.annotation) if info is not None else None
+        if sub is None:
+            return []
+        model = sub
+    return list(model.model_fields)
+
+
+def _problem(model: type[BaseModel], err: dict, path: str) -> str:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        valid = _fields_at(model, loc)
+        return f"{path}: unknown key.{closest(str(loc[-1]), valid)} Valid keys: {', '.join(valid) or '(none)'}"
+    if kind == "missing":
+        return f"{path}: missing (required)"
+    if loc and loc[-1] == "[key]" and isinstance(err.get("input"), bool):
+        return (f"{path}: YAML read a key as {err['input']} (unquoted on, off, yes, no are booleans in YAML); "
+                "quote it")
+    msg = err["msg"].removeprefix("Value error, ")
+    shown = repr(err.get("input"))
+    return f"{path}: {msg} (got {shown[:80]})"
+
+
+def validate(model: type[M], data: Any, owner: str, *, prefix: str = "", hint: str = DEFAULT_HINT) -> M:
+    """`model(**data)`; on failure one ConfigError naming the owner, each field path, the fix and a hint."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{owner}: {prefix or 'the parameters'} must be a mapping, got {type(data).__name__} "
+                          f"({data!r:.80}). Hint: {hint}")
+    bad_keys = [k for k in data if not isinstance(k, str)]
+    if bad_keys:
+        raise ConfigError(f"{owner}: {prefix or 'the parameters'}: keys must be strings, got {bad_keys[0]!r} "
+                          "(YAML reads unquoted on, off, yes, no as booleans: quote them). Hint: " + hint)
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            path = ".".join(str(p) for p in ([prefix] if prefix else []) + list(err["loc"])) or "(parameters)"
+            problems.append(_problem(model, err, path))
+        raise ConfigError(f"{owner}: " + "; ".join(problems) + f". Hint: {hint}") from None
+
+
+def check_number(value: Any, owner: str, *, minimum: float | None = None, positive: bool = False,
+                 integer: bool = False) -> float:
+    """A finite number (not a bool), optionally an integer, positive, or >= minimum; else ConfigError."""
+    import math
+
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok or (isinstance(value, float) and not math.isfinite(value)):
+        what = "an integer" if integer else "a finite number"
+        raise ConfigError(f"{owner}: expected {what}, got {value!r}. Hint: write a plain number, e.g. 1.")
+    if positive and value <= 0:
+        raise ConfigError(f"{owner}: must be > 0, got {value!r}.")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{owner}: must be >= {minimum}, got {value!r}.")
+    return value
