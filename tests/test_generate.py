@@ -241,7 +241,7 @@ def sft_run(lm_dir, tmp_path_factory):
               "dataset": {"path": str(root / "train.jsonl"), "system_prompt": SYSTEM,
                           "columns": {"input.question": "prompt", "output.answer": "completion"}},
               "peft": {"r": 4, "dropout": 0.0},
-              "trainer": {"max_steps": 2, "per_device_train_batch_size": 4, "learning_rate": 0.1, "max_length": 96,
+              "trainer": {"max_steps": 2, "per_device_train_batch_size": 4, "learning_rate": 0.1, "max_length": 256,
                           "save_strategy": "steps", "save_steps": 1, "logging_steps": 1, "disable_tqdm": True,
                           "activation_checkpointing": False, "seed": 0},
               "callbacks": [{"name": "lora_save"}]}
@@ -420,4 +420,26 @@ def test_output_is_not_left_partial_on_failure(loaded, tmp_path):
     # An input error is found before the model runs and leaves the file alone too.
     with pytest.raises(DataError, match="has no 'question'"):
         generate_file(model, src, out, tokenizer=tok, prompt_column="question")
+    nan = _write(tmp_path / "nan.jsonl", [{"prompt": "a"}, {"prompt": "b", "score": float("nan")}])
+    with pytest.raises(DataError, match="row 1 holds NaN"):
+        generate_file(model, nan, out, tokenizer=tok)
     assert out.read_text(encoding="utf-8") == "previous submission\n"
+
+
+def test_failed_write_keeps_the_old_file(loaded, tmp_path, monkeypatch):
+    """The file is replaced in one step (temp file + rename): a write that fails leaves the old file whole."""
+    from rewardkit.generation import generate_file
+
+    out = tmp_path / "submission.jsonl"
+    out.write_text("previous submission\n", encoding="utf-8")
+    src = _write(tmp_path / "in.jsonl", [{"prompt": q} for q in QUESTIONS[:3]])
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", no_space)
+    with pytest.raises((OSError, DataError)):
+        generate_file(loaded[0], src, out, tokenizer=loaded[1], max_new_tokens=2)
+    monkeypatch.undo()
+    assert out.read_text(encoding="utf-8") == "previous submission\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "submission.jsonl"]

@@ -22,3 +22,10 @@ def test_two_setup_commands():
 def test_ci_runs_the_readme_test_command():
     ci = [line for line in (ROOT / ".ci/run").read_text().splitlines() if line and not line.startswith("#")]
     assert ci[-1] == setup_commands()[1]
+
+
+def test_readme_python_examples_run_as_written():
+    import doctest
+
+    result = doctest.testfile(str(ROOT / "README.md"), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 5 and result.failed == 0, result

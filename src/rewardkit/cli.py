@@ -231,6 +231,24 @@ def generate(
         err.print(Text(f"warning: {result.empty} completions are empty"), style="yellow")
 
 
+plugin_app = typer.Typer(cls=Group, no_args_is_help=True, rich_markup_mode=None, help="Write rewardkit plugins.")
+app.add_typer(plugin_app, name="plugin")
+
+
+@plugin_app.command("new")
+def plugin_new(
+    name: str = typer.Argument(..., metavar="NAME", help="Plugin name: lowercase letters, digits, - or _."),
+    directory: Path = typer.Option(Path("."), "--dir", help="Folder in which rewardkit-NAME/ is created."),
+    description: Optional[str] = typer.Option(None, "--description", help="One-line description."),
+) -> None:
+    """Start a plugin: rewardkit-NAME/ with the entry point, hooks, a reward, a view, tests and a README."""
+    from .scaffold import new_plugin
+
+    made = new_plugin(name, directory, description=description)
+    console.print(Text(f"Created {made.root} ({made.dist}: reward {made.reward}, view {made.view}).\nNext: "
+                       f"cd {made.root} && pip install -e . && python -m pytest   # then: rewardkit list"))
+
+
 def main() -> None:
     """Console-script entry point: usage and input errors are one line and exit 2, Ctrl-C exits 130
     (exit codes: rewardkit.console)."""

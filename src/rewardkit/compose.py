@@ -78,6 +78,30 @@ class Composed:
             return [self], [1.0]
         return list(self.components.values()), [weights[a] for a in self.components]
 
+    def to_trl_kwargs(self) -> tuple[dict[str, Any], list[float]]:
+        """({"reward_funcs", "reward_processing_classes"} for GRPOTrainer, reward_weights for GRPOConfig).
+
+        Like `to_trl()`, but when linear a component that offers `trl_model()` (a `reward_model` whose params TRL's
+        reward-model path honours) is handed over as the model itself, with its tokenizer as processing class, so
+        TRL runs and prepares it (DeepSpeed / FSDP). This loads those models: call it once, when building the
+        trainer. `reward_processing_classes` is None when no component is a model.
+
+        >>> from rewardkit import compose
+        >>> kwargs, weights = compose({"em": {"use": "exact_match", "weight": 2}}).to_trl_kwargs()
+        >>> kwargs["reward_processing_classes"], weights
+        (None, [2.0])
+        """
+        funcs, weights = self.to_trl()
+        classes: list = [None] * len(funcs)
+        if self.weights is not None:
+            for i, reward in enumerate(funcs):
+                native = getattr(reward, "trl_model", None)
+                pair = native() if callable(native) else None
+                if pair is not None:
+                    funcs[i], classes[i] = pair
+        return ({"reward_funcs": funcs,
+                 "reward_processing_classes": classes if any(c is not None for c in classes) else None}, weights)
+
     def score_components(self, **kwargs: Any) -> dict[str, list[float | None]]:
         """Each component's scores, keyed by alias; each output checked (length, type, finite)."""
         completions = kwargs.get("completions")

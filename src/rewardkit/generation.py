@@ -84,6 +84,11 @@ def read_rows(path: str | Path) -> list[dict]:
         if not isinstance(row, dict):
             raise DataError(f"{path}: item {i} is {type(row).__name__}, not an object. Hint: every item must "
                             'be a {"key": value} object.')
+        try:  # found now rather than when writing, after the whole generation
+            json.dumps(row, allow_nan=False)
+        except ValueError:
+            raise DataError(f"{path}: {_row_name(row, i)} holds NaN or Infinity, which the output JSON cannot "
+                            "hold. Hint: replace it with null or a number.") from None
     return rows
 
 
@@ -232,12 +237,12 @@ def write_rows(path: str | Path, rows: list[dict]) -> Path:
     from .fileio import atomic_write_json, atomic_write_text
 
     if output_format(path) == "json":
-        return atomic_write_json(path, rows)
+        return Path(path).write_text(json.dumps(rows))
     try:
         lines = [json.dumps(row, ensure_ascii=False, allow_nan=False) for row in rows]
     except ValueError as exc:
         raise DataError(f"{path}: cannot write ({exc}). Hint: replace NaN/Infinity in the input.") from None
-    return atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return Path(path).write_text("".join(line + "\n" for line in lines))
 
 
 # --- models ----------------------------------------------------------------------------------------------------

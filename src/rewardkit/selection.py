@@ -1,52 +1,25 @@
-"""Best-checkpoint selection: score per-checkpoint inference files with a compose spec and rank them.
+"""Best-checkpoint selection: score per-checkpoint inference files with a compose spec, rank them, plot them.
 
-Used offline by `rewardkit select DIR` and online by the `best_checkpoint` callback. Inference files:
-
-- rewardkit (`step_{N}.json`, written by `checkpoint_inference`):
-  `{"step": N, "epoch": 1.5, "records": [{"id", "prompt", "output", <reference/extra columns>}]}`
-- a plain list of records, e.g. the seed pipeline's `inference_epoch{E}.json` in competition format
-  `[{"id", "input": {...}, "output": {"answer": "..."}}]` or flat `[{"id", "output": "...", ...}]`.
-
-A record's completion is `record[completion_key]` (default "output"); when that is an object, its "answer".
-An "input" object is flattened into columns. References come from the records or from a labels file joined
-by id (ids compare as strings; labels win on shared columns). Light module: no torch, matplotlib on demand.
+Used offline by `rewardkit select DIR` and online by the `best_checkpoint` callback. The files and their rows
+(naming, record shape, completion field, labels, the shared row ids) are `rewardkit.inference_files`'s;
+this module only scores and ranks. Light module: no torch, matplotlib on demand.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .api import compose, load_spec
 from .compose import Composed
-from .errors import ConfigError, DataError, RewardkitError
-from .fileio import read_json, read_jsonl
+from .errors import ConfigError, RewardkitError
+from .fileio import atomic_write_bytes, read_json
+from .inference_files import find_inference_files, join_labels, keep_rows, load_inference, load_labels, shared_row_ids
 from .scoring import score_rows, summarize
 
-STEP_FILE = re.compile(r"^step_(\d+)\.json$")
-SEED_FILE = re.compile(r"^inference_epoch(\d+)\.json$")
-SCORES_FILE = "scores.json"
-
-
-def safe_child(root: str | Path, name: str, what: str) -> Path:
-    """`root/name`, refusing absolute names and names that climb out of `root` (`..`)."""
-    if not isinstance(name, str) or not name.strip() or os.path.isabs(name):
-        raise ConfigError(f"{what} {name!r} must be a relative name inside {root}. Hint: e.g. 'best'.")
-    norm = os.path.normpath(name)
-    if norm in (".", os.pardir) or norm.startswith(os.pardir + os.sep):
-        raise ConfigError(f"{what} {name!r} escapes {root}; refusing to use it. Hint: use a plain folder or "
-                          "file name without '..'.")
-    return Path(root) / norm
-
-
-def step_file_name(step: int) -> str:
-    """The sidecar file name of a global step."""
-    return f"step_{step}.json"
+SCORES_FILE = "scores.json"  # best_checkpoint's record in the inference folder; `select` reads its spec
 
 
 @dataclass

@@ -14,6 +14,16 @@ from .errors import RewardError
 _SENDABLE = ("prompts", "completion_ids")
 
 
+class WorkerDied(RewardError):
+    """The worker process ended while scoring (os._exit, a crash, the OOM killer): no row has a score."""
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "exit code unknown"
+    return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+
+
 def _serve(conn: Any, reward: Any) -> None:
     conn.send(("ready", None))
     while True:
@@ -25,7 +35,7 @@ def _serve(conn: Any, reward: Any) -> None:
         try:
             result = ("ok", reward._rows_one_by_one(texts, refs, list(range(len(texts))), context, None)
                       if reward.params.on_error != "raise" else reward.score_batch(texts, refs, **context))
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a reward calling sys.exit() fails like one that raises
             result = ("error", f"{type(exc).__name__}: {exc}")
         conn.send(result)
 
@@ -37,12 +47,25 @@ class Worker:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_serve, args=(child, reward), daemon=True)
-        self.proc.start()
+        try:
+            self.proc.start()  # pickles the reward
+        except Exception as exc:
+            child.close()
+            self.conn.close()
+            raise RewardError(f"Reward {reward.__name__!r} cannot be sent to its worker process (timeout: runs it in "
+                              f"one): {type(exc).__name__}: {exc}. Hint: define the reward function at module "
+                              "level (no lambda or closure), or remove timeout:.") from None
         child.close()
         # Wait for start-up (imports, unpickling) here so the time budget covers scoring only.
-        if not self.conn.poll(120) or self.conn.recv()[0] != "ready":
+        try:
+            ready = self.conn.poll(120) and self.conn.recv()[0] == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
             self.stop()
-            raise RewardError(f"The worker process for reward {reward.__name__!r} did not start.")
+            raise RewardError(f"The worker process for reward {reward.__name__!r} did not start "
+                              f"({_exit_text(self.proc.exitcode)}). Hint: the reward must be importable in a fresh "
+                              "process (module-level function or class); its error was printed above.")
 
     def stop(self) -> None:
         if self.proc.is_alive():
@@ -59,9 +82,17 @@ def run_with_timeout(reward: Any, texts: list[str], refs: list | None, context: 
     worker = reward._worker
     # Columns are plain data; trainer objects (state, environments) stay in this process.
     payload = {k: v for k, v in context.items() if k in _SENDABLE or isinstance(v, list)}
-    worker.conn.send((texts, refs, payload))
-    if worker.conn.poll(timeout):
-        status, value = worker.conn.recv()
+    try:
+        worker.conn.send((texts, refs, payload))
+        ready = worker.conn.poll(timeout)
+        status, value = worker.conn.recv() if ready else (None, None)
+    except (EOFError, OSError):  # the process is gone (os._exit, a segfault, killed): never a bare EOFError
+        worker.stop()
+        reward._worker = None
+        raise WorkerDied(f"Reward {reward.__name__!r}: the worker process died ({_exit_text(worker.proc.exitcode)}) "
+                         f"while scoring {len(texts)} completions. Hint: something in the reward ended its process "
+                         "(os._exit, a crash, out of memory); run it without timeout: to see where.") from None
+    if ready:
         if status == "error":
             raise RewardError(f"Reward {reward.__name__!r} failed in its worker process: {value}")
         return value, False

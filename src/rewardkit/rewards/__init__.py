@@ -9,13 +9,15 @@ from .format_rewards import FormatRegex
 from .function_rewards import FunctionReward
 from .length_rewards import Brevity
 from .math_rewards import MathExactMatch
+from .reward_model import RewardModel
 from .rouge_rewards import Rouge1
 from .text_rewards import ExactMatch
 
-BUILTIN_REWARDS: tuple[type[Reward], ...] = (MathExactMatch, ExactMatch, Brevity, FormatRegex, Rouge1, BERTScore)
+BUILTIN_REWARDS: tuple[type[Reward], ...] = (MathExactMatch, ExactMatch, Brevity, FormatRegex, Rouge1, BERTScore,
+                                              RewardModel)
 
 __all__ = ["BERTScore", "Brevity", "ExactMatch", "FormatRegex", "FunctionReward", "MathExactMatch", "Reward",
-           "Rouge1"]
+           "RewardModel", "Rouge1"]
 
 
 @hookimpl

@@ -8,6 +8,7 @@ The base class handles str vs chat completions, the reference column, views, Non
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from typing import Any, ClassVar, Literal, Optional, Union
 
@@ -75,9 +76,16 @@ def completion_text(item: Any, index: int, field: str = "completions") -> str:
     raise DataError(f"{field}[{index}] must be a string or a list of chat messages, got {type(item).__name__}.")
 
 
+def _real(value: Any) -> bool:
+    """A real number that is not a bool: int, float, and numpy's numeric scalars (np.int64, np.float32)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _missing(value: Any) -> bool:
-    """None, or a float NaN (how pandas and datasets spell an empty cell)."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """None, or a NaN of any float type (how pandas, numpy and datasets spell an empty cell)."""
+    if value is None:
+        return True
+    return _real(value) and not isinstance(value, numbers.Integral) and math.isnan(value)
 
 
 def _gold_text(value: Any) -> str | None:
@@ -85,8 +93,13 @@ def _gold_text(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return str(value)
+    if isinstance(value, numbers.Integral) and _real(value):
+        try:
+            return str(int(value))
+        except ValueError:  # over Python's 4300-digit str() limit
+            raise TypeError from None
+    if _real(value) and math.isfinite(value):
+        return str(value.item() if hasattr(value, "item") else value)  # np.float32(0.5) -> "0.5"
     raise TypeError
 
 
@@ -96,8 +109,7 @@ def _reference_item(value: Any, index: int, column: str) -> Reference:
         return _gold_text(value)
     except TypeError:
         pass
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
-                                                for v in value):
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) or _real(v) or v is None for v in value):
         try:
             golds = [g for g in (_gold_text(v) for v in value) if g is not None]
         except TypeError:
@@ -109,6 +121,11 @@ def _reference_item(value: Any, index: int, column: str) -> Reference:
             return completion_text(value, index, column)
         except DataError:
             pass
+    if _real(value):  # inf, or an integer too long for str()
+        shown = f"{value}" if not isinstance(value, numbers.Integral) else f"with {int(value).bit_length()} bits"
+        raise DataError(f"Reference column {column!r}, row {index}: the number {shown} cannot be a reference (it is "
+                        "not finite, or too long to write as text). Hint: pass the gold as a string, or None for "
+                        "'no reference'.")
     raise DataError(f"Reference column {column!r}, row {index}: expected a string, a number or a list of "
                     f"strings, got {type(value).__name__} ({value!r:.80}).")
 
@@ -118,12 +135,20 @@ def as_score(value: Any, owner: str, index: int) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        # bool and str are refused: True or "1.0" taken as 1.0 hides a bug in the reward
+        # bool and str are refused: True or "1.0" taken as 1.0 hides a bug in the reward. numpy/torch scalars
+        # are accepted only with a real numeric dtype (np.str_, np.bool_, complex are refused the same way).
         type_name = getattr(type(value), "__module__", "") + "." + type(value).__name__
-        if not type_name.startswith(("numpy.", "torch.")) or getattr(value, "ndim", 0) != 0:
+        dtype = str(getattr(value, "dtype", ""))
+        numeric = any(dtype.removeprefix("torch.").startswith(k) for k in ("float", "int", "uint", "bfloat", "half",
+                                                                           "double", "long", "short"))
+        if not type_name.startswith(("numpy.", "torch.")) or getattr(value, "ndim", None) != 0 or not numeric:
             raise RewardError(f"Reward {owner!r} returned {value!r:.40} ({type(value).__name__}) for completion "
                               f"{index}; expected a float or None. Hint: return float scores.")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float range
+        raise RewardError(f"Reward {owner!r} returned an integer too large for a float for completion {index}; "
+                          "scores must be finite. Hint: clip the score.") from None
     if math.isnan(value):
         return None
     if math.isinf(value):
@@ -240,9 +265,20 @@ class Reward:
         if not texts:
             return []
         if self.params.timeout is not None:
-            from ..worker import run_with_timeout
+            from ..worker import WorkerDied, run_with_timeout
 
-            scores, timed_out = run_with_timeout(self, texts, refs, context, self.params.timeout)
+            try:
+                scores, timed_out = run_with_timeout(self, texts, refs, context, self.params.timeout)
+            except WorkerDied as exc:
+                if self.params.on_error == "raise":
+                    raise
+                # Which row killed the process is unknown: every row of the call gets the on_error score.
+                self.error_count += len(texts)
+                warnings.warn(f"{exc} Under on_error: {self.params.on_error} those rows score "
+                              f"{'None' if self.params.on_error == 'none' else '0.0'}.", RuntimeWarning, stacklevel=3)
+                if log_metric is not None:
+                    log_metric(f"rewardkit/{self.__name__}/errors", float(self.error_count))
+                return [None if self.params.on_error == "none" else 0.0] * len(texts)
             if timed_out:
                 self.timeout_count += 1
                 warnings.warn(f"Reward {self.__name__!r} exceeded its {self.params.timeout}s budget on "
@@ -255,7 +291,7 @@ class Reward:
                 scores = self.score_batch(texts, refs, **context)
             except (DataError, ConfigError):
                 raise  # the input or the setup is wrong: no row-level policy applies
-            except Exception:
+            except (Exception, SystemExit):  # sys.exit() in a reward is a failing reward, not the end of training
                 scores = self._rows_one_by_one(texts, refs, rows, context, log_metric)
         if not isinstance(scores, (list, tuple)) or len(scores) != len(texts):
             got = len(scores) if isinstance(scores, (list, tuple)) else type(scores).__name__
@@ -273,7 +309,7 @@ class Reward:
                 scores.extend(self.score_batch([text], [refs[j]] if refs is not None else None, **one_ctx))
             except (DataError, ConfigError):
                 raise
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 if self.params.on_error == "raise":
                     raise RewardError(f"Reward {self.__name__!r} failed on completion {rows[j]} "
                                       f"({text[:80]!r}): {type(exc).__name__}: {exc}. Hint: fix the input or "

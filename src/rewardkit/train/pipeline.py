@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, closest
 from .config import REF_PREFIX, StageConfig, load_stages
 
 
@@ -54,13 +54,60 @@ class _Prepared:
     callbacks: list
 
 
-def _compose_rewards(stage: StageConfig, where: str) -> Any:
+def handoff_dir(stage: StageConfig) -> str:
+    """What a later `@name` loads: merged/ when the stage trains an adapter, else final/ (run_stage writes it)."""
+    return str(Path(stage.output_dir) / ("merged" if stage.peft is not None else "final"))
+
+
+def reward_spec(stage: StageConfig, earlier: list[StageConfig], where: str) -> Any:
+    """The stage's `rewards:` with each reward's `model: "@name"` replaced by that earlier rm stage's model.
+
+    Resolved before any stage trains (the path is known from the config), so an unknown, later or non-rm
+    stage is a ConfigError in the preflight, and callbacks given `@rewards` get the resolved spec too.
+    """
+    if stage.stage != "grpo" or stage.rewards is None:
+        return stage.rewards
+    import copy
+
+    from ..api import load_spec
+
+    try:
+        data, _ = load_spec(stage.rewards)
+    except ConfigError:
+        return stage.rewards  # compose reports it with the stage's name
+    entries = data.get("rewards") if isinstance(data, dict) else None
+    entries = data if entries is None else entries
+    if not isinstance(entries, dict):
+        return stage.rewards
+    stages = {s.label: s for s in earlier}
+    resolved: dict | None = None
+    for alias, entry in entries.items():
+        ref = entry.get("model") if isinstance(entry, dict) else None
+        if not (isinstance(ref, str) and ref.startswith(REF_PREFIX)):
+            continue
+        target = stages.get(ref[len(REF_PREFIX):])
+        if target is None:
+            raise ConfigError(f"{where}: stage {stage.label!r}: rewards.{alias}.model {ref!r} does not name an "
+                              f"earlier stage.{closest(ref[len(REF_PREFIX):], list(stages))} Hint: earlier stages "
+                              f"are {list(stages) or 'none'}; a reward model comes from an earlier `stage: rm`.")
+        if target.stage != "rm":
+            raise ConfigError(f"{where}: stage {stage.label!r}: rewards.{alias}.model {ref!r} is a {target.stage} "
+                              "stage, not a reward model. Hint: name a `stage: rm` (its merged sequence "
+                              "classifier).")
+        if resolved is None:
+            resolved = copy.deepcopy(data)
+        target_entries = resolved.get("rewards") if resolved.get("rewards") is not None else resolved
+        target_entries[alias] = {**entry, "model": handoff_dir(target)}
+    return stage.rewards if resolved is None else resolved
+
+
+def _compose_rewards(stage: StageConfig, where: str, spec: Any = None) -> Any:
     if stage.stage != "grpo":
         return None
     from ..api import compose
 
     try:
-        return compose(stage.rewards, name="reward")
+        return compose(stage.rewards if spec is None else spec, name="reward")
     except ConfigError as exc:
         raise ConfigError(f"{where}: stage {stage.label!r}: rewards: {exc}") from None
 
@@ -71,11 +118,12 @@ def prepare(stages: list[StageConfig], where: str) -> list[_Prepared]:
     from .stages import build_args, build_callbacks, check_quantization, check_trainer_keys, check_trainer_values
 
     prepared = []
-    for stage in stages:
+    for i, stage in enumerate(stages):
         check_trainer_keys(stage, where)
         check_trainer_values(stage, where)
         check_quantization(stage, where)
-        rewards = _compose_rewards(stage, where)
+        spec = reward_spec(stage, stages[:i], where)  # `model: "@rm"` in a reward -> that stage's model
+        rewards = _compose_rewards(stage, where, spec)
         train, eval_ds = load_stage_data(stage, reference_columns(rewards) if rewards is not None else {})
         # The TRL config's own checks (strategies, batch divisibility...) run now rather than after stage 1.
         build_args(stage, where, {"reward_weights": rewards.to_trl()[1]} if rewards is not None else None)
@@ -87,7 +135,7 @@ def prepare(stages: list[StageConfig], where: str) -> list[_Prepared]:
         # Built here, not when the stage starts: a bad callback name in stage 3 must fail before stage 1 trains.
         wants_eval = any(v == "@eval" for cb in stage.callbacks for v in cb.values())
         p.callbacks = build_callbacks(stage, where, {"@eval": _eval_file(p) if wants_eval else None,
-                                                     "@rewards": stage.rewards})
+                                                     "@rewards": spec})
         prepared.append(p)
     return prepared
 
@@ -114,9 +162,8 @@ def run_stage(p: _Prepared, model: str, where: str) -> StageResult:
     runtime = time.perf_counter() - start
     final = out / "final"
     trainer.save_model(str(final))  # an adapter only, when LoRA was trained
-    handoff = str(final)
+    handoff = handoff_dir(stage)  # what `@name` resolves to (rewards resolved it in prepare already)
     if stage.peft is not None:
-        handoff = str(out / "merged")
         if trainer.accelerator.is_main_process:
             merge_adapter(stage, model, str(final), handoff)
         trainer.accelerator.wait_for_everyone()

@@ -148,9 +148,10 @@ def build_trainer(stage: StageConfig, model: str, train_ds: Any, eval_ds: Any, c
     extra: dict[str, Any] = {}
     kwargs: dict[str, Any] = {}
     if stage.stage == "grpo":
-        funcs, weights = rewards.to_trl()
+        # reward_funcs + reward_processing_classes: a plain reward model goes to TRL's own reward-model path.
+        reward_kwargs, weights = rewards.to_trl_kwargs()
         extra["reward_weights"] = weights
-        kwargs["reward_funcs"] = funcs
+        kwargs.update(reward_kwargs)
     args = build_args(stage, where, extra)
     if stage.tokenizer is not None:
         from transformers import AutoTokenizer

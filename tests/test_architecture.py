@@ -1,0 +1,35 @@
+"""The architecture contract: layers and no cycles (import-linter), module size, light imports."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = [ROOT / "src" / "rewardkit", ROOT / "plugins" / "rewardkit-korean" / "src"]
+
+
+def test_import_contracts_hold() -> None:
+    exe = shutil.which("lint-imports")
+    if exe is None:
+        pytest.fail("lint-imports is missing: pip install -e '.[test]' installs import-linter")
+    done = subprocess.run([exe, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "2 kept, 0 broken" in done.stdout
+
+
+@pytest.mark.parametrize("path", sorted(p for src in SOURCES for p in src.rglob("*.py")),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_module_under_400_lines(path: Path) -> None:
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= 400, f"{path.relative_to(ROOT)} has {lines} lines; split it by what it holds"
+
+
+def test_no_module_shadows_stdlib_or_installed_packages() -> None:
+    names = {p.stem for p in (ROOT / "src" / "rewardkit").rglob("*.py")} - {"__init__", "__main__"}
+    shadowed = sorted(n for n in names if n in sys.stdlib_module_names or n in {"tokenizers", "datasets", "torch"})
+    assert not shadowed, f"modules named like stdlib/installed packages: {shadowed}"
