@@ -44,10 +44,10 @@ HIDDEN, LAYERS, HEADS = 256, 4, 4
 
 def rows(n: int) -> list[dict]:
     kinds = ("선택형", "교정형")
-    return [{"id": f"test-{i}", "input": {"question_type": kinds[i % 2],
-                                          "question": f"Question {i}: which is right, form {i % 7} or form {i * 3 % 11}? "
-                                                      + "Give the reason. " * (i % 4)},
-             "output": {}} for i in range(n)]
+    questions = [f"Question {i}: which is right, form {i % 7} or form {i * 3 % 11}? " + "Give the reason. " * (i % 4)
+                 for i in range(n)]
+    return [{"id": f"test-{i}", "input": {"question_type": kinds[i % 2], "question": q}, "output": {}}
+            for i, q in enumerate(questions)]
 
 
 def main() -> None:

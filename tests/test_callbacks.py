@@ -80,12 +80,18 @@ def _sft_callbacks():
 
 @pytest.fixture(scope="module")
 def sft_run(tiny_lm_dir, trainer_defaults, tmp_path_factory):
-    """One uninterrupted SFT run: LoRA, save + evaluate every step, the three callbacks, probes around inference."""
+    """One uninterrupted SFT run: LoRA, save + evaluate every step, the three callbacks, probes around inference.
+
+    best_checkpoint comes before checkpoint_inference and is linked to it: the records are handed over in-process
+    (the resume test below runs the other way: unlinked, inference first, scored from the files)."""
+    from rewardkit.callbacks import link_callbacks
+
     out = tmp_path_factory.mktemp("sft") / "run"
     Probe = _probe_class()
     lora, inference, best = _sft_callbacks()
     before, after = Probe(), Probe()
-    trainer = _sft(tiny_lm_dir, out, trainer_defaults, [lora, before, inference, after, best])
+    trainer = _sft(tiny_lm_dir, out, trainer_defaults, link_callbacks([lora, best, before, inference, after]))
+    assert best.partner is inference
     trainer.train()
     return {"trainer": trainer, "out": out, "inference": inference, "before": before, "after": after}
 
@@ -118,7 +124,8 @@ def test_adapters_are_saved_outside_checkpoints(sft_run):
         assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer_config.json"} <= names
         assert not names & {"model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json",
                             "training_args.bin"}
-        assert not any(n.startswith(".") for n in names)  # no temp leftovers
+        assert [n for n in names if n.startswith(".")] == [".rewardkit-adapter"]  # the marker, no temp leftovers
+        assert json.loads((folder / ".rewardkit-adapter").read_text())["step"] == int(folder.name.split("_")[1])
 
 
 def test_inference_files_have_the_records(sft_run):
@@ -364,31 +371,22 @@ def test_params_are_validated_and_paths_kept_inside(tmp_path):
         rewardkit.get_callback("checkpoint_inference", dataset=[{"id": 1, "prompt": "x"}, {"id": 1, "prompt": "y"}])
 
 
-def test_metric_for_best_model_without_inference_is_a_config_error(tmp_path):
-    import rewardkit
-
-    args, state = _args_state(tmp_path, metric_for_best_model="eval_score", eval_strategy="steps",
-                              save_strategy="steps")
-    cb = rewardkit.get_callback("best_checkpoint", spec=SPEC)
-    cb.on_train_begin(args, state, None)
-    with pytest.raises(rewardkit.ConfigError, match="needs checkpoint_inference"):
-        cb.on_step_begin(args, state, None)
-
-
 _DDP_SCRIPT = '''
 import json, os, sys
 sys.path.insert(0, {tests!r})
 from conftest import TRAINER_DEFAULTS
 from test_callbacks import SPEC, VAL, TRAIN, _lora
 import rewardkit
+from rewardkit.callbacks import link_callbacks
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 kw = dict(TRAINER_DEFAULTS, save_strategy="steps", save_steps=1, eval_strategy="steps", eval_steps=1)
 args = SFTConfig(output_dir={out!r}, max_steps=2, per_device_train_batch_size=2, learning_rate=0.1, max_length=64,
                  metric_for_best_model="eval_score", **kw)
 val = VAL + [dict(VAL[0], id="extra")]  # 7 rows: uneven shards
-cbs = [rewardkit.get_callback("best_checkpoint", spec=SPEC),  # before inference on purpose
-       rewardkit.get_callback("checkpoint_inference", dataset=val, reference_columns=["answer"], max_new_tokens=4)]
+cbs = link_callbacks([rewardkit.get_callback("best_checkpoint", spec=SPEC),  # before inference on purpose
+                      rewardkit.get_callback("checkpoint_inference", dataset=val, reference_columns=["answer"],
+                                             max_new_tokens=4)])
 trainer = SFTTrainer(model={model!r}, args=args, train_dataset=Dataset.from_list(TRAIN),
                      eval_dataset=Dataset.from_list(TRAIN[:2]), peft_config=_lora(), callbacks=cbs)
 trainer.train()

@@ -284,7 +284,7 @@ def test_from_run_uses_newest_adapter_then_best(sft_run, lm_dir, tmp_path):
         proc = subprocess.run([sys.executable, "-m", "rewardkit", "generate", "--from-run", str(sft_run), "--input",
                                str(src), "--into", "output.answer", "--output", str(tmp_path / "submission.json"),
                                "--max-new-tokens", str(NEW), "--device", "cpu"],
-                              capture_output=True, text=True, timeout=300, env=_env())
+                              check=False, capture_output=True, text=True, timeout=300, env=_env())
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert f"Wrote {len(rows)} rows" in proc.stdout and "best" in proc.stdout
         generate_file(str(lm_dir), src, tmp_path / "best.json", adapter=sft_run / "best", **explicit)
@@ -362,8 +362,8 @@ ERRORS = [  # (arguments, expected text in the one-line error); {d} = data folde
 def test_errors_are_one_line_and_exit_2(error_files, lm_dir, args, expected):
     out = error_files / "out.json"
     argv = args.format(d=error_files, m=lm_dir).split() + ["--output", str(out)]
-    proc = subprocess.run([sys.executable, "-m", "rewardkit", "generate", *argv], capture_output=True, text=True,
-                          timeout=120, env=_env())
+    proc = subprocess.run([sys.executable, "-m", "rewardkit", "generate", *argv], check=False, capture_output=True,
+                          text=True, timeout=120, env=_env())
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], proc.stderr
@@ -375,7 +375,8 @@ def test_uncached_hub_id_fails_fast_without_network(error_files):
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "rewardkit", "generate", "nobody-xyz/not-a-real-model-123",
                            "--input", str(error_files / "ok.json"), "--column", "input.question=prompt",
-                           "--output", str(error_files / "out.json")], capture_output=True, text=True, timeout=120,
+                           "--output", str(error_files / "out.json")], check=False, capture_output=True, text=True,
+                          timeout=120,
                           env=_env(HF_HUB_OFFLINE=None, TRANSFORMERS_OFFLINE=None, HF_ENDPOINT="http://10.255.255.1"))
     elapsed = time.perf_counter() - started
     assert proc.returncode == 2, proc.stderr[-2000:]

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from rewardkit import ConfigError, DataError, compose
-from rewardkit.selection import load_inference, select
+from rewardkit.inference_files import load_inference
+from rewardkit.selection import select
 
 SPEC = {"rewards": {"em": {"use": "exact_match"},
                     "num": {"use": "math_exact_match", "reference": "gold_number"},
@@ -108,7 +109,7 @@ def test_seed_naming_competition_format_with_labels(tmp_path, monkeypatch, capsy
     data = json.loads(out)
     assert [(c["epoch"], c["score"]) for c in data["checkpoints"]] == [(1.0, 0.5), (2.0, 1.0), (3.0, 0.0)]
     assert data["best"]["name"] == "inference_epoch2"
-    _, _, rows = load_inference(folder / "inference_epoch1.json")
+    rows = load_inference(folder / "inference_epoch1.json").rows
     assert rows[0]["question_type"] == "선택형" and rows[0]["output"].startswith('"웬지')  # input flattened
 
 
@@ -193,3 +194,57 @@ def test_empty_folder_and_missing_completion_field(tmp_path):
 def test_lower_is_better(tmp_path):
     folder = _rewardkit_files(tmp_path / "inference")
     assert select(folder, SPEC, greater_is_better=False).best.step == 10
+
+
+EM = {"rewards": {"em": {"use": "exact_match"}}}
+
+
+def test_checkpoints_scored_on_different_rows_are_refused_unless_intersected(tmp_path):
+    folder = tmp_path / "inference"
+    folder.mkdir()
+    five = [{"id": i, "output": "Paris", "answer": "Paris" if i == 0 else "Rome"} for i in range(5)]
+    _write(folder / "step_10.json", {"step": 10, "records": five})
+    _write(folder / "step_20.json", {"step": 20, "records": five[:1]})  # only the row every step gets right
+    with pytest.raises(DataError) as info:
+        select(folder, EM)
+    message = str(info.value)
+    assert "step_10.json has 5 rows" in message and "step_20.json has 1 (4 of those missing" in message
+    assert "Hint:" in message and "intersection=True" in message and "--intersect" in message
+    result = select(folder, EM, intersection=True)
+    assert [(c.step, c.count, c.dropped, c.corpus) for c in result.checkpoints] == [(10, 1, 4, 1.0), (20, 1, 0, 1.0)]
+    data = result.to_dict()
+    assert data["intersection"] is True and [c["dropped"] for c in data["checkpoints"]] == [4, 0]
+    assert result.best.step == 10  # equal on the shared row: the earlier step, not the one with fewer rows
+
+
+def test_intersection_also_covers_the_labels(tmp_path):
+    folder = tmp_path / "inference"
+    folder.mkdir()
+    _write(folder / "step_1.json", {"step": 1, "records": [{"id": i, "output": "a"} for i in ("x", "y", "z")]})
+    _write(folder / "step_2.json", {"step": 2, "records": [{"id": i, "output": "a"} for i in ("x", "y")]})
+    labels = _write(tmp_path / "labels.json", [{"id": "y", "answer": "a"}, {"id": "w", "answer": "a"}])
+    result = select(folder, EM, labels, intersection=True)
+    assert [(c.count, c.dropped, c.corpus) for c in result.checkpoints] == [(1, 2, 1.0), (1, 1, 1.0)]
+
+
+def test_completion_field_is_completion_when_present_else_output(tmp_path):
+    folder = tmp_path / "inference"
+    folder.mkdir()
+    _write(folder / "step_1.json", {"step": 1, "records": [{"id": 1, "completion": "Paris", "output": "London",
+                                                            "answer": "Paris"}]})
+    _write(folder / "step_2.json", [{"id": 1, "output": "Paris", "answer": "Paris"}])
+    assert [c.corpus for c in select(folder, EM).checkpoints] == [1.0, 1.0]
+    assert [c.corpus for c in select(folder, EM, completion_key="output").checkpoints] == [0.0, 1.0]
+    assert load_inference(folder / "step_1.json").completion_key == "completion"
+    assert load_inference(folder / "step_2.json").completion_key == "output"
+
+
+@pytest.mark.parametrize("content", ["{", "[1, 2]"])
+def test_a_bad_scores_record_is_named_without_a_misleading_hint(tmp_path, content):
+    folder = _rewardkit_files(tmp_path / "inference")
+    (folder / "scores.json").write_text(content)
+    with pytest.raises((DataError, ConfigError)) as info:
+        select(folder)
+    message = str(info.value)
+    assert "re-run" not in message and "inference" in message
+    assert ("scores.json" in message and "regenerate it or delete it" in message) or "pass --spec" in message

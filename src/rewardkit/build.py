@@ -19,6 +19,7 @@ NAME_KEY = {"rewards": "use", "callbacks": "name", "views": "view", "tokenizers"
             "generators": "generator"}
 # Spec size bounds: a YAML alias bomb expands to millions of nodes before anything reads it.
 MAX_CHAIN = 64
+MAX_NESTING = 8  # a chain inside a chain inside ...: lists nested deeper are refused, never recursed into
 
 # adapters[kind] = (params model, wrap): builds an object from a factory registered without a Params model
 # (a plain TRL-style reward function) as wrap(factory, params); set by the layer that owns the wrapper class.
@@ -82,17 +83,20 @@ class Builder:
         self.registry = registry
         self.adapters = adapters or {}
 
-    def build(self, kind: str, spec: Any, where: str | None = None) -> Any:
+    def build(self, kind: str, spec: Any, where: str | None = None, _nesting: int = 0) -> Any:
         """The object a spec describes (validated, nested specs built first)."""
         where = where or singular(kind)
         if kind == "views":
-            if spec is None:
+            if spec is None and not _nesting:
                 return None
             if isinstance(spec, list):
                 if not spec or len(spec) > MAX_CHAIN:
                     raise ConfigError(f"{where}: a view chain needs 1 to {MAX_CHAIN} views, got {len(spec)}. "
                                       "Hint: [boxed] or [{view: after, marker: 'A:'}, last_number].")
-                return Chain([self.build(kind, s, f"{where}[{i}]") for i, s in enumerate(spec)])
+                if _nesting >= MAX_NESTING:
+                    raise ConfigError(f"{where}: view chains nested more than {MAX_NESTING} deep. Hint: write "
+                                      "one flat list of views.")
+                return Chain([self.build(kind, s, f"{where}[{i}]", _nesting + 1) for i, s in enumerate(spec)])
         if not is_spec(spec):
             if _built_ok(kind, spec) is None:
                 return spec  # already built (a view callable, a tokenizer object) by a Python caller
@@ -114,7 +118,7 @@ class Builder:
             obj = adapter[1](factory, params) if adapter is not None else factory(**params)
         except RewardkitError:
             raise
-        except Exception as exc:  # a plugin factory's own TypeError/ValueError: name the plugin
+        except (Exception, SystemExit) as exc:  # a plugin factory's own TypeError/sys.exit(): name the plugin
             raise ConfigError(f"{owner} from {entry.source} could not be built: {type(exc).__name__}: {exc}. "
                               f"Hint: check its parameters with `rewardkit list --json`.") from exc
         return _check_built(kind, entry, obj)

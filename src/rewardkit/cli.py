@@ -160,12 +160,14 @@ def train(
     config: Path = typer.Argument(..., metavar="CONFIG", help="Stage or pipeline config (YAML/TOML/JSON)."),
     overrides: Optional[list[str]] = typer.Option(None, "--set", help="Override a key: --set trainer.max_steps=2 "
                                                   "(dotted key, YAML value; repeatable)."),
+    smoke: bool = typer.Option(False, "--smoke", help="Check the config end to end offline in about a minute: tiny "
+                               "local model, its first rows, 2 steps per stage; outputs in runs/smoke/."),
 ) -> None:
     """Train one stage (sft, rm, dpo, grpo) or a pipeline of stages from a config."""
     from .train import run
     from .train.pipeline import finish_distributed, is_main_process
 
-    results = run(config, overrides)
+    results = run(config, overrides, smoke=smoke, say=lambda line: console.print(Text(line), soft_wrap=True))
     finish_distributed()
     if not is_main_process():
         return  # under accelerate every rank gets here: one table is enough

@@ -113,7 +113,10 @@ class Composed:
         present = {a: v for a, v in values.items() if v is not None}
         if not present or (self.none == "propagate" and len(present) < len(values)):
             return None
-        result = expr.evaluate(self.tree, {a: values.get(a) or 0.0 for a in self.components})
+        try:
+            result = expr.evaluate(self.tree, {a: values.get(a) or 0.0 for a in self.components})
+        except expr.Overflow:
+            result = math.inf
         return None if math.isnan(result) else _finite(result, self.expression, values)
 
     def combine(self, scores: dict[str, list[float | None]]) -> list[float | None]:

@@ -30,6 +30,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from . import selection
+from .api import compose
+from .errors import ConfigError
+from .fileio import atomic_write_json, atomic_write_text, read_jsonl
+from .scoring import score_rows
+from .train import run as train_run
+from .train.generators import Arithmetic
+
 SEED = 0
 EM_SPEC = {"rewards": {"em": {"use": "exact_match", "reference": "answer"}}}
 REWARD_SPEC = {
@@ -82,14 +90,12 @@ class DemoResult:
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> str:
-    from .fileio import atomic_write_text
 
     return str(atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows)))
 
 
 def make_data(out: Path, s: DemoSettings, seed: int = SEED) -> dict[str, str]:
     """Write the SFT, GRPO, validation and test files (disjoint problems) and return their paths."""
-    from .train.generators import Arithmetic
 
     rows = Arithmetic(a_range=(0, 99), b_range=(0, 9))(1000, seed)
     random.Random(seed).shuffle(rows)
@@ -147,9 +153,6 @@ def test_em(model_dir: str, test_file: str) -> float:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from .callbacks.inference import generate_texts
-    from .api import compose
-    from .fileio import read_jsonl
-    from .scoring import score_rows
 
     rows = read_jsonl(test_file)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
@@ -167,7 +170,6 @@ def prepare_output(out: Path) -> Path:
     """Empty the folder of an earlier demo run (stale step files would join the selection); refuse others."""
     import shutil
 
-    from .errors import ConfigError
 
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
         raise ConfigError(f"--output {out} exists and is not a demo folder; the demo would write into it. "
@@ -205,8 +207,6 @@ def run(output: str | Path = "rewardkit-demo", steps: int | None = None, quick: 
     _quiet()
     import torch
 
-    from . import selection
-    from .train import run as train_run
 
     settings = settings or (DemoSettings.quick() if quick else DemoSettings())
     if steps is not None:
@@ -240,7 +240,6 @@ def run(output: str | Path = "rewardkit-demo", steps: int | None = None, quick: 
         best_step=best.step if best else None, best_val_em=best.value("corpus") if best else None,
         best_test_em=best_test, best_path=best_path, plot=str(plot), scores=str(sidecar / selection.SCORES_FILE),
         wall_time_s=round(time.perf_counter() - start, 1), seed=seed, stages=[asdict(r) for r in results])
-    from .fileio import atomic_write_json
 
     atomic_write_json(out / "demo_result.json", asdict(result))
     for line in report_lines(result):

@@ -15,6 +15,11 @@ from .errors import ExpressionError, closest
 
 FUNCTIONS = {"min": (2, None), "max": (2, None), "clip": (3, 3)}
 MAX_LENGTH = 10_000
+MAX_DEPTH = 200  # nesting of the tree: every later walk (linear form, evaluation) stays far from the recursion limit
+
+
+class Overflow(ArithmeticError):
+    """A combine step on finite values gave inf or NaN (not a division by zero)."""
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 
 
@@ -56,27 +61,47 @@ def parse(text: str, names: set[str] | frozenset[str]) -> Node:
                               "Hint: combine fewer terms, or weights per reward.")
     try:
         tree = ast.parse(text.strip(), mode="eval")
-        node = _convert(tree.body, text, frozenset(names))
+        node = _convert(tree.body, text, frozenset(names), 0)
     except SyntaxError as exc:
         raise ExpressionError(f"combine: syntax error in {text!r:.80} at column {exc.offset}: {exc.msg}. "
                               "Hint: only + - * /, parentheses, numbers, aliases, min, max, clip.") from None
     except (RecursionError, MemoryError):
-        raise ExpressionError(f"combine: the expression {text[:40]!r}... is nested too deeply. Hint: use fewer "
-                              "parentheses.") from None
-    _check_divisors(node, text)
+        raise ExpressionError(f"combine: the expression {text[:40]!r}... is nested more than {MAX_DEPTH} levels "
+                              "deep (each term of a long a + b + ... is one level). Hint: use fewer parentheses "
+                              "and terms.") from None
+    _check_constants(node, text)
+    linear = linear_form(node)
+    if linear is not None and not all(math.isfinite(c) for c in (*linear[0].values(), linear[1])):
+        raise ExpressionError(f"combine: {text!r} multiplies out to a weight that is not a finite number. "
+                              "Hint: use smaller constants (scores are finite numbers).")
     return node
 
 
-def _check_divisors(node: Node, text: str) -> None:
-    """Refuse division by a constant that is zero: every row would be None without a word."""
-    if isinstance(node, Bin):
-        if node.op == "/" and not aliases(node.right) and evaluate(node.right, {}) == 0:
+def _constant(node: Node) -> float:
+    """Value of an alias-free subtree (inf when it overflows, NaN when it divides by zero)."""
+    try:
+        return evaluate(node, {})
+    except Overflow:
+        return math.inf
+
+
+def _check_constants(node: Node, text: str) -> None:
+    """Refuse a constant part that is undefined or overflows (`a/0`, `1e200*1e200`): every row would be None
+    (or the weights infinite) without a word."""
+    if isinstance(node, Num):
+        return
+    if not aliases(node):
+        value = _constant(node)
+        if math.isnan(value):
             raise ExpressionError(f"combine: {text!r} divides by a constant zero. Hint: fix the divisor.")
-        _check_divisors(node.left, text)
-        _check_divisors(node.right, text)
-    elif isinstance(node, Call):
-        for arg in node.args:
-            _check_divisors(arg, text)
+        if math.isinf(value):
+            raise ExpressionError(f"combine: {text!r} has a constant part that overflows to infinity. "
+                                  "Hint: use smaller constants.")
+        return
+    if isinstance(node, Bin) and node.op == "/" and not aliases(node.right) and _constant(node.right) == 0:
+        raise ExpressionError(f"combine: {text!r} divides by a constant zero. Hint: fix the divisor.")
+    for child in (node.left, node.right) if isinstance(node, Bin) else node.args if isinstance(node, Call) else ():
+        _check_constants(child, text)
 
 
 def _fail(node: ast.AST, text: str, what: str) -> ExpressionError:
@@ -85,22 +110,30 @@ def _fail(node: ast.AST, text: str, what: str) -> ExpressionError:
                            "+ - * /, parentheses, numbers, reward aliases, min(...), max(...), clip(x, lo, hi).")
 
 
-def _convert(node: ast.AST, text: str, names: frozenset[str]) -> Node:
+def _convert(node: ast.AST, text: str, names: frozenset[str], depth: int) -> Node:
+    if depth > MAX_DEPTH:
+        raise RecursionError
+    depth += 1
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise _fail(node, text, f"the constant {node.value!r}")
-        if not math.isfinite(node.value):
+        try:
+            value = float(node.value)
+        except OverflowError:  # an integer literal beyond float range
+            raise _fail(node, text, "a number too large for a float") from None
+        if not math.isfinite(value):
             raise _fail(node, text, "a non-finite number")
-        return Num(float(node.value))
+        return Num(value)
     if isinstance(node, ast.Name):
         if node.id not in names:
             raise ExpressionError(f"combine: unknown alias {node.id!r} in {text!r}.{closest(node.id, names)} "
                                   f"Declared aliases: {', '.join(sorted(names)) or '(none)'}.")
         return Var(node.id)
     if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        return Bin(_OPS[type(node.op)], _convert(node.left, text, names), _convert(node.right, text, names))
+        return Bin(_OPS[type(node.op)], _convert(node.left, text, names, depth),
+                   _convert(node.right, text, names, depth))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        inner = _convert(node.operand, text, names)
+        inner = _convert(node.operand, text, names, depth)
         return Bin("*", Num(-1.0), inner) if isinstance(node.op, ast.USub) else inner
     if isinstance(node, ast.Call):
         func = node.func.id if isinstance(node.func, ast.Name) else None
@@ -110,28 +143,35 @@ def _convert(node: ast.AST, text: str, names: frozenset[str]) -> Node:
         if len(node.args) < low or (high is not None and len(node.args) > high):
             want = f"exactly {low}" if low == high else f"at least {low}"
             raise ExpressionError(f"combine: {func}() takes {want} arguments, got {len(node.args)} in {text!r}.")
-        return Call(func, tuple(_convert(a, text, names) for a in node.args))
+        return Call(func, tuple(_convert(a, text, names, depth) for a in node.args))
     if isinstance(node, (ast.BinOp, ast.UnaryOp)):
         raise _fail(node, text, f"the operator {type(node.op).__name__}")
     raise _fail(node, text, f"the construct {type(node).__name__}")
 
 
 def evaluate(node: Node, values: dict[str, float]) -> float:
-    """Value of the tree for one row; division by zero gives NaN (the caller turns it into None)."""
+    """Value of the tree for one row; division by zero gives NaN (the caller turns it into None), which every
+    later step keeps; a step that turns finite values into inf or NaN raises Overflow."""
     if isinstance(node, Num):
         return node.value
     if isinstance(node, Var):
         return values[node.name]
     if isinstance(node, Bin):
         a, b = evaluate(node.left, values), evaluate(node.right, values)
-        if node.op == "+":
-            return a + b
-        if node.op == "-":
-            return a - b
-        if node.op == "*":
-            return a * b
-        return a / b if b != 0 else math.nan
+        if math.isnan(a) or math.isnan(b):
+            return math.nan
+        if node.op == "/" and b == 0:
+            return math.nan
+        try:
+            result = a + b if node.op == "+" else a - b if node.op == "-" else a * b if node.op == "*" else a / b
+        except OverflowError:  # float division can raise instead of returning inf
+            raise Overflow from None
+        if not math.isfinite(result):
+            raise Overflow
+        return result
     args = [evaluate(a, values) for a in node.args]
+    if any(math.isnan(a) for a in args):  # min/max would depend on the argument order
+        return math.nan
     if node.func == "clip":
         return min(max(args[0], args[1]), args[2])
     return min(args) if node.func == "min" else max(args)

@@ -17,8 +17,9 @@ from .registry import KINDS, Entry, FailedPlugin, Registry
 # Built-ins register through the same hooks as plugins, named by module (like pytest's default_plugins).
 BUILTIN_PLUGINS = ("rewardkit.rewards", "rewardkit.views", "rewardkit.text_tokenizers", "rewardkit.callbacks",
                    "rewardkit.train.generators")
-# A plugin that exits (sys.exit) is a failing plugin, not the end of the program; Ctrl-C still ends it.
-PLUGIN_FAILURES = (Exception, SystemExit)
+# A plugin that exits (sys.exit) or raises any other BaseException is a failing plugin, not the end of the
+# program; only Ctrl-C (KeyboardInterrupt) still ends it.
+PLUGIN_FAILURES = (BaseException,)
 
 pm = pluggy.PluginManager("rewardkit")
 pm.add_hookspecs(hookspecs)
@@ -50,7 +51,11 @@ def _strict() -> bool:
 
 def _fail(failed: list[FailedPlugin], name: str, version: str, exc: BaseException, where: str) -> None:
     """Record and report a failing plugin (one stderr line); re-raise under REWARDKIT_STRICT_PLUGINS."""
+    if isinstance(exc, KeyboardInterrupt):
+        raise exc
     text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, SystemExit):
+        text = f"SystemExit: the plugin called sys.exit({exc.code!r})"
     failed.append(FailedPlugin(name, version, text))
     print(f"rewardkit: plugin {name} {version} failed {where}: {text}", file=sys.stderr)
     if _strict():

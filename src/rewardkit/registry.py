@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from .errors import AmbiguousNameError, ConfigError, UnknownNameError, closest
 
 KINDS = ("rewards", "callbacks", "views", "tokenizers", "presets", "generators")
@@ -53,7 +55,7 @@ class Entry:
             module, _, attr = self.factory.partition(":")
             try:
                 self.factory = getattr(importlib.import_module(module), attr)
-            except (ImportError, AttributeError) as exc:
+            except (Exception, SystemExit) as exc:  # any failure of the plugin's module, sys.exit() included
                 raise ConfigError(f"{singular(self.kind)} {self.qualified!r}: cannot import {self.factory!r} "
                                   f"({type(exc).__name__}: {exc}). Hint: reinstall {self.source}.") from None
         return self.factory
@@ -89,6 +91,11 @@ def _check_factory(entry: Entry) -> None:
     if not ok:
         raise ConfigError(f"plugin {entry.source} registered {singular(entry.kind)} {entry.name!r} as "
                           f"{factory!r:.60}, which is not {need}. Hint: fix the plugin's register_{entry.kind} hook.")
+    params = entry.params
+    if params is not None and not (isinstance(params, type) and issubclass(params, BaseModel)):
+        raise ConfigError(f"plugin {entry.source} registered {singular(entry.kind)} {entry.name!r} with params "
+                          f"{params!r:.60}, which is not a pydantic model class. Hint: pass params=<a "
+                          "rewardkit.Params subclass> (or a `Params` class attribute), or none.")
 
 
 @dataclass

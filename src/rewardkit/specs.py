@@ -6,6 +6,8 @@ what a document may expand to: aliases can make a 400-byte file stand for billio
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,20 @@ SPEC_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
 MAX_NODES = 200_000  # expanded size (every alias counted at each use)
 MAX_DEPTH = 100
 MAX_BYTES = 20_000_000
+# YAML 1.1 reads `1e-5` and `1.5e3` (an exponent without a dot or sign) as text; JSON and YAML 1.2 read numbers.
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys."""
+    """SafeLoader that refuses duplicate mapping keys and over-long integers, and reads `1e-5` as a number."""
+
+    def construct_long_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return self.construct_yaml_int(node)
+        except ValueError:  # Python refuses str -> int over 4300 digits
+            raise ConfigError(f"line {node.start_mark.line + 1}: the integer {node.value[:20]}... has "
+                              f"{len(node.value)} digits, more than Python reads. Hint: quote it if it is text.") \
+                from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, int] = {}
@@ -40,6 +52,10 @@ class _Loader(yaml.SafeLoader):
                                   "only the last. Hint: remove one of them.")
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_long_int)
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
 
 
 def _measure(node: yaml.Node, sizes: dict[int, int], open_: set[int], depth: int) -> int:
@@ -69,8 +85,9 @@ def _measure(node: yaml.Node, sizes: dict[int, int], open_: set[int], depth: int
 
 def parse_yaml(text: str, where: str) -> Any:
     """Parse YAML text safely (duplicate keys refused, expansion bounded); errors start with `where`."""
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # the reader refuses control characters (NUL...) right here
         node = loader.get_single_node()
         if node is None:
             return None
@@ -78,6 +95,11 @@ def parse_yaml(text: str, where: str) -> Any:
         return loader.construct_document(node)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    except yaml.reader.ReaderError as exc:  # a control character (NUL, ...) anywhere in the text
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(f"{where}:{line}: character U+{exc.character:04X} is not allowed in a spec (control "
+                          "characters cannot appear in YAML). Hint: remove it, or write it as an escape in a "
+                          "double-quoted string.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -87,7 +109,67 @@ def parse_yaml(text: str, where: str) -> Any:
     except RecursionError:
         raise ConfigError(f"{where}: the document is nested too deeply. Hint: flatten it.") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _json_pairs(pairs: list) -> dict:
+    seen: set = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _Duplicate(key)
+        seen.add(key)
+    return dict(pairs)
+
+
+def _json_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON (strict JSON has no NaN or Infinity)")
+
+
+def parse_json(text: str, where: str) -> Any:
+    """Parse strict JSON (duplicate keys, NaN/Infinity refused; bounded like YAML); errors start with `where`."""
+    try:
+        data = json.loads(text, object_pairs_hook=_json_pairs, parse_constant=_json_constant)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where}:{exc.lineno}:{exc.colno}: JSON syntax error: {exc.msg}. Hint: check commas, "
+                          "quotes and brackets.") from None
+    except _Duplicate as exc:
+        try:  # the YAML reader names the line (valid JSON is YAML once tabs, only legal as spacing, are spaces)
+            parse_yaml(text.replace("\t", " "), where)
+        except ConfigError as located:
+            if "duplicate key" in str(located):
+                raise located from None
+        raise ConfigError(f"{where}: duplicate key {exc.args[0]!r}; JSON readers would keep only the last. "
+                          "Hint: remove one of them.") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: the document is nested too deeply. Hint: flatten it.") from None
+    except ValueError as exc:  # NaN/Infinity, an integer over 4300 digits
+        raise ConfigError(f"{where}: invalid JSON value ({exc}). Hint: write finite numbers; quote long ones.") \
+            from None
+    check_shape(data, where)
+    return data
+
+
+def check_shape(data: Any, where: str) -> None:
+    """Refuse a parsed document deeper than MAX_DEPTH or with more than MAX_NODES values (without recursion)."""
+    stack = [(data, 0)]
+    count = 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{where}: the document is nested deeper than {MAX_DEPTH} levels. Hint: flatten it.")
+        if count > MAX_NODES:
+            raise ConfigError(f"{where}: the document has more than {MAX_NODES} values. Hint: specs are small; put "
+                              "data in a dataset file.")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
 
 
 def _read_text(path: Path) -> str:
@@ -125,7 +207,12 @@ def load_file(path: str | Path) -> dict:
             raise ConfigError(f"{path}: TOML syntax error: {exc}. Hint: check quoting and tables.") from None
         except RecursionError:
             raise ConfigError(f"{path}: the document is nested too deeply. Hint: flatten it.") from None
-    else:  # JSON is read as YAML 1.2's subset: one parser, one set of bounds and line numbers
+        except ValueError as exc:  # an integer over 4300 digits
+            raise ConfigError(f"{path}: invalid TOML value ({exc}). Hint: quote it if it is text.") from None
+        check_shape(data, str(path))
+    elif suffix == ".json":  # strict JSON: tabs, exponents and \uD83D\uDE00 pairs as every JSON reader reads them
+        data = parse_json(text, str(path))
+    else:
         data = parse_yaml(text, str(path))
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}. "

@@ -62,12 +62,15 @@ class Worker:
         except (EOFError, OSError):
             ready = False
         if not ready:
-            self.stop()
+            self.stop(grace=2.0)
             raise RewardError(f"The worker process for reward {reward.__name__!r} did not start "
                               f"({_exit_text(self.proc.exitcode)}). Hint: the reward must be importable in a fresh "
                               "process (module-level function or class); its error was printed above.")
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 0.0) -> None:
+        """Kill the process (after `grace` seconds to finish exiting on its own, so its exit code is kept)."""
+        if grace and self.proc.is_alive():
+            self.proc.join(timeout=grace)
         if self.proc.is_alive():
             self.proc.kill()
         self.proc.join(timeout=5)
@@ -87,7 +90,7 @@ def run_with_timeout(reward: Any, texts: list[str], refs: list | None, context: 
         ready = worker.conn.poll(timeout)
         status, value = worker.conn.recv() if ready else (None, None)
     except (EOFError, OSError):  # the process is gone (os._exit, a segfault, killed): never a bare EOFError
-        worker.stop()
+        worker.stop(grace=2.0)
         reward._worker = None
         raise WorkerDied(f"Reward {reward.__name__!r}: the worker process died ({_exit_text(worker.proc.exitcode)}) "
                          f"while scoring {len(texts)} completions. Hint: something in the reward ended its process "

@@ -2,15 +2,17 @@
 
 The record `<args.output_dir>/<sidecar>/scores.json`:
 
-    {"metric": "eval_score", "aggregate": "corpus", "greater_is_better": true, "completion_key": "output",
+    {"metric": "eval_score", "aggregate": "corpus", "greater_is_better": true, "completion_key": null,
      "expression": "...", "spec": {...},
-     "checkpoints": [{"name", "file", "step", "epoch", "count", "components": {alias: mean}, "corpus", "item",
-                      "score"}],
+     "checkpoints": [{"name", "file", "step", "epoch", "count", "dropped", "components": {alias: mean}, "corpus",
+                      "item", "score"}],
      "best": <a checkpoint entry> | null,
      "best_dir": {"path": "best", "step": N, "source": "<folder copied>"} | null}
 
 It is rebuilt on train begin from the files of steps <= the (resumed) global step, so a resume neither loses
-nor duplicates entries.
+nor duplicates entries. Checkpoints are compared on the same rows: files of one run share their row ids; if
+they do not (a validation set changed between a run and its resume), a warning says so and every checkpoint
+is scored on the ids all files share (`count`; `dropped` = rows of its file left out).
 """
 
 from __future__ import annotations
@@ -18,90 +20,117 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
-from ..api import compose
+from ..api import compose, load_spec
 from ..errors import ConfigError, DataError, RewardkitError
-from ..fileio import atomic_replace_dir, atomic_write_json, read_json
-from ..selection import (SCORES_FILE, STEP_FILE, CheckpointScore, load_inference, normalize_records, pick_best,
-                         ranked, resolve_spec, safe_child, score_checkpoint, step_file_name)
-from . import common
-from .common import (adapter_folder, broadcast_from_main, build_params, epoch_index, logger, resolve_dir,
-                     sidecar_dir)
+from ..fileio import atomic_replace_dir, atomic_write_json, make_temp_dir, read_json
+from ..inference_files import keep_rows, load_inference, normalize_records, shared_row_ids, step_file_name, step_files
+from ..paths import safe_child
+from ..selection import SCORES_FILE, CheckpointScore, pick_best, ranked, score_checkpoint
+from .common import (ADAPTER_MARKER, adapter_folder, adapter_marker_step, broadcast_from_main, build_params,
+                     check_dirs, logger, resolve_dir, sidecar_dir)
 from .params import BestCheckpointParams
+
+if TYPE_CHECKING:
+    from .inference import CheckpointInferenceCallback
 
 # Trainer files of a checkpoint-N folder that are not the model: left out when copying it to best/.
 _TRAINER_FILES = ("optimizer", "scheduler", "scaler", "rng_state", "trainer_state", "training_args", "global_step",
                   "latest", "zero_to_fp32")
+_LINK_HINT = ("list checkpoint_inference (on='evaluate' or 'both', same sidecar) before best_checkpoint, or link "
+              "them in any order with rewardkit.callbacks.link_callbacks(callbacks) (`rewardkit train` does)")
 
 
 class BestCheckpointCallback(TrainerCallback):
     """Score every inference file with a compose spec, insert eval_<metric>, copy the best adapter to best/.
 
-    Ordering: it works before or after `checkpoint_inference` (which hands its records over in-process), but
-    must come before `EarlyStoppingCallback`, which reads eval_<metric> in its own on_evaluate. With
-    `metric_for_best_model="eval_<metric>"` the Trainer (best_model_checkpoint, save_total_limit protection,
-    early stopping) ranks checkpoints by the same score; ties go to the earlier step in both. Scoring runs on
-    the main process while the other ranks wait for the broadcast result: keep the validation set small when
-    the spec is slow (BERTScore). Eval metrics added in on_evaluate are not seen by report_to integrations;
-    they go to state.log_history (trainer_state.json) and the `rewardkit.callbacks` logger.
+    Partner: the `checkpoint_inference` writing the same sidecar. Linked (`attach(inference)`, or
+    `rewardkit.callbacks.link_callbacks(callbacks)` for a whole list, which `rewardkit train` calls), it gets
+    each step's records in-process as soon as they exist, so the two may come in either order. Unlinked, it
+    scores the step files it finds in the sidecar: list checkpoint_inference first then, or a step is scored
+    only at the next save (or at train end). Either way it must come before `EarlyStoppingCallback`, which
+    reads eval_<metric> in its own on_evaluate. With `metric_for_best_model="eval_<metric>"` the Trainer
+    (best_model_checkpoint, save_total_limit protection, early stopping) ranks checkpoints by the same score;
+    ties go to the earlier step in both. Scoring runs on the main process while the other ranks wait for the
+    broadcast result: keep the validation set small when the spec is slow (BERTScore). Eval metrics added in
+    on_evaluate are not seen by report_to integrations; they go to state.log_history (trainer_state.json) and
+    the `rewardkit.callbacks` logger. `top_k` deletes only adapter folders lora_save marked as its own.
 
     Example:
+    >>> from rewardkit.callbacks.inference import CheckpointInferenceCallback
     >>> cb = BestCheckpointCallback(spec={"rewards": {"em": {"use": "exact_match"}}}, top_k=2)
+    >>> inference = CheckpointInferenceCallback(dataset=[{"prompt": "2+2=", "answer": "4"}],
+    ...                                         reference_columns=["answer"])
+    >>> cb.attach(inference)  # or rewardkit.callbacks.link_callbacks([cb, inference, ...])
+    >>> cb.partner is inference
+    True
     """
 
     Params = BestCheckpointParams
 
     def __init__(self, **params: Any) -> None:
         self.params = p = build_params(BestCheckpointParams, params, "best_checkpoint")
-        safe_child(".", p.sidecar, "sidecar")  # refuse '../' names now rather than at the first save
-        safe_child(".", p.best_dir, "best_dir")
+        check_dirs(p, "best_checkpoint", relative_only=("sidecar", "best_dir"), run_dirs=("adapters_dir",))
         self.composed = compose(p.spec)
-        self.spec = resolve_spec(p.spec)
+        self.spec = load_spec(p.spec)[0]  # recorded in scores.json, so `rewardkit select` can rescore alike
         self.metric_name = p.metric if p.metric.startswith("eval_") else f"eval_{p.metric}"
+        self.partner: CheckpointInferenceCallback | None = None
         self.checkpoints: dict[int, CheckpointScore] = {}
         self.best_dir_state: dict | None = None
         self.args: Any = None
+        self._ids: set[str] | None = None  # the row ids every checkpoint is scored on
         self._scored: set[int] = set()
         self._checked = False
         self._warned: set[Any] = set()
-        common._listeners.add(self)
 
-    # --- paths and small helpers ----------------------------------------------------------------------
+    def attach(self, inference: CheckpointInferenceCallback) -> None:
+        """Take `inference` (a checkpoint_inference of the same sidecar) as the partner that feeds this callback."""
+        if self.partner is inference:
+            return
+        if self.partner is not None:
+            raise ConfigError("best_checkpoint is already linked to another checkpoint_inference. Hint: one "
+                              "partner each; give the other pair its own sidecar.")
+        if os.path.normpath(inference.params.sidecar) != os.path.normpath(self.params.sidecar):
+            raise ConfigError(f"best_checkpoint (sidecar={self.params.sidecar!r}) cannot link to a "
+                              f"checkpoint_inference writing sidecar={inference.params.sidecar!r}. Hint: give both "
+                              "the same sidecar.")
+        self.partner = inference
+        inference.subscribe(self)
+
+    # --- small helpers -----------------------------------------------------------------------------------
     def _sidecar(self, args: Any) -> Path:
         return sidecar_dir(args, self.params.sidecar)
+
+    def _adapters(self, args: Any) -> Path:
+        return resolve_dir(args, self.params.adapters_dir, "adapters", "callback 'best_checkpoint': adapters_dir")
 
     def _warn_once(self, key: Any, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
             warnings.warn(message, UserWarning, stacklevel=3)
 
-    def _producers(self, args: Any, event: str, step: int) -> list:
-        """checkpoint_inference callbacks of this trainer that will still write `step` at `event`."""
-        mine = os.path.abspath(self._sidecar(args))
-        return [c for c in list(common._producers)
-                if c.args is args and os.path.abspath(sidecar_dir(args, c.params.sidecar)) == mine
-                and c.params.on in (event, "both") and (event == "evaluate" or c._done_step != step)]
+    def _feeds_best_model(self, args: Any) -> bool:
+        wanted = args.metric_for_best_model
+        return bool(wanted) and (wanted if wanted.startswith("eval_") else f"eval_{wanted}") == self.metric_name
 
     def _check_feeding(self, args: Any, step: int) -> None:
-        """With metric_for_best_model = ours, a checkpoint_inference must generate at evaluate."""
+        """With metric_for_best_model = ours: the same direction, and a partner that generates at evaluate."""
         self._checked = True
-        wanted = args.metric_for_best_model
-        if not wanted or (wanted if wanted.startswith("eval_") else f"eval_{wanted}") != self.metric_name:
+        if not self._feeds_best_model(args):
             return
-        if not self._producers(args, "evaluate", step):
-            raise ConfigError(f"best_checkpoint: metric_for_best_model={wanted!r} needs checkpoint_inference "
-                              f"(on='evaluate' or 'both', sidecar={self.params.sidecar!r}) in the same trainer. "
-                              "Hint: add it to callbacks, or drop metric_for_best_model.")
         if bool(args.greater_is_better) != self.params.greater_is_better:
             raise ConfigError(f"best_checkpoint: greater_is_better={self.params.greater_is_better} but the "
                               f"Trainer's greater_is_better={args.greater_is_better}; they would pick different "
                               "checkpoints. Hint: set both the same.")
+        if self.partner is not None and not self.partner.generates_at("evaluate", step):
+            raise ConfigError(f"best_checkpoint: metric_for_best_model={args.metric_for_best_model!r} needs its "
+                              f"checkpoint_inference to generate at evaluation, but it has on="
+                              f"{self.partner.params.on!r}. Hint: on='evaluate' or 'both'.")
 
     # --- events ------------------------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
@@ -116,15 +145,21 @@ class BestCheckpointCallback(TrainerCallback):
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if not self._checked:
             self._check_feeding(args, state.global_step)
-        if metrics is None or self.metric_name in metrics or self._producers(args, "evaluate", state.global_step):
-            return  # already inserted, or checkpoint_inference runs after us and hands its records over
+        if metrics is None or self.metric_name in metrics:
+            return  # inserted already (the partner ran first and handed its records over)
+        if self.partner is not None and self.partner.generates_at("evaluate", state.global_step):
+            return  # the partner runs after us and hands its records over
         result = self._score(args, state, None)
         if result is not None:
             self._insert(state, metrics, result)
+        elif self._feeds_best_model(args):  # the Trainer would fail with a bare KeyError on the missing metric
+            raise ConfigError(f"best_checkpoint: metric_for_best_model={args.metric_for_best_model!r} but no "
+                              f"{step_file_name(state.global_step)} in {self._sidecar(args)} when best_checkpoint "
+                              f"evaluated. Hint: {_LINK_HINT}.")
 
     def on_save(self, args, state, control, **kwargs):
-        if self._producers(args, "save", state.global_step):
-            return  # checkpoint_inference runs after us at this save and hands its records over
+        if self.partner is not None and self.partner.generates_at("save", state.global_step):
+            return  # the partner runs after us at this save and hands its records over
         if state.global_step not in self._scored:
             self._score(args, state, None)
         if state.is_world_process_zero:
@@ -140,10 +175,7 @@ class BestCheckpointCallback(TrainerCallback):
                             "the checkpoint_inference callback with the same sidecar.")
 
     def inference_ready(self, args: Any, state: Any, path: Path, records: list[dict], metrics: dict | None) -> None:
-        """Called by checkpoint_inference once a step's records exist (metrics is None at a save)."""
-        # Only the trainer this callback belongs to (other trainers' callbacks may still be alive in-process).
-        if args is not self.args or os.path.abspath(path.parent) != os.path.abspath(self._sidecar(args)):
-            return
+        """The partner's hand-over (every rank), right after it wrote `path`; metrics is None at a save."""
         result = self._score(args, state, records)
         if metrics is not None and result is not None:
             self._insert(state, metrics, result)
@@ -158,7 +190,8 @@ class BestCheckpointCallback(TrainerCallback):
             try:
                 cs = self._score_main(args, step, state.epoch, records)
                 if cs is not None:
-                    result = {"score": cs.value(self.params.aggregate), "components": cs.components}
+                    entry = cs.to_dict(self.params.aggregate)  # finite or None: the broadcast is plain data
+                    result = {"score": entry["score"], "components": entry["components"]}
             except Exception as exc:  # other ranks must not wait forever for a result that will not come
                 broadcast_from_main({"error": f"{type(exc).__name__}: {exc}"})
                 raise
@@ -176,17 +209,31 @@ class BestCheckpointCallback(TrainerCallback):
             path = self._sidecar(args) / name
             if not path.is_file():
                 return None
-            _, file_epoch, rows = load_inference(path, self.params.completion_key)
-            epoch = file_epoch if file_epoch is not None else epoch
+            loaded = load_inference(path, self.params.completion_key)
+            rows, key = loaded.rows, loaded.completion_key
+            epoch = loaded.epoch if loaded.epoch is not None else epoch
         else:
-            rows = normalize_records(records, name, self.params.completion_key)
+            rows, key = normalize_records(records, name, self.params.completion_key)
+        ids = {str(r["id"]) for r in rows}
+        if self._ids is not None and not self._ids <= ids:  # lacks rows the others were scored on: rescore all
+            self._rescan(args, step)
+            return self.checkpoints.get(step)
+        self._ids = ids if self._ids is None else self._ids
+        rows, dropped = keep_rows(rows, self._ids)
+        if dropped:
+            self._warn_rows(args)
         cs = score_checkpoint(self.composed, rows, name=f"step_{step}", file=name, step=step, epoch=epoch,
-                              completion_key=self.params.completion_key)
+                              completion_key=key, dropped=dropped)
         self.checkpoints[step] = cs
         self._write_record(args)
         logger.info("best_checkpoint: step %d %s=%s %s", step, self.metric_name, cs.value(self.params.aggregate),
                     cs.components)
         return cs
+
+    def _warn_rows(self, args: Any) -> None:
+        self._warn_once("rows", f"best_checkpoint: the inference files in {self._sidecar(args)} hold different "
+                        f"rows; every checkpoint is scored on the {len(self._ids or ())} rows all of them share "
+                        "('dropped' in scores.json counts the rest). Hint: keep one validation set per run.")
 
     def _insert(self, state: Any, metrics: dict, result: dict) -> None:
         """Put eval_<metric> (NaN when unscorable) and its components into metrics and the log history."""
@@ -205,28 +252,42 @@ class BestCheckpointCallback(TrainerCallback):
         return {"expression": self.composed.expression, "spec": self.spec,
                 "completion_key": self.params.completion_key}
 
+    def _read_record(self, folder: Path) -> dict:
+        if not (folder / SCORES_FILE).is_file():
+            return {}
+        try:
+            old = read_json(folder / SCORES_FILE)
+        except DataError as exc:
+            logger.warning("best_checkpoint: ignoring an unreadable record (%s); rescoring the files.", exc)
+            return {}
+        return old if isinstance(old, dict) else {}
+
     def _rescan(self, args: Any, global_step: int) -> None:
-        """Rebuild the record from the files of steps <= global_step, reusing scores of an unchanged spec."""
-        folder, old = self._sidecar(args), {}
-        if (folder / SCORES_FILE).is_file():
-            try:
-                old = read_json(folder / SCORES_FILE)
-            except DataError as exc:
-                logger.warning("best_checkpoint: ignoring an unreadable record (%s); rescoring the files.", exc)
-        reuse = isinstance(old, dict) and all(old.get(k) == v for k, v in self._record_config().items())
-        kept: dict[int, CheckpointScore] = {}
-        for entry in old.get("checkpoints", []) if reuse else []:
-            m = STEP_FILE.match(str(entry.get("file")))
-            if m and int(m.group(1)) == entry.get("step") <= global_step and (folder / entry["file"]).is_file():
-                kept[entry["step"]] = CheckpointScore.from_dict(entry)
-        self.checkpoints = kept
+        """Rebuild the record from the files of steps <= global_step on their shared rows, reusing the scores
+        of an unchanged spec and row count."""
+        folder = self._sidecar(args)
+        old = self._read_record(folder)
+        reuse = all(old.get(k) == v for k, v in self._record_config().items())
+        entries = {e.get("step"): e for e in old.get("checkpoints", []) if reuse and isinstance(e, dict)}
+        loaded = {s: load_inference(p, self.params.completion_key)
+                  for s, p in sorted(step_files(folder).items()) if s <= global_step}
+        self._ids = shared_row_ids({f.path.name: [str(r["id"]) for r in f.rows] for f in loaded.values()},
+                                   intersection=True) if loaded else None
+        self.checkpoints = {}
+        for step, f in loaded.items():
+            rows, dropped = keep_rows(f.rows, self._ids or set())
+            e = entries.get(step)
+            if e and (e.get("file"), e.get("count"), e.get("dropped", 0)) == (f.path.name, len(rows), dropped):
+                self.checkpoints[step] = CheckpointScore.from_dict(e)
+            else:
+                self.checkpoints[step] = score_checkpoint(
+                    self.composed, rows, name=f"step_{step}", file=f.path.name, step=step,
+                    epoch=f.epoch, completion_key=f.completion_key, dropped=dropped)
+            if dropped:
+                self._warn_rows(args)
         best_dir = old.get("best_dir") if reuse else None
-        self.best_dir_state = best_dir if isinstance(best_dir, dict) and best_dir.get("step") in kept else None
-        files = [p for p in folder.iterdir() if STEP_FILE.match(p.name)] if folder.is_dir() else []
-        for path in sorted(files):
-            step = int(STEP_FILE.match(path.name).group(1))
-            if step <= global_step and step not in self.checkpoints:
-                self._score_main(args, step, None, None)
+        self.best_dir_state = best_dir if isinstance(best_dir, dict) and best_dir.get("step") in self.checkpoints \
+            else None
         self._write_record(args)
 
     def _write_record(self, args: Any) -> None:
@@ -239,17 +300,11 @@ class BestCheckpointCallback(TrainerCallback):
             "best_dir": self.best_dir_state})
 
     def _adapter_source(self, args: Any, best: CheckpointScore) -> Path | None:
-        """lora_save's folder of the best step, else the Trainer's checkpoint-N."""
-        adapters = resolve_dir(args, self.params.adapters_dir, "adapters")
-        step_dir = adapters / adapter_folder("step", best.step, best.epoch)
-        if step_dir.is_dir():
-            return step_dir
-        # epoch_E holds the last save of epoch E: the best's only if no later scored step shares that epoch.
-        e = epoch_index(best.epoch)
-        later = [c for c in self.checkpoints.values() if c.step > best.step and epoch_index(c.epoch) == e]
-        epoch_dir = adapters / adapter_folder("epoch", best.step, best.epoch)
-        if epoch_dir.is_dir() and not later:
-            return epoch_dir
+        """lora_save's folder holding the best step (its marker says which step), else the Trainer's checkpoint-N."""
+        for layout in ("step", "epoch"):
+            folder = self._adapters(args) / adapter_folder(layout, best.step, best.epoch)
+            if folder.is_dir() and adapter_marker_step(folder) == best.step:
+                return folder
         checkpoint = Path(args.output_dir) / f"checkpoint-{best.step}"
         return checkpoint if checkpoint.is_dir() else None
 
@@ -270,8 +325,7 @@ class BestCheckpointCallback(TrainerCallback):
                             "adapter (no lora_save folder, no checkpoint-N). Hint: save at every evaluation "
                             "(save_steps = eval_steps).")
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        tmp = make_temp_dir(target.parent, f".{target.name}.")
         try:
             shutil.copytree(source, tmp, dirs_exist_ok=True, ignore=lambda d, names: [
                 n for n in names if n.startswith(_TRAINER_FILES) or n.startswith(".")])
@@ -283,18 +337,23 @@ class BestCheckpointCallback(TrainerCallback):
         logger.info("best_checkpoint: best is step %d; copied %s -> %s", best.step, source, target)
 
     def _prune(self, args: Any) -> None:
-        """Delete lora_save folders of scored steps outside the top k (the best always stays)."""
+        """Delete lora_save folders holding a scored step outside the top k; never an unmarked folder."""
         k = self.params.top_k
         if k is None:
             return
         order = ranked(list(self.checkpoints.values()), self.params.aggregate, self.params.greater_is_better)
-        keep = {c.step for c in order[:k]}
-        adapters = resolve_dir(args, self.params.adapters_dir, "adapters")
+        dropped = {c.step for c in order[k:]}
+        adapters = self._adapters(args)
         for c in order[k:]:
-            folders = [adapter_folder("step", c.step, c.epoch)]
-            if not any(epoch_index(o.epoch) == epoch_index(c.epoch) for o in order if o.step in keep):
-                folders.append(adapter_folder("epoch", c.step, c.epoch))
-            for name in folders:
-                if (adapters / name).is_dir():
-                    shutil.rmtree(adapters / name)
-                    logger.info("best_checkpoint: top_k=%d, removed %s", k, adapters / name)
+            for layout in ("step", "epoch"):
+                folder = adapters / adapter_folder(layout, c.step, c.epoch)
+                if not folder.is_dir():
+                    continue
+                held = adapter_marker_step(folder)
+                if held is None:
+                    self._warn_once(("unmarked", str(folder)), f"best_checkpoint: top_k={k} leaves {folder} "
+                                    f"alone: it has no {ADAPTER_MARKER} marker, so lora_save did not write it. "
+                                    f"Hint: move it out of {adapters} if it is not needed.")
+                elif held in dropped:  # an epoch_E folder may hold a later step than c: keep it if that one stays
+                    shutil.rmtree(folder)
+                    logger.info("best_checkpoint: top_k=%d, removed %s", k, folder)

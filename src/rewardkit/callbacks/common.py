@@ -1,23 +1,23 @@
-"""Helpers shared by the callbacks: epoch numbering, process info, the sharded-training check, and the
-in-process hand-off from `checkpoint_inference` to `best_checkpoint` (which makes their order irrelevant)."""
+"""Helpers shared by the callbacks: parameters, epoch numbering, folders (kept inside the run), the marker
+of adapter folders rewardkit wrote, the rank-0 broadcast and the sharded-training check."""
 
 from __future__ import annotations
 
 import logging
 import math
-import weakref
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..distributed import process_info
+from ..errors import ConfigError, DataError
+from ..fileio import atomic_write_json, read_json
+from ..paths import run_path, safe_child
 from ..validation import validate
 
 logger = logging.getLogger("rewardkit.callbacks")
 
-# Live best_checkpoint callbacks; checkpoint_inference notifies them when a step's records are ready.
-_listeners: weakref.WeakSet = weakref.WeakSet()
-# Live checkpoint_inference callbacks, so best_checkpoint can tell whether one feeds its metric.
-_producers: weakref.WeakSet = weakref.WeakSet()
+# Written into every folder lora_save creates: pruning and replacing touch only folders that carry it.
+ADAPTER_MARKER = ".rewardkit-adapter"
 
 
 def build_params(model: type, params: dict, name: str) -> Any:
@@ -35,14 +35,6 @@ def epoch_index(epoch: float | None) -> int:
 def adapter_folder(layout: str, step: int, epoch: float | None) -> str:
     """lora_save's folder name for a save at `step` / `epoch`."""
     return f"step_{step}" if layout == "step" else f"epoch_{epoch_index(epoch)}"
-
-
-def process_info() -> tuple[int, int]:
-    """(process index, number of processes); (0, 1) outside a distributed run."""
-    from accelerate import PartialState
-
-    state = PartialState()
-    return state.process_index, state.num_processes
 
 
 def broadcast_from_main(value: Any) -> Any:
@@ -90,13 +82,40 @@ def has_adapter(model: Any) -> bool:
     return isinstance(model, PeftModel)
 
 
-def resolve_dir(args: Any, value: str | None, default: str) -> Path:
-    """A user-given folder (absolute or relative to the cwd), else `<args.output_dir>/<default>`."""
-    return Path(value) if value else Path(args.output_dir) / default
+def check_dirs(params: Any, owner: str, relative_only: tuple[str, ...] = (), run_dirs: tuple[str, ...] = ()) -> None:
+    """Refuse bad folder parameters at construction, before any training: `relative_only` ones must be plain
+    names inside the run, `run_dirs` ones inside it unless absolute."""
+    root = "the run folder (args.output_dir)"  # not known yet: only the names are checked, the paths dropped
+    for name in relative_only:
+        safe_child(root, getattr(params, name), f"callback {owner!r}: {name}")
+    for name in run_dirs:
+        if getattr(params, name) is not None:
+            run_path(root, getattr(params, name), f"callback {owner!r}: {name}")
+
+
+def resolve_dir(args: Any, value: str | None, default: str, what: str) -> Path:
+    """A folder parameter: an absolute path as given, a relative one under args.output_dir (never above it),
+    None the run's `<args.output_dir>/<default>`."""
+    return run_path(args.output_dir, value, what) if value else Path(args.output_dir) / default
 
 
 def sidecar_dir(args: Any, sidecar: str) -> Path:
     """`<args.output_dir>/<sidecar>`, refusing names that leave the output folder."""
-    from ..selection import safe_child
-
     return safe_child(args.output_dir, sidecar, "sidecar")
+
+
+def write_adapter_marker(folder: Path, step: int, epoch: float | None) -> None:
+    """Mark `folder` as an adapter lora_save wrote, with the step it holds (epoch_E folders change hands)."""
+    atomic_write_json(folder / ADAPTER_MARKER, {"step": step, "epoch": epoch})
+
+
+def adapter_marker_step(folder: Path) -> int | None:
+    """The step in `folder`'s marker; None when the folder is not one rewardkit wrote (no or a bad marker)."""
+    marker = folder / ADAPTER_MARKER
+    if not marker.is_file():
+        return None
+    try:
+        step = read_json(marker).get("step")
+    except (DataError, AttributeError):  # unreadable, or not an object: not a marker of ours
+        return None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None

@@ -1,6 +1,7 @@
 """`checkpoint_inference`: generate answers for a validation set with the live model at each save/evaluation.
 
-Output, one file per step, written atomically by the main process to `<args.output_dir>/<sidecar>/step_{N}.json`:
+Output, one file per step, written atomically by the main process to `<args.output_dir>/<sidecar>/step_{N}.json`
+(the format is `rewardkit.inference_files`'s):
 
     {"step": N, "epoch": 1.5, "records": [{"id": ..., "prompt": ..., "output": "...", <reference/extra columns>}]}
 
@@ -11,37 +12,44 @@ skipped). Records keep the dataset order.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import time
 import weakref
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 from transformers import TrainerCallback
 
+from ..distributed import process_info
 from ..errors import ConfigError, DataError
-from ..fileio import atomic_write_json, read_json, read_jsonl
-from ..selection import STEP_FILE, safe_child, step_file_name
-from . import common
-from .common import build_params, logger, process_info, refuse_sharded, sidecar_dir
+from ..fileio import dumps_strict
+from ..inference_files import (AUTO_FIELDS, RECORD_KEYS, make_record, read_rows, step_file_name, step_files,
+                               write_step_file)
+from .common import build_params, check_dirs, logger, refuse_sharded, sidecar_dir
 from .params import CheckpointInferenceParams
 
-_RECORD_KEYS = ("id", "prompt", "output")
+# Copied columns may not take these names: readers take "completion" as the generated text when present.
+_RESERVED = tuple(dict.fromkeys((*RECORD_KEYS, *AUTO_FIELDS)))
+
+
+class InferenceListener(Protocol):
+    """What `CheckpointInferenceCallback.subscribe` accepts (best_checkpoint is one)."""
+
+    def inference_ready(self, args: Any, state: Any, path: Path, records: list[dict],
+                        metrics: dict | None) -> None: ...
 
 
 def load_rows(dataset: str | list[dict]) -> list[dict]:
-    """Validation rows from a JSON list / JSONL path or an in-memory list."""
+    """Validation rows from a JSON list / JSONL path (or a step file) or an in-memory list."""
     if isinstance(dataset, list):
         rows, where = dataset, "dataset"
     else:
-        path = Path(dataset)
-        rows = read_jsonl(path) if path.suffix.lower() == ".jsonl" else read_json(path)
-        where = str(path)
-        if isinstance(rows, dict) and isinstance(rows.get("records"), list):
-            rows = rows["records"]
-    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        if Path(dataset).is_dir():  # fileio would say "unknown file type" or "does not exist" for a folder
+            raise DataError(f"checkpoint_inference: dataset {dataset!r} is a directory, not a file. Hint: pass "
+                            "the JSON list or JSONL file inside it (e.g. val.jsonl).")
+        rows, where = read_rows(dataset), str(dataset)
+    if not rows:  # objects only: read_rows and the params model (list[dict]) checked that
         raise DataError(f"{where}: expected a non-empty list of objects (one per validation row). Hint: a JSON "
                         'list or JSONL of {"id": ..., "prompt": ..., "answer": ...}.')
     return rows
@@ -210,29 +218,50 @@ class CheckpointInferenceCallback(TrainerCallback):
     (all ranks would have to generate together). A sequence-classification model (RewardTrainer) is refused
     at train begin. See the module docstring for the file format.
 
+    Partner link: `subscribe(listener)` hands each step's records to the listener (a best_checkpoint of the
+    same sidecar) right after the file is written, at evaluate with the eval metrics. The listener uses
+    `generates_at(event, step)` and `last_step` to know whether records are still coming, so the two work in
+    either order in the callbacks list. `rewardkit.callbacks.link_callbacks(callbacks)` makes these links
+    (`rewardkit train` calls it).
+
     Example:
-    >>> cb = CheckpointInferenceCallback(dataset="val.jsonl", reference_columns=["answer"], max_new_tokens=64)
+    >>> val = [{"id": "q1", "prompt": "2+2=", "answer": "4"}]  # or a path: dataset="val.jsonl"
+    >>> cb = CheckpointInferenceCallback(dataset=val, reference_columns=["answer"], max_new_tokens=64)
+    >>> cb.generates_at("evaluate", 10), cb.generates_at("save", 10)
+    (True, False)
     """
 
     Params = CheckpointInferenceParams
 
     def __init__(self, **params: Any) -> None:
         self.params = p = build_params(CheckpointInferenceParams, params, "checkpoint_inference")
-        clash = [c for c in p.reference_columns + p.extra_columns if c in _RECORD_KEYS]
+        clash = [c for c in p.reference_columns + p.extra_columns if c in _RESERVED]
         if clash:
             raise ConfigError(f"callback 'checkpoint_inference': columns {clash} clash with the record fields "
-                              f"{list(_RECORD_KEYS)}. Hint: rename them in the dataset.")
+                              f"{list(_RESERVED)} ('completion' would be read as the generated text). Hint: "
+                              "rename them in the dataset.")
         if p.generation_kwargs.get("num_return_sequences", 1) != 1:
             raise ConfigError("callback 'checkpoint_inference': generation_kwargs.num_return_sequences must be 1. "
                               "Hint: one output per prompt is scored.")
-        safe_child(".", p.sidecar, "sidecar")  # refuse '../' names now rather than at the first save
+        check_dirs(p, "checkpoint_inference", relative_only=("sidecar",))  # now rather than at the first save
         self.rows = load_rows(p.dataset)
         self._check_rows()
-        self._done_step: int | None = None
+        self.last_step: int | None = None  # global step of the last generation (every rank)
+        self.listeners: list[InferenceListener] = []
         self._model_ref: Any = None
         self.args: Any = None
         self.written: list[Path] = []
-        common._producers.add(self)
+
+    def subscribe(self, listener: InferenceListener) -> None:
+        """Call `listener.inference_ready(args, state, path, records, metrics)` after each generation."""
+        if not any(existing is listener for existing in self.listeners):
+            self.listeners.append(listener)
+
+    def generates_at(self, event: str, step: int) -> bool:
+        """Whether this callback (still) generates at `event` ('evaluate' | 'save') of global step `step`."""
+        if self.params.on not in (event, "both"):
+            return False
+        return event == "evaluate" or self.last_step != step  # a save after an evaluate of the same step reuses it
 
     def _check_rows(self) -> None:
         p = self.params
@@ -246,8 +275,8 @@ class CheckpointInferenceCallback(TrainerCallback):
             dups = sorted({i for i in ids if ids.count(i) > 1})
             raise DataError(f"checkpoint_inference dataset: duplicate ids {dups[:10]} in column "
                             f"{p.id_column!r}. Hint: ids must be unique to join references later.")
-        try:
-            json.dumps([self._record(i, "") for i in range(len(self.rows))])
+        try:  # strict, as the step files are written: a NaN column would otherwise fail at the first save
+            dumps_strict([self._record(i, "") for i in range(len(self.rows))])
         except (TypeError, ValueError) as exc:
             raise DataError(f"checkpoint_inference dataset: records must be JSON-serializable ({exc}). Hint: "
                             "convert the offending columns to strings or numbers.") from None
@@ -257,9 +286,8 @@ class CheckpointInferenceCallback(TrainerCallback):
 
     def _record(self, i: int, output: str) -> dict:
         row, p = self.rows[i], self.params
-        record = {"id": self._row_id(i), "prompt": row[p.prompt_column], "output": output}
-        record.update({c: row[c] for c in [*p.reference_columns, *p.extra_columns]})
-        return record
+        return make_record(self._row_id(i), row[p.prompt_column], output,
+                           {c: row[c] for c in [*p.reference_columns, *p.extra_columns]})
 
     @property
     def last_model(self) -> Any:
@@ -281,9 +309,7 @@ class CheckpointInferenceCallback(TrainerCallback):
     def _set_aside_stale(self, args: Any, step: int) -> None:
         """Move files of steps after the (resumed) step to stale/: they belong to an abandoned run."""
         folder = sidecar_dir(args, self.params.sidecar)
-        if not folder.is_dir():
-            return
-        stale = [p for p in folder.iterdir() if (m := STEP_FILE.match(p.name)) and int(m.group(1)) > step]
+        stale = [path for s, path in step_files(folder).items() if s > step]
         if stale:
             (folder / "stale").mkdir(exist_ok=True)
             for path in stale:
@@ -296,7 +322,7 @@ class CheckpointInferenceCallback(TrainerCallback):
             self._run(args, state, model, processing_class, metrics)
 
     def on_save(self, args, state, control, model=None, processing_class=None, **kwargs):
-        if self.params.on in ("save", "both") and self._done_step != state.global_step:
+        if self.generates_at("save", state.global_step):
             self._run(args, state, model, processing_class, None)
 
     def _run(self, args: Any, state: Any, model: Any, processing_class: Any, metrics: dict | None) -> None:
@@ -319,13 +345,13 @@ class CheckpointInferenceCallback(TrainerCallback):
             pairs = gather_object(pairs)
         by_index = dict(pairs)
         records = [self._record(i, by_index[i]) for i in range(n)]
-        path = sidecar_dir(args, p.sidecar) / step_file_name(state.global_step)
+        folder = sidecar_dir(args, p.sidecar)
         if state.is_world_process_zero:
-            atomic_write_json(path, {"step": state.global_step, "epoch": state.epoch, "records": records})
+            path = write_step_file(folder, state.global_step, state.epoch, records)
             self.written.append(path)
             logger.info("checkpoint_inference: step %d, %d prompts in %.1fs -> %s", state.global_step, n,
                         time.perf_counter() - started, path)
-        self._done_step = state.global_step
+        self.last_step = state.global_step
         self._model_ref = weakref.ref(model)
-        for listener in list(common._listeners):
-            listener.inference_ready(args, state, path, records, metrics)
+        for listener in list(self.listeners):  # every rank: a listener's scoring broadcasts from rank 0
+            listener.inference_ready(args, state, folder / step_file_name(state.global_step), records, metrics)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
-from ..errors import ConfigError
-from ..fileio import atomic_replace_dir
-from .common import adapter_folder, build_params, has_adapter, logger, refuse_sharded, resolve_dir
+from ..errors import ConfigError, DataError
+from ..fileio import atomic_replace_dir, make_temp_dir
+from .common import (ADAPTER_MARKER, adapter_folder, adapter_marker_step, build_params, check_dirs, has_adapter,
+                     logger, refuse_sharded, resolve_dir, write_adapter_marker)
 from .params import LoRASaveParams
 
 
@@ -20,9 +20,13 @@ class LoRASaveCallback(TrainerCallback):
     """Save only the adapter (and tokenizer) on every save to <output_dir>/step_N or epoch_E, atomically.
 
     Folders live outside `checkpoint-N/`, so `save_total_limit` rotation never deletes them. Writes happen on
-    the main process only. A model without a PEFT adapter is saved whole (with a one-time warning) unless
-    `no_adapter="error"`. `layout="epoch"` names folders epoch_E (E = 1-based epoch in progress), so pair it
-    with `save_strategy="epoch"`: several saves within one epoch replace each other.
+    the main process only. `output_dir` is relative to the run's `args.output_dir` (default `adapters`), or an
+    explicit absolute path; `..` climbing out of the run is refused. Each folder carries a `.rewardkit-adapter`
+    marker (its step): best_checkpoint's top-k pruning deletes only marked folders, and lora_save itself
+    refuses to replace a same-named folder it did not write. A model without a PEFT adapter is saved whole
+    (with a one-time warning) unless `no_adapter="error"`. `layout="epoch"` names folders epoch_E (E = 1-based
+    epoch in progress), so pair it with `save_strategy="epoch"`: several saves within one epoch replace each
+    other.
 
     Example:
     >>> cb = LoRASaveCallback(layout="epoch")  # or rewardkit.get_callback("lora_save", layout="epoch")
@@ -32,6 +36,7 @@ class LoRASaveCallback(TrainerCallback):
 
     def __init__(self, **params: Any) -> None:
         self.params = build_params(LoRASaveParams, params, "lora_save")
+        check_dirs(self.params, "lora_save", run_dirs=("output_dir",))
         self._warned: set[str] = set()
         self.saved: list[Path] = []
 
@@ -54,18 +59,22 @@ class LoRASaveCallback(TrainerCallback):
     def on_save(self, args, state, control, model=None, processing_class=None, **kwargs):
         if not state.is_world_process_zero or model is None:
             return
-        root = resolve_dir(args, self.params.output_dir, "adapters")
+        root = resolve_dir(args, self.params.output_dir, "adapters", "callback 'lora_save': output_dir")
         final = root / adapter_folder(self.params.layout, state.global_step, state.epoch)
+        if final.is_dir() and adapter_marker_step(final) is None:
+            raise DataError(f"lora_save: {final} exists and was not written by rewardkit (no {ADAPTER_MARKER} "
+                            "marker); refusing to replace it. Hint: move it away, or point lora_save.output_dir at "
+                            "a folder of its own.")
         if not has_adapter(model):
             self._warn_once("full", f"lora_save: the model has no PEFT adapter, so the FULL model is saved to "
                             f"{root}/ at every save. Hint: pass peft_config= to the trainer, or "
                             "no_adapter='error' to refuse.")
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=root))
+        tmp = make_temp_dir(root, f".{final.name}.")
         try:
             model.save_pretrained(tmp)  # PeftModel / loaded adapter: adapter_config.json + adapter weights only
             if self.params.save_tokenizer and processing_class is not None:
                 processing_class.save_pretrained(tmp)
+            write_adapter_marker(tmp, state.global_step, state.epoch)  # inside: it appears with the folder
             atomic_replace_dir(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

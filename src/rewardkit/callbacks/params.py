@@ -21,7 +21,8 @@ def _dataset_rows(value: Any) -> Any:
 class LoRASaveParams(_Params):
     """Parameters of `lora_save`."""
 
-    output_dir: str | None = Field(None, description="Where adapters go; default <args.output_dir>/adapters.")
+    output_dir: str | None = Field(None, description="Where adapters go: a folder under args.output_dir (default "
+                                   "'adapters'; '..' out of the run is refused) or an explicit absolute path.")
     layout: Literal["step", "epoch"] = Field(
         "step", description="Folder names: step_{global_step} or epoch_{E} (E = 1-based epoch in progress).")
     save_tokenizer: bool = Field(True, description="Also save the tokenizer (processing_class) next to the adapter.")
@@ -33,13 +34,15 @@ class CheckpointInferenceParams(_Params):
     """Parameters of `checkpoint_inference`."""
 
     dataset: Annotated[Union[str, list[dict[str, Any]]], BeforeValidator(_dataset_rows)] = Field(
-        description="Validation rows: path to a JSON list / JSONL file, a list of dicts, or a datasets.Dataset.")
+        description="Validation rows: path to a JSON list / JSONL file (or a step_N.json), a list of dicts, or a "
+        "datasets.Dataset.")
     prompt_column: str = Field("prompt", description="Column with the prompt: a string or chat messages.")
     id_column: str = Field("id", description="Column with the row id; rows without one use their index.")
     reference_columns: list[str] = Field(default_factory=list, description="Columns copied into each record "
                                          "(references the scoring spec reads, e.g. ['answer']).")
     extra_columns: list[str] = Field(default_factory=list, description="Other columns copied into each record.")
-    sidecar: str = Field("inference", description="Folder under args.output_dir for step_{N}.json files.")
+    sidecar: str = Field("inference", description="Folder under args.output_dir for step_{N}.json files; a "
+                         "best_checkpoint with the same sidecar is its partner (rewardkit.callbacks.link_callbacks).")
     on: Literal["save", "evaluate", "both"] = Field(
         "evaluate", description="When to generate; 'evaluate' lets best_checkpoint feed metric_for_best_model.")
     batch_size: int = Field(16, gt=0, description="Prompts per generate() call (GRPO itself generates "
@@ -63,9 +66,11 @@ class BestCheckpointParams(_Params):
     aggregate: Literal["corpus", "item"] = Field(
         "corpus", description="corpus: combine the per-component means (None excluded per component); "
         "item: mean of the per-row combined scores.")
-    completion_key: str = Field("output", description="Record field holding the generated text.")
+    completion_key: str | None = Field(None, description="Record field holding the generated text; None: "
+                                       "'completion' when the records have it, else 'output'.")
     top_k: int | None = Field(None, ge=1, description="Keep only the k best lora_save adapter folders.")
     best_dir: str = Field("best", description="Folder under args.output_dir receiving a copy of the best adapter.")
     greater_is_better: bool = Field(True, description="Whether a higher score is better.")
     adapters_dir: str | None = Field(
-        None, description="lora_save's folder (default <args.output_dir>/adapters); checkpoint-N is the fallback.")
+        None, description="lora_save's folder: under args.output_dir (default 'adapters') or an absolute path; "
+        "checkpoint-N is the fallback. top_k prunes only folders lora_save marked as its own.")

@@ -211,6 +211,13 @@ class Reward:
             raise DataError(f"Reward {self.__name__!r}: completions must be a list (one item per completion), got "
                             f"{type(completions).__name__}. Hint: completions=['text'] scores one completion.")
         n = len(completions)
+        for field, value in (("prompts", prompts), ("completion_ids", completion_ids)):
+            if value is not None and (not isinstance(value, (list, tuple)) or len(value) != n):
+                got = (f"has {len(value)} items" if isinstance(value, (list, tuple))
+                       else f"is {type(value).__name__}, not a list,")
+                raise DataError(f"Reward {self.__name__!r}: {field} {got} for {n} completions. Hint: pass one "
+                                f"item per completion (a list of {'token ids' if field == 'completion_ids' else 'prompts'}"
+                                " each), as TRL does.")
         texts = [completion_text(c, i) for i, c in enumerate(completions)]
         references = self._references(n, kwargs) if self.needs_reference else None
         out: list[float | None] = [None] * n

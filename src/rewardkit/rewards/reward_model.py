@@ -203,7 +203,7 @@ class RewardModel(Reward):
     def _check_prompts(self, prompts: Any, n: int) -> None:
         hint = ("Hint: add a 'prompt' field to each row (rewardkit score and select pass it as prompts=), or call "
                 "the reward as TRL does: reward(prompts=[...], completions=[...]).")
-        if prompts is None:
+        if prompts is None or (isinstance(prompts, (list, tuple)) and n and all(p is None for p in prompts)):
             raise DataError(f"reward_model {self.__name__!r} needs prompts: it scores prompt + completion, as TRL "
                             f"does, and got none. {hint}")
         if not isinstance(prompts, (list, tuple)) or len(prompts) != n:

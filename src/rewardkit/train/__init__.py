@@ -5,7 +5,7 @@ Light package: torch, transformers, trl and peft are imported only when a run st
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -15,11 +15,15 @@ if TYPE_CHECKING:
 __all__ = ["finish_distributed", "load", "run"]
 
 
-def run(config: str | Path | dict, overrides: list[str] | None = None) -> list[StageResult]:
-    """Run a stage or pipeline config (YAML/TOML/JSON path or dict) with 'key=value' overrides."""
+def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bool = False,
+        say: Callable[[str], Any] | None = None) -> list[StageResult]:
+    """Run a stage or pipeline config (YAML/TOML/JSON path or dict) with 'key=value' overrides.
+
+    `smoke=True`: the same config offline on tiny local models, 2 steps per stage (`rewardkit train --smoke`).
+    """
     from .pipeline import run as _run
 
-    return _run(config, overrides)
+    return _run(config, overrides, smoke=smoke, say=say)
 
 
 def load(config: str | Path | dict, overrides: list[str] | None = None) -> list[Any]:

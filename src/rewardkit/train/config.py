@@ -58,6 +58,9 @@ class DatasetSpec(_Model):
     eval_split: str | None = Field(None, description="Hub split used for evaluation.")
     eval_file: str | None = Field(None, description="Local file used for evaluation (same column mapping).")
     eval_size: float | int | None = Field(None, gt=0, description="Hold out this fraction (< 1) or number of rows.")
+    eval_max_rows: int | None = Field(None, gt=0, description="Keep the first N rows of eval_file / eval_split.")
+    smoke_path: str | None = Field(None, description="Local file that `rewardkit train --smoke` reads instead of "
+                                   "path / generator: a few rows in the same format (e.g. a hub dataset's sample).")
 
     @model_validator(mode="after")
     def _one_source(self) -> "DatasetSpec":

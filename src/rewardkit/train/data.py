@@ -178,7 +178,7 @@ def load_stage_data(stage: StageConfig, refs: dict[str, list[str]]) -> tuple[Dat
                 raise ConfigError("dataset.eval_split works with hub datasets only. Hint: use eval_file or "
                                   "eval_size for local files and generators.")
             eval_ds, eval_where = load_hub(spec.path, spec.name, spec.eval_split), f"{spec.path}[{spec.eval_split}]"
-        eval_ds = _chat(map_columns(eval_ds, spec.columns, eval_where), spec)
+        eval_ds = _chat(map_columns(_sized(eval_ds, spec.eval_max_rows), spec.columns, eval_where), spec)
     keep = stage_columns(stage, ds, where, refs)
     if eval_ds is not None:
         stage_columns(stage, eval_ds, eval_where, refs)

@@ -7,7 +7,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import ConfigError, closest
 from .config import REF_PREFIX, StageConfig, load_stages
@@ -115,8 +115,10 @@ def _compose_rewards(stage: StageConfig, where: str, spec: Any = None) -> Any:
 def prepare(stages: list[StageConfig], where: str) -> list[_Prepared]:
     """Validate every stage and load its data before any training starts."""
     from .data import load_stage_data, reference_columns
+    from .preflight import check_models
     from .stages import build_args, build_callbacks, check_quantization, check_trainer_keys, check_trainer_values
 
+    check_models(stages, where)  # every model and tokenizer resolves; before the heavy imports, so it fails fast
     prepared = []
     for i, stage in enumerate(stages):
         check_trainer_keys(stage, where)
@@ -165,7 +167,10 @@ def run_stage(p: _Prepared, model: str, where: str) -> StageResult:
     handoff = handoff_dir(stage)  # what `@name` resolves to (rewards resolved it in prepare already)
     if stage.peft is not None:
         if trainer.accelerator.is_main_process:
-            merge_adapter(stage, model, str(final), handoff)
+            from .preflight import loading
+
+            with loading(where, stage, model, stage.tokenizer):
+                merge_adapter(stage, model, str(final), handoff)
         trainer.accelerator.wait_for_everyone()
     metrics = {k: v for k, v in (output.metrics or {}).items() if isinstance(v, (int, float))}
     loss = output.training_loss
@@ -181,14 +186,30 @@ def run_stage(p: _Prepared, model: str, where: str) -> StageResult:
     return result
 
 
-def run(config: str | Path | dict, overrides: list[str] | None = None) -> list[StageResult]:
+def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bool = False,
+        say: Callable[[str], Any] | None = None) -> list[StageResult]:
     """Run a stage or pipeline config (file path or dict) with `key=value` overrides; returns one result per stage.
+
+    `smoke=True` runs the same config offline on tiny local models, a few rows and 2 steps per stage, into
+    runs/smoke/<config name> (train/smoke.py); each swap is reported through `say` (default: print).
 
     Example:
     >>> from rewardkit.train import run
     >>> results = run("examples/tutorial/sft.yaml", ["model=/tmp/tiny", "trainer.max_steps=2"])  # doctest: +SKIP
+    >>> results = run("examples/tutorial/sft.yaml", smoke=True)  # doctest: +SKIP
     """
     stages, root, where = load_stages(config, overrides)
+    if smoke:
+        from .smoke import offline_mode, smoke_setup
+
+        with offline_mode():
+            stages, root = smoke_setup(stages, where, say or print)
+            return run_stages(stages, root, where)
+    return run_stages(stages, root, where)
+
+
+def run_stages(stages: list[StageConfig], root: str, where: str) -> list[StageResult]:
+    """Check every stage (prepare), then train them in order; `@name` models resolve to earlier stages' outputs."""
     prepared = prepare(stages, where)
     results: list[StageResult] = []
     done: dict[str, str] = {}

@@ -153,13 +153,17 @@ def build_trainer(stage: StageConfig, model: str, train_ds: Any, eval_ds: Any, c
         extra["reward_weights"] = weights
         kwargs.update(reward_kwargs)
     args = build_args(stage, where, extra)
-    if stage.tokenizer is not None:
-        from transformers import AutoTokenizer
+    from .preflight import loading
 
-        kwargs["processing_class"] = AutoTokenizer.from_pretrained(stage.tokenizer)
-    return trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, callbacks=callbacks,
-                       peft_config=lora_config(stage), quantization_config=quantization_config(stage.quantization),
-                       **kwargs)
+    # A model or tokenizer that fails to load (e.g. deleted after the preflight) is one ConfigError line.
+    with loading(where, stage, model, stage.tokenizer):
+        if stage.tokenizer is not None:
+            from transformers import AutoTokenizer
+
+            kwargs["processing_class"] = AutoTokenizer.from_pretrained(stage.tokenizer)
+        return trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                           callbacks=callbacks, peft_config=lora_config(stage),
+                           quantization_config=quantization_config(stage.quantization), **kwargs)
 
 
 def merge_adapter(stage: StageConfig, base: str, adapter_dir: str, out_dir: str) -> str:

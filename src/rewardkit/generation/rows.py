@@ -1,0 +1,198 @@
+"""Rows of `rewardkit generate`: reading them, the training stage's prompt mapping per row, the `--into` path
+and the atomic write of the output (.json list or .jsonl)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, DataError
+
+DEFAULT_INTO = "completion"
+INPUT_SUFFIXES = (".json", ".jsonl")
+_MISSING = object()
+
+
+def read_rows(path: str | Path) -> list[dict]:
+    """Input rows: a .json list of objects or a .jsonl file (one object per line)."""
+    from ..fileio import read_json, read_jsonl
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in INPUT_SUFFIXES:
+        raise ConfigError(f"--input {str(path)!r}: unknown file type {suffix or '(no suffix)'!r}. Hint: use .json "
+                          "(a list of objects) or .jsonl (one object per line).")
+    if not path.is_file():
+        raise DataError(f"--input {str(path)!r} does not exist{' (it is a folder)' if path.is_dir() else ''}. "
+                        "Hint: check the path (relative paths start at the current directory).")
+    rows = read_jsonl(path) if suffix == ".jsonl" else read_json(path)
+    if not isinstance(rows, list) or not rows:
+        got = "an empty list" if rows == [] else type(rows).__name__
+        raise DataError(f"{path}: expected a non-empty list of objects, got {got}. Hint: a JSON list "
+                        '[{"id": ..., "input": {...}}, ...] or JSONL with one object per line.')
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise DataError(f"{path}: item {i} is {type(row).__name__}, not an object. Hint: every item must "
+                            'be a {"key": value} object.')
+        try:  # found now rather than when writing, after the whole generation
+            json.dumps(row, allow_nan=False)
+        except ValueError:
+            raise DataError(f"{path}: {_row_name(row, i)} holds NaN or Infinity, which the output JSON cannot "
+                            "hold. Hint: replace it with null or a number.") from None
+    return rows
+
+
+def parse_columns(items: list[str] | None = None, json_text: str | None = None) -> dict[str, str]:
+    """`--column SRC=DST` items and/or a `--columns-json` object (JSON text or a .json file) as {src: dst}."""
+    columns: dict[str, str] = {}
+    if json_text:
+        text = json_text
+        if not json_text.lstrip().startswith("{") and Path(json_text).is_file():
+            text = Path(json_text).read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--columns-json: not valid JSON ({exc.msg}). Hint: e.g. "
+                              "'{\"input.question\": \"prompt\"}', or the path of a .json file.") from None
+        if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+            raise ConfigError("--columns-json: expected an object of strings {name in the file: name used}. "
+                              "Hint: e.g. '{\"input.question\": \"prompt\"}'.")
+        columns.update(data)
+    for item in items or []:
+        src, sep, dst = item.partition("=")
+        if not sep or not src.strip() or not dst.strip():
+            raise ConfigError(f"--column {item!r}: expected SRC=DST. Hint: --column input.question=prompt.")
+        columns[src.strip()] = dst.strip()
+    return columns
+
+
+def get_field(row: dict, name: str) -> Any:
+    """`row[name]`, else the dotted path `a.b.c` through nested objects; `_MISSING` when absent.
+
+    The per-row form of `rewardkit.train.data.map_columns` (which flattens a `datasets.Dataset`): a literal key
+    wins over a dotted path, and paths only go through objects.
+    """
+    if name in row:
+        return row[name]
+    node: Any = row
+    for part in name.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def map_row(row: dict, columns: dict[str, str]) -> dict:
+    """The row as a training stage sees it after `dataset.columns` (sources renamed to their targets)."""
+    if not columns:
+        return row
+    mapped = {k: v for k, v in row.items() if k not in columns}
+    for src, dst in columns.items():
+        value = get_field(row, src)
+        if value is not _MISSING:
+            mapped[dst] = value
+    return mapped
+
+
+def chat_prompt(prompt: Any, chat: bool, system_prompt: str | None) -> Any:
+    """A string prompt as chat messages (system prompt first) when `chat` or `system_prompt` is set, like the
+    training data (`rewardkit.train.data._chat`); chat-message prompts are left as they are."""
+    if not (chat or system_prompt) or not isinstance(prompt, str):
+        return prompt
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return system + [{"role": "user", "content": prompt}]
+
+
+def _row_name(row: dict, i: int) -> str:
+    return f"row {i}" + (f" (id {row['id']!r})" if isinstance(row.get("id"), (str, int)) else "")
+
+
+def build_prompts(rows: list[dict], columns: dict[str, str], prompt_column: str = "prompt", chat: bool = False,
+                  system_prompt: str | None = None, where: str = "input") -> list:
+    """One prompt per row: columns mapped, then wrapped as chat messages when asked (as in training)."""
+    prompts = []
+    for i, row in enumerate(rows):
+        value = map_row(row, columns).get(prompt_column, _MISSING)
+        if value is _MISSING:
+            mapping = f" after mapping columns {columns}" if columns else ""
+            raise DataError(f"{where}: {_row_name(row, i)} has no {prompt_column!r}{mapping}; its keys are "
+                            f"{sorted(row)}. Hint: map the prompt with --column SRC={prompt_column} (dotted names "
+                            f"reach into objects, e.g. input.question={prompt_column}) or set --prompt-column.")
+        messages = isinstance(value, list) and bool(value) and all(
+            isinstance(m, dict) and "role" in m and "content" in m for m in value)
+        if not (isinstance(value, str) or messages):
+            raise DataError(f"{where}: {_row_name(row, i)}: the prompt is {type(value).__name__} "
+                            f"({json.dumps(value, ensure_ascii=False)[:60]}). Hint: a string or a list of "
+                            "{'role', 'content'} messages; for nested objects map the text field "
+                            "(e.g. --column input.question=prompt).")
+        if isinstance(value, str) and not value.strip() and not (chat or system_prompt):
+            raise DataError(f"{where}: {_row_name(row, i)}: the prompt is empty. Hint: fix the row, or use --chat.")
+        prompts.append(chat_prompt(value, chat, system_prompt))
+    kinds = {isinstance(p, str) for p in prompts}
+    if len(kinds) > 1:
+        first = next(i for i, p in enumerate(prompts) if isinstance(p, str) != isinstance(prompts[0], str))
+        raise DataError(f"{where}: the prompts mix strings and chat messages (row 0 vs "
+                        f"{_row_name(rows[first], first)}). Hint: use one kind, or --chat to turn the strings into "
+                        "user turns.")
+    return prompts
+
+
+def parse_into(into: str) -> list[str]:
+    """A dotted path such as `output.answer` as its parts."""
+    parts = into.split(".") if isinstance(into, str) else []
+    if not parts or any(not p.strip() for p in parts):
+        raise ConfigError(f"--into {into!r}: expected a dotted key such as 'output.answer' or 'completion'. "
+                          "Hint: no empty parts, no leading or trailing dot.")
+    return parts
+
+
+def check_into(rows: list[dict], parts: list[str], where: str = "input") -> None:
+    """Refuse rows where an intermediate of the `--into` path exists and is not an object (null counts as absent)."""
+    for i, row in enumerate(rows):
+        node: Any = row
+        for depth, part in enumerate(parts[:-1]):
+            node = node.get(part) if isinstance(node, dict) else None
+            if node is None:
+                break
+            if not isinstance(node, dict):
+                head = ".".join(parts[:depth + 1])
+                raise DataError(f"{where}: {_row_name(row, i)}: --into {'.'.join(parts)!r} needs {head!r} to be an "
+                                f"object, but it is {type(node).__name__} "
+                                f"({json.dumps(node, ensure_ascii=False)[:60]}). Hint: choose another --into path, "
+                                "e.g. the default 'completion'.")
+
+
+def set_field(row: dict, parts: list[str], value: Any) -> dict:
+    """A deep copy of `row` with `value` at the dotted path (intermediate objects created; null replaced)."""
+    out = copy.deepcopy(row)
+    node = out
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):  # absent or null (check_into refused every other value)
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+    return out
+
+
+def output_format(path: str | Path) -> str:
+    """'json' or 'jsonl' from the output file's suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in INPUT_SUFFIXES:
+        raise ConfigError(f"--output {str(path)!r}: unknown file type {suffix or '(no suffix)'!r}. Hint: .json "
+                          "writes a JSON list (the competition's submission format), .jsonl one object per line.")
+    return suffix[1:]
+
+
+def write_rows(path: str | Path, rows: list[dict]) -> Path:
+    """Atomically write `rows` as a JSON list or JSONL (by suffix)."""
+    from ..fileio import atomic_write_json, atomic_write_text
+
+    if output_format(path) == "json":
+        return atomic_write_json(path, rows)
+    try:
+        lines = [json.dumps(row, ensure_ascii=False, allow_nan=False) for row in rows]
+    except ValueError as exc:
+        raise DataError(f"{path}: cannot write ({exc}). Hint: replace NaN/Infinity in the input.") from None
+    return atomic_write_text(path, "".join(line + "\n" for line in lines))

@@ -1,0 +1,399 @@
+"""`rewardkit train CONFIG --smoke`: the whole config end to end, offline on CPU, in about a minute.
+
+`smoke_overrides(stages)` is a pure function over the validated stages (the YAML is never edited): it keeps
+what the config is about and swaps what cannot run on a laptop, returning new stages and one note per swap.
+
+Kept: the datasets (their first rows), column mapping and chat wrapping, rewards, callbacks, LoRA and the
+pipeline wiring (`model: "@sft"`, `model: "@rm"` in rewards). Swapped:
+
+- every stage's `model` (not `@stage` references) -> a tiny random Qwen2 (hidden 32, 2 layers) with a character
+  tokenizer over the characters of the config's data and system prompts, and ChatML; `tokenizer:` is dropped.
+  One model per alphabet, cached in `<cache>/lm-<hash>` so the second run builds nothing.
+- models in reward specs (`rewards:` and callbacks' `spec:`) that are not local folders: BERTScore's
+  `model_type` (or its `lang` default) -> a tiny BERT (`<cache>/bert-<hash>`, num_layers 2, no baseline
+  rescaling); `reward_model`'s `model` -> a tiny sequence classifier (`<cache>/rm-<hash>`).
+- data: `dataset.smoke_path` (a local file) replaces `path` / `generator` (an `eval_split` becomes 4 held-out
+  rows); then 8 training rows and 4 eval rows. A hub dataset without `smoke_path` must be in the local cache.
+- quantization off; trainer: CPU, fp32, 2 steps, an evaluation (when the stage has an eval set) and a save
+  at step 2, batch 2, no gradient accumulation; GRPO: 2 generations of at most 8 tokens; sequences <= 256
+  tokens; callbacks' `max_new_tokens` <= 8; reporting, hub pushes, DeepSpeed/FSDP and bitsandbytes optimizers off.
+- outputs: `runs/smoke/<config name>/` (or `$REWARDKIT_SMOKE_DIR/<config name>/`), emptied first, so a smoke
+  run never touches a real run's folders.
+
+Cache: `$REWARDKIT_CACHE/smoke`, else `$XDG_CACHE_HOME/rewardkit/smoke`, else `~/.cache/rewardkit/smoke`.
+The run is offline (HF_HUB_OFFLINE=1) while it lasts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import os
+import shutil
+import string
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import ConfigError, DataError
+from .config import REF_PREFIX, StageConfig, validate
+from .preflight import reward_class, load_spec_quietly, model_params, spec_entries, spec_sources
+
+STEPS = 2
+TRAIN_ROWS = 8
+EVAL_ROWS = 4
+NEW_TOKENS = 8
+MAX_LENGTH = 256
+TINY_LM = {"hidden_size": 32, "num_layers": 2, "num_heads": 4}
+TINY_BERT = {"hidden_size": 32, "num_layers": 2}
+CACHE_FORMAT = 1  # bump when the tiny models change: old cache entries are then simply not used
+MARKER = ".rewardkit-smoke"
+DONE = "rewardkit-smoke.json"
+QWEN2_MODULES = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "embed_tokens",
+                 "lm_head", "score"}
+# Trainer keys that need a GPU, a cluster, the network or a long run: removed (TRL's defaults apply).
+DROP_TRAINER = ("deepspeed", "fsdp", "fsdp_config", "parallelism_config", "resume_from_checkpoint", "torch_compile",
+                "torch_compile_backend", "torch_compile_mode", "tf32", "generation_batch_size",
+                "steps_per_generation", "use_transformers_paged", "use_transformers_continuous_batching",
+                "auto_find_batch_size")
+DROP_INIT = ("dtype", "torch_dtype", "device_map", "quantization_config", "attn_implementation")
+# Set on every smoke stage but named in the note only when the config had another value.
+QUIET = {"logging_steps", "use_cpu", "bf16", "fp16", "report_to", "dataloader_num_workers", "push_to_hub", "use_vllm"}
+
+
+def cache_dir() -> Path:
+    """Where the tiny smoke models are kept."""
+    if os.environ.get("REWARDKIT_CACHE"):
+        return Path(os.environ["REWARDKIT_CACHE"]).expanduser() / "smoke"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
+    return base / "rewardkit" / "smoke"
+
+
+def output_root(where: str) -> Path:
+    """The smoke run's output folder: runs/smoke/<config name> (or $REWARDKIT_SMOKE_DIR/<config name>)."""
+    name = Path(where).stem if where != "config" else "config"
+    return Path(os.environ.get("REWARDKIT_SMOKE_DIR") or Path("runs") / "smoke") / (name or "config")
+
+
+# --- tiny models, built once per alphabet -----------------------------------------------------------------------
+def _key(kind: str, chars: str, sizes: dict) -> str:
+    raw = json.dumps({"format": CACHE_FORMAT, "kind": kind, "chars": chars, **sizes}, sort_keys=True)
+    return f"{kind}-{hashlib.sha256(raw.encode('utf-8')).hexdigest()[:12]}"
+
+
+def _cached(name: str, build: Callable[[Path], Any]) -> Path:
+    """`<cache>/<name>`, built by `build(folder)` into a temporary folder and renamed into place (atomic)."""
+    root = cache_dir()
+    final = root / name
+    if (final / DONE).is_file():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    try:
+        build(tmp)
+        (tmp / DONE).write_text(json.dumps({"name": name, "format": CACHE_FORMAT}) + "\n", encoding="utf-8")
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another process finished first, or a broken leftover is in the way
+            if not (final / DONE).is_file():
+                shutil.rmtree(final, ignore_errors=True)
+                os.rename(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def tiny_lm(chars: str) -> Path:
+    """A tiny Qwen2 causal LM whose tokenizer has one token per character of `chars` (beyond ASCII)."""
+    from ..tiny import save_tiny_causal_lm
+
+    return _cached(_key("lm", chars, TINY_LM), lambda p: save_tiny_causal_lm(p, extra_chars=chars, **TINY_LM))
+
+
+def tiny_bert(chars: str) -> Path:
+    """A tiny BERT for BERTScore whose vocabulary also holds the letters of `chars`."""
+    from ..tiny import _BERT_WORDS, save_tiny_bert
+
+    letters = [c for c in chars if c.isalnum()]
+    words = [*_BERT_WORDS, *letters] if letters else None
+    return _cached(_key("bert", "".join(letters), TINY_BERT), lambda p: save_tiny_bert(p, words=words, **TINY_BERT))
+
+
+def tiny_reward_model(chars: str) -> Path:
+    """A tiny Qwen2 sequence classifier (one logit) with the tiny LM's tokenizer."""
+
+    def build(path: Path) -> None:
+        import torch
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+        lm = tiny_lm(chars)
+        config = AutoConfig.from_pretrained(lm, num_labels=1)
+        torch.manual_seed(0)
+        AutoModelForSequenceClassification.from_config(config).save_pretrained(path)
+        AutoTokenizer.from_pretrained(lm).save_pretrained(path)
+
+    return _cached(_key("rm", chars, TINY_LM), build)
+
+
+class _Tiny:
+    """The tiny models of one smoke run, built on first use."""
+
+    def __init__(self, chars: str) -> None:
+        self.chars = chars
+        self._paths: dict[str, Path] = {}
+
+    def get(self, kind: str) -> str:
+        if kind not in self._paths:
+            self._paths[kind] = {"lm": tiny_lm, "bert": tiny_bert, "rm": tiny_reward_model}[kind](self.chars)
+        return str(self._paths[kind])
+
+
+# --- data -----------------------------------------------------------------------------------------------------------
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
+def _rows(spec: Any, where: str, label: str) -> list[dict]:
+    """The rows of the (swapped) dataset spec; a hub dataset must be in the local cache."""
+    from . import data
+
+    try:
+        ds, _ = data._load(spec)
+    except DataError as exc:
+        if spec.path is not None and not data._is_local(spec.path):
+            raise ConfigError(f"{where}: stage {label!r}: dataset.path {spec.path!r} is a hub dataset that is not in "
+                              "the local cache, and --smoke runs offline. Hint: add `smoke_path: <local .jsonl with "
+                              "a few rows in the same format>` under dataset (examples/data/ has samples), or "
+                              "--set dataset.path=rows.jsonl.") from None
+        raise
+    return ds.select(range(min(len(ds), TRAIN_ROWS + EVAL_ROWS))).to_list()
+
+
+def _dataset(stage: StageConfig, where: str, notes: list[str]) -> tuple[dict, set[str]]:
+    """The smoke dataset spec of a stage and the characters its rows use."""
+    from .config import DatasetSpec
+
+    ds = stage.dataset.model_dump()
+    label = stage.label
+    source = ds.pop("smoke_path")
+    if source is not None:
+        old = ds["path"] or f"generator {ds['generator']}"
+        ds.update(path=source, generator=None, name=None, split="train")
+        if ds["eval_split"] is not None:
+            ds.update(eval_split=None, eval_size=EVAL_ROWS)
+        notes.append(f"stage {label}: dataset {old} -> {source} (dataset.smoke_path)")
+    ds["smoke_path"] = None
+    rows = _rows(DatasetSpec(**ds), where, label)
+    n = len(rows)
+    if ds["eval_size"] is not None:
+        held = EVAL_ROWS if n >= TRAIN_ROWS + EVAL_ROWS else max(1, n // 3)
+        ds.update(eval_size=held, max_rows=min(n, TRAIN_ROWS + held))
+        shape = f"{ds['max_rows'] - held} training rows + {held} held out"
+    else:
+        ds["max_rows"] = min(n, TRAIN_ROWS)
+        shape = f"first {ds['max_rows']} rows"
+        if ds["eval_file"] is not None or ds["eval_split"] is not None:
+            ds["eval_max_rows"] = EVAL_ROWS
+            shape += f" + {EVAL_ROWS} eval rows"
+    chars = {c for row in rows[:ds["max_rows"]] for text in _strings(row) for c in text}
+    if ds["eval_file"] is not None and Path(ds["eval_file"]).is_file():
+        chars |= _eval_chars(ds["eval_file"])
+    chars |= set(ds["system_prompt"] or "")
+    notes.append(f"stage {label}: dataset {ds['path'] or 'generator ' + str(ds['generator'])}: {shape}")
+    return ds, chars
+
+
+def _eval_chars(path: str) -> set[str]:
+    from .data import load_local
+
+    eval_ds = load_local(path)
+    rows = eval_ds.select(range(min(len(eval_ds), EVAL_ROWS))).to_list()
+    return {c for row in rows for text in _strings(row) for c in text}
+
+
+# --- trainer ----------------------------------------------------------------------------------------------------------
+def _trainer(stage: StageConfig, has_eval: bool) -> dict:
+    t = {k: v for k, v in stage.trainer.items() if k not in DROP_TRAINER}
+    t.update(max_steps=STEPS, logging_steps=1, use_cpu=True, bf16=False, fp16=False, report_to="none",
+             save_strategy="steps", save_steps=STEPS, per_device_train_batch_size=2, per_device_eval_batch_size=2,
+             gradient_accumulation_steps=1, dataloader_num_workers=0, push_to_hub=False)
+    if has_eval:
+        t.update(eval_strategy="steps", eval_steps=STEPS)
+    else:
+        t["eval_strategy"] = "no"
+        for key in ("eval_steps", "eval_on_start", "load_best_model_at_end"):
+            t.pop(key, None)
+    optim = str(t.get("optim", ""))
+    if any(word in optim for word in ("8bit", "paged", "bnb")):
+        t["optim"] = "adamw_torch"
+    if isinstance(t.get("model_init_kwargs"), dict):
+        t["model_init_kwargs"] = {k: v for k, v in t["model_init_kwargs"].items() if k not in DROP_INIT}
+    if stage.stage == "grpo":
+        t.update(num_generations=2, max_completion_length=NEW_TOKENS, use_vllm=False)
+        if has_eval:
+            t["num_generations_eval"] = 2
+    else:
+        length = t.get("max_length")
+        t["max_length"] = min(length, MAX_LENGTH) if isinstance(length, int) else MAX_LENGTH
+    return t
+
+
+def _changes(old: dict, new: dict) -> str:
+    parts = [f"{k}={new[k]!r}" for k in new if old.get(k, object()) != new[k] and (k in old or k not in QUIET)]
+    parts += [f"-{k}" for k in old if k not in new]
+    return ", ".join(parts)
+
+
+# --- reward specs -----------------------------------------------------------------------------------------------------
+def _swap_spec(spec: Any, key: str, label: str, tiny: _Tiny, notes: list[str]) -> Any:
+    """The compose spec with hub-only reward models replaced by tiny local ones (the spec itself if none)."""
+    from ..rewards.bertscore_rewards import BERTScore
+
+    data = load_spec_quietly(spec)
+    if data is None:
+        return spec
+    data = copy.deepcopy(data)
+    entries = spec_entries(data)
+    changed = False
+    for alias, entry in list(entries.items()):
+        found = [(p, v) for p, v, kind in model_params(entry) if not Path(v).expanduser().is_dir()]
+        if not found:
+            continue
+        entry = dict({"use": entry} if isinstance(entry, str) else entry)
+        cls = reward_class(entry["use"])
+        for param, value in found:
+            if cls is not None and issubclass(cls, BERTScore):
+                entry.update(model_type=tiny.get("bert"), num_layers=TINY_BERT["num_layers"])
+                entry.pop("baseline_path", None)
+                if entry.get("rescale_with_baseline"):
+                    entry["rescale_with_baseline"] = False
+                notes.append(f"stage {label}: {key}.{alias}.model_type {value} -> tiny local BERT "
+                             f"({entry['model_type']})")
+            elif param == "model":
+                entry["model"] = tiny.get("rm")
+                notes.append(f"stage {label}: {key}.{alias}.model {value} -> tiny local reward model "
+                             f"({entry['model']})")
+            elif param == "tokenizer":
+                entry.pop("tokenizer", None)
+                notes.append(f"stage {label}: {key}.{alias}.tokenizer {value} -> the tiny reward model's own")
+        entries[alias] = entry
+        changed = True
+    return data if changed else spec
+
+
+# --- the whole config -------------------------------------------------------------------------------------------------
+def smoke_overrides(stages: list[StageConfig], where: str = "config",
+                    root: str | Path | None = None) -> tuple[list[StageConfig], list[str]]:
+    """The smoke version of validated stages, and one note per swap (see the module docstring).
+
+    Reads the stages' first data rows (for the tokenizer's alphabet) and builds the tiny models into the cache;
+    the given stages are not modified. `root` is the output folder (default: `output_root(where)`).
+    """
+    root = Path(root) if root is not None else output_root(where)
+    notes: list[str] = []
+    datasets: list[dict] = []
+    chars: set[str] = set()
+    for stage in stages:
+        ds, used = _dataset(stage, where, notes)
+        datasets.append(ds)
+        chars |= used
+    tiny = _Tiny("".join(sorted(chars - set(string.printable))))
+    out: list[StageConfig] = []
+    for i, (stage, ds) in enumerate(zip(stages, datasets)):
+        label = stage.label
+        d = stage.model_dump()
+        d["dataset"] = ds
+        if not stage.model.startswith(REF_PREFIX):
+            d["model"] = tiny.get("lm")
+            notes.append(f"stage {label}: model {stage.model} -> tiny local ({d['model']})")
+        if stage.tokenizer is not None:
+            d["tokenizer"] = None
+            notes.append(f"stage {label}: tokenizer {stage.tokenizer} -> the tiny model's own")
+        if stage.quantization is not None:
+            d["quantization"] = None
+            notes.append(f"stage {label}: quantization {stage.quantization.bits}-bit -> none (CPU, fp32)")
+        targets = stage.peft.target_modules if stage.peft is not None else None
+        if isinstance(targets, list) and not set(targets) <= QWEN2_MODULES:
+            d["peft"]["target_modules"] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+            notes.append(f"stage {label}: peft.target_modules {targets} -> [q_proj, k_proj, v_proj, o_proj]")
+        has_eval = any(ds[k] is not None for k in ("eval_size", "eval_file", "eval_split"))
+        d["trainer"] = _trainer(stage, has_eval)
+        notes.append(f"stage {label}: trainer {_changes(stage.trainer, d['trainer'])}")
+        for key, spec in spec_sources(stage):
+            swapped = _swap_spec(spec, key, label, tiny, notes)
+            if swapped is spec:
+                continue
+            if key == "rewards":
+                d["rewards"] = swapped
+            else:
+                d["callbacks"][int(key.split("[")[1].split("]")[0])]["spec"] = swapped
+        for j, cb in enumerate(d["callbacks"]):
+            tokens = cb.get("max_new_tokens")
+            if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > NEW_TOKENS:
+                cb["max_new_tokens"] = NEW_TOKENS
+                notes.append(f"stage {label}: callbacks[{j}] ({cb.get('name')}) max_new_tokens {tokens} -> "
+                             f"{NEW_TOKENS}")
+        d["output_dir"] = str(root if len(stages) == 1 else root / label)
+        out.append(validate(StageConfig, d, where, prefix=f"pipeline.{i}" if len(stages) > 1 else ""))
+    return out, [f"smoke: {n}" for n in notes]
+
+
+@contextlib.contextmanager
+def offline_mode() -> Iterator[None]:
+    """HF_HUB_OFFLINE=1 (and the libraries' copies of it) while the block runs; restored afterwards."""
+    keys = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+    attrs = (("huggingface_hub.constants", "HF_HUB_OFFLINE"), ("datasets.config", "HF_HUB_OFFLINE"),
+             ("datasets.config", "HF_DATASETS_OFFLINE"))
+    saved_env = {k: os.environ.get(k) for k in keys}
+    saved = {(m, a): getattr(sys.modules[m], a) for m, a in attrs if m in sys.modules and hasattr(sys.modules[m], a)}
+    for k in keys:
+        os.environ[k] = "1"
+    for m, a in saved:
+        setattr(sys.modules[m], a, True)
+    try:
+        yield
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        env_offline = any(os.environ.get(k, "").strip().lower() in {"1", "true", "yes", "on"} for k in keys)
+        for m, a in attrs:  # modules first imported inside the block read the forced value: undo that too
+            if m in sys.modules and hasattr(sys.modules[m], a):
+                setattr(sys.modules[m], a, saved.get((m, a), env_offline))
+
+
+def prepare_output(root: Path) -> None:
+    """Empty the smoke output folder of an earlier smoke run; refuse a folder --smoke did not write."""
+    if root.exists() and any(root.iterdir()) and not (root / MARKER).exists():
+        raise ConfigError(f"smoke output folder {root} exists and was not written by --smoke. Hint: move it, or set "
+                          "REWARDKIT_SMOKE_DIR to another folder.")
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:  # under a launcher every rank would delete it
+        shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("written by `rewardkit train --smoke`; the next smoke run empties this folder\n",
+                               encoding="utf-8")
+
+
+def smoke_setup(stages: list[StageConfig], where: str, say: Callable[[str], Any]) -> tuple[list[StageConfig], str]:
+    """Swap the stages for their smoke version, empty the output folder and print what changed."""
+    root = output_root(where)
+    smoke, notes = smoke_overrides(stages, where, root)
+    prepare_output(root)
+    if int(os.environ.get("RANK", "0")) == 0:
+        for note in notes:
+            say(note)
+        say(f"smoke: outputs -> {root}/ (emptied first; real runs are untouched)")
+    return smoke, str(root)
