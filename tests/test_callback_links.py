@@ -132,6 +132,9 @@ def test_rescan_scores_files_of_different_rows_on_the_shared_ones(tmp_path):
     _step_file(sidecar, 2, ["0", "x"])  # a shorter validation set after a resume
     args, state = _args_state(tmp_path, step=2)
     best = rewardkit.get_callback("best_checkpoint", spec=SPEC)
+    damaged = {"expression": best.composed.expression, "spec": best.spec, "completion_key": None,
+               "checkpoints": [{"step": 1, "file": "step_1.json", "count": 2, "dropped": 1}, "junk"]}
+    (sidecar / "scores.json").write_text(json.dumps(damaged))  # same config, a damaged entry: rescored
     with pytest.warns(UserWarning, match="different rows.*2 rows all of them share"):
         best.on_train_begin(args, state, None)
     record = json.loads((sidecar / "scores.json").read_text())

@@ -73,3 +73,37 @@ def test_wrong_trainer_value_type_rejected_before_training(tiny_lm_dir, tmp_path
     with pytest.raises(ConfigError, match="learning_rate"):
         run(cfg)
     assert not (tmp_path / "sft").exists()
+
+
+def _no_loading(monkeypatch):
+    """Make any model check or trainer construction fail the test: the config must be refused before them."""
+    from rewardkit.train import preflight, stages
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was checked or loaded before the config was rejected")
+
+    monkeypatch.setattr(preflight, "check_models", refuse)
+    monkeypatch.setattr(stages, "build_trainer", refuse)
+
+
+def test_nan_learning_rate_rejected_before_any_model_load(tmp_path, monkeypatch):
+    _no_loading(monkeypatch)
+    path = tmp_path / "nan.yaml"
+    path.write_text("pipeline:\n"
+                    "  - {stage: sft, model: ./no/such/model, dataset: {generator: arithmetic, n: 4}}\n"
+                    "  - {stage: dpo, model: '@sft', dataset: {generator: arithmetic, n: 4},\n"
+                    "     trainer: {learning_rate: .nan}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"pipeline\.1: trainer\.learning_rate is not a finite number"):
+        run(str(path))
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "..", "/abs"])
+def test_stage_name_that_is_a_path_is_rejected(name, tmp_path, monkeypatch):
+    _no_loading(monkeypatch)
+    cfg = {"output_dir": str(tmp_path / "run"),
+           "pipeline": [{"stage": "sft", "name": name, "model": "m", "dataset": {"generator": "arithmetic"}}]}
+    with pytest.raises(ConfigError, match="must be a plain name") as info:
+        run(cfg)
+    assert name in str(info.value)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "x").exists()

@@ -148,8 +148,9 @@ def _run_error(cfg, overrides=None) -> str:
     return str(info.value)
 
 
-def test_unknown_trainer_key_names_closest(tmp_path):
-    msg = _run_error(_stage("sft", "m", tmp_path, {"generator": "arithmetic", "n": 4}, trainer={"learning_rat": 1}))
+def test_unknown_trainer_key_names_closest(tiny_lm_dir, tmp_path):
+    msg = _run_error(_stage("sft", tiny_lm_dir, tmp_path, {"generator": "arithmetic", "n": 4},
+                            trainer={"learning_rat": 1}))
     assert "trainer.learning_rat" in msg and "Did you mean 'learning_rate'" in msg and "SFTConfig" in msg
 
 
@@ -171,11 +172,11 @@ def test_missing_columns_name_stage_found_and_needed(tiny_lm_dir, data_dir, tmp_
     assert "stage 'dpo' (dpo)" in msg and "missing ['chosen', 'rejected']" in msg
 
 
-def test_quantization_without_gpu_is_a_config_error(tmp_path, monkeypatch):
+def test_quantization_without_gpu_is_a_config_error(tiny_lm_dir, tmp_path, monkeypatch):
     from rewardkit.train import stages
 
     monkeypatch.setattr(stages, "cuda_available", lambda: False)
-    cfg = _stage("sft", "m", tmp_path, {"generator": "arithmetic", "n": 4}, peft={}, quantization={"bits": 4})
+    cfg = _stage("sft", tiny_lm_dir, tmp_path, {"generator": "arithmetic", "n": 4}, peft={}, quantization={"bits": 4})
     msg = _run_error(cfg)
     assert "needs a CUDA GPU" in msg and "quantization=null" in msg
     assert "add a 'peft'" in _run_error(dict(cfg, peft=None))
@@ -188,24 +189,24 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
     assert f"{path}:4:" in msg and "YAML syntax error" in msg
 
 
-def test_bad_references_and_missing_eval_set(tmp_path):
+def test_bad_references_and_missing_eval_set(tiny_lm_dir, tmp_path):
     cfg = {"pipeline": [{"stage": "sft", "model": "@dpo", "dataset": {"generator": "arithmetic"}},
                         {"stage": "dpo", "model": "m", "dataset": {"generator": "arithmetic"}}]}
     assert "does not name an earlier stage" in _run_error(cfg)
     single = _stage("sft", "@sft", tmp_path, {"generator": "arithmetic"})
     assert "refers to an earlier stage" in _run_error(single)
     assert "needs 'rewards'" in _run_error(_stage("grpo", "m", tmp_path, {"generator": "arithmetic"}))
-    assert "needs an eval set" in _run_error(_stage("sft", "m", tmp_path, {"generator": "arithmetic"},
+    assert "needs an eval set" in _run_error(_stage("sft", tiny_lm_dir, tmp_path, {"generator": "arithmetic"},
                                                     trainer={"eval_strategy": "steps"}))
-    assert "output_dir" in _run_error(_stage("sft", "m", tmp_path, {"generator": "arithmetic"},
+    assert "output_dir" in _run_error(_stage("sft", tiny_lm_dir, tmp_path, {"generator": "arithmetic"},
                                              trainer={"output_dir": "x"}))
 
 
-def test_cli_prints_one_red_line_and_exits_2(tmp_path, capsys, monkeypatch):
+def test_cli_prints_one_red_line_and_exits_2(tiny_lm_dir, tmp_path, capsys, monkeypatch):
     from rewardkit import cli
 
     path = tmp_path / "c.yaml"
-    path.write_text("stage: sft\nmodel: m\ndataset: {generator: arithmetic}\ntrainer: {max_step: 2}\n")
+    path.write_text(f"stage: sft\nmodel: {tiny_lm_dir}\ndataset: {{generator: arithmetic}}\ntrainer: {{max_step: 2}}\n")
     monkeypatch.setattr(sys, "argv", ["rewardkit", "train", str(path), "--set", "trainer.seed=1"])
     with pytest.raises(SystemExit) as info:
         cli.main()

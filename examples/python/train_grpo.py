@@ -2,6 +2,7 @@
 
     python examples/python/train_grpo.py                       # Qwen2.5-0.5B-Instruct (GPU advised)
     python examples/python/train_grpo.py model=/path/to/model trainer.max_steps=10
+    python examples/python/train_grpo.py --smoke                # offline check: tiny model, 2 steps, ~20 s
 
 Arguments are the same `key=value` overrides `rewardkit train --set` takes. The dict below has exactly the
 shape of a YAML config (see examples/tutorial/grpo.yaml); `rewardkit.train.run` validates it the same way.
@@ -43,13 +44,13 @@ CONFIG = {
 }
 
 
-def main(overrides: list[str] | None = None) -> list:
-    """Train and print one line per stage."""
-    results = run(CONFIG, overrides)
+def main(overrides: list[str] | None = None, smoke: bool = False) -> list:
+    """Train and print one line per stage (`smoke`: the `rewardkit train --smoke` run of this config)."""
+    results = run(CONFIG, overrides, smoke=smoke)
     for r in results:
         print(f"{r.name}: {r.steps} steps, loss {r.train_loss}, model in {r.model}")
     return results
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main([a for a in sys.argv[1:] if a != "--smoke"], smoke="--smoke" in sys.argv[1:])

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .build import Builder
-from .compose import Composed, parse_combine, parse_spec
+from .composition import Composed, parse_combine, parse_spec
 from .errors import ConfigError
 from .plugins import get_registry
 from .registry import KINDS

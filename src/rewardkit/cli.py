@@ -26,14 +26,12 @@ def _fmt(value: Optional[float]) -> str:
 
 def _check_inference_dir(directory: Path, names: Optional[list[str]]) -> None:
     """`rewardkit select RUN` for `RUN/inference`: name the folder that holds the files (exit 2)."""
-    import re
-
     from .errors import DataError
+    from .inference_files import SEED_FILE, STEP_FILE
 
     def has_files(folder: Path) -> bool:
-        pattern = re.compile(r"^(step_\d+|inference_epoch\d+)\.json$")  # selection.STEP_FILE / SEED_FILE
         try:
-            return any(pattern.match(p.name) and p.is_file() for p in folder.iterdir())
+            return any((STEP_FILE.match(p.name) or SEED_FILE.match(p.name)) and p.is_file() for p in folder.iterdir())
         except OSError:
             return False
 
@@ -70,10 +68,12 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
             table.add_row(Text(entry["name"]), Text(f"{entry['source']} {entry['version']}"), Text(entry["summary"]))
         print_table(console, table)
     for failed in data["failed_plugins"]:
-        err.print(f"[red]failed plugin[/red] {failed['name']} {failed['version']}: {failed['error']}")
+        # Plugin error text is literal: "[a-z]" in it is not rich markup.
+        err.print(Text.assemble(("failed plugin", "red"), f" {failed['name']} {failed['version']}: {failed['error']}"))
     for kind, names in data["conflicts"].items():
         for name, qualified in names.items():
-            err.print(f"[yellow]conflict[/yellow] {kind[:-1]} {name!r}: use one of {', '.join(qualified)}")
+            err.print(Text.assemble(("conflict", "yellow"),
+                                    f" {kind[:-1]} {name!r}: use one of {', '.join(qualified)}"))
 
 
 @app.command()
@@ -121,7 +121,10 @@ def select_cmd(
     labels: Optional[Path] = typer.Option(None, "--labels", help="References joined by id (JSON list or JSONL)."),
     spec: Optional[str] = typer.Option(None, "--spec", help="Compose spec file or preset (default: DIR/scores.json's)."),
     aggregate: str = typer.Option("corpus", help="corpus (combine the component means) | item (mean of row scores)."),
-    completion_key: str = typer.Option("output", help="Record field holding the generated text."),
+    completion_key: Optional[str] = typer.Option(None, help="Record field holding the generated text (default: "
+                                                 "'completion' when the records have it, else 'output')."),
+    intersect: bool = typer.Option(False, "--intersect", help="Score every checkpoint on the row ids all files "
+                                   "share (default: files with different rows are an error)."),
     lower_is_better: bool = typer.Option(False, "--lower-is-better", help="Pick the lowest score."),
     checkpoint: Optional[list[str]] = typer.Option(None, "--checkpoint", help="Only this file of DIR (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -132,7 +135,7 @@ def select_cmd(
 
     _check_inference_dir(directory, checkpoint)
     result = selection.select(directory, spec, labels, aggregate=aggregate, completion_key=completion_key,
-                              greater_is_better=not lower_is_better, names=checkpoint)
+                              greater_is_better=not lower_is_better, names=checkpoint, intersection=intersect)
     if plot is not None:
         selection.write_plot(result, plot)
     if as_json:
@@ -146,6 +149,9 @@ def select_cmd(
         table.add_row(Text(c.name + mark), "-" if c.step is None else str(c.step), _fmt(c.epoch),
                       *(_fmt(c.components[a]) for a in result.components), _fmt(c.value(result.aggregate)))
     print_table(console, table)
+    if result.intersection:
+        dropped = ", ".join(f"{c.name}: {c.dropped}" for c in result.checkpoints if c.dropped)
+        console.print(Text(f"Scored on the row ids all files share; rows dropped: {dropped or 'none'}."))
     if result.best is None:
         err.print("[yellow]No checkpoint has a score[/yellow] (every row was None).")
     else:

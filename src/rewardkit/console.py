@@ -34,7 +34,6 @@ from typer.core import TyperCommand, TyperGroup
 
 from .errors import RewardkitError
 
-EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_SIGINT = 128 + signal.SIGINT    # 130
 EXIT_SIGPIPE = 128 + signal.SIGPIPE  # 141
@@ -181,7 +180,7 @@ def install_signal_handlers() -> None:
     _main_pid = os.getpid()
     if threading.current_thread() is not threading.main_thread():
         return
-    distributed = int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+    distributed = os.environ.get("WORLD_SIZE", "1").strip() not in ("", "1")
     if not distributed and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _on_sigterm)
 
@@ -231,8 +230,44 @@ def _os_error(exc: OSError) -> str:
     return f"{reason}."
 
 
+def _save_state() -> tuple:
+    """What a run changes in the process: restored afterwards, for callers of main() in-process (tests)."""
+    env = {name: os.environ.get(name) for name in ENV_LEVELS}
+    levels = {name: logging.getLogger(name).level for name in (*QUIET_LOGGERS, "transformers.training_args")}
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return env, levels, warnings.showwarning, handlers
+
+
+def _restore_state(state: tuple) -> None:
+    env, levels, showwarning, handlers = state
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    warnings.showwarning = showwarning
+    for sig, handler in handlers.items():
+        if handler is not None:
+            signal.signal(sig, handler)
+
+
 def run(app: typer.Typer, out: Console, err: Console) -> NoReturn:
     """Run the typer app and exit with the codes in this module's docstring."""
+    global _terminated
+    _terminated = False
+    state = _save_state()
+    try:
+        code = _run(app, out, err)
+    finally:
+        _restore_state(state)
+    sys.exit(code)
+
+
+def _run(app: typer.Typer, out: Console, err: Console) -> int:
     install_signal_handlers()
     widen(out)
     widen(err)
@@ -268,4 +303,4 @@ def run(app: typer.Typer, out: Console, err: Console) -> NoReturn:
     except RecursionError:
         error_line(err, "the input is nested too deeply to read (maximum recursion depth exceeded).")
         code = EXIT_USAGE
-    sys.exit(code)
+    return code

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Union
 
@@ -60,7 +61,9 @@ def parse(text: str, names: set[str] | frozenset[str]) -> Node:
         raise ExpressionError(f"combine: the expression has {len(text)} characters (limit {MAX_LENGTH}). "
                               "Hint: combine fewer terms, or weights per reward.")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():  # "invalid decimal literal" and the like: the SyntaxError says it
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(text.strip(), mode="eval")
         node = _convert(tree.body, text, frozenset(names), 0)
     except SyntaxError as exc:
         raise ExpressionError(f"combine: syntax error in {text!r:.80} at column {exc.offset}: {exc.msg}. "

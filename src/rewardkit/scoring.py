@@ -6,7 +6,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from .compose import Composed
+from .composition import Composed
 from .errors import DataError
 
 

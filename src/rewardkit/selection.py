@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from .api import compose
-from .compose import Composed
+from .composition import Composed
 from .errors import ConfigError, RewardkitError
 from .fileio import atomic_write_bytes, read_json
 from .inference_files import find_inference_files, join_labels, keep_rows, load_inference, load_labels, shared_row_ids
@@ -36,7 +36,6 @@ class CheckpointScore:
     corpus: float | None
     item: float | None
     dropped: int = 0  # rows of the file left out to compare on the ids every checkpoint shares
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def value(self, aggregate: str) -> float | None:
         """The score used for ranking: `corpus` or `item`; None when missing or not finite (never ranked)."""
@@ -45,7 +44,6 @@ class CheckpointScore:
     def to_dict(self, aggregate: str) -> dict:
         """JSON-ready: a non-finite mean (an expression dividing by zero) becomes None, as strict JSON needs."""
         out = asdict(self)
-        out.pop("extra")
         out["score"] = self.value(aggregate)
         out["components"] = {a: _finite(v) for a, v in self.components.items()}
         out["corpus"], out["item"] = _finite(self.corpus), _finite(self.item)

@@ -27,15 +27,46 @@ _EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]
 class _Loader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate mapping keys and over-long integers, and reads `1e-5` as a number."""
 
+    # PyYAML's scanner slows down quadratically with nesting ([[[[... : 2 s at 2,000 levels): refuse at the
+    # first level past the bound, while scanning, before any of that work.
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        self._check_depth(self.flow_level + 1)
+        super().fetch_flow_collection_start(TokenClass)
+
+    def add_indent(self, column: int) -> bool:
+        added = super().add_indent(column)
+        self._check_depth(len(self.indents))
+        return added
+
+    def _check_depth(self, depth: int) -> None:
+        if depth > MAX_DEPTH + 1:  # the exact bound (on nodes) is _measure's; this one only stops the scan early
+            raise ConfigError(f"line {self.line + 1}: the document is nested deeper than {MAX_DEPTH} levels. "
+                              "Hint: flatten it.")
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ConfigError, yaml.YAMLError, RecursionError):
+            raise
+        except Exception as exc:  # `!!float y`, `!!int x`, `!!binary ?`: the constructor's ValueError/TypeError
+            value = node.value if isinstance(node, yaml.ScalarNode) else f"a {node.id}"
+            raise ConfigError(f"line {node.start_mark.line + 1}: cannot read {value!r:.40} as {node.tag.rsplit(':', 1)[-1]} "
+                              f"({type(exc).__name__}: {exc}). Hint: fix or remove the tag.") from None
+
     def construct_long_int(self, node: yaml.ScalarNode) -> int:
         try:
             return self.construct_yaml_int(node)
-        except ValueError:  # Python refuses str -> int over 4300 digits
+        except ValueError:
+            if len(node.value) < 4300:
+                raise  # `!!int x`: construct_object names the line
             raise ConfigError(f"line {node.start_mark.line + 1}: the integer {node.value[:20]}... has "
                               f"{len(node.value)} digits, more than Python reads. Hint: quote it if it is text.") \
                 from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        if not isinstance(node, yaml.MappingNode):  # `!!set [1]`, `!!map [1]`
+            raise ConfigError(f"line {node.start_mark.line + 1}: {node.tag.rsplit(':', 1)[-1]} needs a mapping, got "
+                              f"a {node.id}. Hint: fix or remove the tag.")
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -108,6 +139,9 @@ def parse_yaml(text: str, where: str) -> Any:
             from None
     except RecursionError:
         raise ConfigError(f"{where}: the document is nested too deeply. Hint: flatten it.") from None
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError) as exc:  # a constructor's
+        raise ConfigError(f"{where}: cannot read the document ({type(exc).__name__}: {exc}). Hint: check the "
+                          "tags (!!...) and values.") from None
     finally:
         if loader is not None:
             loader.dispose()

@@ -46,6 +46,17 @@ _LINK_HINT = ("list checkpoint_inference (on='evaluate' or 'both', same sidecar)
               "them in any order with rewardkit.callbacks.link_callbacks(callbacks) (`rewardkit train` does)")
 
 
+def _recorded(entry: Any, file: str, count: int, dropped: int) -> CheckpointScore | None:
+    """A recorded score still valid for `file` scored on the same rows; None to rescore (a damaged entry too)."""
+    if not isinstance(entry, dict) or (entry.get("file"), entry.get("count"), entry.get("dropped", 0)) != \
+            (file, count, dropped):
+        return None
+    try:
+        return CheckpointScore.from_dict(entry)
+    except (KeyError, TypeError):
+        return None
+
+
 class BestCheckpointCallback(TrainerCallback):
     """Score every inference file with a compose spec, insert eval_<metric>, copy the best adapter to best/.
 
@@ -268,7 +279,8 @@ class BestCheckpointCallback(TrainerCallback):
         folder = self._sidecar(args)
         old = self._read_record(folder)
         reuse = all(old.get(k) == v for k, v in self._record_config().items())
-        entries = {e.get("step"): e for e in old.get("checkpoints", []) if reuse and isinstance(e, dict)}
+        recorded = old.get("checkpoints") if reuse and isinstance(old.get("checkpoints"), list) else []
+        entries = {e.get("step"): e for e in recorded if isinstance(e, dict)}
         loaded = {s: load_inference(p, self.params.completion_key)
                   for s, p in sorted(step_files(folder).items()) if s <= global_step}
         self._ids = shared_row_ids({f.path.name: [str(r["id"]) for r in f.rows] for f in loaded.values()},
@@ -276,13 +288,9 @@ class BestCheckpointCallback(TrainerCallback):
         self.checkpoints = {}
         for step, f in loaded.items():
             rows, dropped = keep_rows(f.rows, self._ids or set())
-            e = entries.get(step)
-            if e and (e.get("file"), e.get("count"), e.get("dropped", 0)) == (f.path.name, len(rows), dropped):
-                self.checkpoints[step] = CheckpointScore.from_dict(e)
-            else:
-                self.checkpoints[step] = score_checkpoint(
-                    self.composed, rows, name=f"step_{step}", file=f.path.name, step=step,
-                    epoch=f.epoch, completion_key=f.completion_key, dropped=dropped)
+            self.checkpoints[step] = _recorded(entries.get(step), f.path.name, len(rows), dropped) or \
+                score_checkpoint(self.composed, rows, name=f"step_{step}", file=f.path.name, step=step,
+                                 epoch=f.epoch, completion_key=f.completion_key, dropped=dropped)
             if dropped:
                 self._warn_rows(args)
         best_dir = old.get("best_dir") if reuse else None

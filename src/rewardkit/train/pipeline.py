@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..distributed import is_main_process
 from ..errors import ConfigError, closest
 from .config import REF_PREFIX, StageConfig, load_stages
 
@@ -25,11 +26,6 @@ class StageResult:
     train_loss: float | None
     runtime_s: float
     metrics: dict[str, Any] = field(default_factory=dict)
-
-
-def is_main_process() -> bool:
-    """Whether this is rank 0 (or a single-process run); under accelerate/torchrun RANK is set."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def finish_distributed() -> None:
@@ -200,10 +196,10 @@ def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bo
     """
     stages, root, where = load_stages(config, overrides)
     if smoke:
-        from .smoke import offline_mode, smoke_setup
+        from .smoke import smoke_mode, smoke_setup
 
-        with offline_mode():
-            stages, root = smoke_setup(stages, where, say or print)
+        with smoke_mode():
+            stages, root = smoke_setup(stages, root, where, say or print)
             return run_stages(stages, root, where)
     return run_stages(stages, root, where)
 

@@ -133,8 +133,8 @@ def message(where: str, label: str, key: str, value: str, why: str) -> str:
     """The one-line error of an unresolvable model or tokenizer."""
     smoke = f"try the config offline with `rewardkit train {_command(where)} --smoke`"
     if _is_hub_id(value) and not Path(value).expanduser().exists():
-        hint = (f"use a local folder, run `hf download {value}` while online, set HF_HUB_OFFLINE=1 to use the "
-                f"cache, or {smoke}")
+        cache = "" if offline() else ", set HF_HUB_OFFLINE=1 to use the cache"
+        hint = f"use a local folder, run `hf download {value}` while online{cache}, or {smoke}"
     else:
         hint = f"check the path (relative paths start at the current directory, {os.getcwd()}), or {smoke}"
     return f"{where}: stage {label!r}: {key} {value!r} {why}. Hint: {hint}."
@@ -155,7 +155,7 @@ def spec_entries(data: dict) -> dict[str, Any]:
     """The {alias: entry} mapping of a compose spec dict (with or without the `rewards:` level), not a copy."""
     if isinstance(data.get("rewards"), dict):
         return data["rewards"]
-    from ..compose import _RESERVED
+    from ..composition import _RESERVED
 
     return {k: v for k, v in data.items() if k not in _RESERVED}
 
@@ -248,7 +248,7 @@ def check_models(stages: list[StageConfig], where: str) -> None:
 
 # --- real loads --------------------------------------------------------------------------------------------------
 def _load_errors() -> tuple[type[BaseException], ...]:
-    from huggingface_hub.errors import HFValidationError, HfHubHTTPError, OfflineModeIsEnabled
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
 
     return (OSError, HFValidationError, HfHubHTTPError, OfflineModeIsEnabled)
 
@@ -272,7 +272,7 @@ def loading(where: str, stage: StageConfig, model: str, tokenizer: str | None = 
             if why is not None:
                 raise ConfigError(message(where, stage.label, key, shown, why)) from exc
         text = " ".join(str(exc).split())
-        from huggingface_hub.errors import HFValidationError, HfHubHTTPError
+        from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
         if not isinstance(exc, (HFValidationError, HfHubHTTPError)) and model not in text \
                 and (tokenizer is None or tokenizer not in text):

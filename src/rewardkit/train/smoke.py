@@ -28,31 +28,25 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
-import json
 import os
 import shutil
 import string
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ConfigError, DataError
 from .config import REF_PREFIX, StageConfig, validate
-from .preflight import reward_class, load_spec_quietly, model_params, spec_entries, spec_sources
+from .preflight import load_spec_quietly, model_params, reward_class, spec_entries, spec_sources
+from .smoke_models import DONE, TINY_BERT, Tiny, cache_dir, tiny_bert, tiny_lm, tiny_reward_model  # noqa: F401
 
 STEPS = 2
 TRAIN_ROWS = 8
 EVAL_ROWS = 4
 NEW_TOKENS = 8
 MAX_LENGTH = 256
-TINY_LM = {"hidden_size": 32, "num_layers": 2, "num_heads": 4}
-TINY_BERT = {"hidden_size": 32, "num_layers": 2}
-CACHE_FORMAT = 1  # bump when the tiny models change: old cache entries are then simply not used
 MARKER = ".rewardkit-smoke"
-DONE = "rewardkit-smoke.json"
 QWEN2_MODULES = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "embed_tokens",
                  "lm_head", "score"}
 # Trainer keys that need a GPU, a cluster, the network or a long run: removed (TRL's defaults apply).
@@ -65,91 +59,13 @@ DROP_INIT = ("dtype", "torch_dtype", "device_map", "quantization_config", "attn_
 QUIET = {"logging_steps", "use_cpu", "bf16", "fp16", "report_to", "dataloader_num_workers", "push_to_hub", "use_vllm"}
 
 
-def cache_dir() -> Path:
-    """Where the tiny smoke models are kept."""
-    if os.environ.get("REWARDKIT_CACHE"):
-        return Path(os.environ["REWARDKIT_CACHE"]).expanduser() / "smoke"
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
-    return base / "rewardkit" / "smoke"
+def output_root(where: str, real_output: str | None = None) -> Path:
+    """The smoke run's output folder: runs/smoke/<name> (or $REWARDKIT_SMOKE_DIR/<name>).
 
-
-def output_root(where: str) -> Path:
-    """The smoke run's output folder: runs/smoke/<config name> (or $REWARDKIT_SMOKE_DIR/<config name>)."""
-    name = Path(where).stem if where != "config" else "config"
+    The name is the config file's stem; for a dict config, the last part of its own output folder.
+    """
+    name = Path(where).stem if where != "config" else Path(real_output or "config").name
     return Path(os.environ.get("REWARDKIT_SMOKE_DIR") or Path("runs") / "smoke") / (name or "config")
-
-
-# --- tiny models, built once per alphabet -----------------------------------------------------------------------
-def _key(kind: str, chars: str, sizes: dict) -> str:
-    raw = json.dumps({"format": CACHE_FORMAT, "kind": kind, "chars": chars, **sizes}, sort_keys=True)
-    return f"{kind}-{hashlib.sha256(raw.encode('utf-8')).hexdigest()[:12]}"
-
-
-def _cached(name: str, build: Callable[[Path], Any]) -> Path:
-    """`<cache>/<name>`, built by `build(folder)` into a temporary folder and renamed into place (atomic)."""
-    root = cache_dir()
-    final = root / name
-    if (final / DONE).is_file():
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
-    try:
-        build(tmp)
-        (tmp / DONE).write_text(json.dumps({"name": name, "format": CACHE_FORMAT}) + "\n", encoding="utf-8")
-        try:
-            os.rename(tmp, final)
-        except OSError:  # another process finished first, or a broken leftover is in the way
-            if not (final / DONE).is_file():
-                shutil.rmtree(final, ignore_errors=True)
-                os.rename(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
-
-
-def tiny_lm(chars: str) -> Path:
-    """A tiny Qwen2 causal LM whose tokenizer has one token per character of `chars` (beyond ASCII)."""
-    from ..tiny import save_tiny_causal_lm
-
-    return _cached(_key("lm", chars, TINY_LM), lambda p: save_tiny_causal_lm(p, extra_chars=chars, **TINY_LM))
-
-
-def tiny_bert(chars: str) -> Path:
-    """A tiny BERT for BERTScore whose vocabulary also holds the letters of `chars`."""
-    from ..tiny import _BERT_WORDS, save_tiny_bert
-
-    letters = [c for c in chars if c.isalnum()]
-    words = [*_BERT_WORDS, *letters] if letters else None
-    return _cached(_key("bert", "".join(letters), TINY_BERT), lambda p: save_tiny_bert(p, words=words, **TINY_BERT))
-
-
-def tiny_reward_model(chars: str) -> Path:
-    """A tiny Qwen2 sequence classifier (one logit) with the tiny LM's tokenizer."""
-
-    def build(path: Path) -> None:
-        import torch
-        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
-
-        lm = tiny_lm(chars)
-        config = AutoConfig.from_pretrained(lm, num_labels=1)
-        torch.manual_seed(0)
-        AutoModelForSequenceClassification.from_config(config).save_pretrained(path)
-        AutoTokenizer.from_pretrained(lm).save_pretrained(path)
-
-    return _cached(_key("rm", chars, TINY_LM), build)
-
-
-class _Tiny:
-    """The tiny models of one smoke run, built on first use."""
-
-    def __init__(self, chars: str) -> None:
-        self.chars = chars
-        self._paths: dict[str, Path] = {}
-
-    def get(self, kind: str) -> str:
-        if kind not in self._paths:
-            self._paths[kind] = {"lm": tiny_lm, "bert": tiny_bert, "rm": tiny_reward_model}[kind](self.chars)
-        return str(self._paths[kind])
 
 
 # --- data -----------------------------------------------------------------------------------------------------------
@@ -170,7 +86,7 @@ def _rows(spec: Any, where: str, label: str) -> list[dict]:
 
     try:
         ds, _ = data._load(spec)
-    except DataError as exc:
+    except DataError:
         if spec.path is not None and not data._is_local(spec.path):
             raise ConfigError(f"{where}: stage {label!r}: dataset.path {spec.path!r} is a hub dataset that is not in "
                               "the local cache, and --smoke runs offline. Hint: add `smoke_path: <local .jsonl with "
@@ -192,7 +108,6 @@ def _dataset(stage: StageConfig, where: str, notes: list[str]) -> tuple[dict, se
         ds.update(path=source, generator=None, name=None, split="train")
         if ds["eval_split"] is not None:
             ds.update(eval_split=None, eval_size=EVAL_ROWS)
-        notes.append(f"stage {label}: dataset {old} -> {source} (dataset.smoke_path)")
     ds["smoke_path"] = None
     rows = _rows(DatasetSpec(**ds), where, label)
     n = len(rows)
@@ -210,7 +125,10 @@ def _dataset(stage: StageConfig, where: str, notes: list[str]) -> tuple[dict, se
     if ds["eval_file"] is not None and Path(ds["eval_file"]).is_file():
         chars |= _eval_chars(ds["eval_file"])
     chars |= set(ds["system_prompt"] or "")
-    notes.append(f"stage {label}: dataset {ds['path'] or 'generator ' + str(ds['generator'])}: {shape}")
+    what = ds["path"] or f"generator {ds['generator']}"
+    if source is not None:
+        what = f"{old} -> {source} (dataset.smoke_path)"
+    notes.append(f"stage {label}: dataset {what}: {shape}")
     return ds, chars
 
 
@@ -226,13 +144,12 @@ def _eval_chars(path: str) -> set[str]:
 def _trainer(stage: StageConfig, has_eval: bool) -> dict:
     t = {k: v for k, v in stage.trainer.items() if k not in DROP_TRAINER}
     t.update(max_steps=STEPS, logging_steps=1, use_cpu=True, bf16=False, fp16=False, report_to="none",
-             save_strategy="steps", save_steps=STEPS, per_device_train_batch_size=2, per_device_eval_batch_size=2,
-             gradient_accumulation_steps=1, dataloader_num_workers=0, push_to_hub=False)
+             save_strategy="steps", save_steps=STEPS, per_device_train_batch_size=2, gradient_accumulation_steps=1,
+             dataloader_num_workers=0, push_to_hub=False)
     if has_eval:
-        t.update(eval_strategy="steps", eval_steps=STEPS)
-    else:
-        t["eval_strategy"] = "no"
-        for key in ("eval_steps", "eval_on_start", "load_best_model_at_end"):
+        t.update(eval_strategy="steps", eval_steps=STEPS, per_device_eval_batch_size=2)
+    else:  # prepare() refuses an eval strategy without an eval set: nothing to evaluate on
+        for key in ("eval_strategy", "eval_steps", "eval_on_start", "load_best_model_at_end"):
             t.pop(key, None)
     optim = str(t.get("optim", ""))
     if any(word in optim for word in ("8bit", "paged", "bnb")):
@@ -256,7 +173,7 @@ def _changes(old: dict, new: dict) -> str:
 
 
 # --- reward specs -----------------------------------------------------------------------------------------------------
-def _swap_spec(spec: Any, key: str, label: str, tiny: _Tiny, notes: list[str]) -> Any:
+def _swap_spec(spec: Any, key: str, label: str, tiny: Tiny, notes: list[str]) -> Any:
     """The compose spec with hub-only reward models replaced by tiny local ones (the spec itself if none)."""
     from ..rewards.bertscore_rewards import BERTScore
 
@@ -301,16 +218,16 @@ def smoke_overrides(stages: list[StageConfig], where: str = "config",
     the given stages are not modified. `root` is the output folder (default: `output_root(where)`).
     """
     root = Path(root) if root is not None else output_root(where)
-    notes: list[str] = []
+    per_stage: list[list[str]] = [[] for _ in stages]  # notes, printed stage by stage
     datasets: list[dict] = []
     chars: set[str] = set()
-    for stage in stages:
+    for stage, notes in zip(stages, per_stage):
         ds, used = _dataset(stage, where, notes)
         datasets.append(ds)
         chars |= used
-    tiny = _Tiny("".join(sorted(chars - set(string.printable))))
+    tiny = Tiny("".join(sorted(chars - set(string.printable))))
     out: list[StageConfig] = []
-    for i, (stage, ds) in enumerate(zip(stages, datasets)):
+    for i, (stage, ds, notes) in enumerate(zip(stages, datasets, per_stage)):
         label = stage.label
         d = stage.model_dump()
         d["dataset"] = ds
@@ -346,11 +263,28 @@ def smoke_overrides(stages: list[StageConfig], where: str = "config",
                              f"{NEW_TOKENS}")
         d["output_dir"] = str(root if len(stages) == 1 else root / label)
         out.append(validate(StageConfig, d, where, prefix=f"pipeline.{i}" if len(stages) > 1 else ""))
-    return out, [f"smoke: {n}" for n in notes]
+    return out, [f"smoke: {n}" for notes in per_stage for n in notes]
 
 
 @contextlib.contextmanager
-def offline_mode() -> Iterator[None]:
+def smoke_mode() -> Iterator[None]:
+    """Offline (HF_HUB_OFFLINE=1 and the libraries' copies of it) on one torch thread; restored afterwards.
+
+    One thread: a tiny model gains nothing from more, and on a busy machine the extra threads mostly wait.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with _offline():
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def _offline() -> Iterator[None]:
     """HF_HUB_OFFLINE=1 (and the libraries' copies of it) while the block runs; restored afterwards."""
     keys = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
     attrs = (("huggingface_hub.constants", "HF_HUB_OFFLINE"), ("datasets.config", "HF_HUB_OFFLINE"),
@@ -387,9 +321,13 @@ def prepare_output(root: Path) -> None:
                                encoding="utf-8")
 
 
-def smoke_setup(stages: list[StageConfig], where: str, say: Callable[[str], Any]) -> tuple[list[StageConfig], str]:
-    """Swap the stages for their smoke version, empty the output folder and print what changed."""
-    root = output_root(where)
+def smoke_setup(stages: list[StageConfig], root: str, where: str,
+                say: Callable[[str], Any]) -> tuple[list[StageConfig], str]:
+    """Swap the stages for their smoke version, empty the smoke output folder and print what changed.
+
+    `root` is the real run's output root (it only names the smoke folder of a dict config).
+    """
+    root = output_root(where, stages[0].output_dir if len(stages) == 1 else root)
     smoke, notes = smoke_overrides(stages, where, root)
     prepare_output(root)
     if int(os.environ.get("RANK", "0")) == 0:

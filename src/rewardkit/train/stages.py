@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ..callbacks import link_callbacks
 from ..errors import ConfigError, closest
 from .config import QuantizationSpec, StageConfig
 
@@ -138,7 +139,10 @@ def build_callbacks(stage: StageConfig, where: str, substitutions: dict[str, Any
             out.append(get_callback(entry["name"], **params))
         except ConfigError as exc:
             raise ConfigError(f"{where}: stage {stage.label!r}: callbacks[{i}] ({entry['name']}): {exc}") from None
-    return out
+    try:
+        return link_callbacks(out)  # best_checkpoint hears from the checkpoint_inference of its sidecar
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: stage {stage.label!r}: callbacks: {exc}") from None
 
 
 def build_trainer(stage: StageConfig, model: str, train_ds: Any, eval_ds: Any, callbacks: list, where: str,

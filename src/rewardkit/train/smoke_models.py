@@ -1,0 +1,103 @@
+"""The tiny local models of `rewardkit train --smoke`, built once per alphabet and kept in a cache.
+
+Cache: `$REWARDKIT_CACHE/smoke`, else `$XDG_CACHE_HOME/rewardkit/smoke`, else `~/.cache/rewardkit/smoke`; one
+folder per model kind and alphabet (`lm-<hash>`, `bert-<hash>`, `rm-<hash>`), built in a temporary folder and
+renamed into place, so concurrent runs and interrupted builds never leave a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+TINY_LM = {"hidden_size": 32, "num_layers": 2, "num_heads": 4}
+TINY_BERT = {"hidden_size": 32, "num_layers": 2}
+CACHE_FORMAT = 1  # bump when the tiny models change: old cache entries are then simply not used
+DONE = "rewardkit-smoke.json"
+
+
+def cache_dir() -> Path:
+    """Where the tiny smoke models are kept."""
+    if os.environ.get("REWARDKIT_CACHE"):
+        return Path(os.environ["REWARDKIT_CACHE"]).expanduser() / "smoke"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
+    return base / "rewardkit" / "smoke"
+
+
+
+# --- tiny models, built once per alphabet -----------------------------------------------------------------------
+def _key(kind: str, chars: str, sizes: dict) -> str:
+    raw = json.dumps({"format": CACHE_FORMAT, "kind": kind, "chars": chars, **sizes}, sort_keys=True)
+    return f"{kind}-{hashlib.sha256(raw.encode('utf-8')).hexdigest()[:12]}"
+
+
+def _cached(name: str, build: Callable[[Path], Any]) -> Path:
+    """`<cache>/<name>`, built by `build(folder)` into a temporary folder and renamed into place (atomic)."""
+    root = cache_dir()
+    final = root / name
+    if (final / DONE).is_file():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    try:
+        build(tmp)
+        (tmp / DONE).write_text(json.dumps({"name": name, "format": CACHE_FORMAT}) + "\n", encoding="utf-8")
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another process finished first, or a broken leftover is in the way
+            if not (final / DONE).is_file():
+                shutil.rmtree(final, ignore_errors=True)
+                os.rename(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def tiny_lm(chars: str) -> Path:
+    """A tiny Qwen2 causal LM whose tokenizer has one token per character of `chars` (beyond ASCII)."""
+    from ..tiny import save_tiny_causal_lm
+
+    return _cached(_key("lm", chars, TINY_LM), lambda p: save_tiny_causal_lm(p, extra_chars=chars, **TINY_LM))
+
+
+def tiny_bert(chars: str) -> Path:
+    """A tiny BERT for BERTScore whose vocabulary also holds the letters of `chars`."""
+    from ..tiny import _BERT_WORDS, save_tiny_bert
+
+    letters = [c for c in chars if c.isalnum()]
+    words = [*_BERT_WORDS, *letters] if letters else None
+    return _cached(_key("bert", "".join(letters), TINY_BERT), lambda p: save_tiny_bert(p, words=words, **TINY_BERT))
+
+
+def tiny_reward_model(chars: str) -> Path:
+    """A tiny Qwen2 sequence classifier (one logit) with the tiny LM's tokenizer."""
+
+    def build(path: Path) -> None:
+        import torch
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+        lm = tiny_lm(chars)
+        config = AutoConfig.from_pretrained(lm, num_labels=1)
+        torch.manual_seed(0)
+        AutoModelForSequenceClassification.from_config(config).save_pretrained(path)
+        AutoTokenizer.from_pretrained(lm).save_pretrained(path)
+
+    return _cached(_key("rm", chars, TINY_LM), build)
+
+
+class Tiny:
+    """The tiny models of one smoke run, built on first use."""
+
+    def __init__(self, chars: str) -> None:
+        self.chars = chars
+        self._paths: dict[str, Path] = {}
+
+    def get(self, kind: str) -> str:
+        if kind not in self._paths:
+            self._paths[kind] = {"lm": tiny_lm, "bert": tiny_bert, "rm": tiny_reward_model}[kind](self.chars)
+        return str(self._paths[kind])
