@@ -248,3 +248,21 @@ def test_a_bad_scores_record_is_named_without_a_misleading_hint(tmp_path, conten
     message = str(info.value)
     assert "re-run" not in message and "inference" in message
     assert ("scores.json" in message and "regenerate it or delete it" in message) or "pass --spec" in message
+
+
+def test_plot_draws_each_distinct_series_once_and_labels_rows(tmp_path):
+    from rewardkit.selection import CheckpointScore, Selection, plot_series, write_plot
+
+    def cp(step, em, short):
+        return CheckpointScore(name=f"step_{step}", file=f"step_{step}.json", step=step, epoch=None, count=5,
+                               components={"em": em, "short": short}, corpus=em, item=em)
+
+    one = Selection([cp(1, 0.2, 0.5), cp(2, 0.4, 0.6)], None, "em", ["em"], "corpus", True)
+    one.checkpoints = [CheckpointScore(**{**c.__dict__, "components": {"em": c.components["em"]}})
+                       for c in one.checkpoints]
+    assert list(plot_series(one)) == ["score = em"]  # the score is the component: one line, named as such
+    two = Selection([cp(1, 0.2, 0.5), cp(2, 0.4, 0.6)], None, "em + 0*short", ["em", "short"], "corpus", True)
+    assert list(plot_series(two)) == ["short", "score"]  # em equals the score here: drawn once, as the score
+    two.best = two.checkpoints[1]
+    out = write_plot(two, tmp_path / "p.png", rows="validation", extra={"test EM": (2, 0.5)})
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

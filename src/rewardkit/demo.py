@@ -226,13 +226,16 @@ def run(output: str | Path = "rewardkit-demo", steps: int | None = None, quick: 
         sft, grpo = results
         sidecar = Path(grpo.output_dir) / "inference"
         chosen = selection.select(sidecar)
-        plot = selection.write_plot(chosen, out / "scores.png")
         start_cp = next((c for c in chosen.checkpoints if c.step == 0), None)
         best = chosen.best
         best_path = str(Path(grpo.output_dir) / "best") if best is not None and best.step else sft.model
         say("[4/4] test set: SFT start vs selected GRPO checkpoint")
         sft_test = test_em(sft.model, files["test"])
         best_test = test_em(best_path, files["test"]) if best_path != sft.model else sft_test
+        extra = {f"test EM, SFT start ({settings.test_size} rows)": (0, sft_test)}
+        if best is not None and best.step:
+            extra[f"test EM, selected ({settings.test_size} rows)"] = (best.step, best_test)
+        plot = selection.write_plot(chosen, out / "scores.png", rows="validation", extra=extra)
     finally:
         torch.set_num_threads(threads)
     result = DemoResult(

@@ -166,8 +166,26 @@ def select(directory: str | Path, spec: Any = None, labels: str | Path | None = 
 
 
 # --- plot ----------------------------------------------------------------------------------------------------
-def write_plot(selection: Selection, path: str | Path) -> Path:
-    """A PNG of each component mean and the score against the step (or epoch), best marked."""
+def plot_series(selection: Selection) -> dict[str, list[float | None]]:
+    """What the plot draws: each distinct series once (a score equal to its only component is drawn as the score)."""
+    cps = selection.checkpoints
+    series = {a: [c.components.get(a) for c in cps] for a in selection.components}
+    score = [c.value(selection.aggregate) for c in cps]
+    same = [a for a, ys in series.items() if ys == score]
+    for alias in same:
+        series.pop(alias)
+    label = f"score = {same[0]}" if len(same) == 1 and not series else "score"
+    series[label] = score
+    return series
+
+
+def write_plot(selection: Selection, path: str | Path, *, rows: str = "validation",
+               extra: dict[str, tuple[float, float]] | None = None) -> Path:
+    """A PNG of the score (and each distinct component mean) per checkpoint, the best marked.
+
+    `rows` says what was scored (shown with the row count); `extra` adds labelled points, e.g.
+    {"test EM of the best": (step, value)}.
+    """
     # Figure + Agg canvas instead of pyplot: no global backend switch inside a user's session.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -182,19 +200,23 @@ def write_plot(selection: Selection, path: str | Path) -> Path:
     fig = Figure(figsize=(7, 4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    series = {a: [c.components.get(a) for c in cps] for a in selection.components}
-    series["score"] = [c.value(selection.aggregate) for c in cps]
-    for label, ys in series.items():
+    for label, ys in plot_series(selection).items():
         pts = [(x, y) for x, y in zip(xs, ys) if y is not None]
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
-                    linewidth=2.5 if label == "score" else 1.2, label=label)
+                    linewidth=2.5 if label.startswith("score") else 1.2, label=label)
     if selection.best is not None:
-        bx = xs[cps.index(selection.best)]
-        ax.axvline(bx, color="grey", linestyle="--", linewidth=1, label=f"best ({selection.best.name})")
+        best = selection.best
+        bx, by = xs[cps.index(best)], best.value(selection.aggregate)
+        ax.axvline(bx, color="grey", linestyle="--", linewidth=1, label=f"best: {best.name} ({by:.3f})")
+        ax.plot([bx], [by], marker="*", markersize=14, color="gold", markeredgecolor="black", zorder=5)
+    for label, (x, y) in (extra or {}).items():
+        ax.plot([x], [y], marker="D", markersize=8, linestyle="none", label=f"{label} ({y:.3f})", zorder=5)
+    counts = sorted({c.count for c in cps})
+    n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("score")
-    ax.set_title(f"{selection.aggregate} score: {selection.expression}", fontsize=9)
+    ax.set_ylabel(f"{selection.aggregate} score")
+    ax.set_title(f"{selection.expression} on {n} {rows} rows per checkpoint", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
