@@ -1,32 +1,50 @@
 """Hostile inputs and faults (issue 11, sections 4 and 5, plus YAML/JSON/TOML spec files): one table, one test.
 
-Each row is a worst-case input a user (or a plugin) can give, and what rewardkit must answer: a clear rewardkit
-error (one line, naming the field, component, reward or plugin), or a documented value (`None` for "not
-applicable"). Every row failed on the behaviour the issue describes. docs/reliability.md points at these ids.
+Each row of ROWS is a worst-case input a user (or a plugin) can give, and what rewardkit must answer: a clear
+rewardkit error (one line, naming the field, component, reward or plugin), or a documented value (`None` for
+"not applicable"). Every row failed on the behaviour the issue describes (checked against the code before the
+fixes). `test_guards_do_not_overreach` holds what the checks must leave alone (NaN is None, numpy numbers are
+numbers, Ctrl-C still ends the program). docs/reliability.md points at these ids.
 """
 
 from __future__ import annotations
 
 import importlib
-import math
+import importlib.metadata
 import os
+import re
 import sys
 import textwrap
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pluggy
 import pytest
 
 import rewardkit
-from rewardkit import (ConfigError, DataError, ExpressionError, Reward, RewardError, RewardkitError, RewardParams,
-                       UnknownNameError, compose, expr, get_reward, get_view, hookimpl)
-from rewardkit import hookspecs, plugins
+from rewardkit import (
+    ConfigError,
+    DataError,
+    ExpressionError,
+    Reward,
+    RewardError,
+    RewardkitError,
+    RewardParams,
+    UnknownNameError,
+    compose,
+    expr,
+    get_reward,
+    get_view,
+    hookimpl,
+    hookspecs,
+    plugins,
+)
 from rewardkit.composition import Composed
 from rewardkit.rewards.function_rewards import FunctionReward
 from rewardkit.specs import load_file, parse_yaml
@@ -255,8 +273,6 @@ def hook(action: Callable, check: Callable[[Any], Any] | None = None) -> Callabl
 
 
 def failed_with(pattern: str) -> Callable:
-    import re
-
     def check(call):
         failed, err = call()
         assert len(failed) == 1 and re.search(pattern, failed[0]), failed
@@ -286,8 +302,6 @@ def register_rewards(register):
 
 
 def good_and_failed(dist: str, pattern: str) -> Callable:
-    import re
-
     def check(call):
         names, failed, err = call()
         assert {"hk_good", "exact_match", "brevity"} <= names, names
@@ -297,12 +311,11 @@ def good_and_failed(dist: str, pattern: str) -> Callable:
 
 
 def bomb(levels: int, width: int = 9, small: bool = False) -> str:
-    """A YAML alias bomb: `width ** levels` views from a few hundred bytes."""
-    lines = ["a0: &a0 [boxed" + ", boxed" * (width - 1) + "]"]
-    for i in range(1, levels):
-        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]")
-    lines.append(f"rewards:\n  em: {{use: exact_match, completion_view: *a{levels - 1}}}")
-    text = "\n".join(lines) + "\n"
+    """The issue's alias bomb: `width ** levels` views from a few hundred bytes, all inside `completion_view`."""
+    view = "&a0 [" + ", ".join(["boxed"] * width) + "]"
+    for i in range(1, levels):  # each level: its first item defines the anchor the others repeat
+        view = f"&a{i} [{view}, " + ", ".join([f"*a{i - 1}"] * (width - 1)) + "]"
+    text = f"rewards:\n  em: {{use: exact_match, completion_view: {view}}}\n"
     assert not small or len(text) < 600, len(text)  # the issue's was 369 bytes
     return text
 

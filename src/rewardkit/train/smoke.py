@@ -110,7 +110,7 @@ def _dataset(stage: StageConfig, where: str, notes: list[str]) -> tuple[dict, se
             ds.update(eval_split=None, eval_size=EVAL_ROWS)
     ds["smoke_path"] = None
     rows = _rows(DatasetSpec(**ds), where, label)
-    n = len(rows)
+    n = min(len(rows), ds["max_rows"] or len(rows))  # a smaller max_rows of the config is kept
     if ds["eval_size"] is not None:
         held = EVAL_ROWS if n >= TRAIN_ROWS + EVAL_ROWS else max(1, n // 3)
         ds.update(eval_size=held, max_rows=min(n, TRAIN_ROWS + held))
