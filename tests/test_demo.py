@@ -15,7 +15,9 @@ def test_quick_demo(tmp_path, monkeypatch, capsys):
 
     out = tmp_path / "demo"
     monkeypatch.setattr("sys.argv", ["rewardkit", "demo", "--quick", "--output", str(out)])
-    cli.main()
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    assert done.value.code == 0
     printed = capsys.readouterr().out
 
     result = json.loads((out / "demo_result.json").read_text())

@@ -174,10 +174,17 @@ class Ctx:
         return path
 
     def plugin(self, obj: Any, name: str) -> None:
-        if plugins.pm.has_plugin(name):
+        pm = plugins.pm
+        if pm.has_plugin(name):
             return
         plugins.register_plugin(obj, name=name, source=name)
-        self.cleanups.append(lambda: plugins.unregister_plugin(name))
+
+        def cleanup() -> None:  # from the manager it was registered with (entry_points() swaps the manager)
+            if pm.has_plugin(name):
+                pm.unregister(name=name)
+            plugins._sources.pop(name, None)
+            plugins._registry = None
+        self.cleanups.append(cleanup)
 
     def entry_points(self, modules: dict[str, str]) -> None:
         """Plugins found through entry points: {distribution: module source}; a fresh plugin manager."""
