@@ -30,7 +30,8 @@ get_reward("rouge1")(completions=["a"], answer=["a"])
 DEADLINE = timedelta(seconds=2)
 FAST = settings(max_examples=150, deadline=DEADLINE, suppress_health_check=[HealthCheck.too_slow])
 FILES_FAST = settings(FAST, max_examples=100)
-FILES = Path(tempfile.mkdtemp(prefix="rewardkit-fuzz-"))
+_FILES = tempfile.TemporaryDirectory(prefix="rewardkit-fuzz-")  # removed at exit
+FILES = Path(_FILES.name)
 
 
 def only_rewardkit_errors(call):
