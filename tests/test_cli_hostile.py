@@ -317,3 +317,51 @@ def test_in_process_main_leaves_the_process_as_found(monkeypatch, capsys):
     after = (warnings.showwarning, logging.getLogger("trl").level, os.environ.get("TRANSFORMERS_VERBOSITY"),
              signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
     assert after == before
+
+
+def test_score_output_is_strict_json_when_an_input_holds_nan(tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"completion": "4", "answer": "4", "weight": NaN}\n{"completion": "5", "answer": NaN}\n')
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("rewards: {em: {use: exact_match}}\n")
+    out = tmp_path / "scored.jsonl"
+    done = run("score", str(spec), "--input", str(rows), "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+
+    def strict(token):
+        raise AssertionError(f"non-strict JSON token {token}")
+
+    first, second = (json.loads(line, parse_constant=strict) for line in text.splitlines())
+    assert first["weight"] is None and first["combined"] == 1.0
+    assert second["answer"] is None and second["combined"] is None  # a NaN reference: not applicable
+
+
+def test_plugin_that_exits_at_import_does_not_end_the_command(tmp_path):
+    site = tmp_path / "site"
+    dist = site / "rewardkit_exitplug-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: rewardkit-exitplug\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[rewardkit]\nexitplug = exitplug_mod\n")
+    (site / "exitplug_mod.py").write_text("import sys\nsys.exit(3)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    done = run("list", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    failed = {f["name"]: f["error"] for f in data["failed_plugins"]}
+    assert "sys.exit(3)" in failed.get("rewardkit-exitplug", ""), failed
+    assert any(r["name"] == "exact_match" for r in data["rewards"])  # everything else still registered
+    assert "Traceback" not in done.stderr
+
+
+def test_train_with_an_unsupported_dataset_extension_is_one_line(tmp_path):
+    data = tmp_path / "rows.csv"
+    data.write_text("prompt,completion\na,b\n")
+    config = tmp_path / "sft.yaml"
+    config.write_text(f"stage: sft\nmodel: {tmp_path}\ndataset: {{path: {data}}}\n")
+    (tmp_path / "config.json").write_text("{}")  # a local model folder passes the preflight's existence check
+    done = run("train", str(config))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "rows.csv" in done.stderr and ".jsonl" in done.stderr

@@ -86,7 +86,7 @@ def score(
 ) -> None:
     """Score completions with a composed reward spec."""
     from .api import compose
-    from .fileio import atomic_write_text, read_jsonl
+    from .fileio import atomic_write_text, dumps_strict, nulls_for_nonfinite, read_jsonl
     from .scoring import score_rows
 
     composed = compose(spec)
@@ -97,10 +97,10 @@ def score(
         lines = []
         for i, row in enumerate(rows):
             out = dict(row, scores={a: v[i] for a, v in scores.components.items()}, combined=scores.combined[i])
-            lines.append(json.dumps(out, ensure_ascii=False))
+            lines.append(dumps_strict(nulls_for_nonfinite(out)))  # an input NaN is written as null
         atomic_write_text(output, "\n".join(lines) + "\n")
     if as_json:
-        typer.echo(json.dumps({"summary": summary, "corpus": scores.corpus(composed)}, indent=2))
+        typer.echo(dumps_strict({"summary": summary, "corpus": scores.corpus(composed)}, indent=2))
         return
     table = Table(title=f"{len(rows)} rows scored with {composed.expression}")
     for col in ("component", "mean", "std", "None"):

@@ -153,6 +153,17 @@ def _nonfinite_path(obj: Any, where: str = "$") -> str | None:
     return None
 
 
+def nulls_for_nonfinite(obj: Any) -> Any:
+    """A copy of JSON-like data with NaN/Infinity floats as None (inputs may hold them; strict JSON cannot)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: nulls_for_nonfinite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [nulls_for_nonfinite(v) for v in obj]
+    return obj
+
+
 def dumps_strict(obj: Any, indent: int | None = None) -> str:
     """JSON text that strict parsers accept: DataError on NaN/Infinity instead of writing them."""
     try:

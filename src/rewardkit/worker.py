@@ -7,6 +7,7 @@ other threads), so a reward with `timeout=` scores in a spawned process that is 
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 from typing import Any
 
 from .errors import RewardError
@@ -25,6 +26,9 @@ def _exit_text(code: int | None) -> str:
 
 
 def _serve(conn: Any, reward: Any) -> None:
+    # Ctrl-C reaches the whole process group: the parent turns it into one line and exit 130, and its
+    # cleanup stops this worker; a traceback from here would only add noise.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn.send(("ready", None))
     while True:
         try:

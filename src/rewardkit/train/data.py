@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..api import build
 from ..errors import ConfigError, DataError
+from ..fileio import read_records
 from .config import DatasetSpec, StageConfig
 
 if TYPE_CHECKING:
@@ -23,8 +24,6 @@ NEEDS = {"sft": "one of: messages | prompt + completion | text", "rm": "chosen +
 def _from_rows(rows: Any, where: str) -> Dataset:
     from datasets import Dataset
 
-    if isinstance(rows, dict):  # {"data": [...]} / {"rows": [...]} wrappers
-        rows = next((v for v in rows.values() if isinstance(v, list)), rows)
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
         raise DataError(f"{where}: expected a non-empty list of objects (one per row). Hint: JSONL with one "
                         "object per line, or a JSON list.")
@@ -37,20 +36,26 @@ def _from_rows(rows: Any, where: str) -> Dataset:
 
 def load_local(path: str | Path) -> Dataset:
     """A local .json / .jsonl / .parquet file as a Dataset."""
-    from ..fileio import read_json, read_jsonl
-
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"dataset file {str(path)!r} is a directory. Hint: name the .json/.jsonl/.parquet file.")
     if not path.is_file():
         raise ConfigError(f"dataset file {str(path)!r} does not exist. Hint: check the path (relative paths start "
                           "at the current directory).")
     suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        return _from_rows(read_jsonl(path), str(path))
-    if suffix == ".json":
-        return _from_rows(read_json(path), str(path))
-    from datasets import load_dataset
+    if suffix not in LOCAL_SUFFIXES:
+        raise ConfigError(f"dataset file {str(path)!r}: unsupported type {suffix or '(no suffix)'!r}. Hint: use "
+                          f"{', '.join(LOCAL_SUFFIXES)} (convert CSV with pandas: df.to_json(path, orient='records', "
+                          "lines=True)).")
+    if suffix == ".parquet":
+        from datasets import load_dataset
 
-    return load_dataset("parquet", data_files=str(path), split="train")
+        try:
+            return load_dataset("parquet", data_files=str(path), split="train")
+        except Exception as exc:  # pyarrow: not parquet, truncated, unreadable
+            raise DataError(f"dataset file {str(path)!r} is not a readable parquet file ({type(exc).__name__}: "
+                            f"{str(exc)[:200]}). Hint: check the file, or use .jsonl.") from None
+    return _from_rows(read_records(path), str(path))
 
 
 def _is_local(path: str) -> bool:
