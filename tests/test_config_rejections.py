@@ -70,7 +70,8 @@ def test_rejected_before_training(case, tiny_lm_dir, tmp_path):
 def test_wrong_trainer_value_type_rejected_before_training(tiny_lm_dir, tmp_path):
     cfg = pipeline(tmp_path, tiny_lm_dir, {})
     cfg["pipeline"][1]["trainer"]["learning_rate"] = "fast"
-    with pytest.raises(ConfigError, match="learning_rate"):
+    # the shared validator's shape: <owner>: <field path>: <problem> (got ...). Hint: ...
+    with pytest.raises(ConfigError, match=r"stage 'grpo': trainer\.learning_rate: .*\(got 'fast'\)\. Hint: "):
         run(cfg)
     assert not (tmp_path / "sft").exists()
 

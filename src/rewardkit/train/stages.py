@@ -7,6 +7,7 @@ from typing import Any
 
 from ..callbacks import link_callbacks
 from ..errors import ConfigError, closest
+from ..validation import validate
 from .config import QuantizationSpec, StageConfig
 
 # stage -> (TRL config class, TRL trainer class), imported lazily by name.
@@ -50,21 +51,21 @@ def check_trainer_values(stage: StageConfig, where: str) -> None:
     """Every `trainer:` value must fit its field's type (the dataclass itself only fails later, mid-training)."""
     import typing
 
-    from pydantic import TypeAdapter, ValidationError
+    from pydantic import ConfigDict, TypeAdapter, create_model
 
     config_cls, _ = trl_classes(stage.stage)
     hints = typing.get_type_hints(config_cls)
-    for key, value in stage.trainer.items():
+    fields = {}
+    for key in stage.trainer:
         try:
-            adapter = TypeAdapter(hints[key])
+            TypeAdapter(hints[key])
         except Exception:  # a type pydantic cannot describe: left to the dataclass
             continue
-        try:
-            adapter.validate_python(value)
-        except ValidationError as exc:
-            raise ConfigError(f"{where}: stage {stage.label!r}: trainer.{key}={value!r} is not a valid "
-                              f"{hints[key]}: {exc.errors()[0]['msg']}. Hint: fix the value (see "
-                              f"{config_cls.__name__}).") from None
+        fields[key] = (hints[key], ...)
+    # Lax, like TRL's own parsing ("steps" for an enum); the shared validator gives the error its usual shape.
+    model = create_model(config_cls.__name__, __config__=ConfigDict(arbitrary_types_allowed=True), **fields)
+    validate(model, {k: stage.trainer[k] for k in fields}, f"{where}: stage {stage.label!r}", prefix="trainer",
+             hint=f"fix the value (see the TRL docs of {config_cls.__name__}).")
 
 
 def check_quantization(stage: StageConfig, where: str) -> None:

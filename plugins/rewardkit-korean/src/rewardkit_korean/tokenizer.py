@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from rewardkit import Params, validate
 
 
 def preprocess(text: str) -> str:
@@ -37,11 +37,10 @@ class KoreanMorphemeTokenizer:
     ['왠지', '는', '왜', '인지', '가', '줄어든', '말', '이', '다']
     """
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    Params = Params
 
     def __init__(self, **params: Any) -> None:
-        self.Params(**params)  # rejects unknown parameters with a pydantic error naming them
+        validate(self.Params, params, "tokenizer 'korean_morpheme'")
         self._mecab: Any = None
 
     def _tagger(self) -> Any:
