@@ -67,8 +67,8 @@ def get_preset(name: str) -> dict:
     return load_file(value) if isinstance(value, (str, Path)) else dict(value)
 
 
-def _describe(kind: str) -> list[dict]:
-    return get_registry().describe(kind)
+def _describe(kind: str, schema: bool = True) -> list[dict]:
+    return get_registry().describe(kind, schema)
 
 
 def list_rewards() -> list[dict]:
@@ -101,12 +101,12 @@ def list_generators() -> list[dict]:
     return _describe("generators")
 
 
-def catalog() -> dict:
+def catalog(schemas: bool = True) -> dict:
     """What `rewardkit list` reports: every kind, failed plugins and name conflicts (JSON-ready)."""
     from dataclasses import asdict
 
     registry = get_registry()
-    out: dict = {kind: _describe(kind) for kind in KINDS}
+    out: dict = {kind: _describe(kind, schemas) for kind in KINDS}
     out["presets"] = list_presets()
     out["failed_plugins"] = [asdict(f) for f in registry.failed]
     out["conflicts"] = {k: v for k, v in registry.conflicts().items() if v}

@@ -55,7 +55,7 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
     """List rewards, callbacks, views, tokenizers and presets with their source."""
     from .api import catalog
 
-    data = catalog()
+    data = catalog(schemas=as_json)  # the table shows no parameters: skip building their schemas
     if as_json:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return

@@ -60,15 +60,16 @@ class Entry:
                                   f"({type(exc).__name__}: {exc}). Hint: reinstall {self.source}.") from None
         return self.factory
 
-    def describe(self) -> dict:
-        schema = None
-        if self.params is not None and hasattr(self.params, "model_json_schema"):
+    def describe(self, schema: bool = True) -> dict:
+        """JSON-ready name, source, summary and (unless schema=False, which is cheaper) the parameter schema."""
+        params = None
+        if schema and self.params is not None and hasattr(self.params, "model_json_schema"):
             try:
-                schema = self.params.model_json_schema()
+                params = self.params.model_json_schema()
             except Exception:  # a plugin's exotic field type must not break `rewardkit list`
-                schema = {"title": getattr(self.params, "__name__", "Params"), "description": "(no JSON schema)"}
+                params = {"title": getattr(self.params, "__name__", "Params"), "description": "(no JSON schema)"}
         return {"name": self.name, "qualified_name": self.qualified, "summary": self.summary,
-                "source": self.source, "version": self.version, "params": schema}
+                "source": self.source, "version": self.version, "params": params}
 
 
 @dataclass
@@ -115,9 +116,9 @@ class Registry:
     def names(self, kind: str) -> list[str]:
         return sorted(self.entries[kind])
 
-    def describe(self, kind: str) -> list[dict]:
+    def describe(self, kind: str, schema: bool = True) -> list[dict]:
         """Every entry of `kind`, sorted by name, as JSON-ready dicts."""
-        return [e.describe() for name in self.names(kind) for e in self.entries[kind][name]]
+        return [e.describe(schema) for name in self.names(kind) for e in self.entries[kind][name]]
 
     def conflicts(self) -> dict[str, dict[str, list[str]]]:
         return {
