@@ -343,7 +343,7 @@ def error_files(tmp_path_factory, lm_dir):
 
 ERRORS = [  # (arguments, expected text in the one-line error); {d} = data folder, {m} = tiny model
     ("{m} --input {d}/broken.json --column input.question=prompt", "invalid JSON"),
-    ("{m} --input {d}/object.json", "expected a non-empty list of objects"),
+    ("{m} --input {d}/object.json", "expected a JSON list of objects"),
     ("{m} --input {d}/missing.json", "does not exist"),
     ("{m} --input {d}/ok.json", "has no 'prompt'"),
     ("{d}/no_model_here --input {d}/ok.json --column input.question=prompt", "model folder"),
@@ -377,7 +377,7 @@ def test_uncached_hub_id_fails_fast_without_network(error_files):
                            "--input", str(error_files / "ok.json"), "--column", "input.question=prompt",
                            "--output", str(error_files / "out.json")], check=False, capture_output=True, text=True,
                           timeout=120,
-                          env=_env(HF_HUB_OFFLINE=None, TRANSFORMERS_OFFLINE=None, HF_ENDPOINT="http://10.255.255.1"))
+                          env=_env(HF_HUB_OFFLINE=None, TRANSFORMERS_OFFLINE=None, HF_ENDPOINT="http://127.0.0.1:9"))
     elapsed = time.perf_counter() - started
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "nor in the Hugging Face cache" in proc.stderr and "Hint: pass a local folder" in proc.stderr

@@ -24,7 +24,8 @@ DEFAULT_HINT = "`rewardkit list --json` shows every parameter with its type and 
 class Params(BaseModel):
     """Base of every parameter model: strict, finite, closed."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, arbitrary_types_allowed=True,
+                              defer_build=True)  # schemas build on first use: `rewardkit list` never validates
 
 
 @dataclass(frozen=True)

@@ -9,33 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError
+from ..fileio import atomic_write_json, atomic_write_text, read_records
+from ..train.data import chat_prompt
 
 DEFAULT_INTO = "completion"
-INPUT_SUFFIXES = (".json", ".jsonl")
 _MISSING = object()
 
 
 def read_rows(path: str | Path) -> list[dict]:
-    """Input rows: a .json list of objects or a .jsonl file (one object per line)."""
-    from ..fileio import read_json, read_jsonl
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in INPUT_SUFFIXES:
-        raise ConfigError(f"--input {str(path)!r}: unknown file type {suffix or '(no suffix)'!r}. Hint: use .json "
-                          "(a list of objects) or .jsonl (one object per line).")
-    if not path.is_file():
-        raise DataError(f"--input {str(path)!r} does not exist{' (it is a folder)' if path.is_dir() else ''}. "
-                        "Hint: check the path (relative paths start at the current directory).")
-    rows = read_jsonl(path) if suffix == ".jsonl" else read_json(path)
-    if not isinstance(rows, list) or not rows:
-        got = "an empty list" if rows == [] else type(rows).__name__
-        raise DataError(f"{path}: expected a non-empty list of objects, got {got}. Hint: a JSON list "
-                        '[{"id": ..., "input": {...}}, ...] or JSONL with one object per line.')
+    """Input rows: a .json list of objects or a .jsonl file (one object per line), at least one."""
+    rows = read_records(path)
+    if not rows:
+        raise DataError(f"{path}: no rows. Hint: a JSON list [{{\"id\": ..., \"input\": {{...}}}}, ...] or JSONL "
+                        "with one object per line.")
     for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise DataError(f"{path}: item {i} is {type(row).__name__}, not an object. Hint: every item must "
-                            'be a {"key": value} object.')
         try:  # found now rather than when writing, after the whole generation
             json.dumps(row, allow_nan=False)
         except ValueError:
@@ -94,15 +81,6 @@ def map_row(row: dict, columns: dict[str, str]) -> dict:
         if value is not _MISSING:
             mapped[dst] = value
     return mapped
-
-
-def chat_prompt(prompt: Any, chat: bool, system_prompt: str | None) -> Any:
-    """A string prompt as chat messages (system prompt first) when `chat` or `system_prompt` is set, like the
-    training data (`rewardkit.train.data._chat`); chat-message prompts are left as they are."""
-    if not (chat or system_prompt) or not isinstance(prompt, str):
-        return prompt
-    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return system + [{"role": "user", "content": prompt}]
 
 
 def _row_name(row: dict, i: int) -> str:
@@ -179,7 +157,7 @@ def set_field(row: dict, parts: list[str], value: Any) -> dict:
 def output_format(path: str | Path) -> str:
     """'json' or 'jsonl' from the output file's suffix."""
     suffix = Path(path).suffix.lower()
-    if suffix not in INPUT_SUFFIXES:
+    if suffix not in (".json", ".jsonl"):
         raise ConfigError(f"--output {str(path)!r}: unknown file type {suffix or '(no suffix)'!r}. Hint: .json "
                           "writes a JSON list (the competition's submission format), .jsonl one object per line.")
     return suffix[1:]
@@ -187,8 +165,6 @@ def output_format(path: str | Path) -> str:
 
 def write_rows(path: str | Path, rows: list[dict]) -> Path:
     """Atomically write `rows` as a JSON list or JSONL (by suffix)."""
-    from ..fileio import atomic_write_json, atomic_write_text
-
     if output_format(path) == "json":
         return atomic_write_json(path, rows)
     try:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
+from ..fileio import read_json
 from .loading import _has_tokenizer, check_adapter
 
 STAGE_FILE = "rewardkit_stage.json"  # written by rewardkit.train.pipeline.run_stage
@@ -35,8 +36,6 @@ def _stage_record(run_dir: Path) -> tuple[Path, dict]:
     if not run_dir.is_dir():
         raise ConfigError(f"--from-run {str(run_dir)!r} is not a folder. Hint: pass a training run's output_dir "
                           "(e.g. runs/sft).")
-    from ..fileio import read_json
-
     if (run_dir / STAGE_FILE).is_file():
         record = read_json(run_dir / STAGE_FILE)
     elif (run_dir / "summary.json").is_file():  # a pipeline's output root: use its last stage
@@ -104,8 +103,6 @@ def resolve_run(run_dir: str | Path, adapter: str | Path | None = None) -> RunSe
         settings.adapter = str(chosen)
         base = record.get("base_model") or config.get("model")
         if not base or str(base).startswith("@"):  # runs saved before base_model was recorded
-            from ..fileio import read_json
-
             base = read_json(chosen / "adapter_config.json").get("base_model_name_or_path")
         if not base:
             raise ConfigError(f"--from-run {str(folder)!r}: cannot tell the base model of adapter {str(chosen)!r}. "

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from ..errors import ConfigError, DataError, RewardError
 from ..validation import Params, Seconds, ViewSpec, is_spec, validate
+from ..worker import WorkerDied, run_with_timeout
 
 Reference = Union[str, list, None]
 # Keyword arguments TRL passes that are never dataset columns.
@@ -272,8 +273,6 @@ class Reward:
         if not texts:
             return []
         if self.params.timeout is not None:
-            from ..worker import WorkerDied, run_with_timeout
-
             try:
                 scores, timed_out = run_with_timeout(self, texts, refs, context, self.params.timeout)
             except WorkerDied as exc:

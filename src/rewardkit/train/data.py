@@ -100,16 +100,24 @@ def map_columns(ds: Dataset, columns: dict[str, str], where: str) -> Dataset:
     return ds.rename_columns({src: dst for src, dst in columns.items() if src != dst})
 
 
+def chat_prompt(prompt: Any, chat: bool, system_prompt: str | None) -> Any:
+    """A string prompt as chat messages (system prompt first) when `chat` or `system_prompt` is set; chat-message
+    prompts are left as they are. Training data and `rewardkit generate` wrap prompts with this one function."""
+    if not (chat or system_prompt) or not isinstance(prompt, str):
+        return prompt
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return system + [{"role": "user", "content": prompt}]
+
+
 def _chat(ds: Dataset, spec: DatasetSpec) -> Dataset:
     """String prompts/completions as chat messages (system prompt first)."""
     if not (spec.chat or spec.system_prompt) or "prompt" not in ds.column_names:
         return ds
-    system = [{"role": "system", "content": spec.system_prompt}] if spec.system_prompt else []
 
     def wrap(row: dict) -> dict:
         out = {}
         if isinstance(row["prompt"], str):
-            out["prompt"] = system + [{"role": "user", "content": row["prompt"]}]
+            out["prompt"] = chat_prompt(row["prompt"], spec.chat, spec.system_prompt)
         if isinstance(row.get("completion"), str):
             out["completion"] = [{"role": "assistant", "content": row["completion"]}]
         return out

@@ -8,9 +8,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..api import compose, load_spec
 from ..distributed import is_main_process
 from ..errors import ConfigError, closest
+from ..fileio import atomic_write_json, atomic_write_text
 from .config import REF_PREFIX, StageConfig, load_stages
+from .data import load_stage_data, reference_columns
+from .preflight import check_models, loading
+from .smoke import smoke_mode, smoke_setup
+from .stages import (
+    build_args,
+    build_callbacks,
+    build_trainer,
+    check_quantization,
+    check_trainer_keys,
+    check_trainer_values,
+    merge_adapter,
+)
 
 
 @dataclass
@@ -64,8 +78,6 @@ def reward_spec(stage: StageConfig, earlier: list[StageConfig], where: str) -> A
         return stage.rewards
     import copy
 
-    from ..api import load_spec
-
     try:
         data, _ = load_spec(stage.rewards)
     except ConfigError:
@@ -99,8 +111,6 @@ def reward_spec(stage: StageConfig, earlier: list[StageConfig], where: str) -> A
 def _compose_rewards(stage: StageConfig, where: str, spec: Any = None) -> Any:
     if stage.stage != "grpo":
         return None
-    from ..api import compose
-
     try:
         return compose(stage.rewards if spec is None else spec, name="reward")
     except ConfigError as exc:
@@ -109,10 +119,6 @@ def _compose_rewards(stage: StageConfig, where: str, spec: Any = None) -> Any:
 
 def prepare(stages: list[StageConfig], where: str) -> list[_Prepared]:
     """Validate every stage and load its data before any training starts."""
-    from .data import load_stage_data, reference_columns
-    from .preflight import check_models
-    from .stages import build_args, build_callbacks, check_quantization, check_trainer_keys, check_trainer_values
-
     check_models(stages, where)  # every model and tokenizer resolves; before the heavy imports, so it fails fast
     prepared = []
     for i, stage in enumerate(stages):
@@ -141,16 +147,12 @@ def _eval_file(p: _Prepared) -> str | None:
     """The mapped eval rows as JSONL, for callbacks given `dataset: "@eval"`."""
     if p.eval is None:
         return None
-    from ..fileio import atomic_write_text
-
     lines = [json.dumps(row, ensure_ascii=False) for row in p.eval.to_list()]
     return str(atomic_write_text(Path(p.stage.output_dir) / "eval_rows.jsonl", "\n".join(lines) + "\n"))
 
 
 def run_stage(p: _Prepared, model: str, where: str) -> StageResult:
     """Train one prepared stage from `model` and save final/ (and merged/ when it trained an adapter)."""
-    from .stages import build_trainer, merge_adapter
-
     stage = p.stage
     out = Path(stage.output_dir)
     trainer = build_trainer(stage, model, p.train, p.eval, p.callbacks, where, rewards=p.rewards)
@@ -162,8 +164,6 @@ def run_stage(p: _Prepared, model: str, where: str) -> StageResult:
     handoff = handoff_dir(stage)  # what `@name` resolves to (rewards resolved it in prepare already)
     if stage.peft is not None:
         if trainer.accelerator.is_main_process:
-            from .preflight import loading
-
             with loading(where, stage, model, stage.tokenizer):
                 merge_adapter(stage, model, str(final), handoff)
         trainer.accelerator.wait_for_everyone()
@@ -172,8 +172,6 @@ def run_stage(p: _Prepared, model: str, where: str) -> StageResult:
     result = StageResult(stage.label, stage.stage, str(out), handoff, trainer.state.global_step,
                          None if loss is None else float(loss), round(runtime, 2), metrics)
     if trainer.accelerator.is_main_process:
-        from ..fileio import atomic_write_json
-
         # base_model: what `model: "@stage"` resolved to (`rewardkit generate --from-run` applies the adapter to it).
         atomic_write_json(out / "rewardkit_stage.json", {**asdict(result), "base_model": model,
                                                          "config": stage.model_dump()})
@@ -195,8 +193,6 @@ def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bo
     """
     stages, root, where = load_stages(config, overrides)
     if smoke:
-        from .smoke import smoke_mode, smoke_setup
-
         with smoke_mode():
             stages, root = smoke_setup(stages, root, where, say or print)
             return run_stages(stages, root, where)
@@ -216,7 +212,5 @@ def run_stages(stages: list[StageConfig], root: str, where: str) -> list[StageRe
         done[result.name] = result.model
         results.append(result)
     if len(stages) > 1 and is_main_process():
-        from ..fileio import atomic_write_json
-
         atomic_write_json(Path(root) / "summary.json", [asdict(r) for r in results])
     return results

@@ -24,7 +24,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..api import load_spec
+from ..composition import _RESERVED
 from ..errors import ConfigError
+from ..plugins import get_registry
+from ..rewards.bertscore_rewards import BERTScore
+from ..rewards.reward_model import RewardModel
 from .config import REF_PREFIX, StageConfig
 
 HUB_TIMEOUT = 4.0  # seconds one hub question may take (env REWARDKIT_HUB_TIMEOUT)
@@ -142,8 +147,6 @@ def message(where: str, label: str, key: str, value: str, why: str) -> str:
 
 # --- models named inside reward specs --------------------------------------------------------------------------
 def reward_class(use: Any) -> type | None:
-    from ..plugins import get_registry
-
     try:
         factory = get_registry().get("rewards", use).factory
     except Exception:  # unknown or ambiguous name: compose reports it later, with its own message
@@ -155,8 +158,6 @@ def spec_entries(data: dict) -> dict[str, Any]:
     """The {alias: entry} mapping of a compose spec dict (with or without the `rewards:` level), not a copy."""
     if isinstance(data.get("rewards"), dict):
         return data["rewards"]
-    from ..composition import _RESERVED
-
     return {k: v for k, v in data.items() if k not in _RESERVED}
 
 
@@ -169,9 +170,6 @@ def model_params(entry: Any) -> list[tuple[str, str, str]]:
     cls = reward_class(entry.get("use"))
     if cls is None:
         return []
-    from ..rewards.bertscore_rewards import BERTScore
-    from ..rewards.reward_model import RewardModel
-
     out = []
     if issubclass(cls, BERTScore):
         value = entry.get("model_type")
@@ -196,8 +194,6 @@ def load_spec_quietly(spec: Any) -> dict | None:
     """A compose spec as a dict (preset, file or dict), or None when it cannot be read (reported later)."""
     if spec is None or spec == "@rewards":
         return None
-    from ..api import load_spec
-
     try:
         data, _ = load_spec(spec)
     except Exception:

@@ -37,7 +37,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ConfigError, DataError
-from .config import REF_PREFIX, StageConfig, validate
+from ..rewards.bertscore_rewards import BERTScore
+from . import data
+from .config import REF_PREFIX, DatasetSpec, StageConfig, validate
+from .data import load_local
 from .preflight import load_spec_quietly, model_params, reward_class, spec_entries, spec_sources
 from .smoke_models import DONE, TINY_BERT, Tiny, cache_dir, tiny_bert, tiny_lm, tiny_reward_model  # noqa: F401
 
@@ -82,8 +85,6 @@ def _strings(value: Any) -> Iterator[str]:
 
 def _rows(spec: Any, where: str, label: str) -> list[dict]:
     """The rows of the (swapped) dataset spec; a hub dataset must be in the local cache."""
-    from . import data
-
     try:
         ds, _ = data._load(spec)
     except DataError:
@@ -98,8 +99,6 @@ def _rows(spec: Any, where: str, label: str) -> list[dict]:
 
 def _dataset(stage: StageConfig, where: str, notes: list[str]) -> tuple[dict, set[str]]:
     """The smoke dataset spec of a stage and the characters its rows use."""
-    from .config import DatasetSpec
-
     ds = stage.dataset.model_dump()
     label = stage.label
     source = ds.pop("smoke_path")
@@ -133,8 +132,6 @@ def _dataset(stage: StageConfig, where: str, notes: list[str]) -> tuple[dict, se
 
 
 def _eval_chars(path: str) -> set[str]:
-    from .data import load_local
-
     eval_ds = load_local(path)
     rows = eval_ds.select(range(min(len(eval_ds), EVAL_ROWS))).to_list()
     return {c for row in rows for text in _strings(row) for c in text}
@@ -175,8 +172,6 @@ def _changes(old: dict, new: dict) -> str:
 # --- reward specs -----------------------------------------------------------------------------------------------------
 def _swap_spec(spec: Any, key: str, label: str, tiny: Tiny, notes: list[str]) -> Any:
     """The compose spec with hub-only reward models replaced by tiny local ones (the spec itself if none)."""
-    from ..rewards.bertscore_rewards import BERTScore
-
     data = load_spec_quietly(spec)
     if data is None:
         return spec

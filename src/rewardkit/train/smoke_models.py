@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from ..tiny import _BERT_WORDS, save_tiny_bert, save_tiny_causal_lm
+
 TINY_LM = {"hidden_size": 32, "num_layers": 2, "num_heads": 4}
 TINY_BERT = {"hidden_size": 32, "num_layers": 2}
 CACHE_FORMAT = 1  # bump when the tiny models change: old cache entries are then simply not used
@@ -60,15 +62,11 @@ def _cached(name: str, build: Callable[[Path], Any]) -> Path:
 
 def tiny_lm(chars: str) -> Path:
     """A tiny Qwen2 causal LM whose tokenizer has one token per character of `chars` (beyond ASCII)."""
-    from ..tiny import save_tiny_causal_lm
-
     return _cached(_key("lm", chars, TINY_LM), lambda p: save_tiny_causal_lm(p, extra_chars=chars, **TINY_LM))
 
 
 def tiny_bert(chars: str) -> Path:
     """A tiny BERT for BERTScore whose vocabulary also holds the letters of `chars`."""
-    from ..tiny import _BERT_WORDS, save_tiny_bert
-
     letters = [c for c in chars if c.isalnum()]
     words = [*_BERT_WORDS, *letters] if letters else None
     return _cached(_key("bert", "".join(letters), TINY_BERT), lambda p: save_tiny_bert(p, words=words, **TINY_BERT))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ..api import get_callback
 from ..callbacks import link_callbacks
 from ..errors import ConfigError, closest
 from ..validation import validate
 from .config import QuantizationSpec, StageConfig
+from .preflight import loading
 
 # stage -> (TRL config class, TRL trainer class), imported lazily by name.
 TRL_CLASSES = {"sft": ("SFTConfig", "SFTTrainer"), "rm": ("RewardConfig", "RewardTrainer"),
@@ -125,8 +127,6 @@ def quantization_config(spec: QuantizationSpec | None) -> Any:
 
 def build_callbacks(stage: StageConfig, where: str, substitutions: dict[str, Any]) -> list:
     """Callback instances from `[{name: ..., **params}]`; '@eval' / '@rewards' values are substituted."""
-    from ..api import get_callback
-
     out = []
     for i, entry in enumerate(stage.callbacks):
         params = {k: v for k, v in entry.items() if k != "name"}
@@ -158,8 +158,6 @@ def build_trainer(stage: StageConfig, model: str, train_ds: Any, eval_ds: Any, c
         extra["reward_weights"] = weights
         kwargs.update(reward_kwargs)
     args = build_args(stage, where, extra)
-    from .preflight import loading
-
     # A model or tokenizer that fails to load (e.g. deleted after the preflight) is one ConfigError line.
     with loading(where, stage, model, stage.tokenizer):
         if stage.tokenizer is not None:
