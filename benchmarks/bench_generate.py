@@ -62,6 +62,7 @@ def main() -> None:
 
     import torch
 
+    from baselines import generate_one_at_a_time  # benchmarks/ is on sys.path when run as a script
     from rewardkit.generation import generate_file, load_model_for_inference
     from rewardkit.tiny import save_tiny_causal_lm
 
@@ -84,17 +85,9 @@ def main() -> None:
             return [r["output"]["answer"] for r in json.loads(out.read_text(encoding="utf-8"))]
 
         def one_at_a_time() -> list[str]:
-            texts = []
-            for item in items:
-                messages = [{"role": "system", "content": INSTRUCTION},
-                            {"role": "user", "content": item["input"]["question"]}]
-                text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-                batch = tok(text, return_tensors="pt", add_special_tokens=False)
-                with torch.no_grad():
-                    out = model.generate(**batch, max_new_tokens=new_tokens, do_sample=False,
-                                         pad_token_id=tok.pad_token_id)
-                texts.append(tok.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True))
-            return texts
+            prompts = [[{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": item["input"]["question"]}]
+                       for item in items]
+            return generate_one_at_a_time(model, tok, prompts, new_tokens)
 
         approaches = {"rewardkit": rewardkit, "no_prefix": lambda: rewardkit(False), "one_at_a_time": one_at_a_time}
         rewardkit()  # warm up lazy initialisation once for all approaches

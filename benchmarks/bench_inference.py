@@ -95,6 +95,7 @@ def worker(approach: str, folder: Path, n: int, max_new_tokens: int, batch_size:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from baselines import generate_one_at_a_time  # benchmarks/ is on sys.path when run as a script
     from rewardkit.callbacks.inference import generate_texts
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
@@ -117,17 +118,8 @@ def worker(approach: str, folder: Path, n: int, max_new_tokens: int, batch_size:
             return generate_texts(live, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens)
         base = AutoModelForCausalLM.from_pretrained(folder / "base")
         model = PeftModel.from_pretrained(base, folder / "adapter_step")
-        model.eval()
         tok.padding_side = "left"
-        outputs = []
-        for messages in prompts:
-            text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            batch = tok(text, return_tensors="pt", add_special_tokens=False)
-            with torch.no_grad():
-                out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                     pad_token_id=tok.pad_token_id)
-            outputs.append(tok.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True))
-        return outputs
+        return generate_one_at_a_time(model, tok, prompts, max_new_tokens)
 
     gc.collect()
     times, cpu = [], []

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
+import transformers
 from transformers import TrainerCallback
 
 from ..distributed import process_info
@@ -31,6 +32,10 @@ from .params import CheckpointInferenceParams
 
 # Copied columns may not take these names: readers take "completion" as the generated text when present.
 _RESERVED = tuple(dict.fromkeys((*RECORD_KEYS, *AUTO_FIELDS)))
+# generate()'s KV-cache argument: transformers 5.23 renamed `past_key_values` to `cache` (the old name warns and
+# goes away in 6.0); older 5.x only know the old one.
+_CACHE_KWARG = "cache" if tuple(int(x) for x in transformers.__version__.split(".")[:2]) >= (5, 23) \
+    else "past_key_values"
 
 
 class InferenceListener(Protocol):
@@ -198,8 +203,8 @@ def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int
                                 device=device)
             extra = {}
             if cache is not None:
-                extra["past_key_values"] = copy.deepcopy(cache)  # generate() extends the cache it is given
-                extra["past_key_values"].batch_repeat_interleave(len(rows))
+                extra[_CACHE_KWARG] = copy.deepcopy(cache)  # generate() extends the cache it is given
+                extra[_CACHE_KWARG].batch_repeat_interleave(len(rows))
             with torch.no_grad():
                 out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config, **extra)
             for i, text in zip(rows, tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)):
