@@ -33,3 +33,18 @@ def test_no_module_shadows_stdlib_or_installed_packages() -> None:
     names = {p.stem for p in (ROOT / "src" / "rewardkit").rglob("*.py")} - {"__init__", "__main__"}
     shadowed = sorted(n for n in names if n in sys.stdlib_module_names or n in {"tokenizers", "datasets", "torch"})
     assert not shadowed, f"modules named like stdlib/installed packages: {shadowed}"
+
+
+def test_public_names_are_not_shadowed_by_submodules() -> None:
+    """Importing a submodule sets a package attribute of its name: `rewardkit.compose` once was the module."""
+    import importlib
+    import pkgutil
+    import types
+
+    import rewardkit
+
+    for info in pkgutil.walk_packages(rewardkit.__path__, "rewardkit."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+    shadowed = [name for name in rewardkit.__all__ if isinstance(getattr(rewardkit, name), types.ModuleType)]
+    assert not shadowed, f"public names that resolve to a submodule: {shadowed}"

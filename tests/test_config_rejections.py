@@ -78,13 +78,13 @@ def test_wrong_trainer_value_type_rejected_before_training(tiny_lm_dir, tmp_path
 
 def _no_loading(monkeypatch):
     """Make any model check or trainer construction fail the test: the config must be refused before them."""
-    from rewardkit.train import preflight, stages
+    from rewardkit.train import pipeline
 
     def refuse(*args, **kwargs):
         raise AssertionError("a model was checked or loaded before the config was rejected")
 
-    monkeypatch.setattr(preflight, "check_models", refuse)
-    monkeypatch.setattr(stages, "build_trainer", refuse)
+    monkeypatch.setattr(pipeline, "check_models", refuse)
+    monkeypatch.setattr(pipeline, "build_trainer", refuse)
 
 
 def test_nan_learning_rate_rejected_before_any_model_load(tmp_path, monkeypatch):

@@ -133,7 +133,7 @@ def test_load_error_after_the_preflight_is_one_line(tiny_lm_dir, tmp_path, monke
     """A model that disappears between the preflight and the load (a race) still gives one ConfigError line."""
     import shutil
 
-    from rewardkit.train import stages
+    from rewardkit.train import pipeline, stages
 
     model = tmp_path / "model"
     shutil.copytree(tiny_lm_dir, model)
@@ -143,7 +143,7 @@ def test_load_error_after_the_preflight_is_one_line(tiny_lm_dir, tmp_path, monke
         shutil.rmtree(model)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(stages, "build_trainer", vanish_then_build)
+    monkeypatch.setattr(pipeline, "build_trainer", vanish_then_build)
     cfg = {"stage": "sft", "model": str(model), "output_dir": str(tmp_path / "run"),
            "dataset": {"generator": "arithmetic", "n": 4}, "trainer": {"max_steps": 1, "save_strategy": "no"}}
     msg = _error(cfg)

@@ -107,7 +107,7 @@ def test_smoke_stages_pass_the_preflight_and_prepare(cache, tmp_path):
 def test_tiny_models_are_cached_per_alphabet(cache, monkeypatch):
     from transformers import AutoTokenizer
 
-    from rewardkit import tiny
+    from rewardkit.train import smoke_models
 
     first = smoke.tiny_lm("가나")
     assert first.parent == cache and (first / smoke.DONE).is_file()
@@ -116,7 +116,7 @@ def test_tiny_models_are_cached_per_alphabet(cache, monkeypatch):
     def rebuild(*args, **kwargs):
         raise AssertionError("the cached model was rebuilt")
 
-    monkeypatch.setattr(tiny, "save_tiny_causal_lm", rebuild)
+    monkeypatch.setattr(smoke_models, "save_tiny_causal_lm", rebuild)
     start = time.perf_counter()
     assert smoke.tiny_lm("가나") == first
     assert time.perf_counter() - start < 0.1

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .build import Builder
+from .builder import Builder
 from .composition import Composed, parse_combine, parse_spec
 from .errors import ConfigError
 from .plugins import get_registry

@@ -111,10 +111,37 @@ def validate(model: type[M], data: Any, owner: str, *, prefix: str = "", hint: s
         return model(**data)
     except ValidationError as exc:
         problems = []
-        for err in exc.errors():
+        for err in _merge_union_errors(exc.errors()):
             path = ".".join(str(p) for p in ([prefix] if prefix else []) + list(err["loc"])) or "(parameters)"
             problems.append(_problem(model, err, path))
         raise ConfigError(f"{owner}: " + "; ".join(problems) + f". Hint: {hint}") from None
+
+
+def _merge_union_errors(errors: list[dict]) -> list[dict]:
+    """One error per field for a value no member of a Union accepts (pydantic reports one per member)."""
+    merged: list[dict] = []
+    members: dict[tuple, dict] = {}
+    for err in errors:
+        loc = tuple(err["loc"])
+        field, tag = loc[:-1], loc[-1] if loc else None
+        # a union member's error has the member's type as its last location part: ('completion_view', 'str')
+        if field and isinstance(tag, str) and tag not in _field_names(errors) and err["type"].endswith("_type"):
+            entry = members.get(field)
+            if entry is None:
+                entry = members[field] = {"loc": field, "type": "union", "input": err.get("input"), "tags": []}
+                merged.append(entry)
+            entry["tags"].append(tag.split("[")[0].removeprefix("constrained-"))
+            continue
+        merged.append(err)
+    for entry in members.values():
+        tags = entry.pop("tags")
+        entry["msg"] = f"not one of the accepted types ({', '.join(dict.fromkeys(tags))})"
+    return merged
+
+
+def _field_names(errors: list[dict]) -> set[str]:
+    """Location parts that are real field names (the first part of each error's location)."""
+    return {str(err["loc"][0]) for err in errors if err["loc"]}
 
 
 def check_number(value: Any, owner: str, *, minimum: float | None = None, positive: bool = False,
