@@ -52,14 +52,15 @@ def _options(verbose: bool = typer.Option(False, "--verbose", "-v", envvar="REWA
 
 @app.command("list")
 def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List rewards, callbacks, views, tokenizers and presets with their source."""
+    """List rewards, callbacks, views, tokenizers, presets and dataset generators with their source."""
     from .api import catalog
+    from .registry import KINDS
 
     data = catalog(schemas=as_json)  # the table shows no parameters: skip building their schemas
     if as_json:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    for kind in ("rewards", "callbacks", "views", "tokenizers", "presets"):
+    for kind in KINDS:
         table = Table(title=kind, title_justify="left")
         for col in ("name", "source", "summary"):
             table.add_column(col)

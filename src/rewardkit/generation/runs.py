@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataError
 from ..fileio import read_json
+from ..paths import run_path
 from .loading import _has_tokenizer, check_adapter
 
 STAGE_FILE = "rewardkit_stage.json"  # written by rewardkit.train.pipeline.run_stage
@@ -84,7 +85,9 @@ def resolve_run(run_dir: str | Path, adapter: str | Path | None = None) -> RunSe
     callbacks = {cb.get("name"): cb for cb in config.get("callbacks") or [] if isinstance(cb, dict)}
     best = folder / str(callbacks.get("best_checkpoint", {}).get("best_dir") or "best")
     saved = callbacks.get("lora_save", {}).get("output_dir")
-    candidates = [("best", best), ("lora_save", _newest_saved(Path(saved) if saved else folder / "adapters")),
+    # lora_save's folder is relative to the stage's output_dir (as the callback resolves it), or absolute
+    adapters = run_path(folder, saved, "lora_save.output_dir") if saved else folder / "adapters"
+    candidates = [("best", best), ("lora_save", _newest_saved(adapters)),
                   ("final", folder / "final")]
     if adapter is not None:
         candidates = [("--adapter", Path(adapter))]
