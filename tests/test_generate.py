@@ -444,3 +444,17 @@ def test_failed_write_keeps_the_old_file(loaded, tmp_path, monkeypatch):
     monkeypatch.undo()
     assert out.read_text(encoding="utf-8") == "previous submission\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "submission.jsonl"]
+
+
+def test_unwritable_output_is_refused_before_the_model_loads(tmp_path):
+    import os
+
+    (tmp_path / "in.json").write_text('[{"id": 1, "prompt": "hi"}]', encoding="utf-8")
+    fifo = tmp_path / "out.json"
+    os.mkfifo(fifo)
+    # The model does not exist: an error about the FIFO proves the output was checked first.
+    proc = subprocess.run([sys.executable, "-m", "rewardkit", "generate", str(tmp_path / "no_model"), "--input",
+                           str(tmp_path / "in.json"), "--output", str(fifo)], capture_output=True, text=True,
+                          timeout=60, env=_env())
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "is a FIFO" in proc.stderr

@@ -87,10 +87,12 @@ def score(
 ) -> None:
     """Score completions with a composed reward spec."""
     from .api import compose
-    from .fileio import atomic_write_text, dumps_strict, nulls_for_nonfinite, read_jsonl
+    from .fileio import atomic_write_text, check_output, dumps_strict, nulls_for_nonfinite, read_jsonl
     from .scoring import score_rows
 
     composed = compose(spec)
+    if output is not None:
+        check_output(output)  # refused before scoring, not after
     rows = read_jsonl(input)
     scores = score_rows(composed, rows, completion_key=completion_key)
     summary = scores.summary()

@@ -101,6 +101,11 @@ def _write_target(path: Path) -> tuple[Path, os.stat_result | None]:
     return target, st
 
 
+def check_output(path: str | Path) -> Path:
+    """Refuse now what an atomic write would refuse later (a directory, FIFO, device): call before long work."""
+    return _write_target(Path(path))[0]
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write `data` to `path` so readers see the old file or the whole new one, never a part."""
     path = Path(path)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..fileio import check_output
 from .loading import (
     DTYPES,
     check_adapter,
@@ -118,6 +119,7 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
         system_prompt = run.system_prompt if system_prompt is None else system_prompt
     parts = parse_into(into or DEFAULT_INTO)
     output_format(output_path)
+    check_output(output_path)  # a FIFO or a folder as --output is refused before the model loads
     rows = read_rows(input_path)
     where = str(input_path)
     prompts = build_prompts(rows, columns or {}, prompt_column, bool(chat), system_prompt, where)
