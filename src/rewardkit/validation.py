@@ -94,6 +94,8 @@ def _problem(model: type[BaseModel], err: dict, path: str) -> str:
         return (f"{path}: YAML read a key as {err['input']} (unquoted on, off, yes, no are booleans in YAML); "
                 "quote it")
     msg = err["msg"].removeprefix("Value error, ")
+    if not loc:  # a check across fields (a model validator): the input is the whole mapping, not worth echoing
+        return f"{path}: {msg}" if path else msg
     shown = repr(err.get("input"))
     return f"{path}: {msg} (got {shown[:80]})"
 
@@ -112,7 +114,7 @@ def validate(model: type[M], data: Any, owner: str, *, prefix: str = "", hint: s
     except ValidationError as exc:
         problems = []
         for err in _merge_union_errors(exc.errors()):
-            path = ".".join(str(p) for p in ([prefix] if prefix else []) + list(err["loc"])) or "(parameters)"
+            path = ".".join(str(p) for p in ([prefix] if prefix else []) + list(err["loc"]))
             problems.append(_problem(model, err, path))
         raise ConfigError(f"{owner}: " + "; ".join(problems) + f". Hint: {hint}") from None
 
