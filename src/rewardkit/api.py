@@ -5,6 +5,7 @@ Everything that turns a name or a spec into an object goes through one `Builder`
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def get_generator(name: str, /, **params: Any) -> Any:
 def get_preset(name: str) -> dict:
     """The compose spec registered as preset `name` (a copy)."""
     value = get_registry().get("presets", name).factory
-    return load_file(value) if isinstance(value, (str, Path)) else dict(value)
+    return load_file(value) if isinstance(value, (str, Path)) else copy.deepcopy(value)
 
 
 def _describe(kind: str, schema: bool = True) -> list[dict]:

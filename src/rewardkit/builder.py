@@ -104,6 +104,8 @@ class Builder:
         name, params = split_spec(kind, spec, where)
         entry = self.registry.get(kind, name)
         owner = f"{where} ({singular(kind)} {name!r})" if where != singular(kind) else f"{singular(kind)} {name!r}"
+        if entry.params is None and entry.lazy:  # 'module:Class' registered without params=: ask the class, once
+            entry.params = getattr(entry.load(), "Params", None)
         adapter = self.adapters.get(kind) if entry.params is None else None
         model = adapter[0] if adapter is not None else entry.params
         if model is not None:
@@ -111,7 +113,7 @@ class Builder:
             for field, nested_kind in nested_fields(model).items():
                 value = params[field] if field in params else model.model_fields[field].get_default(
                     call_default_factory=True)
-                if is_spec(value):  # a default spec ("answer") is built like a given one
+                if value is not None:  # a default spec ("answer") too; a built object passes through, junk is refused
                     params[field] = self.build(nested_kind, value, f"{owner}.{field}")
         factory = entry.load()
         try:

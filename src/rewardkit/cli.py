@@ -87,7 +87,7 @@ def score(
 ) -> None:
     """Score completions with a composed reward spec."""
     from .api import compose
-    from .fileio import atomic_write_text, check_output, dumps_strict, nulls_for_nonfinite, read_jsonl
+    from .fileio import atomic_write_jsonl, check_output, dumps_strict, read_jsonl
     from .scoring import score_rows
 
     composed = compose(spec)
@@ -96,12 +96,9 @@ def score(
     rows = read_jsonl(input)
     scores = score_rows(composed, rows, completion_key=completion_key)
     summary = scores.summary()
-    if output is not None:
-        lines = []
-        for i, row in enumerate(rows):
-            out = dict(row, scores={a: v[i] for a, v in scores.components.items()}, combined=scores.combined[i])
-            lines.append(dumps_strict(nulls_for_nonfinite(out)))  # an input NaN is written as null
-        atomic_write_text(output, "\n".join(lines) + "\n")
+    if output is not None:  # an input NaN is written as null (strict JSON)
+        atomic_write_jsonl(output, [dict(row, scores={a: v[i] for a, v in scores.components.items()},
+                                         combined=scores.combined[i]) for i, row in enumerate(rows)])
     if as_json:
         typer.echo(dumps_strict({"summary": summary, "corpus": scores.corpus(composed)}, indent=2))
         return
@@ -137,6 +134,10 @@ def select_cmd(
     from . import selection
 
     _check_inference_dir(directory, checkpoint)
+    if plot is not None:
+        from .fileio import check_output
+
+        check_output(plot)  # refused before every checkpoint is scored, not after
     result = selection.select(directory, spec, labels, aggregate=aggregate, completion_key=completion_key,
                               greater_is_better=not lower_is_better, names=checkpoint, intersection=intersect)
     if plot is not None:

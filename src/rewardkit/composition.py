@@ -21,7 +21,10 @@ _RESERVED = {"rewards", "combine", "none", "name"}
 
 
 def _checked(alias: str, values: Any, n: int | None) -> list[float | None]:
-    """A component's output: a list of one float-or-None per completion, finite; else RewardError."""
+    """A component's output: a list of one float-or-None per completion, finite; else RewardError.
+
+    Checked again even for `Reward`s: a plugin may override `__call__`, and the check costs ~2 % (bench_core).
+    """
     if not isinstance(values, (list, tuple)):
         raise RewardError(f"Component {alias!r} returned {type(values).__name__}, not a list of scores. "
                           "Hint: a reward returns one float or None per completion.")
@@ -197,11 +200,14 @@ def parse_spec(data: Any, where: str = "spec") -> ComposeSpec:
         params = dict(entry)
         if "weight" in params:
             weight = params.pop("weight")
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) \
-                    or weight < 0:
-                raise ConfigError(f"{where}: rewards.{alias}.weight: {weight!r} is not a finite number >= 0. "
+            try:  # float(): an int too large for a float (a 400-digit YAML literal) is refused, not an OverflowError
+                value = float(weight) if isinstance(weight, (int, float)) and not isinstance(weight, bool) else None
+            except OverflowError:
+                value = None
+            if value is None or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{where}: rewards.{alias}.weight: {weight!r:.40} is not a finite number >= 0. "
                                   "Hint: for a penalty write it in `combine:` (e.g. \"a - b\").")
-            weights[alias] = float(weight)
+            weights[alias] = value
         params.setdefault("name", alias)
         rewards[alias] = params
     text = data.get("combine")

@@ -195,6 +195,15 @@ def atomic_write_json(path: str | Path, data: Any) -> Path:
     return atomic_write_text(path, text + "\n")
 
 
+def atomic_write_jsonl(path: str | Path, rows: list[dict]) -> Path:
+    """Atomically write one strict JSON object per line; NaN/Infinity in the rows are written as null."""
+    try:
+        text = "".join(dumps_strict(nulls_for_nonfinite(row)) + "\n" for row in rows)
+    except TypeError as exc:  # a value JSON has no form for (a timestamp from parquet, bytes)
+        raise DataError(f"{path}: cannot write ({exc}). Hint: convert such columns to strings or numbers.") from None
+    return atomic_write_text(path, text)
+
+
 def atomic_replace_dir(tmp_dir: Path, final: Path) -> Path:
     """Move a fully written temp dir into place, replacing an older `final` dir (its mode is kept)."""
     tmp_dir, final = Path(tmp_dir), Path(final)

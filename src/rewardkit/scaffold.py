@@ -150,7 +150,8 @@ def new_plugin(name: str, directory: str | Path = ".", description: str | None =
         for path in written:
             path.unlink(missing_ok=True)
         stop = root.parent if made_root else root  # a folder that existed before stays
-        for folder in sorted({p.parent for p in written} | {root}, reverse=True):
+        # every target's folder, written or not: the one whose file failed was created too
+        for folder in sorted({(root / relative).parent for relative in files} | {root}, reverse=True):
             while folder != stop and folder.is_dir() and next(folder.iterdir(), None) is None:
                 folder.rmdir()
                 folder = folder.parent

@@ -119,44 +119,35 @@ def validate(model: type[M], data: Any, owner: str, *, prefix: str = "", hint: s
         raise ConfigError(f"{owner}: " + "; ".join(problems) + f". Hint: {hint}") from None
 
 
+_PLAIN_TAGS = frozenset({"str", "int", "float", "bool", "bytes", "callable", "none"})
+
+
+def _is_member_tag(part: object, fields: set) -> bool:
+    """Whether a location part names a Union member ('str', 'dict[any,any]', 'constrained-int'), not a field."""
+    return isinstance(part, str) and part not in fields and (part in _PLAIN_TAGS or not part.isidentifier())
+
+
 def _merge_union_errors(errors: list[dict]) -> list[dict]:
-    """One error per field for a value no member of a Union accepts (pydantic reports one per member)."""
+    """One error per field for a value no member of a Union accepts (pydantic reports one per member).
+
+    A member error's location ends in the member's type ('group', 'constrained-int'). When a member failed on a
+    constraint (the value had the right type, e.g. group=-1), that error is the one that explains it.
+    """
+    fields = {err["loc"][0] for err in errors if err["loc"]}
     merged: list[dict] = []
-    members: dict[tuple, dict] = {}
+    members: dict[tuple, list[dict]] = {}
     for err in errors:
         loc = tuple(err["loc"])
-        field, tag = loc[:-1], loc[-1] if loc else None
-        # a union member's error has the member's type as its last location part: ('completion_view', 'str')
-        if field and isinstance(tag, str) and tag not in _field_names(errors) and err["type"].endswith("_type"):
-            entry = members.get(field)
-            if entry is None:
-                entry = members[field] = {"loc": field, "type": "union", "input": err.get("input"), "tags": []}
-                merged.append(entry)
-            entry["tags"].append(tag.split("[")[0].removeprefix("constrained-"))
+        if len(loc) >= 2 and _is_member_tag(loc[-1], fields):
+            members.setdefault(loc[:-1], []).append(err)
+        else:
+            merged.append(err)
+    for field, errs in members.items():
+        near = [e for e in errs if not e["type"].endswith("_type")]
+        if near:  # the right type, a wrong value: report that member's own message
+            merged.append({**near[0], "loc": field})
             continue
-        merged.append(err)
-    for entry in members.values():
-        tags = entry.pop("tags")
-        entry["msg"] = f"not one of the accepted types ({', '.join(dict.fromkeys(tags))})"
+        tags = dict.fromkeys(str(e["loc"][-1]).split("[")[0].removeprefix("constrained-") for e in errs)
+        merged.append({"loc": field, "type": "union", "input": errs[0].get("input"),
+                       "msg": f"not one of the accepted types ({', '.join(tags)})"})
     return merged
-
-
-def _field_names(errors: list[dict]) -> set[str]:
-    """Location parts that are real field names (the first part of each error's location)."""
-    return {str(err["loc"][0]) for err in errors if err["loc"]}
-
-
-def check_number(value: Any, owner: str, *, minimum: float | None = None, positive: bool = False,
-                 integer: bool = False) -> float:
-    """A finite number (not a bool), optionally an integer, positive, or >= minimum; else ConfigError."""
-    import math
-
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok or (isinstance(value, float) and not math.isfinite(value)):
-        what = "an integer" if integer else "a finite number"
-        raise ConfigError(f"{owner}: expected {what}, got {value!r}. Hint: write a plain number, e.g. 1.")
-    if positive and value <= 0:
-        raise ConfigError(f"{owner}: must be > 0, got {value!r}.")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{owner}: must be >= {minimum}, got {value!r}.")
-    return value

@@ -32,8 +32,17 @@ from ..fileio import atomic_replace_dir, atomic_write_json, make_temp_dir, read_
 from ..inference_files import keep_rows, load_inference, normalize_records, shared_row_ids, step_file_name, step_files
 from ..paths import safe_child
 from ..selection import SCORES_FILE, CheckpointScore, pick_best, ranked, score_checkpoint
-from .common import (ADAPTER_MARKER, adapter_folder, adapter_marker_step, broadcast_from_main, build_params,
-                     check_dirs, logger, resolve_dir, sidecar_dir)
+from .common import (
+    ADAPTER_MARKER,
+    adapter_folder,
+    adapter_marker_step,
+    broadcast_from_main,
+    build_params,
+    check_dirs,
+    logger,
+    resolve_dir,
+    sidecar_dir,
+)
 from .params import BestCheckpointParams
 
 if TYPE_CHECKING:
@@ -87,6 +96,11 @@ class BestCheckpointCallback(TrainerCallback):
     def __init__(self, **params: Any) -> None:
         self.params = p = build_params(BestCheckpointParams, params, "best_checkpoint")
         check_dirs(p, "best_checkpoint", relative_only=("sidecar", "best_dir"), run_dirs=("adapters_dir",))
+        taken = {os.path.normpath(p.sidecar): "sidecar", os.path.normpath(p.adapters_dir or "adapters"): "adapters_dir"}
+        if os.path.normpath(p.best_dir) in taken:  # the best copy replaces best_dir whole: it would wipe that folder
+            raise ConfigError(f"callback 'best_checkpoint': best_dir: {p.best_dir!r} is also the "
+                              f"{taken[os.path.normpath(p.best_dir)]} folder, which copying the best adapter would "
+                              "replace. Hint: keep best_dir: best.")
         self.composed = compose(p.spec)
         self.spec = load_spec(p.spec)[0]  # recorded in scores.json, so `rewardkit select` can rescore alike
         self.metric_name = p.metric if p.metric.startswith("eval_") else f"eval_{p.metric}"

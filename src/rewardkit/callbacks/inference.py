@@ -178,7 +178,8 @@ def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int
     attention mask hides the padding and positions follow the mask, so outputs equal unshared generation up to
     float rounding. `progress`, if given, is called with the number of prompts each finished batch held.
     """
-    import copy
+    if not prompts:  # a rank whose shard is empty: nothing to render (and no chat-template check to fail)
+        return []
 
     import torch
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError
-from ..fileio import atomic_write_json, atomic_write_text, read_records
+from ..fileio import atomic_write_json, atomic_write_jsonl, read_records
 from ..train.data import chat_prompt
 
 DEFAULT_INTO = "completion"
@@ -167,8 +167,4 @@ def write_rows(path: str | Path, rows: list[dict]) -> Path:
     """Atomically write `rows` as a JSON list or JSONL (by suffix)."""
     if output_format(path) == "json":
         return atomic_write_json(path, rows)
-    try:
-        lines = [json.dumps(row, ensure_ascii=False, allow_nan=False) for row in rows]
-    except ValueError as exc:
-        raise DataError(f"{path}: cannot write ({exc}). Hint: replace NaN/Infinity in the input.") from None
-    return atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return atomic_write_jsonl(path, rows)

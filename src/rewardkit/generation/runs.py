@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataError
 from ..fileio import read_json
-from ..paths import run_path
+from ..paths import run_path, safe_child
 from .loading import _has_tokenizer, check_adapter
 
 STAGE_FILE = "rewardkit_stage.json"  # written by rewardkit.train.pipeline.run_stage
@@ -83,7 +83,7 @@ def resolve_run(run_dir: str | Path, adapter: str | Path | None = None) -> RunSe
         raise ConfigError(f"--from-run {str(folder)!r} is a reward-model stage (rm), which cannot generate text. "
                           "Hint: pass the run of an sft, dpo or grpo stage.")
     callbacks = {cb.get("name"): cb for cb in config.get("callbacks") or [] if isinstance(cb, dict)}
-    best = folder / str(callbacks.get("best_checkpoint", {}).get("best_dir") or "best")
+    best = safe_child(folder, str(callbacks.get("best_checkpoint", {}).get("best_dir") or "best"), "best_dir")
     saved = callbacks.get("lora_save", {}).get("output_dir")
     # lora_save's folder is relative to the stage's output_dir (as the callback resolves it), or absolute
     adapters = run_path(folder, saved, "lora_save.output_dir") if saved else folder / "adapters"
@@ -106,7 +106,8 @@ def resolve_run(run_dir: str | Path, adapter: str | Path | None = None) -> RunSe
         settings.adapter = str(chosen)
         base = record.get("base_model") or config.get("model")
         if not base or str(base).startswith("@"):  # runs saved before base_model was recorded
-            base = read_json(chosen / "adapter_config.json").get("base_model_name_or_path")
+            adapter_config = read_json(chosen / "adapter_config.json")
+            base = adapter_config.get("base_model_name_or_path") if isinstance(adapter_config, dict) else None
         if not base:
             raise ConfigError(f"--from-run {str(folder)!r}: cannot tell the base model of adapter {str(chosen)!r}. "
                               "Hint: pass MODEL --adapter DIR instead.")

@@ -238,7 +238,8 @@ class Reward:
             rows.append(i)
             row_texts.append(part)
         context = {"prompts": prompts, "completion_ids": completion_ids, **kwargs}
-        context = {k: ([v[i] for i in rows] if isinstance(v, list) and len(v) == n else v)
+        # Per-row columns (lists or tuples) follow the rows that are scored, as lists
+        context = {k: ([v[i] for i in rows] if isinstance(v, (list, tuple)) and len(v) == n else v)
                    for k, v in context.items() if k not in ("log_metric", "log_extra")}
         scores = self._run(row_texts, row_refs if references is not None else None, rows, context,
                            kwargs.get("log_metric"))

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ..errors import ConfigError, DataError
-from .base import Reward, RewardParams, completion_text
+from .base import Reward, RewardParams
 from .bertscore_rewards import length_batches
 
 # (model, tokenizer, device) -> (tokenizer, model); shared by every RewardModel instance of the process.

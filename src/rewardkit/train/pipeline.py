@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any, Callable
 from ..api import compose, load_spec
 from ..distributed import is_main_process
 from ..errors import ConfigError, closest
-from ..fileio import atomic_write_json, atomic_write_text
+from ..fileio import atomic_write_json, atomic_write_jsonl
 from .config import REF_PREFIX, StageConfig, load_stages
 from .data import load_stage_data, reference_columns
 from .preflight import check_models, loading
@@ -137,18 +136,13 @@ def prepare(stages: list[StageConfig], where: str) -> list[_Prepared]:
         p = _Prepared(stage, train, eval_ds, rewards, [])
         # Built here, not when the stage starts: a bad callback name in stage 3 must fail before stage 1 trains.
         wants_eval = any(v == "@eval" for cb in stage.callbacks for v in cb.values())
-        p.callbacks = build_callbacks(stage, where, {"@eval": _eval_file(p) if wants_eval else None,
-                                                     "@rewards": spec})
+        # '@eval': the mapped eval rows themselves (checkpoint_inference takes a Dataset), so no rank waits for a
+        # file; the main process also leaves them in <output_dir>/eval_rows.jsonl for the user to inspect.
+        if wants_eval and eval_ds is not None and is_main_process():
+            atomic_write_jsonl(Path(stage.output_dir) / "eval_rows.jsonl", eval_ds.to_list())
+        p.callbacks = build_callbacks(stage, where, {"@eval": eval_ds if wants_eval else None, "@rewards": spec})
         prepared.append(p)
     return prepared
-
-
-def _eval_file(p: _Prepared) -> str | None:
-    """The mapped eval rows as JSONL, for callbacks given `dataset: "@eval"`."""
-    if p.eval is None:
-        return None
-    lines = [json.dumps(row, ensure_ascii=False) for row in p.eval.to_list()]
-    return str(atomic_write_text(Path(p.stage.output_dir) / "eval_rows.jsonl", "\n".join(lines) + "\n"))
 
 
 def run_stage(p: _Prepared, model: str, where: str) -> StageResult:

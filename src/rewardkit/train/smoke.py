@@ -36,7 +36,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
+from ..distributed import is_main_process, process_info
 from ..errors import ConfigError, DataError
+from ..fileio import atomic_write_text, ensure_dir
 from ..rewards.bertscore_rewards import BERTScore
 from . import data
 from .config import REF_PREFIX, DatasetSpec, StageConfig, validate
@@ -309,11 +311,12 @@ def prepare_output(root: Path) -> None:
     if root.exists() and any(root.iterdir()) and not (root / MARKER).exists():
         raise ConfigError(f"smoke output folder {root} exists and was not written by --smoke. Hint: move it, or set "
                           "REWARDKIT_SMOKE_DIR to another folder.")
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:  # under a launcher every rank would delete it
+    if process_info()[1] <= 1:  # under a launcher every rank would delete it
         shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / MARKER).write_text("written by `rewardkit train --smoke`; the next smoke run empties this folder\n",
-                               encoding="utf-8")
+    ensure_dir(root)
+    if is_main_process():
+        atomic_write_text(root / MARKER, "written by `rewardkit train --smoke`; the next smoke run empties this "
+                          "folder\n")
 
 
 def smoke_setup(stages: list[StageConfig], root: str, where: str,
@@ -325,7 +328,7 @@ def smoke_setup(stages: list[StageConfig], root: str, where: str,
     root = output_root(where, stages[0].output_dir if len(stages) == 1 else root)
     smoke, notes = smoke_overrides(stages, where, root)
     prepare_output(root)
-    if int(os.environ.get("RANK", "0")) == 0:
+    if is_main_process():
         for note in notes:
             say(note)
         say(f"smoke: outputs -> {root}/ (emptied first; real runs are untouched)")

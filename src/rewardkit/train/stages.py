@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+from pathlib import Path
 from typing import Any
 
 from ..api import get_callback
 from ..callbacks import link_callbacks
 from ..errors import ConfigError, closest
+from ..fileio import atomic_replace_dir, make_temp_dir
 from ..validation import validate
 from .config import QuantizationSpec, StageConfig
 from .preflight import loading
@@ -180,6 +183,13 @@ def merge_adapter(stage: StageConfig, base: str, adapter_dir: str, out_dir: str)
     else:
         model = AutoModelForCausalLM.from_pretrained(base)
     merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
-    merged.save_pretrained(out_dir)
-    AutoTokenizer.from_pretrained(adapter_dir if stage.tokenizer is None else stage.tokenizer).save_pretrained(out_dir)
+    # Built beside and swapped in whole: a crash mid-save must not leave a `merged/` that a later `@stage` loads.
+    tmp = make_temp_dir(Path(out_dir).parent, f".{Path(out_dir).name}.")
+    try:
+        merged.save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(adapter_dir if stage.tokenizer is None else stage.tokenizer).save_pretrained(tmp)
+        atomic_replace_dir(tmp, Path(out_dir))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return out_dir
