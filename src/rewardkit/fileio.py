@@ -146,13 +146,13 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, data)
 
 
-def _nonfinite_path(obj: Any, where: str = "$") -> str | None:
-    """Key path of the first NaN/Infinity in `obj`, or None."""
+def nonfinite_path(obj: Any, where: str = "$") -> str | None:
+    """Dotted key path (from `where`) of the first NaN/Infinity float in JSON-like `obj`, or None."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return where
     items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
     for key, value in items:
-        found = _nonfinite_path(value, f"{where}[{key!r}]" if isinstance(obj, dict) else f"{where}[{key}]")
+        found = nonfinite_path(value, f"{where}.{key}")
         if found:
             return found
     return None
@@ -174,7 +174,7 @@ def dumps_strict(obj: Any, indent: int | None = None) -> str:
     try:
         return json.dumps(obj, ensure_ascii=False, indent=indent, allow_nan=False)
     except ValueError:
-        where = _nonfinite_path(obj)
+        where = nonfinite_path(obj)
         if where is None:
             raise  # circular reference etc.: a programming error, not bad data
         raise DataError(f"the value at {where} is NaN or Infinity, which strict JSON cannot hold. "

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +33,7 @@ from ..paths import safe_child
 from ..selection import SCORES_FILE, CheckpointScore, pick_best, ranked, score_checkpoint
 from .common import (
     ADAPTER_MARKER,
+    WarnsOnce,
     adapter_folder,
     adapter_marker_step,
     broadcast_from_main,
@@ -66,7 +66,7 @@ def _recorded(entry: Any, file: str, count: int, dropped: int) -> CheckpointScor
         return None
 
 
-class BestCheckpointCallback(TrainerCallback):
+class BestCheckpointCallback(TrainerCallback, WarnsOnce):
     """Score every inference file with a compose spec, insert eval_<metric>, copy the best adapter to best/.
 
     Partner: the `checkpoint_inference` writing the same sidecar. Linked (`attach(inference)`, or
@@ -111,7 +111,6 @@ class BestCheckpointCallback(TrainerCallback):
         self._ids: set[str] | None = None  # the row ids every checkpoint is scored on
         self._scored: set[int] = set()
         self._checked = False
-        self._warned: set[Any] = set()
 
     def attach(self, inference: CheckpointInferenceCallback) -> None:
         """Take `inference` (a checkpoint_inference of the same sidecar) as the partner that feeds this callback."""
@@ -133,11 +132,6 @@ class BestCheckpointCallback(TrainerCallback):
 
     def _adapters(self, args: Any) -> Path:
         return resolve_dir(args, self.params.adapters_dir, "adapters", "callback 'best_checkpoint': adapters_dir")
-
-    def _warn_once(self, key: Any, message: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            warnings.warn(message, UserWarning, stacklevel=3)
 
     def _feeds_best_model(self, args: Any) -> bool:
         wanted = args.metric_for_best_model

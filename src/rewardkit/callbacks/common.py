@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,13 @@ def adapter_marker_step(folder: Path) -> int | None:
     except (DataError, AttributeError):  # unreadable, or not an object: not a marker of ours
         return None
     return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
+class WarnsOnce:
+    """Mixin for callbacks: `_warn_once(key, message)` warns the first time this instance sees `key`."""
+
+    def _warn_once(self, key: Any, message: str) -> None:
+        warned = self.__dict__.setdefault("_warned", set())
+        if key not in warned:
+            warned.add(key)
+            warnings.warn(message, UserWarning, stacklevel=3)

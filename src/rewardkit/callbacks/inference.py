@@ -25,8 +25,15 @@ from transformers import TrainerCallback
 from ..distributed import process_info
 from ..errors import ConfigError, DataError
 from ..fileio import dumps_strict
-from ..inference_files import (AUTO_FIELDS, RECORD_KEYS, make_record, read_rows, step_file_name, step_files,
-                               write_step_file)
+from ..inference_files import (
+    AUTO_FIELDS,
+    RECORD_KEYS,
+    make_record,
+    read_rows,
+    step_file_name,
+    step_files,
+    write_step_file,
+)
 from .common import build_params, check_dirs, logger, refuse_sharded, sidecar_dir
 from .params import CheckpointInferenceParams
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +10,23 @@ from transformers import TrainerCallback
 
 from ..errors import ConfigError, DataError
 from ..fileio import atomic_replace_dir, make_temp_dir
-from .common import (ADAPTER_MARKER, adapter_folder, adapter_marker_step, build_params, check_dirs, has_adapter,
-                     logger, refuse_sharded, resolve_dir, write_adapter_marker)
+from .common import (
+    ADAPTER_MARKER,
+    WarnsOnce,
+    adapter_folder,
+    adapter_marker_step,
+    build_params,
+    check_dirs,
+    has_adapter,
+    logger,
+    refuse_sharded,
+    resolve_dir,
+    write_adapter_marker,
+)
 from .params import LoRASaveParams
 
 
-class LoRASaveCallback(TrainerCallback):
+class LoRASaveCallback(TrainerCallback, WarnsOnce):
     """Save only the adapter (and tokenizer) on every save to <output_dir>/step_N or epoch_E, atomically.
 
     Folders live outside `checkpoint-N/`, so `save_total_limit` rotation never deletes them. Writes happen on
@@ -37,13 +47,7 @@ class LoRASaveCallback(TrainerCallback):
     def __init__(self, **params: Any) -> None:
         self.params = build_params(LoRASaveParams, params, "lora_save")
         check_dirs(self.params, "lora_save", run_dirs=("output_dir",))
-        self._warned: set[str] = set()
         self.saved: list[Path] = []
-
-    def _warn_once(self, key: str, message: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            warnings.warn(message, UserWarning, stacklevel=3)
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         refuse_sharded(args, "lora_save", "Trainer's checkpoint-N/ already holds only the adapter of a PEFT "

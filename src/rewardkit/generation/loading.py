@@ -3,19 +3,14 @@ download; a LoRA adapter on top; device and dtype."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..train.preflight import TOKENIZER_FILES, cached, is_hub_id, offline
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-
-
-def _is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def resolve_model_source(model: str | Path) -> tuple[str, bool]:
@@ -32,18 +27,12 @@ def resolve_model_source(model: str | Path) -> tuple[str, bool]:
                               "config.json and the weights (e.g. runs/sft/merged).")
         return str(path), True
     looks_like_path = text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1 or text.endswith("/")
-    if looks_like_path or not _HUB_ID.match(text):
+    if looks_like_path or not is_hub_id(text):
         raise ConfigError(f"model folder {text!r} does not exist. Hint: check the path (relative paths start at the "
                           "current directory).")
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        cached = try_to_load_from_cache(text, "config.json")
-    except Exception:  # an id huggingface_hub refuses
-        cached = None
-    if not isinstance(cached, str):
-        offline = " (HF_HUB_OFFLINE is set)" if _is_true(os.environ.get("HF_HUB_OFFLINE")) else ""
-        raise ConfigError(f"model {text!r} is neither a local folder nor in the Hugging Face cache{offline}; "
+    if not cached(text, ("config.json",)):
+        note = " (HF_HUB_OFFLINE is set)" if offline() else ""
+        raise ConfigError(f"model {text!r} is neither a local folder nor in the Hugging Face cache{note}; "
                           "rewardkit generate does not download. Hint: pass a local folder (e.g. runs/sft/merged), "
                           f"or download it first: hf download {text}.")
     return text, True
@@ -65,7 +54,7 @@ def check_adapter(adapter: str | Path) -> Path:
 
 def _has_tokenizer(folder: str | Path) -> bool:
     folder = Path(folder)
-    return folder.is_dir() and any((folder / n).is_file() for n in ("tokenizer_config.json", "tokenizer.json"))
+    return folder.is_dir() and any((folder / n).is_file() for n in TOKENIZER_FILES)
 
 
 def resolve_device(device: str) -> str:

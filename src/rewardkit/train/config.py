@@ -6,7 +6,6 @@ Light module (pydantic + yaml only): TRL's config dataclasses are checked later,
 from __future__ import annotations
 
 import copy
-import math
 import re
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -14,6 +13,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel, Field, model_validator
 
 from ..errors import ConfigError, closest
+from ..fileio import nonfinite_path
 from ..specs import load_file, parse_yaml
 from ..validation import Params
 from ..validation import validate as _validate
@@ -26,18 +26,6 @@ _PLAIN_NAME = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,100}$")
 
 class _Model(Params):
     pass
-
-
-def _non_finite(value: Any, path: str) -> str | None:
-    """The dotted path of the first NaN/inf float inside `value`, else None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        found = _non_finite(item, f"{path}.{key}")
-        if found:
-            return found
-    return None
 
 
 class DatasetSpec(_Model):
@@ -115,7 +103,7 @@ class StageConfig(_Model):
         if self.name is not None and not _PLAIN_NAME.match(self.name):
             raise ValueError(f"name {self.name!r} must be a plain name (letters, digits, _ . -), not a path: it "
                              "becomes a folder inside the run")
-        bad = _non_finite(self.trainer, "trainer")
+        bad = nonfinite_path(self.trainer, "trainer")
         if bad:
             raise ValueError(f"{bad} is not a finite number; trainer values must be finite")
         if self.stage == "grpo" and self.rewards is None:

@@ -36,7 +36,7 @@ HUB_TIMEOUT = 4.0  # seconds one hub question may take (env REWARDKIT_HUB_TIMEOU
 MODEL_FILES = ("config.json", "adapter_config.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "tokenizer.model",
                    "spiece.model", "sentencepiece.bpe.model")
-_TRUE = {"1", "true", "yes", "on"}
+TRUE_VALUES = {"1", "true", "yes", "on"}
 
 
 def hub_timeout() -> float:
@@ -49,7 +49,7 @@ def hub_timeout() -> float:
 
 def offline() -> bool:
     """Whether only the local cache may be used (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE, read now)."""
-    if any(os.environ.get(k, "").strip().lower() in _TRUE for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
+    if any(os.environ.get(k, "").strip().lower() in TRUE_VALUES for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
         return True
     import sys
 
@@ -57,7 +57,7 @@ def offline() -> bool:
     return bool(getattr(constants, "HF_HUB_OFFLINE", False))
 
 
-def _is_hub_id(value: str) -> bool:
+def is_hub_id(value: str) -> bool:
     from huggingface_hub.utils import validate_repo_id
 
     try:
@@ -67,7 +67,7 @@ def _is_hub_id(value: str) -> bool:
     return True
 
 
-def _cached(repo: str, files: tuple[str, ...]) -> bool:
+def cached(repo: str, files: tuple[str, ...]) -> bool:
     from huggingface_hub import try_to_load_from_cache
 
     for name in files:
@@ -121,9 +121,9 @@ def problem(value: str, kind: str = "model") -> str | None:
         return f"is a folder without {' or '.join(files[:2])}{' (no tokenizer files)' if kind == 'tokenizer' else ''}"
     if path.exists():
         return f"is a file, not a {kind} folder"
-    if not _is_hub_id(value):
+    if not is_hub_id(value):
         return "does not exist (no such folder)"
-    if _cached(value, files):
+    if cached(value, files):
         return None
     if offline():
         return "is neither a local folder nor in the Hugging Face cache (HF_HUB_OFFLINE=1: the hub is not asked)"
@@ -137,7 +137,7 @@ def _command(where: str) -> str:
 def message(where: str, label: str, key: str, value: str, why: str) -> str:
     """The one-line error of an unresolvable model or tokenizer."""
     smoke = f"try the config offline with `rewardkit train {_command(where)} --smoke`"
-    if _is_hub_id(value) and not Path(value).expanduser().exists():
+    if is_hub_id(value) and not Path(value).expanduser().exists():
         cache = "" if offline() else ", set HF_HUB_OFFLINE=1 to use the cache"
         hint = f"use a local folder, run `hf download {value}` while online{cache}, or {smoke}"
     else:

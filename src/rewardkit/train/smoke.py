@@ -43,7 +43,7 @@ from ..rewards.bertscore_rewards import BERTScore
 from . import data
 from .config import REF_PREFIX, DatasetSpec, StageConfig, validate
 from .data import load_local
-from .preflight import load_spec_quietly, model_params, reward_class, spec_entries, spec_sources
+from .preflight import TRUE_VALUES, load_spec_quietly, model_params, reward_class, spec_entries, spec_sources
 from .smoke_models import DONE, TINY_BERT, Tiny, cache_dir, tiny_bert, tiny_lm, tiny_reward_model  # noqa: F401
 
 STEPS = 2
@@ -300,7 +300,7 @@ def _offline() -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        env_offline = any(os.environ.get(k, "").strip().lower() in {"1", "true", "yes", "on"} for k in keys)
+        env_offline = any(os.environ.get(k, "").strip().lower() in TRUE_VALUES for k in keys)
         for m, a in attrs:  # modules first imported inside the block read the forced value: undo that too
             if m in sys.modules and hasattr(sys.modules[m], a):
                 setattr(sys.modules[m], a, saved.get((m, a), env_offline))
