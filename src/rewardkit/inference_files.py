@@ -26,6 +26,7 @@ from typing import Any
 from .errors import DataError
 from .fileio import atomic_write_json, read_json, read_records
 from .paths import safe_child
+from .validation import duplicates
 
 STEP_FILE = re.compile(r"^step_(\d+)\.json$")
 SEED_FILE = re.compile(r"^inference_epoch(\d+)\.json$")
@@ -108,11 +109,7 @@ def normalize_records(records: list, where: str, completion_key: str | None = No
 
 
 def _check_unique(ids: list[str], where: str) -> None:
-    seen, dups = set(), []
-    for i in ids:
-        if i in seen and i not in dups:
-            dups.append(i)
-        seen.add(i)
+    dups = duplicates(ids)
     if dups:
         raise DataError(f"{where}: duplicate ids {dups[:10]}. Hint: ids must be unique to join references.")
 

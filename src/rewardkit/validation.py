@@ -9,6 +9,7 @@ tokenizer) that the registry's builder turns into an object before the owner is 
 from __future__ import annotations
 
 import typing
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable, TypeVar, Union
 
@@ -151,3 +152,14 @@ def _merge_union_errors(errors: list[dict]) -> list[dict]:
         merged.append({"loc": field, "type": "union", "input": errs[0].get("input"),
                        "msg": f"not one of the accepted types ({', '.join(tags)})"})
     return merged
+
+
+def duplicates(items: Iterable[Hashable]) -> list:
+    """The values that occur more than once, each once, in order of their second occurrence."""
+    seen: set = set()
+    dups: dict = {}
+    for item in items:
+        if item in seen:
+            dups[item] = None
+        seen.add(item)
+    return list(dups)

@@ -34,6 +34,7 @@ from ..inference_files import (
     step_files,
     write_step_file,
 )
+from ..validation import duplicates
 from .common import build_params, check_dirs, logger, refuse_sharded, sidecar_dir
 from .params import CheckpointInferenceParams
 
@@ -284,8 +285,8 @@ class CheckpointInferenceCallback(TrainerCallback):
                 raise DataError(f"checkpoint_inference dataset row {i}: missing columns {missing} (has "
                                 f"{sorted(row)}). Hint: fix the dataset or the *_column parameters.")
         ids = [str(self._row_id(i)) for i in range(len(self.rows))]
-        if len(set(ids)) != len(ids):
-            dups = sorted({i for i in ids if ids.count(i) > 1})
+        dups = duplicates(ids)
+        if dups:
             raise DataError(f"checkpoint_inference dataset: duplicate ids {dups[:10]} in column "
                             f"{p.id_column!r}. Hint: ids must be unique to join references later.")
         try:  # strict, as the step files are written: a NaN column would otherwise fail at the first save

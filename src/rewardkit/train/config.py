@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, model_validator
 from ..errors import ConfigError, closest
 from ..fileio import nonfinite_path
 from ..specs import load_file, parse_yaml
-from ..validation import Params
+from ..validation import Params, duplicates
 from ..validation import validate as _validate
 
 REF_PREFIX = "@"  # `model: "@sft"` = the merged output of the earlier stage named "sft"
@@ -221,7 +221,7 @@ def load_stages(source: str | Path | dict, overrides: list[str] | None = None) -
         merged = _deep_merge(pipe.defaults, raw)
         stages.append(validate(StageConfig, merged, where, prefix=f"pipeline.{i}"))
     labels = [s.label for s in stages]
-    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    dupes = duplicates(labels)
     if dupes:
         raise ConfigError(f"{where}: stage names {dupes} occur twice. Hint: give each stage a unique 'name:'.")
     for i, stage in enumerate(stages):

@@ -11,10 +11,10 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from ..fileio import atomic_write_json, ensure_dir, make_temp_dir
 from ..tiny import _BERT_WORDS, save_tiny_bert, save_tiny_causal_lm
 
 TINY_LM = {"hidden_size": 32, "num_layers": 2, "num_heads": 4}
@@ -44,11 +44,11 @@ def _cached(name: str, build: Callable[[Path], Any]) -> Path:
     final = root / name
     if (final / DONE).is_file():
         return final
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    ensure_dir(root)
+    tmp = make_temp_dir(root, f".{name}-")
     try:
         build(tmp)
-        (tmp / DONE).write_text(json.dumps({"name": name, "format": CACHE_FORMAT}) + "\n", encoding="utf-8")
+        atomic_write_json(tmp / DONE, {"name": name, "format": CACHE_FORMAT})
         try:
             os.rename(tmp, final)
         except OSError:  # another process finished first, or a broken leftover is in the way
