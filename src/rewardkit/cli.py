@@ -24,23 +24,6 @@ def _fmt(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _check_inference_dir(directory: Path, names: Optional[list[str]]) -> None:
-    """`rewardkit select RUN` for `RUN/inference`: name the folder that holds the files (exit 2)."""
-    from .errors import DataError
-    from .inference_files import SEED_FILE, STEP_FILE
-
-    def has_files(folder: Path) -> bool:
-        try:
-            return any((STEP_FILE.match(p.name) or SEED_FILE.match(p.name)) and p.is_file() for p in folder.iterdir())
-        except OSError:
-            return False
-
-    inner = directory / "inference"
-    if not names and directory.is_dir() and not has_files(directory) and has_files(inner):
-        raise DataError(f"{directory}: no inference files (step_N.json or inference_epochE.json) in this folder. "
-                        f"Hint: did you mean {inner}?")
-
-
 @app.callback()
 def _options(verbose: bool = typer.Option(False, "--verbose", "-v", envvar="REWARDKIT_VERBOSE",
                                           help="Also show third-party warnings and log messages.")) -> None:
@@ -133,7 +116,6 @@ def select_cmd(
     """Score every checkpoint's inference file in DIR and name the best one."""
     from . import selection
 
-    _check_inference_dir(directory, checkpoint)
     if plot is not None:
         from .fileio import check_output
 

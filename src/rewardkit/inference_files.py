@@ -172,12 +172,22 @@ def find_inference_files(directory: str | Path, names: list[str] | None = None) 
                 raise DataError(f"{path}: no such inference file. Hint: `ls {directory}`.")
             files.append(path)
         return files
-    files = sorted(p for p in directory.iterdir() if p.is_file() and (STEP_FILE.match(p.name)
-                                                                        or SEED_FILE.match(p.name)))
+    files = _inference_files(directory)
     if not files:
-        raise DataError(f"{directory}: no inference files (step_N.json or inference_epochE.json). Hint: run "
-                        "training with the checkpoint_inference callback, or point at the folder holding them.")
+        inner = directory / "inference"  # `rewardkit select RUN` for RUN/inference: name the folder right there
+        hint = (f"did you mean {inner}?" if inner.is_dir() and _inference_files(inner) else
+                "run training with the checkpoint_inference callback, or point at the folder holding them.")
+        raise DataError(f"{directory}: no inference files (step_N.json or inference_epochE.json) in this folder. "
+                        f"Hint: {hint}")
     return files
+
+
+def _inference_files(directory: Path) -> list[Path]:
+    try:
+        return sorted(p for p in directory.iterdir() if p.is_file() and (STEP_FILE.match(p.name)
+                                                                           or SEED_FILE.match(p.name)))
+    except OSError as exc:  # unreadable folder
+        raise DataError(f"{directory}: cannot list ({exc.strerror or exc}). Hint: check its permissions.") from None
 
 
 # --- the rows checkpoints are compared on --------------------------------------------------------------------

@@ -66,14 +66,8 @@ def _sort_key(c: CheckpointScore) -> tuple:
 def pick_best(checkpoints: list[CheckpointScore], aggregate: str = "corpus",
               greater_is_better: bool = True) -> CheckpointScore | None:
     """The best scored checkpoint; ties go to the earlier step (the Trainer's rule too)."""
-    best = None
-    for c in sorted(checkpoints, key=_sort_key):
-        v = c.value(aggregate)
-        if v is None:
-            continue
-        if best is None or (v > best.value(aggregate) if greater_is_better else v < best.value(aggregate)):
-            best = c
-    return best
+    first = next(iter(ranked(checkpoints, aggregate, greater_is_better)), None)
+    return first if first is not None and first.value(aggregate) is not None else None
 
 
 def ranked(checkpoints: list[CheckpointScore], aggregate: str, greater_is_better: bool) -> list[CheckpointScore]:
