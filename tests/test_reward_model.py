@@ -205,3 +205,19 @@ def test_train_preflight_refuses_a_later_rm_stage(tiny_lm_dir):
                      {"stage": "rm", "model": str(tiny_lm_dir), "dataset": {"path": "does-not-matter.jsonl"}}])
     with pytest.raises(ConfigError, match=r"stage 'grpo': rewards.rm.model '@rm' does not name an earlier stage"):
         run(cfg)
+
+
+def test_flat_specs_resolve_rm_references_too():
+    """A spec without the `rewards:` level ({alias: entry, combine: ...}) is resolved like a nested one."""
+    from rewardkit.train.config import load_stages
+    from rewardkit.train.pipeline import reward_spec
+
+    flat = {"rm": {"use": "reward_model", "model": "@rm"}, "em": {"use": "exact_match"}, "combine": "em + 0.1*rm"}
+    cfg = _pipeline([{"stage": "rm", "model": "m", "dataset": {"generator": "arithmetic"}},
+                     {"stage": "grpo", "model": "m", "dataset": {"generator": "arithmetic"}, "rewards": flat}])
+    stages, _, where = load_stages(cfg)
+    spec = reward_spec(stages[1], stages[:1], where)
+    assert spec["rewards"]["rm"]["model"] == str(Path("runs/p/rm/final")) and spec["combine"] == "em + 0.1*rm"
+    from rewardkit.composition import parse_spec
+
+    assert parse_spec(spec).rewards.keys() == {"rm", "em"}

@@ -162,6 +162,22 @@ class ComposeSpec:
     where: str
 
 
+def spec_rewards(data: dict) -> Any:
+    """The {alias: reward entry} mapping of a compose spec, with or without the `rewards:` level.
+
+    With the level it is the spec's own mapping (edits reach the spec); without, a new dict.
+    """
+    entries = data.get("rewards")
+    return entries if entries is not None else {k: v for k, v in data.items() if k not in _RESERVED}
+
+
+def nested_spec(data: dict) -> dict:
+    """The spec with its rewards under `rewards:` (a flat spec is rewritten; a nested one returned as it is)."""
+    if "rewards" in data:
+        return data
+    return {"rewards": spec_rewards(data), **{k: v for k, v in data.items() if k in _RESERVED}}
+
+
 def parse_combine(spec: ComposeSpec) -> expr.Node:
     """The spec's expression tree; every declared reward must be used."""
     tree = expr.parse(spec.combine, set(spec.rewards))
@@ -177,9 +193,7 @@ def parse_spec(data: Any, where: str = "spec") -> ComposeSpec:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: a compose spec is a mapping, got {type(data).__name__}. "
                           "Hint: rewards: {em: {use: exact_match}}.")
-    entries = data.get("rewards")
-    if entries is None:
-        entries = {k: v for k, v in data.items() if k not in _RESERVED}
+    entries = spec_rewards(data)
     unknown_top = set(data) - _RESERVED if "rewards" in data else set()
     if unknown_top:
         raise ConfigError(f"{where}: unknown top-level keys {sorted(map(str, unknown_top))}. Hint: allowed are "

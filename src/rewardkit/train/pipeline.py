@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..api import compose, load_spec
+from ..composition import nested_spec, spec_rewards
 from ..distributed import is_main_process
 from ..errors import ConfigError, closest
 from ..fileio import atomic_write_json, atomic_write_jsonl
@@ -81,10 +82,9 @@ def reward_spec(stage: StageConfig, earlier: list[StageConfig], where: str) -> A
         data, _ = load_spec(stage.rewards)
     except ConfigError:
         return stage.rewards  # compose reports it with the stage's name
-    entries = data.get("rewards") if isinstance(data, dict) else None
-    entries = data if entries is None else entries
-    if not isinstance(entries, dict):
-        return stage.rewards
+    if not isinstance(data, dict) or not isinstance(spec_rewards(data), dict):
+        return stage.rewards  # compose reports the shape
+    entries = spec_rewards(data)
     stages = {s.label: s for s in earlier}
     resolved: dict | None = None
     for alias, entry in entries.items():
@@ -101,9 +101,8 @@ def reward_spec(stage: StageConfig, earlier: list[StageConfig], where: str) -> A
                               "stage, not a reward model. Hint: name a `stage: rm` (its merged sequence "
                               "classifier).")
         if resolved is None:
-            resolved = copy.deepcopy(data)
-        target_entries = resolved.get("rewards") if resolved.get("rewards") is not None else resolved
-        target_entries[alias] = {**entry, "model": handoff_dir(target)}
+            resolved = nested_spec(copy.deepcopy(data))
+        resolved["rewards"][alias] = {**entry, "model": handoff_dir(target)}
     return stage.rewards if resolved is None else resolved
 
 

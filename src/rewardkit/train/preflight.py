@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api import load_spec
-from ..composition import _RESERVED
+from ..composition import spec_rewards
 from ..errors import ConfigError
 from ..plugins import get_registry
 from ..rewards.bertscore_rewards import BERTScore
@@ -154,13 +154,6 @@ def reward_class(use: Any) -> type | None:
     return factory if isinstance(factory, type) else None
 
 
-def spec_entries(data: dict) -> dict[str, Any]:
-    """The {alias: entry} mapping of a compose spec dict (with or without the `rewards:` level), not a copy."""
-    if isinstance(data.get("rewards"), dict):
-        return data["rewards"]
-    return {k: v for k, v in data.items() if k not in _RESERVED}
-
-
 def model_params(entry: Any) -> list[tuple[str, str, str]]:
     """(parameter, value, kind) of every model a reward entry names; BERTScore's default model included."""
     if isinstance(entry, str):
@@ -223,7 +216,8 @@ def named_models(stage: StageConfig, prefix: str = "") -> list[tuple[str, str, s
         data = load_spec_quietly(spec)
         if data is None:
             continue
-        for alias, entry in spec_entries(data).items():
+        entries = spec_rewards(data)
+        for alias, entry in (entries.items() if isinstance(entries, dict) else ()):
             for param, value, kind in model_params(entry):
                 out.append((f"{prefix}{key}.{alias}.{param}", value, kind))
     return out

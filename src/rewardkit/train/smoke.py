@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
+from ..composition import nested_spec
 from ..distributed import is_main_process, process_info
 from ..errors import ConfigError, DataError
 from ..fileio import atomic_write_text, ensure_dir
@@ -43,7 +44,7 @@ from ..rewards.bertscore_rewards import BERTScore
 from . import data
 from .config import REF_PREFIX, DatasetSpec, StageConfig, validate
 from .data import load_local
-from .preflight import TRUE_VALUES, load_spec_quietly, model_params, reward_class, spec_entries, spec_sources
+from .preflight import TRUE_VALUES, load_spec_quietly, model_params, reward_class, spec_sources
 from .smoke_models import DONE, TINY_BERT, Tiny, cache_dir, tiny_bert, tiny_lm, tiny_reward_model  # noqa: F401
 
 STEPS = 2
@@ -177,8 +178,8 @@ def _swap_spec(spec: Any, key: str, label: str, tiny: Tiny, notes: list[str]) ->
     data = load_spec_quietly(spec)
     if data is None:
         return spec
-    data = copy.deepcopy(data)
-    entries = spec_entries(data)
+    data = nested_spec(copy.deepcopy(data))  # entries edited below must be the spec's own mapping
+    entries = data["rewards"] if isinstance(data["rewards"], dict) else {}
     changed = False
     for alias, entry in list(entries.items()):
         found = [(p, v) for p, v, kind in model_params(entry) if not Path(v).expanduser().is_dir()]
