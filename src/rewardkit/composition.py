@@ -31,7 +31,9 @@ def _checked(alias: str, values: Any, n: int | None) -> list[float | None]:
     if n is not None and len(values) != n:
         raise RewardError(f"Component {alias!r} returned {len(values)} scores for {n} completions. Hint: a reward "
                           "returns exactly one float or None per completion (fix the plugin that provides it).")
-    return [as_score(v, alias, i) for i, v in enumerate(values)]
+    # Fast path for what rewards return (finite floats, None); anything else gets the full check.
+    return [v if (v.__class__ is float and v - v == 0.0) or v is None else as_score(v, alias, i)
+            for i, v in enumerate(values)]
 
 
 def _finite(value: float, expression: str, row: dict) -> float:
