@@ -85,7 +85,7 @@ def score_checkpoint(composed: Composed, rows: list[dict], *, name: str, file: s
     try:
         scores = score_rows(composed, rows, completion_key=completion_key)
     except RewardkitError as exc:
-        raise type(exc)(f"{file}: {exc}") from exc
+        raise exc.within(str(file)) from exc
     components = {alias: summarize(alias, values)["mean"] for alias, values in scores.components.items()}
     return CheckpointScore(name=name, file=file, step=step, epoch=epoch, count=len(rows), components=components,
                            corpus=scores.corpus(composed), item=summarize("combined", scores.combined)["mean"],

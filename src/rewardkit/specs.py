@@ -125,7 +125,7 @@ def parse_yaml(text: str, where: str) -> Any:
         _measure(node, {}, set(), 0)
         return loader.construct_document(node)
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise exc.within(where) from None
     except yaml.reader.ReaderError as exc:  # a control character (NUL, ...) anywhere in the text
         line = text.count("\n", 0, exc.position) + 1
         raise ConfigError(f"{where}:{line}: character U+{exc.character:04X} is not allowed in a spec (control "

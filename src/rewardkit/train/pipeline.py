@@ -112,7 +112,7 @@ def _compose_rewards(stage: StageConfig, where: str, spec: Any = None) -> Any:
     try:
         return compose(stage.rewards if spec is None else spec, name="reward")
     except ConfigError as exc:
-        raise ConfigError(f"{where}: stage {stage.label!r}: rewards: {exc}") from None
+        raise exc.within(where, f"stage {stage.label!r}", "rewards") from None
 
 
 def prepare(stages: list[StageConfig], where: str) -> list[_Prepared]:

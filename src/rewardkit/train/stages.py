@@ -142,11 +142,11 @@ def build_callbacks(stage: StageConfig, where: str, substitutions: dict[str, Any
         try:
             out.append(get_callback(entry["name"], **params))
         except ConfigError as exc:
-            raise ConfigError(f"{where}: stage {stage.label!r}: callbacks[{i}] ({entry['name']}): {exc}") from None
+            raise exc.within(where, f"stage {stage.label!r}", f"callbacks[{i}] ({entry['name']})") from None
     try:
         return link_callbacks(out)  # best_checkpoint hears from the checkpoint_inference of its sidecar
     except ConfigError as exc:
-        raise ConfigError(f"{where}: stage {stage.label!r}: callbacks: {exc}") from None
+        raise exc.within(where, f"stage {stage.label!r}", "callbacks") from None
 
 
 def build_trainer(stage: StageConfig, model: str, train_ds: Any, eval_ds: Any, callbacks: list, where: str,
