@@ -10,7 +10,6 @@ numbers, Ctrl-C still ends the program). docs/reliability.md points at these ids
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import os
 import re
 import sys
@@ -24,7 +23,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-import pluggy
 import pytest
 
 import rewardkit
@@ -42,7 +40,6 @@ from rewardkit import (
     get_reward,
     get_view,
     hookimpl,
-    hookspecs,
     plugins,
 )
 from rewardkit.composition import Composed
@@ -173,25 +170,23 @@ class Ctx:
         path.mkdir()
         return path
 
-    def plugin(self, obj: Any, name: str) -> None:
-        pm = plugins.pm
-        if pm.has_plugin(name):
-            return
-        plugins.register_plugin(obj, name=name, source=name)
+    def plugins(self, entry_points: Any = None) -> plugins.Plugins:
+        """This row's own plugin manager (built-ins and the given entry points), active until the row ends."""
+        own = plugins.Plugins(entry_points=entry_points)
+        context = plugins.using(own)
+        context.__enter__()
+        self.cleanups.append(lambda: context.__exit__(None, None, None))
+        return own
 
-        def cleanup() -> None:  # from the manager it was registered with (entry_points() swaps the manager)
-            if pm.has_plugin(name):
-                pm.unregister(name=name)
-            plugins._sources.pop(name, None)
-            plugins._registry = None
-        self.cleanups.append(cleanup)
+    def plugin(self, obj: Any, name: str) -> None:
+        own = plugins.active()
+        if own is plugins.DEFAULT:
+            own = self.plugins()
+        if not own.pm.has_plugin(name):
+            own.register(obj, name=name, source=name)
 
     def entry_points(self, modules: dict[str, str]) -> None:
         """Plugins found through entry points: {distribution: module source}; a fresh plugin manager."""
-        pm = pluggy.PluginManager("rewardkit")
-        pm.add_hookspecs(hookspecs)
-        for attr, value in (("pm", pm), ("_sources", {}), ("_loaded", False), ("_registry", None), ("_failed", [])):
-            self.monkeypatch.setattr(plugins, attr, value)
         eps = []
         for dist, source in modules.items():
             module = dist.replace("-", "_")
@@ -200,8 +195,7 @@ class Ctx:
             eps.append(SimpleNamespace(name=module, module=module, dist=SimpleNamespace(name=dist),
                                        load=lambda m=module: importlib.import_module(m)))
         self.monkeypatch.syspath_prepend(str(self.tmp))
-        self.monkeypatch.setattr(importlib.metadata, "entry_points",
-                                 lambda group=None, **kw: eps if group == "rewardkit" else [])
+        self.plugins(entry_points=lambda: eps)
 
 
 @dataclass(frozen=True)

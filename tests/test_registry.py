@@ -90,7 +90,7 @@ def test_misspelled_hook_is_refused():
 
     with pytest.raises(Exception, match="register_reward"):
         register_plugin(Misspelled(), name="misspelled")
-    assert "misspelled" not in [name for name, _ in rewardkit.plugins.pm.list_name_plugin()]
+    assert "misspelled" not in [name for name, _ in rewardkit.plugins.active().pm.list_name_plugin()]
 
 
 def test_raising_hook_is_isolated(capsys):

@@ -1,7 +1,8 @@
 """rewardkit: rewards, callbacks and training runs for TRL, found through a pluggy registry.
 
-Everything a plugin needs is importable from here: `hookimpl`, `Register`, `Reward`, `RewardParams`,
-`Params`, `ViewSpec`, `TokenizerSpec`, `Reference`, `validate` and the error types. Names load on first use
+Everything a plugin needs is importable from here: `hookimpl`, `Register`, the bases it subclasses (`Reward`,
+`View`, `Tokenizer`) and their parameter models (`RewardParams`, `Params`, `ViewSpec`, `TokenizerSpec`),
+`Reference`, `validate` and the error types. Names load on first use
 (PEP 562), so `python -m rewardkit` and console scripts reach their signal handling before any import work.
 """
 
@@ -23,6 +24,8 @@ _EXPORTS = {
     "hookspecs": ["Register", "hookimpl"],
     "rewards": ["ExactMatch"],
     "rewards.base": ["Reference", "Reward", "RewardParams", "reference_options"],
+    "text_tokenizers": ["Tokenizer"],
+    "views": ["View"],
     "validation": ["Params", "RegexSeconds", "Seconds", "TokenizerSpec", "ViewSpec", "validate"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -53,4 +56,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .hookspecs import Register, hookimpl
     from .rewards import ExactMatch
     from .rewards.base import Reference, Reward, RewardParams, reference_options
+    from .text_tokenizers import Tokenizer
+    from .views import View
     from .validation import Params, RegexSeconds, Seconds, TokenizerSpec, ViewSpec, validate

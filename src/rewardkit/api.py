@@ -19,10 +19,10 @@ from .rewards.function_rewards import FunctionReward
 from .specs import SPEC_SUFFIXES, load_file
 
 
-def _wrap_reward(factory: Any, params: dict) -> Reward:
+def _wrap_reward(factory: Any, params: RewardParams) -> Reward:
     if isinstance(factory, type) and issubclass(factory, Reward):
-        return factory(**params)
-    return FunctionReward(factory, **params)  # a plain TRL-style function gains the reward contract
+        return factory(params)
+    return FunctionReward(factory, params)  # a plain TRL-style function gains the reward contract
 
 
 def builder() -> Builder:

@@ -1,20 +1,50 @@
-"""Hook specifications. Each hook receives a `Register`: `register(name, factory, *, params=None, summary=None)`."""
+"""Hook specifications. Each hook receives a `Register` (see `plugins.Registrar`).
+
+`register(name, factory, *, params=None, summary=None)` registers a name of the hook's own kind; the typed
+registrars `register.reward(...)`, `.view`, `.tokenizer`, `.callback`, `.generator` and `.preset(name, spec)`
+name the kind themselves (`registry.KIND_TABLE` lists the kinds, their base types and result checks).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol, Union
 
 from pluggy import HookimplMarker, HookspecMarker
 
 hookspec = HookspecMarker("rewardkit")
 hookimpl = HookimplMarker("rewardkit")
 
+# A class, a function, or a lazy 'module:attr' string imported on first use.
+Factory = Union[type, Callable[..., Any], str]
+
 
 class Register(Protocol):
-    """What each hook is given: registers one name of the hook's kind."""
+    """What each hook is given: registers one name of the hook's kind, or of the kind a typed method names."""
 
     def __call__(self, name: str, factory: Any, *, params: Any = None, summary: str | None = None) -> None:
         """`factory(**params)` builds the object; `params` is a pydantic model (default: `factory.Params`)."""
+
+    def reward(self, name: str, factory: Factory, *, params: type | None = None,
+               summary: str | None = None) -> None:
+        """A Reward subclass, a plain TRL-style reward function, or 'module:attr'."""
+
+    def view(self, name: str, factory: Factory, *, params: type | None = None, summary: str | None = None) -> None:
+        """A View subclass (or any factory of `callable(text) -> str | None`)."""
+
+    def tokenizer(self, name: str, factory: Factory, *, params: type | None = None,
+                  summary: str | None = None) -> None:
+        """A Tokenizer subclass (or any factory of an object with `.tokenize(text)`)."""
+
+    def callback(self, name: str, factory: Factory, *, params: type | None = None,
+                 summary: str | None = None) -> None:
+        """A trainer-callback factory."""
+
+    def generator(self, name: str, factory: Factory, *, params: type | None = None,
+                  summary: str | None = None) -> None:
+        """A dataset-generator factory: factory(**params) -> callable(n, seed) -> list[dict]."""
+
+    def preset(self, name: str, spec: Any, *, summary: str | None = None) -> None:
+        """A compose spec: a dict, or the path of a YAML/TOML/JSON file."""
 
 
 @hookspec

@@ -1,18 +1,28 @@
-"""Plugin loading: built-in hook modules and entry points (group 'rewardkit'), each isolated from the others."""
+"""Plugin loading: built-in hook modules and entry points (group 'rewardkit'), each isolated from the others.
+
+The state (pluggy's manager, where each plugin came from, the failures, the built registry) lives in a
+`Plugins` object, like pytest's `PytestPluginManager`. `DEFAULT` is the process's instance; `active()` is the
+one the API uses, which `using(Plugins(...))` replaces for a block (tests build their own instead of patching
+module state). The module-level functions act on `active()`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
 import inspect
 import os
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
-from .registry import KINDS, Entry, FailedPlugin, Registry
+from .hookspecs import Factory
+from .registry import KINDS, Entry, FailedPlugin, PresetEntry, Registry
 
 # Built-ins register through the same hooks as plugins, named by module (like pytest's default_plugins).
 BUILTIN_PLUGINS = ("rewardkit.rewards", "rewardkit.views", "rewardkit.text_tokenizers", "rewardkit.callbacks",
@@ -20,14 +30,7 @@ BUILTIN_PLUGINS = ("rewardkit.rewards", "rewardkit.views", "rewardkit.text_token
 # A plugin that exits (sys.exit) or raises any other BaseException is a failing plugin, not the end of the
 # program; only Ctrl-C (KeyboardInterrupt) still ends it.
 PLUGIN_FAILURES = (BaseException,)
-
-pm = pluggy.PluginManager("rewardkit")
-pm.add_hookspecs(hookspecs)
-
-_registry: Registry | None = None
-_failed: list[FailedPlugin] = []
-_sources: dict[str, tuple[str, str]] = {}  # plugin name in pm -> (source, version)
-_loaded = False
+EntryPoints = Callable[[], Iterable[Any]]
 
 
 def _version(dist: str) -> str:
@@ -62,81 +65,174 @@ def _fail(failed: list[FailedPlugin], name: str, version: str, exc: BaseExceptio
         raise exc
 
 
-def load_plugins() -> None:
-    """Register the built-ins, then every allowed entry point, one try/except each."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for module in BUILTIN_PLUGINS:
-        register_plugin(importlib.import_module(module), name=module, source="rewardkit")
-    wanted = _wanted()
-    seen: set[str] = set()
-    for ep in metadata.entry_points(group="rewardkit"):
-        dist = ep.dist.name if ep.dist is not None else ep.module
-        key = f"{dist}:{ep.name}"
-        if key in seen:  # the same distribution can be visible twice on sys.path
-            continue
-        seen.add(key)
-        if wanted is not None and dist.lower().replace("_", "-") not in wanted:
-            continue
-        try:
-            register_plugin(ep.load(), name=key, source=dist)
-        except PLUGIN_FAILURES as exc:  # a broken plugin must not break the others
-            _fail(_failed, dist, _version(dist), exc, "to load")
-
-
-def register_plugin(plugin: Any, name: str, source: str | None = None) -> None:
-    """Register a plugin object (module or instance) under `name`; `source` is shown as its distribution."""
-    global _registry
-    pm.register(plugin, name=name)
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError:
-        pm.unregister(name=name)
-        raise
-    src = source or name
-    _sources[name] = (src, _version(src))
-    _registry = None
-
-
-def unregister_plugin(name: str) -> None:
-    """Remove a plugin registered with `register_plugin`."""
-    global _registry
-    pm.unregister(name=name)
-    _sources.pop(name, None)
-    _registry = None
-
-
 def _summary(obj: Any) -> str:
     doc = inspect.getdoc(obj) if not isinstance(obj, (str, dict)) else None
     return doc.strip().splitlines()[0] if doc else ""
 
 
-def _registrar(registry: Registry, kind: str, source: str, version: str) -> hookspecs.Register:
-    def register(name: str, factory: Any, *, params: Any = None, summary: str | None = None) -> None:
+class Registrar:
+    """What each hook is given: `register(name, factory, ...)` for the hook's own kind, and one typed
+    registrar per kind (`register.reward(...)`, `register.view(...)`, ..., `register.preset(name, spec)`)."""
+
+    def __init__(self, registry: Registry, kind: str, source: str, version: str) -> None:
+        self._registry, self._kind, self._source, self._version = registry, kind, source, version
+
+    def __call__(self, name: str, factory: Any, *, params: Any = None, summary: str | None = None) -> None:
+        """Register `name` as the hook's kind (the compatibility form every plugin written so far uses)."""
+        if self._kind == "presets":
+            self.preset(name, factory, summary=summary)
+        else:
+            self._add(self._kind, name, factory, params, summary)
+
+    def _add(self, kind: str, name: str, factory: Any, params: Any, summary: str | None) -> None:
         if params is None and not isinstance(factory, (str, dict)):
             params = getattr(factory, "Params", None)
-        registry.add(Entry(kind, name, factory, source, version, summary or _summary(factory), params))
+        self._registry.add(Entry(kind, name, factory, self._source, self._version, summary or _summary(factory),
+                                 params))
 
-    return register
+    def reward(self, name: str, factory: Factory, *, params: type | None = None,
+               summary: str | None = None) -> None:
+        """A Reward subclass, a plain TRL-style reward function, or a lazy 'module:attr' string."""
+        self._add("rewards", name, factory, params, summary)
+
+    def view(self, name: str, factory: Factory, *, params: type | None = None,
+             summary: str | None = None) -> None:
+        """A view factory: factory(**params) -> callable(text) -> str | None (subclass rewardkit.View)."""
+        self._add("views", name, factory, params, summary)
+
+    def tokenizer(self, name: str, factory: Factory, *, params: type | None = None,
+                  summary: str | None = None) -> None:
+        """A tokenizer factory: factory(**params) -> object with .tokenize(text) (subclass rewardkit.Tokenizer)."""
+        self._add("tokenizers", name, factory, params, summary)
+
+    def callback(self, name: str, factory: Factory, *, params: type | None = None,
+                 summary: str | None = None) -> None:
+        """A trainer-callback factory (a class, or a lazy 'module:attr' string with `params=`)."""
+        self._add("callbacks", name, factory, params, summary)
+
+    def generator(self, name: str, factory: Factory, *, params: type | None = None,
+                  summary: str | None = None) -> None:
+        """A dataset generator factory: factory(**params) -> callable(n, seed) -> list[dict]."""
+        self._add("generators", name, factory, params, summary)
+
+    def preset(self, name: str, spec: Any, *, summary: str | None = None) -> None:
+        """A compose spec by name: a dict, or the path of a YAML/TOML/JSON file."""
+        self._registry.add(PresetEntry(name, spec, self._source, self._version, summary or ""))
+
+
+class Plugins:
+    """One plugin manager and the registry built from it; `DEFAULT` is the process's own."""
+
+    def __init__(self, builtins: Iterable[str] = BUILTIN_PLUGINS, entry_points: EntryPoints | None = None) -> None:
+        self.builtins = tuple(builtins)
+        self.entry_points: EntryPoints = entry_points or (lambda: metadata.entry_points(group="rewardkit"))
+        self.pm = pluggy.PluginManager("rewardkit")
+        self.pm.add_hookspecs(hookspecs)
+        self.failed: list[FailedPlugin] = []  # plugins that failed to load (hook failures live in the registry)
+        self.sources: dict[str, tuple[str, str]] = {}  # plugin name in pm -> (source, version)
+        self.loaded = False
+        self._registry: Registry | None = None
+
+    def load(self) -> None:
+        """Register the built-ins, then every allowed entry point, one try/except each (once)."""
+        if self.loaded:
+            return
+        self.loaded = True
+        for module in self.builtins:
+            self.register(importlib.import_module(module), name=module, source="rewardkit")
+        wanted = _wanted()
+        seen: set[str] = set()
+        for ep in self.entry_points():
+            dist = ep.dist.name if ep.dist is not None else ep.module
+            key = f"{dist}:{ep.name}"
+            if key in seen:  # the same distribution can be visible twice on sys.path
+                continue
+            seen.add(key)
+            if wanted is not None and dist.lower().replace("_", "-") not in wanted:
+                continue
+            try:
+                self.register(ep.load(), name=key, source=dist)
+            except PLUGIN_FAILURES as exc:  # a broken plugin must not break the others
+                _fail(self.failed, dist, _version(dist), exc, "to load")
+
+    def register(self, plugin: Any, name: str, source: str | None = None) -> None:
+        """Register a plugin object (module or instance) under `name`; `source` is shown as its distribution."""
+        self.pm.register(plugin, name=name)
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError:
+            self.pm.unregister(name=name)
+            raise
+        src = source or name
+        self.sources[name] = (src, _version(src))
+        self._registry = None
+
+    def unregister(self, name: str) -> None:
+        """Remove a plugin registered with `register` (nothing happens when it is not registered)."""
+        if self.pm.has_plugin(name):
+            self.pm.unregister(name=name)
+        self.sources.pop(name, None)
+        self._registry = None
+
+    def registry(self) -> Registry:
+        """Build (once) the registry by calling each plugin's hook implementations separately."""
+        self.load()
+        if self._registry is not None:
+            return self._registry
+        registry = Registry(failed=list(self.failed))
+        # Each impl is called on its own (pluggy would stop at the first raising one), in registration order:
+        # built-ins first, so a plugin reusing a name shows up as a conflict, never as a silent override.
+        for kind in KINDS:
+            for impl in getattr(self.pm.hook, f"register_{kind}").get_hookimpls():
+                source, version = self.sources.get(impl.plugin_name, (impl.plugin_name, "0+unknown"))
+                try:
+                    impl.function(register=Registrar(registry, kind, source, version))
+                except PLUGIN_FAILURES as exc:
+                    _fail(registry.failed, source, version, exc, f"in register_{kind}")
+        self._registry = registry
+        return registry
+
+
+DEFAULT = Plugins()
+_ACTIVE: contextvars.ContextVar[Plugins] = contextvars.ContextVar("rewardkit_plugins", default=DEFAULT)
+
+
+def active() -> Plugins:
+    """The plugin manager the API uses now: `DEFAULT`, unless inside `using(...)`."""
+    return _ACTIVE.get()
+
+
+@contextlib.contextmanager
+def using(plugins: Plugins) -> Iterator[Plugins]:
+    """Make `plugins` the active manager inside the block (a test's own, isolated registry)."""
+    token = _ACTIVE.set(plugins)
+    try:
+        yield plugins
+    finally:
+        _ACTIVE.reset(token)
+
+
+def load_plugins() -> None:
+    """Load the active manager's built-ins and entry points (once)."""
+    active().load()
+
+
+def register_plugin(plugin: Any, name: str, source: str | None = None) -> None:
+    """Register a plugin object (module or instance) with the active manager."""
+    active().register(plugin, name, source)
+
+
+def unregister_plugin(name: str) -> None:
+    """Remove a plugin registered with `register_plugin`."""
+    active().unregister(name)
 
 
 def get_registry() -> Registry:
-    """Build (once) the registry by calling each plugin's hook implementations separately."""
-    global _registry
-    load_plugins()
-    if _registry is not None:
-        return _registry
-    registry = Registry(failed=list(_failed))
-    # Each impl is called on its own (pluggy would stop at the first raising one), in registration order:
-    # built-ins first, so a plugin reusing a name shows up as a conflict, never as a silent override.
-    for kind in KINDS:
-        for impl in getattr(pm.hook, f"register_{kind}").get_hookimpls():
-            source, version = _sources.get(impl.plugin_name, (impl.plugin_name, "0+unknown"))
-            try:
-                impl.function(register=_registrar(registry, kind, source, version))
-            except PLUGIN_FAILURES as exc:
-                _fail(registry.failed, source, version, exc, f"in register_{kind}")
-    _registry = registry
-    return registry
+    """The active manager's registry (built once per change of plugins)."""
+    return active().registry()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "pm":  # the active manager's pluggy PluginManager, as older code reads it
+        return active().pm
+    raise AttributeError(f"module 'rewardkit.plugins' has no attribute {name!r}")

@@ -13,37 +13,50 @@ the same tokenization, whichever text triggered the Unicode path.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
-from typing import Callable
+from typing import Callable, ClassVar
 
 import regex
 
 from .hookspecs import Register, hookimpl
-from .validation import Params
+from .validation import Configured
 
 # Letters, numbers and combining marks: marks must stay inside words (Devanagari vowel signs, Thai tone
 # marks), which Python's `\w` would split off. On ASCII this is exactly [A-Za-z0-9].
 _WORD = regex.compile(r"[\p{L}\p{N}\p{M}]+")
-_rouge_tokenize: Callable[[str, object], list[str]] | None = None
 
 
-class _Tokenizer:
-    """Tokenizers without parameters; `repr` names the class."""
+class Tokenizer(Configured):
+    """Base of tokenizers: `.tokenize(text) -> list[str]`; parameters (none by default) validated once.
 
-    Params = Params
+    Subclass it in a plugin, set `name` (and a `Params` model when it takes parameters), implement `tokenize`.
+    """
+
+    name: ClassVar[str] = "tokenizer"
+    kind: ClassVar[str] = "tokenizer"
+
+    def tokenize(self, text: str) -> list[str]:
+        raise NotImplementedError(f"{type(self).__name__} must implement tokenize(text)")
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        changed = self.params.model_dump(exclude_defaults=True)
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+
+_Tokenizer = Tokenizer  # the name this base had before it was public
+
+
+@functools.lru_cache(maxsize=1)
+def _rouge_tokenizer() -> Callable[[str, object], list[str]]:
+    from rouge_score.tokenize import tokenize  # rouge_score pulls in nltk: imported on first use
+
+    return tokenize
 
 
 def rouge_tokenize(text: str) -> list[str]:
     """rouge_score's default tokenization (no stemming), imported on first use (rouge_score pulls in nltk)."""
-    global _rouge_tokenize
-    if _rouge_tokenize is None:
-        from rouge_score.tokenize import tokenize
-
-        _rouge_tokenize = tokenize
-    return _rouge_tokenize(text, None)
+    return _rouge_tokenizer()(text, None)
 
 
 def unicode_words(text: str) -> list[str]:
@@ -51,7 +64,7 @@ def unicode_words(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
 
 
-class RougeDefault(_Tokenizer):
+class RougeDefault(Tokenizer):
     """rouge_score's own tokenizer: lowercase, runs of [a-z0-9]; erases every other letter (Korean, é, ß).
 
     Example:
@@ -59,11 +72,13 @@ class RougeDefault(_Tokenizer):
     ['the', 'cat', 's', '2', 'hats']
     """
 
+    name = "rouge_default"
+
     def tokenize(self, text: str) -> list[str]:
         return rouge_tokenize(text)
 
 
-class UnicodeWords(_Tokenizer):
+class UnicodeWords(Tokenizer):
     """Unicode words: NFKC, lowercase, runs of letters/digits/combining marks; equals rouge_default on ASCII.
 
     Punctuation, underscores and spaces separate tokens. Scripts written without spaces (Chinese, Japanese,
@@ -74,11 +89,13 @@ class UnicodeWords(_Tokenizer):
     ['고양이가', 'abc', '매트에', '앉았다']
     """
 
+    name = "unicode_words"
+
     def tokenize(self, text: str) -> list[str]:
         return unicode_words(text)
 
 
-class Chars(_Tokenizer):
+class Chars(Tokenizer):
     """Characters: every non-whitespace character after NFKC and lowercasing (punctuation included).
 
     Example:
@@ -86,11 +103,13 @@ class Chars(_Tokenizer):
     ['猫', 'が', '座', 'っ', 'た', '。']
     """
 
+    name = "chars"
+
     def tokenize(self, text: str) -> list[str]:
         return [ch for ch in unicodedata.normalize("NFKC", text).lower() if not ch.isspace()]
 
 
-class Auto(_Tokenizer):
+class Auto(Tokenizer):
     """rouge_score's tokenizer on ASCII text, unicode_words otherwise (the same tokens wherever both apply).
 
     Example:
@@ -100,12 +119,13 @@ class Auto(_Tokenizer):
     ['고양이가', '앉았다']
     """
 
+    name = "auto"
+
     def tokenize(self, text: str) -> list[str]:
         return rouge_tokenize(text) if text.isascii() else unicode_words(text)
 
 
 @hookimpl
 def register_tokenizers(register: Register) -> None:
-    for name, tokenizer in {"auto": Auto, "rouge_default": RougeDefault, "unicode_words": UnicodeWords,
-                            "chars": Chars}.items():
-        register(name, tokenizer)
+    for tokenizer in (Auto, RougeDefault, UnicodeWords, Chars):
+        register.tokenizer(tokenizer.name, tokenizer)

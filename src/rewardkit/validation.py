@@ -8,10 +8,11 @@ tokenizer) that the registry's builder turns into an object before the owner is 
 
 from __future__ import annotations
 
+import inspect
 import typing
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, TypeVar, Union
+from typing import Annotated, Any, Callable, ClassVar, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
@@ -83,41 +84,100 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def _problem(model: type[BaseModel], err: dict, path: str) -> str:
+def _problem(model: type[BaseModel], err: dict, path: str) -> tuple[str, str]:
+    """(field path, problem) of one pydantic error."""
     loc = tuple(err["loc"])
     kind = err["type"]
     if kind == "extra_forbidden":
         valid = _fields_at(model, loc)
-        return f"{path}: unknown key.{closest(str(loc[-1]), valid)} Valid keys: {', '.join(valid) or '(none)'}"
+        return path, f"unknown key.{closest(str(loc[-1]), valid)} Valid keys: {', '.join(valid) or '(none)'}"
     if kind == "missing":
-        return f"{path}: missing (required)"
+        return path, "missing (required)"
     if loc and loc[-1] == "[key]" and isinstance(err.get("input"), bool):
-        return (f"{path}: YAML read a key as {err['input']} (unquoted on, off, yes, no are booleans in YAML); "
-                "quote it")
+        return path, (f"YAML read a key as {err['input']} (unquoted on, off, yes, no are booleans in YAML); "
+                      "quote it")
     msg = err["msg"].removeprefix("Value error, ")
     if not loc:  # a check across fields (a model validator): the input is the whole mapping, not worth echoing
-        return f"{path}: {msg}" if path else msg
+        return path, msg
     shown = repr(err.get("input"))
-    return f"{path}: {msg} (got {shown[:80]})"
+    return path, f"{msg} (got {shown[:80]})"
 
 
 def validate(model: type[M], data: Any, owner: str, *, prefix: str = "", hint: str = DEFAULT_HINT) -> M:
     """`model(**data)`; on failure one ConfigError naming the owner, each field path, the fix and a hint."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{owner}: {prefix or 'the parameters'} must be a mapping, got {type(data).__name__} "
-                          f"({data!r:.80}). Hint: {hint}")
+        raise ConfigError(f"{prefix or 'the parameters'} must be a mapping, got {type(data).__name__} "
+                          f"({data!r:.80})", owner=owner, hint=hint)
     bad_keys = [k for k in data if not isinstance(k, str)]
     if bad_keys:
-        raise ConfigError(f"{owner}: {prefix or 'the parameters'}: keys must be strings, got {bad_keys[0]!r} "
-                          "(YAML reads unquoted on, off, yes, no as booleans: quote them). Hint: " + hint)
+        raise ConfigError(f"keys must be strings, got {bad_keys[0]!r} (YAML reads unquoted on, off, yes, no as "
+                          "booleans: quote them)", owner=owner, path=prefix or "the parameters", hint=hint)
     try:
         return model(**data)
     except ValidationError as exc:
-        problems = []
-        for err in _merge_union_errors(exc.errors()):
-            path = ".".join(str(p) for p in ([prefix] if prefix else []) + list(err["loc"]))
-            problems.append(_problem(model, err, path))
-        raise ConfigError(f"{owner}: " + "; ".join(problems) + f". Hint: {hint}") from None
+        problems = [_problem(model, err, ".".join(str(p) for p in ([prefix] if prefix else []) + list(err["loc"])))
+                    for err in _merge_union_errors(exc.errors())]
+        if len(problems) == 1:
+            path, problem = problems[0]
+            raise ConfigError(problem, owner=owner, path=path or None, hint=hint) from None
+        raise ConfigError("; ".join(f"{path}: {problem}" if path else problem for path, problem in problems),
+                          owner=owner, hint=hint) from None
+
+
+def accept(model: type[M], given: M | None, kwargs: dict, owner: str) -> M:
+    """The parameters a constructor was handed: the builder's validated `given`, or `kwargs` validated now.
+
+    Validation happens once: the builder validates a spec, builds its nested specs and hands the result over;
+    a Python caller constructing the class directly (`ExactMatch(reference="answer")`) gets the same checks
+    here. Nested specs (fields marked `Builds`) must already be objects on that path: only the builder builds.
+    """
+    if given is not None:
+        if kwargs or not isinstance(given, model):
+            raise ConfigError(f"expected one {model.__name__} instance or keyword parameters, got "
+                              f"{type(given).__name__}{' and keywords' if kwargs else ''}", owner=owner,
+                              hint="pass keyword parameters, or build it with rewardkit.build(...).")
+        return given
+    validated = validate(model, kwargs, owner)
+    for field, kind in nested_fields(model).items():
+        value = getattr(validated, field)
+        if is_spec(value):
+            raise ConfigError(f"{value!r} is a spec, not a {kind[:-1]}", owner=owner, path=field,
+                              hint=f"build {owner} with rewardkit.get_reward / rewardkit.build, which builds its "
+                                   f"nested specs, or pass rewardkit.get_{kind[:-1]}(...).")
+    return validated
+
+
+class Configured:
+    """Base of the classes built from a `Params` model (rewards, views, tokenizers, generators).
+
+    The constructor takes the validated parameters positionally (what the builder passes) or as keywords (a
+    Python caller), and stores them as `self.params`. Subclasses that override `__init__` keep the signature
+    `(self, params=None, /, **kwargs)` and call `super().__init__(params, **kwargs)` first.
+    """
+
+    Params: ClassVar[type[BaseModel]] = Params
+    name: ClassVar[str] = "object"
+    kind: ClassVar[str] = "object"  # how errors name it: "<kind> '<name>'"
+
+    def __init__(self, params: Any = None, /, **kwargs: Any) -> None:
+        self.params: Any = accept(self.Params, params, kwargs, self.owner())
+
+    @classmethod
+    def owner(cls) -> str:
+        """How errors about its parameters name it."""
+        return f"{cls.kind} {cls.name!r}"
+
+
+def takes_validated(factory: Any) -> bool:
+    """Whether the builder may hand `factory` its validated Params positionally (a Configured class whose
+    constructor still has the positional `params`; an older subclass with `__init__(self, **params)` does not)."""
+    if not (isinstance(factory, type) and issubclass(factory, Configured)):
+        return False
+    try:
+        first = next(iter(inspect.signature(factory).parameters.values()), None)
+    except (TypeError, ValueError):
+        return False
+    return first is not None and first.kind in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD)
 
 
 _PLAIN_TAGS = frozenset({"str", "int", "float", "bool", "bytes", "callable", "none"})

@@ -7,7 +7,7 @@ Specs: a name ("boxed"), a dict ({"view": "after", "marker": "Answer:"}), or a l
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field
 
@@ -15,34 +15,42 @@ from . import safe_regex
 from .errors import ConfigError
 from .hookspecs import Register, hookimpl
 from .numeric import last_boxed, last_number_text
-from .validation import Params, RegexSeconds, validate
+from .validation import Configured, Params, RegexSeconds
 
 
 class _Params(Params):
     pass
 
 
-class _View:
-    """Validates its parameters with the shared validator; pickles as its parameters."""
+class View(Configured):
+    """Base of views: `view(text) -> str | None`; parameters validated once, pickled as its parameters.
 
-    Params: type[Params] = _Params
-    name = "view"
+    Subclass it in a plugin, set `name` and a `Params` model (extending rewardkit.Params), implement
+    `__call__`; a subclass overriding `__init__` keeps `(self, params=None, /, **kwargs)`.
+    """
 
-    def __init__(self, **params: Any) -> None:
-        self.params = validate(self.Params, params, f"view {self.name!r}")
+    Params: ClassVar[type[Params]] = _Params
+    name: ClassVar[str] = "view"
+    kind: ClassVar[str] = "view"
+
+    def __call__(self, text: str) -> str | None:
+        raise NotImplementedError(f"{type(self).__name__} must implement __call__(text)")
 
     def __getstate__(self) -> dict:
         return {"params": self.params.model_dump()}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(**state["params"])
+        self.__init__(**state["params"])  # type: ignore[misc]  # rebuilt (compiled patterns) from its parameters
 
     def __repr__(self) -> str:
         changed = self.params.model_dump(exclude_defaults=True)
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
 
-class Full(_View):
+_View = View  # the name this base had before it was public
+
+
+class Full(View):
     """The whole text."""
 
     name = "full"
@@ -51,7 +59,7 @@ class Full(_View):
         return text
 
 
-class Boxed(_View):
+class Boxed(View):
     """Content of the last \\boxed{...}."""
 
     name = "boxed"
@@ -60,7 +68,7 @@ class Boxed(_View):
         return last_boxed(text)
 
 
-class LastNumber(_View):
+class LastNumber(View):
     """The last number in the text (1,234 / -3.5 / 7/8 / .5)."""
 
     name = "last_number"
@@ -69,7 +77,7 @@ class LastNumber(_View):
         return last_number_text(text)
 
 
-class Regex(_View):
+class Regex(View):
     """A group of the first (or last) match of a pattern."""
 
     name = "regex"
@@ -81,8 +89,8 @@ class Regex(_View):
         flags: list[str] = Field(default_factory=list)
         regex_timeout: RegexSeconds = 1.0
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
+    def __init__(self, params: Any = None, /, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
         p = self.params
         self._compiled = safe_regex.compile_pattern(p.pattern, p.flags, "view 'regex'")
         groups = self._compiled.groups
@@ -107,7 +115,7 @@ class _MarkerParams(_Params):
     strip: bool = True
 
 
-class After(_View):
+class After(View):
     """The text after a marker (first or last occurrence), stripped."""
 
     name = "after"
@@ -152,4 +160,4 @@ class AfterThink(After):
 @hookimpl
 def register_views(register: Register) -> None:
     for view in (Full, Boxed, LastNumber, Regex, After, Before, AfterThink):
-        register(view.name, view)
+        register.view(view.name, view)

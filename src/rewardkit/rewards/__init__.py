@@ -23,4 +23,4 @@ __all__ = ["BERTScore", "Brevity", "ExactMatch", "FormatRegex", "FunctionReward"
 @hookimpl
 def register_rewards(register: Register) -> None:
     for reward in BUILTIN_REWARDS:
-        register(reward.name, reward)
+        register.reward(reward.name, reward)

@@ -2,6 +2,8 @@
 
 Subclasses set `name`, a pydantic `Params` model (extending RewardParams), `needs_reference`, and implement
 `score(completion, reference)` or, for batched work, `score_batch(completions, references, **context)`.
+The builder validates the parameters once and hands the `Params` instance to the constructor (see
+`validation.Configured`); a subclass overriding `__init__` keeps `(self, params=None, /, **kwargs)`.
 The base class handles str vs chat completions, the reference column, views, None, errors and time budgets.
 """
 
@@ -15,7 +17,7 @@ from typing import Any, ClassVar, Literal, Optional, Union
 from pydantic import Field
 
 from ..errors import ConfigError, DataError, RewardError
-from ..validation import Params, Seconds, ViewSpec, is_spec, validate
+from ..validation import Configured, Params, Seconds, ViewSpec
 from ..worker import WorkerDied, run_with_timeout
 
 Reference = Union[str, list, None]
@@ -158,24 +160,21 @@ def as_score(value: Any, owner: str, index: int) -> float | None:
     return value
 
 
-class Reward:
-    """Base class of all rewards (see module docstring)."""
+class Reward(Configured):
+    """Base of all rewards (see module docstring)."""
 
     name: ClassVar[str] = "reward"
+    kind: ClassVar[str] = "reward"
     Params: ClassVar[type[RewardParams]] = RewardParams
     needs_reference: ClassVar[bool] = False
+    params: Any  # the validated Params instance of the subclass
 
-    def __init__(self, **params: Any) -> None:
-        self.params = validate(self.Params, params, f"reward {self.name!r}")
+    def __init__(self, params: RewardParams | None = None, /, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
         if self.needs_reference and not self.params.reference:
             raise ConfigError(f"reward {self.name!r}: reference: must name the dataset column holding the gold "
                               "text. Hint: reference='answer'.")
         self.__name__ = self.params.name or self.name
-        for field in ("completion_view", "reference_view"):
-            if is_spec(getattr(self.params, field)):  # views are built by the registry, never here
-                raise ConfigError(f"reward {self.name!r}: {field}: {getattr(self.params, field)!r} is a spec, not a "
-                                  f"view. Hint: build rewards with rewardkit.get_reward({self.name!r}, ...), which "
-                                  "builds their views, or pass rewardkit.get_view(...).")
         self._completion_view = self.params.completion_view
         self._reference_view = self.params.reference_view
         self._worker = None

@@ -152,8 +152,8 @@ class BERTScore(Reward):
         use_fast_tokenizer: bool = False
         alternatives: str | None = Field(None, min_length=1)
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
+    def __init__(self, params: Any = None, /, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
         from bert_score.utils import lang2model, model2layers  # lazy: imports torch and transformers
 
         p = self.params

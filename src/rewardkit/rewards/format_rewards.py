@@ -38,8 +38,8 @@ class FormatRegex(Reward):
         flags: list[str] = Field(default_factory=list)
         regex_timeout: RegexSeconds = 1.0
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
+    def __init__(self, params: Any = None, /, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
         self._compiled = safe_regex.compile_pattern(self.params.pattern, self.params.flags,
                                                     f"reward {self.__name__!r}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .base import Reward
+from .base import Reward, RewardParams
 
 
 class FunctionReward(Reward):
@@ -24,10 +24,14 @@ class FunctionReward(Reward):
 
     name = "function"
 
-    def __init__(self, func: Callable[..., list], **params: Any) -> None:
+    def __init__(self, func: Callable[..., list], params: RewardParams | None = None, /, **kwargs: Any) -> None:
         self.func = func
-        params.setdefault("name", getattr(func, "__name__", type(func).__name__))
-        super().__init__(**params)
+        default_name = getattr(func, "__name__", type(func).__name__)
+        if params is None:
+            kwargs.setdefault("name", default_name)
+        elif params.name is None:
+            params = params.model_copy(update={"name": default_name})
+        super().__init__(params, **kwargs)
 
     def score_batch(self, completions: list[str], references: Any, **context: Any) -> list[float | None]:
         return self.func(completions=completions, **context)

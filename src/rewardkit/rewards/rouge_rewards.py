@@ -67,8 +67,8 @@ class Rouge1(Reward):
         tokenizer: TokenizerSpec = Field("auto", description="Registered tokenizer name (or {tokenizer: name, ...}).")
         alternatives: str | None = Field(None, min_length=1)
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
+    def __init__(self, params: Any = None, /, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
         self._tokenizer = self.params.tokenizer
         if not callable(getattr(self._tokenizer, "tokenize", None)):  # built by the registry, never here
             raise ConfigError(f"reward {self.name!r}: tokenizer: {self._tokenizer!r:.60} has no tokenize(text) "

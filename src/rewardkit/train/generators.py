@@ -9,13 +9,13 @@ from pydantic import Field, model_validator
 
 from ..errors import ConfigError
 from ..hookspecs import Register, hookimpl
-from ..validation import Params, validate
+from ..validation import Configured, Params
 
 _OPS: dict[str, Callable[[int, int], int]] = {"+": lambda a, b: a + b, "-": lambda a, b: a - b,
                                               "*": lambda a, b: a * b}
 
 
-class Arithmetic:
+class Arithmetic(Configured):
     """`n` distinct arithmetic problems `{"id", "prompt", "completion", "answer"}`.
 
     >>> Arithmetic(a_range=[1, 1], b_range=[2, 2])(1, seed=0)[0]["prompt"]
@@ -40,8 +40,11 @@ class Arithmetic:
                 raise ValueError(f"ops {self.ops} must be a non-empty list of {sorted(_OPS)}")
             return self
 
-    def __init__(self, **params: Any) -> None:
-        self.params = validate(self.Params, params, "dataset.params of generator 'arithmetic'")
+    name = "arithmetic"
+
+    @classmethod
+    def owner(cls) -> str:
+        return f"dataset.params of generator {cls.name!r}"
 
     def __call__(self, n: int, seed: int = 0) -> list[dict]:
         p = self.params
@@ -73,4 +76,4 @@ def _fill(template: str, values: dict[str, Any]) -> str:
 
 @hookimpl
 def register_generators(register: Register) -> None:
-    register("arithmetic", Arithmetic)
+    register.generator(Arithmetic.name, Arithmetic)

@@ -19,27 +19,27 @@ PRESETS = Path(__file__).resolve().parent / "presets"
 @hookimpl
 def register_rewards(register: Register) -> None:
     """Register the exact-match and format rewards."""
-    register(KoreanQAExactMatch.name, KoreanQAExactMatch)
-    register(KoreanQAFormat.name, KoreanQAFormat)
+    register.reward(KoreanQAExactMatch.name, KoreanQAExactMatch)
+    register.reward(KoreanQAFormat.name, KoreanQAFormat)
 
 
 @hookimpl
 def register_views(register: Register) -> None:
     """Register the official answer/reason split as views."""
-    register("answer", AnswerView)
-    register("reason", ReasonView)
+    register.view(AnswerView.name, AnswerView)
+    register.view(ReasonView.name, ReasonView)
 
 
 @hookimpl
 def register_tokenizers(register: Register) -> None:
     """Register the Mecab morpheme tokenizer for ROUGE."""
-    register("korean_morpheme", KoreanMorphemeTokenizer)
+    register.tokenizer(KoreanMorphemeTokenizer.name, KoreanMorphemeTokenizer)
 
 
 @hookimpl
 def register_presets(register: Register) -> None:
     """Register the shipped compose specs."""
-    register("official", PRESETS / "official.yaml",
+    register.preset("official", PRESETS / "official.yaml",
              summary="Korean grammar-QA: the competition's final score per item, (EM + (ROUGE-1 + BERTScore)/2)/2.")
-    register("blog", PRESETS / "blog.yaml",
+    register.preset("blog", PRESETS / "blog.yaml",
              summary="Korean grammar-QA: the entrant's blog reward, (bertscore + em + (format + 3*rouge1)/2)/3.")

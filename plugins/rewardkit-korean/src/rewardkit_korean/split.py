@@ -15,9 +15,7 @@ Rule (kept byte-for-byte with the official scorer):
 
 from __future__ import annotations
 
-from typing import Any
-
-from rewardkit import Params, validate
+from rewardkit import View
 
 MARKERS: tuple[str, ...] = ("가 옳다", "이 옳다")
 
@@ -52,14 +50,8 @@ def split_answer_reason(text: str) -> tuple[str, str]:
     return text[:end], text[end:].strip().lstrip("., ")
 
 
-class _SplitView:
+class _SplitView(View):
     """A view over the official split; it takes no parameters (checked by rewardkit's validator)."""
-
-    name = "view"
-    Params = Params
-
-    def __init__(self, **params: Any) -> None:
-        validate(self.Params, params, f"view {self.name!r}")
 
 
 class AnswerView(_SplitView):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewardkit import Params, validate
+from rewardkit import Tokenizer
 
 
 def preprocess(text: str) -> str:
@@ -30,17 +30,17 @@ def preprocess(text: str) -> str:
     return replaced.strip()
 
 
-class KoreanMorphemeTokenizer:
+class KoreanMorphemeTokenizer(Tokenizer):
     """Official ROUGE preprocessing followed by python-mecab-ko morphemes (bundled dictionary).
 
     >>> KoreanMorphemeTokenizer().tokenize("'왠지'는 '왜인지'가 줄어든 말이다.")
     ['왠지', '는', '왜', '인지', '가', '줄어든', '말', '이', '다']
     """
 
-    Params = Params
+    name = "korean_morpheme"
 
-    def __init__(self, **params: Any) -> None:
-        validate(self.Params, params, "tokenizer 'korean_morpheme'")
+    def __init__(self, params: Any = None, /, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
         self._mecab: Any = None
 
     def _tagger(self) -> Any:
@@ -62,10 +62,10 @@ class KoreanMorphemeTokenizer:
 
     def __getstate__(self) -> dict:
         # The MeCab tagger wraps a C object that cannot be pickled; it is rebuilt on first use.
-        return {"_mecab": None}
+        return {**self.__dict__, "_mecab": None}
 
     def __setstate__(self, state: dict) -> None:
-        self._mecab = None
+        self.__dict__.update(state)
 
     def __repr__(self) -> str:
         return "KoreanMorphemeTokenizer()"
