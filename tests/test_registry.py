@@ -8,9 +8,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pydantic import model_validator
 
 import rewardkit
-from rewardkit import AmbiguousNameError, UnknownNameError, get_reward, hookimpl
+from rewardkit import AmbiguousNameError, UnknownNameError, get_reward, hookimpl, hookspecs, plugins
+from rewardkit.registry import KIND_TABLE, KINDS, PresetEntry
 from rewardkit.plugins import get_registry, register_plugin, unregister_plugin
 from rewardkit.rewards.base import Reward
 
@@ -183,3 +185,132 @@ def test_bare_name_of_a_conflict_fails_with_qualified_names(site):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(site), "REWARDKIT_LOAD_PLUGINS": "rk-good"})
     assert "rewardkit:brevity, rk-good:brevity" in proc.stdout
+
+
+# --- plugin state as objects, the table of kinds, typed registrars, validation once ---------------------------
+
+class TypedPlugin:
+    """Registers through the typed registrars, several kinds from one hook."""
+
+    @hookimpl
+    def register_rewards(self, register):
+        register.reward("shout", Shout)
+        register.view("upper", Upper)
+        register.preset("shouting", {"rewards": {"s": "shout"}}, summary="All caps.")
+
+
+class Upper(rewardkit.View):
+    """The text in capitals."""
+
+    name = "upper"
+
+    def __call__(self, text):
+        return text.upper()
+
+
+def own_plugins() -> "plugins.Plugins":
+    """A plugin manager with the built-ins only (no entry points): a test's own registry."""
+    return plugins.Plugins(entry_points=lambda: [])
+
+
+def test_own_plugin_manager_is_isolated_from_the_default():
+    with plugins.using(own_plugins()) as own:
+        own.register(TypedPlugin(), name="typed", source="typed")
+        assert plugins.get_registry() is own.registry()
+        assert get_reward("shout", completion_view="upper")(completions=["hi"]) == [1.0]
+        assert rewardkit.get_preset("shouting") == {"rewards": {"s": "shout"}}
+    assert plugins.active() is plugins.DEFAULT
+    with pytest.raises(UnknownNameError, match="Unknown reward 'shout'"):
+        get_reward("shout")  # the default registry never saw the test's plugin
+
+
+def test_presets_are_their_own_entry_type():
+    with plugins.using(own_plugins()) as own:
+        own.register(TypedPlugin(), name="typed", source="typed")
+        entry = own.registry().get("presets", "shouting")
+        assert isinstance(entry, PresetEntry) and entry.spec == entry.factory == {"rewards": {"s": "shout"}}
+        assert [p["summary"] for p in rewardkit.list_presets() if p["name"] == "shouting"] == ["All caps."]
+
+
+def test_every_hook_has_a_kind_and_every_kind_a_hook():
+    hooks = {name.removeprefix("register_") for name in dir(hookspecs) if name.startswith("register_")}
+    assert hooks == set(KIND_TABLE) == set(KINDS)
+    assert [KIND_TABLE[k].name_key is None for k in KINDS].count(True) == 1  # presets are specs, never built
+
+
+def test_a_built_object_failing_its_kinds_check_names_the_plugin():
+    class NoTokenize:
+        @hookimpl
+        def register_tokenizers(self, register):
+            register.tokenizer("broken", lambda: object())
+
+    with plugins.using(own_plugins()) as own:
+        own.register(NoTokenize(), name="no-tokenize", source="no-tokenize")
+        with pytest.raises(rewardkit.ConfigError, match="tokenizer 'no-tokenize:broken' built .* which is not an "
+                                                        "object with tokenize.* Hint: fix the plugin no-tokenize"):
+            rewardkit.get_tokenizer("broken")
+
+
+class Counted(Reward):
+    """Counts how often its parameters are validated."""
+
+    name = "counted"
+    validations = 0
+
+    class Params(rewardkit.RewardParams):
+        @model_validator(mode="after")
+        def _count(self):
+            Counted.validations += 1
+            return self
+
+    def score(self, completion, reference):
+        return 1.0
+
+
+class OldStyle(Counted):
+    """A plugin reward written before the builder handed over validated Params: keyword __init__."""
+
+    name = "old_style"
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.extra = "set up"
+
+
+class CountedPlugin:
+    @hookimpl
+    def register_rewards(self, register):
+        register.reward("counted", Counted)
+        register("old_style", OldStyle)  # the compatibility form: the hook's own kind
+
+
+def test_parameters_are_validated_once():
+    with plugins.using(own_plugins()) as own:
+        own.register(CountedPlugin(), name="counted", source="counted")
+        Counted.validations = 0
+        reward = get_reward("counted", completion_view="boxed", name="c")
+        assert Counted.validations == 1 and reward(completions=[r"\boxed{1}"]) == [1.0]
+        assert reward.params.completion_view("\\boxed{7}") == "7"  # the validated Params holds the built view
+        Counted.validations = 0
+        Counted(name="direct")  # a Python caller: validated here, once
+        assert Counted.validations == 1
+        old = get_reward("old_style", name="o")  # validated by the builder and by its own constructor: it works
+        assert old.extra == "set up" and old.__name__ == "o"
+
+
+def test_a_direct_construction_with_a_view_spec_says_how_to_build_it():
+    with pytest.raises(rewardkit.ConfigError, match=r"reward 'exact_match': completion_view: 'boxed' is a spec, "
+                                                    r"not a view\. Hint: .*rewardkit.get_view"):
+        rewardkit.ExactMatch(completion_view="boxed")
+    with pytest.raises(rewardkit.ConfigError, match="expected one Params instance or keyword parameters, got Params and keywords"):
+        rewardkit.ExactMatch(Counted.Params(), name="x")
+
+
+def test_view_and_tokenizer_bases_are_public_and_picklable():
+    import pickle
+
+    view = rewardkit.get_view("after", marker="A:")
+    assert isinstance(view, rewardkit.View) and pickle.loads(pickle.dumps(view))("x A: y") == "y"
+    tokenizer = rewardkit.get_tokenizer("unicode_words")
+    assert isinstance(tokenizer, rewardkit.Tokenizer) and repr(tokenizer) == "UnicodeWords()"
+    assert pickle.loads(pickle.dumps(tokenizer)).tokenize("A b") == ["a", "b"]
