@@ -26,17 +26,6 @@ def _run(code: str, **env: str) -> str:
     return done.stdout
 
 
-def _registered(kind: str, name: str) -> bool:
-    from rewardkit.plugins import get_registry
-
-    return name in get_registry().names(kind)
-
-
-def _need(name: str) -> None:
-    if not _registered("rewards", name):
-        pytest.skip(f"the core reward {name!r} is not registered yet")
-
-
 def test_entry_point_is_installed() -> None:
     eps = [ep for ep in metadata.entry_points(group="rewardkit") if ep.name == "korean"]
     assert len(eps) == 1, "pip install ./plugins/rewardkit-korean first"
@@ -139,7 +128,6 @@ def test_presets_are_registered_files() -> None:
 
 
 def test_core_rouge1_with_korean_morpheme_is_the_official_rouge1() -> None:
-    _need("rouge1")
     from rewardkit_korean.scoring import rouge1_f
 
     rouge = rewardkit.get_reward("rouge1", tokenizer="korean_morpheme", completion_view="reason",
@@ -163,8 +151,6 @@ def _with_tiny_bert(spec: dict, path) -> dict:
 
 
 def test_official_preset_corpus_equals_the_reference_scorer(request: pytest.FixtureRequest) -> None:
-    _need("rouge1")
-    _need("bertscore")
     tiny_korean_bert = request.getfixturevalue("tiny_korean_bert")  # after the checks: building it imports torch
     from rewardkit import compose, get_preset as load_preset
     from rewardkit.scoring import score_rows
@@ -186,8 +172,6 @@ def test_official_preset_corpus_equals_the_reference_scorer(request: pytest.Fixt
 
 
 def test_blog_preset_on_a_perfect_and_a_malformed_completion(request: pytest.FixtureRequest) -> None:
-    _need("rouge1")
-    _need("bertscore")
     tiny_korean_bert = request.getfixturevalue("tiny_korean_bert")
     from rewardkit import compose, get_preset as load_preset
 
