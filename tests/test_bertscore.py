@@ -10,6 +10,7 @@ import pytest
 from rewardkit import ConfigError, get_reward
 from rewardkit.rewards import bertscore_rewards
 from rewardkit.rewards.bertscore_rewards import clear_model_cache, load_model
+from rewardkit.rewards.models import MODELS
 
 TOL = 1e-5
 REFS = ["the cat sat on the mat", "a dog is in the house", "the answer is correct because the reason is true",
@@ -121,7 +122,7 @@ def test_one_model_load_shared_by_instances(model_dir: str, loads: list[str]) ->
     f1(completions=COMPLETIONS[:3], answer=REFERENCES[:3])
     assert loads == [model_dir]
     assert f1.model()[1] is recall.model()[1] is load_model(model_dir, 2, "cpu")[1]
-    assert len(bertscore_rewards._MODELS) == 1
+    assert MODELS.keys(bertscore_rewards.FAMILY) == [("bertscore", model_dir, 2, "cpu", False)]
     get_reward("bertscore", model_type=model_dir, num_layers=1, device="cpu")(completions=["a"], answer=["a"])
     assert loads == [model_dir, model_dir]  # other settings: another model
 

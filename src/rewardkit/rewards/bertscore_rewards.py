@@ -10,43 +10,41 @@ identical (completion, reference) pairs are matched once.
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any, Literal
 
 from pydantic import Field
 
 from ..errors import ConfigError
 from .base import Reference, Reward, RewardParams, reference_options
+from .models import MODELS, length_batches, resolve_device
 
-# (model_type, num_layers, device, use_fast_tokenizer) -> (tokenizer, model); shared by every instance.
-_MODELS: dict[tuple, tuple[Any, Any]] = {}
-_LOCK = threading.Lock()
 _COLUMN = {"precision": 0, "recall": 1, "f": 2}  # bert-score's (P, R, F) order
+FAMILY = "bertscore"  # this module's models in the shared cache
+
+
+def _load(model_type: str, num_layers: int, device: str, use_fast_tokenizer: bool) -> tuple[Any, Any]:
+    from bert_score.utils import get_model, get_tokenizer
+
+    try:
+        tokenizer = get_tokenizer(model_type, use_fast_tokenizer)
+        model = get_model(model_type, num_layers, all_layers=False).to(device)
+    except (OSError, ValueError, AssertionError, RuntimeError) as exc:
+        reason = " ".join(str(exc).split()).rstrip(".")
+        raise ConfigError(f"bertscore: cannot load model_type {model_type!r} with num_layers={num_layers} "
+                          f"on {device!r}: {reason}. Hint: pass a local model folder as model_type (with "
+                          "num_layers), or put the model in the Hugging Face cache first.") from exc
+    return tokenizer, model
 
 
 def load_model(model_type: str, num_layers: int, device: str, use_fast_tokenizer: bool = False) -> tuple[Any, Any]:
     """The (tokenizer, model) pair for these settings, loaded on first request and then reused."""
-    key = (model_type, num_layers, device, use_fast_tokenizer)
-    with _LOCK:  # two threads asking at once must not load twice
-        if key not in _MODELS:
-            from bert_score.utils import get_model, get_tokenizer
-
-            try:
-                tokenizer = get_tokenizer(model_type, use_fast_tokenizer)
-                model = get_model(model_type, num_layers, all_layers=False).to(device)
-            except (OSError, ValueError, AssertionError, RuntimeError) as exc:
-                reason = " ".join(str(exc).split()).rstrip(".")
-                raise ConfigError(f"bertscore: cannot load model_type {model_type!r} with num_layers={num_layers} "
-                                  f"on {device!r}: {reason}. Hint: pass a local model folder as model_type (with "
-                                  "num_layers), or put the model in the Hugging Face cache first.") from exc
-            _MODELS[key] = (tokenizer, model)
-        return _MODELS[key]
+    return MODELS.get((FAMILY, model_type, num_layers, device, use_fast_tokenizer),
+                      lambda: _load(model_type, num_layers, device, use_fast_tokenizer))
 
 
 def clear_model_cache() -> None:
     """Forget every loaded BERTScore model (frees its memory once no call holds it)."""
-    with _LOCK:
-        _MODELS.clear()
+    MODELS.clear(FAMILY)
 
 
 def _pad(tensors: list, value: float = 0.0) -> tuple[Any, Any]:
@@ -57,26 +55,6 @@ def _pad(tensors: list, value: float = 0.0) -> tuple[Any, Any]:
     lens = torch.tensor([t.size(0) for t in tensors])
     mask = torch.arange(int(lens.max())).expand(len(tensors), -1) < lens.unsqueeze(1)
     return pad_sequence(tensors, batch_first=True, padding_value=value), mask.to(tensors[0].device)
-
-
-def length_batches(lengths: list[int], batch_size: int, bucket: bool) -> list[list[int]]:
-    """Indices grouped longest first, at most batch_size per batch.
-
-    With `bucket` (CPU) a batch also closes when the next sequence is under 90 % of the batch's longest, so
-    padding stays under ~10 %: on CPU the work grows with padded tokens, while many small batches cost little.
-    On GPU a forward pass costs about the same for any small batch, so batches are only capped by size.
-
-    >>> length_batches([4, 10, 9, 4], 64, bucket=True)
-    [[1, 2], [0, 3]]
-    >>> length_batches([4, 10, 9, 4], 3, bucket=False)
-    [[1, 2, 0], [3]]
-    """
-    batches: list[list[int]] = []
-    for i in sorted(range(len(lengths)), key=lambda k: lengths[k], reverse=True):
-        if not batches or len(batches[-1]) == batch_size or (bucket and lengths[i] < 0.9 * lengths[batches[-1][0]]):
-            batches.append([])
-        batches[-1].append(i)
-    return batches
 
 
 class BERTScore(Reward):
@@ -193,11 +171,7 @@ class BERTScore(Reward):
     @property
     def device(self) -> str:
         """`device`, else the current CUDA device (each rank of a multi-GPU run has its own), else CPU."""
-        if self.params.device:
-            return self.params.device
-        import torch
-
-        return f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
+        return resolve_device(self.params.device)
 
     def model(self) -> tuple[Any, Any]:
         """(tokenizer, model) from the process-wide cache."""

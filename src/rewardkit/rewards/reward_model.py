@@ -12,18 +12,15 @@ when TRL's path computes the same thing (see `RewardModel.trl_model`).
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any, Literal
 
 from pydantic import Field
 
 from ..errors import ConfigError, DataError
 from .base import Reward, RewardParams
-from .bertscore_rewards import length_batches
+from .models import MODELS, length_batches, resolve_device
 
-# (model, tokenizer, device) -> (tokenizer, model); shared by every RewardModel instance of the process.
-_MODELS: dict[tuple, tuple[Any, Any]] = {}
-_LOCK = threading.Lock()
+FAMILY = "reward_model"  # this module's models in the shared cache
 # Keyword under which __call__ hands the original completion items (chat messages) to score_batch.
 _ITEMS = "_reward_model_items"
 
@@ -58,17 +55,12 @@ def _load(model: str, tokenizer: str | None, device: str) -> tuple[Any, Any]:
 
 def load_reward_model(model: str, tokenizer: str | None = None, device: str = "cpu") -> tuple[Any, Any]:
     """The (tokenizer, model) pair, loaded on first request in this process and then reused."""
-    key = (model, tokenizer, device)
-    with _LOCK:  # two threads asking at once must not load twice
-        if key not in _MODELS:
-            _MODELS[key] = _load(model, tokenizer, device)
-        return _MODELS[key]
+    return MODELS.get((FAMILY, model, tokenizer, device), lambda: _load(model, tokenizer, device))
 
 
 def clear_model_cache() -> None:
     """Forget every loaded reward model (frees its memory once no call holds it)."""
-    with _LOCK:
-        _MODELS.clear()
+    MODELS.clear(FAMILY)
 
 
 def _is_messages(value: Any) -> bool:
@@ -161,11 +153,7 @@ class RewardModel(Reward):
     @property
     def device(self) -> str:
         """`device`, with auto = the current CUDA device (each rank has its own), else CPU."""
-        if self.params.device != "auto":
-            return self.params.device
-        import torch
-
-        return f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
+        return resolve_device(self.params.device)
 
     def model(self) -> tuple[Any, Any]:
         """(tokenizer, model) from the process-wide cache."""
