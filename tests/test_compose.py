@@ -106,7 +106,7 @@ def test_spec_syntax_errors_name_file_and_line(tmp_path):
     bad_toml.write_text('[rewards.em]\nuse = "exact_match\n')
     with pytest.raises(ConfigError, match=r"bad.toml: TOML syntax error.*line 2"):
         compose(bad_toml)
-    with pytest.raises(ConfigError, match="no such file"):
+    with pytest.raises(ConfigError, match="the file does not exist"):
         compose(tmp_path / "missing.yaml")
 
 

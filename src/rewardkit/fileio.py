@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
+from .errors import ConfigError, DataError, RewardkitError
 
 _NOT_FILE_HINT = "Hint: choose a file path; rewardkit writes files atomically and never replaces a FIFO or device."
 _REGEN_HINT = "Hint: regenerate it or delete it."
@@ -146,6 +146,39 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, data)
 
 
+OUTPUT_MARKER = ".rewardkit-output"  # in a folder a command owns and empties on its next run; names the command
+
+
+def _marker_owner(marker: Path) -> str | None:
+    try:
+        first = marker.read_text(encoding="utf-8").split("\n", 1)[0]
+    except (OSError, UnicodeDecodeError):
+        return None
+    _, _, rest = first.partition("`")
+    return rest.partition("`")[0] or None
+
+
+def claim_output_dir(root: Path, owner: str, refuse: str, *, clear: tuple[str, ...] | None = None,
+                     delete: bool = True, write_marker: bool = True) -> Path:
+    """Make `root` the output folder of `owner` (e.g. "rewardkit demo") and return it.
+
+    A non-empty folder `owner` did not write (no marker naming it) is refused with the ConfigError `refuse`.
+    One it wrote is emptied of an earlier run (all of it, or only the `clear` entries; `delete=False` keeps
+    everything, for the ranks of a launch that are not the main process); the marker is written unless
+    `write_marker=False` (again: not the main process).
+    """
+    root = Path(root)
+    if root.exists() and any(root.iterdir()) and _marker_owner(root / OUTPUT_MARKER) != owner:
+        raise ConfigError(refuse)
+    if delete:
+        for target in ([root / name for name in clear] if clear is not None else [root]):
+            shutil.rmtree(target, ignore_errors=True)
+    ensure_dir(root)
+    if write_marker:
+        atomic_write_text(root / OUTPUT_MARKER, f"written by `{owner}`; its next run empties this folder\n")
+    return root
+
+
 def nonfinite_path(obj: Any, where: str = "$") -> str | None:
     """Dotted key path (from `where`) of the first NaN/Infinity float in JSON-like `obj`, or None."""
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -241,20 +274,25 @@ def atomic_replace_dir(tmp_dir: Path, final: Path) -> Path:
     return final
 
 
-def _read_text(path: Path) -> str:
-    """File contents as text; every user-caused failure is a DataError naming the file."""
+def read_text(path: Path, *, error: type[RewardkitError] = DataError, max_bytes: int | None = None,
+              hint: str = "pass a readable JSON/JSONL file (check the path).") -> str:
+    """File contents as UTF-8 text (a leading BOM dropped); every user-caused failure is one `error` naming the
+    file: missing, a directory, unreadable, larger than `max_bytes`, or not UTF-8 (with the line)."""
     try:
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            raise error(f"{path}: {path.stat().st_size} bytes is too large (limit {max_bytes}). Hint: put data in "
+                        "a dataset file and point at it.")
         data = path.read_bytes()
     except OSError as exc:
         why = {errno.ENOENT: "the file does not exist", errno.EISDIR: "is a directory, not a file",
                errno.EACCES: "permission denied when reading"}.get(exc.errno, f"cannot read ({exc.strerror or exc})")
-        raise DataError(f"{path}: {why}. Hint: pass a readable JSON/JSONL file (check the path).") from None
+        raise error(f"{path}: {why}. Hint: {hint}") from None
     try:
         return data.decode("utf-8-sig")  # -sig: files saved by Windows editors start with a BOM
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}). "
-                        "Hint: save the file as UTF-8.") from None
+        raise error(f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}). "
+                    "Hint: save the file as UTF-8.") from None
 
 
 def _loads(text: str, where: str, last: bool, line: bool = True) -> Any:
@@ -277,7 +315,7 @@ def _loads(text: str, where: str, last: bool, line: bool = True) -> Any:
 def read_json(path: str | Path) -> Any:
     """Read a JSON file; a missing, corrupt, truncated or empty file raises DataError naming it."""
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path)
     if not text.strip():
         raise DataError(f"{path}: the file is empty or cut off (written partially?). {_REGEN_HINT}")
     return _loads(text, str(path), last=True)
@@ -286,7 +324,7 @@ def read_json(path: str | Path) -> Any:
 def read_jsonl(path: str | Path) -> list[dict]:
     """Read a JSONL file of objects; errors name the file and line."""
     path = Path(path)
-    lines = _read_text(path).split("\n")  # not splitlines(): U+2028 etc. are legal inside JSON strings
+    lines = read_text(path).split("\n")  # not splitlines(): U+2028 etc. are legal inside JSON strings
     rows = []
     for n, line in enumerate(lines, 1):
         if not line.strip():

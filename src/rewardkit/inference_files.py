@@ -18,6 +18,7 @@ caller opts into their intersection.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,7 +147,26 @@ def load_inference(path: str | Path, completion_key: str | None = None) -> Infer
 
 
 def read_rows(path: str | Path) -> list[dict]:
-    """Records of a JSON list / JSONL file, or of a step file (`{"records": [...]}`) used as a data set."""
+    """Rows of a JSON list / JSONL file, or the records of a step file (`{"records": [...]}`) used as a data set.
+
+    At least one row, each an object that can be written back as strict JSON (no NaN or Infinity): what
+    `rewardkit generate` and checkpoint_inference both read, checked before any generation starts.
+    """
+    rows = _records(path)
+    if not rows:
+        raise DataError(f"{path}: no rows. Hint: a JSON list [{{\"id\": ..., \"input\": {{...}}}}, ...] or JSONL "
+                        "with one object per line.")
+    for i, row in enumerate(rows):
+        try:  # found now rather than when writing, after the whole generation
+            json.dumps(row, allow_nan=False)
+        except ValueError:
+            name = f"row {i}" + (f" (id {row['id']!r})" if isinstance(row.get("id"), (str, int)) else "")
+            raise DataError(f"{path}: {name} holds NaN or Infinity, which the output JSON cannot hold. Hint: "
+                            "replace it with null or a number.") from None
+    return rows
+
+
+def _records(path: str | Path) -> list[dict]:
     try:
         return read_records(path)
     except DataError:

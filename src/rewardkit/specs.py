@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .fileio import read_text
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
 MAX_NODES = 200_000  # expanded size (every alias counted at each use)
@@ -206,30 +207,15 @@ def check_shape(data: Any, where: str) -> None:
             stack.extend((v, depth + 1) for v in value)
 
 
-def _read_text(path: Path) -> str:
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a directory, not a spec file. Hint: name the .yaml/.toml/.json file in it.")
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file. Hint: check the path (relative paths start at the current "
-                          "directory).")
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise ConfigError(f"{path}: {path.stat().st_size} bytes is too large for a spec (limit {MAX_BYTES}). "
-                              "Hint: put data in a dataset file and point at it.")
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}). Hint: save the file as UTF-8.") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc}). Hint: check its permissions.") from None
-
-
 def load_file(path: str | Path) -> dict:
     """Parse a .yaml/.yml/.toml/.json file into a dict."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SPEC_SUFFIXES:
         raise ConfigError(f"{path}: unknown spec format {suffix!r}. Hint: use .yaml, .yml, .toml or .json.")
-    text = _read_text(path)
+    text = read_text(path, error=ConfigError, max_bytes=MAX_BYTES,
+                     hint="check the path (relative paths start at the current directory); a spec is one "
+                          ".yaml/.toml/.json file.")
     if suffix == ".toml":
         if sys.version_info >= (3, 11):
             import tomllib

@@ -9,26 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError
-from ..fileio import atomic_write_json, atomic_write_jsonl, read_records
+from ..fileio import atomic_write_json, atomic_write_jsonl
+from ..inference_files import read_rows as read_rows  # one reader: generate's input, checkpoint_inference's rows
 from ..train.data import chat_prompt
 
 DEFAULT_INTO = "completion"
 _MISSING = object()
-
-
-def read_rows(path: str | Path) -> list[dict]:
-    """Input rows: a .json list of objects or a .jsonl file (one object per line), at least one."""
-    rows = read_records(path)
-    if not rows:
-        raise DataError(f"{path}: no rows. Hint: a JSON list [{{\"id\": ..., \"input\": {{...}}}}, ...] or JSONL "
-                        "with one object per line.")
-    for i, row in enumerate(rows):
-        try:  # found now rather than when writing, after the whole generation
-            json.dumps(row, allow_nan=False)
-        except ValueError:
-            raise DataError(f"{path}: {_row_name(row, i)} holds NaN or Infinity, which the output JSON cannot "
-                            "hold. Hint: replace it with null or a number.") from None
-    return rows
 
 
 def parse_columns(items: list[str] | None = None, json_text: str | None = None) -> dict[str, str]:
