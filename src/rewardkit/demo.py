@@ -32,8 +32,7 @@ from typing import Any, Callable
 
 from . import selection
 from .api import compose
-from .errors import ConfigError
-from .fileio import atomic_write_json, atomic_write_text, read_jsonl
+from .fileio import atomic_write_json, atomic_write_text, claim_output_dir, read_jsonl
 from .scoring import score_rows
 from .tiny import build_char_tokenizer, build_tiny_causal_lm
 from .train import run as train_run
@@ -162,22 +161,11 @@ def test_em(model_dir: str, test_file: str) -> float:
     return scores.summary()[0]["mean"]
 
 
-MARKER = ".rewardkit-demo"
-
-
 def prepare_output(out: Path) -> Path:
     """Empty the folder of an earlier demo run (stale step files would join the selection); refuse others."""
-    import shutil
-
-
-    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
-        raise ConfigError(f"--output {out} exists and is not a demo folder; the demo would write into it. "
-                          "Hint: pick a new or empty folder.")
-    for name in ("base", "data", "sft", "grpo"):
-        shutil.rmtree(out / name, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("written by `rewardkit demo`; the next run empties this folder\n", encoding="utf-8")
-    return out
+    return claim_output_dir(out, "rewardkit demo", f"--output {out} exists and is not a demo folder; the demo "
+                            "would write into it. Hint: pick a new or empty folder.",
+                            clear=("base", "data", "sft", "grpo"))
 
 
 def _quiet() -> None:

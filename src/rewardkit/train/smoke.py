@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import shutil
 import string
 import sys
 from collections.abc import Iterator
@@ -39,7 +38,8 @@ from typing import Any, Callable
 from ..composition import nested_spec
 from ..distributed import is_main_process, process_info
 from ..errors import ConfigError, DataError
-from ..fileio import atomic_write_text, ensure_dir
+from ..fileio import OUTPUT_MARKER as MARKER  # noqa: F401  (tests and tools read smoke.MARKER)
+from ..fileio import claim_output_dir
 from ..rewards.bertscore_rewards import BERTScore
 from . import data
 from .config import REF_PREFIX, DatasetSpec, StageConfig, validate
@@ -52,7 +52,6 @@ TRAIN_ROWS = 8
 EVAL_ROWS = 4
 NEW_TOKENS = 8
 MAX_LENGTH = 256
-MARKER = ".rewardkit-smoke"
 QWEN2_MODULES = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "embed_tokens",
                  "lm_head", "score"}
 # Trainer keys that need a GPU, a cluster, the network or a long run: removed (TRL's defaults apply).
@@ -309,15 +308,10 @@ def _offline() -> Iterator[None]:
 
 def prepare_output(root: Path) -> None:
     """Empty the smoke output folder of an earlier smoke run; refuse a folder --smoke did not write."""
-    if root.exists() and any(root.iterdir()) and not (root / MARKER).exists():
-        raise ConfigError(f"smoke output folder {root} exists and was not written by --smoke. Hint: move it, or set "
-                          "REWARDKIT_SMOKE_DIR to another folder.")
-    if process_info()[1] <= 1:  # under a launcher every rank would delete it
-        shutil.rmtree(root, ignore_errors=True)
-    ensure_dir(root)
-    if is_main_process():
-        atomic_write_text(root / MARKER, "written by `rewardkit train --smoke`; the next smoke run empties this "
-                          "folder\n")
+    claim_output_dir(root, "rewardkit train --smoke", f"smoke output folder {root} exists and was not written by "
+                     "--smoke. Hint: move it, or set REWARDKIT_SMOKE_DIR to another folder.",
+                     delete=process_info()[1] <= 1,  # under a launcher every rank would delete it
+                     write_marker=is_main_process())
 
 
 def smoke_setup(stages: list[StageConfig], root: str, where: str,
