@@ -10,9 +10,9 @@ from pathlib import Path
 from ..errors import ConfigError, DataError
 from ..fileio import read_json
 from ..paths import run_path, safe_child
+from ..train.config import STAGE_FILE
 from .loading import _has_tokenizer, check_adapter
 
-STAGE_FILE = "rewardkit_stage.json"  # written by rewardkit.train.pipeline.run_stage
 _STEP_DIR = re.compile(r"^(step|epoch)_(\d+)$")
 
 

@@ -19,6 +19,7 @@ from ..validation import Params, duplicates
 from ..validation import validate as _validate
 
 REF_PREFIX = "@"  # `model: "@sft"` = the merged output of the earlier stage named "sft"
+STAGE_FILE = "rewardkit_stage.json"  # the record a finished stage leaves in its folder (pipeline writes, generate reads)
 CONFIG_HINT = "examples/README.md lists every key."
 # Stage names become folder names under the run: plain names only, never a path.
 _PLAIN_NAME = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,100}$")

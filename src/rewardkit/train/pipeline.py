@@ -12,7 +12,7 @@ from ..composition import nested_spec, spec_rewards
 from ..distributed import is_main_process
 from ..errors import ConfigError, closest
 from ..fileio import atomic_write_json, atomic_write_jsonl
-from .config import REF_PREFIX, StageConfig, load_stages
+from .config import REF_PREFIX, STAGE_FILE, StageConfig, load_stages
 from .data import load_stage_data, reference_columns
 from .preflight import check_models, loading
 from .smoke import smoke_mode, smoke_setup
@@ -166,8 +166,7 @@ def run_stage(p: _Prepared, model: str, where: str) -> StageResult:
                          None if loss is None else float(loss), round(runtime, 2), metrics)
     if trainer.accelerator.is_main_process:
         # base_model: what `model: "@stage"` resolved to (`rewardkit generate --from-run` applies the adapter to it).
-        atomic_write_json(out / "rewardkit_stage.json", {**asdict(result), "base_model": model,
-                                                         "config": stage.model_dump()})
+        atomic_write_json(out / STAGE_FILE, {**asdict(result), "base_model": model, "config": stage.model_dump()})
     del trainer  # free the model before the next stage loads its own
     return result
 
