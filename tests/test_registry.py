@@ -314,3 +314,14 @@ def test_view_and_tokenizer_bases_are_public_and_picklable():
     tokenizer = rewardkit.get_tokenizer("unicode_words")
     assert isinstance(tokenizer, rewardkit.Tokenizer) and repr(tokenizer) == "UnicodeWords()"
     assert pickle.loads(pickle.dumps(tokenizer)).tokenize("A b") == ["a", "b"]
+
+
+def test_type_checkers_see_every_export():
+    """rewardkit's names load lazily (PEP 562); the TYPE_CHECKING imports must name exactly the same ones."""
+    import ast
+
+    tree = ast.parse(Path(rewardkit.__file__).read_text(encoding="utf-8"))
+    static = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level
+              for alias in node.names}
+    assert static == set(rewardkit.__all__)
+    assert {"View", "Tokenizer", "Reward"} <= static

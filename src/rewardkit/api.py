@@ -7,16 +7,26 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Literal, Protocol, overload
 
 from .builder import Builder
 from .composition import Composed, parse_combine, parse_spec
 from .errors import ConfigError
 from .plugins import get_registry
-from .registry import KINDS
+from .registry import BUILT_KINDS, KINDS
 from .rewards.base import Reward, RewardParams
 from .rewards.function_rewards import FunctionReward
 from .specs import SPEC_SUFFIXES, load_file
+
+
+ViewFn = Callable[[str], str | None]  # what a view is: the part of a text, or None when it is absent
+GeneratorFn = Callable[..., list[dict]]  # a dataset generator: generator(n, seed=0) -> rows
+
+
+class TokenizerLike(Protocol):
+    """What a tokenizer is: anything with tokenize(text) -> tokens (rewardkit.Tokenizer is the base to subclass)."""
+
+    def tokenize(self, text: str) -> list[str]: ...
 
 
 def _wrap_reward(factory: Any, params: RewardParams) -> Reward:
@@ -30,34 +40,49 @@ def builder() -> Builder:
     return Builder(get_registry(), adapters={"rewards": (RewardParams, _wrap_reward)})
 
 
-def build(kind: str, spec: Any, where: str | None = None) -> Any:
+@overload
+def build(kind: Literal["rewards"], spec: object, where: str | None = None) -> Reward: ...
+@overload
+def build(kind: Literal["views"], spec: object, where: str | None = None) -> ViewFn | None: ...
+@overload
+def build(kind: Literal["tokenizers"], spec: object, where: str | None = None) -> TokenizerLike: ...
+@overload
+def build(kind: Literal["generators"], spec: object, where: str | None = None) -> GeneratorFn: ...
+@overload
+def build(kind: str, spec: object, where: str | None = None) -> Any: ...
+def build(kind: str, spec: object, where: str | None = None) -> Any:
     """Build any registry kind from a spec: build("views", [{"view": "after", "marker": "A:"}, "last_number"])."""
-    if kind not in KINDS or kind == "presets":
-        raise ConfigError(f"build: unknown kind {kind!r}. Hint: one of {', '.join(k for k in KINDS if k != 'presets')}.")
+    if kind not in BUILT_KINDS:
+        raise ConfigError(f"build: unknown kind {kind!r}. Hint: one of {', '.join(BUILT_KINDS)}.")
     return builder().build(kind, spec, where)
 
 
-def get_reward(name: str, /, **params: Any) -> Reward:
+def get_reward(name: str, /, **params: object) -> Reward:
     """A reward instance by registered name, e.g. get_reward("math_exact_match", reference="solution")."""
     return build("rewards", {"use": name, **params})
 
 
-def get_callback(name: str, /, **params: Any) -> Any:
-    """A trainer callback instance by registered name."""
+def get_callback(name: str, /, **params: object) -> Any:
+    """A trainer callback instance by registered name (a transformers.TrainerCallback, typed Any so that typing
+    rewardkit never imports transformers)."""
     return build("callbacks", {"name": name, **params})
 
 
-def get_view(spec: Any, /, **params: Any) -> Any:
+@overload
+def get_view(spec: None, /) -> None: ...
+@overload
+def get_view(spec: str | dict | list | ViewFn, /, **params: object) -> ViewFn: ...
+def get_view(spec: str | dict | list | ViewFn | None, /, **params: object) -> ViewFn | None:
     """A view (callable text -> str | None) from a name with params, a mapping, or a list (a chain)."""
     return build("views", {"view": spec, **params} if isinstance(spec, str) and params else spec)
 
 
-def get_tokenizer(name: str, /, **params: Any) -> Any:
+def get_tokenizer(name: str, /, **params: object) -> TokenizerLike:
     """A tokenizer (object with .tokenize(text)) by registered name."""
     return build("tokenizers", {"tokenizer": name, **params})
 
 
-def get_generator(name: str, /, **params: Any) -> Any:
+def get_generator(name: str, /, **params: object) -> GeneratorFn:
     """A dataset generator (callable (n, seed) -> rows) by registered name."""
     return build("generators", {"generator": name, **params})
 

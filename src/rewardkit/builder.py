@@ -46,7 +46,7 @@ class Chain:
         return f"Chain({self.views!r})"
 
 
-def split_spec(kind: str, spec: Any, where: str) -> tuple[str, dict]:
+def split_spec(kind: str, spec: object, where: str) -> tuple[str, dict]:
     """(registered name, parameters) of a name or mapping spec."""
     key = NAME_KEY[kind]
     single = kind_of(kind).singular
@@ -85,7 +85,7 @@ class Builder:
         self.registry = registry
         self.adapters = adapters or {}
 
-    def build(self, kind: str, spec: Any, where: str | None = None, _nesting: int = 0) -> Any:
+    def build(self, kind: str, spec: object, where: str | None = None, _nesting: int = 0) -> Any:
         """The object a spec describes (validated once, nested specs built first)."""
         if kind not in NAME_KEY:
             raise ConfigError(f"build: unknown kind {kind!r}. Hint: one of {', '.join(NAME_KEY)}.")

@@ -219,7 +219,7 @@ def run(output: str | Path = "rewardkit-demo", steps: int | None = None, quick: 
         say("[4/4] test set: SFT start vs selected GRPO checkpoint")
         sft_test = test_em(sft.model, files["test"])
         best_test = test_em(best_path, files["test"]) if best_path != sft.model else sft_test
-        extra = {f"test EM, SFT start ({settings.test_size} rows)": (0, sft_test)}
+        extra: dict[str, tuple[float, float]] = {f"test EM, SFT start ({settings.test_size} rows)": (0, sft_test)}
         if best is not None and best.step:
             extra[f"test EM, selected ({settings.test_size} rows)"] = (best.step, best_test)
         plot = selection.write_plot(chosen, out / "scores.png", rows="validation", extra=extra)

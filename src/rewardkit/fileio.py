@@ -285,7 +285,8 @@ def read_text(path: Path, *, error: type[RewardkitError] = DataError, max_bytes:
         data = path.read_bytes()
     except OSError as exc:
         why = {errno.ENOENT: "the file does not exist", errno.EISDIR: "is a directory, not a file",
-               errno.EACCES: "permission denied when reading"}.get(exc.errno, f"cannot read ({exc.strerror or exc})")
+               errno.EACCES: "permission denied when reading"}.get(exc.errno or -1,
+                                                                f"cannot read ({exc.strerror or exc})")
         raise error(f"{path}: {why}. Hint: {hint}") from None
     try:
         return data.decode("utf-8-sig")  # -sig: files saved by Windows editors start with a BOM

@@ -7,6 +7,7 @@ name the kind themselves (`registry.KIND_TABLE` lists the kinds, their base type
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Protocol, Union
 
 from pluggy import HookimplMarker, HookspecMarker
@@ -21,7 +22,7 @@ Factory = Union[type, Callable[..., Any], str]
 class Register(Protocol):
     """What each hook is given: registers one name of the hook's kind, or of the kind a typed method names."""
 
-    def __call__(self, name: str, factory: Any, *, params: Any = None, summary: str | None = None) -> None:
+    def __call__(self, name: str, factory: object, *, params: type | None = None, summary: str | None = None) -> None:
         """`factory(**params)` builds the object; `params` is a pydantic model (default: `factory.Params`)."""
 
     def reward(self, name: str, factory: Factory, *, params: type | None = None,
@@ -43,7 +44,7 @@ class Register(Protocol):
                   summary: str | None = None) -> None:
         """A dataset-generator factory: factory(**params) -> callable(n, seed) -> list[dict]."""
 
-    def preset(self, name: str, spec: Any, *, summary: str | None = None) -> None:
+    def preset(self, name: str, spec: dict | str | Path, *, summary: str | None = None) -> None:
         """A compose spec: a dict, or the path of a YAML/TOML/JSON file."""
 
 

@@ -52,7 +52,7 @@ def _normalize(text: str) -> str:
 def last_number_text(text: str) -> str | None:
     """Return the text of the last number (decimal, fraction or \\frac) in `text`, or None."""
     last = None
-    for last in _TOKEN.finditer(_normalize(text)):
+    for last in _TOKEN.finditer(_normalize(text)):  # noqa: B007 - the loop leaves the last match in `last`
         pass
     return last.group(0) if last else None
 
@@ -80,7 +80,7 @@ def _fraction(value: Number) -> Fraction | None:
     return sign * Fraction(int(digits or "0")) * Fraction(10) ** power
 
 
-def _ratio(num: Number | None, den: Number | None) -> Number | None:
+def _ratio(num: Number | None, den: Number | None) -> Fraction | None:
     if num is None or den is None:
         return None
     a, b = _fraction(num), _fraction(den)

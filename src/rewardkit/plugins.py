@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -77,14 +78,14 @@ class Registrar:
     def __init__(self, registry: Registry, kind: str, source: str, version: str) -> None:
         self._registry, self._kind, self._source, self._version = registry, kind, source, version
 
-    def __call__(self, name: str, factory: Any, *, params: Any = None, summary: str | None = None) -> None:
+    def __call__(self, name: str, factory: object, *, params: type | None = None, summary: str | None = None) -> None:
         """Register `name` as the hook's kind (the compatibility form every plugin written so far uses)."""
         if self._kind == "presets":
-            self.preset(name, factory, summary=summary)
+            self.preset(name, factory, summary=summary)  # type: ignore[arg-type]  # the registry checks it
         else:
             self._add(self._kind, name, factory, params, summary)
 
-    def _add(self, kind: str, name: str, factory: Any, params: Any, summary: str | None) -> None:
+    def _add(self, kind: str, name: str, factory: object, params: type | None, summary: str | None) -> None:
         if params is None and not isinstance(factory, (str, dict)):
             params = getattr(factory, "Params", None)
         self._registry.add(Entry(kind, name, factory, self._source, self._version, summary or _summary(factory),
@@ -115,7 +116,7 @@ class Registrar:
         """A dataset generator factory: factory(**params) -> callable(n, seed) -> list[dict]."""
         self._add("generators", name, factory, params, summary)
 
-    def preset(self, name: str, spec: Any, *, summary: str | None = None) -> None:
+    def preset(self, name: str, spec: dict | str | Path, *, summary: str | None = None) -> None:
         """A compose spec by name: a dict, or the path of a YAML/TOML/JSON file."""
         self._registry.add(PresetEntry(name, spec, self._source, self._version, summary or ""))
 
@@ -155,7 +156,7 @@ class Plugins:
             except PLUGIN_FAILURES as exc:  # a broken plugin must not break the others
                 _fail(self.failed, dist, _version(dist), exc, "to load")
 
-    def register(self, plugin: Any, name: str, source: str | None = None) -> None:
+    def register(self, plugin: object, name: str, source: str | None = None) -> None:
         """Register a plugin object (module or instance) under `name`; `source` is shown as its distribution."""
         self.pm.register(plugin, name=name)
         try:
@@ -217,7 +218,7 @@ def load_plugins() -> None:
     active().load()
 
 
-def register_plugin(plugin: Any, name: str, source: str | None = None) -> None:
+def register_plugin(plugin: object, name: str, source: str | None = None) -> None:
     """Register a plugin object (module or instance) with the active manager."""
     active().register(plugin, name, source)
 

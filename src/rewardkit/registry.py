@@ -194,7 +194,7 @@ class Registry:
         }
 
     @overload
-    def get(self, kind: Literal["presets"], name: str) -> PresetEntry: ...
+    def get(self, kind: Literal["presets"], name: str) -> PresetEntry: ...  # type: ignore[overload-overlap]
 
     @overload
     def get(self, kind: str, name: str) -> Entry: ...

@@ -34,7 +34,7 @@ def run(compiled: Any, method: str, text: str, timeout: float, owner: str) -> An
     try:
         if method == "last":
             match = None
-            for match in compiled.finditer(text, timeout=timeout):
+            for match in compiled.finditer(text, timeout=timeout):  # noqa: B007 - keeps the last match
                 pass
             return match
         return getattr(compiled, method)(text, timeout=timeout)

@@ -58,7 +58,7 @@ def nested_fields(model: type[BaseModel] | None) -> dict[str, str]:
             for meta in info.metadata if isinstance(meta, Builds)}
 
 
-def is_spec(value: Any) -> bool:
+def is_spec(value: object) -> bool:
     """True for what a spec file can hold (a name, a mapping, a list) as opposed to a built object."""
     return isinstance(value, (str, dict, list))
 
@@ -103,7 +103,7 @@ def _problem(model: type[BaseModel], err: dict, path: str) -> tuple[str, str]:
     return path, f"{msg} (got {shown[:80]})"
 
 
-def validate(model: type[M], data: Any, owner: str, *, prefix: str = "", hint: str = DEFAULT_HINT) -> M:
+def validate(model: type[M], data: object, owner: str, *, prefix: str = "", hint: str = DEFAULT_HINT) -> M:
     """`model(**data)`; on failure one ConfigError naming the owner, each field path, the fix and a hint."""
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix or 'the parameters'} must be a mapping, got {type(data).__name__} "
@@ -116,7 +116,7 @@ def validate(model: type[M], data: Any, owner: str, *, prefix: str = "", hint: s
         return model(**data)
     except ValidationError as exc:
         problems = [_problem(model, err, ".".join(str(p) for p in ([prefix] if prefix else []) + list(err["loc"])))
-                    for err in _merge_union_errors(exc.errors())]
+                    for err in _merge_union_errors([dict(e) for e in exc.errors()])]
         if len(problems) == 1:
             path, problem = problems[0]
             raise ConfigError(problem, owner=owner, path=path or None, hint=hint) from None
@@ -124,7 +124,7 @@ def validate(model: type[M], data: Any, owner: str, *, prefix: str = "", hint: s
                           owner=owner, hint=hint) from None
 
 
-def accept(model: type[M], given: M | None, kwargs: dict, owner: str) -> M:
+def accept(model: type[M], given: M | None, kwargs: dict[str, object], owner: str) -> M:
     """The parameters a constructor was handed: the builder's validated `given`, or `kwargs` validated now.
 
     Validation happens once: the builder validates a spec, builds its nested specs and hands the result over;
@@ -159,7 +159,7 @@ class Configured:
     name: ClassVar[str] = "object"
     kind: ClassVar[str] = "object"  # how errors name it: "<kind> '<name>'"
 
-    def __init__(self, params: Any = None, /, **kwargs: Any) -> None:
+    def __init__(self, params: BaseModel | None = None, /, **kwargs: object) -> None:
         self.params: Any = accept(self.Params, params, kwargs, self.owner())
 
     @classmethod
@@ -168,7 +168,7 @@ class Configured:
         return f"{cls.kind} {cls.name!r}"
 
 
-def takes_validated(factory: Any) -> bool:
+def takes_validated(factory: object) -> bool:
     """Whether the builder may hand `factory` its validated Params positionally (a Configured class whose
     constructor still has the positional `params`; an older subclass with `__init__(self, **params)` does not)."""
     if not (isinstance(factory, type) and issubclass(factory, Configured)):

@@ -7,7 +7,7 @@ Specs: a name ("boxed"), a dict ({"view": "after", "marker": "Answer:"}), or a l
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import Field
 
@@ -89,7 +89,7 @@ class Regex(View):
         flags: list[str] = Field(default_factory=list)
         regex_timeout: RegexSeconds = 1.0
 
-    def __init__(self, params: Any = None, /, **kwargs: Any) -> None:
+    def __init__(self, params: Params | None = None, /, **kwargs: object) -> None:
         super().__init__(params, **kwargs)
         p = self.params
         self._compiled = safe_regex.compile_pattern(p.pattern, p.flags, "view 'regex'")

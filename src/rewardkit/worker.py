@@ -92,7 +92,8 @@ def run_with_timeout(reward: Any, texts: list[str], refs: list | None, context: 
     try:
         worker.conn.send((texts, refs, payload))
         ready = worker.conn.poll(timeout)
-        status, value = worker.conn.recv() if ready else (None, None)
+        received: tuple[Any, Any] = worker.conn.recv() if ready else (None, None)
+        status, value = received
     except (EOFError, OSError):  # the process is gone (os._exit, a segfault, killed): never a bare EOFError
         worker.stop(grace=2.0)
         reward._worker = None

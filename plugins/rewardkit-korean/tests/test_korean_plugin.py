@@ -9,7 +9,6 @@ import subprocess
 import sys
 from importlib import metadata
 
-import rewardkit
 import pytest
 
 from korean_testdata import G_SU, G_SU_M, P_SU, load_predictions, load_sample

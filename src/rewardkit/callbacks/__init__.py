@@ -31,7 +31,7 @@ def register_callbacks(register: Register) -> None:
              summary="Score each step's inference file, feed eval_<metric> to the Trainer, copy the best adapter.")
 
 
-def _by_sidecar(callbacks: list, cls: type, name: str, why: str) -> dict[str, Any]:
+def _by_sidecar(callbacks: list, cls: type[Any], name: str, why: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for cb in callbacks:
         if isinstance(cb, cls):

@@ -53,7 +53,7 @@ def reference_options(reference: Reference, alternatives: str | None = None) -> 
             for alt in (gold.split(alternatives) if alternatives else [gold])]
 
 
-def completion_text(item: Any, index: int, field: str = "completions") -> str:
+def completion_text(item: object, index: int, field: str = "completions") -> str:
     """The text of a str or chat-format item (content of the last assistant message)."""
     if isinstance(item, str):
         return item
@@ -169,7 +169,7 @@ class Reward(Configured):
     needs_reference: ClassVar[bool] = False
     params: Any  # the validated Params instance of the subclass
 
-    def __init__(self, params: RewardParams | None = None, /, **kwargs: Any) -> None:
+    def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
         super().__init__(params, **kwargs)
         if self.needs_reference and not self.params.reference:
             raise ConfigError(f"reward {self.name!r}: reference: must name the dataset column holding the gold "

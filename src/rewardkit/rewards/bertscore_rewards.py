@@ -130,7 +130,7 @@ class BERTScore(Reward):
         use_fast_tokenizer: bool = False
         alternatives: str | None = Field(None, min_length=1)
 
-    def __init__(self, params: Any = None, /, **kwargs: Any) -> None:
+    def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
         super().__init__(params, **kwargs)
         from bert_score.utils import lang2model, model2layers  # lazy: imports torch and transformers
 
@@ -188,7 +188,7 @@ class BERTScore(Reward):
         from bert_score.utils import get_idf_dict
 
         if not self.params.idf:  # what BERTScorer.score uses when idf is off
-            weights = defaultdict(lambda: 1.0)
+            weights: defaultdict[int, float] = defaultdict(lambda: 1.0)
             weights[tokenizer.sep_token_id] = 0
             weights[tokenizer.cls_token_id] = 0
             return weights

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -38,7 +38,7 @@ class FormatRegex(Reward):
         flags: list[str] = Field(default_factory=list)
         regex_timeout: RegexSeconds = 1.0
 
-    def __init__(self, params: Any = None, /, **kwargs: Any) -> None:
+    def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
         super().__init__(params, **kwargs)
         self._compiled = safe_regex.compile_pattern(self.params.pattern, self.params.flags,
                                                     f"reward {self.__name__!r}")

@@ -24,7 +24,7 @@ class FunctionReward(Reward):
 
     name = "function"
 
-    def __init__(self, func: Callable[..., list], params: RewardParams | None = None, /, **kwargs: Any) -> None:
+    def __init__(self, func: Callable[..., list], params: RewardParams | None = None, /, **kwargs: object) -> None:
         self.func = func
         default_name = getattr(func, "__name__", type(func).__name__)
         if params is None:

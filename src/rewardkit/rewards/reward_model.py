@@ -140,7 +140,7 @@ class RewardModel(Reward):
         max_length: int | None = Field(None, ge=1, description="Truncate each text to this many tokens.")
         chat_template_kwargs: dict[str, Any] | None = Field(None, description="Extra chat-template arguments.")
 
-    def __init__(self, params: Any = None, /, **kwargs: Any) -> None:
+    def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
         super().__init__(params, **kwargs)
         p = self.params
         for field, why in (("reference", "a reward model scores prompt + completion, not against a gold text"),

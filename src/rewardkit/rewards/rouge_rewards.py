@@ -67,7 +67,7 @@ class Rouge1(Reward):
         tokenizer: TokenizerSpec = Field("auto", description="Registered tokenizer name (or {tokenizer: name, ...}).")
         alternatives: str | None = Field(None, min_length=1)
 
-    def __init__(self, params: Any = None, /, **kwargs: Any) -> None:
+    def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
         super().__init__(params, **kwargs)
         self._tokenizer = self.params.tokenizer
         if not callable(getattr(self._tokenizer, "tokenize", None)):  # built by the registry, never here
@@ -85,6 +85,7 @@ class Rouge1(Reward):
         return state
 
     def _tokens(self, text: str) -> list[str]:
+        assert self._memo is not None  # built by score_batch before any text is tokenized
         tokens = self._memo.tokenize(text)
         if not tokens and not self._warned and any(ch.isalnum() for ch in text):
             self._warned = True
@@ -112,5 +113,6 @@ class Rouge1(Reward):
                 self._tokens(completion)  # for the erased-text warning only
                 out.append(max(getattr(scorer.score(o, completion)["rouge1"], measure) for o in options))
         finally:
-            self._memo.cache.clear()  # the memo lives for one batch: bounded memory over a training run
+            if self._memo is not None:
+                self._memo.cache.clear()  # the memo lives for one batch: bounded memory over a training run
         return out

@@ -9,7 +9,8 @@ from pydantic import Field, model_validator
 
 from ..errors import ConfigError
 from ..hookspecs import Register, hookimpl
-from ..validation import Configured, Params
+from ..validation import Configured
+from ..validation import Params as BaseParams
 
 _OPS: dict[str, Callable[[int, int], int]] = {"+": lambda a, b: a + b, "-": lambda a, b: a - b,
                                               "*": lambda a, b: a * b}
@@ -22,7 +23,7 @@ class Arithmetic(Configured):
     '1+2='
     """
 
-    class Params(Params):
+    class Params(BaseParams):
         a_range: tuple[int, int] = Field((0, 99), strict=False, description="Inclusive range of the first operand.")
         b_range: tuple[int, int] = Field((0, 99), strict=False, description="Inclusive range of the second operand.")
         ops: list[str] = Field(default_factory=lambda: ["+"], description="Operators drawn from: + - *.")
@@ -55,7 +56,7 @@ class Arithmetic(Configured):
                               "widen a_range / b_range.")
         rng = random.Random(seed)
         seen: set[tuple] = set()
-        rows = []
+        rows: list[dict] = []
         while len(rows) < n:
             a, b, op = rng.randint(a0, a1), rng.randint(b0, b1), rng.choice(p.ops)
             if (a, op, b) in seen:

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from ..fileio import atomic_write_json, ensure_dir, make_temp_dir
 from ..tiny import _BERT_WORDS, save_tiny_bert, save_tiny_causal_lm
 
-TINY_LM = {"hidden_size": 32, "num_layers": 2, "num_heads": 4}
+TINY_LM: dict[str, Any] = {"hidden_size": 32, "num_layers": 2, "num_heads": 4}
 TINY_BERT = {"hidden_size": 32, "num_layers": 2}
 CACHE_FORMAT = 1  # bump when the tiny models change: old cache entries are then simply not used
 DONE = "rewardkit-smoke.json"

@@ -59,6 +59,7 @@ def load_items(source: Items, role: str = "items") -> list[Mapping[str, Any]]:
             raise FileNotFoundError(f"{role}: no file at {path}. Hint: pass a competition .json or .jsonl file.")
         text = path.read_text(encoding="utf-8")
         try:
+            items: object
             if path.suffix == ".jsonl":
                 items = [json.loads(line) for line in text.splitlines() if line.strip()]
             else:
