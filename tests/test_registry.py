@@ -325,3 +325,23 @@ def test_type_checkers_see_every_export():
               for alias in node.names}
     assert static == set(rewardkit.__all__)
     assert {"View", "Tokenizer", "Reward"} <= static
+
+
+@pytest.mark.parametrize("kind, spec", [("callbacks", {"name": "lora_save"}), ("rewards", {"use": "rouge1"}),
+                                        ("views", {"view": "after", "marker": "A:"}), ("tokenizers", "chars"),
+                                        ("generators", {"generator": "arithmetic", "ops": ["*"]})])
+def test_the_builder_validates_each_object_once(kind, spec, monkeypatch):
+    from rewardkit import builder, validation
+
+    seen = []
+    real = validation.validate
+
+    def counting(model, data, owner, **kw):
+        seen.append(model)
+        return real(model, data, owner, **kw)
+
+    monkeypatch.setattr(validation, "validate", counting)  # what Configured / callbacks use when given keywords
+    monkeypatch.setattr(builder, "validate", counting)  # the builder's own
+    rewardkit.build(kind, spec)
+    # rouge1 builds its tokenizer spec ("auto") too: one validation per object, never two for the same one
+    assert len(seen) == len(set(seen)) == (2 if kind == "rewards" else 1), seen

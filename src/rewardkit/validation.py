@@ -156,6 +156,7 @@ class Configured:
     """
 
     Params: ClassVar[type[BaseModel]] = Params
+    takes_validated_params: ClassVar[bool] = True
     name: ClassVar[str] = "object"
     kind: ClassVar[str] = "object"  # how errors name it: "<kind> '<name>'"
 
@@ -169,9 +170,10 @@ class Configured:
 
 
 def takes_validated(factory: object) -> bool:
-    """Whether the builder may hand `factory` its validated Params positionally (a Configured class whose
-    constructor still has the positional `params`; an older subclass with `__init__(self, **params)` does not)."""
-    if not (isinstance(factory, type) and issubclass(factory, Configured)):
+    """Whether the builder may hand `factory` its validated Params positionally: a class that says so
+    (`takes_validated_params`, set on Configured) and whose constructor still has the positional `params` (an
+    older subclass with `__init__(self, **params)` gets keywords)."""
+    if not (isinstance(factory, type) and getattr(factory, "takes_validated_params", False)):
         return False
     try:
         first = next(iter(inspect.signature(factory).parameters.values()), None)

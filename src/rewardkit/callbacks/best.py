@@ -93,8 +93,10 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce):
 
     Params = BestCheckpointParams
 
-    def __init__(self, **params: Any) -> None:
-        self.params = p = build_params(BestCheckpointParams, params, "best_checkpoint")
+    takes_validated_params = True  # the builder hands over the validated BestCheckpointParams
+
+    def __init__(self, params: BestCheckpointParams | None = None, /, **kwargs: object) -> None:
+        self.params = p = build_params(BestCheckpointParams, params, kwargs, "best_checkpoint")
         check_dirs(p, "best_checkpoint", relative_only=("sidecar", "best_dir"), run_dirs=("adapters_dir",))
         taken = {os.path.normpath(p.sidecar): "sidecar", os.path.normpath(p.adapters_dir or "adapters"): "adapters_dir"}
         if os.path.normpath(p.best_dir) in taken:  # the best copy replaces best_dir whole: it would wipe that folder

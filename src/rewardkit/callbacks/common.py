@@ -13,7 +13,7 @@ from ..distributed import process_info
 from ..errors import ConfigError, DataError
 from ..fileio import atomic_write_json, read_json
 from ..paths import run_path, safe_child
-from ..validation import validate
+from ..validation import M, accept
 
 logger = logging.getLogger("rewardkit.callbacks")
 
@@ -21,9 +21,9 @@ logger = logging.getLogger("rewardkit.callbacks")
 ADAPTER_MARKER = ".rewardkit-adapter"
 
 
-def build_params(model: type, params: dict, name: str) -> Any:
-    """Validate callback params (same errors as `rewardkit.get_callback`)."""
-    return validate(model, params, f"callback {name!r}")
+def build_params(model: type[M], given: M | None, params: dict[str, object], name: str) -> M:
+    """The builder's validated `given`, or `params` validated now (same errors as `rewardkit.get_callback`)."""
+    return accept(model, given, params, f"callback {name!r}")
 
 
 def epoch_index(epoch: float | None) -> int:

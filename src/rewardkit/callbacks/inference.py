@@ -247,8 +247,10 @@ class CheckpointInferenceCallback(TrainerCallback):
 
     Params = CheckpointInferenceParams
 
-    def __init__(self, **params: Any) -> None:
-        self.params = p = build_params(CheckpointInferenceParams, params, "checkpoint_inference")
+    takes_validated_params = True  # the builder hands over the validated CheckpointInferenceParams
+
+    def __init__(self, params: CheckpointInferenceParams | None = None, /, **kwargs: object) -> None:
+        self.params = p = build_params(CheckpointInferenceParams, params, kwargs, "checkpoint_inference")
         clash = [c for c in p.reference_columns + p.extra_columns if c in _RESERVED]
         if clash:
             raise ConfigError(f"callback 'checkpoint_inference': columns {clash} clash with the record fields "

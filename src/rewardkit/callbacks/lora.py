@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 from transformers import TrainerCallback
 
@@ -44,8 +43,10 @@ class LoRASaveCallback(TrainerCallback, WarnsOnce):
 
     Params = LoRASaveParams
 
-    def __init__(self, **params: Any) -> None:
-        self.params = build_params(LoRASaveParams, params, "lora_save")
+    takes_validated_params = True  # the builder hands over the validated LoRASaveParams
+
+    def __init__(self, params: LoRASaveParams | None = None, /, **kwargs: object) -> None:
+        self.params = build_params(LoRASaveParams, params, kwargs, "lora_save")
         check_dirs(self.params, "lora_save", run_dirs=("output_dir",))
         self.saved: list[Path] = []
 
