@@ -345,3 +345,21 @@ def test_the_builder_validates_each_object_once(kind, spec, monkeypatch):
     rewardkit.build(kind, spec)
     # rouge1 builds its tokenizer spec ("auto") too: one validation per object, never two for the same one
     assert len(seen) == len(set(seen)) == (2 if kind == "rewards" else 1), seen
+
+
+def test_names_registered_from_python_without_a_plugin():
+    def loud(completions, **kwargs):
+        """1.0 for a completion in capitals."""
+        return [float(c.isupper()) for c in completions]
+
+    with plugins.using(own_plugins()) as own:
+        own.register_reward("loud", loud)
+        own.register_view("upper", Upper)
+        own.register_preset("loud_only", {"rewards": {"l": "loud"}}, summary="Capitals.")
+        assert get_reward("loud", completion_view="upper")(completions=["a"]) == [1.0]
+        assert rewardkit.compose("loud_only")(completions=["A", "b"]) == [1.0, 0.0]
+        listed = {r["name"]: r for r in rewardkit.list_rewards()}
+        assert listed["loud"]["source"] == "__main__" and listed["loud"]["summary"] == "1.0 for a completion in capitals."
+        own.unregister("__main__:rewards:loud")
+        with pytest.raises(UnknownNameError):
+            get_reward("loud")

@@ -14,6 +14,7 @@ import importlib
 import inspect
 import os
 import sys
+import types
 from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
@@ -167,6 +168,48 @@ class Plugins:
         src = source or name
         self.sources[name] = (src, _version(src))
         self._registry = None
+
+    def register_reward(self, name: str, factory: Factory, *, params: type | None = None,
+                        summary: str | None = None, source: str = "__main__") -> None:
+        """Register one reward from Python, without writing a plugin (shown with `source`)."""
+        self._register_one("rewards", name, factory, params, summary, source)
+
+    def register_view(self, name: str, factory: Factory, *, params: type | None = None,
+                      summary: str | None = None, source: str = "__main__") -> None:
+        """Register one view from Python."""
+        self._register_one("views", name, factory, params, summary, source)
+
+    def register_tokenizer(self, name: str, factory: Factory, *, params: type | None = None,
+                           summary: str | None = None, source: str = "__main__") -> None:
+        """Register one tokenizer from Python."""
+        self._register_one("tokenizers", name, factory, params, summary, source)
+
+    def register_callback(self, name: str, factory: Factory, *, params: type | None = None,
+                          summary: str | None = None, source: str = "__main__") -> None:
+        """Register one trainer-callback factory from Python."""
+        self._register_one("callbacks", name, factory, params, summary, source)
+
+    def register_generator(self, name: str, factory: Factory, *, params: type | None = None,
+                           summary: str | None = None, source: str = "__main__") -> None:
+        """Register one dataset generator from Python."""
+        self._register_one("generators", name, factory, params, summary, source)
+
+    def register_preset(self, name: str, spec: dict | str | Path, *, summary: str | None = None,
+                        source: str = "__main__") -> None:
+        """Register one compose spec by name from Python."""
+        self._register_one("presets", name, spec, None, summary, source)
+
+    def _register_one(self, kind: str, name: str, factory: object, params: type | None, summary: str | None,
+                      source: str) -> None:
+        # One name is one small plugin (a hook of that kind), so it is listed, isolated and removed like any other.
+        def hook(register: Registrar) -> None:
+            if kind == "presets":
+                register.preset(name, factory, summary=summary)  # type: ignore[arg-type]  # the registry checks it
+            else:
+                register._add(kind, name, factory, params, summary)
+
+        self.register(types.SimpleNamespace(**{f"register_{kind}": hookspecs.hookimpl(hook)}),
+                      name=f"{source}:{kind}:{name}", source=source)
 
     def unregister(self, name: str) -> None:
         """Remove a plugin registered with `register` (nothing happens when it is not registered)."""
