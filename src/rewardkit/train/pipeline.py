@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import asdict, dataclass, field
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,6 +17,9 @@ from ..fileio import atomic_write_json, atomic_write_jsonl
 from .config import REF_PREFIX, StageConfig, load_stages
 from .data import load_stage_data, reference_columns
 from .preflight import check_models, loading
+from .resume import RECORD, STARTED, locked_all
+from .run_plan import StagePlan, plan_stages
+from .summary import best_of
 from .smoke import smoke_mode, smoke_setup
 from .stages import (
     build_args,
@@ -39,6 +44,21 @@ class StageResult:
     train_loss: float | None
     runtime_s: float
     metrics: dict[str, Any] = field(default_factory=dict)
+    # What the run found (train/summary.py): the selection metric, its best step and score, the best/ folder.
+    metric: str | None = None
+    best_step: int | None = None
+    best_score: float | None = None
+    best_dir: str | None = None
+    last_step: int | None = None
+    last_score: float | None = None
+    resumed_from: str | None = None  # the checkpoint this run continued from
+    reused: bool = False  # finished before: skipped by --resume, its outputs reused
+
+    @classmethod
+    def from_record(cls, record: dict) -> "StageResult":
+        """The result a finished stage left in its rewardkit_stage.json."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in record.items() if k in known}, "reused": True})
 
 
 def finish_distributed() -> None:
@@ -115,11 +135,14 @@ def _compose_rewards(stage: StageConfig, where: str, spec: Any = None) -> Any:
         raise ConfigError(f"{where}: stage {stage.label!r}: rewards: {exc}") from None
 
 
-def prepare(stages: list[StageConfig], where: str) -> list[_Prepared]:
-    """Validate every stage and load its data before any training starts."""
-    check_models(stages, where)  # every model and tokenizer resolves; before the heavy imports, so it fails fast
+def prepare(stages: list[StageConfig], where: str, skip: frozenset[str] = frozenset()) -> list[_Prepared]:
+    """Validate every stage and load its data before any training starts (stages named in `skip` finished
+    before and are not prepared again)."""
+    check_models([s for s in stages if s.label not in skip], where)  # before the heavy imports: fails fast
     prepared = []
     for i, stage in enumerate(stages):
+        if stage.label in skip:
+            continue
         check_trainer_keys(stage, where)
         check_trainer_values(stage, where)
         check_quantization(stage, where)
@@ -144,13 +167,17 @@ def prepare(stages: list[StageConfig], where: str) -> list[_Prepared]:
     return prepared
 
 
-def run_stage(p: _Prepared, model: str, where: str) -> StageResult:
-    """Train one prepared stage from `model` and save final/ (and merged/ when it trained an adapter)."""
+def run_stage(p: _Prepared, model: str, where: str, checkpoint: Path | None = None) -> StageResult:
+    """Train one prepared stage from `model` (continuing from `checkpoint`, a complete checkpoint-N, when given)
+    and save final/ (and merged/ when it trained an adapter)."""
     stage = p.stage
     out = Path(stage.output_dir)
     trainer = build_trainer(stage, model, p.train, p.eval, p.callbacks, where, rewards=p.rewards)
+    if trainer.accelerator.is_main_process:
+        atomic_write_json(out / STARTED, {"stage": stage.label, "config": where})
     start = time.perf_counter()
-    output = trainer.train()
+    # Passed explicitly: TrainingArguments.resume_from_checkpoint alone is ignored by Trainer.train().
+    output = trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
     runtime = time.perf_counter() - start
     final = out / "final"
     trainer.save_model(str(final))  # an adapter only, when LoRA was trained
@@ -163,18 +190,24 @@ def run_stage(p: _Prepared, model: str, where: str) -> StageResult:
     metrics = {k: v for k, v in (output.metrics or {}).items() if isinstance(v, (int, float))}
     loss = output.training_loss
     result = StageResult(stage.label, stage.stage, str(out), handoff, trainer.state.global_step,
-                         None if loss is None else float(loss), round(runtime, 2), metrics)
+                         None if loss is None else float(loss), round(runtime, 2), metrics,
+                         resumed_from=None if checkpoint is None else str(checkpoint),
+                         **best_of(trainer.state, trainer.args, p.callbacks))
     if trainer.accelerator.is_main_process:
         # base_model: what `model: "@stage"` resolved to (`rewardkit generate --from-run` applies the adapter to it).
-        atomic_write_json(out / "rewardkit_stage.json", {**asdict(result), "base_model": model,
-                                                         "config": stage.model_dump()})
+        atomic_write_json(out / RECORD, {**asdict(result), "base_model": model,
+                                         "config": json.loads(json.dumps(stage.model_dump(), default=str))})
     del trainer  # free the model before the next stage loads its own
     return result
 
 
 def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bool = False,
-        say: Callable[[str], Any] | None = None) -> list[StageResult]:
+        say: Callable[[str], Any] | None = None, resume: str | None = None,
+        overwrite: bool = False) -> list[StageResult]:
     """Run a stage or pipeline config (file path or dict) with `key=value` overrides; returns one result per stage.
+
+    A stage folder that holds a run is refused unless `resume` ("latest", or a checkpoint-N path: finished
+    stages are reused, the interrupted one continues) or `overwrite` (the earlier run is deleted) is given.
 
     `smoke=True` runs the same config offline on tiny local models, a few rows and 2 steps per stage, into
     runs/smoke/<config name> (train/smoke.py); each swap is reported through `say` (default: print).
@@ -185,25 +218,40 @@ def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bo
     >>> results = run("examples/tutorial/sft.yaml", smoke=True)  # doctest: +SKIP
     """
     stages, root, where = load_stages(config, overrides)
+    say = say or print
     if smoke:
+        if resume is not None:
+            raise ConfigError("--smoke starts over in its own folder every time. Hint: drop --resume (or --smoke).")
         with smoke_mode():
-            stages, root = smoke_setup(stages, root, where, say or print)
-            return run_stages(stages, root, where)
-    return run_stages(stages, root, where)
+            stages, root = smoke_setup(stages, root, where, say)
+            return run_stages(stages, root, where, say=say)
+    return run_stages(stages, root, where, resume=resume, overwrite=overwrite, say=say)
 
 
-def run_stages(stages: list[StageConfig], root: str, where: str) -> list[StageResult]:
-    """Check every stage (prepare), then train them in order; `@name` models resolve to earlier stages' outputs."""
-    prepared = prepare(stages, where)
-    results: list[StageResult] = []
-    done: dict[str, str] = {}
-    for p in prepared:
-        model = p.stage.model
-        if model.startswith(REF_PREFIX):
-            model = done[model[len(REF_PREFIX):]]
-        result = run_stage(p, model, where)
-        done[result.name] = result.model
-        results.append(result)
-    if len(stages) > 1 and is_main_process():
-        atomic_write_json(Path(root) / "summary.json", [asdict(r) for r in results])
+def run_stages(stages: list[StageConfig], root: str, where: str, resume: str | None = None,
+               overwrite: bool = False, say: Callable[[str], Any] = print) -> list[StageResult]:
+    """Check every stage (prepare), then train them in order; `@name` models resolve to earlier stages' outputs.
+
+    The stage folders are locked for the run (train/resume.py); finished stages of a resumed run are reused.
+    """
+    main = is_main_process()
+    with locked_all([Path(s.output_dir) for s in stages], say) if main else nullcontext():
+        plans = plan_stages(stages, where, resume, overwrite, say if main else (lambda line: None), main)
+        prepared = {p.stage.label: p for p in prepare(stages, where, frozenset(
+            s.label for s in stages if plans[s.label].record is not None))}
+        results: list[StageResult] = []
+        done: dict[str, str] = {}
+        for stage in stages:
+            plan: StagePlan = plans[stage.label]
+            if plan.record is not None:
+                result = StageResult.from_record(plan.record)
+            else:
+                model = stage.model
+                if model.startswith(REF_PREFIX):
+                    model = done[model[len(REF_PREFIX):]]
+                result = run_stage(prepared[stage.label], model, where, plan.checkpoint)
+            done[result.name] = result.model
+            results.append(result)
+        if len(stages) > 1 and main:
+            atomic_write_json(Path(root) / "summary.json", [asdict(r) for r in results])
     return results

@@ -45,6 +45,7 @@ from . import data
 from .config import REF_PREFIX, DatasetSpec, StageConfig, validate
 from .data import load_local
 from .preflight import TRUE_VALUES, load_spec_quietly, model_params, reward_class, spec_sources
+from .resume import in_use, live_owner
 from .smoke_models import DONE, TINY_BERT, Tiny, cache_dir, tiny_bert, tiny_lm, tiny_reward_model  # noqa: F401
 
 STEPS = 2
@@ -312,6 +313,9 @@ def prepare_output(root: Path) -> None:
     if root.exists() and any(root.iterdir()) and not (root / MARKER).exists():
         raise ConfigError(f"smoke output folder {root} exists and was not written by --smoke. Hint: move it, or set "
                           "REWARDKIT_SMOKE_DIR to another folder.")
+    owner = live_owner(root) if root.is_dir() else None
+    if owner is not None:  # a smoke run of the same config is still training there: emptying it would break it
+        raise ConfigError(in_use(owner))
     if process_info()[1] <= 1:  # under a launcher every rank would delete it
         shutil.rmtree(root, ignore_errors=True)
     ensure_dir(root)
