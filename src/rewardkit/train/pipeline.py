@@ -16,6 +16,7 @@ from ..errors import ConfigError, closest
 from ..fileio import atomic_write_json, atomic_write_jsonl
 from .config import REF_PREFIX, StageConfig, load_stages
 from .data import load_stage_data, reference_columns
+from .precheck import check_columns, check_grpo_batches
 from .preflight import check_models, loading
 from .resume import RECORD, STARTED, locked_all
 from .run_plan import StagePlan, plan_stages
@@ -29,6 +30,7 @@ from .stages import (
     check_trainer_keys,
     check_trainer_values,
     merge_adapter,
+    on_terminal,
 )
 
 
@@ -135,19 +137,37 @@ def _compose_rewards(stage: StageConfig, where: str, spec: Any = None) -> Any:
         raise ConfigError(f"{where}: stage {stage.label!r}: rewards: {exc}") from None
 
 
-def prepare(stages: list[StageConfig], where: str, skip: frozenset[str] = frozenset()) -> list[_Prepared]:
-    """Validate every stage and load its data before any training starts (stages named in `skip` finished
-    before and are not prepared again)."""
-    check_models([s for s in stages if s.label not in skip], where)  # before the heavy imports: fails fast
-    prepared = []
+def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = frozenset()) -> dict[str, tuple]:
+    """The checks that need no model and no heavy import, for every stage before any is prepared: rewards
+    built, columns in the first rows, GRPO's batch arithmetic (train/precheck.py). Returns {label: (spec,
+    composed rewards)}."""
+    out = {}
     for i, stage in enumerate(stages):
+        if stage.label in skip:
+            continue
+        spec = reward_spec(stage, stages[:i], where)  # `model: "@rm"` in a reward -> that stage's model
+        rewards = _compose_rewards(stage, where, spec)
+        check_columns(stage, reference_columns(rewards) if rewards is not None else {}, where)
+        check_grpo_batches(stage, where)
+        out[stage.label] = (spec, rewards)
+    return out
+
+
+def prepare(stages: list[StageConfig], where: str, skip: frozenset[str] = frozenset(),
+            light: dict[str, tuple] | None = None) -> list[_Prepared]:
+    """Validate every stage and load its data before any training starts (stages named in `skip` finished
+    before and are not prepared again; `light`: precheck's result when it ran already)."""
+    if light is None:
+        light = precheck(stages, where, skip)  # seconds, before torch/transformers/trl are imported
+    check_models([s for s in stages if s.label not in skip], where)  # every model and tokenizer resolves
+    prepared = []
+    for stage in stages:
         if stage.label in skip:
             continue
         check_trainer_keys(stage, where)
         check_trainer_values(stage, where)
         check_quantization(stage, where)
-        spec = reward_spec(stage, stages[:i], where)  # `model: "@rm"` in a reward -> that stage's model
-        rewards = _compose_rewards(stage, where, spec)
+        spec, rewards = light[stage.label]
         train, eval_ds = load_stage_data(stage, reference_columns(rewards) if rewards is not None else {})
         # The TRL config's own checks (strategies, batch divisibility...) run now rather than after stage 1.
         build_args(stage, where, {"reward_weights": rewards.to_trl()[1]} if rewards is not None else None)
@@ -167,12 +187,18 @@ def prepare(stages: list[StageConfig], where: str, skip: frozenset[str] = frozen
     return prepared
 
 
-def run_stage(p: _Prepared, model: str, where: str, checkpoint: Path | None = None) -> StageResult:
+def run_stage(p: _Prepared, model: str, where: str, checkpoint: Path | None = None,
+              say: Callable[[str], Any] | None = None) -> StageResult:
     """Train one prepared stage from `model` (continuing from `checkpoint`, a complete checkpoint-N, when given)
     and save final/ (and merged/ when it trained an adapter)."""
+    from .events import EventLines, ForwardEvalMetrics
+
     stage = p.stage
     out = Path(stage.output_dir)
     trainer = build_trainer(stage, model, p.train, p.eval, p.callbacks, where, rewards=p.rewards)
+    trainer.add_callback(ForwardEvalMetrics(trainer))  # after the user's: sees what they added to the metrics
+    if say is not None and not on_terminal():
+        trainer.add_callback(EventLines(stage.label, say))
     if trainer.accelerator.is_main_process:
         atomic_write_json(out / STARTED, {"stage": stage.label, "config": where})
     start = time.perf_counter()
@@ -236,9 +262,10 @@ def run_stages(stages: list[StageConfig], root: str, where: str, resume: str | N
     """
     main = is_main_process()
     with locked_all([Path(s.output_dir) for s in stages], say) if main else nullcontext():
+        light = precheck(stages, where)  # a config error comes before anything is resumed, deleted or loaded
         plans = plan_stages(stages, where, resume, overwrite, say if main else (lambda line: None), main)
         prepared = {p.stage.label: p for p in prepare(stages, where, frozenset(
-            s.label for s in stages if plans[s.label].record is not None))}
+            s.label for s in stages if plans[s.label].record is not None), light)}
         results: list[StageResult] = []
         done: dict[str, str] = {}
         for stage in stages:
@@ -249,7 +276,7 @@ def run_stages(stages: list[StageConfig], root: str, where: str, resume: str | N
                 model = stage.model
                 if model.startswith(REF_PREFIX):
                     model = done[model[len(REF_PREFIX):]]
-                result = run_stage(prepared[stage.label], model, where, plan.checkpoint)
+                result = run_stage(prepared[stage.label], model, where, plan.checkpoint, say if main else None)
             done[result.name] = result.model
             results.append(result)
         if len(stages) > 1 and main:
