@@ -35,9 +35,9 @@ def test_selection_metric_and_components_reach_tensorboard_at_every_evaluation(t
     from rewardkit.train import run
 
     said: list[str] = []
-    [result] = run(_grpo(tiny_lm_dir, tmp_path, {"report_to": ["tensorboard"],
-                                                  "logging_dir": str(tmp_path / "tb")}), say=said.append)
-    events = EventAccumulator(str(tmp_path / "tb"))
+    [result] = run(_grpo(tiny_lm_dir, tmp_path, {"report_to": ["tensorboard"]}), say=said.append)
+    [logdir] = {p.parent for p in (tmp_path / "grpo").rglob("events.out.tfevents*")}  # <output_dir>/runs/<run>/
+    events = EventAccumulator(str(logdir))
     events.Reload()
     tags = events.Tags()["scalars"]
     for tag in ("eval/score", "eval/score/correct", "eval/score/short"):
