@@ -38,6 +38,7 @@ from .scoring import score_rows
 from .tiny import build_char_tokenizer, build_tiny_causal_lm
 from .train import run as train_run
 from .train.generators import Arithmetic
+from .train.resume import in_use, live_owner
 
 SEED = 0
 EM_SPEC = {"rewards": {"em": {"use": "exact_match", "reference": "answer"}}}
@@ -173,6 +174,9 @@ def prepare_output(out: Path) -> Path:
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
         raise ConfigError(f"--output {out} exists and is not a demo folder; the demo would write into it. "
                           "Hint: pick a new or empty folder.")
+    owner = live_owner(out) if out.is_dir() else None
+    if owner is not None:  # another demo is training there: emptying the folder would break it
+        raise ConfigError(in_use(owner))
     for name in ("base", "data", "sft", "grpo"):
         shutil.rmtree(out / name, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,8 @@ def writer_allowed(frame: Any, terminal: bool) -> bool:
         elif top not in TRANSPORT:
             return is_own(name) or (progress and terminal)
         frame = frame.f_back
-    return True  # no Python writer: the interpreter itself (an uncaught exception's traceback)
+    # No Python writer: the interpreter itself (an uncaught exception's traceback); a bar's own thread: as bars.
+    return terminal or not progress
 
 
 class FilteredStream:
