@@ -222,10 +222,14 @@ WARN_SCRIPT = textwrap.dedent("""
 
     own = module("rewardkit_fakeplugin", "import warnings\\n"
                  "def warn():\\n    warnings.warn('OWN-WARNING', RuntimeWarning, stacklevel=3)\\n")
-    lib = module("fakelib", "import warnings\\n"
+    lib = module("fakelib", "import sys, warnings\\n"
                  "def noisy():\\n    warnings.warn('THIRD-PARTY-WARNING', FutureWarning)\\n"
+                 "def prints():\\n    print('THIRD-PARTY-PRINT', file=sys.stderr)\\n"
                  "def calls(f):\\n    f()\\n")
     lib.noisy()
+    lib.prints()  # a package writing to stderr itself: no logger to quiet
+    logging.getLogger("kernels._internals.hf_hub").warning("KERNELS-LOG")  # a logger nobody listed
+    logging.getLogger("fakelib").error("THIRD-PARTY-ERROR")  # errors stay visible
     lib.calls(own.warn)  # stacklevel blames fakelib's caller; the warning is still rewardkit's
     logging.getLogger("bitsandbytes.backends.cpu.ops").warning("BNB-LOG")
     logging.getLogger("trl.trainer").warning("TRL-LOG")
@@ -238,8 +242,8 @@ def test_third_party_warnings_hidden_unless_verbose(mode):
     proc = subprocess.run([sys.executable, "-c", WARN_SCRIPT, mode], capture_output=True, text=True, timeout=60,
                           env={k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"})
     assert proc.returncode == 0, proc.stderr
-    assert "OWN-WARNING" in proc.stderr and "OWN-LOG" in proc.stderr
-    for noise in ("THIRD-PARTY-WARNING", "BNB-LOG", "TRL-LOG"):
+    assert "OWN-WARNING" in proc.stderr and "OWN-LOG" in proc.stderr and "THIRD-PARTY-ERROR" in proc.stderr
+    for noise in ("THIRD-PARTY-WARNING", "BNB-LOG", "TRL-LOG", "KERNELS-LOG", "THIRD-PARTY-PRINT"):
         assert (noise in proc.stderr) == (mode == "verbose"), proc.stderr
 
 

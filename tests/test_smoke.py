@@ -166,15 +166,37 @@ def test_output_root_names():
     assert smoke.output_root("config", "runs/python-grpo") == Path("runs/smoke/python-grpo")
 
 
+# Stands for a package that talks on stderr while the run imports it (transformers 5.25's `kernels` did):
+# a logger nobody listed and a bare print, both fired when trl is first imported.
+NOISE = """
+import importlib.abc, logging, sys
+
+class Noisy(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "trl":
+            sys.meta_path.remove(self)
+            logging.getLogger("kernels._internals.hf_hub").warning("Skipping publisher trust check (NOISE)")
+            print("Failed to load CPU gemm_4bit_forward (NOISE)", file=sys.stderr)
+        return None
+
+sys.meta_path.insert(0, Noisy())
+"""
+
+
 @pytest.mark.slow
 def test_cli_smoke_prints_swaps_then_the_summary(tmp_path):
     real = ROOT / "runs" / "tutorial" / "grpo"
     real_before = real.exists()
+    (tmp_path / "noise").mkdir()
+    (tmp_path / "noise" / "sitecustomize.py").write_text(NOISE)
+    path = os.pathsep.join([str(tmp_path / "noise"), *filter(None, [os.environ.get("PYTHONPATH")])])
     env = {**os.environ, "REWARDKIT_CACHE": str(tmp_path / "cache"), "REWARDKIT_SMOKE_DIR": str(tmp_path / "out"),
-           "COLUMNS": "300"}
+           "COLUMNS": "300", "PYTHONPATH": path}
     proc = subprocess.run([sys.executable, "-m", "rewardkit", "train", "examples/tutorial/grpo.yaml", "--smoke"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # Piped stderr gets rewardkit's own lines only: no third-party log line, print or progress bar.
+    assert proc.stderr.splitlines() == [], proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     assert "smoke: stage grpo: model Qwen/Qwen2.5-0.5B-Instruct -> tiny local (" in proc.stdout
     assert "smoke: stage grpo: quantization 4-bit -> none (CPU, fp32)" in lines

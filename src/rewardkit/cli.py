@@ -154,12 +154,24 @@ def train(
                                                   "(dotted key, YAML value; repeatable)."),
     smoke: bool = typer.Option(False, "--smoke", help="Check the config end to end offline in about a minute: tiny "
                                "local model, its first rows, 2 steps per stage; outputs in runs/smoke/."),
+    checkpoint: Optional[Path] = typer.Argument(None, metavar="PATH", help="With --resume: the checkpoint-N "
+                                                "folder to continue from (default: the latest complete one)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run: finished stages are reused, "
+                                "the interrupted one continues from its latest complete checkpoint-N (or PATH: "
+                                "--resume PATH)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Delete the earlier run in the output folders and "
+                                   "start over."),
 ) -> None:
     """Train one stage (sft, rm, dpo, grpo) or a pipeline of stages from a config."""
     from .train import run
     from .train.pipeline import finish_distributed, is_main_process
+    from .train.summary import summary_lines
 
-    results = run(config, overrides, smoke=smoke, say=lambda line: console.print(Text(line), soft_wrap=True))
+    if checkpoint is not None and not resume:
+        raise typer.BadParameter(f"{checkpoint} is a checkpoint to resume from. Hint: --resume {checkpoint}.")
+    say = lambda line: console.print(Text(line), soft_wrap=True)  # noqa: E731
+    where = (str(checkpoint) if checkpoint is not None else "latest") if resume else None
+    results = run(config, overrides, smoke=smoke, say=say, resume=where, overwrite=overwrite)
     finish_distributed()
     if not is_main_process():
         return  # under accelerate every rank gets here: one table is enough
@@ -170,6 +182,9 @@ def train(
     for r in results:
         table.add_row(r.stage, Text(r.name), str(r.steps), _fmt(r.train_loss), f"{r.runtime_s:.1f}", Text(r.model))
     print_table(console, table)
+    for r in results:
+        for line in summary_lines(r, str(config)):
+            say(line)
 
 
 @app.command()

@@ -32,6 +32,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
+from . import quiet
 from .errors import RewardkitError
 
 EXIT_USAGE = 2
@@ -146,6 +147,7 @@ def quiet_third_party() -> None:
     # transformers turns the training progress bar off when its logger is above WARNING (TrainingArguments
     # .disable_tqdm default): keep that one logger at WARNING so the progress bar stays.
     logging.getLogger("transformers.training_args").setLevel(logging.WARNING)
+    quiet.filter_stderr()  # whatever package the rest comes from (rewardkit.quiet)
     if sys.warnoptions:
         return
     show = warnings.showwarning
@@ -237,11 +239,12 @@ def _save_state() -> tuple:
     handlers = {}
     if threading.current_thread() is threading.main_thread():
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    return env, levels, warnings.showwarning, handlers
+    return env, levels, warnings.showwarning, handlers, quiet.save()
 
 
 def _restore_state(state: tuple) -> None:
-    env, levels, showwarning, handlers = state
+    env, levels, showwarning, handlers, streams = state
+    quiet.restore(streams)
     for name, value in env.items():
         if value is None:
             os.environ.pop(name, None)

@@ -37,6 +37,7 @@ from .scoring import score_rows
 from .tiny import build_char_tokenizer, build_tiny_causal_lm
 from .train import run as train_run
 from .train.generators import Arithmetic
+from .train.resume import in_use, live_owner
 
 SEED = 0
 EM_SPEC = {"rewards": {"em": {"use": "exact_match", "reference": "answer"}}}
@@ -163,6 +164,9 @@ def test_em(model_dir: str, test_file: str) -> float:
 
 def prepare_output(out: Path) -> Path:
     """Empty the folder of an earlier demo run (stale step files would join the selection); refuse others."""
+    owner = live_owner(out) if out.is_dir() else None
+    if owner is not None:  # another demo is training there: emptying the folder would break it
+        raise ConfigError(in_use(owner))
     return claim_output_dir(out, "rewardkit demo", f"--output {out} exists and is not a demo folder; the demo "
                             "would write into it. Hint: pick a new or empty folder.",
                             clear=("base", "data", "sft", "grpo"))

@@ -40,9 +40,9 @@ from .params import CheckpointInferenceParams
 
 # Copied columns may not take these names: readers take "completion" as the generated text when present.
 _RESERVED = tuple(dict.fromkeys((*RECORD_KEYS, *AUTO_FIELDS)))
-# generate()'s KV-cache argument: transformers 5.23 renamed `past_key_values` to `cache` (the old name warns and
-# goes away in 6.0); older 5.x only know the old one.
-_CACHE_KWARG = "cache" if tuple(int(x) for x in transformers.__version__.split(".")[:2]) >= (5, 23) \
+# generate()'s KV-cache argument: transformers 5.24 renamed `past_key_values` to `cache` (the old name warns and
+# goes away later); 5.23 and older refuse `cache` ("model_kwargs are not used"), measured with 5.23.0.
+_CACHE_KWARG = "cache" if tuple(int(x) for x in transformers.__version__.split(".")[:2]) >= (5, 24) \
     else "past_key_values"
 
 

@@ -195,13 +195,39 @@ def _deep_merge(base: dict, top: dict) -> dict:
     return out
 
 
+# YAML 1.1 (PyYAML) reads these unquoted words as booleans, so `on: save` becomes {True: "save"}.
+_YAML_BOOLS = {True: "on, yes, true, y", False: "off, no, false, n"}
+
+
+def non_text_key(data: Any, path: str = "") -> str | None:
+    """A message for the first mapping key that is not text (where it is and what YAML made of it), or None."""
+    stack = [(data, path)]
+    while stack:
+        node, where = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            at = f"{where}.{key}" if where else str(key)
+            if isinstance(node, dict) and not isinstance(key, str):
+                words = _YAML_BOOLS.get(key) if isinstance(key, bool) else None
+                why = (f"YAML 1.1 reads unquoted {words} as {key}" if words
+                       else f"a key must be text, not {type(key).__name__}")
+                return (f"{where or 'the config'}: key {key!r} is not text: {why}. Hint: quote it, e.g. "
+                        f"\"{'on' if key is True else 'off' if key is False else key}\": ...")
+            stack.append((value, at))
+    return None
+
+
 def read_config(source: str | Path | dict, overrides: list[str] | None = None) -> tuple[dict, str]:
     """The raw config dict (file or dict, overrides applied) and a name for messages."""
     if isinstance(source, dict):
         data, where = source, "config"
     else:
         data, where = load_file(source), str(source)
-    return apply_overrides(data, overrides), where
+    data = apply_overrides(data, overrides)
+    problem = non_text_key(data)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    return data, where
 
 
 def load_stages(source: str | Path | dict, overrides: list[str] | None = None) -> tuple[list[StageConfig], str, str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import asdict, dataclass, field
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,7 +16,11 @@ from ..errors import ConfigError, closest
 from ..fileio import atomic_write_json, atomic_write_jsonl
 from .config import REF_PREFIX, STAGE_FILE, StageConfig, load_stages
 from .data import load_stage_data, reference_columns
+from .precheck import check_columns, check_grpo_batches
 from .preflight import check_models, loading
+from .resume import RECORD, STARTED, locked_all
+from .run_plan import StagePlan, plan_stages
+from .summary import best_of
 from .smoke import smoke_mode, smoke_setup
 from .stages import (
     build_args,
@@ -24,6 +30,7 @@ from .stages import (
     check_trainer_keys,
     check_trainer_values,
     merge_adapter,
+    on_terminal,
 )
 
 
@@ -39,6 +46,21 @@ class StageResult:
     train_loss: float | None
     runtime_s: float
     metrics: dict[str, Any] = field(default_factory=dict)
+    # What the run found (train/summary.py): the selection metric, its best step and score, the best/ folder.
+    metric: str | None = None
+    best_step: int | None = None
+    best_score: float | None = None
+    best_dir: str | None = None
+    last_step: int | None = None
+    last_score: float | None = None
+    resumed_from: str | None = None  # the checkpoint this run continued from
+    reused: bool = False  # finished before: skipped by --resume, its outputs reused
+
+    @classmethod
+    def from_record(cls, record: dict) -> "StageResult":
+        """The result a finished stage left in its rewardkit_stage.json."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in record.items() if k in known}, "reused": True})
 
 
 def finish_distributed() -> None:
@@ -115,16 +137,37 @@ def _compose_rewards(stage: StageConfig, where: str, spec: Any = None) -> Any:
         raise exc.within(where, f"stage {stage.label!r}", "rewards") from None
 
 
-def prepare(stages: list[StageConfig], where: str) -> list[_Prepared]:
-    """Validate every stage and load its data before any training starts."""
-    check_models(stages, where)  # every model and tokenizer resolves; before the heavy imports, so it fails fast
-    prepared = []
+def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = frozenset()) -> dict[str, tuple]:
+    """The checks that need no model and no heavy import, for every stage before any is prepared: rewards
+    built, columns in the first rows, GRPO's batch arithmetic (train/precheck.py). Returns {label: (spec,
+    composed rewards)}."""
+    out = {}
     for i, stage in enumerate(stages):
+        if stage.label in skip:
+            continue
+        spec = reward_spec(stage, stages[:i], where)  # `model: "@rm"` in a reward -> that stage's model
+        rewards = _compose_rewards(stage, where, spec)
+        check_columns(stage, reference_columns(rewards) if rewards is not None else {}, where)
+        check_grpo_batches(stage, where)
+        out[stage.label] = (spec, rewards)
+    return out
+
+
+def prepare(stages: list[StageConfig], where: str, skip: frozenset[str] = frozenset(),
+            light: dict[str, tuple] | None = None) -> list[_Prepared]:
+    """Validate every stage and load its data before any training starts (stages named in `skip` finished
+    before and are not prepared again; `light`: precheck's result when it ran already)."""
+    if light is None:
+        light = precheck(stages, where, skip)  # seconds, before torch/transformers/trl are imported
+    check_models([s for s in stages if s.label not in skip], where)  # every model and tokenizer resolves
+    prepared = []
+    for stage in stages:
+        if stage.label in skip:
+            continue
         check_trainer_keys(stage, where)
         check_trainer_values(stage, where)
         check_quantization(stage, where)
-        spec = reward_spec(stage, stages[:i], where)  # `model: "@rm"` in a reward -> that stage's model
-        rewards = _compose_rewards(stage, where, spec)
+        spec, rewards = light[stage.label]
         train, eval_ds = load_stage_data(stage, reference_columns(rewards) if rewards is not None else {})
         # The TRL config's own checks (strategies, batch divisibility...) run now rather than after stage 1.
         build_args(stage, where, {"reward_weights": rewards.to_trl()[1]} if rewards is not None else None)
@@ -144,13 +187,23 @@ def prepare(stages: list[StageConfig], where: str) -> list[_Prepared]:
     return prepared
 
 
-def run_stage(p: _Prepared, model: str, where: str) -> StageResult:
-    """Train one prepared stage from `model` and save final/ (and merged/ when it trained an adapter)."""
+def run_stage(p: _Prepared, model: str, where: str, checkpoint: Path | None = None,
+              say: Callable[[str], Any] | None = None) -> StageResult:
+    """Train one prepared stage from `model` (continuing from `checkpoint`, a complete checkpoint-N, when given)
+    and save final/ (and merged/ when it trained an adapter)."""
+    from .events import EventLines, ForwardEvalMetrics
+
     stage = p.stage
     out = Path(stage.output_dir)
     trainer = build_trainer(stage, model, p.train, p.eval, p.callbacks, where, rewards=p.rewards)
+    trainer.add_callback(ForwardEvalMetrics(trainer))  # after the user's: sees what they added to the metrics
+    if say is not None and not on_terminal():
+        trainer.add_callback(EventLines(stage.label, say))
+    if trainer.accelerator.is_main_process:
+        atomic_write_json(out / STARTED, {"stage": stage.label, "config": where})
     start = time.perf_counter()
-    output = trainer.train()
+    # Passed explicitly: TrainingArguments.resume_from_checkpoint alone is ignored by Trainer.train().
+    output = trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
     runtime = time.perf_counter() - start
     final = out / "final"
     trainer.save_model(str(final))  # an adapter only, when LoRA was trained
@@ -163,17 +216,24 @@ def run_stage(p: _Prepared, model: str, where: str) -> StageResult:
     metrics = {k: v for k, v in (output.metrics or {}).items() if isinstance(v, (int, float))}
     loss = output.training_loss
     result = StageResult(stage.label, stage.stage, str(out), handoff, trainer.state.global_step,
-                         None if loss is None else float(loss), round(runtime, 2), metrics)
+                         None if loss is None else float(loss), round(runtime, 2), metrics,
+                         resumed_from=None if checkpoint is None else str(checkpoint),
+                         **best_of(trainer.state, trainer.args, p.callbacks))
     if trainer.accelerator.is_main_process:
         # base_model: what `model: "@stage"` resolved to (`rewardkit generate --from-run` applies the adapter to it).
-        atomic_write_json(out / STAGE_FILE, {**asdict(result), "base_model": model, "config": stage.model_dump()})
+        atomic_write_json(out / STAGE_FILE, {**asdict(result), "base_model": model,
+                                             "config": json.loads(json.dumps(stage.model_dump(), default=str))})
     del trainer  # free the model before the next stage loads its own
     return result
 
 
 def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bool = False,
-        say: Callable[[str], Any] | None = None) -> list[StageResult]:
+        say: Callable[[str], Any] | None = None, resume: str | None = None,
+        overwrite: bool = False) -> list[StageResult]:
     """Run a stage or pipeline config (file path or dict) with `key=value` overrides; returns one result per stage.
+
+    A stage folder that holds a run is refused unless `resume` ("latest", or a checkpoint-N path: finished
+    stages are reused, the interrupted one continues) or `overwrite` (the earlier run is deleted) is given.
 
     `smoke=True` runs the same config offline on tiny local models, a few rows and 2 steps per stage, into
     runs/smoke/<config name> (train/smoke.py); each swap is reported through `say` (default: print).
@@ -184,25 +244,41 @@ def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bo
     >>> results = run("examples/tutorial/sft.yaml", smoke=True)  # doctest: +SKIP
     """
     stages, root, where = load_stages(config, overrides)
+    say = say or print
     if smoke:
+        if resume is not None:
+            raise ConfigError("--smoke starts over in its own folder every time. Hint: drop --resume (or --smoke).")
         with smoke_mode():
-            stages, root = smoke_setup(stages, root, where, say or print)
-            return run_stages(stages, root, where)
-    return run_stages(stages, root, where)
+            stages, root = smoke_setup(stages, root, where, say)
+            return run_stages(stages, root, where, say=say)
+    return run_stages(stages, root, where, resume=resume, overwrite=overwrite, say=say)
 
 
-def run_stages(stages: list[StageConfig], root: str, where: str) -> list[StageResult]:
-    """Check every stage (prepare), then train them in order; `@name` models resolve to earlier stages' outputs."""
-    prepared = prepare(stages, where)
-    results: list[StageResult] = []
-    done: dict[str, str] = {}
-    for p in prepared:
-        model = p.stage.model
-        if model.startswith(REF_PREFIX):
-            model = done[model[len(REF_PREFIX):]]
-        result = run_stage(p, model, where)
-        done[result.name] = result.model
-        results.append(result)
-    if len(stages) > 1 and is_main_process():
-        atomic_write_json(Path(root) / "summary.json", [asdict(r) for r in results])
+def run_stages(stages: list[StageConfig], root: str, where: str, resume: str | None = None,
+               overwrite: bool = False, say: Callable[[str], Any] = print) -> list[StageResult]:
+    """Check every stage (prepare), then train them in order; `@name` models resolve to earlier stages' outputs.
+
+    The stage folders are locked for the run (train/resume.py); finished stages of a resumed run are reused.
+    """
+    main = is_main_process()
+    with locked_all([Path(s.output_dir) for s in stages], say) if main else nullcontext():
+        light = precheck(stages, where)  # a config error comes before anything is resumed, deleted or loaded
+        plans = plan_stages(stages, where, resume, overwrite, say if main else (lambda line: None), main)
+        prepared = {p.stage.label: p for p in prepare(stages, where, frozenset(
+            s.label for s in stages if plans[s.label].record is not None), light)}
+        results: list[StageResult] = []
+        done: dict[str, str] = {}
+        for stage in stages:
+            plan: StagePlan = plans[stage.label]
+            if plan.record is not None:
+                result = StageResult.from_record(plan.record)
+            else:
+                model = stage.model
+                if model.startswith(REF_PREFIX):
+                    model = done[model[len(REF_PREFIX):]]
+                result = run_stage(prepared[stage.label], model, where, plan.checkpoint, say if main else None)
+            done[result.name] = result.model
+            results.append(result)
+        if len(stages) > 1 and main:
+            atomic_write_json(Path(root) / "summary.json", [asdict(r) for r in results])
     return results

@@ -45,6 +45,7 @@ from . import data
 from .config import REF_PREFIX, DatasetSpec, StageConfig, validate
 from .data import load_local
 from .preflight import TRUE_VALUES, load_spec_quietly, model_params, reward_class, spec_sources
+from .resume import in_use, live_owner
 from .smoke_models import DONE, TINY_BERT, Tiny, cache_dir, tiny_bert, tiny_lm, tiny_reward_model  # noqa: F401
 
 STEPS = 2
@@ -308,6 +309,9 @@ def _offline() -> Iterator[None]:
 
 def prepare_output(root: Path) -> None:
     """Empty the smoke output folder of an earlier smoke run; refuse a folder --smoke did not write."""
+    owner = live_owner(root) if root.is_dir() else None
+    if owner is not None:  # a smoke run of the same config is still training there: emptying it would break it
+        raise ConfigError(in_use(owner))
     claim_output_dir(root, "rewardkit train --smoke", f"smoke output folder {root} exists and was not written by "
                      "--smoke. Hint: move it, or set REWARDKIT_SMOKE_DIR to another folder.",
                      delete=process_info()[1] <= 1,  # under a launcher every rank would delete it

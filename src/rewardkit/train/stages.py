@@ -81,10 +81,21 @@ def check_quantization(stage: StageConfig, where: str) -> None:
                           "(or --set quantization=null) to train in full precision on this machine.")
 
 
+def on_terminal() -> bool:
+    """Whether stderr (where progress bars go) is a terminal; piped output gets one line per event instead."""
+    import sys
+
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def build_args(stage: StageConfig, where: str, extra: dict | None = None) -> Any:
-    """The stage's TRL config object (report_to 'none' and, without CUDA, fp32 unless set)."""
+    """The stage's TRL config object (report_to 'none' and, without CUDA, fp32 unless set; progress bars only
+    on a terminal)."""
     config_cls, _ = trl_classes(stage.stage)
-    values: dict[str, Any] = {"report_to": "none"}
+    values: dict[str, Any] = {"report_to": "none", "disable_tqdm": not on_terminal()}
     if not cuda_available():
         if "bf16" not in stage.trainer and "fp16" not in stage.trainer:
             values.update(bf16=False, fp16=False)  # TRL defaults bf16=True, which CPUs run slowly or not at all

@@ -1,0 +1,155 @@
+"""Config checks that need no model and no heavy import: the error comes in seconds, before any progress bar.
+
+Columns are checked on the first rows of local files and generators (hub datasets and parquet files are
+checked after loading); GRPO's batch arithmetic is checked with TRL's defaults (GRPO_DEFAULTS; a test compares
+them with the installed GRPOConfig).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..api import build
+from ..errors import ConfigError
+from ..fileio import read_records
+from .config import DatasetSpec, StageConfig
+from .data import LOCAL_SUFFIXES, stage_columns
+
+FIRST_ROWS = 20
+# GRPOConfig's defaults for the keys of the batch arithmetic (tests/test_train_precheck.py keeps them true).
+GRPO_DEFAULTS = {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "num_generations": 8,
+                 "per_device_eval_batch_size": 8, "generation_batch_size": None, "steps_per_generation": None,
+                 "num_generations_eval": None, "eval_strategy": "no"}
+
+
+class _Rows:
+    """The slice of a datasets.Dataset's interface that stage_columns reads, over plain rows."""
+
+    def __init__(self, rows: list[dict]) -> None:
+        self.rows = rows
+        self.column_names = list(dict.fromkeys(k for row in rows for k in row))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.rows[i]
+
+
+def _first_lines(path: Path) -> list[dict] | None:
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    return None  # the full reader reports it with its line number
+                if not isinstance(row, dict):
+                    return None
+                rows.append(row)
+            if len(rows) >= FIRST_ROWS:
+                break
+    return rows or None
+
+
+def first_rows(spec: DatasetSpec) -> tuple[list[dict], str] | None:
+    """The first rows of a generator or local .json/.jsonl file and a name for messages (None: checked later)."""
+    try:
+        if spec.generator is not None:
+            generator = build("generators", {"generator": spec.generator, **spec.params}, "dataset.generator")
+            return list(generator(min(spec.n, FIRST_ROWS), spec.seed)), f"generator {spec.generator!r}"
+        path = Path(spec.path or "")
+        suffix = path.suffix.lower()
+        if not path.is_file() or suffix not in LOCAL_SUFFIXES or suffix == ".parquet":
+            return None
+        rows = _first_lines(path) if suffix == ".jsonl" else read_records(path)[:FIRST_ROWS]
+    except (OSError, ValueError):
+        return None  # the full loader says what is wrong with the file
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        return None
+    return rows, str(spec.path)
+
+
+def _get(row: dict, dotted: str) -> Any:
+    if dotted in row:
+        return row[dotted]
+    node: Any = row
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(dotted)
+        node = node[part]
+    return node
+
+
+def mapped(rows: list[dict], columns: dict[str, str], where: str) -> list[dict]:
+    """Rows with dataset.columns applied (as map_columns does), or the same ConfigError for a missing source."""
+    if not columns:
+        return rows
+    out = []
+    for row in rows:
+        new = {k: v for k, v in row.items() if k not in columns}
+        for src, dst in columns.items():
+            try:
+                new[dst] = _get(row, src)
+            except KeyError:
+                found = list(dict.fromkeys(k for r in rows for k in r))
+                raise ConfigError(f"dataset.columns: [{src!r}] not found in {where}; its columns are {found}. "
+                                  "Hint: map names as {name in the file: name the trainer expects}.") from None
+        out.append(new)
+    return out
+
+
+def check_columns(stage: StageConfig, refs: dict[str, list[str]], where: str) -> None:
+    """The stage's columns (and the rewards' reference columns) in the first rows, when they are cheap to read."""
+    found = first_rows(stage.dataset)
+    if found is None:
+        return
+    rows, source = found
+    try:
+        stage_columns(stage, _Rows(mapped(rows, stage.dataset.columns, source)), source, refs)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(2, n + 1) if n % d == 0]
+
+
+def _near_multiples(of: int, around: int) -> list[int]:
+    low = max(of, around // of * of)
+    return sorted({low, low + of} - {around})
+
+
+def check_grpo_batches(stage: StageConfig, where: str) -> None:
+    """GRPO's generation batch holds whole groups of num_generations completions (TRL checks it only later)."""
+    if stage.stage != "grpo":
+        return
+    t = {**GRPO_DEFAULTS, **stage.trainer}
+    try:
+        per_device, accum, gens = (int(t["per_device_train_batch_size"]), int(t["gradient_accumulation_steps"]),
+                                   int(t["num_generations"]))
+        world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+        steps = t["steps_per_generation"]
+        batch = t["generation_batch_size"]
+        batch = int(batch) if batch is not None else per_device * world * int(steps if steps is not None else accum)
+    except (TypeError, ValueError):
+        return  # a wrong type: the trainer-value check names it
+    if gens < 2 or batch % gens == 0:
+        return
+    keys = ("per_device_train_batch_size", "gradient_accumulation_steps", "steps_per_generation",
+            "generation_batch_size", "num_generations")
+    given = ", ".join(f"{k}={stage.trainer[k]}" for k in keys if k in stage.trainer) or "none of them"
+    how = ("generation_batch_size" if t["generation_batch_size"] is not None else
+           f"per_device_train_batch_size {per_device} x {world} process(es) x steps_per_generation "
+           f"{steps if steps is not None else accum}")
+    hint = (f"set generation_batch_size to {' or '.join(map(str, _near_multiples(gens, batch)))}"
+            if t["generation_batch_size"] is not None else
+            f"set per_device_train_batch_size to {' or '.join(map(str, _near_multiples(gens, per_device)))}")
+    raise ConfigError(f"{where}: stage {stage.label!r}: GRPO generates {batch} completions per batch ({how}), "
+                      f"which is not a whole number of groups of num_generations={gens} completions per prompt "
+                      f"(you set {given}; the rest are TRL's defaults). Hint: {hint}, or num_generations to one of "
+                      f"{_divisors(batch)[:6]} (divisors of {batch}).")

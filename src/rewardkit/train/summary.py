@@ -1,0 +1,69 @@
+"""What a finished stage found: its selection metric, the best step and score, the best/ folder, the last score.
+
+Read from the Trainer's own state (metric_for_best_model) and, without one, from a best_checkpoint callback.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..selection import pick_best
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def _last_logged(history: list[dict], metric: str) -> tuple[int | None, float | None]:
+    for entry in reversed(history or []):
+        if metric in entry:
+            return entry.get("step"), _number(entry[metric])
+    return None, None
+
+
+def best_of(state: Any, args: Any, callbacks: list) -> dict[str, Any]:
+    """StageResult's metric, best_step, best_score, best_dir, last_step and last_score fields."""
+    chooser = next((cb for cb in callbacks if hasattr(cb, "best_dir_state") and hasattr(cb, "checkpoints")), None)
+    chosen_dir = (chooser.best_dir_state or {}) if chooser is not None else {}
+    metric = getattr(args, "metric_for_best_model", None)
+    if metric:
+        metric = metric if metric.startswith("eval_") else f"eval_{metric}"
+        best_step = getattr(state, "best_global_step", None)
+        last_step, last_score = _last_logged(state.log_history, metric)
+        best_dir = chosen_dir.get("path") if chosen_dir.get("step") == best_step else state.best_model_checkpoint
+        return {"metric": metric, "best_step": best_step, "best_score": _number(state.best_metric),
+                "best_dir": best_dir, "last_step": last_step, "last_score": last_score}
+    if chooser is None or not chooser.checkpoints:
+        return {}
+    agg, gib = chooser.params.aggregate, chooser.params.greater_is_better
+    scored = sorted(chooser.checkpoints.values(), key=lambda c: c.step)
+    best = pick_best(scored, agg, gib)
+    return {"metric": chooser.metric_name, "best_step": None if best is None else best.step,
+            "best_score": None if best is None else _number(best.value(agg)), "best_dir": chosen_dir.get("path"),
+            "last_step": scored[-1].step, "last_score": _number(scored[-1].value(agg))}
+
+
+def summary_lines(result: Any, config: str) -> list[str]:
+    """The end-of-run block of one stage: what it found and the command that uses it."""
+    head = f"{result.name} ({result.stage}): {result.steps} steps"
+    if result.reused:
+        head += " (finished earlier; reused)"
+    elif result.resumed_from:
+        head += f" (resumed from {result.resumed_from})"
+    lines = [head]
+    if result.metric and result.best_step is not None:
+        score = "-" if result.best_score is None else f"{result.best_score:.4f}"
+        lines.append(f"  best: step {result.best_step}, {result.metric} = {score}")
+        if result.last_step is not None:
+            last = "-" if result.last_score is None else f"{result.last_score:.4f}"
+            lines.append(f"  last: step {result.last_step}, {result.metric} = {last}")
+    else:
+        lines.append("  best: not selected (no metric_for_best_model or best_checkpoint callback)")
+    if result.best_dir:
+        lines.append(f"  best model: {result.best_dir}")
+    lines.append(f"  final model: {result.model}")
+    if result.stage != "rm":
+        lines.append(f"  next: rewardkit generate --from-run {result.output_dir} --input ROWS.jsonl "
+                     "--output OUT.jsonl")
+    return lines
