@@ -5,18 +5,24 @@ Exit codes (POSIX practice):
     1    failure: a bug (shown with a traceback) or a failed run
     2    usage or input error: one "Error: ..." line on stderr, "Hint: ..." included where useful
     130  Ctrl-C (SIGINT): one line "Interrupted."
-    141  stdout closed early (`rewardkit list | head -1`): quiet
+    141  stdout closed early (`rewardkit list | head -1`) or at start (`rewardkit list >&-`): quiet
     143  SIGTERM: one line "Terminated." (the library's cleanup, e.g. removing temp files, has run)
 
 SIGTERM is turned into the same unwinding as Ctrl-C so `finally` blocks run. Under a distributed launcher
 (WORLD_SIZE > 1) the default action is kept: torchrun/accelerate own the ranks' lifetime, and a rank blocked in
 a collective could not unwind anyway.
 
+Output streams: text a terminal's encoding cannot hold (ASCII, a C locale) is escaped, never an error; a
+terminal reporting a width under MIN_WIDTH columns (`COLUMNS=0`) is printed at DEFAULT_WIDTH, so errors still show.
+
 Nothing here imports torch, transformers or other heavy modules (`rewardkit list` must stay light).
 """
 
 from __future__ import annotations
 
+import codecs
+import errno
+import io
 import json
 import logging
 import os
@@ -47,6 +53,11 @@ ENV_LEVELS = {"TRANSFORMERS_VERBOSITY": "error", "DATASETS_VERBOSITY": "error", 
               "TORCH_LOGS": "-all"}
 # Modules whose warnings always reach the user: rewardkit and its plugins (rewardkit_*).
 OWN_MODULES = ("rewardkit",)
+
+# Below this many columns rich prints nothing useful (0 columns: nothing at all, not even an error line).
+MIN_WIDTH = 20
+DEFAULT_WIDTH = 80
+ESCAPE_ERRORS = "rewardkit.escape"  # codec error handler of stdout/stderr while a command runs
 
 _main_pid: int | None = None
 _terminated = False
@@ -97,11 +108,71 @@ class OutputConsole(Console):
 
 
 def widen(console: Console) -> Console:
-    """Never wrap when the output is not a terminal: paths and titles stay on one line for grep and logs."""
+    """Never wrap when the output is not a terminal: paths and titles stay on one line for grep and logs.
+    A terminal narrower than MIN_WIDTH (`COLUMNS=0`) gets DEFAULT_WIDTH."""
     if not console.is_terminal:
         console.width = 100_000
         console.soft_wrap = True
+    elif console.width < MIN_WIDTH:
+        console.width = DEFAULT_WIDTH
     return console
+
+
+class _ClosedStdout(io.TextIOBase):
+    """Stands in for the stdout a process started without (`rewardkit list >&-`, sys.stdout is None): writing
+    to it is a closed pipe, so the command ends like `rewardkit list | head -0` (exit 141, quiet)."""
+
+    encoding = "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if text:
+            raise BrokenPipeError(errno.EPIPE, "stdout is closed")
+        return 0
+
+
+def _escape(exc: UnicodeError) -> tuple[str | bytes, int]:
+    """Codec error handler: surrogate-escaped bytes (a C locale's file names) go out as the bytes they were;
+    any other character the stream's encoding lacks is written as a \\x, \\u escape."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    chars = exc.object[exc.start:exc.end]
+    if all(0xDC80 <= ord(c) <= 0xDCFF for c in chars):
+        return bytes(ord(c) - 0xDC00 for c in chars), exc.end
+    return codecs.backslashreplace_errors(exc)
+
+
+def _robust_streams() -> dict:
+    """Make stdout/stderr unable to fail on an encoding and give a closed stdout a stand-in; returns what
+    _restore_streams puts back."""
+    try:
+        codecs.lookup_error(ESCAPE_ERRORS)
+    except LookupError:
+        codecs.register_error(ESCAPE_ERRORS, _escape)
+    saved: dict = {"stdout": sys.stdout, "errors": {}}
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors != ESCAPE_ERRORS:
+            old = stream.errors
+            try:
+                stream.reconfigure(errors=ESCAPE_ERRORS)
+            except (OSError, ValueError):  # a closed or detached stream: left as it is
+                continue
+            saved["errors"][stream] = old
+    return saved
+
+
+def _restore_streams(saved: dict) -> None:
+    for stream, errors in saved["errors"].items():
+        try:
+            stream.reconfigure(errors=errors)
+        except (OSError, ValueError):
+            pass
+    if saved["stdout"] is None:
+        sys.stdout = None
 
 
 def print_table(console: Console, table: Table) -> None:
@@ -237,11 +308,12 @@ def _save_state() -> tuple:
     handlers = {}
     if threading.current_thread() is threading.main_thread():
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    return env, levels, warnings.showwarning, handlers
+    return env, levels, warnings.showwarning, handlers, _robust_streams()
 
 
 def _restore_state(state: tuple) -> None:
-    env, levels, showwarning, handlers = state
+    env, levels, showwarning, handlers, streams = state
+    _restore_streams(streams)
     for name, value in env.items():
         if value is None:
             os.environ.pop(name, None)
