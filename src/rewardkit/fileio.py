@@ -1,4 +1,5 @@
-"""Safe atomic file writes (symlink-aware, mode-preserving) and strict JSON/JSONL reading."""
+"""Safe atomic file writes (symlink-aware, mode-preserving) and strict, bounded JSON/JSONL reading (regular files
+and pipes, never devices; at most REWARDKIT_MAX_INPUT_BYTES)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from .errors import DataError
 
 _NOT_FILE_HINT = "Hint: choose a file path; rewardkit writes files atomically and never replaces a FIFO or device."
 _REGEN_HINT = "Hint: regenerate it or delete it."
+# Input files are read whole: a limit stops a runaway read (a huge or endless file) with a clear error.
+MAX_INPUT_ENV = "REWARDKIT_MAX_INPUT_BYTES"
+DEFAULT_MAX_INPUT_BYTES = 2 * 1024 ** 3
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symlink loop"),
           (stat.S_ISREG, "a file"))
@@ -241,14 +245,73 @@ def atomic_replace_dir(tmp_dir: Path, final: Path) -> Path:
     return final
 
 
+def max_input_bytes() -> int:
+    """The largest input file read (MAX_INPUT_ENV, default DEFAULT_MAX_INPUT_BYTES): a runaway read must stop."""
+    raw = os.environ.get(MAX_INPUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_INPUT_BYTES
+    if not raw.isascii() or not raw.isdigit() or int(raw) <= 0:
+        raise DataError(f"{MAX_INPUT_ENV}={raw!r}: expected a positive number of bytes. Hint: e.g. "
+                        f"{MAX_INPUT_ENV}={4 * 1024 ** 3} for 4 GiB, or unset it for the default.")
+    return int(raw)
+
+
+def _too_large(path: Path, size: str, limit: int) -> DataError:
+    return DataError(f"{path}: {size} bytes, over the input limit of {limit} bytes. Hint: split the file, "
+                     f"or raise the limit with {MAX_INPUT_ENV}=<bytes> where the memory allows (JSON takes "
+                     "several times its file size in memory).")
+
+
+def _input_error(path: Path, exc: OSError) -> DataError:
+    why = {errno.ENOENT: "the file does not exist", errno.EISDIR: "is a directory, not a file",
+           errno.EACCES: "permission denied when reading"}.get(exc.errno, f"cannot read ({exc.strerror or exc})")
+    return DataError(f"{path}: {why}. Hint: pass a readable JSON/JSONL file (check the path).")
+
+
+def _check_readable_kind(path: Path, mode: int) -> None:
+    """Regular files and pipes (`--input <(zcat rows.jsonl.gz)`) are read; a device or socket is refused:
+    reading /dev/zero or /dev/urandom never ends."""
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{path}: is a directory, not a file. Hint: pass a readable JSON/JSONL file (check the path).")
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        raise DataError(f"{path}: is {_kind(mode)}, not a regular file or pipe, so it is not read (it may never "
+                        "end). Hint: save the data to a file first and pass that file.")
+
+
+def read_input_bytes(path: str | Path) -> bytes:
+    """The bytes of a regular file or pipe, at most max_input_bytes() of them; a device or socket is refused and a
+    missing or unreadable file is a DataError naming it."""
+    path = Path(path)
+    limit = max_input_bytes()
+    try:
+        _check_readable_kind(path, os.stat(path).st_mode)  # before opening: opening a device can have effects
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _input_error(path, exc) from None
+    try:
+        st = os.fstat(fd)
+        _check_readable_kind(path, st.st_mode)  # swapped between the stat and the open
+        if st.st_size > limit:
+            raise _too_large(path, str(st.st_size), limit)
+        chunks, total = [], 0
+        while total <= limit:  # a pipe (or a growing file) is cut off at the limit, not read to its end
+            chunk = os.read(fd, min(1 << 24, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise _too_large(path, f"more than {limit}", limit)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise _input_error(path, exc) from None
+    finally:
+        os.close(fd)
+
+
 def _read_text(path: Path) -> str:
     """File contents as text; every user-caused failure is a DataError naming the file."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        why = {errno.ENOENT: "the file does not exist", errno.EISDIR: "is a directory, not a file",
-               errno.EACCES: "permission denied when reading"}.get(exc.errno, f"cannot read ({exc.strerror or exc})")
-        raise DataError(f"{path}: {why}. Hint: pass a readable JSON/JSONL file (check the path).") from None
+    data = read_input_bytes(path)
     try:
         return data.decode("utf-8-sig")  # -sig: files saved by Windows editors start with a BOM
     except UnicodeDecodeError as exc:

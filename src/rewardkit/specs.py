@@ -209,6 +209,9 @@ def check_shape(data: Any, where: str) -> None:
 def _read_text(path: Path) -> str:
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory, not a spec file. Hint: name the .yaml/.toml/.json file in it.")
+    if path.exists() and not path.is_file():  # a FIFO or device: reading it may never end (a spec is a file)
+        raise ConfigError(f"{path}: is not a regular file (a FIFO, device or socket). Hint: save the spec to a "
+                          "file and pass that file.")
     if not path.is_file():
         raise ConfigError(f"{path}: no such file. Hint: check the path (relative paths start at the current "
                           "directory).")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError
-from ..fileio import atomic_write_json, atomic_write_jsonl, read_records
+from ..fileio import atomic_write_json, atomic_write_jsonl, read_input_bytes, read_records
 from ..train.data import chat_prompt
 
 DEFAULT_INTO = "completion"
@@ -37,7 +37,7 @@ def parse_columns(items: list[str] | None = None, json_text: str | None = None) 
     if json_text:
         text = json_text
         if not json_text.lstrip().startswith("{") and Path(json_text).is_file():
-            text = Path(json_text).read_text(encoding="utf-8")
+            text = read_input_bytes(json_text).decode("utf-8-sig")  # bounded; FIFOs and devices refused
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
