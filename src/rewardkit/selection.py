@@ -140,20 +140,33 @@ def select(directory: str | Path, spec: Any = None, labels: str | Path | None = 
     files = find_inference_files(directory, names)
     composed = compose(spec if spec is not None else _spec_from_record(directory))
     label_map = load_labels(labels) if labels is not None else None
-    loaded = [load_inference(path, completion_key) for path in files]
-    ids = {f.path.name: [str(r["id"]) for r in f.rows] for f in loaded}
+    ids: dict[str, list[str]] = {}
     if label_map is not None and intersection:
         ids[f"the labels {Path(labels).name}"] = list(label_map)
-    shared = shared_row_ids(ids, intersection=intersection)
-    if label_map is not None and intersection:
-        label_map = {k: v for k, v in label_map.items() if k in shared}
-    checkpoints = []
-    for f in loaded:
+
+    def scored(f: Any, shared: set[str]) -> CheckpointScore:
         rows, dropped = keep_rows(f.rows, shared)
         if label_map is not None:
             rows = join_labels(rows, label_map, str(f.path), str(labels), f.completion_key)
-        checkpoints.append(score_checkpoint(composed, rows, name=f.path.stem, file=f.path.name, step=f.step,
-                                            epoch=f.epoch, completion_key=f.completion_key, dropped=dropped))
+        return score_checkpoint(composed, rows, name=f.path.stem, file=f.path.name, step=f.step, epoch=f.epoch,
+                                completion_key=f.completion_key, dropped=dropped)
+
+    # One file in memory at a time (memory follows the largest file, not the sum): each is scored as soon as it
+    # is known to hold the same ids as the first; only --intersect (shared ids known at the end) reads twice.
+    checkpoints, first, same_rows = [], None, not intersection
+    for path in files:
+        f = load_inference(path, completion_key)
+        ids[path.name] = [str(r["id"]) for r in f.rows]
+        first = set(ids[path.name]) if first is None else first
+        same_rows = same_rows and first == set(ids[path.name])  # after a mismatch only the ids are collected
+        if same_rows:
+            checkpoints.append(scored(f, first))
+        del f
+    shared = shared_row_ids(ids, intersection=intersection)  # files of different rows raise here
+    if intersection:
+        if label_map is not None:
+            label_map = {k: v for k, v in label_map.items() if k in shared}
+        checkpoints = [scored(load_inference(path, completion_key), shared) for path in files]
     checkpoints.sort(key=_sort_key)
     return Selection(checkpoints, pick_best(checkpoints, aggregate, greater_is_better), composed.expression,
                      list(composed.components), aggregate, greater_is_better, intersection)
