@@ -9,6 +9,7 @@ import json
 import os
 import pty
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,81 @@ def test_step_in_the_file_must_match_its_name(tmp_path):
         load_inference(tmp_path / "step_5.json")
     _step_file(tmp_path, "step_5.json", step=5)
     assert load_inference(tmp_path / "step_5.json").step == 5
+
+
+# --- 2 and 4. the stage record: absolute paths, validated like a config -------------------------------------------
+def test_a_run_folder_does_not_depend_on_the_training_directory(tiny_lm_dir, tmp_path, monkeypatch):
+    """`model: lmrel` (relative) trained in one directory; `--from-run` read from another directory that has its
+    own `lmrel` folder still finds the base model the adapter was trained on."""
+    from rewardkit.generation import resolve_run
+    from rewardkit.train import run as train
+
+    workdir, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    workdir.mkdir()
+    (elsewhere / "lmrel").mkdir(parents=True)  # a same-named folder that must not be taken as the base model
+    shutil.copytree(tiny_lm_dir, workdir / "lmrel")
+    (workdir / "train.jsonl").write_text("".join(json.dumps({"prompt": f"q{i}", "completion": "a"}) + "\n"
+                                                 for i in range(4)))
+    monkeypatch.chdir(workdir)
+    config = {"stage": "sft", "model": "lmrel", "output_dir": "run", "dataset": {"path": "train.jsonl"},
+              "peft": {"r": 2, "dropout": 0.0},
+              "trainer": {"max_steps": 1, "per_device_train_batch_size": 4, "max_length": 32, "disable_tqdm": True,
+                          "activation_checkpointing": False, "save_strategy": "no"}}
+    train(config)
+    record = json.loads((workdir / "run" / "rewardkit_stage.json").read_text())
+    assert record["base_model"] == str(workdir / "lmrel")
+    assert record["config"]["model"] == str(workdir / "lmrel")
+    assert record["config"]["dataset"]["path"] == str(workdir / "train.jsonl")
+    assert record["output_dir"] == str(workdir / "run") and record["working_dir"] == str(workdir)
+    monkeypatch.chdir(elsewhere)
+    settings = resolve_run(workdir / "run")
+    assert settings.model == str(workdir / "lmrel") and settings.adapter == str(workdir / "run" / "final")
+
+
+def _stage_folder(tmp_path: Path, **dataset) -> Path:
+    stage = tmp_path / "run"
+    (stage / "final").mkdir(parents=True)
+    (stage / "final" / "adapter_config.json").write_text("{}")
+    config = {"stage": "sft", "model": "/models/base", "dataset": {"path": "x.jsonl", **dataset}}
+    (stage / "rewardkit_stage.json").write_text(json.dumps({"name": "sft", "base_model": "/models/base",
+                                                            "config": config}))
+    return stage
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"chat": "false"}, r"config.dataset.chat: Input should be a valid boolean"),
+    ({"columns": ["ab"]}, r"config.dataset.columns: Input should be a valid dictionary"),
+    ({"columns": 5}, r"config.dataset.columns: Input should be a valid dictionary"),
+    ({"system_prompt": 7}, r"config.dataset.system_prompt: Input should be a valid string"),
+], ids=["chat-as-text", "columns-as-list", "columns-as-number", "system-prompt-number"])
+def test_a_malformed_stage_record_is_one_error(tmp_path, change, expected):
+    from rewardkit.errors import ConfigError
+    from rewardkit.generation import resolve_run
+
+    stage = _stage_folder(tmp_path, **change)
+    with pytest.raises(ConfigError, match=f"rewardkit_stage.json: {expected}"):
+        resolve_run(stage)
+
+
+def test_a_stage_record_whose_dataset_is_text_is_one_cli_line(tmp_path):
+    stage = _stage_folder(tmp_path)
+    record = json.loads((stage / "rewardkit_stage.json").read_text())
+    record["config"]["dataset"] = "x"
+    (stage / "rewardkit_stage.json").write_text(json.dumps(record))
+    (tmp_path / "rows.jsonl").write_text('{"prompt": "p"}\n')
+    proc = run("generate", "--from-run", stage, "-i", tmp_path / "rows.jsonl", "-o", tmp_path / "out.jsonl",
+               timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "rewardkit_stage.json: config.dataset: Input should be" in proc.stderr
+
+
+def test_a_summary_stage_name_cannot_leave_the_run(tmp_path):
+    from rewardkit.errors import ConfigError
+    from rewardkit.generation import resolve_run
+
+    _stage_folder(tmp_path / "outside_run")  # a real stage record outside the pipeline's folder
+    pipe = tmp_path / "pipe"
+    pipe.mkdir()
+    (pipe / "summary.json").write_text(json.dumps([{"name": "../outside_run/run"}]))
+    with pytest.raises(ConfigError, match="summary.json stage name '../outside_run/run' escapes"):
+        resolve_run(pipe)

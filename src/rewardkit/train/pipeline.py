@@ -15,6 +15,7 @@ from ..fileio import atomic_write_json, atomic_write_jsonl
 from .config import REF_PREFIX, StageConfig, load_stages
 from .data import load_stage_data, reference_columns
 from .preflight import check_models, loading
+from .record import revision_of, write_stage_record
 from .smoke import smoke_mode, smoke_setup
 from .stages import (
     build_args,
@@ -166,8 +167,7 @@ def run_stage(p: _Prepared, model: str, where: str) -> StageResult:
                          None if loss is None else float(loss), round(runtime, 2), metrics)
     if trainer.accelerator.is_main_process:
         # base_model: what `model: "@stage"` resolved to (`rewardkit generate --from-run` applies the adapter to it).
-        atomic_write_json(out / "rewardkit_stage.json", {**asdict(result), "base_model": model,
-                                                         "config": stage.model_dump()})
+        write_stage_record(out, asdict(result), model, stage.model_dump(), revision_of(trainer.model))
     del trainer  # free the model before the next stage loads its own
     return result
 
