@@ -309,3 +309,36 @@ def test_a_summary_stage_name_cannot_leave_the_run(tmp_path):
     (pipe / "summary.json").write_text(json.dumps([{"name": "../outside_run/run"}]))
     with pytest.raises(ConfigError, match="summary.json stage name '../outside_run/run' escapes"):
         resolve_run(pipe)
+
+
+# --- 5. chat completions of other shapes -------------------------------------------------------------------------
+def _assistant(content: object) -> list[dict]:
+    return [{"role": "assistant", "content": content}]
+
+
+@pytest.mark.parametrize("content, text", [
+    ([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}], "ab"),  # TRL / OpenAI chat
+    ([{"type": "image"}, {"type": "text", "text": "a"}], "a"),  # TRL multimodal
+    ([{"type": "image_url", "image_url": {"url": "x"}}, {"type": "text", "text": "a"}], "a"),  # OpenAI
+    ([{"type": "output_text", "text": "a"}], "a"),  # OpenAI Responses
+    ([{"type": "refusal", "refusal": "no"}], ""),
+], ids=["text-parts", "trl-image", "openai-image-url", "responses-output-text", "refusal"])
+def test_accepted_content_parts(content, text):
+    from rewardkit.rewards.base import completion_text
+
+    assert completion_text(_assistant(content), 0) == text
+
+
+@pytest.mark.parametrize("content, expected", [
+    ([{"type": "text", "text": None}], "a text part's 'text' must be a string, got NoneType"),
+    ([{"type": "text", "text": 5}], "a text part's 'text' must be a string, got int"),
+    (["hi"], "a part must be an object, got str 'hi'"),
+    ([{"text": "hi"}], "a part without 'type'"),
+    ([{"type": "tool_result", "text": "x"}], "a part of type 'tool_result' is not a text part"),
+], ids=["text-null", "text-number", "bare-string", "no-type", "unknown-type"])
+def test_other_content_parts_are_refused_in_one_line(tmp_path, content, expected):
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    (tmp_path / "chat.jsonl").write_text(json.dumps({"completion": _assistant(content), "answer": "1"}) + "\n")
+    proc = run("score", "spec.yaml", "-i", "chat.jsonl", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"completions[0].content[0]: {expected}. Hint:" in proc.stderr
