@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import shlex
 import shutil
 import subprocess
@@ -342,3 +343,51 @@ def test_other_content_parts_are_refused_in_one_line(tmp_path, content, expected
     proc = run("score", "spec.yaml", "-i", "chat.jsonl", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert f"completions[0].content[0]: {expected}. Hint:" in proc.stderr
+
+
+# --- 7. smaller ones ---------------------------------------------------------------------------------------------
+PIPELINE = {"pipeline": [{"stage": "sft", "model": "m", "dataset": {"path": "x.jsonl"}},
+                         {"stage": "sft", "name": "b", "model": "m", "dataset": {"path": "x.jsonl"}}]}
+
+
+@pytest.mark.parametrize("key, expected", [
+    ("pipeline.--1.name", "no item named '--1'"),
+    ("pipeline.².name", "no item named '²'"),
+    ("pipeline.١.name", "no item named '١'"),  # an Arabic-Indic digit one: not index 1
+    ("pipeline.99999999999999999999.name", "index 99999999999999999999 is out of range (2 items)"),
+], ids=["double-minus", "superscript-two", "arabic-indic-one", "huge"])
+def test_set_indices_are_ascii_digits(key, expected):
+    from rewardkit.errors import ConfigError
+    from rewardkit.train.config import apply_overrides
+
+    with pytest.raises(ConfigError, match=re.escape(f"--set {key.rsplit('.', 1)[0]}: {expected}")):
+        apply_overrides(PIPELINE, [f"{key}=x"])
+    assert apply_overrides(PIPELINE, ["pipeline.-1.name=x"])["pipeline"][1]["name"] == "x"
+
+
+@pytest.mark.parametrize("into, expected", [
+    ("id", "--into 'id' would overwrite the row's id"),
+    ("id.x", "--into 'id.x' would overwrite the row's id"),
+    ("input", "--into 'input' would overwrite the prompt's source field 'input.question'"),
+    ("input.question", "--into 'input.question' would overwrite the prompt's source field 'input.question'"),
+    ("output. answer", "--into 'output. answer': the key ' answer' has spaces around it. Hint: write "
+                       "--into 'output.answer'"),
+], ids=["id", "inside-id", "input", "prompt-field", "spaces"])
+def test_generate_into_keeps_the_rows_identity(tmp_path, into, expected):
+    (tmp_path / "test.json").write_text('[{"id": "1", "input": {"question": "q"}}]')
+    proc = run("generate", "no_such_model", "-i", "test.json", "-o", "out.json", "--column", "input.question=prompt",
+               "--into", into, cwd=tmp_path)
+    assert proc.returncode == 2 and expected in proc.stderr, proc.stderr
+    # Asked for: the identity check lets it through (the missing model is the next error).
+    if into in ("id", "input", "input.question"):
+        proc = run("generate", "no_such_model", "-i", "test.json", "-o", "out.json", "--column",
+                   "input.question=prompt", "--into", into, "--into-overwrite", cwd=tmp_path)
+        assert proc.returncode == 2 and "neither a local folder nor in the Hugging Face cache" in proc.stderr
+
+
+def test_into_identity_rule_leaves_other_keys_alone():
+    from rewardkit.generation import check_into_keeps_identity, parse_into
+
+    for into in ("completion", "output.answer", "input.answer", "identity"):
+        check_into_keeps_identity(parse_into(into), {"input.question": "prompt", "output.answer": "completion"},
+                                  "prompt")

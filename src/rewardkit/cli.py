@@ -194,6 +194,8 @@ def generate(
     adapter: Optional[Path] = typer.Option(None, "--adapter", help="LoRA adapter folder (adapter_config.json)."),
     into: Optional[str] = typer.Option(None, "--into", help="Dotted key receiving the completion in a copy of each "
                                        "row, e.g. output.answer (default: completion)."),
+    into_overwrite: bool = typer.Option(False, "--into-overwrite", help="Allow --into to replace the row's id or "
+                                        "the prompt's source field."),
     prompt_column: str = typer.Option("prompt", "--prompt-column", help="Prompt key (after --column mapping)."),
     column: Optional[list[str]] = typer.Option(None, "--column", help="Map SRC=DST like dataset.columns, e.g. "
                                                "input.question=prompt (repeatable)."),
@@ -214,7 +216,7 @@ def generate(
     result = generate_file(model, input, output, adapter=adapter, into=into, from_run=from_run, columns=mapping,
                            prompt_column=prompt_column, chat=chat, system_prompt=system_prompt,
                            batch_size=batch_size, max_new_tokens=max_new_tokens, share_prefix=not no_share_prefix,
-                           device=device, dtype=dtype)
+                           device=device, dtype=dtype, into_overwrite=into_overwrite)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
