@@ -391,3 +391,28 @@ def test_into_identity_rule_leaves_other_keys_alone():
     for into in ("completion", "output.answer", "input.answer", "identity"):
         check_into_keeps_identity(parse_into(into), {"input.question": "prompt", "output.answer": "completion"},
                                   "prompt")
+
+
+@pytest.mark.parametrize("first, second", [("x-y", "x_y"), ("x_y", "x--y"), ("x-y", "x-_y")])
+def test_plugin_names_that_pip_normalizes_alike_are_one_plugin(tmp_path, first, second):
+    from rewardkit.errors import ConfigError
+    from rewardkit.scaffold import new_plugin
+
+    made = new_plugin(first, tmp_path)
+    assert made.root.name == "rewardkit-x-y" and made.module == "rewardkit_x_y"
+    with pytest.raises(ConfigError, match="rewardkit-x-y already exists and is not empty"):
+        new_plugin(second, tmp_path)
+    made.root.rename(tmp_path / "rewardkit-x_y")  # a folder spelled the other way (by hand, an older rewardkit)
+    with pytest.raises(ConfigError, match="rewardkit-x_y is the same plugin as rewardkit-x-y"):
+        new_plugin(second, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rewardkit-x_y"]
+
+
+def test_description_under_a_c_locale_names_the_locale(tmp_path):
+    env = {"LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}
+    proc = run("plugin", "new", "demo", "--dir", tmp_path, "--description", "한국어 설명", env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "the command runs under a non-UTF-8 locale (LC_ALL=C" in proc.stderr and "PYTHONUTF8=1" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+    proc = run("plugin", "new", "demo", "--dir", tmp_path, "--description", "한국어 설명")  # a UTF-8 locale
+    assert proc.returncode == 0 and "한국어 설명" in (tmp_path / "rewardkit-demo" / "pyproject.toml").read_text()
