@@ -416,3 +416,81 @@ def test_description_under_a_c_locale_names_the_locale(tmp_path):
     assert list(tmp_path.iterdir()) == []
     proc = run("plugin", "new", "demo", "--dir", tmp_path, "--description", "한국어 설명")  # a UTF-8 locale
     assert proc.returncode == 0 and "한국어 설명" in (tmp_path / "rewardkit-demo" / "pyproject.toml").read_text()
+
+
+def _two_checkpoints(folder: Path) -> Path:
+    for step, output in ((1, "0"), (2, "1")):
+        _step_file(folder, f"step_{step}.json", step=step)
+        data = json.loads((folder / f"step_{step}.json").read_text())
+        data["records"][0]["output"] = output
+        (folder / f"step_{step}.json").write_text(json.dumps(data))
+    return folder
+
+
+@pytest.mark.parametrize("name, magic", [("p.svg", b"<?xml"), ("p.pdf", b"%PDF"), ("p.PNG", b"\x89PNG")])
+def test_select_plot_follows_the_suffix(tmp_path, name, magic):
+    from rewardkit import selection
+
+    result = selection.select(_two_checkpoints(tmp_path / "inf"), SPEC_DICT)
+    selection.write_plot(result, tmp_path / name)
+    assert (tmp_path / name).read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize("name", ["p.txt", "p", "p.json"])
+def test_select_plot_with_an_unknown_suffix_is_refused_before_scoring(scoring, name):
+    _two_checkpoints(scoring / "inf")
+    proc = run("select", "inf", "--spec", "spec.yaml", "--plot", name, cwd=scoring)
+    assert proc.returncode == 2 and "names no image format written here. Hint: end the name with .png" in proc.stderr
+    assert proc.stdout == "" and not (scoring / name).exists()
+
+
+@pytest.mark.parametrize("entry", ["symlink", "file"])
+def test_demo_output_with_a_linked_stage_folder_is_refused(tmp_path, entry):
+    from rewardkit.demo import MARKER, prepare_output
+    from rewardkit.errors import ConfigError
+
+    out, elsewhere = tmp_path / "demo", tmp_path / "precious"
+    (elsewhere / "keep").mkdir(parents=True)
+    (out / "grpo").mkdir(parents=True)
+    (out / MARKER).write_text("written by `rewardkit demo`\n")
+    if entry == "symlink":
+        (out / "sft").symlink_to(elsewhere, target_is_directory=True)
+    else:
+        (out / "sft").write_text("not a folder")
+    expected = f"is a symlink to {elsewhere}" if entry == "symlink" else "is not a folder"
+    with pytest.raises(ConfigError, match=f"sft {expected}, which the demo did not write"):
+        prepare_output(out)
+    assert (elsewhere / "keep").is_dir() and (out / "grpo").is_dir()  # nothing emptied
+    (out / "sft").unlink()
+    prepare_output(out)
+    assert not (out / "grpo").exists() and (out / MARKER).is_file()
+
+
+def test_a_pickled_adapter_with_code_is_refused_as_unsafe(tiny_lm_dir, tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from rewardkit.errors import ConfigError
+    from rewardkit.generation import load_model_for_inference
+
+    adapter = tmp_path / "adapter"
+    lora = LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM")
+    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_lm_dir), lora).save_pretrained(adapter)
+    (adapter / "adapter_model.safetensors").unlink()
+    torch.save({"weight": _RunsCode(str(tmp_path / "ran"))}, adapter / "adapter_model.bin")
+    with pytest.raises(ConfigError, match=r"adapter '.*adapter': a pickled weights file \(.bin\) could not be loaded "
+                                          r"safely: .*unsupported GLOBAL posix.system.*Hint: use weights saved as "
+                                          r".safetensors"):
+        load_model_for_inference(str(tiny_lm_dir), adapter, device="cpu")
+    assert not (tmp_path / "ran").exists()
+
+
+class _RunsCode:
+    """Unpickling this runs a shell command (what a crafted adapter_model.bin does)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch {shlex.quote(self.path)}",))

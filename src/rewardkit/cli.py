@@ -111,7 +111,8 @@ def select_cmd(
     lower_is_better: bool = typer.Option(False, "--lower-is-better", help="Pick the lowest score."),
     checkpoint: Optional[list[str]] = typer.Option(None, "--checkpoint", help="Only this file of DIR (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of each metric against the step."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a plot of each metric against the step "
+                                        "(.png, .svg, .pdf... by the suffix)."),
 ) -> None:
     """Score every checkpoint's inference file in DIR and name the best one."""
     from . import selection
@@ -120,6 +121,7 @@ def select_cmd(
         from .fileio import check_output
 
         check_output(plot)  # refused before every checkpoint is scored, not after
+        selection.plot_format(plot)
     result = selection.select(directory, spec, labels, aggregate=aggregate, completion_key=completion_key,
                               greater_is_better=not lower_is_better, names=checkpoint, intersection=intersect)
     if plot is not None:

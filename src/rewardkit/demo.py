@@ -163,6 +163,7 @@ def test_em(model_dir: str, test_file: str) -> float:
 
 
 MARKER = ".rewardkit-demo"
+DEMO_FOLDERS = ("base", "data", "sft", "grpo")  # what a demo run writes (and the next one empties)
 
 
 def prepare_output(out: Path) -> Path:
@@ -173,7 +174,14 @@ def prepare_output(out: Path) -> Path:
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
         raise ConfigError(f"--output {out} exists and is not a demo folder; the demo would write into it. "
                           "Hint: pick a new or empty folder.")
-    for name in ("base", "data", "sft", "grpo"):
+    for name in DEMO_FOLDERS:  # the demo never makes links or files there: such an entry is not the demo's
+        entry = out / name
+        if entry.is_symlink() or (entry.exists() and not entry.is_dir()):
+            kind = f"a symlink to {os.path.realpath(entry)}" if entry.is_symlink() else "not a folder"
+            raise ConfigError(f"--output {out}: {entry} is {kind}, which the demo did not write; it empties and "
+                              "rewrites that folder and would write through it. Hint: remove it, or pick a new "
+                              "or empty folder.")
+    for name in DEMO_FOLDERS:
         shutil.rmtree(out / name, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("written by `rewardkit demo`; the next run empties this folder\n", encoding="utf-8")

@@ -186,13 +186,28 @@ def plot_series(selection: Selection) -> dict[str, list[float | None]]:
     return series
 
 
+PLOT_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "eps", "ps")  # matplotlib writes these without extras
+
+
+def plot_format(path: str | Path) -> str:
+    """The image format a plot path's suffix names; a missing or unknown suffix is a ConfigError."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in PLOT_FORMATS:
+        raise ConfigError(f"--plot {str(path)!r}: the suffix {('.' + suffix) if suffix else '(none)'!r} names no "
+                          f"image format written here. Hint: end the name with .{', .'.join(PLOT_FORMATS)} "
+                          "(e.g. scores.png).")
+    return "jpeg" if suffix == "jpg" else suffix
+
+
 def write_plot(selection: Selection, path: str | Path, *, rows: str = "validation",
                extra: dict[str, tuple[float, float]] | None = None) -> Path:
-    """A PNG of the score (and each distinct component mean) per checkpoint, the best marked.
+    """A plot of the score (and each distinct component mean) per checkpoint, the best marked, in the format
+    the path's suffix names (PLOT_FORMATS: .png, .svg, .pdf...).
 
     `rows` says what was scored (shown with the row count); `extra` adds labelled points, e.g.
     {"test EM of the best": (step, value)}.
     """
+    image_format = plot_format(path)
     # Figure + Agg canvas instead of pyplot: no global backend switch inside a user's session.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -228,5 +243,5 @@ def write_plot(selection: Selection, path: str | Path, *, rows: str = "validatio
     ax.legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format=image_format)
     return atomic_write_bytes(path, buf.getvalue())
