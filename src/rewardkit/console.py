@@ -12,17 +12,15 @@ SIGTERM is turned into the same unwinding as Ctrl-C so `finally` blocks run. Und
 (WORLD_SIZE > 1) the default action is kept: torchrun/accelerate own the ranks' lifetime, and a rank blocked in
 a collective could not unwind anyway.
 
-Output streams: text a terminal's encoding cannot hold (ASCII, a C locale) is escaped, never an error; a
-terminal reporting a width under MIN_WIDTH columns (`COLUMNS=0`) is printed at DEFAULT_WIDTH, so errors still show.
+Output streams (rewardkit.streams, set up for each run): text a terminal's encoding cannot hold (ASCII, a C locale)
+is escaped, never an error; a stdout closed at start is a closed pipe. A terminal reporting a width under MIN_WIDTH
+columns (`COLUMNS=0`) is printed at DEFAULT_WIDTH, so errors still show.
 
 Nothing here imports torch, transformers or other heavy modules (`rewardkit list` must stay light).
 """
 
 from __future__ import annotations
 
-import codecs
-import errno
-import io
 import json
 import logging
 import os
@@ -39,6 +37,7 @@ from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
 from .errors import RewardkitError
+from .streams import restore_streams, robust_streams
 
 EXIT_USAGE = 2
 EXIT_SIGINT = 128 + signal.SIGINT    # 130
@@ -57,7 +56,6 @@ OWN_MODULES = ("rewardkit",)
 # Below this many columns rich prints nothing useful (0 columns: nothing at all, not even an error line).
 MIN_WIDTH = 20
 DEFAULT_WIDTH = 80
-ESCAPE_ERRORS = "rewardkit.escape"  # codec error handler of stdout/stderr while a command runs
 
 _main_pid: int | None = None
 _terminated = False
@@ -116,63 +114,6 @@ def widen(console: Console) -> Console:
     elif console.width < MIN_WIDTH:
         console.width = DEFAULT_WIDTH
     return console
-
-
-class _ClosedStdout(io.TextIOBase):
-    """Stands in for the stdout a process started without (`rewardkit list >&-`, sys.stdout is None): writing
-    to it is a closed pipe, so the command ends like `rewardkit list | head -0` (exit 141, quiet)."""
-
-    encoding = "utf-8"
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        if text:
-            raise BrokenPipeError(errno.EPIPE, "stdout is closed")
-        return 0
-
-
-def _escape(exc: UnicodeError) -> tuple[str | bytes, int]:
-    """Codec error handler: surrogate-escaped bytes (a C locale's file names) go out as the bytes they were;
-    any other character the stream's encoding lacks is written as a \\x, \\u escape."""
-    if not isinstance(exc, UnicodeEncodeError):
-        raise exc
-    chars = exc.object[exc.start:exc.end]
-    if all(0xDC80 <= ord(c) <= 0xDCFF for c in chars):
-        return bytes(ord(c) - 0xDC00 for c in chars), exc.end
-    return codecs.backslashreplace_errors(exc)
-
-
-def _robust_streams() -> dict:
-    """Make stdout/stderr unable to fail on an encoding and give a closed stdout a stand-in; returns what
-    _restore_streams puts back."""
-    try:
-        codecs.lookup_error(ESCAPE_ERRORS)
-    except LookupError:
-        codecs.register_error(ESCAPE_ERRORS, _escape)
-    saved: dict = {"stdout": sys.stdout, "errors": {}}
-    if sys.stdout is None:
-        sys.stdout = _ClosedStdout()
-    for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, io.TextIOWrapper) and stream.errors != ESCAPE_ERRORS:
-            old = stream.errors
-            try:
-                stream.reconfigure(errors=ESCAPE_ERRORS)
-            except (OSError, ValueError):  # a closed or detached stream: left as it is
-                continue
-            saved["errors"][stream] = old
-    return saved
-
-
-def _restore_streams(saved: dict) -> None:
-    for stream, errors in saved["errors"].items():
-        try:
-            stream.reconfigure(errors=errors)
-        except (OSError, ValueError):
-            pass
-    if saved["stdout"] is None:
-        sys.stdout = None
 
 
 def print_table(console: Console, table: Table) -> None:
@@ -308,12 +249,12 @@ def _save_state() -> tuple:
     handlers = {}
     if threading.current_thread() is threading.main_thread():
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    return env, levels, warnings.showwarning, handlers, _robust_streams()
+    return env, levels, warnings.showwarning, handlers, robust_streams()
 
 
 def _restore_state(state: tuple) -> None:
     env, levels, showwarning, handlers, streams = state
-    _restore_streams(streams)
+    restore_streams(streams)
     for name, value in env.items():
         if value is None:
             os.environ.pop(name, None)
