@@ -109,6 +109,15 @@ def test_a_device_as_input_is_refused(scoring, argv):
     assert "is a character device, not a regular file or pipe" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_spec_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+    from rewardkit.errors import ConfigError
+    from rewardkit.specs import load_file
+
+    os.mkfifo(tmp_path / "spec.yaml")  # no writer: opening it to read would block forever
+    with pytest.raises(ConfigError, match="spec.yaml: is not a regular file"):
+        load_file(tmp_path / "spec.yaml")
+
+
 def test_an_inference_file_linked_to_a_device_is_refused(tmp_path):
     from rewardkit.errors import DataError
     from rewardkit.inference_files import load_inference
