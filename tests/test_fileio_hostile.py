@@ -340,9 +340,13 @@ def test_unreadable_file(tmp_path, monkeypatch):
     path = tmp_path / "secret.json"
     path.write_text("{}")
 
-    def deny(self, *a, **k):
-        raise PermissionError(errno.EACCES, "Permission denied", str(self))
-    monkeypatch.setattr(Path, "read_bytes", deny)
+    real_open = os.open
+
+    def deny(file, *a, **k):  # root reads any file: the refusal is simulated at the open
+        if str(file) == str(path):
+            raise PermissionError(errno.EACCES, "Permission denied", str(file))
+        return real_open(file, *a, **k)
+    monkeypatch.setattr(os, "open", deny)
     with pytest.raises(DataError, match="secret.json: permission denied") as info:
         read_json(path)
     _no_raw_oserror(str(info.value))

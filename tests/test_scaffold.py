@@ -33,7 +33,7 @@ HOSTILE = 'says "hi" \\ ends with a quote"'
 @pytest.mark.parametrize("name", ["a", "demo", "my-metric", "my_metric", "qa2", "a-b_c-9"])
 def test_valid_names(name: str) -> None:
     names = plugin_names(name)
-    assert names["dist"] == f"rewardkit-{name}"
+    assert names["dist"] == f"rewardkit-{name.replace('_', '-')}"  # pip's normalized name (issue 21)
     assert names["module"] == "rewardkit_" + name.replace("-", "_") and names["module"].isidentifier()
 
 

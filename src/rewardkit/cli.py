@@ -111,7 +111,8 @@ def select_cmd(
     lower_is_better: bool = typer.Option(False, "--lower-is-better", help="Pick the lowest score."),
     checkpoint: Optional[list[str]] = typer.Option(None, "--checkpoint", help="Only this file of DIR (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of each metric against the step."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a plot of each metric against the step "
+                                        "(.png, .svg, .pdf... by the suffix)."),
 ) -> None:
     """Score every checkpoint's inference file in DIR and name the best one."""
     from . import selection
@@ -120,6 +121,7 @@ def select_cmd(
         from .fileio import check_output
 
         check_output(plot)  # refused before every checkpoint is scored, not after
+        selection.plot_format(plot)
     result = selection.select(directory, spec, labels, aggregate=aggregate, completion_key=completion_key,
                               greater_is_better=not lower_is_better, names=checkpoint, intersection=intersect)
     if plot is not None:
@@ -209,6 +211,8 @@ def generate(
     adapter: Optional[Path] = typer.Option(None, "--adapter", help="LoRA adapter folder (adapter_config.json)."),
     into: Optional[str] = typer.Option(None, "--into", help="Dotted key receiving the completion in a copy of each "
                                        "row, e.g. output.answer (default: completion)."),
+    into_overwrite: bool = typer.Option(False, "--into-overwrite", help="Allow --into to replace the row's id or "
+                                        "the prompt's source field."),
     prompt_column: str = typer.Option("prompt", "--prompt-column", help="Prompt key (after --column mapping)."),
     column: Optional[list[str]] = typer.Option(None, "--column", help="Map SRC=DST like dataset.columns, e.g. "
                                                "input.question=prompt (repeatable)."),
@@ -229,7 +233,7 @@ def generate(
     result = generate_file(model, input, output, adapter=adapter, into=into, from_run=from_run, columns=mapping,
                            prompt_column=prompt_column, chat=chat, system_prompt=system_prompt,
                            batch_size=batch_size, max_new_tokens=max_new_tokens, share_prefix=not no_share_prefix,
-                           device=device, dtype=dtype)
+                           device=device, dtype=dtype, into_overwrite=into_overwrite)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return

@@ -5,12 +5,16 @@ Exit codes (POSIX practice):
     1    failure: a bug (shown with a traceback) or a failed run
     2    usage or input error: one "Error: ..." line on stderr, "Hint: ..." included where useful
     130  Ctrl-C (SIGINT): one line "Interrupted."
-    141  stdout closed early (`rewardkit list | head -1`): quiet
+    141  stdout closed early (`rewardkit list | head -1`) or at start (`rewardkit list >&-`): quiet
     143  SIGTERM: one line "Terminated." (the library's cleanup, e.g. removing temp files, has run)
 
 SIGTERM is turned into the same unwinding as Ctrl-C so `finally` blocks run. Under a distributed launcher
 (WORLD_SIZE > 1) the default action is kept: torchrun/accelerate own the ranks' lifetime, and a rank blocked in
 a collective could not unwind anyway.
+
+Output streams (rewardkit.streams, set up for each run): text a terminal's encoding cannot hold (ASCII, a C locale)
+is escaped, never an error; a stdout closed at start is a closed pipe. A terminal reporting a width under MIN_WIDTH
+columns (`COLUMNS=0`) is printed at DEFAULT_WIDTH, so errors still show.
 
 Nothing here imports torch, transformers or other heavy modules (`rewardkit list` must stay light).
 """
@@ -34,6 +38,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from . import quiet
 from .errors import RewardkitError
+from .streams import restore_streams, robust_streams
 
 EXIT_USAGE = 2
 EXIT_SIGINT = 128 + signal.SIGINT    # 130
@@ -48,6 +53,10 @@ ENV_LEVELS = {"TRANSFORMERS_VERBOSITY": "error", "DATASETS_VERBOSITY": "error", 
               "TORCH_LOGS": "-all"}
 # Modules whose warnings always reach the user: rewardkit and its plugins (rewardkit_*).
 OWN_MODULES = ("rewardkit",)
+
+# Below this many columns rich prints nothing useful (0 columns: nothing at all, not even an error line).
+MIN_WIDTH = 20
+DEFAULT_WIDTH = 80
 
 _main_pid: int | None = None
 _terminated = False
@@ -98,10 +107,13 @@ class OutputConsole(Console):
 
 
 def widen(console: Console) -> Console:
-    """Never wrap when the output is not a terminal: paths and titles stay on one line for grep and logs."""
+    """Never wrap when the output is not a terminal: paths and titles stay on one line for grep and logs.
+    A terminal narrower than MIN_WIDTH (`COLUMNS=0`) gets DEFAULT_WIDTH."""
     if not console.is_terminal:
         console.width = 100_000
         console.soft_wrap = True
+    elif console.width < MIN_WIDTH:
+        console.width = DEFAULT_WIDTH
     return console
 
 
@@ -239,12 +251,13 @@ def _save_state() -> tuple:
     handlers = {}
     if threading.current_thread() is threading.main_thread():
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    return env, levels, warnings.showwarning, handlers, quiet.save()
+    return env, levels, warnings.showwarning, handlers, (quiet.save(), robust_streams())
 
 
 def _restore_state(state: tuple) -> None:
     env, levels, showwarning, handlers, streams = state
-    quiet.restore(streams)
+    restore_streams(streams[1])  # the reverse of _save_state's order
+    quiet.restore(streams[0])
     for name, value in env.items():
         if value is None:
             os.environ.pop(name, None)

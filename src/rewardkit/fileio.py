@@ -1,4 +1,5 @@
-"""Safe atomic file writes (symlink-aware, mode-preserving) and strict JSON/JSONL reading."""
+"""Safe atomic file writes (symlink-aware, mode-preserving) and strict, bounded JSON/JSONL reading (regular files
+and pipes, never devices; at most REWARDKIT_MAX_INPUT_BYTES)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from .errors import ConfigError, DataError, RewardkitError
 
 _NOT_FILE_HINT = "Hint: choose a file path; rewardkit writes files atomically and never replaces a FIFO or device."
 _REGEN_HINT = "Hint: regenerate it or delete it."
+# Input files are read whole: a limit stops a runaway read (a huge or endless file) with a clear error.
+MAX_INPUT_ENV = "REWARDKIT_MAX_INPUT_BYTES"
+DEFAULT_MAX_INPUT_BYTES = 2 * 1024 ** 3
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symlink loop"),
           (stat.S_ISREG, "a file"))
@@ -274,20 +278,82 @@ def atomic_replace_dir(tmp_dir: Path, final: Path) -> Path:
     return final
 
 
-def read_text(path: Path, *, error: type[RewardkitError] = DataError, max_bytes: int | None = None,
-              hint: str = "pass a readable JSON/JSONL file (check the path).") -> str:
-    """File contents as UTF-8 text (a leading BOM dropped); every user-caused failure is one `error` naming the
-    file: missing, a directory, unreadable, larger than `max_bytes`, or not UTF-8 (with the line)."""
+def max_input_bytes() -> int:
+    """The largest input file read (MAX_INPUT_ENV, default DEFAULT_MAX_INPUT_BYTES): a runaway read must stop."""
+    raw = os.environ.get(MAX_INPUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_INPUT_BYTES
+    if not raw.isascii() or not raw.isdigit() or int(raw) <= 0:
+        raise DataError(f"{MAX_INPUT_ENV}={raw!r}: expected a positive number of bytes. Hint: e.g. "
+                        f"{MAX_INPUT_ENV}={4 * 1024 ** 3} for 4 GiB, or unset it for the default.")
+    return int(raw)
+
+
+_READ_HINT = "pass a readable JSON/JSONL file (check the path)."
+
+
+def _too_large(path: Path, size: str, limit: int, error: type[RewardkitError]) -> RewardkitError:
+    return error(f"{path}: {size} bytes, over the input limit of {limit} bytes. Hint: split the file, "
+                 f"or raise the limit with {MAX_INPUT_ENV}=<bytes> where the memory allows (JSON takes "
+                 "several times its file size in memory).")
+
+
+def _input_error(path: Path, exc: OSError, error: type[RewardkitError], hint: str) -> RewardkitError:
+    why = {errno.ENOENT: "the file does not exist", errno.EISDIR: "is a directory, not a file",
+           errno.EACCES: "permission denied when reading"}.get(exc.errno or -1, f"cannot read ({exc.strerror or exc})")
+    return error(f"{path}: {why}. Hint: {hint}")
+
+
+def _check_readable_kind(path: Path, mode: int, error: type[RewardkitError], hint: str) -> None:
+    """Regular files and pipes (`--input <(zcat rows.jsonl.gz)`) are read; a device or socket is refused:
+    reading /dev/zero or /dev/urandom never ends."""
+    if stat.S_ISDIR(mode):
+        raise error(f"{path}: is a directory, not a file. Hint: {hint}")
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        raise error(f"{path}: is {_kind(mode)}, not a regular file or pipe, so it is not read (it may never "
+                    "end). Hint: save the data to a file first and pass that file.")
+
+
+def read_input_bytes(path: str | Path, *, error: type[RewardkitError] = DataError, max_bytes: int | None = None,
+                     hint: str = _READ_HINT) -> bytes:
+    """The bytes of a regular file or pipe, at most `max_bytes` (default max_input_bytes()) of them; a device or
+    socket is refused and a missing or unreadable file is one `error` naming it."""
+    path = Path(path)
+    limit = max_input_bytes() if max_bytes is None else max_bytes
     try:
-        if max_bytes is not None and path.stat().st_size > max_bytes:
-            raise error(f"{path}: {path.stat().st_size} bytes is too large (limit {max_bytes}). Hint: put data in "
-                        "a dataset file and point at it.")
-        data = path.read_bytes()
+        _check_readable_kind(path, os.stat(path).st_mode, error, hint)  # before opening: opening a device can act
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        why = {errno.ENOENT: "the file does not exist", errno.EISDIR: "is a directory, not a file",
-               errno.EACCES: "permission denied when reading"}.get(exc.errno or -1,
-                                                                f"cannot read ({exc.strerror or exc})")
-        raise error(f"{path}: {why}. Hint: {hint}") from None
+        raise _input_error(path, exc, error, hint) from None
+    try:
+        st = os.fstat(fd)
+        _check_readable_kind(path, st.st_mode, error, hint)  # swapped between the stat and the open
+        if st.st_size > limit:
+            raise _too_large(path, str(st.st_size), limit, error)
+        # A regular file in one read (joining one chunk copies nothing: memory stays at the file's size).
+        size = st.st_size + 1 if stat.S_ISREG(st.st_mode) else 1 << 24
+        chunks, total = [], 0
+        while total <= limit:  # a pipe (or a growing file) is cut off at the limit, not read to its end
+            chunk = os.read(fd, min(max(size, 1 << 16), limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise _too_large(path, f"more than {limit}", limit, error)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise _input_error(path, exc, error, hint) from None
+    finally:
+        os.close(fd)
+
+
+def read_text(path: Path, *, error: type[RewardkitError] = DataError, max_bytes: int | None = None,
+              hint: str = _READ_HINT) -> str:
+    """File contents as UTF-8 text (a leading BOM dropped), read bounded by read_input_bytes; every user-caused
+    failure is one `error` naming the file: missing, a directory or device, unreadable, too large, or not UTF-8
+    (with the line)."""
+    data = read_input_bytes(path, error=error, max_bytes=max_bytes, hint=hint)
     try:
         return data.decode("utf-8-sig")  # -sig: files saved by Windows editors start with a BOM
     except UnicodeDecodeError as exc:

@@ -19,6 +19,7 @@ caller opts into their intersection.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,11 +43,30 @@ def step_file_name(step: int) -> str:
 
 
 def step_files(folder: str | Path) -> dict[int, Path]:
-    """{step: path} of the step_N.json files in `folder` (empty when it does not exist)."""
+    """{step: path} of the step_N.json files in `folder` (empty when it does not exist); two files of one step
+    (step_1.json, step_01.json) raise a DataError."""
     folder = Path(folder)
     if not folder.is_dir():
         return {}
-    return {int(m.group(1)): p for p in folder.iterdir() if (m := STEP_FILE.match(p.name)) and p.is_file()}
+    found = sorted(p for p in folder.iterdir() if STEP_FILE.match(p.name) and p.is_file())
+    _check_one_file_per_step(found)
+    return {int(STEP_FILE.match(p.name).group(1)): p for p in found}  # type: ignore[union-attr]
+
+
+def _check_one_file_per_step(paths: list[Path]) -> None:
+    """Refuse two files naming one step or epoch: a step is one checkpoint (best_checkpoint maps it to
+    checkpoint-N), so step_1.json and step_01.json cannot both be it."""
+    by_number: dict[tuple[str, int], list[str]] = {}
+    for path in paths:
+        for kind, pattern in (("step", STEP_FILE), ("epoch", SEED_FILE)):
+            if m := pattern.match(path.name):
+                by_number.setdefault((kind, int(m.group(1))), []).append(path.name)
+    clash = next(((key, names) for key, names in by_number.items() if len(names) > 1), None)
+    if clash is not None:
+        (kind, number), names = clash
+        raise DataError(f"{paths[0].parent}: {' and '.join(sorted(names))} are all {kind} {number}. Hint: keep one "
+                        f"file per {kind} ({step_file_name(number) if kind == 'step' else names[0]}) and move the "
+                        "others away.")
 
 
 # --- writing -------------------------------------------------------------------------------------------------
@@ -116,10 +136,13 @@ def _check_unique(ids: list[str], where: str) -> None:
 
 
 def _number(value: Any, path: Path, what: str, integer: bool) -> None:
+    """`value` is None or a non-negative integer (integer) / finite non-negative number: NaN, Infinity (1e400
+    reads as one) and -1 are refused, as `select --json` could not print them as JSON."""
     kinds = int if integer else (int, float)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, kinds) or (integer and value < 0)):
-        raise DataError(f"{path}: {what!r} must be {'a non-negative integer' if integer else 'a number'}, got "
-                        f"{value!r}. Hint: regenerate the file or delete it.")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value)
+                              or value < 0):
+        raise DataError(f"{path}: {what!r} must be {'a non-negative integer' if integer else 'a finite number >= 0'}"
+                        f", got {value!r}. Hint: regenerate the file or delete it.")
 
 
 def load_inference(path: str | Path, completion_key: str | None = None) -> InferenceFile:
@@ -136,7 +159,11 @@ def load_inference(path: str | Path, completion_key: str | None = None) -> Infer
     else:
         raise DataError(f"{path}: expected a list of records or an object with 'records', got "
                         f"{type(data).__name__}. Hint: see `rewardkit select --help` for the file shapes.")
-    if step is None and (m := STEP_FILE.match(path.name)):
+    if (m := STEP_FILE.match(path.name)) and step is not None and step != int(m.group(1)):
+        raise DataError(f"{path}: the file says step {step} but its name says step {int(m.group(1))}. Hint: the "
+                        f"step picks the checkpoint folder (checkpoint-N): rename it {step_file_name(step)} or "
+                        "regenerate it.")
+    if step is None and m:
         step = int(m.group(1))
     if epoch is None and (m := SEED_FILE.match(path.name)):
         epoch = float(m.group(1))
@@ -191,8 +218,10 @@ def find_inference_files(directory: str | Path, names: list[str] | None = None) 
             if not path.is_file():
                 raise DataError(f"{path}: no such inference file. Hint: `ls {directory}`.")
             files.append(path)
+        _check_one_file_per_step(files)
         return files
     files = _inference_files(directory)
+    _check_one_file_per_step(files)
     if not files:
         inner = directory / "inference"  # `rewardkit select RUN` for RUN/inference: name the folder right there
         hint = (f"did you mean {inner}?" if inner.is_dir() and _inference_files(inner) else

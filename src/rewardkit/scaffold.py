@@ -8,12 +8,15 @@ nothing is ever overwritten.
 
 >>> plugin_names("my-metric")["module"]
 'rewardkit_my_metric'
+>>> plugin_names("my_metric")["dist"]  # one plugin, however NAME spells its separators
+'rewardkit-my-metric'
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -73,6 +76,12 @@ def check_description(description: object) -> str:
     if not isinstance(description, str) or not description.strip():
         raise ConfigError(f"plugin new: --description must be non-empty text, got {description!r}.")
     text = description.strip()
+    if any("\udc80" <= c <= "\udcff" for c in text):  # undecodable argv bytes, escaped by Python (PEP 383)
+        locale_vars = ", ".join(f"{k}={os.environ[k]}" for k in ("LC_ALL", "LC_CTYPE", "LANG") if os.environ.get(k))
+        raise ConfigError(f"plugin new: --description holds bytes that the locale's encoding "
+                          f"({sys.getfilesystemencoding()}) cannot decode: the command runs under a non-UTF-8 locale "
+                          f"({locale_vars or 'no LC_ALL, LC_CTYPE or LANG set'}), so non-ASCII text arrives as escapes. "
+                          "Hint: run it under a UTF-8 locale (LC_ALL=C.UTF-8) or with PYTHONUTF8=1.")
     if not text.isprintable() or len(text) > MAX_DESCRIPTION:
         raise ConfigError(f"plugin new: --description must be one line of printable text of at most "
                           f"{MAX_DESCRIPTION} characters (got {len(text)} characters: {text!r:.60}). "
@@ -80,9 +89,15 @@ def check_description(description: object) -> str:
     return text
 
 
+def normalized_name(name: str) -> str:
+    """NAME as pip sees it (PEP 503: runs of '-' and '_' are one '-'): `x_y`, `x-y` and `x--y` are one plugin."""
+    return re.sub(r"[-_]+", "-", name)
+
+
 def plugin_names(name: str) -> dict[str, str]:
-    """Every name derived from NAME: distribution, module, registered reward and view."""
-    prefix = check_name(name).replace("-", "_")
+    """Every name derived from NAME (normalized): distribution and folder, module, registered reward and view."""
+    name = normalized_name(check_name(name))
+    prefix = name.replace("-", "_")
     return {"name": name, "dist": f"rewardkit-{name}", "module": f"rewardkit_{prefix}",
             "reward": f"{prefix}_word_overlap", "view": f"{prefix}_first_line"}
 
@@ -114,6 +129,14 @@ def render(name: str, description: str | None = None) -> dict[str, str]:
 
 
 def _refuse_existing(root: Path) -> None:
+    try:  # the same plugin under another spelling (rewardkit-x_y made by hand or by an older rewardkit)
+        twin = next((p for p in root.parent.iterdir() if p.name != root.name and p.name.startswith("rewardkit")
+                     and normalized_name(p.name) == root.name), None)
+    except OSError:
+        twin = None  # an unreadable or missing --dir: ensure_dir names the problem
+    if twin is not None:
+        raise ConfigError(f"plugin new: {twin} is the same plugin as {root.name} (pip treats '-' and '_' alike, "
+                          "and both give one module). Hint: choose another NAME, or move that folder away.")
     if not os.path.lexists(root):
         return
     if not root.is_dir():

@@ -140,20 +140,33 @@ def select(directory: str | Path, spec: Any = None, labels: str | Path | None = 
     files = find_inference_files(directory, names)
     composed = compose(spec if spec is not None else _spec_from_record(directory))
     label_map = load_labels(labels) if labels is not None else None
-    loaded = [load_inference(path, completion_key) for path in files]
-    ids = {f.path.name: [str(r["id"]) for r in f.rows] for f in loaded}
+    ids: dict[str, list[str]] = {}
     if label_map is not None and intersection:
         ids[f"the labels {Path(labels).name}"] = list(label_map)
-    shared = shared_row_ids(ids, intersection=intersection)
-    if label_map is not None and intersection:
-        label_map = {k: v for k, v in label_map.items() if k in shared}
-    checkpoints = []
-    for f in loaded:
+
+    def scored(f: Any, shared: set[str]) -> CheckpointScore:
         rows, dropped = keep_rows(f.rows, shared)
         if label_map is not None:
             rows = join_labels(rows, label_map, str(f.path), str(labels), f.completion_key)
-        checkpoints.append(score_checkpoint(composed, rows, name=f.path.stem, file=f.path.name, step=f.step,
-                                            epoch=f.epoch, completion_key=f.completion_key, dropped=dropped))
+        return score_checkpoint(composed, rows, name=f.path.stem, file=f.path.name, step=f.step, epoch=f.epoch,
+                                completion_key=f.completion_key, dropped=dropped)
+
+    # One file in memory at a time (memory follows the largest file, not the sum): each is scored as soon as it
+    # is known to hold the same ids as the first; only --intersect (shared ids known at the end) reads twice.
+    checkpoints, first, same_rows = [], None, not intersection
+    for path in files:
+        f = load_inference(path, completion_key)
+        ids[path.name] = [str(r["id"]) for r in f.rows]
+        first = set(ids[path.name]) if first is None else first
+        same_rows = same_rows and first == set(ids[path.name])  # after a mismatch only the ids are collected
+        if same_rows:
+            checkpoints.append(scored(f, first))
+        del f
+    shared = shared_row_ids(ids, intersection=intersection)  # files of different rows raise here
+    if intersection:
+        if label_map is not None:
+            label_map = {k: v for k, v in label_map.items() if k in shared}
+        checkpoints = [scored(load_inference(path, completion_key), shared) for path in files]
     checkpoints.sort(key=_sort_key)
     return Selection(checkpoints, pick_best(checkpoints, aggregate, greater_is_better), composed.expression,
                      list(composed.components), aggregate, greater_is_better, intersection)
@@ -173,13 +186,28 @@ def plot_series(selection: Selection) -> dict[str, list[float | None]]:
     return series
 
 
+PLOT_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "eps", "ps")  # matplotlib writes these without extras
+
+
+def plot_format(path: str | Path) -> str:
+    """The image format a plot path's suffix names; a missing or unknown suffix is a ConfigError."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in PLOT_FORMATS:
+        raise ConfigError(f"--plot {str(path)!r}: the suffix {('.' + suffix) if suffix else '(none)'!r} names no "
+                          f"image format written here. Hint: end the name with .{', .'.join(PLOT_FORMATS)} "
+                          "(e.g. scores.png).")
+    return "jpeg" if suffix == "jpg" else suffix
+
+
 def write_plot(selection: Selection, path: str | Path, *, rows: str = "validation",
                extra: dict[str, tuple[float, float]] | None = None) -> Path:
-    """A PNG of the score (and each distinct component mean) per checkpoint, the best marked.
+    """A plot of the score (and each distinct component mean) per checkpoint, the best marked, in the format
+    the path's suffix names (PLOT_FORMATS: .png, .svg, .pdf...).
 
     `rows` says what was scored (shown with the row count); `extra` adds labelled points, e.g.
     {"test EM of the best": (step, value)}.
     """
+    image_format = plot_format(path)
     # Figure + Agg canvas instead of pyplot: no global backend switch inside a user's session.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -215,5 +243,5 @@ def write_plot(selection: Selection, path: str | Path, *, rows: str = "validatio
     ax.legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format=image_format)
     return atomic_write_bytes(path, buf.getvalue())

@@ -40,6 +40,7 @@ from .rows import (
     build_prompts,
     chat_prompt,
     check_into,
+    check_into_keeps_identity,
     get_field,
     map_row,
     output_format,
@@ -52,9 +53,9 @@ from .rows import (
 from .runs import STAGE_FILE, RunSettings, resolve_run
 
 __all__ = ["DEFAULT_INTO", "DTYPES", "STAGE_FILE", "GenerateResult", "RunSettings", "build_prompts", "chat_prompt",
-           "check_adapter", "check_into", "generate_file", "get_field", "load_model_for_inference", "map_row",
-           "output_format", "parse_columns", "parse_into", "read_rows", "resolve_model_source", "resolve_run",
-           "set_field", "write_rows"]
+           "check_adapter", "check_into", "check_into_keeps_identity", "generate_file", "get_field",
+           "load_model_for_inference", "map_row", "output_format", "parse_columns", "parse_into", "read_rows",
+           "resolve_model_source", "resolve_run", "set_field", "write_rows"]
 
 
 @dataclass
@@ -94,9 +95,11 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
                   columns: dict[str, str] | None = None, prompt_column: str = "prompt", chat: bool | None = None,
                   system_prompt: str | None = None, batch_size: int = 16, max_new_tokens: int = 256,
                   share_prefix: bool = True, device: str = "auto", dtype: str = "auto",
-                  generation_kwargs: dict | None = None, progress: bool = True) -> GenerateResult:
+                  generation_kwargs: dict | None = None, progress: bool = True,
+                  into_overwrite: bool = False) -> GenerateResult:
     """Generate a completion for every row of `input_path` and write the rows, each with its completion at the
-    dotted path `into` (default 'completion'), to `output_path` (.json list or .jsonl) atomically.
+    dotted path `into` (default 'completion'), to `output_path` (.json list or .jsonl) atomically. An `into`
+    replacing the row's id or the prompt's source field is refused unless `into_overwrite`.
 
     `model`: a local folder or cached hub id (loaded with `load_model_for_inference`), or an already loaded model
     (then pass `tokenizer`); None with `from_run`, which takes model, adapter, columns, chat and system prompt
@@ -118,6 +121,7 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
         chat = run.chat if chat is None else chat
         system_prompt = run.system_prompt if system_prompt is None else system_prompt
     parts = parse_into(into or DEFAULT_INTO)
+    check_into_keeps_identity(parts, columns or {}, prompt_column, into_overwrite)  # id, the prompt's field
     output_format(output_path)
     check_output(output_path)  # a FIFO or a folder as --output is refused before the model loads
     rows = read_rows(input_path)

@@ -3,6 +3,7 @@ download; a LoRA adapter on top; device and dtype."""
 
 from __future__ import annotations
 
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,16 @@ def resolve_dtype(dtype: str, device: str) -> Any:
     return getattr(torch, name)
 
 
+def unsafe_weights_error(what: str, exc: Exception) -> ConfigError:
+    """torch.load(weights_only=True) refused a pickled .bin: it holds objects that would run code when loaded."""
+    found = re.search(r"unsupported (?:global|operand)[^\n]*", str(exc), re.IGNORECASE)  # torch names the culprit
+    why = f" ({found.group(0).strip().rstrip('.')})" if found else ""
+    return ConfigError(f"{what}: a pickled weights file (.bin) could not be loaded safely: it holds Python objects "
+                       f"other than tensors{why}, which could run code when unpickled, so it was not loaded. "
+                       "Hint: use weights saved as .safetensors (save_pretrained's default); load the .bin "
+                       "yourself only if you trust where it came from.")
+
+
 def load_model_for_inference(model: str | Path, adapter: str | Path | None = None, device: str = "auto",
                              dtype: str = "auto", tokenizer: str | Path | None = None) -> tuple[Any, Any]:
     """(model in eval mode on `device`, tokenizer) from a local folder or a cached hub id, plus a LoRA adapter.
@@ -107,6 +118,8 @@ def load_model_for_inference(model: str | Path, adapter: str | Path | None = Non
                           "Hint: pass a folder holding tokenizer files (--tokenizer in Python: tokenizer=).") from None
     try:
         lm = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, local_files_only=local_only)
+    except pickle.UnpicklingError as exc:
+        raise unsafe_weights_error(f"model {source!r}", exc) from None
     except Exception as exc:
         raise ConfigError(f"cannot load a causal LM from {source!r} ({type(exc).__name__}: {str(exc)[:200]}). "
                           "Hint: pass a folder saved with save_pretrained (a text-generation model; reward models "
@@ -117,6 +130,8 @@ def load_model_for_inference(model: str | Path, adapter: str | Path | None = Non
         try:
             lm = PeftModel.from_pretrained(lm, str(adapter_dir))
         except Exception as exc:
+            if isinstance(exc, pickle.UnpicklingError):
+                raise unsafe_weights_error(f"adapter {str(adapter_dir)!r}", exc) from None
             raise ConfigError(f"adapter {str(adapter_dir)!r} does not fit model {source!r} ({type(exc).__name__}: "
                               f"{str(exc)[:200]}). Hint: pass the base model the adapter was trained on.") from None
     lm.to(dev)

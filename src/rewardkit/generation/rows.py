@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError
-from ..fileio import atomic_write_json, atomic_write_jsonl
+from ..fileio import atomic_write_json, atomic_write_jsonl, read_input_bytes
 from ..inference_files import read_rows as read_rows  # one reader: generate's input, checkpoint_inference's rows
 from ..train.data import chat_prompt
 
@@ -23,7 +23,7 @@ def parse_columns(items: list[str] | None = None, json_text: str | None = None) 
     if json_text:
         text = json_text
         if not json_text.lstrip().startswith("{") and Path(json_text).is_file():
-            text = Path(json_text).read_text(encoding="utf-8")
+            text = read_input_bytes(json_text).decode("utf-8-sig")  # bounded; FIFOs and devices refused
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -104,12 +104,34 @@ def build_prompts(rows: list[dict], columns: dict[str, str], prompt_column: str 
 
 
 def parse_into(into: str) -> list[str]:
-    """A dotted path such as `output.answer` as its parts."""
+    """A dotted path such as `output.answer` as its parts; keys with spaces around them are refused (a typo
+    would write a new key ' answer' beside 'answer')."""
     parts = into.split(".") if isinstance(into, str) else []
     if not parts or any(not p.strip() for p in parts):
         raise ConfigError(f"--into {into!r}: expected a dotted key such as 'output.answer' or 'completion'. "
                           "Hint: no empty parts, no leading or trailing dot.")
+    spaced = next((p for p in parts if p != p.strip()), None)
+    if spaced is not None:
+        raise ConfigError(f"--into {into!r}: the key {spaced!r} has spaces around it. Hint: write "
+                          f"--into {'.'.join(p.strip() for p in parts)!r}.")
     return parts
+
+
+def check_into_keeps_identity(parts: list[str], columns: dict[str, str], prompt_column: str,
+                              overwrite: bool = False) -> None:
+    """Refuse an `--into` path that would replace a row's identity: its `id`, or the field the prompt is read
+    from (`input` holding `input.question`), unless `overwrite` (`--into-overwrite`)."""
+    if overwrite:
+        return
+    sources = [src for src, dst in columns.items() if dst == prompt_column] or [prompt_column]
+    for key in ("id", *sources):
+        key_parts = key.split(".")
+        shared = min(len(parts), len(key_parts))
+        if parts[:shared] == key_parts[:shared]:  # one path holds the other: writing replaces the key's value
+            what = "the row's id" if key == "id" else f"the prompt's source field {key!r}"
+            raise ConfigError(f"--into {'.'.join(parts)!r} would overwrite {what}. Hint: choose another key "
+                              "(e.g. the default 'completion', or output.answer), or pass --into-overwrite if "
+                              "replacing it is meant.")
 
 
 def check_into(rows: list[dict], parts: list[str], where: str = "input") -> None:

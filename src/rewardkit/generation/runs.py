@@ -7,12 +7,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from ..fileio import read_json
 from ..paths import run_path, safe_child
-from ..train.config import STAGE_FILE
+from ..train.record import STAGE_FILE, StageRecord, read_stage_record
 from .loading import _has_tokenizer, check_adapter
 
+__all__ = ["STAGE_FILE", "RunSettings", "resolve_run"]
 _STEP_DIR = re.compile(r"^(step|epoch)_(\d+)$")
 
 
@@ -32,31 +33,28 @@ class RunSettings:
     checkpoint: str = ""  # the folder chosen: best, adapters/step_N or final
 
 
-def _stage_record(run_dir: Path) -> tuple[Path, dict]:
-    """(stage folder, its rewardkit_stage.json); a pipeline root resolves to its last stage."""
+def _stage_record(run_dir: Path) -> tuple[Path, StageRecord]:
+    """(stage folder, its validated rewardkit_stage.json); a pipeline root resolves to its last stage."""
     if not run_dir.is_dir():
         raise ConfigError(f"--from-run {str(run_dir)!r} is not a folder. Hint: pass a training run's output_dir "
                           "(e.g. runs/sft).")
     if (run_dir / STAGE_FILE).is_file():
-        record = read_json(run_dir / STAGE_FILE)
-    elif (run_dir / "summary.json").is_file():  # a pipeline's output root: use its last stage
+        return run_dir, read_stage_record(run_dir / STAGE_FILE)
+    if (run_dir / "summary.json").is_file():  # a pipeline's output root: use its last stage
         summary = read_json(run_dir / "summary.json")
         last = summary[-1] if isinstance(summary, list) and summary and isinstance(summary[-1], dict) else {}
-        folder = run_dir / str(last.get("name", ""))
-        if not (folder / STAGE_FILE).is_file() and last.get("output_dir"):
+        name = last.get("name")
+        # The stage's folder inside the run (never `../elsewhere`), else the output_dir the summary records.
+        folder = safe_child(run_dir, name, "summary.json stage name") if isinstance(name, str) and name else None
+        if (folder is None or not (folder / STAGE_FILE).is_file()) and isinstance(last.get("output_dir"), str):
             folder = Path(last["output_dir"])
-        if not (folder / STAGE_FILE).is_file():
+        if folder is None or not (folder / STAGE_FILE).is_file():
             raise ConfigError(f"--from-run {str(run_dir)!r}: summary.json names no stage folder with {STAGE_FILE}. "
                               "Hint: pass the stage's folder (e.g. runs/x/<stage name>).")
-        run_dir, record = folder, read_json(folder / STAGE_FILE)
-    else:
-        raise ConfigError(f"--from-run {str(run_dir)!r} has no {STAGE_FILE} (written when a `rewardkit train` stage "
-                          "finishes). Hint: for an unfinished run pass MODEL --adapter DIR instead, e.g. "
-                          f"rewardkit generate BASE_MODEL --adapter {run_dir}/best ...")
-    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
-        raise DataError(f"{run_dir / STAGE_FILE}: expected an object with a 'config' mapping. Hint: re-run the "
-                        "stage, or pass MODEL --adapter DIR instead of --from-run.")
-    return run_dir, record
+        return folder, read_stage_record(folder / STAGE_FILE)
+    raise ConfigError(f"--from-run {str(run_dir)!r} has no {STAGE_FILE} (written when a `rewardkit train` stage "
+                      "finishes). Hint: for an unfinished run pass MODEL --adapter DIR instead, e.g. "
+                      f"rewardkit generate BASE_MODEL --adapter {run_dir}/best ...")
 
 
 def _newest_saved(folder: Path) -> Path | None:
@@ -77,12 +75,12 @@ def resolve_run(run_dir: str | Path, adapter: str | Path | None = None) -> RunSe
     stage's base model; one holding a full model is used as the model.
     """
     folder, record = _stage_record(Path(run_dir))
-    config = record["config"]
-    stage, name = str(config.get("stage", "")), str(record.get("name") or config.get("name") or config.get("stage"))
+    config = record.config
+    stage, name = config.stage, record.name or config.label
     if stage == "rm":
         raise ConfigError(f"--from-run {str(folder)!r} is a reward-model stage (rm), which cannot generate text. "
                           "Hint: pass the run of an sft, dpo or grpo stage.")
-    callbacks = {cb.get("name"): cb for cb in config.get("callbacks") or [] if isinstance(cb, dict)}
+    callbacks = {cb.get("name"): cb for cb in config.callbacks}
     best = safe_child(folder, str(callbacks.get("best_checkpoint", {}).get("best_dir") or "best"), "best_dir")
     saved = callbacks.get("lora_save", {}).get("output_dir")
     # lora_save's folder is relative to the stage's output_dir (as the callback resolves it), or absolute
@@ -97,23 +95,22 @@ def resolve_run(run_dir: str | Path, adapter: str | Path | None = None) -> RunSe
     if chosen is None:
         raise ConfigError(f"--from-run {str(folder)!r}: no best/, adapters/step_N/ or final/ folder with a model "
                           "or adapter. Hint: pass MODEL --adapter DIR instead.")
-    data = config.get("dataset") or {}
+    data = config.dataset
     settings = RunSettings(run_dir=str(folder), stage=stage, name=name, model="", adapter=None,
-                           tokenizer=config.get("tokenizer"), columns=dict(data.get("columns") or {}),
-                           chat=bool(data.get("chat")), system_prompt=data.get("system_prompt"),
-                           checkpoint=str(chosen))
+                           tokenizer=config.tokenizer, columns=dict(data.columns), chat=data.chat,
+                           system_prompt=data.system_prompt, checkpoint=str(chosen))
     if (chosen / "adapter_config.json").is_file():
         settings.adapter = str(chosen)
-        base = record.get("base_model") or config.get("model")
-        if not base or str(base).startswith("@"):  # runs saved before base_model was recorded
+        base = record.base_model or config.model
+        if not base or base.startswith("@"):  # runs saved before base_model was recorded
             adapter_config = read_json(chosen / "adapter_config.json")
             base = adapter_config.get("base_model_name_or_path") if isinstance(adapter_config, dict) else None
-        if not base:
+        if not base or not isinstance(base, str):
             raise ConfigError(f"--from-run {str(folder)!r}: cannot tell the base model of adapter {str(chosen)!r}. "
                               "Hint: pass MODEL --adapter DIR instead.")
-        settings.model = str(base)
+        settings.model = base
     else:  # a full model (training without LoRA)
         settings.model = str(chosen)
         if settings.tokenizer is None and not _has_tokenizer(chosen):
-            settings.tokenizer = str(config.get("model")) if not str(config.get("model")).startswith("@") else None
+            settings.tokenizer = None if config.model.startswith("@") else config.model
     return settings

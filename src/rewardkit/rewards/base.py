@@ -72,11 +72,35 @@ def completion_text(item: object, index: int, field: str = "completions") -> str
         if content is None:  # tool-call-only messages carry no text
             return ""
         if isinstance(content, list):  # multimodal parts: keep the text parts
-            return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+            return "".join(_part_text(part, f"{field}[{index}].content[{i}]") for i, part in enumerate(content))
         if isinstance(content, str):
             return content
-        raise DataError(f"{field}[{index}]: content must be a string, got {type(content).__name__}.")
+        raise DataError(f"{field}[{index}]: content must be a string, got {type(content).__name__}. Hint: "
+                        'a string, or a list of parts like {"type": "text", "text": "..."}.')
     raise DataError(f"{field}[{index}] must be a string or a list of chat messages, got {type(item).__name__}.")
+
+
+# Content part types (TRL's and OpenAI's chat and Responses shapes): text parts are joined, the others skipped.
+TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
+NON_TEXT_PARTS = frozenset({"image", "image_url", "input_image", "audio", "input_audio", "video", "file",
+                            "refusal"})
+
+
+def _part_text(part: Any, where: str) -> str:
+    """The text of one content part: {"type": "text", "text": str}; a known non-text part gives ''."""
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind in TEXT_PARTS and isinstance(part.get("text"), str):
+        return part["text"]
+    if kind in NON_TEXT_PARTS:
+        return ""
+    if kind in TEXT_PARTS:
+        problem = f"a text part's 'text' must be a string, got {type(part.get('text')).__name__}"
+    elif isinstance(part, dict):
+        problem = f"a part of type {kind!r} is not a text part" if kind is not None else "a part without 'type'"
+    else:
+        problem = f"a part must be an object, got {type(part).__name__} {part!r:.40}"
+    raise DataError(f"{where}: {problem}. Hint: content parts look like {{\"type\": \"text\", \"text\": \"...\"}} "
+                    f"(non-text parts: {', '.join(sorted(NON_TEXT_PARTS))}).")
 
 
 def _real(value: Any) -> bool:

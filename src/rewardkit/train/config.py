@@ -23,6 +23,7 @@ STAGE_FILE = "rewardkit_stage.json"  # the record a finished stage leaves in its
 CONFIG_HINT = "examples/README.md lists every key."
 # Stage names become folder names under the run: plain names only, never a path.
 _PLAIN_NAME = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,100}$")
+_INDEX = re.compile(r"^-?[0-9]+$")  # a list index in a --set key
 
 
 class _Model(Params):
@@ -142,10 +143,10 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 
 def _child(node: Any, part: str, where: str) -> Any:
     """The list element addressed by index or by stage name."""
-    if part.lstrip("-").isdigit():
-        index = int(part)
-        if not -len(node) <= index < len(node):
-            raise ConfigError(f"--set {where}: index {index} is out of range ({len(node)} items).")
+    if _INDEX.match(part):  # ASCII digits only: str.isdigit() also takes '²' and '١' (an Arabic-Indic 1)
+        index = int(part) if len(part) < 19 else None  # int() of thousands of digits is refused by Python
+        if index is None or not -len(node) <= index < len(node):
+            raise ConfigError(f"--set {where}: index {part[:20]} is out of range ({len(node)} items).")
         return index
     names = [(i, item.get("name") or item.get("stage")) for i, item in enumerate(node) if isinstance(item, dict)]
     for i, name in names:

@@ -20,6 +20,7 @@ from .precheck import check_columns, check_grpo_batches
 from .preflight import check_models, loading
 from .resume import RECORD, STARTED, locked_all
 from .run_plan import StagePlan, plan_stages
+from .record import revision_of, write_stage_record
 from .summary import best_of
 from .smoke import smoke_mode, smoke_setup
 from .stages import (
@@ -221,8 +222,8 @@ def run_stage(p: _Prepared, model: str, where: str, checkpoint: Path | None = No
                          **best_of(trainer.state, trainer.args, p.callbacks))
     if trainer.accelerator.is_main_process:
         # base_model: what `model: "@stage"` resolved to (`rewardkit generate --from-run` applies the adapter to it).
-        atomic_write_json(out / STAGE_FILE, {**asdict(result), "base_model": model,
-                                             "config": json.loads(json.dumps(stage.model_dump(), default=str))})
+        write_stage_record(out, asdict(result), model, json.loads(json.dumps(stage.model_dump(), default=str)),
+                           revision_of(trainer.model))
     del trainer  # free the model before the next stage loads its own
     return result
 

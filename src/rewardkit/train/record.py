@@ -1,0 +1,79 @@
+"""`rewardkit_stage.json`: what a finished stage leaves in its folder, written by the pipeline and read back by
+`rewardkit generate --from-run`. One module owns the format, producer and reader.
+
+The record holds the stage's result, the base model the adapter was trained on and the stage config. Paths are
+recorded absolute (the training's working directory is gone when the run folder is read from elsewhere); a
+hub id keeps its id and, when the loaded model knows it, the commit it resolved to (`base_model_revision`).
+Reading validates the record with the config's own validator: a hand-edited or foreign record is one error line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import ConfigDict
+
+from ..fileio import atomic_write_json, read_json
+from ..validation import Params
+from ..validation import validate as validate_params
+from .config import STAGE_FILE, StageConfig, validate
+
+# Config fields holding a local path (or a hub id): recorded absolute when they name something on disk.
+_PATH_FIELDS = (("model",), ("tokenizer",), ("output_dir",), ("dataset", "path"), ("dataset", "eval_file"),
+                ("dataset", "smoke_path"))
+_HINT = "re-run the stage, or pass MODEL --adapter DIR instead of --from-run."
+
+
+class StageRecord(Params):
+    """The fields of a stage record that are read back; the result's numbers (steps, loss...) are not."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str | None = None
+    base_model: str | None = None
+    base_model_revision: str | None = None
+    working_dir: str | None = None  # where the training ran (relative paths in the config were taken from there)
+    config: StageConfig
+
+
+def absolute_if_local(value: Any) -> Any:
+    """An absolute path for a string naming an existing file or folder; anything else (a hub id) unchanged."""
+    if isinstance(value, str) and value and not value.startswith("@") and os.path.exists(value):
+        return os.path.abspath(value)
+    return value
+
+
+def revision_of(model: Any) -> str | None:
+    """The hub commit a loaded model came from (transformers keeps it on the config), else None."""
+    config = getattr(model, "config", None)
+    revision = getattr(config, "_commit_hash", None)
+    return revision if isinstance(revision, str) and revision else None
+
+
+def write_stage_record(folder: str | Path, result: dict, base_model: str, config: dict,
+                       revision: str | None = None) -> Path:
+    """Write `folder/rewardkit_stage.json` with local paths made absolute."""
+    config = {**config, "dataset": dict(config.get("dataset") or {})}
+    for path in _PATH_FIELDS:
+        holder = config
+        for key in path[:-1]:
+            holder = holder[key]
+        if path[-1] in holder:
+            holder[path[-1]] = absolute_if_local(holder[path[-1]])
+    record = {**result, "output_dir": os.path.abspath(result.get("output_dir") or folder),
+              "base_model": absolute_if_local(base_model), "base_model_revision": revision,
+              "working_dir": os.getcwd(), "config": config}
+    return atomic_write_json(Path(folder) / STAGE_FILE, record)
+
+
+def read_stage_record(path: str | Path) -> StageRecord:
+    """A stage record, validated like a config; any problem is one ConfigError naming the file and the field."""
+    return validate_record(read_json(path), str(path))
+
+
+def validate_record(data: Any, where: str) -> StageRecord:
+    """Validate the parsed JSON of a stage record."""
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
+        validate(StageConfig, data["config"], where, prefix="config")  # the config's own messages and hint
+    return validate_params(StageRecord, data, where, hint=_HINT)
