@@ -249,12 +249,11 @@ def _save_state() -> tuple:
     handlers = {}
     if threading.current_thread() is threading.main_thread():
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    return env, levels, warnings.showwarning, handlers, robust_streams()
+    return env, levels, warnings.showwarning, handlers
 
 
 def _restore_state(state: tuple) -> None:
-    env, levels, showwarning, handlers, streams = state
-    restore_streams(streams)
+    env, levels, showwarning, handlers = state
     for name, value in env.items():
         if value is None:
             os.environ.pop(name, None)
@@ -273,9 +272,11 @@ def run(app: typer.Typer, out: Console, err: Console) -> NoReturn:
     global _terminated
     _terminated = False
     state = _save_state()
+    streams = robust_streams()  # a closed stdout, an ASCII terminal: never a traceback (rewardkit.streams)
     try:
         code = _run(app, out, err)
     finally:
+        restore_streams(streams)
         _restore_state(state)
     sys.exit(code)
 
