@@ -267,6 +267,7 @@ def test_a_run_folder_does_not_depend_on_the_training_directory(tiny_lm_dir, tmp
     assert record["config"]["model"] == str(workdir / "lmrel")
     assert record["config"]["dataset"]["path"] == str(workdir / "train.jsonl")
     assert record["output_dir"] == str(workdir / "run") and record["working_dir"] == str(workdir)
+    assert record["model"] == str(workdir / "run" / "merged")  # what a later `@sft` loads
     monkeypatch.chdir(elsewhere)
     settings = resolve_run(workdir / "run")
     assert settings.model == str(workdir / "lmrel") and settings.adapter == str(workdir / "run" / "final")

@@ -251,13 +251,12 @@ def _save_state() -> tuple:
     handlers = {}
     if threading.current_thread() is threading.main_thread():
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    return env, levels, warnings.showwarning, handlers, (quiet.save(), robust_streams())
+    return env, levels, warnings.showwarning, handlers, quiet.save()
 
 
 def _restore_state(state: tuple) -> None:
-    env, levels, showwarning, handlers, streams = state
-    restore_streams(streams[1])  # the reverse of _save_state's order
-    quiet.restore(streams[0])
+    env, levels, showwarning, handlers, saved_stderr = state
+    quiet.restore(saved_stderr)
     for name, value in env.items():
         if value is None:
             os.environ.pop(name, None)
@@ -276,9 +275,11 @@ def run(app: typer.Typer, out: Console, err: Console) -> NoReturn:
     global _terminated
     _terminated = False
     state = _save_state()
+    streams = robust_streams()  # a closed stdout, an ASCII terminal: never a traceback (rewardkit.streams)
     try:
         code = _run(app, out, err)
     finally:
+        restore_streams(streams)
         _restore_state(state)
     sys.exit(code)
 

@@ -62,6 +62,7 @@ def write_stage_record(folder: str | Path, result: dict, base_model: str, config
         if path[-1] in holder:
             holder[path[-1]] = absolute_if_local(holder[path[-1]])
     record = {**result, "output_dir": os.path.abspath(result.get("output_dir") or folder),
+              "model": absolute_if_local(result.get("model")),
               "base_model": absolute_if_local(base_model), "base_model_revision": revision,
               "working_dir": os.getcwd(), "config": config}
     return atomic_write_json(Path(folder) / STAGE_FILE, record)
