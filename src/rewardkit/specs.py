@@ -188,6 +188,18 @@ def parse_json(text: str, where: str) -> Any:
     return data
 
 
+def parse_assignment(item: str, where: str = "--set") -> tuple[str, Any]:
+    """Split 'a.b=value' into ('a.b', YAML-parsed value); `@name` stays text (YAML cannot start with '@')."""
+    key, sep, raw = item.partition("=") if isinstance(item, str) else ("", "", "")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"{where} {item!r}: expected key=value with a dotted key. Hint: {where} "
+                          "bertscore.model_type=./my-bert.")
+    if raw.strip().startswith("@"):
+        return key, raw.strip()
+    return key, parse_yaml(raw, f"{where} {item!r}") if raw.strip() else ""
+
+
 def check_shape(data: Any, where: str) -> None:
     """Refuse a parsed document deeper than MAX_DEPTH or with more than MAX_NODES values (without recursion)."""
     stack = [(data, 0)]

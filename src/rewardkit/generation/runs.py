@@ -10,6 +10,7 @@ from pathlib import Path
 from ..errors import ConfigError, DataError
 from ..fileio import read_json
 from ..paths import run_path, safe_child
+from ..validation import stage_ref
 from .loading import _has_tokenizer, check_adapter
 
 STAGE_FILE = "rewardkit_stage.json"  # written by rewardkit.train.pipeline.run_stage
@@ -105,7 +106,7 @@ def resolve_run(run_dir: str | Path, adapter: str | Path | None = None) -> RunSe
     if (chosen / "adapter_config.json").is_file():
         settings.adapter = str(chosen)
         base = record.get("base_model") or config.get("model")
-        if not base or str(base).startswith("@"):  # runs saved before base_model was recorded
+        if not base or stage_ref(str(base)) is not None:  # runs saved before base_model was recorded
             adapter_config = read_json(chosen / "adapter_config.json")
             base = adapter_config.get("base_model_name_or_path") if isinstance(adapter_config, dict) else None
         if not base:
@@ -115,5 +116,5 @@ def resolve_run(run_dir: str | Path, adapter: str | Path | None = None) -> RunSe
     else:  # a full model (training without LoRA)
         settings.model = str(chosen)
         if settings.tokenizer is None and not _has_tokenizer(chosen):
-            settings.tokenizer = str(config.get("model")) if not str(config.get("model")).startswith("@") else None
+            settings.tokenizer = str(config.get("model")) if stage_ref(str(config.get("model"))) is None else None
     return settings

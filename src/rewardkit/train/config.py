@@ -14,11 +14,10 @@ from pydantic import BaseModel, Field, model_validator
 
 from ..errors import ConfigError, closest
 from ..fileio import nonfinite_path
-from ..specs import load_file, parse_yaml
-from ..validation import Params, duplicates
+from ..specs import load_file, parse_assignment
+from ..validation import REF_PREFIX, Params, duplicates, stage_ref  # noqa: F401 (REF_PREFIX re-exported)
 from ..validation import validate as _validate
 
-REF_PREFIX = "@"  # `model: "@sft"` = the merged output of the earlier stage named "sft"
 CONFIG_HINT = "examples/README.md lists every key."
 # Stage names become folder names under the run: plain names only, never a path.
 _PLAIN_NAME = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,100}$")
@@ -130,13 +129,11 @@ class PipelineConfig(_Model):
 # --- overrides -------------------------------------------------------------------------------------------------
 def parse_override(item: str) -> tuple[list[str], Any]:
     """Split 'a.b=value' into (['a', 'b'], YAML-parsed value)."""
-    key, sep, raw = item.partition("=")
-    if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
+    key = item.partition("=")[0].strip()
+    if "=" not in item or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {item!r}: expected key=value with a dotted key. Hint: --set trainer.max_steps=2.")
-    if raw.strip().startswith(REF_PREFIX):  # YAML cannot start a plain scalar with '@': keep `@sft` as text
-        return key.strip().split("."), raw.strip()
-    value = parse_yaml(raw, f"--set {item!r}") if raw.strip() else ""
-    return key.strip().split("."), value
+    key, value = parse_assignment(item)
+    return key.split("."), value
 
 
 def _child(node: Any, part: str, where: str) -> Any:
@@ -170,6 +167,14 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
             else:
                 raise ConfigError(f"--set {item!r}: {'.'.join(path[:depth])} is {node!r}, not a mapping. Hint: "
                                   f"replace it whole (--set {'.'.join(path[:depth])}=...).")
+            if key in ("rewards", "spec") and not last and isinstance(node, dict) and _is_preset(node.get(key)):
+                # a preset or spec file (`rewards: blog`) is adjusted, not replaced: {preset: blog, set: {...}}
+                ref = node[key]
+                node[key] = ref = ref if isinstance(ref, dict) else {"preset": ref, "set": {}}
+                if not isinstance(ref.get("set"), dict):
+                    ref["set"] = {}
+                ref["set"][".".join(path[depth + 1:])] = value
+                break
             if last:
                 node[key] = value
             else:
@@ -177,6 +182,11 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
                     node[key] = {}
                 node = node[key]
     return data
+
+
+def _is_preset(value: Any) -> bool:
+    """A compose spec given by name or file (`blog`, `spec.yaml`) or as `{preset: ..., set: ...}`."""
+    return isinstance(value, str) and stage_ref(value) is None or (isinstance(value, dict) and "preset" in value)
 
 
 def validate(model: type[BaseModel], data: Any, where: str, prefix: str = "") -> Any:
@@ -208,7 +218,7 @@ def load_stages(source: str | Path | dict, overrides: list[str] | None = None) -
     data, where = read_config(source, overrides)
     if "pipeline" not in data:
         stage = validate(StageConfig, data, where)
-        if stage.model.startswith(REF_PREFIX):
+        if stage_ref(stage.model) is not None:
             raise ConfigError(f"{where}: model {stage.model!r} refers to an earlier stage, but this config has one "
                               "stage. Hint: use a `pipeline:` list, or give a hub id or a local path.")
         stage.output_dir = stage.output_dir or str(Path("runs") / stage.label)
@@ -228,7 +238,7 @@ def load_stages(source: str | Path | dict, overrides: list[str] | None = None) -
         if stage.output_dir is None:
             stage.output_dir = str(Path(pipe.output_dir) / stage.label)
         ref = stage.model
-        if ref.startswith(REF_PREFIX) and ref[1:] not in labels[:i]:
+        if stage_ref(ref) is not None and stage_ref(ref) not in labels[:i]:
             raise ConfigError(f"{where}: pipeline.{i}.model {ref!r} does not name an earlier stage."
-                              f"{closest(ref[1:], labels[:i])} Hint: earlier stages are {labels[:i] or 'none'}.")
+                              f"{closest(stage_ref(ref), labels[:i])} Hint: earlier stages are {labels[:i] or 'none'}.")
     return stages, pipe.output_dir, where

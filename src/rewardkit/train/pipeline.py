@@ -7,14 +7,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..api import compose, load_spec
-from ..composition import nested_spec, spec_rewards
+from ..api import compose
 from ..distributed import is_main_process
 from ..errors import ConfigError, closest
 from ..fileio import atomic_write_json, atomic_write_jsonl
-from .config import REF_PREFIX, StageConfig, load_stages
+from ..models import spec_models
+from ..validation import stage_ref
+from .config import StageConfig, load_stages
 from .data import load_stage_data, reference_columns
-from .preflight import check_models, loading
+from .preflight import check_models, load_spec_quietly, loading
 from .smoke import smoke_mode, smoke_setup
 from .stages import (
     build_args,
@@ -69,41 +70,34 @@ def handoff_dir(stage: StageConfig) -> str:
 
 
 def reward_spec(stage: StageConfig, earlier: list[StageConfig], where: str) -> Any:
-    """The stage's `rewards:` with each reward's `model: "@name"` replaced by that earlier rm stage's model.
+    """The stage's `rewards:` with each reward model reference `"@name"` replaced by that earlier rm stage's model.
 
-    Resolved before any stage trains (the path is known from the config), so an unknown, later or non-rm
-    stage is a ConfigError in the preflight, and callbacks given `@rewards` get the resolved spec too.
+    Every parameter marked `ModelRef` is looked at (reward_model's `model`, a plugin's model). Resolved before any
+    stage trains (the path is known from the config), so an unknown, later or non-rm stage is a ConfigError in the
+    preflight, and callbacks given `@rewards` get the resolved spec too.
     """
     if stage.stage != "grpo" or stage.rewards is None:
         return stage.rewards
-    import copy
-
-    try:
-        data, _ = load_spec(stage.rewards)
-    except ConfigError:
+    spec = load_spec_quietly(stage.rewards)
+    if spec is None:
         return stage.rewards  # compose reports it with the stage's name
-    if not isinstance(data, dict) or not isinstance(spec_rewards(data), dict):
-        return stage.rewards  # compose reports the shape
-    entries = spec_rewards(data)
     stages = {s.label: s for s in earlier}
-    resolved: dict | None = None
-    for alias, entry in entries.items():
-        ref = entry.get("model") if isinstance(entry, dict) else None
-        if not (isinstance(ref, str) and ref.startswith(REF_PREFIX)):
+    changed = False
+    for m in spec_models(spec):
+        if m.stage is None:
             continue
-        target = stages.get(ref[len(REF_PREFIX):])
+        target = stages.get(m.stage)
+        key = f"rewards.{m.alias}.{m.field} {m.value!r}"
         if target is None:
-            raise ConfigError(f"{where}: stage {stage.label!r}: rewards.{alias}.model {ref!r} does not name an "
-                              f"earlier stage.{closest(ref[len(REF_PREFIX):], list(stages))} Hint: earlier stages "
-                              f"are {list(stages) or 'none'}; a reward model comes from an earlier `stage: rm`.")
+            raise ConfigError(f"{where}: stage {stage.label!r}: {key} does not name an earlier stage."
+                              f"{closest(m.stage, list(stages))} Hint: earlier stages are {list(stages) or 'none'}; "
+                              "a reward model comes from an earlier `stage: rm`.")
         if target.stage != "rm":
-            raise ConfigError(f"{where}: stage {stage.label!r}: rewards.{alias}.model {ref!r} is a {target.stage} "
-                              "stage, not a reward model. Hint: name a `stage: rm` (its merged sequence "
-                              "classifier).")
-        if resolved is None:
-            resolved = nested_spec(copy.deepcopy(data))
-        resolved["rewards"][alias] = {**entry, "model": handoff_dir(target)}
-    return stage.rewards if resolved is None else resolved
+            raise ConfigError(f"{where}: stage {stage.label!r}: {key} is a {target.stage} stage, not a reward "
+                              "model. Hint: name a `stage: rm` (its merged sequence classifier).")
+        spec.rewards[m.alias][m.field] = handoff_dir(target)
+        changed = True
+    return spec.to_dict() if changed else stage.rewards
 
 
 def _compose_rewards(stage: StageConfig, where: str, spec: Any = None) -> Any:
@@ -199,8 +193,8 @@ def run_stages(stages: list[StageConfig], root: str, where: str) -> list[StageRe
     done: dict[str, str] = {}
     for p in prepared:
         model = p.stage.model
-        if model.startswith(REF_PREFIX):
-            model = done[model[len(REF_PREFIX):]]
+        if stage_ref(model) is not None:
+            model = done[stage_ref(model)]
         result = run_stage(p, model, where)
         done[result.name] = result.model
         results.append(result)

@@ -88,6 +88,9 @@ def tiny_reward_model(chars: str) -> Path:
     return _cached(_key("rm", chars, TINY_LM), build)
 
 
+TINY_NAMES = {"lm": "causal LM", "bert": "BERT", "rm": "reward model", "classifier": "reward model"}
+
+
 class Tiny:
     """The tiny models of one smoke run, built on first use."""
 
@@ -97,5 +100,6 @@ class Tiny:
 
     def get(self, kind: str) -> str:
         if kind not in self._paths:
-            self._paths[kind] = {"lm": tiny_lm, "bert": tiny_bert, "rm": tiny_reward_model}[kind](self.chars)
+            self._paths[kind] = {"lm": tiny_lm, "bert": tiny_bert, "rm": tiny_reward_model,
+                                "classifier": tiny_reward_model}[kind](self.chars)
         return str(self._paths[kind])
