@@ -66,14 +66,16 @@ def score(
     input: Path = typer.Option(..., "--input", "-i", help="JSONL rows with completion, prompt and references."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write rows with scores as JSONL."),
     completion_key: str = typer.Option("completion", help="Field holding the completion."),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", help="Change a reward parameter of the spec: "
+                                                  "--set bertscore.model_type=./my-bert (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Score completions with a composed reward spec."""
-    from .api import compose
     from .fileio import atomic_write_jsonl, check_output, dumps_strict, read_jsonl
+    from .models import compose_checked
     from .scoring import score_rows
 
-    composed = compose(spec)
+    composed = compose_checked(spec, overrides)
     if output is not None:
         check_output(output)  # refused before scoring, not after
     rows = read_jsonl(input)
@@ -112,6 +114,8 @@ def select_cmd(
     checkpoint: Optional[list[str]] = typer.Option(None, "--checkpoint", help="Only this file of DIR (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of each metric against the step."),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", help="Change a reward parameter of the spec: "
+                                                  "--set bertscore.model_type=./my-bert (repeatable)."),
 ) -> None:
     """Score every checkpoint's inference file in DIR and name the best one."""
     from . import selection
@@ -121,7 +125,8 @@ def select_cmd(
 
         check_output(plot)  # refused before every checkpoint is scored, not after
     result = selection.select(directory, spec, labels, aggregate=aggregate, completion_key=completion_key,
-                              greater_is_better=not lower_is_better, names=checkpoint, intersection=intersect)
+                              greater_is_better=not lower_is_better, names=checkpoint, intersection=intersect,
+                              overrides=overrides)
     if plot is not None:
         selection.write_plot(result, plot)
     if as_json:

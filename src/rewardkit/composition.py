@@ -310,6 +310,8 @@ def _parse(data: Any, where: str) -> ComposeSpec:
                           "Hint: put the weights into the expression.")
     if text is None:
         text = " + ".join(f"{weights.get(a, 1.0)!r}*{a}" for a in rewards)
+    if not isinstance(text, str):
+        expr.parse(text, set(rewards))  # raises the expression error ("must be an expression string, got int")
     none = data.get("none", "zero")
     if none not in ("zero", "propagate"):
         raise ConfigError(f"{where}: none: {none!r} is not valid.{closest(str(none), ['zero', 'propagate'])} "

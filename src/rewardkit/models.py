@@ -104,8 +104,10 @@ def _ask_hub(repo: str, timeout: float) -> str | None:
     return f"is not in the Hugging Face cache and the hub is unreachable ({type(exc).__name__}: {reason})"
 
 
-def problem(value: str, kind: str = "model") -> str | None:
-    """Why `value` does not resolve as a `kind` ('model' or 'tokenizer'), or None when it does."""
+def problem(value: str, kind: str = "model", timeout: float | None = None) -> str | None:
+    """Why `value` does not resolve as a `kind` ('model' or 'tokenizer'), or None when it does.
+
+    `timeout`: the hub deadline (default `hub_timeout()`)."""
     files = TOKENIZER_FILES if kind == "tokenizer" else MODEL_FILES
     path = Path(value).expanduser()
     if path.is_dir():
@@ -120,7 +122,7 @@ def problem(value: str, kind: str = "model") -> str | None:
         return None
     if offline():
         return "is neither a local folder nor in the Hugging Face cache (HF_HUB_OFFLINE=1: the hub is not asked)"
-    return _ask_hub(value, hub_timeout())
+    return _ask_hub(value, timeout if timeout is not None else hub_timeout())
 
 
 def fix_hint(value: str, last: str) -> str:
@@ -179,7 +181,7 @@ def spec_models(spec: ComposeSpec) -> list[NamedModel]:
     return [m for alias, entry in spec.rewards.items() for m in entry_models(alias, entry)]
 
 
-def check_spec_models(spec: ComposeSpec, where: str, last_hint: str) -> None:
+def check_spec_models(spec: ComposeSpec, where: str, last_hint: str, timeout: float | None = None) -> None:
     """Raise one ConfigError for the first model of the spec that does not resolve (`@stage` values skipped)."""
     seen: dict[tuple[str, str], str | None] = {}
     for m in spec_models(spec):
@@ -187,7 +189,26 @@ def check_spec_models(spec: ComposeSpec, where: str, last_hint: str) -> None:
             continue
         key = (m.value, m.ref.kind)
         if key not in seen:
-            seen[key] = problem(m.value, m.ref.kind)
+            seen[key] = problem(m.value, m.ref.kind, timeout)
         if seen[key] is not None:
             raise ConfigError(f"{where}: rewards.{m.alias}.{m.field} {m.value!r} {seen[key]}. "
                               f"Hint: {fix_hint(m.value, last_hint)}.")
+
+
+# Scoring outside training must say "no such model" at once (bert-score's own loader retries for about a minute).
+SCORING_HUB_TIMEOUT = 1.5
+
+
+def compose_checked(spec: Any, overrides: Any = None, name: str | None = None) -> Any:
+    """`compose(spec, overrides=...)` after every model the spec names was found to resolve (about a second).
+
+    What `rewardkit score` and `select` use: a missing model is one line with the fix, as in training's preflight.
+    """
+    from .api import compose, load_compose_spec
+
+    parsed = load_compose_spec(spec, overrides)
+    timeout = None if os.environ.get("REWARDKIT_HUB_TIMEOUT") else min(hub_timeout(), SCORING_HUB_TIMEOUT)
+    last = ("point it at a local folder with --set <alias>.<parameter>=DIR (`rewardkit tiny DIR --bert` makes a "
+            "small random BERT to try the pipeline)")
+    check_spec_models(parsed, parsed.where, last, timeout)
+    return compose(parsed, name=name)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .api import compose
+from .models import compose_checked
 from .composition import Composed
 from .errors import ConfigError, RewardkitError
 from .fileio import atomic_write_bytes, read_json
@@ -127,18 +127,19 @@ def _spec_from_record(directory: Path) -> Any:
 
 def select(directory: str | Path, spec: Any = None, labels: str | Path | None = None, *,
            aggregate: str = "corpus", completion_key: str | None = None, greater_is_better: bool = True,
-           names: list[str] | None = None, intersection: bool = False) -> Selection:
+           names: list[str] | None = None, intersection: bool = False, overrides: Any = None) -> Selection:
     """Score every inference file in `directory` and pick the best (the spec defaults to scores.json's).
 
     Every checkpoint must have been generated on the same row ids; files that differ raise a DataError unless
     `intersection=True`, which scores each on the ids all files (and the labels) share. `completion_key=None`
-    picks "completion" or "output" per file (see `rewardkit.inference_files`).
+    picks "completion" or "output" per file (see `rewardkit.inference_files`). `overrides` change the spec's
+    parameters (`["bertscore.model_type=./my-bert"]`, as `--set`); every model it names is checked first.
     """
     directory = Path(directory)
     if aggregate not in ("corpus", "item"):
         raise ConfigError(f"aggregate {aggregate!r} is not valid. Hint: corpus | item.")
     files = find_inference_files(directory, names)
-    composed = compose(spec if spec is not None else _spec_from_record(directory))
+    composed = compose_checked(spec if spec is not None else _spec_from_record(directory), overrides)
     label_map = load_labels(labels) if labels is not None else None
     loaded = [load_inference(path, completion_key) for path in files]
     ids = {f.path.name: [str(r["id"]) for r in f.rows] for f in loaded}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..api import compose
+from ..composition import callable_path
 from ..distributed import is_main_process
 from ..errors import ConfigError, closest
 from ..fileio import atomic_write_json, atomic_write_jsonl
@@ -161,9 +162,18 @@ def run_stage(p: _Prepared, model: str, where: str) -> StageResult:
     if trainer.accelerator.is_main_process:
         # base_model: what `model: "@stage"` resolved to (`rewardkit generate --from-run` applies the adapter to it).
         atomic_write_json(out / "rewardkit_stage.json", {**asdict(result), "base_model": model,
-                                                         "config": stage.model_dump()})
+                                                         "config": _portable(stage.model_dump())})
     del trainer  # free the model before the next stage loads its own
     return result
+
+
+def _portable(value: Any) -> Any:
+    """The value with inline reward callables written as `module:name` (the stage record is JSON)."""
+    if isinstance(value, dict):
+        return {k: _portable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_portable(v) for v in value]
+    return callable_path(value) if callable(value) else value
 
 
 def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bool = False,
