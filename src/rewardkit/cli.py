@@ -230,6 +230,24 @@ def generate(
         err.print(Text(f"warning: {result.empty} completions are empty"), style="yellow")
 
 
+@app.command()
+def tiny(
+    directory: Path = typer.Argument(..., metavar="DIR", help="New folder for the model (Hugging Face layout)."),
+    data: Optional[list[Path]] = typer.Option(None, "--from", help="Data files (.jsonl/.json/.txt/.csv) whose "
+                                              "characters the tokenizer must cover (repeatable)."),
+    arch: str = typer.Option("qwen2", "--arch", help="qwen2 | llama (causal LM and classifier)."),
+    hidden: int = typer.Option(64, "--hidden", min=8, max=4096, help="Hidden size."),
+    layers: int = typer.Option(2, "--layers", min=1, max=48, help="Number of layers."),
+    bert: bool = typer.Option(False, "--bert", help="A tiny BERT for bertscore (model_type: DIR, num_layers)."),
+    classifier: bool = typer.Option(False, "--classifier", help="A tiny sequence classifier: a reward model."),
+) -> None:
+    """Make a small random model that loads offline on CPU: a real run on your laptop, no hub, no GPU."""
+    from .tiny_command import make
+
+    made = make(directory, data or [], arch=arch, hidden=hidden, layers=layers, bert=bert, classifier=classifier)
+    console.print(Text(made.report()), soft_wrap=True)
+
+
 plugin_app = typer.Typer(cls=Group, no_args_is_help=True, rich_markup_mode=None, help="Write rewardkit plugins.")
 app.add_typer(plugin_app, name="plugin")
 
