@@ -116,7 +116,7 @@ def test_tiny_models_are_cached_per_alphabet(cache, monkeypatch):
     def rebuild(*args, **kwargs):
         raise AssertionError("the cached model was rebuilt")
 
-    monkeypatch.setattr(smoke_models, "save_tiny_causal_lm", rebuild)
+    monkeypatch.setattr(smoke_models, "make_tiny", rebuild)
     start = time.perf_counter()
     assert smoke.tiny_lm("가나") == first
     assert time.perf_counter() - start < 0.1

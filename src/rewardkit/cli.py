@@ -93,6 +93,8 @@ def score(
     for s in summary:
         table.add_row(s["name"], _fmt(s["mean"]), _fmt(s["std"]), str(s["none"]))
     print_table(console, table)
+    for line in scores.none_lines():  # a reward that silently scores nothing must be seen
+        console.print(Text(f"None rows: {line}"), soft_wrap=True)
     # The same two numbers as --json: "combined" above is the mean of the row scores; the corpus score applies
     # the expression to the component means (what `rewardkit select --aggregate corpus` ranks by).
     console.print(Text(f"corpus score: {_fmt(scores.corpus(composed))} ({composed.expression} on the component "
@@ -140,6 +142,8 @@ def select_cmd(
         table.add_row(Text(c.name + mark), "-" if c.step is None else str(c.step), _fmt(c.epoch),
                       *(_fmt(c.components[a]) for a in result.components), _fmt(c.value(result.aggregate)))
     print_table(console, table)
+    for line in selection.none_lines(result):
+        console.print(Text(f"None rows: {line}"), soft_wrap=True)
     if result.intersection:
         dropped = ", ".join(f"{c.name}: {c.dropped}" for c in result.checkpoints if c.dropped)
         console.print(Text(f"Scored on the row ids all files share; rows dropped: {dropped or 'none'}."))
@@ -210,6 +214,10 @@ def generate(
     no_share_prefix: bool = typer.Option(False, "--no-share-prefix", help="Do not reuse the shared prompt prefix."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     dtype: str = typer.Option("auto", "--dtype", help="auto | float32 | bfloat16 | float16"),
+    chat_template: Optional[str] = typer.Option(None, "--chat-template", help="Chat template (a .jinja file or the "
+                                                "template text) replacing the tokenizer's."),
+    fail_on_empty: bool = typer.Option(False, "--fail-on-empty", help="Exit 1 when a completion is empty or "
+                                       "whitespace only (the file is still written)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Generate completions (greedy) for every row of a file into a submission file."""
@@ -219,15 +227,18 @@ def generate(
     result = generate_file(model, input, output, adapter=adapter, into=into, from_run=from_run, columns=mapping,
                            prompt_column=prompt_column, chat=chat, system_prompt=system_prompt,
                            batch_size=batch_size, max_new_tokens=max_new_tokens, share_prefix=not no_share_prefix,
-                           device=device, dtype=dtype)
+                           device=device, dtype=dtype, chat_template=chat_template)
+    if result.empty:  # stderr, also under --json: a submission of empty answers must not pass unnoticed
+        err.print(Text(f"warning: {result.empty} of {result.rows} completions are empty or whitespace only "
+                       f"(see {result.output})"), style="yellow")
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-        return
-    chosen = f" + adapter {result.adapter}" if result.adapter else ""
-    console.print(Text(f"Wrote {result.rows} rows to {result.output} ({result.model}{chosen}, {result.device} "
-                       f"{result.dtype}; load {result.load_seconds:.1f}s, generate {result.generate_seconds:.1f}s)"))
-    if result.empty:
-        err.print(Text(f"warning: {result.empty} completions are empty"), style="yellow")
+    else:
+        chosen = f" + adapter {result.adapter}" if result.adapter else ""
+        console.print(Text(f"Wrote {result.rows} rows to {result.output} ({result.model}{chosen}, {result.device} "
+                           f"{result.dtype}; load {result.load_seconds:.1f}s, generate {result.generate_seconds:.1f}s)"))
+    if fail_on_empty and result.empty:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ class CheckpointScore:
     corpus: float | None
     item: float | None
     dropped: int = 0  # rows of the file left out to compare on the ids every checkpoint shares
+    none: dict[str, dict[str, int]] = field(default_factory=dict)  # alias -> {why a row scored None: rows}
 
     def value(self, aggregate: str) -> float | None:
         """The score used for ranking: `corpus` or `item`; None when missing or not finite (never ranked)."""
@@ -52,7 +53,7 @@ class CheckpointScore:
     @classmethod
     def from_dict(cls, data: dict) -> CheckpointScore:
         known = {k: data[k] for k in ("name", "file", "step", "epoch", "count", "components", "corpus", "item")}
-        return cls(**known, dropped=data.get("dropped", 0))
+        return cls(**known, dropped=data.get("dropped", 0), none=data.get("none") or {})
 
 
 def _finite(value: float | None) -> float | None:
@@ -89,7 +90,7 @@ def score_checkpoint(composed: Composed, rows: list[dict], *, name: str, file: s
     components = {alias: summarize(alias, values)["mean"] for alias, values in scores.components.items()}
     return CheckpointScore(name=name, file=file, step=step, epoch=epoch, count=len(rows), components=components,
                            corpus=scores.corpus(composed), item=summarize("combined", scores.combined)["mean"],
-                           dropped=dropped)
+                           dropped=dropped, none=scores.none_reasons)
 
 
 @dataclass
@@ -158,6 +159,21 @@ def select(directory: str | Path, spec: Any = None, labels: str | Path | None = 
     checkpoints.sort(key=_sort_key)
     return Selection(checkpoints, pick_best(checkpoints, aggregate, greater_is_better), composed.expression,
                      list(composed.components), aggregate, greater_is_better, intersection)
+
+
+def none_lines(selection: Selection) -> list[str]:
+    """Per component: rows that scored None over all checkpoints, and why (what `rewardkit select` prints)."""
+    total = sum(c.count for c in selection.checkpoints)
+    lines = []
+    for alias in selection.components:
+        reasons: dict[str, int] = {}
+        for c in selection.checkpoints:
+            for why, n in c.none.get(alias, {}).items():
+                reasons[why] = reasons.get(why, 0) + n
+        if reasons:
+            lines.append(f"{alias}: None for {sum(reasons.values())} of {total} rows over {len(selection.checkpoints)} "
+                         f"checkpoints ({', '.join(f'{k}: {v}' for k, v in reasons.items())})")
+    return lines
 
 
 # --- plot ----------------------------------------------------------------------------------------------------

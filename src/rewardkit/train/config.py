@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from ..errors import ConfigError, closest
 from ..fileio import nonfinite_path
-from ..specs import load_file, parse_assignment
+from ..specs import load_file, parse_assignment, read_chat_template
 from ..validation import REF_PREFIX, Params, duplicates, stage_ref  # noqa: F401 (REF_PREFIX re-exported)
 from ..validation import validate as _validate
 
@@ -84,7 +84,10 @@ class StageConfig(_Model):
     stage: Literal["sft", "rm", "dpo", "grpo"]
     name: str | None = Field(None, description="Stage name (default: the stage type); `@name` refers to it.")
     model: str = Field(description="Hub id, local path, or '@<earlier stage>' in a pipeline.")
-    tokenizer: str | None = Field(None, description="Tokenizer path or id when it differs from the model's.")
+    tokenizer: str | None = Field(None, description="Tokenizer path or id when it differs from the model's; or "
+                                  "{path: ..., chat_template: <file or template>}.")
+    chat_template: str | None = Field(None, description="Chat template (a .jinja file or the text) replacing the "
+                                      "tokenizer's; written as tokenizer.chat_template.")
     output_dir: str | None = Field(None, description="Default: runs/<name> (pipeline: <pipeline output>/<name>).")
     dataset: DatasetSpec
     peft: LoraSpec | None = None
@@ -96,6 +99,22 @@ class StageConfig(_Model):
     @property
     def label(self) -> str:
         return self.name or self.stage
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tokenizer_mapping(cls, data: Any) -> Any:
+        """`tokenizer: {path: ..., chat_template: ...}` is read as the `tokenizer` and `chat_template` fields."""
+        if isinstance(data, dict) and isinstance(data.get("tokenizer"), dict):
+            data = dict(data)
+            given = dict(data.pop("tokenizer"))
+            unknown = set(given) - {"path", "chat_template"}
+            if unknown:
+                raise ValueError(f"tokenizer: unknown keys {sorted(map(str, unknown))}; a tokenizer mapping has "
+                                 "path and chat_template")
+            data["tokenizer"] = given.get("path")
+            if "chat_template" in given:
+                data["chat_template"] = given["chat_template"]
+        return data
 
     @model_validator(mode="after")
     def _stage_fields(self) -> "StageConfig":
@@ -109,6 +128,11 @@ class StageConfig(_Model):
             raise ValueError("stage grpo needs 'rewards' (a compose spec, a spec file or a preset name)")
         if self.stage != "grpo" and self.rewards is not None:
             raise ValueError(f"'rewards' is only used by stage grpo, not {self.stage}")
+        if self.chat_template is not None:
+            try:
+                read_chat_template(self.chat_template, "tokenizer.chat_template")
+            except ConfigError as exc:
+                raise ValueError(str(exc).split(" Hint:")[0].rstrip(".")) from None
         if self.quantization is not None and self.peft is None:
             raise ValueError("quantized weights cannot be trained directly: add a 'peft' (LoRA) section "
                              "or set quantization: null")
