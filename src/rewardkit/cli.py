@@ -163,12 +163,15 @@ def train(
                                                   "(dotted key, YAML value; repeatable)."),
     smoke: bool = typer.Option(False, "--smoke", help="Check the config end to end offline in about a minute: tiny "
                                "local model, its first rows, 2 steps per stage; outputs in runs/smoke/."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (the config's output_dir; "
+                                          "with --smoke, instead of runs/smoke/<config>)."),
 ) -> None:
     """Train one stage (sft, rm, dpo, grpo) or a pipeline of stages from a config."""
     from .train import run
     from .train.pipeline import finish_distributed, is_main_process
 
-    results = run(config, overrides, smoke=smoke, say=lambda line: console.print(Text(line), soft_wrap=True))
+    results = run(config, overrides, smoke=smoke, say=lambda line: console.print(Text(line), soft_wrap=True),
+                  output=output)
     finish_distributed()
     if not is_main_process():
         return  # under accelerate every rank gets here: one table is enough

@@ -199,6 +199,7 @@ def run(output: str | Path = "rewardkit-demo", steps: int | None = None, quick: 
         say: Callable[[str], Any] = print, settings: DemoSettings | None = None, seed: int = SEED) -> DemoResult:
     """Run the demo into `output` and return (and print through `say`) its numbers."""
     start = time.perf_counter()
+    say(f"rewardkit demo: writing to {Path(output).resolve()}/ (data, models, plot; --output DIR to change)")
     _quiet()
     import torch
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -177,21 +178,24 @@ def _portable(value: Any) -> Any:
 
 
 def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bool = False,
-        say: Callable[[str], Any] | None = None) -> list[StageResult]:
+        say: Callable[[str], Any] | None = None, output: str | Path | None = None) -> list[StageResult]:
     """Run a stage or pipeline config (file path or dict) with `key=value` overrides; returns one result per stage.
 
     `smoke=True` runs the same config offline on tiny local models, a few rows and 2 steps per stage, into
     runs/smoke/<config name> (train/smoke.py); each swap is reported through `say` (default: print).
+    `output`: the output folder (a stage's or the pipeline's `output_dir`; with `smoke`, the smoke folder).
 
     Example:
     >>> from rewardkit.train import run
     >>> results = run("examples/tutorial/sft.yaml", ["model=/tmp/tiny", "trainer.max_steps=2"])  # doctest: +SKIP
     >>> results = run("examples/tutorial/sft.yaml", smoke=True)  # doctest: +SKIP
     """
+    if output is not None and not smoke:
+        overrides = [*(overrides or []), f"output_dir={json.dumps(str(output))}"]  # JSON text is YAML: quoted
     stages, root, where = load_stages(config, overrides)
     if smoke:
         with smoke_mode():
-            stages, root = smoke_setup(stages, root, where, say or print)
+            stages, root = smoke_setup(stages, root, where, say or print, output)
             return run_stages(stages, root, where)
     return run_stages(stages, root, where)
 

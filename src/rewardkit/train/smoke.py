@@ -317,17 +317,20 @@ def prepare_output(root: Path) -> None:
                           "folder\n")
 
 
-def smoke_setup(stages: list[StageConfig], root: str, where: str,
-                say: Callable[[str], Any]) -> tuple[list[StageConfig], str]:
+def smoke_setup(stages: list[StageConfig], root: str, where: str, say: Callable[[str], Any],
+                output: str | Path | None = None) -> tuple[list[StageConfig], str]:
     """Swap the stages for their smoke version, empty the smoke output folder and print what changed.
 
-    `root` is the real run's output root (it only names the smoke folder of a dict config).
+    `root` is the real run's output root (it only names the smoke folder of a dict config); `output` replaces the
+    smoke folder. The first line says where the run writes.
     """
-    root = output_root(where, stages[0].output_dir if len(stages) == 1 else root)
+    root = Path(output) if output is not None else output_root(where, stages[0].output_dir if len(stages) == 1
+                                                               else root)
+    if is_main_process():
+        say(f"smoke: writing to {root.resolve()}/ (emptied first; real runs are untouched; --output DIR to change)")
     smoke, notes = smoke_overrides(stages, where, root)
     prepare_output(root)
     if is_main_process():
         for note in notes:
             say(note)
-        say(f"smoke: outputs -> {root}/ (emptied first; real runs are untouched)")
     return smoke, str(root)
