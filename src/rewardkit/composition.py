@@ -234,14 +234,6 @@ def callable_path(func: Any) -> str:
     return f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', type(target).__name__)}"
 
 
-def spec_rewards(data: Any) -> dict:
-    """The {alias: entry} mapping of a compose spec (any accepted shape), normalised; {} when unreadable."""
-    try:
-        return ComposeSpec.parse(data).rewards
-    except ConfigError:
-        return {}
-
-
 def parse_combine(spec: ComposeSpec) -> expr.Node:
     """The spec's expression tree; every declared reward must be used."""
     tree = expr.parse(spec.combine, set(spec.rewards))
