@@ -196,7 +196,7 @@ def check_spec_models(spec: ComposeSpec, where: str, last_hint: str, timeout: fl
 
 
 # Scoring outside training must say "no such model" at once (bert-score's own loader retries for about a minute).
-SCORING_HUB_TIMEOUT = 1.5
+SCORING_HUB_TIMEOUT = 1.0
 
 
 def compose_checked(spec: Any, overrides: Any = None, name: str | None = None) -> Any:
