@@ -91,7 +91,7 @@ def test_inline_reward_trains_through_grpotrainer(tiny_lm_dir, tmp_path):
 
     data = tmp_path / "rows.jsonl"
     data.write_text("".join(json.dumps({"prompt": f"{i}+1=", "answer": str(i + 1)}) + "\n" for i in range(8)))
-    config = {"stage": "grpo", "model": str(tiny_lm_dir), "output_dir": str(tmp_path / "run"),
+    config = {"stage": "grpo", "model": str(tiny_lm_dir), "output_dir": str(tmp_path / "not-used"),
               "dataset": {"path": str(data)},
               "rewards": {"rewards": {"em": {"use": "exact_match", "reference": "answer"}, "lb": user.length_bonus,
                                       "one": user.has_digit_one},
@@ -99,13 +99,13 @@ def test_inline_reward_trains_through_grpotrainer(tiny_lm_dir, tmp_path):
               "trainer": {"max_steps": 2, "per_device_train_batch_size": 4, "num_generations": 4,
                           "max_completion_length": 4, "use_cpu": True, "bf16": False, "report_to": "none",
                           "logging_steps": 1, "save_strategy": "no", "disable_tqdm": True}}
-    [result] = run(config, say=lambda line: None)
+    [result] = run(config, say=lambda line: None, output=tmp_path / "run")  # output= wins over output_dir
     assert result.steps == 2
     record = json.loads((tmp_path / "run/rewardkit_stage.json").read_text())
     # the JSON record names the callables by import path
     assert record["config"]["rewards"]["rewards"]["lb"] == "inline_rewards_pkg.rewards:length_bonus"
     state = json.loads((tmp_path / "run/rewardkit_stage.json").read_text())
-    assert state["steps"] == 2
+    assert state["steps"] == 2 and not (tmp_path / "not-used").exists()
 
 
 @pytest.mark.slow
