@@ -261,7 +261,8 @@ def save_tiny_classifier(path: str | Path, extra_chars: str = "", **model_kwargs
 TEXT_SUFFIXES = (".jsonl", ".json", ".txt", ".csv", ".tsv")
 
 
-def _strings(value: Any) -> list[str]:
+def strings_in(value: Any) -> list[str]:
+    """Every string inside a JSON-like value (dict values, list items), found without recursion."""
     out: list[str] = []
     stack = [value]
     while stack:
@@ -285,9 +286,9 @@ def data_chars(paths: list[str | Path]) -> str:
             raise ValueError(f"--from {path}: expected one of {', '.join(TEXT_SUFFIXES)}")
         text = path.read_text(encoding="utf-8")
         if path.suffix.lower() == ".jsonl":
-            texts = [s for line in text.splitlines() if line.strip() for s in _strings(json.loads(line))]
+            texts = [s for line in text.splitlines() if line.strip() for s in strings_in(json.loads(line))]
         elif path.suffix.lower() == ".json":
-            texts = _strings(json.loads(text))
+            texts = strings_in(json.loads(text))
         else:
             texts = [text]
         for t in texts:

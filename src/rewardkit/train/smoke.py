@@ -28,7 +28,6 @@ The run is offline (HF_HUB_OFFLINE=1) while it lasts.
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import shutil
 import string
@@ -41,6 +40,7 @@ from ..distributed import is_main_process, process_info
 from ..errors import ConfigError, DataError
 from ..fileio import atomic_write_text, ensure_dir
 from ..models import spec_models
+from ..tiny import strings_in
 from ..validation import stage_ref
 from . import data
 from .config import DatasetSpec, StageConfig, validate
@@ -76,17 +76,6 @@ def output_root(where: str, real_output: str | None = None) -> Path:
 
 
 # --- data -----------------------------------------------------------------------------------------------------------
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _strings(item)
-
-
 def _rows(spec: Any, where: str, label: str) -> list[dict]:
     """The rows of the (swapped) dataset spec; a hub dataset must be in the local cache."""
     try:
@@ -124,7 +113,7 @@ def _dataset(stage: StageConfig, where: str, notes: list[str]) -> tuple[dict, se
         if ds["eval_file"] is not None or ds["eval_split"] is not None:
             ds["eval_max_rows"] = EVAL_ROWS
             shape += f" + {EVAL_ROWS} eval rows"
-    chars = {c for row in rows[:ds["max_rows"]] for text in _strings(row) for c in text}
+    chars = {c for row in rows[:ds["max_rows"]] for text in strings_in(row) for c in text}
     if ds["eval_file"] is not None and Path(ds["eval_file"]).is_file():
         chars |= _eval_chars(ds["eval_file"])
     chars |= set(ds["system_prompt"] or "")
@@ -138,7 +127,7 @@ def _dataset(stage: StageConfig, where: str, notes: list[str]) -> tuple[dict, se
 def _eval_chars(path: str) -> set[str]:
     eval_ds = load_local(path)
     rows = eval_ds.select(range(min(len(eval_ds), EVAL_ROWS))).to_list()
-    return {c for row in rows for text in _strings(row) for c in text}
+    return {c for row in rows for text in strings_in(row) for c in text}
 
 
 # --- trainer ----------------------------------------------------------------------------------------------------------
