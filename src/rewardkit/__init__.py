@@ -1,7 +1,7 @@
 """rewardkit: rewards, callbacks and training runs for TRL, found through a pluggy registry.
 
 Everything a plugin needs is importable from here: `hookimpl`, `Register`, `Reward`, `RewardParams`,
-`Params`, `ViewSpec`, `TokenizerSpec`, `Reference`, `validate` and the error types. Names load on first use
+`Params`, `ViewSpec`, `TokenizerSpec`, `ModelRef`, `Reference`, `validate` and the error types. Names load on first use
 (PEP 562), so `python -m rewardkit` and console scripts reach their signal handling before any import work.
 """
 
@@ -15,15 +15,15 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "api": ["build", "compose", "get_callback", "get_generator", "get_preset", "get_reward", "get_tokenizer",
             "get_view", "list_callbacks", "list_generators", "list_presets", "list_rewards", "list_tokenizers",
-            "list_views", "load_spec"],
+            "list_views", "load_compose_spec", "load_spec"],
     "callbacks": ["link_callbacks"],
-    "composition": ["Composed"],
+    "composition": ["ComposeSpec", "Composed"],
     "errors": ["AmbiguousNameError", "ConfigError", "DataError", "ExpressionError", "RewardError", "RewardkitError",
                "UnknownNameError"],
     "hookspecs": ["Register", "hookimpl"],
     "rewards": ["ExactMatch"],
     "rewards.base": ["Reference", "Reward", "RewardParams", "reference_options"],
-    "validation": ["Params", "RegexSeconds", "Seconds", "TokenizerSpec", "ViewSpec", "validate"],
+    "validation": ["ModelRef", "Params", "RegexSeconds", "Seconds", "TokenizerSpec", "ViewSpec", "validate"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
@@ -45,12 +45,12 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .api import (build, compose, get_callback, get_generator, get_preset, get_reward, get_tokenizer,
                       get_view, list_callbacks, list_generators, list_presets, list_rewards, list_tokenizers,
-                      list_views, load_spec)
+                      list_views, load_compose_spec, load_spec)
     from .callbacks import link_callbacks
-    from .composition import Composed
+    from .composition import ComposeSpec, Composed
     from .errors import (AmbiguousNameError, ConfigError, DataError, ExpressionError, RewardError,
                          RewardkitError, UnknownNameError)
     from .hookspecs import Register, hookimpl
     from .rewards import ExactMatch
     from .rewards.base import Reference, Reward, RewardParams, reference_options
-    from .validation import Params, RegexSeconds, Seconds, TokenizerSpec, ViewSpec, validate
+    from .validation import ModelRef, Params, RegexSeconds, Seconds, TokenizerSpec, ViewSpec, validate
