@@ -136,8 +136,8 @@ def load_compose_spec(spec: Any, overrides: Any = None, _depth: int = 0) -> Comp
     `{preset: <name or file>, set: {"<alias>.<param>": value, ...}}` is that preset with parameters changed;
     `overrides` (a mapping like `set:`, or ["alias.param=value", ...] as `--set` gives them) applies on top.
 
-    >>> load_compose_spec({"preset": "blog", "set": {"bert.model_type": "./my-bert"}}).rewards["bert"]["model_type"]
-    './my-bert'
+    >>> load_compose_spec({"em": "exact_match"}, overrides=["em.reference=gold"]).rewards["em"]
+    {'use': 'exact_match', 'name': 'em', 'reference': 'gold'}
     """
     data, where = _raw_spec(spec)
     if isinstance(data, dict) and "preset" in data:
