@@ -47,7 +47,7 @@ def test_example_smoke(config, smoke_env):
     notes: list[str] = []
     results = run(EXAMPLES / config, smoke=True, say=notes.append)
     assert results and all(r.steps == 2 for r in results), results
-    assert any("-> tiny local (" in n for n in notes) and notes[-1].startswith("smoke: outputs -> ")
+    assert any("-> tiny local (" in n for n in notes) and notes[0].startswith("smoke: writing to ")
     out = smoke_env / Path(config).stem
     assert (Path(results[-1].model) / "model.safetensors").is_file()  # every example trains LoRA: merged/
     if config == "tutorial/pipeline.yaml":

@@ -178,7 +178,9 @@ def test_pipeline_resolves_rm_references():
                       "rewards": {"rewards": rm_reward}}])
     stages, _, where = load_stages(cfg)
     spec = reward_spec(stages[1], stages[:1], where)
-    assert spec["rewards"]["rm"] == {"use": "reward_model", "model": str(Path("runs/p/rm/final")), "weight": 0.1}
+    # the resolved spec is normalised: the weight lives in `combine`, each entry carries its alias as name
+    assert spec["rewards"]["rm"] == {"use": "reward_model", "model": str(Path("runs/p/rm/final")), "name": "rm"}
+    assert spec["combine"] == "0.1*rm + 1.0*em"
     assert stages[1].rewards["rewards"]["rm"]["model"] == "@rm"  # the stage's own config keeps the reference
     stages[0].peft = stages[1].peft  # None: final/; a LoRA rm stage hands over merged/
     assert handoff_dir(stages[0]).endswith("final")

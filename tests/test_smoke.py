@@ -116,7 +116,7 @@ def test_tiny_models_are_cached_per_alphabet(cache, monkeypatch):
     def rebuild(*args, **kwargs):
         raise AssertionError("the cached model was rebuilt")
 
-    monkeypatch.setattr(smoke_models, "save_tiny_causal_lm", rebuild)
+    monkeypatch.setattr(smoke_models, "make_tiny", rebuild)
     done_before = (first / smoke.DONE).stat().st_mtime_ns
     assert smoke.tiny_lm("가나") == first  # `rebuild` raises if the cached model were built again
     assert (first / smoke.DONE).stat().st_mtime_ns == done_before  # and the cache entry was left as it was
@@ -192,15 +192,21 @@ def test_cli_smoke_prints_swaps_then_the_summary(tmp_path):
     path = os.pathsep.join([str(tmp_path / "noise"), *filter(None, [os.environ.get("PYTHONPATH")])])
     env = {**os.environ, "REWARDKIT_CACHE": str(tmp_path / "cache"), "REWARDKIT_SMOKE_DIR": str(tmp_path / "out"),
            "COLUMNS": "300", "PYTHONPATH": path}
-    proc = subprocess.run([sys.executable, "-m", "rewardkit", "train", "examples/tutorial/grpo.yaml", "--smoke"],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    # --output wins over REWARDKIT_SMOKE_DIR
+    proc = subprocess.run([sys.executable, "-m", "rewardkit", "train", "examples/tutorial/grpo.yaml", "--smoke",
+                           "--output", str(tmp_path / "out" / "grpo")],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT, env={**env, "REWARDKIT_SMOKE_DIR":
+                                                                                      str(tmp_path / "elsewhere")})
     assert proc.returncode == 0, proc.stderr[-3000:]
     # Piped stderr gets rewardkit's own lines only: no third-party log line, print or progress bar.
     assert proc.stderr.splitlines() == [], proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     assert "smoke: stage grpo: model Qwen/Qwen2.5-0.5B-Instruct -> tiny local (" in proc.stdout
     assert "smoke: stage grpo: quantization 4-bit -> none (CPU, fp32)" in lines
-    assert f"smoke: outputs -> {tmp_path / 'out' / 'grpo'}/ (emptied first; real runs are untouched)" in lines
+    # the first line says where the run writes
+    assert lines[0] == (f"smoke: writing to {(tmp_path / 'out' / 'grpo').resolve()}/ (emptied first; real runs are "
+                        "untouched; --output DIR to change)")
+    assert not (tmp_path / "elsewhere").exists()
     assert "examples/tutorial/grpo.yaml: 1 stage(s)" in lines
     assert (tmp_path / "out" / "grpo" / "merged" / "model.safetensors").is_file()
     assert real.exists() == real_before  # the config's real output folder is never written

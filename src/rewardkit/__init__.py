@@ -2,7 +2,7 @@
 
 Everything a plugin needs is importable from here: `hookimpl`, `Register`, the bases it subclasses (`Reward`,
 `View`, `Tokenizer`) and their parameter models (`RewardParams`, `Params`, `ViewSpec`, `TokenizerSpec`),
-`Reference`, `validate` and the error types. Names load on first use
+`ModelRef`, `Reference`, `validate` and the error types. Names load on first use
 (PEP 562), so `python -m rewardkit` and console scripts reach their signal handling before any import work.
 """
 
@@ -16,9 +16,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "api": ["build", "compose", "get_callback", "get_generator", "get_preset", "get_reward", "get_tokenizer",
             "get_view", "list_callbacks", "list_generators", "list_presets", "list_rewards", "list_tokenizers",
-            "list_views", "load_spec"],
+            "list_views", "load_compose_spec", "load_spec"],
     "callbacks": ["link_callbacks"],
-    "composition": ["Composed"],
+    "composition": ["ComposeSpec", "Composed"],
     "errors": ["AmbiguousNameError", "ConfigError", "DataError", "ExpressionError", "RewardError", "RewardkitError",
                "UnknownNameError"],
     "hookspecs": ["Register", "hookimpl"],
@@ -26,7 +26,7 @@ _EXPORTS = {
     "rewards.base": ["Reference", "Reward", "RewardParams", "reference_options"],
     "text_tokenizers": ["Tokenizer"],
     "views": ["View"],
-    "validation": ["Params", "RegexSeconds", "Seconds", "TokenizerSpec", "ViewSpec", "validate"],
+    "validation": ["ModelRef", "Params", "RegexSeconds", "Seconds", "TokenizerSpec", "ViewSpec", "validate"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
@@ -60,8 +60,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs: the same nam
     from .api import list_rewards as list_rewards
     from .api import list_tokenizers as list_tokenizers
     from .api import list_views as list_views
+    from .api import load_compose_spec as load_compose_spec
     from .api import load_spec as load_spec
     from .callbacks import link_callbacks as link_callbacks
+    from .composition import ComposeSpec as ComposeSpec
     from .composition import Composed as Composed
     from .errors import AmbiguousNameError as AmbiguousNameError
     from .errors import ConfigError as ConfigError
@@ -78,6 +80,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs: the same nam
     from .rewards.base import RewardParams as RewardParams
     from .rewards.base import reference_options as reference_options
     from .text_tokenizers import Tokenizer as Tokenizer
+    from .validation import ModelRef as ModelRef
     from .validation import Params as Params
     from .validation import RegexSeconds as RegexSeconds
     from .validation import Seconds as Seconds

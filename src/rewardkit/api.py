@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Protocol, overload
 
 from .builder import Builder
-from .composition import Composed, parse_combine, parse_spec
+from .composition import ComposeSpec, Composed, callable_path, parse_combine
 from .errors import ConfigError
 from .plugins import get_registry
 from .registry import BUILT_KINDS, KINDS
 from .rewards.base import Reward, RewardParams
-from .rewards.function_rewards import FunctionReward
-from .specs import SPEC_SUFFIXES, load_file
+from .rewards.function_rewards import FunctionReward, import_callable, is_import_path
+from .specs import SPEC_SUFFIXES, load_file, parse_assignment
+from .validation import nested_fields, validate
 
 
 ViewFn = Callable[[str], str | None]  # what a view is: the part of a text, or None when it is absent
@@ -139,9 +140,12 @@ def catalog(schemas: bool = True) -> dict:
     return out
 
 
-def load_spec(spec: Any) -> tuple[dict, str]:
-    """(spec dict, where) from a dict, a YAML/TOML/JSON path, or a preset name; the one spec loader."""
-    if isinstance(spec, dict):
+MAX_PRESET_DEPTH = 8  # a preset whose spec names a preset ...: bounded, never a loop
+
+
+def _raw_spec(spec: Any) -> tuple[Any, str]:
+    """(spec data, where) of a dict/ComposeSpec, a YAML/TOML/JSON path or a preset name, not yet checked."""
+    if isinstance(spec, (dict, ComposeSpec)):
         return spec, "spec"
     if isinstance(spec, Path) or (isinstance(spec, str) and Path(spec).suffix.lower() in SPEC_SUFFIXES):
         return load_file(spec), str(spec)
@@ -151,11 +155,95 @@ def load_spec(spec: Any) -> tuple[dict, str]:
                       "Hint: compose('spec.yaml') or compose({'rewards': {...}}).")
 
 
-def compose(spec: Any, name: str | None = None) -> Composed:
-    """Build a Composed reward from a dict, a YAML/TOML/JSON path, or a preset name."""
-    data, where = load_spec(spec)
-    parsed = parse_spec(data, where)
+def load_compose_spec(spec: Any, overrides: Any = None, _depth: int = 0) -> ComposeSpec:
+    """The one spec loader: a dict, a ComposeSpec, a file or a preset name, normalised into a ComposeSpec.
+
+    `{preset: <name or file>, set: {"<alias>.<param>": value, ...}}` is that preset with parameters changed;
+    `overrides` (a mapping like `set:`, or ["alias.param=value", ...] as `--set` gives them) applies on top.
+
+    >>> load_compose_spec({"em": "exact_match"}, overrides=["em.reference=gold"]).rewards["em"]
+    {'use': 'exact_match', 'name': 'em', 'reference': 'gold'}
+    """
+    data, where = _raw_spec(spec)
+    if isinstance(data, dict) and "preset" in data:
+        extra = set(data) - {"preset", "set"}
+        if extra or not isinstance(data["preset"], (str, Path)) or _depth >= MAX_PRESET_DEPTH:
+            raise ConfigError(f"{where}: a preset with changes is {{preset: <name or file>, set: {{<alias>.<param>: "
+                              f"value}}}}, got keys {sorted(map(str, data))}. Hint: put other changes in set:.")
+        base = load_compose_spec(data["preset"], _depth=_depth + 1)
+        _apply(base, data.get("set"), f"{where}: set")
+        parsed = base
+    else:
+        parsed = ComposeSpec.parse(copy.deepcopy(data) if isinstance(data, dict) else data, where)
+        if isinstance(data, ComposeSpec):
+            parsed = parsed.model_copy(deep=True)
+    _apply(parsed, overrides, "--set")
+    return parsed
+
+
+def _apply(spec: ComposeSpec, changes: Any, where: str) -> None:
+    if changes is None:
+        return
+    if isinstance(changes, (list, tuple)):
+        changes = dict(parse_assignment(item) for item in changes)
+    if not isinstance(changes, dict):
+        raise ConfigError(f"{where}: expected a mapping of <alias>.<param>: value, got {type(changes).__name__}. "
+                          "Hint: set: {bertscore.model_type: ./my-bert}.")
+    for key, value in changes.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{where}: key {key!r} must be a dotted string. Hint: bertscore.model_type.")
+        spec.set_key(key, copy.deepcopy(value))
+
+
+def load_spec(spec: Any) -> tuple[dict, str]:
+    """(normalised spec dict, where) from a dict, a YAML/TOML/JSON path, or a preset name."""
+    parsed = load_compose_spec(spec)
+    return parsed.to_dict(), parsed.where
+
+
+def compose(spec: Any, name: str | None = None, *, overrides: Any = None) -> Composed:
+    """Build a Composed reward from a dict, a YAML/TOML/JSON path, or a preset name.
+
+    A reward entry may be a Python callable (function, callable instance, functools.partial, async function) or
+    `use: my_pkg.rewards:func` / `use: path/to/rewards.py:func`; it gets the contract of a registered function
+    reward (see `rewards.function_rewards.FunctionReward`). `overrides` as in `load_compose_spec`.
+    """
+    parsed = load_compose_spec(spec, overrides)
     b = builder()
-    components = {alias: b.build("rewards", params, f"{where}: rewards.{alias}")
+    components = {alias: _build_reward(b, params, f"{parsed.where}: rewards.{alias}")
                   for alias, params in parsed.rewards.items()}
-    return Composed(components, parse_combine(parsed), none=parsed.none, name=name or parsed.name or "composed", text=parsed.combine)
+    return Composed(components, parse_combine(parsed), none=parsed.none, name=name or parsed.name or "composed",
+                    text=parsed.combine)
+
+
+def _registered(name: str) -> bool:
+    try:
+        get_registry().get("rewards", name)
+    except ConfigError:
+        return False
+    return True
+
+
+def _build_reward(b: Builder, params: dict, where: str) -> Reward:
+    """One component: a registered reward by name, else an inline callable or an import path, wrapped."""
+    use = params["use"]
+    if isinstance(use, str):
+        if not is_import_path(use) or _registered(use):  # 'dist:name' of an installed plugin stays a name
+            return b.build("rewards", params, where)
+        use = import_callable(use, where)
+    rest = {k: v for k, v in params.items() if k != "use"}
+    if isinstance(use, Reward):
+        extra = sorted(set(rest) - {"name"})
+        if extra:
+            raise ConfigError(f"{where}: {use!r} is a built reward; parameters {extra} cannot be added to it. Hint: "
+                              "pass them when you build it, or give the plain function.")
+        return use
+    owner = f"{where} (callable {callable_path(use)})"
+    validate(RewardParams, rest, owner)
+    for field, kind in nested_fields(RewardParams).items():
+        if rest.get(field) is not None:
+            rest[field] = b.build(kind, rest[field], f"{owner}.{field}")
+    try:
+        return FunctionReward(use, **rest)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None

@@ -66,14 +66,16 @@ def score(
     input: Path = typer.Option(..., "--input", "-i", help="JSONL rows with completion, prompt and references."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write rows with scores as JSONL."),
     completion_key: str = typer.Option("completion", help="Field holding the completion."),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", help="Change a reward parameter of the spec: "
+                                                  "--set bertscore.model_type=./my-bert (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Score completions with a composed reward spec."""
-    from .api import compose
     from .fileio import atomic_write_jsonl, check_output, dumps_strict, read_jsonl
+    from .models import compose_checked
     from .scoring import score_rows
 
-    composed = compose(spec)
+    composed = compose_checked(spec, overrides)
     if output is not None:
         check_output(output)  # refused before scoring, not after
     rows = read_jsonl(input)
@@ -91,6 +93,8 @@ def score(
     for s in summary:
         table.add_row(s["name"], _fmt(s["mean"]), _fmt(s["std"]), str(s["none"]))
     print_table(console, table)
+    for line in scores.none_lines():  # a reward that silently scores nothing must be seen
+        console.print(Text(f"None rows: {line}"), soft_wrap=True)
     # The same two numbers as --json: "combined" above is the mean of the row scores; the corpus score applies
     # the expression to the component means (what `rewardkit select --aggregate corpus` ranks by).
     console.print(Text(f"corpus score: {_fmt(scores.corpus(composed))} ({composed.expression} on the component "
@@ -113,6 +117,8 @@ def select_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a plot of each metric against the step "
                                         "(.png, .svg, .pdf... by the suffix)."),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", help="Change a reward parameter of the spec: "
+                                                  "--set bertscore.model_type=./my-bert (repeatable)."),
 ) -> None:
     """Score every checkpoint's inference file in DIR and name the best one."""
     from . import selection
@@ -123,7 +129,8 @@ def select_cmd(
         check_output(plot)  # refused before every checkpoint is scored, not after
         selection.plot_format(plot)
     result = selection.select(directory, spec, labels, aggregate=aggregate, completion_key=completion_key,
-                              greater_is_better=not lower_is_better, names=checkpoint, intersection=intersect)
+                              greater_is_better=not lower_is_better, names=checkpoint, intersection=intersect,
+                              overrides=overrides)
     if plot is not None:
         selection.write_plot(result, plot)
     if as_json:
@@ -137,6 +144,8 @@ def select_cmd(
         table.add_row(Text(c.name + mark), "-" if c.step is None else str(c.step), _fmt(c.epoch),
                       *(_fmt(c.components[a]) for a in result.components), _fmt(c.value(result.aggregate)))
     print_table(console, table)
+    for line in selection.none_lines(result):
+        console.print(Text(f"None rows: {line}"), soft_wrap=True)
     if result.intersection:
         dropped = ", ".join(f"{c.name}: {c.dropped}" for c in result.checkpoints if c.dropped)
         console.print(Text(f"Scored on the row ids all files share; rows dropped: {dropped or 'none'}."))
@@ -163,6 +172,8 @@ def train(
                                 "--resume PATH)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete the earlier run in the output folders and "
                                    "start over."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (the config's output_dir; "
+                                          "with --smoke, instead of runs/smoke/<config>)."),
 ) -> None:
     """Train one stage (sft, rm, dpo, grpo) or a pipeline of stages from a config."""
     from .train import run
@@ -173,7 +184,8 @@ def train(
         raise typer.BadParameter(f"{checkpoint} is a checkpoint to resume from. Hint: --resume {checkpoint}.")
     say = lambda line: console.print(Text(line), soft_wrap=True)  # noqa: E731
     where = (str(checkpoint) if checkpoint is not None else "latest") if resume else None
-    results = run(config, overrides, smoke=smoke, say=say, resume=where, overwrite=overwrite)
+    results = run(config, overrides, smoke=smoke, say=say, resume=where, overwrite=overwrite,
+                  output=output)
     finish_distributed()
     if not is_main_process():
         return  # under accelerate every rank gets here: one table is enough
@@ -224,6 +236,10 @@ def generate(
     no_share_prefix: bool = typer.Option(False, "--no-share-prefix", help="Do not reuse the shared prompt prefix."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     dtype: str = typer.Option("auto", "--dtype", help="auto | float32 | bfloat16 | float16"),
+    chat_template: Optional[str] = typer.Option(None, "--chat-template", help="Chat template (a .jinja file or the "
+                                                "template text) replacing the tokenizer's."),
+    fail_on_empty: bool = typer.Option(False, "--fail-on-empty", help="Exit 1 when a completion is empty or "
+                                       "whitespace only (the file is still written)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Generate completions (greedy) for every row of a file into a submission file."""
@@ -233,15 +249,37 @@ def generate(
     result = generate_file(model, input, output, adapter=adapter, into=into, from_run=from_run, columns=mapping,
                            prompt_column=prompt_column, chat=chat, system_prompt=system_prompt,
                            batch_size=batch_size, max_new_tokens=max_new_tokens, share_prefix=not no_share_prefix,
-                           device=device, dtype=dtype, into_overwrite=into_overwrite)
+                           device=device, dtype=dtype, chat_template=chat_template,
+                           into_overwrite=into_overwrite)
+    if result.empty:  # stderr, also under --json: a submission of empty answers must not pass unnoticed
+        err.print(Text(f"warning: {result.empty} of {result.rows} completions are empty or whitespace only "
+                       f"(see {result.output})"), style="yellow")
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-        return
-    chosen = f" + adapter {result.adapter}" if result.adapter else ""
-    console.print(Text(f"Wrote {result.rows} rows to {result.output} ({result.model}{chosen}, {result.device} "
-                       f"{result.dtype}; load {result.load_seconds:.1f}s, generate {result.generate_seconds:.1f}s)"))
-    if result.empty:
-        err.print(Text(f"warning: {result.empty} completions are empty"), style="yellow")
+    else:
+        chosen = f" + adapter {result.adapter}" if result.adapter else ""
+        console.print(Text(f"Wrote {result.rows} rows to {result.output} ({result.model}{chosen}, {result.device} "
+                           f"{result.dtype}; load {result.load_seconds:.1f}s, generate {result.generate_seconds:.1f}s)"))
+    if fail_on_empty and result.empty:
+        raise typer.Exit(1)
+
+
+@app.command()
+def tiny(
+    directory: Path = typer.Argument(..., metavar="DIR", help="New folder for the model (Hugging Face layout)."),
+    data: Optional[list[Path]] = typer.Option(None, "--from", help="Data files (.jsonl/.json/.txt/.csv) whose "
+                                              "characters the tokenizer must cover (repeatable)."),
+    arch: str = typer.Option("qwen2", "--arch", help="qwen2 | llama (causal LM and classifier)."),
+    hidden: int = typer.Option(64, "--hidden", min=8, max=4096, help="Hidden size."),
+    layers: int = typer.Option(2, "--layers", min=1, max=48, help="Number of layers."),
+    bert: bool = typer.Option(False, "--bert", help="A tiny BERT for bertscore (model_type: DIR, num_layers)."),
+    classifier: bool = typer.Option(False, "--classifier", help="A tiny sequence classifier: a reward model."),
+) -> None:
+    """Make a small random model that loads offline on CPU: a real run on your laptop, no hub, no GPU."""
+    from .tiny_command import make
+
+    made = make(directory, data or [], arch=arch, hidden=hidden, layers=layers, bert=bert, classifier=classifier)
+    console.print(Text(made.report()), soft_wrap=True)
 
 
 plugin_app = typer.Typer(cls=Group, no_args_is_help=True, rich_markup_mode=None, help="Write rewardkit plugins.")

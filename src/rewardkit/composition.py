@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from . import expr
 from .errors import ConfigError, RewardError, closest
 from .rewards.base import as_score
-
-_RESERVED = {"rewards", "combine", "none", "name"}
-
 
 def _checked(alias: str, values: Any, n: int | None) -> list[float | None]:
     """A component's output: a list of one float-or-None per completion, finite; else RewardError.
@@ -153,31 +151,87 @@ class Composed:
         return self.combine(scores)
 
 
-@dataclass
-class ComposeSpec:
-    """A checked compose spec, components not yet built: {alias: reward spec}, the expression, the policy."""
-
-    rewards: dict[str, dict]
-    combine: str
-    none: Literal["zero", "propagate"]
-    name: str | None
-    where: str
+RESERVED = ("rewards", "combine", "none", "name", "preset", "set")
+_RESERVED = set(RESERVED)
 
 
-def spec_rewards(data: dict) -> Any:
-    """The {alias: reward entry} mapping of a compose spec, with or without the `rewards:` level.
+class ComposeSpec(BaseModel):
+    """A compose spec normalised at load: the one shape every consumer reads (components not yet built).
 
-    With the level it is the spec's own mapping (edits reach the spec); without, a new dict.
+    Accepted on input (`ComposeSpec.parse`): `{rewards: {alias: entry}, combine?, none?, name?}` or the flat
+    `{alias: entry, combine?, ...}`; an entry is a reward name, `{use: name, ...params, weight?}`, a Python
+    callable, or `{use: callable, ...params}`. Normalised: every entry is a `{"use": ..., "name": alias, ...}`
+    mapping, per-reward weights are folded into `combine`. `preset`/`set` are resolved by `rewardkit.load_spec`.
+
+    >>> ComposeSpec.parse({"em": "exact_match", "short": {"use": "brevity", "weight": 0.5}}).combine
+    '1.0*em + 0.5*short'
     """
-    entries = data.get("rewards")
-    return entries if entries is not None else {k: v for k, v in data.items() if k not in _RESERVED}
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    rewards: dict[str, dict[str, Any]]
+    combine: str
+    none: Literal["zero", "propagate"] = "zero"
+    name: Optional[str] = None
+    where: str = Field("spec", exclude=True)
+
+    @classmethod
+    def parse(cls, data: Any, where: str = "spec") -> "ComposeSpec":
+        """Check and normalise a spec's structure (aliases, weights, none) without building any reward."""
+        if isinstance(data, ComposeSpec):
+            return data
+        return _parse(data, where)
+
+    def to_dict(self, portable: bool = False) -> dict:
+        """The nested spec as a plain dict (`parse(to_dict())` is this spec again).
+
+        `portable=True`: inline callables are written as their import path (`module:name`), so the dict can be
+        recorded as JSON (scores.json) and read back by `rewardkit select`.
+        """
+        rewards = {alias: ({**entry, "use": callable_path(entry["use"])} if portable and callable(entry["use"])
+                           else dict(entry)) for alias, entry in self.rewards.items()}
+        out: dict = {"rewards": rewards, "combine": self.combine, "none": self.none}
+        if self.name is not None:
+            out["name"] = self.name
+        return out
+
+    def set_key(self, key: str, value: Any) -> None:
+        """Set one dotted key: `alias.param[.sub]` (or `rewards.alias.param`), or `combine` / `none` / `name`."""
+        path = key.split(".")
+        if path[0] == "rewards" and len(path) > 1:
+            path = path[1:]
+        if len(path) == 1 and path[0] in ("combine", "none", "name"):
+            checked = _parse({**self.to_dict(), path[0]: value}, self.where)
+            self.combine, self.none, self.name = checked.combine, checked.none, checked.name
+            return
+        alias = path[0]
+        if alias not in self.rewards or len(path) < 2 or not all(path):
+            raise ConfigError(f"{self.where}: set {key!r}: no reward {alias!r} in this spec."
+                              f"{closest(alias, list(self.rewards))} Hint: keys are <alias>.<parameter>, aliases "
+                              f"here: {', '.join(self.rewards)} (or combine, none, name).")
+        node: Any = self.rewards[alias]
+        for depth, part in enumerate(path[1:-1], start=1):
+            child = node.get(part) if isinstance(node, dict) else None
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"{self.where}: set {key!r}: {'.'.join(path[:depth + 1])} is {child!r:.40}, not "
+                                  f"a mapping. Hint: set it whole ({'.'.join(path[:depth + 1])}: ...).")
+            node = child
+        if path[-1] == "weight":
+            raise ConfigError(f"{self.where}: set {key!r}: weights are folded into `combine` when a spec is "
+                              f"loaded. Hint: set combine (now {self.combine!r}).")
+        node[path[-1]] = value
 
 
-def nested_spec(data: dict) -> dict:
-    """The spec with its rewards under `rewards:` (a flat spec is rewritten; a nested one returned as it is)."""
-    if "rewards" in data:
-        return data
-    return {"rewards": spec_rewards(data), **{k: v for k, v in data.items() if k in _RESERVED}}
+def callable_path(func: Any) -> str:
+    """`module:qualname` of a callable (a partial's function, an instance's class), for records and messages."""
+    import functools
+
+    target = func.func if isinstance(func, functools.partial) else func
+    if not hasattr(target, "__qualname__"):
+        target = type(target)
+    return f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', type(target).__name__)}"
 
 
 def parse_combine(spec: ComposeSpec) -> expr.Node:
@@ -192,11 +246,45 @@ def parse_combine(spec: ComposeSpec) -> expr.Node:
 
 def parse_spec(data: Any, where: str = "spec") -> ComposeSpec:
     """Check a compose spec's structure (aliases, weights, none) without building any reward."""
+    return ComposeSpec.parse(data, where)
+
+
+def _entry(alias: Any, entry: Any, where: str) -> tuple[dict, float | None]:
+    """One normalised reward entry {"use": ..., "name": alias, ...} and its `weight:` (None when not given)."""
+    if not isinstance(alias, str) or not alias.isidentifier() or alias in expr.FUNCTIONS:
+        raise ConfigError(f"{where}: alias {alias!r} must be an identifier (letters, digits, _) and not "
+                          f"one of {sorted(expr.FUNCTIONS)}.")
+    if isinstance(entry, str) or (callable(entry) and not isinstance(entry, dict)):
+        entry = {"use": entry}
+    use = entry.get("use") if isinstance(entry, dict) else None
+    if not (isinstance(use, str) and use) and not callable(use):
+        raise ConfigError(f"{where}: rewards.{alias}: needs 'use: <reward name>' (or a Python callable), got "
+                          f"{entry!r:.80}. Hint: {{use: exact_match}}, or {{use: my_module:my_function}}.")
+    params = dict(entry)
+    weight = None
+    if "weight" in params:
+        raw = params.pop("weight")
+        try:  # float(): an int too large for a float (a 400-digit YAML literal) is refused, not an OverflowError
+            weight = float(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else None
+        except OverflowError:
+            weight = None
+        if weight is None or not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"{where}: rewards.{alias}.weight: {raw!r:.40} is not a finite number >= 0. "
+                              "Hint: for a penalty write it in `combine:` (e.g. \"a - b\").")
+    params.setdefault("name", alias)
+    return params, weight
+
+
+def _parse(data: Any, where: str) -> ComposeSpec:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: a compose spec is a mapping, got {type(data).__name__}. "
                           "Hint: rewards: {em: {use: exact_match}}.")
-    entries = spec_rewards(data)
-    unknown_top = set(data) - _RESERVED if "rewards" in data else set()
+    if "preset" in data or "set" in data:
+        raise ConfigError(f"{where}: `preset:` / `set:` are read by rewardkit.load_spec / compose, not here. "
+                          "Hint: compose({'preset': 'official', 'set': {...}}).")
+    nested = "rewards" in data
+    entries = data["rewards"] if nested else {k: v for k, v in data.items() if k not in _RESERVED}
+    unknown_top = set(data) - _RESERVED if nested else set()
     if unknown_top:
         raise ConfigError(f"{where}: unknown top-level keys {sorted(map(str, unknown_top))}. Hint: allowed are "
                           f"{sorted(_RESERVED)}.")
@@ -205,33 +293,17 @@ def parse_spec(data: Any, where: str = "spec") -> ComposeSpec:
     rewards: dict[str, dict] = {}
     weights: dict[str, float] = {}
     for alias, entry in entries.items():
-        if not isinstance(alias, str) or not alias.isidentifier() or alias in expr.FUNCTIONS:
-            raise ConfigError(f"{where}: alias {alias!r} must be an identifier (letters, digits, _) and not "
-                              f"one of {sorted(expr.FUNCTIONS)}.")
-        if isinstance(entry, str):
-            entry = {"use": entry}
-        if not isinstance(entry, dict) or "use" not in entry:
-            raise ConfigError(f"{where}: rewards.{alias}: needs 'use: <reward name>', got {entry!r:.80}. "
-                              "Hint: {use: exact_match}.")
-        params = dict(entry)
-        if "weight" in params:
-            weight = params.pop("weight")
-            try:  # float(): an int too large for a float (a 400-digit YAML literal) is refused, not an OverflowError
-                value = float(weight) if isinstance(weight, (int, float)) and not isinstance(weight, bool) else None
-            except OverflowError:
-                value = None
-            if value is None or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"{where}: rewards.{alias}.weight: {weight!r:.40} is not a finite number >= 0. "
-                                  "Hint: for a penalty write it in `combine:` (e.g. \"a - b\").")
-            weights[alias] = value
-        params.setdefault("name", alias)
-        rewards[alias] = params
+        rewards[alias], weight = _entry(alias, entry, where)
+        if weight is not None:
+            weights[alias] = weight
     text = data.get("combine")
     if text is not None and weights:
         raise ConfigError(f"{where}: both `combine` and per-reward `weight` given ({sorted(weights)}). "
                           "Hint: put the weights into the expression.")
     if text is None:
         text = " + ".join(f"{weights.get(a, 1.0)!r}*{a}" for a in rewards)
+    if not isinstance(text, str):
+        expr.parse(text, set(rewards))  # raises the expression error ("must be an expression string, got int")
     none = data.get("none", "zero")
     if none not in ("zero", "propagate"):
         raise ConfigError(f"{where}: none: {none!r} is not valid.{closest(str(none), ['zero', 'propagate'])} "
@@ -239,4 +311,4 @@ def parse_spec(data: Any, where: str = "spec") -> ComposeSpec:
     name = data.get("name")
     if name is not None and (not isinstance(name, str) or not name):
         raise ConfigError(f"{where}: name: {name!r} must be a non-empty string. Hint: name: my_reward.")
-    return ComposeSpec(rewards, text, none, name, where)
+    return ComposeSpec(rewards=rewards, combine=text, none=none, name=name, where=where)

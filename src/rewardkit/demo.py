@@ -32,9 +32,10 @@ from typing import Any, Callable
 
 from . import selection
 from .api import compose
+from .errors import ConfigError
 from .fileio import atomic_write_json, atomic_write_text, claim_output_dir, read_jsonl
 from .scoring import score_rows
-from .tiny import build_char_tokenizer, build_tiny_causal_lm
+from .tiny import make_tiny
 from .train import run as train_run
 from .train.generators import Arithmetic
 from .train.resume import in_use, live_owner
@@ -114,11 +115,7 @@ def make_data(out: Path, s: DemoSettings, seed: int = SEED) -> dict[str, str]:
 
 def build_base(path: Path, seed: int = SEED) -> str:
     """Save a randomly initialised tiny Qwen2 with a character tokenizer to `path`."""
-    tokenizer = build_char_tokenizer()
-    model = build_tiny_causal_lm(tokenizer, hidden_size=128, num_layers=2, num_heads=4, seed=seed)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
+    return str(make_tiny(path, "lm", hidden_size=128, num_layers=2, num_heads=4, seed=seed))
 
 
 def pipeline_config(out: Path, base: str, files: dict[str, str], s: DemoSettings, seed: int = SEED) -> dict:
@@ -204,6 +201,7 @@ def run(output: str | Path = "rewardkit-demo", steps: int | None = None, quick: 
         say: Callable[[str], Any] = print, settings: DemoSettings | None = None, seed: int = SEED) -> DemoResult:
     """Run the demo into `output` and return (and print through `say`) its numbers."""
     start = time.perf_counter()
+    say(f"rewardkit demo: writing to {Path(output).resolve()}/ (data, models, plot; --output DIR to change)")
     _quiet()
     import torch
 

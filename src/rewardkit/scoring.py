@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .composition import Composed
@@ -16,11 +16,25 @@ class Scores:
 
     components: dict[str, list[float | None]]
     combined: list[float | None]
+    none_reasons: dict[str, dict[str, int]] = field(default_factory=dict)  # alias -> {why: rows}
+
+    def none_lines(self) -> list[str]:
+        """One line per component with None rows: how many, and why (no reference, view missed, error, ...)."""
+        lines = []
+        for alias, values in self.components.items():
+            count = sum(v is None for v in values)
+            if count:
+                why = ", ".join(f"{k}: {v}" for k, v in self.none_reasons.get(alias, {}).items())
+                lines.append(f"{alias}: None for {count} of {len(values)} rows ({why or 'returned None'})")
+        return lines
 
     def summary(self) -> list[dict]:
-        """Mean, std and None count per component, then the combined score."""
+        """Mean, std and None count (with the reasons) per component, then the combined score."""
         columns = {**self.components, "combined": self.combined}
-        return [summarize(name, values) for name, values in columns.items()]
+        out = [summarize(name, values) for name, values in columns.items()]
+        for entry in out[:-1]:
+            entry["none_reasons"] = self.none_reasons.get(entry["name"], {})
+        return out
 
     def corpus(self, composed: Composed) -> float | None:
         """The expression applied to component means (None excluded per component)."""
@@ -55,4 +69,8 @@ def score_rows(composed: Composed, rows: list[dict], completion_key: str = "comp
     prompts = [row.get(prompt_key) for row in rows]
     completions = [row[completion_key] for row in rows]
     components = composed.score_components(prompts=prompts, completions=completions, **columns)
-    return Scores(components, composed.combine(components))
+    reasons = {alias: dict(getattr(reward, "none_reasons", None) or {}) for alias, reward in composed.components.items()}
+    for alias, values in components.items():  # a reward that keeps no reasons (a nested Composed, a plugin's own)
+        if not reasons[alias] and None in values:
+            reasons[alias] = {"returned None": values.count(None)}
+    return Scores(components, composed.combine(components), reasons)

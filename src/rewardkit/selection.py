@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .api import compose
+from .models import compose_checked
 from .composition import Composed
 from .errors import ConfigError, RewardkitError
 from .fileio import atomic_write_bytes, read_json
@@ -36,6 +36,7 @@ class CheckpointScore:
     corpus: float | None
     item: float | None
     dropped: int = 0  # rows of the file left out to compare on the ids every checkpoint shares
+    none: dict[str, dict[str, int]] = field(default_factory=dict)  # alias -> {why a row scored None: rows}
 
     def value(self, aggregate: str) -> float | None:
         """The score used for ranking: `corpus` or `item`; None when missing or not finite (never ranked)."""
@@ -52,7 +53,7 @@ class CheckpointScore:
     @classmethod
     def from_dict(cls, data: dict) -> CheckpointScore:
         known = {k: data[k] for k in ("name", "file", "step", "epoch", "count", "components", "corpus", "item")}
-        return cls(**known, dropped=data.get("dropped", 0))
+        return cls(**known, dropped=data.get("dropped", 0), none=data.get("none") or {})
 
 
 def _finite(value: float | None) -> float | None:
@@ -89,7 +90,7 @@ def score_checkpoint(composed: Composed, rows: list[dict], *, name: str, file: s
     components = {alias: summarize(alias, values)["mean"] for alias, values in scores.components.items()}
     return CheckpointScore(name=name, file=file, step=step, epoch=epoch, count=len(rows), components=components,
                            corpus=scores.corpus(composed), item=summarize("combined", scores.combined)["mean"],
-                           dropped=dropped)
+                           dropped=dropped, none=scores.none_reasons)
 
 
 @dataclass
@@ -127,18 +128,19 @@ def _spec_from_record(directory: Path) -> Any:
 
 def select(directory: str | Path, spec: Any = None, labels: str | Path | None = None, *,
            aggregate: str = "corpus", completion_key: str | None = None, greater_is_better: bool = True,
-           names: list[str] | None = None, intersection: bool = False) -> Selection:
+           names: list[str] | None = None, intersection: bool = False, overrides: Any = None) -> Selection:
     """Score every inference file in `directory` and pick the best (the spec defaults to scores.json's).
 
     Every checkpoint must have been generated on the same row ids; files that differ raise a DataError unless
     `intersection=True`, which scores each on the ids all files (and the labels) share. `completion_key=None`
-    picks "completion" or "output" per file (see `rewardkit.inference_files`).
+    picks "completion" or "output" per file (see `rewardkit.inference_files`). `overrides` change the spec's
+    parameters (`["bertscore.model_type=./my-bert"]`, as `--set`); every model it names is checked first.
     """
     directory = Path(directory)
     if aggregate not in ("corpus", "item"):
         raise ConfigError(f"aggregate {aggregate!r} is not valid. Hint: corpus | item.")
     files = find_inference_files(directory, names)
-    composed = compose(spec if spec is not None else _spec_from_record(directory))
+    composed = compose_checked(spec if spec is not None else _spec_from_record(directory), overrides)
     label_map = load_labels(labels) if labels is not None else None
     ids: dict[str, list[str]] = {}
     if label_map is not None and intersection:
@@ -170,6 +172,21 @@ def select(directory: str | Path, spec: Any = None, labels: str | Path | None = 
     checkpoints.sort(key=_sort_key)
     return Selection(checkpoints, pick_best(checkpoints, aggregate, greater_is_better), composed.expression,
                      list(composed.components), aggregate, greater_is_better, intersection)
+
+
+def none_lines(selection: Selection) -> list[str]:
+    """Per component: rows that scored None over all checkpoints, and why (what `rewardkit select` prints)."""
+    total = sum(c.count for c in selection.checkpoints)
+    lines = []
+    for alias in selection.components:
+        reasons: dict[str, int] = {}
+        for c in selection.checkpoints:
+            for why, n in c.none.get(alias, {}).items():
+                reasons[why] = reasons.get(why, 0) + n
+        if reasons:
+            lines.append(f"{alias}: None for {sum(reasons.values())} of {total} rows over {len(selection.checkpoints)} "
+                         f"checkpoints ({', '.join(f'{k}: {v}' for k, v in reasons.items())})")
+    return lines
 
 
 # --- plot ----------------------------------------------------------------------------------------------------

@@ -189,6 +189,44 @@ def parse_json(text: str, where: str) -> Any:
     return data
 
 
+def parse_assignment(item: str, where: str = "--set") -> tuple[str, Any]:
+    """Split 'a.b=value' into ('a.b', YAML-parsed value); `@name` stays text (YAML cannot start with '@')."""
+    key, sep, raw = item.partition("=") if isinstance(item, str) else ("", "", "")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"{where} {item!r}: expected key=value with a dotted key. Hint: {where} "
+                          "bertscore.model_type=./my-bert.")
+    if raw.strip().startswith("@"):
+        return key, raw.strip()
+    return key, parse_yaml(raw, f"{where} {item!r}") if raw.strip() else ""
+
+
+MAX_TEMPLATE_BYTES = 1_000_000
+
+
+def read_chat_template(value: str, where: str = "chat_template") -> str:
+    """A chat template given as a file (.jinja, .txt, or a tokenizer_config.json's `chat_template`) or as text."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: expected a file or a Jinja template string, got {value!r:.40}. Hint: "
+                          "chat_template: templates/chatml.jinja.")
+    if "{{" in value or "{%" in value:
+        return value
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{where}: {value!r:.80} is neither a file nor a template (a template contains '{{{{' or "
+                          "'{%'). Hint: check the path (relative paths start at the current directory).")
+    text = read_text(path, error=ConfigError, max_bytes=MAX_TEMPLATE_BYTES,
+                     hint="name a readable template file (.jinja, .txt or tokenizer_config.json).")
+    if path.suffix.lower() == ".json":  # a tokenizer_config.json: its chat_template entry
+        data = parse_json(text, str(path))
+        text = data.get("chat_template") if isinstance(data, dict) else None
+        if not isinstance(text, str):
+            raise ConfigError(f"{where}: {path} has no string `chat_template`. Hint: name a .jinja file instead.")
+    if "{{" not in text and "{%" not in text:
+        raise ConfigError(f"{where}: {path} holds no Jinja template (no '{{{{' or '{{%'). Hint: check the file.")
+    return text
+
+
 def check_shape(data: Any, where: str) -> None:
     """Refuse a parsed document deeper than MAX_DEPTH or with more than MAX_NODES values (without recursion)."""
     stack = [(data, 0)]

@@ -239,3 +239,77 @@ def save_tiny_bert(
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(path)
     return path
+
+
+def save_tiny_classifier(path: str | Path, extra_chars: str = "", **model_kwargs: Any) -> Path:
+    """Save a tiny Qwen2/Llama sequence classifier (one logit: a reward model) with the char tokenizer."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_char_tokenizer(None, extra_chars=extra_chars)
+    config = build_tiny_causal_lm(tokenizer, **model_kwargs).config
+    config.num_labels = 1
+    torch.manual_seed(model_kwargs.get("seed", 0))
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+# --- `rewardkit tiny DIR`: one command for a local model that runs offline on CPU --------------------------------
+TEXT_SUFFIXES = (".jsonl", ".json", ".txt", ".csv", ".tsv")
+
+
+def strings_in(value: Any) -> list[str]:
+    """Every string inside a JSON-like value (dict values, list items), found without recursion."""
+    out: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return out
+
+
+def data_chars(paths: list[str | Path]) -> str:
+    """Every distinct non-ASCII character in the text of data files (.jsonl/.json: the strings of every value)."""
+    import json
+
+    chars: set[str] = set()
+    for path in map(Path, paths):
+        if path.suffix.lower() not in TEXT_SUFFIXES:
+            raise ValueError(f"--from {path}: expected one of {', '.join(TEXT_SUFFIXES)}")
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".jsonl":
+            texts = [s for line in text.splitlines() if line.strip() for s in strings_in(json.loads(line))]
+        elif path.suffix.lower() == ".json":
+            texts = strings_in(json.loads(text))
+        else:
+            texts = [text]
+        for t in texts:
+            chars.update(t)
+    return "".join(sorted(c for c in chars if c not in string.printable))
+
+
+def make_tiny(path: str | Path, kind: str = "lm", chars: str = "", arch: str = "qwen2", hidden_size: int = 64,
+              num_layers: int = 2, num_heads: int = 4, seed: int = 0) -> Path:
+    """A tiny random model in `path`: "lm" (causal LM), "bert" (for bertscore), "classifier" (a reward model).
+
+    Its tokenizer covers `chars` (one token per character; ASCII always), so it reads the user's data. What
+    `rewardkit tiny`, the demo and the `--smoke` stand-ins build.
+    """
+    if kind == "bert":
+        letters = [c for c in chars if c.isalnum()]
+        return save_tiny_bert(path, words=[*_BERT_WORDS, *letters] if letters else None, num_layers=num_layers,
+                              hidden_size=hidden_size, seed=seed)
+    sizes = dict(arch=arch, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads, seed=seed)
+    if kind == "classifier":
+        return save_tiny_classifier(path, extra_chars=chars, **sizes)
+    if kind != "lm":
+        raise ValueError(f"unknown tiny model kind {kind!r}; choose lm, bert or classifier")
+    return save_tiny_causal_lm(path, extra_chars=chars, **sizes)

@@ -37,6 +37,43 @@ class Builds:
     kind: str
 
 
+@dataclass(frozen=True)
+class ModelRef:
+    """Field metadata: the value names a model (or tokenizer) that preflight checks and `--smoke` swaps.
+
+    `kind` is what must be in the folder ("model": config.json, "tokenizer": tokenizer files). `tiny` is the
+    tiny local stand-in `--smoke` puts in its place ("bert", "rm", "lm", "classifier"; None: the field is
+    removed and the stand-in's own is used); `smoke` sets other parameters with it (a None value removes one).
+    A value `@<stage>` is a pipeline reference (see `stage_ref`), resolved by `rewardkit train`.
+    """
+
+    kind: str = "model"
+    tiny: str | None = None
+    smoke: tuple[tuple[str, Any], ...] = ()
+
+
+REF_PREFIX = "@"  # `model: "@sft"` = the output of the earlier pipeline stage named "sft"
+
+
+def stage_ref(value: Any) -> str | None:
+    """The stage name of a `@<stage>` reference, else None: the one parser of `@` references.
+
+    >>> stage_ref("@sft"), stage_ref("Qwen/Qwen2.5-0.5B"), stage_ref(3)
+    ('sft', None, None)
+    """
+    if isinstance(value, str) and value.startswith(REF_PREFIX) and len(value) > len(REF_PREFIX):
+        return value[len(REF_PREFIX):]
+    return None
+
+
+def model_ref_fields(model: type[BaseModel] | None) -> dict[str, ModelRef]:
+    """{field name: ModelRef} of the fields marked with `ModelRef`."""
+    if model is None:
+        return {}
+    return {name: meta for name, info in model.model_fields.items()
+            for meta in info.metadata if isinstance(meta, ModelRef)}
+
+
 # Durations are bounded: thread and process timeouts overflow (or never fire) near 1e308.
 Seconds = Annotated[float, Field(gt=0, le=86_400, description="Seconds (0 < t <= 86400).")]
 # Regex budgets: below a millisecond every match times out (scores nothing); above an hour it never helps.

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
-from ..api import compose, load_spec
+from ..api import compose, load_compose_spec
 from ..errors import ConfigError, DataError, RewardkitError
 from ..fileio import atomic_replace_dir, atomic_write_json, make_temp_dir, read_json
 from ..inference_files import keep_rows, load_inference, normalize_records, shared_row_ids, step_file_name, step_files
@@ -104,7 +104,8 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce):
                               f"{taken[os.path.normpath(p.best_dir)]} folder, which copying the best adapter would "
                               "replace. Hint: keep best_dir: best.")
         self.composed = compose(p.spec)
-        self.spec = load_spec(p.spec)[0]  # recorded in scores.json, so `rewardkit select` can rescore alike
+        # recorded in scores.json, so `rewardkit select` can rescore alike (inline callables as module:name)
+        self.spec = load_compose_spec(p.spec).to_dict(portable=True)
         self.metric_name = p.metric if p.metric.startswith("eval_") else f"eval_{p.metric}"
         self.partner: CheckpointInferenceCallback | None = None
         self.checkpoints: dict[int, CheckpointScore] = {}

@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..fileio import check_output
+from ..specs import read_chat_template
 from .loading import (
     DTYPES,
     check_adapter,
@@ -64,7 +65,7 @@ class GenerateResult:
 
     output: str
     rows: int
-    empty: int  # rows whose completion is the empty string
+    empty: int  # rows whose completion is empty or whitespace only
     model: str
     adapter: str | None
     device: str
@@ -96,7 +97,7 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
                   system_prompt: str | None = None, batch_size: int = 16, max_new_tokens: int = 256,
                   share_prefix: bool = True, device: str = "auto", dtype: str = "auto",
                   generation_kwargs: dict | None = None, progress: bool = True,
-                  into_overwrite: bool = False) -> GenerateResult:
+                  into_overwrite: bool = False, chat_template: str | None = None) -> GenerateResult:
     """Generate a completion for every row of `input_path` and write the rows, each with its completion at the
     dotted path `into` (default 'completion'), to `output_path` (.json list or .jsonl) atomically. An `into`
     replacing the row's id or the prompt's source field is refused unless `into_overwrite`.
@@ -104,7 +105,8 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
     `model`: a local folder or cached hub id (loaded with `load_model_for_inference`), or an already loaded model
     (then pass `tokenizer`); None with `from_run`, which takes model, adapter, columns, chat and system prompt
     from a `rewardkit train` run folder (explicit arguments win; `columns` replaces the run's mapping).
-    Everything about the input and options is checked before the model loads.
+    `chat_template` (a file or a Jinja string) replaces the tokenizer's, for models whose template is missing or
+    wrong. Everything about the input and options is checked before the model loads.
     """
     started = time.perf_counter()
     if (model is None) == (from_run is None):
@@ -124,6 +126,7 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
     check_into_keeps_identity(parts, columns or {}, prompt_column, into_overwrite)  # id, the prompt's field
     output_format(output_path)
     check_output(output_path)  # a FIFO or a folder as --output is refused before the model loads
+    template = read_chat_template(chat_template, "--chat-template") if chat_template is not None else None
     rows = read_rows(input_path)
     where = str(input_path)
     prompts = build_prompts(rows, columns or {}, prompt_column, bool(chat), system_prompt, where)
@@ -146,6 +149,8 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
         lm, tok = model, tokenizer
         model_name = str(getattr(lm, "name_or_path", type(lm).__name__))
     load_seconds = time.perf_counter() - load_started
+    if template is not None:
+        tok.chat_template = template
     templated = not isinstance(prompts[0], str)
     if templated and not getattr(tok, "chat_template", None):
         raise ConfigError(f"the prompts are chat messages but the tokenizer of {model_name!r} has no chat template. "
@@ -163,7 +168,7 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
     write_rows(output_path, [set_field(row, parts, text) for row, text in zip(rows, outputs)])
     param = next(lm.parameters())
     return GenerateResult(
-        output=str(output_path), rows=len(rows), empty=sum(not text for text in outputs), model=model_name,
+        output=str(output_path), rows=len(rows), empty=sum(not text.strip() for text in outputs), model=model_name,
         adapter=None if adapter is None else str(adapter), device=str(param.device),
         dtype=str(param.dtype).removeprefix("torch."), load_seconds=round(load_seconds, 3),
         generate_seconds=round(generate_seconds, 3), seconds=round(time.perf_counter() - started, 3),

@@ -11,6 +11,7 @@ from ..errors import ConfigError
 from ..fileio import read_json
 from ..paths import run_path, safe_child
 from ..train.record import STAGE_FILE, StageRecord, read_stage_record
+from ..validation import stage_ref
 from .loading import _has_tokenizer, check_adapter
 
 __all__ = ["STAGE_FILE", "RunSettings", "resolve_run"]
@@ -102,7 +103,7 @@ def resolve_run(run_dir: str | Path, adapter: str | Path | None = None) -> RunSe
     if (chosen / "adapter_config.json").is_file():
         settings.adapter = str(chosen)
         base = record.base_model or config.model
-        if not base or base.startswith("@"):  # runs saved before base_model was recorded
+        if not base or stage_ref(str(base)) is not None:  # runs saved before base_model was recorded
             adapter_config = read_json(chosen / "adapter_config.json")
             base = adapter_config.get("base_model_name_or_path") if isinstance(adapter_config, dict) else None
         if not base or not isinstance(base, str):
@@ -112,5 +113,5 @@ def resolve_run(run_dir: str | Path, adapter: str | Path | None = None) -> RunSe
     else:  # a full model (training without LoRA)
         settings.model = str(chosen)
         if settings.tokenizer is None and not _has_tokenizer(chosen):
-            settings.tokenizer = None if config.model.startswith("@") else config.model
+            settings.tokenizer = None if stage_ref(config.model) is not None else config.model
     return settings

@@ -204,6 +204,7 @@ class Reward(Configured):
         self._worker = None
         self.error_count = 0
         self.timeout_count = 0
+        self.none_reasons: dict[str, int] = {}  # why rows of the last call scored None (rewardkit score prints it)
 
     def __repr__(self) -> str:
         changed = self.params.model_dump(exclude_defaults=True)
@@ -246,15 +247,18 @@ class Reward(Configured):
         references = self._references(n, kwargs) if self.needs_reference else None
         out: list[float | None] = [None] * n
         rows, row_texts, row_refs = [], [], []
+        reasons = {"no reference": 0, "view missed": 0}
         for i, text in enumerate(texts):
             if references is not None:
                 ref = self._view_reference(references[i])
                 if ref is None:
+                    reasons["no reference"] += 1
                     continue  # nothing to compare with: not applicable
                 row_refs.append(ref)
             part = self._completion_view(text) if self._completion_view else text
             if part is None:
                 out[i] = 0.0 if self.params.missing == "zero" else None
+                reasons["view missed"] += out[i] is None
                 if references is not None:
                     row_refs.pop()
                 continue
@@ -264,10 +268,15 @@ class Reward(Configured):
         # Per-row columns (lists or tuples) follow the rows that are scored, as lists
         context = {k: ([v[i] for i in rows] if isinstance(v, (list, tuple)) and len(v) == n else v)
                    for k, v in context.items() if k not in ("log_metric", "log_extra")}
+        errors, timeouts = self.error_count, self.timeout_count
         scores = self._run(row_texts, row_refs if references is not None else None, rows, context,
                            kwargs.get("log_metric"))
         for i, s in zip(rows, scores):
             out[i] = s
+        reasons["error"] = (self.error_count - errors) if self.params.on_error == "none" else 0
+        reasons["timeout"] = len(rows) if self.timeout_count > timeouts else 0
+        reasons["returned None"] = sum(s is None for s in scores) - reasons["error"] - reasons["timeout"]
+        self.none_reasons = {k: v for k, v in reasons.items() if v > 0}
         return out
 
     def _references(self, n: int, kwargs: dict) -> list[Reference]:

@@ -10,11 +10,12 @@ identical (completion, reference) pairs are matched once.
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import Field
 
 from ..errors import ConfigError
+from ..validation import ModelRef
 from .base import Reference, Reward, RewardParams, reference_options
 from .models import MODELS, length_batches, resolve_device
 
@@ -118,7 +119,9 @@ class BERTScore(Reward):
     class Params(RewardParams):
         reference: str | None = "answer"
         score: Literal["f", "precision", "recall"] = "f"
-        model_type: str | None = Field(None, min_length=1)
+        # --smoke swaps a hub model for a tiny local BERT (2 layers, no baseline rescaling).
+        model_type: Annotated[Optional[str], ModelRef("model", tiny="bert", smoke=(
+            ("num_layers", 2), ("rescale_with_baseline", False), ("baseline_path", None)))] = Field(None, min_length=1)
         num_layers: int | None = Field(None, ge=0)
         idf: bool = False
         idf_sents: list[str] | None = None
@@ -129,6 +132,16 @@ class BERTScore(Reward):
         device: str | None = None
         use_fast_tokenizer: bool = False
         alternatives: str | None = Field(None, min_length=1)
+
+        @classmethod
+        def default_model(cls, field: str, params: dict) -> str | None:
+            """The model bert-score picks for `lang` when `model_type` is not given (preflight checks it too)."""
+            try:
+                from bert_score.utils import lang2model  # lazy: imports torch
+
+                return lang2model[str(params.get("lang") or "").lower()] if field == "model_type" else None
+            except Exception:
+                return None
 
     def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
         super().__init__(params, **kwargs)

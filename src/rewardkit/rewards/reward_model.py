@@ -12,11 +12,12 @@ when TRL's path computes the same thing (see `RewardModel.trl_model`).
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import Field
 
 from ..errors import ConfigError, DataError
+from ..validation import ModelRef, stage_ref
 from .base import Reward, RewardParams
 from .models import MODELS, length_batches, resolve_device
 
@@ -27,7 +28,7 @@ _ITEMS = "_reward_model_items"
 
 def _load(model: str, tokenizer: str | None, device: str) -> tuple[Any, Any]:
     """(tokenizer, model) as TRL prepares a reward model: num_labels=1, pad token = eos when missing."""
-    if model.startswith("@"):
+    if stage_ref(model) is not None:
         raise ConfigError(f"reward_model: model {model!r} names a pipeline stage, which only `rewardkit train` "
                           "resolves (to the rm stage's merged model). Hint: outside a pipeline give the folder, "
                           "e.g. runs/<pipeline>/rm/merged.")
@@ -130,8 +131,10 @@ class RewardModel(Reward):
     name = "reward_model"
 
     class Params(RewardParams):
-        model: str = Field(min_length=1, description="Local folder, hub id, or '@<rm stage>' in a pipeline.")
-        tokenizer: str | None = Field(None, min_length=1, description="Tokenizer folder or id (default: the model's).")
+        model: Annotated[str, ModelRef("model", tiny="rm")] = Field(
+            min_length=1, description="Local folder, hub id, or '@<rm stage>' in a pipeline.")
+        tokenizer: Annotated[Optional[str], ModelRef("tokenizer")] = Field(
+            None, min_length=1, description="Tokenizer folder or id (default: the model's).")
         batch_size: int = Field(16, ge=1, description="Texts per forward pass.")
         device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
                             description="auto | cpu | cuda | cuda:N (auto: the current CUDA device, else CPU).")

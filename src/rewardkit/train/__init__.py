@@ -16,17 +16,18 @@ __all__ = ["finish_distributed", "load", "run"]
 
 
 def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bool = False,
-        say: Callable[[str], Any] | None = None, resume: str | None = None,
-        overwrite: bool = False) -> list[StageResult]:
+        say: Callable[[str], Any] | None = None, resume: str | None = None, overwrite: bool = False,
+        output: str | Path | None = None) -> list[StageResult]:
     """Run a stage or pipeline config (YAML/TOML/JSON path or dict) with 'key=value' overrides.
 
     `smoke=True`: the same config offline on tiny local models, 2 steps per stage (`rewardkit train --smoke`).
     `resume="latest"` (or a checkpoint-N path) continues an interrupted run; `overwrite=True` starts over in
     folders that hold a run (without either, such a folder is refused).
+    `output`: where the run writes (its `output_dir`; with `smoke`, the smoke folder instead of runs/smoke/<name>).
     """
     from .pipeline import run as _run
 
-    return _run(config, overrides, smoke=smoke, say=say, resume=resume, overwrite=overwrite)
+    return _run(config, overrides, smoke=smoke, say=say, resume=resume, overwrite=overwrite, output=output)
 
 
 def load(config: str | Path | dict, overrides: list[str] | None = None) -> list[Any]:

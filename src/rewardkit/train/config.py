@@ -14,11 +14,10 @@ from pydantic import BaseModel, Field, model_validator
 
 from ..errors import ConfigError, closest
 from ..fileio import nonfinite_path
-from ..specs import load_file, parse_yaml
-from ..validation import Params, duplicates
+from ..specs import load_file, parse_assignment, read_chat_template
+from ..validation import REF_PREFIX, Params, duplicates, stage_ref  # noqa: F401 (REF_PREFIX re-exported)
 from ..validation import validate as _validate
 
-REF_PREFIX = "@"  # `model: "@sft"` = the merged output of the earlier stage named "sft"
 STAGE_FILE = "rewardkit_stage.json"  # the record a finished stage leaves in its folder (pipeline writes, generate reads)
 CONFIG_HINT = "examples/README.md lists every key."
 # Stage names become folder names under the run: plain names only, never a path.
@@ -87,7 +86,10 @@ class StageConfig(_Model):
     stage: Literal["sft", "rm", "dpo", "grpo"]
     name: str | None = Field(None, description="Stage name (default: the stage type); `@name` refers to it.")
     model: str = Field(description="Hub id, local path, or '@<earlier stage>' in a pipeline.")
-    tokenizer: str | None = Field(None, description="Tokenizer path or id when it differs from the model's.")
+    tokenizer: str | None = Field(None, description="Tokenizer path or id when it differs from the model's; or "
+                                  "{path: ..., chat_template: <file or template>}.")
+    chat_template: str | None = Field(None, description="Chat template (a .jinja file or the text) replacing the "
+                                      "tokenizer's; written as tokenizer.chat_template.")
     output_dir: str | None = Field(None, description="Default: runs/<name> (pipeline: <pipeline output>/<name>).")
     dataset: DatasetSpec
     peft: LoraSpec | None = None
@@ -99,6 +101,22 @@ class StageConfig(_Model):
     @property
     def label(self) -> str:
         return self.name or self.stage
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tokenizer_mapping(cls, data: Any) -> Any:
+        """`tokenizer: {path: ..., chat_template: ...}` is read as the `tokenizer` and `chat_template` fields."""
+        if isinstance(data, dict) and isinstance(data.get("tokenizer"), dict):
+            data = dict(data)
+            given = dict(data.pop("tokenizer"))
+            unknown = set(given) - {"path", "chat_template"}
+            if unknown:
+                raise ValueError(f"tokenizer: unknown keys {sorted(map(str, unknown))}; a tokenizer mapping has "
+                                 "path and chat_template")
+            data["tokenizer"] = given.get("path")
+            if "chat_template" in given:
+                data["chat_template"] = given["chat_template"]
+        return data
 
     @model_validator(mode="after")
     def _stage_fields(self) -> "StageConfig":
@@ -112,6 +130,11 @@ class StageConfig(_Model):
             raise ValueError("stage grpo needs 'rewards' (a compose spec, a spec file or a preset name)")
         if self.stage != "grpo" and self.rewards is not None:
             raise ValueError(f"'rewards' is only used by stage grpo, not {self.stage}")
+        if self.chat_template is not None:
+            try:
+                read_chat_template(self.chat_template, "tokenizer.chat_template")
+            except ConfigError as exc:
+                raise ValueError(str(exc).split(" Hint:")[0].rstrip(".")) from None
         if self.quantization is not None and self.peft is None:
             raise ValueError("quantized weights cannot be trained directly: add a 'peft' (LoRA) section "
                              "or set quantization: null")
@@ -132,13 +155,11 @@ class PipelineConfig(_Model):
 # --- overrides -------------------------------------------------------------------------------------------------
 def parse_override(item: str) -> tuple[list[str], Any]:
     """Split 'a.b=value' into (['a', 'b'], YAML-parsed value)."""
-    key, sep, raw = item.partition("=")
-    if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
+    key = item.partition("=")[0].strip()
+    if "=" not in item or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {item!r}: expected key=value with a dotted key. Hint: --set trainer.max_steps=2.")
-    if raw.strip().startswith(REF_PREFIX):  # YAML cannot start a plain scalar with '@': keep `@sft` as text
-        return key.strip().split("."), raw.strip()
-    value = parse_yaml(raw, f"--set {item!r}") if raw.strip() else ""
-    return key.strip().split("."), value
+    key, value = parse_assignment(item)
+    return key.split("."), value
 
 
 def _child(node: Any, part: str, where: str) -> Any:
@@ -172,6 +193,14 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
             else:
                 raise ConfigError(f"--set {item!r}: {'.'.join(path[:depth])} is {node!r}, not a mapping. Hint: "
                                   f"replace it whole (--set {'.'.join(path[:depth])}=...).")
+            if key in ("rewards", "spec") and not last and isinstance(node, dict) and _is_preset(node.get(key)):
+                # a preset or spec file (`rewards: blog`) is adjusted, not replaced: {preset: blog, set: {...}}
+                ref = node[key]
+                node[key] = ref = ref if isinstance(ref, dict) else {"preset": ref, "set": {}}
+                if not isinstance(ref.get("set"), dict):
+                    ref["set"] = {}
+                ref["set"][".".join(path[depth + 1:])] = value
+                break
             if last:
                 node[key] = value
             else:
@@ -179,6 +208,11 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
                     node[key] = {}
                 node = node[key]
     return data
+
+
+def _is_preset(value: Any) -> bool:
+    """A compose spec given by name or file (`blog`, `spec.yaml`) or as `{preset: ..., set: ...}`."""
+    return isinstance(value, str) and stage_ref(value) is None or (isinstance(value, dict) and "preset" in value)
 
 
 def validate(model: type[BaseModel], data: Any, where: str, prefix: str = "") -> Any:
@@ -236,7 +270,7 @@ def load_stages(source: str | Path | dict, overrides: list[str] | None = None) -
     data, where = read_config(source, overrides)
     if "pipeline" not in data:
         stage = validate(StageConfig, data, where)
-        if stage.model.startswith(REF_PREFIX):
+        if stage_ref(stage.model) is not None:
             raise ConfigError(f"{where}: model {stage.model!r} refers to an earlier stage, but this config has one "
                               "stage. Hint: use a `pipeline:` list, or give a hub id or a local path.")
         stage.output_dir = stage.output_dir or str(Path("runs") / stage.label)
@@ -256,7 +290,7 @@ def load_stages(source: str | Path | dict, overrides: list[str] | None = None) -
         if stage.output_dir is None:
             stage.output_dir = str(Path(pipe.output_dir) / stage.label)
         ref = stage.model
-        if ref.startswith(REF_PREFIX) and ref[1:] not in labels[:i]:
+        if stage_ref(ref) is not None and stage_ref(ref) not in labels[:i]:
             raise ConfigError(f"{where}: pipeline.{i}.model {ref!r} does not name an earlier stage."
-                              f"{closest(ref[1:], labels[:i])} Hint: earlier stages are {labels[:i] or 'none'}.")
+                              f"{closest(stage_ref(ref), labels[:i])} Hint: earlier stages are {labels[:i] or 'none'}.")
     return stages, pipe.output_dir, where

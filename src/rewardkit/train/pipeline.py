@@ -9,18 +9,20 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
-from ..api import compose, load_spec
-from ..composition import nested_spec, spec_rewards
+from ..api import compose
+from ..composition import callable_path
 from ..distributed import is_main_process
 from ..errors import ConfigError, closest
 from ..fileio import atomic_write_json, atomic_write_jsonl
-from .config import REF_PREFIX, STAGE_FILE, StageConfig, load_stages
+from ..models import spec_models
+from ..validation import stage_ref
+from .config import StageConfig, load_stages
 from .data import load_stage_data, reference_columns
 from .precheck import check_columns, check_grpo_batches
-from .preflight import check_models, loading
-from .resume import RECORD, STARTED, locked_all
-from .run_plan import StagePlan, plan_stages
+from .preflight import check_models, load_spec_quietly, loading
 from .record import revision_of, write_stage_record
+from .resume import STARTED, locked_all
+from .run_plan import StagePlan, plan_stages
 from .summary import best_of
 from .smoke import smoke_mode, smoke_setup
 from .stages import (
@@ -92,41 +94,34 @@ def handoff_dir(stage: StageConfig) -> str:
 
 
 def reward_spec(stage: StageConfig, earlier: list[StageConfig], where: str) -> Any:
-    """The stage's `rewards:` with each reward's `model: "@name"` replaced by that earlier rm stage's model.
+    """The stage's `rewards:` with each reward model reference `"@name"` replaced by that earlier rm stage's model.
 
-    Resolved before any stage trains (the path is known from the config), so an unknown, later or non-rm
-    stage is a ConfigError in the preflight, and callbacks given `@rewards` get the resolved spec too.
+    Every parameter marked `ModelRef` is looked at (reward_model's `model`, a plugin's model). Resolved before any
+    stage trains (the path is known from the config), so an unknown, later or non-rm stage is a ConfigError in the
+    preflight, and callbacks given `@rewards` get the resolved spec too.
     """
     if stage.stage != "grpo" or stage.rewards is None:
         return stage.rewards
-    import copy
-
-    try:
-        data, _ = load_spec(stage.rewards)
-    except ConfigError:
+    spec = load_spec_quietly(stage.rewards)
+    if spec is None:
         return stage.rewards  # compose reports it with the stage's name
-    if not isinstance(data, dict) or not isinstance(spec_rewards(data), dict):
-        return stage.rewards  # compose reports the shape
-    entries = spec_rewards(data)
     stages = {s.label: s for s in earlier}
-    resolved: dict | None = None
-    for alias, entry in entries.items():
-        ref = entry.get("model") if isinstance(entry, dict) else None
-        if not (isinstance(ref, str) and ref.startswith(REF_PREFIX)):
+    changed = False
+    for m in spec_models(spec):
+        if m.stage is None:
             continue
-        target = stages.get(ref[len(REF_PREFIX):])
+        target = stages.get(m.stage)
+        key = f"rewards.{m.alias}.{m.field} {m.value!r}"
         if target is None:
-            raise ConfigError(f"{where}: stage {stage.label!r}: rewards.{alias}.model {ref!r} does not name an "
-                              f"earlier stage.{closest(ref[len(REF_PREFIX):], list(stages))} Hint: earlier stages "
-                              f"are {list(stages) or 'none'}; a reward model comes from an earlier `stage: rm`.")
+            raise ConfigError(f"{where}: stage {stage.label!r}: {key} does not name an earlier stage."
+                              f"{closest(m.stage, list(stages))} Hint: earlier stages are {list(stages) or 'none'}; "
+                              "a reward model comes from an earlier `stage: rm`.")
         if target.stage != "rm":
-            raise ConfigError(f"{where}: stage {stage.label!r}: rewards.{alias}.model {ref!r} is a {target.stage} "
-                              "stage, not a reward model. Hint: name a `stage: rm` (its merged sequence "
-                              "classifier).")
-        if resolved is None:
-            resolved = nested_spec(copy.deepcopy(data))
-        resolved["rewards"][alias] = {**entry, "model": handoff_dir(target)}
-    return stage.rewards if resolved is None else resolved
+            raise ConfigError(f"{where}: stage {stage.label!r}: {key} is a {target.stage} stage, not a reward "
+                              "model. Hint: name a `stage: rm` (its merged sequence classifier).")
+        spec.rewards[m.alias][m.field] = handoff_dir(target)
+        changed = True
+    return spec.to_dict() if changed else stage.rewards
 
 
 def _compose_rewards(stage: StageConfig, where: str, spec: Any = None) -> Any:
@@ -222,15 +217,25 @@ def run_stage(p: _Prepared, model: str, where: str, checkpoint: Path | None = No
                          **best_of(trainer.state, trainer.args, p.callbacks))
     if trainer.accelerator.is_main_process:
         # base_model: what `model: "@stage"` resolved to (`rewardkit generate --from-run` applies the adapter to it).
-        write_stage_record(out, asdict(result), model, json.loads(json.dumps(stage.model_dump(), default=str)),
+        write_stage_record(out, asdict(result), model,
+                           json.loads(json.dumps(_portable(stage.model_dump()), default=str)),
                            revision_of(trainer.model))
     del trainer  # free the model before the next stage loads its own
     return result
 
 
+def _portable(value: Any) -> Any:
+    """The value with inline reward callables written as `module:name` (the stage record is JSON)."""
+    if isinstance(value, dict):
+        return {k: _portable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_portable(v) for v in value]
+    return callable_path(value) if callable(value) else value
+
+
 def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bool = False,
-        say: Callable[[str], Any] | None = None, resume: str | None = None,
-        overwrite: bool = False) -> list[StageResult]:
+        say: Callable[[str], Any] | None = None, resume: str | None = None, overwrite: bool = False,
+        output: str | Path | None = None) -> list[StageResult]:
     """Run a stage or pipeline config (file path or dict) with `key=value` overrides; returns one result per stage.
 
     A stage folder that holds a run is refused unless `resume` ("latest", or a checkpoint-N path: finished
@@ -238,19 +243,22 @@ def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bo
 
     `smoke=True` runs the same config offline on tiny local models, a few rows and 2 steps per stage, into
     runs/smoke/<config name> (train/smoke.py); each swap is reported through `say` (default: print).
+    `output`: the output folder (a stage's or the pipeline's `output_dir`; with `smoke`, the smoke folder).
 
     Example:
     >>> from rewardkit.train import run
     >>> results = run("examples/tutorial/sft.yaml", ["model=/tmp/tiny", "trainer.max_steps=2"])  # doctest: +SKIP
     >>> results = run("examples/tutorial/sft.yaml", smoke=True)  # doctest: +SKIP
     """
+    if output is not None and not smoke:
+        overrides = [*(overrides or []), f"output_dir={json.dumps(str(output))}"]  # JSON text is YAML: quoted
     stages, root, where = load_stages(config, overrides)
     say = say or print
     if smoke:
         if resume is not None:
             raise ConfigError("--smoke starts over in its own folder every time. Hint: drop --resume (or --smoke).")
         with smoke_mode():
-            stages, root = smoke_setup(stages, root, where, say)
+            stages, root = smoke_setup(stages, root, where, say, output)
             return run_stages(stages, root, where, say=say)
     return run_stages(stages, root, where, resume=resume, overwrite=overwrite, say=say)
 
@@ -275,8 +283,9 @@ def run_stages(stages: list[StageConfig], root: str, where: str, resume: str | N
                 result = StageResult.from_record(plan.record)
             else:
                 model = stage.model
-                if model.startswith(REF_PREFIX):
-                    model = done[model[len(REF_PREFIX):]]
+                ref = stage_ref(model)
+                if ref is not None:
+                    model = done[ref]
                 result = run_stage(prepared[stage.label], model, where, plan.checkpoint, say if main else None)
             done[result.name] = result.model
             results.append(result)

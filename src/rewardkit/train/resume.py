@@ -71,7 +71,7 @@ def finished_record(folder: Path) -> dict | None:
 
 def latest_complete(folder: Path, say: Callable[[str], Any]) -> Path | None:
     """The newest complete checkpoint-N of `folder`; each newer incomplete one is named in one line."""
-    for step, path in reversed(checkpoints(folder).items()):
+    for path in reversed(checkpoints(folder).values()):
         reason = incomplete_reason(path)
         if reason is None:
             return path

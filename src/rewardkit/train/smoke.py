@@ -9,9 +9,10 @@ pipeline wiring (`model: "@sft"`, `model: "@rm"` in rewards). Swapped:
 - every stage's `model` (not `@stage` references) -> a tiny random Qwen2 (hidden 32, 2 layers) with a character
   tokenizer over the characters of the config's data and system prompts, and ChatML; `tokenizer:` is dropped.
   One model per alphabet, cached in `<cache>/lm-<hash>` so the second run builds nothing.
-- models in reward specs (`rewards:` and callbacks' `spec:`) that are not local folders: BERTScore's
-  `model_type` (or its `lang` default) -> a tiny BERT (`<cache>/bert-<hash>`, num_layers 2, no baseline
-  rescaling); `reward_model`'s `model` -> a tiny sequence classifier (`<cache>/rm-<hash>`).
+- models in reward specs (`rewards:` and callbacks' `spec:`) that are not local folders, found through the
+  `ModelRef` marker of each reward's parameters (plugins' rewards too): BERTScore's `model_type` (or its `lang`
+  default) -> a tiny BERT (`<cache>/bert-<hash>`, num_layers 2, no baseline rescaling); `reward_model`'s `model`
+  -> a tiny sequence classifier (`<cache>/rm-<hash>`), its `tokenizer` -> the classifier's own.
 - data: `dataset.smoke_path` (a local file) replaces `path` / `generator` (an `eval_split` becomes 4 held-out
   rows); then 8 training rows and 4 eval rows. A hub dataset without `smoke_path` must be in the local cache.
 - quantization off; trainer: CPU, fp32, 2 steps, an evaluation (when the stage has an eval set) and a save
@@ -27,7 +28,6 @@ The run is offline (HF_HUB_OFFLINE=1) while it lasts.
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import string
 import sys
@@ -35,18 +35,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
-from ..composition import nested_spec
 from ..distributed import is_main_process, process_info
 from ..errors import ConfigError, DataError
 from ..fileio import OUTPUT_MARKER as MARKER  # noqa: F401  (tests and tools read smoke.MARKER)
 from ..fileio import claim_output_dir
-from ..rewards.bertscore_rewards import BERTScore
+from ..models import spec_models
+from ..tiny import strings_in
+from ..validation import stage_ref
 from . import data
-from .config import REF_PREFIX, DatasetSpec, StageConfig, validate
+from .config import DatasetSpec, StageConfig, validate
 from .data import load_local
-from .preflight import TRUE_VALUES, load_spec_quietly, model_params, reward_class, spec_sources
+from .preflight import TRUE_VALUES, load_spec_quietly, spec_sources  # noqa: F401 (TRUE_VALUES re-exported)
 from .resume import in_use, live_owner
-from .smoke_models import DONE, TINY_BERT, Tiny, cache_dir, tiny_bert, tiny_lm, tiny_reward_model  # noqa: F401
+from .smoke_models import DONE, TINY_BERT, TINY_NAMES, Tiny, cache_dir, tiny_bert, tiny_lm, tiny_reward_model  # noqa: F401
 
 STEPS = 2
 TRAIN_ROWS = 8
@@ -75,17 +76,6 @@ def output_root(where: str, real_output: str | None = None) -> Path:
 
 
 # --- data -----------------------------------------------------------------------------------------------------------
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _strings(item)
-
-
 def _rows(spec: Any, where: str, label: str) -> list[dict]:
     """The rows of the (swapped) dataset spec; a hub dataset must be in the local cache."""
     try:
@@ -123,7 +113,7 @@ def _dataset(stage: StageConfig, where: str, notes: list[str]) -> tuple[dict, se
         if ds["eval_file"] is not None or ds["eval_split"] is not None:
             ds["eval_max_rows"] = EVAL_ROWS
             shape += f" + {EVAL_ROWS} eval rows"
-    chars = {c for row in rows[:ds["max_rows"]] for text in _strings(row) for c in text}
+    chars = {c for row in rows[:ds["max_rows"]] for text in strings_in(row) for c in text}
     if ds["eval_file"] is not None and Path(ds["eval_file"]).is_file():
         chars |= _eval_chars(ds["eval_file"])
     chars |= set(ds["system_prompt"] or "")
@@ -137,7 +127,7 @@ def _dataset(stage: StageConfig, where: str, notes: list[str]) -> tuple[dict, se
 def _eval_chars(path: str) -> set[str]:
     eval_ds = load_local(path)
     rows = eval_ds.select(range(min(len(eval_ds), EVAL_ROWS))).to_list()
-    return {c for row in rows for text in _strings(row) for c in text}
+    return {c for row in rows for text in strings_in(row) for c in text}
 
 
 # --- trainer ----------------------------------------------------------------------------------------------------------
@@ -174,37 +164,33 @@ def _changes(old: dict, new: dict) -> str:
 
 # --- reward specs -----------------------------------------------------------------------------------------------------
 def _swap_spec(spec: Any, key: str, label: str, tiny: Tiny, notes: list[str]) -> Any:
-    """The compose spec with hub-only reward models replaced by tiny local ones (the spec itself if none)."""
-    data = load_spec_quietly(spec)
-    if data is None:
+    """The compose spec with hub-only reward models replaced by tiny local ones (the spec itself if none).
+
+    Every parameter marked `ModelRef` is swapped the way its marker says (`tiny`: the stand-in, `smoke`: the
+    parameters set with it); `@stage` references and local folders stay.
+    """
+    parsed = load_spec_quietly(spec)
+    if parsed is None:
         return spec
-    data = nested_spec(copy.deepcopy(data))  # entries edited below must be the spec's own mapping
-    entries = data["rewards"] if isinstance(data["rewards"], dict) else {}
     changed = False
-    for alias, entry in list(entries.items()):
-        found = [(p, v) for p, v, kind in model_params(entry) if not Path(v).expanduser().is_dir()]
-        if not found:
+    for m in spec_models(parsed):
+        if m.stage is not None or Path(m.value).expanduser().is_dir():
             continue
-        entry = dict({"use": entry} if isinstance(entry, str) else entry)
-        cls = reward_class(entry["use"])
-        for param, value in found:
-            if cls is not None and issubclass(cls, BERTScore):
-                entry.update(model_type=tiny.get("bert"), num_layers=TINY_BERT["num_layers"])
-                entry.pop("baseline_path", None)
-                if entry.get("rescale_with_baseline"):
-                    entry["rescale_with_baseline"] = False
-                notes.append(f"stage {label}: {key}.{alias}.model_type {value} -> tiny local BERT "
-                             f"({entry['model_type']})")
-            elif param == "model":
-                entry["model"] = tiny.get("rm")
-                notes.append(f"stage {label}: {key}.{alias}.model {value} -> tiny local reward model "
-                             f"({entry['model']})")
-            elif param == "tokenizer":
-                entry.pop("tokenizer", None)
-                notes.append(f"stage {label}: {key}.{alias}.tokenizer {value} -> the tiny reward model's own")
-        entries[alias] = entry
+        entry = parsed.rewards[m.alias]
+        if m.ref.tiny is None:
+            entry.pop(m.field, None)
+            notes.append(f"stage {label}: {key}.{m.alias}.{m.field} {m.value} -> the tiny stand-in's own")
+        else:
+            entry[m.field] = tiny.get(m.ref.tiny)
+            notes.append(f"stage {label}: {key}.{m.alias}.{m.field} {m.value} -> tiny local {TINY_NAMES[m.ref.tiny]} "
+                         f"({entry[m.field]})")
+        for param, value in m.ref.smoke:
+            if value is None:
+                entry.pop(param, None)
+            else:
+                entry[param] = value
         changed = True
-    return data if changed else spec
+    return parsed.to_dict() if changed else spec
 
 
 # --- the whole config -------------------------------------------------------------------------------------------------
@@ -229,7 +215,7 @@ def smoke_overrides(stages: list[StageConfig], where: str = "config",
         label = stage.label
         d = stage.model_dump()
         d["dataset"] = ds
-        if not stage.model.startswith(REF_PREFIX):
+        if stage_ref(stage.model) is None:
             d["model"] = tiny.get("lm")
             notes.append(f"stage {label}: model {stage.model} -> tiny local ({d['model']})")
         if stage.tokenizer is not None:
@@ -318,17 +304,20 @@ def prepare_output(root: Path) -> None:
                      write_marker=is_main_process())
 
 
-def smoke_setup(stages: list[StageConfig], root: str, where: str,
-                say: Callable[[str], Any]) -> tuple[list[StageConfig], str]:
+def smoke_setup(stages: list[StageConfig], root: str, where: str, say: Callable[[str], Any],
+                output: str | Path | None = None) -> tuple[list[StageConfig], str]:
     """Swap the stages for their smoke version, empty the smoke output folder and print what changed.
 
-    `root` is the real run's output root (it only names the smoke folder of a dict config).
+    `root` is the real run's output root (it only names the smoke folder of a dict config); `output` replaces the
+    smoke folder. The first line says where the run writes.
     """
-    root = output_root(where, stages[0].output_dir if len(stages) == 1 else root)
+    root = Path(output) if output is not None else output_root(where, stages[0].output_dir if len(stages) == 1
+                                                               else root)
+    if is_main_process():
+        say(f"smoke: writing to {root.resolve()}/ (emptied first; real runs are untouched; --output DIR to change)")
     smoke, notes = smoke_overrides(stages, where, root)
     prepare_output(root)
     if is_main_process():
         for note in notes:
             say(note)
-        say(f"smoke: outputs -> {root}/ (emptied first; real runs are untouched)")
     return smoke, str(root)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..fileio import atomic_write_json, ensure_dir, make_temp_dir
-from ..tiny import _BERT_WORDS, save_tiny_bert, save_tiny_causal_lm
+from ..tiny import make_tiny
 
 TINY_LM: dict[str, Any] = {"hidden_size": 32, "num_layers": 2, "num_heads": 4}
 TINY_BERT = {"hidden_size": 32, "num_layers": 2}
@@ -62,30 +62,22 @@ def _cached(name: str, build: Callable[[Path], Any]) -> Path:
 
 def tiny_lm(chars: str) -> Path:
     """A tiny Qwen2 causal LM whose tokenizer has one token per character of `chars` (beyond ASCII)."""
-    return _cached(_key("lm", chars, TINY_LM), lambda p: save_tiny_causal_lm(p, extra_chars=chars, **TINY_LM))
+    return _cached(_key("lm", chars, TINY_LM), lambda p: make_tiny(p, "lm", chars, **TINY_LM))
 
 
 def tiny_bert(chars: str) -> Path:
     """A tiny BERT for BERTScore whose vocabulary also holds the letters of `chars`."""
-    letters = [c for c in chars if c.isalnum()]
-    words = [*_BERT_WORDS, *letters] if letters else None
-    return _cached(_key("bert", "".join(letters), TINY_BERT), lambda p: save_tiny_bert(p, words=words, **TINY_BERT))
+    letters = "".join(c for c in chars if c.isalnum())
+    return _cached(_key("bert", letters, TINY_BERT), lambda p: make_tiny(p, "bert", letters, **TINY_BERT))
 
 
 def tiny_reward_model(chars: str) -> Path:
     """A tiny Qwen2 sequence classifier (one logit) with the tiny LM's tokenizer."""
 
-    def build(path: Path) -> None:
-        import torch
-        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    return _cached(_key("rm", chars, TINY_LM), lambda p: make_tiny(p, "classifier", chars, **TINY_LM))
 
-        lm = tiny_lm(chars)
-        config = AutoConfig.from_pretrained(lm, num_labels=1)
-        torch.manual_seed(0)
-        AutoModelForSequenceClassification.from_config(config).save_pretrained(path)
-        AutoTokenizer.from_pretrained(lm).save_pretrained(path)
 
-    return _cached(_key("rm", chars, TINY_LM), build)
+TINY_NAMES = {"lm": "causal LM", "bert": "BERT", "rm": "reward model", "classifier": "reward model"}
 
 
 class Tiny:
@@ -97,5 +89,6 @@ class Tiny:
 
     def get(self, kind: str) -> str:
         if kind not in self._paths:
-            self._paths[kind] = {"lm": tiny_lm, "bert": tiny_bert, "rm": tiny_reward_model}[kind](self.chars)
+            self._paths[kind] = {"lm": tiny_lm, "bert": tiny_bert, "rm": tiny_reward_model,
+                                "classifier": tiny_reward_model}[kind](self.chars)
         return str(self._paths[kind])

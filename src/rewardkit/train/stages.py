@@ -11,6 +11,7 @@ from ..api import get_callback
 from ..callbacks import link_callbacks
 from ..errors import ConfigError, closest
 from ..fileio import atomic_replace_dir, make_temp_dir
+from ..specs import read_chat_template
 from ..validation import validate
 from .config import QuantizationSpec, StageConfig
 from .preflight import loading
@@ -174,10 +175,13 @@ def build_trainer(stage: StageConfig, model: str, train_ds: Any, eval_ds: Any, c
     args = build_args(stage, where, extra)
     # A model or tokenizer that fails to load (e.g. deleted after the preflight) is one ConfigError line.
     with loading(where, stage, model, stage.tokenizer):
-        if stage.tokenizer is not None:
+        if stage.tokenizer is not None or stage.chat_template is not None:
             from transformers import AutoTokenizer
 
-            kwargs["processing_class"] = AutoTokenizer.from_pretrained(stage.tokenizer)
+            tokenizer = AutoTokenizer.from_pretrained(stage.tokenizer or model)
+            if stage.chat_template is not None:  # saved with the adapter / final model: generate --from-run uses it
+                tokenizer.chat_template = read_chat_template(stage.chat_template, "tokenizer.chat_template")
+            kwargs["processing_class"] = tokenizer
         return trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                            callbacks=callbacks, peft_config=lora_config(stage),
                            quantization_config=quantization_config(stage.quantization), **kwargs)
