@@ -8,7 +8,8 @@ timeouts cover neither DNS look-ups nor its user-agent requests, so only a deadl
 
 Checked: each stage's `model` (`@stage` references are checked by the config loader) and `tokenizer`, and the
 models named inside reward specs, in the stage's `rewards` and in callback `spec` parameters: BERTScore's
-`model_type` (or the default model of its `lang`) and `reward_model`'s `model` and `tokenizer`.
+`model_type` (or the default model of its `lang`), `bleurt`'s `model` and `reward_model`'s `model` and
+`tokenizer`.
 
 Light module: huggingface_hub only (torch is imported only for a BERTScore spec without `model_type`).
 `loading()` turns the OSError / hub error of a real load (e.g. a folder deleted after the preflight) into the
@@ -29,6 +30,7 @@ from ..composition import spec_rewards
 from ..errors import ConfigError
 from ..plugins import get_registry
 from ..rewards.bertscore_rewards import BERTScore
+from ..rewards.bleurt_rewards import BLEURT
 from ..rewards.reward_model import RewardModel
 from .config import REF_PREFIX, StageConfig
 
@@ -175,6 +177,10 @@ def model_params(entry: Any) -> list[tuple[str, str, str]]:
                 value = None
         if isinstance(value, str):
             out.append(("model_type", value, "model"))
+    elif issubclass(cls, BLEURT):
+        value = entry.get("model", BLEURT.Params.model_fields["model"].default)
+        if isinstance(value, str):
+            out.append(("model", value, "model"))
     elif issubclass(cls, RewardModel):
         for param, kind in (("model", "model"), ("tokenizer", "tokenizer")):
             value = entry.get(param)
