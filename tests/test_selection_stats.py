@@ -137,3 +137,28 @@ def test_checkpoint_score_round_trips_its_rows():
                          row_scores={"ids": ["0"], "components": {"em": [1.0]}, "combined": [1.0]})
     assert CheckpointScore.from_dict(cs.to_dict("corpus", rows=True)).row_scores == cs.row_scores
     assert "row_scores" not in cs.to_dict("corpus")
+
+
+def test_best_checkpoint_alarm_and_policy_params_are_checked():
+    import rewardkit
+
+    with pytest.raises(ConfigError, match="divergence_stop needs divergence_warn. Hint"):
+        rewardkit.get_callback("best_checkpoint", spec=EM, divergence_stop=True)
+    with pytest.raises(ConfigError, match="earliest_tied needs the bootstrap intervals. Hint"):
+        rewardkit.get_callback("best_checkpoint", spec=EM, policy="earliest_tied", bootstrap=0)
+    with pytest.raises(ConfigError, match="divergence_warn"):
+        rewardkit.get_callback("best_checkpoint", spec=EM, divergence_warn=1)
+
+
+def test_run_summary_reads_what_best_checkpoint_recorded(tmp_path):
+    from rewardkit.training_reward import run_summary
+
+    assert run_summary(tmp_path / "missing.json") is None
+    record = {"metric": "eval_score", "expression": "em", "policy": "best", "tie": None, "divergence": None,
+              "checkpoints": [{"step": 2, "score": 0.5, "ci_low": 0.4, "ci_high": 0.6, "tied_with_best": True,
+                               "train_reward": 0.7, "train_rewards": {"fmt": 0.7}, "row_scores": {}}],
+              "best": {"step": 2, "score": 0.5}}
+    (tmp_path / "scores.json").write_text(json.dumps(record))
+    summary = run_summary(tmp_path / "scores.json")
+    assert summary["best_step"] == 2 and summary["checkpoints"][0]["train_reward"] == 0.7
+    assert "row_scores" not in summary["checkpoints"][0]
