@@ -1,4 +1,5 @@
-"""best_checkpoint's reward-hacking alarm: training reward up, held-out score down over the last K evaluations.
+"""best_checkpoint's statistics and reward-hacking alarm: the pick under the policy with its bootstrap intervals,
+and the alarm (training reward up, held-out score down over the last K evaluations).
 
 The two signals come from `rewardkit.training_reward` (TRL's logged `reward` near each evaluated step, and the
 held-out score best_checkpoint computed). The alarm fires once per run: a warning in the Python log, an entry
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
+from ..selection import CheckpointScore, decide
 from ..training_reward import attach, divergence
 from .common import logger
 
@@ -35,6 +37,18 @@ class DivergenceAlarm:
 
     divergence_found: dict | None = None
     _control: Any = None  # the Trainer's one TrainerControl, kept from the events that pass it
+
+    def _decide(self) -> list[CheckpointScore]:
+        """Join the training reward, bootstrap, and set self.pick (under the policy) and self.tie."""
+        p = self.params  # type: ignore[attr-defined]
+        cps = sorted(self.checkpoints.values(), key=lambda c: c.step)  # type: ignore[attr-defined]
+        self._join_training_reward(self.state)  # type: ignore[attr-defined]
+        self.pick, tie = decide(self.composed, cps, p.aggregate, p.greater_is_better,  # type: ignore[attr-defined]
+                                policy=p.policy, resamples=p.bootstrap, seed=p.seed)
+        if tie and tie != self.tie:  # type: ignore[has-type]
+            logger.info("best_checkpoint: %s", tie)
+        self.tie = tie
+        return cps
 
     def _join_training_reward(self, state: Any) -> None:
         """Fill each scored checkpoint's train_reward from the Trainer's log history."""

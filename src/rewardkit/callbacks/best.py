@@ -32,7 +32,7 @@ from ..errors import ConfigError, DataError, RewardkitError
 from ..fileio import atomic_replace_dir, atomic_write_json, make_temp_dir, read_json
 from ..inference_files import keep_rows, load_inference, normalize_records, shared_row_ids, step_file_name, step_files
 from ..paths import safe_child
-from ..selection import SCORES_FILE, CheckpointScore, decide, ranked, score_checkpoint
+from ..selection import SCORES_FILE, CheckpointScore, ranked, score_checkpoint
 from .alarm import DivergenceAlarm, check_alarm_params
 from .common import (
     ADAPTER_MARKER,
@@ -317,17 +317,6 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
         self.best_dir_state = best_dir if isinstance(best_dir, dict) and best_dir.get("step") in self.checkpoints \
             else None
         self._write_record(args)
-
-    def _decide(self) -> list[CheckpointScore]:
-        """Join the training reward, bootstrap, and set self.pick (under the policy) and self.tie."""
-        p, cps = self.params, sorted(self.checkpoints.values(), key=lambda c: c.step)
-        self._join_training_reward(self.state)
-        self.pick, tie = decide(self.composed, cps, p.aggregate, p.greater_is_better, policy=p.policy,
-                                resamples=p.bootstrap, seed=p.seed)
-        if tie and tie != self.tie:
-            logger.info("best_checkpoint: %s", tie)
-        self.tie = tie
-        return cps
 
     def _write_record(self, args: Any) -> None:
         p, cps, tie = self.params, self._decide(), self.tie
