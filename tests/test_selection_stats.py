@@ -118,6 +118,13 @@ def test_training_reward_from_trainer_state_beside_the_score(tmp_path):
     assert (by[2].train_reward, by[2].train_rewards) == (0.5, {"fmt": 0.5})
     assert by[4].train_reward == 0.9  # the latest training log at or before step 4
     assert res.to_dict()["checkpoints"][1]["train_reward"] == 0.9
+    assert res.divergence is None  # not asked
+    alarm = select(folder, EM, divergence_warn=2).divergence  # reward 0.5 -> 0.9 while the score fell 0.5 -> 0
+    assert alarm["steps"] == [2, 4] and "the reward may be gamed" in alarm["message"]
+    with pytest.raises(ConfigError, match="divergence_warn: 1 is not a number of evaluations >= 2"):
+        select(folder, EM, divergence_warn=1)
+    with pytest.raises(ConfigError, match="bootstrap: -1 is not a number of resamples"):
+        select(folder, EM, bootstrap=-1)
 
 
 def test_training_rewards_and_divergence_rules():

@@ -120,6 +120,8 @@ def select_cmd(
                                "difference to the best has a 95% interval holding 0)."),
     bootstrap: int = typer.Option(1000, help="Paired bootstrap resamples for the 95% intervals (0: off)."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
+    divergence_warn: Optional[int] = typer.Option(None, help="Reward-hacking check: say when the training reward "
+                                                  "rose and the score fell over the last K checkpoints."),
 ) -> None:
     """Score every checkpoint's inference file in DIR and name the best one."""
     from . import selection
@@ -130,7 +132,7 @@ def select_cmd(
         check_output(plot)  # refused before every checkpoint is scored, not after
     result = selection.select(directory, spec, labels, aggregate=aggregate, completion_key=completion_key,
                               greater_is_better=not lower_is_better, names=checkpoint, intersection=intersect,
-                              policy=policy, bootstrap=bootstrap, seed=seed)
+                              policy=policy, bootstrap=bootstrap, seed=seed, divergence_warn=divergence_warn)
     if plot is not None:
         selection.write_plot(result, plot)
     if as_json:
@@ -156,6 +158,11 @@ def select_cmd(
                            f"{result.policy}."), soft_wrap=True)
     if result.tie:
         console.print(Text(f"Tie: {result.tie}"), soft_wrap=True)
+    if result.divergence:
+        err.print(Text(f"Reward-hacking alarm: {result.divergence['message']}."), soft_wrap=True)
+    elif divergence_warn is not None and not any(c.train_reward is not None for c in result.checkpoints):
+        err.print(Text("No training reward found (no trainer_state.json next to DIR): the divergence check could "
+                       "not run."), soft_wrap=True)
     if result.intersection:
         dropped = ", ".join(f"{c.name}: {c.dropped}" for c in result.checkpoints if c.dropped)
         console.print(Text(f"Scored on the row ids all files share; rows dropped: {dropped or 'none'}."))

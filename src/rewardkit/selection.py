@@ -19,7 +19,7 @@ from .errors import ConfigError, RewardkitError
 from .fileio import atomic_write_bytes, read_json
 from .inference_files import find_inference_files, join_labels, keep_rows, load_inference, load_labels, shared_row_ids
 from .scoring import score_rows, summarize
-from .training_reward import attach_training_reward
+from .training_reward import attach_training_reward, divergence
 
 SCORES_FILE = "scores.json"  # best_checkpoint's record in the inference folder; `select` reads its spec
 
@@ -130,12 +130,13 @@ class Selection:
     resamples: int = 0  # bootstrap resamples behind each checkpoint's ci_low / ci_high / tied_with_best
     seed: int = 0
     tie: str | None = None  # said out loud when the top score is shared (selection_stats.tie_note)
+    divergence: dict | None = None  # training reward up, held-out down over the last K (training_reward.divergence)
 
     def to_dict(self) -> dict:
         return {"expression": self.expression, "aggregate": self.aggregate,
                 "greater_is_better": self.greater_is_better, "intersection": self.intersection,
                 "policy": self.policy, "bootstrap": {"resamples": self.resamples, "seed": self.seed, "level": 0.95},
-                "tie": self.tie, "checkpoints": [c.to_dict(self.aggregate) for c in self.checkpoints],
+                "tie": self.tie, "divergence": self.divergence, "checkpoints": [c.to_dict(self.aggregate) for c in self.checkpoints],
                 "best": self.best.to_dict(self.aggregate) if self.best else None}
 
 
@@ -167,14 +168,15 @@ def _spec_from_record(directory: Path) -> Any:
 def select(directory: str | Path, spec: Any = None, labels: str | Path | None = None, *,
            aggregate: str = "corpus", completion_key: str | None = None, greater_is_better: bool = True,
            names: list[str] | None = None, intersection: bool = False, policy: str = "best",
-           bootstrap: int = 1000, seed: int = 0) -> Selection:
+           bootstrap: int = 1000, seed: int = 0, divergence_warn: int | None = None) -> Selection:
     """Score every inference file in `directory` and pick the best (the spec defaults to scores.json's).
 
     A seeded paired bootstrap (`bootstrap` resamples of the shared row ids, the aggregate applied per resample;
     0 = off) gives each checkpoint a 95 % interval and its difference to the best's (`tied_with_best`: that
     difference's interval holds 0). `policy`: best (the top score) or earliest_tied (the earliest checkpoint
     tied with it: not significantly worse, less trained). The training reward of each step is read from the
-    run's trainer_state.json when DIR is a run's inference folder (rewardkit.training_reward).
+    run's trainer_state.json when DIR is a run's inference folder (rewardkit.training_reward);
+    `divergence_warn=K` checks the reward-hacking rule over the last K checkpoints (`Selection.divergence`).
 
     Every checkpoint must have been generated on the same row ids; files that differ raise a DataError unless
     `intersection=True`, which scores each on the ids all files (and the labels) share. `completion_key=None`
@@ -204,8 +206,15 @@ def select(directory: str | Path, spec: Any = None, labels: str | Path | None = 
     attach_training_reward(checkpoints, directory)
     best, tie = decide(composed, checkpoints, aggregate, greater_is_better, policy=policy, resamples=bootstrap,
                        seed=seed)
+    alarm = None
+    if divergence_warn is not None:
+        if isinstance(divergence_warn, bool) or not isinstance(divergence_warn, int) or divergence_warn < 2:
+            raise ConfigError(f"divergence_warn: {divergence_warn!r} is not a number of evaluations >= 2. "
+                              "Hint: --divergence-warn 3.")
+        alarm = divergence([(c.step, c.value(aggregate), c.train_reward) for c in checkpoints], divergence_warn,
+                           greater_is_better)
     return Selection(checkpoints, best, composed.expression, list(composed.components), aggregate,
-                     greater_is_better, intersection, policy, bootstrap, seed, tie)
+                     greater_is_better, intersection, policy, bootstrap, seed, tie, alarm)
 
 
 # --- plot ----------------------------------------------------------------------------------------------------
