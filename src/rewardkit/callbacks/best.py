@@ -314,6 +314,7 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
             if dropped:
                 self._warn_rows(args)
         best_dir = old.get("best_dir") if reuse else None
+        self.divergence_found = old.get("divergence") if reuse and isinstance(old.get("divergence"), dict) else None
         self.best_dir_state = best_dir if isinstance(best_dir, dict) and best_dir.get("step") in self.checkpoints \
             else None
         self._write_record(args)
