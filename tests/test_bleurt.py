@@ -123,3 +123,20 @@ def test_preflight_finds_a_missing_bleurt_model_fast(tmp_path, monkeypatch):
     assert problems and "is neither a local folder nor in the Hugging Face cache (HF_HUB_OFFLINE=1" in \
         problems[0]
     assert preflight.model_params({"use": "bleurt"}) == [("model", "lucadiliello/BLEURT-20", "model")]
+
+
+@needs_spm
+def test_smoke_swaps_a_hub_bleurt_for_a_tiny_local_one(tmp_path, monkeypatch):
+    from rewardkit.train import smoke
+    from rewardkit.train.smoke_models import Tiny
+
+    monkeypatch.setenv("REWARDKIT_CACHE", str(tmp_path / "cache"))
+    spec = {"rewards": {"bl": {"use": "bleurt", "model": "lucadiliello/BLEURT-20", "reference": "answer"},
+                        "em": {"use": "exact_match"}}}
+    notes: list[str] = []
+    swapped = smoke._swap_spec(spec, "rewards", "grpo", Tiny("답은 정답"), notes)
+    local = swapped["rewards"]["bl"]["model"]
+    assert Path(local).is_dir() and spec["rewards"]["bl"]["model"] == "lucadiliello/BLEURT-20"
+    assert notes == [f"stage grpo: rewards.bl.model lucadiliello/BLEURT-20 -> tiny local BLEURT ({local})"]
+    scores = compose(swapped)(completions=["답은 3", "x"], answer=["답은 3", "정답"])
+    assert len(scores) == 2 and all(isinstance(s, float) for s in scores)

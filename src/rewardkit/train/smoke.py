@@ -11,7 +11,8 @@ pipeline wiring (`model: "@sft"`, `model: "@rm"` in rewards). Swapped:
   One model per alphabet, cached in `<cache>/lm-<hash>` so the second run builds nothing.
 - models in reward specs (`rewards:` and callbacks' `spec:`) that are not local folders: BERTScore's
   `model_type` (or its `lang` default) -> a tiny BERT (`<cache>/bert-<hash>`, num_layers 2, no baseline
-  rescaling); `reward_model`'s `model` -> a tiny sequence classifier (`<cache>/rm-<hash>`).
+  rescaling); `bleurt`'s `model` -> a tiny BLEURT checkpoint (`<cache>/bleurt-<hash>`, needs sentencepiece);
+  `reward_model`'s `model` -> a tiny sequence classifier (`<cache>/rm-<hash>`).
 - data: `dataset.smoke_path` (a local file) replaces `path` / `generator` (an `eval_split` becomes 4 held-out
   rows); then 8 training rows and 4 eval rows. A hub dataset without `smoke_path` must be in the local cache.
 - quantization off; trainer: CPU, fp32, 2 steps, an evaluation (when the stage has an eval set) and a save
@@ -41,6 +42,7 @@ from ..distributed import is_main_process, process_info
 from ..errors import ConfigError, DataError
 from ..fileio import atomic_write_text, ensure_dir
 from ..rewards.bertscore_rewards import BERTScore
+from ..rewards.bleurt_rewards import BLEURT
 from . import data
 from .config import REF_PREFIX, DatasetSpec, StageConfig, validate
 from .data import load_local
@@ -195,6 +197,9 @@ def _swap_spec(spec: Any, key: str, label: str, tiny: Tiny, notes: list[str]) ->
                     entry["rescale_with_baseline"] = False
                 notes.append(f"stage {label}: {key}.{alias}.model_type {value} -> tiny local BERT "
                              f"({entry['model_type']})")
+            elif cls is not None and issubclass(cls, BLEURT):
+                entry["model"] = tiny.get("bleurt")
+                notes.append(f"stage {label}: {key}.{alias}.model {value} -> tiny local BLEURT ({entry['model']})")
             elif param == "model":
                 entry["model"] = tiny.get("rm")
                 notes.append(f"stage {label}: {key}.{alias}.model {value} -> tiny local reward model "

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..fileio import atomic_write_json, ensure_dir, make_temp_dir
-from ..tiny import _BERT_WORDS, save_tiny_bert, save_tiny_causal_lm
+from ..tiny import _BERT_WORDS, save_tiny_bert, save_tiny_bleurt, save_tiny_causal_lm
 
 TINY_LM = {"hidden_size": 32, "num_layers": 2, "num_heads": 4}
 TINY_BERT = {"hidden_size": 32, "num_layers": 2}
@@ -72,6 +72,14 @@ def tiny_bert(chars: str) -> Path:
     return _cached(_key("bert", "".join(letters), TINY_BERT), lambda p: save_tiny_bert(p, words=words, **TINY_BERT))
 
 
+def tiny_bleurt(chars: str) -> Path:
+    """A tiny BLEURT checkpoint (bleurt-pytorch format) whose SentencePiece vocabulary has the letters of `chars`."""
+    letters = "".join(c for c in chars if c.isalnum())
+    return _cached(_key("bleurt", letters, TINY_BERT),
+                   lambda p: save_tiny_bleurt(p, text=" ".join(letters), hidden_size=TINY_BERT["hidden_size"],
+                                              num_layers=TINY_BERT["num_layers"]))
+
+
 def tiny_reward_model(chars: str) -> Path:
     """A tiny Qwen2 sequence classifier (one logit) with the tiny LM's tokenizer."""
 
@@ -97,5 +105,6 @@ class Tiny:
 
     def get(self, kind: str) -> str:
         if kind not in self._paths:
-            self._paths[kind] = {"lm": tiny_lm, "bert": tiny_bert, "rm": tiny_reward_model}[kind](self.chars)
+            self._paths[kind] = {"lm": tiny_lm, "bert": tiny_bert, "bleurt": tiny_bleurt,
+                                "rm": tiny_reward_model}[kind](self.chars)
         return str(self._paths[kind])
