@@ -24,6 +24,10 @@ def _fmt(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _interval(low: Optional[float], high: Optional[float]) -> str:
+    return "-" if low is None or high is None else f"[{_fmt(low)}, {_fmt(high)}]"
+
+
 @app.callback()
 def _options(verbose: bool = typer.Option(False, "--verbose", "-v", envvar="REWARDKIT_VERBOSE",
                                           help="Also show third-party warnings and log messages.")) -> None:
@@ -119,6 +123,12 @@ def select_cmd(
                                         "(.png, .svg, .pdf... by the suffix)."),
     overrides: Optional[list[str]] = typer.Option(None, "--set", help="Change a reward parameter of the spec: "
                                                   "--set bertscore.model_type=./my-bert (repeatable)."),
+    policy: str = typer.Option("best", help="best (the top score) | earliest_tied (the earliest checkpoint whose "
+                               "difference to the best has a 95% interval holding 0)."),
+    bootstrap: int = typer.Option(1000, help="Paired bootstrap resamples for the 95% intervals (0: off)."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap."),
+    divergence_warn: Optional[int] = typer.Option(None, help="Reward-hacking check: say when the training reward "
+                                                  "rose and the score fell over the last K checkpoints."),
 ) -> None:
     """Score every checkpoint's inference file in DIR and name the best one."""
     from . import selection
@@ -130,22 +140,40 @@ def select_cmd(
         selection.plot_format(plot)
     result = selection.select(directory, spec, labels, aggregate=aggregate, completion_key=completion_key,
                               greater_is_better=not lower_is_better, names=checkpoint, intersection=intersect,
-                              overrides=overrides)
+                              overrides=overrides, policy=policy, bootstrap=bootstrap, seed=seed,
+                              divergence_warn=divergence_warn)
     if plot is not None:
         selection.write_plot(result, plot)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
     table = Table(title=f"{len(result.checkpoints)} checkpoints, {result.aggregate} score = {result.expression}")
-    for col in ("checkpoint", "step", "epoch", *result.components, "score"):
+    with_ci = result.resamples > 0
+    with_train = any(c.train_reward is not None for c in result.checkpoints)
+    extra = [*(["95% CI", "vs best (95% CI)"] if with_ci else []), *(["train reward"] if with_train else [])]
+    for col in ("checkpoint", "step", "epoch", *result.components, "score", *extra):
         table.add_column(Text(col), justify="left" if col == "checkpoint" else "right")
     for c in result.checkpoints:
         mark = " *" if c is result.best else ""
+        cells = [_interval(c.ci_low, c.ci_high), _interval(c.diff_low, c.diff_high) + (
+            " tied" if c.tied_with_best and c is not result.best else "")] if with_ci else []
         table.add_row(Text(c.name + mark), "-" if c.step is None else str(c.step), _fmt(c.epoch),
-                      *(_fmt(c.components[a]) for a in result.components), _fmt(c.value(result.aggregate)))
+                      *(_fmt(c.components[a]) for a in result.components), _fmt(c.value(result.aggregate)),
+                      *cells, *([_fmt(c.train_reward)] if with_train else []))
     print_table(console, table)
     for line in selection.none_lines(result):
         console.print(Text(f"None rows: {line}"), soft_wrap=True)
+    if with_ci:
+        console.print(Text(f"Intervals: paired bootstrap, {result.resamples} resamples of the same rows, seed "
+                           f"{result.seed}; 'tied' = not significantly different from the best. Policy: "
+                           f"{result.policy}."), soft_wrap=True)
+    if result.tie:
+        console.print(Text(f"Tie: {result.tie}"), soft_wrap=True)
+    if result.divergence:
+        err.print(Text(f"Reward-hacking alarm: {result.divergence['message']}."), soft_wrap=True)
+    elif divergence_warn is not None and not any(c.train_reward is not None for c in result.checkpoints):
+        err.print(Text("No training reward found (no trainer_state.json next to DIR): the divergence check could "
+                       "not run."), soft_wrap=True)
     if result.intersection:
         dropped = ", ".join(f"{c.name}: {c.dropped}" for c in result.checkpoints if c.dropped)
         console.print(Text(f"Scored on the row ids all files share; rows dropped: {dropped or 'none'}."))

@@ -171,6 +171,8 @@ def entry_models(alias: str, entry: dict) -> list[NamedModel]:
         if value is None:
             default = getattr(params, "default_model", None)
             value = default(field, entry) if callable(default) else None
+            if value is None:  # the field's own default names a model (e.g. bleurt's hub checkpoint)
+                value = params.model_fields[field].default
         if isinstance(value, str) and value:
             out.append(NamedModel(alias, field, value, ref))
     return out

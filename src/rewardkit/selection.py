@@ -19,6 +19,7 @@ from .errors import ConfigError, RewardkitError
 from .fileio import atomic_write_bytes, read_json
 from .inference_files import find_inference_files, join_labels, keep_rows, load_inference, load_labels, shared_row_ids
 from .scoring import score_rows, summarize
+from .training_reward import attach_training_reward, divergence
 
 SCORES_FILE = "scores.json"  # best_checkpoint's record in the inference folder; `select` reads its spec
 
@@ -37,14 +38,29 @@ class CheckpointScore:
     item: float | None
     dropped: int = 0  # rows of the file left out to compare on the ids every checkpoint shares
     none: dict[str, dict[str, int]] = field(default_factory=dict)  # alias -> {why a row scored None: rows}
+    # Per-row values ({"ids", "components": {alias: [...]}, "combined"}) for the bootstrap; kept in scores.json,
+    # left out of `select --json`.
+    row_scores: dict | None = field(default=None, repr=False)
+    # The paired bootstrap (rewardkit.selection_stats): the score's interval, the difference to the best's.
+    ci_low: float | None = None
+    ci_high: float | None = None
+    diff_low: float | None = None
+    diff_high: float | None = None
+    tied_with_best: bool | None = None
+    # The training reward TRL logged near this step (rewardkit.training_reward): `reward` and `rewards/*`.
+    train_reward: float | None = None
+    train_rewards: dict[str, float] = field(default_factory=dict)
 
     def value(self, aggregate: str) -> float | None:
         """The score used for ranking: `corpus` or `item`; None when missing or not finite (never ranked)."""
         return _finite(self.corpus if aggregate == "corpus" else self.item)
 
-    def to_dict(self, aggregate: str) -> dict:
-        """JSON-ready: a non-finite mean (an expression dividing by zero) becomes None, as strict JSON needs."""
+    def to_dict(self, aggregate: str, rows: bool = False) -> dict:
+        """JSON-ready: a non-finite mean (an expression dividing by zero) becomes None, as strict JSON needs;
+        `rows` keeps the per-row values (scores.json does, so a resume can bootstrap without rescoring)."""
         out = asdict(self)
+        if not rows:
+            out.pop("row_scores")
         out["score"] = self.value(aggregate)
         out["components"] = {a: _finite(v) for a, v in self.components.items()}
         out["corpus"], out["item"] = _finite(self.corpus), _finite(self.item)
@@ -53,7 +69,9 @@ class CheckpointScore:
     @classmethod
     def from_dict(cls, data: dict) -> CheckpointScore:
         known = {k: data[k] for k in ("name", "file", "step", "epoch", "count", "components", "corpus", "item")}
-        return cls(**known, dropped=data.get("dropped", 0), none=data.get("none") or {})
+        rows = data.get("row_scores")
+        return cls(**known, dropped=data.get("dropped", 0), none=data.get("none") or {},
+                   row_scores=rows if isinstance(rows, dict) else None)
 
 
 def _finite(value: float | None) -> float | None:
@@ -88,9 +106,11 @@ def score_checkpoint(composed: Composed, rows: list[dict], *, name: str, file: s
     except RewardkitError as exc:
         raise exc.within(str(file)) from exc
     components = {alias: summarize(alias, values)["mean"] for alias, values in scores.components.items()}
+    row_scores = {"ids": [str(r.get("id", i)) for i, r in enumerate(rows)], "components": scores.components,
+                  "combined": scores.combined}
     return CheckpointScore(name=name, file=file, step=step, epoch=epoch, count=len(rows), components=components,
                            corpus=scores.corpus(composed), item=summarize("combined", scores.combined)["mean"],
-                           dropped=dropped, none=scores.none_reasons)
+                           dropped=dropped, none=scores.none_reasons, row_scores=row_scores)
 
 
 @dataclass
@@ -108,12 +128,33 @@ class Selection:
     aggregate: str
     greater_is_better: bool
     intersection: bool = False
+    policy: str = "best"
+    resamples: int = 0  # bootstrap resamples behind each checkpoint's ci_low / ci_high / tied_with_best
+    seed: int = 0
+    tie: str | None = None  # said out loud when the top score is shared (selection_stats.tie_note)
+    divergence: dict | None = None  # training reward up, held-out down over the last K (training_reward.divergence)
 
     def to_dict(self) -> dict:
         return {"expression": self.expression, "aggregate": self.aggregate,
                 "greater_is_better": self.greater_is_better, "intersection": self.intersection,
-                "checkpoints": [c.to_dict(self.aggregate) for c in self.checkpoints],
+                "policy": self.policy, "bootstrap": {"resamples": self.resamples, "seed": self.seed, "level": 0.95},
+                "tie": self.tie, "divergence": self.divergence, "checkpoints": [c.to_dict(self.aggregate) for c in self.checkpoints],
                 "best": self.best.to_dict(self.aggregate) if self.best else None}
+
+
+def decide(composed: Composed, checkpoints: list[CheckpointScore], aggregate: str, greater_is_better: bool, *,
+           policy: str = "best", resamples: int = 1000, seed: int = 0) -> tuple[CheckpointScore | None, str | None]:
+    """Attach each checkpoint's bootstrap interval (in place) and return (the pick under `policy`, a tie note)."""
+    from .selection_stats import check_bootstrap_params, choose, paired_bootstrap, tie_note
+
+    check_bootstrap_params(resamples, seed, policy)
+    ordered = sorted(checkpoints, key=_sort_key)
+    top = pick_best(ordered, aggregate, greater_is_better)
+    intervals = paired_bootstrap(composed, ordered, top, aggregate, resamples=resamples, seed=seed) if top else {}
+    for c in ordered:
+        if c.name in intervals:
+            vars(c).update(vars(intervals[c.name]))
+    return choose(ordered, top, intervals, policy), tie_note(ordered, top, aggregate)
 
 
 def _spec_from_record(directory: Path) -> Any:
@@ -128,8 +169,16 @@ def _spec_from_record(directory: Path) -> Any:
 
 def select(directory: str | Path, spec: Any = None, labels: str | Path | None = None, *,
            aggregate: str = "corpus", completion_key: str | None = None, greater_is_better: bool = True,
-           names: list[str] | None = None, intersection: bool = False, overrides: Any = None) -> Selection:
+           names: list[str] | None = None, intersection: bool = False, overrides: Any = None, policy: str = "best",
+           bootstrap: int = 1000, seed: int = 0, divergence_warn: int | None = None) -> Selection:
     """Score every inference file in `directory` and pick the best (the spec defaults to scores.json's).
+
+    A seeded paired bootstrap (`bootstrap` resamples of the shared row ids, the aggregate applied per resample;
+    0 = off) gives each checkpoint a 95 % interval and its difference to the best's (`tied_with_best`: that
+    difference's interval holds 0). `policy`: best (the top score) or earliest_tied (the earliest checkpoint
+    tied with it: not significantly worse, less trained). The training reward of each step is read from the
+    run's trainer_state.json when DIR is a run's inference folder (rewardkit.training_reward);
+    `divergence_warn=K` checks the reward-hacking rule over the last K checkpoints (`Selection.divergence`).
 
     Every checkpoint must have been generated on the same row ids; files that differ raise a DataError unless
     `intersection=True`, which scores each on the ids all files (and the labels) share. `completion_key=None`
@@ -170,8 +219,18 @@ def select(directory: str | Path, spec: Any = None, labels: str | Path | None = 
             label_map = {k: v for k, v in label_map.items() if k in shared}
         checkpoints = [scored(load_inference(path, completion_key), shared) for path in files]
     checkpoints.sort(key=_sort_key)
-    return Selection(checkpoints, pick_best(checkpoints, aggregate, greater_is_better), composed.expression,
-                     list(composed.components), aggregate, greater_is_better, intersection)
+    attach_training_reward(checkpoints, directory)
+    best, tie = decide(composed, checkpoints, aggregate, greater_is_better, policy=policy, resamples=bootstrap,
+                       seed=seed)
+    alarm = None
+    if divergence_warn is not None:
+        if isinstance(divergence_warn, bool) or not isinstance(divergence_warn, int) or divergence_warn < 2:
+            raise ConfigError(f"divergence_warn: {divergence_warn!r} is not a number of evaluations >= 2. "
+                              "Hint: --divergence-warn 3.")
+        alarm = divergence([(c.step, c.value(aggregate), c.train_reward) for c in checkpoints], divergence_warn,
+                           greater_is_better)
+    return Selection(checkpoints, best, composed.expression, list(composed.components), aggregate,
+                     greater_is_better, intersection, policy, bootstrap, seed, tie, alarm)
 
 
 def none_lines(selection: Selection) -> list[str]:
@@ -244,6 +303,17 @@ def write_plot(selection: Selection, path: str | Path, *, rows: str = "validatio
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
                     linewidth=2.5 if label.startswith("score") else 1.2, label=label)
+    band = [(x, c.ci_low, c.ci_high) for x, c in zip(xs, cps) if c.ci_low is not None and c.ci_high is not None]
+    if band:
+        ax.fill_between([b[0] for b in band], [b[1] for b in band], [b[2] for b in band], alpha=0.2,
+                        label=f"score 95% CI ({selection.resamples} paired resamples)")
+    train = [(x, c.train_reward) for x, c in zip(xs, cps) if c.train_reward is not None]
+    if train:  # the training reward on its own axis: a climb here while the score falls is the hacking sign
+        twin = ax.twinx()
+        twin.plot([t[0] for t in train], [t[1] for t in train], color="tab:red", linestyle=":", marker="x",
+                  label="training reward (TRL log)")
+        twin.set_ylabel("training reward", color="tab:red")
+        twin.legend(fontsize=8, loc="lower right")
     if selection.best is not None:
         best = selection.best
         bx, by = xs[cps.index(best)], best.value(selection.aggregate)

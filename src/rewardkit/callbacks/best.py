@@ -4,9 +4,11 @@ The record `<args.output_dir>/<sidecar>/scores.json`:
 
     {"metric": "eval_score", "aggregate": "corpus", "greater_is_better": true, "completion_key": null,
      "expression": "...", "spec": {...},
+     "policy": "best", "bootstrap": {"resamples", "seed"},
      "checkpoints": [{"name", "file", "step", "epoch", "count", "dropped", "components": {alias: mean}, "corpus",
-                      "item", "score"}],
-     "best": <a checkpoint entry> | null,
+                      "item", "score", "ci_low", "ci_high", "diff_low", "diff_high", "tied_with_best",
+                      "train_reward", "train_rewards", "row_scores"}],
+     "best": <the policy's pick> | null, "tie": <sentence> | null, "divergence": <the alarm> | null,
      "best_dir": {"path": "best", "step": N, "source": "<folder copied>"} | null}
 
 It is rebuilt on train begin from the files of steps <= the (resumed) global step, so a resume neither loses
@@ -30,7 +32,8 @@ from ..errors import ConfigError, DataError, RewardkitError
 from ..fileio import atomic_replace_dir, atomic_write_json, make_temp_dir, read_json
 from ..inference_files import keep_rows, load_inference, normalize_records, shared_row_ids, step_file_name, step_files
 from ..paths import safe_child
-from ..selection import SCORES_FILE, CheckpointScore, pick_best, ranked, score_checkpoint
+from ..selection import SCORES_FILE, CheckpointScore, ranked, score_checkpoint
+from .alarm import DivergenceAlarm, check_alarm_params
 from .common import (
     ADAPTER_MARKER,
     WarnsOnce,
@@ -66,7 +69,7 @@ def _recorded(entry: Any, file: str, count: int, dropped: int) -> CheckpointScor
         return None
 
 
-class BestCheckpointCallback(TrainerCallback, WarnsOnce):
+class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
     """Score every inference file with a compose spec, insert eval_<metric>, copy the best adapter to best/.
 
     Partner: the `checkpoint_inference` writing the same sidecar. Linked (`attach(inference)`, or
@@ -114,6 +117,10 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce):
         self._ids: set[str] | None = None  # the row ids every checkpoint is scored on
         self._scored: set[int] = set()
         self._checked = False
+        self.state: Any = None  # the Trainer's state: its log_history holds the training reward
+        self.pick: CheckpointScore | None = None  # best/ holds it (under `policy`); `tie` says when scores tie
+        self.tie: str | None = None
+        check_alarm_params(p)
 
     def attach(self, inference: CheckpointInferenceCallback) -> None:
         """Take `inference` (a checkpoint_inference of the same sidecar) as the partner that feeds this callback."""
@@ -157,10 +164,12 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce):
     # --- events ------------------------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
         self.args, self._checked, self._scored = args, False, set()
+        self.state, self._control = state, control
         if state.is_world_process_zero:
             self._rescan(args, state.global_step)
 
     def on_step_begin(self, args, state, control, **kwargs):
+        self._control = control
         if not self._checked:
             self._check_feeding(args, state.global_step)
 
@@ -213,7 +222,8 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce):
                 cs = self._score_main(args, step, state.epoch, records)
                 if cs is not None:
                     entry = cs.to_dict(self.params.aggregate)  # finite or None: the broadcast is plain data
-                    result = {"score": entry["score"], "components": entry["components"]}
+                    result = {"score": entry["score"], "components": entry["components"],
+                              "alarm": self._alarm_check(state)}
             except Exception as exc:  # other ranks must not wait forever for a result that will not come
                 broadcast_from_main({"error": f"{type(exc).__name__}: {exc}"})
                 raise
@@ -222,6 +232,8 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce):
             raise RewardkitError(f"best_checkpoint: scoring failed on the main process: {result['error']}")
         if result is not None:
             self._scored.add(step)
+            if result.get("alarm"):  # every rank: all of them must stop at the same step
+                self._alarm_apply(args, state, result["alarm"])
         return result
 
     def _score_main(self, args: Any, step: int, epoch: float | None, records: list[dict] | None
@@ -305,18 +317,19 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce):
             if dropped:
                 self._warn_rows(args)
         best_dir = old.get("best_dir") if reuse else None
+        self.divergence_found = old.get("divergence") if reuse and isinstance(old.get("divergence"), dict) else None
         self.best_dir_state = best_dir if isinstance(best_dir, dict) and best_dir.get("step") in self.checkpoints \
             else None
         self._write_record(args)
 
     def _write_record(self, args: Any) -> None:
-        agg, gib = self.params.aggregate, self.params.greater_is_better
-        cps = sorted(self.checkpoints.values(), key=lambda c: c.step)
-        best = pick_best(cps, agg, gib)
+        p, cps, tie = self.params, self._decide(), self.tie
         atomic_write_json(self._sidecar(args) / SCORES_FILE, {
-            "metric": self.metric_name, "aggregate": agg, "greater_is_better": gib, **self._record_config(),
-            "checkpoints": [c.to_dict(agg) for c in cps], "best": best.to_dict(agg) if best else None,
-            "best_dir": self.best_dir_state})
+            "metric": self.metric_name, "aggregate": p.aggregate, "greater_is_better": p.greater_is_better,
+            **self._record_config(), "policy": p.policy, "bootstrap": {"resamples": p.bootstrap, "seed": p.seed},
+            "checkpoints": [c.to_dict(p.aggregate, rows=True) for c in cps],
+            "best": self.pick.to_dict(p.aggregate) if self.pick else None, "tie": tie,
+            "divergence": self.divergence_found, "best_dir": self.best_dir_state})
 
     def _adapter_source(self, args: Any, best: CheckpointScore) -> Path | None:
         """lora_save's folder holding the best step (its marker says which step), else the Trainer's checkpoint-N."""
@@ -333,7 +346,8 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce):
         self._write_record(args)
 
     def _sync_best(self, args: Any) -> None:
-        best = pick_best(list(self.checkpoints.values()), self.params.aggregate, self.params.greater_is_better)
+        self._decide()
+        best = self.pick
         target = safe_child(args.output_dir, self.params.best_dir, "best_dir")
         if best is None or (self.best_dir_state and self.best_dir_state.get("step") == best.step
                             and target.is_dir()):

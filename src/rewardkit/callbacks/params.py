@@ -74,3 +74,15 @@ class BestCheckpointParams(_Params):
     adapters_dir: str | None = Field(
         None, description="lora_save's folder: under args.output_dir (default 'adapters') or an absolute path; "
         "checkpoint-N is the fallback. top_k prunes only folders lora_save marked as its own.")
+    policy: Literal["best", "earliest_tied"] = Field(
+        "best", description="Which checkpoint best/ holds: best (the top score) or earliest_tied (the earliest "
+        "whose difference to the best has a 95% bootstrap interval holding 0). metric_for_best_model still ranks "
+        "by the score.")
+    bootstrap: int = Field(1000, ge=0, description="Paired bootstrap resamples behind each checkpoint's 95% "
+                           "interval in scores.json (0: off; earliest_tied needs it).")
+    seed: int = Field(0, description="Seed of the bootstrap.")
+    divergence_warn: int | None = Field(
+        None, ge=2, description="Reward-hacking alarm: warn once (log, trainer_state.json, scores.json) when the "
+        "training reward rose and the held-out score got worse over the last K evaluations.")
+    divergence_stop: bool = Field(False, description="When the alarm fires, stop training after this step's save "
+                                  "(needs divergence_warn).")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..hookspecs import Register, hookimpl
 from .base import Reward
 from .bertscore_rewards import BERTScore
+from .bleurt_rewards import BLEURT
 from .format_rewards import FormatRegex
 from .function_rewards import FunctionReward
 from .length_rewards import Brevity
@@ -14,9 +15,9 @@ from .rouge_rewards import Rouge1
 from .text_rewards import ExactMatch
 
 BUILTIN_REWARDS: tuple[type[Reward], ...] = (MathExactMatch, ExactMatch, Brevity, FormatRegex, Rouge1, BERTScore,
-                                              RewardModel)
+                                              BLEURT, RewardModel)
 
-__all__ = ["BERTScore", "Brevity", "ExactMatch", "FormatRegex", "FunctionReward", "MathExactMatch", "Reward",
+__all__ = ["BERTScore", "BLEURT", "Brevity", "ExactMatch", "FormatRegex", "FunctionReward", "MathExactMatch", "Reward",
            "RewardModel", "Rouge1"]
 
 

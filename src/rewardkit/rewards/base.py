@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any, ClassVar, Literal, Optional, Union
 
 from pydantic import Field
@@ -112,6 +114,8 @@ def _missing(value: Any) -> bool:
     """None, or a NaN of any float type (how pandas, numpy and datasets spell an empty cell)."""
     if value is None:
         return True
+    if isinstance(value, Decimal):
+        return value.is_nan()
     return _real(value) and not isinstance(value, numbers.Integral) and math.isnan(value)
 
 
@@ -125,9 +129,27 @@ def _gold_text(value: Any) -> str | None:
             return str(int(value))
         except ValueError:  # over Python's 4300-digit str() limit
             raise TypeError from None
-    if _real(value) and math.isfinite(value):
-        return str(value.item() if hasattr(value, "item") else value)  # np.float32(0.5) -> "0.5"
+    if (_real(value) or isinstance(value, Decimal)) and math.isfinite(value):
+        return float_text(value)
     raise TypeError
+
+
+def float_text(value: Any) -> str:
+    """The shortest text that reads back as this float at its own precision: the number the user wrote.
+
+    numpy's str() of a numpy float is that text for the value's own type (float16/32/64), while widening it to a
+    Python float first turns np.float32(0.1) into "0.10000000149011612", which matches no answer "0.1". A
+    Python float (and a float32 already widened to float64 by the data loader) is written as Python writes it.
+
+    >>> import numpy as np
+    >>> float_text(np.float32(0.1)), float_text(0.1), float_text(np.float16(2.5)), float_text(1e16)
+    ('0.1', '0.1', '2.5', '1e+16')
+    >>> float_text(Fraction(1, 3)), float_text(Decimal("0.10"))
+    ('1/3', '0.10')
+    """
+    if type(value).__module__ == "numpy" or isinstance(value, (Fraction, Decimal)):  # exact text: 1/3, 0.10
+        return str(value)
+    return repr(float(value))
 
 
 def _reference_item(value: Any, index: int, column: str) -> Reference:
@@ -148,7 +170,7 @@ def _reference_item(value: Any, index: int, column: str) -> Reference:
             return completion_text(value, index, column)
         except DataError:
             pass
-    if _real(value):  # inf, or an integer too long for str()
+    if _real(value) or isinstance(value, Decimal):  # inf, or an integer too long for str()
         shown = f"{value}" if not isinstance(value, numbers.Integral) else f"with {int(value).bit_length()} bits"
         raise DataError(f"Reference column {column!r}, row {index}: the number {shown} cannot be a reference (it is "
                         "not finite, or too long to write as text). Hint: pass the gold as a string, or None for "

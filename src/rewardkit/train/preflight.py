@@ -8,8 +8,8 @@ timeouts cover neither DNS look-ups nor its user-agent requests, so only a deadl
 
 Checked: each stage's `model` (`@stage` references are checked by the config loader) and `tokenizer`, and every
 model named inside reward specs, in the stage's `rewards` and in callback `spec` parameters: each reward parameter
-marked `validation.ModelRef` (BERTScore's `model_type` or the default model of its `lang`, `reward_model`'s `model`
-and `tokenizer`, a plugin's model). How a name resolves: `rewardkit.models`.
+marked `validation.ModelRef` (BERTScore's `model_type` or the default model of its `lang`, `bleurt`'s `model`,
+`reward_model`'s `model` and `tokenizer`, a plugin's model). How a name resolves: `rewardkit.models`.
 
 Light module: huggingface_hub only (torch is imported only for a BERTScore spec without `model_type`).
 `loading()` turns the OSError / hub error of a real load (e.g. a folder deleted after the preflight) into the

@@ -11,8 +11,8 @@ pipeline wiring (`model: "@sft"`, `model: "@rm"` in rewards). Swapped:
   One model per alphabet, cached in `<cache>/lm-<hash>` so the second run builds nothing.
 - models in reward specs (`rewards:` and callbacks' `spec:`) that are not local folders, found through the
   `ModelRef` marker of each reward's parameters (plugins' rewards too): BERTScore's `model_type` (or its `lang`
-  default) -> a tiny BERT (`<cache>/bert-<hash>`, num_layers 2, no baseline rescaling); `reward_model`'s `model`
-  -> a tiny sequence classifier (`<cache>/rm-<hash>`), its `tokenizer` -> the classifier's own.
+  default) -> a tiny BERT (`<cache>/bert-<hash>`, num_layers 2, no baseline rescaling); `bleurt`'s `model` -> a tiny BLEURT checkpoint (`<cache>/bleurt-<hash>`, needs
+  sentencepiece); `reward_model`'s `model` -> a tiny sequence classifier (`<cache>/rm-<hash>`), its `tokenizer` -> the classifier's own.
 - data: `dataset.smoke_path` (a local file) replaces `path` / `generator` (an `eval_split` becomes 4 held-out
   rows); then 8 training rows and 4 eval rows. A hub dataset without `smoke_path` must be in the local cache.
 - quantization off; trainer: CPU, fp32, 2 steps, an evaluation (when the stage has an eval set) and a save

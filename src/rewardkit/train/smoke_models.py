@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..fileio import atomic_write_json, ensure_dir, make_temp_dir
-from ..tiny import make_tiny
+from ..tiny import make_tiny, save_tiny_bleurt
 
 TINY_LM: dict[str, Any] = {"hidden_size": 32, "num_layers": 2, "num_heads": 4}
 TINY_BERT = {"hidden_size": 32, "num_layers": 2}
@@ -71,13 +71,21 @@ def tiny_bert(chars: str) -> Path:
     return _cached(_key("bert", letters, TINY_BERT), lambda p: make_tiny(p, "bert", letters, **TINY_BERT))
 
 
+def tiny_bleurt(chars: str) -> Path:
+    """A tiny BLEURT checkpoint (bleurt-pytorch format) whose SentencePiece vocabulary has the letters of `chars`."""
+    letters = "".join(c for c in chars if c.isalnum())
+    return _cached(_key("bleurt", letters, TINY_BERT),
+                   lambda p: save_tiny_bleurt(p, text=" ".join(letters), hidden_size=TINY_BERT["hidden_size"],
+                                              num_layers=TINY_BERT["num_layers"]))
+
+
 def tiny_reward_model(chars: str) -> Path:
     """A tiny Qwen2 sequence classifier (one logit) with the tiny LM's tokenizer."""
 
     return _cached(_key("rm", chars, TINY_LM), lambda p: make_tiny(p, "classifier", chars, **TINY_LM))
 
 
-TINY_NAMES = {"lm": "causal LM", "bert": "BERT", "rm": "reward model", "classifier": "reward model"}
+TINY_NAMES = {"lm": "causal LM", "bert": "BERT", "bleurt": "BLEURT", "rm": "reward model", "classifier": "reward model"}
 
 
 class Tiny:
@@ -89,6 +97,6 @@ class Tiny:
 
     def get(self, kind: str) -> str:
         if kind not in self._paths:
-            self._paths[kind] = {"lm": tiny_lm, "bert": tiny_bert, "rm": tiny_reward_model,
+            self._paths[kind] = {"lm": tiny_lm, "bert": tiny_bert, "bleurt": tiny_bleurt, "rm": tiny_reward_model,
                                 "classifier": tiny_reward_model}[kind](self.chars)
         return str(self._paths[kind])

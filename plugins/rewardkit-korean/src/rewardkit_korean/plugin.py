@@ -40,6 +40,9 @@ def register_tokenizers(register: Register) -> None:
 def register_presets(register: Register) -> None:
     """Register the shipped compose specs."""
     register.preset("official", PRESETS / "official.yaml",
-             summary="Korean grammar-QA: the competition's final score per item, (EM + (ROUGE-1 + BERTScore)/2)/2.")
+             summary="Korean grammar-QA: the final score without BLEURT (n = 2), (EM + (ROUGE-1 + BERTScore)/2)/2.")
+    register.preset("official_full", PRESETS / "official_full.yaml",
+             summary="Korean grammar-QA: the exact official final score (n = 3), "
+                     "(EM + (ROUGE-1 + BERTScore + BLEURT)/3)/2.")
     register.preset("blog", PRESETS / "blog.yaml",
              summary="Korean grammar-QA: the entrant's blog reward, (bertscore + em + (format + 3*rouge1)/2)/3.")

@@ -9,7 +9,8 @@ Rules implemented (see `official_scores`):
   prediction reason are non-empty. A non-empty reason with no scorable token gets ROUGE-1 F = 0 and counts.
 - Final = (EM + mean of the reason metrics) / 2. The official mean has three reason metrics
   (ROUGE-1, BERTScore, BLEURT); here it is the mean of those you supply (ROUGE-1 always; pass `bertscore=`
-  and `bleurt=` callables for the others). `reason_metrics` in the result lists what went in.
+  (`BERTScoreF1`) and `bleurt=` (`BLEURTScores`) for the others). `reason_metrics` in the result lists what
+  went in; the command line always says on stderr which were used and which were left out.
 - No item with both reasons: the reason metrics are None and contribute 0 to Final (the official rule
   leaves this case undefined; a submission without reasons earns no descriptive credit).
 
@@ -185,19 +186,65 @@ class BERTScoreF1:
         return {**self.__dict__, "_scorer": None}
 
 
+class BLEURTScores:
+    """BLEURT of each (candidate, reference) pair through rewardkit's `bleurt` reward; loads on first call.
+
+    Args:
+        model: a bleurt-pytorch checkpoint, hub id (the competition's is lucadiliello/BLEURT-20) or local folder.
+        batch_size: pairs per forward pass.
+    """
+
+    def __init__(self, model: str = "lucadiliello/BLEURT-20", batch_size: int = 32, device: str | None = None) -> None:
+        from rewardkit import get_reward
+
+        self.reward = get_reward("bleurt", model=model, batch_size=batch_size, device=device)
+
+    def __call__(self, candidates: list[str], references: list[str]) -> list[float]:
+        pairs = list(zip(references, candidates))
+        scores = self.reward.pair_scores(pairs)
+        return [scores[pair] for pair in pairs]
+
+
+OFFICIAL_REASON_METRICS = ("rouge1", "bertscore", "bleurt")
+
+
+def reason_metrics_note(used: Sequence[str]) -> str:
+    """One line saying which reason metrics went into Final and which were left out (and how to add them).
+
+    >>> reason_metrics_note(["rouge1"])
+    'reason metrics used: rouge1; left out: bertscore (--bertscore-model), bleurt (--bleurt-model): final = (EM + mean of 1 reason metric) / 2, NOT the official score (n = 3)'
+    """
+    flags = {"bertscore": "--bertscore-model", "bleurt": "--bleurt-model"}
+    left = [m for m in OFFICIAL_REASON_METRICS if m not in used]
+    if not left:
+        return f"reason metrics used: {', '.join(used)}; left out: none: final is the official score (n = 3)"
+    n = len(used)
+    return (f"reason metrics used: {', '.join(used)}; left out: {', '.join(f'{m} ({flags[m]})' for m in left)}: "
+            f"final = (EM + mean of {n} reason metric{'s' if n > 1 else ''}) / 2, NOT the official score (n = 3)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command line: print the official scores of PREDICTIONS against LABELS as JSON."""
+    """Command line: print the official scores of PREDICTIONS against LABELS as JSON (stderr: the metrics used)."""
     import argparse
+    import sys
 
     parser = argparse.ArgumentParser(prog="rewardkit-korean-score", description=main.__doc__)
     parser.add_argument("predictions", help="submission .json/.jsonl")
     parser.add_argument("labels", help="gold .json/.jsonl")
     parser.add_argument("--bertscore-model", help="model name or local dir for BERTScore (layer --bertscore-layer)")
     parser.add_argument("--bertscore-layer", type=int, default=9)
+    parser.add_argument("--bleurt-model", help="bleurt-pytorch checkpoint for BLEURT: hub id (the official one is "
+                        "lucadiliello/BLEURT-20) or local dir; needs pip install 'rewardkit[bleurt]'")
     parser.add_argument("--per-item", action="store_true", help="include per-item scores")
     args = parser.parse_args(argv)
     bert = BERTScoreF1(args.bertscore_model, args.bertscore_layer) if args.bertscore_model else None
-    result = official_scores(args.predictions, args.labels, bertscore=bert)
+    try:
+        bleurt = BLEURTScores(args.bleurt_model) if args.bleurt_model else None
+        result = official_scores(args.predictions, args.labels, bertscore=bert, bleurt=bleurt)
+    except (ValueError, FileNotFoundError) as exc:  # rewardkit's ConfigError is a ValueError too
+        print(f"rewardkit-korean-score: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"rewardkit-korean-score: {reason_metrics_note(result['reason_metrics'])}", file=sys.stderr)
     if not args.per_item:
         result.pop("per_item")
     print(json.dumps(result, ensure_ascii=False, indent=2))

@@ -1,0 +1,87 @@
+"""best_checkpoint's statistics and reward-hacking alarm: the pick under the policy with its bootstrap intervals,
+and the alarm (training reward up, held-out score down over the last K evaluations).
+
+The two signals come from `rewardkit.training_reward` (TRL's logged `reward` near each evaluated step, and the
+held-out score best_checkpoint computed). The alarm fires once per run: a warning in the Python log, an entry
+`eval_<metric>/reward_divergence` in the Trainer's log history (trainer_state.json; report_to integrations
+never see metrics a callback adds, see FIELD-NOTES), and `divergence` in scores.json. With `divergence_stop`
+it sets `control.should_training_stop` once the step is saved, so the last checkpoint is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from ..selection import CheckpointScore, decide
+from ..training_reward import attach, divergence
+from .common import logger
+
+
+def check_alarm_params(p: Any) -> None:
+    """The best_checkpoint parameters that only make sense together."""
+    if p.divergence_stop and p.divergence_warn is None:
+        raise ConfigError("callback 'best_checkpoint': divergence_stop needs divergence_warn. Hint: "
+                          "divergence_warn: 3 (the last 3 evaluations).")
+    if p.policy == "earliest_tied" and p.bootstrap < 1:
+        raise ConfigError("callback 'best_checkpoint': policy earliest_tied needs the bootstrap intervals. "
+                          "Hint: bootstrap: 1000 (or policy: best).")
+
+
+class DivergenceAlarm:
+    """Mixin for best_checkpoint (`self.params`, `self.checkpoints`, `self.metric_name`).
+
+    `_alarm_check` runs on the main process, which alone holds the scores; its finding travels in the broadcast
+    result, and `_alarm_apply` runs on every rank so all of them stop at the same step.
+    """
+
+    divergence_found: dict | None = None
+    _control: Any = None  # the Trainer's one TrainerControl, kept from the events that pass it
+
+    def _decide(self) -> list[CheckpointScore]:
+        """Join the training reward, bootstrap, and set self.pick (under the policy) and self.tie."""
+        p = self.params  # type: ignore[attr-defined]
+        cps = sorted(self.checkpoints.values(), key=lambda c: c.step)  # type: ignore[attr-defined]
+        self._join_training_reward(self.state)  # type: ignore[attr-defined]
+        self.pick, tie = decide(self.composed, cps, p.aggregate, p.greater_is_better,  # type: ignore[attr-defined]
+                                policy=p.policy, resamples=p.bootstrap, seed=p.seed)
+        if tie and tie != self.tie:  # type: ignore[has-type]
+            logger.info("best_checkpoint: %s", tie)
+        self.tie = tie
+        return cps
+
+    def _join_training_reward(self, state: Any) -> None:
+        """Fill each scored checkpoint's train_reward from the Trainer's log history."""
+        if state is not None and getattr(state, "log_history", None):
+            attach(list(self.checkpoints.values()), state.log_history)  # type: ignore[attr-defined]
+
+    def _alarm_check(self, state: Any) -> dict | None:
+        """A new divergence over the last K evaluations (main process), else None; fires once per run."""
+        k = self.params.divergence_warn  # type: ignore[attr-defined]
+        if k is None or self.divergence_found is not None:
+            return None
+        self._join_training_reward(state)
+        agg = self.params.aggregate  # type: ignore[attr-defined]
+        cps = sorted(self.checkpoints.values(), key=lambda c: c.step)  # type: ignore[attr-defined]
+        found = divergence([(c.step, c.value(agg), c.train_reward) for c in cps], k,
+                           self.params.greater_is_better)  # type: ignore[attr-defined]
+        if found is not None:
+            found = {**found, "step": state.global_step, "stopped": self.params.divergence_stop}  # type: ignore
+        return found
+
+    def _alarm_apply(self, args: Any, state: Any, found: dict) -> None:
+        """Record and announce the alarm (main process), and on every rank ask for save-then-stop if wanted."""
+        self.divergence_found = found
+        if state.is_world_process_zero:
+            logger.warning("best_checkpoint: reward-hacking alarm at step %d: %s.%s", state.global_step,
+                           found["message"], " Stopping after this step's save (divergence_stop)."
+                           if found["stopped"] else " Hint: read the completions; divergence_stop: true stops "
+                           "the run.")
+        state.log_history.append({f"{self.metric_name}/reward_divergence": 1.0,  # type: ignore[attr-defined]
+                                  "epoch": state.epoch, "step": state.global_step})
+        if state.is_world_process_zero:
+            self._write_record(args)  # type: ignore[attr-defined]
+        if found["stopped"] and self._control is not None:
+            if str(getattr(args, "save_strategy", "no")).rsplit(".", 1)[-1].lower() != "no":
+                self._control.should_save = True  # the Trainer saves after on_evaluate, then stops
+            self._control.should_training_stop = True
