@@ -52,30 +52,33 @@ def _input_error(path: Path, exc: OSError, error: type[RewardkitError], hint: st
     return error(f"{path}: {why}. Hint: {hint}")
 
 
-def _check_readable_kind(path: Path, mode: int, error: type[RewardkitError], hint: str) -> None:
+def _check_readable_kind(path: Path, mode: int, error: type[RewardkitError], hint: str, pipes: bool) -> None:
     """Regular files and pipes (`--input <(zcat rows.jsonl.gz)`) are read; a device or socket is refused:
-    reading /dev/zero or /dev/urandom never ends."""
+    reading /dev/zero or /dev/urandom never ends. `pipes=False` refuses pipes too (a spec is a file: opening a
+    FIFO nobody writes to would block)."""
     if stat.S_ISDIR(mode):
         raise error(f"{path}: is a directory, not a file. Hint: {hint}")
-    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
-        raise error(f"{path}: is {file_kind(mode)}, not a regular file or pipe, so it is not read (it may never "
-                    "end). Hint: save the data to a file first and pass that file.")
+    if not (stat.S_ISREG(mode) or (pipes and stat.S_ISFIFO(mode))):
+        what = f"is {file_kind(mode)}, not a regular file or pipe" if pipes else \
+            f"is not a regular file ({file_kind(mode)})"
+        raise error(f"{path}: {what}, so it is not read (it may never end). Hint: save the data to a file first and "
+                    "pass that file.")
 
 
 def read_input_bytes(path: str | Path, *, error: type[RewardkitError] = DataError, max_bytes: int | None = None,
-                     hint: str = _READ_HINT) -> bytes:
+                     hint: str = _READ_HINT, pipes: bool = True) -> bytes:
     """The bytes of a regular file or pipe, at most `max_bytes` (default max_input_bytes()) of them; a device or
     socket is refused and a missing or unreadable file is one `error` naming it."""
     path = Path(path)
     limit = max_input_bytes() if max_bytes is None else max_bytes
     try:
-        _check_readable_kind(path, os.stat(path).st_mode, error, hint)  # before opening: opening a device can act
+        _check_readable_kind(path, os.stat(path).st_mode, error, hint, pipes)  # before opening: opening a device can act
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise _input_error(path, exc, error, hint) from None
     try:
         st = os.fstat(fd)
-        _check_readable_kind(path, st.st_mode, error, hint)  # swapped between the stat and the open
+        _check_readable_kind(path, st.st_mode, error, hint, pipes)  # swapped between the stat and the open
         if st.st_size > limit:
             raise _too_large(path, str(st.st_size), limit, error)
         # A regular file in one read (joining one chunk copies nothing: memory stays at the file's size).
@@ -97,11 +100,11 @@ def read_input_bytes(path: str | Path, *, error: type[RewardkitError] = DataErro
 
 
 def read_text(path: Path, *, error: type[RewardkitError] = DataError, max_bytes: int | None = None,
-              hint: str = _READ_HINT) -> str:
+              hint: str = _READ_HINT, pipes: bool = True) -> str:
     """File contents as UTF-8 text (a leading BOM dropped), read bounded by read_input_bytes; every user-caused
     failure is one `error` naming the file: missing, a directory or device, unreadable, too large, or not UTF-8
     (with the line)."""
-    data = read_input_bytes(path, error=error, max_bytes=max_bytes, hint=hint)
+    data = read_input_bytes(path, error=error, max_bytes=max_bytes, hint=hint, pipes=pipes)
     try:
         return data.decode("utf-8-sig")  # -sig: files saved by Windows editors start with a BOM
     except UnicodeDecodeError as exc:

@@ -215,7 +215,7 @@ def read_chat_template(value: str, where: str = "chat_template") -> str:
     if not path.is_file():
         raise ConfigError(f"{where}: {value!r:.80} is neither a file nor a template (a template contains '{{{{' or "
                           "'{%'). Hint: check the path (relative paths start at the current directory).")
-    text = read_text(path, error=ConfigError, max_bytes=MAX_TEMPLATE_BYTES,
+    text = read_text(path, error=ConfigError, pipes=False, max_bytes=MAX_TEMPLATE_BYTES,
                      hint="name a readable template file (.jinja, .txt or tokenizer_config.json).")
     if path.suffix.lower() == ".json":  # a tokenizer_config.json: its chat_template entry
         data = parse_json(text, str(path))
@@ -251,7 +251,7 @@ def load_file(path: str | Path) -> dict:
     suffix = path.suffix.lower()
     if suffix not in SPEC_SUFFIXES:
         raise ConfigError(f"{path}: unknown spec format {suffix!r}. Hint: use .yaml, .yml, .toml or .json.")
-    text = read_text(path, error=ConfigError, max_bytes=MAX_BYTES,
+    text = read_text(path, error=ConfigError, pipes=False, max_bytes=MAX_BYTES,
                      hint="check the path (relative paths start at the current directory); a spec is one "
                           ".yaml/.toml/.json file.")
     if suffix == ".toml":
