@@ -209,3 +209,62 @@ def test_a_second_smoke_does_not_empty_the_folder_of_a_running_one(tmp_path):
     with pytest.raises(ConfigError, match="in use by a running `rewardkit train`"):
         prepare_output(root)
     assert (root / "sft" / "weights").read_text() == "in use"
+
+
+# --- the plan (no training) ------------------------------------------------------------------------------------
+def _stage(tmp_path: Path, **trainer):
+    from rewardkit.train.config import load_stages
+
+    [stage], _, _ = load_stages({"stage": "sft", "model": "m", "output_dir": str(tmp_path / "run"),
+                                 "dataset": {"generator": "arithmetic"}, "trainer": trainer})
+    return stage
+
+
+def _checkpoint(folder: Path, step: int, complete: bool = True) -> Path:
+    path = folder / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    (path / "adapter_model.safetensors").write_bytes(b"x")
+    if complete:
+        (path / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    return path
+
+
+def test_plan_takes_the_latest_complete_checkpoint_or_the_configs_own(tmp_path):
+    from rewardkit.train.resume import LATEST
+    from rewardkit.train.run_plan import plan_stages
+
+    stage = _stage(tmp_path)
+    two = _checkpoint(tmp_path / "run", 2)
+    _checkpoint(tmp_path / "run", 4, complete=False)
+    with pytest.raises(ConfigError, match=r"already holds a run \(checkpoints up to step 4\).*--resume.*--overwrite"):
+        plan_stages([stage], "c.yaml", None, False, print)
+    with pytest.raises(ConfigError, match="contradict"):
+        plan_stages([stage], "c.yaml", LATEST, True, print)
+    said: list[str] = []
+    plan = plan_stages([stage], "c.yaml", LATEST, False, said.append)
+    assert plan["sft"].checkpoint == two and plan["sft"].record is None
+    assert said[0].startswith(f"resume: skipping {tmp_path / 'run' / 'checkpoint-4'}: incomplete, no trainer_state")
+    assert not (tmp_path / "run" / "checkpoint-4").exists()
+    assert [p.name for p in (tmp_path / "run" / "incomplete").iterdir()][0].startswith("checkpoint-4-")
+    # trainer.resume_from_checkpoint in the config means the same as --resume PATH (never ignored) ...
+    plan = plan_stages([_stage(tmp_path, resume_from_checkpoint=str(two))], "c.yaml", None, False, said.append)
+    assert plan["sft"].checkpoint == two
+    plan = plan_stages([_stage(tmp_path, resume_from_checkpoint=True)], "c.yaml", None, False, said.append)
+    assert plan["sft"].checkpoint == two
+    # ... and an incomplete or missing one is refused in one line.
+    bad = _checkpoint(tmp_path / "run", 6, complete=False)
+    with pytest.raises(ConfigError, match="checkpoint .*checkpoint-6 is incomplete"):
+        plan_stages([_stage(tmp_path, resume_from_checkpoint=str(bad))], "c.yaml", None, False, print)
+    with pytest.raises(ConfigError, match="to resume from does not exist"):
+        plan_stages([stage], "c.yaml", str(tmp_path / "nope"), False, print)
+
+
+def test_overwrite_deletes_the_earlier_run_and_says_so(tmp_path):
+    from rewardkit.train.run_plan import plan_stages
+
+    _checkpoint(tmp_path / "run", 2)
+    (tmp_path / "run" / "rewardkit_stage.json").write_text("{}")
+    said: list[str] = []
+    plan_stages([_stage(tmp_path)], "c.yaml", None, True, said.append)
+    assert said == [f"overwrite: deleted the earlier run in {tmp_path / 'run'}."]
+    assert list((tmp_path / "run").iterdir()) == []

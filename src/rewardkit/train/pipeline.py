@@ -137,6 +137,7 @@ def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = froze
     """The checks that need no model and no heavy import, for every stage before any is prepared: rewards
     built, columns in the first rows, GRPO's batch arithmetic (train/precheck.py). Returns {label: (spec,
     composed rewards)}."""
+    check_models([s for s in stages if s.label not in skip], where)  # every model and tokenizer resolves
     out = {}
     for i, stage in enumerate(stages):
         if stage.label in skip:
@@ -155,7 +156,6 @@ def prepare(stages: list[StageConfig], where: str, skip: frozenset[str] = frozen
     before and are not prepared again; `light`: precheck's result when it ran already)."""
     if light is None:
         light = precheck(stages, where, skip)  # seconds, before torch/transformers/trl are imported
-    check_models([s for s in stages if s.label not in skip], where)  # every model and tokenizer resolves
     prepared = []
     for stage in stages:
         if stage.label in skip:

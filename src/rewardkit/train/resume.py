@@ -149,7 +149,9 @@ def in_use(owner: dict) -> str:
 
 @contextmanager
 def locked(folder: Path, say: Callable[[str], Any]) -> Iterator[None]:
-    """Hold `folder`'s lock (created with O_EXCL; a dead owner's lock is taken over with one line)."""
+    """Hold `folder`'s lock (created with O_EXCL; a dead owner's lock is taken over with one line). A folder made
+    for the lock and still empty at the end (a config error) is removed again."""
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # leaf first
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK
     me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -180,6 +182,11 @@ def locked(folder: Path, say: Callable[[str], Any]) -> Iterator[None]:
                 path.unlink()
             except FileNotFoundError:
                 pass
+        for created in made:
+            try:
+                created.rmdir()  # only while nothing else was written
+            except OSError:
+                break
 
 
 @contextmanager
