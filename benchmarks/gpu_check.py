@@ -307,7 +307,7 @@ def check_generation(ctx: Context) -> Outcome:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rewardkit.callbacks.inference import generate_texts
+    from rewardkit.engines.hf import generate_texts
 
     out = Outcome()
     share = _share_kwarg(generate_texts)

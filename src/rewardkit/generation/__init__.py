@@ -2,7 +2,7 @@
 
     rewardkit generate --from-run runs/competition --input test.json --into output.answer --output submission.json
 
-Generation is `checkpoint_inference`'s (`rewardkit.callbacks.inference.generate_texts`): greedy, batched, left
+Generation is `checkpoint_inference`'s (`rewardkit.engines.hf.generate_texts`): greedy, batched, left
 padded, chat-templated, the prompts' shared prefix encoded once. Prompts come from the input rows the way a
 training stage's `dataset` section maps them (`columns` with dotted names, `chat`, `system_prompt`), so test
 prompts look like the training prompts. Each output row is a copy of its input row with the completion written
@@ -148,7 +148,7 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
                           "Hint: use a chat/instruct model's tokenizer, or drop --chat/--system-prompt for string "
                           "prompts.")
 
-    from ..callbacks.inference import generate_texts
+    from ..engines.hf import generate_texts
 
     gen_started = time.perf_counter()
     with _progress_bar(len(rows), progress) as bar:
