@@ -205,6 +205,7 @@ def generate(
     no_share_prefix: bool = typer.Option(False, "--no-share-prefix", help="Do not reuse the shared prompt prefix."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     dtype: str = typer.Option("auto", "--dtype", help="auto | float32 | bfloat16 | float16"),
+    engine: str = typer.Option("hf", "--engine", help="hf (transformers, the default) | vllm (needs vllm)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Generate completions (greedy) for every row of a file into a submission file."""
@@ -214,7 +215,7 @@ def generate(
     result = generate_file(model, input, output, adapter=adapter, into=into, from_run=from_run, columns=mapping,
                            prompt_column=prompt_column, chat=chat, system_prompt=system_prompt,
                            batch_size=batch_size, max_new_tokens=max_new_tokens, share_prefix=not no_share_prefix,
-                           device=device, dtype=dtype)
+                           device=device, dtype=dtype, engine=engine)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return

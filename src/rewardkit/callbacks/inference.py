@@ -42,8 +42,9 @@ from ..inference_files import (
     write_step_file,
 )
 from ..validation import duplicates
-from .common import build_params, check_dirs, logger, refuse_sharded, sidecar_dir
+from .common import build_params, check_dirs, logger, sidecar_dir
 from .params import CheckpointInferenceParams
+from .sharded import rank_share, sharded_training
 
 # Copied columns may not take these names: readers take "completion" as the generated text when present.
 _RESERVED = tuple(dict.fromkeys((*RECORD_KEYS, *AUTO_FIELDS)))
@@ -76,8 +77,8 @@ class CheckpointInferenceCallback(TrainerCallback):
 
     No reload and no copy: the trainer's model generates (greedy, batched, left padding), and its train/eval
     mode, activation checkpointing and the tokenizer's padding side are restored. Under several processes
-    the prompts are split across ranks and gathered; only the main process writes. FSDP / ZeRO-3 are refused
-    (all ranks would have to generate together). A sequence-classification model (RewardTrainer) is refused
+    the prompts are split across ranks and gathered; only the main process writes. Under FSDP / ZeRO-3 every
+    rank generates a shard of one size in the same number of generate calls with synced_gpus=True. A sequence-classification model (RewardTrainer) is refused
     at train begin. See the module docstring for the file format.
 
     Partner link: `subscribe(listener)` hands each step's records to the listener (a best_checkpoint of the
@@ -158,8 +159,6 @@ class CheckpointInferenceCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.args = args
-        refuse_sharded(args, "checkpoint_inference", "run inference after training on the saved adapters, "
-                       "then `rewardkit select` the inference folder.")
         if model is not None and not can_generate(model):
             raise ConfigError(f"callback 'checkpoint_inference': {type(model).__name__} cannot generate text "
                               "(RewardTrainer trains a sequence-classification model). Hint: remove "
@@ -195,12 +194,15 @@ class CheckpointInferenceCallback(TrainerCallback):
         p, started = self.params, time.perf_counter()
         index, count = process_info()
         n = len(self.rows)
-        mine = list(range(index * n // count, (index + 1) * n // count))  # contiguous shard of this rank
-        outputs = generate_texts(model, tokenizer, [self.rows[i][p.prompt_column] for i in mine],
-                                 batch_size=p.batch_size, max_new_tokens=p.max_new_tokens,
+        # Sharded parameters: every rank runs the same number of generate calls (shards padded to one size)
+        # with synced_gpus, or the all-gathers inside the forward passes would wait forever.
+        sharded = count > 1 and sharded_training(args, model) is not None
+        mine, pad = rank_share(n, index, count, even=sharded)
+        prompts = [self.rows[i][p.prompt_column] for i in (mine + [mine[0] if mine else 0] * pad)]
+        outputs = generate_texts(model, tokenizer, prompts, batch_size=p.batch_size, max_new_tokens=p.max_new_tokens,
                                  generation_kwargs=p.generation_kwargs, use_chat_template=p.use_chat_template,
-                                 share_prefix=p.share_prompt_prefix)
-        pairs = list(zip(mine, outputs))
+                                 share_prefix=p.share_prompt_prefix, synced_gpus=sharded)
+        pairs = list(zip(mine, outputs))  # the padding's outputs are dropped
         if count > 1:
             from accelerate.utils import gather_object
 

@@ -50,6 +50,27 @@ def generation_mode(model: Any, tokenizer: Any) -> Iterator[None]:
             tokenizer.pad_token = None
 
 
+@contextmanager
+def root_unsharded(model: Any) -> Iterator[None]:
+    """FSDP2: hold the root module's own parameters (embeddings, head, norm) gathered while generating.
+
+    `generate` calls the inner model's forward, not the root's (a PeftModel wrapped whole), so the root's
+    pre-forward all-gather would never run. A collective: every rank enters it together.
+    """
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # pragma: no cover - torch without distributed
+        FSDPModule = ()  # noqa: N806
+    if not isinstance(model, FSDPModule):
+        yield
+        return
+    model.unshard()
+    try:
+        yield
+    finally:
+        model.reshard()
+
+
 def generation_config(model: Any, tokenizer: Any, max_new_tokens: int, overrides: dict) -> Any:
     """The model's generation config made greedy (unless overridden), one sequence per prompt."""
     from transformers import GenerationConfig
@@ -97,7 +118,8 @@ def _prefix_cache(model: Any, prefix: list[int], device: Any, config: Any) -> An
 
 def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int = 16, max_new_tokens: int = 128,
                    generation_kwargs: dict | None = None, use_chat_template: bool | None = None,
-                   share_prefix: bool = True, progress: Callable[[int], Any] | None = None) -> list[str]:
+                   share_prefix: bool = True, progress: Callable[[int], Any] | None = None,
+                   synced_gpus: bool = False) -> list[str]:
     """Batched, left-padded generation (greedy unless generation_kwargs say otherwise) with the given (live)
     model; completions cut at the input width.
 
@@ -105,6 +127,8 @@ def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int
     their KV cache is copied into every batch: rows are laid out as [prefix][padding][own tokens], the
     attention mask hides the padding and positions follow the mask, so outputs equal unshared generation up to
     float rounding. `progress`, if given, is called with the number of prompts each finished batch held.
+    `synced_gpus` (sharded models: FSDP, ZeRO-3) keeps a rank that finished early taking part in the others'
+    forward passes; prefix sharing is then off (its extra forward would be one rank's alone).
     """
     if not prompts:  # a rank whose shard is empty: nothing to render (and no chat-template check to fail)
         return []
@@ -114,11 +138,11 @@ def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int
     texts, templated = render_prompts(tokenizer, prompts, use_chat_template)
     device = getattr(model, "device", None) or next(model.parameters()).device
     ids = tokenizer(texts, add_special_tokens=not templated)["input_ids"]
-    shared = shared_prefix_length(ids) if share_prefix else 0
+    shared = shared_prefix_length(ids) if share_prefix and not synced_gpus else 0
     # Batch prompts of similar length (longest first): less left padding means less wasted compute.
     order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
     outputs: list[str] = [""] * len(texts)
-    with generation_mode(model, tokenizer):
+    with generation_mode(model, tokenizer), root_unsharded(model):
         config = generation_config(model, tokenizer, max_new_tokens, generation_kwargs or {})
         cache = _prefix_cache(model, ids[0][:shared], device, config) if shared else None
         prefix = ids[0][:shared] if cache is not None else []
@@ -135,6 +159,8 @@ def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int
                 extra[_CACHE_KWARG] = copy.deepcopy(cache)  # generate() extends the cache it is given
                 extra[_CACHE_KWARG].batch_repeat_interleave(len(rows))
             with torch.no_grad():
+                if synced_gpus:
+                    extra["synced_gpus"] = True
                 out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config, **extra)
             for i, text in zip(rows, tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)):
                 outputs[i] = text

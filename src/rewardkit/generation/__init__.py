@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..fileio import check_output
+from .engine_choice import ENGINES, check_engine, start_vllm
 from .loading import (
     DTYPES,
     check_adapter,
@@ -51,7 +52,7 @@ from .rows import (
 )
 from .runs import STAGE_FILE, RunSettings, resolve_run
 
-__all__ = ["DEFAULT_INTO", "DTYPES", "STAGE_FILE", "GenerateResult", "RunSettings", "build_prompts", "chat_prompt",
+__all__ = ["DEFAULT_INTO", "DTYPES", "ENGINES", "STAGE_FILE", "GenerateResult", "RunSettings", "build_prompts", "chat_prompt",
            "check_adapter", "check_into", "generate_file", "get_field", "load_model_for_inference", "map_row",
            "output_format", "parse_columns", "parse_into", "read_rows", "resolve_model_source", "resolve_run",
            "set_field", "write_rows"]
@@ -72,6 +73,7 @@ class GenerateResult:
     generate_seconds: float
     seconds: float  # total, reading and writing included
     run: dict[str, Any] | None = None  # what --from-run chose (stage, folder), when used
+    engine: str = "hf"
 
     @property
     def rows_per_second(self) -> float:
@@ -79,6 +81,11 @@ class GenerateResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _placement(lm: Any) -> tuple[str, str]:
+    param = next(lm.parameters())
+    return str(param.device), str(param.dtype).removeprefix("torch.")
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
@@ -94,14 +101,16 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
                   columns: dict[str, str] | None = None, prompt_column: str = "prompt", chat: bool | None = None,
                   system_prompt: str | None = None, batch_size: int = 16, max_new_tokens: int = 256,
                   share_prefix: bool = True, device: str = "auto", dtype: str = "auto",
-                  generation_kwargs: dict | None = None, progress: bool = True) -> GenerateResult:
+                  generation_kwargs: dict | None = None, progress: bool = True, engine: str = "hf",
+                  vllm_kwargs: dict | None = None) -> GenerateResult:
     """Generate a completion for every row of `input_path` and write the rows, each with its completion at the
     dotted path `into` (default 'completion'), to `output_path` (.json list or .jsonl) atomically.
 
     `model`: a local folder or cached hub id (loaded with `load_model_for_inference`), or an already loaded model
     (then pass `tokenizer`); None with `from_run`, which takes model, adapter, columns, chat and system prompt
     from a `rewardkit train` run folder (explicit arguments win; `columns` replaces the run's mapping).
-    Everything about the input and options is checked before the model loads.
+    Everything about the input and options is checked before the model loads. `engine`: 'hf' (the default) or
+    'vllm' (same prompts, template, stop rules and output; `vllm_kwargs` go to vllm.LLM).
     """
     started = time.perf_counter()
     if (model is None) == (from_run is None):
@@ -117,6 +126,7 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
         columns = run.columns if columns is None else columns
         chat = run.chat if chat is None else chat
         system_prompt = run.system_prompt if system_prompt is None else system_prompt
+    engine = check_engine(engine, model)
     parts = parse_into(into or DEFAULT_INTO)
     output_format(output_path)
     check_output(output_path)  # a FIFO or a folder as --output is refused before the model loads
@@ -126,7 +136,12 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
     check_into(rows, parts, where)
 
     load_started = time.perf_counter()
-    if isinstance(model, (str, os.PathLike)):
+    vllm_engine = None
+    if engine == "vllm":
+        vllm_engine, tok, model_name = start_vllm(model, adapter, tokenizer, dtype, prompts, max_new_tokens,
+                                                  vllm_kwargs)
+        lm = None
+    elif isinstance(model, (str, os.PathLike)):
         lm, tok = load_model_for_inference(model, adapter, device, dtype, tokenizer)
         model_name = str(model)
     else:
@@ -152,16 +167,23 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
 
     gen_started = time.perf_counter()
     with _progress_bar(len(rows), progress) as bar:
-        outputs = generate_texts(lm, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                 generation_kwargs=generation_kwargs, share_prefix=share_prefix,
-                                 progress=bar.update)
+        if vllm_engine is not None:
+            try:
+                outputs = vllm_engine.generate(prompts, max_new_tokens=max_new_tokens,
+                                               generation_kwargs=generation_kwargs, progress=bar.update)
+            finally:
+                vllm_engine.close()
+        else:
+            outputs = generate_texts(lm, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                     generation_kwargs=generation_kwargs, share_prefix=share_prefix,
+                                     progress=bar.update)
     generate_seconds = time.perf_counter() - gen_started
     write_rows(output_path, [set_field(row, parts, text) for row, text in zip(rows, outputs)])
-    param = next(lm.parameters())
+    device_name, dtype_name = ("vllm", vllm_engine.dtype) if vllm_engine is not None else _placement(lm)
     return GenerateResult(
         output=str(output_path), rows=len(rows), empty=sum(not text for text in outputs), model=model_name,
-        adapter=None if adapter is None else str(adapter), device=str(param.device),
-        dtype=str(param.dtype).removeprefix("torch."), load_seconds=round(load_seconds, 3),
+        adapter=None if adapter is None else str(adapter), device=device_name,
+        dtype=dtype_name, engine=engine, load_seconds=round(load_seconds, 3),
         generate_seconds=round(generate_seconds, 3), seconds=round(time.perf_counter() - started, 3),
         run=None if run is None else {"folder": run.run_dir, "stage": run.stage, "name": run.name,
                                       "checkpoint": run.checkpoint})

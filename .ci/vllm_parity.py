@@ -1,0 +1,87 @@
+"""`rewardkit generate --engine vllm` against `--engine hf` on a tiny fp32 model (head_dim 64), with and without a
+LoRA adapter: same rows, prompts (chat template + system prompt), stop rules and output files; prints the share of
+identical greedy completions and fails below MIN_IDENTICAL. Run by .ci/vllm_check.sh inside the vLLM venv."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+MIN_IDENTICAL = 0.9  # fp32 on one CPU: expected 1.0; a few near-tie argmax flips are tolerated, not more
+ROWS = 48
+NEW_TOKENS = 24
+
+
+def build(folder: Path) -> tuple[Path, Path]:
+    """A tiny Qwen2 (hidden 128, 2 heads: head_dim 64, which vLLM's CPU attention accepts) and a LoRA on it."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from rewardkit.tiny import save_tiny_causal_lm
+
+    model_dir = save_tiny_causal_lm(folder / "model", hidden_size=128, num_heads=2, num_layers=2,
+                                    initializer_range=0.1)  # 0.02 makes every greedy output the same newline run
+    peft = get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir),
+                          LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    torch.manual_seed(1)
+    for name, param in peft.named_parameters():
+        if "lora_B" in name:  # peft starts B at zero (a no-op adapter): make it change the outputs
+            param.data.normal_(0, 0.2)
+    peft.save_pretrained(folder / "adapter")
+    return model_dir, folder / "adapter"
+
+
+def run(model: Path, adapter: Path | None, rows: Path, out: Path, engine: str) -> None:
+    cmd = [sys.executable, "-m", "rewardkit", "generate", str(model), "--input", str(rows), "--output", str(out),
+           "--column", "question=prompt", "--system-prompt", "Answer with one number, then stop.",
+           "--into", "output.answer", "--max-new-tokens", str(NEW_TOKENS), "--engine", engine, "--json"]
+    if adapter is not None:
+        cmd += ["--adapter", str(adapter)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        sys.exit(f"vllm_parity: {engine} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    result = json.loads(done.stdout[done.stdout.index('{\n  "output"'):])  # vLLM logs to stdout before it
+    print(f"  {engine}: load {result['load_seconds']}s generate {result['generate_seconds']}s", flush=True)
+
+
+def compare(hf: Path, vllm: Path) -> float:
+    a = [json.loads(line) for line in hf.read_text().splitlines()]
+    b = [json.loads(line) for line in vllm.read_text().splitlines()]
+    assert len(a) == len(b) == ROWS, (len(a), len(b))
+    strip = lambda row: {**row, "output": {k: v for k, v in row["output"].items() if k != "answer"}}  # noqa: E731
+    assert [strip(r) for r in a] == [strip(r) for r in b], "rows differ outside the completion"
+    same = [x["output"]["answer"] == y["output"]["answer"] for x, y in zip(a, b)]
+    for x, y in [(x, y) for x, y, s in zip(a, b, same) if not s][:3]:
+        print(f"    differs: {x['id']}: hf={x['output']['answer']!r} vllm={y['output']['answer']!r}")
+    return sum(same) / len(same)
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        model, adapter = build(folder)
+        rows = folder / "rows.jsonl"
+        rows.write_text("".join(json.dumps({"id": f"q{i}", "question": f"What is {i} + {(7 * i) % 13}?",
+                                            "output": {"kept": i}}) + "\n" for i in range(ROWS)))
+        failed = []
+        for label, with_adapter in (("base model", None), ("LoRA adapter", adapter)):
+            print(f"vllm_parity: {label}, {ROWS} prompts x {NEW_TOKENS} tokens", flush=True)
+            for engine in ("hf", "vllm"):
+                run(model, with_adapter, rows, folder / f"{engine}.jsonl", engine)
+            share = compare(folder / "hf.jsonl", folder / "vllm.jsonl")
+            print(f"  identical greedy outputs: {share:.1%}", flush=True)
+            if share < MIN_IDENTICAL:
+                failed.append(f"{label}: {share:.1%} < {MIN_IDENTICAL:.0%}")
+        if failed:
+            sys.exit("vllm_parity: FAILED: " + "; ".join(failed))
+        print("vllm_parity: OK")
+
+
+if __name__ == "__main__":  # vLLM spawns engine processes
+    main()
