@@ -14,7 +14,7 @@ from ..errors import ConfigError, closest
 from ..fileio import atomic_write_json, atomic_write_jsonl
 from .config import REF_PREFIX, StageConfig, load_stages
 from .data import load_stage_data, reference_columns
-from .preflight import check_models, loading
+from .preflight import check_models, check_vllm, loading
 from .smoke import smoke_mode, smoke_setup
 from .stages import (
     build_args,
@@ -118,6 +118,7 @@ def _compose_rewards(stage: StageConfig, where: str, spec: Any = None) -> Any:
 def prepare(stages: list[StageConfig], where: str) -> list[_Prepared]:
     """Validate every stage and load its data before any training starts."""
     check_models(stages, where)  # every model and tokenizer resolves; before the heavy imports, so it fails fast
+    check_vllm(stages, where)  # trainer.use_vllm: vllm importable, a version TRL supports
     prepared = []
     for i, stage in enumerate(stages):
         check_trainer_keys(stage, where)
