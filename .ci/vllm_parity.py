@@ -61,6 +61,31 @@ def compare(hf: Path, vllm: Path) -> float:
     return sum(same) / len(same)
 
 
+def callback_records(model_dir: Path, adapter: Path, out: Path, engine: str) -> list[dict]:
+    """checkpoint_inference's records at one evaluation of a live PEFT model (the Trainer's callback arguments)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerControl, TrainerState, TrainingArguments
+
+    from rewardkit import get_callback
+
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), str(adapter), is_trainable=True)
+    model.train()  # as in training: the callback switches to eval mode and back
+    val = [{"id": f"v{i}", "prompt": [{"role": "user", "content": f"{i} times {i % 4}?"}], "answer": str(i)}
+           for i in range(ROWS)]
+    cb = get_callback("checkpoint_inference", dataset=val, reference_columns=["answer"], max_new_tokens=NEW_TOKENS,
+                      engine=engine)
+    args, state, control = TrainingArguments(output_dir=str(out), use_cpu=True, report_to="none"), TrainerState(), \
+        TrainerControl()
+    state.is_world_process_zero = True
+    kwargs = {"model": model, "processing_class": AutoTokenizer.from_pretrained(model_dir)}
+    cb.on_train_begin(args, state, control, **kwargs)
+    state.global_step, state.epoch = 1, 1.0
+    cb.on_evaluate(args, state, control, metrics={}, **kwargs)
+    cb.on_train_end(args, state, control, **kwargs)
+    assert model.training, "the callback left the model in eval mode"
+    return json.loads((out / "inference" / "step_1.json").read_text())["records"]
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,6 +103,15 @@ def main() -> None:
             print(f"  identical greedy outputs: {share:.1%}", flush=True)
             if share < MIN_IDENTICAL:
                 failed.append(f"{label}: {share:.1%} < {MIN_IDENTICAL:.0%}")
+        print("vllm_parity: checkpoint_inference engine vllm (live adapter saved, LoRARequest) vs hf", flush=True)
+        hf = callback_records(model, adapter, folder / "cb-hf", "hf")
+        vllm = callback_records(model, adapter, folder / "cb-vllm", "vllm")
+        assert [{k: v for k, v in r.items() if k != "output"} for r in hf] == \
+            [{k: v for k, v in r.items() if k != "output"} for r in vllm], "records differ outside the output"
+        share = sum(a["output"] == b["output"] for a, b in zip(hf, vllm)) / len(hf)
+        print(f"  identical greedy outputs: {share:.1%}", flush=True)
+        if share < MIN_IDENTICAL:
+            failed.append(f"checkpoint_inference: {share:.1%} < {MIN_IDENTICAL:.0%}")
         if failed:
             sys.exit("vllm_parity: FAILED: " + "; ".join(failed))
         print("vllm_parity: OK")

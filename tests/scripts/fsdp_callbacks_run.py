@@ -36,13 +36,22 @@ def main() -> None:
 
     model_dir, out = sys.argv[1], sys.argv[2]
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = os.environ.get("REWARDKIT_FSDP_DEVICE") == "cuda"
     model, tokenizer = build(model_dir)
+    if cuda:
+        import torch
+
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+        model.to(f"cuda:{torch.cuda.current_device()}")
     if world > 1:
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard
 
-        dist.init_process_group("gloo")
-        mesh = init_device_mesh("cpu", (world,))
+        import torch
+
+        # NCCL refuses two ranks on one GPU: gloo then (it carries CUDA tensors through host copies).
+        dist.init_process_group("nccl" if cuda and torch.cuda.device_count() >= world else "gloo")
+        mesh = init_device_mesh("cuda" if cuda else "cpu", (world,))
         for layer in model.base_model.model.model.layers:
             fully_shard(layer, mesh=mesh)
         fully_shard(model, mesh=mesh)
@@ -56,7 +65,7 @@ def main() -> None:
                      batch_size=2),
         get_callback("best_checkpoint", spec={"rewards": {"em": {"use": "exact_match"}}}),
     ])
-    args = TrainingArguments(output_dir=out, use_cpu=True, report_to="none", eval_strategy="steps",
+    args = TrainingArguments(output_dir=out, use_cpu=not cuda, report_to="none", eval_strategy="steps",
                              save_strategy="steps", eval_steps=2, save_steps=2)
     state = TrainerState()
     state.is_world_process_zero = state.is_local_process_zero = rank == 0

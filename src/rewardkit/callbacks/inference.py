@@ -106,6 +106,14 @@ class CheckpointInferenceCallback(TrainerCallback):
         if p.generation_kwargs.get("num_return_sequences", 1) != 1:
             raise ConfigError("callback 'checkpoint_inference': generation_kwargs.num_return_sequences must be 1. "
                               "Hint: one output per prompt is scored.")
+        if p.engine == "vllm":
+            from ..engines.vllm_engine import SAMPLING_KEYS
+
+            unknown = [k for k in p.generation_kwargs if k not in SAMPLING_KEYS]
+            if unknown:
+                raise ConfigError(f"callback 'checkpoint_inference': generation_kwargs {unknown} are not supported by "
+                                  f"engine 'vllm' (supported: {', '.join(SAMPLING_KEYS)}). Hint: drop them, or "
+                                  "engine: hf.")
         check_dirs(p, "checkpoint_inference", relative_only=("sidecar",))  # now rather than at the first save
         self.rows = load_rows(p.dataset)
         self._check_rows()
@@ -114,6 +122,7 @@ class CheckpointInferenceCallback(TrainerCallback):
         self._model_ref: Any = None
         self.args: Any = None
         self.written: list[Path] = []
+        self._vllm: Any = None  # engine vllm: a LiveVLLM, made at train begin
 
     def subscribe(self, listener: InferenceListener) -> None:
         """Call `listener.inference_ready(args, state, path, records, metrics)` after each generation."""
@@ -164,6 +173,11 @@ class CheckpointInferenceCallback(TrainerCallback):
                               "(RewardTrainer trains a sequence-classification model). Hint: remove "
                               "checkpoint_inference and best_checkpoint from reward-model runs and pick the best "
                               "checkpoint with metric_for_best_model (e.g. 'eval_accuracy').")
+        if self.params.engine == "vllm" and model is not None:
+            from .live_vllm import LiveVLLM, check_model
+
+            check_model(model)
+            self._vllm = self._vllm or LiveVLLM(self.params.vllm_kwargs)
         if state.is_world_process_zero:
             self._set_aside_stale(args, state.global_step)
 
@@ -177,6 +191,10 @@ class CheckpointInferenceCallback(TrainerCallback):
                 os.replace(path, folder / "stale" / path.name)
             logger.warning("checkpoint_inference: moved %d inference files of steps after %d to %s (from a run "
                            "that continued past the resumed checkpoint).", len(stale), step, folder / "stale")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self._vllm is not None:  # frees the engine's processes and memory
+            self._vllm.close()
 
     def on_evaluate(self, args, state, control, model=None, processing_class=None, metrics=None, **kwargs):
         if self.params.on in ("evaluate", "both"):
@@ -194,22 +212,30 @@ class CheckpointInferenceCallback(TrainerCallback):
         p, started = self.params, time.perf_counter()
         index, count = process_info()
         n = len(self.rows)
-        # Sharded parameters: every rank runs the same number of generate calls (shards padded to one size)
-        # with synced_gpus, or the all-gathers inside the forward passes would wait forever.
-        sharded = count > 1 and sharded_training(args, model) is not None
-        mine, pad = rank_share(n, index, count, even=sharded)
-        prompts = [self.rows[i][p.prompt_column] for i in (mine + [mine[0] if mine else 0] * pad)]
-        outputs = generate_texts(model, tokenizer, prompts, batch_size=p.batch_size, max_new_tokens=p.max_new_tokens,
-                                 generation_kwargs=p.generation_kwargs, use_chat_template=p.use_chat_template,
-                                 share_prefix=p.share_prompt_prefix, synced_gpus=sharded)
-        pairs = list(zip(mine, outputs))  # the padding's outputs are dropped
+        folder = sidecar_dir(args, p.sidecar)
+        if self._vllm is not None:  # engine vllm: the main process generates everything with the saved adapter
+            outputs = self._vllm.generate(args, folder, model, tokenizer, [row[p.prompt_column] for row in self.rows],
+                                          max_new_tokens=p.max_new_tokens, generation_kwargs=p.generation_kwargs,
+                                          use_chat_template=p.use_chat_template, is_main=state.is_world_process_zero)
+            index, count = 0, 1
+            pairs = list(enumerate(outputs))
+        else:
+            # Sharded parameters: every rank runs the same number of generate calls (shards padded to one size)
+            # with synced_gpus, or the all-gathers inside the forward passes would wait forever.
+            sharded = count > 1 and sharded_training(args, model) is not None
+            mine, pad = rank_share(n, index, count, even=sharded)
+            prompts = [self.rows[i][p.prompt_column] for i in (mine + [mine[0] if mine else 0] * pad)]
+            outputs = generate_texts(model, tokenizer, prompts, batch_size=p.batch_size,
+                                     max_new_tokens=p.max_new_tokens, generation_kwargs=p.generation_kwargs,
+                                     use_chat_template=p.use_chat_template, share_prefix=p.share_prompt_prefix,
+                                     synced_gpus=sharded)
+            pairs = list(zip(mine, outputs))  # the padding's outputs are dropped
         if count > 1:
             from accelerate.utils import gather_object
 
             pairs = gather_object(pairs)
         by_index = dict(pairs)
         records = [self._record(i, by_index[i]) for i in range(n)]
-        folder = sidecar_dir(args, p.sidecar)
         if state.is_world_process_zero:
             path = write_step_file(folder, state.global_step, state.epoch, records)
             self.written.append(path)

@@ -87,11 +87,15 @@ def sampling_params(max_new_tokens: int, overrides: dict | None, eos_ids: list[i
 
 
 def lora_rank(adapter: str | Path) -> int:
-    """The smallest max_lora_rank vLLM accepts that holds the adapter's rank `r`."""
+    """The smallest max_lora_rank vLLM accepts that holds the rank `r` of an adapter folder."""
     from ..fileio import read_json
 
     config = read_json(Path(adapter) / "adapter_config.json")
-    r = int(config.get("r", 8)) if isinstance(config, dict) else 8
+    return fitting_rank(int(config.get("r", 8)) if isinstance(config, dict) else 8, adapter)
+
+
+def fitting_rank(r: int, adapter: Any = "the adapter") -> int:
+    """The smallest max_lora_rank vLLM accepts that holds rank `r`."""
     fits = [rank for rank in LORA_RANKS if rank >= r]
     if not fits:
         raise ConfigError(f"adapter {str(adapter)!r} has rank r={r}; vLLM supports LoRA ranks up to "
@@ -110,16 +114,17 @@ class VLLMEngine:
     name = "vllm"
 
     def __init__(self, model: str | Path, tokenizer: Any, *, adapter: str | Path | None = None, lora: bool = False,
-                 dtype: str = "auto", llm_kwargs: dict | None = None, local_only: bool = True) -> None:
+                 dtype: str = "auto", llm_kwargs: dict | None = None, local_only: bool = True,
+                 max_lora_rank: int | None = None) -> None:
         self.model, self.tokenizer, self.adapter = str(model), tokenizer, adapter
         self.lora = lora or adapter is not None
-        self.dtype, self.llm_kwargs = dtype, dict(llm_kwargs or {})
+        self.dtype, self.llm_kwargs, self.max_lora_rank = dtype, dict(llm_kwargs or {}), max_lora_rank
         self.eos_ids = _eos_ids(self.model, tokenizer, local_only)
         self.llm: Any = None
         self.startup_seconds = 0.0
         self._adapters: dict[str, int] = {}
 
-    def start(self, max_model_len: int | None = None, max_lora_rank: int | None = None) -> None:
+    def start(self, max_model_len: int | None = None) -> None:
         """Build the vllm.LLM (once)."""
         if self.llm is not None:
             return
@@ -130,7 +135,7 @@ class VLLMEngine:
             kw["max_model_len"] = max_model_len
         if self.lora:
             kw.update(enable_lora=True, max_loras=1,
-                      max_lora_rank=max_lora_rank or (lora_rank(self.adapter) if self.adapter else 64))
+                      max_lora_rank=self.max_lora_rank or (lora_rank(self.adapter) if self.adapter else 64))
         if not _has_cuda():  # on CPU this is the share of RAM reserved for the KV cache (0.92 by default)
             kw["gpu_memory_utilization"] = CPU_MEMORY_SHARE
         kw.update(self.llm_kwargs)
