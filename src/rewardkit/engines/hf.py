@@ -52,15 +52,20 @@ def generation_mode(model: Any, tokenizer: Any) -> Iterator[None]:
 
 @contextmanager
 def root_unsharded(model: Any) -> Iterator[None]:
-    """FSDP2: hold the root module's own parameters (embeddings, head, norm) gathered while generating.
+    """FSDP: hold the root module's own parameters (embeddings, head, norm) gathered while generating.
 
-    `generate` calls the inner model's forward, not the root's (a PeftModel wrapped whole), so the root's
-    pre-forward all-gather would never run. A collective: every rank enters it together.
+    `generate` calls the inner model's forward, not the root's (a PeftModel or an FSDP1 wrapper sharded whole),
+    so the root's pre-forward all-gather would never run. A collective: every rank enters it together.
     """
     try:
-        from torch.distributed.fsdp import FSDPModule
+        from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel
     except ImportError:  # pragma: no cover - torch without distributed
-        FSDPModule = ()  # noqa: N806
+        yield
+        return
+    if isinstance(model, FullyShardedDataParallel):  # FSDP1: its own context manager, root only
+        with FullyShardedDataParallel.summon_full_params(model, recurse=False, writeback=False):
+            yield
+        return
     if not isinstance(model, FSDPModule):
         yield
         return
