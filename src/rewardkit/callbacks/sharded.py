@@ -51,7 +51,7 @@ def rank_share(n: int, index: int, count: int, even: bool) -> tuple[list[int], i
     Contiguous shards; with `even` every rank gets the same number of prompts (the largest shard's), padding
     with repeats (row 0 for an empty shard) so all ranks make the same number of generate calls.
 
-    >>> rank_share(5, 1, 2, even=True), rank_share(1, 1, 2, even=True), rank_share(5, 1, 2, even=False)
+    >>> rank_share(5, 1, 2, even=True), rank_share(1, 0, 2, even=True), rank_share(5, 1, 2, even=False)
     (([2, 3, 4], 0), ([], 1), ([2, 3, 4], 0))
     >>> rank_share(5, 0, 2, even=True)
     ([0, 1], 1)
