@@ -78,8 +78,9 @@ class CheckpointInferenceCallback(TrainerCallback):
     No reload and no copy: the trainer's model generates (greedy, batched, left padding), and its train/eval
     mode, activation checkpointing and the tokenizer's padding side are restored. Under several processes
     the prompts are split across ranks and gathered; only the main process writes. Under FSDP / ZeRO-3 every
-    rank generates a shard of one size in the same number of generate calls with synced_gpus=True. A sequence-classification model (RewardTrainer) is refused
-    at train begin. See the module docstring for the file format.
+    rank generates a shard of one size in the same number of generate calls with synced_gpus=True. With
+    `engine="vllm"` the live adapter is saved and a vLLM engine generates (see `live_vllm`). A
+    sequence-classification model (RewardTrainer) is refused at train begin. See the module docstring for the file format.
 
     Partner link: `subscribe(listener)` hands each step's records to the listener (a best_checkpoint of the
     same sidecar) right after the file is written, at evaluate with the eval metrics. The listener uses
@@ -217,8 +218,7 @@ class CheckpointInferenceCallback(TrainerCallback):
             outputs = self._vllm.generate(args, folder, model, tokenizer, [row[p.prompt_column] for row in self.rows],
                                           max_new_tokens=p.max_new_tokens, generation_kwargs=p.generation_kwargs,
                                           use_chat_template=p.use_chat_template, is_main=state.is_world_process_zero)
-            index, count = 0, 1
-            pairs = list(enumerate(outputs))
+            pairs, gather = list(enumerate(outputs)), False  # every rank already holds all outputs
         else:
             # Sharded parameters: every rank runs the same number of generate calls (shards padded to one size)
             # with synced_gpus, or the all-gathers inside the forward passes would wait forever.
@@ -229,8 +229,8 @@ class CheckpointInferenceCallback(TrainerCallback):
                                      max_new_tokens=p.max_new_tokens, generation_kwargs=p.generation_kwargs,
                                      use_chat_template=p.use_chat_template, share_prefix=p.share_prompt_prefix,
                                      synced_gpus=sharded)
-            pairs = list(zip(mine, outputs))  # the padding's outputs are dropped
-        if count > 1:
+            pairs, gather = list(zip(mine, outputs)), count > 1  # the padding's outputs are dropped
+        if gather:
             from accelerate.utils import gather_object
 
             pairs = gather_object(pairs)
