@@ -9,7 +9,7 @@ over --rounds x --repeats runs; the ratio uses CPU time, as benchmarks/bench_met
 thread count, and on this shared VM wall time swings by +-20 % between identical runs), and peak RSS growth
 during the first run (psutil sampled every 2 ms in a thread) relative to the process RSS just before it.
 
-- rewardkit: `rewardkit.callbacks.inference.generate_texts` on the live model, batched (callback default 16),
+- rewardkit: `rewardkit.engines.hf.generate_texts` on the live model, batched (callback default 16),
   left padding, the prompts' shared prefix encoded once.
 - seed: `AutoModelForCausalLM.from_pretrained(base)` + `PeftModel.from_pretrained(adapter)`, then one
   `generate` per example (what the competition entrant's InferenceCallback did at every save).
@@ -96,7 +96,7 @@ def worker(approach: str, folder: Path, n: int, max_new_tokens: int, batch_size:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from baselines import generate_one_at_a_time  # benchmarks/ is on sys.path when run as a script
-    from rewardkit.callbacks.inference import generate_texts
+    from rewardkit.engines.hf import generate_texts
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     tok = AutoTokenizer.from_pretrained(folder / "base")

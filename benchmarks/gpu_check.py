@@ -15,6 +15,13 @@ No test of the suite touches CUDA; this script does, with tiny random models bui
 - generation: `generate_texts` with and without the shared prompt prefix, SDPA attention, greedy; fp32 outputs
   must be identical (TF32 off), bf16 reports the equality rate (a near-tie may flip a token) without failing.
 
+- fsdp: checkpoint_inference, lora_save and best_checkpoint on a torch FSDP2 (fully_shard) LoRA model under
+  `torchrun --nproc_per_node 2` (NCCL on GPUs, gloo with --allow-cpu) vs one unsharded process: the step file and
+  the gathered adapter must be equal (tests/scripts/fsdp_callbacks_run.py). One GPU: both ranks on it, gloo
+  (NCCL wants a GPU per rank).
+- vllm: `rewardkit generate`'s `engine='vllm'` vs `engine='hf'` on 64 rows (fp32, head_dim 64), identical
+  greedy share >= 90 %; SKIP where vllm is not installed.
+
 Each item prints PASS / FAIL with its wall time and peak GPU memory (torch.cuda.max_memory_allocated, reset
 per item); a total line follows. Library output goes to stderr, the report to stdout. Takes well under 5
 minutes on one GPU.
@@ -53,7 +60,7 @@ for _key, _value in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFO
                      "DISABLE_MLFLOW_INTEGRATION": "TRUE", "HF_HUB_DISABLE_TELEMETRY": "1"}.items():
     os.environ.setdefault(_key, _value)
 
-ITEMS = ("qlora", "bertscore", "generation")
+ITEMS = ("qlora", "bertscore", "generation", "fsdp", "vllm")
 PINNED_ENV = "REWARDKIT_GPU_CHECK_PINNED"  # set when re-executed with CUDA_VISIBLE_DEVICES = the chosen GPU
 # initializer_range 0.2 (default 0.02): a default random tiny model greedily repeats one token ("\n" x 32)
 # for every prompt, and equal outputs would then prove nothing; this one answers each prompt differently.
@@ -307,7 +314,7 @@ def check_generation(ctx: Context) -> Outcome:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rewardkit.callbacks.inference import generate_texts
+    from rewardkit.engines.hf import generate_texts
 
     out = Outcome()
     share = _share_kwarg(generate_texts)
@@ -355,8 +362,79 @@ def check_generation(ctx: Context) -> Outcome:
     return out
 
 
+# --- item (d): FSDP2 callbacks -------------------------------------------------------------------------------------
+FSDP_SCRIPT = Path(__file__).resolve().parents[1] / "tests" / "scripts" / "fsdp_callbacks_run.py"
+
+
+def check_fsdp(ctx: Context) -> Outcome:
+    """checkpoint_inference + lora_save + best_checkpoint on an FSDP2 LoRA model, 2 ranks vs 1 unsharded process."""
+    import subprocess
+
+    from safetensors.torch import load_file
+
+    from rewardkit.tiny import save_tiny_causal_lm
+
+    out = Outcome()
+    model = save_tiny_causal_lm(ctx.workdir / "models" / "fsdp_lm", initializer_range=0.1)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "REWARDKIT_FSDP_DEVICE": "cuda" if ctx.cuda else "cpu"}
+    runs = {"single": [sys.executable, str(FSDP_SCRIPT)],
+            "fsdp": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                     "29541", str(FSDP_SCRIPT)]}
+    for name, cmd in runs.items():
+        start = time.perf_counter()
+        done = subprocess.run([*cmd, str(model), str(ctx.workdir / name)], capture_output=True, text=True,
+                              timeout=600, env=env)
+        if not out.check(done.returncode == 0, f"{name}: exit 0 in {time.perf_counter() - start:.1f} s",
+                         done.stderr[-800:]):
+            return out
+    ref, got = (json.loads((ctx.workdir / n / "inference" / "step_2.json").read_text())["records"]
+                for n in ("single", "fsdp"))
+    out.check(got == ref, f"step_2.json of 2 FSDP ranks equals the unsharded one ({len(got)} records, "
+              f"{len({r['output'] for r in got})} distinct outputs)")
+    for folder in ("adapters/step_2", "best"):
+        a, b = (load_file(ctx.workdir / n / folder / "adapter_model.safetensors") for n in ("single", "fsdp"))
+        out.check(a.keys() == b.keys() and all((a[k].cpu() == b[k].cpu()).all() for k in a),
+                  f"{folder}: gathered adapter equals the unsharded save ({len(a)} tensors)")
+    return out
+
+
+# --- item (e): vLLM engine vs hf -----------------------------------------------------------------------------------
+VLLM_MIN_IDENTICAL = 0.9
+
+
+def check_vllm(ctx: Context) -> Outcome:
+    """`generate_file(engine='vllm')` vs `engine='hf'` on the same rows (fp32, head_dim 64): identical share."""
+    import importlib.util
+
+    out = Outcome()
+    if importlib.util.find_spec("vllm") is None:
+        out.lines.append("SKIP (vllm not installed)  run this item in a venv with vllm (.ci/vllm_check.sh builds "
+                         "one for CPU)")
+        return out
+    from rewardkit.generation import generate_file
+    from rewardkit.tiny import save_tiny_causal_lm
+
+    model = save_tiny_causal_lm(ctx.workdir / "models" / "vllm_lm", hidden_size=128, num_heads=2, num_layers=2,
+                                initializer_range=0.1)
+    rows = ctx.workdir / "vllm_rows.jsonl"
+    rows.write_text("".join(json.dumps({"id": i, "prompt": f"What is {i} + {i * 7 % 13}?"}) + "\n"
+                            for i in range(64)))
+    texts = {}
+    for engine in ("hf", "vllm"):
+        result = generate_file(str(model), rows, ctx.workdir / f"{engine}.jsonl", system_prompt=SYSTEM_PROMPT,
+                               max_new_tokens=32, dtype="float32", engine=engine, progress=False,
+                               device="cuda" if ctx.cuda else "cpu")
+        out.info(f"{engine}: load {result.load_seconds:.1f} s (vLLM: engine start-up), generate "
+                 f"{result.generate_seconds:.2f} s")
+        texts[engine] = [json.loads(line)["completion"] for line in (ctx.workdir / f"{engine}.jsonl").open()]
+    share = sum(a == b for a, b in zip(texts["hf"], texts["vllm"])) / len(texts["hf"])
+    out.check(share >= VLLM_MIN_IDENTICAL, f"identical greedy outputs {share:.0%} (>= {VLLM_MIN_IDENTICAL:.0%})")
+    return out
+
+
 CHECKS: dict[str, Callable[[Context], Outcome]] = {
-    "qlora": check_qlora, "bertscore": check_bertscore, "generation": check_generation}
+    "qlora": check_qlora, "bertscore": check_bertscore, "generation": check_generation, "fsdp": check_fsdp,
+    "vllm": check_vllm}
 
 
 # --- running ---------------------------------------------------------------------------------------------------

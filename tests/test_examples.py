@@ -34,8 +34,9 @@ def smoke_env(smoke_cache, tmp_path, monkeypatch) -> Path:
 
 
 def test_every_example_config_is_listed():
-    assert CONFIGS == ["competition/grpo_qlora.yaml", "competition/grpo_qlora_core.yaml", "tutorial/dpo.yaml",
-                       "tutorial/grpo.yaml", "tutorial/pipeline.yaml", "tutorial/rm.yaml", "tutorial/sft.yaml"]
+    assert CONFIGS == ["competition/grpo_qlora.yaml", "competition/grpo_qlora_core.yaml", "scale/grpo_fsdp.yaml",
+                       "scale/grpo_zero3.yaml", "tutorial/dpo.yaml", "tutorial/grpo.yaml", "tutorial/pipeline.yaml",
+                       "tutorial/rm.yaml", "tutorial/sft.yaml"]
 
 
 @pytest.mark.parametrize("config", CONFIGS)
@@ -69,6 +70,11 @@ def test_example_smoke(config, smoke_env):
         assert (out / "adapters" / "step_2" / "adapter_config.json").is_file()
         records = json.loads((out / "inference" / "step_2.json").read_text())["records"]
         assert len(records) == 4 and all("answer" in r for r in records)
+    if config.startswith("scale/"):  # the smoke run drops sharding and vLLM, and says so
+        sharding = "fsdp, trainer.fsdp_config" if "fsdp" in config else "deepspeed"
+        assert any(f"sharded training off (dropped trainer.{sharding})" in n for n in notes), notes
+        assert any("vLLM generation off (trainer.use_vllm true -> false" in n for n in notes), notes
+        assert (out / "best" / "adapter_config.json").is_file()
     if config == "competition/grpo_qlora.yaml":  # both BERTScore specs (rewards preset, callback preset) swapped
         assert sum("model_type bert-base-multilingual-cased -> tiny local BERT" in n for n in notes) == 2
 

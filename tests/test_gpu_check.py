@@ -56,3 +56,13 @@ def test_cpu_dry_run_of_generation_and_bertscore(tmp_path):
     assert any("fp32 (TF32 off): 24/24 outputs equal" in line for line in lines), proc.stdout
     assert lines[-1].startswith("total: 2 passed, 0 failed in ")
     assert (tmp_path / "kept" / "models" / "tiny_lm" / "config.json").is_file()  # --keep kept the models
+
+
+def test_vllm_item_skips_without_vllm():
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed: the item would run (.ci/vllm_check.sh covers it)")
+    proc = _run("--allow-cpu", "--items", "vllm")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert "SKIP (vllm not installed)" in proc.stdout and proc.stdout.splitlines()[-1].startswith("total: 1 passed")

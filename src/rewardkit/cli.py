@@ -268,6 +268,7 @@ def generate(
                                                 "template text) replacing the tokenizer's."),
     fail_on_empty: bool = typer.Option(False, "--fail-on-empty", help="Exit 1 when a completion is empty or "
                                        "whitespace only (the file is still written)."),
+    engine: str = typer.Option("hf", "--engine", help="hf (transformers, the default) | vllm (needs vllm)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Generate completions (greedy) for every row of a file into a submission file."""
@@ -278,7 +279,7 @@ def generate(
                            prompt_column=prompt_column, chat=chat, system_prompt=system_prompt,
                            batch_size=batch_size, max_new_tokens=max_new_tokens, share_prefix=not no_share_prefix,
                            device=device, dtype=dtype, chat_template=chat_template,
-                           into_overwrite=into_overwrite)
+                           into_overwrite=into_overwrite, engine=engine)
     if result.empty:  # stderr, also under --json: a submission of empty answers must not pass unnoticed
         err.print(Text(f"warning: {result.empty} of {result.rows} completions are empty or whitespace only "
                        f"(see {result.output})"), style="yellow")

@@ -148,7 +148,7 @@ def test_em(model_dir: str, test_file: str) -> float:
     """Greedy exact match of a saved model on the test problems."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .callbacks.inference import generate_texts
+    from .engines.hf import generate_texts
 
     rows = read_jsonl(test_file)
     model = AutoModelForCausalLM.from_pretrained(model_dir)

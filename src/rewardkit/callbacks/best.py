@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 # Trainer files of a checkpoint-N folder that are not the model: left out when copying it to best/.
 _TRAINER_FILES = ("optimizer", "scheduler", "scaler", "rng_state", "trainer_state", "training_args", "global_step",
                   "latest", "zero_to_fp32")
+# A checkpoint-N folder best/ can be loaded from on one process holds one of these.
+_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin",
+                 "model.safetensors.index.json", "pytorch_model.bin.index.json")
 _LINK_HINT = ("list checkpoint_inference (on='evaluate' or 'both', same sidecar) before best_checkpoint, or link "
               "them in any order with rewardkit.callbacks.link_callbacks(callbacks) (`rewardkit train` does)")
 
@@ -338,6 +341,12 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
             if folder.is_dir() and adapter_marker_step(folder) == best.step:
                 return folder
         checkpoint = Path(args.output_dir) / f"checkpoint-{best.step}"
+        if checkpoint.is_dir() and not any((checkpoint / name).is_file() for name in _WEIGHT_FILES):
+            # FSDP with a sharded state dict writes pytorch_model_fsdp_*/ shards, which peft cannot load alone
+            self._warn_once(("sharded", best.step), f"best_checkpoint: {checkpoint} holds no full adapter or model "
+                            "weights (a sharded FSDP / ZeRO-3 save?). Hint: add lora_save, which gathers the "
+                            "adapter and saves it whole.")
+            return None
         return checkpoint if checkpoint.is_dir() else None
 
     def _after_save(self, args: Any) -> None:

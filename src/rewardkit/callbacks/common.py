@@ -1,5 +1,5 @@
 """Helpers shared by the callbacks: parameters, epoch numbering, folders (kept inside the run), the marker
-of adapter folders rewardkit wrote, the rank-0 broadcast and the sharded-training check."""
+of adapter folders rewardkit wrote, the rank-0 broadcast."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..distributed import process_info
-from ..errors import ConfigError, DataError
+from ..errors import DataError
 from ..fileio import atomic_write_json, read_json
 from ..paths import run_path, safe_child
 from ..validation import M, accept
@@ -48,28 +48,6 @@ def broadcast_from_main(value: Any) -> Any:
     box = [value]
     broadcast_object_list(box, from_process=0)
     return box[0]
-
-
-def sharded_training(args: Any) -> str | None:
-    """'FSDP' or 'DeepSpeed ZeRO-3' when parameters are sharded across ranks, else None."""
-    from accelerate import PartialState
-    from accelerate.utils import DistributedType
-
-    if getattr(args, "fsdp", None) or PartialState().distributed_type == DistributedType.FSDP:
-        return "FSDP"
-    try:
-        from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
-    except ImportError:  # pragma: no cover - old transformers
-        return None
-    return "DeepSpeed ZeRO-3" if is_deepspeed_zero3_enabled() else None
-
-
-def refuse_sharded(args: Any, name: str, hint: str) -> None:
-    """Raise at train begin when parameters are sharded (a rank-local model has only its shard)."""
-    kind = sharded_training(args)
-    if kind is not None:
-        raise ConfigError(f"callback {name!r} does not support {kind}: each rank holds only a shard of the "
-                          f"parameters. Hint: {hint}")
 
 
 def has_adapter(model: Any) -> bool:

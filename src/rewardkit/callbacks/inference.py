@@ -11,18 +11,25 @@ skipped). Records keep the dataset order.
 
 from __future__ import annotations
 
-import copy
 import os
 import time
 import weakref
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
 
-import transformers
 from transformers import TrainerCallback
 
 from ..distributed import process_info
+# The generation engine lives in rewardkit.engines; its names stay importable from here.
+from ..engines.hf import (  # noqa: F401
+    MIN_SHARED_PREFIX,
+    can_generate,
+    generate_texts,
+    generation_config,
+    generation_mode,
+    shared_prefix_length,
+)
+from ..engines.prompts import render_prompts  # noqa: F401
 from ..errors import ConfigError, DataError
 from ..fileio import dumps_strict
 from ..inference_files import (
@@ -35,15 +42,12 @@ from ..inference_files import (
     write_step_file,
 )
 from ..validation import duplicates
-from .common import build_params, check_dirs, logger, refuse_sharded, sidecar_dir
+from .common import build_params, check_dirs, logger, sidecar_dir
 from .params import CheckpointInferenceParams
+from .sharded import rank_share, sharded_training
 
 # Copied columns may not take these names: readers take "completion" as the generated text when present.
 _RESERVED = tuple(dict.fromkeys((*RECORD_KEYS, *AUTO_FIELDS)))
-# generate()'s KV-cache argument: transformers 5.24 renamed `past_key_values` to `cache` (the old name warns and
-# goes away later); 5.23 and older refuse `cache` ("model_kwargs are not used"), measured with 5.23.0.
-_CACHE_KWARG = "cache" if tuple(int(x) for x in transformers.__version__.split(".")[:2]) >= (5, 24) \
-    else "past_key_values"
 
 
 class InferenceListener(Protocol):
@@ -68,169 +72,15 @@ def load_rows(dataset: str | list[dict]) -> list[dict]:
     return rows
 
 
-def can_generate(model: Any) -> bool:
-    """Whether `model.generate` can produce text (False for sequence-classification models)."""
-    check = getattr(model, "can_generate", None)
-    return bool(check()) if callable(check) else hasattr(model, "generate")
-
-
-def render_prompts(tokenizer: Any, prompts: list, use_chat_template: bool | None) -> tuple[list[str], bool]:
-    """Prompt texts and whether they went through the chat template (then special tokens are in them).
-
-    Like TRL: chat-message prompts use the template, string prompts are used as they are, unless
-    `use_chat_template=True` (strings become one user turn) or False (messages refused).
-    """
-    has_template = bool(getattr(tokenizer, "chat_template", None))
-    chat = [not isinstance(p, str) for p in prompts]
-    if any(chat) and not all(chat):
-        raise DataError("checkpoint_inference: the prompts mix strings and chat messages. Hint: use one kind.")
-    templated = all(chat) if use_chat_template is None else use_chat_template
-    if templated and not has_template:
-        raise ConfigError("checkpoint_inference: the prompts need a chat template but the tokenizer has none. "
-                          "Hint: set tokenizer.chat_template, or use string prompts with use_chat_template=False.")
-    if not templated:
-        if any(chat):
-            raise DataError("checkpoint_inference: use_chat_template=False but the prompts are chat messages. "
-                            "Hint: use_chat_template=None, or string prompts.")
-        return list(prompts), False
-    texts = []
-    for i, prompt in enumerate(prompts):
-        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-        if not isinstance(messages, list):
-            raise DataError(f"checkpoint_inference: prompt {i} is {type(prompt).__name__}. Hint: a string or a "
-                            "list of {'role', 'content'} messages.")
-        texts.append(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
-    return texts, True
-
-
-@contextmanager
-def generation_mode(model: Any, tokenizer: Any) -> Iterator[None]:
-    """Eval mode, no activation checkpointing, left padding; every flag restored exactly afterwards."""
-    modes = [(m, m.training) for m in model.modules()]
-    # Toggle the per-layer flags instead of *_disable()/*_enable(): re-enabling could not restore the
-    # checkpointing function or every_n_layers the trainer chose.
-    ckpt = [(m, m.gradient_checkpointing) for m in model.modules()
-            if isinstance(getattr(m, "gradient_checkpointing", None), bool)]
-    side, pad = tokenizer.padding_side, tokenizer.pad_token
-    try:
-        model.eval()  # LoRA dropout would otherwise change greedy outputs
-        for m, _ in ckpt:
-            m.gradient_checkpointing = False
-        tokenizer.padding_side = "left"  # decoder-only: the completion must start right after the prompt
-        if pad is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        yield
-    finally:
-        for m, training in modes:
-            m.training = training
-        for m, flag in ckpt:
-            m.gradient_checkpointing = flag
-        tokenizer.padding_side = side
-        if pad is None:
-            tokenizer.pad_token = None
-
-
-def generation_config(model: Any, tokenizer: Any, max_new_tokens: int, overrides: dict) -> Any:
-    """The model's generation config made greedy (unless overridden), one sequence per prompt."""
-    from transformers import GenerationConfig
-
-    base = getattr(model, "generation_config", None)
-    config = copy.deepcopy(base) if base is not None else GenerationConfig()
-    # Greedy: sampling would make the checkpoint ranking noisy. Clear sampling knobs so no warning fires.
-    config.update(do_sample=False, temperature=None, top_p=None, top_k=None, num_beams=1, use_cache=True,
-                  max_new_tokens=max_new_tokens)
-    config.update(**overrides)
-    config.num_return_sequences = 1
-    if config.pad_token_id is None:
-        config.pad_token_id = tokenizer.pad_token_id
-    return config
-
-
-MIN_SHARED_PREFIX = 8  # tokens; below this the extra forward pass is not worth it
-
-
-def shared_prefix_length(ids: list[list[int]]) -> int:
-    """Tokens every sequence starts with, leaving each at least one token of its own.
-
-    >>> shared_prefix_length([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]])
-    2
-    """
-    if len(ids) < 2:
-        return 0
-    limit = min(len(seq) for seq in ids) - 1
-    n = 0
-    while n < limit and all(seq[n] == ids[0][n] for seq in ids):
-        n += 1
-    return n
-
-
-def _prefix_cache(model: Any, prefix: list[int], device: Any, config: Any) -> Any:
-    """The KV cache of `prefix` (batch of one), or None where it cannot be reused for a batch."""
-    import torch
-
-    if len(prefix) < MIN_SHARED_PREFIX or config.num_beams != 1:
-        return None
-    with torch.no_grad():
-        cache = model(input_ids=torch.tensor([prefix], device=device), use_cache=True).past_key_values
-    return cache if callable(getattr(cache, "batch_repeat_interleave", None)) else None
-
-
-def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int = 16, max_new_tokens: int = 128,
-                   generation_kwargs: dict | None = None, use_chat_template: bool | None = None,
-                   share_prefix: bool = True, progress: Callable[[int], Any] | None = None) -> list[str]:
-    """Batched, left-padded generation (greedy unless generation_kwargs say otherwise) with the given (live)
-    model; completions cut at the input width.
-
-    With `share_prefix`, the tokens all prompts start with (system prompt, instructions) are encoded once and
-    their KV cache is copied into every batch: rows are laid out as [prefix][padding][own tokens], the
-    attention mask hides the padding and positions follow the mask, so outputs equal unshared generation up to
-    float rounding. `progress`, if given, is called with the number of prompts each finished batch held.
-    """
-    if not prompts:  # a rank whose shard is empty: nothing to render (and no chat-template check to fail)
-        return []
-
-    import torch
-
-    texts, templated = render_prompts(tokenizer, prompts, use_chat_template)
-    device = getattr(model, "device", None) or next(model.parameters()).device
-    ids = tokenizer(texts, add_special_tokens=not templated)["input_ids"]
-    shared = shared_prefix_length(ids) if share_prefix else 0
-    # Batch prompts of similar length (longest first): less left padding means less wasted compute.
-    order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
-    outputs: list[str] = [""] * len(texts)
-    with generation_mode(model, tokenizer):
-        config = generation_config(model, tokenizer, max_new_tokens, generation_kwargs or {})
-        cache = _prefix_cache(model, ids[0][:shared], device, config) if shared else None
-        prefix = ids[0][:shared] if cache is not None else []
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            own = [ids[i][len(prefix):] for i in rows]
-            width = max(len(seq) for seq in own)
-            input_ids = torch.tensor([prefix + [tokenizer.pad_token_id] * (width - len(seq)) + seq for seq in own],
-                                     device=device)
-            mask = torch.tensor([[1] * len(prefix) + [0] * (width - len(seq)) + [1] * len(seq) for seq in own],
-                                device=device)
-            extra = {}
-            if cache is not None:
-                extra[_CACHE_KWARG] = copy.deepcopy(cache)  # generate() extends the cache it is given
-                extra[_CACHE_KWARG].batch_repeat_interleave(len(rows))
-            with torch.no_grad():
-                out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config, **extra)
-            for i, text in zip(rows, tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)):
-                outputs[i] = text
-            if progress is not None:
-                progress(len(rows))
-    return outputs
-
-
 class CheckpointInferenceCallback(TrainerCallback):
     """Generate the validation set with the live model on each evaluation/save into <sidecar>/step_N.json.
 
     No reload and no copy: the trainer's model generates (greedy, batched, left padding), and its train/eval
     mode, activation checkpointing and the tokenizer's padding side are restored. Under several processes
-    the prompts are split across ranks and gathered; only the main process writes. FSDP / ZeRO-3 are refused
-    (all ranks would have to generate together). A sequence-classification model (RewardTrainer) is refused
-    at train begin. See the module docstring for the file format.
+    the prompts are split across ranks and gathered; only the main process writes. Under FSDP / ZeRO-3 every
+    rank generates a shard of one size in the same number of generate calls with synced_gpus=True. With
+    `engine="vllm"` the live adapter is saved and a vLLM engine generates (see `live_vllm`). A
+    sequence-classification model (RewardTrainer) is refused at train begin. See the module docstring for the file format.
 
     Partner link: `subscribe(listener)` hands each step's records to the listener (a best_checkpoint of the
     same sidecar) right after the file is written, at evaluate with the eval metrics. The listener uses
@@ -259,6 +109,14 @@ class CheckpointInferenceCallback(TrainerCallback):
         if p.generation_kwargs.get("num_return_sequences", 1) != 1:
             raise ConfigError("callback 'checkpoint_inference': generation_kwargs.num_return_sequences must be 1. "
                               "Hint: one output per prompt is scored.")
+        if p.engine == "vllm":
+            from ..engines.vllm_engine import SAMPLING_KEYS
+
+            unknown = [k for k in p.generation_kwargs if k not in SAMPLING_KEYS]
+            if unknown:
+                raise ConfigError(f"callback 'checkpoint_inference': generation_kwargs {unknown} are not supported by "
+                                  f"engine 'vllm' (supported: {', '.join(SAMPLING_KEYS)}). Hint: drop them, or "
+                                  "engine: hf.")
         check_dirs(p, "checkpoint_inference", relative_only=("sidecar",))  # now rather than at the first save
         self.rows = load_rows(p.dataset)
         self._check_rows()
@@ -267,6 +125,7 @@ class CheckpointInferenceCallback(TrainerCallback):
         self._model_ref: Any = None
         self.args: Any = None
         self.written: list[Path] = []
+        self._vllm: Any = None  # engine vllm: a LiveVLLM, made at train begin
 
     def subscribe(self, listener: InferenceListener) -> None:
         """Call `listener.inference_ready(args, state, path, records, metrics)` after each generation."""
@@ -312,13 +171,16 @@ class CheckpointInferenceCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.args = args
-        refuse_sharded(args, "checkpoint_inference", "run inference after training on the saved adapters, "
-                       "then `rewardkit select` the inference folder.")
         if model is not None and not can_generate(model):
             raise ConfigError(f"callback 'checkpoint_inference': {type(model).__name__} cannot generate text "
                               "(RewardTrainer trains a sequence-classification model). Hint: remove "
                               "checkpoint_inference and best_checkpoint from reward-model runs and pick the best "
                               "checkpoint with metric_for_best_model (e.g. 'eval_accuracy').")
+        if self.params.engine == "vllm" and model is not None:
+            from .live_vllm import LiveVLLM, check_model
+
+            check_model(model)
+            self._vllm = self._vllm or LiveVLLM(self.params.vllm_kwargs)
         if state.is_world_process_zero:
             self._set_aside_stale(args, state.global_step)
 
@@ -332,6 +194,10 @@ class CheckpointInferenceCallback(TrainerCallback):
                 os.replace(path, folder / "stale" / path.name)
             logger.warning("checkpoint_inference: moved %d inference files of steps after %d to %s (from a run "
                            "that continued past the resumed checkpoint).", len(stale), step, folder / "stale")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self._vllm is not None:  # frees the engine's processes and memory
+            self._vllm.close()
 
     def on_evaluate(self, args, state, control, model=None, processing_class=None, metrics=None, **kwargs):
         if self.params.on in ("evaluate", "both"):
@@ -349,19 +215,29 @@ class CheckpointInferenceCallback(TrainerCallback):
         p, started = self.params, time.perf_counter()
         index, count = process_info()
         n = len(self.rows)
-        mine = list(range(index * n // count, (index + 1) * n // count))  # contiguous shard of this rank
-        outputs = generate_texts(model, tokenizer, [self.rows[i][p.prompt_column] for i in mine],
-                                 batch_size=p.batch_size, max_new_tokens=p.max_new_tokens,
-                                 generation_kwargs=p.generation_kwargs, use_chat_template=p.use_chat_template,
-                                 share_prefix=p.share_prompt_prefix)
-        pairs = list(zip(mine, outputs))
-        if count > 1:
+        folder = sidecar_dir(args, p.sidecar)
+        if self._vllm is not None:  # engine vllm: the main process generates everything with the saved adapter
+            outputs = self._vllm.generate(args, folder, model, tokenizer, [row[p.prompt_column] for row in self.rows],
+                                          max_new_tokens=p.max_new_tokens, generation_kwargs=p.generation_kwargs,
+                                          use_chat_template=p.use_chat_template, is_main=state.is_world_process_zero)
+            pairs, gather = list(enumerate(outputs)), False  # every rank already holds all outputs
+        else:
+            # Sharded parameters: every rank runs the same number of generate calls (shards padded to one size)
+            # with synced_gpus, or the all-gathers inside the forward passes would wait forever.
+            sharded = count > 1 and sharded_training(args, model) is not None
+            mine, pad = rank_share(n, index, count, even=sharded)
+            prompts = [self.rows[i][p.prompt_column] for i in (mine + [mine[0] if mine else 0] * pad)]
+            outputs = generate_texts(model, tokenizer, prompts, batch_size=p.batch_size,
+                                     max_new_tokens=p.max_new_tokens, generation_kwargs=p.generation_kwargs,
+                                     use_chat_template=p.use_chat_template, share_prefix=p.share_prompt_prefix,
+                                     synced_gpus=sharded)
+            pairs, gather = list(zip(mine, outputs)), count > 1  # the padding's outputs are dropped
+        if gather:
             from accelerate.utils import gather_object
 
             pairs = gather_object(pairs)
         by_index = dict(pairs)
         records = [self._record(i, by_index[i]) for i in range(n)]
-        folder = sidecar_dir(args, p.sidecar)
         if state.is_world_process_zero:
             path = write_step_file(folder, state.global_step, state.epoch, records)
             self.written.append(path)

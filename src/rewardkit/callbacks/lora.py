@@ -7,6 +7,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from ..distributed import process_info
 from ..errors import ConfigError, DataError
 from ..fileio import atomic_replace_dir, make_temp_dir
 from .common import (
@@ -18,11 +19,11 @@ from .common import (
     check_dirs,
     has_adapter,
     logger,
-    refuse_sharded,
     resolve_dir,
     write_adapter_marker,
 )
 from .params import LoRASaveParams
+from .sharded import gathered_state_dict, sharded_training
 
 
 class LoRASaveCallback(TrainerCallback, WarnsOnce):
@@ -35,7 +36,8 @@ class LoRASaveCallback(TrainerCallback, WarnsOnce):
     refuses to replace a same-named folder it did not write. A model without a PEFT adapter is saved whole
     (with a one-time warning) unless `no_adapter="error"`. `layout="epoch"` names folders epoch_E (E = 1-based
     epoch in progress), so pair it with `save_strategy="epoch"`: several saves within one epoch replace each
-    other.
+    other. Under FSDP / ZeRO-3 the adapter is gathered to full tensors on every rank's call and saved once by the
+    main process, so the folder loads with peft on one process.
 
     Example:
     >>> cb = LoRASaveCallback(layout="epoch")  # or rewardkit.get_callback("lora_save", layout="epoch")
@@ -51,8 +53,6 @@ class LoRASaveCallback(TrainerCallback, WarnsOnce):
         self.saved: list[Path] = []
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        refuse_sharded(args, "lora_save", "Trainer's checkpoint-N/ already holds only the adapter of a PEFT "
-                       "model; keep those (save_total_limit=None) instead of lora_save.")
         if model is not None and not has_adapter(model) and self.params.no_adapter == "error":
             raise ConfigError("callback 'lora_save': the model has no PEFT adapter (no_adapter='error'). Hint: "
                               "pass peft_config= to the trainer, or no_adapter='save_full' to save the full model.")
@@ -62,7 +62,12 @@ class LoRASaveCallback(TrainerCallback, WarnsOnce):
                             "epoch overwrite the same epoch_E folder. Hint: save_strategy='epoch' or layout='step'.")
 
     def on_save(self, args, state, control, model=None, processing_class=None, **kwargs):
-        if not state.is_world_process_zero or model is None:
+        if model is None:
+            return
+        state_dict = None
+        if process_info()[1] > 1 and sharded_training(args, model) is not None:  # every rank joins the gather
+            state_dict = gathered_state_dict(model, state.is_world_process_zero)
+        if not state.is_world_process_zero:
             return
         root = resolve_dir(args, self.params.output_dir, "adapters", "callback 'lora_save': output_dir")
         final = root / adapter_folder(self.params.layout, state.global_step, state.epoch)
@@ -76,7 +81,8 @@ class LoRASaveCallback(TrainerCallback, WarnsOnce):
                             "no_adapter='error' to refuse.")
         tmp = make_temp_dir(root, f".{final.name}.")
         try:
-            model.save_pretrained(tmp)  # PeftModel / loaded adapter: adapter_config.json + adapter weights only
+            # PeftModel / loaded adapter: adapter_config.json + adapter weights only; sharded: the gathered tensors
+            model.save_pretrained(tmp, **({} if state_dict is None else {"state_dict": state_dict}))
             if self.params.save_tokenizer and processing_class is not None:
                 processing_class.save_pretrained(tmp)
             write_adapter_marker(tmp, state.global_step, state.epoch)  # inside: it appears with the folder

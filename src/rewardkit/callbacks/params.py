@@ -55,6 +55,11 @@ class CheckpointInferenceParams(_Params):
     use_chat_template: bool | None = Field(
         None, description="None = like TRL: chat messages use the chat template, strings are used as they are; "
         "True = also wrap string prompts as a user turn; False = raw strings only.")
+    engine: Literal["hf", "vllm"] = Field(
+        "hf", description="hf: the live model generates; vllm: the live LoRA adapter is saved each step and a "
+        "vLLM engine on the base model generates with it (PEFT runs only; needs vllm).")
+    vllm_kwargs: dict[str, Any] = Field(default_factory=dict, description="engine vllm: extra vllm.LLM arguments "
+                                        "(gpu_memory_utilization defaults to 0.3 on a GPU, max_model_len...).")
 
 
 class BestCheckpointParams(_Params):

@@ -2,7 +2,7 @@
 
     rewardkit generate --from-run runs/competition --input test.json --into output.answer --output submission.json
 
-Generation is `checkpoint_inference`'s (`rewardkit.callbacks.inference.generate_texts`): greedy, batched, left
+Generation is `checkpoint_inference`'s (`rewardkit.engines.hf.generate_texts`): greedy, batched, left
 padded, chat-templated, the prompts' shared prefix encoded once. Prompts come from the input rows the way a
 training stage's `dataset` section maps them (`columns` with dotted names, `chat`, `system_prompt`), so test
 prompts look like the training prompts. Each output row is a copy of its input row with the completion written
@@ -30,6 +30,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..fileio import check_output
 from ..specs import read_chat_template
+from .engine_choice import ENGINES, check_engine, start_vllm
 from .loading import (
     DTYPES,
     check_adapter,
@@ -53,7 +54,7 @@ from .rows import (
 )
 from .runs import STAGE_FILE, RunSettings, resolve_run
 
-__all__ = ["DEFAULT_INTO", "DTYPES", "STAGE_FILE", "GenerateResult", "RunSettings", "build_prompts", "chat_prompt",
+__all__ = ["DEFAULT_INTO", "DTYPES", "ENGINES", "STAGE_FILE", "GenerateResult", "RunSettings", "build_prompts", "chat_prompt",
            "check_adapter", "check_into", "check_into_keeps_identity", "generate_file", "get_field",
            "load_model_for_inference", "map_row", "output_format", "parse_columns", "parse_into", "read_rows",
            "resolve_model_source", "resolve_run", "set_field", "write_rows"]
@@ -74,6 +75,7 @@ class GenerateResult:
     generate_seconds: float
     seconds: float  # total, reading and writing included
     run: dict[str, Any] | None = None  # what --from-run chose (stage, folder), when used
+    engine: str = "hf"
 
     @property
     def rows_per_second(self) -> float:
@@ -81,6 +83,11 @@ class GenerateResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _placement(lm: Any) -> tuple[str, str]:
+    param = next(lm.parameters())
+    return str(param.device), str(param.dtype).removeprefix("torch.")
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
@@ -97,7 +104,8 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
                   system_prompt: str | None = None, batch_size: int = 16, max_new_tokens: int = 256,
                   share_prefix: bool = True, device: str = "auto", dtype: str = "auto",
                   generation_kwargs: dict | None = None, progress: bool = True,
-                  into_overwrite: bool = False, chat_template: str | None = None) -> GenerateResult:
+                  into_overwrite: bool = False, chat_template: str | None = None, engine: str = "hf",
+                  vllm_kwargs: dict | None = None) -> GenerateResult:
     """Generate a completion for every row of `input_path` and write the rows, each with its completion at the
     dotted path `into` (default 'completion'), to `output_path` (.json list or .jsonl) atomically. An `into`
     replacing the row's id or the prompt's source field is refused unless `into_overwrite`.
@@ -106,7 +114,8 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
     (then pass `tokenizer`); None with `from_run`, which takes model, adapter, columns, chat and system prompt
     from a `rewardkit train` run folder (explicit arguments win; `columns` replaces the run's mapping).
     `chat_template` (a file or a Jinja string) replaces the tokenizer's, for models whose template is missing or
-    wrong. Everything about the input and options is checked before the model loads.
+    wrong. Everything about the input and options is checked before the model loads. `engine`: 'hf' (the
+    default) or 'vllm' (same prompts, template, stop rules and output; `vllm_kwargs` go to vllm.LLM).
     """
     started = time.perf_counter()
     if (model is None) == (from_run is None):
@@ -122,6 +131,7 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
         columns = run.columns if columns is None else columns
         chat = run.chat if chat is None else chat
         system_prompt = run.system_prompt if system_prompt is None else system_prompt
+    engine = check_engine(engine, model)
     parts = parse_into(into or DEFAULT_INTO)
     check_into_keeps_identity(parts, columns or {}, prompt_column, into_overwrite)  # id, the prompt's field
     output_format(output_path)
@@ -133,7 +143,12 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
     check_into(rows, parts, where)
 
     load_started = time.perf_counter()
-    if isinstance(model, (str, os.PathLike)):
+    vllm_engine = None
+    if engine == "vllm":
+        vllm_engine, tok, model_name = start_vllm(model, adapter, tokenizer, dtype, prompts, max_new_tokens,
+                                                  vllm_kwargs)
+        lm = None
+    elif isinstance(model, (str, os.PathLike)):
         lm, tok = load_model_for_inference(model, adapter, device, dtype, tokenizer)
         model_name = str(model)
     else:
@@ -157,20 +172,27 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
                           "Hint: use a chat/instruct model's tokenizer, or drop --chat/--system-prompt for string "
                           "prompts.")
 
-    from ..callbacks.inference import generate_texts
+    from ..engines.hf import generate_texts
 
     gen_started = time.perf_counter()
     with _progress_bar(len(rows), progress) as bar:
-        outputs = generate_texts(lm, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                 generation_kwargs=generation_kwargs, share_prefix=share_prefix,
-                                 progress=bar.update)
+        if vllm_engine is not None:
+            try:
+                outputs = vllm_engine.generate(prompts, max_new_tokens=max_new_tokens,
+                                               generation_kwargs=generation_kwargs, progress=bar.update)
+            finally:
+                vllm_engine.close()
+        else:
+            outputs = generate_texts(lm, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                     generation_kwargs=generation_kwargs, share_prefix=share_prefix,
+                                     progress=bar.update)
     generate_seconds = time.perf_counter() - gen_started
     write_rows(output_path, [set_field(row, parts, text) for row, text in zip(rows, outputs)])
-    param = next(lm.parameters())
+    device_name, dtype_name = ("vllm", vllm_engine.dtype) if vllm_engine is not None else _placement(lm)
     return GenerateResult(
         output=str(output_path), rows=len(rows), empty=sum(not text.strip() for text in outputs), model=model_name,
-        adapter=None if adapter is None else str(adapter), device=str(param.device),
-        dtype=str(param.dtype).removeprefix("torch."), load_seconds=round(load_seconds, 3),
+        adapter=None if adapter is None else str(adapter), device=device_name,
+        dtype=dtype_name, engine=engine, load_seconds=round(load_seconds, 3),
         generate_seconds=round(generate_seconds, 3), seconds=round(time.perf_counter() - started, 3),
         run=None if run is None else {"folder": run.run_dir, "stage": run.stage, "name": run.name,
                                       "checkpoint": run.checkpoint})

