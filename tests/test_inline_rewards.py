@@ -76,6 +76,14 @@ def test_bad_callables_are_refused_clearly(entry, message, monkeypatch):
     assert "rewards.x" in str(info.value) and "Hint:" in str(info.value)
 
 
+def test_a_file_that_is_not_a_python_module_is_refused_clearly(tmp_path, monkeypatch):
+    (tmp_path / "rewards.txt").write_text("def f(completions, **kwargs):\n    return [1.0]\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"rewards.x: use './rewards.txt:f': './rewards.txt' is not a Python "
+                                          r"module file.*Hint:"):
+        compose({"rewards": {"x": {"use": "./rewards.txt:f"}}})
+
+
 def test_import_failure_is_one_clear_error(tmp_path, monkeypatch):
     (tmp_path / "broken_rewards.py").write_text("raise RuntimeError('boom')\n")
     monkeypatch.chdir(tmp_path)

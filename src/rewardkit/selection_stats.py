@@ -132,9 +132,11 @@ def paired_bootstrap(composed: Composed, checkpoints: Sequence[Any], best: Any,
         warnings.simplefilter("ignore", RuntimeWarning)
         (lo, hi), (dlo, dhi) = _percentiles(scores, level), _percentiles(diff, level)
     for i, c in enumerate(scored):
-        vals = [None if math.isnan(v) else float(v) for v in (lo[i], hi[i], dlo[i], dhi[i])]
-        tied = None if vals[2] is None else bool(vals[2] <= 0.0 <= vals[3])
-        out[c.name] = Interval(*vals, tied_with_best=tied)
+        ci_low, ci_high, diff_low, diff_high = (None if math.isnan(v) else float(v)
+                                                for v in (lo[i], hi[i], dlo[i], dhi[i]))
+        # both ends of one interval are NaN together (percentiles of the same all-NaN row)
+        tied = None if diff_low is None or diff_high is None else bool(diff_low <= 0.0 <= diff_high)
+        out[c.name] = Interval(ci_low, ci_high, diff_low, diff_high, tied_with_best=tied)
     return out
 
 

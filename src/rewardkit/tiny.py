@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -276,7 +277,7 @@ def strings_in(value: Any) -> list[str]:
     return out
 
 
-def data_chars(paths: list[str | Path]) -> str:
+def data_chars(paths: Sequence[str | Path]) -> str:
     """Every distinct non-ASCII character in the text of data files (.jsonl/.json: the strings of every value)."""
     import json
 
@@ -307,7 +308,8 @@ def make_tiny(path: str | Path, kind: str = "lm", chars: str = "", arch: str = "
         letters = [c for c in chars if c.isalnum()]
         return save_tiny_bert(path, words=[*_BERT_WORDS, *letters] if letters else None, num_layers=num_layers,
                               hidden_size=hidden_size, seed=seed)
-    sizes = dict(arch=arch, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads, seed=seed)
+    sizes: dict[str, Any] = dict(arch=arch, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
+                                 seed=seed)
     if kind == "classifier":
         return save_tiny_classifier(path, extra_chars=chars, **sizes)
     if kind != "lm":
@@ -344,7 +346,8 @@ def save_tiny_bleurt(path: str | Path, text: str = "", hidden_size: int = 32, nu
     config = RemBertConfig(vocab_size=vocab, hidden_size=hidden_size, input_embedding_size=embedding,
                            output_embedding_size=embedding, num_hidden_layers=num_layers,
                            num_attention_heads=max(1, hidden_size // 16), intermediate_size=hidden_size * 2,
-                           max_position_embeddings=512, num_labels=1, bos_token_id=None, eos_token_id=None)
+                           max_position_embeddings=512, bos_token_id=None, eos_token_id=None,
+                           num_labels=1)  # type: ignore[call-arg]  # a runtime PretrainedConfig kwarg, untyped
     torch.manual_seed(seed)
     state = RemBertForSequenceClassification(config).state_dict()
     renamed = {k.replace("encoder.embedding_hidden_mapping_in.", "encoder.embedding_projection.")

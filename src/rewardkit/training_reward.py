@@ -78,7 +78,7 @@ def divergence(points: Sequence[tuple[int, float | None, float | None]], window:
     >>> divergence([(10, 0.5, 0.2), (20, 0.6, 0.6)], 2) is None
     True
     """
-    usable = [p for p in points if p[1] is not None and p[2] is not None]
+    usable = [(s, h, t) for s, h, t in points if h is not None and t is not None]
     if window < 2 or len(usable) < window:
         return None
     last = usable[-window:]

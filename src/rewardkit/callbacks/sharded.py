@@ -90,12 +90,12 @@ def gathered_state_dict(model: Any, is_main: bool) -> dict | None:
         return full
     from torch.distributed.tensor import DTensor
 
-    full: dict[str, torch.Tensor] = {}
+    gathered: dict[str, torch.Tensor] = {}
     for name, value in model.state_dict().items():  # FSDP2: DTensor shards; same key order on every rank
         if keep is not None and name not in keep:  # FSDP2 keeps the module's own names
             continue
         tensor = value.full_tensor() if isinstance(value, DTensor) else value
         if is_main:
-            full[name] = tensor.detach().to("cpu", copy=True)
-    return full if is_main else None
+            gathered[name] = tensor.detach().to("cpu", copy=True)
+    return gathered if is_main else None
 

@@ -102,7 +102,7 @@ def resolve_run(run_dir: str | Path, adapter: str | Path | None = None) -> RunSe
                            system_prompt=data.system_prompt, checkpoint=str(chosen))
     if (chosen / "adapter_config.json").is_file():
         settings.adapter = str(chosen)
-        base = record.base_model or config.model
+        base: str | None = record.base_model or config.model
         if not base or stage_ref(str(base)) is not None:  # runs saved before base_model was recorded
             adapter_config = read_json(chosen / "adapter_config.json")
             base = adapter_config.get("base_model_name_or_path") if isinstance(adapter_config, dict) else None

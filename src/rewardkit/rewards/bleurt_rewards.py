@@ -133,7 +133,9 @@ def _load(model: str, device: str) -> tuple[SentencePiecePairs, Any]:
         hidden_act=config.get("hidden_act", "gelu"), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
         classifier_dropout_prob=0.0, max_position_embeddings=config["max_position_embeddings"],
         type_vocab_size=config.get("type_vocab_size", 2), layer_norm_eps=config.get("layer_norm_eps", 1e-12),
-        pad_token_id=config.get("pad_token_id", 0), bos_token_id=None, eos_token_id=None, num_labels=1)
+        # num_labels is a PretrainedConfig kwarg taken at runtime; transformers' typed __init__ omits it
+        pad_token_id=config.get("pad_token_id", 0), bos_token_id=None, eos_token_id=None,
+        num_labels=1)  # type: ignore[call-arg]
     with torch.device("meta"):  # no random init of weights about to be replaced
         net = RemBertForSequenceClassification(remb)
     try:
@@ -142,7 +144,9 @@ def _load(model: str, device: str) -> tuple[SentencePiecePairs, Any]:
         reason = " ".join(str(exc).split())[:400]
         raise ConfigError(f"bleurt: the weights in {folder} do not fit its config.json: {reason}. {_HINT}") from exc
     net.rembert.embeddings.position_ids = torch.arange(config["max_position_embeddings"]).expand((1, -1))
-    return tokenizer, net.to(device).eval()
+    # transformers' decorated `to` is typed as an unbound function (self: PreTrainedModel), so a device string
+    # looks like the model argument; at runtime it is the bound nn.Module.to(device)
+    return tokenizer, net.to(device).eval()  # type: ignore[arg-type]
 
 
 def load_model(model: str, device: str) -> tuple[SentencePiecePairs, Any]:

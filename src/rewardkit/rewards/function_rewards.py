@@ -148,6 +148,8 @@ def import_callable(text: str, where: str) -> Callable:
         module = sys.modules.get(name)
         if module is None:
             spec = importlib.util.spec_from_file_location(name, resolved)
+            if spec is None or spec.loader is None:  # no loader for the suffix (e.g. rewards.txt)
+                raise ConfigError(f"{where}: use {text!r}: {left!r} is not a Python module file. {hint}")
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module  # pickling a function finds its module here
             try:

@@ -290,7 +290,8 @@ def load_stages(source: str | Path | dict, overrides: list[str] | None = None) -
         if stage.output_dir is None:
             stage.output_dir = str(Path(pipe.output_dir) / stage.label)
         ref = stage.model
-        if stage_ref(ref) is not None and stage_ref(ref) not in labels[:i]:
+        ref_stage = stage_ref(ref)
+        if ref_stage is not None and ref_stage not in labels[:i]:
             raise ConfigError(f"{where}: pipeline.{i}.model {ref!r} does not name an earlier stage."
-                              f"{closest(stage_ref(ref), labels[:i])} Hint: earlier stages are {labels[:i] or 'none'}.")
+                              f"{closest(ref_stage, labels[:i])} Hint: earlier stages are {labels[:i] or 'none'}.")
     return stages, pipe.output_dir, where

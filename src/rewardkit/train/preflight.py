@@ -66,7 +66,7 @@ def spec_sources(stage: StageConfig) -> list[tuple[str, Any]]:
 
 def reward_models(stage: StageConfig) -> list[tuple[str, NamedModel]]:
     """(config key, model) of every model named inside the stage's reward specs (`@stage` values included)."""
-    out = []
+    out: list[tuple[str, NamedModel]] = []
     for key, source in spec_sources(stage):
         spec = load_spec_quietly(source)
         if spec is not None:

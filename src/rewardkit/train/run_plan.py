@@ -63,6 +63,9 @@ def plan_stages(stages: list[StageConfig], where: str, resume: str | None, fresh
     plans: dict[str, StagePlan] = {}
     path_used = False
     for stage in stages:
+        if stage.output_dir is None:  # load_stages always fills it in; a hand-built StageConfig may not
+            raise ConfigError(f"{where}: stage {stage.label!r} has no output_dir. Hint: set output_dir, or load the "
+                              "config with load_stages (it defaults to runs/<name>).")
         folder = Path(stage.output_dir)
         explicit = _explicit(stage)
         plan = StagePlan()

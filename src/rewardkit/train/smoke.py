@@ -325,13 +325,13 @@ def smoke_setup(stages: list[StageConfig], root: str, where: str, say: Callable[
     `root` is the real run's output root (it only names the smoke folder of a dict config); `output` replaces the
     smoke folder. The first line says where the run writes.
     """
-    root = Path(output) if output is not None else output_root(where, stages[0].output_dir if len(stages) == 1
-                                                               else root)
+    folder = Path(output) if output is not None else output_root(where, stages[0].output_dir if len(stages) == 1
+                                                                 else root)
     if is_main_process():
-        say(f"smoke: writing to {root.resolve()}/ (emptied first; real runs are untouched; --output DIR to change)")
-    smoke, notes = smoke_overrides(stages, where, root)
-    prepare_output(root)
+        say(f"smoke: writing to {folder.resolve()}/ (emptied first; real runs are untouched; --output DIR to change)")
+    smoke, notes = smoke_overrides(stages, where, folder)
+    prepare_output(folder)
     if is_main_process():
         for note in notes:
             say(note)
-    return smoke, str(root)
+    return smoke, str(folder)

@@ -68,7 +68,9 @@ def tiny_lm(chars: str) -> Path:
 def tiny_bert(chars: str) -> Path:
     """A tiny BERT for BERTScore whose vocabulary also holds the letters of `chars`."""
     letters = "".join(c for c in chars if c.isalnum())
-    return _cached(_key("bert", letters, TINY_BERT), lambda p: make_tiny(p, "bert", letters, **TINY_BERT))
+    return _cached(_key("bert", letters, TINY_BERT),
+                   lambda p: make_tiny(p, "bert", letters, hidden_size=TINY_BERT["hidden_size"],
+                                       num_layers=TINY_BERT["num_layers"]))
 
 
 def tiny_bleurt(chars: str) -> Path:

@@ -23,7 +23,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Protocol, Union, cast
 
 from .exact_match import exact_match
 from .split import split_answer_reason
@@ -186,6 +186,12 @@ class BERTScoreF1:
         return {**self.__dict__, "_scorer": None}
 
 
+class _PairScorer(Protocol):
+    """What BLEURTScores needs of the `bleurt` reward: scores of (reference, candidate) pairs."""
+
+    def pair_scores(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], float]: ...
+
+
 class BLEURTScores:
     """BLEURT of each (candidate, reference) pair through rewardkit's `bleurt` reward; loads on first call.
 
@@ -197,7 +203,8 @@ class BLEURTScores:
     def __init__(self, model: str = "lucadiliello/BLEURT-20", batch_size: int = 32, device: str | None = None) -> None:
         from rewardkit import get_reward
 
-        self.reward = get_reward("bleurt", model=model, batch_size=batch_size, device=device)
+        # get_reward is typed as the Reward base; the registered "bleurt" reward also scores pairs directly
+        self.reward = cast(_PairScorer, get_reward("bleurt", model=model, batch_size=batch_size, device=device))
 
     def __call__(self, candidates: list[str], references: list[str]) -> list[float]:
         pairs = list(zip(references, candidates))
