@@ -112,18 +112,16 @@ def test_it_composes():
 
 
 def test_preflight_finds_a_missing_bleurt_model_fast(tmp_path, monkeypatch):
-    import time
-
-    from rewardkit.train import preflight
+    from rewardkit.models import entry_models, problem
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    spec = {"rewards": {"bl": {"use": "bleurt", "model": "rewardkit-tests/no-bleurt"}}}
-    start = time.perf_counter()
-    problems = [preflight.problem(value, kind) for _, value, kind in preflight.model_params(spec["rewards"]["bl"])]
-    assert time.perf_counter() - start < 2
+    found = entry_models("bl", {"use": "bleurt", "model": "rewardkit-tests/no-bleurt"})
+    problems = [problem(m.value, m.ref.kind) for m in found]  # offline: answered from the cache, no hub wait
     assert problems and "is neither a local folder nor in the Hugging Face cache (HF_HUB_OFFLINE=1" in \
         problems[0]
-    assert preflight.model_params({"use": "bleurt"}) == [("model", "lucadiliello/BLEURT-20", "model")]
+    # The ModelRef marker finds the field's default model too (preflight and --smoke see a bare `use: bleurt`).
+    assert [(m.field, m.value, m.ref.kind, m.ref.tiny) for m in entry_models("bl", {"use": "bleurt"})] == \
+        [("model", "lucadiliello/BLEURT-20", "model", "bleurt")]
 
 
 @needs_spm
