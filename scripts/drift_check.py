@@ -32,13 +32,13 @@ def canonical(name: str) -> str:
 
 
 def resolved_set() -> dict[str, str]:
-    """Name -> version of every installed distribution that rewardkit[test] and its plugins need, transitively."""
+    """Name -> version of every installed distribution that rewardkit[test,lint] and its plugins need, transitively."""
     import importlib.metadata as md
 
     from packaging.requirements import Requirement
 
     dists = {canonical(d.metadata["Name"]): d for d in md.distributions()}
-    wanted: dict[str, set[str]] = {canonical(n): ({"test"} if n == "rewardkit" else set()) for n in OWN}
+    wanted: dict[str, set[str]] = {canonical(n): ({"test", "lint"} if n == "rewardkit" else set()) for n in OWN}
     seen: dict[str, set[str]] = {}
     while wanted:
         name, extras = wanted.popitem()
