@@ -456,7 +456,8 @@ def test_select_plot_with_an_unknown_suffix_is_refused_before_scoring(scoring, n
 
 @pytest.mark.parametrize("entry", ["symlink", "file"])
 def test_demo_output_with_a_linked_stage_folder_is_refused(tmp_path, entry):
-    from rewardkit.demo import MARKER, prepare_output
+    from rewardkit.demo import prepare_output
+    from rewardkit.fileio import OUTPUT_MARKER as MARKER
     from rewardkit.errors import ConfigError
 
     out, elsewhere = tmp_path / "demo", tmp_path / "precious"

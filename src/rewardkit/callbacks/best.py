@@ -29,11 +29,12 @@ from transformers import TrainerCallback
 
 from ..api import compose, load_compose_spec
 from ..errors import ConfigError, DataError, RewardkitError
-from ..fileio import atomic_replace_dir, atomic_write_json, make_temp_dir, read_json
+from ..fileio import atomic_write_json, read_json
 from ..inference_files import keep_rows, load_inference, normalize_records, shared_row_ids, step_file_name, step_files
 from ..paths import safe_child
 from ..selection import SCORES_FILE, CheckpointScore, ranked, score_checkpoint
 from .alarm import DivergenceAlarm, check_alarm_params
+from .best_folder import copy_model, has_full_weights
 from .common import (
     ADAPTER_MARKER,
     WarnsOnce,
@@ -51,12 +52,6 @@ from .params import BestCheckpointParams
 if TYPE_CHECKING:
     from .inference import CheckpointInferenceCallback
 
-# Trainer files of a checkpoint-N folder that are not the model: left out when copying it to best/.
-_TRAINER_FILES = ("optimizer", "scheduler", "scaler", "rng_state", "trainer_state", "training_args", "global_step",
-                  "latest", "zero_to_fp32")
-# A checkpoint-N folder best/ can be loaded from on one process holds one of these.
-_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin",
-                 "model.safetensors.index.json", "pytorch_model.bin.index.json")
 _LINK_HINT = ("list checkpoint_inference (on='evaluate' or 'both', same sidecar) before best_checkpoint, or link "
               "them in any order with rewardkit.callbacks.link_callbacks(callbacks) (`rewardkit train` does)")
 
@@ -341,7 +336,7 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
             if folder.is_dir() and adapter_marker_step(folder) == best.step:
                 return folder
         checkpoint = Path(args.output_dir) / f"checkpoint-{best.step}"
-        if checkpoint.is_dir() and not any((checkpoint / name).is_file() for name in _WEIGHT_FILES):
+        if checkpoint.is_dir() and not has_full_weights(checkpoint):
             # FSDP with a sharded state dict writes pytorch_model_fsdp_*/ shards, which peft cannot load alone
             self._warn_once(("sharded", best.step), f"best_checkpoint: {checkpoint} holds no full adapter or model "
                             "weights (a sharded FSDP / ZeRO-3 save?). Hint: add lora_save, which gathers the "
@@ -367,14 +362,7 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
                             "adapter (no lora_save folder, no checkpoint-N). Hint: save at every evaluation "
                             "(save_steps = eval_steps).")
             return
-        tmp = make_temp_dir(target.parent, f".{target.name}.")
-        try:
-            shutil.copytree(source, tmp, dirs_exist_ok=True, ignore=lambda d, names: [
-                n for n in names if n.startswith(_TRAINER_FILES) or n.startswith(".")])
-            atomic_replace_dir(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        copy_model(source, target)
         self.best_dir_state = {"path": str(target), "step": best.step, "source": str(source)}
         logger.info("best_checkpoint: best is step %d; copied %s -> %s", best.step, source, target)
 
