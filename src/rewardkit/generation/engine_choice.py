@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .loading import _has_tokenizer, check_adapter, resolve_dtype, resolve_model_source
+from .loading import check_adapter, load_tokenizer, resolve_dtype, resolve_model_source
 
 ENGINES = ("hf", "vllm")
 
@@ -28,8 +28,6 @@ def start_vllm(model: str | Path, adapter: str | Path | None, tokenizer: str | P
                prompts: list, max_new_tokens: int, vllm_kwargs: dict | None = None) -> tuple[Any, Any, str]:
     """(started VLLMEngine, tokenizer, model name): the tokenizer is chosen as for `hf` (tokenizer, else the
     adapter folder's, else the model's); the adapter goes through vLLM's LoRA support."""
-    from transformers import AutoTokenizer
-
     from ..engines.vllm_engine import VLLMEngine, import_vllm
 
     import_vllm()  # a missing vllm is reported before anything loads
@@ -40,13 +38,7 @@ def start_vllm(model: str | Path, adapter: str | Path | None, tokenizer: str | P
     device = "cuda" if torch.cuda.is_available() else "cpu"
     resolved = resolve_dtype(dtype, device)
     vllm_dtype = resolved if isinstance(resolved, str) else str(resolved).removeprefix("torch.")
-    tok_source = str(tokenizer) if tokenizer is not None else (
-        str(adapter_dir) if adapter_dir is not None and _has_tokenizer(adapter_dir) else source)
-    try:
-        tok = AutoTokenizer.from_pretrained(tok_source, local_files_only=local_only)
-    except Exception as exc:
-        raise ConfigError(f"cannot load the tokenizer from {tok_source!r} ({type(exc).__name__}: {str(exc)[:200]}). "
-                          "Hint: pass a folder holding tokenizer files.") from None
+    tok = load_tokenizer(tokenizer, adapter_dir, source, local_only)
     engine = VLLMEngine(source, tok, adapter=adapter_dir, dtype=vllm_dtype, llm_kwargs=vllm_kwargs,
                         local_only=local_only)
     engine.prepare(prompts, max_new_tokens)

@@ -95,6 +95,20 @@ def unsafe_weights_error(what: str, exc: Exception) -> ConfigError:
                        "yourself only if you trust where it came from.")
 
 
+def load_tokenizer(tokenizer: Any, adapter_dir: Path | None, source: str, local_only: bool) -> Any:
+    """The tokenizer from `tokenizer`, else the adapter folder when it holds one (lora_save and Trainer.save_model
+    save it there), else the model `source`; a failed load is one ConfigError."""
+    from transformers import AutoTokenizer
+
+    tok_source = str(tokenizer) if tokenizer is not None else (
+        str(adapter_dir) if adapter_dir is not None and _has_tokenizer(adapter_dir) else source)
+    try:
+        return AutoTokenizer.from_pretrained(tok_source, local_files_only=local_only)
+    except Exception as exc:
+        raise ConfigError(f"cannot load the tokenizer from {tok_source!r} ({type(exc).__name__}: {str(exc)[:200]}). "
+                          "Hint: pass a folder holding tokenizer files (--tokenizer in Python: tokenizer=).") from None
+
+
 def load_model_for_inference(model: str | Path, adapter: str | Path | None = None, device: str = "auto",
                              dtype: str = "auto", tokenizer: str | Path | None = None) -> tuple[Any, Any]:
     """(model in eval mode on `device`, tokenizer) from a local folder or a cached hub id, plus a LoRA adapter.
@@ -107,15 +121,9 @@ def load_model_for_inference(model: str | Path, adapter: str | Path | None = Non
     adapter_dir = check_adapter(adapter) if adapter is not None else None
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    tok_source = str(tokenizer) if tokenizer is not None else (
-        str(adapter_dir) if adapter_dir is not None and _has_tokenizer(adapter_dir) else source)
-    try:
-        tok = AutoTokenizer.from_pretrained(tok_source, local_files_only=local_only)
-    except Exception as exc:
-        raise ConfigError(f"cannot load the tokenizer from {tok_source!r} ({type(exc).__name__}: {str(exc)[:200]}). "
-                          "Hint: pass a folder holding tokenizer files (--tokenizer in Python: tokenizer=).") from None
+    tok = load_tokenizer(tokenizer, adapter_dir, source, local_only)
     try:
         lm = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, local_files_only=local_only)
     except pickle.UnpicklingError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
@@ -20,7 +21,7 @@ from .config import StageConfig, load_stages
 from .data import load_stage_data, reference_columns
 from .precheck import check_columns, check_grpo_batches
 from .preflight import check_models, check_vllm, load_spec_quietly, loading
-from .record import revision_of, write_stage_record
+from .record import absolute_if_local, revision_of, write_stage_record
 from .resume import STARTED, locked_all
 from .run_plan import StagePlan, plan_stages
 from .summary import best_of
@@ -291,5 +292,8 @@ def run_stages(stages: list[StageConfig], root: str, where: str, resume: str | N
             done[result.name] = result.model
             results.append(result)
         if len(stages) > 1 and main:
-            atomic_write_json(Path(root) / "summary.json", [asdict(r) for r in results])
+            # Absolute, like the stage records: `generate --from-run` may read the run from another directory.
+            atomic_write_json(Path(root) / "summary.json", [
+                {**asdict(r), "output_dir": os.path.abspath(r.output_dir), "model": absolute_if_local(r.model)}
+                for r in results])
     return results

@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, Union, cast
 
+from rewardkit.fileio import read_text
+
 from .exact_match import exact_match
 from .split import split_answer_reason
 from .tokenizer import KoreanMorphemeTokenizer
@@ -58,7 +60,7 @@ def load_items(source: Items, role: str = "items") -> list[Mapping[str, Any]]:
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"{role}: no file at {path}. Hint: pass a competition .json or .jsonl file.")
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)  # bounded (REWARDKIT_MAX_INPUT_BYTES) and strict UTF-8: a DataError names the file
         try:
             items: object
             if path.suffix == ".jsonl":
