@@ -55,7 +55,41 @@ def test_selection_metric_and_components_reach_tensorboard_at_every_evaluation(t
     assert result.metric == "eval_score" and result.best_step == scores["best"]["step"]
     assert result.best_score == pytest.approx(scores["best"]["score"])
     assert result.last_step == 4 and result.last_score == pytest.approx(scores["checkpoints"][-1]["score"])
+    # The training reward TRL logged at those steps stands beside the held-out score (reward-hacking check).
+    train = {c["step"]: c["train_reward"] for c in scores["checkpoints"]}
+    assert result.best_train_reward == pytest.approx(train[result.best_step])
+    assert result.last_train_reward == pytest.approx(train[4]) and result.alarm is None
     lines = summary_lines(result, "c.yaml")
     assert lines[1] == f"  best: step {result.best_step}, eval_score = {result.best_score:.4f}"
+    assert f"  training reward: {result.best_train_reward:.4f} at the best step, " \
+           f"{result.last_train_reward:.4f} at the last (TRL's logged `reward`)" in lines
     assert f"  best model: {tmp_path / 'grpo' / 'best'}" in lines
     assert lines[-1].startswith(f"  next: rewardkit generate --from-run {tmp_path / 'grpo'} ")
+
+
+def test_the_summary_puts_the_alarm_beside_the_scores():
+    from rewardkit.train.pipeline import StageResult
+
+    result = StageResult("grpo", "grpo", "/runs/g", "/runs/g/merged", 6, None, 1.0, metric="eval_score", best_step=2,
+                         best_score=1.0, last_step=6, last_score=0.0, best_train_reward=0.54, last_train_reward=0.98,
+                         alarm="training reward 0.54 -> 0.98 while eval_score 1 -> 0 over steps [2, 4, 6]")
+    lines = summary_lines(result, "c.yaml")
+    assert "  training reward: 0.5400 at the best step, 0.9800 at the last (TRL's logged `reward`)" in lines
+    assert "  reward-hacking alarm: training reward 0.54 -> 0.98 while eval_score 1 -> 0 over steps [2, 4, 6]" in lines
+
+
+def test_an_alarm_at_an_evaluation_goes_into_the_metrics_the_trackers_get():
+    import rewardkit
+
+    cb = rewardkit.get_callback("best_checkpoint", spec={"rewards": {"em": {"use": "exact_match"}}},
+                                divergence_warn=2)
+
+    class State:
+        global_step, epoch = 4, 1.0
+        log_history = [{"eval_loss": 0.1, "step": 4}]  # what the Trainer logged before on_evaluate
+
+    metrics: dict = {"eval_loss": 0.1}
+    cb._insert(State, metrics, {"score": 0.0, "components": {"em": 0.0}, "alarm": {"message": "m"}})
+    assert metrics["eval_score/reward_divergence"] == 1.0 and metrics["eval_score"] == 0.0
+    assert State.log_history == [{"eval_loss": 0.1, "step": 4, "eval_score": 0.0, "eval_score/em": 0.0,
+                                  "eval_score/reward_divergence": 1.0}]

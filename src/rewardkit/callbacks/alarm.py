@@ -77,8 +77,12 @@ class DivergenceAlarm:
                            found["message"], " Stopping after this step's save (divergence_stop)."
                            if found["stopped"] else " Hint: read the completions; divergence_stop: true stops "
                            "the run.")
-        state.log_history.append({f"{self.metric_name}/reward_divergence": 1.0,  # type: ignore[attr-defined]
-                                  "epoch": state.epoch, "step": state.global_step})
+        last = state.log_history[-1] if state.log_history else {}
+        if not (last.get("step") == state.global_step and any(str(k).startswith("eval_") for k in last)):
+            # At a save (no evaluation): an entry of its own. At an evaluation, _insert puts it into this step's
+            # metrics and their log entry (and so, under `rewardkit train`, into the trackers).
+            state.log_history.append({f"{self.metric_name}/reward_divergence": 1.0,  # type: ignore[attr-defined]
+                                      "epoch": state.epoch, "step": state.global_step})
         if state.is_world_process_zero:
             self._write_record(args)  # type: ignore[attr-defined]
         if found["stopped"] and self._control is not None:

@@ -271,6 +271,8 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
         """Put eval_<metric> (NaN when unscorable) and its components into metrics and the log history."""
         added = {self.metric_name: math.nan if result["score"] is None else result["score"]}
         added.update({f"{self.metric_name}/{a}": v for a, v in result["components"].items() if v is not None})
+        if result.get("alarm"):  # in metrics, so `rewardkit train` forwards it to the report_to trackers too
+            added[f"{self.metric_name}/reward_divergence"] = 1.0
         metrics.update(added)
         # The Trainer logged its copy of metrics before on_evaluate: add ours to that log entry ourselves.
         last = state.log_history[-1] if state.log_history else {}

@@ -57,6 +57,9 @@ class StageResult:
     best_dir: str | None = None
     last_step: int | None = None
     last_score: float | None = None
+    best_train_reward: float | None = None  # TRL's logged training reward at best_step (beside the held-out score)
+    last_train_reward: float | None = None
+    alarm: str | None = None  # best_checkpoint's reward-hacking alarm, when it fired
     resumed_from: str | None = None  # the checkpoint this run continued from
     reused: bool = False  # finished before: skipped by --resume, its outputs reused
 

@@ -22,8 +22,20 @@ def _last_logged(history: list[dict], metric: str) -> tuple[int | None, float | 
     return None, None
 
 
+def _training_side(chooser: Any, best_step: int | None, last_step: int | None) -> dict[str, Any]:
+    """The training reward TRL logged at the best and the last evaluated step, and best_checkpoint's
+    reward-hacking alarm: the two signals side by side (StageResult's best/last_train_reward and alarm)."""
+    if chooser is None:
+        return {}
+    by_step = {c.step: _number(getattr(c, "train_reward", None)) for c in chooser.checkpoints.values()}
+    alarm = getattr(chooser, "divergence_found", None)
+    return {"best_train_reward": by_step.get(best_step), "last_train_reward": by_step.get(last_step),
+            "alarm": alarm.get("message") if isinstance(alarm, dict) else None}
+
+
 def best_of(state: Any, args: Any, callbacks: list) -> dict[str, Any]:
-    """StageResult's metric, best_step, best_score, best_dir, last_step and last_score fields."""
+    """StageResult's metric, best_step, best_score, best_dir, last_step and last_score fields, and beside them
+    the training reward at those steps and the reward-hacking alarm (from a best_checkpoint callback)."""
     chooser = next((cb for cb in callbacks if hasattr(cb, "best_dir_state") and hasattr(cb, "checkpoints")), None)
     chosen_dir = (chooser.best_dir_state or {}) if chooser is not None else {}
     metric = getattr(args, "metric_for_best_model", None)
@@ -33,15 +45,18 @@ def best_of(state: Any, args: Any, callbacks: list) -> dict[str, Any]:
         last_step, last_score = _last_logged(state.log_history, metric)
         best_dir = chosen_dir.get("path") if chosen_dir.get("step") == best_step else state.best_model_checkpoint
         return {"metric": metric, "best_step": best_step, "best_score": _number(state.best_metric),
-                "best_dir": best_dir, "last_step": last_step, "last_score": last_score}
+                "best_dir": best_dir, "last_step": last_step, "last_score": last_score,
+                **_training_side(chooser, best_step, last_step)}
     if chooser is None or not chooser.checkpoints:
         return {}
     agg, gib = chooser.params.aggregate, chooser.params.greater_is_better
     scored = sorted(chooser.checkpoints.values(), key=lambda c: c.step)
     best = pick_best(scored, agg, gib)
-    return {"metric": chooser.metric_name, "best_step": None if best is None else best.step,
+    best_step = None if best is None else best.step
+    return {"metric": chooser.metric_name, "best_step": best_step,
             "best_score": None if best is None else _number(best.value(agg)), "best_dir": chosen_dir.get("path"),
-            "last_step": scored[-1].step, "last_score": _number(scored[-1].value(agg))}
+            "last_step": scored[-1].step, "last_score": _number(scored[-1].value(agg)),
+            **_training_side(chooser, best_step, scored[-1].step)}
 
 
 def summary_lines(result: Any, config: str) -> list[str]:
@@ -60,6 +75,13 @@ def summary_lines(result: Any, config: str) -> list[str]:
             lines.append(f"  last: step {result.last_step}, {result.metric} = {last}")
     else:
         lines.append("  best: not selected (no metric_for_best_model or best_checkpoint callback)")
+    if result.best_train_reward is not None or result.last_train_reward is not None:
+        def fmt(value: float | None) -> str:
+            return "-" if value is None else f"{value:.4f}"
+        lines.append(f"  training reward: {fmt(result.best_train_reward)} at the best step, "
+                     f"{fmt(result.last_train_reward)} at the last (TRL's logged `reward`)")
+    if result.alarm:
+        lines.append(f"  reward-hacking alarm: {result.alarm}")
     if result.best_dir:
         lines.append(f"  best model: {result.best_dir}")
     lines.append(f"  final model: {result.model}")
