@@ -7,6 +7,8 @@ and best_checkpoint(divergence_warn=3, divergence_stop=True) must say so once an
 
 from __future__ import annotations
 
+import importlib.util
+
 import json
 import logging
 
@@ -42,6 +44,9 @@ def test_gamed_reward_fires_the_alarm_once_and_stops_after_saving(tmp_path, trai
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
+    from rewardkit.train.events import ForwardEvalMetrics
+
+    report_to = ["tensorboard"] if importlib.util.find_spec("tensorboard") else []  # in the `test` extra
     prompts = _warm_started(tmp_path / "base")
     val = [{"id": i, "prompt": f"Q{i}:", "answer": "7"} for i in range(16, 32)]
     best = rewardkit.get_callback("best_checkpoint", spec={"rewards": {"em": {"use": "exact_match"}}},
@@ -51,10 +56,11 @@ def test_gamed_reward_fires_the_alarm_once_and_stops_after_saving(tmp_path, trai
                                max_new_tokens=4), best])
     args = GRPOConfig(output_dir=str(tmp_path / "run"), max_steps=12, per_device_train_batch_size=16,
                       num_generations=8, max_completion_length=4, learning_rate=0.01,
-                      **dict(trainer_defaults, save_strategy="steps", save_steps=2))
+                      **dict(trainer_defaults, save_strategy="steps", save_steps=2, report_to=report_to))
     trainer = GRPOTrainer(model=str(tmp_path / "base"), reward_funcs=rewardkit.get_reward("brevity", max_length=3),
                           args=args, train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
                           callbacks=callbacks)
+    trainer.add_callback(ForwardEvalMetrics(trainer))  # what `rewardkit train` adds: the alarm reaches trackers
     with caplog.at_level(logging.WARNING, logger="rewardkit.callbacks"):
         trainer.train()
 
@@ -76,4 +82,12 @@ def test_gamed_reward_fires_the_alarm_once_and_stops_after_saving(tmp_path, trai
     assert {"eval_score/reward_divergence": 1.0, "step": step}.items() <= \
         next(e for e in trainer.state.log_history if "eval_score/reward_divergence" in e).items()
     assert record["best"]["step"] < step  # best/ keeps a checkpoint from before the hacking
+    assert sum("eval_score/reward_divergence" in e for e in trainer.state.log_history) == 1  # logged once
+    if report_to:  # and the tracker got it, at that step
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        [logdir] = {p.parent for p in (tmp_path / "run").rglob("events.out.tfevents*")}
+        events = EventAccumulator(str(logdir))
+        events.Reload()
+        assert [(e.step, e.value) for e in events.Scalars("eval/score/reward_divergence")] == [(step, 1.0)]
     print(f"alarm fired at step {step}: {fired['message']}")

@@ -3,8 +3,9 @@ and the alarm (training reward up, held-out score down over the last K evaluatio
 
 The two signals come from `rewardkit.training_reward` (TRL's logged `reward` near each evaluated step, and the
 held-out score best_checkpoint computed). The alarm fires once per run: a warning in the Python log, an entry
-`eval_<metric>/reward_divergence` in the Trainer's log history (trainer_state.json; report_to integrations
-never see metrics a callback adds, see FIELD-NOTES), and `divergence` in scores.json. With `divergence_stop`
+`eval_<metric>/reward_divergence` in the Trainer's log history (trainer_state.json) and, at an evaluation, in its
+metrics; `rewardkit train` forwards both to the report_to trackers (train/events.ForwardEvalMetrics: a
+Trainer never passes what a callback adds), and `divergence` in scores.json. With `divergence_stop`
 it sets `control.should_training_stop` once the step is saved, so the last checkpoint is kept.
 """
 

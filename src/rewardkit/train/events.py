@@ -25,6 +25,7 @@ class ForwardEvalMetrics(TrainerCallback):
     def __init__(self, trainer: Any) -> None:
         self._trainer = weakref.ref(trainer)
         self._logged: set[str] = set()
+        self._forwarded: set[int] = set()  # steps whose save-time entries went to the trackers
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and any(str(k).startswith("eval_") for k in logs):
@@ -39,6 +40,20 @@ class ForwardEvalMetrics(TrainerCallback):
         self._logged = set()
         if extra:
             Trainer.log(trainer, extra)
+
+    def on_save(self, args, state, control, **kwargs):
+        """An entry a callback appended to the log history at a save (best_checkpoint's reward-hacking alarm when
+        the inference runs at saves, without an evaluation) reaches no tracker: log it through the Trainer."""
+        trainer = self._trainer()
+        history = state.log_history
+        if trainer is None or not history or history[-1].get("step") != state.global_step:
+            return
+        entry = history[-1]
+        found = {k: v for k, v in entry.items() if str(k).endswith("/reward_divergence")}
+        if found and set(entry) - set(found) <= {"epoch", "step"} and state.global_step not in self._forwarded:
+            self._forwarded.add(state.global_step)  # a stopped run saves that step again: forward it once
+            history.pop()  # Trainer.log appends it again (same step and epoch), now with the trackers told
+            Trainer.log(trainer, found)
 
 
 class EventLines(TrainerCallback):
