@@ -55,3 +55,17 @@ def test_cli_refuses_a_non_empty_folder_and_missing_data(tmp_path):
                               cwd=tmp_path, timeout=120)
         assert proc.returncode == 2 and text in proc.stderr and proc.stderr.count("\n") == 1
     assert not (tmp_path / "new").exists()
+
+
+def test_from_data_is_read_bounded_and_devices_are_refused(tmp_path, monkeypatch):
+    """--from goes through rewardkit's input reader: over REWARDKIT_MAX_INPUT_BYTES is one error naming the limit,
+    and a device (a /dev/zero linked as data) is refused before any read."""
+    data = tmp_path / "train.jsonl"
+    data.write_text(json.dumps({"q": "가나다라마바사아자차카타파하"}) + "\n", encoding="utf-8")
+    monkeypatch.setenv("REWARDKIT_MAX_INPUT_BYTES", "10")
+    with pytest.raises(ConfigError, match="over the input limit of 10 bytes"):
+        make(tmp_path / "m", [data])
+    monkeypatch.delenv("REWARDKIT_MAX_INPUT_BYTES")
+    (tmp_path / "zero.jsonl").symlink_to("/dev/zero")
+    with pytest.raises(ConfigError, match="zero.jsonl: not a regular file"):
+        make(tmp_path / "m2", [tmp_path / "zero.jsonl"])

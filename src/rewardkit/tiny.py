@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .reading import read_text
+
 if TYPE_CHECKING:  # heavy imports stay out of `import rewardkit.tiny`
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
@@ -285,7 +287,7 @@ def data_chars(paths: Sequence[str | Path]) -> str:
     for path in map(Path, paths):
         if path.suffix.lower() not in TEXT_SUFFIXES:
             raise ValueError(f"--from {path}: expected one of {', '.join(TEXT_SUFFIXES)}")
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)  # bounded (REWARDKIT_MAX_INPUT_BYTES), strict UTF-8 with the line of an error
         if path.suffix.lower() == ".jsonl":
             texts = [s for line in text.splitlines() if line.strip() for s in strings_in(json.loads(line))]
         elif path.suffix.lower() == ".json":

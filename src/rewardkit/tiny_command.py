@@ -56,7 +56,8 @@ def make(directory: str | Path, data: list[Path], *, arch: str = "qwen2", hidden
                           f"({directory}). Hint: name the folder differently, e.g. tiny-bert.")
     for path in data:
         if not path.is_file():
-            raise ConfigError(f"tiny: --from {path}: no such file. Hint: the train/dev files of your task.")
+            why = "not a regular file" if path.exists() else "no such file"
+            raise ConfigError(f"tiny: --from {path}: {why}. Hint: the train/dev files of your task.")
         if path.suffix.lower() not in TEXT_SUFFIXES:
             raise ConfigError(f"tiny: --from {path}: unsupported file type. Hint: one of {', '.join(TEXT_SUFFIXES)}.")
     heads = next(h for h in (4, 2, 1) if hidden % h == 0 and (hidden // h) % 2 == 0) if not bert else 1
