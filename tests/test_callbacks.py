@@ -407,7 +407,7 @@ def test_two_processes_shard_gather_and_agree(tiny_lm_dir, tmp_path):
     out = tmp_path / "run"
     script.write_text(_DDP_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out), model=str(tiny_lm_dir),
                                          tmp=str(tmp_path)))
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)],
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
