@@ -22,7 +22,7 @@ def build(folder: Path) -> tuple[Path, Path]:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from rewardkit.tiny import save_tiny_causal_lm
+    from rewardkit.core.tiny import save_tiny_causal_lm
 
     model_dir = save_tiny_causal_lm(folder / "model", hidden_size=128, num_heads=2, num_layers=2,
                                     initializer_range=0.1)  # 0.02 makes every greedy output the same newline run

@@ -3,7 +3,7 @@
     python benchmarks/bench_bootstrap.py            # the goal's size, the official-like 3-component corpus rule
     python benchmarks/bench_bootstrap.py --quick    # 100 resamples
 
-Compares the vectorised bootstrap (rewardkit.selection_stats) with the same bootstrap written as a Python loop
+Compares the vectorised bootstrap (rewardkit.selection.stats) with the same bootstrap written as a Python loop
 over resamples (the corpus rule applied to each resample's component means), on the same seeded draws, and
 checks that both give the same numbers. Times are the best of 3 wall-clock runs.
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from rewardkit import compose  # noqa: E402
-from rewardkit.selection import CheckpointScore  # noqa: E402
-from rewardkit.selection_stats import bootstrap_scores, paired_bootstrap, resample_counts  # noqa: E402
+from rewardkit.selection.checkpoints import CheckpointScore  # noqa: E402
+from rewardkit.selection.stats import bootstrap_scores, paired_bootstrap, resample_counts  # noqa: E402
 
 SPEC = {"rewards": {"em": {"use": "exact_match"}, "rouge": {"use": "brevity", "max_length": 10},
                     "bert": {"use": "brevity", "max_length": 20}},

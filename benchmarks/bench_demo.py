@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-gain", type=float, default=15.0, help="points the gain must reach")
     args = parser.parse_args(argv)
 
-    from rewardkit.demo import run
+    from rewardkit.cli.demo import run
 
     root = args.output or Path(tempfile.mkdtemp(prefix="bench_demo_"))
     rows = []

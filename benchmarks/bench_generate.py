@@ -64,7 +64,7 @@ def main() -> None:
 
     from baselines import generate_one_at_a_time  # benchmarks/ is on sys.path when run as a script
     from rewardkit.generation import generate_file, load_model_for_inference
-    from rewardkit.tiny import save_tiny_causal_lm
+    from rewardkit.core.tiny import save_tiny_causal_lm
 
     torch.set_num_threads(opts.threads)
     with tempfile.TemporaryDirectory(prefix="rk-bench-generate-") as tmp:

@@ -48,7 +48,7 @@ def prepare(folder: Path, hidden: int = HIDDEN, layers: int = LAYERS) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from rewardkit.tiny import build_char_tokenizer, build_tiny_causal_lm
+    from rewardkit.core.tiny import build_char_tokenizer, build_tiny_causal_lm
 
     tok = build_char_tokenizer()
     model = build_tiny_causal_lm(tok, hidden_size=hidden, num_layers=layers, num_heads=HEADS)

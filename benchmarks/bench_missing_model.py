@@ -17,7 +17,7 @@ def main() -> None:
     parser.add_argument("--model", default="bert-base-multilingual-cased", help="a hub id that is not cached")
     parser.add_argument("--skip-loader", action="store_true", help="do not time bert-score's loader (slow)")
     args = parser.parse_args()
-    from rewardkit.errors import ConfigError
+    from rewardkit.core.errors import ConfigError
     from rewardkit.models import compose_checked
 
     spec = {"b": {"use": "bertscore", "model_type": args.model, "num_layers": 9}}

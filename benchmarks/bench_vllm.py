@@ -42,7 +42,7 @@ def run(rows: int, new_tokens: int) -> dict:
 
     from rewardkit.engines.hf import generate_texts
     from rewardkit.engines.vllm_engine import VLLMEngine
-    from rewardkit.tiny import save_tiny_causal_lm
+    from rewardkit.core.tiny import save_tiny_causal_lm
 
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = save_tiny_causal_lm(Path(tmp) / "m", hidden_size=256, num_heads=4, num_layers=4,

@@ -5,7 +5,7 @@
     python benchmarks/gpu_check.py --allow-cpu           # dry run of the same code paths on CPU
 
 No test of the suite touches CUDA; this script does, with tiny random models built offline into a temp dir
-(`rewardkit.tiny`), so a GPU machine without internet runs it too. Items:
+(`rewardkit.core.tiny`), so a GPU machine without internet runs it too. Items:
 
 - qlora: a GRPO stage through `rewardkit.train.run` with 4-bit nf4 quantization (double quant, bf16 compute),
   LoRA, 2 steps, eval + save at step 2 so that lora_save, checkpoint_inference and best_checkpoint all fire;
@@ -115,7 +115,7 @@ class Context:
     def tiny_lm(self) -> Path:
         """A saved tiny Qwen2 causal LM + char tokenizer (hidden 64, 2 layers)."""
         if self._lm is None:
-            from rewardkit.tiny import save_tiny_causal_lm
+            from rewardkit.core.tiny import save_tiny_causal_lm
 
             self._lm = save_tiny_causal_lm(self.workdir / "models" / "tiny_lm", **TINY)
         return self._lm
@@ -123,7 +123,7 @@ class Context:
     def tiny_bert(self) -> Path:
         """A saved tiny BERT; bert_score misreads paths containing 't5', so such a path gets a fresh temp dir."""
         if self._bert is None:
-            from rewardkit.tiny import save_tiny_bert
+            from rewardkit.core.tiny import save_tiny_bert
 
             path = self.workdir / "models" / "tiny_bert"
             while "t5" in str(path) or str(path).startswith("scibert"):
@@ -372,7 +372,7 @@ def check_fsdp(ctx: Context) -> Outcome:
 
     from safetensors.torch import load_file
 
-    from rewardkit.tiny import save_tiny_causal_lm
+    from rewardkit.core.tiny import save_tiny_causal_lm
 
     out = Outcome()
     model = save_tiny_causal_lm(ctx.workdir / "models" / "fsdp_lm", initializer_range=0.1)
@@ -412,7 +412,7 @@ def check_vllm(ctx: Context) -> Outcome:
                          "one for CPU)")
         return out
     from rewardkit.generation import generate_file
-    from rewardkit.tiny import save_tiny_causal_lm
+    from rewardkit.core.tiny import save_tiny_causal_lm
 
     model = save_tiny_causal_lm(ctx.workdir / "models" / "vllm_lm", hidden_size=128, num_heads=2, num_layers=2,
                                 initializer_range=0.1)

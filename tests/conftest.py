@@ -51,7 +51,7 @@ def trainer_defaults() -> dict:
 @pytest.fixture(scope="session")
 def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Path to a saved tiny Qwen2 causal LM + char tokenizer (loadable with Auto* classes)."""
-    from rewardkit.tiny import save_tiny_causal_lm
+    from rewardkit.core.tiny import save_tiny_causal_lm
 
     return save_tiny_causal_lm(tmp_path_factory.mktemp("tiny_lm"))
 
@@ -59,6 +59,6 @@ def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Path to a saved tiny BERT usable as bert_score `model_type=str(path), num_layers=2`."""
-    from rewardkit.tiny import save_tiny_bert
+    from rewardkit.core.tiny import save_tiny_bert
 
     return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))

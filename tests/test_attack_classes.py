@@ -110,8 +110,8 @@ def test_a_device_as_input_is_refused(scoring, argv):
 
 
 def test_a_spec_that_is_a_fifo_is_refused_without_blocking(tmp_path):
-    from rewardkit.errors import ConfigError
-    from rewardkit.specs import load_file
+    from rewardkit.core.errors import ConfigError
+    from rewardkit.core.specs import load_file
 
     os.mkfifo(tmp_path / "spec.yaml")  # no writer: opening it to read would block forever
     with pytest.raises(ConfigError, match="spec.yaml: is not a regular file"):
@@ -119,8 +119,8 @@ def test_a_spec_that_is_a_fifo_is_refused_without_blocking(tmp_path):
 
 
 def test_an_inference_file_linked_to_a_device_is_refused(tmp_path):
-    from rewardkit.errors import DataError
-    from rewardkit.inference_files import load_inference
+    from rewardkit.core.errors import DataError
+    from rewardkit.selection.inference_files import load_inference
 
     (tmp_path / "step_9.json").symlink_to("/dev/zero")  # a crafted run folder
     with pytest.raises(DataError, match="step_9.json: is a character device, not a regular file or pipe"):
@@ -128,8 +128,8 @@ def test_an_inference_file_linked_to_a_device_is_refused(tmp_path):
 
 
 def test_inputs_over_the_size_limit_are_refused_before_reading(tmp_path, monkeypatch):
-    from rewardkit.errors import DataError
-    from rewardkit.fileio import MAX_INPUT_ENV, read_jsonl
+    from rewardkit.core.errors import DataError
+    from rewardkit.core.fileio import MAX_INPUT_ENV, read_jsonl
 
     sparse = tmp_path / "huge.jsonl"
     with open(sparse, "wb") as f:
@@ -167,7 +167,8 @@ def test_select_holds_one_inference_file_at_a_time(tmp_path, monkeypatch):
     import gc
     import weakref
 
-    from rewardkit import inference_files, selection
+    from rewardkit.selection import checkpoints as selection
+    from rewardkit.selection import inference_files
 
     for step in (1, 2, 3):
         rows = [{"id": i, "output": str(i % 2), "answer": "1"} for i in range(50)]
@@ -202,8 +203,8 @@ def _step_file(folder: Path, name: str, step: object = 1, epoch: object = 1.0) -
 
 @pytest.mark.parametrize("epoch", ["NaN", "Infinity", "-Infinity", "1e400", "-1"])
 def test_step_file_epoch_must_be_finite_and_not_negative(tmp_path, epoch):
-    from rewardkit.errors import DataError
-    from rewardkit.inference_files import load_inference
+    from rewardkit.core.errors import DataError
+    from rewardkit.selection.inference_files import load_inference
 
     _step_file(tmp_path, "step_1.json", epoch=epoch)
     with pytest.raises(DataError, match="step_1.json: 'epoch' must be a finite number >= 0"):
@@ -218,8 +219,8 @@ def test_select_json_never_prints_a_bare_nan(scoring):
 
 
 def test_two_files_of_one_step_are_refused(tmp_path):
-    from rewardkit.errors import DataError
-    from rewardkit.inference_files import find_inference_files, step_files
+    from rewardkit.core.errors import DataError
+    from rewardkit.selection.inference_files import find_inference_files, step_files
 
     for name in ("step_1.json", "step_01.json", "step_001.json"):
         _step_file(tmp_path, name)
@@ -233,8 +234,8 @@ def test_two_files_of_one_step_are_refused(tmp_path):
 
 
 def test_step_in_the_file_must_match_its_name(tmp_path):
-    from rewardkit.errors import DataError
-    from rewardkit.inference_files import load_inference
+    from rewardkit.core.errors import DataError
+    from rewardkit.selection.inference_files import load_inference
 
     _step_file(tmp_path, "step_5.json", step=10)
     with pytest.raises(DataError, match="step_5.json: the file says step 10 but its name says step 5. Hint:"):
@@ -314,7 +315,7 @@ def _stage_folder(tmp_path: Path, **dataset) -> Path:
     ({"system_prompt": 7}, r"config.dataset.system_prompt: Input should be a valid string"),
 ], ids=["chat-as-text", "columns-as-list", "columns-as-number", "system-prompt-number"])
 def test_a_malformed_stage_record_is_one_error(tmp_path, change, expected):
-    from rewardkit.errors import ConfigError
+    from rewardkit.core.errors import ConfigError
     from rewardkit.generation import resolve_run
 
     stage = _stage_folder(tmp_path, **change)
@@ -335,7 +336,7 @@ def test_a_stage_record_whose_dataset_is_text_is_one_cli_line(tmp_path):
 
 
 def test_a_summary_stage_name_cannot_leave_the_run(tmp_path):
-    from rewardkit.errors import ConfigError
+    from rewardkit.core.errors import ConfigError
     from rewardkit.generation import resolve_run
 
     _stage_folder(tmp_path / "outside_run")  # a real stage record outside the pipeline's folder
@@ -391,7 +392,7 @@ PIPELINE = {"pipeline": [{"stage": "sft", "model": "m", "dataset": {"path": "x.j
     ("pipeline.99999999999999999999.name", "index 99999999999999999999 is out of range (2 items)"),
 ], ids=["double-minus", "superscript-two", "arabic-indic-one", "huge"])
 def test_set_indices_are_ascii_digits(key, expected):
-    from rewardkit.errors import ConfigError
+    from rewardkit.core.errors import ConfigError
     from rewardkit.train.config import apply_overrides
 
     with pytest.raises(ConfigError, match=re.escape(f"--set {key.rsplit('.', 1)[0]}: {expected}")):
@@ -429,8 +430,8 @@ def test_into_identity_rule_leaves_other_keys_alone():
 
 @pytest.mark.parametrize("first, second", [("x-y", "x_y"), ("x_y", "x--y"), ("x-y", "x-_y")])
 def test_plugin_names_that_pip_normalizes_alike_are_one_plugin(tmp_path, first, second):
-    from rewardkit.errors import ConfigError
-    from rewardkit.scaffold import new_plugin
+    from rewardkit.core.errors import ConfigError
+    from rewardkit.cli.scaffold import new_plugin
 
     made = new_plugin(first, tmp_path)
     assert made.root.name == "rewardkit-x-y" and made.module == "rewardkit_x_y"
@@ -463,7 +464,7 @@ def _two_checkpoints(folder: Path) -> Path:
 
 @pytest.mark.parametrize("name, magic", [("p.svg", b"<?xml"), ("p.pdf", b"%PDF"), ("p.PNG", b"\x89PNG")])
 def test_select_plot_follows_the_suffix(tmp_path, name, magic):
-    from rewardkit import selection
+    from rewardkit.selection import checkpoints as selection
 
     result = selection.select(_two_checkpoints(tmp_path / "inf"), SPEC_DICT)
     selection.write_plot(result, tmp_path / name)
@@ -480,9 +481,9 @@ def test_select_plot_with_an_unknown_suffix_is_refused_before_scoring(scoring, n
 
 @pytest.mark.parametrize("entry", ["symlink", "file"])
 def test_demo_output_with_a_linked_stage_folder_is_refused(tmp_path, entry):
-    from rewardkit.demo import prepare_output
-    from rewardkit.fileio import OUTPUT_MARKER as MARKER
-    from rewardkit.errors import ConfigError
+    from rewardkit.cli.demo import prepare_output
+    from rewardkit.core.fileio import OUTPUT_MARKER as MARKER
+    from rewardkit.core.errors import ConfigError
 
     out, elsewhere = tmp_path / "demo", tmp_path / "precious"
     (elsewhere / "keep").mkdir(parents=True)
@@ -506,7 +507,7 @@ def test_a_pickled_adapter_with_code_is_refused_as_unsafe(tiny_lm_dir, tmp_path)
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from rewardkit.errors import ConfigError
+    from rewardkit.core.errors import ConfigError
     from rewardkit.generation import load_model_for_inference
 
     adapter = tmp_path / "adapter"

@@ -13,8 +13,8 @@ import pytest
 
 import rewardkit
 from rewardkit import ConfigError, DataError
-from rewardkit.inference_files import make_record
-from rewardkit.paths import run_path, safe_child
+from rewardkit.selection.inference_files import make_record
+from rewardkit.core.paths import run_path, safe_child
 
 SPEC = {"rewards": {"em": {"use": "exact_match"}}}
 VAL = [{"id": f"q{i}", "prompt": f"{i}+{i}=", "answer": str(2 * i)} for i in range(3)]
@@ -153,7 +153,7 @@ class _Saveable:
 
 
 def test_pruning_deletes_only_folders_lora_save_marked(tmp_path):
-    from rewardkit.selection import CheckpointScore
+    from rewardkit.selection.checkpoints import CheckpointScore
 
     args, state = _args_state(tmp_path)
     lora = rewardkit.get_callback("lora_save", save_tokenizer=False)

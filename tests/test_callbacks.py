@@ -97,7 +97,7 @@ def sft_run(tiny_lm_dir, trainer_defaults, tmp_path_factory):
 
 
 def _recompute(sidecar):
-    """Scores straight from the JSON files with compose(), not through rewardkit.selection."""
+    """Scores straight from the JSON files with compose(), not through rewardkit.selection.checkpoints."""
     import rewardkit
 
     composed = rewardkit.compose(SPEC)
@@ -269,7 +269,8 @@ def test_batched_left_padded_generation_equals_one_by_one(tiny):
 
 
 def test_shared_prompt_prefix_is_encoded_once_and_changes_no_output(tiny):
-    from rewardkit.callbacks.inference import MIN_SHARED_PREFIX, generate_texts, shared_prefix_length
+    from rewardkit.callbacks.inference import generate_texts
+    from rewardkit.engines.hf import MIN_SHARED_PREFIX, shared_prefix_length
 
     model, tok = tiny
     system = {"role": "system", "content": "You answer arithmetic questions with one number only."}

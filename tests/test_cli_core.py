@@ -19,7 +19,7 @@ def run(*args, cwd=None, env=None):
 @pytest.mark.parametrize("code", [
     "import rewardkit",
     "import rewardkit; rewardkit.list_rewards(); rewardkit.list_callbacks(); rewardkit.list_views()",
-    "import sys; sys.argv = ['rewardkit', 'list', '--json']; from rewardkit.cli import main\n"
+    "import sys; sys.argv = ['rewardkit', 'list', '--json']; from rewardkit.cli.main import main\n"
     "try:\n    main()\nexcept SystemExit:\n    pass",
     "import rewardkit; rewardkit.compose({'em': 'exact_match', 'm': 'math_exact_match'})"
     "(completions=['1'], answer=['1'])",

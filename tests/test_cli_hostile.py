@@ -1,6 +1,6 @@
 """The `rewardkit` command under hostile input and signals: one error line, the right exit code, no traceback.
 
-Exit codes (rewardkit.console): 2 usage/input error, 130 Ctrl-C, 143 SIGTERM, 141 stdout closed early.
+Exit codes (rewardkit.cli.console): 2 usage/input error, 130 Ctrl-C, 143 SIGTERM, 141 stdout closed early.
 Every case runs the real CLI in a subprocess (`python -m rewardkit`); none imports torch, so each takes ~1 s.
 """
 
@@ -211,7 +211,7 @@ def test_closed_stdout_exits_quietly(argv):
 
 WARN_SCRIPT = textwrap.dedent("""
     import logging, sys, types
-    from rewardkit.console import quiet_third_party
+    from rewardkit.cli.console import quiet_third_party
     if sys.argv[1] == "quiet":
         quiet_third_party()
 
@@ -257,7 +257,7 @@ def test_verbose_option_and_env():
 def _app_raising(exc: BaseException):
     import typer
 
-    from rewardkit.console import Group
+    from rewardkit.cli.console import Group
 
     app = typer.Typer(cls=Group, add_completion=False)
 
@@ -283,7 +283,7 @@ def _app_raising(exc: BaseException):
     (BrokenPipeError(32, "Broken pipe"), 141, ""),
 ], ids=["oserror-with-path", "oserror", "unicode", "recursion", "json", "keyboardinterrupt", "brokenpipe"])
 def test_boundary_safety_net(monkeypatch, exc, code, expected):
-    from rewardkit import console as term
+    from rewardkit.cli import console as term
 
     if isinstance(exc, BrokenPipeError):
         monkeypatch.setattr(term, "_pipe_closed", lambda: term.EXIT_SIGPIPE)  # keep pytest's stdout
@@ -297,7 +297,7 @@ def test_boundary_safety_net(monkeypatch, exc, code, expected):
 
 
 def test_bugs_still_raise(monkeypatch):
-    from rewardkit import console as term
+    from rewardkit.cli import console as term
 
     monkeypatch.setattr(sys, "argv", ["rewardkit", "boom"])
     with pytest.raises(ZeroDivisionError):
@@ -310,7 +310,7 @@ def test_in_process_main_leaves_the_process_as_found(monkeypatch, capsys):
     import logging
     import warnings
 
-    from rewardkit.cli import main
+    from rewardkit.cli.main import main
 
     before = (warnings.showwarning, logging.getLogger("trl").level, os.environ.get("TRANSFORMERS_VERBOSITY"),
               signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))

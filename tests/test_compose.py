@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rewardkit import ConfigError, ExpressionError, UnknownNameError, compose, expr
+from rewardkit import ConfigError, ExpressionError, UnknownNameError, compose
+from rewardkit.composition import expr
 
 SEED = "(bertscore + em + (format + 3*rouge1)/2)/3"
 

@@ -6,7 +6,7 @@ import pytest
 
 import rewardkit
 from rewardkit import ConfigError, compose, get_preset, get_reward, get_view, hookimpl
-from rewardkit.plugins import register_plugin, unregister_plugin
+from rewardkit.core.plugins import register_plugin, unregister_plugin
 
 
 class LazyPlugin:
@@ -78,8 +78,8 @@ def test_generation_of_an_empty_shard_needs_no_chat_template():
 
 
 def test_failed_scaffold_leaves_no_folder_behind(tmp_path, monkeypatch):
-    from rewardkit import scaffold
-    from rewardkit.fileio import atomic_write_text
+    from rewardkit.cli import scaffold
+    from rewardkit.core.fileio import atomic_write_text
 
     calls = []
 

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_quick_demo(tmp_path, monkeypatch, capsys):
-    from rewardkit import cli
+    from rewardkit.cli import main as cli
 
     out = tmp_path / "demo"
     monkeypatch.setattr("sys.argv", ["rewardkit", "demo", "--quick", "--output", str(out)])
@@ -46,8 +46,8 @@ def test_quick_demo(tmp_path, monkeypatch, capsys):
 
 
 def test_demo_refuses_a_foreign_output_folder(tmp_path):
-    from rewardkit.demo import prepare_output
-    from rewardkit.errors import ConfigError
+    from rewardkit.cli.demo import prepare_output
+    from rewardkit.core.errors import ConfigError
 
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="not a demo folder"):

@@ -6,8 +6,8 @@ import pytest
 
 import rewardkit
 from rewardkit import ConfigError, UnknownNameError
-from rewardkit.errors import Where
-from rewardkit.validation import Params, validate
+from rewardkit.core.errors import Where
+from rewardkit.core.validation import Params, validate
 
 
 def test_parts_render_as_one_line():

@@ -10,11 +10,11 @@ import time
 import pytest
 
 from rewardkit import DataError
-from rewardkit.fileio import atomic_write_json, atomic_write_text, read_json, read_jsonl
+from rewardkit.core.fileio import atomic_write_json, atomic_write_text, read_json, read_jsonl
 
 WRITER = """
 import sys
-from rewardkit.fileio import atomic_write_json
+from rewardkit.core.fileio import atomic_write_json
 path = sys.argv[1]
 i = 0
 while True:

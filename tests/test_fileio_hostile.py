@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from rewardkit import DataError
-from rewardkit import fileio
-from rewardkit.fileio import (atomic_replace_dir, atomic_write_json, atomic_write_text, dumps_strict, ensure_dir,
+from rewardkit.core import fileio
+from rewardkit.core.fileio import (atomic_replace_dir, atomic_write_json, atomic_write_text, dumps_strict, ensure_dir,
                               make_temp_dir, read_json, read_jsonl, read_records)
 
 

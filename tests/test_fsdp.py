@@ -17,7 +17,7 @@ SCRIPT = Path(__file__).parent / "scripts" / "fsdp_callbacks_run.py"
 @pytest.fixture(scope="module")
 def varied_lm_dir(tmp_path_factory) -> Path:
     """A tiny LM whose greedy outputs differ between prompts (the default init repeats one token everywhere)."""
-    from rewardkit.tiny import save_tiny_causal_lm
+    from rewardkit.core.tiny import save_tiny_causal_lm
 
     return save_tiny_causal_lm(tmp_path_factory.mktemp("varied_lm"), initializer_range=0.1)
 

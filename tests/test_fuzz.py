@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rewardkit import get_reward
-from rewardkit.numeric import extract_answer, last_number_text, numbers_equal, parse_number
+from rewardkit.text.numeric import extract_answer, last_number_text, numbers_equal, parse_number
 from rewardkit import get_view as resolve_view
 
 MATHY = st.text(alphabet=st.sampled_from(list("0123456789-+.,/ eE$#{}\\boxedfrac ab\u2212")), max_size=60)

@@ -17,10 +17,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rewardkit import RewardError, RewardkitError, compose, expr, get_reward, get_view
-from rewardkit.composition import Composed
-from rewardkit.plugins import get_registry
-from rewardkit.specs import load_file, parse_yaml
+from rewardkit import RewardError, RewardkitError, compose, get_reward, get_view
+from rewardkit.composition import expr
+from rewardkit.composition.composed import Composed
+from rewardkit.core.plugins import get_registry
+from rewardkit.core.specs import load_file, parse_yaml
 
 # Outside the per-example deadline: load the plugins and the ROUGE scorer once.
 get_registry()

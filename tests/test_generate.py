@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit.errors import ConfigError, DataError
+from rewardkit.core.errors import ConfigError, DataError
 
 SYSTEM = "You are a careful Korean grammar teacher. Read the question and answer with the correct sentence."
 QUESTIONS = ["Pick: a or b?", "Fix this sentence: I has a cat.", "Which one is right, x or y? Explain why.",
@@ -66,7 +66,7 @@ def _drop(row: dict, dotted: str) -> dict:
 def lm_dir(tmp_path_factory) -> Path:
     """conftest's tiny Qwen2 + char tokenizer, initialised with a wider spread (initializer_range 0.2): with the
     default init its greedy completion is "\\n\\n..." for every prompt, which would make output comparisons vacuous."""
-    from rewardkit.tiny import save_tiny_causal_lm
+    from rewardkit.core.tiny import save_tiny_causal_lm
 
     return save_tiny_causal_lm(tmp_path_factory.mktemp("gen_lm"), initializer_range=0.2)
 
@@ -158,7 +158,7 @@ def test_json_and_jsonl_output_hold_the_same_rows(lm_dir, tmp_path):
 def test_outputs_equal_one_at_a_time_generate(loaded, tmp_path, kind):
     """Batched (4 per batch, padded), prefix-shared generation gives exactly the texts of one plain greedy
     `model.generate` per row."""
-    from rewardkit.callbacks.inference import shared_prefix_length
+    from rewardkit.engines.hf import shared_prefix_length
     from rewardkit.generation import build_prompts, generate_file
 
     model, tok = loaded

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit.errors import ConfigError
+from rewardkit.core.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +15,7 @@ def silent_lm(tmp_path_factory) -> Path:
     """A tiny model whose generation config forces end-of-turn at once: every completion is empty."""
     from transformers import AutoModelForCausalLM
 
-    from rewardkit.tiny import make_tiny
+    from rewardkit.core.tiny import make_tiny
 
     path = make_tiny(tmp_path_factory.mktemp("silent"), "lm", hidden_size=32)
     model = AutoModelForCausalLM.from_pretrained(path)

@@ -36,15 +36,15 @@ from rewardkit import (
     RewardParams,
     UnknownNameError,
     compose,
-    expr,
     get_reward,
     get_view,
     hookimpl,
-    plugins,
 )
-from rewardkit.composition import Composed
+from rewardkit.composition import expr
+from rewardkit.core import plugins
+from rewardkit.composition.composed import Composed
 from rewardkit.rewards.function_rewards import FunctionReward
-from rewardkit.specs import load_file, parse_yaml
+from rewardkit.core.specs import load_file, parse_yaml
 
 NAN = float("nan")
 INF = float("inf")

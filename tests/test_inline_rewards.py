@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rewardkit import compose
-from rewardkit.errors import ConfigError, RewardError
+from rewardkit.core.errors import ConfigError, RewardError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from inline_rewards_pkg import rewards as user  # noqa: E402

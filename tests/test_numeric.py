@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from rewardkit.numeric import extract_answer, last_number_text, numbers_equal, parse_number
+from rewardkit.text.numeric import extract_answer, last_number_text, numbers_equal, parse_number
 
 
 def eq(a: str, b: str) -> bool:

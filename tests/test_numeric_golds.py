@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rewardkit import get_reward
-from rewardkit.errors import DataError
+from rewardkit.core.errors import DataError
 from rewardkit.rewards.base import float_text
 
 EM = get_reward("exact_match")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rewardkit.errors import ConfigError
+from rewardkit.core.errors import ConfigError
 from rewardkit.train import preflight, run
 
 

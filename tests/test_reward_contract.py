@@ -190,8 +190,8 @@ def count_digits(completions, **kwargs):
 
 
 def test_plain_function_gets_the_contract():
-    from rewardkit.hookspecs import hookimpl
-    from rewardkit.plugins import register_plugin, unregister_plugin
+    from rewardkit.core.hookspecs import hookimpl
+    from rewardkit.core.plugins import register_plugin, unregister_plugin
 
     class FnPlugin:
         @hookimpl

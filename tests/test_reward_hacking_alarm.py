@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def _warm_started(path, steps: int = 17):
     import torch
 
-    from rewardkit.tiny import build_char_tokenizer, build_tiny_causal_lm
+    from rewardkit.core.tiny import build_char_tokenizer, build_tiny_causal_lm
 
     tok = build_char_tokenizer()
     model = build_tiny_causal_lm(tok, hidden_size=64, num_layers=2, num_heads=4, seed=0)

@@ -10,7 +10,7 @@ import pytest
 
 import rewardkit
 from rewardkit import compose, get_reward
-from rewardkit.errors import ConfigError, DataError
+from rewardkit.core.errors import ConfigError, DataError
 
 SYSTEM = {"role": "system", "content": "Solve it. End with the number alone."}
 QUESTIONS = ["What is 2 + 3?", "What is 10 - 4?", "What is 7 * 6?"]
@@ -122,8 +122,8 @@ def test_transforms_and_views(tiny_rm_dir):
 
 
 def test_score_rows_jsonl_and_missing_prompts(tiny_rm_dir, tmp_path):
-    from rewardkit.fileio import read_jsonl
-    from rewardkit.scoring import score_rows
+    from rewardkit.core.fileio import read_jsonl
+    from rewardkit.composition.scoring import score_rows
 
     prompts, completions = _rows(conversational=False)
     path = tmp_path / "rows.jsonl"
@@ -220,6 +220,6 @@ def test_flat_specs_resolve_rm_references_too():
     stages, _, where = load_stages(cfg)
     spec = reward_spec(stages[1], stages[:1], where)
     assert spec["rewards"]["rm"]["model"] == str(Path("runs/p/rm/final")) and spec["combine"] == "em + 0.1*rm"
-    from rewardkit.composition import parse_spec
+    from rewardkit.composition.spec import parse_spec
 
     assert parse_spec(spec).rewards.keys() == {"rm", "em"}

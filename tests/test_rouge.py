@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rewardkit import ConfigError, UnknownNameError, get_reward, get_tokenizer
-from rewardkit.text_tokenizers import Auto, Chars, RougeDefault, UnicodeWords, rouge_tokenize
+from rewardkit.text.text_tokenizers import Auto, Chars, RougeDefault, UnicodeWords, rouge_tokenize
 
 # (reference, completion): case, punctuation, numbers, repeats (clipping), no overlap, subsets, long text.
 PAIRS = [

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 import rewardkit
-from rewardkit.scaffold import FILES, check_name, new_plugin, plugin_names, render
+from rewardkit.cli.scaffold import FILES, check_name, new_plugin, plugin_names, render
 
 try:
     import tomllib
@@ -91,7 +91,7 @@ def test_never_overwrites(tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rewardkit import scaffold
+    from rewardkit.cli import scaffold
 
     real, written = scaffold.atomic_write_text, []
 
@@ -115,7 +115,7 @@ def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_generated_plugin_works_in_process(tmp_path: Path) -> None:
     """Fast check of the templates without pip: register the generated hook module by hand."""
-    from rewardkit.plugins import register_plugin, unregister_plugin
+    from rewardkit.core.plugins import register_plugin, unregister_plugin
 
     made = new_plugin("scaffold-inproc", tmp_path)
     sys.path.insert(0, str(made.root / "src"))

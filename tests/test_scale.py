@@ -13,7 +13,7 @@ import warnings
 
 import pytest
 
-from rewardkit.errors import ConfigError
+from rewardkit.core.errors import ConfigError
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 
@@ -113,7 +113,7 @@ def test_best_checkpoint_skips_a_sharded_checkpoint_it_cannot_load(tmp_path):
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
     from rewardkit import get_callback
-    from rewardkit.inference_files import write_step_file
+    from rewardkit.selection.inference_files import write_step_file
 
     write_step_file(tmp_path / "inference", 2, 1.0, [{"id": 1, "prompt": "2+2=", "output": "4", "answer": "4"}])
     (tmp_path / "checkpoint-2" / "pytorch_model_fsdp_0").mkdir(parents=True)

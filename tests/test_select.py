@@ -1,4 +1,4 @@
-"""`rewardkit select` and rewardkit.selection on hand-made inference files."""
+"""`rewardkit select` and rewardkit.selection.checkpoints on hand-made inference files."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from rewardkit import ConfigError, DataError, compose
-from rewardkit.inference_files import load_inference
-from rewardkit.selection import select
+from rewardkit.selection.inference_files import load_inference
+from rewardkit.selection.checkpoints import select
 
 SPEC = {"rewards": {"em": {"use": "exact_match"},
                     "num": {"use": "math_exact_match", "reference": "gold_number"},
@@ -44,7 +44,7 @@ def _spec_file(tmp_path):
 
 
 def cli(monkeypatch, capsys, *args):
-    from rewardkit.cli import main
+    from rewardkit.cli.main import main
 
     monkeypatch.setattr(sys, "argv", ["rewardkit", *args])
     try:
@@ -251,7 +251,7 @@ def test_a_bad_scores_record_is_named_without_a_misleading_hint(tmp_path, conten
 
 
 def test_plot_draws_each_distinct_series_once_and_labels_rows(tmp_path):
-    from rewardkit.selection import CheckpointScore, Selection, plot_series, write_plot
+    from rewardkit.selection.checkpoints import CheckpointScore, Selection, plot_series, write_plot
 
     def cp(step, em, short):
         return CheckpointScore(name=f"step_{step}", file=f"step_{step}.json", step=step, epoch=None, count=5,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from rewardkit import ConfigError, compose
-from rewardkit.selection import CheckpointScore, score_checkpoint, select
-from rewardkit.selection_stats import bootstrap_scores, resample_counts
-from rewardkit.training_reward import divergence, training_rewards
+from rewardkit.selection.checkpoints import CheckpointScore, score_checkpoint, select
+from rewardkit.selection.stats import bootstrap_scores, resample_counts
+from rewardkit.selection.training_reward import divergence, training_rewards
 
 SPEC = {"rewards": {"em": {"use": "exact_match"}, "num": {"use": "math_exact_match", "reference": "gold"}},
         "combine": "min(em, 0.9) / (num + 1) + em"}  # non-linear, divides: the vectorised evaluator must agree
@@ -86,7 +86,7 @@ def test_all_equal_scores_are_said_out_loud(tmp_path, monkeypatch, capsys):
     folder = _files(tmp_path / "inference", {5: ["yes", "no"], 10: ["yes", "no"], 15: ["yes", "no"]})
     res = select(folder, EM)
     assert res.best.step == 5 and res.tie.startswith("All 3 checkpoints score 0.5: a tie")
-    from rewardkit.cli import main
+    from rewardkit.cli.main import main
 
     spec = tmp_path / "em.json"
     spec.write_text(json.dumps(EM))
@@ -158,7 +158,7 @@ def test_best_checkpoint_alarm_and_policy_params_are_checked():
 
 
 def test_run_summary_reads_what_best_checkpoint_recorded(tmp_path):
-    from rewardkit.training_reward import run_summary
+    from rewardkit.selection.training_reward import run_summary
 
     assert run_summary(tmp_path / "missing.json") is None
     record = {"metric": "eval_score", "expression": "em", "policy": "best", "tie": None, "divergence": None,

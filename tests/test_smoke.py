@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit.errors import ConfigError
+from rewardkit.core.errors import ConfigError
 from rewardkit.train import smoke
 from rewardkit.train.config import load_stages
 

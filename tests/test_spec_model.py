@@ -11,11 +11,11 @@ from pydantic import Field
 
 from rewardkit import ConfigError, compose, hookimpl
 from rewardkit.api import load_compose_spec
-from rewardkit.composition import ComposeSpec
+from rewardkit.composition.spec import ComposeSpec
 from rewardkit.models import spec_models
-from rewardkit.plugins import register_plugin, unregister_plugin
+from rewardkit.core.plugins import register_plugin, unregister_plugin
 from rewardkit.rewards.base import Reward, RewardParams
-from rewardkit.validation import ModelRef, stage_ref
+from rewardkit.core.validation import ModelRef, stage_ref
 
 SHAPES = [
     {"em": "exact_match", "b": {"use": "brevity", "max_length": 5}},

@@ -1,4 +1,4 @@
-"""The tiny offline models in rewardkit.tiny load back with the Auto* classes and bert_score."""
+"""The tiny offline models in rewardkit.core.tiny load back with the Auto* classes and bert_score."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ MESSAGES = [
 
 def test_import_is_light():
     heavy = "('torch', 'transformers', 'tokenizers')"
-    code = f"import sys, rewardkit.tiny; print(sorted(m for m in {heavy} if m in sys.modules))"
+    code = f"import sys, rewardkit.core.tiny; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 def test_char_tokenizer_roundtrip_and_chat_template():
-    from rewardkit.tiny import build_char_tokenizer
+    from rewardkit.core.tiny import build_char_tokenizer
 
     tok = build_char_tokenizer(extra_chars="가옳")
     text = "Hello, world!\n\t 가 옳다 é ☃"
@@ -43,7 +43,7 @@ def test_saved_causal_lm_reloads_identically(tmp_path, arch):
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-    from rewardkit.tiny import build_char_tokenizer, save_tiny_causal_lm
+    from rewardkit.core.tiny import build_char_tokenizer, save_tiny_causal_lm
 
     path = save_tiny_causal_lm(tmp_path / arch, arch=arch)
     original = build_char_tokenizer()
@@ -83,7 +83,7 @@ def test_tiny_bert_works_with_bert_score(tiny_bert_dir):
 def test_tiny_bert_extra_words_tokenize(tmp_path):
     from transformers import AutoTokenizer
 
-    from rewardkit.tiny import save_tiny_bert
+    from rewardkit.core.tiny import save_tiny_bert
 
     path = save_tiny_bert(tmp_path / "ko", words=["옳다"] + list("가나다"))
     tokens = AutoTokenizer.from_pretrained(path).tokenize("가나 옳다 jumps")

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from rewardkit.errors import ConfigError
-from rewardkit.tiny_command import make
+from rewardkit.core.errors import ConfigError
+from rewardkit.cli.tiny_command import make
 
 
 def test_tiny_lm_covers_the_data_and_loads_offline(tmp_path):

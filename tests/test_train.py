@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit.errors import ConfigError
+from rewardkit.core.errors import ConfigError
 from rewardkit.train.config import apply_overrides, load_stages
 
 FAST = {"max_steps": 2, "per_device_train_batch_size": 2, "logging_steps": 1, "save_strategy": "no",
@@ -203,7 +203,7 @@ def test_bad_references_and_missing_eval_set(tiny_lm_dir, tmp_path):
 
 
 def test_cli_prints_one_red_line_and_exits_2(tiny_lm_dir, tmp_path, capsys, monkeypatch):
-    from rewardkit import cli
+    from rewardkit.cli import main as cli
 
     path = tmp_path / "c.yaml"
     path.write_text(f"stage: sft\nmodel: {tiny_lm_dir}\ndataset: {{generator: arithmetic}}\ntrainer: {{max_step: 2}}\n")
@@ -222,7 +222,7 @@ def test_load_validates_without_training(tmp_path):
 
 
 def test_train_package_import_is_light():
-    code = ("import sys, rewardkit.train, rewardkit.train.config, rewardkit.demo; "
+    code = ("import sys, rewardkit.train, rewardkit.train.config, rewardkit.cli.demo; "
             "print([m for m in ('torch', 'transformers', 'trl', 'peft', 'datasets') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

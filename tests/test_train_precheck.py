@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from rewardkit.errors import ConfigError
+from rewardkit.core.errors import ConfigError
 from rewardkit.train.config import load_stages
 from rewardkit.train.precheck import GRPO_DEFAULTS, check_grpo_batches
 
@@ -43,7 +43,7 @@ def test_config_errors_come_before_any_heavy_import(tmp_path, change, message):
     cfg = _grpo(tmp_path, **change)
     script = textwrap.dedent(f"""
         import json, sys
-        from rewardkit.errors import ConfigError
+        from rewardkit.core.errors import ConfigError
         from rewardkit.train import run
         try:
             run(json.loads({json.dumps(json.dumps(cfg))}))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit.errors import ConfigError
+from rewardkit.core.errors import ConfigError
 
 KILL = Path(__file__).parent / "scripts" / "train_kill.py"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "300"}

@@ -2,9 +2,9 @@ import pickle
 
 import pytest
 
-from rewardkit.errors import ConfigError, UnknownNameError
+from rewardkit.core.errors import ConfigError, UnknownNameError
 from rewardkit import get_view as resolve_view
-from rewardkit.numeric import last_boxed
+from rewardkit.text.numeric import last_boxed
 
 
 @pytest.mark.parametrize("spec,text,expected", [

@@ -2,7 +2,7 @@
 
 Everything a plugin needs is importable from here: `hookimpl`, `Register`, the bases it subclasses (`Reward`,
 `View`, `Tokenizer`) and their parameter models (`RewardParams`, `Params`, `ViewSpec`, `TokenizerSpec`),
-`ModelRef`, `Reference`, `validate` and the error types. Names load on first use
+`ModelRef`, `Reference`, `validate`, `read_text` (bounded, strict UTF-8) and the error types. Names load on first use
 (PEP 562), so `python -m rewardkit` and console scripts reach their signal handling before any import work.
 """
 
@@ -18,15 +18,17 @@ _EXPORTS = {
             "get_view", "list_callbacks", "list_generators", "list_presets", "list_rewards", "list_tokenizers",
             "list_views", "load_compose_spec", "load_spec"],
     "callbacks": ["link_callbacks"],
-    "composition": ["ComposeSpec", "Composed"],
-    "errors": ["AmbiguousNameError", "ConfigError", "DataError", "ExpressionError", "RewardError", "RewardkitError",
-               "UnknownNameError"],
-    "hookspecs": ["Register", "hookimpl"],
+    "composition.composed": ["Composed"],
+    "composition.spec": ["ComposeSpec"],
+    "core.errors": ["AmbiguousNameError", "ConfigError", "DataError", "ExpressionError", "RewardError",
+                    "RewardkitError", "UnknownNameError"],
+    "core.reading": ["read_text"],
+    "core.hookspecs": ["Register", "hookimpl"],
+    "core.validation": ["ModelRef", "Params", "RegexSeconds", "Seconds", "TokenizerSpec", "ViewSpec", "validate"],
     "rewards": ["ExactMatch"],
     "rewards.base": ["Reference", "Reward", "RewardParams", "reference_options"],
-    "text_tokenizers": ["Tokenizer"],
-    "views": ["View"],
-    "validation": ["ModelRef", "Params", "RegexSeconds", "Seconds", "TokenizerSpec", "ViewSpec", "validate"],
+    "text.text_tokenizers": ["Tokenizer"],
+    "text.views": ["View"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
@@ -46,45 +48,46 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs: the same names, statically
-    from .api import build as build
-    from .api import compose as compose
-    from .api import get_callback as get_callback
-    from .api import get_generator as get_generator
-    from .api import get_preset as get_preset
-    from .api import get_reward as get_reward
-    from .api import get_tokenizer as get_tokenizer
-    from .api import get_view as get_view
-    from .api import list_callbacks as list_callbacks
-    from .api import list_generators as list_generators
-    from .api import list_presets as list_presets
-    from .api import list_rewards as list_rewards
-    from .api import list_tokenizers as list_tokenizers
-    from .api import list_views as list_views
-    from .api import load_compose_spec as load_compose_spec
-    from .api import load_spec as load_spec
-    from .callbacks import link_callbacks as link_callbacks
-    from .composition import ComposeSpec as ComposeSpec
-    from .composition import Composed as Composed
-    from .errors import AmbiguousNameError as AmbiguousNameError
-    from .errors import ConfigError as ConfigError
-    from .errors import DataError as DataError
-    from .errors import ExpressionError as ExpressionError
-    from .errors import RewardError as RewardError
-    from .errors import RewardkitError as RewardkitError
-    from .errors import UnknownNameError as UnknownNameError
-    from .hookspecs import Register as Register
-    from .hookspecs import hookimpl as hookimpl
-    from .rewards import ExactMatch as ExactMatch
-    from .rewards.base import Reference as Reference
-    from .rewards.base import Reward as Reward
-    from .rewards.base import RewardParams as RewardParams
-    from .rewards.base import reference_options as reference_options
-    from .text_tokenizers import Tokenizer as Tokenizer
-    from .validation import ModelRef as ModelRef
-    from .validation import Params as Params
-    from .validation import RegexSeconds as RegexSeconds
-    from .validation import Seconds as Seconds
-    from .validation import TokenizerSpec as TokenizerSpec
-    from .validation import ViewSpec as ViewSpec
-    from .validation import validate as validate
-    from .views import View as View
+    from rewardkit.api import build as build
+    from rewardkit.api import compose as compose
+    from rewardkit.api import get_callback as get_callback
+    from rewardkit.api import get_generator as get_generator
+    from rewardkit.api import get_preset as get_preset
+    from rewardkit.api import get_reward as get_reward
+    from rewardkit.api import get_tokenizer as get_tokenizer
+    from rewardkit.api import get_view as get_view
+    from rewardkit.api import list_callbacks as list_callbacks
+    from rewardkit.api import list_generators as list_generators
+    from rewardkit.api import list_presets as list_presets
+    from rewardkit.api import list_rewards as list_rewards
+    from rewardkit.api import list_tokenizers as list_tokenizers
+    from rewardkit.api import list_views as list_views
+    from rewardkit.api import load_compose_spec as load_compose_spec
+    from rewardkit.api import load_spec as load_spec
+    from rewardkit.callbacks import link_callbacks as link_callbacks
+    from rewardkit.composition.composed import Composed as Composed
+    from rewardkit.composition.spec import ComposeSpec as ComposeSpec
+    from rewardkit.core.errors import AmbiguousNameError as AmbiguousNameError
+    from rewardkit.core.errors import ConfigError as ConfigError
+    from rewardkit.core.errors import DataError as DataError
+    from rewardkit.core.errors import ExpressionError as ExpressionError
+    from rewardkit.core.errors import RewardError as RewardError
+    from rewardkit.core.errors import RewardkitError as RewardkitError
+    from rewardkit.core.errors import UnknownNameError as UnknownNameError
+    from rewardkit.core.reading import read_text as read_text
+    from rewardkit.core.hookspecs import Register as Register
+    from rewardkit.core.hookspecs import hookimpl as hookimpl
+    from rewardkit.core.validation import ModelRef as ModelRef
+    from rewardkit.core.validation import Params as Params
+    from rewardkit.core.validation import RegexSeconds as RegexSeconds
+    from rewardkit.core.validation import Seconds as Seconds
+    from rewardkit.core.validation import TokenizerSpec as TokenizerSpec
+    from rewardkit.core.validation import ViewSpec as ViewSpec
+    from rewardkit.core.validation import validate as validate
+    from rewardkit.rewards import ExactMatch as ExactMatch
+    from rewardkit.rewards.base import Reference as Reference
+    from rewardkit.rewards.base import Reward as Reward
+    from rewardkit.rewards.base import RewardParams as RewardParams
+    from rewardkit.rewards.base import reference_options as reference_options
+    from rewardkit.text.text_tokenizers import Tokenizer as Tokenizer
+    from rewardkit.text.views import View as View

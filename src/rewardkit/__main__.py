@@ -1,5 +1,5 @@
 """python -m rewardkit"""
 
-from .cli import main
+from rewardkit.cli.main import main
 
 main()

@@ -9,15 +9,16 @@ import copy
 from pathlib import Path
 from typing import Any, Callable, Literal, Protocol, overload
 
-from .builder import Builder
-from .composition import ComposeSpec, Composed, callable_path, parse_combine
-from .errors import ConfigError
-from .plugins import get_registry
-from .registry import BUILT_KINDS, KINDS
-from .rewards.base import Reward, RewardParams
-from .rewards.function_rewards import FunctionReward, import_callable, is_import_path
-from .specs import SPEC_SUFFIXES, load_file, parse_assignment
-from .validation import nested_fields, validate
+from rewardkit.core.builder import Builder
+from rewardkit.composition.composed import Composed
+from rewardkit.composition.spec import ComposeSpec, callable_path, parse_combine
+from rewardkit.core.errors import ConfigError
+from rewardkit.core.plugins import get_registry
+from rewardkit.core.registry import BUILT_KINDS, KINDS
+from rewardkit.rewards.base import Reward, RewardParams
+from rewardkit.rewards.function_rewards import FunctionReward, import_callable, is_import_path
+from rewardkit.core.specs import SPEC_SUFFIXES, load_file, parse_assignment
+from rewardkit.core.validation import nested_fields, validate
 
 
 ViewFn = Callable[[str], str | None]  # what a view is: the part of a text, or None when it is absent

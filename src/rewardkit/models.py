@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .composition import ComposeSpec
-from .errors import ConfigError
-from .plugins import get_registry
-from .validation import ModelRef, model_ref_fields, stage_ref
+from rewardkit.composition.spec import ComposeSpec
+from rewardkit.core.errors import ConfigError
+from rewardkit.core.plugins import get_registry
+from rewardkit.core.validation import ModelRef, model_ref_fields, stage_ref
 
 HUB_TIMEOUT = 4.0  # seconds one hub question may take (env REWARDKIT_HUB_TIMEOUT)
 MODEL_FILES = ("config.json", "adapter_config.json")
@@ -206,7 +206,7 @@ def compose_checked(spec: Any, overrides: Any = None, name: str | None = None) -
 
     What `rewardkit score` and `select` use: a missing model is one line with the fix, as in training's preflight.
     """
-    from .api import compose, load_compose_spec
+    from rewardkit.api import compose, load_compose_spec
 
     parsed = load_compose_spec(spec, overrides)
     timeout = None if os.environ.get("REWARDKIT_HUB_TIMEOUT") else min(hub_timeout(), SCORING_HUB_TIMEOUT)

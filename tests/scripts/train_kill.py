@@ -17,7 +17,7 @@ def main() -> None:
     from transformers import TrainerCallback
     from transformers.trainer_callback import TrainerState
 
-    from rewardkit import cli
+    from rewardkit.cli import main as cli
     from rewardkit.train import pipeline
 
     if mode == "after-save":

@@ -25,8 +25,8 @@ def sample_items() -> list[dict]:
 
 @pytest.fixture(scope="session")
 def tiny_korean_bert(tmp_path_factory) -> Path:
-    """A tiny random BERT (rewardkit.tiny) whose vocabulary holds the sample's Hangul syllables; no network."""
-    tiny = pytest.importorskip("rewardkit.tiny")
+    """A tiny random BERT (rewardkit.core.tiny) whose vocabulary holds the sample's Hangul syllables; no network."""
+    tiny = pytest.importorskip("rewardkit.core.tiny")
     from korean_testdata import load_sample
 
     chars = sorted({ch for item in load_sample() for ch in item["output"]["answer"] if "가" <= ch <= "힣"})

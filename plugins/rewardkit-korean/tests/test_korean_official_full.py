@@ -55,7 +55,7 @@ def test_score_with_bleurt(capsys) -> None:
 @needs_bleurt
 def test_official_full_corpus_equals_the_reference_scorer(request: pytest.FixtureRequest) -> None:
     tiny_korean_bert = request.getfixturevalue("tiny_korean_bert")
-    from rewardkit.scoring import score_rows
+    from rewardkit.composition.scoring import score_rows
 
     spec = json.loads(json.dumps(rewardkit.get_preset("official_full")))
     spec["rewards"]["bertscore"].update(model_type=str(tiny_korean_bert), num_layers=2)

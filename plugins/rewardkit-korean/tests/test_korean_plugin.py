@@ -33,7 +33,7 @@ def test_entry_point_is_installed() -> None:
 
 def test_rewardkit_list_json_shows_the_plugin() -> None:
     # A fresh process that never imports rewardkit_korean itself: only the entry point can bring it in.
-    out = _run("import sys; from rewardkit.cli import main; sys.argv = ['rewardkit', 'list', '--json']; main()")
+    out = _run("import sys; from rewardkit.cli.main import main; sys.argv = ['rewardkit', 'list', '--json']; main()")
     data = json.loads(out)
     mine = {kind: {e["name"]: e for e in data[kind] if e["source"] == DIST}
             for kind in ("rewards", "views", "tokenizers", "presets")}
@@ -152,7 +152,7 @@ def _with_tiny_bert(spec: dict, path) -> dict:
 def test_official_preset_corpus_equals_the_reference_scorer(request: pytest.FixtureRequest) -> None:
     tiny_korean_bert = request.getfixturevalue("tiny_korean_bert")  # after the checks: building it imports torch
     from rewardkit import compose, get_preset as load_preset
-    from rewardkit.scoring import score_rows
+    from rewardkit.composition.scoring import score_rows
 
     from rewardkit_korean.scoring import BERTScoreF1, official_scores
 

@@ -1,7 +1,4 @@
-"""Training callbacks (lora_save, checkpoint_inference, best_checkpoint), registered through the hook below.
-
-The callback classes import transformers (and torch): they are registered as lazy "module:attr" factories
-with their light `params` models, so `rewardkit list` and validation never import torch.
+"""Training callbacks (lora_save, checkpoint_inference, best_checkpoint); `default_plugins.callbacks` registers them.
 
 `link_callbacks(callbacks)` pairs each best_checkpoint with the checkpoint_inference of its sidecar, so that
 their order in a Trainer's callbacks list does not matter (`rewardkit train` calls it on every stage).
@@ -14,21 +11,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import ConfigError
-from ..hookspecs import Register, hookimpl
-from . import params
-
-
-@hookimpl
-def register_callbacks(register: Register) -> None:
-    register("lora_save", "rewardkit.callbacks.lora:LoRASaveCallback", params=params.LoRASaveParams,
-             summary="Save only the adapter (and tokenizer) at each save to a folder rotation never deletes.")
-    register("checkpoint_inference", "rewardkit.callbacks.inference:CheckpointInferenceCallback",
-             params=params.CheckpointInferenceParams,
-             summary="Generate a validation set with the live model at each evaluation/save into step_N.json.")
-    register("best_checkpoint", "rewardkit.callbacks.best:BestCheckpointCallback",
-             params=params.BestCheckpointParams,
-             summary="Score each step's inference file, feed eval_<metric> to the Trainer, copy the best adapter.")
+from rewardkit.core.errors import ConfigError
 
 
 def _by_sidecar(callbacks: list, cls: type[Any], name: str, why: str) -> dict[str, Any]:

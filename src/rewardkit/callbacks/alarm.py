@@ -1,7 +1,7 @@
 """best_checkpoint's statistics and reward-hacking alarm: the pick under the policy with its bootstrap intervals,
 and the alarm (training reward up, held-out score down over the last K evaluations).
 
-The two signals come from `rewardkit.training_reward` (TRL's logged `reward` near each evaluated step, and the
+The two signals come from `rewardkit.selection.training_reward` (TRL's logged `reward` near each evaluated step, and the
 held-out score best_checkpoint computed). The alarm fires once per run: a warning in the Python log, an entry
 `eval_<metric>/reward_divergence` in the Trainer's log history (trainer_state.json) and, at an evaluation, in its
 metrics; `rewardkit train` forwards both to the report_to trackers (train/events.ForwardEvalMetrics: a
@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
-from ..selection import CheckpointScore, decide
-from ..training_reward import attach, divergence
-from .common import logger
+from rewardkit.core.errors import ConfigError
+from rewardkit.selection.checkpoints import CheckpointScore, decide
+from rewardkit.selection.training_reward import attach, divergence
+from rewardkit.callbacks.common import logger
 
 
 def check_alarm_params(p: Any) -> None:

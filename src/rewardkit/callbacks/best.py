@@ -27,30 +27,19 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
-from ..api import compose, load_compose_spec
-from ..errors import ConfigError, DataError, RewardkitError
-from ..fileio import atomic_write_json, read_json
-from ..inference_files import keep_rows, load_inference, normalize_records, shared_row_ids, step_file_name, step_files
-from ..paths import safe_child
-from ..selection import SCORES_FILE, CheckpointScore, ranked, score_checkpoint
-from .alarm import DivergenceAlarm, check_alarm_params
-from .best_folder import copy_model, has_full_weights
-from .common import (
-    ADAPTER_MARKER,
-    WarnsOnce,
-    adapter_folder,
-    adapter_marker_step,
-    broadcast_from_main,
-    build_params,
-    check_dirs,
-    logger,
-    resolve_dir,
-    sidecar_dir,
-)
-from .params import BestCheckpointParams
+from rewardkit.api import compose, load_compose_spec
+from rewardkit.core.errors import ConfigError, DataError, RewardkitError
+from rewardkit.core.fileio import atomic_write_json, read_json
+from rewardkit.selection.inference_files import keep_rows, load_inference, normalize_records, shared_row_ids, step_file_name, step_files
+from rewardkit.core.paths import safe_child
+from rewardkit.selection.checkpoints import SCORES_FILE, CheckpointScore, ranked, score_checkpoint
+from rewardkit.callbacks.alarm import DivergenceAlarm, check_alarm_params
+from rewardkit.callbacks.best_folder import copy_model, has_full_weights
+from rewardkit.callbacks.common import ADAPTER_MARKER, WarnsOnce, adapter_folder, adapter_marker_step, broadcast_from_main, build_params, check_dirs, logger, resolve_dir, sidecar_dir
+from rewardkit.callbacks.params import BestCheckpointParams
 
 if TYPE_CHECKING:
-    from .inference import CheckpointInferenceCallback
+    from rewardkit.callbacks.inference import CheckpointInferenceCallback
 
 _LINK_HINT = ("list checkpoint_inference (on='evaluate' or 'both', same sidecar) before best_checkpoint, or link "
               "them in any order with rewardkit.callbacks.link_callbacks(callbacks) (`rewardkit train` does)")

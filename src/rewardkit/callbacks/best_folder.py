@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..fileio import atomic_replace_dir, make_temp_dir
+from rewardkit.core.fileio import atomic_replace_dir, make_temp_dir
 
 # Trainer files of a checkpoint-N folder that are not the model: left out when copying it to best/.
 TRAINER_FILES = ("optimizer", "scheduler", "scaler", "rng_state", "trainer_state", "training_args", "global_step",

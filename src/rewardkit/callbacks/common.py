@@ -9,11 +9,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..distributed import process_info
-from ..errors import DataError
-from ..fileio import atomic_write_json, read_json
-from ..paths import run_path, safe_child
-from ..validation import M, accept
+from rewardkit.core.distributed import process_info
+from rewardkit.core.errors import DataError
+from rewardkit.core.fileio import atomic_write_json, read_json
+from rewardkit.core.paths import run_path, safe_child
+from rewardkit.core.validation import M, accept
 
 logger = logging.getLogger("rewardkit.callbacks")
 

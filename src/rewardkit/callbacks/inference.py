@@ -1,7 +1,7 @@
 """`checkpoint_inference`: generate answers for a validation set with the live model at each save/evaluation.
 
 Output, one file per step, written atomically by the main process to `<args.output_dir>/<sidecar>/step_{N}.json`
-(the format is `rewardkit.inference_files`'s):
+(the format is `rewardkit.selection.inference_files`'s):
 
     {"step": N, "epoch": 1.5, "records": [{"id": ..., "prompt": ..., "output": "...", <reference/extra columns>}]}
 
@@ -19,32 +19,17 @@ from typing import Any, Protocol
 
 from transformers import TrainerCallback
 
-from ..distributed import process_info
+from rewardkit.core.distributed import process_info
 # The generation engine lives in rewardkit.engines; its names stay importable from here.
-from ..engines.hf import (  # noqa: F401
-    MIN_SHARED_PREFIX,
-    can_generate,
-    generate_texts,
-    generation_config,
-    generation_mode,
-    shared_prefix_length,
-)
-from ..engines.prompts import render_prompts  # noqa: F401
-from ..errors import ConfigError, DataError
-from ..fileio import dumps_strict
-from ..inference_files import (
-    AUTO_FIELDS,
-    RECORD_KEYS,
-    make_record,
-    read_rows,
-    step_file_name,
-    step_files,
-    write_step_file,
-)
-from ..validation import duplicates
-from .common import build_params, check_dirs, logger, sidecar_dir
-from .params import CheckpointInferenceParams
-from .sharded import rank_share, sharded_training
+from rewardkit.engines.hf import can_generate, generate_texts
+from rewardkit.engines.prompts import render_prompts  # noqa: F401
+from rewardkit.core.errors import ConfigError, DataError
+from rewardkit.core.fileio import dumps_strict
+from rewardkit.selection.inference_files import AUTO_FIELDS, RECORD_KEYS, make_record, read_rows, step_file_name, step_files, write_step_file
+from rewardkit.core.validation import duplicates
+from rewardkit.callbacks.common import build_params, check_dirs, logger, sidecar_dir
+from rewardkit.callbacks.params import CheckpointInferenceParams
+from rewardkit.callbacks.sharded import rank_share, sharded_training
 
 # Copied columns may not take these names: readers take "completion" as the generated text when present.
 _RESERVED = tuple(dict.fromkeys((*RECORD_KEYS, *AUTO_FIELDS)))
@@ -110,7 +95,7 @@ class CheckpointInferenceCallback(TrainerCallback):
             raise ConfigError("callback 'checkpoint_inference': generation_kwargs.num_return_sequences must be 1. "
                               "Hint: one output per prompt is scored.")
         if p.engine == "vllm":
-            from ..engines.vllm_engine import SAMPLING_KEYS
+            from rewardkit.engines.vllm_engine import SAMPLING_KEYS
 
             unknown = [k for k in p.generation_kwargs if k not in SAMPLING_KEYS]
             if unknown:
@@ -177,7 +162,7 @@ class CheckpointInferenceCallback(TrainerCallback):
                               "checkpoint_inference and best_checkpoint from reward-model runs and pick the best "
                               "checkpoint with metric_for_best_model (e.g. 'eval_accuracy').")
         if self.params.engine == "vllm" and model is not None:
-            from .live_vllm import LiveVLLM, check_model
+            from rewardkit.callbacks.live_vllm import LiveVLLM, check_model
 
             check_model(model)
             self._vllm = self._vllm or LiveVLLM(self.params.vllm_kwargs)

@@ -13,10 +13,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..distributed import process_info
-from ..errors import ConfigError
-from .common import broadcast_from_main, has_adapter
-from .sharded import gathered_state_dict, sharded_training
+from rewardkit.core.distributed import process_info
+from rewardkit.core.errors import ConfigError
+from rewardkit.callbacks.common import broadcast_from_main, has_adapter
+from rewardkit.callbacks.sharded import gathered_state_dict, sharded_training
 
 ADAPTER_DIR = ".vllm-adapter"
 GPU_SHARE = 0.3  # vLLM's share of the GPU next to the training model, unless vllm_kwargs say otherwise
@@ -76,7 +76,7 @@ class LiveVLLM:
         if self.engine is None:
             import torch
 
-            from ..engines.vllm_engine import VLLMEngine, fitting_rank
+            from rewardkit.engines.vllm_engine import VLLMEngine, fitting_rank
 
             kwargs = dict(self.vllm_kwargs)
             if torch.cuda.is_available():

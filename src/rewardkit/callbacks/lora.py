@@ -7,23 +7,12 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from ..distributed import process_info
-from ..errors import ConfigError, DataError
-from ..fileio import atomic_replace_dir, make_temp_dir
-from .common import (
-    ADAPTER_MARKER,
-    WarnsOnce,
-    adapter_folder,
-    adapter_marker_step,
-    build_params,
-    check_dirs,
-    has_adapter,
-    logger,
-    resolve_dir,
-    write_adapter_marker,
-)
-from .params import LoRASaveParams
-from .sharded import gathered_state_dict, sharded_training
+from rewardkit.core.distributed import process_info
+from rewardkit.core.errors import ConfigError, DataError
+from rewardkit.core.fileio import atomic_replace_dir, make_temp_dir
+from rewardkit.callbacks.common import ADAPTER_MARKER, WarnsOnce, adapter_folder, adapter_marker_step, build_params, check_dirs, has_adapter, logger, resolve_dir, write_adapter_marker
+from rewardkit.callbacks.params import LoRASaveParams
+from rewardkit.callbacks.sharded import gathered_state_dict, sharded_training
 
 
 class LoRASaveCallback(TrainerCallback, WarnsOnce):

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, Field
 
-from ..validation import Params
+from rewardkit.core.validation import Params
 
 
 class _Params(Params):

@@ -65,7 +65,7 @@ def rank_share(n: int, index: int, count: int, even: bool) -> tuple[list[int], i
 
 def _adapter_names(model: Any) -> set[str] | None:
     """Names of the parameters a save keeps: the trainable ones of a PEFT model (its adapter), None = all."""
-    from .common import has_adapter
+    from rewardkit.callbacks.common import has_adapter
 
     if not has_adapter(model):
         return None

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator
 
 import transformers
 
-from .prompts import render_prompts
+from rewardkit.engines.prompts import render_prompts
 
 # generate()'s KV-cache argument: transformers 5.24 renamed `past_key_values` to `cache` (the old name warns and
 # goes away later); 5.23 and older refuse `cache` ("model_kwargs are not used"), measured with 5.23.0.

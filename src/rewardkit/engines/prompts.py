@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError, DataError
+from rewardkit.core.errors import ConfigError, DataError
 
 
 def render_prompts(tokenizer: Any, prompts: list, use_chat_template: bool | None) -> tuple[list[str], bool]:

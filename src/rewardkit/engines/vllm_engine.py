@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ConfigError
-from .prompts import render_prompts
+from rewardkit.core.errors import ConfigError
+from rewardkit.engines.prompts import render_prompts
 
 # generation_kwargs the vllm engine maps onto SamplingParams; anything else is refused rather than ignored.
 SAMPLING_KEYS = ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens",
@@ -88,7 +88,7 @@ def sampling_params(max_new_tokens: int, overrides: dict | None, eos_ids: list[i
 
 def lora_rank(adapter: str | Path) -> int:
     """The smallest max_lora_rank vLLM accepts that holds the rank `r` of an adapter folder."""
-    from ..fileio import read_json
+    from rewardkit.core.fileio import read_json
 
     config = read_json(Path(adapter) / "adapter_config.json")
     return fitting_rank(int(config.get("r", 8)) if isinstance(config, dict) else 8, adapter)

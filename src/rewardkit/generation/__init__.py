@@ -27,32 +27,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ..fileio import check_output
-from ..specs import read_chat_template
-from .engine_choice import ENGINES, check_engine, start_vllm
-from .loading import (
-    DTYPES,
-    check_adapter,
-    load_model_for_inference,
-    resolve_model_source,
-)
-from .rows import (
-    DEFAULT_INTO,
-    build_prompts,
-    chat_prompt,
-    check_into,
-    check_into_keeps_identity,
-    get_field,
-    map_row,
-    output_format,
-    parse_columns,
-    parse_into,
-    read_rows,
-    set_field,
-    write_rows,
-)
-from .runs import STAGE_FILE, RunSettings, resolve_run
+from rewardkit.core.errors import ConfigError
+from rewardkit.core.fileio import check_output
+from rewardkit.core.specs import read_chat_template
+from rewardkit.generation.engine_choice import ENGINES, check_engine, start_vllm
+from rewardkit.generation.loading import DTYPES, check_adapter, load_model_for_inference, resolve_model_source
+from rewardkit.generation.rows import DEFAULT_INTO, build_prompts, chat_prompt, check_into, check_into_keeps_identity, get_field, map_row, output_format, parse_columns, parse_into, read_rows, set_field, write_rows
+from rewardkit.generation.runs import STAGE_FILE, RunSettings, resolve_run
 
 __all__ = ["DEFAULT_INTO", "DTYPES", "ENGINES", "STAGE_FILE", "GenerateResult", "RunSettings", "build_prompts", "chat_prompt",
            "check_adapter", "check_into", "check_into_keeps_identity", "generate_file", "get_field",
@@ -172,7 +153,7 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
                           "Hint: use a chat/instruct model's tokenizer, or drop --chat/--system-prompt for string "
                           "prompts.")
 
-    from ..engines.hf import generate_texts
+    from rewardkit.engines.hf import generate_texts
 
     gen_started = time.perf_counter()
     with _progress_bar(len(rows), progress) as bar:

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from .loading import check_adapter, load_tokenizer, resolve_dtype, resolve_model_source
+from rewardkit.core.errors import ConfigError
+from rewardkit.generation.loading import check_adapter, load_tokenizer, resolve_dtype, resolve_model_source
 
 ENGINES = ("hf", "vllm")
 
@@ -28,7 +28,7 @@ def start_vllm(model: str | Path, adapter: str | Path | None, tokenizer: str | P
                prompts: list, max_new_tokens: int, vllm_kwargs: dict | None = None) -> tuple[Any, Any, str]:
     """(started VLLMEngine, tokenizer, model name): the tokenizer is chosen as for `hf` (tokenizer, else the
     adapter folder's, else the model's); the adapter goes through vLLM's LoRA support."""
-    from ..engines.vllm_engine import VLLMEngine, import_vllm
+    from rewardkit.engines.vllm_engine import VLLMEngine, import_vllm
 
     import_vllm()  # a missing vllm is reported before anything loads
     source, local_only = resolve_model_source(model)

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ..train.preflight import TOKENIZER_FILES, cached, is_hub_id, offline
+from rewardkit.core.errors import ConfigError
+from rewardkit.models import TOKENIZER_FILES, cached, is_hub_id, offline
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, DataError
-from ..fileio import atomic_write_json, atomic_write_jsonl, read_input_bytes
-from ..inference_files import read_rows as read_rows  # one reader: generate's input, checkpoint_inference's rows
-from ..train.data import chat_prompt
+from rewardkit.core.errors import ConfigError, DataError
+from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl, read_input_bytes
+from rewardkit.selection.inference_files import read_rows as read_rows  # one reader: generate's input, checkpoint_inference's rows
+from rewardkit.train.data import chat_prompt
 
 DEFAULT_INTO = "completion"
 _MISSING = object()

@@ -7,12 +7,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..fileio import read_json
-from ..paths import run_path, safe_child
-from ..train.record import STAGE_FILE, StageRecord, read_stage_record
-from ..validation import stage_ref
-from .loading import _has_tokenizer, check_adapter
+from rewardkit.core.errors import ConfigError
+from rewardkit.core.fileio import read_json
+from rewardkit.core.paths import run_path, safe_child
+from rewardkit.train.record import STAGE_FILE, StageRecord, read_stage_record
+from rewardkit.core.validation import stage_ref
+from rewardkit.generation.loading import _has_tokenizer, check_adapter
 
 __all__ = ["STAGE_FILE", "RunSettings", "resolve_run"]
 _STEP_DIR = re.compile(r"^(step|epoch)_(\d+)$")

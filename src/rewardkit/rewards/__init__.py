@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from ..hookspecs import Register, hookimpl
-from .base import Reward
-from .bertscore_rewards import BERTScore
-from .bleurt_rewards import BLEURT
-from .format_rewards import FormatRegex
-from .function_rewards import FunctionReward
-from .length_rewards import Brevity
-from .math_rewards import MathExactMatch
-from .reward_model import RewardModel
-from .rouge_rewards import Rouge1
-from .text_rewards import ExactMatch
+from rewardkit.rewards.base import Reward
+from rewardkit.rewards.bertscore_rewards import BERTScore
+from rewardkit.rewards.bleurt_rewards import BLEURT
+from rewardkit.rewards.format_rewards import FormatRegex
+from rewardkit.rewards.function_rewards import FunctionReward
+from rewardkit.rewards.length_rewards import Brevity
+from rewardkit.rewards.math_rewards import MathExactMatch
+from rewardkit.rewards.reward_model import RewardModel
+from rewardkit.rewards.rouge_rewards import Rouge1
+from rewardkit.rewards.text_rewards import ExactMatch
 
 BUILTIN_REWARDS: tuple[type[Reward], ...] = (MathExactMatch, ExactMatch, Brevity, FormatRegex, Rouge1, BERTScore,
                                               BLEURT, RewardModel)
 
 __all__ = ["BERTScore", "BLEURT", "Brevity", "ExactMatch", "FormatRegex", "FunctionReward", "MathExactMatch", "Reward",
            "RewardModel", "Rouge1"]
-
-
-@hookimpl
-def register_rewards(register: Register) -> None:
-    for reward in BUILTIN_REWARDS:
-        register.reward(reward.name, reward)

@@ -18,9 +18,9 @@ from typing import Any, ClassVar, Literal, Optional, Union
 
 from pydantic import Field
 
-from ..errors import ConfigError, DataError, RewardError
-from ..validation import Configured, Params, Seconds, ViewSpec
-from ..worker import WorkerDied, run_with_timeout
+from rewardkit.core.errors import ConfigError, DataError, RewardError
+from rewardkit.core.validation import Configured, Params, Seconds, ViewSpec
+from rewardkit.core.worker import WorkerDied, run_with_timeout
 
 Reference = Union[str, list, None]
 # Keyword arguments TRL passes that are never dataset columns.

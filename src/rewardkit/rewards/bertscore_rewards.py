@@ -14,10 +14,10 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import Field
 
-from ..errors import ConfigError
-from ..validation import ModelRef
-from .base import Reference, Reward, RewardParams, reference_options
-from .models import MODELS, length_batches, resolve_device
+from rewardkit.core.errors import ConfigError
+from rewardkit.core.validation import ModelRef
+from rewardkit.rewards.base import Reference, Reward, RewardParams, reference_options
+from rewardkit.rewards.models import MODELS, length_batches, resolve_device
 
 _COLUMN = {"precision": 0, "recall": 1, "f": 2}  # bert-score's (P, R, F) order
 FAMILY = "bertscore"  # this module's models in the shared cache

@@ -19,10 +19,10 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from ..errors import ConfigError
-from ..validation import ModelRef
-from .base import Reference, Reward, RewardParams, reference_options
-from .models import MODELS, length_batches, resolve_device
+from rewardkit.core.errors import ConfigError
+from rewardkit.core.validation import ModelRef
+from rewardkit.rewards.base import Reference, Reward, RewardParams, reference_options
+from rewardkit.rewards.models import MODELS, length_batches, resolve_device
 
 FAMILY = "bleurt"  # this module's models in the shared cache (rewards.models.MODELS)
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin")

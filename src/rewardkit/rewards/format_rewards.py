@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from .. import safe_regex
-from ..validation import RegexSeconds
-from .base import Reference, Reward, RewardParams
+from rewardkit.text import safe_regex
+from rewardkit.core.validation import RegexSeconds
+from rewardkit.rewards.base import Reference, Reward, RewardParams
 
 
 class FormatRegex(Reward):

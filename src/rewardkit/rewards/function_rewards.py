@@ -13,8 +13,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ConfigError
-from .base import Reward, RewardParams
+from rewardkit.core.errors import ConfigError
+from rewardkit.rewards.base import Reward, RewardParams
 
 HINT = "def my_reward(completions, **kwargs): return [float(...) for c in completions]"
 

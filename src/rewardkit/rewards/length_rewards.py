@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..errors import DataError
-from .base import Reward, RewardParams
+from rewardkit.core.errors import DataError
+from rewardkit.rewards.base import Reward, RewardParams
 
 
 class Brevity(Reward):

@@ -16,10 +16,10 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import Field
 
-from ..errors import ConfigError, DataError
-from ..validation import ModelRef, stage_ref
-from .base import Reward, RewardParams
-from .models import MODELS, length_batches, resolve_device
+from rewardkit.core.errors import ConfigError, DataError
+from rewardkit.core.validation import ModelRef, stage_ref
+from rewardkit.rewards.base import Reward, RewardParams
+from rewardkit.rewards.models import MODELS, length_batches, resolve_device
 
 FAMILY = "reward_model"  # this module's models in the shared cache
 # Keyword under which __call__ hands the original completion items (chat messages) to score_batch.

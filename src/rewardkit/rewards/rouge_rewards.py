@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ..errors import ConfigError
-from ..validation import TokenizerSpec
-from .base import Reference, Reward, RewardParams, reference_options
+from rewardkit.core.errors import ConfigError
+from rewardkit.core.validation import TokenizerSpec
+from rewardkit.rewards.base import Reference, Reward, RewardParams, reference_options
 
 # rouge_score's Score field for each `score` choice.
 MEASURES = {"f": "fmeasure", "precision": "precision", "recall": "recall"}

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Reference, Reward, RewardParams, reference_options
+from rewardkit.rewards.base import Reference, Reward, RewardParams, reference_options
 
 _ASCII_QUOTES = str.maketrans("", "", "\"'")
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .pipeline import StageResult
+    from rewardkit.train.pipeline import StageResult
 
 __all__ = ["finish_distributed", "load", "run"]
 
@@ -25,20 +25,20 @@ def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bo
     folders that hold a run (without either, such a folder is refused).
     `output`: where the run writes (its `output_dir`; with `smoke`, the smoke folder instead of runs/smoke/<name>).
     """
-    from .pipeline import run as _run
+    from rewardkit.train.pipeline import run as _run
 
     return _run(config, overrides, smoke=smoke, say=say, resume=resume, overwrite=overwrite, output=output)
 
 
 def load(config: str | Path | dict, overrides: list[str] | None = None) -> list[Any]:
     """The validated stage configs of a file or dict, without running anything."""
-    from .config import load_stages
+    from rewardkit.train.config import load_stages
 
     return load_stages(config, overrides)[0]
 
 
 def finish_distributed() -> None:
     """End a multi-process run cleanly: wait for every rank, destroy the process group (call it last)."""
-    from .pipeline import finish_distributed as _finish
+    from rewardkit.train.pipeline import finish_distributed as _finish
 
     _finish()

@@ -12,11 +12,11 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, Field, model_validator
 
-from ..errors import ConfigError, closest
-from ..fileio import nonfinite_path
-from ..specs import load_file, parse_assignment, read_chat_template
-from ..validation import REF_PREFIX, Params, duplicates, stage_ref  # noqa: F401 (REF_PREFIX re-exported)
-from ..validation import validate as _validate
+from rewardkit.core.errors import ConfigError, closest
+from rewardkit.core.fileio import nonfinite_path
+from rewardkit.core.specs import load_file, parse_assignment, read_chat_template
+from rewardkit.core.validation import REF_PREFIX, Params, duplicates, stage_ref  # noqa: F401 (REF_PREFIX re-exported)
+from rewardkit.core.validation import validate as _validate
 
 STAGE_FILE = "rewardkit_stage.json"  # the record a finished stage leaves in its folder (pipeline writes, generate reads)
 CONFIG_HINT = "examples/README.md lists every key."

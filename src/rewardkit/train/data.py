@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..api import build
-from ..errors import ConfigError, DataError
-from ..fileio import read_records
-from .config import DatasetSpec, StageConfig
+from rewardkit.api import build
+from rewardkit.core.errors import ConfigError, DataError
+from rewardkit.core.fileio import read_records
+from rewardkit.train.config import DatasetSpec, StageConfig
 
 if TYPE_CHECKING:
     from datasets import Dataset

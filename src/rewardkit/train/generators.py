@@ -7,10 +7,9 @@ from typing import Any, Callable
 
 from pydantic import Field, model_validator
 
-from ..errors import ConfigError
-from ..hookspecs import Register, hookimpl
-from ..validation import Configured
-from ..validation import Params as BaseParams
+from rewardkit.core.errors import ConfigError
+from rewardkit.core.validation import Configured
+from rewardkit.core.validation import Params as BaseParams
 
 _OPS: dict[str, Callable[[int, int], int]] = {"+": lambda a, b: a + b, "-": lambda a, b: a - b,
                                               "*": lambda a, b: a * b}
@@ -73,8 +72,3 @@ def _fill(template: str, values: dict[str, Any]) -> str:
     for key, value in values.items():
         template = template.replace("{" + key + "}", str(value))
     return template
-
-
-@hookimpl
-def register_generators(register: Register) -> None:
-    register.generator(Arithmetic.name, Arithmetic)

@@ -10,32 +10,23 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
-from ..api import compose
-from ..composition import callable_path
-from ..distributed import is_main_process
-from ..errors import ConfigError, closest
-from ..fileio import atomic_write_json, atomic_write_jsonl
-from ..models import spec_models
-from ..validation import stage_ref
-from .config import StageConfig, load_stages
-from .data import load_stage_data, reference_columns
-from .precheck import check_columns, check_grpo_batches
-from .preflight import check_models, check_vllm, load_spec_quietly, loading
-from .record import absolute_if_local, revision_of, write_stage_record
-from .resume import STARTED, locked_all
-from .run_plan import StagePlan, plan_stages
-from .summary import best_of
-from .smoke import smoke_mode, smoke_setup
-from .stages import (
-    build_args,
-    build_callbacks,
-    build_trainer,
-    check_quantization,
-    check_trainer_keys,
-    check_trainer_values,
-    merge_adapter,
-    on_terminal,
-)
+from rewardkit.api import compose
+from rewardkit.composition.spec import callable_path
+from rewardkit.core.distributed import is_main_process
+from rewardkit.core.errors import ConfigError, closest
+from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl
+from rewardkit.models import spec_models
+from rewardkit.core.validation import stage_ref
+from rewardkit.train.config import StageConfig, load_stages
+from rewardkit.train.data import load_stage_data, reference_columns
+from rewardkit.train.precheck import check_columns, check_grpo_batches
+from rewardkit.train.preflight import check_models, check_vllm, load_spec_quietly, loading
+from rewardkit.train.record import absolute_if_local, revision_of, write_stage_record
+from rewardkit.train.resume import STARTED, locked_all
+from rewardkit.train.run_plan import StagePlan, plan_stages
+from rewardkit.train.summary import best_of
+from rewardkit.train.smoke import smoke_mode, smoke_setup
+from rewardkit.train.stages import build_args, build_callbacks, build_trainer, check_quantization, check_trainer_keys, check_trainer_values, merge_adapter, on_terminal
 
 
 @dataclass
@@ -192,7 +183,7 @@ def run_stage(p: _Prepared, model: str, where: str, checkpoint: Path | None = No
               say: Callable[[str], Any] | None = None) -> StageResult:
     """Train one prepared stage from `model` (continuing from `checkpoint`, a complete checkpoint-N, when given)
     and save final/ (and merged/ when it trained an adapter)."""
-    from .events import EventLines, ForwardEvalMetrics
+    from rewardkit.train.events import EventLines, ForwardEvalMetrics
 
     stage = p.stage
     out = Path(stage.output_dir)

@@ -12,11 +12,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..api import build
-from ..errors import ConfigError
-from ..fileio import read_records
-from .config import DatasetSpec, StageConfig
-from .data import LOCAL_SUFFIXES, stage_columns
+from rewardkit.api import build
+from rewardkit.core.errors import ConfigError
+from rewardkit.core.fileio import read_records
+from rewardkit.train.config import DatasetSpec, StageConfig
+from rewardkit.train.data import LOCAL_SUFFIXES, stage_columns
 
 FIRST_ROWS = 20
 # GRPOConfig's defaults for the keys of the batch arithmetic (tests/test_train_precheck.py keeps them true).

@@ -23,13 +23,12 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from ..api import load_compose_spec
-from ..composition import ComposeSpec
-from ..errors import ConfigError
-from ..models import (HUB_TIMEOUT, MODEL_FILES, TOKENIZER_FILES, TRUE_VALUES, NamedModel,  # noqa: F401 (re-exported)
-                      cached, fix_hint, hub_timeout, is_hub_id, offline, problem, spec_models)
-from ..validation import stage_ref
-from .config import StageConfig
+from rewardkit.api import load_compose_spec
+from rewardkit.composition.spec import ComposeSpec
+from rewardkit.core.errors import ConfigError
+from rewardkit.models import TRUE_VALUES, NamedModel, fix_hint, problem, spec_models
+from rewardkit.core.validation import stage_ref
+from rewardkit.train.config import StageConfig
 
 
 def _command(where: str) -> str:

@@ -15,10 +15,10 @@ from typing import Any
 
 from pydantic import ConfigDict
 
-from ..fileio import atomic_write_json, read_json
-from ..validation import Params
-from ..validation import validate as validate_params
-from .config import STAGE_FILE, StageConfig, validate
+from rewardkit.core.fileio import atomic_write_json, read_json
+from rewardkit.core.validation import Params
+from rewardkit.core.validation import validate as validate_params
+from rewardkit.train.config import STAGE_FILE, StageConfig, validate
 
 # Config fields holding a local path (or a hub id): recorded absolute when they name something on disk.
 _PATH_FIELDS = (("model",), ("tokenizer",), ("output_dir",), ("dataset", "path"), ("dataset", "eval_file"),

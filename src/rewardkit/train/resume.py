@@ -18,8 +18,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import ConfigError
-from .config import STAGE_FILE
+from rewardkit.core.errors import ConfigError
+from rewardkit.train.config import STAGE_FILE
 
 LOCK = ".rewardkit-train.lock"
 STARTED = ".rewardkit-run"

@@ -10,19 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ConfigError
-from .config import StageConfig
-from .resume import (
-    LATEST,
-    RECORD,
-    checkpoint_arg,
-    checkpoints,
-    finished_record,
-    holds_run,
-    latest_complete,
-    overwrite,
-    set_aside_incomplete,
-)
+from rewardkit.core.errors import ConfigError
+from rewardkit.train.config import StageConfig
+from rewardkit.train.resume import LATEST, RECORD, checkpoint_arg, checkpoints, finished_record, holds_run, latest_complete, overwrite, set_aside_incomplete
 
 
 @dataclass

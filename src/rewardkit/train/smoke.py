@@ -35,19 +35,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
-from ..distributed import is_main_process, process_info
-from ..errors import ConfigError, DataError
-from ..fileio import OUTPUT_MARKER as MARKER  # noqa: F401  (tests and tools read smoke.MARKER)
-from ..fileio import claim_output_dir
-from ..models import spec_models
-from ..tiny import strings_in
-from ..validation import stage_ref
-from . import data
-from .config import DatasetSpec, StageConfig, validate
-from .data import load_local
-from .preflight import TRUE_VALUES, load_spec_quietly, spec_sources  # noqa: F401 (TRUE_VALUES re-exported)
-from .resume import in_use, live_owner
-from .smoke_models import DONE, TINY_BERT, TINY_NAMES, Tiny, cache_dir, tiny_bert, tiny_lm, tiny_reward_model  # noqa: F401
+from rewardkit.core.distributed import is_main_process, process_info
+from rewardkit.core.errors import ConfigError, DataError
+from rewardkit.core.fileio import OUTPUT_MARKER as MARKER  # noqa: F401  (tests and tools read smoke.MARKER)
+from rewardkit.core.fileio import claim_output_dir
+from rewardkit.models import spec_models
+from rewardkit.core.tiny import strings_in
+from rewardkit.core.validation import stage_ref
+from rewardkit.train import data
+from rewardkit.train.config import DatasetSpec, StageConfig, validate
+from rewardkit.train.data import load_local
+from rewardkit.train.preflight import TRUE_VALUES, load_spec_quietly, spec_sources  # noqa: F401 (TRUE_VALUES re-exported)
+from rewardkit.train.resume import in_use, live_owner
+from rewardkit.train.smoke_models import DONE, TINY_BERT, TINY_NAMES, Tiny, cache_dir, tiny_bert, tiny_lm, tiny_reward_model  # noqa: F401
 
 STEPS = 2
 TRAIN_ROWS = 8

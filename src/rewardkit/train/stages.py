@@ -7,14 +7,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..api import get_callback
-from ..callbacks import link_callbacks
-from ..errors import ConfigError, closest
-from ..fileio import atomic_replace_dir, make_temp_dir
-from ..specs import read_chat_template
-from ..validation import validate
-from .config import QuantizationSpec, StageConfig
-from .preflight import loading
+from rewardkit.api import get_callback
+from rewardkit.callbacks import link_callbacks
+from rewardkit.core.errors import ConfigError, closest
+from rewardkit.core.fileio import atomic_replace_dir, make_temp_dir
+from rewardkit.core.specs import read_chat_template
+from rewardkit.core.validation import validate
+from rewardkit.train.config import QuantizationSpec, StageConfig
+from rewardkit.train.preflight import loading
 
 # stage -> (TRL config class, TRL trainer class), imported lazily by name.
 TRL_CLASSES = {"sft": ("SFTConfig", "SFTTrainer"), "rm": ("RewardConfig", "RewardTrainer"),

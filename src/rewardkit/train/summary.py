@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..selection import pick_best
+from rewardkit.selection.checkpoints import pick_best
 
 
 def _number(value: Any) -> float | None:

@@ -25,7 +25,7 @@ only removes ASCII quotes); a marker not followed by "." or ",".
 
 from __future__ import annotations
 
-from .split import find_marker, split_answer_reason
+from rewardkit_korean.split import find_marker, split_answer_reason
 
 _CURLY = "\u201c\u201d"
 

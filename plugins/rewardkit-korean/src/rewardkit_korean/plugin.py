@@ -9,9 +9,9 @@ from pathlib import Path
 
 from rewardkit import Register, hookimpl
 
-from .rewards import KoreanQAExactMatch, KoreanQAFormat
-from .split import AnswerView, ReasonView
-from .tokenizer import KoreanMorphemeTokenizer
+from rewardkit_korean.rewards import KoreanQAExactMatch, KoreanQAFormat
+from rewardkit_korean.split import AnswerView, ReasonView
+from rewardkit_korean.tokenizer import KoreanMorphemeTokenizer
 
 PRESETS = Path(__file__).resolve().parent / "presets"
 

@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field
 from rewardkit import ExactMatch, Reference, Reward, RewardParams, ViewSpec
 
-from .exact_match import normalize_answer
-from .format_check import is_well_formed
+from rewardkit_korean.exact_match import normalize_answer
+from rewardkit_korean.format_check import is_well_formed
 
 
 class KoreanQAExactMatch(ExactMatch):

@@ -25,11 +25,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, Union, cast
 
-from rewardkit.fileio import read_text
+from rewardkit import read_text
 
-from .exact_match import exact_match
-from .split import split_answer_reason
-from .tokenizer import KoreanMorphemeTokenizer
+from rewardkit_korean.exact_match import exact_match
+from rewardkit_korean.split import split_answer_reason
+from rewardkit_korean.tokenizer import KoreanMorphemeTokenizer
 
 PairScorer = Callable[[list[str], list[str]], Sequence[float]]  # (candidates, references) -> one score each
 Items = Union[str, Path, Sequence[Mapping[str, Any]]]

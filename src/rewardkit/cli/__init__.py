@@ -1,0 +1,1 @@
+"""The `rewardkit` command: a thin shell over the modules (`main` parses and prints)."""

@@ -1,0 +1,96 @@
+"""`rewardkit tiny DIR`: a small random model in the Hugging Face layout, loadable offline (built by rewardkit.core.tiny)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rewardkit.core.errors import ConfigError
+from rewardkit.core.fileio import make_temp_dir
+from rewardkit.core.tiny import TEXT_SUFFIXES, data_chars, make_tiny
+
+ARCHES = ("qwen2", "llama")
+
+
+@dataclass
+class MadeModel:
+    """What `rewardkit tiny` built."""
+
+    path: str
+    kind: str
+    arch: str
+    hidden: int
+    layers: int
+    vocab: int
+    parameters: int
+    data_chars: int
+    seconds: float
+
+    def report(self) -> str:
+        """Two lines: what was written, and how to use it."""
+        what = {"lm": f"{self.arch} causal LM", "bert": "BERT", "classifier": f"{self.arch} reward model"}[self.kind]
+        use = {"lm": f"model: {self.path}  (or `rewardkit generate {self.path} ...`)",
+               "bert": f"--set bertscore.model_type={self.path} --set bertscore.num_layers={self.layers}",
+               "classifier": f"rewards: {{rm: {{use: reward_model, model: {self.path}}}}}"}[self.kind]
+        return (f"Wrote a tiny random {what} to {self.path} (hidden {self.hidden}, {self.layers} layers, "
+                f"{self.vocab} tokens incl. {self.data_chars} characters of your data, "
+                f"{self.parameters / 1e6:.2f}M parameters) in {self.seconds:.1f} s.\nUse it: {use}")
+
+
+def make(directory: str | Path, data: list[Path], *, arch: str = "qwen2", hidden: int = 64, layers: int = 2,
+         bert: bool = False, classifier: bool = False) -> MadeModel:
+    """Build the model into a temporary folder next to `directory`, then rename it into place."""
+    start = time.perf_counter()
+    directory = Path(directory)
+    if bert and classifier:
+        raise ConfigError("tiny: --bert and --classifier exclude each other. Hint: one model per folder.")
+    if arch not in ARCHES:
+        raise ConfigError(f"tiny: --arch {arch!r} is not supported. Hint: --arch qwen2 or --arch llama.")
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise ConfigError(f"tiny: {directory} exists and is not an empty folder. Hint: name a new folder.")
+    if bert and ("t5" in str(directory) or str(directory).startswith("scibert")):
+        raise ConfigError(f"tiny: bert-score misreads a model path containing 't5' or starting with 'scibert' "
+                          f"({directory}). Hint: name the folder differently, e.g. tiny-bert.")
+    for path in data:
+        if not path.is_file():
+            why = "not a regular file" if path.exists() else "no such file"
+            raise ConfigError(f"tiny: --from {path}: {why}. Hint: the train/dev files of your task.")
+        if path.suffix.lower() not in TEXT_SUFFIXES:
+            raise ConfigError(f"tiny: --from {path}: unsupported file type. Hint: one of {', '.join(TEXT_SUFFIXES)}.")
+    heads = next(h for h in (4, 2, 1) if hidden % h == 0 and (hidden // h) % 2 == 0) if not bert else 1
+    try:
+        chars = data_chars(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"tiny: cannot read the --from data ({exc}). Hint: UTF-8 JSON lines or text.") from None
+    kind = "bert" if bert else "classifier" if classifier else "lm"
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Writing model shards" for a 100 kB file says nothing
+    tmp = make_temp_dir(directory.parent if str(directory.parent) else ".", f".{directory.name}-")
+    try:
+        make_tiny(tmp, kind, chars, arch=arch, hidden_size=hidden, num_layers=layers, num_heads=heads)
+        if directory.exists():
+            directory.rmdir()  # empty (checked above)
+        os.rename(tmp, directory)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    vocab, parameters = _size(directory, kind)
+    return MadeModel(str(directory), kind, arch, hidden, layers, vocab, parameters,
+                     len(chars) if kind != "bert" else len([c for c in chars if c.isalnum()]),
+                     round(time.perf_counter() - start, 1))
+
+
+def _size(directory: Path, kind: str) -> tuple[int, int]:
+    """(vocabulary size, parameter count) read back from the saved folder."""
+    import json
+    import math
+
+    from safetensors import safe_open
+
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    with safe_open(str(directory / "model.safetensors"), "np") as f:
+        count = sum(math.prod(f.get_slice(key).get_shape()) for key in f.keys())
+    return int(config.get("vocab_size", 0)), count

@@ -1,0 +1,1 @@
+"""Composition: the compose spec model, the combined reward, the expression language, scoring rows."""

@@ -1,0 +1,76 @@
+"""Scoring rows of completions with a composed spec (what `rewardkit score` does)."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from rewardkit.composition.composed import Composed
+from rewardkit.core.errors import DataError
+
+
+@dataclass
+class Scores:
+    """Per-component and combined scores of a set of rows."""
+
+    components: dict[str, list[float | None]]
+    combined: list[float | None]
+    none_reasons: dict[str, dict[str, int]] = field(default_factory=dict)  # alias -> {why: rows}
+
+    def none_lines(self) -> list[str]:
+        """One line per component with None rows: how many, and why (no reference, view missed, error, ...)."""
+        lines = []
+        for alias, values in self.components.items():
+            count = sum(v is None for v in values)
+            if count:
+                why = ", ".join(f"{k}: {v}" for k, v in self.none_reasons.get(alias, {}).items())
+                lines.append(f"{alias}: None for {count} of {len(values)} rows ({why or 'returned None'})")
+        return lines
+
+    def summary(self) -> list[dict]:
+        """Mean, std and None count (with the reasons) per component, then the combined score."""
+        columns = {**self.components, "combined": self.combined}
+        out = [summarize(name, values) for name, values in columns.items()]
+        for entry in out[:-1]:
+            entry["none_reasons"] = self.none_reasons.get(entry["name"], {})
+        return out
+
+    def corpus(self, composed: Composed) -> float | None:
+        """The expression applied to component means (None excluded per component)."""
+        means = {a: summarize(a, v)["mean"] for a, v in self.components.items()}
+        return composed.combine_row(means)
+
+
+def summarize(name: str, values: list[float | None]) -> dict:
+    present = [v for v in values if v is not None]
+    return {
+        "name": name,
+        "mean": statistics.fmean(present) if present else None,
+        "std": statistics.pstdev(present) if len(present) > 1 else (0.0 if present else None),
+        "none": len(values) - len(present),
+        "count": len(values),
+    }
+
+
+def score_rows(composed: Composed, rows: list[dict], completion_key: str = "completion",
+               prompt_key: str = "prompt") -> Scores:
+    """Score dict rows: `completion_key` holds completions, every other key is passed as a column."""
+    if not rows:
+        raise DataError("No rows to score. Hint: the input file is empty.")
+    missing = [i for i, row in enumerate(rows) if completion_key not in row]
+    if missing:
+        raise DataError(f"Rows {missing[:10]} have no {completion_key!r} field (fields of row {missing[0]}: "
+                        f"{sorted(rows[missing[0]])}). Hint: pass --completion-key.")
+    columns: dict[str, list[Any]] = {}
+    keys = sorted({k for row in rows for k in row} - {completion_key, prompt_key})
+    for key in keys:
+        columns[key] = [row.get(key) for row in rows]
+    prompts = [row.get(prompt_key) for row in rows]
+    completions = [row[completion_key] for row in rows]
+    components = composed.score_components(prompts=prompts, completions=completions, **columns)
+    reasons = {alias: dict(getattr(reward, "none_reasons", None) or {}) for alias, reward in composed.components.items()}
+    for alias, values in components.items():  # a reward that keeps no reasons (a nested Composed, a plugin's own)
+        if not reasons[alias] and None in values:
+            reasons[alias] = {"returned None": values.count(None)}
+    return Scores(components, composed.combine(components), reasons)

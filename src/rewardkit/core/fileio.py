@@ -1,0 +1,278 @@
+"""Safe atomic file writes (symlink-aware, mode-preserving), output folders a command owns, strict JSON out.
+Reading users' files is `reading`'s (re-exported here)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import math
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rewardkit.core.errors import ConfigError, DataError
+# The readers live in `reading` (below `tiny`); fileio is where callers find every read and write.
+from rewardkit.core.reading import (
+    DEFAULT_MAX_INPUT_BYTES as DEFAULT_MAX_INPUT_BYTES,
+    MAX_INPUT_ENV as MAX_INPUT_ENV,
+    max_input_bytes as max_input_bytes,
+    read_input_bytes as read_input_bytes,
+    read_json as read_json,
+    read_jsonl as read_jsonl,
+    read_records as read_records,
+    read_text as read_text,
+)
+from rewardkit.core.reading import file_kind as _kind
+
+_NOT_FILE_HINT = "Hint: choose a file path; rewardkit writes files atomically and never replaces a FIFO or device."
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it when /proc allows."""
+    try:  # os.umask() can only be read by setting it, which races with other threads creating files
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _os_error(exc: OSError, path: Path, what: str, where: Path | None = None) -> DataError:
+    """Turn an OSError a user can cause into a one-sentence DataError with a hint."""
+    where, reason = where or path.parent, exc.strerror or str(exc)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = f"Hint: choose a writable folder, or fix the permissions of {where}."
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason, hint = "the disk is full or over quota", f"Hint: free space on {where}, or choose another folder."
+    elif exc.errno == errno.ENOTDIR:
+        reason, hint = "a parent of it is a file, not a folder", "Hint: choose a path inside a folder."
+    else:
+        hint = "Hint: check the path and its folder."
+    return DataError(f"{path}: cannot {what} ({reason}). {hint}")
+
+
+def ensure_dir(path: str | Path) -> Path:
+    """Create `path` and its parents with umask modes; DataError if not a writable directory."""
+    path = Path(path)
+    probe = path
+    while not os.path.lexists(probe) and probe != probe.parent:
+        probe = probe.parent  # find the first existing ancestor: mkdir's ENOTDIR/EEXIST would not name it
+    if probe.exists() and not probe.is_dir():
+        raise DataError(f"{probe}: exists and is not a folder, so {path} cannot be created there. "
+                        "Hint: choose another output folder or move that file away.")
+    try:
+        os.makedirs(path, exist_ok=True)  # mode 0o777 is filtered by the umask (and default ACLs) by the kernel
+    except OSError as exc:
+        raise _os_error(exc, path, "create the folder", path) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        reason = "read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "permission denied"
+        raise DataError(f"{path}: the folder is not writable ({reason}). "
+                        "Hint: choose a writable output folder, or fix its permissions.")
+    return path
+
+
+def make_temp_dir(parent: str | Path, prefix: str) -> Path:
+    """A new empty directory in `parent` with the umask's mode (mkdtemp alone gives 0700)."""
+    parent = ensure_dir(parent)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent))
+        os.chmod(tmp, 0o777 & ~current_umask())
+    except OSError as exc:
+        raise _os_error(exc, parent, "create a temporary folder", parent) from None
+    return tmp
+
+
+def _write_target(path: Path) -> tuple[Path, os.stat_result | None]:
+    """The real file to replace (symlinks followed) and its stat; refuse anything but a regular file."""
+    target = Path(os.path.realpath(path))  # follows chains; a dangling link yields the path it points to
+    try:
+        st = os.lstat(target)  # lstat: a remaining link means a loop, which realpath leaves unresolved
+    except (FileNotFoundError, NotADirectoryError):  # a file as parent: ensure_dir names it
+        return target, None
+    except OSError as exc:
+        raise _os_error(exc, target, "inspect the file") from None
+    if not stat.S_ISREG(st.st_mode):
+        shown = f"{path} (-> {target})" if str(target) != os.path.abspath(path) else str(path)
+        raise DataError(f"{shown}: is {_kind(st.st_mode)}, not a regular file, so it cannot be written. "
+                        f"{_NOT_FILE_HINT}")
+    return target, st
+
+
+def check_output(path: str | Path) -> Path:
+    """Refuse now what an atomic write would refuse later (a directory, FIFO, device): call before long work."""
+    return _write_target(Path(path))[0]
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` so readers see the old file or the whole new one, never a part."""
+    path = Path(path)
+    target, old = _write_target(path)
+    ensure_dir(target.parent)
+    tmp: str | None = None
+    try:
+        # Temp next to the target (same file system, so os.replace is atomic); prefix capped for NAME_MAX.
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:200]}.", suffix=".tmp", dir=target.parent)
+        try:
+            if old is not None:  # keep the owner when allowed (root rewriting a user's file); before chmod,
+                with contextlib.suppress(OSError):  # as chown clears setuid bits
+                    os.fchown(fd, old.st_uid, old.st_gid)
+            os.chmod(tmp, stat.S_IMODE(old.st_mode) if old else 0o666 & ~current_umask())  # mkstemp made it 0600
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)  # data on disk before the rename makes it visible
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+        tmp = None
+    except OSError as exc:
+        raise _os_error(exc, path, "write the file") from None
+    finally:
+        if tmp is not None:  # any failure, KeyboardInterrupt included: never leave a temp file behind
+            Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Atomically write `text` as UTF-8."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates, e.g. from a JSON "\ud800" escape in the input
+        raise DataError(f"{path}: cannot write: the text has an unpaired surrogate at offset {exc.start}, which "
+                        "UTF-8 cannot hold. Hint: clean the text (str.encode(errors='replace')).") from None
+    return atomic_write_bytes(path, data)
+
+
+OUTPUT_MARKER = ".rewardkit-output"  # in a folder a command owns and empties on its next run; names the command
+
+
+def _marker_owner(marker: Path) -> str | None:
+    try:
+        first = marker.read_text(encoding="utf-8").split("\n", 1)[0]
+    except (OSError, UnicodeDecodeError):
+        return None
+    _, _, rest = first.partition("`")
+    return rest.partition("`")[0] or None
+
+
+def claim_output_dir(root: Path, owner: str, refuse: str, *, clear: tuple[str, ...] | None = None,
+                     delete: bool = True, write_marker: bool = True) -> Path:
+    """Make `root` the output folder of `owner` (e.g. "rewardkit demo") and return it.
+
+    A non-empty folder `owner` did not write (no marker naming it) is refused with the ConfigError `refuse`.
+    One it wrote is emptied of an earlier run (all of it, or only the `clear` entries; `delete=False` keeps
+    everything, for the ranks of a launch that are not the main process); the marker is written unless
+    `write_marker=False` (again: not the main process).
+    """
+    root = Path(root)
+    if root.exists() and any(root.iterdir()) and _marker_owner(root / OUTPUT_MARKER) != owner:
+        raise ConfigError(refuse)
+    if delete:
+        for target in ([root / name for name in clear] if clear is not None else [root]):
+            shutil.rmtree(target, ignore_errors=True)
+    ensure_dir(root)
+    if write_marker:
+        atomic_write_text(root / OUTPUT_MARKER, f"written by `{owner}`; its next run empties this folder\n")
+    return root
+
+
+def nonfinite_path(obj: Any, where: str = "$") -> str | None:
+    """Dotted key path (from `where`) of the first NaN/Infinity float in JSON-like `obj`, or None."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return where
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for key, value in items:
+        found = nonfinite_path(value, f"{where}.{key}")
+        if found:
+            return found
+    return None
+
+
+def nulls_for_nonfinite(obj: Any) -> Any:
+    """A copy of JSON-like data with NaN/Infinity floats as None (inputs may hold them; strict JSON cannot)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: nulls_for_nonfinite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [nulls_for_nonfinite(v) for v in obj]
+    return obj
+
+
+def dumps_strict(obj: Any, indent: int | None = None) -> str:
+    """JSON text that strict parsers accept: DataError on NaN/Infinity instead of writing them."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, indent=indent, allow_nan=False)
+    except ValueError:
+        where = nonfinite_path(obj)
+        if where is None:
+            raise  # circular reference etc.: a programming error, not bad data
+        raise DataError(f"the value at {where} is NaN or Infinity, which strict JSON cannot hold. "
+                        "Hint: replace it with None or a finite number.") from None
+
+
+def atomic_write_json(path: str | Path, data: Any) -> Path:
+    """Atomically write `data` as indented strict UTF-8 JSON."""
+    try:
+        text = dumps_strict(data, indent=2)
+    except DataError as exc:
+        raise DataError(f"{path}: cannot write: {exc}") from None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: \u escapes keep the data and stay valid UTF-8
+            text = json.dumps(data, indent=2, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def atomic_write_jsonl(path: str | Path, rows: list[dict]) -> Path:
+    """Atomically write one strict JSON object per line; NaN/Infinity in the rows are written as null."""
+    try:
+        text = "".join(dumps_strict(nulls_for_nonfinite(row)) + "\n" for row in rows)
+    except TypeError as exc:  # a value JSON has no form for (a timestamp from parquet, bytes)
+        raise DataError(f"{path}: cannot write ({exc}). Hint: convert such columns to strings or numbers.") from None
+    return atomic_write_text(path, text)
+
+
+def atomic_replace_dir(tmp_dir: Path, final: Path) -> Path:
+    """Move a fully written temp dir into place, replacing an older `final` dir (its mode is kept)."""
+    tmp_dir, final = Path(tmp_dir), Path(final)
+    target = Path(os.path.realpath(final))  # a symlinked folder keeps its link; the folder it points to is replaced
+    staged: Path | None = None
+    try:
+        old = os.lstat(target) if os.path.lexists(target) else None
+        if old is not None and not stat.S_ISDIR(old.st_mode):
+            raise DataError(f"{final}: is {_kind(old.st_mode)}, not a folder, so it cannot be replaced by one. "
+                            "Hint: choose a folder path.")
+        if tmp_dir.resolve().parent != target.parent:  # os.replace is atomic only within one folder/file system
+            staged = make_temp_dir(target.parent, f".{target.name}.")
+            shutil.copytree(tmp_dir, staged, dirs_exist_ok=True)
+        src = staged or tmp_dir
+        os.chmod(src, stat.S_IMODE(old.st_mode) if old else 0o777 & ~current_umask())  # mkdtemp made it 0700
+        if old is None:
+            os.replace(src, target)
+        else:
+            trash = target.with_name(f".{target.name}.old")
+            shutil.rmtree(trash, ignore_errors=True)
+            os.replace(target, trash)
+            try:
+                os.replace(src, target)
+            except BaseException:
+                os.replace(trash, target)  # put the old folder back rather than leave none
+                raise
+            shutil.rmtree(trash, ignore_errors=True)
+        if staged is not None:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    except OSError as exc:
+        raise _os_error(exc, final, "replace the folder") from None
+    finally:
+        if staged is not None and staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+    return final

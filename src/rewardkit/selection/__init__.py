@@ -1,0 +1,1 @@
+"""Best-checkpoint selection: the inference-file format, ranking, the paired bootstrap, the training-reward check."""

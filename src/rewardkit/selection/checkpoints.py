@@ -1,0 +1,334 @@
+"""Best-checkpoint selection: score per-checkpoint inference files with a compose spec, rank them, plot them.
+
+Used offline by `rewardkit select DIR` and online by the `best_checkpoint` callback. The files and their rows
+(naming, record shape, completion field, labels, the shared row ids) are `rewardkit.selection.inference_files`'s;
+this module only scores and ranks. Light module: no torch, matplotlib on demand.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rewardkit.models import compose_checked
+from rewardkit.composition.composed import Composed
+from rewardkit.core.errors import ConfigError, RewardkitError
+from rewardkit.core.fileio import atomic_write_bytes, read_json
+from rewardkit.selection.inference_files import find_inference_files, join_labels, keep_rows, load_inference, load_labels, shared_row_ids
+from rewardkit.composition.scoring import score_rows, summarize
+from rewardkit.selection.training_reward import attach_training_reward, divergence
+
+SCORES_FILE = "scores.json"  # best_checkpoint's record in the inference folder; `select` reads its spec
+
+
+@dataclass
+class CheckpointScore:
+    """Scores of one inference file: per-component means, the corpus and item aggregates."""
+
+    name: str
+    file: str
+    step: int | None
+    epoch: float | None
+    count: int
+    components: dict[str, float | None]
+    corpus: float | None
+    item: float | None
+    dropped: int = 0  # rows of the file left out to compare on the ids every checkpoint shares
+    none: dict[str, dict[str, int]] = field(default_factory=dict)  # alias -> {why a row scored None: rows}
+    # Per-row values ({"ids", "components": {alias: [...]}, "combined"}) for the bootstrap; kept in scores.json,
+    # left out of `select --json`.
+    row_scores: dict | None = field(default=None, repr=False)
+    # The paired bootstrap (rewardkit.selection.stats): the score's interval, the difference to the best's.
+    ci_low: float | None = None
+    ci_high: float | None = None
+    diff_low: float | None = None
+    diff_high: float | None = None
+    tied_with_best: bool | None = None
+    # The training reward TRL logged near this step (rewardkit.selection.training_reward): `reward` and `rewards/*`.
+    train_reward: float | None = None
+    train_rewards: dict[str, float] = field(default_factory=dict)
+
+    def value(self, aggregate: str) -> float | None:
+        """The score used for ranking: `corpus` or `item`; None when missing or not finite (never ranked)."""
+        return _finite(self.corpus if aggregate == "corpus" else self.item)
+
+    def to_dict(self, aggregate: str, rows: bool = False) -> dict:
+        """JSON-ready: a non-finite mean (an expression dividing by zero) becomes None, as strict JSON needs;
+        `rows` keeps the per-row values (scores.json does, so a resume can bootstrap without rescoring)."""
+        out = asdict(self)
+        if not rows:
+            out.pop("row_scores")
+        out["score"] = self.value(aggregate)
+        out["components"] = {a: _finite(v) for a, v in self.components.items()}
+        out["corpus"], out["item"] = _finite(self.corpus), _finite(self.item)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CheckpointScore:
+        known = {k: data[k] for k in ("name", "file", "step", "epoch", "count", "components", "corpus", "item")}
+        rows = data.get("row_scores")
+        return cls(**known, dropped=data.get("dropped", 0), none=data.get("none") or {},
+                   row_scores=rows if isinstance(rows, dict) else None)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None
+
+
+def _sort_key(c: CheckpointScore) -> tuple:
+    return (c.step is None, c.step or 0, c.epoch if c.epoch is not None else 0.0, c.name)
+
+
+def pick_best(checkpoints: list[CheckpointScore], aggregate: str = "corpus",
+              greater_is_better: bool = True) -> CheckpointScore | None:
+    """The best scored checkpoint; ties go to the earlier step (the Trainer's rule too)."""
+    first = next(iter(ranked(checkpoints, aggregate, greater_is_better)), None)
+    return first if first is not None and first.value(aggregate) is not None else None
+
+
+def ranked(checkpoints: list[CheckpointScore], aggregate: str, greater_is_better: bool) -> list[CheckpointScore]:
+    """Scored checkpoints best first (ties: earlier step first); unscorable ones last."""
+    ordered = sorted(checkpoints, key=_sort_key)
+    scored = [c for c in ordered if c.value(aggregate) is not None]
+    scored.sort(key=lambda c: c.value(aggregate), reverse=greater_is_better)  # stable: ties keep step order
+    return scored + [c for c in ordered if c.value(aggregate) is None]
+
+
+# --- scoring -------------------------------------------------------------------------------------------------
+def score_checkpoint(composed: Composed, rows: list[dict], *, name: str, file: str, step: int | None,
+                     epoch: float | None, completion_key: str, dropped: int = 0) -> CheckpointScore:
+    """Score rows of one checkpoint; errors are prefixed with the file name."""
+    try:
+        scores = score_rows(composed, rows, completion_key=completion_key)
+    except RewardkitError as exc:
+        raise exc.within(str(file)) from exc
+    components = {alias: summarize(alias, values)["mean"] for alias, values in scores.components.items()}
+    row_scores = {"ids": [str(r.get("id", i)) for i, r in enumerate(rows)], "components": scores.components,
+                  "combined": scores.combined}
+    return CheckpointScore(name=name, file=file, step=step, epoch=epoch, count=len(rows), components=components,
+                           corpus=scores.corpus(composed), item=summarize("combined", scores.combined)["mean"],
+                           dropped=dropped, none=scores.none_reasons, row_scores=row_scores)
+
+
+@dataclass
+class Selection:
+    """Every checkpoint's scores, the best one and how they were computed.
+
+    `intersection`: every checkpoint was scored on the row ids all files share; each checkpoint's `dropped`
+    says how many rows of its file were left out for that.
+    """
+
+    checkpoints: list[CheckpointScore]
+    best: CheckpointScore | None
+    expression: str
+    components: list[str]
+    aggregate: str
+    greater_is_better: bool
+    intersection: bool = False
+    policy: str = "best"
+    resamples: int = 0  # bootstrap resamples behind each checkpoint's ci_low / ci_high / tied_with_best
+    seed: int = 0
+    tie: str | None = None  # said out loud when the top score is shared (selection_stats.tie_note)
+    divergence: dict | None = None  # training reward up, held-out down over the last K (training_reward.divergence)
+
+    def to_dict(self) -> dict:
+        return {"expression": self.expression, "aggregate": self.aggregate,
+                "greater_is_better": self.greater_is_better, "intersection": self.intersection,
+                "policy": self.policy, "bootstrap": {"resamples": self.resamples, "seed": self.seed, "level": 0.95},
+                "tie": self.tie, "divergence": self.divergence, "checkpoints": [c.to_dict(self.aggregate) for c in self.checkpoints],
+                "best": self.best.to_dict(self.aggregate) if self.best else None}
+
+
+def decide(composed: Composed, checkpoints: list[CheckpointScore], aggregate: str, greater_is_better: bool, *,
+           policy: str = "best", resamples: int = 1000, seed: int = 0) -> tuple[CheckpointScore | None, str | None]:
+    """Attach each checkpoint's bootstrap interval (in place) and return (the pick under `policy`, a tie note)."""
+    from rewardkit.selection.stats import check_bootstrap_params, choose, paired_bootstrap, tie_note
+
+    check_bootstrap_params(resamples, seed, policy)
+    ordered = sorted(checkpoints, key=_sort_key)
+    top = pick_best(ordered, aggregate, greater_is_better)
+    intervals = paired_bootstrap(composed, ordered, top, aggregate, resamples=resamples, seed=seed) if top else {}
+    for c in ordered:
+        if c.name in intervals:
+            vars(c).update(vars(intervals[c.name]))
+    return choose(ordered, top, intervals, policy), tie_note(ordered, top, aggregate)
+
+
+def _spec_from_record(directory: Path) -> Any:
+    record = directory / SCORES_FILE
+    data = read_json(record) if record.is_file() else None  # a corrupt record: fileio's error names it
+    spec = data.get("spec") if isinstance(data, dict) else None
+    if spec is None:
+        raise ConfigError(f"{directory}: no spec given and no {SCORES_FILE} with one. Hint: pass --spec "
+                          "spec.yaml (or a preset name such as 'official').")
+    return spec
+
+
+def select(directory: str | Path, spec: Any = None, labels: str | Path | None = None, *,
+           aggregate: str = "corpus", completion_key: str | None = None, greater_is_better: bool = True,
+           names: list[str] | None = None, intersection: bool = False, overrides: Any = None, policy: str = "best",
+           bootstrap: int = 1000, seed: int = 0, divergence_warn: int | None = None) -> Selection:
+    """Score every inference file in `directory` and pick the best (the spec defaults to scores.json's).
+
+    A seeded paired bootstrap (`bootstrap` resamples of the shared row ids, the aggregate applied per resample;
+    0 = off) gives each checkpoint a 95 % interval and its difference to the best's (`tied_with_best`: that
+    difference's interval holds 0). `policy`: best (the top score) or earliest_tied (the earliest checkpoint
+    tied with it: not significantly worse, less trained). The training reward of each step is read from the
+    run's trainer_state.json when DIR is a run's inference folder (rewardkit.selection.training_reward);
+    `divergence_warn=K` checks the reward-hacking rule over the last K checkpoints (`Selection.divergence`).
+
+    Every checkpoint must have been generated on the same row ids; files that differ raise a DataError unless
+    `intersection=True`, which scores each on the ids all files (and the labels) share. `completion_key=None`
+    picks "completion" or "output" per file (see `rewardkit.selection.inference_files`). `overrides` change the spec's
+    parameters (`["bertscore.model_type=./my-bert"]`, as `--set`); every model it names is checked first.
+    """
+    directory = Path(directory)
+    if aggregate not in ("corpus", "item"):
+        raise ConfigError(f"aggregate {aggregate!r} is not valid. Hint: corpus | item.")
+    files = find_inference_files(directory, names)
+    composed = compose_checked(spec if spec is not None else _spec_from_record(directory), overrides)
+    label_map = load_labels(labels) if labels is not None else None
+    ids: dict[str, list[str]] = {}
+    if label_map is not None and intersection:
+        ids[f"the labels {Path(labels).name}"] = list(label_map)
+
+    def scored(f: Any, shared: set[str]) -> CheckpointScore:
+        rows, dropped = keep_rows(f.rows, shared)
+        if label_map is not None:
+            rows = join_labels(rows, label_map, str(f.path), str(labels), f.completion_key)
+        return score_checkpoint(composed, rows, name=f.path.stem, file=f.path.name, step=f.step, epoch=f.epoch,
+                                completion_key=f.completion_key, dropped=dropped)
+
+    # One file in memory at a time (memory follows the largest file, not the sum): each is scored as soon as it
+    # is known to hold the same ids as the first; only --intersect (shared ids known at the end) reads twice.
+    checkpoints, first, same_rows = [], None, not intersection
+    for path in files:
+        f = load_inference(path, completion_key)
+        ids[path.name] = [str(r["id"]) for r in f.rows]
+        first = set(ids[path.name]) if first is None else first
+        same_rows = same_rows and first == set(ids[path.name])  # after a mismatch only the ids are collected
+        if same_rows:
+            checkpoints.append(scored(f, first))
+        del f
+    shared = shared_row_ids(ids, intersection=intersection)  # files of different rows raise here
+    if intersection:
+        if label_map is not None:
+            label_map = {k: v for k, v in label_map.items() if k in shared}
+        checkpoints = [scored(load_inference(path, completion_key), shared) for path in files]
+    checkpoints.sort(key=_sort_key)
+    attach_training_reward(checkpoints, directory)
+    best, tie = decide(composed, checkpoints, aggregate, greater_is_better, policy=policy, resamples=bootstrap,
+                       seed=seed)
+    alarm = None
+    if divergence_warn is not None:
+        if isinstance(divergence_warn, bool) or not isinstance(divergence_warn, int) or divergence_warn < 2:
+            raise ConfigError(f"divergence_warn: {divergence_warn!r} is not a number of evaluations >= 2. "
+                              "Hint: --divergence-warn 3.")
+        alarm = divergence([(c.step, c.value(aggregate), c.train_reward) for c in checkpoints], divergence_warn,
+                           greater_is_better)
+    return Selection(checkpoints, best, composed.expression, list(composed.components), aggregate,
+                     greater_is_better, intersection, policy, bootstrap, seed, tie, alarm)
+
+
+def none_lines(selection: Selection) -> list[str]:
+    """Per component: rows that scored None over all checkpoints, and why (what `rewardkit select` prints)."""
+    total = sum(c.count for c in selection.checkpoints)
+    lines = []
+    for alias in selection.components:
+        reasons: dict[str, int] = {}
+        for c in selection.checkpoints:
+            for why, n in c.none.get(alias, {}).items():
+                reasons[why] = reasons.get(why, 0) + n
+        if reasons:
+            lines.append(f"{alias}: None for {sum(reasons.values())} of {total} rows over {len(selection.checkpoints)} "
+                         f"checkpoints ({', '.join(f'{k}: {v}' for k, v in reasons.items())})")
+    return lines
+
+
+# --- plot ----------------------------------------------------------------------------------------------------
+def plot_series(selection: Selection) -> dict[str, list[float | None]]:
+    """What the plot draws: each distinct series once (a score equal to its only component is drawn as the score)."""
+    cps = selection.checkpoints
+    series = {a: [c.components.get(a) for c in cps] for a in selection.components}
+    score = [c.value(selection.aggregate) for c in cps]
+    same = [a for a, ys in series.items() if ys == score]
+    for alias in same:
+        series.pop(alias)
+    label = f"score = {same[0]}" if len(same) == 1 and not series else "score"
+    series[label] = score
+    return series
+
+
+PLOT_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "eps", "ps")  # matplotlib writes these without extras
+
+
+def plot_format(path: str | Path) -> str:
+    """The image format a plot path's suffix names; a missing or unknown suffix is a ConfigError."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in PLOT_FORMATS:
+        raise ConfigError(f"--plot {str(path)!r}: the suffix {('.' + suffix) if suffix else '(none)'!r} names no "
+                          f"image format written here. Hint: end the name with .{', .'.join(PLOT_FORMATS)} "
+                          "(e.g. scores.png).")
+    return "jpeg" if suffix == "jpg" else suffix
+
+
+def write_plot(selection: Selection, path: str | Path, *, rows: str = "validation",
+               extra: dict[str, tuple[float, float]] | None = None) -> Path:
+    """A plot of the score (and each distinct component mean) per checkpoint, the best marked, in the format
+    the path's suffix names (PLOT_FORMATS: .png, .svg, .pdf...).
+
+    `rows` says what was scored (shown with the row count); `extra` adds labelled points, e.g.
+    {"test EM of the best": (step, value)}.
+    """
+    image_format = plot_format(path)
+    # Figure + Agg canvas instead of pyplot: no global backend switch inside a user's session.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    cps = selection.checkpoints
+    if all(c.step is not None for c in cps):
+        xs, xlabel = [c.step for c in cps], "step"
+    elif all(c.epoch is not None for c in cps):
+        xs, xlabel = [c.epoch for c in cps], "epoch"
+    else:
+        xs, xlabel = list(range(len(cps))), "checkpoint (file order)"
+    fig = Figure(figsize=(7, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for label, ys in plot_series(selection).items():
+        pts = [(x, y) for x, y in zip(xs, ys) if y is not None]
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
+                    linewidth=2.5 if label.startswith("score") else 1.2, label=label)
+    band = [(x, c.ci_low, c.ci_high) for x, c in zip(xs, cps) if c.ci_low is not None and c.ci_high is not None]
+    if band:
+        ax.fill_between([b[0] for b in band], [b[1] for b in band], [b[2] for b in band], alpha=0.2,
+                        label=f"score 95% CI ({selection.resamples} paired resamples)")
+    train = [(x, c.train_reward) for x, c in zip(xs, cps) if c.train_reward is not None]
+    if train:  # the training reward on its own axis: a climb here while the score falls is the hacking sign
+        twin = ax.twinx()
+        twin.plot([t[0] for t in train], [t[1] for t in train], color="tab:red", linestyle=":", marker="x",
+                  label="training reward (TRL log)")
+        twin.set_ylabel("training reward", color="tab:red")
+        twin.legend(fontsize=8, loc="lower right")
+    if selection.best is not None:
+        best = selection.best
+        bx, by = xs[cps.index(best)], best.value(selection.aggregate)
+        ax.axvline(bx, color="grey", linestyle="--", linewidth=1, label=f"best: {best.name} ({by:.3f})")
+        ax.plot([bx], [by], marker="*", markersize=14, color="gold", markeredgecolor="black", zorder=5)
+    for label, (x, y) in (extra or {}).items():
+        ax.plot([x], [y], marker="D", markersize=8, linestyle="none", label=f"{label} ({y:.3f})", zorder=5)
+    counts = sorted({c.count for c in cps})
+    n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"{selection.aggregate} score")
+    ax.set_title(f"{selection.expression} on {n} {rows} rows per checkpoint", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format=image_format)
+    return atomic_write_bytes(path, buf.getvalue())
