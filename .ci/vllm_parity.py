@@ -24,10 +24,13 @@ def build(folder: Path) -> tuple[Path, Path]:
 
     from rewardkit.core.tiny import save_tiny_causal_lm
 
-    model_dir = save_tiny_causal_lm(folder / "model", hidden_size=128, num_heads=2, num_layers=2,
-                                    initializer_range=0.1)  # 0.02 makes every greedy output the same newline run
-    peft = get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir),
-                          LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    model_dir = save_tiny_causal_lm(
+        folder / "model", hidden_size=128, num_heads=2, num_layers=2, initializer_range=0.1
+    )  # 0.02 makes every greedy output the same newline run
+    peft = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(model_dir),
+        LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]),
+    )
     torch.manual_seed(1)
     for name, param in peft.named_parameters():
         if "lora_B" in name:  # peft starts B at zero (a no-op adapter): make it change the outputs
@@ -37,15 +40,34 @@ def build(folder: Path) -> tuple[Path, Path]:
 
 
 def run(model: Path, adapter: Path | None, rows: Path, out: Path, engine: str) -> None:
-    cmd = [sys.executable, "-m", "rewardkit", "generate", str(model), "--input", str(rows), "--output", str(out),
-           "--column", "question=prompt", "--system-prompt", "Answer with one number, then stop.",
-           "--into", "output.answer", "--max-new-tokens", str(NEW_TOKENS), "--engine", engine, "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rewardkit",
+        "generate",
+        str(model),
+        "--input",
+        str(rows),
+        "--output",
+        str(out),
+        "--column",
+        "question=prompt",
+        "--system-prompt",
+        "Answer with one number, then stop.",
+        "--into",
+        "output.answer",
+        "--max-new-tokens",
+        str(NEW_TOKENS),
+        "--engine",
+        engine,
+        "--json",
+    ]
     if adapter is not None:
         cmd += ["--adapter", str(adapter)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         sys.exit(f"vllm_parity: {engine} failed ({done.returncode}):\n{done.stderr[-4000:]}")
-    result = json.loads(done.stdout[done.stdout.index('{\n  "output"'):])  # vLLM logs to stdout before it
+    result = json.loads(done.stdout[done.stdout.index('{\n  "output"') :])  # vLLM logs to stdout before it
     print(f"  {engine}: load {result['load_seconds']}s generate {result['generate_seconds']}s", flush=True)
 
 
@@ -70,12 +92,18 @@ def callback_records(model_dir: Path, adapter: Path, out: Path, engine: str) -> 
 
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), str(adapter), is_trainable=True)
     model.train()  # as in training: the callback switches to eval mode and back
-    val = [{"id": f"v{i}", "prompt": [{"role": "user", "content": f"{i} times {i % 4}?"}], "answer": str(i)}
-           for i in range(ROWS)]
-    cb = get_callback("checkpoint_inference", dataset=val, reference_columns=["answer"], max_new_tokens=NEW_TOKENS,
-                      engine=engine)
-    args, state, control = TrainingArguments(output_dir=str(out), use_cpu=True, report_to="none"), TrainerState(), \
-        TrainerControl()
+    val = [
+        {"id": f"v{i}", "prompt": [{"role": "user", "content": f"{i} times {i % 4}?"}], "answer": str(i)}
+        for i in range(ROWS)
+    ]
+    cb = get_callback(
+        "checkpoint_inference", dataset=val, reference_columns=["answer"], max_new_tokens=NEW_TOKENS, engine=engine
+    )
+    args, state, control = (
+        TrainingArguments(output_dir=str(out), use_cpu=True, report_to="none"),
+        TrainerState(),
+        TrainerControl(),
+    )
     state.is_world_process_zero = True
     kwargs = {"model": model, "processing_class": AutoTokenizer.from_pretrained(model_dir)}
     cb.on_train_begin(args, state, control, **kwargs)
@@ -109,8 +137,12 @@ def main() -> None:
         folder = Path(tmp)
         model, adapter = build(folder)
         rows = folder / "rows.jsonl"
-        rows.write_text("".join(json.dumps({"id": f"q{i}", "question": f"What is {i} + {(7 * i) % 13}?",
-                                            "output": {"kept": i}}) + "\n" for i in range(ROWS)))
+        rows.write_text(
+            "".join(
+                json.dumps({"id": f"q{i}", "question": f"What is {i} + {(7 * i) % 13}?", "output": {"kept": i}}) + "\n"
+                for i in range(ROWS)
+            )
+        )
         failed = []
         for label, with_adapter in (("base model", None), ("LoRA adapter", adapter)):
             print(f"vllm_parity: {label}, {ROWS} prompts x {NEW_TOKENS} tokens", flush=True)
@@ -123,8 +155,9 @@ def main() -> None:
         print("vllm_parity: checkpoint_inference engine vllm (live adapter saved, LoRARequest) vs hf", flush=True)
         hf = callback_records(model, adapter, folder / "cb-hf", "hf")
         vllm = callback_records(model, adapter, folder / "cb-vllm", "vllm")
-        assert [{k: v for k, v in r.items() if k != "output"} for r in hf] == \
-            [{k: v for k, v in r.items() if k != "output"} for r in vllm], "records differ outside the output"
+        assert [{k: v for k, v in r.items() if k != "output"} for r in hf] == [
+            {k: v for k, v in r.items() if k != "output"} for r in vllm
+        ], "records differ outside the output"
         share = sum(a["output"] == b["output"] for a, b in zip(hf, vllm)) / len(hf)
         print(f"  identical greedy outputs: {share:.1%}", flush=True)
         if share < MIN_IDENTICAL:

@@ -19,7 +19,6 @@ def generate_one_at_a_time(model: Any, tok: Any, prompts: list, max_new_tokens: 
         text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         batch = tok(text, return_tensors="pt", add_special_tokens=False)
         with torch.no_grad():
-            out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tok.pad_token_id)
-        texts.append(tok.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True))
+            out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+        texts.append(tok.decode(out[0, batch["input_ids"].shape[1] :], skip_special_tokens=True))
     return texts

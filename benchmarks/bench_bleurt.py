@@ -29,10 +29,19 @@ sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 FIXTURE = ROOT / "tests" / "fixtures" / "bleurt_tiny"
-D3 = {"vocab_size": 119547, "hidden_size": 256, "num_hidden_layers": 3, "num_attention_heads": 4,
-      "intermediate_size": 1024, "embedding_size": 256, "max_position_embeddings": 512}
-WORDS = ("the a cat sat on mat bird chirps by window this is random sentence quick brown fox jumps over lazy dog "
-         "고양이가 매트 위에 앉았다 띄어쓰기는 단어 단위로 한다 어간 뒤에 어미가 붙는다 옳다").split()
+D3 = {
+    "vocab_size": 119547,
+    "hidden_size": 256,
+    "num_hidden_layers": 3,
+    "num_attention_heads": 4,
+    "intermediate_size": 1024,
+    "embedding_size": 256,
+    "max_position_embeddings": 512,
+}
+WORDS = (
+    "the a cat sat on mat bird chirps by window this is random sentence quick brown fox jumps over lazy dog "
+    "고양이가 매트 위에 앉았다 띄어쓰기는 단어 단위로 한다 어간 뒤에 어미가 붙는다 옳다"
+).split()
 
 
 def make_d3(folder: Path) -> Path:
@@ -41,10 +50,17 @@ def make_d3(folder: Path) -> Path:
     from transformers import RemBertConfig, RemBertForSequenceClassification
 
     torch.manual_seed(0)
-    cfg = RemBertConfig(vocab_size=D3["vocab_size"], hidden_size=D3["hidden_size"],
-                        input_embedding_size=D3["embedding_size"], output_embedding_size=D3["embedding_size"],
-                        num_hidden_layers=D3["num_hidden_layers"], num_attention_heads=D3["num_attention_heads"],
-                        intermediate_size=D3["intermediate_size"], max_position_embeddings=512, num_labels=1)
+    cfg = RemBertConfig(
+        vocab_size=D3["vocab_size"],
+        hidden_size=D3["hidden_size"],
+        input_embedding_size=D3["embedding_size"],
+        output_embedding_size=D3["embedding_size"],
+        num_hidden_layers=D3["num_hidden_layers"],
+        num_attention_heads=D3["num_attention_heads"],
+        intermediate_size=D3["intermediate_size"],
+        max_position_embeddings=512,
+        num_labels=1,
+    )
     state = RemBertForSequenceClassification(cfg).state_dict()
     renamed = {}
     for key, value in state.items():
@@ -52,8 +68,9 @@ def make_d3(folder: Path) -> Path:
         renamed[key.replace("rembert.", "bleurt.", 1)] = value
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(renamed, folder / "pytorch_model.bin")
-    (folder / "config.json").write_text(json.dumps({**D3, "model_type": "bleurt", "hidden_act": "gelu",
-                                                    "type_vocab_size": 2, "pad_token_id": 0}))
+    (folder / "config.json").write_text(
+        json.dumps({**D3, "model_type": "bleurt", "hidden_act": "gelu", "type_vocab_size": 2, "pad_token_id": 0})
+    )
     for name in ("spm.model", "tokenizer_config.json", "special_tokens_map.json"):
         (folder / name).write_bytes((FIXTURE / name).read_bytes())
     return folder
@@ -80,8 +97,10 @@ def plain(reward, completions: list[str], references: list[str]) -> list[float]:
     out = []
     with torch.inference_mode():
         for start in range(0, len(completions), 32):
-            pairs = [tok.pair(tok.encode(r), tok.encode(c), 512)
-                     for r, c in zip(references[start:start + 32], completions[start:start + 32])]
+            pairs = [
+                tok.pair(tok.encode(r), tok.encode(c), 512)
+                for r, c in zip(references[start : start + 32], completions[start : start + 32])
+            ]
             width = max(len(ids) for ids, _ in pairs)
             ids = torch.tensor([p[0] + [tok.pad] * (width - len(p[0])) for p in pairs])
             types = torch.tensor([p[1] + [0] * (width - len(p[1])) for p in pairs])
@@ -109,8 +128,10 @@ def main() -> None:
     prompts, g, repeats = (16, 4, 1) if args.quick else (64, 8, 3)
     completions, references = batch(random.Random(0), prompts, g)
     n = len(completions)
-    print(f"GRPO-shaped batch: {prompts} prompts x G={g} = {n} rows, "
-          f"{len(set(zip(references, completions)))} distinct pairs; torch threads {args.threads}")
+    print(
+        f"GRPO-shaped batch: {prompts} prompts x G={g} = {n} rows, "
+        f"{len(set(zip(references, completions)))} distinct pairs; torch threads {args.threads}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for label, folder in (("tiny (fixture)", FIXTURE), ("D3-sized", make_d3(Path(tmp) / "d3"))):
             reward = get_reward("bleurt", model=str(folder), device="cpu", reference="ref")
@@ -122,8 +143,10 @@ def main() -> None:
                 t, want = cpu_time(lambda reward=reward: plain(reward, completions, references))
                 base.append(t)
             worst = max(abs(a - b) for a, b in zip(got, want))
-            print(f"  {label:15s} bleurt reward {n / min(ours):8.1f} pairs/s   plain loop {n / min(base):8.1f} pairs/s"
-                  f"   -> {min(base) / min(ours):.2f}x   (max |diff| {worst:.1e})")
+            print(
+                f"  {label:15s} bleurt reward {n / min(ours):8.1f} pairs/s   plain loop {n / min(base):8.1f} pairs/s"
+                f"   -> {min(base) / min(ours):.2f}x   (max |diff| {worst:.1e})"
+            )
 
 
 if __name__ == "__main__":

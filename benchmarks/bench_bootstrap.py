@@ -22,20 +22,38 @@ from rewardkit import compose  # noqa: E402
 from rewardkit.selection.checkpoints import CheckpointScore  # noqa: E402
 from rewardkit.selection.stats import bootstrap_scores, paired_bootstrap, resample_counts  # noqa: E402
 
-SPEC = {"rewards": {"em": {"use": "exact_match"}, "rouge": {"use": "brevity", "max_length": 10},
-                    "bert": {"use": "brevity", "max_length": 20}},
-        "combine": "(em + (rouge + bert) / 2) / 2"}
+SPEC = {
+    "rewards": {
+        "em": {"use": "exact_match"},
+        "rouge": {"use": "brevity", "max_length": 10},
+        "bert": {"use": "brevity", "max_length": 20},
+    },
+    "combine": "(em + (rouge + bert) / 2) / 2",
+}
 
 
 def checkpoints(n_ckpt: int, n_rows: int) -> list[CheckpointScore]:
     rng = random.Random(0)
     out = []
     for k in range(n_ckpt):
-        comps = {"em": [float(rng.random() < 0.3 + k / 50) for _ in range(n_rows)],
-                 "rouge": [rng.random() if rng.random() > 0.1 else None for _ in range(n_rows)],
-                 "bert": [rng.random() if rng.random() > 0.1 else None for _ in range(n_rows)]}
-        out.append(CheckpointScore(f"step_{k}", f"step_{k}.json", k, None, n_rows, {}, 0.5, 0.5, row_scores={
-            "ids": [str(i) for i in range(n_rows)], "components": comps, "combined": [0.0] * n_rows}))
+        comps = {
+            "em": [float(rng.random() < 0.3 + k / 50) for _ in range(n_rows)],
+            "rouge": [rng.random() if rng.random() > 0.1 else None for _ in range(n_rows)],
+            "bert": [rng.random() if rng.random() > 0.1 else None for _ in range(n_rows)],
+        }
+        out.append(
+            CheckpointScore(
+                f"step_{k}",
+                f"step_{k}.json",
+                k,
+                None,
+                n_rows,
+                {},
+                0.5,
+                0.5,
+                row_scores={"ids": [str(i) for i in range(n_rows)], "components": comps, "combined": [0.0] * n_rows},
+            )
+        )
     return out
 
 

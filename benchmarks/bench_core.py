@@ -30,13 +30,20 @@ def best_of(fn, repeat: int) -> float:
 
 def bench_compose(n: int, repeat: int) -> dict:
     rng = random.Random(0)
-    completions = [f"Let me think. {rng.randint(0, 99)} + {rng.randint(0, 99)} = \\boxed{{{rng.randint(0, 200)}}}"
-                   + " filler" * rng.randint(0, 20) for _ in range(n)]
+    completions = [
+        f"Let me think. {rng.randint(0, 99)} + {rng.randint(0, 99)} = \\boxed{{{rng.randint(0, 200)}}}"
+        + " filler" * rng.randint(0, 20)
+        for _ in range(n)
+    ]
     answers = [str(rng.randint(0, 200)) for _ in range(n)]
-    spec = {"rewards": {"acc": {"use": "math_exact_match"},
-                        "fmt": {"use": "format_regex", "pattern": r"\\boxed\{[^{}]+\}"},
-                        "short": {"use": "brevity", "max_length": 200}},
-            "combine": "(2*acc + fmt + short) / 4"}
+    spec = {
+        "rewards": {
+            "acc": {"use": "math_exact_match"},
+            "fmt": {"use": "format_regex", "pattern": r"\\boxed\{[^{}]+\}"},
+            "short": {"use": "brevity", "max_length": 200},
+        },
+        "combine": "(2*acc + fmt + short) / 4",
+    }
     composed = compose(spec)
     funcs, weights = composed.to_trl()
     kwargs = {"prompts": ["p"] * n, "completions": completions, "answer": answers}
@@ -77,14 +84,22 @@ def main() -> None:
     lst = bench_list(3 if args.quick else 5)
     h = bench_huge_number(repeat)
     print(f"{'benchmark':<44}{'measured':>14}{'baseline':>14}{'ratio/extra':>14}{'goal':>12}")
-    print(f"{'composed reward, ' + str(c['n']) + ' completions':<44}{c['composed_s']:>13.4f}s{c['direct_s']:>13.4f}s"
-          f"{c['overhead']:>+13.1%} {'<= +5%':>11}")
-    print(f"{'rewardkit list vs python -c pass':<44}{lst['rewardkit_list_s']:>13.3f}s{lst['python_pass_s']:>13.3f}s"
-          f"{lst['extra_s']:>+12.3f}s {'<= 1.0s':>11}")
-    print(f"{'math_exact_match, 100k-digit completion':<44}{h['seconds'] * 1000:>12.2f}ms{'':>14}{'':>14}"
-          f"{'< 50ms':>12}")
-    print(f"composed overhead {c['overhead']:+.2%}; list extra {lst['extra_s']:.3f}s; huge number "
-          f"{h['seconds'] * 1000:.2f}ms", file=sys.stderr)
+    print(
+        f"{'composed reward, ' + str(c['n']) + ' completions':<44}{c['composed_s']:>13.4f}s{c['direct_s']:>13.4f}s"
+        f"{c['overhead']:>+13.1%} {'<= +5%':>11}"
+    )
+    print(
+        f"{'rewardkit list vs python -c pass':<44}{lst['rewardkit_list_s']:>13.3f}s{lst['python_pass_s']:>13.3f}s"
+        f"{lst['extra_s']:>+12.3f}s {'<= 1.0s':>11}"
+    )
+    print(
+        f"{'math_exact_match, 100k-digit completion':<44}{h['seconds'] * 1000:>12.2f}ms{'':>14}{'':>14}{'< 50ms':>12}"
+    )
+    print(
+        f"composed overhead {c['overhead']:+.2%}; list extra {lst['extra_s']:.3f}s; huge number "
+        f"{h['seconds'] * 1000:.2f}ms",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

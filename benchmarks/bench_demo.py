@@ -37,13 +37,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--- seed {seed} ---", flush=True)
         r = run(root / f"seed_{seed}", steps=args.steps, seed=seed, say=lambda line: print(line, flush=True))
         gain = 100 * (r.best_test_em - r.sft_test_em)
-        rows.append((seed, r.sft_test_em, r.best_test_em, gain, r.sft_val_em, r.best_val_em, r.best_step,
-                     r.wall_time_s))
-    print(f"\n{'seed':>4} {'SFT test':>9} {'GRPO test':>10} {'gain':>7} {'SFT val':>8} {'GRPO val':>9} "
-          f"{'step':>5} {'wall s':>7}")
+        rows.append(
+            (seed, r.sft_test_em, r.best_test_em, gain, r.sft_val_em, r.best_val_em, r.best_step, r.wall_time_s)
+        )
+    print(
+        f"\n{'seed':>4} {'SFT test':>9} {'GRPO test':>10} {'gain':>7} {'SFT val':>8} {'GRPO val':>9} "
+        f"{'step':>5} {'wall s':>7}"
+    )
     for seed, st, bt, gain, sv, bv, step, wall in rows:
-        print(f"{seed:>4} {100 * st:>8.1f}% {100 * bt:>9.1f}% {gain:>+6.1f} {100 * sv:>7.1f}% {100 * bv:>8.1f}% "
-              f"{step:>5} {wall:>7.1f}")
+        print(
+            f"{seed:>4} {100 * st:>8.1f}% {100 * bt:>9.1f}% {gain:>+6.1f} {100 * sv:>7.1f}% {100 * bv:>8.1f}% "
+            f"{step:>5} {wall:>7.1f}"
+        )
     failed = [row[0] for row in rows if row[3] < args.min_gain]
     print(f"runs in {root}")
     if failed:

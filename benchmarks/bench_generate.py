@@ -44,10 +44,14 @@ HIDDEN, LAYERS, HEADS = 256, 4, 4
 
 def rows(n: int) -> list[dict]:
     kinds = ("선택형", "교정형")
-    questions = [f"Question {i}: which is right, form {i % 7} or form {i * 3 % 11}? " + "Give the reason. " * (i % 4)
-                 for i in range(n)]
-    return [{"id": f"test-{i}", "input": {"question_type": kinds[i % 2], "question": q}, "output": {}}
-            for i, q in enumerate(questions)]
+    questions = [
+        f"Question {i}: which is right, form {i % 7} or form {i * 3 % 11}? " + "Give the reason. " * (i % 4)
+        for i in range(n)
+    ]
+    return [
+        {"id": f"test-{i}", "input": {"question_type": kinds[i % 2], "question": q}, "output": {}}
+        for i, q in enumerate(questions)
+    ]
 
 
 def main() -> None:
@@ -61,16 +65,17 @@ def main() -> None:
     n, new_tokens, rounds = (16, 8, 1) if opts.quick else (64, 32, opts.rounds)
 
     import torch
-
     from baselines import generate_one_at_a_time  # benchmarks/ is on sys.path when run as a script
-    from rewardkit.generation import generate_file, load_model_for_inference
+
     from rewardkit.core.tiny import save_tiny_causal_lm
+    from rewardkit.generation import generate_file, load_model_for_inference
 
     torch.set_num_threads(opts.threads)
     with tempfile.TemporaryDirectory(prefix="rk-bench-generate-") as tmp:
         folder = Path(tmp)
-        save_tiny_causal_lm(folder / "model", hidden_size=HIDDEN, num_layers=LAYERS, num_heads=HEADS,
-                            initializer_range=0.2)
+        save_tiny_causal_lm(
+            folder / "model", hidden_size=HIDDEN, num_layers=LAYERS, num_heads=HEADS, initializer_range=0.2
+        )
         items = rows(n)
         (folder / "test.json").write_text(json.dumps(items, ensure_ascii=False), encoding="utf-8")
         started = time.perf_counter()
@@ -79,14 +84,26 @@ def main() -> None:
 
         def rewardkit(share_prefix: bool = True) -> list[str]:
             out = folder / "submission.json"
-            generate_file(model, folder / "test.json", out, tokenizer=tok, into="output.answer",
-                          columns={"input.question": "prompt"}, system_prompt=INSTRUCTION, batch_size=opts.batch_size,
-                          max_new_tokens=new_tokens, share_prefix=share_prefix, progress=False)
+            generate_file(
+                model,
+                folder / "test.json",
+                out,
+                tokenizer=tok,
+                into="output.answer",
+                columns={"input.question": "prompt"},
+                system_prompt=INSTRUCTION,
+                batch_size=opts.batch_size,
+                max_new_tokens=new_tokens,
+                share_prefix=share_prefix,
+                progress=False,
+            )
             return [r["output"]["answer"] for r in json.loads(out.read_text(encoding="utf-8"))]
 
         def one_at_a_time() -> list[str]:
-            prompts = [[{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": item["input"]["question"]}]
-                       for item in items]
+            prompts = [
+                [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": item["input"]["question"]}]
+                for item in items
+            ]
             return generate_one_at_a_time(model, tok, prompts, new_tokens)
 
         approaches = {"rewardkit": rewardkit, "no_prefix": lambda: rewardkit(False), "one_at_a_time": one_at_a_time}
@@ -95,7 +112,7 @@ def main() -> None:
         outputs: dict[str, list[str]] = {}
         names = list(approaches)
         for r in range(rounds):
-            for name in (names if r % 2 == 0 else names[::-1]):
+            for name in names if r % 2 == 0 else names[::-1]:
                 wall, cpu = time.perf_counter(), time.process_time()
                 result = approaches[name]()
                 times[name].append((time.process_time() - cpu, time.perf_counter() - wall))
@@ -107,8 +124,13 @@ def main() -> None:
     best = {k: (min(c for c, _ in v), min(w for _, w in v)) for k, v in times.items()}
     ref = outputs["one_at_a_time"]
     summary = {
-        "rows": n, "max_new_tokens": new_tokens, "batch_size": opts.batch_size, "threads": opts.threads,
-        "rounds": rounds, "model": f"qwen2 hidden {HIDDEN}, {LAYERS} layers", "instruction_chars": len(INSTRUCTION),
+        "rows": n,
+        "max_new_tokens": new_tokens,
+        "batch_size": opts.batch_size,
+        "threads": opts.threads,
+        "rounds": rounds,
+        "model": f"qwen2 hidden {HIDDEN}, {LAYERS} layers",
+        "instruction_chars": len(INSTRUCTION),
         "load_seconds": round(load_s, 2),
         **{f"{k}_cpu_s": round(c, 3) for k, (c, _) in best.items()},
         **{f"{k}_wall_s": round(w, 3) for k, (_, w) in best.items()},
@@ -123,18 +145,27 @@ def main() -> None:
     if opts.json:
         print(json.dumps(summary, indent=2))
         return
-    print(f"{n} rows x {new_tokens} new tokens, {summary['model']}, {len(INSTRUCTION)}-char shared instruction, "
-          f"{opts.threads} thread(s), batch {opts.batch_size}, {rounds} interleaved round(s); model load {load_s:.1f}s")
+    print(
+        f"{n} rows x {new_tokens} new tokens, {summary['model']}, {len(INSTRUCTION)}-char shared instruction, "
+        f"{opts.threads} thread(s), batch {opts.batch_size}, {rounds} interleaved round(s); model load {load_s:.1f}s"
+    )
     print(f"{'approach':<42}{'CPU s':>8}{'wall s':>8}")
-    for label, key in (("rewardkit generate_file (batched, shared)", "rewardkit"),
-                       ("batched, no prefix sharing", "no_prefix"), ("one model.generate per row", "one_at_a_time")):
+    for label, key in (
+        ("rewardkit generate_file (batched, shared)", "rewardkit"),
+        ("batched, no prefix sharing", "no_prefix"),
+        ("one model.generate per row", "one_at_a_time"),
+    ):
         print(f"{label:<42}{best[key][0]:>8.2f}{best[key][1]:>8.2f}")
     per_round = ", ".join(f"{x:.1f}x" for x in summary["per_round_ratio_cpu"])
-    print(f"speed ratio: {summary['speed_ratio_cpu']:.1f}x CPU ({per_round} per round), "
-          f"{summary['speed_ratio_wall']:.1f}x wall; prefix sharing alone {summary['prefix_sharing_gain_cpu']:.2f}x")
-    print(f"identical outputs vs one at a time: {summary['identical_outputs']}/{n} "
-          f"(no prefix sharing: {summary['identical_outputs_no_prefix']}/{n}); distinct outputs: "
-          f"{summary['distinct_outputs']}")
+    print(
+        f"speed ratio: {summary['speed_ratio_cpu']:.1f}x CPU ({per_round} per round), "
+        f"{summary['speed_ratio_wall']:.1f}x wall; prefix sharing alone {summary['prefix_sharing_gain_cpu']:.2f}x"
+    )
+    print(
+        f"identical outputs vs one at a time: {summary['identical_outputs']}/{n} "
+        f"(no prefix sharing: {summary['identical_outputs_no_prefix']}/{n}); distinct outputs: "
+        f"{summary['distinct_outputs']}"
+    )
 
 
 if __name__ == "__main__":

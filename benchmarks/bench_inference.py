@@ -38,9 +38,13 @@ HIDDEN, LAYERS, HEADS = 256, 4, 4  # defaults; --hidden / --layers change them
 
 
 def _prompts(n: int) -> list:
-    return [[{"role": "system", "content": "Answer briefly."},
-             {"role": "user", "content": f"Question {i}: what is {i} + {i * 3 % 17}? " + "Explain. " * (i % 4)}]
-            for i in range(n)]
+    return [
+        [
+            {"role": "system", "content": "Answer briefly."},
+            {"role": "user", "content": f"Question {i}: what is {i} + {i * 3 % 17}? " + "Explain. " * (i % 4)},
+        ]
+        for i in range(n)
+    ]
 
 
 def prepare(folder: Path, hidden: int = HIDDEN, layers: int = LAYERS) -> None:
@@ -55,8 +59,13 @@ def prepare(folder: Path, hidden: int = HIDDEN, layers: int = LAYERS) -> None:
     model.save_pretrained(folder / "base")
     tok.save_pretrained(folder / "base")
     torch.manual_seed(1)
-    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-                        init_lora_weights=False, task_type="CAUSAL_LM")  # random B: the adapter changes outputs
+    config = LoraConfig(
+        r=8,
+        lora_alpha=16,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        init_lora_weights=False,
+        task_type="CAUSAL_LM",
+    )  # random B: the adapter changes outputs
     get_peft_model(model, config).save_pretrained(folder / "adapter")
 
 
@@ -92,16 +101,17 @@ def worker(approach: str, folder: Path, n: int, max_new_tokens: int, batch_size:
     import gc
 
     import torch
+    from baselines import generate_one_at_a_time  # benchmarks/ is on sys.path when run as a script
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from baselines import generate_one_at_a_time  # benchmarks/ is on sys.path when run as a script
     from rewardkit.engines.hf import generate_texts
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     tok = AutoTokenizer.from_pretrained(folder / "base")
-    live = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(folder / "base"), folder / "adapter",
-                                     is_trainable=True)
+    live = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(folder / "base"), folder / "adapter", is_trainable=True
+    )
     live.train()  # as inside a training loop
     # A training process also holds gradients and AdamW state: take one real optimizer step so the RSS
     # baseline is a training process's, as in the callback's real setting.
@@ -113,6 +123,7 @@ def worker(approach: str, folder: Path, n: int, max_new_tokens: int, batch_size:
     live.save_pretrained(folder / "adapter_step")  # the checkpoint the seed approach reloads
     prompts = _prompts(n)
     generate_texts(live, tok, prompts[:2], max_new_tokens=2)  # warm up lazy inits for both approaches
+
     def run_once() -> list[str]:
         if approach == "rewardkit":
             return generate_texts(live, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens)
@@ -131,8 +142,14 @@ def worker(approach: str, folder: Path, n: int, max_new_tokens: int, batch_size:
             cpu.append(time.process_time() - started_cpu)
         if run == 0:
             outputs, rss = result, measured
-    return {"approach": approach, "seconds": min(times), "cpu_seconds": min(cpu), "rss_before_mb": rss.start / 2**20,
-            "rss_peak_growth_mb": (rss.peak - rss.start) / 2**20, "outputs": outputs}
+    return {
+        "approach": approach,
+        "seconds": min(times),
+        "cpu_seconds": min(cpu),
+        "rss_before_mb": rss.start / 2**20,
+        "rss_peak_growth_mb": (rss.peak - rss.start) / 2**20,
+        "outputs": outputs,
+    }
 
 
 def main() -> None:
@@ -159,43 +176,72 @@ def main() -> None:
         # Rounds alternate the order: this VM's speed drifts by tens of percent over minutes, and running one
         # approach entirely before the other would hand the drift to one side.
         for round_ in range(opts.rounds):
-            for approach in (("rewardkit", "seed") if round_ % 2 == 0 else ("seed", "rewardkit")):
-                cmd = [sys.executable, __file__, "--worker", approach, "--folder", str(folder),
-                       "--batch-size", str(opts.batch_size), "--repeats", str(opts.repeats)] + (
-                           ["--quick"] if opts.quick else [])
+            for approach in ("rewardkit", "seed") if round_ % 2 == 0 else ("seed", "rewardkit"):
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    approach,
+                    "--folder",
+                    str(folder),
+                    "--batch-size",
+                    str(opts.batch_size),
+                    "--repeats",
+                    str(opts.repeats),
+                ] + (["--quick"] if opts.quick else [])
                 env = {**os.environ, "OMP_NUM_THREADS": str(opts.threads)}
                 proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
                 if proc.returncode != 0:
                     raise SystemExit(f"{approach} worker failed:\n{proc.stderr[-3000:]}")
                 runs[approach].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     # Fastest run of each approach; the largest RSS growth any round saw (the conservative side of the goal).
-    results = {k: {**r[0], "seconds": min(x["seconds"] for x in r), "cpu_seconds": min(x["cpu_seconds"] for x in r),
-                   "rss_before_mb": max(r, key=lambda x: x["rss_peak_growth_mb"])["rss_before_mb"],
-                   "rss_peak_growth_mb": max(x["rss_peak_growth_mb"] for x in r)} for k, r in runs.items()}
+    results = {
+        k: {
+            **r[0],
+            "seconds": min(x["seconds"] for x in r),
+            "cpu_seconds": min(x["cpu_seconds"] for x in r),
+            "rss_before_mb": max(r, key=lambda x: x["rss_peak_growth_mb"])["rss_before_mb"],
+            "rss_peak_growth_mb": max(x["rss_peak_growth_mb"] for x in r),
+        }
+        for k, r in runs.items()
+    }
     ours, seed = results["rewardkit"], results["seed"]
     same = sum(a == b for a, b in zip(ours.pop("outputs"), seed.pop("outputs")))
-    summary = {"examples": n, "max_new_tokens": new_tokens, "batch_size": opts.batch_size, "threads": opts.threads,
-               "model": f"qwen2 hidden {opts.hidden}, {opts.layers} layers + LoRA r=8",
-               "speed_ratio": seed["cpu_seconds"] / ours["cpu_seconds"],
-               "wall_speed_ratio": seed["seconds"] / ours["seconds"], "identical_outputs": same, **{
-                   f"{k}_{key}": v for k, r in results.items() for key, v in r.items() if key != "approach"}}
+    summary = {
+        "examples": n,
+        "max_new_tokens": new_tokens,
+        "batch_size": opts.batch_size,
+        "threads": opts.threads,
+        "model": f"qwen2 hidden {opts.hidden}, {opts.layers} layers + LoRA r=8",
+        "speed_ratio": seed["cpu_seconds"] / ours["cpu_seconds"],
+        "wall_speed_ratio": seed["seconds"] / ours["seconds"],
+        "identical_outputs": same,
+        **{f"{k}_{key}": v for k, r in results.items() for key, v in r.items() if key != "approach"},
+    }
     for k, r in results.items():
         summary[f"{k}_rss_growth_pct"] = 100 * r["rss_peak_growth_mb"] / r["rss_before_mb"]
     if opts.json:
         print(json.dumps(summary, indent=2))
         return
-    print(f"{n} examples x {new_tokens} new tokens, {summary['model']}, {opts.threads} thread(s), "
-          f"batch {opts.batch_size}")
+    print(
+        f"{n} examples x {new_tokens} new tokens, {summary['model']}, {opts.threads} thread(s), batch {opts.batch_size}"
+    )
     print(f"{'approach':<34}{'CPU s':>8}{'wall s':>8}{'RSS before':>12}{'peak growth':>13}{'growth %':>10}")
     for label, key in (("rewardkit (live model, batched)", "rewardkit"), ("seed (reload + one at a time)", "seed")):
         r = results[key]
-        print(f"{label:<34}{r['cpu_seconds']:>8.2f}{r['seconds']:>8.2f}{r['rss_before_mb']:>10.0f}MB{r['rss_peak_growth_mb']:>11.1f}MB"
-              f"{summary[key + '_rss_growth_pct']:>9.1f}%")
-    per_round = ", ".join(f"{s['cpu_seconds'] / o['cpu_seconds']:.1f}x" for o, s in zip(runs["rewardkit"], runs["seed"]))
+        print(
+            f"{label:<34}{r['cpu_seconds']:>8.2f}{r['seconds']:>8.2f}{r['rss_before_mb']:>10.0f}MB{r['rss_peak_growth_mb']:>11.1f}MB"
+            f"{summary[key + '_rss_growth_pct']:>9.1f}%"
+        )
+    per_round = ", ".join(
+        f"{s['cpu_seconds'] / o['cpu_seconds']:.1f}x" for o, s in zip(runs["rewardkit"], runs["seed"])
+    )
     print(f"per round (CPU): {per_round}")
-    print(f"speed ratio: {summary['speed_ratio']:.1f}x CPU time (goal >= 5x), {summary['wall_speed_ratio']:.1f}x wall; "
-          f"rewardkit RSS growth "
-          f"{summary['rewardkit_rss_growth_pct']:.1f}% (goal <= 10%); identical greedy outputs: {same}/{n}")
+    print(
+        f"speed ratio: {summary['speed_ratio']:.1f}x CPU time (goal >= 5x), {summary['wall_speed_ratio']:.1f}x wall; "
+        f"rewardkit RSS growth "
+        f"{summary['rewardkit_rss_growth_pct']:.1f}% (goal <= 10%); identical greedy outputs: {same}/{n}"
+    )
 
 
 if __name__ == "__main__":

@@ -80,8 +80,7 @@ def timed(fns: dict[str, Callable[[], Any]], repeats: int, number: int = 1) -> d
                 results[name] = fn()
             cpu[name].append((time.process_time() - start_cpu) / number)
             wall[name].append((time.perf_counter() - start) / number)
-    return {name: Timing(min(wall[name]), min(cpu[name]), statistics.median(cpu[name]), results[name])
-            for name in fns}
+    return {name: Timing(min(wall[name]), min(cpu[name]), statistics.median(cpu[name]), results[name]) for name in fns}
 
 
 def row(name: str, t: Timing, base: Timing | None = None) -> str:
@@ -90,8 +89,10 @@ def row(name: str, t: Timing, base: Timing | None = None) -> str:
 
 
 def header(title: str) -> None:
-    print(f"\n{title}\n  {'':<52} {'wall min':>10} {'CPU min':>10} {'CPU median':>10}   speed-up (CPU min)"
-          f"\n  {'':<52} {'ms':>10} {'ms':>10} {'ms':>10}")
+    print(
+        f"\n{title}\n  {'':<52} {'wall min':>10} {'CPU min':>10} {'CPU median':>10}   speed-up (CPU min)"
+        f"\n  {'':<52} {'ms':>10} {'ms':>10} {'ms':>10}"
+    )
 
 
 def bench_rouge(completions: list[str], references: list[str], repeats: int) -> None:
@@ -113,9 +114,11 @@ def bench_rouge(completions: list[str], references: list[str], repeats: int) -> 
     t = timed({"plain": plain, "ours": ours}, repeats, number=max(1, 2000 // len(completions)))
     print(row("rouge_score loop (scorer.score per pair)", t["plain"]))
     print(row("rewardkit rouge1 reward", t["ours"], t["plain"]))
-    print(f"  overhead: {100 * (t['ours'].cpu / t['plain'].cpu - 1):+.1f} % (CPU min), "
-          f"{100 * (t['ours'].cpu_median / t['plain'].cpu_median - 1):+.1f} % (CPU median); "
-          f"identical results: {t['ours'].result == t['plain'].result}")
+    print(
+        f"  overhead: {100 * (t['ours'].cpu / t['plain'].cpu - 1):+.1f} % (CPU min), "
+        f"{100 * (t['ours'].cpu_median / t['plain'].cpu_median - 1):+.1f} % (CPU median); "
+        f"identical results: {t['ours'].result == t['plain'].result}"
+    )
 
 
 def bert_model() -> tuple[str, int, str]:
@@ -137,14 +140,18 @@ def encoder_floor(tokenizer: Any, model: Any, texts: set[str], batch_size: int) 
 
     encoded = {t: sent_encode(tokenizer, t) for t in texts}
     ids = list({tuple(v) for v in encoded.values()})
-    batches = [padding([list(ids[i]) for i in batch], tokenizer.pad_token_id)
-               for batch in length_batches([len(s) for s in ids], batch_size, bucket=True)]
+    batches = [
+        padding([list(ids[i]) for i in batch], tokenizer.pad_token_id)
+        for batch in length_batches([len(s) for s in ids], batch_size, bucket=True)
+    ]
     # bert-score: distinct strings sorted by word count, fixed chunks of batch_size, each padded to its longest.
     by_words = sorted(texts, key=lambda t: len(t.split(" ")), reverse=True)
-    chunks = [by_words[i:i + batch_size] for i in range(0, len(by_words), batch_size)]
-    tokens = {"bert-score": sum(len(c) * max(len(encoded[t]) for t in c) for c in chunks),
-              "rewardkit": sum(int(padded.numel()) for padded, _, _ in batches),
-              "unpadded": sum(len(s) for s in ids)}
+    chunks = [by_words[i : i + batch_size] for i in range(0, len(by_words), batch_size)]
+    tokens = {
+        "bert-score": sum(len(c) * max(len(encoded[t]) for t in c) for c in chunks),
+        "rewardkit": sum(int(padded.numel()) for padded, _, _ in batches),
+        "unpadded": sum(len(s) for s in ids),
+    }
 
     def run() -> None:
         for padded, _, mask in batches:
@@ -175,26 +182,36 @@ def bench_bertscore(completions: list[str], references: list[str], repeats: int)
     floor, tokens = encoder_floor(tokenizer, model, set(completions) | set(references), batch_size)
     ours(), plain()  # warm-up: first forward passes allocate
     distinct = len(set(completions) | set(references))
-    header(f"BERTScore F1 on {len(completions)} pairs, {distinct} distinct sentences; {label}; CPU, "
-           f"torch threads {torch.get_num_threads()}, batch_size {batch_size}")
+    header(
+        f"BERTScore F1 on {len(completions)} pairs, {distinct} distinct sentences; {label}; CPU, "
+        f"torch threads {torch.get_num_threads()}, batch_size {batch_size}"
+    )
     t = timed({"plain": plain, "ours": ours, "floor": floor}, repeats)
     print(row("bert_score.BERTScorer.score", t["plain"]))
     print(row("rewardkit bertscore reward", t["ours"], t["plain"]))
     print(row("encoder forward only, the reward's batches (floor)", t["floor"], t["plain"]))
     diff = max(abs(a - b) for a, b in zip(t["ours"].result, t["plain"].result))
-    print(f"  max |F1 difference| = {diff:.2e}; CPU time / floor: reward {t['ours'].cpu / t['floor'].cpu:.2f}, "
-          f"BERTScorer {t['plain'].cpu / t['floor'].cpu:.2f}")
-    print(f"  tokens through the encoder: bert-score {tokens['bert-score']}, rewardkit {tokens['rewardkit']}, "
-          f"unpadded {tokens['unpadded']} (bert-score / rewardkit = "
-          f"{tokens['bert-score'] / tokens['rewardkit']:.2f})")
+    print(
+        f"  max |F1 difference| = {diff:.2e}; CPU time / floor: reward {t['ours'].cpu / t['floor'].cpu:.2f}, "
+        f"BERTScorer {t['plain'].cpu / t['floor'].cpu:.2f}"
+    )
+    print(
+        f"  tokens through the encoder: bert-score {tokens['bert-score']}, rewardkit {tokens['rewardkit']}, "
+        f"unpadded {tokens['unpadded']} (bert-score / rewardkit = "
+        f"{tokens['bert-score'] / tokens['rewardkit']:.2f})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="8 prompts x G=4, one BERTScore repeat")
     parser.add_argument("--repeats", type=int, default=None, help="BERTScore repeats (default 3, quick 1)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: CPU time then measures work, not the machine's load)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: CPU time then measures work, not the machine's load)",
+    )
     args = parser.parse_args(argv)
     import torch
 

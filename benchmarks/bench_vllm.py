@@ -40,16 +40,22 @@ def run(rows: int, new_tokens: int) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from rewardkit.core.tiny import save_tiny_causal_lm
     from rewardkit.engines.hf import generate_texts
     from rewardkit.engines.vllm_engine import VLLMEngine
-    from rewardkit.core.tiny import save_tiny_causal_lm
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = save_tiny_causal_lm(Path(tmp) / "m", hidden_size=256, num_heads=4, num_layers=4,
-                                        initializer_range=0.1)
+        model_dir = save_tiny_causal_lm(
+            Path(tmp) / "m", hidden_size=256, num_heads=4, num_layers=4, initializer_range=0.1
+        )
         tok = AutoTokenizer.from_pretrained(model_dir)
-        prompts = [[{"role": "system", "content": SYSTEM},
-                    {"role": "user", "content": f"What is {i} {'+-*'[i % 3]} {(i * 37) % 101}?"}] for i in range(rows)]
+        prompts = [
+            [
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": f"What is {i} {'+-*'[i % 3]} {(i * 37) % 101}?"},
+            ]
+            for i in range(rows)
+        ]
         started = time.perf_counter()
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
         hf_load = time.perf_counter() - started
@@ -70,16 +76,33 @@ def run(rows: int, new_tokens: int) -> dict:
         same = [a == b for a, b in zip(hf, warm)]
         splits = []
         for i in [i for i, s in enumerate(same) if not s]:
-            a, b = tok(hf[i], add_special_tokens=False)["input_ids"], tok(warm[i], add_special_tokens=False)["input_ids"]
-            splits.append({"row": i, "first_differing_token": first_split(a, b), "hf": hf[i][:40], "vllm": warm[i][:40]})
-    return {"rows": rows, "new_tokens": new_tokens, "threads": torch.get_num_threads(),
-            "hf": {"load_s": round(hf_load, 3), "generate_s": round(hf_generate, 3),
-                   "total_s": round(hf_load + hf_generate, 3)},
-            "vllm": {"startup_s": round(startup, 3), "with_startup_s": round(vllm_cold, 3),
-                     "warm_generate_s": round(vllm_warm, 3)},
-            "speedup_warm": round(hf_generate / vllm_warm, 2) if vllm_warm else None,
-            "speedup_with_startup": round((hf_load + hf_generate) / vllm_cold, 2) if vllm_cold else None,
-            "identical_share": sum(same) / len(same), "cold_equals_warm": cold == warm, "differences": splits[:10]}
+            a, b = (
+                tok(hf[i], add_special_tokens=False)["input_ids"],
+                tok(warm[i], add_special_tokens=False)["input_ids"],
+            )
+            splits.append(
+                {"row": i, "first_differing_token": first_split(a, b), "hf": hf[i][:40], "vllm": warm[i][:40]}
+            )
+    return {
+        "rows": rows,
+        "new_tokens": new_tokens,
+        "threads": torch.get_num_threads(),
+        "hf": {
+            "load_s": round(hf_load, 3),
+            "generate_s": round(hf_generate, 3),
+            "total_s": round(hf_load + hf_generate, 3),
+        },
+        "vllm": {
+            "startup_s": round(startup, 3),
+            "with_startup_s": round(vllm_cold, 3),
+            "warm_generate_s": round(vllm_warm, 3),
+        },
+        "speedup_warm": round(hf_generate / vllm_warm, 2) if vllm_warm else None,
+        "speedup_with_startup": round((hf_load + hf_generate) / vllm_cold, 2) if vllm_cold else None,
+        "identical_share": sum(same) / len(same),
+        "cold_equals_warm": cold == warm,
+        "differences": splits[:10],
+    }
 
 
 def main() -> None:
@@ -95,13 +118,20 @@ def main() -> None:
     hf, vllm = result["hf"], result["vllm"]
     print(f"{result['rows']} prompts x {result['new_tokens']} tokens, fp32, {result['threads']} threads")
     print(f"hf:   load {hf['load_s']}s + generate {hf['generate_s']}s = {hf['total_s']}s")
-    print(f"vllm: start-up {vllm['startup_s']}s; with start-up {vllm['with_startup_s']}s; warm {vllm['warm_generate_s']}s")
-    print(f"speed-up (hf generate / vllm warm): {result['speedup_warm']}x; with start-up: "
-          f"{result['speedup_with_startup']}x")
-    print(f"identical greedy outputs: {result['identical_share']:.1%} (vllm cold == warm: {result['cold_equals_warm']})")
+    print(
+        f"vllm: start-up {vllm['startup_s']}s; with start-up {vllm['with_startup_s']}s; warm {vllm['warm_generate_s']}s"
+    )
+    print(
+        f"speed-up (hf generate / vllm warm): {result['speedup_warm']}x; with start-up: "
+        f"{result['speedup_with_startup']}x"
+    )
+    print(
+        f"identical greedy outputs: {result['identical_share']:.1%} (vllm cold == warm: {result['cold_equals_warm']})"
+    )
     for d in result["differences"]:
-        print(f"  row {d['row']}: first differing token {d['first_differing_token']}: hf={d['hf']!r} "
-              f"vllm={d['vllm']!r}")
+        print(
+            f"  row {d['row']}: first differing token {d['first_differing_token']}: hf={d['hf']!r} vllm={d['vllm']!r}"
+        )
 
 
 if __name__ == "__main__":  # vLLM spawns engine processes

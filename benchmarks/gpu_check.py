@@ -55,9 +55,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 # Tiny local models only: never wait for a hub (a GPU machine may have no internet either).
-for _key, _value in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                     "TOKENIZERS_PARALLELISM": "false", "WANDB_DISABLED": "true", "WANDB_MODE": "disabled",
-                     "DISABLE_MLFLOW_INTEGRATION": "TRUE", "HF_HUB_DISABLE_TELEMETRY": "1"}.items():
+for _key, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "WANDB_DISABLED": "true",
+    "WANDB_MODE": "disabled",
+    "DISABLE_MLFLOW_INTEGRATION": "TRUE",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+}.items():
     os.environ.setdefault(_key, _value)
 
 ITEMS = ("qlora", "bertscore", "generation", "fsdp", "vllm")
@@ -68,8 +75,10 @@ TINY = dict(hidden_size=64, num_layers=2, num_heads=4, initializer_range=0.2)
 BERT_LAYERS, BERT_HIDDEN = 2, 64
 BERTSCORE_TOLERANCE = 1e-4
 STEPS = 2
-SYSTEM_PROMPT = ("You are a careful assistant. Read the question, think about it step by step, and answer "
-                 "with one short sentence that states the result plainly and nothing else.")
+SYSTEM_PROMPT = (
+    "You are a careful assistant. Read the question, think about it step by step, and answer "
+    "with one short sentence that states the result plainly and nothing else."
+)
 
 
 # --- results ---------------------------------------------------------------------------------------------------
@@ -147,21 +156,42 @@ def grpo_config(model: Path, output_dir: Path, quantize: bool) -> dict:
         "output_dir": str(output_dir),
         "dataset": {"generator": "arithmetic", "n": 16, "seed": 0, "eval_size": 4, "system_prompt": SYSTEM_PROMPT},
         "peft": {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]},
-        "quantization": ({"bits": 4, "quant_type": "nf4", "double_quant": True, "compute_dtype": "bfloat16"}
-                         if quantize else None),
-        "rewards": {"rewards": {"correct": {"use": "math_exact_match", "weight": 1.0},
-                                "short": {"use": "brevity", "max_length": 8, "weight": 0.2}}},
+        "quantization": (
+            {"bits": 4, "quant_type": "nf4", "double_quant": True, "compute_dtype": "bfloat16"} if quantize else None
+        ),
+        "rewards": {
+            "rewards": {
+                "correct": {"use": "math_exact_match", "weight": 1.0},
+                "short": {"use": "brevity", "max_length": 8, "weight": 0.2},
+            }
+        },
         "trainer": {
-            "max_steps": STEPS, "learning_rate": 1e-4, "bf16": True, "seed": 0, "logging_steps": 1,
-            "per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 8,
-            "eval_strategy": "steps", "eval_steps": STEPS, "per_device_eval_batch_size": 2,
-            "num_generations_eval": 2, "save_strategy": "steps", "save_steps": STEPS,
-            "metric_for_best_model": "eval_score", "greater_is_better": True,
+            "max_steps": STEPS,
+            "learning_rate": 1e-4,
+            "bf16": True,
+            "seed": 0,
+            "logging_steps": 1,
+            "per_device_train_batch_size": 4,
+            "num_generations": 4,
+            "max_completion_length": 8,
+            "eval_strategy": "steps",
+            "eval_steps": STEPS,
+            "per_device_eval_batch_size": 2,
+            "num_generations_eval": 2,
+            "save_strategy": "steps",
+            "save_steps": STEPS,
+            "metric_for_best_model": "eval_score",
+            "greater_is_better": True,
         },
         "callbacks": [
             {"name": "lora_save", "layout": "step"},
-            {"name": "checkpoint_inference", "dataset": "@eval", "reference_columns": ["answer"],
-             "on": "evaluate", "max_new_tokens": 8},
+            {
+                "name": "checkpoint_inference",
+                "dataset": "@eval",
+                "reference_columns": ["answer"],
+                "on": "evaluate",
+                "max_new_tokens": 8,
+            },
             {"name": "best_checkpoint", "spec": "@rewards"},
         ],
     }
@@ -183,14 +213,19 @@ def check_qlora(ctx: Context) -> Outcome:
     [result] = run(grpo_config(ctx.tiny_lm(), stage_dir, quantize=ctx.cuda))
     what = "QLoRA 4-bit nf4 + LoRA" if ctx.cuda else "LoRA"
     loss = "n/a" if result.train_loss is None else f"{result.train_loss:.4g}"
-    out.check(result.steps == STEPS, f"GRPO {what}, bf16: {result.steps} steps, train_loss {loss}, "
-              f"{result.runtime_s:.1f} s", f"expected {STEPS} steps")
+    out.check(
+        result.steps == STEPS,
+        f"GRPO {what}, bf16: {result.steps} steps, train_loss {loss}, {result.runtime_s:.1f} s",
+        f"expected {STEPS} steps",
+    )
 
     adapter = stage_dir / "adapters" / f"step_{STEPS}"
     files = sorted(p.name for p in adapter.iterdir()) if adapter.is_dir() else []
-    out.check("adapter_config.json" in files and any(f.startswith("adapter_model") for f in files),
-              f"lora_save: adapters/step_{STEPS}/ holds adapter_config.json + adapter weights",
-              f"found {files or 'no folder'}")
+    out.check(
+        "adapter_config.json" in files and any(f.startswith("adapter_model") for f in files),
+        f"lora_save: adapters/step_{STEPS}/ holds adapter_config.json + adapter weights",
+        f"found {files or 'no folder'}",
+    )
     weights = adapter / "adapter_model.safetensors"
     if weights.is_file():
         from safetensors.torch import load_file
@@ -202,31 +237,48 @@ def check_qlora(ctx: Context) -> Outcome:
 
     inference = stage_dir / "inference" / f"step_{STEPS}.json"
     records = json.loads(inference.read_text(encoding="utf-8"))["records"] if inference.is_file() else []
-    out.check(len(records) == 4 and all(isinstance(r.get("output"), str) for r in records),
-              f"checkpoint_inference: inference/step_{STEPS}.json with {len(records)} records",
-              "expected 4 records with an 'output'" if inference.is_file() else "file missing")
+    out.check(
+        len(records) == 4 and all(isinstance(r.get("output"), str) for r in records),
+        f"checkpoint_inference: inference/step_{STEPS}.json with {len(records)} records",
+        "expected 4 records with an 'output'" if inference.is_file() else "file missing",
+    )
 
     best = stage_dir / "best"
     scores_file = stage_dir / "inference" / "scores.json"
     scores = json.loads(scores_file.read_text(encoding="utf-8")) if scores_file.is_file() else {}
     best_entry = scores.get("best") or {}
     best_files = sorted(p.name for p in best.iterdir()) if best.is_dir() else []
-    out.check("adapter_config.json" in best_files and best_entry.get("step") == STEPS,
-              f"best_checkpoint: best/ holds the step-{STEPS} adapter, eval_score {best_entry.get('score')}",
-              f"best/ has {best_files or 'nothing'}, scores.json best = {best_entry or None}")
+    out.check(
+        "adapter_config.json" in best_files and best_entry.get("step") == STEPS,
+        f"best_checkpoint: best/ holds the step-{STEPS} adapter, eval_score {best_entry.get('score')}",
+        f"best/ has {best_files or 'nothing'}, scores.json best = {best_entry or None}",
+    )
     return out
 
 
 # --- item (b): BERTScore on the device vs CPU --------------------------------------------------------------------
 def _bertscore_pairs() -> tuple[list[str], list[str]]:
     """Completions and references of varied lengths from the tiny BERT's vocabulary (several batches)."""
-    refs = ["the cat sat on the mat", "the quick brown fox jumps over the lazy dog",
-            "this answer is correct because the reason is true", "hello there",
-            "the model will train on the new data and show a good result in the test",
-            "people say the house is old but the room is large and the door is open"]
-    hyps = ["a cat sat on a mat", "the quick fox jumped over a lazy dog", "this answer is wrong",
-            "hello", "the model trained on old data and showed a bad result", "the house is new and small",
-            "", "dogs and cats", "thanks for the correct answer", "the lazy dog sat"]
+    refs = [
+        "the cat sat on the mat",
+        "the quick brown fox jumps over the lazy dog",
+        "this answer is correct because the reason is true",
+        "hello there",
+        "the model will train on the new data and show a good result in the test",
+        "people say the house is old but the room is large and the door is open",
+    ]
+    hyps = [
+        "a cat sat on a mat",
+        "the quick fox jumped over a lazy dog",
+        "this answer is wrong",
+        "hello",
+        "the model trained on old data and showed a bad result",
+        "the house is new and small",
+        "",
+        "dogs and cats",
+        "thanks for the correct answer",
+        "the lazy dog sat",
+    ]
     completions = [hyps[i % len(hyps)] for i in range(24)]
     references = [refs[(i * 5) % len(refs)] for i in range(24)]
     return completions, references
@@ -240,8 +292,9 @@ def check_bertscore(ctx: Context) -> Outcome:
     completions, references = _bertscore_pairs()
     scores = []
     for device in (ctx.device, "cpu"):
-        reward = get_reward("bertscore", reference="answer", model_type=bert, num_layers=BERT_LAYERS,
-                            device=device, batch_size=8)
+        reward = get_reward(
+            "bertscore", reference="answer", model_type=bert, num_layers=BERT_LAYERS, device=device, batch_size=8
+        )
         first = reward(completions=completions, answer=references)  # loads the model
         start = time.perf_counter()
         scores.append(reward(completions=completions, answer=references))
@@ -249,12 +302,17 @@ def check_bertscore(ctx: Context) -> Outcome:
         if first != scores[-1]:
             out.fail(f"{device}: two calls on the same inputs gave different scores")
     dev, cpu = scores
-    if not out.check(len(dev) == len(cpu) == len(completions) and all(
-            isinstance(v, float) and math.isfinite(v) for v in dev + cpu),
-            "one finite score per pair on both devices", f"device {dev!r}, cpu {cpu!r}"):
+    if not out.check(
+        len(dev) == len(cpu) == len(completions) and all(isinstance(v, float) and math.isfinite(v) for v in dev + cpu),
+        "one finite score per pair on both devices",
+        f"device {dev!r}, cpu {cpu!r}",
+    ):
         return out
-    out.check(len(set(round(v, 6) for v in cpu)) > 2, f"scores vary ({min(cpu):.4f} .. {max(cpu):.4f})",
-              "all scores (nearly) equal: the check would not see a wrong model")
+    out.check(
+        len(set(round(v, 6) for v in cpu)) > 2,
+        f"scores vary ({min(cpu):.4f} .. {max(cpu):.4f})",
+        "all scores (nearly) equal: the check would not see a wrong model",
+    )
     diff = max(abs(a - b) for a, b in zip(dev, cpu))
     label = f"{ctx.device} vs cpu" if ctx.cuda else "cpu vs cpu (dry run)"
     out.check(diff < BERTSCORE_TOLERANCE, f"{label}: max |diff| {diff:.2e} < {BERTSCORE_TOLERANCE:g}")
@@ -264,11 +322,23 @@ def check_bertscore(ctx: Context) -> Outcome:
 # --- item (c): shared vs unshared prompt prefix, SDPA, bf16 and fp32 -----------------------------------------------
 def _generation_prompts(n: int = 24) -> list:
     """Chat prompts sharing a long system prompt, with user turns of very different lengths (left padding)."""
-    topics = ["7 + 5", "the capital of France", "why the sky is blue", "12 * 12", "a haiku about rain",
-              "the boiling point of water", "how many legs a spider has", "sorting a list in Python"]
-    return [[{"role": "system", "content": SYSTEM_PROMPT},
-             {"role": "user", "content": f"Question {i}: {topics[i % len(topics)]}?" + " Explain briefly." * (i % 5)}]
-            for i in range(n)]
+    topics = [
+        "7 + 5",
+        "the capital of France",
+        "why the sky is blue",
+        "12 * 12",
+        "a haiku about rain",
+        "the boiling point of water",
+        "how many legs a spider has",
+        "sorting a list in Python",
+    ]
+    return [
+        [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": f"Question {i}: {topics[i % len(topics)]}?" + " Explain briefly." * (i % 5)},
+        ]
+        for i in range(n)
+    ]
 
 
 def _share_kwarg(generate_texts: Callable) -> str:
@@ -331,29 +401,40 @@ def check_generation(ctx: Context) -> Outcome:
             for shared in (True, False):
                 with _count_prefix_caches(model) as counted:
                     start = time.perf_counter()
-                    results[shared] = generate_texts(model, tokenizer, prompts, batch_size=8, max_new_tokens=32,
-                                                     **{share: shared})
+                    results[shared] = generate_texts(
+                        model, tokenizer, prompts, batch_size=8, max_new_tokens=32, **{share: shared}
+                    )
                     if ctx.cuda:
                         torch.cuda.synchronize()
                     timing[shared] = time.perf_counter() - start
                 counts[shared] = dict(counted)
         on, off = counts[True], counts[False]
-        if not out.check(on["cached"] == on["calls"] > 0 and off["cached"] == 0,
-                         f"{dtype_name}: a prefix cache went to {on['cached']}/{on['calls']} generate() calls shared, "
-                         f"{off['cached']}/{off['calls']} unshared", "expected all shared, none unshared"):
+        if not out.check(
+            on["cached"] == on["calls"] > 0 and off["cached"] == 0,
+            f"{dtype_name}: a prefix cache went to {on['cached']}/{on['calls']} generate() calls shared, "
+            f"{off['cached']}/{off['calls']} unshared",
+            "expected all shared, none unshared",
+        ):
             continue
         equal = sum(a == b for a, b in zip(results[True], results[False]))
-        rate = f"{equal}/{len(prompts)} outputs equal ({100 * equal / len(prompts):.0f} %), shared " \
-               f"{timing[True]:.2f} s vs unshared {timing[False]:.2f} s"
+        rate = (
+            f"{equal}/{len(prompts)} outputs equal ({100 * equal / len(prompts):.0f} %), shared "
+            f"{timing[True]:.2f} s vs unshared {timing[False]:.2f} s"
+        )
         distinct = len(set(results[False]))
-        if not out.check(distinct >= len(prompts) // 2, f"{dtype_name}: {distinct}/{len(prompts)} distinct "
-                         "completions", "the model answers (nearly) every prompt alike, so equal outputs prove "
-                         "nothing"):
+        if not out.check(
+            distinct >= len(prompts) // 2,
+            f"{dtype_name}: {distinct}/{len(prompts)} distinct completions",
+            "the model answers (nearly) every prompt alike, so equal outputs prove nothing",
+        ):
             continue
         if dtype is torch.float32:
             first_diff = next((i for i, (a, b) in enumerate(zip(results[True], results[False])) if a != b), None)
-            why = "" if first_diff is None else \
-                f"prompt {first_diff}: shared {results[True][first_diff]!r} vs unshared {results[False][first_diff]!r}"
+            why = (
+                ""
+                if first_diff is None
+                else f"prompt {first_diff}: shared {results[True][first_diff]!r} vs unshared {results[False][first_diff]!r}"
+            )
             out.check(equal == len(prompts), f"fp32 (TF32 off): {rate}", why)
         else:
             out.info(f"bf16 (not a failure when < 100 %: near-ties may flip a greedy token): {rate}")
@@ -377,24 +458,42 @@ def check_fsdp(ctx: Context) -> Outcome:
     out = Outcome()
     model = save_tiny_causal_lm(ctx.workdir / "models" / "fsdp_lm", initializer_range=0.1)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "REWARDKIT_FSDP_DEVICE": "cuda" if ctx.cuda else "cpu"}
-    runs = {"single": [sys.executable, str(FSDP_SCRIPT)],
-            "fsdp": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                     "29541", str(FSDP_SCRIPT)]}
+    runs = {
+        "single": [sys.executable, str(FSDP_SCRIPT)],
+        "fsdp": [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29541",
+            str(FSDP_SCRIPT),
+        ],
+    }
     for name, cmd in runs.items():
         start = time.perf_counter()
-        done = subprocess.run([*cmd, str(model), str(ctx.workdir / name)], capture_output=True, text=True,
-                              timeout=600, env=env)
-        if not out.check(done.returncode == 0, f"{name}: exit 0 in {time.perf_counter() - start:.1f} s",
-                         done.stderr[-800:]):
+        done = subprocess.run(
+            [*cmd, str(model), str(ctx.workdir / name)], capture_output=True, text=True, timeout=600, env=env
+        )
+        if not out.check(
+            done.returncode == 0, f"{name}: exit 0 in {time.perf_counter() - start:.1f} s", done.stderr[-800:]
+        ):
             return out
-    ref, got = (json.loads((ctx.workdir / n / "inference" / "step_2.json").read_text())["records"]
-                for n in ("single", "fsdp"))
-    out.check(got == ref, f"step_2.json of 2 FSDP ranks equals the unsharded one ({len(got)} records, "
-              f"{len({r['output'] for r in got})} distinct outputs)")
+    ref, got = (
+        json.loads((ctx.workdir / n / "inference" / "step_2.json").read_text())["records"] for n in ("single", "fsdp")
+    )
+    out.check(
+        got == ref,
+        f"step_2.json of 2 FSDP ranks equals the unsharded one ({len(got)} records, "
+        f"{len({r['output'] for r in got})} distinct outputs)",
+    )
     for folder in ("adapters/step_2", "best"):
         a, b = (load_file(ctx.workdir / n / folder / "adapter_model.safetensors") for n in ("single", "fsdp"))
-        out.check(a.keys() == b.keys() and all((a[k].cpu() == b[k].cpu()).all() for k in a),
-                  f"{folder}: gathered adapter equals the unsharded save ({len(a)} tensors)")
+        out.check(
+            a.keys() == b.keys() and all((a[k].cpu() == b[k].cpu()).all() for k in a),
+            f"{folder}: gathered adapter equals the unsharded save ({len(a)} tensors)",
+        )
     return out
 
 
@@ -408,24 +507,35 @@ def check_vllm(ctx: Context) -> Outcome:
 
     out = Outcome()
     if importlib.util.find_spec("vllm") is None:
-        out.lines.append("SKIP (vllm not installed)  run this item in a venv with vllm (.ci/vllm_check.sh builds "
-                         "one for CPU)")
+        out.lines.append(
+            "SKIP (vllm not installed)  run this item in a venv with vllm (.ci/vllm_check.sh builds one for CPU)"
+        )
         return out
-    from rewardkit.generation import generate_file
     from rewardkit.core.tiny import save_tiny_causal_lm
+    from rewardkit.generation import generate_file
 
-    model = save_tiny_causal_lm(ctx.workdir / "models" / "vllm_lm", hidden_size=128, num_heads=2, num_layers=2,
-                                initializer_range=0.1)
+    model = save_tiny_causal_lm(
+        ctx.workdir / "models" / "vllm_lm", hidden_size=128, num_heads=2, num_layers=2, initializer_range=0.1
+    )
     rows = ctx.workdir / "vllm_rows.jsonl"
-    rows.write_text("".join(json.dumps({"id": i, "prompt": f"What is {i} + {i * 7 % 13}?"}) + "\n"
-                            for i in range(64)))
+    rows.write_text("".join(json.dumps({"id": i, "prompt": f"What is {i} + {i * 7 % 13}?"}) + "\n" for i in range(64)))
     texts = {}
     for engine in ("hf", "vllm"):
-        result = generate_file(str(model), rows, ctx.workdir / f"{engine}.jsonl", system_prompt=SYSTEM_PROMPT,
-                               max_new_tokens=32, dtype="float32", engine=engine, progress=False,
-                               device="cuda" if ctx.cuda else "cpu")
-        out.info(f"{engine}: load {result.load_seconds:.1f} s (vLLM: engine start-up), generate "
-                 f"{result.generate_seconds:.2f} s")
+        result = generate_file(
+            str(model),
+            rows,
+            ctx.workdir / f"{engine}.jsonl",
+            system_prompt=SYSTEM_PROMPT,
+            max_new_tokens=32,
+            dtype="float32",
+            engine=engine,
+            progress=False,
+            device="cuda" if ctx.cuda else "cpu",
+        )
+        out.info(
+            f"{engine}: load {result.load_seconds:.1f} s (vLLM: engine start-up), generate "
+            f"{result.generate_seconds:.2f} s"
+        )
         texts[engine] = [json.loads(line)["completion"] for line in (ctx.workdir / f"{engine}.jsonl").open()]
     share = sum(a == b for a, b in zip(texts["hf"], texts["vllm"])) / len(texts["hf"])
     out.check(share >= VLLM_MIN_IDENTICAL, f"identical greedy outputs {share:.0%} (>= {VLLM_MIN_IDENTICAL:.0%})")
@@ -433,8 +543,12 @@ def check_vllm(ctx: Context) -> Outcome:
 
 
 CHECKS: dict[str, Callable[[Context], Outcome]] = {
-    "qlora": check_qlora, "bertscore": check_bertscore, "generation": check_generation, "fsdp": check_fsdp,
-    "vllm": check_vllm}
+    "qlora": check_qlora,
+    "bertscore": check_bertscore,
+    "generation": check_generation,
+    "fsdp": check_fsdp,
+    "vllm": check_vllm,
+}
 
 
 # --- running ---------------------------------------------------------------------------------------------------
@@ -479,8 +593,9 @@ def parse_items(text: str) -> list[str]:
         return list(ITEMS)
     unknown = [x for x in names if x not in ITEMS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown item(s) {unknown or [text]}; choose from {', '.join(ITEMS)} "
-                                         "(comma-separated) or 'all'")
+        raise argparse.ArgumentTypeError(
+            f"unknown item(s) {unknown or [text]}; choose from {', '.join(ITEMS)} (comma-separated) or 'all'"
+        )
     return sorted(set(names), key=ITEMS.index)
 
 
@@ -488,22 +603,35 @@ def parse_device(text: str) -> int:
     """The CUDA index of 'cuda' / 'cuda:N'."""
     m = re.fullmatch(r"cuda(?::(\d+))?", text.strip())
     if not m:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a CUDA device; use cuda or cuda:N (for a CPU dry run: "
-                                         "--allow-cpu)")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a CUDA device; use cuda or cuda:N (for a CPU dry run: --allow-cpu)"
+        )
     return int(m.group(1) or 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog="Exit codes: 0 passed (or no CUDA: skipped), 1 an item failed, "
-                                     "2 bad arguments.")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Exit codes: 0 passed (or no CUDA: skipped), 1 an item failed, 2 bad arguments.",
+    )
     parser.add_argument("--device", default="cuda:0", help="CUDA device to check (default cuda:0)")
-    parser.add_argument("--keep", metavar="DIR", help="build models and run outputs in DIR (new or empty) and "
-                        "keep them; default a temp dir removed at the end")
-    parser.add_argument("--items", type=parse_items, default=list(ITEMS),
-                        help=f"comma-separated subset of {','.join(ITEMS)} (default all)")
-    parser.add_argument("--allow-cpu", action="store_true", help="dry run: every item on CPU (4-bit quantization "
-                        "is skipped, bf16 runs on CPU); also what runs when no GPU is present")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="build models and run outputs in DIR (new or empty) and keep them; default a temp dir removed at the end",
+    )
+    parser.add_argument(
+        "--items",
+        type=parse_items,
+        default=list(ITEMS),
+        help=f"comma-separated subset of {','.join(ITEMS)} (default all)",
+    )
+    parser.add_argument(
+        "--allow-cpu",
+        action="store_true",
+        help="dry run: every item on CPU (4-bit quantization "
+        "is skipped, bf16 runs on CPU); also what runs when no GPU is present",
+    )
     return parser
 
 
@@ -556,7 +684,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.cuda.set_device(0)
         shown = pinned or args.device
         label = f"{shown} ({torch.cuda.get_device_name(0)}" + (
-            f", CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')})" if pinned else ")")
+            f", CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')})" if pinned else ")"
+        )
 
     import importlib.metadata as md
 
@@ -567,14 +696,20 @@ def main(argv: list[str] | None = None) -> int:
             return "missing"
 
     print(f"gpu_check: device {label}", flush=True)
-    print("versions: " + ", ".join(f"{n} {version(n)}" for n in
-                                   ("torch", "transformers", "trl", "peft", "bitsandbytes", "bert-score")), flush=True)
+    print(
+        "versions: "
+        + ", ".join(
+            f"{n} {version(n)}" for n in ("torch", "transformers", "trl", "peft", "bitsandbytes", "bert-score")
+        ),
+        flush=True,
+    )
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
     else:
         workdir = Path(tempfile.mkdtemp(prefix="gpu_check_"))
-    print(f"work dir: {workdir}" + (" (kept)" if args.keep else " (removed at the end; --keep DIR keeps it)"),
-          flush=True)
+    print(
+        f"work dir: {workdir}" + (" (kept)" if args.keep else " (removed at the end; --keep DIR keeps it)"), flush=True
+    )
     ctx = Context(device=device, workdir=workdir, cuda=cuda)
     start = time.perf_counter()
     statuses: dict[str, str] = {}
@@ -587,8 +722,12 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     failed = [n for n, s in statuses.items() if s != "PASS"]
     total = time.perf_counter() - start
-    print(f"total: {len(statuses) - len(failed)} passed, {len(failed)} failed"
-          + (f" ({', '.join(failed)})" if failed else "") + f" in {total:.1f} s", flush=True)
+    print(
+        f"total: {len(statuses) - len(failed)} passed, {len(failed)} failed"
+        + (f" ({', '.join(failed)})" if failed else "")
+        + f" in {total:.1f} s",
+        flush=True,
+    )
     return 1 if failed else 0
 
 

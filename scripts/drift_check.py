@@ -102,16 +102,33 @@ def main() -> int:
         pip = [py, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
         subprocess.run([*pip, TORCH], check=True)
         # --upgrade-strategy eager: every dependency at its newest release that the requirements allow.
-        subprocess.run([*pip, "--upgrade", "--upgrade-strategy", "eager", "-e", f"{ROOT}[test]",
-                        "-e", str(ROOT / "plugins" / "rewardkit-korean"), TORCH], check=True)
-        newest = subprocess.run([py, str(Path(__file__).resolve()), "--freeze"], check=True, capture_output=True,
-                                text=True).stdout
+        subprocess.run(
+            [
+                *pip,
+                "--upgrade",
+                "--upgrade-strategy",
+                "eager",
+                "-e",
+                f"{ROOT}[test]",
+                "-e",
+                str(ROOT / "plugins" / "rewardkit-korean"),
+                TORCH,
+            ],
+            check=True,
+        )
+        newest = subprocess.run(
+            [py, str(Path(__file__).resolve()), "--freeze"], check=True, capture_output=True, text=True
+        ).stdout
         new = dict(line.split("==", 1) for line in newest.splitlines() if "==" in line)
         changes = diff(read_constraints(CONSTRAINTS), new)
         print(f"newest releases vs {CONSTRAINTS.name}: {len(changes)} differ")
         print("\n".join(changes) if changes else "  (none)")
-        tests = subprocess.run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.pytest_args], cwd=ROOT,
-                               capture_output=True, text=True)
+        tests = subprocess.run(
+            [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.pytest_args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         tail = [line for line in tests.stdout.splitlines() if line.strip()][-15:]
         print("pytest:", *tail, sep="\n  ")
         print("drift check:", "PASSED" if tests.returncode == 0 else f"FAILED (pytest exit {tests.returncode})")

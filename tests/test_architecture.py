@@ -23,8 +23,9 @@ def test_import_contracts_hold() -> None:
     assert f"{contracts} kept, 0 broken" in done.stdout
 
 
-@pytest.mark.parametrize("path", sorted(p for src in SOURCES for p in src.rglob("*.py")),
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path", sorted(p for src in SOURCES for p in src.rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_module_under_400_lines(path: Path) -> None:
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= 400, f"{path.relative_to(ROOT)} has {lines} lines; split it by what it holds"

@@ -13,8 +13,12 @@ from rewardkit.rewards.bertscore_rewards import clear_model_cache, load_model
 from rewardkit.rewards.models import MODELS
 
 TOL = 1e-5
-REFS = ["the cat sat on the mat", "a dog is in the house", "the answer is correct because the reason is true",
-        "people work in the city every day"]
+REFS = [
+    "the cat sat on the mat",
+    "a dog is in the house",
+    "the answer is correct because the reason is true",
+    "people work in the city every day",
+]
 # A GRPO-shaped batch: each reference repeated G=4 times; duplicate completions and a copy of the reference.
 GROUPS = [
     ["the cat sat on the mat", "a cat sat on a mat", "the cat sat on the mat", "dog"],
@@ -49,8 +53,9 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     clear_model_cache()
 
 
-def bert_score_values(model_dir: str, cands: list[str], refs: list, measure: str = "f", layers: int = 2,
-                      **kwargs) -> list[float]:
+def bert_score_values(
+    model_dir: str, cands: list[str], refs: list, measure: str = "f", layers: int = 2, **kwargs
+) -> list[float]:
     from bert_score import BERTScorer
 
     scorer = BERTScorer(model_type=model_dir, num_layers=layers, device="cpu", **kwargs)
@@ -69,8 +74,9 @@ def test_parity_with_bert_score_on_grpo_batch(model_dir: str, idf: bool, score: 
     reward = get_reward("bertscore", model_type=model_dir, num_layers=2, device="cpu", idf=idf, score=score)
     got = reward(completions=COMPLETIONS, answer=REFERENCES)
     # idf=True without idf_sents: weights from the distinct references of the call
-    expected = bert_score_values(model_dir, COMPLETIONS, REFERENCES, score, idf=idf,
-                                 idf_sents=sorted(set(REFERENCES)) if idf else None)
+    expected = bert_score_values(
+        model_dir, COMPLETIONS, REFERENCES, score, idf=idf, idf_sents=sorted(set(REFERENCES)) if idf else None
+    )
     assert_close(got, expected)
     assert got[0] == pytest.approx(1.0, abs=TOL) and got[0] == got[2]  # identical pair, duplicate row
 
@@ -107,8 +113,9 @@ def test_rescale_with_custom_baseline(model_dir: str, tmp_path: Path) -> None:
 
 def test_empty_strings(model_dir: str) -> None:
     reward = get_reward("bertscore", model_type=model_dir, num_layers=2, device="cpu", alternatives="#")
-    got = reward(completions=["", "  ", "the cat", "the cat", "the cat"],
-                 answer=["the cat", "the cat", "", " # ", None])
+    got = reward(
+        completions=["", "  ", "the cat", "the cat", "the cat"], answer=["the cat", "the cat", "", " # ", None]
+    )
     assert got == [0.0, 0.0, None, None, None]
     assert reward(completions=[""], answer=[""]) == [None]
 
@@ -128,8 +135,9 @@ def test_one_model_load_shared_by_instances(model_dir: str, loads: list[str]) ->
 
 
 def test_pickle_does_not_carry_the_model(model_dir: str, loads: list[str]) -> None:
-    reward = get_reward("bertscore", model_type=model_dir, num_layers=2, device="cpu", idf=True,
-                        idf_sents=REFS, name="bert")
+    reward = get_reward(
+        "bertscore", model_type=model_dir, num_layers=2, device="cpu", idf=True, idf_sents=REFS, name="bert"
+    )
     before = reward(completions=COMPLETIONS, answer=REFERENCES)
     data = pickle.dumps(reward)
     assert len(data) < 20_000 and b"torch" not in data
@@ -141,14 +149,19 @@ def test_pickle_does_not_carry_the_model(model_dir: str, loads: list[str]) -> No
 
 
 def test_default_models_follow_bert_score() -> None:
-    assert (get_reward("bertscore").model_type, get_reward("bertscore").num_layers) == \
-        ("bert-base-multilingual-cased", 9)
-    assert (get_reward("bertscore", lang="ko").model_type, get_reward("bertscore", lang="ko").num_layers) == \
-        ("bert-base-multilingual-cased", 9)
+    assert (get_reward("bertscore").model_type, get_reward("bertscore").num_layers) == (
+        "bert-base-multilingual-cased",
+        9,
+    )
+    assert (get_reward("bertscore", lang="ko").model_type, get_reward("bertscore", lang="ko").num_layers) == (
+        "bert-base-multilingual-cased",
+        9,
+    )
     en = get_reward("bertscore", lang="en")
     assert (en.model_type, en.num_layers) == ("roberta-large", 17)
     assert get_reward("bertscore", lang="en", rescale_with_baseline=True).baseline_file.endswith(
-        "rescale_baseline/en/roberta-large.tsv")
+        "rescale_baseline/en/roberta-large.tsv"
+    )
 
 
 def test_configuration_errors(model_dir: str) -> None:

@@ -20,6 +20,7 @@ from rewardkit.rewards.models import MODELS
 
 try:
     import sentencepiece  # noqa: F401  the `bleurt` extra (part of `test`)
+
     HAVE_SPM = True
 except ImportError:
     HAVE_SPM = False
@@ -53,22 +54,26 @@ def test_reward_contract_dedup_alternatives_views_and_missing():
     by_pair = {(p["reference"], p["candidate"]): p["score"] for p in EXPECTED}
     ref, cand = EXPECTED[1]["reference"], EXPECTED[1]["candidate"]
     other = EXPECTED[2]["reference"]
-    out = reward(completions=[f"A: {cand}", f"A: {cand}", "no marker", "A: x", f"A: {cand}"],
-                 answer=[ref, ref, ref, "  ", f"{other}#{ref}"])
+    out = reward(
+        completions=[f"A: {cand}", f"A: {cand}", "no marker", "A: x", f"A: {cand}"],
+        answer=[ref, ref, ref, "  ", f"{other}#{ref}"],
+    )
     assert out[0] == out[1] == pytest.approx(by_pair[(ref, cand)], abs=1e-5)
     assert out[2] is None and out[3] is None  # view finds nothing (missing: none); empty reference
     assert out[4] == pytest.approx(max(by_pair[(ref, cand)], reward.pair_scores([(other, cand)])[(other, cand)]))
     rows = []
     _, net = reward.model()
-    hook = net.register_forward_pre_hook(lambda module, args, kwargs: rows.append(len(kwargs["input_ids"])),
-                                         with_kwargs=True)
+    hook = net.register_forward_pre_hook(
+        lambda module, args, kwargs: rows.append(len(kwargs["input_ids"])), with_kwargs=True
+    )
     try:  # G = 8 repeats of one pair plus one other pair: two rows go through the model
         reward(completions=[f"A: {cand}"] * 8 + [f"A: {ref}"], answer=[ref] * 9)
     finally:
         hook.remove()
     assert sum(rows) == 2
-    assert pickle.loads(pickle.dumps(_reward()))(completions=[cand], answer=[ref]) == \
-        [pytest.approx(by_pair[(ref, cand)], abs=1e-5)]
+    assert pickle.loads(pickle.dumps(_reward()))(completions=[cand], answer=[ref]) == [
+        pytest.approx(by_pair[(ref, cand)], abs=1e-5)
+    ]
 
 
 @needs_spm
@@ -97,16 +102,23 @@ def _reward_at(path):
 def test_import_is_light():
     import subprocess
 
-    code = ("import sys, rewardkit.rewards.bleurt_rewards; "
-            "print(sorted(m for m in ('torch', 'transformers', 'sentencepiece') if m in sys.modules))")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() \
-        == "[]"
+    code = (
+        "import sys, rewardkit.rewards.bleurt_rewards; "
+        "print(sorted(m for m in ('torch', 'transformers', 'sentencepiece') if m in sys.modules))"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )
 
 
 @needs_spm
 def test_it_composes():
-    composed = compose({"rewards": {"b": {"use": "bleurt", "model": str(FIXTURE)}, "em": {"use": "exact_match"}},
-                        "combine": "(b + em) / 2"})
+    composed = compose(
+        {
+            "rewards": {"b": {"use": "bleurt", "model": str(FIXTURE)}, "em": {"use": "exact_match"}},
+            "combine": "(b + em) / 2",
+        }
+    )
     ref, cand = EXPECTED[0]["reference"], EXPECTED[0]["candidate"]
     assert composed(completions=[cand], answer=[ref]) == [pytest.approx((EXPECTED[0]["score"] + 1.0) / 2, abs=1e-5)]
 
@@ -117,11 +129,11 @@ def test_preflight_finds_a_missing_bleurt_model_fast(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     found = entry_models("bl", {"use": "bleurt", "model": "rewardkit-tests/no-bleurt"})
     problems = [problem(m.value, m.ref.kind) for m in found]  # offline: answered from the cache, no hub wait
-    assert problems and "is neither a local folder nor in the Hugging Face cache (HF_HUB_OFFLINE=1" in \
-        problems[0]
+    assert problems and "is neither a local folder nor in the Hugging Face cache (HF_HUB_OFFLINE=1" in problems[0]
     # The ModelRef marker finds the field's default model too (preflight and --smoke see a bare `use: bleurt`).
-    assert [(m.field, m.value, m.ref.kind, m.ref.tiny) for m in entry_models("bl", {"use": "bleurt"})] == \
-        [("model", "lucadiliello/BLEURT-20", "model", "bleurt")]
+    assert [(m.field, m.value, m.ref.kind, m.ref.tiny) for m in entry_models("bl", {"use": "bleurt"})] == [
+        ("model", "lucadiliello/BLEURT-20", "model", "bleurt")
+    ]
 
 
 @needs_spm
@@ -130,8 +142,12 @@ def test_smoke_swaps_a_hub_bleurt_for_a_tiny_local_one(tmp_path, monkeypatch):
     from rewardkit.train.smoke_models import Tiny
 
     monkeypatch.setenv("REWARDKIT_CACHE", str(tmp_path / "cache"))
-    spec = {"rewards": {"bl": {"use": "bleurt", "model": "lucadiliello/BLEURT-20", "reference": "answer"},
-                        "em": {"use": "exact_match"}}}
+    spec = {
+        "rewards": {
+            "bl": {"use": "bleurt", "model": "lucadiliello/BLEURT-20", "reference": "answer"},
+            "em": {"use": "exact_match"},
+        }
+    }
     notes: list[str] = []
     swapped = smoke._swap_spec(spec, "rewards", "grpo", Tiny("답은 정답"), notes)
     local = swapped["rewards"]["bl"]["model"]

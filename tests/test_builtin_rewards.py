@@ -21,18 +21,21 @@ def test_math_never_evaluates_code():
     assert reward(completions=["__import__('os').system('echo hi') 2+2"], answer=["4"]) == [0.0]
 
 
-@pytest.mark.parametrize("params,completion,gold,expected", [
-    ({}, " Paris ", "Paris", 1.0),
-    ({}, "paris", "Paris", 0.0),
-    ({"casefold": True}, "paris", "Paris", 1.0),
-    ({"remove_quotes": True}, '"Paris"', "Paris", 1.0),
-    ({"collapse_whitespace": True}, "New   York", "New York", 1.0),
-    ({}, "New   York", "New York", 0.0),
-    ({"unicode": "NFKC"}, "ＡＢＣ", "ABC", 1.0),
-    ({"alternatives": "#"}, "b", "a#b", 1.0),
-    ({}, "b", "a#b", 0.0),
-    ({"strip": False}, "a ", "a", 0.0),
-])
+@pytest.mark.parametrize(
+    "params,completion,gold,expected",
+    [
+        ({}, " Paris ", "Paris", 1.0),
+        ({}, "paris", "Paris", 0.0),
+        ({"casefold": True}, "paris", "Paris", 1.0),
+        ({"remove_quotes": True}, '"Paris"', "Paris", 1.0),
+        ({"collapse_whitespace": True}, "New   York", "New York", 1.0),
+        ({}, "New   York", "New York", 0.0),
+        ({"unicode": "NFKC"}, "ＡＢＣ", "ABC", 1.0),
+        ({"alternatives": "#"}, "b", "a#b", 1.0),
+        ({}, "b", "a#b", 0.0),
+        ({"strip": False}, "a ", "a", 0.0),
+    ],
+)
 def test_exact_match_normalization(params, completion, gold, expected):
     assert get_reward("exact_match", **params)(completions=[completion], answer=[gold]) == [expected]
 
@@ -57,8 +60,9 @@ def test_format_regex_modes_and_flags():
     assert get_reward("format_regex", pattern=r"</think>")(completions=[text]) == [1.0]
     assert get_reward("format_regex", pattern=r"</think>", mode="match")(completions=[text]) == [0.0]
     assert get_reward("format_regex", pattern=r"<think>.*</think> \d+", mode="fullmatch")(completions=[text]) == [0.0]
-    assert get_reward("format_regex", pattern=r"<think>.*</think> \d+", mode="fullmatch",
-                      flags=["DOTALL"])(completions=[text]) == [1.0]
+    assert get_reward("format_regex", pattern=r"<think>.*</think> \d+", mode="fullmatch", flags=["DOTALL"])(
+        completions=[text]
+    ) == [1.0]
     assert get_reward("format_regex", pattern=r"THINK", flags=["ignorecase"])(completions=[text]) == [1.0]
 
 

@@ -13,8 +13,8 @@ import pytest
 
 import rewardkit
 from rewardkit import ConfigError, DataError
-from rewardkit.selection.inference_files import make_record
 from rewardkit.core.paths import run_path, safe_child
+from rewardkit.selection.inference_files import make_record
 
 SPEC = {"rewards": {"em": {"use": "exact_match"}}}
 VAL = [{"id": f"q{i}", "prompt": f"{i}+{i}=", "answer": str(2 * i)} for i in range(3)]
@@ -45,10 +45,13 @@ def test_run_paths_stay_inside_unless_absolute(tmp_path):
         safe_child(tmp_path, "/abs", "best_dir")
 
 
-@pytest.mark.parametrize("name, params", [
-    ("lora_save", {"output_dir": "../../victim"}),
-    ("best_checkpoint", {"spec": SPEC, "adapters_dir": "../x"}),
-])
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("lora_save", {"output_dir": "../../victim"}),
+        ("best_checkpoint", {"spec": SPEC, "adapters_dir": "../x"}),
+    ],
+)
 def test_callback_folders_that_climb_out_are_refused_naming_the_parameter(name, params):
     key = next(k for k in params if k != "spec")
     with pytest.raises(ConfigError, match=rf"callback '{name}': {key} '\.\./.*escapes.*Hint:"):
@@ -96,9 +99,12 @@ def test_linked_partner_feeds_the_metric_whichever_runs_first(tmp_path):
     """best_checkpoint before its partner at evaluate: it waits, then inserts the metric from the hand-over."""
     from rewardkit.callbacks import link_callbacks
 
-    best, inference = link_callbacks([rewardkit.get_callback("best_checkpoint", spec=SPEC),
-                                      rewardkit.get_callback("checkpoint_inference", dataset=VAL,
-                                                             reference_columns=["answer"])])
+    best, inference = link_callbacks(
+        [
+            rewardkit.get_callback("best_checkpoint", spec=SPEC),
+            rewardkit.get_callback("checkpoint_inference", dataset=VAL, reference_columns=["answer"]),
+        ]
+    )
     args, state = _args_state(tmp_path, metric_for_best_model="eval_score", eval_strategy="steps")
     best.on_train_begin(args, state, None)
     metrics = {"eval_loss": 1.0}
@@ -132,14 +138,20 @@ def test_rescan_scores_files_of_different_rows_on_the_shared_ones(tmp_path):
     _step_file(sidecar, 2, ["0", "x"])  # a shorter validation set after a resume
     args, state = _args_state(tmp_path, step=2)
     best = rewardkit.get_callback("best_checkpoint", spec=SPEC)
-    damaged = {"expression": best.composed.expression, "spec": best.spec, "completion_key": None,
-               "checkpoints": [{"step": 1, "file": "step_1.json", "count": 2, "dropped": 1}, "junk"]}
+    damaged = {
+        "expression": best.composed.expression,
+        "spec": best.spec,
+        "completion_key": None,
+        "checkpoints": [{"step": 1, "file": "step_1.json", "count": 2, "dropped": 1}, "junk"],
+    }
     (sidecar / "scores.json").write_text(json.dumps(damaged))  # same config, a damaged entry: rescored
     with pytest.warns(UserWarning, match="different rows.*2 rows all of them share"):
         best.on_train_begin(args, state, None)
     record = json.loads((sidecar / "scores.json").read_text())
-    assert [(c["step"], c["count"], c["dropped"], c["score"]) for c in record["checkpoints"]] == \
-        [(1, 2, 1, 1.0), (2, 2, 0, 0.5)]
+    assert [(c["step"], c["count"], c["dropped"], c["score"]) for c in record["checkpoints"]] == [
+        (1, 2, 1, 1.0),
+        (2, 2, 0, 0.5),
+    ]
 
 
 # --- adapters: the marker -----------------------------------------------------------------------------------------
@@ -165,8 +177,10 @@ def test_pruning_deletes_only_folders_lora_save_marked(tmp_path):
     (adapters / "step_3").mkdir()  # the user's own folder that happens to share the name
     (adapters / "step_3" / "notes.txt").write_text("mine")
     best = rewardkit.get_callback("best_checkpoint", spec=SPEC, top_k=1)
-    best.checkpoints = {s: CheckpointScore(f"step_{s}", f"step_{s}.json", s, None, 3, {}, v, v)
-                        for s, v in ((1, 0.1), (2, 0.9), (3, 0.2))}
+    best.checkpoints = {
+        s: CheckpointScore(f"step_{s}", f"step_{s}.json", s, None, 3, {}, v, v)
+        for s, v in ((1, 0.1), (2, 0.9), (3, 0.2))
+    }
     with pytest.warns(UserWarning, match="step_3 alone: it has no .rewardkit-adapter marker"):
         best._prune(args)
     assert sorted(p.name for p in adapters.iterdir()) == ["step_2", "step_3"]

@@ -14,15 +14,23 @@ pytestmark = pytest.mark.slow
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 STEPS = 4
 # Components that tell the random tiny model's checkpoints apart (its greedy outputs change at lr 0.1).
-SPEC = {"rewards": {"em": {"use": "exact_match"},
-                    "digit": {"use": "format_regex", "pattern": "[0-9]"},
-                    "e": {"use": "format_regex", "pattern": "e"},
-                    "short": {"use": "brevity", "max_length": 8}},
-        "combine": "(em + digit + e + short) / 4"}
-VAL = [{"id": f"q{i}", "prompt": [{"role": "user", "content": f"What is {i}+{i}?"}], "answer": str(2 * i),
-        "level": i % 2} for i in range(6)]
-TRAIN = [{"messages": [{"role": "user", "content": f"What is {i}+{i}?"},
-                       {"role": "assistant", "content": str(2 * i)}]} for i in range(8)]
+SPEC = {
+    "rewards": {
+        "em": {"use": "exact_match"},
+        "digit": {"use": "format_regex", "pattern": "[0-9]"},
+        "e": {"use": "format_regex", "pattern": "e"},
+        "short": {"use": "brevity", "max_length": 8},
+    },
+    "combine": "(em + digit + e + short) / 4",
+}
+VAL = [
+    {"id": f"q{i}", "prompt": [{"role": "user", "content": f"What is {i}+{i}?"}], "answer": str(2 * i), "level": i % 2}
+    for i in range(6)
+]
+TRAIN = [
+    {"messages": [{"role": "user", "content": f"What is {i}+{i}?"}, {"role": "assistant", "content": str(2 * i)}]}
+    for i in range(8)
+]
 
 
 def _lora():
@@ -42,11 +50,24 @@ def _probe_class():
 
         def _snap(self, event, state, model, processing_class):
             lora = next(p for n, p in model.named_parameters() if "lora_A" in n)
-            flags = tuple(m.gradient_checkpointing for m in model.modules()
-                          if isinstance(getattr(m, "gradient_checkpointing", None), bool))
+            flags = tuple(
+                m.gradient_checkpointing
+                for m in model.modules()
+                if isinstance(getattr(m, "gradient_checkpointing", None), bool)
+            )
             modes = tuple(m.training for m in model.modules())
-            self.seen.append((event, state.global_step, model.training, modes, flags,
-                              processing_class.padding_side, lora.data_ptr(), id(model)))
+            self.seen.append(
+                (
+                    event,
+                    state.global_step,
+                    model.training,
+                    modes,
+                    flags,
+                    processing_class.padding_side,
+                    lora.data_ptr(),
+                    id(model),
+                )
+            )
 
         def on_evaluate(self, args, state, control, model=None, processing_class=None, **kwargs):
             self._snap("evaluate", state, model, processing_class)
@@ -63,19 +84,40 @@ def _sft(model_dir, out, trainer_defaults, callbacks, **overrides):
 
     kwargs = dict(trainer_defaults, save_strategy="steps", save_steps=1, eval_strategy="steps", eval_steps=1)
     kwargs.update(overrides)
-    args = SFTConfig(output_dir=str(out), max_steps=STEPS, per_device_train_batch_size=2, learning_rate=0.1,
-                     max_length=64, metric_for_best_model="eval_score", **kwargs)
-    return SFTTrainer(model=str(model_dir), args=args, train_dataset=Dataset.from_list(TRAIN),
-                      eval_dataset=Dataset.from_list(TRAIN[:2]), peft_config=_lora(), callbacks=callbacks)
+    args = SFTConfig(
+        output_dir=str(out),
+        max_steps=STEPS,
+        per_device_train_batch_size=2,
+        learning_rate=0.1,
+        max_length=64,
+        metric_for_best_model="eval_score",
+        **kwargs,
+    )
+    return SFTTrainer(
+        model=str(model_dir),
+        args=args,
+        train_dataset=Dataset.from_list(TRAIN),
+        eval_dataset=Dataset.from_list(TRAIN[:2]),
+        peft_config=_lora(),
+        callbacks=callbacks,
+    )
 
 
 def _sft_callbacks():
     import rewardkit
 
-    return [rewardkit.get_callback("lora_save"),
-            rewardkit.get_callback("checkpoint_inference", dataset=VAL, reference_columns=["answer"],
-                                   extra_columns=["level"], max_new_tokens=8, batch_size=4),
-            rewardkit.get_callback("best_checkpoint", spec=SPEC)]
+    return [
+        rewardkit.get_callback("lora_save"),
+        rewardkit.get_callback(
+            "checkpoint_inference",
+            dataset=VAL,
+            reference_columns=["answer"],
+            extra_columns=["level"],
+            max_new_tokens=8,
+            batch_size=4,
+        ),
+        rewardkit.get_callback("best_checkpoint", spec=SPEC),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +146,11 @@ def _recompute(sidecar):
     scores = {}
     for path in sorted(sidecar.glob("step_*.json")):
         records = json.loads(path.read_text())["records"]
-        parts = composed.score_components(prompts=[r["prompt"] for r in records],
-                                          completions=[r["output"] for r in records],
-                                          answer=[r["answer"] for r in records])
+        parts = composed.score_components(
+            prompts=[r["prompt"] for r in records],
+            completions=[r["output"] for r in records],
+            answer=[r["answer"] for r in records],
+        )
         means = {a: statistics.fmean(v for v in vals if v is not None) for a, vals in parts.items()}
         scores[int(path.stem.split("_")[1])] = composed.combine_row(means)
     return scores
@@ -122,8 +166,13 @@ def test_adapters_are_saved_outside_checkpoints(sft_run):
     for folder in adapters.iterdir():
         names = {p.name for p in folder.iterdir()}
         assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer_config.json"} <= names
-        assert not names & {"model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json",
-                            "training_args.bin"}
+        assert not names & {
+            "model.safetensors",
+            "optimizer.pt",
+            "scheduler.pt",
+            "trainer_state.json",
+            "training_args.bin",
+        }
         assert [n for n in names if n.startswith(".")] == [".rewardkit-adapter"]  # the marker, no temp leftovers
         assert json.loads((folder / ".rewardkit-adapter").read_text())["step"] == int(folder.name.split("_")[1])
 
@@ -151,8 +200,9 @@ def test_scores_and_best_agree_with_independent_recompute_and_trainer(sft_run):
     best = _best_step(expected)
     assert record["best"]["step"] == best
     assert record["best_dir"]["step"] == best
-    assert (out / "best" / "adapter_model.safetensors").read_bytes() == \
-        (out / "adapters" / f"step_{best}" / "adapter_model.safetensors").read_bytes()
+    assert (out / "best" / "adapter_model.safetensors").read_bytes() == (
+        out / "adapters" / f"step_{best}" / "adapter_model.safetensors"
+    ).read_bytes()
     # metric_for_best_model="eval_score" makes the Trainer pick the same checkpoint.
     assert trainer.state.best_model_checkpoint.endswith(f"checkpoint-{best}")
     assert trainer.state.best_metric == pytest.approx(expected[best])
@@ -189,23 +239,42 @@ def test_resume_keeps_the_record_consistent(sft_run, tiny_lm_dir, trainer_defaul
 
 
 def test_grpo_inference_on_save_restores_train_mode_and_keeps_top_k(tiny_lm_dir, trainer_defaults, tmp_path):
-    import rewardkit
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
+
+    import rewardkit
 
     Probe = _probe_class()
     before, after = Probe(), Probe()
     val = [{"prompt": f"Count to {i}:", "answer": str(i)} for i in range(6)]  # no ids: row index
-    inference = rewardkit.get_callback("checkpoint_inference", dataset=val, reference_columns=["answer"],
-                                       on="save", max_new_tokens=8)
-    callbacks = [before, inference, after,
-                 rewardkit.get_callback("best_checkpoint", spec=SPEC, aggregate="item", top_k=1),
-                 rewardkit.get_callback("lora_save")]  # after best_checkpoint on purpose: order must not matter
+    inference = rewardkit.get_callback(
+        "checkpoint_inference", dataset=val, reference_columns=["answer"], on="save", max_new_tokens=8
+    )
+    callbacks = [
+        before,
+        inference,
+        after,
+        rewardkit.get_callback("best_checkpoint", spec=SPEC, aggregate="item", top_k=1),
+        rewardkit.get_callback("lora_save"),
+    ]  # after best_checkpoint on purpose: order must not matter
     kwargs = dict(trainer_defaults, save_strategy="steps", save_steps=1, activation_checkpointing=True)
-    args = GRPOConfig(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, num_generations=4,
-                      max_completion_length=8, learning_rate=0.1, **kwargs)
-    trainer = GRPOTrainer(model=str(tiny_lm_dir), reward_funcs=rewardkit.get_reward("brevity", max_length=8),
-                          args=args, train_dataset=Dataset.from_list(val), peft_config=_lora(), callbacks=callbacks)
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=8,
+        learning_rate=0.1,
+        **kwargs,
+    )
+    trainer = GRPOTrainer(
+        model=str(tiny_lm_dir),
+        reward_funcs=rewardkit.get_reward("brevity", max_length=8),
+        args=args,
+        train_dataset=Dataset.from_list(val),
+        peft_config=_lora(),
+        callbacks=callbacks,
+    )
     side = trainer.processing_class.padding_side
     trainer.train()
 
@@ -234,18 +303,25 @@ def test_grpo_inference_on_save_restores_train_mode_and_keeps_top_k(tiny_lm_dir,
 
 
 def test_reward_trainer_is_refused_with_a_hint(tiny_lm_dir, trainer_defaults, tmp_path):
-    import rewardkit
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
+    import rewardkit
+
     model = AutoModelForSequenceClassification.from_pretrained(tiny_lm_dir, num_labels=1)
     rows = [{"chosen": f"The answer is {i}.", "rejected": f"no idea {i}"} for i in range(4)]
-    args = RewardConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2, max_length=32,
-                        **trainer_defaults)
+    args = RewardConfig(
+        output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2, max_length=32, **trainer_defaults
+    )
     cb = rewardkit.get_callback("checkpoint_inference", dataset=VAL)
-    trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                            processing_class=AutoTokenizer.from_pretrained(tiny_lm_dir), callbacks=[cb])
+    trainer = RewardTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=AutoTokenizer.from_pretrained(tiny_lm_dir),
+        callbacks=[cb],
+    )
     with pytest.raises(rewardkit.ConfigError, match="cannot generate.*Hint: remove checkpoint_inference"):
         trainer.train()
 
@@ -372,7 +448,7 @@ def test_params_are_validated_and_paths_kept_inside(tmp_path):
         rewardkit.get_callback("checkpoint_inference", dataset=[{"id": 1, "prompt": "x"}, {"id": 1, "prompt": "y"}])
 
 
-_DDP_SCRIPT = '''
+_DDP_SCRIPT = """
 import json, os, sys
 sys.path.insert(0, {tests!r})
 from conftest import TRAINER_DEFAULTS
@@ -394,7 +470,7 @@ trainer.train()
 logged = [(e["step"], e["eval_score"]) for e in trainer.state.log_history if "eval_score" in e]
 with open(os.path.join({tmp!r}, f"result_{{args.process_index}}.json"), "w") as f:  # ranks share stdout
     json.dump({{"rank": args.process_index, "logged": logged, "best": trainer.state.best_model_checkpoint}}, f)
-'''
+"""
 
 
 @pytest.mark.multiprocess
@@ -406,11 +482,17 @@ def test_two_processes_shard_gather_and_agree(tiny_lm_dir, tmp_path):
 
     script = tmp_path / "ddp.py"
     out = tmp_path / "run"
-    script.write_text(_DDP_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out), model=str(tiny_lm_dir),
-                                         tmp=str(tmp_path)))
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    script.write_text(
+        _DDP_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out), model=str(tiny_lm_dir), tmp=str(tmp_path))
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("result_*.json"))]
     assert sorted(r["rank"] for r in results) == [0, 1]

@@ -12,18 +12,27 @@ HEAVY = ("torch", "transformers", "trl", "peft", "bert_score", "rouge_score", "n
 
 
 def run(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "rewardkit", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "rewardkit", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
-@pytest.mark.parametrize("code", [
-    "import rewardkit",
-    "import rewardkit; rewardkit.list_rewards(); rewardkit.list_callbacks(); rewardkit.list_views()",
-    "import sys; sys.argv = ['rewardkit', 'list', '--json']; from rewardkit.cli.main import main\n"
-    "try:\n    main()\nexcept SystemExit:\n    pass",
-    "import rewardkit; rewardkit.compose({'em': 'exact_match', 'm': 'math_exact_match'})"
-    "(completions=['1'], answer=['1'])",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import rewardkit",
+        "import rewardkit; rewardkit.list_rewards(); rewardkit.list_callbacks(); rewardkit.list_views()",
+        "import sys; sys.argv = ['rewardkit', 'list', '--json']; from rewardkit.cli.main import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass",
+        "import rewardkit; rewardkit.compose({'em': 'exact_match', 'm': 'math_exact_match'})"
+        "(completions=['1'], answer=['1'])",
+    ],
+)
 def test_light_imports(code):
     check = f"{code}\nimport sys, json\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]), file=sys.stderr)"
     proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
@@ -48,11 +57,15 @@ def test_list_table():
 
 def test_score_command(tmp_path):
     spec = tmp_path / "spec.yaml"
-    spec.write_text("rewards:\n  acc: {use: math_exact_match, reference: solution}\n"
-                    "  short: {use: brevity, max_length: 20}\ncombine: acc + 0.5*short\n")
-    rows = [{"prompt": "1+1", "completion": "It is 2", "solution": "2"},
-            {"prompt": "2+2", "completion": "5", "solution": "4"},
-            {"prompt": "?", "completion": "no idea at all", "solution": "no number"}]
+    spec.write_text(
+        "rewards:\n  acc: {use: math_exact_match, reference: solution}\n"
+        "  short: {use: brevity, max_length: 20}\ncombine: acc + 0.5*short\n"
+    )
+    rows = [
+        {"prompt": "1+1", "completion": "It is 2", "solution": "2"},
+        {"prompt": "2+2", "completion": "5", "solution": "4"},
+        {"prompt": "?", "completion": "no idea at all", "solution": "no number"},
+    ]
     data = tmp_path / "rows.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "scored.jsonl"
@@ -119,16 +132,36 @@ def test_pip_installed_plugin_is_listed(tmp_path):
     (src / "pyproject.toml").write_text(textwrap.dedent(PLUGIN_PYPROJECT))
     (src / "rewardkit_throwaway.py").write_text(PLUGIN_MODULE)
     target = tmp_path / "site"
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q",
-                          "--target", str(target), str(src)], capture_output=True, text=True, timeout=300)
+    pip = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert pip.returncode == 0, pip.stderr
     proc = run("list", "--json", env={"PYTHONPATH": str(target)})
     entry = next(r for r in json.loads(proc.stdout)["rewards"] if r["name"] == "exclaim")
     assert entry["source"] == "rewardkit-throwaway" and entry["version"] == "0.0.1"
     assert entry["summary"] == "1.0 when the completion ends with '!'."
     code = "import rewardkit; print(rewardkit.get_reward('exclaim')(completions=['hi!', 'hi']))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(target)})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(target)},
+    )
     assert proc.stdout.strip() == "[1.0, 0.0]"
 
 

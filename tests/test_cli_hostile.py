@@ -23,17 +23,33 @@ ROWS = '{"completion": "1", "answer": "1"}\n{"completion": "2", "answer": "1"}\n
 
 
 def run(*args, cwd=None, env=None, timeout=60):
-    return subprocess.run([sys.executable, "-m", "rewardkit", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "rewardkit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
 def files(tmp_path) -> dict[str, Path]:
     """Every hostile input of the table, written once per test."""
-    f = {"spec": tmp_path / "spec.yaml", "rows": tmp_path / "rows.jsonl", "dir": tmp_path / "a_dir",
-         "bad_utf8": tmp_path / "bad.jsonl", "deep": tmp_path / "deep.jsonl", "broken_spec": tmp_path / "broken.yaml",
-         "empty": tmp_path / "empty.jsonl", "not_object": tmp_path / "list.jsonl", "a_file": tmp_path / "a_file",
-         "run": tmp_path / "grpo", "readonly": tmp_path / "readonly", "missing": tmp_path / "missing.jsonl"}
+    f = {
+        "spec": tmp_path / "spec.yaml",
+        "rows": tmp_path / "rows.jsonl",
+        "dir": tmp_path / "a_dir",
+        "bad_utf8": tmp_path / "bad.jsonl",
+        "deep": tmp_path / "deep.jsonl",
+        "broken_spec": tmp_path / "broken.yaml",
+        "empty": tmp_path / "empty.jsonl",
+        "not_object": tmp_path / "list.jsonl",
+        "a_file": tmp_path / "a_file",
+        "run": tmp_path / "grpo",
+        "readonly": tmp_path / "readonly",
+        "missing": tmp_path / "missing.jsonl",
+    }
     f["spec"].write_text(SPEC)
     f["rows"].write_text(ROWS)
     f["dir"].mkdir()
@@ -65,8 +81,12 @@ CASES = [
     ("input-line-not-an-object", ["score", "{spec}", "-i", "{not_object}"], 2, "list.jsonl"),
     ("output-is-a-directory", ["score", "{spec}", "-i", "{rows}", "-o", "{dir}"], 2, "a_dir"),
     ("output-below-a-file", ["score", "{spec}", "-i", "{rows}", "-o", "{a_file}/sub/out.jsonl"], 2, "a_file"),
-    ("output-in-read-only-parent", ["score", "{spec}", "-i", "{rows}", "-o", "{readonly}/new/out.jsonl"], 2,
-     "readonly"),
+    (
+        "output-in-read-only-parent",
+        ["score", "{spec}", "-i", "{rows}", "-o", "{readonly}/new/out.jsonl"],
+        2,
+        "readonly",
+    ),
     ("unknown-preset", ["score", "no-such-preset", "-i", "{rows}"], 2, "Unknown preset 'no-such-preset'"),
     ("spec-syntax-error", ["score", "{broken_spec}", "-i", "{rows}"], 2, "broken.yaml"),
     ("spec-is-a-directory", ["score", "{dir}", "-i", "{rows}"], 2, "a_dir"),
@@ -112,11 +132,18 @@ def test_help_shows_metavars_and_plain_flags():
 
 # --- output that is not a terminal never wraps ----------------------------------------------------------------
 
+
 def test_piped_output_does_not_wrap(tmp_path):
     aliases = [f"component_with_a_long_descriptive_name_{i}" for i in range(4)]
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({"rewards": {a: {"use": "exact_match", "reference": "answer"} for a in aliases},
-                                "combine": " + ".join(f"0.25*{a}" for a in aliases)}))
+    spec.write_text(
+        json.dumps(
+            {
+                "rewards": {a: {"use": "exact_match", "reference": "answer"} for a in aliases},
+                "combine": " + ".join(f"0.25*{a}" for a in aliases),
+            }
+        )
+    )
     rows = tmp_path / "rows.jsonl"
     rows.write_text(ROWS)
     proc = run("score", spec, "-i", rows)
@@ -151,14 +178,18 @@ def test_score_table_shows_the_json_numbers(tmp_path):
 
 # --- signals and pipes ------------------------------------------------------------------------------------------
 
+
 def _default_sigint():
     # A shell without job control starts background jobs with SIGINT ignored, and children inherit that;
     # the test must not depend on how pytest itself was started.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-@pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "Interrupted."),
-                                             (signal.SIGTERM, 143, "Terminated.")], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "sig, code, word",
+    [(signal.SIGINT, 130, "Interrupted."), (signal.SIGTERM, 143, "Terminated.")],
+    ids=["SIGINT", "SIGTERM"],
+)
 def test_signal_while_reading_input(tmp_path, sig, code, word):
     """The input is a FIFO: once the CLI has opened it (imports done, command running) it blocks reading, and
     the signal arrives at a known point. Reading a FIFO is legitimate (`--input <(zcat rows.jsonl.gz)`)."""
@@ -167,9 +198,23 @@ def test_signal_while_reading_input(tmp_path, sig, code, word):
     os.mkfifo(fifo)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "rewardkit", "score", str(tmp_path / "spec.yaml"), "-i", str(fifo),
-                             "-o", str(out_dir / "scored.jsonl")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, preexec_fn=_default_sigint)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rewardkit",
+            "score",
+            str(tmp_path / "spec.yaml"),
+            "-i",
+            str(fifo),
+            "-o",
+            str(out_dir / "scored.jsonl"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
+    )
     fd = None
     try:
         deadline = time.monotonic() + 30
@@ -194,12 +239,16 @@ def test_signal_while_reading_input(tmp_path, sig, code, word):
     assert os.listdir(out_dir) == []  # no partial output, no .scored.jsonl.*.tmp
 
 
-@pytest.mark.parametrize("argv", [["list"], ["list", "--json"], ["--help"], ["list", "--help"]],
-                         ids=["list", "list-json", "help", "list-help"])
+@pytest.mark.parametrize(
+    "argv",
+    [["list"], ["list", "--json"], ["--help"], ["list", "--help"]],
+    ids=["list", "list-json", "help", "list-help"],
+)
 def test_closed_stdout_exits_quietly(argv):
     """`rewardkit list | head -1`: the reader is gone before the CLI writes; exit 141 (128 + SIGPIPE), no noise."""
-    proc = subprocess.Popen([sys.executable, "-m", "rewardkit", *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rewardkit", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     proc.stdout.close()
     err = proc.stderr.read()
     proc.wait(timeout=60)
@@ -239,8 +288,13 @@ WARN_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.parametrize("mode", ["quiet", "verbose"])
 def test_third_party_warnings_hidden_unless_verbose(mode):
-    proc = subprocess.run([sys.executable, "-c", WARN_SCRIPT, mode], capture_output=True, text=True, timeout=60,
-                          env={k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"})
+    proc = subprocess.run(
+        [sys.executable, "-c", WARN_SCRIPT, mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "OWN-WARNING" in proc.stderr and "OWN-LOG" in proc.stderr and "THIRD-PARTY-ERROR" in proc.stderr
     for noise in ("THIRD-PARTY-WARNING", "BNB-LOG", "TRL-LOG", "KERNELS-LOG", "THIRD-PARTY-PRINT"):
@@ -253,6 +307,7 @@ def test_verbose_option_and_env():
 
 
 # --- the process boundary, in-process --------------------------------------------------------------------------
+
 
 def _app_raising(exc: BaseException):
     import typer
@@ -272,16 +327,23 @@ def _app_raising(exc: BaseException):
     return app
 
 
-@pytest.mark.parametrize("exc, code, expected", [
-    (FileNotFoundError(2, "No such file or directory", "/data/rows.jsonl"), 2,
-     "Error: /data/rows.jsonl: No such file or directory."),
-    (PermissionError(13, "Permission denied"), 2, "Error: Permission denied."),
-    (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), 2, "Error: the input is not UTF-8 text"),
-    (RecursionError("maximum recursion depth exceeded"), 2, "Error: the input is nested too deeply"),
-    (json.JSONDecodeError("Expecting value", "x y", 2), 2, "Error: invalid JSON at line 1, column 3"),
-    (KeyboardInterrupt(), 130, "Interrupted."),
-    (BrokenPipeError(32, "Broken pipe"), 141, ""),
-], ids=["oserror-with-path", "oserror", "unicode", "recursion", "json", "keyboardinterrupt", "brokenpipe"])
+@pytest.mark.parametrize(
+    "exc, code, expected",
+    [
+        (
+            FileNotFoundError(2, "No such file or directory", "/data/rows.jsonl"),
+            2,
+            "Error: /data/rows.jsonl: No such file or directory.",
+        ),
+        (PermissionError(13, "Permission denied"), 2, "Error: Permission denied."),
+        (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), 2, "Error: the input is not UTF-8 text"),
+        (RecursionError("maximum recursion depth exceeded"), 2, "Error: the input is nested too deeply"),
+        (json.JSONDecodeError("Expecting value", "x y", 2), 2, "Error: invalid JSON at line 1, column 3"),
+        (KeyboardInterrupt(), 130, "Interrupted."),
+        (BrokenPipeError(32, "Broken pipe"), 141, ""),
+    ],
+    ids=["oserror-with-path", "oserror", "unicode", "recursion", "json", "keyboardinterrupt", "brokenpipe"],
+)
 def test_boundary_safety_net(monkeypatch, exc, code, expected):
     from rewardkit.cli import console as term
 
@@ -301,8 +363,11 @@ def test_bugs_still_raise(monkeypatch):
 
     monkeypatch.setattr(sys, "argv", ["rewardkit", "boom"])
     with pytest.raises(ZeroDivisionError):
-        term.run(_app_raising(ZeroDivisionError("a bug")), term.OutputConsole(file=io.StringIO()),
-                 term.OutputConsole(file=io.StringIO()))
+        term.run(
+            _app_raising(ZeroDivisionError("a bug")),
+            term.OutputConsole(file=io.StringIO()),
+            term.OutputConsole(file=io.StringIO()),
+        )
 
 
 def test_in_process_main_leaves_the_process_as_found(monkeypatch, capsys):
@@ -312,14 +377,24 @@ def test_in_process_main_leaves_the_process_as_found(monkeypatch, capsys):
 
     from rewardkit.cli.main import main
 
-    before = (warnings.showwarning, logging.getLogger("trl").level, os.environ.get("TRANSFORMERS_VERBOSITY"),
-              signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+    before = (
+        warnings.showwarning,
+        logging.getLogger("trl").level,
+        os.environ.get("TRANSFORMERS_VERBOSITY"),
+        signal.getsignal(signal.SIGTERM),
+        signal.getsignal(signal.SIGINT),
+    )
     monkeypatch.setattr(sys, "argv", ["rewardkit", "list", "--json"])
     with pytest.raises(SystemExit) as info:
         main()
     assert info.value.code == 0 and json.loads(capsys.readouterr().out)["rewards"]
-    after = (warnings.showwarning, logging.getLogger("trl").level, os.environ.get("TRANSFORMERS_VERBOSITY"),
-             signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+    after = (
+        warnings.showwarning,
+        logging.getLogger("trl").level,
+        os.environ.get("TRANSFORMERS_VERBOSITY"),
+        signal.getsignal(signal.SIGTERM),
+        signal.getsignal(signal.SIGINT),
+    )
     assert after == before
 
 

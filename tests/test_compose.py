@@ -13,9 +13,16 @@ SEED = "(bertscore + em + (format + 3*rouge1)/2)/3"
 
 def four(combine=SEED, **extra):
     # Four cheap stand-in components under the seed formula's aliases.
-    return {"rewards": {"bertscore": {"use": "exact_match", "casefold": True}, "em": {"use": "exact_match"},
-                        "format": {"use": "format_regex", "pattern": r"^\w+$"},
-                        "rouge1": {"use": "brevity", "max_length": 10}}, "combine": combine, **extra}
+    return {
+        "rewards": {
+            "bertscore": {"use": "exact_match", "casefold": True},
+            "em": {"use": "exact_match"},
+            "format": {"use": "format_regex", "pattern": r"^\w+$"},
+            "rouge1": {"use": "brevity", "max_length": 10},
+        },
+        "combine": combine,
+        **extra,
+    }
 
 
 def test_seed_formula_flattens_to_weights():
@@ -30,8 +37,10 @@ def test_composed_equals_weighted_sum_of_components():
     composed = compose(four())
     kwargs = {"completions": ["Paris", "paris", "two words"], "answer": ["Paris"] * 3}
     parts = composed.score_components(**kwargs)
-    expected = [(parts["bertscore"][i] + parts["em"][i] + (parts["format"][i] + 3 * parts["rouge1"][i]) / 2) / 3
-                for i in range(3)]
+    expected = [
+        (parts["bertscore"][i] + parts["em"][i] + (parts["format"][i] + 3 * parts["rouge1"][i]) / 2) / 3
+        for i in range(3)
+    ]
     assert composed(**kwargs) == pytest.approx(expected)
     funcs, weights = composed.to_trl()
     trl_total = [sum(w * f(**kwargs)[i] for f, w in zip(funcs, weights)) for i in range(3)]
@@ -63,8 +72,12 @@ def test_constant_term_is_not_flattened():
 
 
 def test_clip_and_division():
-    composed = compose({"rewards": {"em": "exact_match", "b": {"use": "brevity", "max_length": 4}},
-                        "combine": "clip(em - b, 0, 1) / 2"})
+    composed = compose(
+        {
+            "rewards": {"em": "exact_match", "b": {"use": "brevity", "max_length": 4}},
+            "combine": "clip(em - b, 0, 1) / 2",
+        }
+    )
     assert composed(completions=["ab", "abcd"], answer=["ab", "x"]) == [0.25, 0.0]
 
 
@@ -93,7 +106,9 @@ def test_spec_files(tmp_path):
     yaml_file = tmp_path / "spec.yaml"
     yaml_file.write_text("rewards:\n  em: {use: exact_match}\n  m: {use: math_exact_match}\ncombine: (em + m) / 2\n")
     toml_file = tmp_path / "spec.toml"
-    toml_file.write_text('combine = "(em + m) / 2"\n[rewards.em]\nuse = "exact_match"\n[rewards.m]\nuse = "math_exact_match"\n')
+    toml_file.write_text(
+        'combine = "(em + m) / 2"\n[rewards.em]\nuse = "exact_match"\n[rewards.m]\nuse = "math_exact_match"\n'
+    )
     for path in (yaml_file, str(toml_file)):
         assert compose(path)(completions=["5"], answer=["5.0"]) == [0.5]
 
@@ -111,46 +126,52 @@ def test_spec_syntax_errors_name_file_and_line(tmp_path):
         compose(tmp_path / "missing.yaml")
 
 
-@pytest.mark.parametrize("spec,error,match", [
-    ({"em": {"use": "exact_match", "weight": -1}}, ConfigError, "weight: -1 is not a finite"),
-    ({"em": {"use": "exact_match", "weight": float("nan")}}, ConfigError, "weight: nan is not a finite"),
-    ({"em": {"use": "exact_match", "weight": "2"}}, ConfigError, "weight: '2' is not a finite"),
-    ({"em": {"use": "exact_matc"}}, UnknownNameError, "Did you mean 'exact_match'"),
-    ({"em": {"use": "exact_match", "casfold": True}}, ConfigError, "Did you mean 'casefold'"),
-    ({"em": {"weight": 1}}, ConfigError, "needs 'use"),
-    ({"rewards": {"em": "exact_match"}, "combine": "em + bleu"}, ExpressionError, "unknown alias 'bleu'"),
-    ({"rewards": {"em": "exact_match", "x": "exact_match"}, "combine": "em"}, ConfigError, "declared but not used"),
-    ({"rewards": {"em": {"use": "exact_match", "weight": 2}}, "combine": "em"}, ConfigError, "both `combine`"),
-    ({"rewards": {"em": "exact_match"}, "combine": "em", "none": "skip"}, ConfigError, "none: 'skip'"),
-    ({"rewards": {"em": "exact_match"}, "extra": 1}, ConfigError, "unknown top-level keys"),
-    ({"rewards": {"my-em": "exact_match"}}, ConfigError, "must be an identifier"),
-    ({"rewards": {"min": "exact_match"}}, ConfigError, "must be an identifier"),
-    ({"rewards": {}}, ConfigError, "no rewards"),
-    (42, ConfigError, "expected a dict"),
-])
+@pytest.mark.parametrize(
+    "spec,error,match",
+    [
+        ({"em": {"use": "exact_match", "weight": -1}}, ConfigError, "weight: -1 is not a finite"),
+        ({"em": {"use": "exact_match", "weight": float("nan")}}, ConfigError, "weight: nan is not a finite"),
+        ({"em": {"use": "exact_match", "weight": "2"}}, ConfigError, "weight: '2' is not a finite"),
+        ({"em": {"use": "exact_matc"}}, UnknownNameError, "Did you mean 'exact_match'"),
+        ({"em": {"use": "exact_match", "casfold": True}}, ConfigError, "Did you mean 'casefold'"),
+        ({"em": {"weight": 1}}, ConfigError, "needs 'use"),
+        ({"rewards": {"em": "exact_match"}, "combine": "em + bleu"}, ExpressionError, "unknown alias 'bleu'"),
+        ({"rewards": {"em": "exact_match", "x": "exact_match"}, "combine": "em"}, ConfigError, "declared but not used"),
+        ({"rewards": {"em": {"use": "exact_match", "weight": 2}}, "combine": "em"}, ConfigError, "both `combine`"),
+        ({"rewards": {"em": "exact_match"}, "combine": "em", "none": "skip"}, ConfigError, "none: 'skip'"),
+        ({"rewards": {"em": "exact_match"}, "extra": 1}, ConfigError, "unknown top-level keys"),
+        ({"rewards": {"my-em": "exact_match"}}, ConfigError, "must be an identifier"),
+        ({"rewards": {"min": "exact_match"}}, ConfigError, "must be an identifier"),
+        ({"rewards": {}}, ConfigError, "no rewards"),
+        (42, ConfigError, "expected a dict"),
+    ],
+)
 def test_spec_errors(spec, error, match):
     with pytest.raises(error, match=match):
         compose(spec)
 
 
-@pytest.mark.parametrize("text,match", [
-    ("__import__('os').system('x')", "the call"),
-    ("em.__class__", "Attribute"),
-    ("em ** 2", "operator Pow"),
-    ("em // 2", "operator FloorDiv"),
-    ("em if em else 1", "IfExp"),
-    ("[em][0]", "Subscript"),
-    ("lambda: 1", "Lambda"),
-    ("abs(em)", "the call abs"),
-    ("min(em, x=1)", "the call min"),
-    ("clip(em, 0)", "exactly 3"),
-    ("'a' + em", "constant 'a'"),
-    ("True + em", "constant True"),
-    ("em +", "syntax error"),
-    ("", "empty"),
-    ("1e999 * em", "non-finite"),
-    ("not em", "operator Not"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("__import__('os').system('x')", "the call"),
+        ("em.__class__", "Attribute"),
+        ("em ** 2", "operator Pow"),
+        ("em // 2", "operator FloorDiv"),
+        ("em if em else 1", "IfExp"),
+        ("[em][0]", "Subscript"),
+        ("lambda: 1", "Lambda"),
+        ("abs(em)", "the call abs"),
+        ("min(em, x=1)", "the call min"),
+        ("clip(em, 0)", "exactly 3"),
+        ("'a' + em", "constant 'a'"),
+        ("True + em", "constant True"),
+        ("em +", "syntax error"),
+        ("", "empty"),
+        ("1e999 * em", "non-finite"),
+        ("not em", "operator Not"),
+    ],
+)
 def test_expression_rejections(text, match):
     with pytest.raises(ExpressionError, match=match):
         expr.parse(text, {"em"})

@@ -7,19 +7,35 @@ import pytest
 from rewardkit import ConfigError
 from rewardkit.train import run
 
-GOOD_REWARDS = {"rewards": {"acc": {"use": "math_exact_match"}, "short": {"use": "brevity", "max_length": 20}},
-                "combine": "acc + 0.1*short"}
+GOOD_REWARDS = {
+    "rewards": {"acc": {"use": "math_exact_match"}, "short": {"use": "brevity", "max_length": 20}},
+    "combine": "acc + 0.1*short",
+}
 
 
 def pipeline(tmp_path, model, grpo_changes):
-    sft = {"stage": "sft", "model": str(model), "output_dir": str(tmp_path / "sft"),
-           "dataset": {"generator": "arithmetic", "n": 16},
-           "trainer": {"max_steps": 1, "report_to": "none", "use_cpu": True}}
-    grpo = {"stage": "grpo", "model": "@sft", "output_dir": str(tmp_path / "grpo"),
-            "dataset": {"generator": "arithmetic", "n": 16},
-            "rewards": GOOD_REWARDS,
-            "trainer": {"max_steps": 1, "report_to": "none", "use_cpu": True, "num_generations": 2,
-                        "per_device_train_batch_size": 2, "max_completion_length": 4}}
+    sft = {
+        "stage": "sft",
+        "model": str(model),
+        "output_dir": str(tmp_path / "sft"),
+        "dataset": {"generator": "arithmetic", "n": 16},
+        "trainer": {"max_steps": 1, "report_to": "none", "use_cpu": True},
+    }
+    grpo = {
+        "stage": "grpo",
+        "model": "@sft",
+        "output_dir": str(tmp_path / "grpo"),
+        "dataset": {"generator": "arithmetic", "n": 16},
+        "rewards": GOOD_REWARDS,
+        "trainer": {
+            "max_steps": 1,
+            "report_to": "none",
+            "use_cpu": True,
+            "num_generations": 2,
+            "per_device_train_batch_size": 2,
+            "max_completion_length": 4,
+        },
+    }
     for key, value in grpo_changes.items():
         grpo[key] = value
     return {"pipeline": [sft, grpo]}
@@ -31,30 +47,45 @@ def rewards(**entries):
 
 CASES = {
     "unknown reward": ({"rewards": rewards(x={"use": "no_such_reward"})}, "Unknown reward 'no_such_reward'"),
-    "unknown reward parameter": ({"rewards": {"rewards": {"acc": {"use": "math_exact_match", "refrence": "a"}}}},
-                                 "Did you mean 'reference'"),
-    "wrong parameter type": ({"rewards": {"rewards": {"s": {"use": "brevity", "max_length": "long"}}}},
-                             "max_length: Input should be a valid integer"),
-    "unknown view": ({"rewards": {"rewards": {"acc": {"use": "math_exact_match", "completion_view": "boxd"}}}},
-                     "Did you mean 'boxed'"),
-    "unknown tokenizer": ({"rewards": {"rewards": {"r": {"use": "rouge1", "tokenizer": "mecab"}}}},
-                          "Unknown tokenizer 'mecab'"),
+    "unknown reward parameter": (
+        {"rewards": {"rewards": {"acc": {"use": "math_exact_match", "refrence": "a"}}}},
+        "Did you mean 'reference'",
+    ),
+    "wrong parameter type": (
+        {"rewards": {"rewards": {"s": {"use": "brevity", "max_length": "long"}}}},
+        "max_length: Input should be a valid integer",
+    ),
+    "unknown view": (
+        {"rewards": {"rewards": {"acc": {"use": "math_exact_match", "completion_view": "boxd"}}}},
+        "Did you mean 'boxed'",
+    ),
+    "unknown tokenizer": (
+        {"rewards": {"rewards": {"r": {"use": "rouge1", "tokenizer": "mecab"}}}},
+        "Unknown tokenizer 'mecab'",
+    ),
     "negative weight": ({"rewards": {"acc": {"use": "math_exact_match", "weight": -1}}}, "weight: -1 is not"),
     "NaN weight": ({"rewards": {"acc": {"use": "math_exact_match", "weight": math.nan}}}, "weight: nan is not"),
     "unknown alias": ({"rewards": {**GOOD_REWARDS, "combine": "acc + bleu"}}, "unknown alias 'bleu'"),
     "unsupported operator": ({"rewards": {**GOOD_REWARDS, "combine": "acc ** 2 + short"}}, "operator Pow"),
-    "code in the expression": ({"rewards": {**GOOD_REWARDS, "combine": "__import__('os').getcwd() + acc + short"}},
-                               "the call __import__"),
+    "code in the expression": (
+        {"rewards": {**GOOD_REWARDS, "combine": "__import__('os').getcwd() + acc + short"}},
+        "the call __import__",
+    ),
     "attribute access": ({"rewards": {**GOOD_REWARDS, "combine": "acc.real + short"}}, "Attribute"),
     "unknown callback": ({"callbacks": [{"name": "lora_sav"}]}, "Did you mean 'lora_save'"),
-    "bad callback parameter": ({"callbacks": [{"name": "best_checkpoint", "spec": GOOD_REWARDS, "top_k": 0}]},
-                               "top_k: Input should be greater than or equal to 1"),
+    "bad callback parameter": (
+        {"callbacks": [{"name": "best_checkpoint", "spec": GOOD_REWARDS, "top_k": 0}]},
+        "top_k: Input should be greater than or equal to 1",
+    ),
     "callback escaping the output folder": (
         {"callbacks": [{"name": "best_checkpoint", "spec": GOOD_REWARDS, "best_dir": "../../elsewhere"}]},
-        "escapes"),
+        "escapes",
+    ),
     "unknown trainer key": ({"trainer": {"max_step": 1}}, "Did you mean 'max_steps'"),
-    "missing reference column": ({"rewards": {"rewards": {"acc": {"use": "math_exact_match",
-                                                                  "reference": "solution"}}}}, "solution"),
+    "missing reference column": (
+        {"rewards": {"rewards": {"acc": {"use": "math_exact_match", "reference": "solution"}}}},
+        "solution",
+    ),
 }
 
 
@@ -90,10 +121,13 @@ def _no_loading(monkeypatch):
 def test_nan_learning_rate_rejected_before_any_model_load(tmp_path, monkeypatch):
     _no_loading(monkeypatch)
     path = tmp_path / "nan.yaml"
-    path.write_text("pipeline:\n"
-                    "  - {stage: sft, model: ./no/such/model, dataset: {generator: arithmetic, n: 4}}\n"
-                    "  - {stage: dpo, model: '@sft', dataset: {generator: arithmetic, n: 4},\n"
-                    "     trainer: {learning_rate: .nan}}\n", encoding="utf-8")
+    path.write_text(
+        "pipeline:\n"
+        "  - {stage: sft, model: ./no/such/model, dataset: {generator: arithmetic, n: 4}}\n"
+        "  - {stage: dpo, model: '@sft', dataset: {generator: arithmetic, n: 4},\n"
+        "     trainer: {learning_rate: .nan}}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigError, match=r"pipeline\.1: trainer\.learning_rate is not a finite number"):
         run(str(path))
     assert not (tmp_path / "runs").exists()
@@ -102,8 +136,10 @@ def test_nan_learning_rate_rejected_before_any_model_load(tmp_path, monkeypatch)
 @pytest.mark.parametrize("name", ["../../x", "a/b", "..", "/abs"])
 def test_stage_name_that_is_a_path_is_rejected(name, tmp_path, monkeypatch):
     _no_loading(monkeypatch)
-    cfg = {"output_dir": str(tmp_path / "run"),
-           "pipeline": [{"stage": "sft", "name": name, "model": "m", "dataset": {"generator": "arithmetic"}}]}
+    cfg = {
+        "output_dir": str(tmp_path / "run"),
+        "pipeline": [{"stage": "sft", "name": name, "model": "m", "dataset": {"generator": "arithmetic"}}],
+    }
     with pytest.raises(ConfigError, match="must be a plain name") as info:
         run(cfg)
     assert name in str(info.value)

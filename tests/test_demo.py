@@ -23,8 +23,16 @@ def test_quick_demo(tmp_path, monkeypatch, capsys):
     result = json.loads((out / "demo_result.json").read_text())
     assert [s["name"] for s in result["stages"]] == ["sft", "grpo"]
     assert [s["steps"] for s in result["stages"]] == [10, 4]
-    for name in ("base/model.safetensors", "sft/final/model.safetensors", "data/test.jsonl", "data/val.jsonl",
-                 "grpo/inference/step_0.json", "grpo/inference/step_4.json", "scores.png", "train.log"):
+    for name in (
+        "base/model.safetensors",
+        "sft/final/model.safetensors",
+        "data/test.jsonl",
+        "data/val.jsonl",
+        "grpo/inference/step_0.json",
+        "grpo/inference/step_4.json",
+        "scores.png",
+        "train.log",
+    ):
         assert (out / name).is_file(), name
     scores = json.loads((out / "grpo/inference/scores.json").read_text())
     assert [c["step"] for c in scores["checkpoints"]] == [0, 2, 4]  # the SFT start is scored too (eval_on_start)
@@ -57,4 +65,3 @@ def test_demo_refuses_a_foreign_output_folder(tmp_path):
     (run_dir / "grpo" / "inference" / "step_900.json").write_text("{}")
     prepare_output(run_dir)  # an earlier demo run: its stage folders are emptied
     assert not (run_dir / "grpo").exists()
-

@@ -22,7 +22,9 @@ def test_a_finished_sentence_keeps_its_text_and_gains_its_parts():
     text = "Unknown reward 'x'. Did you mean 'y'? Available: y. Hint: check `rewardkit list`."
     exc = ConfigError(text)
     assert str(exc) == text and exc.args == (text,)
-    assert exc.problem == "Unknown reward 'x'. Did you mean 'y'? Available: y." and exc.hint == "check `rewardkit list`."
+    assert (
+        exc.problem == "Unknown reward 'x'. Did you mean 'y'? Available: y." and exc.hint == "check `rewardkit list`."
+    )
     assert ConfigError("no hint here").hint is None
 
 

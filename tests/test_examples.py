@@ -34,9 +34,17 @@ def smoke_env(smoke_cache, tmp_path, monkeypatch) -> Path:
 
 
 def test_every_example_config_is_listed():
-    assert CONFIGS == ["competition/grpo_qlora.yaml", "competition/grpo_qlora_core.yaml", "scale/grpo_fsdp.yaml",
-                       "scale/grpo_zero3.yaml", "tutorial/dpo.yaml", "tutorial/grpo.yaml", "tutorial/pipeline.yaml",
-                       "tutorial/rm.yaml", "tutorial/sft.yaml"]
+    assert CONFIGS == [
+        "competition/grpo_qlora.yaml",
+        "competition/grpo_qlora_core.yaml",
+        "scale/grpo_fsdp.yaml",
+        "scale/grpo_zero3.yaml",
+        "tutorial/dpo.yaml",
+        "tutorial/grpo.yaml",
+        "tutorial/pipeline.yaml",
+        "tutorial/rm.yaml",
+        "tutorial/sft.yaml",
+    ]
 
 
 @pytest.mark.parametrize("config", CONFIGS)

@@ -47,11 +47,14 @@ def test_failed_serialization_keeps_the_old_file(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["scores.json"]
 
 
-@pytest.mark.parametrize("content,match", [
-    ("", "the file is empty"),
-    ('{"records": [1, 2', "invalid JSON"),
-    ("not json", "invalid JSON"),
-])
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        ("", "the file is empty"),
+        ('{"records": [1, 2', "invalid JSON"),
+        ("not json", "invalid JSON"),
+    ],
+)
 def test_read_json_names_the_file(tmp_path, content, match):
     path = tmp_path / "step_3.json"
     path.write_text(content)

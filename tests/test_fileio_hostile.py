@@ -12,8 +12,17 @@ import pytest
 
 from rewardkit import DataError
 from rewardkit.core import fileio
-from rewardkit.core.fileio import (atomic_replace_dir, atomic_write_json, atomic_write_text, dumps_strict, ensure_dir,
-                              make_temp_dir, read_json, read_jsonl, read_records)
+from rewardkit.core.fileio import (
+    atomic_replace_dir,
+    atomic_write_json,
+    atomic_write_text,
+    dumps_strict,
+    ensure_dir,
+    make_temp_dir,
+    read_json,
+    read_jsonl,
+    read_records,
+)
 
 
 @pytest.fixture
@@ -82,6 +91,7 @@ def _returns_quickly(fn, seconds=5.0):
             fn()
         except BaseException as exc:  # noqa: BLE001 - handed back to the test
             box["exc"] = exc
+
     t = threading.Thread(target=run, daemon=True)
     t.start()
     t.join(seconds)
@@ -221,6 +231,7 @@ def test_unwritable_folder_is_a_data_error(tmp_path, monkeypatch, code):
 
     def refuse(*a, **k):
         raise OSError(code, os.strerror(code))
+
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     with pytest.raises(DataError, match=r"out.json: cannot write the file") as info:
         atomic_write_json(path, {"a": 1})
@@ -245,6 +256,7 @@ def test_disk_full_is_a_data_error_and_keeps_the_old_file(tmp_path, monkeypatch,
 
     def full(*a, **k):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
     monkeypatch.setattr(os, where, full)
     with pytest.raises(DataError, match="disk is full") as info:
         atomic_write_json(path, {"new": 1})
@@ -260,6 +272,7 @@ def test_keyboard_interrupt_leaves_no_temp_file(tmp_path, monkeypatch, where):
 
     def interrupt(*a, **k):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(os, where, interrupt)
     with pytest.raises(KeyboardInterrupt):
         atomic_write_json(path, {"new": 1})
@@ -346,6 +359,7 @@ def test_unreadable_file(tmp_path, monkeypatch):
         if str(file) == str(path):
             raise PermissionError(errno.EACCES, "Permission denied", str(file))
         return real_open(file, *a, **k)
+
     monkeypatch.setattr(os, "open", deny)
     with pytest.raises(DataError, match="secret.json: permission denied") as info:
         read_json(path)
@@ -356,8 +370,11 @@ def test_unreadable_file(tmp_path, monkeypatch):
 def test_empty_or_cut_off_message(tmp_path, content):
     path = tmp_path / "scores.json"
     path.write_text(content)
-    with pytest.raises(DataError, match=r"scores.json.*cut off \(written partially\?\).*Hint: regenerate it or "
-                                        "delete it") as info:
+    with pytest.raises(
+        DataError,
+        match=r"scores.json.*cut off \(written partially\?\).*Hint: regenerate it or "
+        "delete it",
+    ) as info:
         read_json(path)
     assert "inference" not in str(info.value)
 
@@ -421,6 +438,7 @@ def test_interrupted_dir_swap_puts_the_old_folder_back(tmp_path, monkeypatch):
         if len(calls) == 2:  # the second rename puts the new folder in place
             raise KeyboardInterrupt
         real_replace(src, dst)
+
     monkeypatch.setattr(os, "replace", flaky)
     with pytest.raises(KeyboardInterrupt):
         atomic_replace_dir(new, final)

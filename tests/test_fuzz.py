@@ -7,16 +7,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rewardkit import get_reward
-from rewardkit.text.numeric import extract_answer, last_number_text, numbers_equal, parse_number
 from rewardkit import get_view as resolve_view
+from rewardkit.text.numeric import extract_answer, last_number_text, numbers_equal, parse_number
 
 MATHY = st.text(alphabet=st.sampled_from(list("0123456789-+.,/ eE$#{}\\boxedfrac ab\u2212")), max_size=60)
 ANY = st.one_of(st.text(max_size=80), MATHY)
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-VIEW_SPECS = ["full", "boxed", "last_number", "after_think", {"view": "after", "marker": "#"},
-              {"view": "before", "marker": "."}, {"view": "regex", "pattern": r"(\d+)", "occurrence": "last"},
-              ["after_think", "boxed"]]
+VIEW_SPECS = [
+    "full",
+    "boxed",
+    "last_number",
+    "after_think",
+    {"view": "after", "marker": "#"},
+    {"view": "before", "marker": "."},
+    {"view": "regex", "pattern": r"(\d+)", "occurrence": "last"},
+    ["after_think", "boxed"],
+]
 VIEWS = [resolve_view(spec) for spec in VIEW_SPECS]
 
 
@@ -44,13 +51,16 @@ def test_number_parser_total(text):
 
 
 @SETTINGS
-@given(st.integers(min_value=-10**30, max_value=10**30), st.integers(min_value=1, max_value=10**6))
+@given(st.integers(min_value=-(10**30), max_value=10**30), st.integers(min_value=1, max_value=10**6))
 def test_equal_rationals_in_different_spellings(num, den):
     from fractions import Fraction
 
     frac = Fraction(num, den)
-    as_frac = f"\\frac{{{frac.numerator}}}{{{frac.denominator}}}" if frac.numerator >= 0 else \
-        f"-\\frac{{{-frac.numerator}}}{{{frac.denominator}}}"
+    as_frac = (
+        f"\\frac{{{frac.numerator}}}{{{frac.denominator}}}"
+        if frac.numerator >= 0
+        else f"-\\frac{{{-frac.numerator}}}{{{frac.denominator}}}"
+    )
     a, b = extract_answer(as_frac), extract_answer(f"{frac.numerator}/{frac.denominator}")
     assert a is not None and b is not None and numbers_equal(a, b)
     if frac.denominator == 1:
@@ -58,9 +68,14 @@ def test_equal_rationals_in_different_spellings(num, den):
         assert numbers_equal(a, c)
 
 
-REWARDS = [get_reward("math_exact_match"), get_reward("exact_match", alternatives="#"),
-           get_reward("brevity", max_length=50), get_reward("brevity", max_length=50, mode="soft_overlong", cache=10),
-           get_reward("format_regex", pattern=r"^\d+$"), get_reward("math_exact_match", completion_view="boxed")]
+REWARDS = [
+    get_reward("math_exact_match"),
+    get_reward("exact_match", alternatives="#"),
+    get_reward("brevity", max_length=50),
+    get_reward("brevity", max_length=50, mode="soft_overlong", cache=10),
+    get_reward("format_regex", pattern=r"^\d+$"),
+    get_reward("math_exact_match", completion_view="boxed"),
+]
 RANGES = {"math_exact_match": (0, 1), "exact_match": (0, 1), "brevity": (-1, 1), "format_regex": (0, 1)}
 
 
@@ -104,12 +119,21 @@ def finishes(call, seconds: float = 60.0):
 
 
 # (hostile text, what the last_number view finds in it)
-HOSTILE = [("\\boxed{" * 20_000, None), ("{" * 50_000 + "}" * 49_999, None), ("1" * 100_000 + "e" * 10, "1" * 100_000),
-           ("-" * 100_000 + "1", "-1"), ("1/" * 50_000, "1/1"), ("\\frac{" * 30_000, None)]
+HOSTILE = [
+    ("\\boxed{" * 20_000, None),
+    ("{" * 50_000 + "}" * 49_999, None),
+    ("1" * 100_000 + "e" * 10, "1" * 100_000),
+    ("-" * 100_000 + "1", "-1"),
+    ("1/" * 50_000, "1/1"),
+    ("\\frac{" * 30_000, None),
+]
 
 
-@pytest.mark.parametrize("text, number", HOSTILE, ids=["open-boxed", "unbalanced-braces", "long-number",
-                                                       "many-minus", "many-slashes", "open-frac"])
+@pytest.mark.parametrize(
+    "text, number",
+    HOSTILE,
+    ids=["open-boxed", "unbalanced-braces", "long-number", "many-minus", "many-slashes", "open-frac"],
+)
 def test_hostile_inputs_finish(text, number):
     outputs = finishes(lambda: [view(text) for view in VIEWS])
     for spec, out in zip(VIEW_SPECS, outputs):

@@ -16,9 +16,17 @@ import pytest
 from rewardkit.core.errors import ConfigError, DataError
 
 SYSTEM = "You are a careful Korean grammar teacher. Read the question and answer with the correct sentence."
-QUESTIONS = ["Pick: a or b?", "Fix this sentence: I has a cat.", "Which one is right, x or y? Explain why.",
-             "Q", "Correct the spelling: recieve", "Say 7", "What is the right form of 'go' here: He ___ home.",
-             "b?", "Choose the better option and give one reason for the choice you make here."]
+QUESTIONS = [
+    "Pick: a or b?",
+    "Fix this sentence: I has a cat.",
+    "Which one is right, x or y? Explain why.",
+    "Q",
+    "Correct the spelling: recieve",
+    "Say 7",
+    "What is the right form of 'go' here: He ___ home.",
+    "b?",
+    "Choose the better option and give one reason for the choice you make here.",
+]
 NEW = 6  # new tokens: enough to tell outputs apart, short enough for CPU
 
 
@@ -26,8 +34,10 @@ def _competition(n: int = len(QUESTIONS)) -> list[dict]:
     """Items in the 2025 Korean grammar-QA competition's shape (the output object varies as in real files)."""
     rows = []
     for i in range(n):
-        row = {"id": str(100 + i), "input": {"question_type": "선택형" if i % 2 else "교정형",
-                                             "question": QUESTIONS[i % len(QUESTIONS)]}}
+        row = {
+            "id": str(100 + i),
+            "input": {"question_type": "선택형" if i % 2 else "교정형", "question": QUESTIONS[i % len(QUESTIONS)]},
+        }
         if i % 3 == 0:
             row["output"] = {}
         elif i % 3 == 1:
@@ -90,9 +100,8 @@ def _one_at_a_time(model, tok, prompts: list, max_new_tokens: int = NEW) -> list
             text = tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
             batch = tok(text, return_tensors="pt", add_special_tokens=False)
         with torch.no_grad():
-            out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tok.pad_token_id)
-        texts.append(tok.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True))
+            out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+        texts.append(tok.decode(out[0, batch["input_ids"].shape[1] :], skip_special_tokens=True))
     return texts
 
 
@@ -102,8 +111,9 @@ def test_rows_equal_input_plus_completion_at_into(lm_dir, tmp_path):
 
     rows = [{"prompt": q, "meta": {"k": i}, "n": i, "tags": ["a", i]} for i, q in enumerate(QUESTIONS[:5])]
     src = _write(tmp_path / "in.jsonl", rows)
-    result = generate_file(str(lm_dir), src, tmp_path / "out.jsonl", into="pred.deep.text", device="cpu",
-                           max_new_tokens=NEW, batch_size=2)
+    result = generate_file(
+        str(lm_dir), src, tmp_path / "out.jsonl", into="pred.deep.text", device="cpu", max_new_tokens=NEW, batch_size=2
+    )
     out = _read(tmp_path / "out.jsonl")
     assert [_drop(r, "pred.deep.text") for r in out] == [dict(r, pred={"deep": {}}) for r in rows]
     texts = [r["pred"]["deep"]["text"] for r in out]
@@ -124,8 +134,17 @@ def test_competition_items_into_output_answer(lm_dir, loaded, tmp_path):
     rows = _competition()
     rows[4]["output"] = None  # null counts as absent
     src = _write(tmp_path / "test.json", rows)
-    generate_file(str(lm_dir), src, tmp_path / "submission.json", into="output.answer", device="cpu",
-                  columns={"input.question": "prompt"}, system_prompt=SYSTEM, max_new_tokens=NEW, batch_size=4)
+    generate_file(
+        str(lm_dir),
+        src,
+        tmp_path / "submission.json",
+        into="output.answer",
+        device="cpu",
+        columns={"input.question": "prompt"},
+        system_prompt=SYSTEM,
+        max_new_tokens=NEW,
+        batch_size=4,
+    )
     out = _read(tmp_path / "submission.json")
     assert [r["id"] for r in out] == [r["id"] for r in rows]
     for before, after in zip(rows, out):
@@ -134,8 +153,9 @@ def test_competition_items_into_output_answer(lm_dir, loaded, tmp_path):
         assert {k: v for k, v in after["output"].items() if k != "answer"} == others  # "note" kept
         assert isinstance(after["output"]["answer"], str)
     # The answers are the model's greedy completions of the system prompt + question (not the old answer).
-    prompts = [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": r["input"]["question"]}]
-               for r in rows]
+    prompts = [
+        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": r["input"]["question"]}] for r in rows
+    ]
     assert [r["output"]["answer"] for r in out] == _one_at_a_time(*loaded, prompts)
 
 
@@ -143,8 +163,9 @@ def test_json_and_jsonl_output_hold_the_same_rows(lm_dir, tmp_path):
     from rewardkit.generation import generate_file
 
     rows = _competition(4)
-    common = dict(device="cpu", columns={"input.question": "prompt"}, chat=True, max_new_tokens=NEW,
-                  into="output.answer")
+    common = dict(
+        device="cpu", columns={"input.question": "prompt"}, chat=True, max_new_tokens=NEW, into="output.answer"
+    )
     generate_file(str(lm_dir), _write(tmp_path / "in.json", rows), tmp_path / "a.json", **common)
     generate_file(str(lm_dir), _write(tmp_path / "in.jsonl", rows), tmp_path / "b.jsonl", **common)
     text_json, text_jsonl = (tmp_path / "a.json").read_text(), (tmp_path / "b.jsonl").read_text()
@@ -166,12 +187,20 @@ def test_outputs_equal_one_at_a_time_generate(loaded, tmp_path, kind):
     rows = [{"id": i, "q": instruction + q} for i, q in enumerate(QUESTIONS)]
     options = dict(columns={"q": "prompt"}, system_prompt=SYSTEM if kind == "chat" else None)
     prompts = build_prompts(rows, **options)
-    texts = [tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True) if kind == "chat" else p
-             for p in prompts]
+    texts = [
+        tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True) if kind == "chat" else p for p in prompts
+    ]
     ids = tok(texts, add_special_tokens=kind == "string")["input_ids"]
     assert shared_prefix_length(ids) >= 8 and len({len(x) for x in ids}) > 3  # prefix sharing and padding happen
-    generate_file(model, _write(tmp_path / "in.jsonl", rows), tmp_path / "out.jsonl", tokenizer=tok,
-                  max_new_tokens=NEW, batch_size=4, **options)
+    generate_file(
+        model,
+        _write(tmp_path / "in.jsonl", rows),
+        tmp_path / "out.jsonl",
+        tokenizer=tok,
+        max_new_tokens=NEW,
+        batch_size=4,
+        **options,
+    )
     got = [r["completion"] for r in _read(tmp_path / "out.jsonl")]
     assert got == _one_at_a_time(model, tok, prompts)
     assert len(set(got)) > 1
@@ -185,13 +214,21 @@ def test_adapter_is_applied(lm_dir, loaded, tmp_path):
     from rewardkit.generation import generate_file, load_model_for_inference
 
     torch.manual_seed(1)
-    config = LoraConfig(r=8, lora_alpha=32, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
-                        task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=8, lora_alpha=32, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM"
+    )
     get_peft_model(AutoModelForCausalLM.from_pretrained(lm_dir), config).save_pretrained(tmp_path / "adapter")
     rows = [{"prompt": q} for q in QUESTIONS]
     src = _write(tmp_path / "in.jsonl", rows)
-    generate_file(str(lm_dir), src, tmp_path / "out.jsonl", adapter=tmp_path / "adapter", device="cpu",
-                  max_new_tokens=NEW, chat=True)
+    generate_file(
+        str(lm_dir),
+        src,
+        tmp_path / "out.jsonl",
+        adapter=tmp_path / "adapter",
+        device="cpu",
+        max_new_tokens=NEW,
+        chat=True,
+    )
     got = [r["completion"] for r in _read(tmp_path / "out.jsonl")]
     prompts = [[{"role": "user", "content": q}] for q in QUESTIONS]
     reference = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(lm_dir), tmp_path / "adapter")
@@ -234,17 +271,39 @@ def sft_run(lm_dir, tmp_path_factory):
     from rewardkit.train import run
 
     root = tmp_path_factory.mktemp("gen_run")
-    train = [{"id": str(i), "input": {"question_type": "선택형", "question": f"Fix: {w}"},
-              "output": {"answer": f"\"{w}\" is right."}} for i, w in enumerate(["cat", "dog", "sun", "sky"] * 2)]
+    train = [
+        {
+            "id": str(i),
+            "input": {"question_type": "선택형", "question": f"Fix: {w}"},
+            "output": {"answer": f'"{w}" is right.'},
+        }
+        for i, w in enumerate(["cat", "dog", "sun", "sky"] * 2)
+    ]
     _write(root / "train.jsonl", train)
-    config = {"stage": "sft", "model": str(lm_dir), "output_dir": str(root / "run"),
-              "dataset": {"path": str(root / "train.jsonl"), "system_prompt": SYSTEM,
-                          "columns": {"input.question": "prompt", "output.answer": "completion"}},
-              "peft": {"r": 4, "dropout": 0.0},
-              "trainer": {"max_steps": 2, "per_device_train_batch_size": 4, "learning_rate": 0.1, "max_length": 256,
-                          "save_strategy": "steps", "save_steps": 1, "logging_steps": 1, "disable_tqdm": True,
-                          "activation_checkpointing": False, "seed": 0},
-              "callbacks": [{"name": "lora_save"}]}
+    config = {
+        "stage": "sft",
+        "model": str(lm_dir),
+        "output_dir": str(root / "run"),
+        "dataset": {
+            "path": str(root / "train.jsonl"),
+            "system_prompt": SYSTEM,
+            "columns": {"input.question": "prompt", "output.answer": "completion"},
+        },
+        "peft": {"r": 4, "dropout": 0.0},
+        "trainer": {
+            "max_steps": 2,
+            "per_device_train_batch_size": 4,
+            "learning_rate": 0.1,
+            "max_length": 256,
+            "save_strategy": "steps",
+            "save_steps": 1,
+            "logging_steps": 1,
+            "disable_tqdm": True,
+            "activation_checkpointing": False,
+            "seed": 0,
+        },
+        "callbacks": [{"name": "lora_save"}],
+    }
     [result] = run(config)
     assert result.steps == 2
     return root / "run"
@@ -269,10 +328,17 @@ def test_from_run_uses_newest_adapter_then_best(sft_run, lm_dir, tmp_path):
     generate_file(str(lm_dir), src, tmp_path / "explicit.json", adapter=sft_run / "adapters/step_2", **explicit)
     assert _read(tmp_path / "from_run.json") == _read(tmp_path / "explicit.json")
     generate_file(str(lm_dir), src, tmp_path / "base.json", **explicit)
-    generate_file(str(lm_dir), src, tmp_path / "no_system.json", adapter=sft_run / "adapters/step_2",
-                  **dict(explicit, system_prompt=None, chat=True))
-    answers = {name: [r["output"]["answer"] for r in _read(tmp_path / f"{name}.json")]
-               for name in ("from_run", "base", "no_system")}
+    generate_file(
+        str(lm_dir),
+        src,
+        tmp_path / "no_system.json",
+        adapter=sft_run / "adapters/step_2",
+        **dict(explicit, system_prompt=None, chat=True),
+    )
+    answers = {
+        name: [r["output"]["answer"] for r in _read(tmp_path / f"{name}.json")]
+        for name in ("from_run", "base", "no_system")
+    }
     assert answers["from_run"] != answers["base"]  # the trained adapter is applied
     assert answers["from_run"] != answers["no_system"]  # the run's system prompt is applied
 
@@ -281,10 +347,31 @@ def test_from_run_uses_newest_adapter_then_best(sft_run, lm_dir, tmp_path):
     try:
         assert resolve_run(sft_run).adapter == str(sft_run / "best")
         # The command an entrant types; the file equals the Python API's with the same adapter.
-        proc = subprocess.run([sys.executable, "-m", "rewardkit", "generate", "--from-run", str(sft_run), "--input",
-                               str(src), "--into", "output.answer", "--output", str(tmp_path / "submission.json"),
-                               "--max-new-tokens", str(NEW), "--device", "cpu"],
-                              check=False, capture_output=True, text=True, timeout=300, env=_env())
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rewardkit",
+                "generate",
+                "--from-run",
+                str(sft_run),
+                "--input",
+                str(src),
+                "--into",
+                "output.answer",
+                "--output",
+                str(tmp_path / "submission.json"),
+                "--max-new-tokens",
+                str(NEW),
+                "--device",
+                "cpu",
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=_env(),
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert f"Wrote {len(rows)} rows" in proc.stdout and "best" in proc.stdout
         generate_file(str(lm_dir), src, tmp_path / "best.json", adapter=sft_run / "best", **explicit)
@@ -306,8 +393,14 @@ def test_from_run_record_without_base_model_and_with_stage_reference(lm_dir, tmp
     lora = LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM")
     get_peft_model(AutoModelForCausalLM.from_pretrained(lm_dir), lora).save_pretrained(stage / "final")
     config = {"stage": "dpo", "name": "pref", "model": "@sft", "dataset": {"path": "x.jsonl"}, "callbacks": []}
-    record = {"name": "pref", "stage": "dpo", "output_dir": str(stage), "model": str(stage / "merged"),
-              "base_model": "/somewhere/sft/merged", "config": config}
+    record = {
+        "name": "pref",
+        "stage": "dpo",
+        "output_dir": str(stage),
+        "model": str(stage / "merged"),
+        "base_model": "/somewhere/sft/merged",
+        "config": config,
+    }
     (stage / "rewardkit_stage.json").write_text(json.dumps(record))
     (tmp_path / "pipe" / "summary.json").write_text(json.dumps([{"name": "sft"}, record]))
     settings = resolve_run(tmp_path / "pipe")
@@ -348,8 +441,10 @@ ERRORS = [  # (arguments, expected text in the one-line error); {d} = data folde
     ("{m} --input {d}/ok.json", "has no 'prompt'"),
     ("{d}/no_model_here --input {d}/ok.json --column input.question=prompt", "model folder"),
     ("{m} --adapter {d}/not_adapter --input {d}/ok.json --column input.question=prompt", "no adapter_config.json"),
-    ("{m} --input {d}/conflict.json --column input.question=prompt --into output.answer",
-     "needs 'output' to be an object"),
+    (
+        "{m} --input {d}/conflict.json --column input.question=prompt --into output.answer",
+        "needs 'output' to be an object",
+    ),
     ("{m} --input {d}/ok.json --column input.question=prompt --into output..answer", "dotted key"),
     ("{m} --from-run {d} --input {d}/ok.json", "exactly one of MODEL and --from-run"),
     ("--input {d}/ok.json", "exactly one of MODEL and --from-run"),
@@ -362,8 +457,14 @@ ERRORS = [  # (arguments, expected text in the one-line error); {d} = data folde
 def test_errors_are_one_line_and_exit_2(error_files, lm_dir, args, expected):
     out = error_files / "out.json"
     argv = args.format(d=error_files, m=lm_dir).split() + ["--output", str(out)]
-    proc = subprocess.run([sys.executable, "-m", "rewardkit", "generate", *argv], check=False, capture_output=True,
-                          text=True, timeout=120, env=_env())
+    proc = subprocess.run(
+        [sys.executable, "-m", "rewardkit", "generate", *argv],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], proc.stderr
@@ -373,11 +474,26 @@ def test_errors_are_one_line_and_exit_2(error_files, lm_dir, args, expected):
 def test_uncached_hub_id_fails_fast_without_network(error_files):
     """Online mode (no HF_HUB_OFFLINE) and an unknown hub id: an error at once, not tens of seconds of retries."""
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "rewardkit", "generate", "nobody-xyz/not-a-real-model-123",
-                           "--input", str(error_files / "ok.json"), "--column", "input.question=prompt",
-                           "--output", str(error_files / "out.json")], check=False, capture_output=True, text=True,
-                          timeout=120,
-                          env=_env(HF_HUB_OFFLINE=None, TRANSFORMERS_OFFLINE=None, HF_ENDPOINT="http://127.0.0.1:9"))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rewardkit",
+            "generate",
+            "nobody-xyz/not-a-real-model-123",
+            "--input",
+            str(error_files / "ok.json"),
+            "--column",
+            "input.question=prompt",
+            "--output",
+            str(error_files / "out.json"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(HF_HUB_OFFLINE=None, TRANSFORMERS_OFFLINE=None, HF_ENDPOINT="http://127.0.0.1:9"),
+    )
     elapsed = time.perf_counter() - started
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "nor in the Hugging Face cache" in proc.stderr and "Hint: pass a local folder" in proc.stderr
@@ -453,8 +569,22 @@ def test_unwritable_output_is_refused_before_the_model_loads(tmp_path):
     fifo = tmp_path / "out.json"
     os.mkfifo(fifo)
     # The model does not exist: an error about the FIFO proves the output was checked first.
-    proc = subprocess.run([sys.executable, "-m", "rewardkit", "generate", str(tmp_path / "no_model"), "--input",
-                           str(tmp_path / "in.json"), "--output", str(fifo)], capture_output=True, text=True,
-                          timeout=60, env=_env())
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rewardkit",
+            "generate",
+            str(tmp_path / "no_model"),
+            "--input",
+            str(tmp_path / "in.json"),
+            "--output",
+            str(fifo),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "is a FIFO" in proc.stderr

@@ -32,13 +32,15 @@ def _rows(path: Path, n: int = 3) -> Path:
 def test_generate_warns_on_empty_completions(silent_lm, tmp_path):
     rows = _rows(tmp_path / "in.jsonl")
     base = [sys.executable, "-m", "rewardkit", "generate", str(silent_lm), "-i", str(rows), "--max-new-tokens", "1"]
-    proc = subprocess.run([*base, "-o", str(tmp_path / "out.jsonl"), "--json"], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [*base, "-o", str(tmp_path / "out.jsonl"), "--json"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["empty"] == 3
     assert "warning: 3 of 3 completions are empty or whitespace only" in proc.stderr
-    proc = subprocess.run([*base, "-o", str(tmp_path / "out2.jsonl"), "--fail-on-empty"], capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [*base, "-o", str(tmp_path / "out2.jsonl"), "--fail-on-empty"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 1 and "3 of 3 completions are empty" in proc.stderr
     assert len((tmp_path / "out2.jsonl").read_text().splitlines()) == 3  # still written, for inspection
 
@@ -51,8 +53,9 @@ def test_chat_template_in_config_and_for_generate(silent_lm, tmp_path):
     template.write_text("{% for m in messages %}{{ m['content'] }}\n{% endfor %}")
     rows = tmp_path / "in.jsonl"
     rows.write_text(json.dumps({"prompt": [{"role": "user", "content": "hi"}]}) + "\n")
-    result = generate_file(str(silent_lm), rows, tmp_path / "o.jsonl", chat_template=str(template),
-                           max_new_tokens=1, progress=False)
+    result = generate_file(
+        str(silent_lm), rows, tmp_path / "o.jsonl", chat_template=str(template), max_new_tokens=1, progress=False
+    )
     assert result.rows == 1
     with pytest.raises(ConfigError, match="--chat-template: 'nope.jinja' is neither a file nor a template"):
         generate_file(str(silent_lm), rows, tmp_path / "o.jsonl", chat_template="nope.jinja")
@@ -65,19 +68,36 @@ def test_chat_template_in_config_and_for_generate(silent_lm, tmp_path):
 
 def test_score_prints_none_rows_and_why(tmp_path):
     spec = tmp_path / "spec.yaml"
-    spec.write_text("rewards:\n  em: {use: exact_match, reference: answer}\n"
-                    "  boxed: {use: exact_match, reference: answer, completion_view: boxed, missing: none}\n")
+    spec.write_text(
+        "rewards:\n  em: {use: exact_match, reference: answer}\n"
+        "  boxed: {use: exact_match, reference: answer, completion_view: boxed, missing: none}\n"
+    )
     rows = tmp_path / "rows.jsonl"
-    rows.write_text("".join(json.dumps(r) + "\n" for r in [
-        {"completion": r"\boxed{1}", "answer": "1"}, {"completion": "1", "answer": "1"},
-        {"completion": "2", "answer": None}]))
-    proc = subprocess.run([sys.executable, "-m", "rewardkit", "score", str(spec), "-i", str(rows)],
-                          capture_output=True, text=True, timeout=120, env={**__import__("os").environ,
-                                                                             "COLUMNS": "200"})
+    rows.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in [
+                {"completion": r"\boxed{1}", "answer": "1"},
+                {"completion": "1", "answer": "1"},
+                {"completion": "2", "answer": None},
+            ]
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "rewardkit", "score", str(spec), "-i", str(rows)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "COLUMNS": "200"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "None rows: em: None for 1 of 3 rows (no reference: 1)" in proc.stdout
     assert "None rows: boxed: None for 2 of 3 rows (no reference: 1, view missed: 1)" in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "rewardkit", "score", str(spec), "-i", str(rows), "--json"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rewardkit", "score", str(spec), "-i", str(rows), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     summary = {s["name"]: s for s in json.loads(proc.stdout)["summary"]}
     assert summary["boxed"]["none_reasons"] == {"no reference": 1, "view missed": 1}

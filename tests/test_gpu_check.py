@@ -14,8 +14,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
 
 def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout,
-                          env=env)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def _cuda_available() -> bool:
@@ -31,8 +32,10 @@ def test_without_cuda_prints_one_line_and_exits_0():
     assert proc.stdout == "no CUDA: skipped\n"
 
 
-@pytest.mark.parametrize("args", [["--items", "nope"], ["--items", ""], ["--device", "cpu"],
-                                  ["--allow-cpu", "--device", "cuda:0"], ["--bogus"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--items", "nope"], ["--items", ""], ["--device", "cpu"], ["--allow-cpu", "--device", "cuda:0"], ["--bogus"]],
+)
 def test_bad_arguments_exit_2(args):
     proc = _run(*args)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)

@@ -13,21 +13,32 @@ def run_grpo(tiny_lm_dir, tmp_path, trainer_defaults, funcs, weights):
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    args = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4,
-                      max_completion_length=8, reward_weights=weights,
-                      **{**trainer_defaults, "max_steps": 3, "learning_rate": 1e-3})
-    trainer = GRPOTrainer(model=str(tiny_lm_dir), reward_funcs=funcs, args=args,
-                          train_dataset=Dataset.from_list(PROMPTS))
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=8,
+        reward_weights=weights,
+        **{**trainer_defaults, "max_steps": 3, "learning_rate": 1e-3},
+    )
+    trainer = GRPOTrainer(
+        model=str(tiny_lm_dir), reward_funcs=funcs, args=args, train_dataset=Dataset.from_list(PROMPTS)
+    )
     trainer.train()
     return trainer
 
 
 def test_linear_composition_logs_every_component(tiny_lm_dir, tmp_path, trainer_defaults):
-    composed = compose({"rewards": {
-        "acc": {"use": "math_exact_match", "completion_view": "last_number"},
-        "digits": {"use": "format_regex", "pattern": r"\d"},
-        "short": {"use": "brevity", "max_length": 16},
-    }, "combine": "(2*acc + digits + short) / 4"})
+    composed = compose(
+        {
+            "rewards": {
+                "acc": {"use": "math_exact_match", "completion_view": "last_number"},
+                "digits": {"use": "format_regex", "pattern": r"\d"},
+                "short": {"use": "brevity", "max_length": 16},
+            },
+            "combine": "(2*acc + digits + short) / 4",
+        }
+    )
     funcs, weights = composed.to_trl()
     trainer = run_grpo(tiny_lm_dir, tmp_path, trainer_defaults, funcs, weights)
     assert trainer.state.global_step == 3
@@ -38,14 +49,19 @@ def test_linear_composition_logs_every_component(tiny_lm_dir, tmp_path, trainer_
         means = {a: h[f"rewards/{a}/mean"] for a in ("acc", "digits", "short")}
         assert 0.0 <= means["short"] <= 1.0
         # TRL's logged total equals the weighted sum of the logged component means: the weights were used.
-        assert h["reward"] == pytest.approx(0.5 * means["acc"] + 0.25 * means["digits"] + 0.25 * means["short"],
-                                            abs=1e-5)
+        assert h["reward"] == pytest.approx(
+            0.5 * means["acc"] + 0.25 * means["digits"] + 0.25 * means["short"], abs=1e-5
+        )
 
 
 def test_nonlinear_composition_is_one_function(tiny_lm_dir, tmp_path, trainer_defaults):
-    composed = compose({"rewards": {"acc": {"use": "math_exact_match"}, "short": {"use": "brevity",
-                                                                                    "max_length": 16}},
-                        "combine": "max(acc, short)"}, name="best_of")
+    composed = compose(
+        {
+            "rewards": {"acc": {"use": "math_exact_match"}, "short": {"use": "brevity", "max_length": 16}},
+            "combine": "max(acc, short)",
+        },
+        name="best_of",
+    )
     funcs, weights = composed.to_trl()
     trainer = run_grpo(tiny_lm_dir, tmp_path, trainer_defaults, funcs, weights)
     logs = [h for h in trainer.state.log_history if "reward" in h]

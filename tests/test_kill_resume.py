@@ -15,8 +15,9 @@ SCRIPT = Path(__file__).parent / "scripts" / "kill_resume_run.py"
 
 def run(*args):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True,
-                          timeout=300, env=env)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 def state(out: Path) -> dict:
@@ -26,8 +27,10 @@ def state(out: Path) -> dict:
         "scores": {c["step"]: c["score"] for c in record["checkpoints"]},
         "best": record["best"]["step"],
         "inference": sorted(p.name for p in (out / "inference").glob("step_*.json")),
-        "outputs": {p.name: [r["output"] for r in json.loads(p.read_text())["records"]]
-                    for p in (out / "inference").glob("step_*.json")},
+        "outputs": {
+            p.name: [r["output"] for r in json.loads(p.read_text())["records"]]
+            for p in (out / "inference").glob("step_*.json")
+        },
         "adapters": sorted(p.name for p in (out / "adapters").iterdir()),
         "best_adapter": (out / "best" / "adapter_model.safetensors").read_bytes(),
     }

@@ -15,14 +15,22 @@ def test_grpo_with_rouge1_and_bertscore(tiny_lm_dir, tiny_bert_dir, trainer_defa
 
     import rewardkit
 
-    composed = rewardkit.compose({
-        "rewards": {
-            "rouge": {"use": "rouge1", "reference": "answer", "weight": 3.0},
-            "bert": {"use": "bertscore", "reference": "answer", "model_type": str(tiny_bert_dir), "num_layers": 2,
-                     "device": "cpu", "weight": 1.0},
-            "em": {"use": "exact_match", "reference": "answer", "weight": 1.0},
+    composed = rewardkit.compose(
+        {
+            "rewards": {
+                "rouge": {"use": "rouge1", "reference": "answer", "weight": 3.0},
+                "bert": {
+                    "use": "bertscore",
+                    "reference": "answer",
+                    "model_type": str(tiny_bert_dir),
+                    "num_layers": 2,
+                    "device": "cpu",
+                    "weight": 1.0,
+                },
+                "em": {"use": "exact_match", "reference": "answer", "weight": 1.0},
+            }
         }
-    })
+    )
     funcs, weights = composed.to_trl()
     assert [f.__name__ for f in funcs] == ["rouge", "bert", "em"] and weights == [3.0, 1.0, 1.0]
 
@@ -37,8 +45,7 @@ def test_grpo_with_rouge1_and_bertscore(tiny_lm_dir, tiny_bert_dir, trainer_defa
         reward_weights=weights,
         **trainer_defaults,
     )
-    trainer = GRPOTrainer(model=str(tiny_lm_dir), reward_funcs=funcs, args=args,
-                          train_dataset=Dataset.from_list(rows))
+    trainer = GRPOTrainer(model=str(tiny_lm_dir), reward_funcs=funcs, args=args, train_dataset=Dataset.from_list(rows))
     trainer.train()
 
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]

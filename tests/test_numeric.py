@@ -10,27 +10,62 @@ def eq(a: str, b: str) -> bool:
     return x is not None and y is not None and numbers_equal(x, y)
 
 
-@pytest.mark.parametrize("a,b", [
-    ("1,234", "1234"), ("+7", "7"), ("7.0", "7"), ("7.000", "+7"), (".5", "0.5"), ("0.5", "1/2"),
-    ("1/2", r"\frac{1}{2}"), (r"\dfrac{1}{2}", ".5"), ("$18", "18"), ("-3", "-3.0"), ("#### 18", "18"),
-    (r"\boxed{18}", "18"), (r"\frac{63}{400}", "0.1575"), ("1e3", "1000"), ("2.50", "5/2"),
-    (r"-\frac{3}{4}", "-0.75"), ("\u22125", "-5"), ("0", "-0"), ("1,000,000", "1e6"),
-])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ("1,234", "1234"),
+        ("+7", "7"),
+        ("7.0", "7"),
+        ("7.000", "+7"),
+        (".5", "0.5"),
+        ("0.5", "1/2"),
+        ("1/2", r"\frac{1}{2}"),
+        (r"\dfrac{1}{2}", ".5"),
+        ("$18", "18"),
+        ("-3", "-3.0"),
+        ("#### 18", "18"),
+        (r"\boxed{18}", "18"),
+        (r"\frac{63}{400}", "0.1575"),
+        ("1e3", "1000"),
+        ("2.50", "5/2"),
+        (r"-\frac{3}{4}", "-0.75"),
+        ("\u22125", "-5"),
+        ("0", "-0"),
+        ("1,000,000", "1e6"),
+    ],
+)
 def test_equal_values(a, b):
     assert eq(a, b)
 
 
-@pytest.mark.parametrize("a,b", [
-    ("18", "19"), ("1/3", "0.33"), ("-3", "3"), ("1,234", "1.234"), ("0.1", "0.01"), ("1e3", "100"),
-])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ("18", "19"),
+        ("1/3", "0.33"),
+        ("-3", "3"),
+        ("1,234", "1.234"),
+        ("0.1", "0.01"),
+        ("1e3", "100"),
+    ],
+)
 def test_unequal_values(a, b):
     assert not eq(a, b)
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("The answer is 42.", "42"), ("5-3", "3"), ("from 3 to -4", "-4"), ("x = 1,234 apples", "1,234"),
-    ("1,2,3", "3"), ("no digits", None), ("v2 of it", None), ("pi is 3.14159", "3.14159"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("The answer is 42.", "42"),
+        ("5-3", "3"),
+        ("from 3 to -4", "-4"),
+        ("x = 1,234 apples", "1,234"),
+        ("1,2,3", "3"),
+        ("no digits", None),
+        ("v2 of it", None),
+        ("pi is 3.14159", "3.14159"),
+    ],
+)
 def test_last_number_text(text, expected):
     assert last_number_text(text) == expected
 

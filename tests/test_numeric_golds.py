@@ -36,10 +36,17 @@ def test_float64_widening_of_a_float32_stays_float64_text():
     assert EM(completions=["0.1", repr(widened)], answer=[widened, widened]) == [0.0, 1.0]
 
 
-@pytest.mark.parametrize("gold, completion, em, math", [
-    (3, "3", 1.0, 1.0), (np.int64(3), "3", 1.0, 1.0), (3.0, "3", 0.0, 1.0), (3.0, "3.0", 1.0, 1.0),
-    (Fraction(1, 3), "1/3", 1.0, 1.0), (Decimal("0.10"), "0.1", 0.0, 1.0),
-])
+@pytest.mark.parametrize(
+    "gold, completion, em, math",
+    [
+        (3, "3", 1.0, 1.0),
+        (np.int64(3), "3", 1.0, 1.0),
+        (3.0, "3", 0.0, 1.0),
+        (3.0, "3.0", 1.0, 1.0),
+        (Fraction(1, 3), "1/3", 1.0, 1.0),
+        (Decimal("0.10"), "0.1", 0.0, 1.0),
+    ],
+)
 def test_numbers(gold, completion, em, math):
     assert EM(completions=[completion], answer=[gold]) == [em]
     assert MATH(completions=[completion], answer=[gold]) == [math]

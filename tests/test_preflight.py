@@ -18,8 +18,12 @@ from rewardkit.train import preflight, run
 
 
 def _pipeline(tmp_path: Path, tiny_lm_dir: Path, second: dict) -> dict:
-    sft = {"stage": "sft", "model": str(tiny_lm_dir), "dataset": {"generator": "arithmetic", "n": 8},
-           "trainer": {"max_steps": 1, "save_strategy": "no"}}
+    sft = {
+        "stage": "sft",
+        "model": str(tiny_lm_dir),
+        "dataset": {"generator": "arithmetic", "n": 8},
+        "trainer": {"max_steps": 1, "save_strategy": "no"},
+    }
     dpo = {"stage": "dpo", "name": "pref", "model": "@sft", "dataset": {"generator": "arithmetic", "n": 8}, **second}
     return {"output_dir": str(tmp_path / "run"), "pipeline": [sft, dpo]}
 
@@ -35,8 +39,14 @@ def test_cli_missing_model_in_stage_two_fails_before_stage_one(tiny_lm_dir, tmp_
     path = tmp_path / "pipe.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "rewardkit", "train", str(path)], capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path, env={**os.environ, "COLUMNS": "300"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "rewardkit", "train", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "300"},
+    )
     elapsed = time.perf_counter() - start
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -70,16 +80,23 @@ def test_offline_hub_id_not_in_cache_is_one_line_and_fast(tiny_lm_dir, tmp_path,
     msg = _error(_pipeline(tmp_path, tiny_lm_dir, {"model": "rewardkit-tests/no-such-model"}))
     assert time.perf_counter() - start < 5
     assert "\n" not in msg
-    assert "pipeline.1.model 'rewardkit-tests/no-such-model' is neither a local folder nor in the Hugging Face " \
-           "cache (HF_HUB_OFFLINE=1" in msg
+    assert (
+        "pipeline.1.model 'rewardkit-tests/no-such-model' is neither a local folder nor in the Hugging Face "
+        "cache (HF_HUB_OFFLINE=1" in msg
+    )
     assert "`hf download rewardkit-tests/no-such-model`" in msg and "--smoke" in msg
 
 
 def test_bertscore_model_in_a_reward_spec_is_checked(tiny_lm_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     rewards = {"rewards": {"bs": {"use": "bertscore", "model_type": "rewardkit-tests/no-bert", "num_layers": 2}}}
-    cfg = {"stage": "grpo", "model": str(tiny_lm_dir), "output_dir": str(tmp_path / "run"),
-           "dataset": {"generator": "arithmetic", "n": 8}, "rewards": rewards}
+    cfg = {
+        "stage": "grpo",
+        "model": str(tiny_lm_dir),
+        "output_dir": str(tmp_path / "run"),
+        "dataset": {"generator": "arithmetic", "n": 8},
+        "rewards": rewards,
+    }
     msg = _error(cfg)
     assert "rewards.bs.model_type 'rewardkit-tests/no-bert'" in msg
     cfg["rewards"] = {"rewards": {"em": {"use": "exact_match"}}}
@@ -144,7 +161,12 @@ def test_load_error_after_the_preflight_is_one_line(tiny_lm_dir, tmp_path, monke
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "build_trainer", vanish_then_build)
-    cfg = {"stage": "sft", "model": str(model), "output_dir": str(tmp_path / "run"),
-           "dataset": {"generator": "arithmetic", "n": 4}, "trainer": {"max_steps": 1, "save_strategy": "no"}}
+    cfg = {
+        "stage": "sft",
+        "model": str(model),
+        "output_dir": str(tmp_path / "run"),
+        "dataset": {"generator": "arithmetic", "n": 4},
+        "trainer": {"max_steps": 1, "save_strategy": "no"},
+    }
     msg = _error(cfg)
     assert "\n" not in msg and f"stage 'sft': model '{model}' does not exist" in msg

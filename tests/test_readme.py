@@ -22,7 +22,7 @@ def test_two_setup_commands():
 def test_ci_runs_the_readme_test_command():
     ci = [line for line in (ROOT / ".ci/run").read_text().splitlines() if line and not line.startswith("#")]
     assert setup_commands()[1] in ci
-    after = ci[ci.index(setup_commands()[1]) + 1:]  # only extra checks of .ci/ may follow the README's command
+    after = ci[ci.index(setup_commands()[1]) + 1 :]  # only extra checks of .ci/ may follow the README's command
     assert all(line.startswith(".ci/") and (ROOT / line.split()[0]).is_file() for line in after), after
 
 

@@ -13,8 +13,8 @@ from pydantic import model_validator
 import rewardkit
 from rewardkit import AmbiguousNameError, UnknownNameError, get_reward, hookimpl
 from rewardkit.core import hookspecs, plugins
-from rewardkit.core.registry import KIND_TABLE, KINDS, PresetEntry
 from rewardkit.core.plugins import get_registry, register_plugin, unregister_plugin
+from rewardkit.core.registry import KIND_TABLE, KINDS, PresetEntry
 from rewardkit.rewards.base import Reward
 
 
@@ -54,13 +54,16 @@ def test_builtins_register_through_hooks():
 
 def test_in_process_plugin_and_conflicts(fake_plugin):
     assert get_reward("shout")(completions=["HI", "hi"]) == [1.0, 0.0]
-    with pytest.raises(AmbiguousNameError, match="fake-plugin:exact_match, rewardkit:exact_match|"
-                                                 "rewardkit:exact_match, fake-plugin:exact_match"):
+    with pytest.raises(
+        AmbiguousNameError,
+        match="fake-plugin:exact_match, rewardkit:exact_match|rewardkit:exact_match, fake-plugin:exact_match",
+    ):
         get_reward("exact_match")
     assert get_reward("rewardkit:exact_match")(completions=["a"], answer=["a"]) == [1.0]
     assert get_reward("fake-plugin:exact_match")(completions=["A"]) == [1.0]
-    assert get_registry().conflicts()["rewards"] == {"exact_match": ["rewardkit:exact_match",
-                                                                     "fake-plugin:exact_match"]}
+    assert get_registry().conflicts()["rewards"] == {
+        "exact_match": ["rewardkit:exact_match", "fake-plugin:exact_match"]
+    }
 
 
 def test_plugin_view_is_usable(fake_plugin):
@@ -150,8 +153,9 @@ def site(tmp_path):
 
 def run_list(site: Path, **env) -> subprocess.CompletedProcess:
     environ = {**os.environ, "PYTHONPATH": str(site), **env}
-    return subprocess.run([sys.executable, "-m", "rewardkit", "list", "--json"], capture_output=True, text=True,
-                          env=environ, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "rewardkit", "list", "--json"], capture_output=True, text=True, env=environ, timeout=120
+    )
 
 
 def test_entry_points_good_broken_and_duplicate(site):
@@ -160,12 +164,18 @@ def test_entry_points_good_broken_and_duplicate(site):
     data = json.loads(proc.stdout)
     names = {(r["name"], r["source"]) for r in data["rewards"]}
     assert ("polite", "rk-good") in names and ("math_exact_match", "rewardkit") in names
-    assert data["failed_plugins"] == [{"name": "rk-broken", "version": "0.3",
-                                       "error": "ModuleNotFoundError: No module named 'does_not_exist_anywhere'"}]
+    assert data["failed_plugins"] == [
+        {
+            "name": "rk-broken",
+            "version": "0.3",
+            "error": "ModuleNotFoundError: No module named 'does_not_exist_anywhere'",
+        }
+    ]
     assert data["conflicts"]["rewards"] == {"brevity": ["rewardkit:brevity", "rk-good:brevity"]}
     stderr_lines = [line for line in proc.stderr.splitlines() if line.startswith("rewardkit: plugin")]
-    assert stderr_lines == ["rewardkit: plugin rk-broken 0.3 failed to load: ModuleNotFoundError: "
-                            "No module named 'does_not_exist_anywhere'"]
+    assert stderr_lines == [
+        "rewardkit: plugin rk-broken 0.3 failed to load: ModuleNotFoundError: No module named 'does_not_exist_anywhere'"
+    ]
 
 
 def test_load_plugins_env_filter(site):
@@ -183,12 +193,18 @@ def test_strict_plugins_reraise(site):
 
 def test_bare_name_of_a_conflict_fails_with_qualified_names(site):
     code = "import rewardkit\ntry:\n    rewardkit.get_reward('brevity', max_length=3)\nexcept rewardkit.AmbiguousNameError as e:\n    print(e)"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(site), "REWARDKIT_LOAD_PLUGINS": "rk-good"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(site), "REWARDKIT_LOAD_PLUGINS": "rk-good"},
+    )
     assert "rewardkit:brevity, rk-good:brevity" in proc.stdout
 
 
 # --- plugin state as objects, the table of kinds, typed registrars, validation once ---------------------------
+
 
 class TypedPlugin:
     """Registers through the typed registrars, several kinds from one hook."""
@@ -247,8 +263,11 @@ def test_a_built_object_failing_its_kinds_check_names_the_plugin():
 
     with plugins.using(own_plugins()) as own:
         own.register(NoTokenize(), name="no-tokenize", source="no-tokenize")
-        with pytest.raises(rewardkit.ConfigError, match="tokenizer 'no-tokenize:broken' built .* which is not an "
-                                                        "object with tokenize.* Hint: fix the plugin no-tokenize"):
+        with pytest.raises(
+            rewardkit.ConfigError,
+            match="tokenizer 'no-tokenize:broken' built .* which is not an "
+            "object with tokenize.* Hint: fix the plugin no-tokenize",
+        ):
             rewardkit.get_tokenizer("broken")
 
 
@@ -300,10 +319,15 @@ def test_parameters_are_validated_once():
 
 
 def test_a_direct_construction_with_a_view_spec_says_how_to_build_it():
-    with pytest.raises(rewardkit.ConfigError, match=r"reward 'exact_match': completion_view: 'boxed' is a spec, "
-                                                    r"not a view\. Hint: .*rewardkit.get_view"):
+    with pytest.raises(
+        rewardkit.ConfigError,
+        match=r"reward 'exact_match': completion_view: 'boxed' is a spec, "
+        r"not a view\. Hint: .*rewardkit.get_view",
+    ):
         rewardkit.ExactMatch(completion_view="boxed")
-    with pytest.raises(rewardkit.ConfigError, match="expected one Params instance or keyword parameters, got Params and keywords"):
+    with pytest.raises(
+        rewardkit.ConfigError, match="expected one Params instance or keyword parameters, got Params and keywords"
+    ):
         rewardkit.ExactMatch(Counted.Params(), name="x")
 
 
@@ -322,16 +346,26 @@ def test_type_checkers_see_every_export():
     import ast
 
     tree = ast.parse(Path(rewardkit.__file__).read_text(encoding="utf-8"))
-    static = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-              and (node.module or "").startswith("rewardkit.")
-              for alias in node.names}
+    static = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rewardkit.")
+        for alias in node.names
+    }
     assert static == set(rewardkit.__all__)
     assert {"View", "Tokenizer", "Reward"} <= static
 
 
-@pytest.mark.parametrize("kind, spec", [("callbacks", {"name": "lora_save"}), ("rewards", {"use": "rouge1"}),
-                                        ("views", {"view": "after", "marker": "A:"}), ("tokenizers", "chars"),
-                                        ("generators", {"generator": "arithmetic", "ops": ["*"]})])
+@pytest.mark.parametrize(
+    "kind, spec",
+    [
+        ("callbacks", {"name": "lora_save"}),
+        ("rewards", {"use": "rouge1"}),
+        ("views", {"view": "after", "marker": "A:"}),
+        ("tokenizers", "chars"),
+        ("generators", {"generator": "arithmetic", "ops": ["*"]}),
+    ],
+)
 def test_the_builder_validates_each_object_once(kind, spec, monkeypatch):
     from rewardkit.core import builder, validation
 
@@ -361,7 +395,9 @@ def test_names_registered_from_python_without_a_plugin():
         assert get_reward("loud", completion_view="upper")(completions=["a"]) == [1.0]
         assert rewardkit.compose("loud_only")(completions=["A", "b"]) == [1.0, 0.0]
         listed = {r["name"]: r for r in rewardkit.list_rewards()}
-        assert listed["loud"]["source"] == "__main__" and listed["loud"]["summary"] == "1.0 for a completion in capitals."
+        assert (
+            listed["loud"]["source"] == "__main__" and listed["loud"]["summary"] == "1.0 for a completion in capitals."
+        )
         own.unregister("__main__:rewards:loud")
         with pytest.raises(UnknownNameError):
             get_reward("loud")

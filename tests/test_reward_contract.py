@@ -27,8 +27,16 @@ def chat(text):
 
 def test_trl_keyword_call_ignores_unknown_keywords():
     reward = get_reward("exact_match")
-    out = reward(prompts=["q1", "q2"], completions=["a", "b"], completion_ids=[[1], [2]], answer=["a", "c"],
-                 trainer_state=object(), log_extra=lambda *a: None, log_metric=lambda *a: None, other=[1, 2])
+    out = reward(
+        prompts=["q1", "q2"],
+        completions=["a", "b"],
+        completion_ids=[[1], [2]],
+        answer=["a", "c"],
+        trainer_state=object(),
+        log_extra=lambda *a: None,
+        log_metric=lambda *a: None,
+        other=[1, 2],
+    )
     assert out == [1.0, 0.0]
     assert reward.__name__ == "exact_match"
 
@@ -42,13 +50,16 @@ def test_chat_completions_score_last_assistant_message():
     assert reward(completions=[[{"role": "assistant", "content": None}]], answer=[""]) == [1.0]
 
 
-@pytest.mark.parametrize("completions,match", [
-    ([[{"role": "assistant"}]], "has no 'content'"),
-    ([[]], "empty message list"),
-    ([None], "must be a string or a list of chat messages"),
-    ([3], "must be a string"),
-    ([[{"role": "assistant", "content": 5}]], "content must be a string"),
-])
+@pytest.mark.parametrize(
+    "completions,match",
+    [
+        ([[{"role": "assistant"}]], "has no 'content'"),
+        ([[]], "empty message list"),
+        ([None], "must be a string or a list of chat messages"),
+        ([3], "must be a string"),
+        ([[{"role": "assistant", "content": 5}]], "content must be a string"),
+    ],
+)
 def test_bad_completions_are_named(completions, match):
     with pytest.raises(DataError, match=match):
         get_reward("exact_match")(completions=completions, answer=["x"])
@@ -86,22 +97,29 @@ def test_gold_without_number_is_not_applicable():
     assert reward(completions=["5", "no number"], answer=["no gold", "5"]) == [None, 0.0]
 
 
-@pytest.mark.parametrize("params,match", [
-    ({"max_lenght": 10}, "Did you mean 'max_length'"),
-    ({"max_length": -1}, "max_length: Input should be greater than 0"),
-    ({"max_length": 10, "mode": "soft_overlong"}, "cache"),
-    ({"max_length": 10, "on_error": "ignore"}, "on_error: Input should be"),
-    ({"max_length": 10, "timeout": 0}, "timeout: Input should be greater than 0"),
-])
+@pytest.mark.parametrize(
+    "params,match",
+    [
+        ({"max_lenght": 10}, "Did you mean 'max_length'"),
+        ({"max_length": -1}, "max_length: Input should be greater than 0"),
+        ({"max_length": 10, "mode": "soft_overlong"}, "cache"),
+        ({"max_length": 10, "on_error": "ignore"}, "on_error: Input should be"),
+        ({"max_length": 10, "timeout": 0}, "timeout: Input should be greater than 0"),
+    ],
+)
 def test_params_validated_at_construction(params, match):
     with pytest.raises(ConfigError, match=match):
         get_reward("brevity", **params)
 
 
 def test_rewards_pickle_and_keep_name():
-    for reward in [get_reward("math_exact_match", name="acc"), get_reward("exact_match", alternatives="#"),
-                   get_reward("brevity", max_length=5), get_reward("format_regex", pattern=r"^\d+$"),
-                   get_reward("math_exact_match", completion_view={"view": "regex", "pattern": r"= (\d+)"})]:
+    for reward in [
+        get_reward("math_exact_match", name="acc"),
+        get_reward("exact_match", alternatives="#"),
+        get_reward("brevity", max_length=5),
+        get_reward("format_regex", pattern=r"^\d+$"),
+        get_reward("math_exact_match", completion_view={"view": "regex", "pattern": r"= (\d+)"}),
+    ]:
         clone = pickle.loads(pickle.dumps(reward))
         assert clone.__name__ == reward.__name__
         kwargs = {"completions": ["= 12", "abc"], "answer": ["12", "12"]}
@@ -127,7 +145,9 @@ def test_timeout_kills_a_stuck_call_and_recovers():
     start = time.perf_counter()
     with pytest.warns(RuntimeWarning, match="exceeded its 1.0s budget"):
         assert reward(completions=["slow", "ok"], log_metric=logged.__setitem__) == [None, None]
-    assert time.perf_counter() - start < 20  # the worker start-up is excluded from the budget; the 30 s sleep is not waited for
+    assert (
+        time.perf_counter() - start < 20
+    )  # the worker start-up is excluded from the budget; the 30 s sleep is not waited for
     assert logged == {"rewardkit/flaky/timeouts": 1.0}
     assert reward(completions=["ok"]) == [2.0]  # a fresh worker takes over
     assert reward._worker is not None and reward._worker.proc.is_alive()

@@ -59,11 +59,20 @@ def test_equals_trl_reward_model_path(conversational, tiny_lm_dir, tiny_rm_dir, 
     # batch_size=4 forces rewardkit into two length-sorted batches; TRL scores all six rows at once.
     ours = get_reward("reward_model", model=str(tiny_rm_dir), batch_size=4, name="ours")
     prompts, completions = _rows(conversational)
-    args = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=6, num_generations=6,
-                      max_completion_length=4, **trainer_defaults)
-    trainer = GRPOTrainer(model=str(tiny_lm_dir), reward_funcs=kwargs["reward_funcs"] + [ours],
-                          reward_processing_classes=kwargs["reward_processing_classes"] + [None], args=args,
-                          train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]))
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=6,
+        num_generations=6,
+        max_completion_length=4,
+        **trainer_defaults,
+    )
+    trainer = GRPOTrainer(
+        model=str(tiny_lm_dir),
+        reward_funcs=kwargs["reward_funcs"] + [ours],
+        reward_processing_classes=kwargs["reward_processing_classes"] + [None],
+        args=args,
+        train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
+    )
     assert trainer.reward_func_names == ["rm", "ours"]
     inputs = [{"prompt": p, "completion": c, "answer": "5"} for p, c in zip(prompts, completions)]
     rewards = trainer._calculate_rewards(inputs, prompts, completions, [[0]] * len(prompts))
@@ -78,21 +87,33 @@ def test_equals_trl_reward_model_path(conversational, tiny_lm_dir, tiny_rm_dir, 
 def test_to_trl_kwargs_hands_over_the_model_only_when_trl_computes_the_same(tiny_rm_dir):
     from transformers import PreTrainedModel
 
-    spec = {"em": {"use": "exact_match", "weight": 1.0}, "rm": {"use": "reward_model", "model": str(tiny_rm_dir),
-                                                              "weight": 0.1}}
+    spec = {
+        "em": {"use": "exact_match", "weight": 1.0},
+        "rm": {"use": "reward_model", "model": str(tiny_rm_dir), "weight": 0.1},
+    }
     kwargs, weights = compose(spec).to_trl_kwargs()
     em, model = kwargs["reward_funcs"]
     assert isinstance(model, PreTrainedModel) and model.config._name_or_path == "rm"
     assert kwargs["reward_processing_classes"][0] is None
     assert kwargs["reward_processing_classes"][1].pad_token_id == model.config.pad_token_id
     assert weights == compose(spec).to_trl()[1] == [1.0, 0.1]
-    for change in ({"transform": "sigmoid"}, {"completion_view": "last_number"}, {"max_length": 32},
-                   {"device": "cpu"}, {"batch_size": 4}, {"on_error": "none"}):
+    for change in (
+        {"transform": "sigmoid"},
+        {"completion_view": "last_number"},
+        {"max_length": 32},
+        {"device": "cpu"},
+        {"batch_size": 4},
+        {"on_error": "none"},
+    ):
         kwargs, _ = compose({**spec, "rm": {**spec["rm"], **change}}).to_trl_kwargs()
         assert isinstance(kwargs["reward_funcs"][1], rewardkit.Reward), change
         assert kwargs["reward_processing_classes"] is None
-    nonlinear = compose({"rewards": spec | {"rm": {"use": "reward_model", "model": str(tiny_rm_dir)},
-                                            "em": {"use": "exact_match"}}, "combine": "max(em, rm)"})
+    nonlinear = compose(
+        {
+            "rewards": spec | {"rm": {"use": "reward_model", "model": str(tiny_rm_dir)}, "em": {"use": "exact_match"}},
+            "combine": "max(em, rm)",
+        }
+    )
     kwargs, weights = nonlinear.to_trl_kwargs()
     assert kwargs == {"reward_funcs": [nonlinear], "reward_processing_classes": None} and weights == [1.0]
 
@@ -102,10 +123,12 @@ def test_transforms_and_views(tiny_rm_dir):
 
     prompts, completions = _rows(conversational=True)
     raw = get_reward("reward_model", model=str(tiny_rm_dir))(prompts=prompts, completions=completions)
-    sig = get_reward("reward_model", model=str(tiny_rm_dir), transform="sigmoid")(prompts=prompts,
-                                                                                   completions=completions)
-    std = get_reward("reward_model", model=str(tiny_rm_dir), transform="standardize")(prompts=prompts,
-                                                                                       completions=completions)
+    sig = get_reward("reward_model", model=str(tiny_rm_dir), transform="sigmoid")(
+        prompts=prompts, completions=completions
+    )
+    std = get_reward("reward_model", model=str(tiny_rm_dir), transform="standardize")(
+        prompts=prompts, completions=completions
+    )
     assert sig == pytest.approx([1 / (1 + math.exp(-x)) for x in raw])
     mean = sum(raw) / len(raw)
     sd = math.sqrt(sum((x - mean) ** 2 for x in raw) / len(raw))
@@ -116,26 +139,36 @@ def test_transforms_and_views(tiny_rm_dir):
     viewed = get_reward("reward_model", model=str(tiny_rm_dir), completion_view="last_number", missing="none")
     out = viewed(prompts=prompts[:3], completions=completions[:3])
     bare = get_reward("reward_model", model=str(tiny_rm_dir))(
-        prompts=prompts[:3], completions=[[{"role": "assistant", "content": n}] for n in ("5", "6", "42")])
+        prompts=prompts[:3], completions=[[{"role": "assistant", "content": n}] for n in ("5", "6", "42")]
+    )
     assert out == pytest.approx(bare, abs=1e-5)
     assert viewed(prompts=[prompts[0]], completions=[[{"role": "assistant", "content": "none"}]]) == [None]
 
 
 def test_score_rows_jsonl_and_missing_prompts(tiny_rm_dir, tmp_path):
-    from rewardkit.core.fileio import read_jsonl
     from rewardkit.composition.scoring import score_rows
+    from rewardkit.core.fileio import read_jsonl
 
     prompts, completions = _rows(conversational=False)
     path = tmp_path / "rows.jsonl"
-    path.write_text("".join(json.dumps({"prompt": p, "completion": c, "answer": "5"}) + "\n"
-                            for p, c in zip(prompts, completions)), encoding="utf-8")
-    composed = compose({"rewards": {"em": {"use": "exact_match", "reference": "answer"},
-                                    "rm": {"use": "reward_model", "model": str(tiny_rm_dir), "transform": "sigmoid"}},
-                        "combine": "(em + rm) / 2"})
+    path.write_text(
+        "".join(json.dumps({"prompt": p, "completion": c, "answer": "5"}) + "\n" for p, c in zip(prompts, completions)),
+        encoding="utf-8",
+    )
+    composed = compose(
+        {
+            "rewards": {
+                "em": {"use": "exact_match", "reference": "answer"},
+                "rm": {"use": "reward_model", "model": str(tiny_rm_dir), "transform": "sigmoid"},
+            },
+            "combine": "(em + rm) / 2",
+        }
+    )
     rows = read_jsonl(path)
     scores = score_rows(composed, rows)
-    direct = get_reward("reward_model", model=str(tiny_rm_dir), transform="sigmoid")(prompts=prompts,
-                                                                                     completions=completions)
+    direct = get_reward("reward_model", model=str(tiny_rm_dir), transform="sigmoid")(
+        prompts=prompts, completions=completions
+    )
     assert scores.components["rm"] == pytest.approx(direct)
     assert scores.combined[0] == pytest.approx((1.0 + direct[0]) / 2)
     with pytest.raises(DataError, match=r"reward_model 'rm' needs prompts.*Hint: add a 'prompt' field to each row"):
@@ -153,9 +186,13 @@ def test_pickles_without_the_model(tiny_rm_dir):
 
 
 def test_parameter_errors(tiny_rm_dir):
-    for params, message in [({"device": "gpu"}, "device"), ({"reference": "answer"}, "not supported"),
-                            ({"timeout": 5.0}, "second copy"), ({"transform": "tanh"}, "transform"),
-                            ({"batch_size": 0}, "batch_size")]:
+    for params, message in [
+        ({"device": "gpu"}, "device"),
+        ({"reference": "answer"}, "not supported"),
+        ({"timeout": 5.0}, "second copy"),
+        ({"transform": "tanh"}, "transform"),
+        ({"batch_size": 0}, "batch_size"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             get_reward("reward_model", model=str(tiny_rm_dir), **params)
     with pytest.raises(ConfigError, match=r"'@rm' names a pipeline stage.*Hint"):
@@ -173,9 +210,12 @@ def test_pipeline_resolves_rm_references():
     from rewardkit.train.pipeline import handoff_dir, reward_spec
 
     rm_reward = {"rm": {"use": "reward_model", "model": "@rm", "weight": 0.1}, "em": {"use": "exact_match"}}
-    cfg = _pipeline([{"stage": "rm", "model": "m", "dataset": {"generator": "arithmetic"}},
-                     {"stage": "grpo", "model": "m", "dataset": {"generator": "arithmetic"},
-                      "rewards": {"rewards": rm_reward}}])
+    cfg = _pipeline(
+        [
+            {"stage": "rm", "model": "m", "dataset": {"generator": "arithmetic"}},
+            {"stage": "grpo", "model": "m", "dataset": {"generator": "arithmetic"}, "rewards": {"rewards": rm_reward}},
+        ]
+    )
     stages, _, where = load_stages(cfg)
     spec = reward_spec(stages[1], stages[:1], where)
     # the resolved spec is normalised: the weight lives in `combine`, each entry carries its alias as name
@@ -189,7 +229,7 @@ def test_pipeline_resolves_rm_references():
         grpo = {"stage": "grpo", "model": "m", "dataset": {"generator": "arithmetic"}, "rewards": grpo_rewards}
         stages, _, where = load_stages(_pipeline([*before, grpo, *after]))
         with pytest.raises(ConfigError) as info:
-            reward_spec(stages[len(before)], stages[:len(before)], where)
+            reward_spec(stages[len(before)], stages[: len(before)], where)
         return str(info.value)
 
     sft = {"stage": "sft", "model": "m", "dataset": {"generator": "arithmetic"}}
@@ -202,9 +242,17 @@ def test_pipeline_resolves_rm_references():
 def test_train_preflight_refuses_a_later_rm_stage(tiny_lm_dir):
     from rewardkit.train import run
 
-    cfg = _pipeline([{"stage": "grpo", "model": str(tiny_lm_dir), "dataset": {"generator": "arithmetic"},
-                      "rewards": {"rm": {"use": "reward_model", "model": "@rm"}}},
-                     {"stage": "rm", "model": str(tiny_lm_dir), "dataset": {"path": "does-not-matter.jsonl"}}])
+    cfg = _pipeline(
+        [
+            {
+                "stage": "grpo",
+                "model": str(tiny_lm_dir),
+                "dataset": {"generator": "arithmetic"},
+                "rewards": {"rm": {"use": "reward_model", "model": "@rm"}},
+            },
+            {"stage": "rm", "model": str(tiny_lm_dir), "dataset": {"path": "does-not-matter.jsonl"}},
+        ]
+    )
     with pytest.raises(ConfigError, match=r"stage 'grpo': rewards.rm.model '@rm' does not name an earlier stage"):
         run(cfg)
 
@@ -215,8 +263,12 @@ def test_flat_specs_resolve_rm_references_too():
     from rewardkit.train.pipeline import reward_spec
 
     flat = {"rm": {"use": "reward_model", "model": "@rm"}, "em": {"use": "exact_match"}, "combine": "em + 0.1*rm"}
-    cfg = _pipeline([{"stage": "rm", "model": "m", "dataset": {"generator": "arithmetic"}},
-                     {"stage": "grpo", "model": "m", "dataset": {"generator": "arithmetic"}, "rewards": flat}])
+    cfg = _pipeline(
+        [
+            {"stage": "rm", "model": "m", "dataset": {"generator": "arithmetic"}},
+            {"stage": "grpo", "model": "m", "dataset": {"generator": "arithmetic"}, "rewards": flat},
+        ]
+    )
     stages, _, where = load_stages(cfg)
     spec = reward_spec(stages[1], stages[:1], where)
     assert spec["rewards"]["rm"]["model"] == str(Path("runs/p/rm/final")) and spec["combine"] == "em + 0.1*rm"

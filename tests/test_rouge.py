@@ -77,8 +77,10 @@ def test_several_references_give_the_best_score() -> None:
 
 def test_empty_cases() -> None:
     reward = get_reward("rouge1", alternatives="#")
-    got = reward(completions=["", "   ", "the cat", "the cat", "the cat", "..."],
-                 answer=["the cat", "the cat", "", "#  #", "!!!", "the cat"])
+    got = reward(
+        completions=["", "   ", "the cat", "the cat", "the cat", "..."],
+        answer=["the cat", "the cat", "", "#  #", "!!!", "the cat"],
+    )
     # empty / punctuation-only completion: 0.0; reference with no tokens: nothing to compare, None
     assert got == [0.0, 0.0, None, None, None, 0.0]
     assert get_reward("rouge1")(completions=["a", "b"], answer=[[], ["", " "]]) == [None, None]
@@ -96,8 +98,10 @@ def test_korean_partial_overlap_hand_computed() -> None:
     assert UnicodeWords().tokenize(completion) == ["나는", "오늘", "학교에", "갔다", "왔다"]
     # overlap {나는, 학교에, 갔다} = 3; P = 3/5, R = 3/4, F = 2PR / (P + R) = (9/10) / (27/20) = 2/3
     p, r = 3 / 5, 3 / 4
-    scores = {s: get_reward("rouge1", score=s)(completions=[completion], answer=[reference])[0]
-              for s in ("precision", "recall", "f")}
+    scores = {
+        s: get_reward("rouge1", score=s)(completions=[completion], answer=[reference])[0]
+        for s in ("precision", "recall", "f")
+    }
     assert scores == {"precision": p, "recall": r, "f": 2 * p * r / (p + r)}
     assert scores["f"] == pytest.approx(2 / 3)
     # clipping: "학교" appears 3 times in the completion but once in the reference: overlap 1,
@@ -146,8 +150,10 @@ def test_unknown_names_and_parameters() -> None:
 
 
 def test_rouge_score_is_imported_lazily() -> None:
-    code = ("import sys, rewardkit; r = rewardkit.get_reward('rouge1'); assert 'nltk' not in sys.modules; "
-            "r(completions=['a'], answer=['a']); assert 'rouge_score.rouge_scorer' in sys.modules")
+    code = (
+        "import sys, rewardkit; r = rewardkit.get_reward('rouge1'); assert 'nltk' not in sys.modules; "
+        "r(completions=['a'], answer=['a']); assert 'rouge_score.rouge_scorer' in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 

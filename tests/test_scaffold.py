@@ -37,12 +37,23 @@ def test_valid_names(name: str) -> None:
     assert names["module"] == "rewardkit_" + name.replace("-", "_") and names["module"].isidentifier()
 
 
-@pytest.mark.parametrize("name, match", [
-    ("", "non-empty"), ("Demo", "invalid NAME"), ("2fa", "invalid NAME"), ("-x", "invalid NAME"),
-    ("x-", "invalid NAME"), ("my.metric", "invalid NAME"), ("my metric", "invalid NAME"), ("ünï", "invalid NAME"),
-    ("a/b", "invalid NAME"), ("rewardkit", "core's own name"), ("rewardkit-korean", "Did you mean 'korean'"),
-    ("x" * 51, "at most 50"),
-])
+@pytest.mark.parametrize(
+    "name, match",
+    [
+        ("", "non-empty"),
+        ("Demo", "invalid NAME"),
+        ("2fa", "invalid NAME"),
+        ("-x", "invalid NAME"),
+        ("x-", "invalid NAME"),
+        ("my.metric", "invalid NAME"),
+        ("my metric", "invalid NAME"),
+        ("ünï", "invalid NAME"),
+        ("a/b", "invalid NAME"),
+        ("rewardkit", "core's own name"),
+        ("rewardkit-korean", "Did you mean 'korean'"),
+        ("x" * 51, "at most 50"),
+    ],
+)
 def test_invalid_names(name: str, match: str) -> None:
     with pytest.raises(rewardkit.ConfigError, match=match):
         check_name(name)
@@ -64,7 +75,7 @@ def test_render_fills_every_file(tmp_path: Path) -> None:
     init = ast.get_docstring(ast.parse(files["src/rewardkit_my_metric/__init__.py"]))
     assert init.startswith(HOSTILE + "\n")
     assert HOSTILE in files["README.md"]
-    assert "name = \"my_metric_word_overlap\"" in files["src/rewardkit_my_metric/rewards.py"]
+    assert 'name = "my_metric_word_overlap"' in files["src/rewardkit_my_metric/rewards.py"]
 
 
 @pytest.mark.parametrize("bad", ["", "  ", "two\nlines", "tab\there", "x" * 201])
@@ -133,8 +144,10 @@ def test_generated_plugin_works_in_process(tmp_path: Path) -> None:
                 rewardkit.get_reward(made.reward, min_word_length=0)
             spec = yaml.safe_load(re.search(r"```yaml\n(.*?)```", (made.root / "README.md").read_text(), re.DOTALL)[1])
             composed = rewardkit.compose(spec)  # the README's compose spec
-            assert composed(completions=["Paris\nis it", "Paris"], answer=["The capital is Paris", "Paris"]) \
-                == [pytest.approx(0.5 / 3), 1.0]  # min_word_length: 3 drops "is"
+            assert composed(completions=["Paris\nis it", "Paris"], answer=["The capital is Paris", "Paris"]) == [
+                pytest.approx(0.5 / 3),
+                1.0,
+            ]  # min_word_length: 3 drops "is"
             for name in ("rewards", "views"):
                 result = doctest.testmod(importlib.import_module(f"{made.module}.{name}"))
                 assert result.attempted > 0 and result.failed == 0
@@ -153,18 +166,31 @@ def _env() -> dict[str, str]:
 
 
 def _run(args: list[str], cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(args, cwd=cwd, env=_env(), check=False, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(args, cwd=cwd, env=_env(), check=False, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.slow
 def test_cli_plugin_new(tmp_path: Path) -> None:
-    done = _run([sys.executable, "-m", "rewardkit", "plugin", "new", "demo", "--dir", str(tmp_path),
-                 "--description", "Demo rewards."])
+    done = _run(
+        [
+            sys.executable,
+            "-m",
+            "rewardkit",
+            "plugin",
+            "new",
+            "demo",
+            "--dir",
+            str(tmp_path),
+            "--description",
+            "Demo rewards.",
+        ]
+    )
     assert done.returncode == 0, done.stderr
     assert "rewardkit-demo" in done.stdout and "pip install -e ." in done.stdout
-    assert tomllib.loads((tmp_path / "rewardkit-demo" / "pyproject.toml").read_text())["project"]["description"] \
+    assert (
+        tomllib.loads((tmp_path / "rewardkit-demo" / "pyproject.toml").read_text())["project"]["description"]
         == "Demo rewards."
+    )
     for args in (["demo", "--dir", str(tmp_path)], ["Bad_Name"]):
         done = _run([sys.executable, "-m", "rewardkit", "plugin", "new", *args], cwd=tmp_path)
         assert done.returncode == 2 and done.stdout == ""
@@ -186,8 +212,7 @@ def installed_probe(tmp_path: Path):
     start = time.perf_counter()
     try:
         made = new_plugin(PROBE, tmp_path, description="Scaffold probe (tests/test_scaffold.py).")
-        done = _run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q",
-                     str(made.root)])
+        done = _run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q", str(made.root)])
         assert done.returncode == 0, done.stdout + done.stderr
         listed = _run([sys.executable, "-m", "rewardkit", "list", "--json"], timeout=120)
         assert listed.returncode == 0, listed.stderr
@@ -209,7 +234,8 @@ def test_scaffold_install_list_and_own_tests(installed_probe, record_property) -
     assert rewards[made.reward]["version"] == metadata.version(made.dist) == "0.1.0"
     assert [v["source"] for v in data["views"] if v["name"] == made.view] == [made.dist]
     assert not [f for f in data["failed_plugins"] if f["name"] == made.dist]
-    own = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(made.root / "tests")],
-               cwd=made.root)
+    own = _run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(made.root / "tests")], cwd=made.root
+    )
     assert own.returncode == 0, own.stdout[-3000:] + own.stderr[-2000:]
     assert re.search(r"^6 passed", own.stdout, re.MULTILINE), own.stdout

@@ -27,8 +27,9 @@ def tiny(tiny_lm_dir):
 
 def _generate(*argv: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "rewardkit", "generate", *argv], capture_output=True, text=True,
-                          timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "rewardkit", "generate", *argv], capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 def test_unknown_engine_is_one_line_exit_2(tiny_lm_dir, tmp_path):
@@ -61,11 +62,21 @@ def test_engine_vllm_needs_a_model_folder_not_an_object(tiny, tmp_path):
 
 
 def _grpo_config(model, out, **trainer):
-    return {"stage": "grpo", "model": str(model), "output_dir": str(out),
-            "dataset": {"generator": "arithmetic", "n": 8, "seed": 0},
-            "rewards": {"rewards": {"ok": {"use": "math_exact_match", "reference": "answer"}}},
-            "trainer": {"max_steps": 1, "num_generations": 2, "per_device_train_batch_size": 2, "use_cpu": True,
-                        "report_to": "none", **trainer}}
+    return {
+        "stage": "grpo",
+        "model": str(model),
+        "output_dir": str(out),
+        "dataset": {"generator": "arithmetic", "n": 8, "seed": 0},
+        "rewards": {"rewards": {"ok": {"use": "math_exact_match", "reference": "answer"}}},
+        "trainer": {
+            "max_steps": 1,
+            "num_generations": 2,
+            "per_device_train_batch_size": 2,
+            "use_cpu": True,
+            "report_to": "none",
+            **trainer,
+        },
+    }
 
 
 @pytest.mark.skipif(HAS_VLLM, reason="vllm is installed here")
@@ -92,8 +103,9 @@ def test_checkpoint_inference_vllm_refuses_unsupported_generation_kwargs():
     from rewardkit import get_callback
 
     with pytest.raises(ConfigError, match=r"generation_kwargs \['num_beams'\] are not supported by engine 'vllm'"):
-        get_callback("checkpoint_inference", dataset=[{"prompt": "a"}], engine="vllm",
-                     generation_kwargs={"num_beams": 2})
+        get_callback(
+            "checkpoint_inference", dataset=[{"prompt": "a"}], engine="vllm", generation_kwargs={"num_beams": 2}
+        )
 
 
 def test_checkpoint_inference_vllm_refuses_a_model_without_adapter(tiny, tmp_path):

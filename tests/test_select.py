@@ -10,13 +10,17 @@ import sys
 import pytest
 
 from rewardkit import ConfigError, DataError, compose
-from rewardkit.selection.inference_files import load_inference
 from rewardkit.selection.checkpoints import select
+from rewardkit.selection.inference_files import load_inference
 
-SPEC = {"rewards": {"em": {"use": "exact_match"},
-                    "num": {"use": "math_exact_match", "reference": "gold_number"},
-                    "short": {"use": "brevity", "max_length": 20}},
-        "combine": "(2*em + num + short) / 4"}
+SPEC = {
+    "rewards": {
+        "em": {"use": "exact_match"},
+        "num": {"use": "math_exact_match", "reference": "gold_number"},
+        "short": {"use": "brevity", "max_length": 20},
+    },
+    "combine": "(2*em + num + short) / 4",
+}
 REFS = {"a": ("Paris", "12"), "b": ("Rome", "no number"), "c": ("Oslo", "3")}
 OUTPUTS = {  # step -> outputs by id; step 20 and 30 tie, step 10 is worse
     10: {"a": "London", "b": "Rome", "c": "3 Oslo"},
@@ -33,8 +37,10 @@ def _write(path, data):
 def _rewardkit_files(folder):
     folder.mkdir(exist_ok=True)
     for step, outputs in OUTPUTS.items():
-        records = [{"id": i, "prompt": f"q {i}", "output": outputs[i], "answer": REFS[i][0],
-                    "gold_number": REFS[i][1]} for i in REFS]
+        records = [
+            {"id": i, "prompt": f"q {i}", "output": outputs[i], "answer": REFS[i][0], "gold_number": REFS[i][1]}
+            for i in REFS
+        ]
         _write(folder / f"step_{step}.json", {"step": step, "epoch": step / 10, "records": records})
     return folder
 
@@ -60,8 +66,11 @@ def _independent(folder, step):
     """corpus score straight from the file: the expression on component means, None left out per component."""
     composed = compose(SPEC)
     recs = json.loads((folder / f"step_{step}.json").read_text())["records"]
-    parts = composed.score_components(completions=[r["output"] for r in recs], answer=[r["answer"] for r in recs],
-                                      gold_number=[r["gold_number"] for r in recs])
+    parts = composed.score_components(
+        completions=[r["output"] for r in recs],
+        answer=[r["answer"] for r in recs],
+        gold_number=[r["gold_number"] for r in recs],
+    )
     means = {a: statistics.fmean(v for v in vals if v is not None) for a, vals in parts.items()}
     return composed.combine_row(means), statistics.fmean(composed.combine(parts))
 
@@ -92,19 +101,30 @@ def test_seed_naming_competition_format_with_labels(tmp_path, monkeypatch, capsy
     folder = tmp_path / "seed"
     folder.mkdir()
     answers = {"1": '"왠지 좋다."가 옳다. 이유', "2": '"금세 끝난다."가 옳다. 이유'}
-    preds = {1: {"1": '"웬지 좋다."가 옳다.', "2": '"금세 끝난다."가 옳다. 이유'},
-             2: {"1": answers["1"], "2": answers["2"]},
-             3: {"1": "모름", "2": "모름"}}
+    preds = {
+        1: {"1": '"웬지 좋다."가 옳다.', "2": '"금세 끝난다."가 옳다. 이유'},
+        2: {"1": answers["1"], "2": answers["2"]},
+        3: {"1": "모름", "2": "모름"},
+    }
     for epoch, outputs in preds.items():
-        _write(folder / f"inference_epoch{epoch}.json", [
-            {"id": i, "input": {"question_type": "선택형", "question": f"q{i}"}, "output": {"answer": o}}
-            for i, o in outputs.items()])
-    labels = _write(tmp_path / "labels.json", [
-        {"id": i, "input": {"question_type": "선택형", "question": f"q{i}"}, "output": {"answer": a}}
-        for i, a in answers.items()])
+        _write(
+            folder / f"inference_epoch{epoch}.json",
+            [
+                {"id": i, "input": {"question_type": "선택형", "question": f"q{i}"}, "output": {"answer": o}}
+                for i, o in outputs.items()
+            ],
+        )
+    labels = _write(
+        tmp_path / "labels.json",
+        [
+            {"id": i, "input": {"question_type": "선택형", "question": f"q{i}"}, "output": {"answer": a}}
+            for i, a in answers.items()
+        ],
+    )
     spec = _write(tmp_path / "em.json", {"rewards": {"em": {"use": "exact_match", "remove_quotes": True}}})
-    code, out, err = cli(monkeypatch, capsys, "select", str(folder), "--labels", str(labels), "--spec", str(spec),
-                         "--json")
+    code, out, err = cli(
+        monkeypatch, capsys, "select", str(folder), "--labels", str(labels), "--spec", str(spec), "--json"
+    )
     assert code == 0, err
     data = json.loads(out)
     assert [(c["epoch"], c["score"]) for c in data["checkpoints"]] == [(1.0, 0.5), (2.0, 1.0), (3.0, 0.0)]
@@ -113,10 +133,13 @@ def test_seed_naming_competition_format_with_labels(tmp_path, monkeypatch, capsy
     assert rows[0]["question_type"] == "선택형" and rows[0]["output"].startswith('"웬지')  # input flattened
 
 
-@pytest.mark.parametrize("labels, message", [
-    ([{"id": "a", "answer": "x"}, {"id": "b", "answer": "y"}], r"ids \['c'\] are not in the labels"),
-    ([{"id": i, "answer": "x"} for i in ("a", "b", "c", "zz")], r"label ids \['zz'\] have no record"),
-])
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([{"id": "a", "answer": "x"}, {"id": "b", "answer": "y"}], r"ids \['c'\] are not in the labels"),
+        ([{"id": i, "answer": "x"} for i in ("a", "b", "c", "zz")], r"label ids \['zz'\] have no record"),
+    ],
+)
 def test_labels_join_errors_name_the_ids(tmp_path, labels, message):
     folder = _rewardkit_files(tmp_path / "inference")
     path = _write(tmp_path / "labels.json", labels)
@@ -144,8 +167,12 @@ def test_corrupt_truncated_or_empty_file_is_named(tmp_path, content):
 def test_corrupt_file_cli_exit_code_and_message(tmp_path):
     folder = _rewardkit_files(tmp_path / "inference")
     (folder / "step_40.json").write_text('{"step": 40, "records": [')
-    proc = subprocess.run([sys.executable, "-m", "rewardkit", "select", str(folder), "--spec",
-                           str(_spec_file(tmp_path))], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rewardkit", "select", str(folder), "--spec", str(_spec_file(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "step_40.json" in proc.stderr and "invalid JSON" in proc.stderr
 
@@ -154,8 +181,9 @@ def test_corrupt_file_cli_exit_code_and_message(tmp_path):
 def test_checkpoint_names_cannot_escape_the_folder(tmp_path, monkeypatch, capsys, name):
     folder = _rewardkit_files(tmp_path / "inference")
     _write(tmp_path / "outside.json", {"step": 1, "records": [{"id": 1, "output": "x"}]})
-    code, _, err = cli(monkeypatch, capsys, "select", str(folder), "--spec", str(_spec_file(tmp_path)),
-                       "--checkpoint", name)
+    code, _, err = cli(
+        monkeypatch, capsys, "select", str(folder), "--spec", str(_spec_file(tmp_path)), "--checkpoint", name
+    )
     assert code == 2 and ("escapes" in err or "relative name" in err)
 
 
@@ -168,8 +196,9 @@ def test_named_checkpoints_only(tmp_path):
 def test_plot_is_a_png(tmp_path, monkeypatch, capsys):
     folder = _rewardkit_files(tmp_path / "inference")
     png = tmp_path / "plots" / "scores.png"
-    code, out, err = cli(monkeypatch, capsys, "select", str(folder), "--spec", str(_spec_file(tmp_path)),
-                         "--plot", str(png))
+    code, out, err = cli(
+        monkeypatch, capsys, "select", str(folder), "--spec", str(_spec_file(tmp_path)), "--plot", str(png)
+    )
     assert code == 0, err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in png.parent.iterdir() if p.name != "scores.png"]  # no temp file left
@@ -230,8 +259,10 @@ def test_intersection_also_covers_the_labels(tmp_path):
 def test_completion_field_is_completion_when_present_else_output(tmp_path):
     folder = tmp_path / "inference"
     folder.mkdir()
-    _write(folder / "step_1.json", {"step": 1, "records": [{"id": 1, "completion": "Paris", "output": "London",
-                                                            "answer": "Paris"}]})
+    _write(
+        folder / "step_1.json",
+        {"step": 1, "records": [{"id": 1, "completion": "Paris", "output": "London", "answer": "Paris"}]},
+    )
     _write(folder / "step_2.json", [{"id": 1, "output": "Paris", "answer": "Paris"}])
     assert [c.corpus for c in select(folder, EM).checkpoints] == [1.0, 1.0]
     assert [c.corpus for c in select(folder, EM, completion_key="output").checkpoints] == [0.0, 1.0]
@@ -254,12 +285,21 @@ def test_plot_draws_each_distinct_series_once_and_labels_rows(tmp_path):
     from rewardkit.selection.checkpoints import CheckpointScore, Selection, plot_series, write_plot
 
     def cp(step, em, short):
-        return CheckpointScore(name=f"step_{step}", file=f"step_{step}.json", step=step, epoch=None, count=5,
-                               components={"em": em, "short": short}, corpus=em, item=em)
+        return CheckpointScore(
+            name=f"step_{step}",
+            file=f"step_{step}.json",
+            step=step,
+            epoch=None,
+            count=5,
+            components={"em": em, "short": short},
+            corpus=em,
+            item=em,
+        )
 
     one = Selection([cp(1, 0.2, 0.5), cp(2, 0.4, 0.6)], None, "em", ["em"], "corpus", True)
-    one.checkpoints = [CheckpointScore(**{**c.__dict__, "components": {"em": c.components["em"]}})
-                       for c in one.checkpoints]
+    one.checkpoints = [
+        CheckpointScore(**{**c.__dict__, "components": {"em": c.components["em"]}}) for c in one.checkpoints
+    ]
     assert list(plot_series(one)) == ["score = em"]  # the score is the component: one line, named as such
     two = Selection([cp(1, 0.2, 0.5), cp(2, 0.4, 0.6)], None, "em + 0*short", ["em", "short"], "corpus", True)
     assert list(plot_series(two)) == ["short", "score"]  # em equals the score here: drawn once, as the score

@@ -14,20 +14,28 @@ from rewardkit.selection.checkpoints import CheckpointScore, score_checkpoint, s
 from rewardkit.selection.stats import bootstrap_scores, resample_counts
 from rewardkit.selection.training_reward import divergence, training_rewards
 
-SPEC = {"rewards": {"em": {"use": "exact_match"}, "num": {"use": "math_exact_match", "reference": "gold"}},
-        "combine": "min(em, 0.9) / (num + 1) + em"}  # non-linear, divides: the vectorised evaluator must agree
+SPEC = {
+    "rewards": {"em": {"use": "exact_match"}, "num": {"use": "math_exact_match", "reference": "gold"}},
+    "combine": "min(em, 0.9) / (num + 1) + em",
+}  # non-linear, divides: the vectorised evaluator must agree
 
 
 def _rows(seed: int, n: int = 40) -> list[dict]:
     rnd = random.Random(seed)
-    return [{"id": i, "completion": rnd.choice(["4", "5", "x"]), "answer": "4",
-             "gold": rnd.choice(["4", "no number"])} for i in range(n)]
+    return [
+        {"id": i, "completion": rnd.choice(["4", "5", "x"]), "answer": "4", "gold": rnd.choice(["4", "no number"])}
+        for i in range(n)
+    ]
 
 
 def test_vectorised_resamples_equal_the_corpus_rule_applied_to_each_resample():
     composed = compose(SPEC)
-    cps = [score_checkpoint(composed, _rows(s), name=f"c{s}", file=f"c{s}", step=s, epoch=None,
-                            completion_key="completion") for s in range(3)]
+    cps = [
+        score_checkpoint(
+            composed, _rows(s), name=f"c{s}", file=f"c{s}", step=s, epoch=None, completion_key="completion"
+        )
+        for s in range(3)
+    ]
     fast = bootstrap_scores(composed, cps, "corpus", resamples=25, seed=7)
     counts = resample_counts(40, 25, 7)
     order = sorted(range(40), key=str)  # the bootstrap's row order: ids sorted as text
@@ -43,8 +51,9 @@ def test_vectorised_resamples_equal_the_corpus_rule_applied_to_each_resample():
     item = bootstrap_scores(composed, cps, "item", resamples=5, seed=1)
     combined = [v for v in cps[0].row_scores["combined"]]
     counts = resample_counts(40, 5, 1)
-    expected = sum(counts[0, k] * combined[j] for k, j in enumerate(order) if combined[j] is not None) / \
-        sum(counts[0, k] for k, j in enumerate(order) if combined[j] is not None)
+    expected = sum(counts[0, k] * combined[j] for k, j in enumerate(order) if combined[j] is not None) / sum(
+        counts[0, k] for k, j in enumerate(order) if combined[j] is not None
+    )
     assert item[0, 0] == pytest.approx(expected)
 
 
@@ -99,8 +108,9 @@ def test_all_equal_scores_are_said_out_loud(tmp_path, monkeypatch, capsys):
         if args:
             data = json.loads(out)
             assert data["tie"].startswith("All 3") and data["bootstrap"]["resamples"] == 1000
-            assert all({"ci_low", "ci_high", "tied_with_best"} <= set(c) and "row_scores" not in c
-                       for c in data["checkpoints"])
+            assert all(
+                {"ci_low", "ci_high", "tied_with_best"} <= set(c) and "row_scores" not in c for c in data["checkpoints"]
+            )
         else:
             assert "95% CI" in out and "Tie: All 3 checkpoints" in out
 
@@ -108,9 +118,12 @@ def test_all_equal_scores_are_said_out_loud(tmp_path, monkeypatch, capsys):
 def test_training_reward_from_trainer_state_beside_the_score(tmp_path):
     run = tmp_path / "run"
     folder = _files(run / "inference", {2: ["yes", "no"], 4: ["no", "no"]})
-    history = [{"step": 1, "reward": 0.1, "rewards/fmt/mean": 0.1, "rewards/fmt/std": 0.0},
-               {"step": 2, "reward": 0.5, "rewards/fmt/mean": 0.5}, {"step": 2, "eval_loss": 1.0},
-               {"step": 3, "reward": 0.9, "rewards/fmt/mean": 0.9}]
+    history = [
+        {"step": 1, "reward": 0.1, "rewards/fmt/mean": 0.1, "rewards/fmt/std": 0.0},
+        {"step": 2, "reward": 0.5, "rewards/fmt/mean": 0.5},
+        {"step": 2, "eval_loss": 1.0},
+        {"step": 3, "reward": 0.9, "rewards/fmt/mean": 0.9},
+    ]
     (run / "checkpoint-4").mkdir()
     (run / "checkpoint-4" / "trainer_state.json").write_text(json.dumps({"log_history": history}))
     res = select(folder, EM)
@@ -129,8 +142,10 @@ def test_training_reward_from_trainer_state_beside_the_score(tmp_path):
 
 def test_training_rewards_and_divergence_rules():
     log = [{"step": 5, "reward": 1.0}, {"step": 10, "loss": 0.1}, {"step": 10, "reward": True}]
-    assert training_rewards(log, [4, 5, 10]) == {5: {"reward": 1.0, "rewards": {}, "step": 5},
-                                                 10: {"reward": 1.0, "rewards": {}, "step": 5}}
+    assert training_rewards(log, [4, 5, 10]) == {
+        5: {"reward": 1.0, "rewards": {}, "step": 5},
+        10: {"reward": 1.0, "rewards": {}, "step": 5},
+    }
     points = [(1, 0.6, 0.1), (2, 0.5, 0.5), (3, 0.4, 0.9)]
     assert divergence(points, 3)["steps"] == [1, 2, 3]
     assert divergence(points, 4) is None  # not enough evaluations yet
@@ -140,8 +155,17 @@ def test_training_rewards_and_divergence_rules():
 
 
 def test_checkpoint_score_round_trips_its_rows():
-    cs = CheckpointScore("s", "f", 1, None, 1, {"em": 1.0}, 1.0, 1.0,
-                         row_scores={"ids": ["0"], "components": {"em": [1.0]}, "combined": [1.0]})
+    cs = CheckpointScore(
+        "s",
+        "f",
+        1,
+        None,
+        1,
+        {"em": 1.0},
+        1.0,
+        1.0,
+        row_scores={"ids": ["0"], "components": {"em": [1.0]}, "combined": [1.0]},
+    )
     assert CheckpointScore.from_dict(cs.to_dict("corpus", rows=True)).row_scores == cs.row_scores
     assert "row_scores" not in cs.to_dict("corpus")
 
@@ -161,10 +185,26 @@ def test_run_summary_reads_what_best_checkpoint_recorded(tmp_path):
     from rewardkit.selection.training_reward import run_summary
 
     assert run_summary(tmp_path / "missing.json") is None
-    record = {"metric": "eval_score", "expression": "em", "policy": "best", "tie": None, "divergence": None,
-              "checkpoints": [{"step": 2, "score": 0.5, "ci_low": 0.4, "ci_high": 0.6, "tied_with_best": True,
-                               "train_reward": 0.7, "train_rewards": {"fmt": 0.7}, "row_scores": {}}],
-              "best": {"step": 2, "score": 0.5}}
+    record = {
+        "metric": "eval_score",
+        "expression": "em",
+        "policy": "best",
+        "tie": None,
+        "divergence": None,
+        "checkpoints": [
+            {
+                "step": 2,
+                "score": 0.5,
+                "ci_low": 0.4,
+                "ci_high": 0.6,
+                "tied_with_best": True,
+                "train_reward": 0.7,
+                "train_rewards": {"fmt": 0.7},
+                "row_scores": {},
+            }
+        ],
+        "best": {"step": 2, "score": 0.5},
+    }
     (tmp_path / "scores.json").write_text(json.dumps(record))
     summary = run_summary(tmp_path / "scores.json")
     assert summary["best_step"] == 2 and summary["checkpoints"][0]["train_reward"] == 0.7

@@ -32,24 +32,52 @@ def _rows(path: Path, n: int = 20) -> str:
 
 
 def _config(tmp_path: Path) -> dict:
-    bertscore = {"use": "bertscore", "model_type": "bert-base-multilingual-cased", "num_layers": 9,
-                 "rescale_with_baseline": True, "lang": "en", "reference": "answer"}
+    bertscore = {
+        "use": "bertscore",
+        "model_type": "bert-base-multilingual-cased",
+        "num_layers": 9,
+        "rescale_with_baseline": True,
+        "lang": "en",
+        "reference": "answer",
+    }
     return {
-        "stage": "grpo", "model": "Qwen/Qwen2.5-0.5B-Instruct", "tokenizer": "Qwen/Qwen2.5-0.5B-Instruct",
+        "stage": "grpo",
+        "model": "Qwen/Qwen2.5-0.5B-Instruct",
+        "tokenizer": "Qwen/Qwen2.5-0.5B-Instruct",
         "output_dir": str(tmp_path / "real"),
-        "dataset": {"path": "someone/hub-dataset", "eval_split": "test", "smoke_path": _rows(tmp_path / "s.jsonl"),
-                    "columns": {"question": "prompt"}, "system_prompt": "Réponds. 答え"},
+        "dataset": {
+            "path": "someone/hub-dataset",
+            "eval_split": "test",
+            "smoke_path": _rows(tmp_path / "s.jsonl"),
+            "columns": {"question": "prompt"},
+            "system_prompt": "Réponds. 答え",
+        },
         "peft": {"r": 4, "target_modules": ["c_attn"]},
         "quantization": {"bits": 4},
-        "rewards": {"rewards": {"em": {"use": "exact_match"}, "bs": bertscore,
-                                "rm": {"use": "reward_model", "model": "someone/reward-model",
-                                       "tokenizer": "someone/reward-tokenizer"}}},
-        "callbacks": [{"name": "checkpoint_inference", "dataset": "@eval", "max_new_tokens": 256},
-                      {"name": "best_checkpoint", "spec": {"rewards": {"bs": bertscore}}}],
-        "trainer": {"gradient_accumulation_steps": 4, "generation_batch_size": 16, "optim": "paged_adamw_8bit",
-                    "per_device_train_batch_size": 8, "num_generations": 8, "max_completion_length": 512,
-                    "bf16": True, "report_to": ["wandb"], "model_init_kwargs": {"dtype": "bfloat16", "x": 1},
-                    "eval_strategy": "epoch", "save_strategy": "no"},
+        "rewards": {
+            "rewards": {
+                "em": {"use": "exact_match"},
+                "bs": bertscore,
+                "rm": {"use": "reward_model", "model": "someone/reward-model", "tokenizer": "someone/reward-tokenizer"},
+            }
+        },
+        "callbacks": [
+            {"name": "checkpoint_inference", "dataset": "@eval", "max_new_tokens": 256},
+            {"name": "best_checkpoint", "spec": {"rewards": {"bs": bertscore}}},
+        ],
+        "trainer": {
+            "gradient_accumulation_steps": 4,
+            "generation_batch_size": 16,
+            "optim": "paged_adamw_8bit",
+            "per_device_train_batch_size": 8,
+            "num_generations": 8,
+            "max_completion_length": 512,
+            "bf16": True,
+            "report_to": ["wandb"],
+            "model_init_kwargs": {"dtype": "bfloat16", "x": 1},
+            "eval_strategy": "epoch",
+            "save_strategy": "no",
+        },
     }
 
 
@@ -84,12 +112,18 @@ def test_smoke_overrides_swaps_and_leaves_the_input_alone(cache, tmp_path):
 
     assert all(n.startswith("smoke: stage grpo: ") for n in notes)
     text = "\n".join(notes)
-    for expected in ("dataset someone/hub-dataset -> ", "8 training rows + 4 held out",
-                     "model Qwen/Qwen2.5-0.5B-Instruct -> tiny local (", "tokenizer Qwen/Qwen2.5-0.5B-Instruct ->",
-                     "quantization 4-bit -> none", "peft.target_modules ['c_attn']",
-                     "rewards.bs.model_type bert-base-multilingual-cased -> tiny local BERT",
-                     "rewards.rm.model someone/reward-model -> tiny local reward model",
-                     "callbacks[1].spec.bs.model_type", "callbacks[0] (checkpoint_inference) max_new_tokens 256 -> 8"):
+    for expected in (
+        "dataset someone/hub-dataset -> ",
+        "8 training rows + 4 held out",
+        "model Qwen/Qwen2.5-0.5B-Instruct -> tiny local (",
+        "tokenizer Qwen/Qwen2.5-0.5B-Instruct ->",
+        "quantization 4-bit -> none",
+        "peft.target_modules ['c_attn']",
+        "rewards.bs.model_type bert-base-multilingual-cased -> tiny local BERT",
+        "rewards.rm.model someone/reward-model -> tiny local reward model",
+        "callbacks[1].spec.bs.model_type",
+        "callbacks[0] (checkpoint_inference) max_new_tokens 256 -> 8",
+    ):
         assert expected in text, (expected, text)
 
 
@@ -190,13 +224,31 @@ def test_cli_smoke_prints_swaps_then_the_summary(tmp_path):
     (tmp_path / "noise").mkdir()
     (tmp_path / "noise" / "sitecustomize.py").write_text(NOISE)
     path = os.pathsep.join([str(tmp_path / "noise"), *filter(None, [os.environ.get("PYTHONPATH")])])
-    env = {**os.environ, "REWARDKIT_CACHE": str(tmp_path / "cache"), "REWARDKIT_SMOKE_DIR": str(tmp_path / "out"),
-           "COLUMNS": "300", "PYTHONPATH": path}
+    env = {
+        **os.environ,
+        "REWARDKIT_CACHE": str(tmp_path / "cache"),
+        "REWARDKIT_SMOKE_DIR": str(tmp_path / "out"),
+        "COLUMNS": "300",
+        "PYTHONPATH": path,
+    }
     # --output wins over REWARDKIT_SMOKE_DIR
-    proc = subprocess.run([sys.executable, "-m", "rewardkit", "train", "examples/tutorial/grpo.yaml", "--smoke",
-                           "--output", str(tmp_path / "out" / "grpo")],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT, env={**env, "REWARDKIT_SMOKE_DIR":
-                                                                                      str(tmp_path / "elsewhere")})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rewardkit",
+            "train",
+            "examples/tutorial/grpo.yaml",
+            "--smoke",
+            "--output",
+            str(tmp_path / "out" / "grpo"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**env, "REWARDKIT_SMOKE_DIR": str(tmp_path / "elsewhere")},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     # Piped stderr gets rewardkit's own lines only: no third-party log line, print or progress bar.
     assert proc.stderr.splitlines() == [], proc.stderr[-3000:]
@@ -204,8 +256,10 @@ def test_cli_smoke_prints_swaps_then_the_summary(tmp_path):
     assert "smoke: stage grpo: model Qwen/Qwen2.5-0.5B-Instruct -> tiny local (" in proc.stdout
     assert "smoke: stage grpo: quantization 4-bit -> none (CPU, fp32)" in lines
     # the first line says where the run writes
-    assert lines[0] == (f"smoke: writing to {(tmp_path / 'out' / 'grpo').resolve()}/ (emptied first; real runs are "
-                        "untouched; --output DIR to change)")
+    assert lines[0] == (
+        f"smoke: writing to {(tmp_path / 'out' / 'grpo').resolve()}/ (emptied first; real runs are "
+        "untouched; --output DIR to change)"
+    )
     assert not (tmp_path / "elsewhere").exists()
     assert "examples/tutorial/grpo.yaml: 1 stage(s)" in lines
     assert (tmp_path / "out" / "grpo" / "merged" / "model.safetensors").is_file()

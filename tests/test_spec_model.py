@@ -12,10 +12,10 @@ from pydantic import Field
 from rewardkit import ConfigError, compose, hookimpl
 from rewardkit.api import load_compose_spec
 from rewardkit.composition.spec import ComposeSpec
-from rewardkit.models import spec_models
 from rewardkit.core.plugins import register_plugin, unregister_plugin
-from rewardkit.rewards.base import Reward, RewardParams
 from rewardkit.core.validation import ModelRef, stage_ref
+from rewardkit.models import spec_models
+from rewardkit.rewards.base import Reward, RewardParams
 
 SHAPES = [
     {"em": "exact_match", "b": {"use": "brevity", "max_length": 5}},
@@ -27,15 +27,19 @@ SHAPES = [
 @pytest.mark.parametrize("shape", SHAPES)
 def test_every_accepted_shape_normalises_to_one_spec(shape):
     spec = ComposeSpec.parse(shape)
-    assert spec.rewards == {"em": {"use": "exact_match", "name": "em"},
-                            "b": {"use": "brevity", "max_length": 5, "name": "b"}}
+    assert spec.rewards == {
+        "em": {"use": "exact_match", "name": "em"},
+        "b": {"use": "brevity", "max_length": 5, "name": "b"},
+    }
     assert spec.combine == "1.0*em + 1.0*b"
     assert ComposeSpec.parse(spec.to_dict()) == spec  # normalising twice changes nothing
 
 
 def test_preset_with_set_from_yaml_form_and_overrides():
-    spec = load_compose_spec({"preset": "blog", "set": {"bertscore.model_type": "./my-bert", "bertscore.num_layers": 2}},
-                             overrides=["rouge1.reference=gold"])
+    spec = load_compose_spec(
+        {"preset": "blog", "set": {"bertscore.model_type": "./my-bert", "bertscore.num_layers": 2}},
+        overrides=["rouge1.reference=gold"],
+    )
     assert spec.rewards["bertscore"]["model_type"] == "./my-bert" and spec.rewards["bertscore"]["num_layers"] == 2
     assert spec.rewards["rouge1"]["reference"] == "gold"
     assert spec.where == "preset 'blog'"
@@ -51,10 +55,16 @@ def test_train_set_adjusts_a_preset_instead_of_refusing_it(tmp_path):
     from rewardkit.train.config import load_stages
     from rewardkit.train.preflight import named_models
 
-    config = {"stage": "grpo", "model": "m", "dataset": {"generator": "arithmetic"}, "rewards": "blog",
-              "callbacks": [{"name": "best_checkpoint", "spec": "official"}]}
-    [stage], _, _ = load_stages(config, ["rewards.bertscore.model_type=./my-bert",
-                                         "callbacks.0.spec.bertscore.model_type=./other"])
+    config = {
+        "stage": "grpo",
+        "model": "m",
+        "dataset": {"generator": "arithmetic"},
+        "rewards": "blog",
+        "callbacks": [{"name": "best_checkpoint", "spec": "official"}],
+    }
+    [stage], _, _ = load_stages(
+        config, ["rewards.bertscore.model_type=./my-bert", "callbacks.0.spec.bertscore.model_type=./other"]
+    )
     assert stage.rewards == {"preset": "blog", "set": {"bertscore.model_type": "./my-bert"}}
     keys = {key: value for key, value, _ in named_models(stage)}
     assert keys["rewards.bertscore.model_type"] == "./my-bert"
@@ -104,8 +114,11 @@ def test_plugin_models_are_found_checked_swapped_and_resolved(judge_plugin, tiny
     stage_cfg = {"stage": "grpo", "model": str(tiny_lm_dir), "dataset": {"generator": "arithmetic"}, "rewards": spec}
     [stage], _, where = load_stages(stage_cfg)
     assert ("rewards.j.judge", "some-org/judge-model", "model") in named_models(stage)
-    with pytest.raises(ConfigError, match=r"rewards.j.judge 'some-org/judge-model' is neither a local folder nor in "
-                                          r"the Hugging Face cache.*Hint: use a local folder"):
+    with pytest.raises(
+        ConfigError,
+        match=r"rewards.j.judge 'some-org/judge-model' is neither a local folder nor in "
+        r"the Hugging Face cache.*Hint: use a local folder",
+    ):
         check_models([stage], where)
     monkeypatch.setenv("REWARDKIT_CACHE", str(tmp_path / "cache"))
     notes: list[str] = []
@@ -114,10 +127,18 @@ def test_plugin_models_are_found_checked_swapped_and_resolved(judge_plugin, tiny
     assert swapped["rewards"]["j"]["layers"] == 2 and "judge_tokenizer" not in swapped["rewards"]["j"]
     assert any("rewards.j.judge some-org/judge-model -> tiny local BERT" in n for n in notes)
     # `@rm` in a plugin's model field is a pipeline reference, resolved like reward_model's
-    piped = {"output_dir": str(tmp_path / "p"), "pipeline": [
-        {"stage": "rm", "model": "m", "dataset": {"generator": "arithmetic"}},
-        {"stage": "grpo", "model": "m", "dataset": {"generator": "arithmetic"},
-         "rewards": {"j": {"use": "edge_judge", "judge": "@rm"}}}]}
+    piped = {
+        "output_dir": str(tmp_path / "p"),
+        "pipeline": [
+            {"stage": "rm", "model": "m", "dataset": {"generator": "arithmetic"}},
+            {
+                "stage": "grpo",
+                "model": "m",
+                "dataset": {"generator": "arithmetic"},
+                "rewards": {"j": {"use": "edge_judge", "judge": "@rm"}},
+            },
+        ],
+    }
     stages, _, where = load_stages(piped)
     assert reward_spec(stages[1], stages[:1], where)["rewards"]["j"]["judge"] == handoff_dir(stages[0])
 
@@ -129,9 +150,23 @@ def test_one_parser_of_stage_references():
 def test_score_with_a_missing_model_fails_fast_with_the_preflight_hint(tmp_path):
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"completion": "a", "answer": "a"}\n')
-    proc = subprocess.run([sys.executable, "-m", "rewardkit", "score", "official", "-i", str(rows), "--set",
-                           "bertscore.model_type=./no-such-bert"], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rewardkit",
+            "score",
+            "official",
+            "-i",
+            str(rows),
+            "--set",
+            "bertscore.model_type=./no-such-bert",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1
     assert "rewards.bertscore.model_type './no-such-bert' does not exist" in proc.stderr

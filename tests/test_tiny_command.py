@@ -6,23 +6,27 @@ import sys
 
 import pytest
 
-from rewardkit.core.errors import ConfigError
 from rewardkit.cli.tiny_command import make
+from rewardkit.core.errors import ConfigError
 
 
 def test_tiny_lm_covers_the_data_and_loads_offline(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     data = tmp_path / "train.jsonl"
-    data.write_text(json.dumps({"input": {"question": "왠지 오늘은"}, "output": {"answer": "가 옳다"}},
-                               ensure_ascii=False) + "\n", encoding="utf-8")
+    data.write_text(
+        json.dumps({"input": {"question": "왠지 오늘은"}, "output": {"answer": "가 옳다"}}, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
     made = make(tmp_path / "lm", [data], arch="llama", hidden=32, layers=1)
     tok = AutoTokenizer.from_pretrained(made.path)
     ids = tok("왠지 옳다")["input_ids"]
     assert len(ids) == 5  # one token per character: the data's Hangul is in the vocabulary
     model = AutoModelForCausalLM.from_pretrained(made.path)
     assert model.config.model_type == "llama" and model.config.hidden_size == 32
-    assert made.parameters == sum(p.numel() for p in model.parameters()) and made.data_chars == 8  # 왠 지 오 늘 은 가 옳 다
+    assert (
+        made.parameters == sum(p.numel() for p in model.parameters()) and made.data_chars == 8
+    )  # 왠 지 오 늘 은 가 옳 다
     assert "Use it: model: " in made.report()
 
 
@@ -37,10 +41,13 @@ def test_tiny_bert_and_classifier(tmp_path):
     assert len(scores) == 1 and isinstance(scores[0], float)
 
 
-@pytest.mark.parametrize("args, message", [
-    (dict(bert=True, classifier=True), "exclude each other"),
-    (dict(arch="gpt2"), "--arch 'gpt2' is not supported"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (dict(bert=True, classifier=True), "exclude each other"),
+        (dict(arch="gpt2"), "--arch 'gpt2' is not supported"),
+    ],
+)
 def test_bad_options_are_one_error(tmp_path, args, message):
     with pytest.raises(ConfigError, match=message):
         make(tmp_path / "m", [], **args)
@@ -49,10 +56,17 @@ def test_bad_options_are_one_error(tmp_path, args, message):
 def test_cli_refuses_a_non_empty_folder_and_missing_data(tmp_path):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
-    for args, text in ((["full"], "exists and is not an empty folder"), (["new", "--from", "nope.jsonl"],
-                                                                           "--from nope.jsonl: no such file")):
-        proc = subprocess.run([sys.executable, "-m", "rewardkit", "tiny", *args], capture_output=True, text=True,
-                              cwd=tmp_path, timeout=120)
+    for args, text in (
+        (["full"], "exists and is not an empty folder"),
+        (["new", "--from", "nope.jsonl"], "--from nope.jsonl: no such file"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "rewardkit", "tiny", *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+        )
         assert proc.returncode == 2 and text in proc.stderr and proc.stderr.count("\n") == 1
     assert not (tmp_path / "new").exists()
 

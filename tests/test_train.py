@@ -14,8 +14,15 @@ import pytest
 from rewardkit.core.errors import ConfigError
 from rewardkit.train.config import apply_overrides, load_stages
 
-FAST = {"max_steps": 2, "per_device_train_batch_size": 2, "logging_steps": 1, "save_strategy": "no",
-        "activation_checkpointing": False, "disable_tqdm": True, "seed": 0}
+FAST = {
+    "max_steps": 2,
+    "per_device_train_batch_size": 2,
+    "logging_steps": 1,
+    "save_strategy": "no",
+    "activation_checkpointing": False,
+    "disable_tqdm": True,
+    "seed": 0,
+}
 
 
 def _jsonl(path: Path, rows: list[dict]) -> str:
@@ -26,26 +33,52 @@ def _jsonl(path: Path, rows: list[dict]) -> str:
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("train_data")
-    _jsonl(d / "messages.jsonl", [{"messages": [{"role": "user", "content": f"What is {i}+{i}?"},
-                                                {"role": "assistant", "content": str(2 * i)}]} for i in range(8)])
-    _jsonl(d / "pairs.jsonl", [{"prompt": f"What is {i}+1?", "chosen": f" {i + 1}", "rejected": f" {i + 2} maybe"}
-                               for i in range(8)])
-    _jsonl(d / "nested.jsonl", [{"id": str(i), "input": {"question": f"{i}+1="}, "output": {"answer": str(i + 1)}}
-                                for i in range(8)])
+    _jsonl(
+        d / "messages.jsonl",
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": f"What is {i}+{i}?"},
+                    {"role": "assistant", "content": str(2 * i)},
+                ]
+            }
+            for i in range(8)
+        ],
+    )
+    _jsonl(
+        d / "pairs.jsonl",
+        [{"prompt": f"What is {i}+1?", "chosen": f" {i + 1}", "rejected": f" {i + 2} maybe"} for i in range(8)],
+    )
+    _jsonl(
+        d / "nested.jsonl",
+        [{"id": str(i), "input": {"question": f"{i}+1="}, "output": {"answer": str(i + 1)}} for i in range(8)],
+    )
     return d
 
 
 def _stage(stage: str, model: Path, out: Path, dataset: dict, **extra) -> dict:
     trainer = dict(FAST, **extra.pop("trainer", {}))
-    return {"stage": stage, "model": str(model), "output_dir": str(out), "dataset": dataset, "trainer": trainer,
-            **extra}
+    return {
+        "stage": stage,
+        "model": str(model),
+        "output_dir": str(out),
+        "dataset": dataset,
+        "trainer": trainer,
+        **extra,
+    }
 
 
 def test_sft_with_lora_saves_adapter_and_merged_model(tiny_lm_dir, data_dir, tmp_path):
     from rewardkit.train import run
 
-    cfg = _stage("sft", tiny_lm_dir, tmp_path / "sft", {"path": str(data_dir / "messages.jsonl"), "eval_size": 2},
-                 peft={"r": 4, "dropout": 0.0}, trainer={"max_length": 32, "eval_strategy": "steps", "eval_steps": 2})
+    cfg = _stage(
+        "sft",
+        tiny_lm_dir,
+        tmp_path / "sft",
+        {"path": str(data_dir / "messages.jsonl"), "eval_size": 2},
+        peft={"r": 4, "dropout": 0.0},
+        trainer={"max_length": 32, "eval_strategy": "steps", "eval_steps": 2},
+    )
     [result] = run(cfg)
     assert result.steps == 2 and result.train_loss is not None
     assert (tmp_path / "sft/final/adapter_config.json").is_file()
@@ -57,8 +90,14 @@ def test_sft_with_lora_saves_adapter_and_merged_model(tiny_lm_dir, data_dir, tmp
 def test_rm_uses_seq_cls_lora(tiny_lm_dir, data_dir, tmp_path):
     from rewardkit.train import run
 
-    cfg = _stage("rm", tiny_lm_dir, tmp_path / "rm", {"path": str(data_dir / "pairs.jsonl")},
-                 peft={"r": 4}, trainer={"max_length": 32})
+    cfg = _stage(
+        "rm",
+        tiny_lm_dir,
+        tmp_path / "rm",
+        {"path": str(data_dir / "pairs.jsonl")},
+        peft={"r": 4},
+        trainer={"max_length": 32},
+    )
     [result] = run(cfg)
     assert result.steps == 2
     adapter = json.loads((tmp_path / "rm/final/adapter_config.json").read_text())
@@ -70,8 +109,15 @@ def test_rm_uses_seq_cls_lora(tiny_lm_dir, data_dir, tmp_path):
 def test_dpo_full_weights(tiny_lm_dir, data_dir, tmp_path):
     from rewardkit.train import run
 
-    [result] = run(_stage("dpo", tiny_lm_dir, tmp_path / "dpo", {"path": str(data_dir / "pairs.jsonl")},
-                          trainer={"max_length": 32, "beta": 0.1}))
+    [result] = run(
+        _stage(
+            "dpo",
+            tiny_lm_dir,
+            tmp_path / "dpo",
+            {"path": str(data_dir / "pairs.jsonl")},
+            trainer={"max_length": 32, "beta": 0.1},
+        )
+    )
     assert result.steps == 2
     assert result.model == str(tmp_path / "dpo/final")
     assert (tmp_path / "dpo/final/model.safetensors").is_file()
@@ -80,17 +126,37 @@ def test_dpo_full_weights(tiny_lm_dir, data_dir, tmp_path):
 def test_grpo_nested_columns_rewards_and_callbacks(tiny_lm_dir, data_dir, tmp_path):
     from rewardkit.train import run
 
-    dataset = {"path": str(data_dir / "nested.jsonl"), "eval_size": 2,
-               "columns": {"input.question": "prompt", "output.answer": "answer"}}
-    rewards = {"rewards": {"correct": {"use": "math_exact_match", "weight": 1.0},
-                           "short": {"use": "brevity", "max_length": 20, "weight": 0.2}}}
-    callbacks = [{"name": "checkpoint_inference", "dataset": "@eval", "reference_columns": ["answer"],
-                  "max_new_tokens": 4, "on": "save"},
-                 {"name": "best_checkpoint", "spec": "@rewards"}]
-    trainer = {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 4,
-               "save_strategy": "steps", "save_steps": 2}
-    [result] = run(_stage("grpo", tiny_lm_dir, tmp_path / "grpo", dataset, rewards=rewards, callbacks=callbacks,
-                          trainer=trainer))
+    dataset = {
+        "path": str(data_dir / "nested.jsonl"),
+        "eval_size": 2,
+        "columns": {"input.question": "prompt", "output.answer": "answer"},
+    }
+    rewards = {
+        "rewards": {
+            "correct": {"use": "math_exact_match", "weight": 1.0},
+            "short": {"use": "brevity", "max_length": 20, "weight": 0.2},
+        }
+    }
+    callbacks = [
+        {
+            "name": "checkpoint_inference",
+            "dataset": "@eval",
+            "reference_columns": ["answer"],
+            "max_new_tokens": 4,
+            "on": "save",
+        },
+        {"name": "best_checkpoint", "spec": "@rewards"},
+    ]
+    trainer = {
+        "per_device_train_batch_size": 4,
+        "num_generations": 4,
+        "max_completion_length": 4,
+        "save_strategy": "steps",
+        "save_steps": 2,
+    }
+    [result] = run(
+        _stage("grpo", tiny_lm_dir, tmp_path / "grpo", dataset, rewards=rewards, callbacks=callbacks, trainer=trainer)
+    )
     assert result.steps == 2
     scores = json.loads((tmp_path / "grpo/inference/scores.json").read_text())
     assert [c["step"] for c in scores["checkpoints"]] == [2]
@@ -102,11 +168,14 @@ def test_grpo_nested_columns_rewards_and_callbacks(tiny_lm_dir, data_dir, tmp_pa
 def test_pipeline_hands_merged_model_to_next_stage(tiny_lm_dir, data_dir, tmp_path):
     from rewardkit.train import run
 
-    cfg = {"output_dir": str(tmp_path / "pipe"),
-           "defaults": {"trainer": dict(FAST, max_length=32), "peft": {"r": 4}},
-           "pipeline": [{"stage": "sft", "model": str(tiny_lm_dir), "dataset": {"path": str(data_dir / "messages.jsonl")}},
-                        {"stage": "dpo", "name": "pref", "model": "@sft",
-                         "dataset": {"path": str(data_dir / "pairs.jsonl")}}]}
+    cfg = {
+        "output_dir": str(tmp_path / "pipe"),
+        "defaults": {"trainer": dict(FAST, max_length=32), "peft": {"r": 4}},
+        "pipeline": [
+            {"stage": "sft", "model": str(tiny_lm_dir), "dataset": {"path": str(data_dir / "messages.jsonl")}},
+            {"stage": "dpo", "name": "pref", "model": "@sft", "dataset": {"path": str(data_dir / "pairs.jsonl")}},
+        ],
+    }
     results = run(cfg, ["pipeline.pref.trainer.max_steps=1"])
     assert [(r.name, r.steps) for r in results] == [("sft", 2), ("pref", 1)]
     config = json.loads((tmp_path / "pipe/pref/rewardkit_stage.json").read_text())["config"]
@@ -119,8 +188,18 @@ def test_pipeline_hands_merged_model_to_next_stage(tiny_lm_dir, data_dir, tmp_pa
 # --- overrides -------------------------------------------------------------------------------------------------
 def test_overrides_parse_yaml_and_address_lists():
     data = {"model": "x", "trainer": {"lr": 1}, "pipeline": [{"stage": "sft"}, {"stage": "dpo", "name": "pref"}]}
-    out = apply_overrides(data, ["model=/tmp/tiny", "trainer.max_steps=2", "quantization=null", "peft={r: 4}",
-                                 "pipeline.0.model=@a", "pipeline.pref.trainer.beta=0.5", "new.deep.key=[1, 2]"])
+    out = apply_overrides(
+        data,
+        [
+            "model=/tmp/tiny",
+            "trainer.max_steps=2",
+            "quantization=null",
+            "peft={r: 4}",
+            "pipeline.0.model=@a",
+            "pipeline.pref.trainer.beta=0.5",
+            "new.deep.key=[1, 2]",
+        ],
+    )
     assert out["model"] == "/tmp/tiny" and out["trainer"] == {"lr": 1, "max_steps": 2}
     assert out["quantization"] is None and out["peft"] == {"r": 4}
     assert out["pipeline"][0]["model"] == "@a" and out["pipeline"][1]["trainer"] == {"beta": 0.5}
@@ -128,12 +207,15 @@ def test_overrides_parse_yaml_and_address_lists():
     assert data["model"] == "x"  # the input is not modified
 
 
-@pytest.mark.parametrize("item, message", [
-    ("noequals", "expected key=value"),
-    ("model.x=1", "not a mapping"),
-    ("pipeline.5.model=a", "out of range"),
-    ("pipeline.dop.model=a", "Did you mean 'dpo'"),
-])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("noequals", "expected key=value"),
+        ("model.x=1", "not a mapping"),
+        ("pipeline.5.model=a", "out of range"),
+        ("pipeline.dop.model=a", "Did you mean 'dpo'"),
+    ],
+)
 def test_override_errors(item, message):
     with pytest.raises(ConfigError, match=message):
         apply_overrides({"model": "m", "pipeline": [{"stage": "sft"}, {"stage": "dpo"}]}, [item])
@@ -149,8 +231,9 @@ def _run_error(cfg, overrides=None) -> str:
 
 
 def test_unknown_trainer_key_names_closest(tiny_lm_dir, tmp_path):
-    msg = _run_error(_stage("sft", tiny_lm_dir, tmp_path, {"generator": "arithmetic", "n": 4},
-                            trainer={"learning_rat": 1}))
+    msg = _run_error(
+        _stage("sft", tiny_lm_dir, tmp_path, {"generator": "arithmetic", "n": 4}, trainer={"learning_rat": 1})
+    )
     assert "trainer.learning_rat" in msg and "Did you mean 'learning_rate'" in msg and "SFTConfig" in msg
 
 
@@ -190,16 +273,22 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
 
 
 def test_bad_references_and_missing_eval_set(tiny_lm_dir, tmp_path):
-    cfg = {"pipeline": [{"stage": "sft", "model": "@dpo", "dataset": {"generator": "arithmetic"}},
-                        {"stage": "dpo", "model": "m", "dataset": {"generator": "arithmetic"}}]}
+    cfg = {
+        "pipeline": [
+            {"stage": "sft", "model": "@dpo", "dataset": {"generator": "arithmetic"}},
+            {"stage": "dpo", "model": "m", "dataset": {"generator": "arithmetic"}},
+        ]
+    }
     assert "does not name an earlier stage" in _run_error(cfg)
     single = _stage("sft", "@sft", tmp_path, {"generator": "arithmetic"})
     assert "refers to an earlier stage" in _run_error(single)
     assert "needs 'rewards'" in _run_error(_stage("grpo", "m", tmp_path, {"generator": "arithmetic"}))
-    assert "needs an eval set" in _run_error(_stage("sft", tiny_lm_dir, tmp_path, {"generator": "arithmetic"},
-                                                    trainer={"eval_strategy": "steps"}))
-    assert "output_dir" in _run_error(_stage("sft", tiny_lm_dir, tmp_path, {"generator": "arithmetic"},
-                                             trainer={"output_dir": "x"}))
+    assert "needs an eval set" in _run_error(
+        _stage("sft", tiny_lm_dir, tmp_path, {"generator": "arithmetic"}, trainer={"eval_strategy": "steps"})
+    )
+    assert "output_dir" in _run_error(
+        _stage("sft", tiny_lm_dir, tmp_path, {"generator": "arithmetic"}, trainer={"output_dir": "x"})
+    )
 
 
 def test_cli_prints_one_red_line_and_exits_2(tiny_lm_dir, tmp_path, capsys, monkeypatch):
@@ -216,14 +305,17 @@ def test_cli_prints_one_red_line_and_exits_2(tiny_lm_dir, tmp_path, capsys, monk
 
 
 def test_load_validates_without_training(tmp_path):
-    stages = load_stages({"stage": "grpo", "model": "m", "dataset": {"generator": "arithmetic"},
-                          "rewards": "some_preset"})[0]
+    stages = load_stages(
+        {"stage": "grpo", "model": "m", "dataset": {"generator": "arithmetic"}, "rewards": "some_preset"}
+    )[0]
     assert stages[0].output_dir == str(Path("runs/grpo")) and stages[0].rewards == "some_preset"
 
 
 def test_train_package_import_is_light():
-    code = ("import sys, rewardkit.train, rewardkit.train.config, rewardkit.cli.demo; "
-            "print([m for m in ('torch', 'transformers', 'trl', 'peft', 'datasets') if m in sys.modules])")
+    code = (
+        "import sys, rewardkit.train, rewardkit.train.config, rewardkit.cli.demo; "
+        "print([m for m in ('torch', 'transformers', 'trl', 'peft', 'datasets') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -233,19 +325,49 @@ def test_train_package_import_is_light():
 def test_accelerate_launch_two_processes(tiny_lm_dir, tmp_path):
     import yaml
 
-    cfg = {"output_dir": str(tmp_path / "mp"), "defaults": {"peft": {"r": 4, "dropout": 0.0}, "trainer": FAST},
-           "pipeline": [
-               {"stage": "sft", "model": str(tiny_lm_dir), "dataset": {"generator": "arithmetic", "n": 16},
-                "trainer": {"max_length": 32}},
-               {"stage": "grpo", "model": "@sft", "dataset": {"generator": "arithmetic", "n": 16},
+    cfg = {
+        "output_dir": str(tmp_path / "mp"),
+        "defaults": {"peft": {"r": 4, "dropout": 0.0}, "trainer": FAST},
+        "pipeline": [
+            {
+                "stage": "sft",
+                "model": str(tiny_lm_dir),
+                "dataset": {"generator": "arithmetic", "n": 16},
+                "trainer": {"max_length": 32},
+            },
+            {
+                "stage": "grpo",
+                "model": "@sft",
+                "dataset": {"generator": "arithmetic", "n": 16},
                 "rewards": {"rewards": {"correct": {"use": "math_exact_match"}}},
-                "trainer": {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 4}}]}
+                "trainer": {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 4},
+            },
+        ],
+    }
     path = tmp_path / "mp.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     # --multi_gpu goes through torchrun, which uses gloo on CPU (--cpu would run one process).
-    cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29541",
-           "-m", "rewardkit", "train", str(path), "--set", "pipeline.grpo.trainer.seed=1"]
+    cmd = [
+        "accelerate",
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "29541",
+        "-m",
+        "rewardkit",
+        "train",
+        str(path),
+        "--set",
+        "pipeline.grpo.trainer.seed=1",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200", "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=420, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-8000:]

@@ -19,26 +19,35 @@ HEAVY = ("torch", "transformers", "trl", "datasets", "peft")
 
 def _grpo(tmp_path, **extra) -> dict:
     rows = tmp_path / "rows.jsonl"
-    rows.write_text("".join(json.dumps({"id": i, "input": {"q": f"{i}+1"}, "gold": str(i + 1)}) + "\n"
-                            for i in range(30)))
-    cfg = {"stage": "grpo", "model": str(tmp_path), "output_dir": str(tmp_path / "out"),
-           "dataset": {"path": str(rows), "columns": {"input.q": "prompt"}},
-           "rewards": {"rewards": {"em": {"use": "exact_match", "reference": "gold"}}},
-           "trainer": {"num_generations": 4, "per_device_train_batch_size": 4}}
+    rows.write_text(
+        "".join(json.dumps({"id": i, "input": {"q": f"{i}+1"}, "gold": str(i + 1)}) + "\n" for i in range(30))
+    )
+    cfg = {
+        "stage": "grpo",
+        "model": str(tmp_path),
+        "output_dir": str(tmp_path / "out"),
+        "dataset": {"path": str(rows), "columns": {"input.q": "prompt"}},
+        "rewards": {"rewards": {"em": {"use": "exact_match", "reference": "gold"}}},
+        "trainer": {"num_generations": 4, "per_device_train_batch_size": 4},
+    }
     (tmp_path / "config.json").write_text("{}")  # a local model folder passes the preflight
     for key, value in extra.items():
         cfg[key] = {**cfg[key], **value} if isinstance(cfg.get(key), dict) else value
     return cfg
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"rewards": {"rewards": {"em": {"use": "exact_mach"}}}}, "Unknown reward 'exact_mach'"),
-    ({"rewards": {"rewards": {"em": {"use": "exact_match", "reference": "answer"}}}},
-     "missing ['answer']"),
-    ({"dataset": {"columns": {"input.question": "prompt"}}}, "dataset.columns: ['input.question'] not found"),
-    ({"trainer": {"num_generations": 4, "per_device_train_batch_size": 6}},
-     "GRPO generates 6 completions per batch"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"rewards": {"rewards": {"em": {"use": "exact_mach"}}}}, "Unknown reward 'exact_mach'"),
+        ({"rewards": {"rewards": {"em": {"use": "exact_match", "reference": "answer"}}}}, "missing ['answer']"),
+        ({"dataset": {"columns": {"input.question": "prompt"}}}, "dataset.columns: ['input.question'] not found"),
+        (
+            {"trainer": {"num_generations": 4, "per_device_train_batch_size": 6}},
+            "GRPO generates 6 completions per batch",
+        ),
+    ],
+)
 def test_config_errors_come_before_any_heavy_import(tmp_path, change, message):
     cfg = _grpo(tmp_path, **change)
     script = textwrap.dedent(f"""
@@ -63,8 +72,9 @@ def test_generation_batch_message_names_the_keys_set_and_the_nearest_valid_value
     assert "(you set per_device_train_batch_size=6, num_generations=4; the rest are TRL's defaults)" in msg
     assert "completions per prompt" in msg and "set per_device_train_batch_size to 4 or 8" in msg
     assert "num_generations to one of [2, 3, 6]" in msg
-    [stage], _, _ = load_stages(_grpo(tmp_path, trainer={"num_generations": 4, "generation_batch_size": 10,
-                                                          "per_device_train_batch_size": 2}))
+    [stage], _, _ = load_stages(
+        _grpo(tmp_path, trainer={"num_generations": 4, "generation_batch_size": 10, "per_device_train_batch_size": 2})
+    )
     with pytest.raises(ConfigError, match="set generation_batch_size to 8 or 12"):
         check_grpo_batches(stage, "c.yaml")
     [stage], _, _ = load_stages(_grpo(tmp_path, trainer={"num_generations": 4, "per_device_train_batch_size": 8}))
@@ -83,9 +93,13 @@ def test_grpo_defaults_are_trls():
 
 def test_an_unquoted_yaml_on_is_explained(tmp_path):
     config = tmp_path / "c.yaml"
-    config.write_text("stage: sft\nmodel: m\ndataset: {generator: arithmetic}\n"
-                      "callbacks:\n  - {name: checkpoint_inference, on: save}\n")
+    config.write_text(
+        "stage: sft\nmodel: m\ndataset: {generator: arithmetic}\n"
+        "callbacks:\n  - {name: checkpoint_inference, on: save}\n"
+    )
     with pytest.raises(ConfigError) as info:
         load_stages(config)
-    assert str(info.value) == (f"{config}: callbacks.0: key True is not text: YAML 1.1 reads unquoted on, yes, true, "
-                               "y as True. Hint: quote it, e.g. \"on\": ...")
+    assert str(info.value) == (
+        f"{config}: callbacks.0: key True is not text: YAML 1.1 reads unquoted on, yes, true, "
+        'y as True. Hint: quote it, e.g. "on": ...'
+    )

@@ -14,17 +14,39 @@ from rewardkit.train.summary import summary_lines
 def _grpo(model: Path, tmp_path: Path, trainer: dict) -> dict:
     data = tmp_path / "rows.jsonl"
     data.write_text("".join(json.dumps({"prompt": f"{i}+{i}=", "answer": str(2 * i)}) + "\n" for i in range(8)))
-    return {"stage": "grpo", "model": str(model), "output_dir": str(tmp_path / "grpo"),
-            "dataset": {"path": str(data), "eval_size": 2}, "peft": {"r": 4, "dropout": 0.0},
-            "rewards": {"rewards": {"correct": {"use": "exact_match", "reference": "answer"},
-                                    "short": {"use": "brevity", "max_length": 4}}},
-            "callbacks": [{"name": "checkpoint_inference", "dataset": "@eval", "reference_columns": ["answer"],
-                           "max_new_tokens": 4},
-                          {"name": "best_checkpoint", "spec": "@rewards"}],
-            "trainer": {"max_steps": 4, "per_device_train_batch_size": 4, "num_generations": 4,
-                        "max_completion_length": 4, "logging_steps": 1, "save_strategy": "steps", "save_steps": 2,
-                        "eval_strategy": "steps", "eval_steps": 2, "metric_for_best_model": "score",
-                        "per_device_eval_batch_size": 4, "activation_checkpointing": False, "seed": 0, **trainer}}
+    return {
+        "stage": "grpo",
+        "model": str(model),
+        "output_dir": str(tmp_path / "grpo"),
+        "dataset": {"path": str(data), "eval_size": 2},
+        "peft": {"r": 4, "dropout": 0.0},
+        "rewards": {
+            "rewards": {
+                "correct": {"use": "exact_match", "reference": "answer"},
+                "short": {"use": "brevity", "max_length": 4},
+            }
+        },
+        "callbacks": [
+            {"name": "checkpoint_inference", "dataset": "@eval", "reference_columns": ["answer"], "max_new_tokens": 4},
+            {"name": "best_checkpoint", "spec": "@rewards"},
+        ],
+        "trainer": {
+            "max_steps": 4,
+            "per_device_train_batch_size": 4,
+            "num_generations": 4,
+            "max_completion_length": 4,
+            "logging_steps": 1,
+            "save_strategy": "steps",
+            "save_steps": 2,
+            "eval_strategy": "steps",
+            "eval_steps": 2,
+            "metric_for_best_model": "score",
+            "per_device_eval_batch_size": 4,
+            "activation_checkpointing": False,
+            "seed": 0,
+            **trainer,
+        },
+    }
 
 
 @pytest.mark.slow
@@ -44,12 +66,13 @@ def test_selection_metric_and_components_reach_tensorboard_at_every_evaluation(t
         assert tag in tags, tags
         assert [e.step for e in events.Scalars(tag)] == [2, 4]
     scores = json.loads((tmp_path / "grpo" / "inference" / "scores.json").read_text())
-    assert [e.value for e in events.Scalars("eval/score")] == pytest.approx([c["score"] for c in
-                                                                             scores["checkpoints"]])
+    assert [e.value for e in events.Scalars("eval/score")] == pytest.approx([c["score"] for c in scores["checkpoints"]])
     # Piped output (pytest captures stderr): no progress bars, one line per stage event instead.
     assert said[0] == f"stage grpo: training 4 steps -> {tmp_path / 'grpo'}"
-    assert [s.split(" evaluated")[0] for s in said if "evaluated" in s] == ["stage grpo: step 2/4",
-                                                                          "stage grpo: step 4/4"]
+    assert [s.split(" evaluated")[0] for s in said if "evaluated" in s] == [
+        "stage grpo: step 2/4",
+        "stage grpo: step 4/4",
+    ]
     assert said[-1] == "stage grpo: finished at step 4"
     # The end-of-run block names the Trainer's best, which is best_checkpoint's best, and what to run next.
     assert result.metric == "eval_score" and result.best_step == scores["best"]["step"]
@@ -61,8 +84,10 @@ def test_selection_metric_and_components_reach_tensorboard_at_every_evaluation(t
     assert result.last_train_reward == pytest.approx(train[4]) and result.alarm is None
     lines = summary_lines(result, "c.yaml")
     assert lines[1] == f"  best: step {result.best_step}, eval_score = {result.best_score:.4f}"
-    assert f"  training reward: {result.best_train_reward:.4f} at the best step, " \
-           f"{result.last_train_reward:.4f} at the last (TRL's logged `reward`)" in lines
+    assert (
+        f"  training reward: {result.best_train_reward:.4f} at the best step, "
+        f"{result.last_train_reward:.4f} at the last (TRL's logged `reward`)" in lines
+    )
     assert f"  best model: {tmp_path / 'grpo' / 'best'}" in lines
     assert lines[-1].startswith(f"  next: rewardkit generate --from-run {tmp_path / 'grpo'} ")
 
@@ -70,9 +95,23 @@ def test_selection_metric_and_components_reach_tensorboard_at_every_evaluation(t
 def test_the_summary_puts_the_alarm_beside_the_scores():
     from rewardkit.train.pipeline import StageResult
 
-    result = StageResult("grpo", "grpo", "/runs/g", "/runs/g/merged", 6, None, 1.0, metric="eval_score", best_step=2,
-                         best_score=1.0, last_step=6, last_score=0.0, best_train_reward=0.54, last_train_reward=0.98,
-                         alarm="training reward 0.54 -> 0.98 while eval_score 1 -> 0 over steps [2, 4, 6]")
+    result = StageResult(
+        "grpo",
+        "grpo",
+        "/runs/g",
+        "/runs/g/merged",
+        6,
+        None,
+        1.0,
+        metric="eval_score",
+        best_step=2,
+        best_score=1.0,
+        last_step=6,
+        last_score=0.0,
+        best_train_reward=0.54,
+        last_train_reward=0.98,
+        alarm="training reward 0.54 -> 0.98 while eval_score 1 -> 0 over steps [2, 4, 6]",
+    )
     lines = summary_lines(result, "c.yaml")
     assert "  training reward: 0.5400 at the best step, 0.9800 at the last (TRL's logged `reward`)" in lines
     assert "  reward-hacking alarm: training reward 0.54 -> 0.98 while eval_score 1 -> 0 over steps [2, 4, 6]" in lines
@@ -81,8 +120,7 @@ def test_the_summary_puts_the_alarm_beside_the_scores():
 def test_an_alarm_at_an_evaluation_goes_into_the_metrics_the_trackers_get():
     import rewardkit
 
-    cb = rewardkit.get_callback("best_checkpoint", spec={"rewards": {"em": {"use": "exact_match"}}},
-                                divergence_warn=2)
+    cb = rewardkit.get_callback("best_checkpoint", spec={"rewards": {"em": {"use": "exact_match"}}}, divergence_warn=2)
 
     class State:
         global_step, epoch = 4, 1.0
@@ -91,5 +129,6 @@ def test_an_alarm_at_an_evaluation_goes_into_the_metrics_the_trackers_get():
     metrics: dict = {"eval_loss": 0.1}
     cb._insert(State, metrics, {"score": 0.0, "components": {"em": 0.0}, "alarm": {"message": "m"}})
     assert metrics["eval_score/reward_divergence"] == 1.0 and metrics["eval_score"] == 0.0
-    assert State.log_history == [{"eval_loss": 0.1, "step": 4, "eval_score": 0.0, "eval_score/em": 0.0,
-                                  "eval_score/reward_divergence": 1.0}]
+    assert State.log_history == [
+        {"eval_loss": 0.1, "step": 4, "eval_score": 0.0, "eval_score/em": 0.0, "eval_score/reward_divergence": 1.0}
+    ]

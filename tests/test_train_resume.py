@@ -19,32 +19,64 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "300"}
 
 
 def _cli(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rewardkit", "train", *map(str, args)], capture_output=True,
-                          text=True, timeout=300, cwd=cwd, env=ENV)
+    return subprocess.run(
+        [sys.executable, "-m", "rewardkit", "train", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env=ENV,
+    )
 
 
 def _killed(mode: str, step: int, suffix: str, *args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(KILL), mode, str(step), suffix, "--", "train", *map(str, args)],
-                          capture_output=True, text=True, timeout=300, cwd=cwd, env=ENV)
+    return subprocess.run(
+        [sys.executable, str(KILL), mode, str(step), suffix, "--", "train", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env=ENV,
+    )
 
 
 def _grpo(model: Path, data: Path, out: Path) -> dict:
     return {
-        "stage": "grpo", "model": str(model), "output_dir": str(out),
+        "stage": "grpo",
+        "model": str(model),
+        "output_dir": str(out),
         "dataset": {"path": str(data), "eval_size": 2},
         "peft": {"r": 4, "alpha": 8, "dropout": 0.0},
-        "rewards": {"rewards": {"correct": {"use": "exact_match", "reference": "answer"},
-                                "short": {"use": "brevity", "max_length": 4}},
-                    "combine": "correct + short"},
-        "callbacks": [{"name": "lora_save"},
-                      {"name": "checkpoint_inference", "dataset": "@eval", "reference_columns": ["answer"],
-                       "max_new_tokens": 4},
-                      {"name": "best_checkpoint", "spec": "@rewards", "top_k": 2}],
-        "trainer": {"max_steps": 6, "per_device_train_batch_size": 4, "num_generations": 4,
-                    "max_completion_length": 4, "learning_rate": 0.05, "logging_steps": 1, "save_strategy": "steps",
-                    "save_steps": 2, "eval_strategy": "steps", "eval_steps": 2, "metric_for_best_model": "score",
-                    "per_device_eval_batch_size": 4, "activation_checkpointing": False, "disable_tqdm": True,
-                    "seed": 0, "dataloader_num_workers": 0},
+        "rewards": {
+            "rewards": {
+                "correct": {"use": "exact_match", "reference": "answer"},
+                "short": {"use": "brevity", "max_length": 4},
+            },
+            "combine": "correct + short",
+        },
+        "callbacks": [
+            {"name": "lora_save"},
+            {"name": "checkpoint_inference", "dataset": "@eval", "reference_columns": ["answer"], "max_new_tokens": 4},
+            {"name": "best_checkpoint", "spec": "@rewards", "top_k": 2},
+        ],
+        "trainer": {
+            "max_steps": 6,
+            "per_device_train_batch_size": 4,
+            "num_generations": 4,
+            "max_completion_length": 4,
+            "learning_rate": 0.05,
+            "logging_steps": 1,
+            "save_strategy": "steps",
+            "save_steps": 2,
+            "eval_strategy": "steps",
+            "eval_steps": 2,
+            "metric_for_best_model": "score",
+            "per_device_eval_batch_size": 4,
+            "activation_checkpointing": False,
+            "disable_tqdm": True,
+            "seed": 0,
+            "dataloader_num_workers": 0,
+        },
     }
 
 
@@ -83,8 +115,11 @@ def _check_same_as_straight(root: Path, name: str, tiny_lm_dir: Path) -> None:
     assert any(float(t.abs().max()) > 0 for k, t in resumed.items() if "lora_B" in k)  # it did train
     out = root / name
     # Every evaluated step has exactly one inference file; nothing of the abandoned steps is left in the sidecar.
-    assert sorted(p.name for p in (out / "inference").glob("step_*.json")) == ["step_2.json", "step_4.json",
-                                                                                "step_6.json"]
+    assert sorted(p.name for p in (out / "inference").glob("step_*.json")) == [
+        "step_2.json",
+        "step_4.json",
+        "step_6.json",
+    ]
     scores = json.loads((out / "inference" / "scores.json").read_text())
     first = json.loads((root / "straight" / "inference" / "scores.json").read_text())
     assert [c["step"] for c in scores["checkpoints"]] == [2, 4, 6]
@@ -92,13 +127,17 @@ def _check_same_as_straight(root: Path, name: str, tiny_lm_dir: Path) -> None:
     record = json.loads((out / "rewardkit_stage.json").read_text())
     assert record["steps"] == 6 and record["best_step"] == scores["best"]["step"]  # the Trainer's best = ours
     assert scores["best_dir"]["step"] == record["best_step"]
-    assert sorted(p.name for p in (out / "adapters").iterdir()) == \
-        sorted(p.name for p in (root / "straight" / "adapters").iterdir())  # top_k pruning continued
+    assert sorted(p.name for p in (out / "adapters").iterdir()) == sorted(
+        p.name for p in (root / "straight" / "adapters").iterdir()
+    )  # top_k pruning continued
     base = AutoModelForCausalLM.from_pretrained(str(tiny_lm_dir))
     PeftModel.from_pretrained(base, str(out / "best"))  # best/ loads with peft
-    assert torch.equal(_adapter(out / "best")["base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"],
-                       _adapter(out / "adapters" / f"step_{record['best_step']}")[
-                           "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"])
+    assert torch.equal(
+        _adapter(out / "best")["base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"],
+        _adapter(out / "adapters" / f"step_{record['best_step']}")[
+            "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"
+        ],
+    )
 
 
 @pytest.mark.slow
@@ -143,16 +182,44 @@ def test_a_folder_holding_a_run_is_refused_without_resume_or_overwrite(grpo_setu
 @pytest.mark.slow
 def test_pipeline_killed_in_stage_two_resumes_without_retraining_stage_one(tiny_lm_dir, tmp_path):
     data = tmp_path / "messages.jsonl"
-    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"{i}+{i}?"},
-                                                     {"role": "assistant", "content": str(2 * i)}]}) + "\n"
-                            for i in range(8)))
-    trainer = {"max_steps": 2, "per_device_train_batch_size": 2, "max_length": 32, "save_strategy": "steps",
-               "save_steps": 2, "activation_checkpointing": False, "disable_tqdm": True, "seed": 0}
+    data.write_text(
+        "".join(
+            json.dumps(
+                {"messages": [{"role": "user", "content": f"{i}+{i}?"}, {"role": "assistant", "content": str(2 * i)}]}
+            )
+            + "\n"
+            for i in range(8)
+        )
+    )
+    trainer = {
+        "max_steps": 2,
+        "per_device_train_batch_size": 2,
+        "max_length": 32,
+        "save_strategy": "steps",
+        "save_steps": 2,
+        "activation_checkpointing": False,
+        "disable_tqdm": True,
+        "seed": 0,
+    }
     cfg = tmp_path / "pipe.json"
-    cfg.write_text(json.dumps({"output_dir": str(tmp_path / "pipe"), "defaults": {"peft": {"r": 4}, "trainer": trainer},
-                               "pipeline": [{"stage": "sft", "model": str(tiny_lm_dir), "dataset": {"path": str(data)}},
-                                            {"stage": "sft", "name": "second", "model": "@sft",
-                                             "dataset": {"path": str(data)}, "trainer": {"max_steps": 4}}]}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "output_dir": str(tmp_path / "pipe"),
+                "defaults": {"peft": {"r": 4}, "trainer": trainer},
+                "pipeline": [
+                    {"stage": "sft", "model": str(tiny_lm_dir), "dataset": {"path": str(data)}},
+                    {
+                        "stage": "sft",
+                        "name": "second",
+                        "model": "@sft",
+                        "dataset": {"path": str(data)},
+                        "trainer": {"max_steps": 4},
+                    },
+                ],
+            }
+        )
+    )
     assert _killed("after-save", 2, "second", cfg, cwd=tmp_path).returncode == -signal.SIGKILL
     first = (tmp_path / "pipe" / "sft" / "merged" / "model.safetensors").stat().st_mtime_ns
     proc = _cli(cfg, "--resume", cwd=tmp_path)
@@ -169,13 +236,19 @@ def _lock(folder: Path, pid: int) -> None:
     import socket
 
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / ".rewardkit-train.lock").write_text(json.dumps({"pid": pid, "host": socket.gethostname(),
-                                                              "started": "then"}))
+    (folder / ".rewardkit-train.lock").write_text(
+        json.dumps({"pid": pid, "host": socket.gethostname(), "started": "then"})
+    )
 
 
 def _bad_config(tmp_path: Path) -> dict:  # valid up to the trainer keys: fails after the lock is taken
-    return {"stage": "sft", "model": str(tmp_path), "output_dir": str(tmp_path / "out"),
-            "dataset": {"generator": "arithmetic", "n": 4}, "trainer": {"learning_rat": 1}}
+    return {
+        "stage": "sft",
+        "model": str(tmp_path),
+        "output_dir": str(tmp_path / "out"),
+        "dataset": {"generator": "arithmetic", "n": 4},
+        "trainer": {"learning_rat": 1},
+    }
 
 
 def test_a_running_trains_folder_is_refused_and_a_stale_lock_taken_over(tmp_path):
@@ -193,8 +266,9 @@ def test_a_running_trains_folder_is_refused_and_a_stale_lock_taken_over(tmp_path
     said = []
     with pytest.raises(ConfigError, match="learning_rat"):  # the lock was taken, then the config failed
         run(_bad_config(tmp_path), say=said.append)
-    assert said == [f"{tmp_path / 'out'}: removed the stale lock of a run that is no longer running "
-                    f"(pid {sleeper.pid})."]
+    assert said == [
+        f"{tmp_path / 'out'}: removed the stale lock of a run that is no longer running (pid {sleeper.pid})."
+    ]
     assert not (tmp_path / "out" / ".rewardkit-train.lock").exists()  # released on the way out
 
 
@@ -215,8 +289,15 @@ def test_a_second_smoke_does_not_empty_the_folder_of_a_running_one(tmp_path):
 def _stage(tmp_path: Path, **trainer):
     from rewardkit.train.config import load_stages
 
-    [stage], _, _ = load_stages({"stage": "sft", "model": "m", "output_dir": str(tmp_path / "run"),
-                                 "dataset": {"generator": "arithmetic"}, "trainer": trainer})
+    [stage], _, _ = load_stages(
+        {
+            "stage": "sft",
+            "model": "m",
+            "output_dir": str(tmp_path / "run"),
+            "dataset": {"generator": "arithmetic"},
+            "trainer": trainer,
+        }
+    )
     return stage
 
 

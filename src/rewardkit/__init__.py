@@ -14,14 +14,36 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "api": ["build", "compose", "get_callback", "get_generator", "get_preset", "get_reward", "get_tokenizer",
-            "get_view", "list_callbacks", "list_generators", "list_presets", "list_rewards", "list_tokenizers",
-            "list_views", "load_compose_spec", "load_spec"],
+    "api": [
+        "build",
+        "compose",
+        "get_callback",
+        "get_generator",
+        "get_preset",
+        "get_reward",
+        "get_tokenizer",
+        "get_view",
+        "list_callbacks",
+        "list_generators",
+        "list_presets",
+        "list_rewards",
+        "list_tokenizers",
+        "list_views",
+        "load_compose_spec",
+        "load_spec",
+    ],
     "callbacks": ["link_callbacks"],
     "composition.composed": ["Composed"],
     "composition.spec": ["ComposeSpec"],
-    "core.errors": ["AmbiguousNameError", "ConfigError", "DataError", "ExpressionError", "RewardError",
-                    "RewardkitError", "UnknownNameError"],
+    "core.errors": [
+        "AmbiguousNameError",
+        "ConfigError",
+        "DataError",
+        "ExpressionError",
+        "RewardError",
+        "RewardkitError",
+        "UnknownNameError",
+    ],
     "core.reading": ["read_text"],
     "core.hookspecs": ["Register", "hookimpl"],
     "core.validation": ["ModelRef", "Params", "RegexSeconds", "Seconds", "TokenizerSpec", "ViewSpec", "validate"],
@@ -74,9 +96,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs: the same nam
     from rewardkit.core.errors import RewardError as RewardError
     from rewardkit.core.errors import RewardkitError as RewardkitError
     from rewardkit.core.errors import UnknownNameError as UnknownNameError
-    from rewardkit.core.reading import read_text as read_text
     from rewardkit.core.hookspecs import Register as Register
     from rewardkit.core.hookspecs import hookimpl as hookimpl
+    from rewardkit.core.reading import read_text as read_text
     from rewardkit.core.validation import ModelRef as ModelRef
     from rewardkit.core.validation import Params as Params
     from rewardkit.core.validation import RegexSeconds as RegexSeconds

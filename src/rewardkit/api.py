@@ -9,17 +9,16 @@ import copy
 from pathlib import Path
 from typing import Any, Callable, Literal, Protocol, overload
 
-from rewardkit.core.builder import Builder
 from rewardkit.composition.composed import Composed
 from rewardkit.composition.spec import ComposeSpec, callable_path, parse_combine
+from rewardkit.core.builder import Builder
 from rewardkit.core.errors import ConfigError
 from rewardkit.core.plugins import get_registry
 from rewardkit.core.registry import BUILT_KINDS, KINDS
-from rewardkit.rewards.base import Reward, RewardParams
-from rewardkit.rewards.function_rewards import FunctionReward, import_callable, is_import_path
 from rewardkit.core.specs import SPEC_SUFFIXES, load_file, parse_assignment
 from rewardkit.core.validation import nested_fields, validate
-
+from rewardkit.rewards.base import Reward, RewardParams
+from rewardkit.rewards.function_rewards import FunctionReward, import_callable, is_import_path
 
 ViewFn = Callable[[str], str | None]  # what a view is: the part of a text, or None when it is absent
 GeneratorFn = Callable[..., list[dict]]  # a dataset generator: generator(n, seed=0) -> rows
@@ -152,8 +151,10 @@ def _raw_spec(spec: Any) -> tuple[Any, str]:
         return load_file(spec), str(spec)
     if isinstance(spec, str):
         return get_preset(spec), f"preset {spec!r}"
-    raise ConfigError(f"compose: expected a dict, a path or a preset name, got {type(spec).__name__}. "
-                      "Hint: compose('spec.yaml') or compose({'rewards': {...}}).")
+    raise ConfigError(
+        f"compose: expected a dict, a path or a preset name, got {type(spec).__name__}. "
+        "Hint: compose('spec.yaml') or compose({'rewards': {...}})."
+    )
 
 
 def load_compose_spec(spec: Any, overrides: Any = None, _depth: int = 0) -> ComposeSpec:
@@ -169,8 +170,10 @@ def load_compose_spec(spec: Any, overrides: Any = None, _depth: int = 0) -> Comp
     if isinstance(data, dict) and "preset" in data:
         extra = set(data) - {"preset", "set"}
         if extra or not isinstance(data["preset"], (str, Path)) or _depth >= MAX_PRESET_DEPTH:
-            raise ConfigError(f"{where}: a preset with changes is {{preset: <name or file>, set: {{<alias>.<param>: "
-                              f"value}}}}, got keys {sorted(map(str, data))}. Hint: put other changes in set:.")
+            raise ConfigError(
+                f"{where}: a preset with changes is {{preset: <name or file>, set: {{<alias>.<param>: "
+                f"value}}}}, got keys {sorted(map(str, data))}. Hint: put other changes in set:."
+            )
         base = load_compose_spec(data["preset"], _depth=_depth + 1)
         _apply(base, data.get("set"), f"{where}: set")
         parsed = base
@@ -188,8 +191,10 @@ def _apply(spec: ComposeSpec, changes: Any, where: str) -> None:
     if isinstance(changes, (list, tuple)):
         changes = dict(parse_assignment(item) for item in changes)
     if not isinstance(changes, dict):
-        raise ConfigError(f"{where}: expected a mapping of <alias>.<param>: value, got {type(changes).__name__}. "
-                          "Hint: set: {bertscore.model_type: ./my-bert}.")
+        raise ConfigError(
+            f"{where}: expected a mapping of <alias>.<param>: value, got {type(changes).__name__}. "
+            "Hint: set: {bertscore.model_type: ./my-bert}."
+        )
     for key, value in changes.items():
         if not isinstance(key, str):
             raise ConfigError(f"{where}: key {key!r} must be a dotted string. Hint: bertscore.model_type.")
@@ -211,10 +216,12 @@ def compose(spec: Any, name: str | None = None, *, overrides: Any = None) -> Com
     """
     parsed = load_compose_spec(spec, overrides)
     b = builder()
-    components = {alias: _build_reward(b, params, f"{parsed.where}: rewards.{alias}")
-                  for alias, params in parsed.rewards.items()}
-    return Composed(components, parse_combine(parsed), none=parsed.none, name=name or parsed.name or "composed",
-                    text=parsed.combine)
+    components = {
+        alias: _build_reward(b, params, f"{parsed.where}: rewards.{alias}") for alias, params in parsed.rewards.items()
+    }
+    return Composed(
+        components, parse_combine(parsed), none=parsed.none, name=name or parsed.name or "composed", text=parsed.combine
+    )
 
 
 def _registered(name: str) -> bool:
@@ -236,8 +243,10 @@ def _build_reward(b: Builder, params: dict, where: str) -> Reward:
     if isinstance(use, Reward):
         extra = sorted(set(rest) - {"name"})
         if extra:
-            raise ConfigError(f"{where}: {use!r} is a built reward; parameters {extra} cannot be added to it. Hint: "
-                              "pass them when you build it, or give the plain function.")
+            raise ConfigError(
+                f"{where}: {use!r} is a built reward; parameters {extra} cannot be added to it. Hint: "
+                "pass them when you build it, or give the plain function."
+            )
         return use
     owner = f"{where} (callable {callable_path(use)})"
     validate(RewardParams, rest, owner)

@@ -27,8 +27,15 @@ from rewardkit.core.validation import ModelRef, model_ref_fields, stage_ref
 
 HUB_TIMEOUT = 4.0  # seconds one hub question may take (env REWARDKIT_HUB_TIMEOUT)
 MODEL_FILES = ("config.json", "adapter_config.json")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "tokenizer.model",
-                   "spiece.model", "sentencepiece.bpe.model")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
 TRUE_VALUES = {"1", "true", "yes", "on"}
 
 
@@ -193,8 +200,9 @@ def check_spec_models(spec: ComposeSpec, where: str, last_hint: str, timeout: fl
         if key not in seen:
             seen[key] = problem(m.value, m.ref.kind, timeout)
         if seen[key] is not None:
-            raise ConfigError(f"{where}: rewards.{m.alias}.{m.field} {m.value!r} {seen[key]}. "
-                              f"Hint: {fix_hint(m.value, last_hint)}.")
+            raise ConfigError(
+                f"{where}: rewards.{m.alias}.{m.field} {m.value!r} {seen[key]}. Hint: {fix_hint(m.value, last_hint)}."
+            )
 
 
 # Scoring outside training must say "no such model" at once (bert-score's own loader retries for about a minute).
@@ -210,7 +218,9 @@ def compose_checked(spec: Any, overrides: Any = None, name: str | None = None) -
 
     parsed = load_compose_spec(spec, overrides)
     timeout = None if os.environ.get("REWARDKIT_HUB_TIMEOUT") else min(hub_timeout(), SCORING_HUB_TIMEOUT)
-    last = ("point it at a local folder with --set <alias>.<parameter>=DIR (`rewardkit tiny DIR --bert` makes a "
-            "small random BERT to try the pipeline)")
+    last = (
+        "point it at a local folder with --set <alias>.<parameter>=DIR (`rewardkit tiny DIR --bert` makes a "
+        "small random BERT to try the pipeline)"
+    )
     check_spec_models(parsed, parsed.where, last, timeout)
     return compose(parsed, name=name)

@@ -19,8 +19,10 @@ def build(model_dir: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(0)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir),
-                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(model_dir),
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0),
+    )
     for name, param in model.named_parameters():
         if "lora_B" in name:  # a non-zero adapter, so the outputs and the saved weights depend on it
             param.data.normal_(0, 0.5)
@@ -44,10 +46,9 @@ def main() -> None:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
         model.to(f"cuda:{torch.cuda.current_device()}")
     if world > 1:
+        import torch
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard
-
-        import torch
 
         # NCCL refuses two ranks on one GPU: gloo then (it carries CUDA tensors through host copies).
         dist.init_process_group("nccl" if cuda and torch.cuda.device_count() >= world else "gloo")
@@ -59,14 +60,24 @@ def main() -> None:
     # 7 rows over 2 ranks: shards of 4 and 3, so the padding keeps the generate calls equal; some prompts are
     # chat messages of different lengths, so ranks stop at different tokens.
     val = [{"id": f"v{i}", "prompt": f"{i} plus {i * 7 % 5} is" + " x" * (i % 3), "answer": str(i)} for i in range(7)]
-    callbacks = link_callbacks([
-        get_callback("lora_save"),
-        get_callback("checkpoint_inference", dataset=val, reference_columns=["answer"], max_new_tokens=8,
-                     batch_size=2),
-        get_callback("best_checkpoint", spec={"rewards": {"em": {"use": "exact_match"}}}),
-    ])
-    args = TrainingArguments(output_dir=out, use_cpu=not cuda, report_to="none", eval_strategy="steps",
-                             save_strategy="steps", eval_steps=2, save_steps=2)
+    callbacks = link_callbacks(
+        [
+            get_callback("lora_save"),
+            get_callback(
+                "checkpoint_inference", dataset=val, reference_columns=["answer"], max_new_tokens=8, batch_size=2
+            ),
+            get_callback("best_checkpoint", spec={"rewards": {"em": {"use": "exact_match"}}}),
+        ]
+    )
+    args = TrainingArguments(
+        output_dir=out,
+        use_cpu=not cuda,
+        report_to="none",
+        eval_strategy="steps",
+        save_strategy="steps",
+        eval_steps=2,
+        save_steps=2,
+    )
     state = TrainerState()
     state.is_world_process_zero = state.is_local_process_zero = rank == 0
     control = TrainerControl()

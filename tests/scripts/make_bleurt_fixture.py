@@ -50,17 +50,37 @@ def main(out_dir: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     model_proto = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(CORPUS.splitlines() * 20), model_writer=model_proto, vocab_size=120,
-        model_type="unigram", character_coverage=1.0, pad_id=0, unk_id=1, bos_id=-1, eos_id=-1,
-        pad_piece="[PAD]", unk_piece="[UNK]", user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"],
-        hard_vocab_limit=False, num_threads=1)
+        sentence_iterator=iter(CORPUS.splitlines() * 20),
+        model_writer=model_proto,
+        vocab_size=120,
+        model_type="unigram",
+        character_coverage=1.0,
+        pad_id=0,
+        unk_id=1,
+        bos_id=-1,
+        eos_id=-1,
+        pad_piece="[PAD]",
+        unk_piece="[UNK]",
+        user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"],
+        hard_vocab_limit=False,
+        num_threads=1,
+    )
     (out / "spm.model").write_bytes(model_proto.getvalue())
     vocab_size = spm.SentencePieceProcessor(model_proto=model_proto.getvalue()).get_piece_size()
 
     torch.manual_seed(0)
-    config = BleurtConfig(vocab_size=vocab_size, embedding_size=16, hidden_size=32, num_hidden_layers=2,
-                          num_attention_heads=2, intermediate_size=64, max_position_embeddings=512,
-                          hidden_act="gelu", pad_token_id=0, num_labels=1)
+    config = BleurtConfig(
+        vocab_size=vocab_size,
+        embedding_size=16,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        hidden_act="gelu",
+        pad_token_id=0,
+        num_labels=1,
+    )
     model = BleurtForSequenceClassification(config).eval()
     with torch.no_grad():
         for param in model.parameters():  # the default init (std 0.02) gives nearly equal scores for every pair
@@ -73,16 +93,33 @@ def main(out_dir: str) -> None:
     with torch.no_grad():
         inputs = tokenizer(references, candidates, padding="longest", return_tensors="pt")
         scores = model(**inputs).logits.flatten().tolist()
-    ids = [[int(t) for t, m in zip(row, mask) if m] for row, mask in
-           zip(inputs["input_ids"].tolist(), inputs["attention_mask"].tolist())]
-    (out / "expected.json").write_text(json.dumps({
-        "made_with": {"bleurt_pytorch": "0.0.1", "transformers": transformers.__version__,
-                      "torch": torch.__version__, "tokenizer_class": type(tokenizer).__name__},
-        "pairs": [{"reference": r, "candidate": c, "score": s, "input_ids": i}
-                  for (r, c), s, i in zip(PAIRS, scores, ids)]}, ensure_ascii=False, indent=1) + "\n",
-        encoding="utf-8")
-    print(f"{out}: {len(PAIRS)} pairs, scores {min(scores):.3f}..{max(scores):.3f}, "
-          f"tokenizer {type(tokenizer).__name__}")
+    ids = [
+        [int(t) for t, m in zip(row, mask) if m]
+        for row, mask in zip(inputs["input_ids"].tolist(), inputs["attention_mask"].tolist())
+    ]
+    (out / "expected.json").write_text(
+        json.dumps(
+            {
+                "made_with": {
+                    "bleurt_pytorch": "0.0.1",
+                    "transformers": transformers.__version__,
+                    "torch": torch.__version__,
+                    "tokenizer_class": type(tokenizer).__name__,
+                },
+                "pairs": [
+                    {"reference": r, "candidate": c, "score": s, "input_ids": i}
+                    for (r, c), s, i in zip(PAIRS, scores, ids)
+                ],
+            },
+            ensure_ascii=False,
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    print(
+        f"{out}: {len(PAIRS)} pairs, scores {min(scores):.3f}..{max(scores):.3f}, tokenizer {type(tokenizer).__name__}"
+    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ def main() -> None:
     from rewardkit.train import pipeline
 
     if mode == "after-save":
+
         class KillAfterSave(TrainerCallback):
             def on_save(self, args, state, control, **kwargs):
                 if state.global_step == step and args.output_dir.endswith(suffix):

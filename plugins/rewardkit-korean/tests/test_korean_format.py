@@ -12,25 +12,25 @@ from rewardkit_korean.format_check import format_error, is_well_formed
 
 ACCEPTED = [
     # 선택형
-    '"왠지 오늘은 기분이 좋다."가 옳다. \'왠지\'는 \'왜인지\'가 줄어든 말이다.',
+    "\"왠지 오늘은 기분이 좋다.\"가 옳다. '왠지'는 '왜인지'가 줄어든 말이다.",
     # 교정형 with nested quotes (sentence-final and mid-sentence, and an inner quote closing the sentence)
     '"그는 "같이 가자."라고 말했다."가 옳다. 조사 \'라고\'는 앞말에 붙여 쓴다.',
     '"그는 "왜?"라고 물었다"가 옳다. 직접 인용에는 큰따옴표를 쓴다.',
     '"그가 "안녕""이 옳다. 인용한 말 뒤에는 마침표를 쓰지 않을 수 있다.',
     # a space before the particle
-    '"며칠 뒤에 다시 만나자." 가 옳다. \'며칠\'로 적는다.',
+    "\"며칠 뒤에 다시 만나자.\" 가 옳다. '며칠'로 적는다.",
     # prose alternatives
     '"불이 꺼져 간다."와 같이 쓰거나 "불이 꺼져간다."가 옳다. 붙여 씀도 허용한다.',
     '"자장면"과 "짜장면"이 옳다. 둘 다 표준어이다.',
     # 이 옳다
-    '"희한한 일"이 옳다. \'희한하다\'가 표준어이다.',
-    '"누구나 참여할 수 있음"이 옳다. \'수\'는 의존 명사이므로 앞말과 띄어 쓴다.',
+    "\"희한한 일\"이 옳다. '희한하다'가 표준어이다.",
+    "\"누구나 참여할 수 있음\"이 옳다. '수'는 의존 명사이므로 앞말과 띄어 쓴다.",
     # ',' as the separator, a newline before the reason, leading whitespace, Latin letters in the reason
     '"A"가 옳다, 이유가 있다.',
-    '"케이크"가 옳다.\n영어 cake는 \'케이크\'로 적는다.',
+    "\"케이크\"가 옳다.\n영어 cake는 '케이크'로 적는다.",
     '  "왠지"가 옳다. 이유',
     # a marker inside the quote is fine when the official split still finds the outer one first
-    '"그렇게 하는 것이 옳다"가 옳다. \'옳다\'는 형용사이다.',
+    "\"그렇게 하는 것이 옳다\"가 옳다. '옳다'는 형용사이다.",
     # the corrected sentence holds quotes of its own, paired or not: the answer ends at the LAST '"'
     '"\'로그인\'이라는 창이 뜨셨나요?" 사회자가 말했다."가 옳다. 물음표 뒤에는 마침표를 쓰지 않는다.',
     '"그는 "왜?"라고 물었다."가 옳다. 이유',
@@ -42,19 +42,19 @@ ACCEPTED = [
 ]
 
 REJECTED = {
-    '왠지 오늘은 기분이 좋다.': "no '가 옳다'",
+    "왠지 오늘은 기분이 좋다.": "no '가 옳다'",
     '"왠지 오늘은 기분이 좋다."가 옳다.': "empty reason",
     '"왠지 오늘은 기분이 좋다."가 옳다': "empty reason",
     '"왠지 오늘은 기분이 좋다."가 옳다. ...!': "no Hangul",
     '"왠지 오늘은 기분이 좋다.가 옳다. 이유': "no closing quote",
-    '왠지 오늘은 기분이 좋다가 옳다. 이유': "not quoted",
+    "왠지 오늘은 기분이 좋다가 옳다. 이유": "not quoted",
     '정답: "왠지"가 옳다. 이유': "not quoted",
     '"왠지"라는 표현이 옳다. 이유': "between the closing quote and the particle",
     '""가 옳다. 이유': "empty quotes",
     '"  "가 옳다. 이유': "empty quotes",
     '"\'"가 옳다. 이유': "empty quotes",  # the official EM removes the quotes and leaves nothing
     '"가 옳다. 이유': "no closing quote",
-    '“왠지 좋다.”가 옳다. 이유': "curly quotes",
+    "“왠지 좋다.”가 옳다. 이유": "curly quotes",
     '"왠지 좋다.”가 옳다. 이유': "curly quotes",
     '"왠지"가 옳다고 본다. 이유': "followed by '.' or ','",
     # the official split cuts inside the quotes at the first '가 옳다'
@@ -114,11 +114,15 @@ def test_blog_regex_rejects_golds_the_scanner_accepts() -> None:
     assert not blog.match(ACCEPTED[1]) and not blog.match(ACCEPTED[4]) and not blog.match(ACCEPTED[5])
 
 
-@pytest.mark.parametrize("text", [
-    '"' * 200_000 + "가 옳다. 이유",
-    '"a ' * 100_000 + "가 옳다. 이유",
-    "가" * 200_000 + " 옳다. " + "이" * 100_000,
-], ids=["quotes", "openers", "particles"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"' * 200_000 + "가 옳다. 이유",
+        '"a ' * 100_000 + "가 옳다. 이유",
+        "가" * 200_000 + " 옳다. " + "이" * 100_000,
+    ],
+    ids=["quotes", "openers", "particles"],
+)
 def test_linear_time_on_hostile_input(text: str) -> None:
     start = time.perf_counter()
     format_error(text)
@@ -132,8 +136,11 @@ def test_hostile_quotes_complete() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(['"', "가 옳다", "이 옳다", ".", ",", " ", "왠지", "와 같이 쓰거나 ", "\n", "“"]),
-                max_size=25).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(['"', "가 옳다", "이 옳다", ".", ",", " ", "왠지", "와 같이 쓰거나 ", "\n", "“"]), max_size=25
+    ).map("".join)
+)
 def test_never_raises_and_accepted_means_scorable(text: str) -> None:
     if is_well_formed(text):
         from rewardkit_korean.split import split_answer_reason

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from korean_testdata import SAMPLE, load_predictions, load_sample
 
 rewardkit = pytest.importorskip("rewardkit")
@@ -15,19 +14,28 @@ from rewardkit_korean.scoring import BERTScoreF1, BLEURTScores, main, official_s
 BLEURT_TINY = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "bleurt_tiny"
 try:
     import sentencepiece  # noqa: F401
+
     HAVE_SPM = True
 except ImportError:
     HAVE_SPM = False
-needs_bleurt = pytest.mark.skipif(not (HAVE_SPM and BLEURT_TINY.is_dir()),
-                                  reason="needs sentencepiece ('rewardkit[bleurt]') and tests/fixtures/bleurt_tiny")
+needs_bleurt = pytest.mark.skipif(
+    not (HAVE_SPM and BLEURT_TINY.is_dir()),
+    reason="needs sentencepiece ('rewardkit[bleurt]') and tests/fixtures/bleurt_tiny",
+)
 
 
 def test_official_full_is_the_exact_formula_beside_official() -> None:
     full, official = rewardkit.get_preset("official_full"), rewardkit.get_preset("official")
     assert full["combine"] == "(em + (rouge1 + bertscore + bleurt) / 3) / 2"
     assert official["combine"] == "(em + (rouge1 + bertscore) / 2) / 2"
-    assert full["rewards"]["bleurt"] == {"use": "bleurt", "model": "lucadiliello/BLEURT-20", "completion_view": "reason",
-                                         "reference_view": "reason", "reference": "answer", "missing": "none"}
+    assert full["rewards"]["bleurt"] == {
+        "use": "bleurt",
+        "model": "lucadiliello/BLEURT-20",
+        "completion_view": "reason",
+        "reference_view": "reason",
+        "reference": "answer",
+        "missing": "none",
+    }
     assert {k: v for k, v in full["rewards"].items() if k != "bleurt"} == official["rewards"]
 
 
@@ -64,8 +72,9 @@ def test_official_full_corpus_equals_the_reference_scorer(request: pytest.Fixtur
     gold, preds = load_sample(), load_predictions()
     rows = [{"completion": p["output"]["answer"], "answer": g["output"]["answer"]} for p, g in zip(preds, gold)]
     scores = score_rows(composed, rows)
-    reference = official_scores(preds, gold, bertscore=BERTScoreF1(str(tiny_korean_bert), num_layers=2),
-                                bleurt=BLEURTScores(str(BLEURT_TINY)))
+    reference = official_scores(
+        preds, gold, bertscore=BERTScoreF1(str(tiny_korean_bert), num_layers=2), bleurt=BLEURTScores(str(BLEURT_TINY))
+    )
     assert reference["reason_metrics"] == ["rouge1", "bertscore", "bleurt"]
     assert scores.corpus(composed) == pytest.approx(reference["final"], abs=1e-6)
     for i, item in enumerate(reference["per_item"]):

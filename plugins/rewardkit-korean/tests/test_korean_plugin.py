@@ -10,7 +10,6 @@ import sys
 from importlib import metadata
 
 import pytest
-
 from korean_testdata import G_SU, G_SU_M, P_SU, load_predictions, load_sample
 
 rewardkit = pytest.importorskip("rewardkit")
@@ -19,8 +18,9 @@ DIST = "rewardkit-korean"
 
 def _run(code: str, **env: str) -> str:
     """Run Python in a fresh interpreter (plugin loading is process-global) and return its stdout."""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **env})
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**os.environ, **env}
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -35,8 +35,10 @@ def test_rewardkit_list_json_shows_the_plugin() -> None:
     # A fresh process that never imports rewardkit_korean itself: only the entry point can bring it in.
     out = _run("import sys; from rewardkit.cli.main import main; sys.argv = ['rewardkit', 'list', '--json']; main()")
     data = json.loads(out)
-    mine = {kind: {e["name"]: e for e in data[kind] if e["source"] == DIST}
-            for kind in ("rewards", "views", "tokenizers", "presets")}
+    mine = {
+        kind: {e["name"]: e for e in data[kind] if e["source"] == DIST}
+        for kind in ("rewards", "views", "tokenizers", "presets")
+    }
     assert set(mine["rewards"]) == {"korean_qa_exact_match", "korean_qa_format"}
     assert set(mine["views"]) == {"answer", "reason"}
     assert set(mine["tokenizers"]) == {"korean_morpheme"}
@@ -53,11 +55,15 @@ def test_list_rewards_in_process() -> None:
 
 
 def test_plugin_import_is_light_and_can_be_disabled() -> None:
-    out = _run("import sys, json, rewardkit_korean.plugin; "
-               "print(json.dumps([m for m in ('torch', 'transformers', 'bert_score', 'mecab') if m in sys.modules]))")
+    out = _run(
+        "import sys, json, rewardkit_korean.plugin; "
+        "print(json.dumps([m for m in ('torch', 'transformers', 'bert_score', 'mecab') if m in sys.modules]))"
+    )
     assert json.loads(out) == []
-    out = _run("import json, rewardkit; print(json.dumps([r['name'] for r in rewardkit.list_rewards()]))",
-               REWARDKIT_LOAD_PLUGINS="")
+    out = _run(
+        "import json, rewardkit; print(json.dumps([r['name'] for r in rewardkit.list_rewards()]))",
+        REWARDKIT_LOAD_PLUGINS="",
+    )
     assert "korean_qa_exact_match" not in json.loads(out)
 
 
@@ -69,7 +75,7 @@ def test_exact_match_reward() -> None:
     completions = [
         '"누구나 참여할 수 있음"이 옳다. 다른 이유를 써도 EM에는 상관없다.',
         [{"role": "assistant", "content": "'누구나 참여할 수 있음'이 옳다."}],  # chat format, single quotes
-        '“누구나 참여할 수 있음”이 옳다. 이유',
+        "“누구나 참여할 수 있음”이 옳다. 이유",
         "누구나 참여할수 있음",
     ]
     assert em(prompts=["q"] * 4, completions=completions, answer=[GOLD] * 4) == [1.0, 1.0, 0.0, 0.0]
@@ -107,8 +113,9 @@ def test_views_and_tokenizer_through_the_registry() -> None:
     tok = pickle.loads(pickle.dumps(rewardkit.get_tokenizer("korean_morpheme")))
     assert tok.tokenize(G_SU) == G_SU_M
     # a core reward can use the views too
-    em = rewardkit.get_reward("exact_match", completion_view="answer", reference_view="answer",
-                              remove_quotes=True, alternatives="#")
+    em = rewardkit.get_reward(
+        "exact_match", completion_view="answer", reference_view="answer", remove_quotes=True, alternatives="#"
+    )
     assert em(completions=["'누구나 참여할 수 있음'이 옳다. 아무 이유"], answer=[GOLD]) == [1.0]
 
 
@@ -129,8 +136,14 @@ def test_presets_are_registered_files() -> None:
 def test_core_rouge1_with_korean_morpheme_is_the_official_rouge1() -> None:
     from rewardkit_korean.scoring import rouge1_f
 
-    rouge = rewardkit.get_reward("rouge1", tokenizer="korean_morpheme", completion_view="reason",
-                                 reference_view="reason", reference="answer", missing="none")
+    rouge = rewardkit.get_reward(
+        "rouge1",
+        tokenizer="korean_morpheme",
+        completion_view="reason",
+        reference_view="reason",
+        reference="answer",
+        missing="none",
+    )
     completions = ['"누구나 참여할 수 있음"이 옳다. ' + P_SU, GOLD, '"A"가 옳다.']
     scores = rouge(completions=completions, answer=[GOLD] * 3)
     assert scores[0] == pytest.approx(7 / 9) and scores[1] == pytest.approx(1.0) and scores[2] is None
@@ -138,8 +151,9 @@ def test_core_rouge1_with_korean_morpheme_is_the_official_rouge1() -> None:
     preds = [i["output"]["answer"] for i in load_predictions()]
     from rewardkit_korean.split import split_answer_reason as split
 
-    expected = [rouge1_f(split(p)[1], split(g)[1]) if split(p)[1] and split(g)[1] else None
-                for p, g in zip(preds, gold)]
+    expected = [
+        rouge1_f(split(p)[1], split(g)[1]) if split(p)[1] and split(g)[1] else None for p, g in zip(preds, gold)
+    ]
     assert rouge(completions=preds, answer=gold) == pytest.approx(expected)
 
 
@@ -151,9 +165,9 @@ def _with_tiny_bert(spec: dict, path) -> dict:
 
 def test_official_preset_corpus_equals_the_reference_scorer(request: pytest.FixtureRequest) -> None:
     tiny_korean_bert = request.getfixturevalue("tiny_korean_bert")  # after the checks: building it imports torch
-    from rewardkit import compose, get_preset as load_preset
+    from rewardkit import compose
+    from rewardkit import get_preset as load_preset
     from rewardkit.composition.scoring import score_rows
-
     from rewardkit_korean.scoring import BERTScoreF1, official_scores
 
     gold, preds = load_sample(), load_predictions()
@@ -172,7 +186,8 @@ def test_official_preset_corpus_equals_the_reference_scorer(request: pytest.Fixt
 
 def test_blog_preset_on_a_perfect_and_a_malformed_completion(request: pytest.FixtureRequest) -> None:
     tiny_korean_bert = request.getfixturevalue("tiny_korean_bert")
-    from rewardkit import compose, get_preset as load_preset
+    from rewardkit import compose
+    from rewardkit import get_preset as load_preset
 
     blog = compose(_with_tiny_bert(load_preset("blog"), tiny_korean_bert))
     perfect, no_reason = blog(completions=[GOLD, '"누구나 참여할 수 있음"이 옳다.'], answer=[GOLD, GOLD])

@@ -6,10 +6,9 @@ import json
 from fractions import Fraction
 
 import pytest
+from korean_testdata import G_SU, P_SU, SAMPLE, load_sample
 
 from rewardkit_korean.scoring import load_items, main, official_scores
-
-from korean_testdata import G_SU, P_SU, SAMPLE, load_sample
 
 
 def item(id_: str, answer: str, question_type: str = "선택형") -> dict:
@@ -18,9 +17,9 @@ def item(id_: str, answer: str, question_type: str = "선택형") -> dict:
 
 GOLD = [
     item("a", f'"누구나 참여할 수 있음"이 옳다. {G_SU}', "교정형"),
-    item("b", '"왠지 오늘은 기분이 좋다."가 옳다. \'왠지\'는 \'왜인지\'가 줄어든 말이다.'),
+    item("b", "\"왠지 오늘은 기분이 좋다.\"가 옳다. '왠지'는 '왜인지'가 줄어든 말이다."),
     item("c", '"우리는 내일 떠날 거예요."가 옳다.', "교정형"),  # gold without reason
-    item("d", '"며칠 뒤에 다시 만나자." 가 옳다. \'며칠\'로 적는다.'),
+    item("d", "\"며칠 뒤에 다시 만나자.\" 가 옳다. '며칠'로 적는다."),
 ]
 PRED = [
     item("a", f'"누구나 참여할 수 있음"이 옳다. {P_SU}'),  # EM 1, ROUGE-1 7/9 (see test_tokenizer_rouge)

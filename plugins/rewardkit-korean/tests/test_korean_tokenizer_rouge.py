@@ -7,12 +7,28 @@ import re
 from fractions import Fraction
 
 import pytest
+from korean_testdata import (
+    G_AUX,
+    G_AUX_M,
+    G_CAKE,
+    G_CAKE_M,
+    G_DOEYO,
+    G_DOEYO_M,
+    G_SU,
+    G_SU_M,
+    P_AUX,
+    P_AUX_M,
+    P_CAKE,
+    P_CAKE_M,
+    P_DOEYO,
+    P_DOEYO_M,
+    P_SU,
+    P_SU_M,
+    load_sample,
+)
 
 from rewardkit_korean.scoring import rouge1_f
 from rewardkit_korean.tokenizer import KoreanMorphemeTokenizer, preprocess
-
-from korean_testdata import (G_AUX, G_AUX_M, G_CAKE, G_CAKE_M, G_DOEYO, G_DOEYO_M, G_SU, G_SU_M, P_AUX, P_AUX_M,
-                             P_CAKE, P_CAKE_M, P_DOEYO, P_DOEYO_M, P_SU, P_SU_M, load_sample)
 
 # (prediction, reference, F by hand). With clipped overlap o, F = 2PR/(P+R) = 2o / (|pred| + |ref|).
 HAND = [
@@ -62,7 +78,7 @@ def test_preprocess_lowercases_before_replacing() -> None:
     assert preprocess("\u212a\u0130") == re.sub("[^A-Za-z0-9가-힣]", " ", "\u212a\u0130".lower()).strip()
 
 
-@pytest.mark.parametrize("text", ["'입니다' 라고", "'입니다'", "'입니다'로 끝난다.", "\"입니다\" 는", "“입니다”가 맞다"])
+@pytest.mark.parametrize("text", ["'입니다' 라고", "'입니다'", "'입니다'로 끝난다.", '"입니다" 는', "“입니다”가 맞다"])
 def test_leading_quote_tokenizes_like_the_official_pipeline(text: str) -> None:
     assert KoreanMorphemeTokenizer().tokenize(text) == _official_morphs(text)
 
@@ -90,9 +106,20 @@ def test_gold_reasons_cover_the_sample() -> None:
     assert sum(name.startswith("sample-") for name, _ in _gold_reasons()) == 11
 
 
-@pytest.mark.parametrize(("text", "morphemes"), [(G_DOEYO, G_DOEYO_M), (P_DOEYO, P_DOEYO_M), (G_SU, G_SU_M),
-                                                  (P_SU, P_SU_M), (G_CAKE, G_CAKE_M), (P_CAKE, P_CAKE_M),
-                                                  (G_AUX, G_AUX_M), (P_AUX, P_AUX_M), ("...!", [])])
+@pytest.mark.parametrize(
+    ("text", "morphemes"),
+    [
+        (G_DOEYO, G_DOEYO_M),
+        (P_DOEYO, P_DOEYO_M),
+        (G_SU, G_SU_M),
+        (P_SU, P_SU_M),
+        (G_CAKE, G_CAKE_M),
+        (P_CAKE, P_CAKE_M),
+        (G_AUX, G_AUX_M),
+        (P_AUX, P_AUX_M),
+        ("...!", []),
+    ],
+)
 def test_morphemes(text: str, morphemes: list[str]) -> None:
     assert KoreanMorphemeTokenizer().tokenize(text) == morphemes
 

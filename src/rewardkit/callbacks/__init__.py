@@ -20,8 +20,9 @@ def _by_sidecar(callbacks: list, cls: type[Any], name: str, why: str) -> dict[st
         if isinstance(cb, cls):
             key = os.path.normpath(cb.params.sidecar)
             if key in found:
-                raise ConfigError(f"two {name} callbacks use sidecar {cb.params.sidecar!r}: {why}. Hint: give each "
-                                  "its own sidecar.")
+                raise ConfigError(
+                    f"two {name} callbacks use sidecar {cb.params.sidecar!r}: {why}. Hint: give each its own sidecar."
+                )
             found[key] = cb
     return found
 
@@ -45,10 +46,15 @@ def link_callbacks(callbacks: Iterable[Any]) -> list:
     best_mod, inference_mod = sys.modules.get(f"{__name__}.best"), sys.modules.get(f"{__name__}.inference")
     if best_mod is None or inference_mod is None:  # no instance exists before its module is imported: nothing
         return callbacks  # to link, and importing them here would pull in transformers for nothing
-    producers = _by_sidecar(callbacks, inference_mod.CheckpointInferenceCallback, "checkpoint_inference",
-                            "they would overwrite each other's step_N.json files")
-    bests = _by_sidecar(callbacks, best_mod.BestCheckpointCallback, "best_checkpoint",
-                        "both would write its scores.json")
+    producers = _by_sidecar(
+        callbacks,
+        inference_mod.CheckpointInferenceCallback,
+        "checkpoint_inference",
+        "they would overwrite each other's step_N.json files",
+    )
+    bests = _by_sidecar(
+        callbacks, best_mod.BestCheckpointCallback, "best_checkpoint", "both would write its scores.json"
+    )
     for key, best in bests.items():
         if key in producers:
             best.attach(producers[key])

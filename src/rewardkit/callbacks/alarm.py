@@ -11,22 +11,32 @@ it sets `control.should_training_stop` once the step is saved, so the last check
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
+from rewardkit.callbacks.common import logger
 from rewardkit.core.errors import ConfigError
 from rewardkit.selection.checkpoints import CheckpointScore, decide
 from rewardkit.selection.training_reward import attach, divergence
-from rewardkit.callbacks.common import logger
 
 
 def check_alarm_params(p: Any) -> None:
     """The best_checkpoint parameters that only make sense together."""
     if p.divergence_stop and p.divergence_warn is None:
-        raise ConfigError("callback 'best_checkpoint': divergence_stop needs divergence_warn. Hint: "
-                          "divergence_warn: 3 (the last 3 evaluations).")
+        raise ConfigError(
+            "callback 'best_checkpoint': divergence_stop needs divergence_warn. Hint: "
+            "divergence_warn: 3 (the last 3 evaluations)."
+        )
     if p.policy == "earliest_tied" and p.bootstrap < 1:
-        raise ConfigError("callback 'best_checkpoint': policy earliest_tied needs the bootstrap intervals. "
-                          "Hint: bootstrap: 1000 (or policy: best).")
+        raise ConfigError(
+            "callback 'best_checkpoint': policy earliest_tied needs the bootstrap intervals. "
+            "Hint: bootstrap: 1000 (or policy: best)."
+        )
+
+
+def _step(c: CheckpointScore) -> int:
+    # The callback scores its own steps (state.global_step); only offline files can lack one.
+    return cast(int, c.step)
 
 
 class DivergenceAlarm:
@@ -36,56 +46,84 @@ class DivergenceAlarm:
     result, and `_alarm_apply` runs on every rank so all of them stop at the same step.
     """
 
+    # Set by the host class (BestCheckpointCallback); declared here so each use is checked.
+    params: Any
+    checkpoints: dict[Any, CheckpointScore]
+    composed: Any
+    state: Any
+    metric_name: str
+    pick: CheckpointScore | None
+    tie: str | None
+    _write_record: Callable[[Any], None]
+
     divergence_found: dict | None = None
     _control: Any = None  # the Trainer's one TrainerControl, kept from the events that pass it
 
     def _decide(self) -> list[CheckpointScore]:
         """Join the training reward, bootstrap, and set self.pick (under the policy) and self.tie."""
-        p = self.params  # type: ignore[attr-defined]
-        cps = sorted(self.checkpoints.values(), key=lambda c: c.step)  # type: ignore[attr-defined]
-        self._join_training_reward(self.state)  # type: ignore[attr-defined]
-        self.pick, tie = decide(self.composed, cps, p.aggregate, p.greater_is_better,  # type: ignore[attr-defined]
-                                policy=p.policy, resamples=p.bootstrap, seed=p.seed)
-        if tie and tie != self.tie:  # type: ignore[has-type]
+        p = self.params
+        cps = self._by_step()
+        self._join_training_reward(self.state)
+        self.pick, tie = decide(
+            self.composed,
+            cps,
+            p.aggregate,
+            p.greater_is_better,
+            policy=p.policy,
+            resamples=p.bootstrap,
+            seed=p.seed,
+        )
+        if tie and tie != self.tie:
             logger.info("best_checkpoint: %s", tie)
         self.tie = tie
         return cps
 
+    def _by_step(self) -> list[CheckpointScore]:
+        return sorted(self.checkpoints.values(), key=_step)
+
     def _join_training_reward(self, state: Any) -> None:
         """Fill each scored checkpoint's train_reward from the Trainer's log history."""
         if state is not None and getattr(state, "log_history", None):
-            attach(list(self.checkpoints.values()), state.log_history)  # type: ignore[attr-defined]
+            attach(list(self.checkpoints.values()), state.log_history)
 
     def _alarm_check(self, state: Any) -> dict | None:
         """A new divergence over the last K evaluations (main process), else None; fires once per run."""
-        k = self.params.divergence_warn  # type: ignore[attr-defined]
+        k = self.params.divergence_warn
         if k is None or self.divergence_found is not None:
             return None
         self._join_training_reward(state)
-        agg = self.params.aggregate  # type: ignore[attr-defined]
-        cps = sorted(self.checkpoints.values(), key=lambda c: c.step)  # type: ignore[attr-defined]
-        found = divergence([(c.step, c.value(agg), c.train_reward) for c in cps], k,
-                           self.params.greater_is_better)  # type: ignore[attr-defined]
+        agg = self.params.aggregate
+        cps = self._by_step()
+        found = divergence([(_step(c), c.value(agg), c.train_reward) for c in cps], k, self.params.greater_is_better)
         if found is not None:
-            found = {**found, "step": state.global_step, "stopped": self.params.divergence_stop}  # type: ignore
+            found = {**found, "step": state.global_step, "stopped": self.params.divergence_stop}
         return found
 
     def _alarm_apply(self, args: Any, state: Any, found: dict) -> None:
         """Record and announce the alarm (main process), and on every rank ask for save-then-stop if wanted."""
         self.divergence_found = found
         if state.is_world_process_zero:
-            logger.warning("best_checkpoint: reward-hacking alarm at step %d: %s.%s", state.global_step,
-                           found["message"], " Stopping after this step's save (divergence_stop)."
-                           if found["stopped"] else " Hint: read the completions; divergence_stop: true stops "
-                           "the run.")
+            logger.warning(
+                "best_checkpoint: reward-hacking alarm at step %d: %s.%s",
+                state.global_step,
+                found["message"],
+                " Stopping after this step's save (divergence_stop)."
+                if found["stopped"]
+                else " Hint: read the completions; divergence_stop: true stops the run.",
+            )
         last = state.log_history[-1] if state.log_history else {}
         if not (last.get("step") == state.global_step and any(str(k).startswith("eval_") for k in last)):
             # At a save (no evaluation): an entry of its own. At an evaluation, _insert puts it into this step's
             # metrics and their log entry (and so, under `rewardkit train`, into the trackers).
-            state.log_history.append({f"{self.metric_name}/reward_divergence": 1.0,  # type: ignore[attr-defined]
-                                      "epoch": state.epoch, "step": state.global_step})
+            state.log_history.append(
+                {
+                    f"{self.metric_name}/reward_divergence": 1.0,
+                    "epoch": state.epoch,
+                    "step": state.global_step,
+                }
+            )
         if state.is_world_process_zero:
-            self._write_record(args)  # type: ignore[attr-defined]
+            self._write_record(args)
         if found["stopped"] and self._control is not None:
             if str(getattr(args, "save_strategy", "no")).rsplit(".", 1)[-1].lower() != "no":
                 self._control.should_save = True  # the Trainer saves after on_evaluate, then stops

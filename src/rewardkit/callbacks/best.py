@@ -28,27 +28,50 @@ from typing import TYPE_CHECKING, Any
 from transformers import TrainerCallback
 
 from rewardkit.api import compose, load_compose_spec
-from rewardkit.core.errors import ConfigError, DataError, RewardkitError
-from rewardkit.core.fileio import atomic_write_json, read_json
-from rewardkit.selection.inference_files import keep_rows, load_inference, normalize_records, shared_row_ids, step_file_name, step_files
-from rewardkit.core.paths import safe_child
-from rewardkit.selection.checkpoints import SCORES_FILE, CheckpointScore, ranked, score_checkpoint
 from rewardkit.callbacks.alarm import DivergenceAlarm, check_alarm_params
 from rewardkit.callbacks.best_folder import copy_model, has_full_weights
-from rewardkit.callbacks.common import ADAPTER_MARKER, WarnsOnce, adapter_folder, adapter_marker_step, broadcast_from_main, build_params, check_dirs, logger, resolve_dir, sidecar_dir
+from rewardkit.callbacks.common import (
+    ADAPTER_MARKER,
+    WarnsOnce,
+    adapter_folder,
+    adapter_marker_step,
+    broadcast_from_main,
+    build_params,
+    check_dirs,
+    logger,
+    resolve_dir,
+    sidecar_dir,
+)
 from rewardkit.callbacks.params import BestCheckpointParams
+from rewardkit.core.errors import ConfigError, DataError, RewardkitError
+from rewardkit.core.fileio import atomic_write_json, read_json
+from rewardkit.core.paths import safe_child
+from rewardkit.selection.checkpoints import SCORES_FILE, CheckpointScore, ranked, score_checkpoint
+from rewardkit.selection.inference_files import (
+    keep_rows,
+    load_inference,
+    normalize_records,
+    shared_row_ids,
+    step_file_name,
+    step_files,
+)
 
 if TYPE_CHECKING:
     from rewardkit.callbacks.inference import CheckpointInferenceCallback
 
-_LINK_HINT = ("list checkpoint_inference (on='evaluate' or 'both', same sidecar) before best_checkpoint, or link "
-              "them in any order with rewardkit.callbacks.link_callbacks(callbacks) (`rewardkit train` does)")
+_LINK_HINT = (
+    "list checkpoint_inference (on='evaluate' or 'both', same sidecar) before best_checkpoint, or link "
+    "them in any order with rewardkit.callbacks.link_callbacks(callbacks) (`rewardkit train` does)"
+)
 
 
 def _recorded(entry: Any, file: str, count: int, dropped: int) -> CheckpointScore | None:
     """A recorded score still valid for `file` scored on the same rows; None to rescore (a damaged entry too)."""
-    if not isinstance(entry, dict) or (entry.get("file"), entry.get("count"), entry.get("dropped", 0)) != \
-            (file, count, dropped):
+    if not isinstance(entry, dict) or (entry.get("file"), entry.get("count"), entry.get("dropped", 0)) != (
+        file,
+        count,
+        dropped,
+    ):
         return None
     try:
         return CheckpointScore.from_dict(entry)
@@ -90,9 +113,11 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
         check_dirs(p, "best_checkpoint", relative_only=("sidecar", "best_dir"), run_dirs=("adapters_dir",))
         taken = {os.path.normpath(p.sidecar): "sidecar", os.path.normpath(p.adapters_dir or "adapters"): "adapters_dir"}
         if os.path.normpath(p.best_dir) in taken:  # the best copy replaces best_dir whole: it would wipe that folder
-            raise ConfigError(f"callback 'best_checkpoint': best_dir: {p.best_dir!r} is also the "
-                              f"{taken[os.path.normpath(p.best_dir)]} folder, which copying the best adapter would "
-                              "replace. Hint: keep best_dir: best.")
+            raise ConfigError(
+                f"callback 'best_checkpoint': best_dir: {p.best_dir!r} is also the "
+                f"{taken[os.path.normpath(p.best_dir)]} folder, which copying the best adapter would "
+                "replace. Hint: keep best_dir: best."
+            )
         self.composed = compose(p.spec)
         # recorded in scores.json, so `rewardkit select` can rescore alike (inline callables as module:name)
         self.spec = load_compose_spec(p.spec).to_dict(portable=True)
@@ -114,12 +139,16 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
         if self.partner is inference:
             return
         if self.partner is not None:
-            raise ConfigError("best_checkpoint is already linked to another checkpoint_inference. Hint: one "
-                              "partner each; give the other pair its own sidecar.")
+            raise ConfigError(
+                "best_checkpoint is already linked to another checkpoint_inference. Hint: one "
+                "partner each; give the other pair its own sidecar."
+            )
         if os.path.normpath(inference.params.sidecar) != os.path.normpath(self.params.sidecar):
-            raise ConfigError(f"best_checkpoint (sidecar={self.params.sidecar!r}) cannot link to a "
-                              f"checkpoint_inference writing sidecar={inference.params.sidecar!r}. Hint: give both "
-                              "the same sidecar.")
+            raise ConfigError(
+                f"best_checkpoint (sidecar={self.params.sidecar!r}) cannot link to a "
+                f"checkpoint_inference writing sidecar={inference.params.sidecar!r}. Hint: give both "
+                "the same sidecar."
+            )
         self.partner = inference
         inference.subscribe(self)
 
@@ -140,13 +169,17 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
         if not self._feeds_best_model(args):
             return
         if bool(args.greater_is_better) != self.params.greater_is_better:
-            raise ConfigError(f"best_checkpoint: greater_is_better={self.params.greater_is_better} but the "
-                              f"Trainer's greater_is_better={args.greater_is_better}; they would pick different "
-                              "checkpoints. Hint: set both the same.")
+            raise ConfigError(
+                f"best_checkpoint: greater_is_better={self.params.greater_is_better} but the "
+                f"Trainer's greater_is_better={args.greater_is_better}; they would pick different "
+                "checkpoints. Hint: set both the same."
+            )
         if self.partner is not None and not self.partner.generates_at("evaluate", step):
-            raise ConfigError(f"best_checkpoint: metric_for_best_model={args.metric_for_best_model!r} needs its "
-                              f"checkpoint_inference to generate at evaluation, but it has on="
-                              f"{self.partner.params.on!r}. Hint: on='evaluate' or 'both'.")
+            raise ConfigError(
+                f"best_checkpoint: metric_for_best_model={args.metric_for_best_model!r} needs its "
+                f"checkpoint_inference to generate at evaluation, but it has on="
+                f"{self.partner.params.on!r}. Hint: on='evaluate' or 'both'."
+            )
 
     # --- events ------------------------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
@@ -171,9 +204,11 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
         if result is not None:
             self._insert(state, metrics, result)
         elif self._feeds_best_model(args):  # the Trainer would fail with a bare KeyError on the missing metric
-            raise ConfigError(f"best_checkpoint: metric_for_best_model={args.metric_for_best_model!r} but no "
-                              f"{step_file_name(state.global_step)} in {self._sidecar(args)} when best_checkpoint "
-                              f"evaluated. Hint: {_LINK_HINT}.")
+            raise ConfigError(
+                f"best_checkpoint: metric_for_best_model={args.metric_for_best_model!r} but no "
+                f"{step_file_name(state.global_step)} in {self._sidecar(args)} when best_checkpoint "
+                f"evaluated. Hint: {_LINK_HINT}."
+            )
 
     def on_save(self, args, state, control, **kwargs):
         if self.partner is not None and self.partner.generates_at("save", state.global_step):
@@ -189,8 +224,11 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
         self._rescan(args, state.global_step)  # picks up files that no event scored
         self._after_save(args)
         if not self.checkpoints:
-            self._warn_once("empty", f"best_checkpoint: no inference files in {self._sidecar(args)}. Hint: add "
-                            "the checkpoint_inference callback with the same sidecar.")
+            self._warn_once(
+                "empty",
+                f"best_checkpoint: no inference files in {self._sidecar(args)}. Hint: add "
+                "the checkpoint_inference callback with the same sidecar.",
+            )
 
     def inference_ready(self, args: Any, state: Any, path: Path, records: list[dict], metrics: dict | None) -> None:
         """The partner's hand-over (every rank), right after it wrote `path`; metrics is None at a save."""
@@ -209,8 +247,11 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
                 cs = self._score_main(args, step, state.epoch, records)
                 if cs is not None:
                     entry = cs.to_dict(self.params.aggregate)  # finite or None: the broadcast is plain data
-                    result = {"score": entry["score"], "components": entry["components"],
-                              "alarm": self._alarm_check(state)}
+                    result = {
+                        "score": entry["score"],
+                        "components": entry["components"],
+                        "alarm": self._alarm_check(state),
+                    }
             except Exception as exc:  # other ranks must not wait forever for a result that will not come
                 broadcast_from_main({"error": f"{type(exc).__name__}: {exc}"})
                 raise
@@ -223,8 +264,9 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
                 self._alarm_apply(args, state, result["alarm"])
         return result
 
-    def _score_main(self, args: Any, step: int, epoch: float | None, records: list[dict] | None
-                    ) -> CheckpointScore | None:
+    def _score_main(
+        self, args: Any, step: int, epoch: float | None, records: list[dict] | None
+    ) -> CheckpointScore | None:
         name = step_file_name(step)
         if records is None:
             path = self._sidecar(args) / name
@@ -243,18 +285,30 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
         rows, dropped = keep_rows(rows, self._ids)
         if dropped:
             self._warn_rows(args)
-        cs = score_checkpoint(self.composed, rows, name=f"step_{step}", file=name, step=step, epoch=epoch,
-                              completion_key=key, dropped=dropped)
+        cs = score_checkpoint(
+            self.composed,
+            rows,
+            name=f"step_{step}",
+            file=name,
+            step=step,
+            epoch=epoch,
+            completion_key=key,
+            dropped=dropped,
+        )
         self.checkpoints[step] = cs
         self._write_record(args)
-        logger.info("best_checkpoint: step %d %s=%s %s", step, self.metric_name, cs.value(self.params.aggregate),
-                    cs.components)
+        logger.info(
+            "best_checkpoint: step %d %s=%s %s", step, self.metric_name, cs.value(self.params.aggregate), cs.components
+        )
         return cs
 
     def _warn_rows(self, args: Any) -> None:
-        self._warn_once("rows", f"best_checkpoint: the inference files in {self._sidecar(args)} hold different "
-                        f"rows; every checkpoint is scored on the {len(self._ids or ())} rows all of them share "
-                        "('dropped' in scores.json counts the rest). Hint: keep one validation set per run.")
+        self._warn_once(
+            "rows",
+            f"best_checkpoint: the inference files in {self._sidecar(args)} hold different "
+            f"rows; every checkpoint is scored on the {len(self._ids or ())} rows all of them share "
+            "('dropped' in scores.json counts the rest). Hint: keep one validation set per run.",
+        )
 
     def _insert(self, state: Any, metrics: dict, result: dict) -> None:
         """Put eval_<metric> (NaN when unscorable) and its components into metrics and the log history."""
@@ -272,8 +326,7 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
 
     # --- the record, best/ and top-k (main process) ----------------------------------------------------------
     def _record_config(self) -> dict:
-        return {"expression": self.composed.expression, "spec": self.spec,
-                "completion_key": self.params.completion_key}
+        return {"expression": self.composed.expression, "spec": self.spec, "completion_key": self.params.completion_key}
 
     def _read_record(self, folder: Path) -> dict:
         if not (folder / SCORES_FILE).is_file():
@@ -293,32 +346,56 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
         reuse = all(old.get(k) == v for k, v in self._record_config().items())
         recorded = old.get("checkpoints") if reuse and isinstance(old.get("checkpoints"), list) else []
         entries = {e.get("step"): e for e in recorded if isinstance(e, dict)}
-        loaded = {s: load_inference(p, self.params.completion_key)
-                  for s, p in sorted(step_files(folder).items()) if s <= global_step}
-        self._ids = shared_row_ids({f.path.name: [str(r["id"]) for r in f.rows] for f in loaded.values()},
-                                   intersection=True) if loaded else None
+        loaded = {
+            s: load_inference(p, self.params.completion_key)
+            for s, p in sorted(step_files(folder).items())
+            if s <= global_step
+        }
+        self._ids = (
+            shared_row_ids({f.path.name: [str(r["id"]) for r in f.rows] for f in loaded.values()}, intersection=True)
+            if loaded
+            else None
+        )
         self.checkpoints = {}
         for step, f in loaded.items():
             rows, dropped = keep_rows(f.rows, self._ids or set())
-            self.checkpoints[step] = _recorded(entries.get(step), f.path.name, len(rows), dropped) or \
-                score_checkpoint(self.composed, rows, name=f"step_{step}", file=f.path.name, step=step,
-                                 epoch=f.epoch, completion_key=f.completion_key, dropped=dropped)
+            self.checkpoints[step] = _recorded(entries.get(step), f.path.name, len(rows), dropped) or score_checkpoint(
+                self.composed,
+                rows,
+                name=f"step_{step}",
+                file=f.path.name,
+                step=step,
+                epoch=f.epoch,
+                completion_key=f.completion_key,
+                dropped=dropped,
+            )
             if dropped:
                 self._warn_rows(args)
         best_dir = old.get("best_dir") if reuse else None
         self.divergence_found = old.get("divergence") if reuse and isinstance(old.get("divergence"), dict) else None
-        self.best_dir_state = best_dir if isinstance(best_dir, dict) and best_dir.get("step") in self.checkpoints \
-            else None
+        self.best_dir_state = (
+            best_dir if isinstance(best_dir, dict) and best_dir.get("step") in self.checkpoints else None
+        )
         self._write_record(args)
 
     def _write_record(self, args: Any) -> None:
         p, cps, tie = self.params, self._decide(), self.tie
-        atomic_write_json(self._sidecar(args) / SCORES_FILE, {
-            "metric": self.metric_name, "aggregate": p.aggregate, "greater_is_better": p.greater_is_better,
-            **self._record_config(), "policy": p.policy, "bootstrap": {"resamples": p.bootstrap, "seed": p.seed},
-            "checkpoints": [c.to_dict(p.aggregate, rows=True) for c in cps],
-            "best": self.pick.to_dict(p.aggregate) if self.pick else None, "tie": tie,
-            "divergence": self.divergence_found, "best_dir": self.best_dir_state})
+        atomic_write_json(
+            self._sidecar(args) / SCORES_FILE,
+            {
+                "metric": self.metric_name,
+                "aggregate": p.aggregate,
+                "greater_is_better": p.greater_is_better,
+                **self._record_config(),
+                "policy": p.policy,
+                "bootstrap": {"resamples": p.bootstrap, "seed": p.seed},
+                "checkpoints": [c.to_dict(p.aggregate, rows=True) for c in cps],
+                "best": self.pick.to_dict(p.aggregate) if self.pick else None,
+                "tie": tie,
+                "divergence": self.divergence_found,
+                "best_dir": self.best_dir_state,
+            },
+        )
 
     def _adapter_source(self, args: Any, best: CheckpointScore) -> Path | None:
         """lora_save's folder holding the best step (its marker says which step), else the Trainer's checkpoint-N."""
@@ -329,9 +406,12 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
         checkpoint = Path(args.output_dir) / f"checkpoint-{best.step}"
         if checkpoint.is_dir() and not has_full_weights(checkpoint):
             # FSDP with a sharded state dict writes pytorch_model_fsdp_*/ shards, which peft cannot load alone
-            self._warn_once(("sharded", best.step), f"best_checkpoint: {checkpoint} holds no full adapter or model "
-                            "weights (a sharded FSDP / ZeRO-3 save?). Hint: add lora_save, which gathers the "
-                            "adapter and saves it whole.")
+            self._warn_once(
+                ("sharded", best.step),
+                f"best_checkpoint: {checkpoint} holds no full adapter or model "
+                "weights (a sharded FSDP / ZeRO-3 save?). Hint: add lora_save, which gathers the "
+                "adapter and saves it whole.",
+            )
             return None
         return checkpoint if checkpoint.is_dir() else None
 
@@ -344,14 +424,16 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
         self._decide()
         best = self.pick
         target = safe_child(args.output_dir, self.params.best_dir, "best_dir")
-        if best is None or (self.best_dir_state and self.best_dir_state.get("step") == best.step
-                            and target.is_dir()):
+        if best is None or (self.best_dir_state and self.best_dir_state.get("step") == best.step and target.is_dir()):
             return
         source = self._adapter_source(args, best)
         if source is None:
-            self._warn_once(("nosource", best.step), f"best_checkpoint: the best step {best.step} has no saved "
-                            "adapter (no lora_save folder, no checkpoint-N). Hint: save at every evaluation "
-                            "(save_steps = eval_steps).")
+            self._warn_once(
+                ("nosource", best.step),
+                f"best_checkpoint: the best step {best.step} has no saved "
+                "adapter (no lora_save folder, no checkpoint-N). Hint: save at every evaluation "
+                "(save_steps = eval_steps).",
+            )
             return
         copy_model(source, target)
         self.best_dir_state = {"path": str(target), "step": best.step, "source": str(source)}
@@ -372,9 +454,12 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm):
                     continue
                 held = adapter_marker_step(folder)
                 if held is None:
-                    self._warn_once(("unmarked", str(folder)), f"best_checkpoint: top_k={k} leaves {folder} "
-                                    f"alone: it has no {ADAPTER_MARKER} marker, so lora_save did not write it. "
-                                    f"Hint: move it out of {adapters} if it is not needed.")
+                    self._warn_once(
+                        ("unmarked", str(folder)),
+                        f"best_checkpoint: top_k={k} leaves {folder} "
+                        f"alone: it has no {ADAPTER_MARKER} marker, so lora_save did not write it. "
+                        f"Hint: move it out of {adapters} if it is not needed.",
+                    )
                 elif held in dropped:  # an epoch_E folder may hold a later step than c: keep it if that one stays
                     shutil.rmtree(folder)
                     logger.info("best_checkpoint: top_k=%d, removed %s", k, folder)

@@ -19,17 +19,26 @@ from typing import Any, Protocol
 
 from transformers import TrainerCallback
 
-from rewardkit.core.distributed import process_info
-# The generation engine lives in rewardkit.engines; its names stay importable from here.
-from rewardkit.engines.hf import can_generate, generate_texts
-from rewardkit.engines.prompts import render_prompts  # noqa: F401
-from rewardkit.core.errors import ConfigError, DataError
-from rewardkit.core.fileio import dumps_strict
-from rewardkit.selection.inference_files import AUTO_FIELDS, RECORD_KEYS, make_record, read_rows, step_file_name, step_files, write_step_file
-from rewardkit.core.validation import duplicates
 from rewardkit.callbacks.common import build_params, check_dirs, logger, sidecar_dir
 from rewardkit.callbacks.params import CheckpointInferenceParams
 from rewardkit.callbacks.sharded import rank_share, sharded_training
+from rewardkit.core.distributed import process_info
+from rewardkit.core.errors import ConfigError, DataError
+from rewardkit.core.fileio import dumps_strict
+from rewardkit.core.validation import duplicates
+
+# The generation engine lives in rewardkit.engines; its names stay importable from here.
+from rewardkit.engines.hf import can_generate, generate_texts
+from rewardkit.engines.prompts import render_prompts  # noqa: F401
+from rewardkit.selection.inference_files import (
+    AUTO_FIELDS,
+    RECORD_KEYS,
+    make_record,
+    read_rows,
+    step_file_name,
+    step_files,
+    write_step_file,
+)
 
 # Copied columns may not take these names: readers take "completion" as the generated text when present.
 _RESERVED = tuple(dict.fromkeys((*RECORD_KEYS, *AUTO_FIELDS)))
@@ -38,8 +47,7 @@ _RESERVED = tuple(dict.fromkeys((*RECORD_KEYS, *AUTO_FIELDS)))
 class InferenceListener(Protocol):
     """What `CheckpointInferenceCallback.subscribe` accepts (best_checkpoint is one)."""
 
-    def inference_ready(self, args: Any, state: Any, path: Path, records: list[dict],
-                        metrics: dict | None) -> None: ...
+    def inference_ready(self, args: Any, state: Any, path: Path, records: list[dict], metrics: dict | None) -> None: ...
 
 
 def load_rows(dataset: str | list[dict]) -> list[dict]:
@@ -48,12 +56,16 @@ def load_rows(dataset: str | list[dict]) -> list[dict]:
         rows, where = dataset, "dataset"
     else:
         if Path(dataset).is_dir():  # fileio would say "unknown file type" or "does not exist" for a folder
-            raise DataError(f"checkpoint_inference: dataset {dataset!r} is a directory, not a file. Hint: pass "
-                            "the JSON list or JSONL file inside it (e.g. val.jsonl).")
+            raise DataError(
+                f"checkpoint_inference: dataset {dataset!r} is a directory, not a file. Hint: pass "
+                "the JSON list or JSONL file inside it (e.g. val.jsonl)."
+            )
         rows, where = read_rows(dataset), str(dataset)
     if not rows:  # objects only: read_rows and the params model (list[dict]) checked that
-        raise DataError(f"{where}: expected a non-empty list of objects (one per validation row). Hint: a JSON "
-                        'list or JSONL of {"id": ..., "prompt": ..., "answer": ...}.')
+        raise DataError(
+            f"{where}: expected a non-empty list of objects (one per validation row). Hint: a JSON "
+            'list or JSONL of {"id": ..., "prompt": ..., "answer": ...}.'
+        )
     return rows
 
 
@@ -88,20 +100,26 @@ class CheckpointInferenceCallback(TrainerCallback):
         self.params = p = build_params(CheckpointInferenceParams, params, kwargs, "checkpoint_inference")
         clash = [c for c in p.reference_columns + p.extra_columns if c in _RESERVED]
         if clash:
-            raise ConfigError(f"callback 'checkpoint_inference': columns {clash} clash with the record fields "
-                              f"{list(_RESERVED)} ('completion' would be read as the generated text). Hint: "
-                              "rename them in the dataset.")
+            raise ConfigError(
+                f"callback 'checkpoint_inference': columns {clash} clash with the record fields "
+                f"{list(_RESERVED)} ('completion' would be read as the generated text). Hint: "
+                "rename them in the dataset."
+            )
         if p.generation_kwargs.get("num_return_sequences", 1) != 1:
-            raise ConfigError("callback 'checkpoint_inference': generation_kwargs.num_return_sequences must be 1. "
-                              "Hint: one output per prompt is scored.")
+            raise ConfigError(
+                "callback 'checkpoint_inference': generation_kwargs.num_return_sequences must be 1. "
+                "Hint: one output per prompt is scored."
+            )
         if p.engine == "vllm":
             from rewardkit.engines.vllm_engine import SAMPLING_KEYS
 
             unknown = [k for k in p.generation_kwargs if k not in SAMPLING_KEYS]
             if unknown:
-                raise ConfigError(f"callback 'checkpoint_inference': generation_kwargs {unknown} are not supported by "
-                                  f"engine 'vllm' (supported: {', '.join(SAMPLING_KEYS)}). Hint: drop them, or "
-                                  "engine: hf.")
+                raise ConfigError(
+                    f"callback 'checkpoint_inference': generation_kwargs {unknown} are not supported by "
+                    f"engine 'vllm' (supported: {', '.join(SAMPLING_KEYS)}). Hint: drop them, or "
+                    "engine: hf."
+                )
         check_dirs(p, "checkpoint_inference", relative_only=("sidecar",))  # now rather than at the first save
         self.rows = load_rows(p.dataset)
         self._check_rows()
@@ -128,26 +146,33 @@ class CheckpointInferenceCallback(TrainerCallback):
         for i, row in enumerate(self.rows):
             missing = [c for c in [p.prompt_column, *p.reference_columns, *p.extra_columns] if c not in row]
             if missing:
-                raise DataError(f"checkpoint_inference dataset row {i}: missing columns {missing} (has "
-                                f"{sorted(row)}). Hint: fix the dataset or the *_column parameters.")
+                raise DataError(
+                    f"checkpoint_inference dataset row {i}: missing columns {missing} (has "
+                    f"{sorted(row)}). Hint: fix the dataset or the *_column parameters."
+                )
         ids = [str(self._row_id(i)) for i in range(len(self.rows))]
         dups = duplicates(ids)
         if dups:
-            raise DataError(f"checkpoint_inference dataset: duplicate ids {dups[:10]} in column "
-                            f"{p.id_column!r}. Hint: ids must be unique to join references later.")
+            raise DataError(
+                f"checkpoint_inference dataset: duplicate ids {dups[:10]} in column "
+                f"{p.id_column!r}. Hint: ids must be unique to join references later."
+            )
         try:  # strict, as the step files are written: a NaN column would otherwise fail at the first save
             dumps_strict([self._record(i, "") for i in range(len(self.rows))])
         except (TypeError, ValueError) as exc:
-            raise DataError(f"checkpoint_inference dataset: records must be JSON-serializable ({exc}). Hint: "
-                            "convert the offending columns to strings or numbers.") from None
+            raise DataError(
+                f"checkpoint_inference dataset: records must be JSON-serializable ({exc}). Hint: "
+                "convert the offending columns to strings or numbers."
+            ) from None
 
     def _row_id(self, i: int) -> Any:
         return self.rows[i].get(self.params.id_column, i)
 
     def _record(self, i: int, output: str) -> dict:
         row, p = self.rows[i], self.params
-        return make_record(self._row_id(i), row[p.prompt_column], output,
-                           {c: row[c] for c in [*p.reference_columns, *p.extra_columns]})
+        return make_record(
+            self._row_id(i), row[p.prompt_column], output, {c: row[c] for c in [*p.reference_columns, *p.extra_columns]}
+        )
 
     @property
     def last_model(self) -> Any:
@@ -157,10 +182,12 @@ class CheckpointInferenceCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.args = args
         if model is not None and not can_generate(model):
-            raise ConfigError(f"callback 'checkpoint_inference': {type(model).__name__} cannot generate text "
-                              "(RewardTrainer trains a sequence-classification model). Hint: remove "
-                              "checkpoint_inference and best_checkpoint from reward-model runs and pick the best "
-                              "checkpoint with metric_for_best_model (e.g. 'eval_accuracy').")
+            raise ConfigError(
+                f"callback 'checkpoint_inference': {type(model).__name__} cannot generate text "
+                "(RewardTrainer trains a sequence-classification model). Hint: remove "
+                "checkpoint_inference and best_checkpoint from reward-model runs and pick the best "
+                "checkpoint with metric_for_best_model (e.g. 'eval_accuracy')."
+            )
         if self.params.engine == "vllm" and model is not None:
             from rewardkit.callbacks.live_vllm import LiveVLLM, check_model
 
@@ -177,8 +204,13 @@ class CheckpointInferenceCallback(TrainerCallback):
             (folder / "stale").mkdir(exist_ok=True)
             for path in stale:
                 os.replace(path, folder / "stale" / path.name)
-            logger.warning("checkpoint_inference: moved %d inference files of steps after %d to %s (from a run "
-                           "that continued past the resumed checkpoint).", len(stale), step, folder / "stale")
+            logger.warning(
+                "checkpoint_inference: moved %d inference files of steps after %d to %s (from a run "
+                "that continued past the resumed checkpoint).",
+                len(stale),
+                step,
+                folder / "stale",
+            )
 
     def on_train_end(self, args, state, control, **kwargs):
         if self._vllm is not None:  # frees the engine's processes and memory
@@ -195,16 +227,26 @@ class CheckpointInferenceCallback(TrainerCallback):
     def _run(self, args: Any, state: Any, model: Any, processing_class: Any, metrics: dict | None) -> None:
         tokenizer = getattr(processing_class, "tokenizer", processing_class)
         if model is None or tokenizer is None:
-            raise ConfigError("callback 'checkpoint_inference' got no model or processing_class from the trainer. "
-                              "Hint: pass processing_class= (the tokenizer) to the trainer.")
+            raise ConfigError(
+                "callback 'checkpoint_inference' got no model or processing_class from the trainer. "
+                "Hint: pass processing_class= (the tokenizer) to the trainer."
+            )
         p, started = self.params, time.perf_counter()
         index, count = process_info()
         n = len(self.rows)
         folder = sidecar_dir(args, p.sidecar)
         if self._vllm is not None:  # engine vllm: the main process generates everything with the saved adapter
-            outputs = self._vllm.generate(args, folder, model, tokenizer, [row[p.prompt_column] for row in self.rows],
-                                          max_new_tokens=p.max_new_tokens, generation_kwargs=p.generation_kwargs,
-                                          use_chat_template=p.use_chat_template, is_main=state.is_world_process_zero)
+            outputs = self._vllm.generate(
+                args,
+                folder,
+                model,
+                tokenizer,
+                [row[p.prompt_column] for row in self.rows],
+                max_new_tokens=p.max_new_tokens,
+                generation_kwargs=p.generation_kwargs,
+                use_chat_template=p.use_chat_template,
+                is_main=state.is_world_process_zero,
+            )
             pairs, gather = list(enumerate(outputs)), False  # every rank already holds all outputs
         else:
             # Sharded parameters: every rank runs the same number of generate calls (shards padded to one size)
@@ -212,10 +254,17 @@ class CheckpointInferenceCallback(TrainerCallback):
             sharded = count > 1 and sharded_training(args, model) is not None
             mine, pad = rank_share(n, index, count, even=sharded)
             prompts = [self.rows[i][p.prompt_column] for i in (mine + [mine[0] if mine else 0] * pad)]
-            outputs = generate_texts(model, tokenizer, prompts, batch_size=p.batch_size,
-                                     max_new_tokens=p.max_new_tokens, generation_kwargs=p.generation_kwargs,
-                                     use_chat_template=p.use_chat_template, share_prefix=p.share_prompt_prefix,
-                                     synced_gpus=sharded)
+            outputs = generate_texts(
+                model,
+                tokenizer,
+                prompts,
+                batch_size=p.batch_size,
+                max_new_tokens=p.max_new_tokens,
+                generation_kwargs=p.generation_kwargs,
+                use_chat_template=p.use_chat_template,
+                share_prefix=p.share_prompt_prefix,
+                synced_gpus=sharded,
+            )
             pairs, gather = list(zip(mine, outputs)), count > 1  # the padding's outputs are dropped
         if gather:
             from accelerate.utils import gather_object
@@ -226,8 +275,13 @@ class CheckpointInferenceCallback(TrainerCallback):
         if state.is_world_process_zero:
             path = write_step_file(folder, state.global_step, state.epoch, records)
             self.written.append(path)
-            logger.info("checkpoint_inference: step %d, %d prompts in %.1fs -> %s", state.global_step, n,
-                        time.perf_counter() - started, path)
+            logger.info(
+                "checkpoint_inference: step %d, %d prompts in %.1fs -> %s",
+                state.global_step,
+                n,
+                time.perf_counter() - started,
+                path,
+            )
         self.last_step = state.global_step
         self._model_ref = weakref.ref(model)
         for listener in list(self.listeners):  # every rank: a listener's scoring broadcasts from rank 0

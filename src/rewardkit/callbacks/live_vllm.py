@@ -13,10 +13,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from rewardkit.core.distributed import process_info
-from rewardkit.core.errors import ConfigError
 from rewardkit.callbacks.common import broadcast_from_main, has_adapter
 from rewardkit.callbacks.sharded import gathered_state_dict, sharded_training
+from rewardkit.core.distributed import process_info
+from rewardkit.core.errors import ConfigError
 
 ADAPTER_DIR = ".vllm-adapter"
 GPU_SHARE = 0.3  # vLLM's share of the GPU next to the training model, unless vllm_kwargs say otherwise
@@ -34,12 +34,16 @@ def base_model_path(model: Any) -> str:
 def check_model(model: Any) -> None:
     """Refuse models the vllm engine cannot follow: no PEFT adapter, or no base model path."""
     if not has_adapter(model):
-        raise ConfigError("callback 'checkpoint_inference': engine 'vllm' needs a PEFT (LoRA) model: its adapter "
-                          "is handed to vLLM at each step. Hint: train with peft, or engine: hf (a full "
-                          "fine-tune's weights reach vLLM only through TRL's use_vllm).")
+        raise ConfigError(
+            "callback 'checkpoint_inference': engine 'vllm' needs a PEFT (LoRA) model: its adapter "
+            "is handed to vLLM at each step. Hint: train with peft, or engine: hf (a full "
+            "fine-tune's weights reach vLLM only through TRL's use_vllm)."
+        )
     if not base_model_path(model):
-        raise ConfigError("callback 'checkpoint_inference': engine 'vllm' cannot tell the base model's folder. "
-                          "Hint: load the model from a folder or hub id, or engine: hf.")
+        raise ConfigError(
+            "callback 'checkpoint_inference': engine 'vllm' cannot tell the base model's folder. "
+            "Hint: load the model from a folder or hub id, or engine: hf."
+        )
 
 
 class LiveVLLM:
@@ -49,8 +53,19 @@ class LiveVLLM:
         self.vllm_kwargs = dict(vllm_kwargs)
         self.engine: Any = None
 
-    def generate(self, args: Any, folder: Path, model: Any, tokenizer: Any, prompts: list, *, max_new_tokens: int,
-                 generation_kwargs: dict, use_chat_template: bool | None, is_main: bool) -> list[str]:
+    def generate(
+        self,
+        args: Any,
+        folder: Path,
+        model: Any,
+        tokenizer: Any,
+        prompts: list,
+        *,
+        max_new_tokens: int,
+        generation_kwargs: dict,
+        use_chat_template: bool | None,
+        is_main: bool,
+    ) -> list[str]:
         """Every rank calls this; the main process generates all `prompts`, the others receive the outputs."""
         adapter = folder / ADAPTER_DIR
         state_dict = None
@@ -62,8 +77,12 @@ class LiveVLLM:
                 shutil.rmtree(adapter, ignore_errors=True)
                 model.save_pretrained(adapter, **({} if state_dict is None else {"state_dict": state_dict}))
                 outputs = self._engine(model, tokenizer).generate(
-                    prompts, max_new_tokens=max_new_tokens, generation_kwargs=generation_kwargs,
-                    use_chat_template=use_chat_template, adapter=adapter)
+                    prompts,
+                    max_new_tokens=max_new_tokens,
+                    generation_kwargs=generation_kwargs,
+                    use_chat_template=use_chat_template,
+                    adapter=adapter,
+                )
             except Exception as exc:  # the other ranks must not wait for outputs that will not come
                 broadcast_from_main({"error": f"{type(exc).__name__}: {exc}"})
                 raise
@@ -83,12 +102,17 @@ class LiveVLLM:
                 kwargs.setdefault("gpu_memory_utilization", GPU_SHARE)
             dtype = str(kwargs.pop("dtype", "auto" if torch.cuda.is_available() else "float32"))
             ranks = [int(getattr(c, "r", 0) or 0) for c in model.peft_config.values()]
-            self.engine = VLLMEngine(base_model_path(model), tokenizer, lora=True, dtype=dtype, llm_kwargs=kwargs,
-                                     max_lora_rank=fitting_rank(max(ranks + [1])))
+            self.engine = VLLMEngine(
+                base_model_path(model),
+                tokenizer,
+                lora=True,
+                dtype=dtype,
+                llm_kwargs=kwargs,
+                max_lora_rank=fitting_rank(max(ranks + [1])),
+            )
         return self.engine
 
     def close(self) -> None:
         if self.engine is not None:
             self.engine.close()
             self.engine = None
-

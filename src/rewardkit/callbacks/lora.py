@@ -7,12 +7,23 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from rewardkit.callbacks.common import (
+    ADAPTER_MARKER,
+    WarnsOnce,
+    adapter_folder,
+    adapter_marker_step,
+    build_params,
+    check_dirs,
+    has_adapter,
+    logger,
+    resolve_dir,
+    write_adapter_marker,
+)
+from rewardkit.callbacks.params import LoRASaveParams
+from rewardkit.callbacks.sharded import gathered_state_dict, sharded_training
 from rewardkit.core.distributed import process_info
 from rewardkit.core.errors import ConfigError, DataError
 from rewardkit.core.fileio import atomic_replace_dir, make_temp_dir
-from rewardkit.callbacks.common import ADAPTER_MARKER, WarnsOnce, adapter_folder, adapter_marker_step, build_params, check_dirs, has_adapter, logger, resolve_dir, write_adapter_marker
-from rewardkit.callbacks.params import LoRASaveParams
-from rewardkit.callbacks.sharded import gathered_state_dict, sharded_training
 
 
 class LoRASaveCallback(TrainerCallback, WarnsOnce):
@@ -43,12 +54,17 @@ class LoRASaveCallback(TrainerCallback, WarnsOnce):
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if model is not None and not has_adapter(model) and self.params.no_adapter == "error":
-            raise ConfigError("callback 'lora_save': the model has no PEFT adapter (no_adapter='error'). Hint: "
-                              "pass peft_config= to the trainer, or no_adapter='save_full' to save the full model.")
+            raise ConfigError(
+                "callback 'lora_save': the model has no PEFT adapter (no_adapter='error'). Hint: "
+                "pass peft_config= to the trainer, or no_adapter='save_full' to save the full model."
+            )
         strategy = getattr(args.save_strategy, "value", args.save_strategy)
         if self.params.layout == "epoch" and strategy != "epoch":
-            self._warn_once("layout", "lora_save layout='epoch' with save_strategy != 'epoch': saves within one "
-                            "epoch overwrite the same epoch_E folder. Hint: save_strategy='epoch' or layout='step'.")
+            self._warn_once(
+                "layout",
+                "lora_save layout='epoch' with save_strategy != 'epoch': saves within one "
+                "epoch overwrite the same epoch_E folder. Hint: save_strategy='epoch' or layout='step'.",
+            )
 
     def on_save(self, args, state, control, model=None, processing_class=None, **kwargs):
         if model is None:
@@ -61,13 +77,18 @@ class LoRASaveCallback(TrainerCallback, WarnsOnce):
         root = resolve_dir(args, self.params.output_dir, "adapters", "callback 'lora_save': output_dir")
         final = root / adapter_folder(self.params.layout, state.global_step, state.epoch)
         if final.is_dir() and adapter_marker_step(final) is None:
-            raise DataError(f"lora_save: {final} exists and was not written by rewardkit (no {ADAPTER_MARKER} "
-                            "marker); refusing to replace it. Hint: move it away, or point lora_save.output_dir at "
-                            "a folder of its own.")
+            raise DataError(
+                f"lora_save: {final} exists and was not written by rewardkit (no {ADAPTER_MARKER} "
+                "marker); refusing to replace it. Hint: move it away, or point lora_save.output_dir at "
+                "a folder of its own."
+            )
         if not has_adapter(model):
-            self._warn_once("full", f"lora_save: the model has no PEFT adapter, so the FULL model is saved to "
-                            f"{root}/ at every save. Hint: pass peft_config= to the trainer, or "
-                            "no_adapter='error' to refuse.")
+            self._warn_once(
+                "full",
+                f"lora_save: the model has no PEFT adapter, so the FULL model is saved to "
+                f"{root}/ at every save. Hint: pass peft_config= to the trainer, or "
+                "no_adapter='error' to refuse.",
+            )
         tmp = make_temp_dir(root, f".{final.name}.")
         try:
             # PeftModel / loaded adapter: adapter_config.json + adapter weights only; sharded: the gathered tensors

@@ -98,4 +98,3 @@ def gathered_state_dict(model: Any, is_main: bool) -> dict | None:
         if is_main:
             gathered[name] = tensor.detach().to("cpu", copy=True)
     return gathered if is_main else None
-

@@ -37,20 +37,23 @@ from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
 from rewardkit.cli import quiet
-from rewardkit.core.errors import RewardkitError
 from rewardkit.cli.streams import restore_streams, robust_streams
+from rewardkit.core.errors import RewardkitError
 
 EXIT_USAGE = 2
-EXIT_SIGINT = 128 + signal.SIGINT    # 130
+EXIT_SIGINT = 128 + signal.SIGINT  # 130
 EXIT_SIGPIPE = 128 + signal.SIGPIPE  # 141
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
 
 # Third-party loggers silenced (to ERROR) unless --verbose. The libraries in ENV_LEVELS reset their logger's
 # level when imported, so they are told through their own environment variable (a value the user set wins).
-QUIET_LOGGERS = ("bitsandbytes", "transformers", "accelerate", "datasets", "peft", "trl", "torch",
-                 "huggingface_hub")
-ENV_LEVELS = {"TRANSFORMERS_VERBOSITY": "error", "DATASETS_VERBOSITY": "error", "HF_HUB_VERBOSITY": "error",
-              "TORCH_LOGS": "-all"}
+QUIET_LOGGERS = ("bitsandbytes", "transformers", "accelerate", "datasets", "peft", "trl", "torch", "huggingface_hub")
+ENV_LEVELS = {
+    "TRANSFORMERS_VERBOSITY": "error",
+    "DATASETS_VERBOSITY": "error",
+    "HF_HUB_VERBOSITY": "error",
+    "TORCH_LOGS": "-all",
+}
 # Modules whose warnings always reach the user: rewardkit and its plugins (rewardkit_*).
 OWN_MODULES = ("rewardkit",)
 
@@ -98,6 +101,7 @@ class Group(TyperGroup):
 
 # --- output ------------------------------------------------------------------------------------------------
 
+
 class OutputConsole(Console):
     """rich Console whose closed-pipe handling ends in exit 141 (rich's own exits 1)."""
 
@@ -133,6 +137,7 @@ def error_line(err: Console, message: str) -> None:
 
 # --- warnings and logs -------------------------------------------------------------------------------------
 
+
 def _emitting_module() -> str:
     """Name of the module whose code called warnings.warn (not the one `stacklevel` blames)."""
     frame = sys._getframe(1)
@@ -166,8 +171,9 @@ def quiet_third_party() -> None:
     if getattr(show, "_rewardkit_filter", False):
         return
 
-    def showwarning(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
-                    line: Any = None) -> None:
+    def showwarning(
+        message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+    ) -> None:
         if _is_own(_emitting_module()):
             show(message, category, filename, lineno, file, line)
 
@@ -176,6 +182,7 @@ def quiet_third_party() -> None:
 
 
 # --- signals and the entry point -----------------------------------------------------------------------------
+
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     global _terminated
@@ -311,8 +318,9 @@ def _run(app: typer.Typer, out: Console, err: Console) -> int:
         error_line(err, _os_error(exc))
         code = EXIT_USAGE
     except UnicodeDecodeError as exc:
-        error_line(err, f"the input is not UTF-8 text ({exc.reason} at byte {exc.start}). "
-                        "Hint: convert the file to UTF-8.")
+        error_line(
+            err, f"the input is not UTF-8 text ({exc.reason} at byte {exc.start}). Hint: convert the file to UTF-8."
+        )
         code = EXIT_USAGE
     except json.JSONDecodeError as exc:
         error_line(err, f"invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}).")

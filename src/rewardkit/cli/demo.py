@@ -30,12 +30,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from rewardkit.selection import checkpoints as selection
 from rewardkit.api import compose
+from rewardkit.composition.scoring import score_rows
 from rewardkit.core.errors import ConfigError
 from rewardkit.core.fileio import atomic_write_json, atomic_write_text, claim_output_dir, read_jsonl
-from rewardkit.composition.scoring import score_rows
 from rewardkit.core.tiny import make_tiny
+from rewardkit.selection import checkpoints as selection
 from rewardkit.train import run as train_run
 from rewardkit.train.generators import Arithmetic
 from rewardkit.train.resume import in_use, live_owner
@@ -69,8 +69,16 @@ class DemoSettings:
     @classmethod
     def quick(cls) -> "DemoSettings":
         """A reduced run for CI: every stage and file, none of the learning."""
-        return cls(sft_steps=10, grpo_steps=4, eval_every=2, val_size=16, test_size=16, sft_batch=16,
-                   prompts_per_step=2, generations=4)
+        return cls(
+            sft_steps=10,
+            grpo_steps=4,
+            eval_every=2,
+            val_size=16,
+            test_size=16,
+            sft_batch=16,
+            prompts_per_step=2,
+            generations=4,
+        )
 
 
 @dataclass
@@ -102,12 +110,15 @@ def make_data(out: Path, s: DemoSettings, seed: int = SEED) -> dict[str, str]:
     rows = Arithmetic(a_range=(0, 99), b_range=(0, 9))(1000, seed)
     random.Random(seed).shuffle(rows)
     cut = s.test_size + s.val_size
-    test, val, train = rows[:s.test_size], rows[s.test_size:cut], rows[cut:]
+    test, val, train = rows[: s.test_size], rows[s.test_size : cut], rows[cut:]
     data = out / "data"
     return {
-        "sft": _write_jsonl(data / "sft.jsonl", [{"prompt": r["prompt"], "completion": r["completion"]} for r in train]),
-        "grpo": _write_jsonl(data / "grpo.jsonl", [{"id": r["id"], "prompt": r["prompt"], "answer": r["answer"]}
-                                                   for r in train]),
+        "sft": _write_jsonl(
+            data / "sft.jsonl", [{"prompt": r["prompt"], "completion": r["completion"]} for r in train]
+        ),
+        "grpo": _write_jsonl(
+            data / "grpo.jsonl", [{"id": r["id"], "prompt": r["prompt"], "answer": r["answer"]} for r in train]
+        ),
         "val": _write_jsonl(data / "val.jsonl", [{k: r[k] for k in ("id", "prompt", "answer")} for r in val]),
         "test": _write_jsonl(data / "test.jsonl", [{k: r[k] for k in ("id", "prompt", "answer")} for r in test]),
     }
@@ -129,27 +140,68 @@ def checkpointing_off() -> dict[str, bool]:
 
 def pipeline_config(out: Path, base: str, files: dict[str, str], s: DemoSettings, seed: int = SEED) -> dict:
     """The SFT -> GRPO pipeline, in the same form `rewardkit train` reads."""
-    common = {"seed": seed, "use_cpu": True, **checkpointing_off(), "lr_scheduler_type": "constant",
-              "warmup_steps": 0, "dataloader_num_workers": 0, "disable_tqdm": False}
-    sft = {"stage": "sft", "model": base, "dataset": {"path": files["sft"]},
-           "trainer": {**common, "max_steps": s.sft_steps, "per_device_train_batch_size": s.sft_batch,
-                       "learning_rate": 2e-3, "max_length": 32, "logging_steps": max(1, s.sft_steps // 4),
-                       "save_strategy": "no"}}
-    grpo = {"stage": "grpo", "model": "@sft", "dataset": {"path": files["grpo"], "eval_file": files["val"]},
-            "rewards": REWARD_SPEC,
-            "trainer": {**common, "max_steps": s.grpo_steps, "learning_rate": s.grpo_lr,
-                        "num_generations": s.generations,
-                        "per_device_train_batch_size": s.prompts_per_step * s.generations,
-                        "max_completion_length": 6, "temperature": 1.0, "scale_rewards": "batch",
-                        "eval_strategy": "steps", "eval_steps": s.eval_every, "eval_on_start": True,
-                        "per_device_eval_batch_size": 64, "num_generations_eval": 2,
-                        "save_strategy": "steps", "save_steps": s.eval_every, "save_total_limit": 2,
-                        "metric_for_best_model": "eval_score", "greater_is_better": True,
-                        "logging_steps": s.eval_every},
-            "callbacks": [
-                {"name": "checkpoint_inference", "dataset": files["val"], "reference_columns": ["answer"],
-                 "on": "evaluate", "batch_size": 100, "max_new_tokens": 6, "use_chat_template": False},
-                {"name": "best_checkpoint", "spec": EM_SPEC, "metric": "score"}]}
+    common = {
+        "seed": seed,
+        "use_cpu": True,
+        **checkpointing_off(),
+        "lr_scheduler_type": "constant",
+        "warmup_steps": 0,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": False,
+    }
+    sft = {
+        "stage": "sft",
+        "model": base,
+        "dataset": {"path": files["sft"]},
+        "trainer": {
+            **common,
+            "max_steps": s.sft_steps,
+            "per_device_train_batch_size": s.sft_batch,
+            "learning_rate": 2e-3,
+            "max_length": 32,
+            "logging_steps": max(1, s.sft_steps // 4),
+            "save_strategy": "no",
+        },
+    }
+    grpo = {
+        "stage": "grpo",
+        "model": "@sft",
+        "dataset": {"path": files["grpo"], "eval_file": files["val"]},
+        "rewards": REWARD_SPEC,
+        "trainer": {
+            **common,
+            "max_steps": s.grpo_steps,
+            "learning_rate": s.grpo_lr,
+            "num_generations": s.generations,
+            "per_device_train_batch_size": s.prompts_per_step * s.generations,
+            "max_completion_length": 6,
+            "temperature": 1.0,
+            "scale_rewards": "batch",
+            "eval_strategy": "steps",
+            "eval_steps": s.eval_every,
+            "eval_on_start": True,
+            "per_device_eval_batch_size": 64,
+            "num_generations_eval": 2,
+            "save_strategy": "steps",
+            "save_steps": s.eval_every,
+            "save_total_limit": 2,
+            "metric_for_best_model": "eval_score",
+            "greater_is_better": True,
+            "logging_steps": s.eval_every,
+        },
+        "callbacks": [
+            {
+                "name": "checkpoint_inference",
+                "dataset": files["val"],
+                "reference_columns": ["answer"],
+                "on": "evaluate",
+                "batch_size": 100,
+                "max_new_tokens": 6,
+                "use_chat_template": False,
+            },
+            {"name": "best_checkpoint", "spec": EM_SPEC, "metric": "score"},
+        ],
+    }
     return {"output_dir": str(out), "pipeline": [sft, grpo]}
 
 
@@ -162,8 +214,9 @@ def test_em(model_dir: str, test_file: str) -> float:
     rows = read_jsonl(test_file)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    outputs = generate_texts(model, tokenizer, [r["prompt"] for r in rows], batch_size=100, max_new_tokens=6,
-                             use_chat_template=False)
+    outputs = generate_texts(
+        model, tokenizer, [r["prompt"] for r in rows], batch_size=100, max_new_tokens=6, use_chat_template=False
+    )
     scores = score_rows(compose(EM_SPEC), [dict(r, completion=o) for r, o in zip(rows, outputs)])
     return scores.summary()[0]["mean"]
 
@@ -180,11 +233,18 @@ def prepare_output(out: Path) -> Path:
         entry = out / name
         if entry.is_symlink() or (entry.exists() and not entry.is_dir()):
             kind = f"a symlink to {os.path.realpath(entry)}" if entry.is_symlink() else "not a folder"
-            raise ConfigError(f"--output {out}: {entry} is {kind}, which the demo did not write; it empties and "
-                              "rewrites that folder and would write through it. Hint: remove it, or pick a new "
-                              "or empty folder.")
-    return claim_output_dir(out, "rewardkit demo", f"--output {out} exists and is not a demo folder; the demo "
-                            "would write into it. Hint: pick a new or empty folder.", clear=DEMO_FOLDERS)
+            raise ConfigError(
+                f"--output {out}: {entry} is {kind}, which the demo did not write; it empties and "
+                "rewrites that folder and would write through it. Hint: remove it, or pick a new "
+                "or empty folder."
+            )
+    return claim_output_dir(
+        out,
+        "rewardkit demo",
+        f"--output {out} exists and is not a demo folder; the demo "
+        "would write into it. Hint: pick a new or empty folder.",
+        clear=DEMO_FOLDERS,
+    )
 
 
 def _quiet() -> None:
@@ -206,14 +266,19 @@ def _quiet() -> None:
     datasets.disable_progress_bars()
 
 
-def run(output: str | Path = "rewardkit-demo", steps: int | None = None, quick: bool = False,
-        say: Callable[[str], Any] = print, settings: DemoSettings | None = None, seed: int = SEED) -> DemoResult:
+def run(
+    output: str | Path = "rewardkit-demo",
+    steps: int | None = None,
+    quick: bool = False,
+    say: Callable[[str], Any] = print,
+    settings: DemoSettings | None = None,
+    seed: int = SEED,
+) -> DemoResult:
     """Run the demo into `output` and return (and print through `say`) its numbers."""
     start = time.perf_counter()
     say(f"rewardkit demo: writing to {Path(output).resolve()}/ (data, models, plot; --output DIR to change)")
     _quiet()
     import torch
-
 
     settings = settings or (DemoSettings.quick() if quick else DemoSettings())
     if steps is not None:
@@ -246,10 +311,19 @@ def run(output: str | Path = "rewardkit-demo", steps: int | None = None, quick: 
     finally:
         torch.set_num_threads(threads)
     result = DemoResult(
-        output_dir=str(out), sft_val_em=start_cp.value("corpus") if start_cp else None, sft_test_em=sft_test,
-        best_step=best.step if best else None, best_val_em=best.value("corpus") if best else None,
-        best_test_em=best_test, best_path=best_path, plot=str(plot), scores=str(sidecar / selection.SCORES_FILE),
-        wall_time_s=round(time.perf_counter() - start, 1), seed=seed, stages=[asdict(r) for r in results])
+        output_dir=str(out),
+        sft_val_em=start_cp.value("corpus") if start_cp else None,
+        sft_test_em=sft_test,
+        best_step=best.step if best else None,
+        best_val_em=best.value("corpus") if best else None,
+        best_test_em=best_test,
+        best_path=best_path,
+        plot=str(plot),
+        scores=str(sidecar / selection.SCORES_FILE),
+        wall_time_s=round(time.perf_counter() - start, 1),
+        seed=seed,
+        stages=[asdict(r) for r in results],
+    )
 
     atomic_write_json(out / "demo_result.json", asdict(result))
     for line in report_lines(result):

@@ -14,8 +14,14 @@ from rewardkit.cli.console import Group, OutputConsole, print_table
 from rewardkit.cli.console import run as run_app
 
 # rich_markup_mode=None: plain help (flags shown as `--json`, not `--json <bool>`); Group: see rewardkit.cli.console.
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Rewards, callbacks and runs for TRL.",
-                  cls=Group, rich_markup_mode=None, pretty_exceptions_enable=False)
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Rewards, callbacks and runs for TRL.",
+    cls=Group,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
 console = OutputConsole()
 err = OutputConsole(stderr=True)
 
@@ -29,8 +35,11 @@ def _interval(low: Optional[float], high: Optional[float]) -> str:
 
 
 @app.callback()
-def _options(verbose: bool = typer.Option(False, "--verbose", "-v", envvar="REWARDKIT_VERBOSE",
-                                          help="Also show third-party warnings and log messages.")) -> None:
+def _options(
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", envvar="REWARDKIT_VERBOSE", help="Also show third-party warnings and log messages."
+    ),
+) -> None:
     if not verbose:
         from rewardkit.cli.console import quiet_third_party
 
@@ -60,8 +69,9 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
         err.print(Text.assemble(("failed plugin", "red"), f" {failed['name']} {failed['version']}: {failed['error']}"))
     for kind, names in data["conflicts"].items():
         for name, qualified in names.items():
-            err.print(Text.assemble(("conflict", "yellow"),
-                                    f" {kind[:-1]} {name!r}: use one of {', '.join(qualified)}"))
+            err.print(
+                Text.assemble(("conflict", "yellow"), f" {kind[:-1]} {name!r}: use one of {', '.join(qualified)}")
+            )
 
 
 @app.command()
@@ -70,14 +80,15 @@ def score(
     input: Path = typer.Option(..., "--input", "-i", help="JSONL rows with completion, prompt and references."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write rows with scores as JSONL."),
     completion_key: str = typer.Option("completion", help="Field holding the completion."),
-    overrides: Optional[list[str]] = typer.Option(None, "--set", help="Change a reward parameter of the spec: "
-                                                  "--set bertscore.model_type=./my-bert (repeatable)."),
+    overrides: Optional[list[str]] = typer.Option(
+        None, "--set", help="Change a reward parameter of the spec: --set bertscore.model_type=./my-bert (repeatable)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Score completions with a composed reward spec."""
+    from rewardkit.composition.scoring import score_rows
     from rewardkit.core.fileio import atomic_write_jsonl, check_output, dumps_strict, read_jsonl
     from rewardkit.models import compose_checked
-    from rewardkit.composition.scoring import score_rows
 
     composed = compose_checked(spec, overrides)
     if output is not None:
@@ -86,8 +97,13 @@ def score(
     scores = score_rows(composed, rows, completion_key=completion_key)
     summary = scores.summary()
     if output is not None:  # an input NaN is written as null (strict JSON)
-        atomic_write_jsonl(output, [dict(row, scores={a: v[i] for a, v in scores.components.items()},
-                                         combined=scores.combined[i]) for i, row in enumerate(rows)])
+        atomic_write_jsonl(
+            output,
+            [
+                dict(row, scores={a: v[i] for a, v in scores.components.items()}, combined=scores.combined[i])
+                for i, row in enumerate(rows)
+            ],
+        )
     if as_json:
         typer.echo(dumps_strict({"summary": summary, "corpus": scores.corpus(composed)}, indent=2))
         return
@@ -101,34 +117,52 @@ def score(
         console.print(Text(f"None rows: {line}"), soft_wrap=True)
     # The same two numbers as --json: "combined" above is the mean of the row scores; the corpus score applies
     # the expression to the component means (what `rewardkit select --aggregate corpus` ranks by).
-    console.print(Text(f"corpus score: {_fmt(scores.corpus(composed))} ({composed.expression} on the component "
-                       "means; 'combined' is the mean of the row scores)"), soft_wrap=True)
+    console.print(
+        Text(
+            f"corpus score: {_fmt(scores.corpus(composed))} ({composed.expression} on the component "
+            "means; 'combined' is the mean of the row scores)"
+        ),
+        soft_wrap=True,
+    )
 
 
 @app.command("select")
 def select_cmd(
-    directory: Path = typer.Argument(..., metavar="DIR", help="Folder with step_N.json / inference_epochE.json "
-                                     "files."),
+    directory: Path = typer.Argument(..., metavar="DIR", help="Folder with step_N.json / inference_epochE.json files."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="References joined by id (JSON list or JSONL)."),
-    spec: Optional[str] = typer.Option(None, "--spec", help="Compose spec file or preset (default: DIR/scores.json's)."),
+    spec: Optional[str] = typer.Option(
+        None, "--spec", help="Compose spec file or preset (default: DIR/scores.json's)."
+    ),
     aggregate: str = typer.Option("corpus", help="corpus (combine the component means) | item (mean of row scores)."),
-    completion_key: Optional[str] = typer.Option(None, help="Record field holding the generated text (default: "
-                                                 "'completion' when the records have it, else 'output')."),
-    intersect: bool = typer.Option(False, "--intersect", help="Score every checkpoint on the row ids all files "
-                                   "share (default: files with different rows are an error)."),
+    completion_key: Optional[str] = typer.Option(
+        None,
+        help="Record field holding the generated text (default: 'completion' when the records have it, else 'output').",
+    ),
+    intersect: bool = typer.Option(
+        False,
+        "--intersect",
+        help="Score every checkpoint on the row ids all files share (default: files with different rows are an error).",
+    ),
     lower_is_better: bool = typer.Option(False, "--lower-is-better", help="Pick the lowest score."),
     checkpoint: Optional[list[str]] = typer.Option(None, "--checkpoint", help="Only this file of DIR (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a plot of each metric against the step "
-                                        "(.png, .svg, .pdf... by the suffix)."),
-    overrides: Optional[list[str]] = typer.Option(None, "--set", help="Change a reward parameter of the spec: "
-                                                  "--set bertscore.model_type=./my-bert (repeatable)."),
-    policy: str = typer.Option("best", help="best (the top score) | earliest_tied (the earliest checkpoint whose "
-                               "difference to the best has a 95% interval holding 0)."),
+    plot: Optional[Path] = typer.Option(
+        None, "--plot", help="Write a plot of each metric against the step (.png, .svg, .pdf... by the suffix)."
+    ),
+    overrides: Optional[list[str]] = typer.Option(
+        None, "--set", help="Change a reward parameter of the spec: --set bertscore.model_type=./my-bert (repeatable)."
+    ),
+    policy: str = typer.Option(
+        "best",
+        help="best (the top score) | earliest_tied (the earliest checkpoint whose "
+        "difference to the best has a 95% interval holding 0).",
+    ),
     bootstrap: int = typer.Option(1000, help="Paired bootstrap resamples for the 95% intervals (0: off)."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
-    divergence_warn: Optional[int] = typer.Option(None, help="Reward-hacking check: say when the training reward "
-                                                  "rose and the score fell over the last K checkpoints."),
+    divergence_warn: Optional[int] = typer.Option(
+        None,
+        help="Reward-hacking check: say when the training reward rose and the score fell over the last K checkpoints.",
+    ),
 ) -> None:
     """Score every checkpoint's inference file in DIR and name the best one."""
     from rewardkit.selection import checkpoints as selection
@@ -138,10 +172,21 @@ def select_cmd(
 
         check_output(plot)  # refused before every checkpoint is scored, not after
         selection.plot_format(plot)
-    result = selection.select(directory, spec, labels, aggregate=aggregate, completion_key=completion_key,
-                              greater_is_better=not lower_is_better, names=checkpoint, intersection=intersect,
-                              overrides=overrides, policy=policy, bootstrap=bootstrap, seed=seed,
-                              divergence_warn=divergence_warn)
+    result = selection.select(
+        directory,
+        spec,
+        labels,
+        aggregate=aggregate,
+        completion_key=completion_key,
+        greater_is_better=not lower_is_better,
+        names=checkpoint,
+        intersection=intersect,
+        overrides=overrides,
+        policy=policy,
+        bootstrap=bootstrap,
+        seed=seed,
+        divergence_warn=divergence_warn,
+    )
     if plot is not None:
         selection.write_plot(result, plot)
     if as_json:
@@ -155,33 +200,53 @@ def select_cmd(
         table.add_column(Text(col), justify="left" if col == "checkpoint" else "right")
     for c in result.checkpoints:
         mark = " *" if c is result.best else ""
-        cells = [_interval(c.ci_low, c.ci_high), _interval(c.diff_low, c.diff_high) + (
-            " tied" if c.tied_with_best and c is not result.best else "")] if with_ci else []
-        table.add_row(Text(c.name + mark), "-" if c.step is None else str(c.step), _fmt(c.epoch),
-                      *(_fmt(c.components[a]) for a in result.components), _fmt(c.value(result.aggregate)),
-                      *cells, *([_fmt(c.train_reward)] if with_train else []))
+        cells = (
+            [
+                _interval(c.ci_low, c.ci_high),
+                _interval(c.diff_low, c.diff_high) + (" tied" if c.tied_with_best and c is not result.best else ""),
+            ]
+            if with_ci
+            else []
+        )
+        table.add_row(
+            Text(c.name + mark),
+            "-" if c.step is None else str(c.step),
+            _fmt(c.epoch),
+            *(_fmt(c.components[a]) for a in result.components),
+            _fmt(c.value(result.aggregate)),
+            *cells,
+            *([_fmt(c.train_reward)] if with_train else []),
+        )
     print_table(console, table)
     for line in selection.none_lines(result):
         console.print(Text(f"None rows: {line}"), soft_wrap=True)
     if with_ci:
-        console.print(Text(f"Intervals: paired bootstrap, {result.resamples} resamples of the same rows, seed "
-                           f"{result.seed}; 'tied' = not significantly different from the best. Policy: "
-                           f"{result.policy}."), soft_wrap=True)
+        console.print(
+            Text(
+                f"Intervals: paired bootstrap, {result.resamples} resamples of the same rows, seed "
+                f"{result.seed}; 'tied' = not significantly different from the best. Policy: "
+                f"{result.policy}."
+            ),
+            soft_wrap=True,
+        )
     if result.tie:
         console.print(Text(f"Tie: {result.tie}"), soft_wrap=True)
     if result.divergence:
         err.print(Text(f"Reward-hacking alarm: {result.divergence['message']}."), soft_wrap=True)
     elif divergence_warn is not None and not any(c.train_reward is not None for c in result.checkpoints):
-        err.print(Text("No training reward found (no trainer_state.json next to DIR): the divergence check could "
-                       "not run."), soft_wrap=True)
+        err.print(
+            Text("No training reward found (no trainer_state.json next to DIR): the divergence check could not run."),
+            soft_wrap=True,
+        )
     if result.intersection:
         dropped = ", ".join(f"{c.name}: {c.dropped}" for c in result.checkpoints if c.dropped)
         console.print(Text(f"Scored on the row ids all files share; rows dropped: {dropped or 'none'}."))
     if result.best is None:
         err.print("[yellow]No checkpoint has a score[/yellow] (every row was None).")
     else:
-        console.print(Text(f"Best: {result.best.name} ({result.best.file}, score "
-                           f"{_fmt(result.best.value(result.aggregate))})"))
+        console.print(
+            Text(f"Best: {result.best.name} ({result.best.file}, score {_fmt(result.best.value(result.aggregate))})")
+        )
     if plot is not None:
         console.print(Text(f"Plot: {plot}"))
 
@@ -189,19 +254,36 @@ def select_cmd(
 @app.command()
 def train(
     config: Path = typer.Argument(..., metavar="CONFIG", help="Stage or pipeline config (YAML/TOML/JSON)."),
-    overrides: Optional[list[str]] = typer.Option(None, "--set", help="Override a key: --set trainer.max_steps=2 "
-                                                  "(dotted key, YAML value; repeatable)."),
-    smoke: bool = typer.Option(False, "--smoke", help="Check the config end to end offline in about a minute: tiny "
-                               "local model, its first rows, 2 steps per stage; outputs in runs/smoke/."),
-    checkpoint: Optional[Path] = typer.Argument(None, metavar="PATH", help="With --resume: the checkpoint-N "
-                                                "folder to continue from (default: the latest complete one)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run: finished stages are reused, "
-                                "the interrupted one continues from its latest complete checkpoint-N (or PATH: "
-                                "--resume PATH)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Delete the earlier run in the output folders and "
-                                   "start over."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (the config's output_dir; "
-                                          "with --smoke, instead of runs/smoke/<config>)."),
+    overrides: Optional[list[str]] = typer.Option(
+        None, "--set", help="Override a key: --set trainer.max_steps=2 (dotted key, YAML value; repeatable)."
+    ),
+    smoke: bool = typer.Option(
+        False,
+        "--smoke",
+        help="Check the config end to end offline in about a minute: tiny "
+        "local model, its first rows, 2 steps per stage; outputs in runs/smoke/.",
+    ),
+    checkpoint: Optional[Path] = typer.Argument(
+        None,
+        metavar="PATH",
+        help="With --resume: the checkpoint-N folder to continue from (default: the latest complete one).",
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue an interrupted run: finished stages are reused, "
+        "the interrupted one continues from its latest complete checkpoint-N (or PATH: "
+        "--resume PATH).",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Delete the earlier run in the output folders and start over."
+    ),
+    output: Optional[Path] = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Output folder (the config's output_dir; with --smoke, instead of runs/smoke/<config>).",
+    ),
 ) -> None:
     """Train one stage (sft, rm, dpo, grpo) or a pipeline of stages from a config."""
     from rewardkit.train import run
@@ -212,15 +294,15 @@ def train(
         raise typer.BadParameter(f"{checkpoint} is a checkpoint to resume from. Hint: --resume {checkpoint}.")
     say = lambda line: console.print(Text(line), soft_wrap=True)  # noqa: E731
     where = (str(checkpoint) if checkpoint is not None else "latest") if resume else None
-    results = run(config, overrides, smoke=smoke, say=say, resume=where, overwrite=overwrite,
-                  output=output)
+    results = run(config, overrides, smoke=smoke, say=say, resume=where, overwrite=overwrite, output=output)
     finish_distributed()
     if not is_main_process():
         return  # under accelerate every rank gets here: one table is enough
     table = Table(title=f"{config}: {len(results)} stage(s)", title_justify="left")
     for col in ("stage", "name", "steps", "train loss", "time (s)", "model"):
-        table.add_column(col, justify="right" if col in ("steps", "train loss", "time (s)") else "left",
-                         overflow="fold")
+        table.add_column(
+            col, justify="right" if col in ("steps", "train loss", "time (s)") else "left", overflow="fold"
+        )
     for r in results:
         table.add_row(r.stage, Text(r.name), str(r.steps), _fmt(r.train_loss), f"{r.runtime_s:.1f}", Text(r.model))
     print_table(console, table)
@@ -246,16 +328,24 @@ def generate(
     model: Optional[str] = typer.Argument(None, help="Model folder or cached hub id (or use --from-run)."),
     input: Path = typer.Option(..., "--input", "-i", help="Rows to generate: .json list of objects or .jsonl."),
     output: Path = typer.Option(..., "--output", "-o", help="Output file: .json (a list) or .jsonl, by suffix."),
-    from_run: Optional[Path] = typer.Option(None, "--from-run", help="A `rewardkit train` run folder: its model, "
-                                            "best adapter, column mapping and system prompt."),
+    from_run: Optional[Path] = typer.Option(
+        None,
+        "--from-run",
+        help="A `rewardkit train` run folder: its model, best adapter, column mapping and system prompt.",
+    ),
     adapter: Optional[Path] = typer.Option(None, "--adapter", help="LoRA adapter folder (adapter_config.json)."),
-    into: Optional[str] = typer.Option(None, "--into", help="Dotted key receiving the completion in a copy of each "
-                                       "row, e.g. output.answer (default: completion)."),
-    into_overwrite: bool = typer.Option(False, "--into-overwrite", help="Allow --into to replace the row's id or "
-                                        "the prompt's source field."),
+    into: Optional[str] = typer.Option(
+        None,
+        "--into",
+        help="Dotted key receiving the completion in a copy of each row, e.g. output.answer (default: completion).",
+    ),
+    into_overwrite: bool = typer.Option(
+        False, "--into-overwrite", help="Allow --into to replace the row's id or the prompt's source field."
+    ),
     prompt_column: str = typer.Option("prompt", "--prompt-column", help="Prompt key (after --column mapping)."),
-    column: Optional[list[str]] = typer.Option(None, "--column", help="Map SRC=DST like dataset.columns, e.g. "
-                                               "input.question=prompt (repeatable)."),
+    column: Optional[list[str]] = typer.Option(
+        None, "--column", help="Map SRC=DST like dataset.columns, e.g. input.question=prompt (repeatable)."
+    ),
     columns_json: Optional[str] = typer.Option(None, "--columns-json", help="The mapping as a JSON object or file."),
     chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="Wrap string prompts as a user turn."),
     system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System message (implies --chat)."),
@@ -264,10 +354,14 @@ def generate(
     no_share_prefix: bool = typer.Option(False, "--no-share-prefix", help="Do not reuse the shared prompt prefix."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     dtype: str = typer.Option("auto", "--dtype", help="auto | float32 | bfloat16 | float16"),
-    chat_template: Optional[str] = typer.Option(None, "--chat-template", help="Chat template (a .jinja file or the "
-                                                "template text) replacing the tokenizer's."),
-    fail_on_empty: bool = typer.Option(False, "--fail-on-empty", help="Exit 1 when a completion is empty or "
-                                       "whitespace only (the file is still written)."),
+    chat_template: Optional[str] = typer.Option(
+        None, "--chat-template", help="Chat template (a .jinja file or the template text) replacing the tokenizer's."
+    ),
+    fail_on_empty: bool = typer.Option(
+        False,
+        "--fail-on-empty",
+        help="Exit 1 when a completion is empty or whitespace only (the file is still written).",
+    ),
     engine: str = typer.Option("hf", "--engine", help="hf (transformers, the default) | vllm (needs vllm)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -275,20 +369,44 @@ def generate(
     from rewardkit.generation import generate_file, parse_columns
 
     mapping = parse_columns(column, columns_json) if column or columns_json else None
-    result = generate_file(model, input, output, adapter=adapter, into=into, from_run=from_run, columns=mapping,
-                           prompt_column=prompt_column, chat=chat, system_prompt=system_prompt,
-                           batch_size=batch_size, max_new_tokens=max_new_tokens, share_prefix=not no_share_prefix,
-                           device=device, dtype=dtype, chat_template=chat_template,
-                           into_overwrite=into_overwrite, engine=engine)
+    result = generate_file(
+        model,
+        input,
+        output,
+        adapter=adapter,
+        into=into,
+        from_run=from_run,
+        columns=mapping,
+        prompt_column=prompt_column,
+        chat=chat,
+        system_prompt=system_prompt,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        share_prefix=not no_share_prefix,
+        device=device,
+        dtype=dtype,
+        chat_template=chat_template,
+        into_overwrite=into_overwrite,
+        engine=engine,
+    )
     if result.empty:  # stderr, also under --json: a submission of empty answers must not pass unnoticed
-        err.print(Text(f"warning: {result.empty} of {result.rows} completions are empty or whitespace only "
-                       f"(see {result.output})"), style="yellow")
+        err.print(
+            Text(
+                f"warning: {result.empty} of {result.rows} completions are empty or whitespace only "
+                f"(see {result.output})"
+            ),
+            style="yellow",
+        )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
         chosen = f" + adapter {result.adapter}" if result.adapter else ""
-        console.print(Text(f"Wrote {result.rows} rows to {result.output} ({result.model}{chosen}, {result.device} "
-                           f"{result.dtype}; load {result.load_seconds:.1f}s, generate {result.generate_seconds:.1f}s)"))
+        console.print(
+            Text(
+                f"Wrote {result.rows} rows to {result.output} ({result.model}{chosen}, {result.device} "
+                f"{result.dtype}; load {result.load_seconds:.1f}s, generate {result.generate_seconds:.1f}s)"
+            )
+        )
     if fail_on_empty and result.empty:
         raise typer.Exit(1)
 
@@ -296,8 +414,11 @@ def generate(
 @app.command()
 def tiny(
     directory: Path = typer.Argument(..., metavar="DIR", help="New folder for the model (Hugging Face layout)."),
-    data: Optional[list[Path]] = typer.Option(None, "--from", help="Data files (.jsonl/.json/.txt/.csv) whose "
-                                              "characters the tokenizer must cover (repeatable)."),
+    data: Optional[list[Path]] = typer.Option(
+        None,
+        "--from",
+        help="Data files (.jsonl/.json/.txt/.csv) whose characters the tokenizer must cover (repeatable).",
+    ),
     arch: str = typer.Option("qwen2", "--arch", help="qwen2 | llama (causal LM and classifier)."),
     hidden: int = typer.Option(64, "--hidden", min=8, max=4096, help="Hidden size."),
     layers: int = typer.Option(2, "--layers", min=1, max=48, help="Number of layers."),
@@ -325,8 +446,12 @@ def plugin_new(
     from rewardkit.cli.scaffold import new_plugin
 
     made = new_plugin(name, directory, description=description)
-    console.print(Text(f"Created {made.root} ({made.dist}: reward {made.reward}, view {made.view}).\nNext: "
-                       f"cd {made.root} && pip install -e . && python -m pytest   # then: rewardkit list"))
+    console.print(
+        Text(
+            f"Created {made.root} ({made.dist}: reward {made.reward}, view {made.view}).\nNext: "
+            f"cd {made.root} && pip install -e . && python -m pytest   # then: rewardkit list"
+        )
+    )
 
 
 def main() -> None:

@@ -17,8 +17,23 @@ from typing import Any
 
 OWN_MODULES = ("rewardkit",)
 # Modules that carry text for someone else: the writer is the first frame outside them.
-TRANSPORT = frozenset({"logging", "warnings", "rich", "click", "typer", "io", "codecs", "contextlib", "functools",
-                       "threading", "_py_warnings", "encodings", "colorama"})
+TRANSPORT = frozenset(
+    {
+        "logging",
+        "warnings",
+        "rich",
+        "click",
+        "typer",
+        "io",
+        "codecs",
+        "contextlib",
+        "functools",
+        "threading",
+        "_py_warnings",
+        "encodings",
+        "colorama",
+    }
+)
 PROGRESS = frozenset({"tqdm"})
 
 

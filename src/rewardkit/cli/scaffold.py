@@ -59,15 +59,19 @@ def check_name(name: object) -> str:
         raise ConfigError(f"plugin new: NAME must be a non-empty string, got {name!r}. {hint}")
     for prefix in ("rewardkit-", "rewardkit_"):
         if name.startswith(prefix) and len(name) > len(prefix):
-            raise ConfigError(f"plugin new: NAME {name!r} already starts with {prefix!r}; the folder and the "
-                              f"distribution get that prefix. Did you mean {name[len(prefix):]!r}?")
+            raise ConfigError(
+                f"plugin new: NAME {name!r} already starts with {prefix!r}; the folder and the "
+                f"distribution get that prefix. Did you mean {name[len(prefix) :]!r}?"
+            )
     if name == "rewardkit":
         raise ConfigError(f"plugin new: NAME cannot be 'rewardkit' (the core's own name). {hint}")
     if len(name) > MAX_NAME:
         raise ConfigError(f"plugin new: NAME has {len(name)} characters; at most {MAX_NAME}. {hint}")
     if NAME_PATTERN.fullmatch(name) is None:
-        raise ConfigError(f"plugin new: invalid NAME {name!r}: use lowercase letters, digits, '-' and '_', "
-                          f"starting with a letter and ending with a letter or digit. {hint}")
+        raise ConfigError(
+            f"plugin new: invalid NAME {name!r}: use lowercase letters, digits, '-' and '_', "
+            f"starting with a letter and ending with a letter or digit. {hint}"
+        )
     return name
 
 
@@ -78,14 +82,18 @@ def check_description(description: object) -> str:
     text = description.strip()
     if any("\udc80" <= c <= "\udcff" for c in text):  # undecodable argv bytes, escaped by Python (PEP 383)
         locale_vars = ", ".join(f"{k}={os.environ[k]}" for k in ("LC_ALL", "LC_CTYPE", "LANG") if os.environ.get(k))
-        raise ConfigError(f"plugin new: --description holds bytes that the locale's encoding "
-                          f"({sys.getfilesystemencoding()}) cannot decode: the command runs under a non-UTF-8 locale "
-                          f"({locale_vars or 'no LC_ALL, LC_CTYPE or LANG set'}), so non-ASCII text arrives as escapes. "
-                          "Hint: run it under a UTF-8 locale (LC_ALL=C.UTF-8) or with PYTHONUTF8=1.")
+        raise ConfigError(
+            f"plugin new: --description holds bytes that the locale's encoding "
+            f"({sys.getfilesystemencoding()}) cannot decode: the command runs under a non-UTF-8 locale "
+            f"({locale_vars or 'no LC_ALL, LC_CTYPE or LANG set'}), so non-ASCII text arrives as escapes. "
+            "Hint: run it under a UTF-8 locale (LC_ALL=C.UTF-8) or with PYTHONUTF8=1."
+        )
     if not text.isprintable() or len(text) > MAX_DESCRIPTION:
-        raise ConfigError(f"plugin new: --description must be one line of printable text of at most "
-                          f"{MAX_DESCRIPTION} characters (got {len(text)} characters: {text!r:.60}). "
-                          "Hint: write the longer story in the README.")
+        raise ConfigError(
+            f"plugin new: --description must be one line of printable text of at most "
+            f"{MAX_DESCRIPTION} characters (got {len(text)} characters: {text!r:.60}). "
+            "Hint: write the longer story in the README."
+        )
     return text
 
 
@@ -98,8 +106,13 @@ def plugin_names(name: str) -> dict[str, str]:
     """Every name derived from NAME (normalized): distribution and folder, module, registered reward and view."""
     name = normalized_name(check_name(name))
     prefix = name.replace("-", "_")
-    return {"name": name, "dist": f"rewardkit-{name}", "module": f"rewardkit_{prefix}",
-            "reward": f"{prefix}_word_overlap", "view": f"{prefix}_first_line"}
+    return {
+        "name": name,
+        "dist": f"rewardkit-{name}",
+        "module": f"rewardkit_{prefix}",
+        "reward": f"{prefix}_word_overlap",
+        "view": f"{prefix}_first_line",
+    }
 
 
 def _escaped(text: str) -> str:
@@ -119,24 +132,36 @@ def _fill(template: str, values: dict[str, str], where: str) -> str:
 def render(name: str, description: str | None = None) -> dict[str, str]:
     """{relative path: text} of the skeleton for NAME, nothing written."""
     values = plugin_names(name)
-    text = check_description(description) if description is not None else \
-        f"rewardkit plugin {values['dist']}: rewards and views for rewardkit."
+    text = (
+        check_description(description)
+        if description is not None
+        else f"rewardkit plugin {values['dist']}: rewards and views for rewardkit."
+    )
     values.update(description=text, description_escaped=_escaped(text))
     folder = resources.files("rewardkit.cli") / "templates" / "plugin"
-    return {target.format(module=values["module"]): _fill((folder / source).read_text(encoding="utf-8"), values,
-                                                          source)
-            for target, source in FILES.items()}
+    return {
+        target.format(module=values["module"]): _fill((folder / source).read_text(encoding="utf-8"), values, source)
+        for target, source in FILES.items()
+    }
 
 
 def _refuse_existing(root: Path) -> None:
     try:  # the same plugin under another spelling (rewardkit-x_y made by hand or by an older rewardkit)
-        twin = next((p for p in root.parent.iterdir() if p.name != root.name and p.name.startswith("rewardkit")
-                     and normalized_name(p.name) == root.name), None)
+        twin = next(
+            (
+                p
+                for p in root.parent.iterdir()
+                if p.name != root.name and p.name.startswith("rewardkit") and normalized_name(p.name) == root.name
+            ),
+            None,
+        )
     except OSError:
         twin = None  # an unreadable or missing --dir: ensure_dir names the problem
     if twin is not None:
-        raise ConfigError(f"plugin new: {twin} is the same plugin as {root.name} (pip treats '-' and '_' alike, "
-                          "and both give one module). Hint: choose another NAME, or move that folder away.")
+        raise ConfigError(
+            f"plugin new: {twin} is the same plugin as {root.name} (pip treats '-' and '_' alike, "
+            "and both give one module). Hint: choose another NAME, or move that folder away."
+        )
     if not os.path.lexists(root):
         return
     if not root.is_dir():
@@ -144,11 +169,14 @@ def _refuse_existing(root: Path) -> None:
     try:
         empty = next(root.iterdir(), None) is None
     except OSError as exc:
-        raise ConfigError(f"plugin new: {root} exists and cannot be read ({exc.strerror}). "
-                          "Hint: choose another NAME or --dir.") from None
+        raise ConfigError(
+            f"plugin new: {root} exists and cannot be read ({exc.strerror}). Hint: choose another NAME or --dir."
+        ) from None
     if not empty:
-        raise ConfigError(f"plugin new: {root} already exists and is not empty; rewardkit never overwrites it. "
-                          "Hint: choose another NAME or --dir, or move that folder away.")
+        raise ConfigError(
+            f"plugin new: {root} already exists and is not empty; rewardkit never overwrites it. "
+            "Hint: choose another NAME or --dir, or move that folder away."
+        )
 
 
 def new_plugin(name: str, directory: str | Path = ".", description: str | None = None) -> NewPlugin:

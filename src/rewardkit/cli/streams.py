@@ -37,7 +37,7 @@ def _escape(exc: UnicodeError) -> tuple[str | bytes, int]:
     any other character the stream's encoding lacks is written as a \\x, \\u escape."""
     if not isinstance(exc, UnicodeEncodeError):
         raise exc
-    chars = exc.object[exc.start:exc.end]
+    chars = exc.object[exc.start : exc.end]
     if all(0xDC80 <= ord(c) <= 0xDCFF for c in chars):
         return bytes(ord(c) - 0xDC00 for c in chars), exc.end
     return codecs.backslashreplace_errors(exc)

@@ -32,16 +32,28 @@ class MadeModel:
     def report(self) -> str:
         """Two lines: what was written, and how to use it."""
         what = {"lm": f"{self.arch} causal LM", "bert": "BERT", "classifier": f"{self.arch} reward model"}[self.kind]
-        use = {"lm": f"model: {self.path}  (or `rewardkit generate {self.path} ...`)",
-               "bert": f"--set bertscore.model_type={self.path} --set bertscore.num_layers={self.layers}",
-               "classifier": f"rewards: {{rm: {{use: reward_model, model: {self.path}}}}}"}[self.kind]
-        return (f"Wrote a tiny random {what} to {self.path} (hidden {self.hidden}, {self.layers} layers, "
-                f"{self.vocab} tokens incl. {self.data_chars} characters of your data, "
-                f"{self.parameters / 1e6:.2f}M parameters) in {self.seconds:.1f} s.\nUse it: {use}")
+        use = {
+            "lm": f"model: {self.path}  (or `rewardkit generate {self.path} ...`)",
+            "bert": f"--set bertscore.model_type={self.path} --set bertscore.num_layers={self.layers}",
+            "classifier": f"rewards: {{rm: {{use: reward_model, model: {self.path}}}}}",
+        }[self.kind]
+        return (
+            f"Wrote a tiny random {what} to {self.path} (hidden {self.hidden}, {self.layers} layers, "
+            f"{self.vocab} tokens incl. {self.data_chars} characters of your data, "
+            f"{self.parameters / 1e6:.2f}M parameters) in {self.seconds:.1f} s.\nUse it: {use}"
+        )
 
 
-def make(directory: str | Path, data: list[Path], *, arch: str = "qwen2", hidden: int = 64, layers: int = 2,
-         bert: bool = False, classifier: bool = False) -> MadeModel:
+def make(
+    directory: str | Path,
+    data: list[Path],
+    *,
+    arch: str = "qwen2",
+    hidden: int = 64,
+    layers: int = 2,
+    bert: bool = False,
+    classifier: bool = False,
+) -> MadeModel:
     """Build the model into a temporary folder next to `directory`, then rename it into place."""
     start = time.perf_counter()
     directory = Path(directory)
@@ -52,8 +64,10 @@ def make(directory: str | Path, data: list[Path], *, arch: str = "qwen2", hidden
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise ConfigError(f"tiny: {directory} exists and is not an empty folder. Hint: name a new folder.")
     if bert and ("t5" in str(directory) or str(directory).startswith("scibert")):
-        raise ConfigError(f"tiny: bert-score misreads a model path containing 't5' or starting with 'scibert' "
-                          f"({directory}). Hint: name the folder differently, e.g. tiny-bert.")
+        raise ConfigError(
+            f"tiny: bert-score misreads a model path containing 't5' or starting with 'scibert' "
+            f"({directory}). Hint: name the folder differently, e.g. tiny-bert."
+        )
     for path in data:
         if not path.is_file():
             why = "not a regular file" if path.exists() else "no such file"
@@ -78,9 +92,17 @@ def make(directory: str | Path, data: list[Path], *, arch: str = "qwen2", hidden
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     vocab, parameters = _size(directory, kind)
-    return MadeModel(str(directory), kind, arch, hidden, layers, vocab, parameters,
-                     len(chars) if kind != "bert" else len([c for c in chars if c.isalnum()]),
-                     round(time.perf_counter() - start, 1))
+    return MadeModel(
+        str(directory),
+        kind,
+        arch,
+        hidden,
+        layers,
+        vocab,
+        parameters,
+        len(chars) if kind != "bert" else len([c for c in chars if c.isalnum()]),
+        round(time.perf_counter() - start, 1),
+    )
 
 
 def _size(directory: Path, kind: str) -> tuple[int, int]:

@@ -23,20 +23,28 @@ def _checked(alias: str, values: Any, n: int | None) -> list[float | None]:
     Checked again even for `Reward`s: a plugin may override `__call__`, and the check costs ~2 % (bench_core).
     """
     if not isinstance(values, (list, tuple)):
-        raise RewardError(f"Component {alias!r} returned {type(values).__name__}, not a list of scores. "
-                          "Hint: a reward returns one float or None per completion.")
+        raise RewardError(
+            f"Component {alias!r} returned {type(values).__name__}, not a list of scores. "
+            "Hint: a reward returns one float or None per completion."
+        )
     if n is not None and len(values) != n:
-        raise RewardError(f"Component {alias!r} returned {len(values)} scores for {n} completions. Hint: a reward "
-                          "returns exactly one float or None per completion (fix the plugin that provides it).")
+        raise RewardError(
+            f"Component {alias!r} returned {len(values)} scores for {n} completions. Hint: a reward "
+            "returns exactly one float or None per completion (fix the plugin that provides it)."
+        )
     # Fast path for what rewards return (finite floats, None); anything else gets the full check.
-    return [v if (v.__class__ is float and v - v == 0.0) or v is None else as_score(v, alias, i)
-            for i, v in enumerate(values)]
+    return [
+        v if (v.__class__ is float and v - v == 0.0) or v is None else as_score(v, alias, i)
+        for i, v in enumerate(values)
+    ]
 
 
 def _finite(value: float, expression: str, row: dict) -> float:
     if math.isinf(value) or math.isnan(value):
-        raise RewardError(f"combine {expression!r} overflowed to {value} on components {row}. Hint: use smaller "
-                          "weights (scores are finite numbers).")
+        raise RewardError(
+            f"combine {expression!r} overflowed to {value} on components {row}. Hint: use smaller "
+            "weights (scores are finite numbers)."
+        )
     return value
 
 
@@ -53,8 +61,15 @@ class Composed:
     [0.95, 0.2]
     """
 
-    def __init__(self, components: dict[str, Any], combine: expr.Node, *, none: Literal["zero", "propagate"] = "zero",
-                 name: str = "composed", text: str = "") -> None:
+    def __init__(
+        self,
+        components: dict[str, Any],
+        combine: expr.Node,
+        *,
+        none: Literal["zero", "propagate"] = "zero",
+        name: str = "composed",
+        text: str = "",
+    ) -> None:
         self.components = components
         self.tree = combine
         self.none = none
@@ -101,8 +116,13 @@ class Composed:
                 pair = native() if callable(native) else None
                 if pair is not None:
                     funcs[i], classes[i] = pair
-        return ({"reward_funcs": funcs,
-                 "reward_processing_classes": classes if any(c is not None for c in classes) else None}, weights)
+        return (
+            {
+                "reward_funcs": funcs,
+                "reward_processing_classes": classes if any(c is not None for c in classes) else None,
+            },
+            weights,
+        )
 
     def score_components(self, **kwargs: Any) -> dict[str, list[float | None]]:
         """Each component's scores, keyed by alias; each output checked (length, type, finite)."""

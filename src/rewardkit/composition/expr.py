@@ -21,6 +21,8 @@ MAX_DEPTH = 200  # nesting of the tree: every later walk (linear form, evaluatio
 
 class Overflow(ArithmeticError):
     """A combine step on finite values gave inf or NaN (not a division by zero)."""
+
+
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 
 
@@ -53,30 +55,40 @@ Node = Union[Num, Var, Bin, Call]
 def parse(text: str, names: set[str] | frozenset[str]) -> Node:
     """Parse `text` into a tree over the declared `names`; raise ExpressionError on anything else."""
     if not isinstance(text, str):
-        raise ExpressionError(f"combine: must be an expression string, got {type(text).__name__} ({text!r:.40}). "
-                              "Hint: quote it, e.g. combine: \"(a + 2*b) / 3\".")
+        raise ExpressionError(
+            f"combine: must be an expression string, got {type(text).__name__} ({text!r:.40}). "
+            'Hint: quote it, e.g. combine: "(a + 2*b) / 3".'
+        )
     if not text.strip():
-        raise ExpressionError("combine: the expression is empty. Hint: e.g. combine: \"(a + 2*b) / 3\".")
+        raise ExpressionError('combine: the expression is empty. Hint: e.g. combine: "(a + 2*b) / 3".')
     if len(text) > MAX_LENGTH:
-        raise ExpressionError(f"combine: the expression has {len(text)} characters (limit {MAX_LENGTH}). "
-                              "Hint: combine fewer terms, or weights per reward.")
+        raise ExpressionError(
+            f"combine: the expression has {len(text)} characters (limit {MAX_LENGTH}). "
+            "Hint: combine fewer terms, or weights per reward."
+        )
     try:
         with warnings.catch_warnings():  # "invalid decimal literal" and the like: the SyntaxError says it
             warnings.simplefilter("ignore", SyntaxWarning)
             tree = ast.parse(text.strip(), mode="eval")
         node = _convert(tree.body, text, frozenset(names), 0)
     except SyntaxError as exc:
-        raise ExpressionError(f"combine: syntax error in {text!r:.80} at column {exc.offset}: {exc.msg}. "
-                              "Hint: only + - * /, parentheses, numbers, aliases, min, max, clip.") from None
+        raise ExpressionError(
+            f"combine: syntax error in {text!r:.80} at column {exc.offset}: {exc.msg}. "
+            "Hint: only + - * /, parentheses, numbers, aliases, min, max, clip."
+        ) from None
     except (RecursionError, MemoryError):
-        raise ExpressionError(f"combine: the expression {text[:40]!r}... is nested more than {MAX_DEPTH} levels "
-                              "deep (each term of a long a + b + ... is one level). Hint: use fewer parentheses "
-                              "and terms.") from None
+        raise ExpressionError(
+            f"combine: the expression {text[:40]!r}... is nested more than {MAX_DEPTH} levels "
+            "deep (each term of a long a + b + ... is one level). Hint: use fewer parentheses "
+            "and terms."
+        ) from None
     _check_constants(node, text)
     linear = linear_form(node)
     if linear is not None and not all(math.isfinite(c) for c in (*linear[0].values(), linear[1])):
-        raise ExpressionError(f"combine: {text!r} multiplies out to a weight that is not a finite number. "
-                              "Hint: use smaller constants (scores are finite numbers).")
+        raise ExpressionError(
+            f"combine: {text!r} multiplies out to a weight that is not a finite number. "
+            "Hint: use smaller constants (scores are finite numbers)."
+        )
     return node
 
 
@@ -98,8 +110,9 @@ def _check_constants(node: Node, text: str) -> None:
         if math.isnan(value):
             raise ExpressionError(f"combine: {text!r} divides by a constant zero. Hint: fix the divisor.")
         if math.isinf(value):
-            raise ExpressionError(f"combine: {text!r} has a constant part that overflows to infinity. "
-                                  "Hint: use smaller constants.")
+            raise ExpressionError(
+                f"combine: {text!r} has a constant part that overflows to infinity. Hint: use smaller constants."
+            )
         return
     if isinstance(node, Bin) and node.op == "/" and not aliases(node.right) and _constant(node.right) == 0:
         raise ExpressionError(f"combine: {text!r} divides by a constant zero. Hint: fix the divisor.")
@@ -109,8 +122,10 @@ def _check_constants(node: Node, text: str) -> None:
 
 def _fail(node: ast.AST, text: str, what: str) -> ExpressionError:
     col = getattr(node, "col_offset", 0)
-    return ExpressionError(f"combine: {what} at column {col + 1} of {text!r} is not allowed. Hint: only "
-                           "+ - * /, parentheses, numbers, reward aliases, min(...), max(...), clip(x, lo, hi).")
+    return ExpressionError(
+        f"combine: {what} at column {col + 1} of {text!r} is not allowed. Hint: only "
+        "+ - * /, parentheses, numbers, reward aliases, min(...), max(...), clip(x, lo, hi)."
+    )
 
 
 def _convert(node: ast.AST, text: str, names: frozenset[str], depth: int) -> Node:
@@ -129,12 +144,15 @@ def _convert(node: ast.AST, text: str, names: frozenset[str], depth: int) -> Nod
         return Num(value)
     if isinstance(node, ast.Name):
         if node.id not in names:
-            raise ExpressionError(f"combine: unknown alias {node.id!r} in {text!r}.{closest(node.id, names)} "
-                                  f"Declared aliases: {', '.join(sorted(names)) or '(none)'}.")
+            raise ExpressionError(
+                f"combine: unknown alias {node.id!r} in {text!r}.{closest(node.id, names)} "
+                f"Declared aliases: {', '.join(sorted(names)) or '(none)'}."
+            )
         return Var(node.id)
     if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        return Bin(_OPS[type(node.op)], _convert(node.left, text, names, depth),
-                   _convert(node.right, text, names, depth))
+        return Bin(
+            _OPS[type(node.op)], _convert(node.left, text, names, depth), _convert(node.right, text, names, depth)
+        )
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         inner = _convert(node.operand, text, names, depth)
         return Bin("*", Num(-1.0), inner) if isinstance(node.op, ast.USub) else inner

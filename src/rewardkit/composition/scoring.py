@@ -53,15 +53,18 @@ def summarize(name: str, values: list[float | None]) -> dict:
     }
 
 
-def score_rows(composed: Composed, rows: list[dict], completion_key: str = "completion",
-               prompt_key: str = "prompt") -> Scores:
+def score_rows(
+    composed: Composed, rows: list[dict], completion_key: str = "completion", prompt_key: str = "prompt"
+) -> Scores:
     """Score dict rows: `completion_key` holds completions, every other key is passed as a column."""
     if not rows:
         raise DataError("No rows to score. Hint: the input file is empty.")
     missing = [i for i, row in enumerate(rows) if completion_key not in row]
     if missing:
-        raise DataError(f"Rows {missing[:10]} have no {completion_key!r} field (fields of row {missing[0]}: "
-                        f"{sorted(rows[missing[0]])}). Hint: pass --completion-key.")
+        raise DataError(
+            f"Rows {missing[:10]} have no {completion_key!r} field (fields of row {missing[0]}: "
+            f"{sorted(rows[missing[0]])}). Hint: pass --completion-key."
+        )
     columns: dict[str, list[Any]] = {}
     keys = sorted({k for row in rows for k in row} - {completion_key, prompt_key})
     for key in keys:
@@ -69,7 +72,9 @@ def score_rows(composed: Composed, rows: list[dict], completion_key: str = "comp
     prompts = [row.get(prompt_key) for row in rows]
     completions = [row[completion_key] for row in rows]
     components = composed.score_components(prompts=prompts, completions=completions, **columns)
-    reasons = {alias: dict(getattr(reward, "none_reasons", None) or {}) for alias, reward in composed.components.items()}
+    reasons = {
+        alias: dict(getattr(reward, "none_reasons", None) or {}) for alias, reward in composed.components.items()
+    }
     for alias, values in components.items():  # a reward that keeps no reasons (a nested Composed, a plugin's own)
         if not reasons[alias] and None in values:
             reasons[alias] = {"returned None": values.count(None)}

@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from rewardkit.composition import expr
 from rewardkit.core.errors import ConfigError, closest
 
-
 RESERVED = ("rewards", "combine", "none", "name", "preset", "set")
 _RESERVED = set(RESERVED)
 
@@ -48,8 +47,12 @@ class ComposeSpec(BaseModel):
         `portable=True`: inline callables are written as their import path (`module:name`), so the dict can be
         recorded as JSON (scores.json) and read back by `rewardkit select`.
         """
-        rewards = {alias: ({**entry, "use": callable_path(entry["use"])} if portable and callable(entry["use"])
-                           else dict(entry)) for alias, entry in self.rewards.items()}
+        rewards = {
+            alias: (
+                {**entry, "use": callable_path(entry["use"])} if portable and callable(entry["use"]) else dict(entry)
+            )
+            for alias, entry in self.rewards.items()
+        }
         out: dict = {"rewards": rewards, "combine": self.combine, "none": self.none}
         if self.name is not None:
             out["name"] = self.name
@@ -66,21 +69,27 @@ class ComposeSpec(BaseModel):
             return
         alias = path[0]
         if alias not in self.rewards or len(path) < 2 or not all(path):
-            raise ConfigError(f"{self.where}: set {key!r}: no reward {alias!r} in this spec."
-                              f"{closest(alias, list(self.rewards))} Hint: keys are <alias>.<parameter>, aliases "
-                              f"here: {', '.join(self.rewards)} (or combine, none, name).")
+            raise ConfigError(
+                f"{self.where}: set {key!r}: no reward {alias!r} in this spec."
+                f"{closest(alias, list(self.rewards))} Hint: keys are <alias>.<parameter>, aliases "
+                f"here: {', '.join(self.rewards)} (or combine, none, name)."
+            )
         node: Any = self.rewards[alias]
         for depth, part in enumerate(path[1:-1], start=1):
             child = node.get(part) if isinstance(node, dict) else None
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                raise ConfigError(f"{self.where}: set {key!r}: {'.'.join(path[:depth + 1])} is {child!r:.40}, not "
-                                  f"a mapping. Hint: set it whole ({'.'.join(path[:depth + 1])}: ...).")
+                raise ConfigError(
+                    f"{self.where}: set {key!r}: {'.'.join(path[: depth + 1])} is {child!r:.40}, not "
+                    f"a mapping. Hint: set it whole ({'.'.join(path[: depth + 1])}: ...)."
+                )
             node = child
         if path[-1] == "weight":
-            raise ConfigError(f"{self.where}: set {key!r}: weights are folded into `combine` when a spec is "
-                              f"loaded. Hint: set combine (now {self.combine!r}).")
+            raise ConfigError(
+                f"{self.where}: set {key!r}: weights are folded into `combine` when a spec is "
+                f"loaded. Hint: set combine (now {self.combine!r})."
+            )
         node[path[-1]] = value
 
 
@@ -99,8 +108,10 @@ def parse_combine(spec: ComposeSpec) -> expr.Node:
     tree = expr.parse(spec.combine, set(spec.rewards))
     unused = set(spec.rewards) - expr.aliases(tree)
     if unused:
-        raise ConfigError(f"{spec.where}: rewards {sorted(unused)} are declared but not used in combine "
-                          f"{spec.combine!r}. Hint: use them or remove them.")
+        raise ConfigError(
+            f"{spec.where}: rewards {sorted(unused)} are declared but not used in combine "
+            f"{spec.combine!r}. Hint: use them or remove them."
+        )
     return tree
 
 
@@ -112,14 +123,18 @@ def parse_spec(data: Any, where: str = "spec") -> ComposeSpec:
 def _entry(alias: Any, entry: Any, where: str) -> tuple[dict, float | None]:
     """One normalised reward entry {"use": ..., "name": alias, ...} and its `weight:` (None when not given)."""
     if not isinstance(alias, str) or not alias.isidentifier() or alias in expr.FUNCTIONS:
-        raise ConfigError(f"{where}: alias {alias!r} must be an identifier (letters, digits, _) and not "
-                          f"one of {sorted(expr.FUNCTIONS)}.")
+        raise ConfigError(
+            f"{where}: alias {alias!r} must be an identifier (letters, digits, _) and not "
+            f"one of {sorted(expr.FUNCTIONS)}."
+        )
     if isinstance(entry, str) or (callable(entry) and not isinstance(entry, dict)):
         entry = {"use": entry}
     use = entry.get("use") if isinstance(entry, dict) else None
     if not (isinstance(use, str) and use) and not callable(use):
-        raise ConfigError(f"{where}: rewards.{alias}: needs 'use: <reward name>' (or a Python callable), got "
-                          f"{entry!r:.80}. Hint: {{use: exact_match}}, or {{use: my_module:my_function}}.")
+        raise ConfigError(
+            f"{where}: rewards.{alias}: needs 'use: <reward name>' (or a Python callable), got "
+            f"{entry!r:.80}. Hint: {{use: exact_match}}, or {{use: my_module:my_function}}."
+        )
     params = dict(entry)
     weight = None
     if "weight" in params:
@@ -129,25 +144,32 @@ def _entry(alias: Any, entry: Any, where: str) -> tuple[dict, float | None]:
         except OverflowError:
             weight = None
         if weight is None or not math.isfinite(weight) or weight < 0:
-            raise ConfigError(f"{where}: rewards.{alias}.weight: {raw!r:.40} is not a finite number >= 0. "
-                              "Hint: for a penalty write it in `combine:` (e.g. \"a - b\").")
+            raise ConfigError(
+                f"{where}: rewards.{alias}.weight: {raw!r:.40} is not a finite number >= 0. "
+                'Hint: for a penalty write it in `combine:` (e.g. "a - b").'
+            )
     params.setdefault("name", alias)
     return params, weight
 
 
 def _parse(data: Any, where: str) -> ComposeSpec:
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: a compose spec is a mapping, got {type(data).__name__}. "
-                          "Hint: rewards: {em: {use: exact_match}}.")
+        raise ConfigError(
+            f"{where}: a compose spec is a mapping, got {type(data).__name__}. "
+            "Hint: rewards: {em: {use: exact_match}}."
+        )
     if "preset" in data or "set" in data:
-        raise ConfigError(f"{where}: `preset:` / `set:` are read by rewardkit.load_spec / compose, not here. "
-                          "Hint: compose({'preset': 'official', 'set': {...}}).")
+        raise ConfigError(
+            f"{where}: `preset:` / `set:` are read by rewardkit.load_spec / compose, not here. "
+            "Hint: compose({'preset': 'official', 'set': {...}})."
+        )
     nested = "rewards" in data
     entries = data["rewards"] if nested else {k: v for k, v in data.items() if k not in _RESERVED}
     unknown_top = set(data) - _RESERVED if nested else set()
     if unknown_top:
-        raise ConfigError(f"{where}: unknown top-level keys {sorted(map(str, unknown_top))}. Hint: allowed are "
-                          f"{sorted(_RESERVED)}.")
+        raise ConfigError(
+            f"{where}: unknown top-level keys {sorted(map(str, unknown_top))}. Hint: allowed are {sorted(_RESERVED)}."
+        )
     if not isinstance(entries, dict) or not entries:
         raise ConfigError(f"{where}: no rewards. Hint: rewards: {{em: {{use: exact_match}}}}.")
     rewards: dict[str, dict] = {}
@@ -158,16 +180,20 @@ def _parse(data: Any, where: str) -> ComposeSpec:
             weights[alias] = weight
     text = data.get("combine")
     if text is not None and weights:
-        raise ConfigError(f"{where}: both `combine` and per-reward `weight` given ({sorted(weights)}). "
-                          "Hint: put the weights into the expression.")
+        raise ConfigError(
+            f"{where}: both `combine` and per-reward `weight` given ({sorted(weights)}). "
+            "Hint: put the weights into the expression."
+        )
     if text is None:
         text = " + ".join(f"{weights.get(a, 1.0)!r}*{a}" for a in rewards)
     if not isinstance(text, str):
         expr.parse(text, set(rewards))  # raises the expression error ("must be an expression string, got int")
     none = data.get("none", "zero")
     if none not in ("zero", "propagate"):
-        raise ConfigError(f"{where}: none: {none!r} is not valid.{closest(str(none), ['zero', 'propagate'])} "
-                          "Hint: none: zero | propagate.")
+        raise ConfigError(
+            f"{where}: none: {none!r} is not valid.{closest(str(none), ['zero', 'propagate'])} "
+            "Hint: none: zero | propagate."
+        )
     name = data.get("name")
     if name is not None and (not isinstance(name, str) or not name):
         raise ConfigError(f"{where}: name: {name!r} must be a non-empty string. Hint: name: my_reward.")

@@ -56,11 +56,15 @@ def split_spec(kind: str, spec: object, where: str) -> tuple[str, dict]:
         params = dict(spec)
         name = params.pop(key, None)
         if not isinstance(name, str) or not name:
-            raise ConfigError(f"{where}: a {single} given as a mapping needs '{key}: <name>', got "
-                              f"{spec!r:.80}. Hint: {{{key}: <name>, ...parameters}}; `rewardkit list` shows names.")
+            raise ConfigError(
+                f"{where}: a {single} given as a mapping needs '{key}: <name>', got "
+                f"{spec!r:.80}. Hint: {{{key}: <name>, ...parameters}}; `rewardkit list` shows names."
+            )
         return name, params
-    raise ConfigError(f"{where}: expected a {single} name or a mapping, got {type(spec).__name__} "
-                      f"({spec!r:.60}). Hint: {{{key}: <name>, ...parameters}}.")
+    raise ConfigError(
+        f"{where}: expected a {single} name or a mapping, got {type(spec).__name__} "
+        f"({spec!r:.60}). Hint: {{{key}: <name>, ...parameters}}."
+    )
 
 
 def _built_ok(kind: str, obj: Any) -> str | None:
@@ -73,8 +77,10 @@ def _check_built(kind: str, entry: Entry, obj: Any) -> Any:
     need = _built_ok(kind, obj)
     if need is not None:
         single = kind_of(kind).singular
-        raise ConfigError(f"{single} {entry.qualified!r} built {obj!r:.60}, which is not {need}. "
-                          f"Hint: fix the plugin {entry.source} or pick another {single}.")
+        raise ConfigError(
+            f"{single} {entry.qualified!r} built {obj!r:.60}, which is not {need}. "
+            f"Hint: fix the plugin {entry.source} or pick another {single}."
+        )
     return obj
 
 
@@ -96,11 +102,14 @@ class Builder:
                 return None
             if isinstance(spec, list):
                 if not spec or len(spec) > MAX_CHAIN:
-                    raise ConfigError(f"{where}: a view chain needs 1 to {MAX_CHAIN} views, got {len(spec)}. "
-                                      "Hint: [boxed] or [{view: after, marker: 'A:'}, last_number].")
+                    raise ConfigError(
+                        f"{where}: a view chain needs 1 to {MAX_CHAIN} views, got {len(spec)}. "
+                        "Hint: [boxed] or [{view: after, marker: 'A:'}, last_number]."
+                    )
                 if _nesting >= MAX_NESTING:
-                    raise ConfigError(f"{where}: view chains nested more than {MAX_NESTING} deep. Hint: write "
-                                      "one flat list of views.")
+                    raise ConfigError(
+                        f"{where}: view chains nested more than {MAX_NESTING} deep. Hint: write one flat list of views."
+                    )
                 return Chain([self.build(kind, s, f"{where}[{i}]", _nesting + 1) for i, s in enumerate(spec)])
         if not is_spec(spec):
             if _built_ok(kind, spec) is None:
@@ -135,6 +144,8 @@ class Builder:
         except RewardkitError:
             raise
         except (Exception, SystemExit) as exc:  # a plugin factory's own TypeError/sys.exit(): name the plugin
-            raise ConfigError(f"{owner} from {entry.source} could not be built: {type(exc).__name__}: {exc}. "
-                              f"Hint: check its parameters with `rewardkit list --json`.") from exc
+            raise ConfigError(
+                f"{owner} from {entry.source} could not be built: {type(exc).__name__}: {exc}. "
+                f"Hint: check its parameters with `rewardkit list --json`."
+            ) from exc
         return _check_built(kind, entry, obj)

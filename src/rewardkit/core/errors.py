@@ -52,9 +52,17 @@ def _split_hint(message: str) -> tuple[str, str | None]:
 class RewardkitError(Exception):
     """Base class of every error rewardkit raises on purpose."""
 
-    def __init__(self, problem: str = "", *, owner: str | None = None, path: str | None = None,
-                 file: str | None = None, line: int | None = None, hint: str | None = None,
-                 context: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        problem: str = "",
+        *,
+        owner: str | None = None,
+        path: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+        context: Iterable[str] = (),
+    ) -> None:
         super().__init__(problem)
         self.where = Where(owner, path, file, line)
         self.context: tuple[str, ...] = tuple(context)

@@ -15,18 +15,33 @@ from pathlib import Path
 from typing import Any
 
 from rewardkit.core.errors import ConfigError, DataError
+
 # The readers live in `reading` (below `tiny`); fileio is where callers find every read and write.
 from rewardkit.core.reading import (
     DEFAULT_MAX_INPUT_BYTES as DEFAULT_MAX_INPUT_BYTES,
+)
+from rewardkit.core.reading import (
     MAX_INPUT_ENV as MAX_INPUT_ENV,
-    max_input_bytes as max_input_bytes,
-    read_input_bytes as read_input_bytes,
-    read_json as read_json,
-    read_jsonl as read_jsonl,
-    read_records as read_records,
-    read_text as read_text,
 )
 from rewardkit.core.reading import file_kind as _kind
+from rewardkit.core.reading import (
+    max_input_bytes as max_input_bytes,
+)
+from rewardkit.core.reading import (
+    read_input_bytes as read_input_bytes,
+)
+from rewardkit.core.reading import (
+    read_json as read_json,
+)
+from rewardkit.core.reading import (
+    read_jsonl as read_jsonl,
+)
+from rewardkit.core.reading import (
+    read_records as read_records,
+)
+from rewardkit.core.reading import (
+    read_text as read_text,
+)
 
 _NOT_FILE_HINT = "Hint: choose a file path; rewardkit writes files atomically and never replaces a FIFO or device."
 
@@ -65,16 +80,20 @@ def ensure_dir(path: str | Path) -> Path:
     while not os.path.lexists(probe) and probe != probe.parent:
         probe = probe.parent  # find the first existing ancestor: mkdir's ENOTDIR/EEXIST would not name it
     if probe.exists() and not probe.is_dir():
-        raise DataError(f"{probe}: exists and is not a folder, so {path} cannot be created there. "
-                        "Hint: choose another output folder or move that file away.")
+        raise DataError(
+            f"{probe}: exists and is not a folder, so {path} cannot be created there. "
+            "Hint: choose another output folder or move that file away."
+        )
     try:
         os.makedirs(path, exist_ok=True)  # mode 0o777 is filtered by the umask (and default ACLs) by the kernel
     except OSError as exc:
         raise _os_error(exc, path, "create the folder", path) from None
     if not os.access(path, os.W_OK | os.X_OK):
         reason = "read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "permission denied"
-        raise DataError(f"{path}: the folder is not writable ({reason}). "
-                        "Hint: choose a writable output folder, or fix its permissions.")
+        raise DataError(
+            f"{path}: the folder is not writable ({reason}). "
+            "Hint: choose a writable output folder, or fix its permissions."
+        )
     return path
 
 
@@ -100,8 +119,9 @@ def _write_target(path: Path) -> tuple[Path, os.stat_result | None]:
         raise _os_error(exc, target, "inspect the file") from None
     if not stat.S_ISREG(st.st_mode):
         shown = f"{path} (-> {target})" if str(target) != os.path.abspath(path) else str(path)
-        raise DataError(f"{shown}: is {_kind(st.st_mode)}, not a regular file, so it cannot be written. "
-                        f"{_NOT_FILE_HINT}")
+        raise DataError(
+            f"{shown}: is {_kind(st.st_mode)}, not a regular file, so it cannot be written. {_NOT_FILE_HINT}"
+        )
     return target, st
 
 
@@ -126,7 +146,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             os.chmod(tmp, stat.S_IMODE(old.st_mode) if old else 0o666 & ~current_umask())  # mkstemp made it 0600
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)  # data on disk before the rename makes it visible
         finally:
             os.close(fd)
@@ -145,8 +165,10 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:  # lone surrogates, e.g. from a JSON "\ud800" escape in the input
-        raise DataError(f"{path}: cannot write: the text has an unpaired surrogate at offset {exc.start}, which "
-                        "UTF-8 cannot hold. Hint: clean the text (str.encode(errors='replace')).") from None
+        raise DataError(
+            f"{path}: cannot write: the text has an unpaired surrogate at offset {exc.start}, which "
+            "UTF-8 cannot hold. Hint: clean the text (str.encode(errors='replace'))."
+        ) from None
     return atomic_write_bytes(path, data)
 
 
@@ -162,8 +184,15 @@ def _marker_owner(marker: Path) -> str | None:
     return rest.partition("`")[0] or None
 
 
-def claim_output_dir(root: Path, owner: str, refuse: str, *, clear: tuple[str, ...] | None = None,
-                     delete: bool = True, write_marker: bool = True) -> Path:
+def claim_output_dir(
+    root: Path,
+    owner: str,
+    refuse: str,
+    *,
+    clear: tuple[str, ...] | None = None,
+    delete: bool = True,
+    write_marker: bool = True,
+) -> Path:
     """Make `root` the output folder of `owner` (e.g. "rewardkit demo") and return it.
 
     A non-empty folder `owner` did not write (no marker naming it) is refused with the ConfigError `refuse`.
@@ -175,7 +204,7 @@ def claim_output_dir(root: Path, owner: str, refuse: str, *, clear: tuple[str, .
     if root.exists() and any(root.iterdir()) and _marker_owner(root / OUTPUT_MARKER) != owner:
         raise ConfigError(refuse)
     if delete:
-        for target in ([root / name for name in clear] if clear is not None else [root]):
+        for target in [root / name for name in clear] if clear is not None else [root]:
             shutil.rmtree(target, ignore_errors=True)
     ensure_dir(root)
     if write_marker:
@@ -214,8 +243,10 @@ def dumps_strict(obj: Any, indent: int | None = None) -> str:
         where = nonfinite_path(obj)
         if where is None:
             raise  # circular reference etc.: a programming error, not bad data
-        raise DataError(f"the value at {where} is NaN or Infinity, which strict JSON cannot hold. "
-                        "Hint: replace it with None or a finite number.") from None
+        raise DataError(
+            f"the value at {where} is NaN or Infinity, which strict JSON cannot hold. "
+            "Hint: replace it with None or a finite number."
+        ) from None
 
 
 def atomic_write_json(path: str | Path, data: Any) -> Path:
@@ -249,8 +280,10 @@ def atomic_replace_dir(tmp_dir: Path, final: Path) -> Path:
     try:
         old = os.lstat(target) if os.path.lexists(target) else None
         if old is not None and not stat.S_ISDIR(old.st_mode):
-            raise DataError(f"{final}: is {_kind(old.st_mode)}, not a folder, so it cannot be replaced by one. "
-                            "Hint: choose a folder path.")
+            raise DataError(
+                f"{final}: is {_kind(old.st_mode)}, not a folder, so it cannot be replaced by one. "
+                "Hint: choose a folder path."
+            )
         if tmp_dir.resolve().parent != target.parent:  # os.replace is atomic only within one folder/file system
             staged = make_temp_dir(target.parent, f".{target.name}.")
             shutil.copytree(tmp_dir, staged, dirs_exist_ok=True)

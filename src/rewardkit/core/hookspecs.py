@@ -25,23 +25,19 @@ class Register(Protocol):
     def __call__(self, name: str, factory: object, *, params: type | None = None, summary: str | None = None) -> None:
         """`factory(**params)` builds the object; `params` is a pydantic model (default: `factory.Params`)."""
 
-    def reward(self, name: str, factory: Factory, *, params: type | None = None,
-               summary: str | None = None) -> None:
+    def reward(self, name: str, factory: Factory, *, params: type | None = None, summary: str | None = None) -> None:
         """A Reward subclass, a plain TRL-style reward function, or 'module:attr'."""
 
     def view(self, name: str, factory: Factory, *, params: type | None = None, summary: str | None = None) -> None:
         """A View subclass (or any factory of `callable(text) -> str | None`)."""
 
-    def tokenizer(self, name: str, factory: Factory, *, params: type | None = None,
-                  summary: str | None = None) -> None:
+    def tokenizer(self, name: str, factory: Factory, *, params: type | None = None, summary: str | None = None) -> None:
         """A Tokenizer subclass (or any factory of an object with `.tokenize(text)`)."""
 
-    def callback(self, name: str, factory: Factory, *, params: type | None = None,
-                 summary: str | None = None) -> None:
+    def callback(self, name: str, factory: Factory, *, params: type | None = None, summary: str | None = None) -> None:
         """A trainer-callback factory."""
 
-    def generator(self, name: str, factory: Factory, *, params: type | None = None,
-                  summary: str | None = None) -> None:
+    def generator(self, name: str, factory: Factory, *, params: type | None = None, summary: str | None = None) -> None:
         """A dataset-generator factory: factory(**params) -> callable(n, seed) -> list[dict]."""
 
     def preset(self, name: str, spec: dict | str | Path, *, summary: str | None = None) -> None:

@@ -44,6 +44,7 @@ def run_path(root: str | Path, value: str, what: str) -> Path:
         return Path(value)
     norm = os.path.normpath(value)
     if _climbs_out(norm):
-        raise _escape_error(what, value, root, "use a folder inside the run (e.g. 'adapters') or an explicit "
-                            "absolute path.")
+        raise _escape_error(
+            what, value, root, "use a folder inside the run (e.g. 'adapters') or an explicit absolute path."
+        )
     return Path(root) / norm

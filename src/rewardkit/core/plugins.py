@@ -27,8 +27,9 @@ from rewardkit.core.hookspecs import Factory
 from rewardkit.core.registry import KINDS, Entry, FailedPlugin, PresetEntry, Registry
 
 # Built-ins register through the same hooks as plugins, named by module (like pytest's default_plugins).
-BUILTIN_PLUGINS = tuple(f"rewardkit.default_plugins.{name}" for name in
-                        ("rewards", "views", "text_tokenizers", "callbacks", "generators"))
+BUILTIN_PLUGINS = tuple(
+    f"rewardkit.default_plugins.{name}" for name in ("rewards", "views", "text_tokenizers", "callbacks", "generators")
+)
 # A plugin that exits (sys.exit) or raises any other BaseException is a failing plugin, not the end of the
 # program; only Ctrl-C (KeyboardInterrupt) still ends it.
 PLUGIN_FAILURES = (BaseException,)
@@ -89,31 +90,27 @@ class Registrar:
     def _add(self, kind: str, name: str, factory: object, params: type | None, summary: str | None) -> None:
         if params is None and not isinstance(factory, (str, dict)):
             params = getattr(factory, "Params", None)
-        self._registry.add(Entry(kind, name, factory, self._source, self._version, summary or _summary(factory),
-                                 params))
+        self._registry.add(
+            Entry(kind, name, factory, self._source, self._version, summary or _summary(factory), params)
+        )
 
-    def reward(self, name: str, factory: Factory, *, params: type | None = None,
-               summary: str | None = None) -> None:
+    def reward(self, name: str, factory: Factory, *, params: type | None = None, summary: str | None = None) -> None:
         """A Reward subclass, a plain TRL-style reward function, or a lazy 'module:attr' string."""
         self._add("rewards", name, factory, params, summary)
 
-    def view(self, name: str, factory: Factory, *, params: type | None = None,
-             summary: str | None = None) -> None:
+    def view(self, name: str, factory: Factory, *, params: type | None = None, summary: str | None = None) -> None:
         """A view factory: factory(**params) -> callable(text) -> str | None (subclass rewardkit.View)."""
         self._add("views", name, factory, params, summary)
 
-    def tokenizer(self, name: str, factory: Factory, *, params: type | None = None,
-                  summary: str | None = None) -> None:
+    def tokenizer(self, name: str, factory: Factory, *, params: type | None = None, summary: str | None = None) -> None:
         """A tokenizer factory: factory(**params) -> object with .tokenize(text) (subclass rewardkit.Tokenizer)."""
         self._add("tokenizers", name, factory, params, summary)
 
-    def callback(self, name: str, factory: Factory, *, params: type | None = None,
-                 summary: str | None = None) -> None:
+    def callback(self, name: str, factory: Factory, *, params: type | None = None, summary: str | None = None) -> None:
         """A trainer-callback factory (a class, or a lazy 'module:attr' string with `params=`)."""
         self._add("callbacks", name, factory, params, summary)
 
-    def generator(self, name: str, factory: Factory, *, params: type | None = None,
-                  summary: str | None = None) -> None:
+    def generator(self, name: str, factory: Factory, *, params: type | None = None, summary: str | None = None) -> None:
         """A dataset generator factory: factory(**params) -> callable(n, seed) -> list[dict]."""
         self._add("generators", name, factory, params, summary)
 
@@ -169,38 +166,75 @@ class Plugins:
         self.sources[name] = (src, _version(src))
         self._registry = None
 
-    def register_reward(self, name: str, factory: Factory, *, params: type | None = None,
-                        summary: str | None = None, source: str = "__main__") -> None:
+    def register_reward(
+        self,
+        name: str,
+        factory: Factory,
+        *,
+        params: type | None = None,
+        summary: str | None = None,
+        source: str = "__main__",
+    ) -> None:
         """Register one reward from Python, without writing a plugin (shown with `source`)."""
         self._register_one("rewards", name, factory, params, summary, source)
 
-    def register_view(self, name: str, factory: Factory, *, params: type | None = None,
-                      summary: str | None = None, source: str = "__main__") -> None:
+    def register_view(
+        self,
+        name: str,
+        factory: Factory,
+        *,
+        params: type | None = None,
+        summary: str | None = None,
+        source: str = "__main__",
+    ) -> None:
         """Register one view from Python."""
         self._register_one("views", name, factory, params, summary, source)
 
-    def register_tokenizer(self, name: str, factory: Factory, *, params: type | None = None,
-                           summary: str | None = None, source: str = "__main__") -> None:
+    def register_tokenizer(
+        self,
+        name: str,
+        factory: Factory,
+        *,
+        params: type | None = None,
+        summary: str | None = None,
+        source: str = "__main__",
+    ) -> None:
         """Register one tokenizer from Python."""
         self._register_one("tokenizers", name, factory, params, summary, source)
 
-    def register_callback(self, name: str, factory: Factory, *, params: type | None = None,
-                          summary: str | None = None, source: str = "__main__") -> None:
+    def register_callback(
+        self,
+        name: str,
+        factory: Factory,
+        *,
+        params: type | None = None,
+        summary: str | None = None,
+        source: str = "__main__",
+    ) -> None:
         """Register one trainer-callback factory from Python."""
         self._register_one("callbacks", name, factory, params, summary, source)
 
-    def register_generator(self, name: str, factory: Factory, *, params: type | None = None,
-                           summary: str | None = None, source: str = "__main__") -> None:
+    def register_generator(
+        self,
+        name: str,
+        factory: Factory,
+        *,
+        params: type | None = None,
+        summary: str | None = None,
+        source: str = "__main__",
+    ) -> None:
         """Register one dataset generator from Python."""
         self._register_one("generators", name, factory, params, summary, source)
 
-    def register_preset(self, name: str, spec: dict | str | Path, *, summary: str | None = None,
-                        source: str = "__main__") -> None:
+    def register_preset(
+        self, name: str, spec: dict | str | Path, *, summary: str | None = None, source: str = "__main__"
+    ) -> None:
         """Register one compose spec by name from Python."""
         self._register_one("presets", name, spec, None, summary, source)
 
-    def _register_one(self, kind: str, name: str, factory: object, params: type | None, summary: str | None,
-                      source: str) -> None:
+    def _register_one(
+        self, kind: str, name: str, factory: object, params: type | None, summary: str | None, source: str
+    ) -> None:
         # One name is one small plugin (a hook of that kind), so it is listed, isolated and removed like any other.
         def hook(register: Registrar) -> None:
             if kind == "presets":
@@ -208,8 +242,11 @@ class Plugins:
             else:
                 register._add(kind, name, factory, params, summary)
 
-        self.register(types.SimpleNamespace(**{f"register_{kind}": hookspecs.hookimpl(hook)}),
-                      name=f"{source}:{kind}:{name}", source=source)
+        self.register(
+            types.SimpleNamespace(**{f"register_{kind}": hookspecs.hookimpl(hook)}),
+            name=f"{source}:{kind}:{name}",
+            source=source,
+        )
 
     def unregister(self, name: str) -> None:
         """Remove a plugin registered with `register` (nothing happens when it is not registered)."""

@@ -15,10 +15,16 @@ from rewardkit.core.errors import DataError, RewardkitError
 _REGEN_HINT = "Hint: regenerate it or delete it."
 # Input files are read whole: a limit stops a runaway read (a huge or endless file) with a clear error.
 MAX_INPUT_ENV = "REWARDKIT_MAX_INPUT_BYTES"
-DEFAULT_MAX_INPUT_BYTES = 2 * 1024 ** 3
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symlink loop"),
-          (stat.S_ISREG, "a file"))
+DEFAULT_MAX_INPUT_BYTES = 2 * 1024**3
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISLNK, "a symlink loop"),
+    (stat.S_ISREG, "a file"),
+)
 
 
 def file_kind(mode: int) -> str:
@@ -32,8 +38,10 @@ def max_input_bytes() -> int:
     if not raw:
         return DEFAULT_MAX_INPUT_BYTES
     if not raw.isascii() or not raw.isdigit() or int(raw) <= 0:
-        raise DataError(f"{MAX_INPUT_ENV}={raw!r}: expected a positive number of bytes. Hint: e.g. "
-                        f"{MAX_INPUT_ENV}={4 * 1024 ** 3} for 4 GiB, or unset it for the default.")
+        raise DataError(
+            f"{MAX_INPUT_ENV}={raw!r}: expected a positive number of bytes. Hint: e.g. "
+            f"{MAX_INPUT_ENV}={4 * 1024**3} for 4 GiB, or unset it for the default."
+        )
     return int(raw)
 
 
@@ -41,14 +49,19 @@ _READ_HINT = "pass a readable JSON/JSONL file (check the path)."
 
 
 def _too_large(path: Path, size: str, limit: int, error: type[RewardkitError]) -> RewardkitError:
-    return error(f"{path}: {size} bytes, over the input limit of {limit} bytes. Hint: split the file, "
-                 f"or raise the limit with {MAX_INPUT_ENV}=<bytes> where the memory allows (JSON takes "
-                 "several times its file size in memory).")
+    return error(
+        f"{path}: {size} bytes, over the input limit of {limit} bytes. Hint: split the file, "
+        f"or raise the limit with {MAX_INPUT_ENV}=<bytes> where the memory allows (JSON takes "
+        "several times its file size in memory)."
+    )
 
 
 def _input_error(path: Path, exc: OSError, error: type[RewardkitError], hint: str) -> RewardkitError:
-    why = {errno.ENOENT: "the file does not exist", errno.EISDIR: "is a directory, not a file",
-           errno.EACCES: "permission denied when reading"}.get(exc.errno or -1, f"cannot read ({exc.strerror or exc})")
+    why = {
+        errno.ENOENT: "the file does not exist",
+        errno.EISDIR: "is a directory, not a file",
+        errno.EACCES: "permission denied when reading",
+    }.get(exc.errno or -1, f"cannot read ({exc.strerror or exc})")
     return error(f"{path}: {why}. Hint: {hint}")
 
 
@@ -59,20 +72,33 @@ def _check_readable_kind(path: Path, mode: int, error: type[RewardkitError], hin
     if stat.S_ISDIR(mode):
         raise error(f"{path}: is a directory, not a file. Hint: {hint}")
     if not (stat.S_ISREG(mode) or (pipes and stat.S_ISFIFO(mode))):
-        what = f"is {file_kind(mode)}, not a regular file or pipe" if pipes else \
-            f"is not a regular file ({file_kind(mode)})"
-        raise error(f"{path}: {what}, so it is not read (it may never end). Hint: save the data to a file first and "
-                    "pass that file.")
+        what = (
+            f"is {file_kind(mode)}, not a regular file or pipe"
+            if pipes
+            else f"is not a regular file ({file_kind(mode)})"
+        )
+        raise error(
+            f"{path}: {what}, so it is not read (it may never end). Hint: save the data to a file first and "
+            "pass that file."
+        )
 
 
-def read_input_bytes(path: str | Path, *, error: type[RewardkitError] = DataError, max_bytes: int | None = None,
-                     hint: str = _READ_HINT, pipes: bool = True) -> bytes:
+def read_input_bytes(
+    path: str | Path,
+    *,
+    error: type[RewardkitError] = DataError,
+    max_bytes: int | None = None,
+    hint: str = _READ_HINT,
+    pipes: bool = True,
+) -> bytes:
     """The bytes of a regular file or pipe, at most `max_bytes` (default max_input_bytes()) of them; a device or
     socket is refused and a missing or unreadable file is one `error` naming it."""
     path = Path(path)
     limit = max_input_bytes() if max_bytes is None else max_bytes
     try:
-        _check_readable_kind(path, os.stat(path).st_mode, error, hint, pipes)  # before opening: opening a device can act
+        _check_readable_kind(
+            path, os.stat(path).st_mode, error, hint, pipes
+        )  # before opening: opening a device can act
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise _input_error(path, exc, error, hint) from None
@@ -99,8 +125,14 @@ def read_input_bytes(path: str | Path, *, error: type[RewardkitError] = DataErro
         os.close(fd)
 
 
-def read_text(path: Path, *, error: type[RewardkitError] = DataError, max_bytes: int | None = None,
-              hint: str = _READ_HINT, pipes: bool = True) -> str:
+def read_text(
+    path: Path,
+    *,
+    error: type[RewardkitError] = DataError,
+    max_bytes: int | None = None,
+    hint: str = _READ_HINT,
+    pipes: bool = True,
+) -> str:
     """File contents as UTF-8 text (a leading BOM dropped), read bounded by read_input_bytes; every user-caused
     failure is one `error` naming the file: missing, a directory or device, unreadable, too large, or not UTF-8
     (with the line)."""
@@ -108,9 +140,11 @@ def read_text(path: Path, *, error: type[RewardkitError] = DataError, max_bytes:
     try:
         return data.decode("utf-8-sig")  # -sig: files saved by Windows editors start with a BOM
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise error(f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}). "
-                    "Hint: save the file as UTF-8.") from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise error(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}). "
+            "Hint: save the file as UTF-8."
+        ) from None
 
 
 def _loads(text: str, where: str, last: bool, line: bool = True) -> Any:
@@ -149,8 +183,10 @@ def read_jsonl(path: str | Path) -> list[dict]:
             continue
         row = _loads(line, f"{path}:{n}", last=n == len(lines), line=False)
         if not isinstance(row, dict):
-            raise DataError(f"{path}:{n}: each line must be a JSON object, got {type(row).__name__}. "
-                            'Hint: one {"key": value, ...} object per line.')
+            raise DataError(
+                f"{path}:{n}: each line must be a JSON object, got {type(row).__name__}. "
+                'Hint: one {"key": value, ...} object per line.'
+            )
         rows.append(row)
     return rows
 
@@ -162,12 +198,16 @@ def read_records(path: str | Path) -> list[dict]:
     if suffix == ".jsonl":
         return read_jsonl(path)
     if suffix != ".json":
-        raise DataError(f"{path}: unknown file type {suffix or '(no suffix)'!r}. "
-                        "Hint: use .json (a list of objects) or .jsonl (one object per line).")
+        raise DataError(
+            f"{path}: unknown file type {suffix or '(no suffix)'!r}. "
+            "Hint: use .json (a list of objects) or .jsonl (one object per line)."
+        )
     data = read_json(path)
     bad = next((i for i, row in enumerate(data) if not isinstance(row, dict)), None) if isinstance(data, list) else -1
     if bad is not None:
         got = type(data).__name__ if bad < 0 else f"item {bad} is {type(data[bad]).__name__}"
-        raise DataError(f"{path}: expected a JSON list of objects, got {got}. "
-                        "Hint: write [{...}, {...}], or use .jsonl with one object per line.")
+        raise DataError(
+            f"{path}: expected a JSON list of objects, got {got}. "
+            "Hint: write [{...}, {...}], or use .jsonl with one object per line."
+        )
     return data

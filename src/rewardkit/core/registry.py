@@ -36,20 +36,59 @@ class Kind:
     install_hint: str
 
 
-KIND_TABLE: dict[str, Kind] = {k.plural: k for k in (
-    Kind("rewards", "reward", "use", "rewardkit.Reward (or a TRL-style reward function)", _callable,
-         "Install a plugin that provides it (pip install <plugin>) or check `rewardkit list`."),
-    Kind("callbacks", "callback", "name", "transformers.TrainerCallback", _callback,
-         "Install a plugin that provides it or check `rewardkit list`."),
-    Kind("views", "view", "view", "rewardkit.View", _callable,
-         "Install a plugin that provides it (e.g. pip install ./plugins/rewardkit-korean for answer/reason)."),
-    Kind("tokenizers", "tokenizer", "tokenizer", "rewardkit.Tokenizer", _tokenizer,
-         "Install a plugin that provides it (e.g. pip install ./plugins/rewardkit-korean for korean_morpheme)."),
-    Kind("presets", "preset", None, "a compose spec (dict or YAML/TOML/JSON path)", None,
-         "Install the plugin that ships it, or pass a path to a YAML/TOML spec."),
-    Kind("generators", "generator", "generator", "a callable (n, seed) -> list[dict]", _callable,
-         "Use a local data file (dataset.path) or install a plugin that provides the generator."),
-)}
+KIND_TABLE: dict[str, Kind] = {
+    k.plural: k
+    for k in (
+        Kind(
+            "rewards",
+            "reward",
+            "use",
+            "rewardkit.Reward (or a TRL-style reward function)",
+            _callable,
+            "Install a plugin that provides it (pip install <plugin>) or check `rewardkit list`.",
+        ),
+        Kind(
+            "callbacks",
+            "callback",
+            "name",
+            "transformers.TrainerCallback",
+            _callback,
+            "Install a plugin that provides it or check `rewardkit list`.",
+        ),
+        Kind(
+            "views",
+            "view",
+            "view",
+            "rewardkit.View",
+            _callable,
+            "Install a plugin that provides it (e.g. pip install ./plugins/rewardkit-korean for answer/reason).",
+        ),
+        Kind(
+            "tokenizers",
+            "tokenizer",
+            "tokenizer",
+            "rewardkit.Tokenizer",
+            _tokenizer,
+            "Install a plugin that provides it (e.g. pip install ./plugins/rewardkit-korean for korean_morpheme).",
+        ),
+        Kind(
+            "presets",
+            "preset",
+            None,
+            "a compose spec (dict or YAML/TOML/JSON path)",
+            None,
+            "Install the plugin that ships it, or pass a path to a YAML/TOML spec.",
+        ),
+        Kind(
+            "generators",
+            "generator",
+            "generator",
+            "a callable (n, seed) -> list[dict]",
+            _callable,
+            "Use a local data file (dataset.path) or install a plugin that provides the generator.",
+        ),
+    )
+}
 KINDS = tuple(KIND_TABLE)  # registration order: rewards first, as before
 BUILT_KINDS = tuple(k for k, kind in KIND_TABLE.items() if kind.name_key is not None)
 
@@ -95,8 +134,10 @@ class Entry:
             try:
                 self.factory = getattr(importlib.import_module(module), attr)
             except (Exception, SystemExit) as exc:  # any failure of the plugin's module, sys.exit() included
-                raise ConfigError(f"{singular(self.kind)} {self.qualified!r}: cannot import {self.factory!r} "
-                                  f"({type(exc).__name__}: {exc}). Hint: reinstall {self.source}.") from None
+                raise ConfigError(
+                    f"{singular(self.kind)} {self.qualified!r}: cannot import {self.factory!r} "
+                    f"({type(exc).__name__}: {exc}). Hint: reinstall {self.source}."
+                ) from None
         return self.factory
 
     def describe(self, schema: bool = True) -> dict:
@@ -107,8 +148,14 @@ class Entry:
                 params = self.params.model_json_schema()
             except Exception:  # a plugin's exotic field type must not break `rewardkit list`
                 params = {"title": getattr(self.params, "__name__", "Params"), "description": "(no JSON schema)"}
-        return {"name": self.name, "qualified_name": self.qualified, "summary": self.summary,
-                "source": self.source, "version": self.version, "params": params}
+        return {
+            "name": self.name,
+            "qualified_name": self.qualified,
+            "summary": self.summary,
+            "source": self.source,
+            "version": self.version,
+            "params": params,
+        }
 
 
 @dataclass
@@ -142,8 +189,13 @@ class PresetEntry:
 
     def describe(self, schema: bool = True) -> dict:
         """JSON-ready name, source and summary (a preset has no parameters)."""
-        return {"name": self.name, "qualified_name": self.qualified, "summary": self.summary,
-                "source": self.source, "version": self.version}
+        return {
+            "name": self.name,
+            "qualified_name": self.qualified,
+            "summary": self.summary,
+            "source": self.source,
+            "version": self.version,
+        }
 
 
 AnyEntry = Union[Entry, PresetEntry]
@@ -153,17 +205,23 @@ def _check_entry(entry: AnyEntry) -> None:
     what = f"plugin {entry.source} registered {singular(entry.kind)} {entry.name!r}"
     if isinstance(entry, PresetEntry):
         if not isinstance(entry.spec, (dict, str, Path)):
-            raise ConfigError(f"{what} as {entry.spec!r:.60}, which is not a spec dict or a path to a "
-                              "YAML/TOML/JSON file", hint="fix the plugin's register_presets hook.")
+            raise ConfigError(
+                f"{what} as {entry.spec!r:.60}, which is not a spec dict or a path to a YAML/TOML/JSON file",
+                hint="fix the plugin's register_presets hook.",
+            )
         return
     factory = entry.factory
     if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
-        raise ConfigError(f"{what} as {factory!r:.60}, which is not a class, a function or a lazy 'module:attr' "
-                          "string", hint=f"fix the plugin's register_{entry.kind} hook.")
+        raise ConfigError(
+            f"{what} as {factory!r:.60}, which is not a class, a function or a lazy 'module:attr' string",
+            hint=f"fix the plugin's register_{entry.kind} hook.",
+        )
     params = entry.params
     if params is not None and not (isinstance(params, type) and issubclass(params, BaseModel)):
-        raise ConfigError(f"{what} with params {params!r:.60}, which is not a pydantic model class",
-                          hint="pass params=<a rewardkit.Params subclass> (or a `Params` class attribute), or none.")
+        raise ConfigError(
+            f"{what} with params {params!r:.60}, which is not a pydantic model class",
+            hint="pass params=<a rewardkit.Params subclass> (or a `Params` class attribute), or none.",
+        )
 
 
 @dataclass
@@ -175,8 +233,10 @@ class Registry:
 
     def add(self, entry: AnyEntry) -> None:
         if not isinstance(entry.name, str) or not entry.name or ":" in entry.name:
-            raise ConfigError(f"plugin {entry.source} registered an invalid {singular(entry.kind)} name "
-                              f"{entry.name!r}. Hint: names are non-empty strings without ':'.")
+            raise ConfigError(
+                f"plugin {entry.source} registered an invalid {singular(entry.kind)} name "
+                f"{entry.name!r}. Hint: names are non-empty strings without ':'."
+            )
         _check_entry(entry)
         self.entries[entry.kind].setdefault(entry.name, []).append(entry)
 
@@ -202,8 +262,10 @@ class Registry:
     def get(self, kind: str, name: str) -> AnyEntry:
         """Look up a bare or qualified ('<distribution>:<name>') name."""
         if not isinstance(name, str):
-            raise ConfigError(f"A {singular(kind)} name must be a string, got {name!r}. "
-                              f"Hint: available: {', '.join(self.names(kind)) or '(none)'}.")
+            raise ConfigError(
+                f"A {singular(kind)} name must be a string, got {name!r}. "
+                f"Hint: available: {', '.join(self.names(kind)) or '(none)'}."
+            )
         source, sep, bare = name.rpartition(":")
         found = self.entries[kind].get(bare if sep else name, [])
         if sep:
@@ -212,8 +274,12 @@ class Registry:
             return found[0]
         if len(found) > 1:
             options = ", ".join(e.qualified for e in found)
-            raise AmbiguousNameError(f"{singular(kind).capitalize()} {name!r} is registered by several plugins: "
-                                     f"{options}. Hint: use one of the qualified names.")
+            raise AmbiguousNameError(
+                f"{singular(kind).capitalize()} {name!r} is registered by several plugins: "
+                f"{options}. Hint: use one of the qualified names."
+            )
         available = ", ".join(self.names(kind)) or "(none)"
-        raise UnknownNameError(f"Unknown {singular(kind)} {name!r}.{closest(bare or name, self.names(kind))} "
-                               f"Available: {available}. Hint: {kind_of(kind).install_hint}")
+        raise UnknownNameError(
+            f"Unknown {singular(kind)} {name!r}.{closest(bare or name, self.names(kind))} "
+            f"Available: {available}. Hint: {kind_of(kind).install_hint}"
+        )

@@ -41,8 +41,9 @@ class _Loader(yaml.SafeLoader):
 
     def _check_depth(self, depth: int) -> None:
         if depth > MAX_DEPTH + 1:  # the exact bound (on nodes) is _measure's; this one only stops the scan early
-            raise ConfigError(f"line {self.line + 1}: the document is nested deeper than {MAX_DEPTH} levels. "
-                              "Hint: flatten it.")
+            raise ConfigError(
+                f"line {self.line + 1}: the document is nested deeper than {MAX_DEPTH} levels. Hint: flatten it."
+            )
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
@@ -51,8 +52,10 @@ class _Loader(yaml.SafeLoader):
             raise
         except Exception as exc:  # `!!float y`, `!!int x`, `!!binary ?`: the constructor's ValueError/TypeError
             value = node.value if isinstance(node, yaml.ScalarNode) else f"a {node.id}"
-            raise ConfigError(f"line {node.start_mark.line + 1}: cannot read {value!r:.40} as {node.tag.rsplit(':', 1)[-1]} "
-                              f"({type(exc).__name__}: {exc}). Hint: fix or remove the tag.") from None
+            raise ConfigError(
+                f"line {node.start_mark.line + 1}: cannot read {value!r:.40} as {node.tag.rsplit(':', 1)[-1]} "
+                f"({type(exc).__name__}: {exc}). Hint: fix or remove the tag."
+            ) from None
 
     def construct_long_int(self, node: yaml.ScalarNode) -> int:
         try:
@@ -60,14 +63,17 @@ class _Loader(yaml.SafeLoader):
         except ValueError:
             if len(node.value) < 4300:
                 raise  # `!!int x`: construct_object names the line
-            raise ConfigError(f"line {node.start_mark.line + 1}: the integer {node.value[:20]}... has "
-                              f"{len(node.value)} digits, more than Python reads. Hint: quote it if it is text.") \
-                from None
+            raise ConfigError(
+                f"line {node.start_mark.line + 1}: the integer {node.value[:20]}... has "
+                f"{len(node.value)} digits, more than Python reads. Hint: quote it if it is text."
+            ) from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         if not isinstance(node, yaml.MappingNode):  # `!!set [1]`, `!!map [1]`
-            raise ConfigError(f"line {node.start_mark.line + 1}: {node.tag.rsplit(':', 1)[-1]} needs a mapping, got "
-                              f"a {node.id}. Hint: fix or remove the tag.")
+            raise ConfigError(
+                f"line {node.start_mark.line + 1}: {node.tag.rsplit(':', 1)[-1]} needs a mapping, got "
+                f"a {node.id}. Hint: fix or remove the tag."
+            )
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -77,11 +83,14 @@ class _Loader(yaml.SafeLoader):
             try:
                 first = seen.get(key)
             except TypeError:
-                raise ConfigError(f"line {line}: a mapping key must be a plain value, got {type(key).__name__}. "
-                                  "Hint: quote the key.") from None
+                raise ConfigError(
+                    f"line {line}: a mapping key must be a plain value, got {type(key).__name__}. Hint: quote the key."
+                ) from None
             if first is not None:
-                raise ConfigError(f"line {line}: duplicate key {key!r} (first at line {first}); YAML would keep "
-                                  "only the last. Hint: remove one of them.")
+                raise ConfigError(
+                    f"line {line}: duplicate key {key!r} (first at line {first}); YAML would keep "
+                    "only the last. Hint: remove one of them."
+                )
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
 
@@ -103,14 +112,17 @@ def _measure(node: yaml.Node, sizes: dict[int, int], open_: set[int], depth: int
     if isinstance(node, yaml.SequenceNode):
         size = 1 + sum(_measure(child, sizes, open_, depth + 1) for child in node.value)
     elif isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_measure(k, sizes, open_, depth + 1) + _measure(v, sizes, open_, depth + 1)
-                       for k, v in node.value)
+        size = 1 + sum(
+            _measure(k, sizes, open_, depth + 1) + _measure(v, sizes, open_, depth + 1) for k, v in node.value
+        )
     else:
         size = 1
     open_.discard(key)
     if size > MAX_NODES:
-        raise ConfigError(f"the document expands to more than {MAX_NODES} values (YAML aliases repeat their "
-                          "anchor at each use). Hint: write the values out; specs are small.")
+        raise ConfigError(
+            f"the document expands to more than {MAX_NODES} values (YAML aliases repeat their "
+            "anchor at each use). Hint: write the values out; specs are small."
+        )
     sizes[key] = size
     return size
 
@@ -129,20 +141,24 @@ def parse_yaml(text: str, where: str) -> Any:
         raise exc.within(where) from None
     except yaml.reader.ReaderError as exc:  # a control character (NUL, ...) anywhere in the text
         line = text.count("\n", 0, exc.position) + 1
-        raise ConfigError(f"{where}:{line}: character U+{exc.character:04X} is not allowed in a spec (control "
-                          "characters cannot appear in YAML). Hint: remove it, or write it as an escape in a "
-                          "double-quoted string.") from None
+        raise ConfigError(
+            f"{where}:{line}: character U+{exc.character:04X} is not allowed in a spec (control "
+            "characters cannot appear in YAML). Hint: remove it, or write it as an escape in a "
+            "double-quoted string."
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}{line}: YAML syntax error: {problem}. Hint: check indentation and quoting.") \
-            from None
+        raise ConfigError(
+            f"{where}{line}: YAML syntax error: {problem}. Hint: check indentation and quoting."
+        ) from None
     except RecursionError:
         raise ConfigError(f"{where}: the document is nested too deeply. Hint: flatten it.") from None
     except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError) as exc:  # a constructor's
-        raise ConfigError(f"{where}: cannot read the document ({type(exc).__name__}: {exc}). Hint: check the "
-                          "tags (!!...) and values.") from None
+        raise ConfigError(
+            f"{where}: cannot read the document ({type(exc).__name__}: {exc}). Hint: check the tags (!!...) and values."
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -170,21 +186,24 @@ def parse_json(text: str, where: str) -> Any:
     try:
         data = json.loads(text, object_pairs_hook=_json_pairs, parse_constant=_json_constant)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{where}:{exc.lineno}:{exc.colno}: JSON syntax error: {exc.msg}. Hint: check commas, "
-                          "quotes and brackets.") from None
+        raise ConfigError(
+            f"{where}:{exc.lineno}:{exc.colno}: JSON syntax error: {exc.msg}. Hint: check commas, quotes and brackets."
+        ) from None
     except _Duplicate as exc:
         try:  # the YAML reader names the line (valid JSON is YAML once tabs, only legal as spacing, are spaces)
             parse_yaml(text.replace("\t", " "), where)
         except ConfigError as located:
             if "duplicate key" in str(located):
                 raise located from None
-        raise ConfigError(f"{where}: duplicate key {exc.args[0]!r}; JSON readers would keep only the last. "
-                          "Hint: remove one of them.") from None
+        raise ConfigError(
+            f"{where}: duplicate key {exc.args[0]!r}; JSON readers would keep only the last. Hint: remove one of them."
+        ) from None
     except RecursionError:
         raise ConfigError(f"{where}: the document is nested too deeply. Hint: flatten it.") from None
     except ValueError as exc:  # NaN/Infinity, an integer over 4300 digits
-        raise ConfigError(f"{where}: invalid JSON value ({exc}). Hint: write finite numbers; quote long ones.") \
-            from None
+        raise ConfigError(
+            f"{where}: invalid JSON value ({exc}). Hint: write finite numbers; quote long ones."
+        ) from None
     check_shape(data, where)
     return data
 
@@ -194,8 +213,9 @@ def parse_assignment(item: str, where: str = "--set") -> tuple[str, Any]:
     key, sep, raw = item.partition("=") if isinstance(item, str) else ("", "", "")
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"{where} {item!r}: expected key=value with a dotted key. Hint: {where} "
-                          "bertscore.model_type=./my-bert.")
+        raise ConfigError(
+            f"{where} {item!r}: expected key=value with a dotted key. Hint: {where} bertscore.model_type=./my-bert."
+        )
     if raw.strip().startswith("@"):
         return key, raw.strip()
     return key, parse_yaml(raw, f"{where} {item!r}") if raw.strip() else ""
@@ -207,16 +227,25 @@ MAX_TEMPLATE_BYTES = 1_000_000
 def read_chat_template(value: str, where: str = "chat_template") -> str:
     """A chat template given as a file (.jinja, .txt, or a tokenizer_config.json's `chat_template`) or as text."""
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}: expected a file or a Jinja template string, got {value!r:.40}. Hint: "
-                          "chat_template: templates/chatml.jinja.")
+        raise ConfigError(
+            f"{where}: expected a file or a Jinja template string, got {value!r:.40}. Hint: "
+            "chat_template: templates/chatml.jinja."
+        )
     if "{{" in value or "{%" in value:
         return value
     path = Path(value).expanduser()
     if not path.is_file():
-        raise ConfigError(f"{where}: {value!r:.80} is neither a file nor a template (a template contains '{{{{' or "
-                          "'{%'). Hint: check the path (relative paths start at the current directory).")
-    text = read_text(path, error=ConfigError, pipes=False, max_bytes=MAX_TEMPLATE_BYTES,
-                     hint="name a readable template file (.jinja, .txt or tokenizer_config.json).")
+        raise ConfigError(
+            f"{where}: {value!r:.80} is neither a file nor a template (a template contains '{{{{' or "
+            "'{%'). Hint: check the path (relative paths start at the current directory)."
+        )
+    text = read_text(
+        path,
+        error=ConfigError,
+        pipes=False,
+        max_bytes=MAX_TEMPLATE_BYTES,
+        hint="name a readable template file (.jinja, .txt or tokenizer_config.json).",
+    )
     if path.suffix.lower() == ".json":  # a tokenizer_config.json: its chat_template entry
         data = parse_json(text, str(path))
         text = data.get("chat_template") if isinstance(data, dict) else None
@@ -237,8 +266,10 @@ def check_shape(data: Any, where: str) -> None:
         if depth > MAX_DEPTH:
             raise ConfigError(f"{where}: the document is nested deeper than {MAX_DEPTH} levels. Hint: flatten it.")
         if count > MAX_NODES:
-            raise ConfigError(f"{where}: the document has more than {MAX_NODES} values. Hint: specs are small; put "
-                              "data in a dataset file.")
+            raise ConfigError(
+                f"{where}: the document has more than {MAX_NODES} values. Hint: specs are small; put "
+                "data in a dataset file."
+            )
         if isinstance(value, dict):
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, list):
@@ -251,9 +282,13 @@ def load_file(path: str | Path) -> dict:
     suffix = path.suffix.lower()
     if suffix not in SPEC_SUFFIXES:
         raise ConfigError(f"{path}: unknown spec format {suffix!r}. Hint: use .yaml, .yml, .toml or .json.")
-    text = read_text(path, error=ConfigError, pipes=False, max_bytes=MAX_BYTES,
-                     hint="check the path (relative paths start at the current directory); a spec is one "
-                          ".yaml/.toml/.json file.")
+    text = read_text(
+        path,
+        error=ConfigError,
+        pipes=False,
+        max_bytes=MAX_BYTES,
+        hint="check the path (relative paths start at the current directory); a spec is one .yaml/.toml/.json file.",
+    )
     if suffix == ".toml":
         if sys.version_info >= (3, 11):
             import tomllib
@@ -273,6 +308,8 @@ def load_file(path: str | Path) -> dict:
     else:
         data = parse_yaml(text, str(path))
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}. "
-                          "Hint: start with `rewards:` (a compose spec) or `stage:` / `pipeline:` (a run).")
+        raise ConfigError(
+            f"{path}: the top level must be a mapping, got {type(data).__name__}. "
+            "Hint: start with `rewards:` (a compose spec) or `stage:` / `pipeline:` (a run)."
+        )
     return data

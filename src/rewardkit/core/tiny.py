@@ -299,8 +299,16 @@ def data_chars(paths: Sequence[str | Path]) -> str:
     return "".join(sorted(c for c in chars if c not in string.printable))
 
 
-def make_tiny(path: str | Path, kind: str = "lm", chars: str = "", arch: str = "qwen2", hidden_size: int = 64,
-              num_layers: int = 2, num_heads: int = 4, seed: int = 0) -> Path:
+def make_tiny(
+    path: str | Path,
+    kind: str = "lm",
+    chars: str = "",
+    arch: str = "qwen2",
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    seed: int = 0,
+) -> Path:
     """A tiny random model in `path`: "lm" (causal LM), "bert" (for bertscore), "classifier" (a reward model).
 
     Its tokenizer covers `chars` (one token per character; ASCII always), so it reads the user's data. What
@@ -308,10 +316,16 @@ def make_tiny(path: str | Path, kind: str = "lm", chars: str = "", arch: str = "
     """
     if kind == "bert":
         letters = [c for c in chars if c.isalnum()]
-        return save_tiny_bert(path, words=[*_BERT_WORDS, *letters] if letters else None, num_layers=num_layers,
-                              hidden_size=hidden_size, seed=seed)
-    sizes: dict[str, Any] = dict(arch=arch, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
-                                 seed=seed)
+        return save_tiny_bert(
+            path,
+            words=[*_BERT_WORDS, *letters] if letters else None,
+            num_layers=num_layers,
+            hidden_size=hidden_size,
+            seed=seed,
+        )
+    sizes: dict[str, Any] = dict(
+        arch=arch, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads, seed=seed
+    )
     if kind == "classifier":
         return save_tiny_classifier(path, extra_chars=chars, **sizes)
     if kind != "lm":
@@ -319,8 +333,9 @@ def make_tiny(path: str | Path, kind: str = "lm", chars: str = "", arch: str = "
     return save_tiny_causal_lm(path, extra_chars=chars, **sizes)
 
 
-def save_tiny_bleurt(path: str | Path, text: str = "", hidden_size: int = 32, num_layers: int = 2,
-                     seed: int = 0) -> Path:
+def save_tiny_bleurt(
+    path: str | Path, text: str = "", hidden_size: int = 32, num_layers: int = 2, seed: int = 0
+) -> Path:
     """Save a tiny random BLEURT checkpoint in bleurt-pytorch's format (config.json, pytorch_model.bin,
     spm.model), with a SentencePiece vocabulary trained on `text` and some English words; needs sentencepiece."""
     import io
@@ -336,29 +351,70 @@ def save_tiny_bleurt(path: str | Path, text: str = "", hidden_size: int = 32, nu
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     words = text.split() + list(_BERT_WORDS) + list(string.ascii_letters + string.digits + string.punctuation)
-    lines = [" ".join(words[i:i + 12]) for i in range(0, len(words), 12)] * 4
+    lines = [" ".join(words[i : i + 12]) for i in range(0, len(words), 12)] * 4
     proto = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines), model_writer=proto, vocab_size=128, model_type="unigram",
-        character_coverage=1.0, pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, pad_piece="[PAD]", unk_piece="[UNK]",
-        user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"], hard_vocab_limit=False, num_threads=1, minloglevel=2)
+        sentence_iterator=iter(lines),
+        model_writer=proto,
+        vocab_size=128,
+        model_type="unigram",
+        character_coverage=1.0,
+        pad_id=0,
+        unk_id=1,
+        bos_id=-1,
+        eos_id=-1,
+        pad_piece="[PAD]",
+        unk_piece="[UNK]",
+        user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"],
+        hard_vocab_limit=False,
+        num_threads=1,
+        minloglevel=2,
+    )
     (path / "spm.model").write_bytes(proto.getvalue())
     vocab = sentencepiece.SentencePieceProcessor(model_proto=proto.getvalue()).get_piece_size()
     embedding = max(8, hidden_size // 2)
-    config = RemBertConfig(vocab_size=vocab, hidden_size=hidden_size, input_embedding_size=embedding,
-                           output_embedding_size=embedding, num_hidden_layers=num_layers,
-                           num_attention_heads=max(1, hidden_size // 16), intermediate_size=hidden_size * 2,
-                           max_position_embeddings=512, bos_token_id=None, eos_token_id=None,
-                           num_labels=1)  # type: ignore[call-arg]  # a runtime PretrainedConfig kwarg, untyped
+    config = RemBertConfig(
+        vocab_size=vocab,
+        hidden_size=hidden_size,
+        input_embedding_size=embedding,
+        output_embedding_size=embedding,
+        num_hidden_layers=num_layers,
+        num_attention_heads=max(1, hidden_size // 16),
+        intermediate_size=hidden_size * 2,
+        max_position_embeddings=512,
+        bos_token_id=None,
+        eos_token_id=None,
+        num_labels=1,
+    )  # type: ignore[call-arg]  # a runtime PretrainedConfig kwarg, untyped
     torch.manual_seed(seed)
     state = RemBertForSequenceClassification(config).state_dict()
-    renamed = {k.replace("encoder.embedding_hidden_mapping_in.", "encoder.embedding_projection.")
-               .replace("rembert.", "bleurt.", 1): v for k, v in state.items()}
+    renamed = {
+        k.replace("encoder.embedding_hidden_mapping_in.", "encoder.embedding_projection.").replace(
+            "rembert.", "bleurt.", 1
+        ): v
+        for k, v in state.items()
+    }
     torch.save(renamed, path / "pytorch_model.bin")
-    (path / "config.json").write_text(json.dumps({
-        "model_type": "bleurt", "architectures": ["BleurtForSequenceClassification"], "vocab_size": vocab,
-        "embedding_size": embedding, "hidden_size": hidden_size, "num_hidden_layers": num_layers,
-        "num_attention_heads": config.num_attention_heads, "intermediate_size": hidden_size * 2,
-        "hidden_act": "gelu", "max_position_embeddings": 512, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
-        "pad_token_id": 0, "num_labels": 1}, indent=1), encoding="utf-8")
+    (path / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "bleurt",
+                "architectures": ["BleurtForSequenceClassification"],
+                "vocab_size": vocab,
+                "embedding_size": embedding,
+                "hidden_size": hidden_size,
+                "num_hidden_layers": num_layers,
+                "num_attention_heads": config.num_attention_heads,
+                "intermediate_size": hidden_size * 2,
+                "hidden_act": "gelu",
+                "max_position_embeddings": 512,
+                "type_vocab_size": 2,
+                "layer_norm_eps": 1e-12,
+                "pad_token_id": 0,
+                "num_labels": 1,
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
     return path

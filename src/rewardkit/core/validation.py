@@ -26,8 +26,9 @@ DEFAULT_HINT = "`rewardkit list --json` shows every parameter with its type and 
 class Params(BaseModel):
     """Base of every parameter model: strict, finite, closed."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, arbitrary_types_allowed=True,
-                              defer_build=True)  # schemas build on first use: `rewardkit list` never validates
+    model_config = ConfigDict(
+        extra="forbid", strict=True, allow_inf_nan=False, arbitrary_types_allowed=True, defer_build=True
+    )  # schemas build on first use: `rewardkit list` never validates
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def stage_ref(value: Any) -> str | None:
     ('sft', None, None)
     """
     if isinstance(value, str) and value.startswith(REF_PREFIX) and len(value) > len(REF_PREFIX):
-        return value[len(REF_PREFIX):]
+        return value[len(REF_PREFIX) :]
     return None
 
 
@@ -70,8 +71,9 @@ def model_ref_fields(model: type[BaseModel] | None) -> dict[str, ModelRef]:
     """{field name: ModelRef} of the fields marked with `ModelRef`."""
     if model is None:
         return {}
-    return {name: meta for name, info in model.model_fields.items()
-            for meta in info.metadata if isinstance(meta, ModelRef)}
+    return {
+        name: meta for name, info in model.model_fields.items() for meta in info.metadata if isinstance(meta, ModelRef)
+    }
 
 
 # Durations are bounded: thread and process timeouts overflow (or never fire) near 1e308.
@@ -79,20 +81,38 @@ Seconds = Annotated[float, Field(gt=0, le=86_400, description="Seconds (0 < t <=
 # Regex budgets: below a millisecond every match times out (scores nothing); above an hour it never helps.
 RegexSeconds = Annotated[float, Field(ge=0.001, le=3600, description="Seconds one regex match may take.")]
 # A nested spec may also be an already built object (Python callers); the schema shows the spec forms.
-ViewSpec = Annotated[Union[str, dict, list, Callable, None], Builds("views"), WithJsonSchema(
-    {"anyOf": [{"type": "string"}, {"type": "object"}, {"type": "array"}, {"type": "null"}],
-     "description": "A view name, {view: name, ...params}, or a list of views applied in order."})]
-TokenizerSpec = Annotated[Any, Builds("tokenizers"), WithJsonSchema(
-    {"anyOf": [{"type": "string"}, {"type": "object"}],
-     "description": "A tokenizer name or {tokenizer: name, ...params}."})]
+ViewSpec = Annotated[
+    Union[str, dict, list, Callable, None],
+    Builds("views"),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string"}, {"type": "object"}, {"type": "array"}, {"type": "null"}],
+            "description": "A view name, {view: name, ...params}, or a list of views applied in order.",
+        }
+    ),
+]
+TokenizerSpec = Annotated[
+    Any,
+    Builds("tokenizers"),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string"}, {"type": "object"}],
+            "description": "A tokenizer name or {tokenizer: name, ...params}.",
+        }
+    ),
+]
 
 
 def nested_fields(model: type[BaseModel] | None) -> dict[str, str]:
     """{field name: registry kind} of the fields annotated with `Builds`."""
     if model is None:
         return {}
-    return {name: meta.kind for name, info in model.model_fields.items()
-            for meta in info.metadata if isinstance(meta, Builds)}
+    return {
+        name: meta.kind
+        for name, info in model.model_fields.items()
+        for meta in info.metadata
+        if isinstance(meta, Builds)
+    }
 
 
 def is_spec(value: object) -> bool:
@@ -131,8 +151,7 @@ def _problem(model: type[BaseModel], err: dict, path: str) -> tuple[str, str]:
     if kind == "missing":
         return path, "missing (required)"
     if loc and loc[-1] == "[key]" and isinstance(err.get("input"), bool):
-        return path, (f"YAML read a key as {err['input']} (unquoted on, off, yes, no are booleans in YAML); "
-                      "quote it")
+        return path, (f"YAML read a key as {err['input']} (unquoted on, off, yes, no are booleans in YAML); quote it")
     msg = err["msg"].removeprefix("Value error, ")
     if not loc:  # a check across fields (a model validator): the input is the whole mapping, not worth echoing
         return path, msg
@@ -143,22 +162,32 @@ def _problem(model: type[BaseModel], err: dict, path: str) -> tuple[str, str]:
 def validate(model: type[M], data: object, owner: str, *, prefix: str = "", hint: str = DEFAULT_HINT) -> M:
     """`model(**data)`; on failure one ConfigError naming the owner, each field path, the fix and a hint."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'the parameters'} must be a mapping, got {type(data).__name__} "
-                          f"({data!r:.80})", owner=owner, hint=hint)
+        raise ConfigError(
+            f"{prefix or 'the parameters'} must be a mapping, got {type(data).__name__} ({data!r:.80})",
+            owner=owner,
+            hint=hint,
+        )
     bad_keys = [k for k in data if not isinstance(k, str)]
     if bad_keys:
-        raise ConfigError(f"keys must be strings, got {bad_keys[0]!r} (YAML reads unquoted on, off, yes, no as "
-                          "booleans: quote them)", owner=owner, path=prefix or "the parameters", hint=hint)
+        raise ConfigError(
+            f"keys must be strings, got {bad_keys[0]!r} (YAML reads unquoted on, off, yes, no as booleans: quote them)",
+            owner=owner,
+            path=prefix or "the parameters",
+            hint=hint,
+        )
     try:
         return model(**data)
     except ValidationError as exc:
-        problems = [_problem(model, err, ".".join(str(p) for p in ([prefix] if prefix else []) + list(err["loc"])))
-                    for err in _merge_union_errors([dict(e) for e in exc.errors()])]
+        problems = [
+            _problem(model, err, ".".join(str(p) for p in ([prefix] if prefix else []) + list(err["loc"])))
+            for err in _merge_union_errors([dict(e) for e in exc.errors()])
+        ]
         if len(problems) == 1:
             path, problem = problems[0]
             raise ConfigError(problem, owner=owner, path=path or None, hint=hint) from None
-        raise ConfigError("; ".join(f"{path}: {problem}" if path else problem for path, problem in problems),
-                          owner=owner, hint=hint) from None
+        raise ConfigError(
+            "; ".join(f"{path}: {problem}" if path else problem for path, problem in problems), owner=owner, hint=hint
+        ) from None
 
 
 def accept(model: type[M], given: M | None, kwargs: dict[str, object], owner: str) -> M:
@@ -170,17 +199,24 @@ def accept(model: type[M], given: M | None, kwargs: dict[str, object], owner: st
     """
     if given is not None:
         if kwargs or not isinstance(given, model):
-            raise ConfigError(f"expected one {model.__name__} instance or keyword parameters, got "
-                              f"{type(given).__name__}{' and keywords' if kwargs else ''}", owner=owner,
-                              hint="pass keyword parameters, or build it with rewardkit.build(...).")
+            raise ConfigError(
+                f"expected one {model.__name__} instance or keyword parameters, got "
+                f"{type(given).__name__}{' and keywords' if kwargs else ''}",
+                owner=owner,
+                hint="pass keyword parameters, or build it with rewardkit.build(...).",
+            )
         return given
     validated = validate(model, kwargs, owner)
     for field, kind in nested_fields(model).items():
         value = getattr(validated, field)
         if is_spec(value):
-            raise ConfigError(f"{value!r} is a spec, not a {kind[:-1]}", owner=owner, path=field,
-                              hint=f"build {owner} with rewardkit.get_reward / rewardkit.build, which builds its "
-                                   f"nested specs, or pass rewardkit.get_{kind[:-1]}(...).")
+            raise ConfigError(
+                f"{value!r} is a spec, not a {kind[:-1]}",
+                owner=owner,
+                path=field,
+                hint=f"build {owner} with rewardkit.get_reward / rewardkit.build, which builds its "
+                f"nested specs, or pass rewardkit.get_{kind[:-1]}(...).",
+            )
     return validated
 
 
@@ -248,8 +284,14 @@ def _merge_union_errors(errors: list[dict]) -> list[dict]:
             merged.append({**near[0], "loc": field})
             continue
         tags = dict.fromkeys(str(e["loc"][-1]).split("[")[0].removeprefix("constrained-") for e in errs)
-        merged.append({"loc": field, "type": "union", "input": errs[0].get("input"),
-                       "msg": f"not one of the accepted types ({', '.join(tags)})"})
+        merged.append(
+            {
+                "loc": field,
+                "type": "union",
+                "input": errs[0].get("input"),
+                "msg": f"not one of the accepted types ({', '.join(tags)})",
+            }
+        )
     return merged
 
 

@@ -37,8 +37,12 @@ def _serve(conn: Any, reward: Any) -> None:
             return
         texts, refs, context = job
         try:
-            result = ("ok", reward._rows_one_by_one(texts, refs, list(range(len(texts))), context, None)
-                      if reward.params.on_error != "raise" else reward.score_batch(texts, refs, **context))
+            result = (
+                "ok",
+                reward._rows_one_by_one(texts, refs, list(range(len(texts))), context, None)
+                if reward.params.on_error != "raise"
+                else reward.score_batch(texts, refs, **context),
+            )
         except (Exception, SystemExit) as exc:  # a reward calling sys.exit() fails like one that raises
             result = ("error", f"{type(exc).__name__}: {exc}")
         conn.send(result)
@@ -56,9 +60,11 @@ class Worker:
         except Exception as exc:
             child.close()
             self.conn.close()
-            raise RewardError(f"Reward {reward.__name__!r} cannot be sent to its worker process (timeout: runs it in "
-                              f"one): {type(exc).__name__}: {exc}. Hint: define the reward function at module "
-                              "level (no lambda or closure), or remove timeout:.") from None
+            raise RewardError(
+                f"Reward {reward.__name__!r} cannot be sent to its worker process (timeout: runs it in "
+                f"one): {type(exc).__name__}: {exc}. Hint: define the reward function at module "
+                "level (no lambda or closure), or remove timeout:."
+            ) from None
         child.close()
         # Wait for start-up (imports, unpickling) here so the time budget covers scoring only.
         try:
@@ -67,9 +73,11 @@ class Worker:
             ready = False
         if not ready:
             self.stop(grace=2.0)
-            raise RewardError(f"The worker process for reward {reward.__name__!r} did not start "
-                              f"({_exit_text(self.proc.exitcode)}). Hint: the reward must be importable in a fresh "
-                              "process (module-level function or class); its error was printed above.")
+            raise RewardError(
+                f"The worker process for reward {reward.__name__!r} did not start "
+                f"({_exit_text(self.proc.exitcode)}). Hint: the reward must be importable in a fresh "
+                "process (module-level function or class); its error was printed above."
+            )
 
     def stop(self, grace: float = 0.0) -> None:
         """Kill the process (after `grace` seconds to finish exiting on its own, so its exit code is kept)."""
@@ -81,8 +89,9 @@ class Worker:
         self.conn.close()
 
 
-def run_with_timeout(reward: Any, texts: list[str], refs: list | None, context: dict,
-                     timeout: float) -> tuple[list, bool]:
+def run_with_timeout(
+    reward: Any, texts: list[str], refs: list | None, context: dict, timeout: float
+) -> tuple[list, bool]:
     """Score in the reward's worker; returns (scores, timed_out)."""
     if reward._worker is None or not reward._worker.proc.is_alive():
         reward._worker = Worker(reward)
@@ -97,9 +106,11 @@ def run_with_timeout(reward: Any, texts: list[str], refs: list | None, context: 
     except (EOFError, OSError):  # the process is gone (os._exit, a segfault, killed): never a bare EOFError
         worker.stop(grace=2.0)
         reward._worker = None
-        raise WorkerDied(f"Reward {reward.__name__!r}: the worker process died ({_exit_text(worker.proc.exitcode)}) "
-                         f"while scoring {len(texts)} completions. Hint: something in the reward ended its process "
-                         "(os._exit, a crash, out of memory); run it without timeout: to see where.") from None
+        raise WorkerDied(
+            f"Reward {reward.__name__!r}: the worker process died ({_exit_text(worker.proc.exitcode)}) "
+            f"while scoring {len(texts)} completions. Hint: something in the reward ended its process "
+            "(os._exit, a crash, out of memory); run it without timeout: to see where."
+        ) from None
     if ready:
         if status == "error":
             raise RewardError(f"Reward {reward.__name__!r} failed in its worker process: {value}")

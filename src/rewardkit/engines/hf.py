@@ -13,8 +13,9 @@ from rewardkit.engines.prompts import render_prompts
 
 # generate()'s KV-cache argument: transformers 5.24 renamed `past_key_values` to `cache` (the old name warns and
 # goes away later); 5.23 and older refuse `cache` ("model_kwargs are not used"), measured with 5.23.0.
-_CACHE_KWARG = "cache" if tuple(int(x) for x in transformers.__version__.split(".")[:2]) >= (5, 24) \
-    else "past_key_values"
+_CACHE_KWARG = (
+    "cache" if tuple(int(x) for x in transformers.__version__.split(".")[:2]) >= (5, 24) else "past_key_values"
+)
 
 
 def can_generate(model: Any) -> bool:
@@ -29,8 +30,11 @@ def generation_mode(model: Any, tokenizer: Any) -> Iterator[None]:
     modes = [(m, m.training) for m in model.modules()]
     # Toggle the per-layer flags instead of *_disable()/*_enable(): re-enabling could not restore the
     # checkpointing function or every_n_layers the trainer chose.
-    ckpt = [(m, m.gradient_checkpointing) for m in model.modules()
-            if isinstance(getattr(m, "gradient_checkpointing", None), bool)]
+    ckpt = [
+        (m, m.gradient_checkpointing)
+        for m in model.modules()
+        if isinstance(getattr(m, "gradient_checkpointing", None), bool)
+    ]
     side, pad = tokenizer.padding_side, tokenizer.pad_token
     try:
         model.eval()  # LoRA dropout would otherwise change greedy outputs
@@ -83,8 +87,15 @@ def generation_config(model: Any, tokenizer: Any, max_new_tokens: int, overrides
     base = getattr(model, "generation_config", None)
     config = copy.deepcopy(base) if base is not None else GenerationConfig()
     # Greedy: sampling would make the checkpoint ranking noisy. Clear sampling knobs so no warning fires.
-    config.update(do_sample=False, temperature=None, top_p=None, top_k=None, num_beams=1, use_cache=True,
-                  max_new_tokens=max_new_tokens)
+    config.update(
+        do_sample=False,
+        temperature=None,
+        top_p=None,
+        top_k=None,
+        num_beams=1,
+        use_cache=True,
+        max_new_tokens=max_new_tokens,
+    )
     config.update(**overrides)
     config.num_return_sequences = 1
     if config.pad_token_id is None:
@@ -121,10 +132,19 @@ def _prefix_cache(model: Any, prefix: list[int], device: Any, config: Any) -> An
     return cache if callable(getattr(cache, "batch_repeat_interleave", None)) else None
 
 
-def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int = 16, max_new_tokens: int = 128,
-                   generation_kwargs: dict | None = None, use_chat_template: bool | None = None,
-                   share_prefix: bool = True, progress: Callable[[int], Any] | None = None,
-                   synced_gpus: bool = False) -> list[str]:
+def generate_texts(
+    model: Any,
+    tokenizer: Any,
+    prompts: list,
+    *,
+    batch_size: int = 16,
+    max_new_tokens: int = 128,
+    generation_kwargs: dict | None = None,
+    use_chat_template: bool | None = None,
+    share_prefix: bool = True,
+    progress: Callable[[int], Any] | None = None,
+    synced_gpus: bool = False,
+) -> list[str]:
     """Batched, left-padded generation (greedy unless generation_kwargs say otherwise) with the given (live)
     model; completions cut at the input width.
 
@@ -152,13 +172,15 @@ def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int
         cache = _prefix_cache(model, ids[0][:shared], device, config) if shared else None
         prefix = ids[0][:shared] if cache is not None else []
         for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            own = [ids[i][len(prefix):] for i in rows]
+            rows = order[start : start + batch_size]
+            own = [ids[i][len(prefix) :] for i in rows]
             width = max(len(seq) for seq in own)
-            input_ids = torch.tensor([prefix + [tokenizer.pad_token_id] * (width - len(seq)) + seq for seq in own],
-                                     device=device)
-            mask = torch.tensor([[1] * len(prefix) + [0] * (width - len(seq)) + [1] * len(seq) for seq in own],
-                                device=device)
+            input_ids = torch.tensor(
+                [prefix + [tokenizer.pad_token_id] * (width - len(seq)) + seq for seq in own], device=device
+            )
+            mask = torch.tensor(
+                [[1] * len(prefix) + [0] * (width - len(seq)) + [1] * len(seq) for seq in own], device=device
+            )
             extra = {}
             if cache is not None:
                 extra[_CACHE_KWARG] = copy.deepcopy(cache)  # generate() extends the cache it is given
@@ -167,7 +189,7 @@ def generate_texts(model: Any, tokenizer: Any, prompts: list, *, batch_size: int
                 if synced_gpus:
                     extra["synced_gpus"] = True
                 out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config, **extra)
-            for i, text in zip(rows, tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)):
+            for i, text in zip(rows, tokenizer.batch_decode(out[:, input_ids.shape[1] :], skip_special_tokens=True)):
                 outputs[i] = text
             if progress is not None:
                 progress(len(rows))

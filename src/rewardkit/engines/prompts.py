@@ -19,18 +19,24 @@ def render_prompts(tokenizer: Any, prompts: list, use_chat_template: bool | None
         raise DataError("checkpoint_inference: the prompts mix strings and chat messages. Hint: use one kind.")
     templated = all(chat) if use_chat_template is None else use_chat_template
     if templated and not has_template:
-        raise ConfigError("checkpoint_inference: the prompts need a chat template but the tokenizer has none. "
-                          "Hint: set tokenizer.chat_template, or use string prompts with use_chat_template=False.")
+        raise ConfigError(
+            "checkpoint_inference: the prompts need a chat template but the tokenizer has none. "
+            "Hint: set tokenizer.chat_template, or use string prompts with use_chat_template=False."
+        )
     if not templated:
         if any(chat):
-            raise DataError("checkpoint_inference: use_chat_template=False but the prompts are chat messages. "
-                            "Hint: use_chat_template=None, or string prompts.")
+            raise DataError(
+                "checkpoint_inference: use_chat_template=False but the prompts are chat messages. "
+                "Hint: use_chat_template=None, or string prompts."
+            )
         return list(prompts), False
     texts = []
     for i, prompt in enumerate(prompts):
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
         if not isinstance(messages, list):
-            raise DataError(f"checkpoint_inference: prompt {i} is {type(prompt).__name__}. Hint: a string or a "
-                            "list of {'role', 'content'} messages.")
+            raise DataError(
+                f"checkpoint_inference: prompt {i} is {type(prompt).__name__}. Hint: a string or a "
+                "list of {'role', 'content'} messages."
+            )
         texts.append(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
     return texts, True

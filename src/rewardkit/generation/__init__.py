@@ -32,13 +32,48 @@ from rewardkit.core.fileio import check_output
 from rewardkit.core.specs import read_chat_template
 from rewardkit.generation.engine_choice import ENGINES, check_engine, start_vllm
 from rewardkit.generation.loading import DTYPES, check_adapter, load_model_for_inference, resolve_model_source
-from rewardkit.generation.rows import DEFAULT_INTO, build_prompts, chat_prompt, check_into, check_into_keeps_identity, get_field, map_row, output_format, parse_columns, parse_into, read_rows, set_field, write_rows
+from rewardkit.generation.rows import (
+    DEFAULT_INTO,
+    build_prompts,
+    chat_prompt,
+    check_into,
+    check_into_keeps_identity,
+    get_field,
+    map_row,
+    output_format,
+    parse_columns,
+    parse_into,
+    read_rows,
+    set_field,
+    write_rows,
+)
 from rewardkit.generation.runs import STAGE_FILE, RunSettings, resolve_run
 
-__all__ = ["DEFAULT_INTO", "DTYPES", "ENGINES", "STAGE_FILE", "GenerateResult", "RunSettings", "build_prompts", "chat_prompt",
-           "check_adapter", "check_into", "check_into_keeps_identity", "generate_file", "get_field",
-           "load_model_for_inference", "map_row", "output_format", "parse_columns", "parse_into", "read_rows",
-           "resolve_model_source", "resolve_run", "set_field", "write_rows"]
+__all__ = [
+    "DEFAULT_INTO",
+    "DTYPES",
+    "ENGINES",
+    "STAGE_FILE",
+    "GenerateResult",
+    "RunSettings",
+    "build_prompts",
+    "chat_prompt",
+    "check_adapter",
+    "check_into",
+    "check_into_keeps_identity",
+    "generate_file",
+    "get_field",
+    "load_model_for_inference",
+    "map_row",
+    "output_format",
+    "parse_columns",
+    "parse_into",
+    "read_rows",
+    "resolve_model_source",
+    "resolve_run",
+    "set_field",
+    "write_rows",
+]
 
 
 @dataclass
@@ -75,18 +110,36 @@ def _progress_bar(total: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
     # disable=None: the bar only shows on a terminal (no noise in logs and pipes).
-    return tqdm(total=total, desc="generate", unit="row", file=sys.stderr, disable=None if enabled else True,
-                dynamic_ncols=True)
+    return tqdm(
+        total=total, desc="generate", unit="row", file=sys.stderr, disable=None if enabled else True, dynamic_ncols=True
+    )
 
 
-def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *, adapter: str | Path | None = None,
-                  into: str | None = None, from_run: str | Path | None = None, tokenizer: Any = None,
-                  columns: dict[str, str] | None = None, prompt_column: str = "prompt", chat: bool | None = None,
-                  system_prompt: str | None = None, batch_size: int = 16, max_new_tokens: int = 256,
-                  share_prefix: bool = True, device: str = "auto", dtype: str = "auto",
-                  generation_kwargs: dict | None = None, progress: bool = True,
-                  into_overwrite: bool = False, chat_template: str | None = None, engine: str = "hf",
-                  vllm_kwargs: dict | None = None) -> GenerateResult:
+def generate_file(
+    model: Any,
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    adapter: str | Path | None = None,
+    into: str | None = None,
+    from_run: str | Path | None = None,
+    tokenizer: Any = None,
+    columns: dict[str, str] | None = None,
+    prompt_column: str = "prompt",
+    chat: bool | None = None,
+    system_prompt: str | None = None,
+    batch_size: int = 16,
+    max_new_tokens: int = 256,
+    share_prefix: bool = True,
+    device: str = "auto",
+    dtype: str = "auto",
+    generation_kwargs: dict | None = None,
+    progress: bool = True,
+    into_overwrite: bool = False,
+    chat_template: str | None = None,
+    engine: str = "hf",
+    vllm_kwargs: dict | None = None,
+) -> GenerateResult:
     """Generate a completion for every row of `input_path` and write the rows, each with its completion at the
     dotted path `into` (default 'completion'), to `output_path` (.json list or .jsonl) atomically. An `into`
     replacing the row's id or the prompt's source field is refused unless `into_overwrite`.
@@ -100,8 +153,10 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
     """
     started = time.perf_counter()
     if (model is None) == (from_run is None):
-        raise ConfigError("give exactly one of MODEL and --from-run. Hint: rewardkit generate --from-run runs/x "
-                          "--input test.json --output out.json, or rewardkit generate MODEL_DIR --input ...")
+        raise ConfigError(
+            "give exactly one of MODEL and --from-run. Hint: rewardkit generate --from-run runs/x "
+            "--input test.json --output out.json, or rewardkit generate MODEL_DIR --input ..."
+        )
     if batch_size < 1 or max_new_tokens < 1:
         raise ConfigError(f"--batch-size ({batch_size}) and --max-new-tokens ({max_new_tokens}) must be >= 1.")
     run = None
@@ -126,16 +181,19 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
     load_started = time.perf_counter()
     vllm_engine = None
     if engine == "vllm":
-        vllm_engine, tok, model_name = start_vllm(model, adapter, tokenizer, dtype, prompts, max_new_tokens,
-                                                  vllm_kwargs)
+        vllm_engine, tok, model_name = start_vllm(
+            model, adapter, tokenizer, dtype, prompts, max_new_tokens, vllm_kwargs
+        )
         lm = None
     elif isinstance(model, (str, os.PathLike)):
         lm, tok = load_model_for_inference(model, adapter, device, dtype, tokenizer)
         model_name = str(model)
     else:
         if adapter is not None:
-            raise ConfigError("adapter= needs a model path, not a loaded model. Hint: load it with "
-                              "load_model_for_inference(model, adapter).")
+            raise ConfigError(
+                "adapter= needs a model path, not a loaded model. Hint: load it with "
+                "load_model_for_inference(model, adapter)."
+            )
         if tokenizer is None or isinstance(tokenizer, (str, os.PathLike)):
             from transformers import AutoTokenizer
 
@@ -149,9 +207,11 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
         tok.chat_template = template
     templated = not isinstance(prompts[0], str)
     if templated and not getattr(tok, "chat_template", None):
-        raise ConfigError(f"the prompts are chat messages but the tokenizer of {model_name!r} has no chat template. "
-                          "Hint: use a chat/instruct model's tokenizer, or drop --chat/--system-prompt for string "
-                          "prompts.")
+        raise ConfigError(
+            f"the prompts are chat messages but the tokenizer of {model_name!r} has no chat template. "
+            "Hint: use a chat/instruct model's tokenizer, or drop --chat/--system-prompt for string "
+            "prompts."
+        )
 
     from rewardkit.engines.hf import generate_texts
 
@@ -159,21 +219,38 @@ def generate_file(model: Any, input_path: str | Path, output_path: str | Path, *
     with _progress_bar(len(rows), progress) as bar:
         if vllm_engine is not None:
             try:
-                outputs = vllm_engine.generate(prompts, max_new_tokens=max_new_tokens,
-                                               generation_kwargs=generation_kwargs, progress=bar.update)
+                outputs = vllm_engine.generate(
+                    prompts, max_new_tokens=max_new_tokens, generation_kwargs=generation_kwargs, progress=bar.update
+                )
             finally:
                 vllm_engine.close()
         else:
-            outputs = generate_texts(lm, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                     generation_kwargs=generation_kwargs, share_prefix=share_prefix,
-                                     progress=bar.update)
+            outputs = generate_texts(
+                lm,
+                tok,
+                prompts,
+                batch_size=batch_size,
+                max_new_tokens=max_new_tokens,
+                generation_kwargs=generation_kwargs,
+                share_prefix=share_prefix,
+                progress=bar.update,
+            )
     generate_seconds = time.perf_counter() - gen_started
     write_rows(output_path, [set_field(row, parts, text) for row, text in zip(rows, outputs)])
     device_name, dtype_name = ("vllm", vllm_engine.dtype) if vllm_engine is not None else _placement(lm)
     return GenerateResult(
-        output=str(output_path), rows=len(rows), empty=sum(not text.strip() for text in outputs), model=model_name,
-        adapter=None if adapter is None else str(adapter), device=device_name,
-        dtype=dtype_name, engine=engine, load_seconds=round(load_seconds, 3),
-        generate_seconds=round(generate_seconds, 3), seconds=round(time.perf_counter() - started, 3),
-        run=None if run is None else {"folder": run.run_dir, "stage": run.stage, "name": run.name,
-                                      "checkpoint": run.checkpoint})
+        output=str(output_path),
+        rows=len(rows),
+        empty=sum(not text.strip() for text in outputs),
+        model=model_name,
+        adapter=None if adapter is None else str(adapter),
+        device=device_name,
+        dtype=dtype_name,
+        engine=engine,
+        load_seconds=round(load_seconds, 3),
+        generate_seconds=round(generate_seconds, 3),
+        seconds=round(time.perf_counter() - started, 3),
+        run=None
+        if run is None
+        else {"folder": run.run_dir, "stage": run.stage, "name": run.name, "checkpoint": run.checkpoint},
+    )

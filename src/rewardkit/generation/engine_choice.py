@@ -19,13 +19,22 @@ def check_engine(engine: str, model: Any) -> str:
     if name not in ENGINES:
         raise ConfigError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}. Hint: --engine hf.")
     if name == "vllm" and not isinstance(model, (str, os.PathLike)):
-        raise ConfigError("--engine vllm needs a model folder or cached hub id, not a loaded model. Hint: pass "
-                          "the folder, or engine='hf' for a model object.")
+        raise ConfigError(
+            "--engine vllm needs a model folder or cached hub id, not a loaded model. Hint: pass "
+            "the folder, or engine='hf' for a model object."
+        )
     return name
 
 
-def start_vllm(model: str | Path, adapter: str | Path | None, tokenizer: str | Path | None, dtype: str,
-               prompts: list, max_new_tokens: int, vllm_kwargs: dict | None = None) -> tuple[Any, Any, str]:
+def start_vllm(
+    model: str | Path,
+    adapter: str | Path | None,
+    tokenizer: str | Path | None,
+    dtype: str,
+    prompts: list,
+    max_new_tokens: int,
+    vllm_kwargs: dict | None = None,
+) -> tuple[Any, Any, str]:
     """(started VLLMEngine, tokenizer, model name): the tokenizer is chosen as for `hf` (tokenizer, else the
     adapter folder's, else the model's); the adapter goes through vLLM's LoRA support."""
     from rewardkit.engines.vllm_engine import VLLMEngine, import_vllm
@@ -39,7 +48,8 @@ def start_vllm(model: str | Path, adapter: str | Path | None, tokenizer: str | P
     resolved = resolve_dtype(dtype, device)
     vllm_dtype = resolved if isinstance(resolved, str) else str(resolved).removeprefix("torch.")
     tok = load_tokenizer(tokenizer, adapter_dir, source, local_only)
-    engine = VLLMEngine(source, tok, adapter=adapter_dir, dtype=vllm_dtype, llm_kwargs=vllm_kwargs,
-                        local_only=local_only)
+    engine = VLLMEngine(
+        source, tok, adapter=adapter_dir, dtype=vllm_dtype, llm_kwargs=vllm_kwargs, local_only=local_only
+    )
     engine.prepare(prompts, max_new_tokens)
     return engine, tok, source

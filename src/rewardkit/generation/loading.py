@@ -22,20 +22,29 @@ def resolve_model_source(model: str | Path) -> tuple[str, bool]:
     if path.exists():
         if not path.is_dir() or not (path / "config.json").is_file():
             what = "a file" if not path.is_dir() else "a folder without config.json"
-            hint = (" It holds adapter_config.json: pass it as --adapter DIR and its base model as MODEL."
-                    if (path / "adapter_config.json").is_file() else "")
-            raise ConfigError(f"model {text!r} is {what}, not a saved model.{hint} Hint: pass the folder holding "
-                              "config.json and the weights (e.g. runs/sft/merged).")
+            hint = (
+                " It holds adapter_config.json: pass it as --adapter DIR and its base model as MODEL."
+                if (path / "adapter_config.json").is_file()
+                else ""
+            )
+            raise ConfigError(
+                f"model {text!r} is {what}, not a saved model.{hint} Hint: pass the folder holding "
+                "config.json and the weights (e.g. runs/sft/merged)."
+            )
         return str(path), True
     looks_like_path = text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1 or text.endswith("/")
     if looks_like_path or not is_hub_id(text):
-        raise ConfigError(f"model folder {text!r} does not exist. Hint: check the path (relative paths start at the "
-                          "current directory).")
+        raise ConfigError(
+            f"model folder {text!r} does not exist. Hint: check the path (relative paths start at the "
+            "current directory)."
+        )
     if not cached(text, ("config.json",)):
         note = " (HF_HUB_OFFLINE is set)" if offline() else ""
-        raise ConfigError(f"model {text!r} is neither a local folder nor in the Hugging Face cache{note}; "
-                          "rewardkit generate does not download. Hint: pass a local folder (e.g. runs/sft/merged), "
-                          f"or download it first: hf download {text}.")
+        raise ConfigError(
+            f"model {text!r} is neither a local folder nor in the Hugging Face cache{note}; "
+            "rewardkit generate does not download. Hint: pass a local folder (e.g. runs/sft/merged), "
+            f"or download it first: hf download {text}."
+        )
     return text, True
 
 
@@ -43,13 +52,20 @@ def check_adapter(adapter: str | Path) -> Path:
     """The adapter folder, which must hold adapter_config.json."""
     path = Path(adapter).expanduser()
     if not path.is_dir():
-        raise ConfigError(f"--adapter {str(adapter)!r} is not a folder. Hint: pass the folder holding "
-                          "adapter_config.json (e.g. runs/x/best or runs/x/adapters/step_N).")
+        raise ConfigError(
+            f"--adapter {str(adapter)!r} is not a folder. Hint: pass the folder holding "
+            "adapter_config.json (e.g. runs/x/best or runs/x/adapters/step_N)."
+        )
     if not (path / "adapter_config.json").is_file():
-        hint = (" It holds a full model (config.json): pass it as MODEL without --adapter."
-                if (path / "config.json").is_file() else "")
-        raise ConfigError(f"--adapter {str(adapter)!r} has no adapter_config.json, so it is not a PEFT adapter."
-                          f"{hint} Hint: pass the folder holding adapter_config.json (e.g. runs/x/best).")
+        hint = (
+            " It holds a full model (config.json): pass it as MODEL without --adapter."
+            if (path / "config.json").is_file()
+            else ""
+        )
+        raise ConfigError(
+            f"--adapter {str(adapter)!r} has no adapter_config.json, so it is not a PEFT adapter."
+            f"{hint} Hint: pass the folder holding adapter_config.json (e.g. runs/x/best)."
+        )
     return path
 
 
@@ -89,10 +105,12 @@ def unsafe_weights_error(what: str, exc: Exception) -> ConfigError:
     """torch.load(weights_only=True) refused a pickled .bin: it holds objects that would run code when loaded."""
     found = re.search(r"unsupported (?:global|operand)[^\n]*", str(exc), re.IGNORECASE)  # torch names the culprit
     why = f" ({found.group(0).strip().rstrip('.')})" if found else ""
-    return ConfigError(f"{what}: a pickled weights file (.bin) could not be loaded safely: it holds Python objects "
-                       f"other than tensors{why}, which could run code when unpickled, so it was not loaded. "
-                       "Hint: use weights saved as .safetensors (save_pretrained's default); load the .bin "
-                       "yourself only if you trust where it came from.")
+    return ConfigError(
+        f"{what}: a pickled weights file (.bin) could not be loaded safely: it holds Python objects "
+        f"other than tensors{why}, which could run code when unpickled, so it was not loaded. "
+        "Hint: use weights saved as .safetensors (save_pretrained's default); load the .bin "
+        "yourself only if you trust where it came from."
+    )
 
 
 def load_tokenizer(tokenizer: Any, adapter_dir: Path | None, source: str, local_only: bool) -> Any:
@@ -100,17 +118,27 @@ def load_tokenizer(tokenizer: Any, adapter_dir: Path | None, source: str, local_
     save it there), else the model `source`; a failed load is one ConfigError."""
     from transformers import AutoTokenizer
 
-    tok_source = str(tokenizer) if tokenizer is not None else (
-        str(adapter_dir) if adapter_dir is not None and _has_tokenizer(adapter_dir) else source)
+    tok_source = (
+        str(tokenizer)
+        if tokenizer is not None
+        else (str(adapter_dir) if adapter_dir is not None and _has_tokenizer(adapter_dir) else source)
+    )
     try:
         return AutoTokenizer.from_pretrained(tok_source, local_files_only=local_only)
     except Exception as exc:
-        raise ConfigError(f"cannot load the tokenizer from {tok_source!r} ({type(exc).__name__}: {str(exc)[:200]}). "
-                          "Hint: pass a folder holding tokenizer files (--tokenizer in Python: tokenizer=).") from None
+        raise ConfigError(
+            f"cannot load the tokenizer from {tok_source!r} ({type(exc).__name__}: {str(exc)[:200]}). "
+            "Hint: pass a folder holding tokenizer files (--tokenizer in Python: tokenizer=)."
+        ) from None
 
 
-def load_model_for_inference(model: str | Path, adapter: str | Path | None = None, device: str = "auto",
-                             dtype: str = "auto", tokenizer: str | Path | None = None) -> tuple[Any, Any]:
+def load_model_for_inference(
+    model: str | Path,
+    adapter: str | Path | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+    tokenizer: str | Path | None = None,
+) -> tuple[Any, Any]:
     """(model in eval mode on `device`, tokenizer) from a local folder or a cached hub id, plus a LoRA adapter.
 
     The adapter is applied unmerged, as during training (so outputs match what `checkpoint_inference` scored).
@@ -129,9 +157,11 @@ def load_model_for_inference(model: str | Path, adapter: str | Path | None = Non
     except pickle.UnpicklingError as exc:
         raise unsafe_weights_error(f"model {source!r}", exc) from None
     except Exception as exc:
-        raise ConfigError(f"cannot load a causal LM from {source!r} ({type(exc).__name__}: {str(exc)[:200]}). "
-                          "Hint: pass a folder saved with save_pretrained (a text-generation model; reward models "
-                          "cannot generate).") from None
+        raise ConfigError(
+            f"cannot load a causal LM from {source!r} ({type(exc).__name__}: {str(exc)[:200]}). "
+            "Hint: pass a folder saved with save_pretrained (a text-generation model; reward models "
+            "cannot generate)."
+        ) from None
     if adapter_dir is not None:
         from peft import PeftModel
 
@@ -140,8 +170,10 @@ def load_model_for_inference(model: str | Path, adapter: str | Path | None = Non
         except Exception as exc:
             if isinstance(exc, pickle.UnpicklingError):
                 raise unsafe_weights_error(f"adapter {str(adapter_dir)!r}", exc) from None
-            raise ConfigError(f"adapter {str(adapter_dir)!r} does not fit model {source!r} ({type(exc).__name__}: "
-                              f"{str(exc)[:200]}). Hint: pass the base model the adapter was trained on.") from None
+            raise ConfigError(
+                f"adapter {str(adapter_dir)!r} does not fit model {source!r} ({type(exc).__name__}: "
+                f"{str(exc)[:200]}). Hint: pass the base model the adapter was trained on."
+            ) from None
     lm.to(dev)
     lm.eval()
     return lm, tok

@@ -10,7 +10,9 @@ from typing import Any
 
 from rewardkit.core.errors import ConfigError, DataError
 from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl, read_input_bytes
-from rewardkit.selection.inference_files import read_rows as read_rows  # one reader: generate's input, checkpoint_inference's rows
+from rewardkit.selection.inference_files import (
+    read_rows as read_rows,  # one reader: generate's input, checkpoint_inference's rows
+)
 from rewardkit.train.data import chat_prompt
 
 DEFAULT_INTO = "completion"
@@ -27,11 +29,15 @@ def parse_columns(items: list[str] | None = None, json_text: str | None = None) 
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"--columns-json: not valid JSON ({exc.msg}). Hint: e.g. "
-                              "'{\"input.question\": \"prompt\"}', or the path of a .json file.") from None
+            raise ConfigError(
+                f"--columns-json: not valid JSON ({exc.msg}). Hint: e.g. "
+                '\'{"input.question": "prompt"}\', or the path of a .json file.'
+            ) from None
         if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-            raise ConfigError("--columns-json: expected an object of strings {name in the file: name used}. "
-                              "Hint: e.g. '{\"input.question\": \"prompt\"}'.")
+            raise ConfigError(
+                "--columns-json: expected an object of strings {name in the file: name used}. "
+                'Hint: e.g. \'{"input.question": "prompt"}\'.'
+            )
         columns.update(data)
     for item in items or []:
         src, sep, dst = item.partition("=")
@@ -73,33 +79,48 @@ def _row_name(row: dict, i: int) -> str:
     return f"row {i}" + (f" (id {row['id']!r})" if isinstance(row.get("id"), (str, int)) else "")
 
 
-def build_prompts(rows: list[dict], columns: dict[str, str], prompt_column: str = "prompt", chat: bool = False,
-                  system_prompt: str | None = None, where: str = "input") -> list:
+def build_prompts(
+    rows: list[dict],
+    columns: dict[str, str],
+    prompt_column: str = "prompt",
+    chat: bool = False,
+    system_prompt: str | None = None,
+    where: str = "input",
+) -> list:
     """One prompt per row: columns mapped, then wrapped as chat messages when asked (as in training)."""
     prompts = []
     for i, row in enumerate(rows):
         value = map_row(row, columns).get(prompt_column, _MISSING)
         if value is _MISSING:
             mapping = f" after mapping columns {columns}" if columns else ""
-            raise DataError(f"{where}: {_row_name(row, i)} has no {prompt_column!r}{mapping}; its keys are "
-                            f"{sorted(row)}. Hint: map the prompt with --column SRC={prompt_column} (dotted names "
-                            f"reach into objects, e.g. input.question={prompt_column}) or set --prompt-column.")
-        messages = isinstance(value, list) and bool(value) and all(
-            isinstance(m, dict) and "role" in m and "content" in m for m in value)
+            raise DataError(
+                f"{where}: {_row_name(row, i)} has no {prompt_column!r}{mapping}; its keys are "
+                f"{sorted(row)}. Hint: map the prompt with --column SRC={prompt_column} (dotted names "
+                f"reach into objects, e.g. input.question={prompt_column}) or set --prompt-column."
+            )
+        messages = (
+            isinstance(value, list)
+            and bool(value)
+            and all(isinstance(m, dict) and "role" in m and "content" in m for m in value)
+        )
         if not (isinstance(value, str) or messages):
-            raise DataError(f"{where}: {_row_name(row, i)}: the prompt is {type(value).__name__} "
-                            f"({json.dumps(value, ensure_ascii=False)[:60]}). Hint: a string or a list of "
-                            "{'role', 'content'} messages; for nested objects map the text field "
-                            "(e.g. --column input.question=prompt).")
+            raise DataError(
+                f"{where}: {_row_name(row, i)}: the prompt is {type(value).__name__} "
+                f"({json.dumps(value, ensure_ascii=False)[:60]}). Hint: a string or a list of "
+                "{'role', 'content'} messages; for nested objects map the text field "
+                "(e.g. --column input.question=prompt)."
+            )
         if isinstance(value, str) and not value.strip() and not (chat or system_prompt):
             raise DataError(f"{where}: {_row_name(row, i)}: the prompt is empty. Hint: fix the row, or use --chat.")
         prompts.append(chat_prompt(value, chat, system_prompt))
     kinds = {isinstance(p, str) for p in prompts}
     if len(kinds) > 1:
         first = next(i for i, p in enumerate(prompts) if isinstance(p, str) != isinstance(prompts[0], str))
-        raise DataError(f"{where}: the prompts mix strings and chat messages (row 0 vs "
-                        f"{_row_name(rows[first], first)}). Hint: use one kind, or --chat to turn the strings into "
-                        "user turns.")
+        raise DataError(
+            f"{where}: the prompts mix strings and chat messages (row 0 vs "
+            f"{_row_name(rows[first], first)}). Hint: use one kind, or --chat to turn the strings into "
+            "user turns."
+        )
     return prompts
 
 
@@ -108,17 +129,22 @@ def parse_into(into: str) -> list[str]:
     would write a new key ' answer' beside 'answer')."""
     parts = into.split(".") if isinstance(into, str) else []
     if not parts or any(not p.strip() for p in parts):
-        raise ConfigError(f"--into {into!r}: expected a dotted key such as 'output.answer' or 'completion'. "
-                          "Hint: no empty parts, no leading or trailing dot.")
+        raise ConfigError(
+            f"--into {into!r}: expected a dotted key such as 'output.answer' or 'completion'. "
+            "Hint: no empty parts, no leading or trailing dot."
+        )
     spaced = next((p for p in parts if p != p.strip()), None)
     if spaced is not None:
-        raise ConfigError(f"--into {into!r}: the key {spaced!r} has spaces around it. Hint: write "
-                          f"--into {'.'.join(p.strip() for p in parts)!r}.")
+        raise ConfigError(
+            f"--into {into!r}: the key {spaced!r} has spaces around it. Hint: write "
+            f"--into {'.'.join(p.strip() for p in parts)!r}."
+        )
     return parts
 
 
-def check_into_keeps_identity(parts: list[str], columns: dict[str, str], prompt_column: str,
-                              overwrite: bool = False) -> None:
+def check_into_keeps_identity(
+    parts: list[str], columns: dict[str, str], prompt_column: str, overwrite: bool = False
+) -> None:
     """Refuse an `--into` path that would replace a row's identity: its `id`, or the field the prompt is read
     from (`input` holding `input.question`), unless `overwrite` (`--into-overwrite`)."""
     if overwrite:
@@ -129,9 +155,11 @@ def check_into_keeps_identity(parts: list[str], columns: dict[str, str], prompt_
         shared = min(len(parts), len(key_parts))
         if parts[:shared] == key_parts[:shared]:  # one path holds the other: writing replaces the key's value
             what = "the row's id" if key == "id" else f"the prompt's source field {key!r}"
-            raise ConfigError(f"--into {'.'.join(parts)!r} would overwrite {what}. Hint: choose another key "
-                              "(e.g. the default 'completion', or output.answer), or pass --into-overwrite if "
-                              "replacing it is meant.")
+            raise ConfigError(
+                f"--into {'.'.join(parts)!r} would overwrite {what}. Hint: choose another key "
+                "(e.g. the default 'completion', or output.answer), or pass --into-overwrite if "
+                "replacing it is meant."
+            )
 
 
 def check_into(rows: list[dict], parts: list[str], where: str = "input") -> None:
@@ -143,11 +171,13 @@ def check_into(rows: list[dict], parts: list[str], where: str = "input") -> None
             if node is None:
                 break
             if not isinstance(node, dict):
-                head = ".".join(parts[:depth + 1])
-                raise DataError(f"{where}: {_row_name(row, i)}: --into {'.'.join(parts)!r} needs {head!r} to be an "
-                                f"object, but it is {type(node).__name__} "
-                                f"({json.dumps(node, ensure_ascii=False)[:60]}). Hint: choose another --into path, "
-                                "e.g. the default 'completion'.")
+                head = ".".join(parts[: depth + 1])
+                raise DataError(
+                    f"{where}: {_row_name(row, i)}: --into {'.'.join(parts)!r} needs {head!r} to be an "
+                    f"object, but it is {type(node).__name__} "
+                    f"({json.dumps(node, ensure_ascii=False)[:60]}). Hint: choose another --into path, "
+                    "e.g. the default 'completion'."
+                )
 
 
 def set_field(row: dict, parts: list[str], value: Any) -> dict:
@@ -166,8 +196,10 @@ def output_format(path: str | Path) -> str:
     """'json' or 'jsonl' from the output file's suffix."""
     suffix = Path(path).suffix.lower()
     if suffix not in (".json", ".jsonl"):
-        raise ConfigError(f"--output {str(path)!r}: unknown file type {suffix or '(no suffix)'!r}. Hint: .json "
-                          "writes a JSON list (the competition's submission format), .jsonl one object per line.")
+        raise ConfigError(
+            f"--output {str(path)!r}: unknown file type {suffix or '(no suffix)'!r}. Hint: .json "
+            "writes a JSON list (the competition's submission format), .jsonl one object per line."
+        )
     return suffix[1:]
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from rewardkit.core.errors import ConfigError
 from rewardkit.core.fileio import read_json
 from rewardkit.core.paths import run_path, safe_child
-from rewardkit.train.record import STAGE_FILE, StageRecord, read_stage_record
 from rewardkit.core.validation import stage_ref
 from rewardkit.generation.loading import _has_tokenizer, check_adapter
+from rewardkit.train.record import STAGE_FILE, StageRecord, read_stage_record
 
 __all__ = ["STAGE_FILE", "RunSettings", "resolve_run"]
 _STEP_DIR = re.compile(r"^(step|epoch)_(\d+)$")
@@ -37,8 +37,9 @@ class RunSettings:
 def _stage_record(run_dir: Path) -> tuple[Path, StageRecord]:
     """(stage folder, its validated rewardkit_stage.json); a pipeline root resolves to its last stage."""
     if not run_dir.is_dir():
-        raise ConfigError(f"--from-run {str(run_dir)!r} is not a folder. Hint: pass a training run's output_dir "
-                          "(e.g. runs/sft).")
+        raise ConfigError(
+            f"--from-run {str(run_dir)!r} is not a folder. Hint: pass a training run's output_dir (e.g. runs/sft)."
+        )
     if (run_dir / STAGE_FILE).is_file():
         return run_dir, read_stage_record(run_dir / STAGE_FILE)
     if (run_dir / "summary.json").is_file():  # a pipeline's output root: use its last stage
@@ -50,21 +51,29 @@ def _stage_record(run_dir: Path) -> tuple[Path, StageRecord]:
         if (folder is None or not (folder / STAGE_FILE).is_file()) and isinstance(last.get("output_dir"), str):
             folder = Path(last["output_dir"])
         if folder is None or not (folder / STAGE_FILE).is_file():
-            raise ConfigError(f"--from-run {str(run_dir)!r}: summary.json names no stage folder with {STAGE_FILE}. "
-                              "Hint: pass the stage's folder (e.g. runs/x/<stage name>).")
+            raise ConfigError(
+                f"--from-run {str(run_dir)!r}: summary.json names no stage folder with {STAGE_FILE}. "
+                "Hint: pass the stage's folder (e.g. runs/x/<stage name>)."
+            )
         return folder, read_stage_record(folder / STAGE_FILE)
-    raise ConfigError(f"--from-run {str(run_dir)!r} has no {STAGE_FILE} (written when a `rewardkit train` stage "
-                      "finishes). Hint: for an unfinished run pass MODEL --adapter DIR instead, e.g. "
-                      f"rewardkit generate BASE_MODEL --adapter {run_dir}/best ...")
+    raise ConfigError(
+        f"--from-run {str(run_dir)!r} has no {STAGE_FILE} (written when a `rewardkit train` stage "
+        "finishes). Hint: for an unfinished run pass MODEL --adapter DIR instead, e.g. "
+        f"rewardkit generate BASE_MODEL --adapter {run_dir}/best ..."
+    )
 
 
 def _newest_saved(folder: Path) -> Path | None:
     """lora_save's newest folder: highest step_N, else highest epoch_E."""
     if not folder.is_dir():
         return None
-    found = [(m.group(1) == "step", int(m.group(2)), p) for p in folder.iterdir()
-             if p.is_dir() and (m := _STEP_DIR.match(p.name))
-             and ((p / "adapter_config.json").is_file() or (p / "config.json").is_file())]
+    found = [
+        (m.group(1) == "step", int(m.group(2)), p)
+        for p in folder.iterdir()
+        if p.is_dir()
+        and (m := _STEP_DIR.match(p.name))
+        and ((p / "adapter_config.json").is_file() or (p / "config.json").is_file())
+    ]
     return max(found)[2] if found else None
 
 
@@ -79,27 +88,45 @@ def resolve_run(run_dir: str | Path, adapter: str | Path | None = None) -> RunSe
     config = record.config
     stage, name = config.stage, record.name or config.label
     if stage == "rm":
-        raise ConfigError(f"--from-run {str(folder)!r} is a reward-model stage (rm), which cannot generate text. "
-                          "Hint: pass the run of an sft, dpo or grpo stage.")
+        raise ConfigError(
+            f"--from-run {str(folder)!r} is a reward-model stage (rm), which cannot generate text. "
+            "Hint: pass the run of an sft, dpo or grpo stage."
+        )
     callbacks = {cb.get("name"): cb for cb in config.callbacks}
     best = safe_child(folder, str(callbacks.get("best_checkpoint", {}).get("best_dir") or "best"), "best_dir")
     saved = callbacks.get("lora_save", {}).get("output_dir")
     # lora_save's folder is relative to the stage's output_dir (as the callback resolves it), or absolute
     adapters = run_path(folder, saved, "lora_save.output_dir") if saved else folder / "adapters"
-    candidates = [("best", best), ("lora_save", _newest_saved(adapters)),
-                  ("final", folder / "final")]
+    candidates = [("best", best), ("lora_save", _newest_saved(adapters)), ("final", folder / "final")]
     if adapter is not None:
         candidates = [("--adapter", Path(adapter))]
         check_adapter(adapter)
-    chosen = next((p for _, p in candidates if p is not None and p.is_dir()
-                   and ((p / "adapter_config.json").is_file() or (p / "config.json").is_file())), None)
+    chosen = next(
+        (
+            p
+            for _, p in candidates
+            if p is not None and p.is_dir() and ((p / "adapter_config.json").is_file() or (p / "config.json").is_file())
+        ),
+        None,
+    )
     if chosen is None:
-        raise ConfigError(f"--from-run {str(folder)!r}: no best/, adapters/step_N/ or final/ folder with a model "
-                          "or adapter. Hint: pass MODEL --adapter DIR instead.")
+        raise ConfigError(
+            f"--from-run {str(folder)!r}: no best/, adapters/step_N/ or final/ folder with a model "
+            "or adapter. Hint: pass MODEL --adapter DIR instead."
+        )
     data = config.dataset
-    settings = RunSettings(run_dir=str(folder), stage=stage, name=name, model="", adapter=None,
-                           tokenizer=config.tokenizer, columns=dict(data.columns), chat=data.chat,
-                           system_prompt=data.system_prompt, checkpoint=str(chosen))
+    settings = RunSettings(
+        run_dir=str(folder),
+        stage=stage,
+        name=name,
+        model="",
+        adapter=None,
+        tokenizer=config.tokenizer,
+        columns=dict(data.columns),
+        chat=data.chat,
+        system_prompt=data.system_prompt,
+        checkpoint=str(chosen),
+    )
     if (chosen / "adapter_config.json").is_file():
         settings.adapter = str(chosen)
         base: str | None = record.base_model or config.model
@@ -107,8 +134,10 @@ def resolve_run(run_dir: str | Path, adapter: str | Path | None = None) -> RunSe
             adapter_config = read_json(chosen / "adapter_config.json")
             base = adapter_config.get("base_model_name_or_path") if isinstance(adapter_config, dict) else None
         if not base or not isinstance(base, str):
-            raise ConfigError(f"--from-run {str(folder)!r}: cannot tell the base model of adapter {str(chosen)!r}. "
-                              "Hint: pass MODEL --adapter DIR instead.")
+            raise ConfigError(
+                f"--from-run {str(folder)!r}: cannot tell the base model of adapter {str(chosen)!r}. "
+                "Hint: pass MODEL --adapter DIR instead."
+            )
         settings.model = base
     else:  # a full model (training without LoRA)
         settings.model = str(chosen)

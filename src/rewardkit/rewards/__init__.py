@@ -13,8 +13,26 @@ from rewardkit.rewards.reward_model import RewardModel
 from rewardkit.rewards.rouge_rewards import Rouge1
 from rewardkit.rewards.text_rewards import ExactMatch
 
-BUILTIN_REWARDS: tuple[type[Reward], ...] = (MathExactMatch, ExactMatch, Brevity, FormatRegex, Rouge1, BERTScore,
-                                              BLEURT, RewardModel)
+BUILTIN_REWARDS: tuple[type[Reward], ...] = (
+    MathExactMatch,
+    ExactMatch,
+    Brevity,
+    FormatRegex,
+    Rouge1,
+    BERTScore,
+    BLEURT,
+    RewardModel,
+)
 
-__all__ = ["BERTScore", "BLEURT", "Brevity", "ExactMatch", "FormatRegex", "FunctionReward", "MathExactMatch", "Reward",
-           "RewardModel", "Rouge1"]
+__all__ = [
+    "BERTScore",
+    "BLEURT",
+    "Brevity",
+    "ExactMatch",
+    "FormatRegex",
+    "FunctionReward",
+    "MathExactMatch",
+    "Reward",
+    "RewardModel",
+    "Rouge1",
+]

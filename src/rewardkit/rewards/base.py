@@ -24,8 +24,9 @@ from rewardkit.core.worker import WorkerDied, run_with_timeout
 
 Reference = Union[str, list, None]
 # Keyword arguments TRL passes that are never dataset columns.
-TRAINER_KWARGS = frozenset({"prompts", "completions", "completion_ids", "trainer_state", "log_extra",
-                            "log_metric", "environments"})
+TRAINER_KWARGS = frozenset(
+    {"prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric", "environments"}
+)
 
 
 class RewardParams(Params):
@@ -35,13 +36,17 @@ class RewardParams(Params):
     completion_view: ViewSpec = Field(None, description="Part of the completion to score (e.g. 'boxed').")
     reference_view: ViewSpec = Field(None, description="Part of the reference to compare with.")
     missing: Literal["zero", "none"] = Field(
-        "zero", description="Score when the completion view finds nothing: 0.0, or None (not applicable).")
+        "zero", description="Score when the completion view finds nothing: 0.0, or None (not applicable)."
+    )
     on_error: Literal["raise", "none", "zero"] = Field(
-        "raise", description="What a row scores when the reward raises on it (raise = stop with the row index).")
+        "raise", description="What a row scores when the reward raises on it (raise = stop with the row index)."
+    )
     timeout: Optional[Seconds] = Field(
-        None, description="Seconds one call may take; on expiry every row is None (runs in a worker process).")
-    name: str | None = Field(None, min_length=1, description="Name TRL logs (rewards/<name>/mean); defaults to "
-                             "the reward name.")
+        None, description="Seconds one call may take; on expiry every row is None (runs in a worker process)."
+    )
+    name: str | None = Field(
+        None, min_length=1, description="Name TRL logs (rewards/<name>/mean); defaults to the reward name."
+    )
 
 
 def reference_options(reference: Reference, alternatives: str | None = None) -> list[str]:
@@ -51,8 +56,7 @@ def reference_options(reference: Reference, alternatives: str | None = None) -> 
     ['Paris', 'Paname', 'Lutetia']
     """
     golds = reference if isinstance(reference, list) else [reference]
-    return [alt for gold in golds if gold is not None
-            for alt in (gold.split(alternatives) if alternatives else [gold])]
+    return [alt for gold in golds if gold is not None for alt in (gold.split(alternatives) if alternatives else [gold])]
 
 
 def completion_text(item: object, index: int, field: str = "completions") -> str:
@@ -63,13 +67,17 @@ def completion_text(item: object, index: int, field: str = "completions") -> str
         item = [item]
     if isinstance(item, (list, tuple)):
         if not item:
-            raise DataError(f"{field}[{index}] is an empty message list. Hint: pass a string or "
-                            "[{'role': 'assistant', 'content': ...}].")
+            raise DataError(
+                f"{field}[{index}] is an empty message list. Hint: pass a string or "
+                "[{'role': 'assistant', 'content': ...}]."
+            )
         messages = [m for m in item if isinstance(m, dict) and m.get("role") == "assistant"] or list(item)
         message = messages[-1]
         if not isinstance(message, dict) or "content" not in message:
-            raise DataError(f"{field}[{index}]: message {message!r} has no 'content'. Hint: chat messages are "
-                            "dicts with 'role' and 'content'.")
+            raise DataError(
+                f"{field}[{index}]: message {message!r} has no 'content'. Hint: chat messages are "
+                "dicts with 'role' and 'content'."
+            )
         content = message["content"]
         if content is None:  # tool-call-only messages carry no text
             return ""
@@ -77,15 +85,16 @@ def completion_text(item: object, index: int, field: str = "completions") -> str
             return "".join(_part_text(part, f"{field}[{index}].content[{i}]") for i, part in enumerate(content))
         if isinstance(content, str):
             return content
-        raise DataError(f"{field}[{index}]: content must be a string, got {type(content).__name__}. Hint: "
-                        'a string, or a list of parts like {"type": "text", "text": "..."}.')
+        raise DataError(
+            f"{field}[{index}]: content must be a string, got {type(content).__name__}. Hint: "
+            'a string, or a list of parts like {"type": "text", "text": "..."}.'
+        )
     raise DataError(f"{field}[{index}] must be a string or a list of chat messages, got {type(item).__name__}.")
 
 
 # Content part types (TRL's and OpenAI's chat and Responses shapes): text parts are joined, the others skipped.
 TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
-NON_TEXT_PARTS = frozenset({"image", "image_url", "input_image", "audio", "input_audio", "video", "file",
-                            "refusal"})
+NON_TEXT_PARTS = frozenset({"image", "image_url", "input_image", "audio", "input_audio", "video", "file", "refusal"})
 
 
 def _part_text(part: Any, where: str) -> str:
@@ -101,8 +110,10 @@ def _part_text(part: Any, where: str) -> str:
         problem = f"a part of type {kind!r} is not a text part" if kind is not None else "a part without 'type'"
     else:
         problem = f"a part must be an object, got {type(part).__name__} {part!r:.40}"
-    raise DataError(f"{where}: {problem}. Hint: content parts look like {{\"type\": \"text\", \"text\": \"...\"}} "
-                    f"(non-text parts: {', '.join(sorted(NON_TEXT_PARTS))}).")
+    raise DataError(
+        f'{where}: {problem}. Hint: content parts look like {{"type": "text", "text": "..."}} '
+        f"(non-text parts: {', '.join(sorted(NON_TEXT_PARTS))})."
+    )
 
 
 def _real(value: Any) -> bool:
@@ -172,11 +183,15 @@ def _reference_item(value: Any, index: int, column: str) -> Reference:
             pass
     if _real(value) or isinstance(value, Decimal):  # inf, or an integer too long for str()
         shown = f"{value}" if not isinstance(value, numbers.Integral) else f"with {int(value).bit_length()} bits"
-        raise DataError(f"Reference column {column!r}, row {index}: the number {shown} cannot be a reference (it is "
-                        "not finite, or too long to write as text). Hint: pass the gold as a string, or None for "
-                        "'no reference'.")
-    raise DataError(f"Reference column {column!r}, row {index}: expected a string, a number or a list of "
-                    f"strings, got {type(value).__name__} ({value!r:.80}).")
+        raise DataError(
+            f"Reference column {column!r}, row {index}: the number {shown} cannot be a reference (it is "
+            "not finite, or too long to write as text). Hint: pass the gold as a string, or None for "
+            "'no reference'."
+        )
+    raise DataError(
+        f"Reference column {column!r}, row {index}: expected a string, a number or a list of "
+        f"strings, got {type(value).__name__} ({value!r:.80})."
+    )
 
 
 def as_score(value: Any, owner: str, index: int) -> float | None:
@@ -188,21 +203,29 @@ def as_score(value: Any, owner: str, index: int) -> float | None:
         # are accepted only with a real numeric dtype (np.str_, np.bool_, complex are refused the same way).
         type_name = getattr(type(value), "__module__", "") + "." + type(value).__name__
         dtype = str(getattr(value, "dtype", ""))
-        numeric = any(dtype.removeprefix("torch.").startswith(k) for k in ("float", "int", "uint", "bfloat", "half",
-                                                                           "double", "long", "short"))
+        numeric = any(
+            dtype.removeprefix("torch.").startswith(k)
+            for k in ("float", "int", "uint", "bfloat", "half", "double", "long", "short")
+        )
         if not type_name.startswith(("numpy.", "torch.")) or getattr(value, "ndim", None) != 0 or not numeric:
-            raise RewardError(f"Reward {owner!r} returned {value!r:.40} ({type(value).__name__}) for completion "
-                              f"{index}; expected a float or None. Hint: return float scores.")
+            raise RewardError(
+                f"Reward {owner!r} returned {value!r:.40} ({type(value).__name__}) for completion "
+                f"{index}; expected a float or None. Hint: return float scores."
+            )
     try:
         value = float(value)
     except OverflowError:  # an int beyond float range
-        raise RewardError(f"Reward {owner!r} returned an integer too large for a float for completion {index}; "
-                          "scores must be finite. Hint: clip the score.") from None
+        raise RewardError(
+            f"Reward {owner!r} returned an integer too large for a float for completion {index}; "
+            "scores must be finite. Hint: clip the score."
+        ) from None
     if math.isnan(value):
         return None
     if math.isinf(value):
-        raise RewardError(f"Reward {owner!r} returned {value} for completion {index}; scores must be finite. "
-                          "Hint: clip the score or return None for 'not applicable'.")
+        raise RewardError(
+            f"Reward {owner!r} returned {value} for completion {index}; scores must be finite. "
+            "Hint: clip the score or return None for 'not applicable'."
+        )
     return value
 
 
@@ -218,8 +241,10 @@ class Reward(Configured):
     def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
         super().__init__(params, **kwargs)
         if self.needs_reference and not self.params.reference:
-            raise ConfigError(f"reward {self.name!r}: reference: must name the dataset column holding the gold "
-                              "text. Hint: reference='answer'.")
+            raise ConfigError(
+                f"reward {self.name!r}: reference: must name the dataset column holding the gold "
+                "text. Hint: reference='answer'."
+            )
         self.__name__ = self.params.name or self.name
         self._completion_view = self.params.completion_view
         self._reference_view = self.params.reference_view
@@ -242,29 +267,44 @@ class Reward(Configured):
         """Score one completion (views applied) against its reference (None when not needed)."""
         raise NotImplementedError(f"{type(self).__name__} must implement score() or score_batch()")
 
-    def score_batch(self, completions: list[str], references: list[Reference] | None,
-                    **context: Any) -> list[float | None]:
+    def score_batch(
+        self, completions: list[str], references: list[Reference] | None, **context: Any
+    ) -> list[float | None]:
         """Score many rows; the default calls `score` row by row."""
         refs = references if references is not None else [None] * len(completions)
         return [self.score(c, r) for c, r in zip(completions, refs)]
 
     # --- the TRL call ----------------------------------------------------------------------------
-    def __call__(self, prompts: list | None = None, completions: list | None = None,
-                 completion_ids: list | None = None, **kwargs: Any) -> list[float | None]:
+    def __call__(
+        self,
+        prompts: list | None = None,
+        completions: list | None = None,
+        completion_ids: list | None = None,
+        **kwargs: Any,
+    ) -> list[float | None]:
         if completions is None:
-            raise DataError(f"Reward {self.__name__!r} was called without completions=. Hint: call it as TRL "
-                            "does: reward(prompts=..., completions=..., <reference column>=...).")
+            raise DataError(
+                f"Reward {self.__name__!r} was called without completions=. Hint: call it as TRL "
+                "does: reward(prompts=..., completions=..., <reference column>=...)."
+            )
         if not isinstance(completions, (list, tuple)):
-            raise DataError(f"Reward {self.__name__!r}: completions must be a list (one item per completion), got "
-                            f"{type(completions).__name__}. Hint: completions=['text'] scores one completion.")
+            raise DataError(
+                f"Reward {self.__name__!r}: completions must be a list (one item per completion), got "
+                f"{type(completions).__name__}. Hint: completions=['text'] scores one completion."
+            )
         n = len(completions)
         for field, value in (("prompts", prompts), ("completion_ids", completion_ids)):
             if value is not None and (not isinstance(value, (list, tuple)) or len(value) != n):
-                got = (f"has {len(value)} items" if isinstance(value, (list, tuple))
-                       else f"is {type(value).__name__}, not a list,")
-                raise DataError(f"Reward {self.__name__!r}: {field} {got} for {n} completions. Hint: pass one "
-                                f"item per completion (a list of {'token ids' if field == 'completion_ids' else 'prompts'}"
-                                " each), as TRL does.")
+                got = (
+                    f"has {len(value)} items"
+                    if isinstance(value, (list, tuple))
+                    else f"is {type(value).__name__}, not a list,"
+                )
+                raise DataError(
+                    f"Reward {self.__name__!r}: {field} {got} for {n} completions. Hint: pass one "
+                    f"item per completion (a list of {'token ids' if field == 'completion_ids' else 'prompts'}"
+                    " each), as TRL does."
+                )
         texts = [completion_text(c, i) for i, c in enumerate(completions)]
         references = self._references(n, kwargs) if self.needs_reference else None
         out: list[float | None] = [None] * n
@@ -288,11 +328,15 @@ class Reward(Configured):
             row_texts.append(part)
         context = {"prompts": prompts, "completion_ids": completion_ids, **kwargs}
         # Per-row columns (lists or tuples) follow the rows that are scored, as lists
-        context = {k: ([v[i] for i in rows] if isinstance(v, (list, tuple)) and len(v) == n else v)
-                   for k, v in context.items() if k not in ("log_metric", "log_extra")}
+        context = {
+            k: ([v[i] for i in rows] if isinstance(v, (list, tuple)) and len(v) == n else v)
+            for k, v in context.items()
+            if k not in ("log_metric", "log_extra")
+        }
         errors, timeouts = self.error_count, self.timeout_count
-        scores = self._run(row_texts, row_refs if references is not None else None, rows, context,
-                           kwargs.get("log_metric"))
+        scores = self._run(
+            row_texts, row_refs if references is not None else None, rows, context, kwargs.get("log_metric")
+        )
         for i, s in zip(rows, scores):
             out[i] = s
         reasons["error"] = (self.error_count - errors) if self.params.on_error == "none" else 0
@@ -305,14 +349,18 @@ class Reward(Configured):
         column = self.params.reference
         if column not in kwargs:
             columns = sorted(k for k in kwargs if k not in TRAINER_KWARGS)
-            raise DataError(f"Reward {self.__name__!r} needs the reference column {column!r}, but the columns "
-                            f"passed were: {', '.join(columns) or '(none)'}. Hint: set reference='<column>' or "
-                            "add the column to the dataset.")
+            raise DataError(
+                f"Reward {self.__name__!r} needs the reference column {column!r}, but the columns "
+                f"passed were: {', '.join(columns) or '(none)'}. Hint: set reference='<column>' or "
+                "add the column to the dataset."
+            )
         values = kwargs[column]
         if not isinstance(values, (list, tuple)) or len(values) != n:
             got = len(values) if isinstance(values, (list, tuple)) else type(values).__name__
-            raise DataError(f"Reward {self.__name__!r}: column {column!r} has {got} values for {n} completions. "
-                            "Hint: pass one reference per completion (TRL repeats columns per generation).")
+            raise DataError(
+                f"Reward {self.__name__!r}: column {column!r} has {got} values for {n} completions. "
+                "Hint: pass one reference per completion (TRL repeats columns per generation)."
+            )
         return [_reference_item(v, i, column) for i, v in enumerate(values)]
 
     def _view_reference(self, ref: Reference) -> Reference:
@@ -323,8 +371,9 @@ class Reward(Configured):
             return parts or None
         return self._reference_view(ref)
 
-    def _run(self, texts: list[str], refs: list | None, rows: list[int], context: dict,
-             log_metric: Any) -> list[float | None]:
+    def _run(
+        self, texts: list[str], refs: list | None, rows: list[int], context: dict, log_metric: Any
+    ) -> list[float | None]:
         if not texts:
             return []
         if self.params.timeout is not None:
@@ -335,15 +384,23 @@ class Reward(Configured):
                     raise
                 # Which row killed the process is unknown: every row of the call gets the on_error score.
                 self.error_count += len(texts)
-                warnings.warn(f"{exc} Under on_error: {self.params.on_error} those rows score "
-                              f"{'None' if self.params.on_error == 'none' else '0.0'}.", RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"{exc} Under on_error: {self.params.on_error} those rows score "
+                    f"{'None' if self.params.on_error == 'none' else '0.0'}.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
                 if log_metric is not None:
                     log_metric(f"rewardkit/{self.__name__}/errors", float(self.error_count))
                 return [None if self.params.on_error == "none" else 0.0] * len(texts)
             if timed_out:
                 self.timeout_count += 1
-                warnings.warn(f"Reward {self.__name__!r} exceeded its {self.params.timeout}s budget on "
-                              f"{len(texts)} completions; they score None.", RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"Reward {self.__name__!r} exceeded its {self.params.timeout}s budget on "
+                    f"{len(texts)} completions; they score None.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
                 if log_metric is not None:
                     log_metric(f"rewardkit/{self.__name__}/timeouts", float(self.timeout_count))
                 return [None] * len(texts)
@@ -359,8 +416,9 @@ class Reward(Configured):
             raise RewardError(f"Reward {self.__name__!r} returned {got} scores for {len(texts)} completions.")
         return [as_score(s, self.__name__, rows[i]) for i, s in enumerate(scores)]
 
-    def _rows_one_by_one(self, texts: list[str], refs: list | None, rows: list[int], context: dict,
-                         log_metric: Any) -> list[float | None]:
+    def _rows_one_by_one(
+        self, texts: list[str], refs: list | None, rows: list[int], context: dict, log_metric: Any
+    ) -> list[float | None]:
         """Find the failing rows and apply on_error to them."""
         scores: list[float | None] = []
         failures = 0
@@ -372,9 +430,11 @@ class Reward(Configured):
                 raise
             except (Exception, SystemExit) as exc:
                 if self.params.on_error == "raise":
-                    raise RewardError(f"Reward {self.__name__!r} failed on completion {rows[j]} "
-                                      f"({text[:80]!r}): {type(exc).__name__}: {exc}. Hint: fix the input or "
-                                      "set on_error: none | zero.") from exc
+                    raise RewardError(
+                        f"Reward {self.__name__!r} failed on completion {rows[j]} "
+                        f"({text[:80]!r}): {type(exc).__name__}: {exc}. Hint: fix the input or "
+                        "set on_error: none | zero."
+                    ) from exc
                 failures += 1
                 scores.append(None if self.params.on_error == "none" else 0.0)
         if failures:

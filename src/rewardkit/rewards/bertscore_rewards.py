@@ -31,16 +31,20 @@ def _load(model_type: str, num_layers: int, device: str, use_fast_tokenizer: boo
         model = get_model(model_type, num_layers, all_layers=False).to(device)
     except (OSError, ValueError, AssertionError, RuntimeError) as exc:
         reason = " ".join(str(exc).split()).rstrip(".")
-        raise ConfigError(f"bertscore: cannot load model_type {model_type!r} with num_layers={num_layers} "
-                          f"on {device!r}: {reason}. Hint: pass a local model folder as model_type (with "
-                          "num_layers), or put the model in the Hugging Face cache first.") from exc
+        raise ConfigError(
+            f"bertscore: cannot load model_type {model_type!r} with num_layers={num_layers} "
+            f"on {device!r}: {reason}. Hint: pass a local model folder as model_type (with "
+            "num_layers), or put the model in the Hugging Face cache first."
+        ) from exc
     return tokenizer, model
 
 
 def load_model(model_type: str, num_layers: int, device: str, use_fast_tokenizer: bool = False) -> tuple[Any, Any]:
     """The (tokenizer, model) pair for these settings, loaded on first request and then reused."""
-    return MODELS.get((FAMILY, model_type, num_layers, device, use_fast_tokenizer),
-                      lambda: _load(model_type, num_layers, device, use_fast_tokenizer))
+    return MODELS.get(
+        (FAMILY, model_type, num_layers, device, use_fast_tokenizer),
+        lambda: _load(model_type, num_layers, device, use_fast_tokenizer),
+    )
 
 
 def clear_model_cache() -> None:
@@ -120,8 +124,14 @@ class BERTScore(Reward):
         reference: str | None = "answer"
         score: Literal["f", "precision", "recall"] = "f"
         # --smoke swaps a hub model for a tiny local BERT (2 layers, no baseline rescaling).
-        model_type: Annotated[Optional[str], ModelRef("model", tiny="bert", smoke=(
-            ("num_layers", 2), ("rescale_with_baseline", False), ("baseline_path", None)))] = Field(None, min_length=1)
+        model_type: Annotated[
+            Optional[str],
+            ModelRef(
+                "model",
+                tiny="bert",
+                smoke=(("num_layers", 2), ("rescale_with_baseline", False), ("baseline_path", None)),
+            ),
+        ] = Field(None, min_length=1)
         num_layers: int | None = Field(None, ge=0)
         idf: bool = False
         idf_sents: list[str] | None = None
@@ -151,30 +161,36 @@ class BERTScore(Reward):
         self.model_type = p.model_type or lang2model[(p.lang or "").lower()]
         self.num_layers = p.num_layers if p.num_layers is not None else model2layers.get(self.model_type)
         if self.num_layers is None:
-            raise ConfigError(f"reward {self.name!r}: parameter 'num_layers' is required for model_type "
-                              f"{self.model_type!r} (bert-score has no tuned layer for it). Hint: num_layers=N, "
-                              "e.g. the model's last layer, config.json's num_hidden_layers.")
+            raise ConfigError(
+                f"reward {self.name!r}: parameter 'num_layers' is required for model_type "
+                f"{self.model_type!r} (bert-score has no tuned layer for it). Hint: num_layers=N, "
+                "e.g. the model's last layer, config.json's num_hidden_layers."
+            )
         if p.idf_sents is not None and not p.idf:
-            raise ConfigError(f"reward {self.name!r}: parameter 'idf_sents' is set but idf is False. "
-                              "Hint: idf=True.")
+            raise ConfigError(f"reward {self.name!r}: parameter 'idf_sents' is set but idf is False. Hint: idf=True.")
         self.baseline_file = None
         if p.rescale_with_baseline:
             self.baseline_file = p.baseline_path or self._bert_score_baseline(p.lang)
             if not os.path.isfile(self.baseline_file):
-                raise ConfigError(f"reward {self.name!r}: no baseline file {self.baseline_file!r} for model_type "
-                                  f"{self.model_type!r}, lang {p.lang!r}. Hint: rescale_with_baseline=False, "
-                                  "or baseline_path='<file.tsv>'.")
+                raise ConfigError(
+                    f"reward {self.name!r}: no baseline file {self.baseline_file!r} for model_type "
+                    f"{self.model_type!r}, lang {p.lang!r}. Hint: rescale_with_baseline=False, "
+                    "or baseline_path='<file.tsv>'."
+                )
         self._idf_dict: Any = None
         self._baseline: Any = None
 
     def _bert_score_baseline(self, lang: str | None) -> str:
         if lang is None:
-            raise ConfigError(f"reward {self.name!r}: parameter 'rescale_with_baseline' needs 'lang' (bert-score "
-                              "keeps one baseline per language). Hint: lang='en' (or baseline_path=...).")
+            raise ConfigError(
+                f"reward {self.name!r}: parameter 'rescale_with_baseline' needs 'lang' (bert-score "
+                "keeps one baseline per language). Hint: lang='en' (or baseline_path=...)."
+            )
         import bert_score
 
-        return os.path.join(os.path.dirname(bert_score.__file__), "rescale_baseline", lang.lower(),
-                            f"{self.model_type}.tsv")
+        return os.path.join(
+            os.path.dirname(bert_score.__file__), "rescale_baseline", lang.lower(), f"{self.model_type}.tsv"
+        )
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
@@ -232,7 +248,7 @@ class BERTScore(Reward):
             padded, lens, mask = padding([list(ids[i]) for i in batch], tokenizer.pad_token_id)
             emb = bert_encode(model, padded.to(device), attention_mask=mask.to(device))
             for row, i in enumerate(batch):
-                out[i] = emb[row, :int(lens[row])]
+                out[i] = emb[row, : int(lens[row])]
         return out
 
     def _match(self, pairs: list[tuple[int, int]], embs: list, idfs: list) -> Any:
@@ -243,7 +259,7 @@ class BERTScore(Reward):
         results = []
         with torch.no_grad():
             for start in range(0, len(pairs), self.params.batch_size):
-                batch = pairs[start:start + self.params.batch_size]
+                batch = pairs[start : start + self.params.batch_size]
                 # bert-score pads embeddings with 2.0 (keeps padded norms non-zero) and idf with 0.
                 ref_emb, ref_mask = _pad([embs[r] for _, r in batch], 2.0)
                 hyp_emb, hyp_mask = _pad([embs[c] for c, _ in batch], 2.0)
@@ -253,14 +269,17 @@ class BERTScore(Reward):
                 results.append(torch.stack((P, R, F), dim=-1).cpu())
         return torch.cat(results)
 
-    def score_batch(self, completions: list[str], references: list[Reference] | None,
-                    **context: Any) -> list[float | None]:
+    def score_batch(
+        self, completions: list[str], references: list[Reference] | None, **context: Any
+    ) -> list[float | None]:
         import torch
         from bert_score.utils import sent_encode
 
         tokenizer, model = self.model()
-        rows = [[o for o in reference_options(ref, self.params.alternatives) if o.strip()]
-                for ref in (references or [None] * len(completions))]
+        rows = [
+            [o for o in reference_options(ref, self.params.alternatives) if o.strip()]
+            for ref in (references or [None] * len(completions))
+        ]
         scored = [(c, opts) for c, opts in zip(completions, rows) if opts and c.strip()]
         texts: dict[str, int] = {}  # distinct text -> index into `ids`
         seqs: dict[tuple, int] = {}  # distinct token ids -> index: "Hello" and "hello" may share one encoding

@@ -26,9 +26,11 @@ from rewardkit.rewards.models import MODELS, length_batches, resolve_device
 
 FAMILY = "bleurt"  # this module's models in the shared cache (rewards.models.MODELS)
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin")
-_HINT = ("Hint: pass a local folder holding a bleurt-pytorch checkpoint (config.json, pytorch_model.bin or "
-         "model.safetensors, spm.model), or put the hub model (e.g. lucadiliello/BLEURT-20-D12) in the Hugging Face "
-         "cache first.")
+_HINT = (
+    "Hint: pass a local folder holding a bleurt-pytorch checkpoint (config.json, pytorch_model.bin or "
+    "model.safetensors, spm.model), or put the hub model (e.g. lucadiliello/BLEURT-20-D12) in the Hugging Face "
+    "cache first."
+)
 
 
 class SentencePiecePairs:
@@ -38,8 +40,10 @@ class SentencePiecePairs:
         try:
             import sentencepiece
         except ImportError:
-            raise ConfigError("bleurt: the tokenizer needs the sentencepiece package. Hint: pip install "
-                              "'rewardkit[bleurt]' (or pip install sentencepiece).") from None
+            raise ConfigError(
+                "bleurt: the tokenizer needs the sentencepiece package. Hint: pip install "
+                "'rewardkit[bleurt]' (or pip install sentencepiece)."
+            ) from None
         self.spm = sentencepiece.SentencePieceProcessor(model_file=str(spm_file))
         self.lower = bool(settings.get("do_lower_case", False))
         unk = self.spm.unk_id()
@@ -49,8 +53,9 @@ class SentencePiecePairs:
             token = token.get("content", default) if isinstance(token, dict) else token
             ids[role] = self.spm.piece_to_id(token)
             if ids[role] == unk and token != self.spm.id_to_piece(unk):
-                raise ConfigError(f"bleurt: {spm_file}: the special token {token!r} is not in the SentencePiece "
-                                  f"vocabulary. {_HINT}")
+                raise ConfigError(
+                    f"bleurt: {spm_file}: the special token {token!r} is not in the SentencePiece vocabulary. {_HINT}"
+                )
         self.cls, self.sep, self.pad = ids["cls"], ids["sep"], ids["pad"]
 
     def encode(self, text: str) -> list[int]:
@@ -97,7 +102,7 @@ def _state_dict(folder: Path, config: dict) -> dict:
         if key.endswith("position_ids"):
             continue  # a buffer, rebuilt by the model
         key = key.replace("encoder.embedding_projection.", "encoder.embedding_hidden_mapping_in.")
-        out["rembert." + key[len("bleurt."):] if key.startswith("bleurt.") else key] = value
+        out["rembert." + key[len("bleurt.") :] if key.startswith("bleurt.") else key] = value
     if config.get("embedding_size") is None:  # no projection in the checkpoint: an exact identity
         size = config["hidden_size"]
         out["rembert.encoder.embedding_hidden_mapping_in.weight"] = torch.eye(size)
@@ -112,8 +117,10 @@ def _load(model: str, device: str) -> tuple[SentencePiecePairs, Any]:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"bleurt: cannot read {folder / 'config.json'}: {exc}. {_HINT}") from exc
     if config.get("model_type") != "bleurt" or config.get("num_labels", 1) != 1:
-        raise ConfigError(f"bleurt: {folder} holds model_type {config.get('model_type')!r}, not a one-output "
-                          f"bleurt-pytorch checkpoint. {_HINT}")
+        raise ConfigError(
+            f"bleurt: {folder} holds model_type {config.get('model_type')!r}, not a one-output "
+            f"bleurt-pytorch checkpoint. {_HINT}"
+        )
     spm_file = next((folder / n for n in ("spm.model", "sentencepiece.model") if (folder / n).is_file()), None)
     if spm_file is None:
         raise ConfigError(f"bleurt: {folder} has no spm.model (the SentencePiece vocabulary). {_HINT}")
@@ -127,15 +134,26 @@ def _load(model: str, device: str) -> tuple[SentencePiecePairs, Any]:
 
     embedding = config.get("embedding_size") or config["hidden_size"]
     remb = RemBertConfig(
-        vocab_size=config["vocab_size"], hidden_size=config["hidden_size"], input_embedding_size=embedding,
-        output_embedding_size=embedding, num_hidden_layers=config["num_hidden_layers"],
-        num_attention_heads=config["num_attention_heads"], intermediate_size=config["intermediate_size"],
-        hidden_act=config.get("hidden_act", "gelu"), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-        classifier_dropout_prob=0.0, max_position_embeddings=config["max_position_embeddings"],
-        type_vocab_size=config.get("type_vocab_size", 2), layer_norm_eps=config.get("layer_norm_eps", 1e-12),
+        vocab_size=config["vocab_size"],
+        hidden_size=config["hidden_size"],
+        input_embedding_size=embedding,
+        output_embedding_size=embedding,
+        num_hidden_layers=config["num_hidden_layers"],
+        num_attention_heads=config["num_attention_heads"],
+        intermediate_size=config["intermediate_size"],
+        hidden_act=config.get("hidden_act", "gelu"),
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        classifier_dropout_prob=0.0,
+        max_position_embeddings=config["max_position_embeddings"],
+        type_vocab_size=config.get("type_vocab_size", 2),
+        layer_norm_eps=config.get("layer_norm_eps", 1e-12),
         # num_labels is a PretrainedConfig kwarg taken at runtime; transformers' typed __init__ omits it
-        pad_token_id=config.get("pad_token_id", 0), bos_token_id=None, eos_token_id=None,
-        num_labels=1)  # type: ignore[call-arg]
+        pad_token_id=config.get("pad_token_id", 0),
+        bos_token_id=None,
+        eos_token_id=None,
+        num_labels=1,
+    )  # type: ignore[call-arg]
     with torch.device("meta"):  # no random init of weights about to be replaced
         net = RemBertForSequenceClassification(remb)
     try:
@@ -228,9 +246,10 @@ class BLEURT(Reward):
         if not distinct:
             return {}
         encoded = {t: tokenizer.encode(t) for t in dict.fromkeys(t for pair in distinct for t in pair)}
-        inputs = [tokenizer.pair(encoded[r], encoded[c], min(self.params.max_length,
-                                                              net.config.max_position_embeddings))
-                  for r, c in distinct]
+        inputs = [
+            tokenizer.pair(encoded[r], encoded[c], min(self.params.max_length, net.config.max_position_embeddings))
+            for r, c in distinct
+        ]
         device = next(net.parameters()).device
         scores: list[float] = [0.0] * len(distinct)
         lengths = [len(ids) for ids, _ in inputs]
@@ -242,17 +261,28 @@ class BLEURT(Reward):
                 mask = torch.zeros((len(batch), width), dtype=torch.long)
                 for row, i in enumerate(batch):
                     n = lengths[i]
-                    ids[row, :n], types[row, :n], mask[row, :n] = (torch.tensor(inputs[i][0]),
-                                                                   torch.tensor(inputs[i][1]), 1)
-                logits = net(input_ids=ids.to(device), token_type_ids=types.to(device),
-                             attention_mask=mask.to(device)).logits[:, 0].float().cpu().tolist()
+                    ids[row, :n], types[row, :n], mask[row, :n] = (
+                        torch.tensor(inputs[i][0]),
+                        torch.tensor(inputs[i][1]),
+                        1,
+                    )
+                logits = (
+                    net(input_ids=ids.to(device), token_type_ids=types.to(device), attention_mask=mask.to(device))
+                    .logits[:, 0]
+                    .float()
+                    .cpu()
+                    .tolist()
+                )
                 for row, i in enumerate(batch):
                     scores[i] = logits[row]
         return dict(zip(distinct, scores))
 
-    def score_batch(self, completions: list[str], references: list[Reference] | None,
-                    **context: Any) -> list[float | None]:
-        rows = [[o for o in reference_options(ref, self.params.alternatives) if o.strip()]
-                for ref in (references or [None] * len(completions))]
+    def score_batch(
+        self, completions: list[str], references: list[Reference] | None, **context: Any
+    ) -> list[float | None]:
+        rows = [
+            [o for o in reference_options(ref, self.params.alternatives) if o.strip()]
+            for ref in (references or [None] * len(completions))
+        ]
         value = self.pair_scores([(o, c) for c, opts in zip(completions, rows) for o in opts])
         return [max(value[(o, c)] for o in opts) if opts else None for c, opts in zip(completions, rows)]

@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from rewardkit.text import safe_regex
 from rewardkit.core.validation import RegexSeconds
 from rewardkit.rewards.base import Reference, Reward, RewardParams
+from rewardkit.text import safe_regex
 
 
 class FormatRegex(Reward):
@@ -40,8 +40,7 @@ class FormatRegex(Reward):
 
     def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
         super().__init__(params, **kwargs)
-        self._compiled = safe_regex.compile_pattern(self.params.pattern, self.params.flags,
-                                                    f"reward {self.__name__!r}")
+        self._compiled = safe_regex.compile_pattern(self.params.pattern, self.params.flags, f"reward {self.__name__!r}")
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()

@@ -87,8 +87,10 @@ class FunctionReward(Reward):
 
     def __init__(self, func: Callable[..., list], params: RewardParams | None = None, /, **kwargs: object) -> None:
         if not callable(func) or isinstance(func, type):
-            raise ConfigError(f"reward {func!r:.60}: expected a function or a callable instance, got "
-                              f"{'a class' if isinstance(func, type) else type(func).__name__}. Hint: {HINT}")
+            raise ConfigError(
+                f"reward {func!r:.60}: expected a function or a callable instance, got "
+                f"{'a class' if isinstance(func, type) else type(func).__name__}. Hint: {HINT}"
+            )
         why = _signature_problem(func)
         if why is not None:
             raise ConfigError(f"reward {_name(func)!r}: {why}. Hint: {HINT}")
@@ -134,8 +136,10 @@ def import_callable(text: str, where: str) -> Callable:
     installed packages are refused (a config naming `os:system` must not run it).
     """
     left, _, attr = text.rpartition(":")
-    hint = f"Hint: `use: my_module:my_function` (a .py module of yours importable from {Path.cwd()}) or " \
-           "`use: path/to/rewards.py:my_function`."
+    hint = (
+        f"Hint: `use: my_module:my_function` (a .py module of yours importable from {Path.cwd()}) or "
+        "`use: path/to/rewards.py:my_function`."
+    )
     if left.endswith(".py") or "/" in left or "\\" in left:
         path = Path(left).expanduser()
         if not path.is_file():
@@ -156,8 +160,9 @@ def import_callable(text: str, where: str) -> Callable:
                 spec.loader.exec_module(module)
             except Exception as exc:
                 del sys.modules[name]
-                raise ConfigError(f"{where}: use {text!r}: importing {left} failed: {type(exc).__name__}: {exc}. "
-                                  f"{hint}") from None
+                raise ConfigError(
+                    f"{where}: use {text!r}: importing {left} failed: {type(exc).__name__}: {exc}. {hint}"
+                ) from None
             if str(resolved.parent) not in sys.path:
                 sys.path.append(str(resolved.parent))
     else:
@@ -171,20 +176,25 @@ def import_callable(text: str, where: str) -> Callable:
         if found is None:
             raise ConfigError(f"{where}: use {text!r}: no module {left!r} (not a registered reward either). {hint}")
         if _not_users(found.origin):
-            raise ConfigError(f"{where}: use {text!r}: {left!r} is part of Python or of an installed package, not "
-                              f"one of your modules; rewards are imported only from your own code. {hint}")
+            raise ConfigError(
+                f"{where}: use {text!r}: {left!r} is part of Python or of an installed package, not "
+                f"one of your modules; rewards are imported only from your own code. {hint}"
+            )
         try:
             module = importlib.import_module(left)
         except Exception as exc:
-            raise ConfigError(f"{where}: use {text!r}: importing {left!r} failed: {type(exc).__name__}: {exc}. "
-                              f"{hint}") from None
+            raise ConfigError(
+                f"{where}: use {text!r}: importing {left!r} failed: {type(exc).__name__}: {exc}. {hint}"
+            ) from None
     func = getattr(module, attr, None)
     if func is None:
         names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
         raise ConfigError(f"{where}: use {text!r}: {left} has no {attr!r}. Hint: it defines {names[:10]}.")
-    defined_in = getattr(func.func if isinstance(func, functools.partial) else func, "__module__", None) \
-        or type(func).__module__
+    defined_in = (
+        getattr(func.func if isinstance(func, functools.partial) else func, "__module__", None) or type(func).__module__
+    )
     if defined_in != module.__name__ and not isinstance(func, functools.partial):
-        raise ConfigError(f"{where}: use {text!r}: {attr!r} is imported into {left} from {defined_in}, not defined "
-                          f"there. {hint}")
+        raise ConfigError(
+            f"{where}: use {text!r}: {attr!r} is imported into {left} from {defined_in}, not defined there. {hint}"
+        )
     return func

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rewardkit.text.numeric import extract_answer, numbers_equal
 from rewardkit.rewards.base import Reference, Reward, RewardParams, reference_options
+from rewardkit.text.numeric import extract_answer, numbers_equal
 
 
 class MathExactMatch(Reward):

@@ -29,24 +29,29 @@ _ITEMS = "_reward_model_items"
 def _load(model: str, tokenizer: str | None, device: str) -> tuple[Any, Any]:
     """(tokenizer, model) as TRL prepares a reward model: num_labels=1, pad token = eos when missing."""
     if stage_ref(model) is not None:
-        raise ConfigError(f"reward_model: model {model!r} names a pipeline stage, which only `rewardkit train` "
-                          "resolves (to the rm stage's merged model). Hint: outside a pipeline give the folder, "
-                          "e.g. runs/<pipeline>/rm/merged.")
+        raise ConfigError(
+            f"reward_model: model {model!r} names a pipeline stage, which only `rewardkit train` "
+            "resolves (to the rm stage's merged model). Hint: outside a pipeline give the folder, "
+            "e.g. runs/<pipeline>/rm/merged."
+        )
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"reward_model: device {device!r} but no CUDA device is available. Hint: device: cpu "
-                          "(or auto).")
+        raise ConfigError(
+            f"reward_model: device {device!r} but no CUDA device is available. Hint: device: cpu (or auto)."
+        )
     try:
         tok = AutoTokenizer.from_pretrained(tokenizer or model)
         net = AutoModelForSequenceClassification.from_pretrained(model, num_labels=1)
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         reason = " ".join(str(exc).split()).rstrip(".")[:400]
-        raise ConfigError(f"reward_model: cannot load model {model!r}"
-                          f"{f' with tokenizer {tokenizer!r}' if tokenizer else ''}: {reason}. Hint: give a local "
-                          "folder holding a sequence-classification model (e.g. a `stage: rm` output's merged/), "
-                          "or put the hub model in the Hugging Face cache first.") from exc
+        raise ConfigError(
+            f"reward_model: cannot load model {model!r}"
+            f"{f' with tokenizer {tokenizer!r}' if tokenizer else ''}: {reason}. Hint: give a local "
+            "folder holding a sequence-classification model (e.g. a `stage: rm` output's merged/), "
+            "or put the hub model in the Hugging Face cache first."
+        ) from exc
     if tok.pad_token_id is None:  # what GRPOTrainer.__init__ does for reward models
         tok.pad_token = tok.eos_token
     # The model pools the last token that is not padding: it must know the tokenizer's pad id.
@@ -132,26 +137,35 @@ class RewardModel(Reward):
 
     class Params(RewardParams):
         model: Annotated[str, ModelRef("model", tiny="rm")] = Field(
-            min_length=1, description="Local folder, hub id, or '@<rm stage>' in a pipeline.")
+            min_length=1, description="Local folder, hub id, or '@<rm stage>' in a pipeline."
+        )
         tokenizer: Annotated[Optional[str], ModelRef("tokenizer")] = Field(
-            None, min_length=1, description="Tokenizer folder or id (default: the model's).")
+            None, min_length=1, description="Tokenizer folder or id (default: the model's)."
+        )
         batch_size: int = Field(16, ge=1, description="Texts per forward pass.")
-        device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
-                            description="auto | cpu | cuda | cuda:N (auto: the current CUDA device, else CPU).")
+        device: str = Field(
+            "auto",
+            pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+            description="auto | cpu | cuda | cuda:N (auto: the current CUDA device, else CPU).",
+        )
         transform: Literal["raw", "sigmoid", "standardize"] = Field(
-            "raw", description="raw logit, its sigmoid, or standardized over the call's rows.")
+            "raw", description="raw logit, its sigmoid, or standardized over the call's rows."
+        )
         max_length: int | None = Field(None, ge=1, description="Truncate each text to this many tokens.")
         chat_template_kwargs: dict[str, Any] | None = Field(None, description="Extra chat-template arguments.")
 
     def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
         super().__init__(params, **kwargs)
         p = self.params
-        for field, why in (("reference", "a reward model scores prompt + completion, not against a gold text"),
-                           ("reference_view", "a reward model has no reference"),
-                           ("timeout", "a worker process would load a second copy of the model")):
+        for field, why in (
+            ("reference", "a reward model scores prompt + completion, not against a gold text"),
+            ("reference_view", "a reward model has no reference"),
+            ("timeout", "a worker process would load a second copy of the model"),
+        ):
             if getattr(p, field) is not None:
-                raise ConfigError(f"reward {self.name!r}: parameter {field!r} is not supported: {why}. "
-                                  f"Hint: remove {field}.")
+                raise ConfigError(
+                    f"reward {self.name!r}: parameter {field!r} is not supported: {why}. Hint: remove {field}."
+                )
 
     @property
     def device(self) -> str:
@@ -166,9 +180,15 @@ class RewardModel(Reward):
     def trl_native(self) -> bool:
         """Whether TRL's own reward-model path computes exactly what these parameters ask for."""
         p = self.params
-        return (p.transform == "raw" and p.completion_view is None and p.max_length is None
-                and p.chat_template_kwargs is None and p.on_error == "raise"
-                and p.device == "auto" and "batch_size" not in p.model_fields_set)
+        return (
+            p.transform == "raw"
+            and p.completion_view is None
+            and p.max_length is None
+            and p.chat_template_kwargs is None
+            and p.on_error == "raise"
+            and p.device == "auto"
+            and "batch_size" not in p.model_fields_set
+        )
 
     def trl_model(self) -> tuple[Any, Any] | None:
         """(model, tokenizer) for GRPOTrainer's `reward_funcs` / `reward_processing_classes`, or None.
@@ -183,8 +203,13 @@ class RewardModel(Reward):
         model.config._name_or_path = self.__name__
         return model, tokenizer
 
-    def __call__(self, prompts: list | None = None, completions: list | None = None,
-                 completion_ids: list | None = None, **kwargs: Any) -> list[float | None]:
+    def __call__(
+        self,
+        prompts: list | None = None,
+        completions: list | None = None,
+        completion_ids: list | None = None,
+        **kwargs: Any,
+    ) -> list[float | None]:
         if isinstance(completions, (list, tuple)):
             self._check_prompts(prompts, len(completions))
             self.model()  # a load error stops here once, not once per row in the on_error fallback
@@ -192,21 +217,29 @@ class RewardModel(Reward):
         return super().__call__(prompts=prompts, completions=completions, completion_ids=completion_ids, **kwargs)
 
     def _check_prompts(self, prompts: Any, n: int) -> None:
-        hint = ("Hint: add a 'prompt' field to each row (rewardkit score and select pass it as prompts=), or call "
-                "the reward as TRL does: reward(prompts=[...], completions=[...]).")
+        hint = (
+            "Hint: add a 'prompt' field to each row (rewardkit score and select pass it as prompts=), or call "
+            "the reward as TRL does: reward(prompts=[...], completions=[...])."
+        )
         if prompts is None or (isinstance(prompts, (list, tuple)) and n and all(p is None for p in prompts)):
-            raise DataError(f"reward_model {self.__name__!r} needs prompts: it scores prompt + completion, as TRL "
-                            f"does, and got none. {hint}")
+            raise DataError(
+                f"reward_model {self.__name__!r} needs prompts: it scores prompt + completion, as TRL "
+                f"does, and got none. {hint}"
+            )
         if not isinstance(prompts, (list, tuple)) or len(prompts) != n:
             got = len(prompts) if isinstance(prompts, (list, tuple)) else type(prompts).__name__
-            raise DataError(f"reward_model {self.__name__!r}: prompts has {got} items for {n} completions. "
-                            "Hint: pass one prompt per completion (TRL repeats each prompt per generation).")
+            raise DataError(
+                f"reward_model {self.__name__!r}: prompts has {got} items for {n} completions. "
+                "Hint: pass one prompt per completion (TRL repeats each prompt per generation)."
+            )
         bad = [i for i, p in enumerate(prompts) if not (isinstance(p, str) or _is_messages(p))]
         if bad:
             what = "missing" if prompts[bad[0]] is None else f"a {type(prompts[bad[0]]).__name__}"
-            raise DataError(f"reward_model {self.__name__!r} needs prompts, but prompt {bad[0]} is {what} "
-                            f"({len(bad)} of {n} rows: {bad[:10]}); a prompt is a string or a list of chat "
-                            f"messages. {hint}")
+            raise DataError(
+                f"reward_model {self.__name__!r} needs prompts, but prompt {bad[0]} is {what} "
+                f"({len(bad)} of {n} rows: {bad[:10]}); a prompt is a string or a list of chat "
+                f"messages. {hint}"
+            )
 
     def _messages(self, item: Any, text: str) -> list[dict]:
         """The completion as messages; with a completion_view, the last assistant message holds the view's text."""
@@ -214,8 +247,7 @@ class RewardModel(Reward):
             return [{"role": "assistant", "content": text}]
         messages = [item] if isinstance(item, dict) else list(item)
         if self._completion_view is not None:
-            last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"),
-                       default=len(messages) - 1)
+            last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=len(messages) - 1)
             messages[last] = {**messages[last], "content": text}
         return messages
 
@@ -234,23 +266,24 @@ class RewardModel(Reward):
 
         tokenizer, model = self.model()
         items = context.get(_ITEMS) or completions
-        texts = [self.text(p, item, part, tokenizer)
-                 for p, item, part in zip(context["prompts"], items, completions)]
+        texts = [self.text(p, item, part, tokenizer) for p, item, part in zip(context["prompts"], items, completions)]
         distinct = list(dict.fromkeys(t for t in texts if t))  # fixed order: same batches, same floats
         limit = {"truncation": True, "max_length": self.params.max_length} if self.params.max_length else {}
         device = next(model.parameters()).device
         value: dict[str, float] = {}
         for batch in length_batches([len(t) for t in distinct], self.params.batch_size, device.type == "cpu"):
             chunk = [distinct[i] for i in batch]
-            inputs = tokenizer(text=chunk, return_tensors="pt", padding=True, padding_side="right",
-                               add_special_tokens=False, **limit).to(device)
+            inputs = tokenizer(
+                text=chunk, return_tensors="pt", padding=True, padding_side="right", add_special_tokens=False, **limit
+            ).to(device)
             with torch.inference_mode():
                 logits = model(**inputs).logits[:, 0]
             value.update(zip(chunk, logits.float().cpu().tolist()))
         return [value[t] if t else None for t in texts]  # an empty text has nothing to score
 
-    def _run(self, texts: list[str], refs: list | None, rows: list[int], context: dict,
-             log_metric: Any) -> list[float | None]:
+    def _run(
+        self, texts: list[str], refs: list | None, rows: list[int], context: dict, log_metric: Any
+    ) -> list[float | None]:
         scores = super()._run(texts, refs, rows, context, log_metric)
         if self.params.transform == "sigmoid":
             return [None if s is None else _sigmoid(s) for s in scores]

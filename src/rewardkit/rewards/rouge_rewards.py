@@ -71,9 +71,11 @@ class Rouge1(Reward):
         super().__init__(params, **kwargs)
         self._tokenizer = self.params.tokenizer
         if not callable(getattr(self._tokenizer, "tokenize", None)):  # built by the registry, never here
-            raise ConfigError(f"reward {self.name!r}: tokenizer: {self._tokenizer!r:.60} has no tokenize(text) "
-                              "method. Hint: build rewards with rewardkit.get_reward(...), which builds their "
-                              "tokenizer, or pass rewardkit.get_tokenizer(name).")
+            raise ConfigError(
+                f"reward {self.name!r}: tokenizer: {self._tokenizer!r:.60} has no tokenize(text) "
+                "method. Hint: build rewards with rewardkit.get_reward(...), which builds their "
+                "tokenizer, or pass rewardkit.get_tokenizer(name)."
+            )
         self._measure = MEASURES[self.params.score]
         self._scorer: Any = None
         self._memo: _MemoTokenizer | None = None
@@ -89,14 +91,19 @@ class Rouge1(Reward):
         tokens = self._memo.tokenize(text)
         if not tokens and not self._warned and any(ch.isalnum() for ch in text):
             self._warned = True
-            warnings.warn(f"Reward {self.__name__!r}: tokenizer {self._tokenizer!r} produced no tokens from "
-                          f"{text[:60]!r}, which has letters or digits; such a completion scores 0.0 and such a "
-                          "reference None. Hint: use tokenizer='auto' (the default) or 'unicode_words' for "
-                          "non-English text. Warned once.", UserWarning, stacklevel=2)
+            warnings.warn(
+                f"Reward {self.__name__!r}: tokenizer {self._tokenizer!r} produced no tokens from "
+                f"{text[:60]!r}, which has letters or digits; such a completion scores 0.0 and such a "
+                "reference None. Hint: use tokenizer='auto' (the default) or 'unicode_words' for "
+                "non-English text. Warned once.",
+                UserWarning,
+                stacklevel=2,
+            )
         return tokens
 
-    def score_batch(self, completions: list[str], references: list[Reference] | None,
-                    **context: Any) -> list[float | None]:
+    def score_batch(
+        self, completions: list[str], references: list[Reference] | None, **context: Any
+    ) -> list[float | None]:
         if self._scorer is None:
             from rouge_score.rouge_scorer import RougeScorer  # lazy: imports nltk
 

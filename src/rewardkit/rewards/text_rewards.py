@@ -12,8 +12,15 @@ from rewardkit.rewards.base import Reference, Reward, RewardParams, reference_op
 _ASCII_QUOTES = str.maketrans("", "", "\"'")
 
 
-def normalize(text: str, *, strip: bool = True, remove_quotes: bool = False, collapse_whitespace: bool = False,
-              casefold: bool = False, unicode: Literal["none", "NFC", "NFKC"] = "none") -> str:
+def normalize(
+    text: str,
+    *,
+    strip: bool = True,
+    remove_quotes: bool = False,
+    collapse_whitespace: bool = False,
+    casefold: bool = False,
+    unicode: Literal["none", "NFC", "NFKC"] = "none",
+) -> str:
     """Apply the exact_match normalizations in a fixed order: unicode, quotes, whitespace, case, strip."""
     if unicode != "none":
         text = unicodedata.normalize(unicode, text)
@@ -61,8 +68,14 @@ class ExactMatch(Reward):
 
     def _norm(self, text: str) -> str:
         p = self.params
-        return normalize(text, strip=p.strip, remove_quotes=p.remove_quotes,
-                         collapse_whitespace=p.collapse_whitespace, casefold=p.casefold, unicode=p.unicode)
+        return normalize(
+            text,
+            strip=p.strip,
+            remove_quotes=p.remove_quotes,
+            collapse_whitespace=p.collapse_whitespace,
+            casefold=p.casefold,
+            unicode=p.unicode,
+        )
 
     def score(self, completion: str, reference: Reference) -> float | None:
         options = {self._norm(alt) for alt in reference_options(reference, self.params.alternatives)}

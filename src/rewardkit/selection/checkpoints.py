@@ -13,12 +13,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rewardkit.models import compose_checked
 from rewardkit.composition.composed import Composed
+from rewardkit.composition.scoring import score_rows, summarize
 from rewardkit.core.errors import ConfigError, RewardkitError
 from rewardkit.core.fileio import atomic_write_bytes, read_json
-from rewardkit.selection.inference_files import find_inference_files, join_labels, keep_rows, load_inference, load_labels, shared_row_ids
-from rewardkit.composition.scoring import score_rows, summarize
+from rewardkit.models import compose_checked
+from rewardkit.selection.inference_files import (
+    find_inference_files,
+    join_labels,
+    keep_rows,
+    load_inference,
+    load_labels,
+    shared_row_ids,
+)
 from rewardkit.selection.training_reward import attach_training_reward, divergence
 
 SCORES_FILE = "scores.json"  # best_checkpoint's record in the inference folder; `select` reads its spec
@@ -70,8 +77,12 @@ class CheckpointScore:
     def from_dict(cls, data: dict) -> CheckpointScore:
         known = {k: data[k] for k in ("name", "file", "step", "epoch", "count", "components", "corpus", "item")}
         rows = data.get("row_scores")
-        return cls(**known, dropped=data.get("dropped", 0), none=data.get("none") or {},
-                   row_scores=rows if isinstance(rows, dict) else None)
+        return cls(
+            **known,
+            dropped=data.get("dropped", 0),
+            none=data.get("none") or {},
+            row_scores=rows if isinstance(rows, dict) else None,
+        )
 
 
 def _finite(value: float | None) -> float | None:
@@ -82,8 +93,9 @@ def _sort_key(c: CheckpointScore) -> tuple:
     return (c.step is None, c.step or 0, c.epoch if c.epoch is not None else 0.0, c.name)
 
 
-def pick_best(checkpoints: list[CheckpointScore], aggregate: str = "corpus",
-              greater_is_better: bool = True) -> CheckpointScore | None:
+def pick_best(
+    checkpoints: list[CheckpointScore], aggregate: str = "corpus", greater_is_better: bool = True
+) -> CheckpointScore | None:
     """The best scored checkpoint; ties go to the earlier step (the Trainer's rule too)."""
     first = next(iter(ranked(checkpoints, aggregate, greater_is_better)), None)
     return first if first is not None and first.value(aggregate) is not None else None
@@ -98,19 +110,41 @@ def ranked(checkpoints: list[CheckpointScore], aggregate: str, greater_is_better
 
 
 # --- scoring -------------------------------------------------------------------------------------------------
-def score_checkpoint(composed: Composed, rows: list[dict], *, name: str, file: str, step: int | None,
-                     epoch: float | None, completion_key: str, dropped: int = 0) -> CheckpointScore:
+def score_checkpoint(
+    composed: Composed,
+    rows: list[dict],
+    *,
+    name: str,
+    file: str,
+    step: int | None,
+    epoch: float | None,
+    completion_key: str,
+    dropped: int = 0,
+) -> CheckpointScore:
     """Score rows of one checkpoint; errors are prefixed with the file name."""
     try:
         scores = score_rows(composed, rows, completion_key=completion_key)
     except RewardkitError as exc:
         raise exc.within(str(file)) from exc
     components = {alias: summarize(alias, values)["mean"] for alias, values in scores.components.items()}
-    row_scores = {"ids": [str(r.get("id", i)) for i, r in enumerate(rows)], "components": scores.components,
-                  "combined": scores.combined}
-    return CheckpointScore(name=name, file=file, step=step, epoch=epoch, count=len(rows), components=components,
-                           corpus=scores.corpus(composed), item=summarize("combined", scores.combined)["mean"],
-                           dropped=dropped, none=scores.none_reasons, row_scores=row_scores)
+    row_scores = {
+        "ids": [str(r.get("id", i)) for i, r in enumerate(rows)],
+        "components": scores.components,
+        "combined": scores.combined,
+    }
+    return CheckpointScore(
+        name=name,
+        file=file,
+        step=step,
+        epoch=epoch,
+        count=len(rows),
+        components=components,
+        corpus=scores.corpus(composed),
+        item=summarize("combined", scores.combined)["mean"],
+        dropped=dropped,
+        none=scores.none_reasons,
+        row_scores=row_scores,
+    )
 
 
 @dataclass
@@ -135,15 +169,30 @@ class Selection:
     divergence: dict | None = None  # training reward up, held-out down over the last K (training_reward.divergence)
 
     def to_dict(self) -> dict:
-        return {"expression": self.expression, "aggregate": self.aggregate,
-                "greater_is_better": self.greater_is_better, "intersection": self.intersection,
-                "policy": self.policy, "bootstrap": {"resamples": self.resamples, "seed": self.seed, "level": 0.95},
-                "tie": self.tie, "divergence": self.divergence, "checkpoints": [c.to_dict(self.aggregate) for c in self.checkpoints],
-                "best": self.best.to_dict(self.aggregate) if self.best else None}
+        return {
+            "expression": self.expression,
+            "aggregate": self.aggregate,
+            "greater_is_better": self.greater_is_better,
+            "intersection": self.intersection,
+            "policy": self.policy,
+            "bootstrap": {"resamples": self.resamples, "seed": self.seed, "level": 0.95},
+            "tie": self.tie,
+            "divergence": self.divergence,
+            "checkpoints": [c.to_dict(self.aggregate) for c in self.checkpoints],
+            "best": self.best.to_dict(self.aggregate) if self.best else None,
+        }
 
 
-def decide(composed: Composed, checkpoints: list[CheckpointScore], aggregate: str, greater_is_better: bool, *,
-           policy: str = "best", resamples: int = 1000, seed: int = 0) -> tuple[CheckpointScore | None, str | None]:
+def decide(
+    composed: Composed,
+    checkpoints: list[CheckpointScore],
+    aggregate: str,
+    greater_is_better: bool,
+    *,
+    policy: str = "best",
+    resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[CheckpointScore | None, str | None]:
     """Attach each checkpoint's bootstrap interval (in place) and return (the pick under `policy`, a tie note)."""
     from rewardkit.selection.stats import check_bootstrap_params, choose, paired_bootstrap, tie_note
 
@@ -162,15 +211,29 @@ def _spec_from_record(directory: Path) -> Any:
     data = read_json(record) if record.is_file() else None  # a corrupt record: fileio's error names it
     spec = data.get("spec") if isinstance(data, dict) else None
     if spec is None:
-        raise ConfigError(f"{directory}: no spec given and no {SCORES_FILE} with one. Hint: pass --spec "
-                          "spec.yaml (or a preset name such as 'official').")
+        raise ConfigError(
+            f"{directory}: no spec given and no {SCORES_FILE} with one. Hint: pass --spec "
+            "spec.yaml (or a preset name such as 'official')."
+        )
     return spec
 
 
-def select(directory: str | Path, spec: Any = None, labels: str | Path | None = None, *,
-           aggregate: str = "corpus", completion_key: str | None = None, greater_is_better: bool = True,
-           names: list[str] | None = None, intersection: bool = False, overrides: Any = None, policy: str = "best",
-           bootstrap: int = 1000, seed: int = 0, divergence_warn: int | None = None) -> Selection:
+def select(
+    directory: str | Path,
+    spec: Any = None,
+    labels: str | Path | None = None,
+    *,
+    aggregate: str = "corpus",
+    completion_key: str | None = None,
+    greater_is_better: bool = True,
+    names: list[str] | None = None,
+    intersection: bool = False,
+    overrides: Any = None,
+    policy: str = "best",
+    bootstrap: int = 1000,
+    seed: int = 0,
+    divergence_warn: int | None = None,
+) -> Selection:
     """Score every inference file in `directory` and pick the best (the spec defaults to scores.json's).
 
     A seeded paired bootstrap (`bootstrap` resamples of the shared row ids, the aggregate applied per resample;
@@ -199,8 +262,16 @@ def select(directory: str | Path, spec: Any = None, labels: str | Path | None = 
         rows, dropped = keep_rows(f.rows, shared)
         if label_map is not None:
             rows = join_labels(rows, label_map, str(f.path), str(labels), f.completion_key)
-        return score_checkpoint(composed, rows, name=f.path.stem, file=f.path.name, step=f.step, epoch=f.epoch,
-                                completion_key=f.completion_key, dropped=dropped)
+        return score_checkpoint(
+            composed,
+            rows,
+            name=f.path.stem,
+            file=f.path.name,
+            step=f.step,
+            epoch=f.epoch,
+            completion_key=f.completion_key,
+            dropped=dropped,
+        )
 
     # One file in memory at a time (memory follows the largest file, not the sum): each is scored as soon as it
     # is known to hold the same ids as the first; only --intersect (shared ids known at the end) reads twice.
@@ -220,17 +291,32 @@ def select(directory: str | Path, spec: Any = None, labels: str | Path | None = 
         checkpoints = [scored(load_inference(path, completion_key), shared) for path in files]
     checkpoints.sort(key=_sort_key)
     attach_training_reward(checkpoints, directory)
-    best, tie = decide(composed, checkpoints, aggregate, greater_is_better, policy=policy, resamples=bootstrap,
-                       seed=seed)
+    best, tie = decide(
+        composed, checkpoints, aggregate, greater_is_better, policy=policy, resamples=bootstrap, seed=seed
+    )
     alarm = None
     if divergence_warn is not None:
         if isinstance(divergence_warn, bool) or not isinstance(divergence_warn, int) or divergence_warn < 2:
-            raise ConfigError(f"divergence_warn: {divergence_warn!r} is not a number of evaluations >= 2. "
-                              "Hint: --divergence-warn 3.")
-        alarm = divergence([(c.step, c.value(aggregate), c.train_reward) for c in checkpoints], divergence_warn,
-                           greater_is_better)
-    return Selection(checkpoints, best, composed.expression, list(composed.components), aggregate,
-                     greater_is_better, intersection, policy, bootstrap, seed, tie, alarm)
+            raise ConfigError(
+                f"divergence_warn: {divergence_warn!r} is not a number of evaluations >= 2. Hint: --divergence-warn 3."
+            )
+        alarm = divergence(
+            [(c.step, c.value(aggregate), c.train_reward) for c in checkpoints], divergence_warn, greater_is_better
+        )
+    return Selection(
+        checkpoints,
+        best,
+        composed.expression,
+        list(composed.components),
+        aggregate,
+        greater_is_better,
+        intersection,
+        policy,
+        bootstrap,
+        seed,
+        tie,
+        alarm,
+    )
 
 
 def none_lines(selection: Selection) -> list[str]:
@@ -243,8 +329,10 @@ def none_lines(selection: Selection) -> list[str]:
             for why, n in c.none.get(alias, {}).items():
                 reasons[why] = reasons.get(why, 0) + n
         if reasons:
-            lines.append(f"{alias}: None for {sum(reasons.values())} of {total} rows over {len(selection.checkpoints)} "
-                         f"checkpoints ({', '.join(f'{k}: {v}' for k, v in reasons.items())})")
+            lines.append(
+                f"{alias}: None for {sum(reasons.values())} of {total} rows over {len(selection.checkpoints)} "
+                f"checkpoints ({', '.join(f'{k}: {v}' for k, v in reasons.items())})"
+            )
     return lines
 
 
@@ -269,14 +357,21 @@ def plot_format(path: str | Path) -> str:
     """The image format a plot path's suffix names; a missing or unknown suffix is a ConfigError."""
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in PLOT_FORMATS:
-        raise ConfigError(f"--plot {str(path)!r}: the suffix {('.' + suffix) if suffix else '(none)'!r} names no "
-                          f"image format written here. Hint: end the name with .{', .'.join(PLOT_FORMATS)} "
-                          "(e.g. scores.png).")
+        raise ConfigError(
+            f"--plot {str(path)!r}: the suffix {('.' + suffix) if suffix else '(none)'!r} names no "
+            f"image format written here. Hint: end the name with .{', .'.join(PLOT_FORMATS)} "
+            "(e.g. scores.png)."
+        )
     return "jpeg" if suffix == "jpg" else suffix
 
 
-def write_plot(selection: Selection, path: str | Path, *, rows: str = "validation",
-               extra: dict[str, tuple[float, float]] | None = None) -> Path:
+def write_plot(
+    selection: Selection,
+    path: str | Path,
+    *,
+    rows: str = "validation",
+    extra: dict[str, tuple[float, float]] | None = None,
+) -> Path:
     """A plot of the score (and each distinct component mean) per checkpoint, the best marked, in the format
     the path's suffix names (PLOT_FORMATS: .png, .svg, .pdf...).
 
@@ -301,17 +396,33 @@ def write_plot(selection: Selection, path: str | Path, *, rows: str = "validatio
     for label, ys in plot_series(selection).items():
         pts = [(x, y) for x, y in zip(xs, ys) if y is not None]
         if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
-                    linewidth=2.5 if label.startswith("score") else 1.2, label=label)
+            ax.plot(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                marker="o",
+                linewidth=2.5 if label.startswith("score") else 1.2,
+                label=label,
+            )
     band = [(x, c.ci_low, c.ci_high) for x, c in zip(xs, cps) if c.ci_low is not None and c.ci_high is not None]
     if band:
-        ax.fill_between([b[0] for b in band], [b[1] for b in band], [b[2] for b in band], alpha=0.2,
-                        label=f"score 95% CI ({selection.resamples} paired resamples)")
+        ax.fill_between(
+            [b[0] for b in band],
+            [b[1] for b in band],
+            [b[2] for b in band],
+            alpha=0.2,
+            label=f"score 95% CI ({selection.resamples} paired resamples)",
+        )
     train = [(x, c.train_reward) for x, c in zip(xs, cps) if c.train_reward is not None]
     if train:  # the training reward on its own axis: a climb here while the score falls is the hacking sign
         twin = ax.twinx()
-        twin.plot([t[0] for t in train], [t[1] for t in train], color="tab:red", linestyle=":", marker="x",
-                  label="training reward (TRL log)")
+        twin.plot(
+            [t[0] for t in train],
+            [t[1] for t in train],
+            color="tab:red",
+            linestyle=":",
+            marker="x",
+            label="training reward (TRL log)",
+        )
         twin.set_ylabel("training reward", color="tab:red")
         twin.legend(fontsize=8, loc="lower right")
     if selection.best is not None:

@@ -64,9 +64,11 @@ def _check_one_file_per_step(paths: list[Path]) -> None:
     clash = next(((key, names) for key, names in by_number.items() if len(names) > 1), None)
     if clash is not None:
         (kind, number), names = clash
-        raise DataError(f"{paths[0].parent}: {' and '.join(sorted(names))} are all {kind} {number}. Hint: keep one "
-                        f"file per {kind} ({step_file_name(number) if kind == 'step' else names[0]}) and move the "
-                        "others away.")
+        raise DataError(
+            f"{paths[0].parent}: {' and '.join(sorted(names))} are all {kind} {number}. Hint: keep one "
+            f"file per {kind} ({step_file_name(number) if kind == 'step' else names[0]}) and move the "
+            "others away."
+        )
 
 
 # --- writing -------------------------------------------------------------------------------------------------
@@ -102,20 +104,26 @@ def completion_field(records: list, completion_key: str | None) -> str:
 
 def _normalize(item: Any, index: int, where: str, completion_key: str) -> dict:
     if not isinstance(item, dict):
-        raise DataError(f"{where}: record {index} must be an object, got {type(item).__name__}. Hint: records "
-                        'look like {"id": ..., "completion": "..."}.')
+        raise DataError(
+            f"{where}: record {index} must be an object, got {type(item).__name__}. Hint: records "
+            'look like {"id": ..., "completion": "..."}.'
+        )
     row = {k: v for k, v in item.items() if not (k == "input" and isinstance(v, dict))}
     if isinstance(item.get("input"), dict):
         for key, value in item["input"].items():
             row.setdefault(key, value)
     if completion_key not in row:
-        raise DataError(f"{where}: record {index} has no {completion_key!r} field (fields: {sorted(item)}). "
-                        "Hint: pass the field holding the generated text as completion_key / --completion-key.")
+        raise DataError(
+            f"{where}: record {index} has no {completion_key!r} field (fields: {sorted(item)}). "
+            "Hint: pass the field holding the generated text as completion_key / --completion-key."
+        )
     out = row[completion_key]
     if isinstance(out, dict):
         if not isinstance(out.get("answer"), str):
-            raise DataError(f"{where}: record {index}: {completion_key!r} is an object without a string "
-                            "'answer'. Hint: competition records look like {\"output\": {\"answer\": \"...\"}}.")
+            raise DataError(
+                f"{where}: record {index}: {completion_key!r} is an object without a string "
+                '\'answer\'. Hint: competition records look like {"output": {"answer": "..."}}.'
+            )
         row[completion_key] = out["answer"]
     row.setdefault("id", index)
     return row
@@ -139,10 +147,13 @@ def _number(value: Any, path: Path, what: str, integer: bool) -> None:
     """`value` is None or a non-negative integer (integer) / finite non-negative number: NaN, Infinity (1e400
     reads as one) and -1 are refused, as `select --json` could not print them as JSON."""
     kinds = int if integer else (int, float)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value)
-                              or value < 0):
-        raise DataError(f"{path}: {what!r} must be {'a non-negative integer' if integer else 'a finite number >= 0'}"
-                        f", got {value!r}. Hint: regenerate the file or delete it.")
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or value < 0
+    ):
+        raise DataError(
+            f"{path}: {what!r} must be {'a non-negative integer' if integer else 'a finite number >= 0'}"
+            f", got {value!r}. Hint: regenerate the file or delete it."
+        )
 
 
 def load_inference(path: str | Path, completion_key: str | None = None) -> InferenceFile:
@@ -157,12 +168,16 @@ def load_inference(path: str | Path, completion_key: str | None = None) -> Infer
     elif isinstance(data, list):
         records = data
     else:
-        raise DataError(f"{path}: expected a list of records or an object with 'records', got "
-                        f"{type(data).__name__}. Hint: see `rewardkit select --help` for the file shapes.")
+        raise DataError(
+            f"{path}: expected a list of records or an object with 'records', got "
+            f"{type(data).__name__}. Hint: see `rewardkit select --help` for the file shapes."
+        )
     if (m := STEP_FILE.match(path.name)) and step is not None and step != int(m.group(1)):
-        raise DataError(f"{path}: the file says step {step} but its name says step {int(m.group(1))}. Hint: the "
-                        f"step picks the checkpoint folder (checkpoint-N): rename it {step_file_name(step)} or "
-                        "regenerate it.")
+        raise DataError(
+            f"{path}: the file says step {step} but its name says step {int(m.group(1))}. Hint: the "
+            f"step picks the checkpoint folder (checkpoint-N): rename it {step_file_name(step)} or "
+            "regenerate it."
+        )
     if step is None and m:
         step = int(m.group(1))
     if epoch is None and (m := SEED_FILE.match(path.name)):
@@ -181,15 +196,19 @@ def read_rows(path: str | Path) -> list[dict]:
     """
     rows = _records(path)
     if not rows:
-        raise DataError(f"{path}: no rows. Hint: a JSON list [{{\"id\": ..., \"input\": {{...}}}}, ...] or JSONL "
-                        "with one object per line.")
+        raise DataError(
+            f'{path}: no rows. Hint: a JSON list [{{"id": ..., "input": {{...}}}}, ...] or JSONL '
+            "with one object per line."
+        )
     for i, row in enumerate(rows):
         try:  # found now rather than when writing, after the whole generation
             json.dumps(row, allow_nan=False)
         except ValueError:
             name = f"row {i}" + (f" (id {row['id']!r})" if isinstance(row.get("id"), (str, int)) else "")
-            raise DataError(f"{path}: {name} holds NaN or Infinity, which the output JSON cannot hold. Hint: "
-                            "replace it with null or a number.") from None
+            raise DataError(
+                f"{path}: {name} holds NaN or Infinity, which the output JSON cannot hold. Hint: "
+                "replace it with null or a number."
+            ) from None
     return rows
 
 
@@ -224,17 +243,22 @@ def find_inference_files(directory: str | Path, names: list[str] | None = None) 
     _check_one_file_per_step(files)
     if not files:
         inner = directory / "inference"  # `rewardkit select RUN` for RUN/inference: name the folder right there
-        hint = (f"did you mean {inner}?" if inner.is_dir() and _inference_files(inner) else
-                "run training with the checkpoint_inference callback, or point at the folder holding them.")
-        raise DataError(f"{directory}: no inference files (step_N.json or inference_epochE.json) in this folder. "
-                        f"Hint: {hint}")
+        hint = (
+            f"did you mean {inner}?"
+            if inner.is_dir() and _inference_files(inner)
+            else "run training with the checkpoint_inference callback, or point at the folder holding them."
+        )
+        raise DataError(
+            f"{directory}: no inference files (step_N.json or inference_epochE.json) in this folder. Hint: {hint}"
+        )
     return files
 
 
 def _inference_files(directory: Path) -> list[Path]:
     try:
-        return sorted(p for p in directory.iterdir() if p.is_file() and (STEP_FILE.match(p.name)
-                                                                           or SEED_FILE.match(p.name)))
+        return sorted(
+            p for p in directory.iterdir() if p.is_file() and (STEP_FILE.match(p.name) or SEED_FILE.match(p.name))
+        )
     except OSError as exc:  # unreadable folder
         raise DataError(f"{directory}: cannot list ({exc.strerror or exc}). Hint: check its permissions.") from None
 
@@ -258,15 +282,21 @@ def shared_row_ids(ids_by_file: dict[str, list[str]], *, intersection: bool) -> 
     if not intersection:
         (ref, ref_files), *others = sorted(groups.items(), key=lambda g: -len(g[1]))  # stable: ties keep file order
         parts = [f"{_files(ref_files)} {len(ref)} rows"]
-        parts += [f"{_files(files)} {len(ids)} ({len(ref - ids)} of those missing, {len(ids - ref)} others)"
-                  for ids, files in others[:5]]
-        raise DataError("the checkpoints were scored on different rows, so their scores do not compare: "
-                        f"{'; '.join(parts)}. Hint: regenerate the files on one validation set (or move the odd "
-                        f"ones away), or score every checkpoint on the {len(common)} rows all files share with "
-                        "intersection=True (`rewardkit select --intersect`).")
+        parts += [
+            f"{_files(files)} {len(ids)} ({len(ref - ids)} of those missing, {len(ids - ref)} others)"
+            for ids, files in others[:5]
+        ]
+        raise DataError(
+            "the checkpoints were scored on different rows, so their scores do not compare: "
+            f"{'; '.join(parts)}. Hint: regenerate the files on one validation set (or move the odd "
+            f"ones away), or score every checkpoint on the {len(common)} rows all files share with "
+            "intersection=True (`rewardkit select --intersect`)."
+        )
     if not common:
-        raise DataError(f"the inference files share no row id ({', '.join(list(sets)[:5])}). Hint: they come from "
-                        "different validation sets; select among the files of one set.")
+        raise DataError(
+            f"the inference files share no row id ({', '.join(list(sets)[:5])}). Hint: they come from "
+            "different validation sets; select among the files of one set."
+        )
     return common
 
 
@@ -282,8 +312,10 @@ def load_labels(path: str | Path) -> dict[str, dict]:
     path = Path(path)
     items = read_records(path)
     if not items:
-        raise DataError(f"{path}: labels must be a non-empty list of records. Hint: [{{\"id\": ..., "
-                        "\"answer\": ...}] or competition items with output.answer.")
+        raise DataError(
+            f'{path}: labels must be a non-empty list of records. Hint: [{{"id": ..., '
+            '"answer": ...}] or competition items with output.answer.'
+        )
     labels: dict[str, dict] = {}
     for i, item in enumerate(items):
         if "id" not in item:
@@ -302,8 +334,9 @@ def load_labels(path: str | Path) -> dict[str, dict]:
     return labels
 
 
-def join_labels(rows: list[dict], labels: dict[str, dict], where: str, labels_path: str,
-                completion_key: str) -> list[dict]:
+def join_labels(
+    rows: list[dict], labels: dict[str, dict], where: str, labels_path: str, completion_key: str
+) -> list[dict]:
     """Add each row's label columns (labels win, never over the completion); missing or extra ids raise."""
     ids = [str(r["id"]) for r in rows]
     present = set(ids)
@@ -315,7 +348,9 @@ def join_labels(rows: list[dict], labels: dict[str, dict], where: str, labels_pa
             parts.append(f"ids {missing[:10]} are not in the labels")
         if extra:
             parts.append(f"label ids {extra[:10]} have no record in the file")
-        raise DataError(f"{where}: {'; '.join(parts)} ({labels_path}). Hint: inference and labels must cover "
-                        "the same validation set; pass the matching labels, or intersection=True "
-                        "(`rewardkit select --intersect`) to score on the ids both have.")
+        raise DataError(
+            f"{where}: {'; '.join(parts)} ({labels_path}). Hint: inference and labels must cover "
+            "the same validation set; pass the matching labels, or intersection=True "
+            "(`rewardkit select --intersect`) to score on the ids both have."
+        )
     return [{**row, **{k: v for k, v in labels[str(row["id"])].items() if k != completion_key}} for row in rows]

@@ -62,8 +62,9 @@ def combine_means(composed: Composed, means: dict[str, np.ndarray]) -> np.ndarra
     stacked = np.stack([means[a] for a in composed.components])
     missing = np.isnan(stacked)
     with np.errstate(all="ignore"):
-        out = np.array(_eval(composed.tree, {a: np.nan_to_num(means[a], nan=0.0) for a in composed.components}),
-                       dtype=float) * np.ones(stacked.shape[1:])
+        out = np.array(
+            _eval(composed.tree, {a: np.nan_to_num(means[a], nan=0.0) for a in composed.components}), dtype=float
+        ) * np.ones(stacked.shape[1:])
     out[missing.all(axis=0) if composed.none == "zero" else missing.any(axis=0)] = np.nan
     out[~np.isfinite(out)] = np.nan  # an overflow has no score
     return out
@@ -98,8 +99,9 @@ def _means(matrix: np.ndarray, counts: np.ndarray) -> np.ndarray:
         return np.where(n > 0, sums / np.where(n > 0, n, 1.0), np.nan)
 
 
-def bootstrap_scores(composed: Composed, checkpoints: Sequence[Any], aggregate: str,
-                     resamples: int, seed: int) -> np.ndarray:
+def bootstrap_scores(
+    composed: Composed, checkpoints: Sequence[Any], aggregate: str, resamples: int, seed: int
+) -> np.ndarray:
     """(checkpoints, resamples) score of each checkpoint on each paired resample (NaN = no score)."""
     if aggregate == "item":
         matrix = _aligned(checkpoints, "combined")
@@ -116,9 +118,16 @@ def _percentiles(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarr
     return low, high
 
 
-def paired_bootstrap(composed: Composed, checkpoints: Sequence[Any], best: Any,
-                     aggregate: str, *, resamples: int = 1000, seed: int = 0, level: float = 0.95
-                     ) -> dict[str, Interval]:
+def paired_bootstrap(
+    composed: Composed,
+    checkpoints: Sequence[Any],
+    best: Any,
+    aggregate: str,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Interval]:
     """Each checkpoint's `level` interval and its difference to `best`, by name; needs `row_scores`."""
     scored = [c for c in checkpoints if c.value(aggregate) is not None and c.row_scores]
     out = {c.name: Interval(None, None, None, None, None) for c in checkpoints}
@@ -132,16 +141,16 @@ def paired_bootstrap(composed: Composed, checkpoints: Sequence[Any], best: Any,
         warnings.simplefilter("ignore", RuntimeWarning)
         (lo, hi), (dlo, dhi) = _percentiles(scores, level), _percentiles(diff, level)
     for i, c in enumerate(scored):
-        ci_low, ci_high, diff_low, diff_high = (None if math.isnan(v) else float(v)
-                                                for v in (lo[i], hi[i], dlo[i], dhi[i]))
+        ci_low, ci_high, diff_low, diff_high = (
+            None if math.isnan(v) else float(v) for v in (lo[i], hi[i], dlo[i], dhi[i])
+        )
         # both ends of one interval are NaN together (percentiles of the same all-NaN row)
         tied = None if diff_low is None or diff_high is None else bool(diff_low <= 0.0 <= diff_high)
         out[c.name] = Interval(ci_low, ci_high, diff_low, diff_high, tied_with_best=tied)
     return out
 
 
-def choose(ordered: Sequence[Any], best: Any | None, intervals: dict[str, Interval],
-           policy: str) -> Any | None:
+def choose(ordered: Sequence[Any], best: Any | None, intervals: dict[str, Interval], policy: str) -> Any | None:
     """The pick: `best` (argmax), or `earliest_tied` (the earliest, in step order, not significantly worse)."""
     if policy not in POLICIES:
         raise ConfigError(f"policy {policy!r} is not valid. Hint: best | earliest_tied.")
@@ -160,21 +169,28 @@ def tie_note(ordered: Sequence[Any], best: Any | None, aggregate: str) -> str | 
     if len(shared) < 2:
         return None
     if len(shared) == len(scored):
-        return (f"All {len(scored)} checkpoints score {top:.6g}: a tie, the score cannot tell them apart; "
-                f"{best.name} is picked only because it is the earliest.")
-    return (f"{len(shared)} checkpoints tie for the best score {top:.6g} ({', '.join(c.name for c in shared)}); "
-            f"{best.name} is picked because it is the earliest.")
+        return (
+            f"All {len(scored)} checkpoints score {top:.6g}: a tie, the score cannot tell them apart; "
+            f"{best.name} is picked only because it is the earliest."
+        )
+    return (
+        f"{len(shared)} checkpoints tie for the best score {top:.6g} ({', '.join(c.name for c in shared)}); "
+        f"{best.name} is picked because it is the earliest."
+    )
 
 
 def check_bootstrap_params(resamples: Any, seed: Any, policy: Any) -> None:
     """One error shape for the CLI and Python callers."""
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 0:
-        raise ConfigError(f"bootstrap: {resamples!r} is not a number of resamples. Hint: --bootstrap 1000 "
-                          "(0 turns the intervals off).")
+        raise ConfigError(
+            f"bootstrap: {resamples!r} is not a number of resamples. Hint: --bootstrap 1000 "
+            "(0 turns the intervals off)."
+        )
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"seed: {seed!r} is not an integer. Hint: --seed 0.")
     if policy not in POLICIES:
         raise ConfigError(f"policy {policy!r} is not valid. Hint: best | earliest_tied.")
     if policy == "earliest_tied" and resamples < 1:
-        raise ConfigError("policy 'earliest_tied' needs the bootstrap intervals. Hint: --bootstrap 1000 "
-                          "(or policy best).")
+        raise ConfigError(
+            "policy 'earliest_tied' needs the bootstrap intervals. Hint: --bootstrap 1000 (or policy best)."
+        )

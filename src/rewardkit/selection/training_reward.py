@@ -23,14 +23,17 @@ def _reward_entry(entry: dict) -> dict | None:
     rewards = {}
     for key, value in entry.items():
         if key.startswith("rewards/") and not key.endswith("/std") and isinstance(value, (int, float)):
-            rewards[key[len("rewards/"):].removesuffix("/mean")] = float(value)
+            rewards[key[len("rewards/") :].removesuffix("/mean")] = float(value)
     return {"reward": float(reward), "rewards": rewards, "step": entry.get("step")}
 
 
 def training_rewards(log_history: Sequence[dict], steps: Sequence[int]) -> dict[int, dict]:
     """step -> the training reward logged nearest at or before it ({"reward", "rewards", "step"})."""
-    logged = sorted((e["step"], r) for e in log_history if isinstance(e, dict) and isinstance(e.get("step"), int)
-                    and (r := _reward_entry(e)) is not None)
+    logged = sorted(
+        (e["step"], r)
+        for e in log_history
+        if isinstance(e, dict) and isinstance(e.get("step"), int) and (r := _reward_entry(e)) is not None
+    )
     out: dict[int, dict] = {}
     for step in steps:
         before = [r for s, r in logged if s <= step]
@@ -68,8 +71,9 @@ def attach_training_reward(checkpoints: Sequence[Any], inference_dir: str | Path
         attach(checkpoints, history)
 
 
-def divergence(points: Sequence[tuple[int, float | None, float | None]], window: int,
-               greater_is_better: bool = True) -> dict | None:
+def divergence(
+    points: Sequence[tuple[int, float | None, float | None]], window: int, greater_is_better: bool = True
+) -> dict | None:
     """Over the last `window` evaluations (step, held-out score, training reward): the training reward rose and
     the held-out score got worse, first to last; the evidence as a dict, else None.
 
@@ -86,10 +90,14 @@ def divergence(points: Sequence[tuple[int, float | None, float | None]], window:
     worse = h1 < h0 if greater_is_better else h1 > h0
     if not (t1 > t0 and worse):
         return None
-    return {"steps": [p[0] for p in last], "held_out": [p[1] for p in last], "train_reward": [p[2] for p in last],
-            "message": f"training reward rose {t0:.4g} -> {t1:.4g} while the held-out score "
-                       f"{'fell' if greater_is_better else 'rose'} {h0:.4g} -> {h1:.4g} over the last {window} "
-                       f"evaluations (steps {s0}-{s1}): the reward may be gamed"}
+    return {
+        "steps": [p[0] for p in last],
+        "held_out": [p[1] for p in last],
+        "train_reward": [p[2] for p in last],
+        "message": f"training reward rose {t0:.4g} -> {t1:.4g} while the held-out score "
+        f"{'fell' if greater_is_better else 'rose'} {h0:.4g} -> {h1:.4g} over the last {window} "
+        f"evaluations (steps {s0}-{s1}): the reward may be gamed",
+    }
 
 
 def run_summary(scores_file: str | Path) -> dict[str, Any] | None:
@@ -105,6 +113,13 @@ def run_summary(scores_file: str | Path) -> dict[str, Any] | None:
     keys = ("step", "score", "ci_low", "ci_high", "tied_with_best", "train_reward", "train_rewards")
     rows = [{k: c.get(k) for k in keys} for c in record["checkpoints"] if isinstance(c, dict)]
     best = record.get("best") if isinstance(record.get("best"), dict) else None
-    return {"metric": record.get("metric"), "expression": record.get("expression"), "checkpoints": rows,
-            "best_step": best.get("step") if best else None, "best_score": best.get("score") if best else None,
-            "policy": record.get("policy", "best"), "tie": record.get("tie"), "divergence": record.get("divergence")}
+    return {
+        "metric": record.get("metric"),
+        "expression": record.get("expression"),
+        "checkpoints": rows,
+        "best_step": best.get("step") if best else None,
+        "best_score": best.get("score") if best else None,
+        "policy": record.get("policy", "best"),
+        "tie": record.get("tie"),
+        "divergence": record.get("divergence"),
+    }

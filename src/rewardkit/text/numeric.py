@@ -11,7 +11,6 @@ import re
 from fractions import Fraction
 from typing import Union
 
-
 Triple = tuple[int, str, int]  # sign (-1, 0, 1), significant digits, power of ten
 Number = Union[Triple, Fraction]
 
@@ -40,7 +39,7 @@ def last_boxed(text: str) -> str | None:
         while i < len(text) and text[i] == " ":
             i += 1
         if i in close_of and text[i] == "{":
-            return text[i + 1:close_of[i]]
+            return text[i + 1 : close_of[i]]
         start = text.rfind("\\boxed", 0, start)
     return None
 

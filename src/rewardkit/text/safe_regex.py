@@ -9,8 +9,14 @@ import regex
 
 from rewardkit.core.errors import ConfigError
 
-_FLAGS = {"IGNORECASE": regex.IGNORECASE, "MULTILINE": regex.MULTILINE, "DOTALL": regex.DOTALL,
-          "VERBOSE": regex.VERBOSE, "ASCII": regex.ASCII, "UNICODE": regex.UNICODE}
+_FLAGS = {
+    "IGNORECASE": regex.IGNORECASE,
+    "MULTILINE": regex.MULTILINE,
+    "DOTALL": regex.DOTALL,
+    "VERBOSE": regex.VERBOSE,
+    "ASCII": regex.ASCII,
+    "UNICODE": regex.UNICODE,
+}
 _warned: set[str] = set()
 
 
@@ -19,14 +25,17 @@ def compile_pattern(pattern: str, flags: list[str] | tuple[str, ...] = (), owner
     value = 0
     for flag in flags:
         if flag.upper() not in _FLAGS:
-            raise ConfigError(f"Unknown regex flag {flag!r} in {owner} (parameter 'flags'). "
-                              f"Hint: use any of {', '.join(_FLAGS)}.")
+            raise ConfigError(
+                f"Unknown regex flag {flag!r} in {owner} (parameter 'flags'). Hint: use any of {', '.join(_FLAGS)}."
+            )
         value |= _FLAGS[flag.upper()]
     try:
         return regex.compile(pattern, value)
     except (regex.error, TypeError) as exc:
-        raise ConfigError(f"Invalid regular expression in {owner} (parameter 'pattern'): {pattern!r} ({exc}). "
-                          "Hint: test it with `python -c \"import regex; regex.compile(...)\"`.") from exc
+        raise ConfigError(
+            f"Invalid regular expression in {owner} (parameter 'pattern'): {pattern!r} ({exc}). "
+            'Hint: test it with `python -c "import regex; regex.compile(...)"`.'
+        ) from exc
 
 
 def run(compiled: Any, method: str, text: str, timeout: float, owner: str) -> Any:
@@ -41,7 +50,10 @@ def run(compiled: Any, method: str, text: str, timeout: float, owner: str) -> An
     except TimeoutError:
         if owner not in _warned:
             _warned.add(owner)
-            warnings.warn(f"{owner}: pattern {compiled.pattern!r} took over {timeout}s on a {len(text)}-char text; "
-                          "scored as no match. Hint: make the pattern linear (avoid nested quantifiers).",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"{owner}: pattern {compiled.pattern!r} took over {timeout}s on a {len(text)}-char text; "
+                "scored as no match. Hint: make the pattern linear (avoid nested quantifiers).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return None

@@ -11,10 +11,10 @@ from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import Field
 
-from rewardkit.text import safe_regex
 from rewardkit.core.errors import ConfigError
-from rewardkit.text.numeric import last_boxed, last_number_text
 from rewardkit.core.validation import Configured, Params, RegexSeconds
+from rewardkit.text import safe_regex
+from rewardkit.text.numeric import last_boxed, last_number_text
 
 
 class _Params(Params):
@@ -94,12 +94,16 @@ class Regex(View):
         self._compiled = safe_regex.compile_pattern(p.pattern, p.flags, "view 'regex'")
         groups = self._compiled.groups
         if isinstance(p.group, int) and p.group > groups:
-            raise ConfigError(f"view 'regex': group: {p.group} does not exist in {p.pattern!r} ({groups} groups). "
-                              "Hint: use group 0 for the whole match or add a capturing group.")
+            raise ConfigError(
+                f"view 'regex': group: {p.group} does not exist in {p.pattern!r} ({groups} groups). "
+                "Hint: use group 0 for the whole match or add a capturing group."
+            )
         if isinstance(p.group, str) and p.group not in self._compiled.groupindex:
             named = ", ".join(self._compiled.groupindex) or "(none)"
-            raise ConfigError(f"view 'regex': group: {p.group!r} is not a named group of {p.pattern!r} (named: "
-                              f"{named}). Hint: (?P<{p.group}>...) names a group.")
+            raise ConfigError(
+                f"view 'regex': group: {p.group!r} is not a named group of {p.pattern!r} (named: "
+                f"{named}). Hint: (?P<{p.group}>...) names a group."
+            )
 
     def __call__(self, text: str) -> str | None:
         p = self.params
@@ -123,7 +127,7 @@ class After(View):
     def _split(self, text: str) -> tuple[str, str] | None:
         p = self.params
         i = text.find(p.marker) if p.occurrence == "first" else text.rfind(p.marker)
-        return None if i < 0 else (text[:i], text[i + len(p.marker):])
+        return None if i < 0 else (text[:i], text[i + len(p.marker) :])
 
     def _pick(self, before: str, after: str) -> str:
         return after

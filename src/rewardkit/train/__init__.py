@@ -15,9 +15,15 @@ if TYPE_CHECKING:
 __all__ = ["finish_distributed", "load", "run"]
 
 
-def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bool = False,
-        say: Callable[[str], Any] | None = None, resume: str | None = None, overwrite: bool = False,
-        output: str | Path | None = None) -> list[StageResult]:
+def run(
+    config: str | Path | dict,
+    overrides: list[str] | None = None,
+    smoke: bool = False,
+    say: Callable[[str], Any] | None = None,
+    resume: str | None = None,
+    overwrite: bool = False,
+    output: str | Path | None = None,
+) -> list[StageResult]:
     """Run a stage or pipeline config (YAML/TOML/JSON path or dict) with 'key=value' overrides.
 
     `smoke=True`: the same config offline on tiny local models, 2 steps per stage (`rewardkit train --smoke`).

@@ -18,7 +18,9 @@ from rewardkit.core.specs import load_file, parse_assignment, read_chat_template
 from rewardkit.core.validation import REF_PREFIX, Params, duplicates, stage_ref  # noqa: F401 (REF_PREFIX re-exported)
 from rewardkit.core.validation import validate as _validate
 
-STAGE_FILE = "rewardkit_stage.json"  # the record a finished stage leaves in its folder (pipeline writes, generate reads)
+STAGE_FILE = (
+    "rewardkit_stage.json"  # the record a finished stage leaves in its folder (pipeline writes, generate reads)
+)
 CONFIG_HINT = "examples/README.md lists every key."
 # Stage names become folder names under the run: plain names only, never a path.
 _PLAIN_NAME = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,100}$")
@@ -40,16 +42,22 @@ class DatasetSpec(_Model):
     params: dict[str, Any] = Field(default_factory=dict, description="Generator parameters.")
     split: str = Field("train", description="Hub split (slices like 'train[:300]' work); local files: ignored.")
     max_rows: int | None = Field(None, gt=0, description="Keep the first N rows (after the split).")
-    columns: dict[str, str] = Field(default_factory=dict, description="Rename columns: {name in the file: name "
-                                    "the trainer expects}; dotted names reach into nested objects (input.question).")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Rename columns: {name in the file: name "
+        "the trainer expects}; dotted names reach into nested objects (input.question).",
+    )
     chat: bool = Field(False, description="Wrap string prompts (and completions) into chat messages.")
     system_prompt: str | None = Field(None, description="System message put before each prompt (implies chat).")
     eval_split: str | None = Field(None, description="Hub split used for evaluation.")
     eval_file: str | None = Field(None, description="Local file used for evaluation (same column mapping).")
     eval_size: float | int | None = Field(None, gt=0, description="Hold out this fraction (< 1) or number of rows.")
     eval_max_rows: int | None = Field(None, gt=0, description="Keep the first N rows of eval_file / eval_split.")
-    smoke_path: str | None = Field(None, description="Local file that `rewardkit train --smoke` reads instead of "
-                                   "path / generator: a few rows in the same format (e.g. a hub dataset's sample).")
+    smoke_path: str | None = Field(
+        None,
+        description="Local file that `rewardkit train --smoke` reads instead of "
+        "path / generator: a few rows in the same format (e.g. a hub dataset's sample).",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> "DatasetSpec":
@@ -86,10 +94,16 @@ class StageConfig(_Model):
     stage: Literal["sft", "rm", "dpo", "grpo"]
     name: str | None = Field(None, description="Stage name (default: the stage type); `@name` refers to it.")
     model: str = Field(description="Hub id, local path, or '@<earlier stage>' in a pipeline.")
-    tokenizer: str | None = Field(None, description="Tokenizer path or id when it differs from the model's; or "
-                                  "{path: ..., chat_template: <file or template>}.")
-    chat_template: str | None = Field(None, description="Chat template (a .jinja file or the text) replacing the "
-                                      "tokenizer's; written as tokenizer.chat_template.")
+    tokenizer: str | None = Field(
+        None,
+        description="Tokenizer path or id when it differs from the model's; or "
+        "{path: ..., chat_template: <file or template>}.",
+    )
+    chat_template: str | None = Field(
+        None,
+        description="Chat template (a .jinja file or the text) replacing the "
+        "tokenizer's; written as tokenizer.chat_template.",
+    )
     output_dir: str | None = Field(None, description="Default: runs/<name> (pipeline: <pipeline output>/<name>).")
     dataset: DatasetSpec
     peft: LoraSpec | None = None
@@ -111,8 +125,10 @@ class StageConfig(_Model):
             given = dict(data.pop("tokenizer"))
             unknown = set(given) - {"path", "chat_template"}
             if unknown:
-                raise ValueError(f"tokenizer: unknown keys {sorted(map(str, unknown))}; a tokenizer mapping has "
-                                 "path and chat_template")
+                raise ValueError(
+                    f"tokenizer: unknown keys {sorted(map(str, unknown))}; a tokenizer mapping has "
+                    "path and chat_template"
+                )
             data["tokenizer"] = given.get("path")
             if "chat_template" in given:
                 data["chat_template"] = given["chat_template"]
@@ -121,8 +137,10 @@ class StageConfig(_Model):
     @model_validator(mode="after")
     def _stage_fields(self) -> "StageConfig":
         if self.name is not None and not _PLAIN_NAME.match(self.name):
-            raise ValueError(f"name {self.name!r} must be a plain name (letters, digits, _ . -), not a path: it "
-                             "becomes a folder inside the run")
+            raise ValueError(
+                f"name {self.name!r} must be a plain name (letters, digits, _ . -), not a path: it "
+                "becomes a folder inside the run"
+            )
         bad = nonfinite_path(self.trainer, "trainer")
         if bad:
             raise ValueError(f"{bad} is not a finite number; trainer values must be finite")
@@ -136,8 +154,9 @@ class StageConfig(_Model):
             except ConfigError as exc:
                 raise ValueError(str(exc).split(" Hint:")[0].rstrip(".")) from None
         if self.quantization is not None and self.peft is None:
-            raise ValueError("quantized weights cannot be trained directly: add a 'peft' (LoRA) section "
-                             "or set quantization: null")
+            raise ValueError(
+                "quantized weights cannot be trained directly: add a 'peft' (LoRA) section or set quantization: null"
+            )
         for i, cb in enumerate(self.callbacks):
             if not isinstance(cb.get("name"), str):
                 raise ValueError(f"callbacks[{i}] needs 'name: <registered callback>', got {cb!r}")
@@ -173,8 +192,10 @@ def _child(node: Any, part: str, where: str) -> Any:
     for i, name in names:
         if name == part:
             return i
-    raise ConfigError(f"--set {where}: no item named {part!r}.{closest(part, [n for _, n in names if n])} "
-                      f"Hint: use an index or one of {[n for _, n in names]}.")
+    raise ConfigError(
+        f"--set {where}: no item named {part!r}.{closest(part, [n for _, n in names if n])} "
+        f"Hint: use an index or one of {[n for _, n in names]}."
+    )
 
 
 def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
@@ -184,22 +205,24 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
         path, value = parse_override(item)
         node: Any = data
         for depth, part in enumerate(path):
-            where = ".".join(path[:depth + 1])
+            where = ".".join(path[: depth + 1])
             last = depth == len(path) - 1
             if isinstance(node, list):
                 key: Any = _child(node, part, where)
             elif isinstance(node, dict):
                 key = part
             else:
-                raise ConfigError(f"--set {item!r}: {'.'.join(path[:depth])} is {node!r}, not a mapping. Hint: "
-                                  f"replace it whole (--set {'.'.join(path[:depth])}=...).")
+                raise ConfigError(
+                    f"--set {item!r}: {'.'.join(path[:depth])} is {node!r}, not a mapping. Hint: "
+                    f"replace it whole (--set {'.'.join(path[:depth])}=...)."
+                )
             if key in ("rewards", "spec") and not last and isinstance(node, dict) and _is_preset(node.get(key)):
                 # a preset or spec file (`rewards: blog`) is adjusted, not replaced: {preset: blog, set: {...}}
                 ref = node[key]
                 node[key] = ref = ref if isinstance(ref, dict) else {"preset": ref, "set": {}}
                 if not isinstance(ref.get("set"), dict):
                     ref["set"] = {}
-                ref["set"][".".join(path[depth + 1:])] = value
+                ref["set"][".".join(path[depth + 1 :])] = value
                 break
             if last:
                 node[key] = value
@@ -244,10 +267,15 @@ def non_text_key(data: Any, path: str = "") -> str | None:
             at = f"{where}.{key}" if where else str(key)
             if isinstance(node, dict) and not isinstance(key, str):
                 words = _YAML_BOOLS.get(key) if isinstance(key, bool) else None
-                why = (f"YAML 1.1 reads unquoted {words} as {key}" if words
-                       else f"a key must be text, not {type(key).__name__}")
-                return (f"{where or 'the config'}: key {key!r} is not text: {why}. Hint: quote it, e.g. "
-                        f"\"{'on' if key is True else 'off' if key is False else key}\": ...")
+                why = (
+                    f"YAML 1.1 reads unquoted {words} as {key}"
+                    if words
+                    else f"a key must be text, not {type(key).__name__}"
+                )
+                return (
+                    f"{where or 'the config'}: key {key!r} is not text: {why}. Hint: quote it, e.g. "
+                    f'"{"on" if key is True else "off" if key is False else key}": ...'
+                )
             stack.append((value, at))
     return None
 
@@ -271,8 +299,10 @@ def load_stages(source: str | Path | dict, overrides: list[str] | None = None) -
     if "pipeline" not in data:
         stage = validate(StageConfig, data, where)
         if stage_ref(stage.model) is not None:
-            raise ConfigError(f"{where}: model {stage.model!r} refers to an earlier stage, but this config has one "
-                              "stage. Hint: use a `pipeline:` list, or give a hub id or a local path.")
+            raise ConfigError(
+                f"{where}: model {stage.model!r} refers to an earlier stage, but this config has one "
+                "stage. Hint: use a `pipeline:` list, or give a hub id or a local path."
+            )
         stage.output_dir = stage.output_dir or str(Path("runs") / stage.label)
         return [stage], str(Path(stage.output_dir).parent), where
     pipe = validate(PipelineConfig, data, where)
@@ -292,6 +322,8 @@ def load_stages(source: str | Path | dict, overrides: list[str] | None = None) -
         ref = stage.model
         ref_stage = stage_ref(ref)
         if ref_stage is not None and ref_stage not in labels[:i]:
-            raise ConfigError(f"{where}: pipeline.{i}.model {ref!r} does not name an earlier stage."
-                              f"{closest(ref_stage, labels[:i])} Hint: earlier stages are {labels[:i] or 'none'}.")
+            raise ConfigError(
+                f"{where}: pipeline.{i}.model {ref!r} does not name an earlier stage."
+                f"{closest(ref_stage, labels[:i])} Hint: earlier stages are {labels[:i] or 'none'}."
+            )
     return stages, pipe.output_dir, where

@@ -35,8 +35,11 @@ class ForwardEvalMetrics(TrainerCallback):
         trainer = self._trainer()
         if not metrics or trainer is None:
             return
-        extra = {k: float(v) for k, v in metrics.items() if k not in self._logged and isinstance(v, (int, float))
-                 and not isinstance(v, bool) and math.isfinite(v)}
+        extra = {
+            k: float(v)
+            for k, v in metrics.items()
+            if k not in self._logged and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        }
         self._logged = set()
         if extra:
             Trainer.log(trainer, extra)
@@ -70,15 +73,19 @@ class EventLines(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if state.is_world_process_zero and metrics:
-            shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and "/" not in k
-                     and not k.endswith(("_runtime", "_per_second"))}
+            shown = {
+                k: v
+                for k, v in metrics.items()
+                if isinstance(v, (int, float)) and "/" not in k and not k.endswith(("_runtime", "_per_second"))
+            }
             text = ", ".join(f"{k}={v:.4g}" for k, v in shown.items())
             self.say(f"stage {self.label}: step {state.global_step}/{state.max_steps} evaluated: {text}")
 
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            self.say(f"stage {self.label}: step {state.global_step}/{state.max_steps} saved checkpoint-"
-                     f"{state.global_step}")
+            self.say(
+                f"stage {self.label}: step {state.global_step}/{state.max_steps} saved checkpoint-{state.global_step}"
+            )
 
     def on_train_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:

@@ -11,8 +11,7 @@ from rewardkit.core.errors import ConfigError
 from rewardkit.core.validation import Configured
 from rewardkit.core.validation import Params as BaseParams
 
-_OPS: dict[str, Callable[[int, int], int]] = {"+": lambda a, b: a + b, "-": lambda a, b: a - b,
-                                              "*": lambda a, b: a * b}
+_OPS: dict[str, Callable[[int, int], int]] = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 
 
 class Arithmetic(Configured):
@@ -51,8 +50,10 @@ class Arithmetic(Configured):
         (a0, a1), (b0, b1) = p.a_range, p.b_range
         space = (a1 - a0 + 1) * (b1 - b0 + 1) * len(p.ops)
         if n > space:
-            raise ConfigError(f"dataset.n={n} but the ranges hold only {space} distinct problems. Hint: lower n or "
-                              "widen a_range / b_range.")
+            raise ConfigError(
+                f"dataset.n={n} but the ranges hold only {space} distinct problems. Hint: lower n or "
+                "widen a_range / b_range."
+            )
         rng = random.Random(seed)
         seen: set[tuple] = set()
         rows: list[dict] = []
@@ -62,8 +63,14 @@ class Arithmetic(Configured):
                 continue
             seen.add((a, op, b))
             answer = str(_OPS[op](a, b))
-            rows.append({"id": str(len(rows)), "prompt": _fill(p.template, {"a": a, "op": op, "b": b}),
-                         "completion": _fill(p.completion, {"answer": answer}), "answer": answer})
+            rows.append(
+                {
+                    "id": str(len(rows)),
+                    "prompt": _fill(p.template, {"a": a, "op": op, "b": b}),
+                    "completion": _fill(p.completion, {"answer": answer}),
+                    "answer": answer,
+                }
+            )
         return rows
 
 

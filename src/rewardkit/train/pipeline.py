@@ -15,8 +15,8 @@ from rewardkit.composition.spec import callable_path
 from rewardkit.core.distributed import is_main_process
 from rewardkit.core.errors import ConfigError, closest
 from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl
-from rewardkit.models import spec_models
 from rewardkit.core.validation import stage_ref
+from rewardkit.models import spec_models
 from rewardkit.train.config import StageConfig, load_stages
 from rewardkit.train.data import load_stage_data, reference_columns
 from rewardkit.train.precheck import check_columns, check_grpo_batches
@@ -24,9 +24,18 @@ from rewardkit.train.preflight import check_models, check_vllm, load_spec_quietl
 from rewardkit.train.record import absolute_if_local, revision_of, write_stage_record
 from rewardkit.train.resume import STARTED, locked_all
 from rewardkit.train.run_plan import StagePlan, plan_stages
-from rewardkit.train.summary import best_of
 from rewardkit.train.smoke import smoke_mode, smoke_setup
-from rewardkit.train.stages import build_args, build_callbacks, build_trainer, check_quantization, check_trainer_keys, check_trainer_values, merge_adapter, on_terminal
+from rewardkit.train.stages import (
+    build_args,
+    build_callbacks,
+    build_trainer,
+    check_quantization,
+    check_trainer_keys,
+    check_trainer_values,
+    merge_adapter,
+    on_terminal,
+)
+from rewardkit.train.summary import best_of
 
 
 @dataclass
@@ -108,12 +117,16 @@ def reward_spec(stage: StageConfig, earlier: list[StageConfig], where: str) -> A
         target = stages.get(m.stage)
         key = f"rewards.{m.alias}.{m.field} {m.value!r}"
         if target is None:
-            raise ConfigError(f"{where}: stage {stage.label!r}: {key} does not name an earlier stage."
-                              f"{closest(m.stage, list(stages))} Hint: earlier stages are {list(stages) or 'none'}; "
-                              "a reward model comes from an earlier `stage: rm`.")
+            raise ConfigError(
+                f"{where}: stage {stage.label!r}: {key} does not name an earlier stage."
+                f"{closest(m.stage, list(stages))} Hint: earlier stages are {list(stages) or 'none'}; "
+                "a reward model comes from an earlier `stage: rm`."
+            )
         if target.stage != "rm":
-            raise ConfigError(f"{where}: stage {stage.label!r}: {key} is a {target.stage} stage, not a reward "
-                              "model. Hint: name a `stage: rm` (its merged sequence classifier).")
+            raise ConfigError(
+                f"{where}: stage {stage.label!r}: {key} is a {target.stage} stage, not a reward "
+                "model. Hint: name a `stage: rm` (its merged sequence classifier)."
+            )
         spec.rewards[m.alias][m.field] = handoff_dir(target)
         changed = True
     return spec.to_dict() if changed else stage.rewards
@@ -133,7 +146,9 @@ def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = froze
     built, columns in the first rows, GRPO's batch arithmetic (train/precheck.py). Returns {label: (spec,
     composed rewards)}."""
     check_models([s for s in stages if s.label not in skip], where)  # every model and tokenizer resolves
-    check_vllm([s for s in stages if s.label not in skip], where)  # trainer.use_vllm: vllm importable, a version TRL supports
+    check_vllm(
+        [s for s in stages if s.label not in skip], where
+    )  # trainer.use_vllm: vllm importable, a version TRL supports
     out = {}
     for i, stage in enumerate(stages):
         if stage.label in skip:
@@ -146,8 +161,9 @@ def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = froze
     return out
 
 
-def prepare(stages: list[StageConfig], where: str, skip: frozenset[str] = frozenset(),
-            light: dict[str, tuple] | None = None) -> list[_Prepared]:
+def prepare(
+    stages: list[StageConfig], where: str, skip: frozenset[str] = frozenset(), light: dict[str, tuple] | None = None
+) -> list[_Prepared]:
     """Validate every stage and load its data before any training starts (stages named in `skip` finished
     before and are not prepared again; `light`: precheck's result when it ran already)."""
     if light is None:
@@ -165,8 +181,10 @@ def prepare(stages: list[StageConfig], where: str, skip: frozenset[str] = frozen
         build_args(stage, where, {"reward_weights": rewards.to_trl()[1]} if rewards is not None else None)
         strategy = str(stage.trainer.get("eval_strategy", "no"))
         if strategy != "no" and eval_ds is None:
-            raise ConfigError(f"{where}: stage {stage.label!r}: trainer.eval_strategy={strategy!r} needs an eval "
-                              "set. Hint: set dataset.eval_size (e.g. 0.1), eval_file or eval_split.")
+            raise ConfigError(
+                f"{where}: stage {stage.label!r}: trainer.eval_strategy={strategy!r} needs an eval "
+                "set. Hint: set dataset.eval_size (e.g. 0.1), eval_file or eval_split."
+            )
         p = _Prepared(stage, train, eval_ds, rewards, [])
         # Built here, not when the stage starts: a bad callback name in stage 3 must fail before stage 1 trains.
         wants_eval = any(v == "@eval" for cb in stage.callbacks for v in cb.values())
@@ -179,8 +197,9 @@ def prepare(stages: list[StageConfig], where: str, skip: frozenset[str] = frozen
     return prepared
 
 
-def run_stage(p: _Prepared, model: str, where: str, checkpoint: Path | None = None,
-              say: Callable[[str], Any] | None = None) -> StageResult:
+def run_stage(
+    p: _Prepared, model: str, where: str, checkpoint: Path | None = None, say: Callable[[str], Any] | None = None
+) -> StageResult:
     """Train one prepared stage from `model` (continuing from `checkpoint`, a complete checkpoint-N, when given)
     and save final/ (and merged/ when it trained an adapter)."""
     from rewardkit.train.events import EventLines, ForwardEvalMetrics
@@ -207,15 +226,27 @@ def run_stage(p: _Prepared, model: str, where: str, checkpoint: Path | None = No
         trainer.accelerator.wait_for_everyone()
     metrics = {k: v for k, v in (output.metrics or {}).items() if isinstance(v, (int, float))}
     loss = output.training_loss
-    result = StageResult(stage.label, stage.stage, str(out), handoff, trainer.state.global_step,
-                         None if loss is None else float(loss), round(runtime, 2), metrics,
-                         resumed_from=None if checkpoint is None else str(checkpoint),
-                         **best_of(trainer.state, trainer.args, p.callbacks))
+    result = StageResult(
+        stage.label,
+        stage.stage,
+        str(out),
+        handoff,
+        trainer.state.global_step,
+        None if loss is None else float(loss),
+        round(runtime, 2),
+        metrics,
+        resumed_from=None if checkpoint is None else str(checkpoint),
+        **best_of(trainer.state, trainer.args, p.callbacks),
+    )
     if trainer.accelerator.is_main_process:
         # base_model: what `model: "@stage"` resolved to (`rewardkit generate --from-run` applies the adapter to it).
-        write_stage_record(out, asdict(result), model,
-                           json.loads(json.dumps(_portable(stage.model_dump()), default=str)),
-                           revision_of(trainer.model))
+        write_stage_record(
+            out,
+            asdict(result),
+            model,
+            json.loads(json.dumps(_portable(stage.model_dump()), default=str)),
+            revision_of(trainer.model),
+        )
     del trainer  # free the model before the next stage loads its own
     return result
 
@@ -229,9 +260,15 @@ def _portable(value: Any) -> Any:
     return callable_path(value) if callable(value) else value
 
 
-def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bool = False,
-        say: Callable[[str], Any] | None = None, resume: str | None = None, overwrite: bool = False,
-        output: str | Path | None = None) -> list[StageResult]:
+def run(
+    config: str | Path | dict,
+    overrides: list[str] | None = None,
+    smoke: bool = False,
+    say: Callable[[str], Any] | None = None,
+    resume: str | None = None,
+    overwrite: bool = False,
+    output: str | Path | None = None,
+) -> list[StageResult]:
     """Run a stage or pipeline config (file path or dict) with `key=value` overrides; returns one result per stage.
 
     A stage folder that holds a run is refused unless `resume` ("latest", or a checkpoint-N path: finished
@@ -259,8 +296,14 @@ def run(config: str | Path | dict, overrides: list[str] | None = None, smoke: bo
     return run_stages(stages, root, where, resume=resume, overwrite=overwrite, say=say)
 
 
-def run_stages(stages: list[StageConfig], root: str, where: str, resume: str | None = None,
-               overwrite: bool = False, say: Callable[[str], Any] = print) -> list[StageResult]:
+def run_stages(
+    stages: list[StageConfig],
+    root: str,
+    where: str,
+    resume: str | None = None,
+    overwrite: bool = False,
+    say: Callable[[str], Any] = print,
+) -> list[StageResult]:
     """Check every stage (prepare), then train them in order; `@name` models resolve to earlier stages' outputs.
 
     The stage folders are locked for the run (train/resume.py); finished stages of a resumed run are reused.
@@ -269,8 +312,12 @@ def run_stages(stages: list[StageConfig], root: str, where: str, resume: str | N
     with locked_all([Path(s.output_dir) for s in stages], say) if main else nullcontext():
         light = precheck(stages, where)  # a config error comes before anything is resumed, deleted or loaded
         plans = plan_stages(stages, where, resume, overwrite, say if main else (lambda line: None), main)
-        prepared = {p.stage.label: p for p in prepare(stages, where, frozenset(
-            s.label for s in stages if plans[s.label].record is not None), light)}
+        prepared = {
+            p.stage.label: p
+            for p in prepare(
+                stages, where, frozenset(s.label for s in stages if plans[s.label].record is not None), light
+            )
+        }
         results: list[StageResult] = []
         done: dict[str, str] = {}
         for stage in stages:
@@ -287,7 +334,11 @@ def run_stages(stages: list[StageConfig], root: str, where: str, resume: str | N
             results.append(result)
         if len(stages) > 1 and main:
             # Absolute, like the stage records: `generate --from-run` may read the run from another directory.
-            atomic_write_json(Path(root) / "summary.json", [
-                {**asdict(r), "output_dir": os.path.abspath(r.output_dir), "model": absolute_if_local(r.model)}
-                for r in results])
+            atomic_write_json(
+                Path(root) / "summary.json",
+                [
+                    {**asdict(r), "output_dir": os.path.abspath(r.output_dir), "model": absolute_if_local(r.model)}
+                    for r in results
+                ],
+            )
     return results

@@ -20,9 +20,16 @@ from rewardkit.train.data import LOCAL_SUFFIXES, stage_columns
 
 FIRST_ROWS = 20
 # GRPOConfig's defaults for the keys of the batch arithmetic (tests/test_train_precheck.py keeps them true).
-GRPO_DEFAULTS = {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "num_generations": 8,
-                 "per_device_eval_batch_size": 8, "generation_batch_size": None, "steps_per_generation": None,
-                 "num_generations_eval": None, "eval_strategy": "no"}
+GRPO_DEFAULTS = {
+    "per_device_train_batch_size": 8,
+    "gradient_accumulation_steps": 1,
+    "num_generations": 8,
+    "per_device_eval_batch_size": 8,
+    "generation_batch_size": None,
+    "steps_per_generation": None,
+    "num_generations_eval": None,
+    "eval_strategy": "no",
+}
 
 
 class _Rows:
@@ -97,8 +104,10 @@ def mapped(rows: list[dict], columns: dict[str, str], where: str) -> list[dict]:
                 new[dst] = _get(row, src)
             except KeyError:
                 found = list(dict.fromkeys(k for r in rows for k in r))
-                raise ConfigError(f"dataset.columns: [{src!r}] not found in {where}; its columns are {found}. "
-                                  "Hint: map names as {name in the file: name the trainer expects}.") from None
+                raise ConfigError(
+                    f"dataset.columns: [{src!r}] not found in {where}; its columns are {found}. "
+                    "Hint: map names as {name in the file: name the trainer expects}."
+                ) from None
         out.append(new)
     return out
 
@@ -130,8 +139,11 @@ def check_grpo_batches(stage: StageConfig, where: str) -> None:
         return
     t = {**GRPO_DEFAULTS, **stage.trainer}
     try:
-        per_device, accum, gens = (int(t["per_device_train_batch_size"]), int(t["gradient_accumulation_steps"]),
-                                   int(t["num_generations"]))
+        per_device, accum, gens = (
+            int(t["per_device_train_batch_size"]),
+            int(t["gradient_accumulation_steps"]),
+            int(t["num_generations"]),
+        )
         world = int(os.environ.get("WORLD_SIZE", "1") or 1)
         steps = t["steps_per_generation"]
         batch = t["generation_batch_size"]
@@ -140,16 +152,28 @@ def check_grpo_batches(stage: StageConfig, where: str) -> None:
         return  # a wrong type: the trainer-value check names it
     if gens < 2 or batch % gens == 0:
         return
-    keys = ("per_device_train_batch_size", "gradient_accumulation_steps", "steps_per_generation",
-            "generation_batch_size", "num_generations")
+    keys = (
+        "per_device_train_batch_size",
+        "gradient_accumulation_steps",
+        "steps_per_generation",
+        "generation_batch_size",
+        "num_generations",
+    )
     given = ", ".join(f"{k}={stage.trainer[k]}" for k in keys if k in stage.trainer) or "none of them"
-    how = ("generation_batch_size" if t["generation_batch_size"] is not None else
-           f"per_device_train_batch_size {per_device} x {world} process(es) x steps_per_generation "
-           f"{steps if steps is not None else accum}")
-    hint = (f"set generation_batch_size to {' or '.join(map(str, _near_multiples(gens, batch)))}"
-            if t["generation_batch_size"] is not None else
-            f"set per_device_train_batch_size to {' or '.join(map(str, _near_multiples(gens, per_device)))}")
-    raise ConfigError(f"{where}: stage {stage.label!r}: GRPO generates {batch} completions per batch ({how}), "
-                      f"which is not a whole number of groups of num_generations={gens} completions per prompt "
-                      f"(you set {given}; the rest are TRL's defaults). Hint: {hint}, or num_generations to one of "
-                      f"{_divisors(batch)[:6]} (divisors of {batch}).")
+    how = (
+        "generation_batch_size"
+        if t["generation_batch_size"] is not None
+        else f"per_device_train_batch_size {per_device} x {world} process(es) x steps_per_generation "
+        f"{steps if steps is not None else accum}"
+    )
+    hint = (
+        f"set generation_batch_size to {' or '.join(map(str, _near_multiples(gens, batch)))}"
+        if t["generation_batch_size"] is not None
+        else f"set per_device_train_batch_size to {' or '.join(map(str, _near_multiples(gens, per_device)))}"
+    )
+    raise ConfigError(
+        f"{where}: stage {stage.label!r}: GRPO generates {batch} completions per batch ({how}), "
+        f"which is not a whole number of groups of num_generations={gens} completions per prompt "
+        f"(you set {given}; the rest are TRL's defaults). Hint: {hint}, or num_generations to one of "
+        f"{_divisors(batch)[:6]} (divisors of {batch})."
+    )

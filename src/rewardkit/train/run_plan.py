@@ -12,7 +12,17 @@ from typing import Any, Callable
 
 from rewardkit.core.errors import ConfigError
 from rewardkit.train.config import StageConfig
-from rewardkit.train.resume import LATEST, RECORD, checkpoint_arg, checkpoints, finished_record, holds_run, latest_complete, overwrite, set_aside_incomplete
+from rewardkit.train.resume import (
+    LATEST,
+    RECORD,
+    checkpoint_arg,
+    checkpoints,
+    finished_record,
+    holds_run,
+    latest_complete,
+    overwrite,
+    set_aside_incomplete,
+)
 
 
 @dataclass
@@ -41,21 +51,26 @@ def _explicit(stage: StageConfig) -> Any:
     return None if value in (None, False, "") else value
 
 
-def plan_stages(stages: list[StageConfig], where: str, resume: str | None, fresh: bool,
-                say: Callable[[str], Any], main: bool = True) -> dict[str, StagePlan]:
+def plan_stages(
+    stages: list[StageConfig], where: str, resume: str | None, fresh: bool, say: Callable[[str], Any], main: bool = True
+) -> dict[str, StagePlan]:
     """Each stage's plan; `resume` is LATEST or a checkpoint path; `fresh` (--overwrite) deletes earlier runs.
 
     Every rank computes the same plan from the folders; only the main process (`main`) moves or deletes.
     """
     if resume is not None and fresh:
-        raise ConfigError("--resume and --overwrite contradict each other. Hint: --resume continues the earlier "
-                          "run, --overwrite deletes it and starts over; give one.")
+        raise ConfigError(
+            "--resume and --overwrite contradict each other. Hint: --resume continues the earlier "
+            "run, --overwrite deletes it and starts over; give one."
+        )
     plans: dict[str, StagePlan] = {}
     path_used = False
     for stage in stages:
         if stage.output_dir is None:  # load_stages always fills it in; a hand-built StageConfig may not
-            raise ConfigError(f"{where}: stage {stage.label!r} has no output_dir. Hint: set output_dir, or load the "
-                              "config with load_stages (it defaults to runs/<name>).")
+            raise ConfigError(
+                f"{where}: stage {stage.label!r} has no output_dir. Hint: set output_dir, or load the "
+                "config with load_stages (it defaults to runs/<name>)."
+            )
         folder = Path(stage.output_dir)
         explicit = _explicit(stage)
         plan = StagePlan()
@@ -63,8 +78,10 @@ def plan_stages(stages: list[StageConfig], where: str, resume: str | None, fresh
             record = finished_record(folder)
             if record is not None:
                 if not _same_config(record, stage):
-                    say(f"resume: stage {stage.label!r} finished earlier with a different config; its outputs in "
-                        f"{folder} are reused as they are (--overwrite retrains it).")
+                    say(
+                        f"resume: stage {stage.label!r} finished earlier with a different config; its outputs in "
+                        f"{folder} are reused as they are (--overwrite retrains it)."
+                    )
                 else:
                     say(f"resume: stage {stage.label!r} finished earlier; reusing {record['model']}.")
                 plan.record = record
@@ -74,8 +91,7 @@ def plan_stages(stages: list[StageConfig], where: str, resume: str | None, fresh
             else:
                 plan.checkpoint = latest_complete(folder, say)
                 if plan.checkpoint is None and holds_run(folder):
-                    say(f"resume: stage {stage.label!r} has no complete checkpoint in {folder}; it starts from "
-                        "step 0.")
+                    say(f"resume: stage {stage.label!r} has no complete checkpoint in {folder}; it starts from step 0.")
         elif explicit is not None:
             # The config's own trainer.resume_from_checkpoint: the same as --resume PATH (True: the latest).
             if explicit is True or str(explicit).strip().lower() == "true":
@@ -84,15 +100,18 @@ def plan_stages(stages: list[StageConfig], where: str, resume: str | None, fresh
                 plan.checkpoint = checkpoint_arg(explicit, folder, where, stage.label)
         elif holds_run(folder):
             if not fresh:
-                raise ConfigError(f"{where}: stage {stage.label!r}: {folder} already holds a run ({_what(folder)}). "
-                                  "Hint: add --resume to continue it (finished stages are kept), or --overwrite to "
-                                  "delete it and start over.")
+                raise ConfigError(
+                    f"{where}: stage {stage.label!r}: {folder} already holds a run ({_what(folder)}). "
+                    "Hint: add --resume to continue it (finished stages are kept), or --overwrite to "
+                    "delete it and start over."
+                )
             if main:
                 overwrite(folder, say)
         if plan.checkpoint is not None:
             say(f"resume: stage {stage.label!r} continues from {plan.checkpoint}.")
-            step = int(plan.checkpoint.name.rsplit("-", 1)[-1]) if plan.checkpoint.name.startswith("checkpoint-") \
-                else None
+            step = (
+                int(plan.checkpoint.name.rsplit("-", 1)[-1]) if plan.checkpoint.name.startswith("checkpoint-") else None
+            )
             if main and step is not None and plan.checkpoint.parent.resolve() == folder.resolve():
                 set_aside_incomplete(folder, step, say)
         plans[stage.label] = plan

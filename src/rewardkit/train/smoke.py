@@ -39,28 +39,59 @@ from rewardkit.core.distributed import is_main_process, process_info
 from rewardkit.core.errors import ConfigError, DataError
 from rewardkit.core.fileio import OUTPUT_MARKER as MARKER  # noqa: F401  (tests and tools read smoke.MARKER)
 from rewardkit.core.fileio import claim_output_dir
-from rewardkit.models import spec_models
 from rewardkit.core.tiny import strings_in
 from rewardkit.core.validation import stage_ref
+from rewardkit.models import spec_models
 from rewardkit.train import data
 from rewardkit.train.config import DatasetSpec, StageConfig, validate
 from rewardkit.train.data import load_local
 from rewardkit.train.preflight import TRUE_VALUES, load_spec_quietly, spec_sources  # noqa: F401 (TRUE_VALUES re-exported)
 from rewardkit.train.resume import in_use, live_owner
-from rewardkit.train.smoke_models import DONE, TINY_BERT, TINY_NAMES, Tiny, cache_dir, tiny_bert, tiny_lm, tiny_reward_model  # noqa: F401
+from rewardkit.train.smoke_models import (  # noqa: F401
+    DONE,
+    TINY_BERT,
+    TINY_NAMES,
+    Tiny,
+    cache_dir,
+    tiny_bert,
+    tiny_lm,
+    tiny_reward_model,
+)
 
 STEPS = 2
 TRAIN_ROWS = 8
 EVAL_ROWS = 4
 NEW_TOKENS = 8
 MAX_LENGTH = 256
-QWEN2_MODULES = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "embed_tokens",
-                 "lm_head", "score"}
+QWEN2_MODULES = {
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+    "embed_tokens",
+    "lm_head",
+    "score",
+}
 # Trainer keys that need a GPU, a cluster, the network or a long run: removed (TRL's defaults apply).
-DROP_TRAINER = ("deepspeed", "fsdp", "fsdp_config", "parallelism_config", "resume_from_checkpoint", "torch_compile",
-                "torch_compile_backend", "torch_compile_mode", "tf32", "generation_batch_size",
-                "steps_per_generation", "use_transformers_paged", "use_transformers_continuous_batching",
-                "auto_find_batch_size")
+DROP_TRAINER = (
+    "deepspeed",
+    "fsdp",
+    "fsdp_config",
+    "parallelism_config",
+    "resume_from_checkpoint",
+    "torch_compile",
+    "torch_compile_backend",
+    "torch_compile_mode",
+    "tf32",
+    "generation_batch_size",
+    "steps_per_generation",
+    "use_transformers_paged",
+    "use_transformers_continuous_batching",
+    "auto_find_batch_size",
+)
 DROP_INIT = ("dtype", "torch_dtype", "device_map", "quantization_config", "attn_implementation")
 # Set on every smoke stage but named in the note only when the config had another value.
 QUIET = {"logging_steps", "use_cpu", "bf16", "fp16", "report_to", "dataloader_num_workers", "push_to_hub", "use_vllm"}
@@ -82,10 +113,12 @@ def _rows(spec: Any, where: str, label: str) -> list[dict]:
         ds, _ = data._load(spec)
     except DataError:
         if spec.path is not None and not data._is_local(spec.path):
-            raise ConfigError(f"{where}: stage {label!r}: dataset.path {spec.path!r} is a hub dataset that is not in "
-                              "the local cache, and --smoke runs offline. Hint: add `smoke_path: <local .jsonl with "
-                              "a few rows in the same format>` under dataset (examples/data/ has samples), or "
-                              "--set dataset.path=rows.jsonl.") from None
+            raise ConfigError(
+                f"{where}: stage {label!r}: dataset.path {spec.path!r} is a hub dataset that is not in "
+                "the local cache, and --smoke runs offline. Hint: add `smoke_path: <local .jsonl with "
+                "a few rows in the same format>` under dataset (examples/data/ has samples), or "
+                "--set dataset.path=rows.jsonl."
+            ) from None
         raise
     return ds.select(range(min(len(ds), TRAIN_ROWS + EVAL_ROWS))).to_list()
 
@@ -113,7 +146,7 @@ def _dataset(stage: StageConfig, where: str, notes: list[str]) -> tuple[dict, se
         if ds["eval_file"] is not None or ds["eval_split"] is not None:
             ds["eval_max_rows"] = EVAL_ROWS
             shape += f" + {EVAL_ROWS} eval rows"
-    chars = {c for row in rows[:ds["max_rows"]] for text in strings_in(row) for c in text}
+    chars = {c for row in rows[: ds["max_rows"]] for text in strings_in(row) for c in text}
     if ds["eval_file"] is not None and Path(ds["eval_file"]).is_file():
         chars |= _eval_chars(ds["eval_file"])
     chars |= set(ds["system_prompt"] or "")
@@ -133,9 +166,20 @@ def _eval_chars(path: str) -> set[str]:
 # --- trainer ----------------------------------------------------------------------------------------------------------
 def _trainer(stage: StageConfig, has_eval: bool) -> dict:
     t = {k: v for k, v in stage.trainer.items() if k not in DROP_TRAINER}
-    t.update(max_steps=STEPS, logging_steps=1, use_cpu=True, bf16=False, fp16=False, report_to="none",
-             save_strategy="steps", save_steps=STEPS, per_device_train_batch_size=2, gradient_accumulation_steps=1,
-             dataloader_num_workers=0, push_to_hub=False)
+    t.update(
+        max_steps=STEPS,
+        logging_steps=1,
+        use_cpu=True,
+        bf16=False,
+        fp16=False,
+        report_to="none",
+        save_strategy="steps",
+        save_steps=STEPS,
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=1,
+        dataloader_num_workers=0,
+        push_to_hub=False,
+    )
     if has_eval:
         t.update(eval_strategy="steps", eval_steps=STEPS, per_device_eval_batch_size=2)
     else:  # prepare() refuses an eval strategy without an eval set: nothing to evaluate on
@@ -161,11 +205,15 @@ def _scale_out_notes(trainer: dict) -> list[str]:
     notes = []
     sharding = [k for k in ("fsdp", "fsdp_config", "deepspeed") if trainer.get(k)]
     if sharding:
-        notes.append(f"sharded training off (dropped trainer.{', trainer.'.join(sharding)}): one CPU process, "
-                     "no FSDP / DeepSpeed; the real run shards under `accelerate launch`")
+        notes.append(
+            f"sharded training off (dropped trainer.{', trainer.'.join(sharding)}): one CPU process, "
+            "no FSDP / DeepSpeed; the real run shards under `accelerate launch`"
+        )
     if trainer.get("use_vllm"):
-        notes.append(f"vLLM generation off (trainer.use_vllm true -> false, vllm_mode "
-                     f"{trainer.get('vllm_mode', 'colocate')}): GRPO generates with transformers")
+        notes.append(
+            f"vLLM generation off (trainer.use_vllm true -> false, vllm_mode "
+            f"{trainer.get('vllm_mode', 'colocate')}): GRPO generates with transformers"
+        )
     return notes
 
 
@@ -195,8 +243,10 @@ def _swap_spec(spec: Any, key: str, label: str, tiny: Tiny, notes: list[str]) ->
             notes.append(f"stage {label}: {key}.{m.alias}.{m.field} {m.value} -> the tiny stand-in's own")
         else:
             entry[m.field] = tiny.get(m.ref.tiny)
-            notes.append(f"stage {label}: {key}.{m.alias}.{m.field} {m.value} -> tiny local {TINY_NAMES[m.ref.tiny]} "
-                         f"({entry[m.field]})")
+            notes.append(
+                f"stage {label}: {key}.{m.alias}.{m.field} {m.value} -> tiny local {TINY_NAMES[m.ref.tiny]} "
+                f"({entry[m.field]})"
+            )
         for param, value in m.ref.smoke:
             if value is None:
                 entry.pop(param, None)
@@ -207,8 +257,9 @@ def _swap_spec(spec: Any, key: str, label: str, tiny: Tiny, notes: list[str]) ->
 
 
 # --- the whole config -------------------------------------------------------------------------------------------------
-def smoke_overrides(stages: list[StageConfig], where: str = "config",
-                    root: str | Path | None = None) -> tuple[list[StageConfig], list[str]]:
+def smoke_overrides(
+    stages: list[StageConfig], where: str = "config", root: str | Path | None = None
+) -> tuple[list[StageConfig], list[str]]:
     """The smoke version of validated stages, and one note per swap (see the module docstring).
 
     Reads the stages' first data rows (for the tokenizer's alphabet) and builds the tiny models into the cache;
@@ -257,8 +308,9 @@ def smoke_overrides(stages: list[StageConfig], where: str = "config",
             tokens = cb.get("max_new_tokens")
             if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > NEW_TOKENS:
                 cb["max_new_tokens"] = NEW_TOKENS
-                notes.append(f"stage {label}: callbacks[{j}] ({cb.get('name')}) max_new_tokens {tokens} -> "
-                             f"{NEW_TOKENS}")
+                notes.append(
+                    f"stage {label}: callbacks[{j}] ({cb.get('name')}) max_new_tokens {tokens} -> {NEW_TOKENS}"
+                )
         d["output_dir"] = str(root if len(stages) == 1 else root / label)
         out.append(validate(StageConfig, d, where, prefix=f"pipeline.{i}" if len(stages) > 1 else ""))
     return out, [f"smoke: {n}" for notes in per_stage for n in notes]
@@ -285,8 +337,11 @@ def smoke_mode() -> Iterator[None]:
 def _offline() -> Iterator[None]:
     """HF_HUB_OFFLINE=1 (and the libraries' copies of it) while the block runs; restored afterwards."""
     keys = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
-    attrs = (("huggingface_hub.constants", "HF_HUB_OFFLINE"), ("datasets.config", "HF_HUB_OFFLINE"),
-             ("datasets.config", "HF_DATASETS_OFFLINE"))
+    attrs = (
+        ("huggingface_hub.constants", "HF_HUB_OFFLINE"),
+        ("datasets.config", "HF_HUB_OFFLINE"),
+        ("datasets.config", "HF_DATASETS_OFFLINE"),
+    )
     saved_env = {k: os.environ.get(k) for k in keys}
     saved = {(m, a): getattr(sys.modules[m], a) for m, a in attrs if m in sys.modules and hasattr(sys.modules[m], a)}
     for k in keys:
@@ -312,21 +367,27 @@ def prepare_output(root: Path) -> None:
     owner = live_owner(root) if root.is_dir() else None
     if owner is not None:  # a smoke run of the same config is still training there: emptying it would break it
         raise ConfigError(in_use(owner))
-    claim_output_dir(root, "rewardkit train --smoke", f"smoke output folder {root} exists and was not written by "
-                     "--smoke. Hint: move it, or set REWARDKIT_SMOKE_DIR to another folder.",
-                     delete=process_info()[1] <= 1,  # under a launcher every rank would delete it
-                     write_marker=is_main_process())
+    claim_output_dir(
+        root,
+        "rewardkit train --smoke",
+        f"smoke output folder {root} exists and was not written by "
+        "--smoke. Hint: move it, or set REWARDKIT_SMOKE_DIR to another folder.",
+        delete=process_info()[1] <= 1,  # under a launcher every rank would delete it
+        write_marker=is_main_process(),
+    )
 
 
-def smoke_setup(stages: list[StageConfig], root: str, where: str, say: Callable[[str], Any],
-                output: str | Path | None = None) -> tuple[list[StageConfig], str]:
+def smoke_setup(
+    stages: list[StageConfig], root: str, where: str, say: Callable[[str], Any], output: str | Path | None = None
+) -> tuple[list[StageConfig], str]:
     """Swap the stages for their smoke version, empty the smoke output folder and print what changed.
 
     `root` is the real run's output root (it only names the smoke folder of a dict config); `output` replaces the
     smoke folder. The first line says where the run writes.
     """
-    folder = Path(output) if output is not None else output_root(where, stages[0].output_dir if len(stages) == 1
-                                                                 else root)
+    folder = (
+        Path(output) if output is not None else output_root(where, stages[0].output_dir if len(stages) == 1 else root)
+    )
     if is_main_process():
         say(f"smoke: writing to {folder.resolve()}/ (emptied first; real runs are untouched; --output DIR to change)")
     smoke, notes = smoke_overrides(stages, where, folder)

@@ -31,7 +31,6 @@ def cache_dir() -> Path:
     return base / "rewardkit" / "smoke"
 
 
-
 # --- tiny models, built once per alphabet -----------------------------------------------------------------------
 def _key(kind: str, chars: str, sizes: dict) -> str:
     raw = json.dumps({"format": CACHE_FORMAT, "kind": kind, "chars": chars, **sizes}, sort_keys=True)
@@ -68,17 +67,23 @@ def tiny_lm(chars: str) -> Path:
 def tiny_bert(chars: str) -> Path:
     """A tiny BERT for BERTScore whose vocabulary also holds the letters of `chars`."""
     letters = "".join(c for c in chars if c.isalnum())
-    return _cached(_key("bert", letters, TINY_BERT),
-                   lambda p: make_tiny(p, "bert", letters, hidden_size=TINY_BERT["hidden_size"],
-                                       num_layers=TINY_BERT["num_layers"]))
+    return _cached(
+        _key("bert", letters, TINY_BERT),
+        lambda p: make_tiny(
+            p, "bert", letters, hidden_size=TINY_BERT["hidden_size"], num_layers=TINY_BERT["num_layers"]
+        ),
+    )
 
 
 def tiny_bleurt(chars: str) -> Path:
     """A tiny BLEURT checkpoint (bleurt-pytorch format) whose SentencePiece vocabulary has the letters of `chars`."""
     letters = "".join(c for c in chars if c.isalnum())
-    return _cached(_key("bleurt", letters, TINY_BERT),
-                   lambda p: save_tiny_bleurt(p, text=" ".join(letters), hidden_size=TINY_BERT["hidden_size"],
-                                              num_layers=TINY_BERT["num_layers"]))
+    return _cached(
+        _key("bleurt", letters, TINY_BERT),
+        lambda p: save_tiny_bleurt(
+            p, text=" ".join(letters), hidden_size=TINY_BERT["hidden_size"], num_layers=TINY_BERT["num_layers"]
+        ),
+    )
 
 
 def tiny_reward_model(chars: str) -> Path:
@@ -99,6 +104,11 @@ class Tiny:
 
     def get(self, kind: str) -> str:
         if kind not in self._paths:
-            self._paths[kind] = {"lm": tiny_lm, "bert": tiny_bert, "bleurt": tiny_bleurt, "rm": tiny_reward_model,
-                                "classifier": tiny_reward_model}[kind](self.chars)
+            self._paths[kind] = {
+                "lm": tiny_lm,
+                "bert": tiny_bert,
+                "bleurt": tiny_bleurt,
+                "rm": tiny_reward_model,
+                "classifier": tiny_reward_model,
+            }[kind](self.chars)
         return str(self._paths[kind])

@@ -17,11 +17,17 @@ from rewardkit.train.config import QuantizationSpec, StageConfig
 from rewardkit.train.preflight import loading
 
 # stage -> (TRL config class, TRL trainer class), imported lazily by name.
-TRL_CLASSES = {"sft": ("SFTConfig", "SFTTrainer"), "rm": ("RewardConfig", "RewardTrainer"),
-               "dpo": ("DPOConfig", "DPOTrainer"), "grpo": ("GRPOConfig", "GRPOTrainer")}
+TRL_CLASSES = {
+    "sft": ("SFTConfig", "SFTTrainer"),
+    "rm": ("RewardConfig", "RewardTrainer"),
+    "dpo": ("DPOConfig", "DPOTrainer"),
+    "grpo": ("GRPOConfig", "GRPOTrainer"),
+}
 # Set by rewardkit itself: a user value would be silently replaced, so they are refused with a hint.
-OWNED = {"output_dir": "set the stage's top-level `output_dir:` instead",
-         "reward_weights": "put the weights into `rewards:` (per-reward `weight:` or `combine:`)"}
+OWNED = {
+    "output_dir": "set the stage's top-level `output_dir:` instead",
+    "reward_weights": "put the weights into `rewards:` (per-reward `weight:` or `combine:`)",
+}
 
 
 def trl_classes(stage: str) -> tuple[type, type]:
@@ -45,12 +51,13 @@ def check_trainer_keys(stage: StageConfig, where: str) -> None:
     fields = [f.name for f in dataclasses.fields(config_cls) if f.init]
     for key in stage.trainer:
         if key in OWNED:
-            raise ConfigError(f"{where}: stage {stage.label!r}: trainer.{key} is set by rewardkit. Hint: "
-                              f"{OWNED[key]}.")
+            raise ConfigError(f"{where}: stage {stage.label!r}: trainer.{key} is set by rewardkit. Hint: {OWNED[key]}.")
         if key not in fields:
-            raise ConfigError(f"{where}: stage {stage.label!r}: trainer.{key} is not an argument of "
-                              f"{config_cls.__name__}.{closest(key, fields)} Hint: see the TRL docs of "
-                              f"{config_cls.__name__} for the valid names.")
+            raise ConfigError(
+                f"{where}: stage {stage.label!r}: trainer.{key} is not an argument of "
+                f"{config_cls.__name__}.{closest(key, fields)} Hint: see the TRL docs of "
+                f"{config_cls.__name__} for the valid names."
+            )
 
 
 def check_trainer_values(stage: StageConfig, where: str) -> None:
@@ -70,16 +77,23 @@ def check_trainer_values(stage: StageConfig, where: str) -> None:
         fields[key] = (hints[key], ...)
     # Lax, like TRL's own parsing ("steps" for an enum); the shared validator gives the error its usual shape.
     model = create_model(config_cls.__name__, __config__=ConfigDict(arbitrary_types_allowed=True), **fields)
-    validate(model, {k: stage.trainer[k] for k in fields}, f"{where}: stage {stage.label!r}", prefix="trainer",
-             hint=f"fix the value (see the TRL docs of {config_cls.__name__}).")
+    validate(
+        model,
+        {k: stage.trainer[k] for k in fields},
+        f"{where}: stage {stage.label!r}",
+        prefix="trainer",
+        hint=f"fix the value (see the TRL docs of {config_cls.__name__}).",
+    )
 
 
 def check_quantization(stage: StageConfig, where: str) -> None:
     """Quantized loading needs CUDA; fail before any weights are read."""
     if stage.quantization is not None and not cuda_available():
-        raise ConfigError(f"{where}: stage {stage.label!r}: quantization ({stage.quantization.bits}-bit, "
-                          "bitsandbytes) needs a CUDA GPU and none is available. Hint: set quantization: null "
-                          "(or --set quantization=null) to train in full precision on this machine.")
+        raise ConfigError(
+            f"{where}: stage {stage.label!r}: quantization ({stage.quantization.bits}-bit, "
+            "bitsandbytes) needs a CUDA GPU and none is available. Hint: set quantization: null "
+            "(or --set quantization=null) to train in full precision on this machine."
+        )
 
 
 def on_terminal() -> bool:
@@ -110,8 +124,10 @@ def build_args(stage: StageConfig, where: str, extra: dict | None = None) -> Any
     try:
         return config_cls(**values)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: stage {stage.label!r}: {config_cls.__name__} rejected the trainer "
-                          f"arguments: {exc}. Hint: fix the named trainer.* value.") from None
+        raise ConfigError(
+            f"{where}: stage {stage.label!r}: {config_cls.__name__} rejected the trainer "
+            f"arguments: {exc}. Hint: fix the named trainer.* value."
+        ) from None
 
 
 def lora_config(stage: StageConfig) -> Any:
@@ -121,9 +137,15 @@ def lora_config(stage: StageConfig) -> Any:
     from peft import LoraConfig
 
     p = stage.peft
-    return LoraConfig(r=p.r, lora_alpha=p.alpha, lora_dropout=p.dropout, target_modules=p.target_modules,
-                      bias=p.bias, modules_to_save=p.modules_to_save,
-                      task_type="SEQ_CLS" if stage.stage == "rm" else "CAUSAL_LM")
+    return LoraConfig(
+        r=p.r,
+        lora_alpha=p.alpha,
+        lora_dropout=p.dropout,
+        target_modules=p.target_modules,
+        bias=p.bias,
+        modules_to_save=p.modules_to_save,
+        task_type="SEQ_CLS" if stage.stage == "rm" else "CAUSAL_LM",
+    )
 
 
 def quantization_config(spec: QuantizationSpec | None) -> Any:
@@ -135,9 +157,12 @@ def quantization_config(spec: QuantizationSpec | None) -> Any:
 
     if spec.bits == 8:
         return BitsAndBytesConfig(load_in_8bit=True)
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=spec.quant_type,
-                              bnb_4bit_use_double_quant=spec.double_quant,
-                              bnb_4bit_compute_dtype=getattr(torch, spec.compute_dtype))
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=spec.quant_type,
+        bnb_4bit_use_double_quant=spec.double_quant,
+        bnb_4bit_compute_dtype=getattr(torch, spec.compute_dtype),
+    )
 
 
 def build_callbacks(stage: StageConfig, where: str, substitutions: dict[str, Any]) -> list:
@@ -148,8 +173,10 @@ def build_callbacks(stage: StageConfig, where: str, substitutions: dict[str, Any
         for key, value in params.items():
             if isinstance(value, str) and value.startswith("@") and value in substitutions:
                 if substitutions[value] is None:
-                    raise ConfigError(f"{where}: stage {stage.label!r}: callbacks[{i}].{key}={value!r} but the "
-                                      "stage has no eval set. Hint: set dataset.eval_size, eval_file or eval_split.")
+                    raise ConfigError(
+                        f"{where}: stage {stage.label!r}: callbacks[{i}].{key}={value!r} but the "
+                        "stage has no eval set. Hint: set dataset.eval_size, eval_file or eval_split."
+                    )
                 params[key] = substitutions[value]
         try:
             out.append(get_callback(entry["name"], **params))
@@ -161,8 +188,9 @@ def build_callbacks(stage: StageConfig, where: str, substitutions: dict[str, Any
         raise exc.within(where, f"stage {stage.label!r}", "callbacks") from None
 
 
-def build_trainer(stage: StageConfig, model: str, train_ds: Any, eval_ds: Any, callbacks: list, where: str,
-                  rewards: Any = None) -> Any:
+def build_trainer(
+    stage: StageConfig, model: str, train_ds: Any, eval_ds: Any, callbacks: list, where: str, rewards: Any = None
+) -> Any:
     """The TRL trainer of the stage; the model is loaded by TRL from `model` (path or hub id)."""
     _, trainer_cls = trl_classes(stage.stage)
     extra: dict[str, Any] = {}
@@ -182,9 +210,16 @@ def build_trainer(stage: StageConfig, model: str, train_ds: Any, eval_ds: Any, c
             if stage.chat_template is not None:  # saved with the adapter / final model: generate --from-run uses it
                 tokenizer.chat_template = read_chat_template(stage.chat_template, "tokenizer.chat_template")
             kwargs["processing_class"] = tokenizer
-        return trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                           callbacks=callbacks, peft_config=lora_config(stage),
-                           quantization_config=quantization_config(stage.quantization), **kwargs)
+        return trainer_cls(
+            model=model,
+            args=args,
+            train_dataset=train_ds,
+            eval_dataset=eval_ds,
+            callbacks=callbacks,
+            peft_config=lora_config(stage),
+            quantization_config=quantization_config(stage.quantization),
+            **kwargs,
+        )
 
 
 def merge_adapter(stage: StageConfig, base: str, adapter_dir: str, out_dir: str) -> str:

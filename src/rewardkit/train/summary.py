@@ -29,8 +29,11 @@ def _training_side(chooser: Any, best_step: int | None, last_step: int | None) -
         return {}
     by_step = {c.step: _number(getattr(c, "train_reward", None)) for c in chooser.checkpoints.values()}
     alarm = getattr(chooser, "divergence_found", None)
-    return {"best_train_reward": by_step.get(best_step), "last_train_reward": by_step.get(last_step),
-            "alarm": alarm.get("message") if isinstance(alarm, dict) else None}
+    return {
+        "best_train_reward": by_step.get(best_step),
+        "last_train_reward": by_step.get(last_step),
+        "alarm": alarm.get("message") if isinstance(alarm, dict) else None,
+    }
 
 
 def best_of(state: Any, args: Any, callbacks: list) -> dict[str, Any]:
@@ -44,19 +47,30 @@ def best_of(state: Any, args: Any, callbacks: list) -> dict[str, Any]:
         best_step = getattr(state, "best_global_step", None)
         last_step, last_score = _last_logged(state.log_history, metric)
         best_dir = chosen_dir.get("path") if chosen_dir.get("step") == best_step else state.best_model_checkpoint
-        return {"metric": metric, "best_step": best_step, "best_score": _number(state.best_metric),
-                "best_dir": best_dir, "last_step": last_step, "last_score": last_score,
-                **_training_side(chooser, best_step, last_step)}
+        return {
+            "metric": metric,
+            "best_step": best_step,
+            "best_score": _number(state.best_metric),
+            "best_dir": best_dir,
+            "last_step": last_step,
+            "last_score": last_score,
+            **_training_side(chooser, best_step, last_step),
+        }
     if chooser is None or not chooser.checkpoints:
         return {}
     agg, gib = chooser.params.aggregate, chooser.params.greater_is_better
     scored = sorted(chooser.checkpoints.values(), key=lambda c: c.step)
     best = pick_best(scored, agg, gib)
     best_step = None if best is None else best.step
-    return {"metric": chooser.metric_name, "best_step": best_step,
-            "best_score": None if best is None else _number(best.value(agg)), "best_dir": chosen_dir.get("path"),
-            "last_step": scored[-1].step, "last_score": _number(scored[-1].value(agg)),
-            **_training_side(chooser, best_step, scored[-1].step)}
+    return {
+        "metric": chooser.metric_name,
+        "best_step": best_step,
+        "best_score": None if best is None else _number(best.value(agg)),
+        "best_dir": chosen_dir.get("path"),
+        "last_step": scored[-1].step,
+        "last_score": _number(scored[-1].value(agg)),
+        **_training_side(chooser, best_step, scored[-1].step),
+    }
 
 
 def summary_lines(result: Any, config: str) -> list[str]:
@@ -76,16 +90,19 @@ def summary_lines(result: Any, config: str) -> list[str]:
     else:
         lines.append("  best: not selected (no metric_for_best_model or best_checkpoint callback)")
     if result.best_train_reward is not None or result.last_train_reward is not None:
+
         def fmt(value: float | None) -> str:
             return "-" if value is None else f"{value:.4f}"
-        lines.append(f"  training reward: {fmt(result.best_train_reward)} at the best step, "
-                     f"{fmt(result.last_train_reward)} at the last (TRL's logged `reward`)")
+
+        lines.append(
+            f"  training reward: {fmt(result.best_train_reward)} at the best step, "
+            f"{fmt(result.last_train_reward)} at the last (TRL's logged `reward`)"
+        )
     if result.alarm:
         lines.append(f"  reward-hacking alarm: {result.alarm}")
     if result.best_dir:
         lines.append(f"  best model: {result.best_dir}")
     lines.append(f"  final model: {result.model}")
     if result.stage != "rm":
-        lines.append(f"  next: rewardkit generate --from-run {result.output_dir} --input ROWS.jsonl "
-                     "--output OUT.jsonl")
+        lines.append(f"  next: rewardkit generate --from-run {result.output_dir} --input ROWS.jsonl --output OUT.jsonl")
     return lines

@@ -46,7 +46,9 @@ def exact_match(prediction: str, gold: str, mode: Mode = "official") -> float:
     """
     for name, value in (("prediction", prediction), ("gold", gold)):
         if not isinstance(value, str):
-            raise TypeError(f"exact_match: {name} must be a str, got {type(value).__name__}. "
-                            "Hint: apply the 'answer' view first; it always returns a string.")
+            raise TypeError(
+                f"exact_match: {name} must be a str, got {type(value).__name__}. "
+                "Hint: apply the 'answer' view first; it always returns a string."
+            )
     pred = normalize_answer(prediction, mode)
     return 1.0 if any(pred == normalize_answer(alt, mode) for alt in gold.split("#")) else 0.0

@@ -39,14 +39,16 @@ def _check_head(head: str) -> str | None:
     if not head:
         return "nothing before the particle: the answer must be a quoted sentence"
     if head[0] in _CURLY or head[-1] in _CURLY:
-        return "the answer is in curly quotes; use ASCII \" (the official EM only removes ASCII quotes)"
+        return 'the answer is in curly quotes; use ASCII " (the official EM only removes ASCII quotes)'
     if head[0] != '"':
-        return "the answer is not quoted: it must start with \""
+        return 'the answer is not quoted: it must start with "'
     if len(head) == 1 or head[-1] != '"':
         if head.count('"') == 1:
-            return ("no closing quote before the particle (or the quoted sentence contains the marker, "
-                    "where the official split cuts)")
-        return "text between the closing quote and the particle: the answer must end with \""
+            return (
+                "no closing quote before the particle (or the quoted sentence contains the marker, "
+                "where the official split cuts)"
+            )
+        return 'text between the closing quote and the particle: the answer must end with "'
     # Blank means "empty after the official EM normalization" (ASCII quotes removed, then stripped).
     if not any(not ch.isspace() and ch not in "\"'" for ch in head[1:-1]):
         return "empty quotes: nothing but spaces and quotes between the first and the last quote"

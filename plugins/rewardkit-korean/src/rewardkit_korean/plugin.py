@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from rewardkit import Register, hookimpl
-
 from rewardkit_korean.rewards import KoreanQAExactMatch, KoreanQAFormat
 from rewardkit_korean.split import AnswerView, ReasonView
 from rewardkit_korean.tokenizer import KoreanMorphemeTokenizer
@@ -39,10 +38,18 @@ def register_tokenizers(register: Register) -> None:
 @hookimpl
 def register_presets(register: Register) -> None:
     """Register the shipped compose specs."""
-    register.preset("official", PRESETS / "official.yaml",
-             summary="Korean grammar-QA: the final score without BLEURT (n = 2), (EM + (ROUGE-1 + BERTScore)/2)/2.")
-    register.preset("official_full", PRESETS / "official_full.yaml",
-             summary="Korean grammar-QA: the exact official final score (n = 3), "
-                     "(EM + (ROUGE-1 + BERTScore + BLEURT)/3)/2.")
-    register.preset("blog", PRESETS / "blog.yaml",
-             summary="Korean grammar-QA: the entrant's blog reward, (bertscore + em + (format + 3*rouge1)/2)/3.")
+    register.preset(
+        "official",
+        PRESETS / "official.yaml",
+        summary="Korean grammar-QA: the final score without BLEURT (n = 2), (EM + (ROUGE-1 + BERTScore)/2)/2.",
+    )
+    register.preset(
+        "official_full",
+        PRESETS / "official_full.yaml",
+        summary="Korean grammar-QA: the exact official final score (n = 3), (EM + (ROUGE-1 + BERTScore + BLEURT)/3)/2.",
+    )
+    register.preset(
+        "blog",
+        PRESETS / "blog.yaml",
+        summary="Korean grammar-QA: the entrant's blog reward, (bertscore + em + (format + 3*rouge1)/2)/3.",
+    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
-from rewardkit import ExactMatch, Reference, Reward, RewardParams, ViewSpec
 
+from rewardkit import ExactMatch, Reference, Reward, RewardParams, ViewSpec
 from rewardkit_korean.exact_match import normalize_answer
 from rewardkit_korean.format_check import is_well_formed
 
@@ -42,8 +42,10 @@ class KoreanQAExactMatch(ExactMatch):
         alternatives: str | None = Field("#", min_length=1, description="Separator of gold alternatives.")
         remove_quotes: bool = True
         mode: Literal["official", "lenient"] = Field(
-            "official", description="official = the competition's EM; lenient also drops curly quotes and "
-                                    "collapses whitespace (training signal only).")
+            "official",
+            description="official = the competition's EM; lenient also drops curly quotes and "
+            "collapses whitespace (training signal only).",
+        )
 
     def _norm(self, text: str) -> str:
         if self.params.mode == "lenient":

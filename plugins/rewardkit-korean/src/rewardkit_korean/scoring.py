@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Protocol, Union, cast
 
 from rewardkit import read_text
-
 from rewardkit_korean.exact_match import exact_match
 from rewardkit_korean.split import split_answer_reason
 from rewardkit_korean.tokenizer import KoreanMorphemeTokenizer
@@ -68,8 +67,10 @@ def load_items(source: Items, role: str = "items") -> list[Mapping[str, Any]]:
             else:
                 items = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{role}: {path} is not valid JSON ({exc}). "
-                             "Hint: .json files hold one list of items, .jsonl files one item per line.") from exc
+            raise ValueError(
+                f"{role}: {path} is not valid JSON ({exc}). "
+                "Hint: .json files hold one list of items, .jsonl files one item per line."
+            ) from exc
         where = str(path)
     else:
         items, where = source, role
@@ -77,12 +78,16 @@ def load_items(source: Items, role: str = "items") -> list[Mapping[str, Any]]:
         raise ValueError(f"{role}: {where} must hold a list of items, got {type(items).__name__}.")
     for index, item in enumerate(items):
         if not isinstance(item, Mapping) or "id" not in item:
-            raise ValueError(f"{role}: item {index} of {where} has no 'id'. "
-                             'Hint: items look like {"id": ..., "input": {...}, "output": {"answer": "..."}}.')
+            raise ValueError(
+                f"{role}: item {index} of {where} has no 'id'. "
+                'Hint: items look like {"id": ..., "input": {...}, "output": {"answer": "..."}}.'
+            )
         output = item.get("output")
         if not isinstance(output, Mapping) or not isinstance(output.get("answer"), str):
-            raise ValueError(f"{role}: item id={item['id']!r} of {where} has no string 'output.answer'. "
-                             'Hint: put the text in {"output": {"answer": "\\"…\\"가 옳다. 이유"}}.')
+            raise ValueError(
+                f"{role}: item id={item['id']!r} of {where} has no string 'output.answer'. "
+                'Hint: put the text in {"output": {"answer": "\\"…\\"가 옳다. 이유"}}.'
+            )
     return items
 
 
@@ -104,13 +109,16 @@ def _mean(values: list[float]) -> float | None:
 def _run_pair_scorer(name: str, scorer: PairScorer, candidates: list[str], references: list[str]) -> list[float]:
     scores = [float(s) for s in scorer(candidates, references)]
     if len(scores) != len(candidates):
-        raise ValueError(f"{name} returned {len(scores)} scores for {len(candidates)} pairs. "
-                         "Hint: the callable must return one score per (candidate, reference) pair.")
+        raise ValueError(
+            f"{name} returned {len(scores)} scores for {len(candidates)} pairs. "
+            "Hint: the callable must return one score per (candidate, reference) pair."
+        )
     return scores
 
 
-def official_scores(predictions: Items, labels: Items, bertscore: PairScorer | None = None,
-                    bleurt: PairScorer | None = None) -> dict[str, Any]:
+def official_scores(
+    predictions: Items, labels: Items, bertscore: PairScorer | None = None, bleurt: PairScorer | None = None
+) -> dict[str, Any]:
     """Score a submission against the gold with the official corpus rules.
 
     Args:
@@ -126,8 +134,10 @@ def official_scores(predictions: Items, labels: Items, bertscore: PairScorer | N
     gold = _by_id(load_items(labels, "labels"), "labels")
     missing, extra = sorted(gold.keys() - pred.keys()), sorted(pred.keys() - gold.keys())
     if missing or extra:
-        raise ValueError(f"predictions and labels have different ids: missing from predictions {missing}, "
-                         f"extra in predictions {extra}. Hint: submit exactly one item per gold id.")
+        raise ValueError(
+            f"predictions and labels have different ids: missing from predictions {missing}, "
+            f"extra in predictions {extra}. Hint: submit exactly one item per gold id."
+        )
     if not gold:
         raise ValueError("labels: no items. Hint: pass the gold file of the split you predicted.")
     per_item: list[dict[str, Any]] = []
@@ -135,8 +145,13 @@ def official_scores(predictions: Items, labels: Items, bertscore: PairScorer | N
     for key, gold_text in gold.items():
         g_answer, g_reason = split_answer_reason(gold_text)
         p_answer, p_reason = split_answer_reason(pred[key])
-        row: dict[str, Any] = {"id": key, "exact_match": exact_match(p_answer, g_answer),
-                               "rouge1": None, "bertscore": None, "bleurt": None}
+        row: dict[str, Any] = {
+            "id": key,
+            "exact_match": exact_match(p_answer, g_answer),
+            "rouge1": None,
+            "bertscore": None,
+            "bleurt": None,
+        }
         if g_reason and p_reason:
             row["rouge1"] = rouge1_f(p_reason, g_reason)
             pairs.append((len(per_item), p_reason, g_reason))
@@ -156,8 +171,7 @@ def official_scores(predictions: Items, labels: Items, bertscore: PairScorer | N
     available = [result[name] for name in reason_metrics if result[name] is not None]
     result["descriptive_avg"] = sum(available) / len(reason_metrics) if available else 0.0
     result["final"] = (result["exact_match"] + result["descriptive_avg"]) / 2
-    result.update(reason_metrics=reason_metrics, n_items=len(per_item), n_reason_items=len(pairs),
-                  per_item=per_item)
+    result.update(reason_metrics=reason_metrics, n_items=len(per_item), n_reason_items=len(pairs), per_item=per_item)
     return result
 
 
@@ -170,8 +184,13 @@ class BERTScoreF1:
         batch_size: pairs per forward pass.
     """
 
-    def __init__(self, model_type: str = "bert-base-multilingual-cased", num_layers: int = 9,
-                 batch_size: int = 32, device: str | None = None) -> None:
+    def __init__(
+        self,
+        model_type: str = "bert-base-multilingual-cased",
+        num_layers: int = 9,
+        batch_size: int = 32,
+        device: str | None = None,
+    ) -> None:
         self.model_type, self.num_layers, self.batch_size, self.device = model_type, num_layers, batch_size, device
         self._scorer: Any = None
 
@@ -179,8 +198,14 @@ class BERTScoreF1:
         if self._scorer is None:
             from bert_score import BERTScorer  # lazy: torch/transformers are heavy
 
-            self._scorer = BERTScorer(model_type=self.model_type, num_layers=self.num_layers, idf=False,
-                                      rescale_with_baseline=False, batch_size=self.batch_size, device=self.device)
+            self._scorer = BERTScorer(
+                model_type=self.model_type,
+                num_layers=self.num_layers,
+                idf=False,
+                rescale_with_baseline=False,
+                batch_size=self.batch_size,
+                device=self.device,
+            )
         _, _, f1 = self._scorer.score(candidates, references)
         return [float(x) for x in f1]
 
@@ -228,8 +253,10 @@ def reason_metrics_note(used: Sequence[str]) -> str:
     if not left:
         return f"reason metrics used: {', '.join(used)}; left out: none: final is the official score (n = 3)"
     n = len(used)
-    return (f"reason metrics used: {', '.join(used)}; left out: {', '.join(f'{m} ({flags[m]})' for m in left)}: "
-            f"final = (EM + mean of {n} reason metric{'s' if n > 1 else ''}) / 2, NOT the official score (n = 3)")
+    return (
+        f"reason metrics used: {', '.join(used)}; left out: {', '.join(f'{m} ({flags[m]})' for m in left)}: "
+        f"final = (EM + mean of {n} reason metric{'s' if n > 1 else ''}) / 2, NOT the official score (n = 3)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,8 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("labels", help="gold .json/.jsonl")
     parser.add_argument("--bertscore-model", help="model name or local dir for BERTScore (layer --bertscore-layer)")
     parser.add_argument("--bertscore-layer", type=int, default=9)
-    parser.add_argument("--bleurt-model", help="bleurt-pytorch checkpoint for BLEURT: hub id (the official one is "
-                        "lucadiliello/BLEURT-20) or local dir; needs pip install 'rewardkit[bleurt]'")
+    parser.add_argument(
+        "--bleurt-model",
+        help="bleurt-pytorch checkpoint for BLEURT: hub id (the official one is "
+        "lucadiliello/BLEURT-20) or local dir; needs pip install 'rewardkit[bleurt]'",
+    )
     parser.add_argument("--per-item", action="store_true", help="include per-item scores")
     args = parser.parse_args(argv)
     bert = BERTScoreF1(args.bertscore_model, args.bertscore_layer) if args.bertscore_model else None

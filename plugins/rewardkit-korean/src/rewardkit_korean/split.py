@@ -41,8 +41,10 @@ def split_answer_reason(text: str) -> tuple[str, str]:
     ('옳은 표현을 모르겠다.', '')
     """
     if not isinstance(text, str):
-        raise TypeError(f"split_answer_reason expects a str, got {type(text).__name__}. "
-                        "Hint: pass the 'answer' string of the item's 'output', not the item itself.")
+        raise TypeError(
+            f"split_answer_reason expects a str, got {type(text).__name__}. "
+            "Hint: pass the 'answer' string of the item's 'output', not the item itself."
+        )
     found = find_marker(text)
     if found is None:
         return text, ""

@@ -48,8 +48,10 @@ class KoreanMorphemeTokenizer(Tokenizer):
             try:
                 import mecab  # lazy: importing the plugin must stay cheap
             except ImportError as exc:
-                raise ImportError("The korean_morpheme tokenizer needs python-mecab-ko. "
-                                  "Hint: pip install python-mecab-ko (it bundles its dictionary).") from exc
+                raise ImportError(
+                    "The korean_morpheme tokenizer needs python-mecab-ko. "
+                    "Hint: pip install python-mecab-ko (it bundles its dictionary)."
+                ) from exc
             self._mecab = mecab.MeCab()
         return self._mecab
 
