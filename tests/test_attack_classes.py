@@ -443,7 +443,7 @@ def _assistant(content: object) -> list[dict]:
     ids=["text-parts", "trl-image", "openai-image-url", "responses-output-text", "refusal"],
 )
 def test_accepted_content_parts(content, text):
-    from rewardkit.rewards.base import completion_text
+    from rewardkit.rewards.inputs import completion_text
 
     assert completion_text(_assistant(content), 0) == text
 
@@ -590,9 +590,10 @@ def _two_checkpoints(folder: Path) -> Path:
 @pytest.mark.parametrize("name, magic", [("p.svg", b"<?xml"), ("p.pdf", b"%PDF"), ("p.PNG", b"\x89PNG")])
 def test_select_plot_follows_the_suffix(tmp_path, name, magic):
     from rewardkit.selection import checkpoints as selection
+    from rewardkit.selection.plot import write_plot
 
     result = selection.select(_two_checkpoints(tmp_path / "inf"), SPEC_DICT)
-    selection.write_plot(result, tmp_path / name)
+    write_plot(result, tmp_path / name)
     assert (tmp_path / name).read_bytes().startswith(magic)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from rewardkit import get_reward
 from rewardkit.core.errors import DataError
-from rewardkit.rewards.base import float_text
+from rewardkit.rewards.inputs import float_text
 
 EM = get_reward("exact_match")
 MATH = get_reward("math_exact_match")

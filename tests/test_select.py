@@ -282,7 +282,8 @@ def test_a_bad_scores_record_is_named_without_a_misleading_hint(tmp_path, conten
 
 
 def test_plot_draws_each_distinct_series_once_and_labels_rows(tmp_path):
-    from rewardkit.selection.checkpoints import CheckpointScore, Selection, plot_series, write_plot
+    from rewardkit.selection.checkpoints import CheckpointScore, Selection
+    from rewardkit.selection.plot import plot_series, write_plot
 
     def cp(step, em, short):
         return CheckpointScore(

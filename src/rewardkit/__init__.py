@@ -48,7 +48,8 @@ _EXPORTS = {
     "core.hookspecs": ["Register", "hookimpl"],
     "core.validation": ["ModelRef", "Params", "RegexSeconds", "Seconds", "TokenizerSpec", "ViewSpec", "validate"],
     "rewards": ["ExactMatch"],
-    "rewards.base": ["Reference", "Reward", "RewardParams", "reference_options"],
+    "rewards.base": ["Reward", "RewardParams", "reference_options"],
+    "rewards.inputs": ["Reference"],
     "text.text_tokenizers": ["Tokenizer"],
     "text.views": ["View"],
 }
@@ -107,9 +108,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs: the same nam
     from rewardkit.core.validation import ViewSpec as ViewSpec
     from rewardkit.core.validation import validate as validate
     from rewardkit.rewards import ExactMatch as ExactMatch
-    from rewardkit.rewards.base import Reference as Reference
     from rewardkit.rewards.base import Reward as Reward
     from rewardkit.rewards.base import RewardParams as RewardParams
     from rewardkit.rewards.base import reference_options as reference_options
+    from rewardkit.rewards.inputs import Reference as Reference
     from rewardkit.text.text_tokenizers import Tokenizer as Tokenizer
     from rewardkit.text.views import View as View

@@ -36,6 +36,7 @@ from rewardkit.core.errors import ConfigError
 from rewardkit.core.fileio import atomic_write_json, atomic_write_text, claim_output_dir, read_jsonl
 from rewardkit.core.tiny import make_tiny
 from rewardkit.selection import checkpoints as selection
+from rewardkit.selection.plot import write_plot
 from rewardkit.train import run as train_run
 from rewardkit.train.generators import Arithmetic
 from rewardkit.train.resume import in_use, live_owner
@@ -307,7 +308,7 @@ def run(
         extra: dict[str, tuple[float, float]] = {f"test EM, SFT start ({settings.test_size} rows)": (0, sft_test)}
         if best is not None and best.step:
             extra[f"test EM, selected ({settings.test_size} rows)"] = (best.step, best_test)
-        plot = selection.write_plot(chosen, out / "scores.png", rows="validation", extra=extra)
+        plot = write_plot(chosen, out / "scores.png", rows="validation", extra=extra)
     finally:
         torch.set_num_threads(threads)
     result = DemoResult(

@@ -12,6 +12,8 @@ from rich.text import Text
 
 from rewardkit.cli.console import Group, OutputConsole, print_table
 from rewardkit.cli.console import run as run_app
+from rewardkit.cli.reports import fmt as _fmt
+from rewardkit.cli.reports import print_selection, print_train_results
 
 # rich_markup_mode=None: plain help (flags shown as `--json`, not `--json <bool>`); Group: see rewardkit.cli.console.
 app = typer.Typer(
@@ -24,14 +26,6 @@ app = typer.Typer(
 )
 console = OutputConsole()
 err = OutputConsole(stderr=True)
-
-
-def _fmt(value: Optional[float]) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
-def _interval(low: Optional[float], high: Optional[float]) -> str:
-    return "-" if low is None or high is None else f"[{_fmt(low)}, {_fmt(high)}]"
 
 
 @app.callback()
@@ -166,12 +160,13 @@ def select_cmd(
 ) -> None:
     """Score every checkpoint's inference file in DIR and name the best one."""
     from rewardkit.selection import checkpoints as selection
+    from rewardkit.selection.plot import plot_format, write_plot
 
     if plot is not None:
         from rewardkit.core.fileio import check_output
 
         check_output(plot)  # refused before every checkpoint is scored, not after
-        selection.plot_format(plot)
+        plot_format(plot)
     result = selection.select(
         directory,
         spec,
@@ -188,65 +183,11 @@ def select_cmd(
         divergence_warn=divergence_warn,
     )
     if plot is not None:
-        selection.write_plot(result, plot)
+        write_plot(result, plot)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
-    table = Table(title=f"{len(result.checkpoints)} checkpoints, {result.aggregate} score = {result.expression}")
-    with_ci = result.resamples > 0
-    with_train = any(c.train_reward is not None for c in result.checkpoints)
-    extra = [*(["95% CI", "vs best (95% CI)"] if with_ci else []), *(["train reward"] if with_train else [])]
-    for col in ("checkpoint", "step", "epoch", *result.components, "score", *extra):
-        table.add_column(Text(col), justify="left" if col == "checkpoint" else "right")
-    for c in result.checkpoints:
-        mark = " *" if c is result.best else ""
-        cells = (
-            [
-                _interval(c.ci_low, c.ci_high),
-                _interval(c.diff_low, c.diff_high) + (" tied" if c.tied_with_best and c is not result.best else ""),
-            ]
-            if with_ci
-            else []
-        )
-        table.add_row(
-            Text(c.name + mark),
-            "-" if c.step is None else str(c.step),
-            _fmt(c.epoch),
-            *(_fmt(c.components[a]) for a in result.components),
-            _fmt(c.value(result.aggregate)),
-            *cells,
-            *([_fmt(c.train_reward)] if with_train else []),
-        )
-    print_table(console, table)
-    for line in selection.none_lines(result):
-        console.print(Text(f"None rows: {line}"), soft_wrap=True)
-    if with_ci:
-        console.print(
-            Text(
-                f"Intervals: paired bootstrap, {result.resamples} resamples of the same rows, seed "
-                f"{result.seed}; 'tied' = not significantly different from the best. Policy: "
-                f"{result.policy}."
-            ),
-            soft_wrap=True,
-        )
-    if result.tie:
-        console.print(Text(f"Tie: {result.tie}"), soft_wrap=True)
-    if result.divergence:
-        err.print(Text(f"Reward-hacking alarm: {result.divergence['message']}."), soft_wrap=True)
-    elif divergence_warn is not None and not any(c.train_reward is not None for c in result.checkpoints):
-        err.print(
-            Text("No training reward found (no trainer_state.json next to DIR): the divergence check could not run."),
-            soft_wrap=True,
-        )
-    if result.intersection:
-        dropped = ", ".join(f"{c.name}: {c.dropped}" for c in result.checkpoints if c.dropped)
-        console.print(Text(f"Scored on the row ids all files share; rows dropped: {dropped or 'none'}."))
-    if result.best is None:
-        err.print("[yellow]No checkpoint has a score[/yellow] (every row was None).")
-    else:
-        console.print(
-            Text(f"Best: {result.best.name} ({result.best.file}, score {_fmt(result.best.value(result.aggregate))})")
-        )
+    print_selection(console, err, result, divergence_warn)
     if plot is not None:
         console.print(Text(f"Plot: {plot}"))
 
@@ -288,7 +229,6 @@ def train(
     """Train one stage (sft, rm, dpo, grpo) or a pipeline of stages from a config."""
     from rewardkit.train import run
     from rewardkit.train.pipeline import finish_distributed, is_main_process
-    from rewardkit.train.summary import summary_lines
 
     if checkpoint is not None and not resume:
         raise typer.BadParameter(f"{checkpoint} is a checkpoint to resume from. Hint: --resume {checkpoint}.")
@@ -298,17 +238,7 @@ def train(
     finish_distributed()
     if not is_main_process():
         return  # under accelerate every rank gets here: one table is enough
-    table = Table(title=f"{config}: {len(results)} stage(s)", title_justify="left")
-    for col in ("stage", "name", "steps", "train loss", "time (s)", "model"):
-        table.add_column(
-            col, justify="right" if col in ("steps", "train loss", "time (s)") else "left", overflow="fold"
-        )
-    for r in results:
-        table.add_row(r.stage, Text(r.name), str(r.steps), _fmt(r.train_loss), f"{r.runtime_s:.1f}", Text(r.model))
-    print_table(console, table)
-    for r in results:
-        for line in summary_lines(r, str(config)):
-            say(line)
+    print_train_results(console, config, results, say)
 
 
 @app.command()

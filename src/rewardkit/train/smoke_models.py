@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rewardkit.core.fileio import atomic_write_json, ensure_dir, make_temp_dir
-from rewardkit.core.tiny import make_tiny, save_tiny_bleurt
+from rewardkit.core.tiny import make_tiny
+from rewardkit.core.tiny_bert import save_tiny_bleurt
 
 TINY_LM: dict[str, Any] = {"hidden_size": 32, "num_layers": 2, "num_heads": 4}
 TINY_BERT = {"hidden_size": 32, "num_layers": 2}
