@@ -12,9 +12,9 @@ it sets `control.should_training_stop` once the step is saved, so the last check
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
-from rewardkit.callbacks.common import logger
+from rewardkit.callbacks.common import logger, scored_step
 from rewardkit.core.errors import ConfigError
 from rewardkit.selection.checkpoints import CheckpointScore, decide
 from rewardkit.selection.training_reward import attach, divergence
@@ -32,11 +32,6 @@ def check_alarm_params(p: Any) -> None:
             "callback 'best_checkpoint': policy earliest_tied needs the bootstrap intervals. "
             "Hint: bootstrap: 1000 (or policy: best)."
         )
-
-
-def _step(c: CheckpointScore) -> int:
-    # The callback scores its own steps (state.global_step); only offline files can lack one.
-    return cast(int, c.step)
 
 
 class DivergenceAlarm:
@@ -79,7 +74,7 @@ class DivergenceAlarm:
         return cps
 
     def _by_step(self) -> list[CheckpointScore]:
-        return sorted(self.checkpoints.values(), key=_step)
+        return sorted(self.checkpoints.values(), key=scored_step)
 
     def _join_training_reward(self, state: Any) -> None:
         """Fill each scored checkpoint's train_reward from the Trainer's log history."""
@@ -94,7 +89,9 @@ class DivergenceAlarm:
         self._join_training_reward(state)
         agg = self.params.aggregate
         cps = self._by_step()
-        found = divergence([(_step(c), c.value(agg), c.train_reward) for c in cps], k, self.params.greater_is_better)
+        found = divergence(
+            [(scored_step(c), c.value(agg), c.train_reward) for c in cps], k, self.params.greater_is_better
+        )
         if found is not None:
             found = {**found, "step": state.global_step, "stopped": self.params.divergence_stop}
         return found

@@ -339,7 +339,8 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
         folder = self._sidecar(args)
         old = self._read_record(folder)
         reuse = all(old.get(k) == v for k, v in self._record_config().items())
-        recorded = old.get("checkpoints") if reuse and isinstance(old.get("checkpoints"), list) else []
+        recorded = old.get("checkpoints")
+        recorded = recorded if reuse and isinstance(recorded, list) else []
         entries = {e.get("step"): e for e in recorded if isinstance(e, dict)}
         loaded = {
             s: load_inference(p, self.params.completion_key)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rewardkit.callbacks.common import ADAPTER_MARKER, adapter_folder, adapter_marker_step, logger
+from rewardkit.callbacks.common import ADAPTER_MARKER, adapter_folder, adapter_marker_step, logger, scored_step
 from rewardkit.core.fileio import atomic_replace_dir, make_temp_dir
 from rewardkit.core.paths import safe_child
 from rewardkit.selection.checkpoints import CheckpointScore, ranked
@@ -72,7 +72,7 @@ class BestFolder:
     def _adapter_source(self, args: Any, best: CheckpointScore) -> Path | None:
         """lora_save's folder holding the best step (its marker says which step), else the Trainer's checkpoint-N."""
         for layout in ("step", "epoch"):
-            folder = self._adapters(args) / adapter_folder(layout, best.step, best.epoch)
+            folder = self._adapters(args) / adapter_folder(layout, scored_step(best), best.epoch)
             if folder.is_dir() and adapter_marker_step(folder) == best.step:
                 return folder
         checkpoint = Path(args.output_dir) / f"checkpoint-{best.step}"
@@ -116,7 +116,7 @@ class BestFolder:
         adapters = self._adapters(args)
         for c in order[k:]:
             for layout in ("step", "epoch"):
-                folder = adapters / adapter_folder(layout, c.step, c.epoch)
+                folder = adapters / adapter_folder(layout, scored_step(c), c.epoch)
                 if not folder.is_dir():
                     continue
                 held = adapter_marker_step(folder)

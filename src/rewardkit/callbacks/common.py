@@ -7,13 +7,16 @@ import logging
 import math
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rewardkit.core.distributed import process_info
 from rewardkit.core.errors import DataError
 from rewardkit.core.fileio import atomic_write_json, read_json
 from rewardkit.core.paths import run_path, safe_child
 from rewardkit.core.validation import M, accept
+
+if TYPE_CHECKING:
+    from rewardkit.selection.checkpoints import CheckpointScore
 
 logger = logging.getLogger("rewardkit.callbacks")
 
@@ -31,6 +34,17 @@ def epoch_index(epoch: float | None) -> int:
     if epoch is None or epoch <= 0:
         return 1
     return max(1, math.ceil(round(epoch, 6)))
+
+
+def scored_step(checkpoint: CheckpointScore) -> int:
+    """The step of a checkpoint the callback scored itself (state.global_step); only offline files lack one."""
+    if checkpoint.step is None:
+        raise DataError(
+            f"checkpoint {checkpoint.name!r} has no step",
+            owner="callback 'best_checkpoint'",
+            hint="its scores record is damaged: delete the record in the inference folder to rescore the files.",
+        )
+    return checkpoint.step
 
 
 def adapter_folder(layout: str, step: int, epoch: float | None) -> str:

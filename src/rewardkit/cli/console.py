@@ -28,6 +28,7 @@ import signal
 import sys
 import threading
 import warnings
+from types import FrameType
 from typing import Any, NoReturn
 
 import typer
@@ -140,7 +141,7 @@ def error_line(err: Console, message: str) -> None:
 
 def _emitting_module() -> str:
     """Name of the module whose code called warnings.warn (not the one `stacklevel` blames)."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__") in (__name__, "warnings", "_py_warnings"):
         frame = frame.f_back
     return frame.f_globals.get("__name__", "") if frame is not None else ""

@@ -140,7 +140,7 @@ def parse_yaml(text: str, where: str) -> Any:
     except ConfigError as exc:
         raise exc.within(where) from None
     except yaml.reader.ReaderError as exc:  # a control character (NUL, ...) anywhere in the text
-        line = text.count("\n", 0, exc.position) + 1
+        line = str(text.count("\n", 0, exc.position) + 1)  # text, like the YAMLError branch's ":line:column"
         raise ConfigError(
             f"{where}:{line}: character U+{exc.character:04X} is not allowed in a spec (control "
             "characters cannot appear in YAML). Hint: remove it, or write it as an escape in a "
@@ -248,9 +248,10 @@ def read_chat_template(value: str, where: str = "chat_template") -> str:
     )
     if path.suffix.lower() == ".json":  # a tokenizer_config.json: its chat_template entry
         data = parse_json(text, str(path))
-        text = data.get("chat_template") if isinstance(data, dict) else None
-        if not isinstance(text, str):
+        template = data.get("chat_template") if isinstance(data, dict) else None
+        if not isinstance(template, str):
             raise ConfigError(f"{where}: {path} has no string `chat_template`. Hint: name a .jinja file instead.")
+        text = template
     if "{{" not in text and "{%" not in text:
         raise ConfigError(f"{where}: {path} holds no Jinja template (no '{{{{' or '{{%'). Hint: check the file.")
     return text

@@ -3,21 +3,25 @@ download; a LoRA adapter on top; device and dtype."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rewardkit.core.errors import ConfigError
 from rewardkit.models import TOKENIZER_FILES, cached, is_hub_id, offline
 
+if TYPE_CHECKING:
+    import torch
+
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
-def resolve_model_source(model: str | Path) -> tuple[str, bool]:
+def resolve_model_source(model: str | os.PathLike[str]) -> tuple[str, bool]:
     """(path or hub id, local_files_only). Local folders load offline; a hub id must already be in the cache
     (we never download here: an unreachable hub would be retried for tens of seconds)."""
-    text = str(model)
+    text = os.fspath(model)
     path = Path(text).expanduser()
     if path.exists():
         if not path.is_dir() or not (path / "config.json").is_file():
@@ -133,7 +137,7 @@ def load_tokenizer(tokenizer: Any, adapter_dir: Path | None, source: str, local_
 
 
 def load_model_for_inference(
-    model: str | Path,
+    model: str | os.PathLike[str],
     adapter: str | Path | None = None,
     device: str = "auto",
     dtype: str = "auto",
@@ -153,7 +157,7 @@ def load_model_for_inference(
 
     tok = load_tokenizer(tokenizer, adapter_dir, source, local_only)
     try:
-        lm = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, local_files_only=local_only)
+        base = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, local_files_only=local_only)
     except pickle.UnpicklingError as exc:
         raise unsafe_weights_error(f"model {source!r}", exc) from None
     except Exception as exc:
@@ -162,11 +166,12 @@ def load_model_for_inference(
             "Hint: pass a folder saved with save_pretrained (a text-generation model; reward models "
             "cannot generate)."
         ) from None
+    lm: torch.nn.Module = base  # the Module type: transformers' functools.wraps'd `to` does not bind self for mypy
     if adapter_dir is not None:
         from peft import PeftModel
 
         try:
-            lm = PeftModel.from_pretrained(lm, str(adapter_dir))
+            lm = PeftModel.from_pretrained(base, str(adapter_dir))
         except Exception as exc:
             if isinstance(exc, pickle.UnpicklingError):
                 raise unsafe_weights_error(f"adapter {str(adapter_dir)!r}", exc) from None

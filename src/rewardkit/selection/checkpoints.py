@@ -103,9 +103,9 @@ def pick_best(
 def ranked(checkpoints: list[CheckpointScore], aggregate: str, greater_is_better: bool) -> list[CheckpointScore]:
     """Scored checkpoints best first (ties: earlier step first); unscorable ones last."""
     ordered = sorted(checkpoints, key=_sort_key)
-    scored = [c for c in ordered if c.value(aggregate) is not None]
-    scored.sort(key=lambda c: c.value(aggregate), reverse=greater_is_better)  # stable: ties keep step order
-    return scored + [c for c in ordered if c.value(aggregate) is None]
+    scored = [(v, c) for c in ordered if (v := c.value(aggregate)) is not None]
+    scored.sort(key=lambda pair: pair[0], reverse=greater_is_better)  # stable: ties keep step order
+    return [c for _, c in scored] + [c for c in ordered if c.value(aggregate) is None]
 
 
 # --- scoring -------------------------------------------------------------------------------------------------
@@ -252,10 +252,12 @@ def select(
         raise ConfigError(f"aggregate {aggregate!r} is not valid. Hint: corpus | item.")
     files = find_inference_files(directory, names)
     composed = compose_checked(spec if spec is not None else _spec_from_record(directory), overrides)
-    label_map = load_labels(labels) if labels is not None else None
     ids: dict[str, list[str]] = {}
-    if label_map is not None and intersection:
-        ids[f"the labels {Path(labels).name}"] = list(label_map)
+    label_map = None
+    if labels is not None:
+        label_map = load_labels(labels)
+        if intersection:
+            ids[f"the labels {Path(labels).name}"] = list(label_map)
 
     def scored(f: Any, shared: set[str]) -> CheckpointScore:
         rows, dropped = keep_rows(f.rows, shared)

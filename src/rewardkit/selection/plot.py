@@ -6,6 +6,7 @@ matplotlib is imported on demand, through a Figure and its Agg canvas (no pyplot
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 from rewardkit.core.errors import ConfigError
@@ -60,10 +61,13 @@ def write_plot(
     from matplotlib.figure import Figure
 
     cps = selection.checkpoints
-    if all(c.step is not None for c in cps):
-        xs, xlabel = [c.step for c in cps], "step"
-    elif all(c.epoch is not None for c in cps):
-        xs, xlabel = [c.epoch for c in cps], "epoch"
+    steps = [c.step for c in cps if c.step is not None]
+    epochs = [c.epoch for c in cps if c.epoch is not None]
+    xs: Sequence[float]
+    if len(steps) == len(cps):
+        xs, xlabel = steps, "step"
+    elif len(epochs) == len(cps):
+        xs, xlabel = epochs, "epoch"
     else:
         xs, xlabel = list(range(len(cps))), "checkpoint (file order)"
     fig = Figure(figsize=(7, 4), dpi=100)
@@ -101,9 +105,10 @@ def write_plot(
         )
         twin.set_ylabel("training reward", color="tab:red")
         twin.legend(fontsize=8, loc="lower right")
-    if selection.best is not None:
-        best = selection.best
-        bx, by = xs[cps.index(best)], best.value(selection.aggregate)
+    best = selection.best
+    by = best.value(selection.aggregate) if best is not None else None
+    if best is not None and by is not None:  # the best is always a scored checkpoint (pick_best)
+        bx = xs[cps.index(best)]
         ax.axvline(bx, color="grey", linestyle="--", linewidth=1, label=f"best: {best.name} ({by:.3f})")
         ax.plot([bx], [by], marker="*", markersize=14, color="gold", markeredgecolor="black", zorder=5)
     for label, (x, y) in (extra or {}).items():

@@ -72,7 +72,7 @@ def attach_training_reward(checkpoints: Sequence[Any], inference_dir: str | Path
 
 
 def divergence(
-    points: Sequence[tuple[int, float | None, float | None]], window: int, greater_is_better: bool = True
+    points: Sequence[tuple[int | None, float | None, float | None]], window: int, greater_is_better: bool = True
 ) -> dict | None:
     """Over the last `window` evaluations (step, held-out score, training reward): the training reward rose and
     the held-out score got worse, first to last; the evidence as a dict, else None.

@@ -116,6 +116,16 @@ class StageConfig(_Model):
     def label(self) -> str:
         return self.name or self.stage
 
+    @property
+    def folder(self) -> Path:
+        """`output_dir` as a Path; load_stages always fills it in, a hand-built StageConfig may not."""
+        if self.output_dir is None:
+            raise ConfigError(
+                f"stage {self.label!r} has no output_dir",
+                hint="set output_dir, or load the config with load_stages (it defaults to runs/<name>).",
+            )
+        return Path(self.output_dir)
+
     @model_validator(mode="before")
     @classmethod
     def _tokenizer_mapping(cls, data: Any) -> Any:

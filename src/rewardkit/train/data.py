@@ -207,7 +207,7 @@ def load_stage_data(stage: StageConfig, refs: dict[str, list[str]]) -> tuple[Dat
     elif spec.eval_file is not None or spec.eval_split is not None:
         if spec.eval_file is not None:
             eval_ds, eval_where = load_local(spec.eval_file), spec.eval_file
-        else:
+        elif spec.eval_split is not None:  # always, once eval_file is None
             if spec.path is None or _is_local(spec.path):
                 raise ConfigError(
                     "dataset.eval_split works with hub datasets only. Hint: use eval_file or "

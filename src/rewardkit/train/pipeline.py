@@ -94,7 +94,7 @@ class _Prepared:
 
 def handoff_dir(stage: StageConfig) -> str:
     """What a later `@name` loads: merged/ when the stage trains an adapter, else final/ (run_stage writes it)."""
-    return str(Path(stage.output_dir) / ("merged" if stage.peft is not None else "final"))
+    return str(stage.folder / ("merged" if stage.peft is not None else "final"))
 
 
 def reward_spec(stage: StageConfig, earlier: list[StageConfig], where: str) -> Any:
@@ -191,7 +191,7 @@ def prepare(
         # '@eval': the mapped eval rows themselves (checkpoint_inference takes a Dataset), so no rank waits for a
         # file; the main process also leaves them in <output_dir>/eval_rows.jsonl for the user to inspect.
         if wants_eval and eval_ds is not None and is_main_process():
-            atomic_write_jsonl(Path(stage.output_dir) / "eval_rows.jsonl", eval_ds.to_list())
+            atomic_write_jsonl(stage.folder / "eval_rows.jsonl", eval_ds.to_list())
         p.callbacks = build_callbacks(stage, where, {"@eval": eval_ds if wants_eval else None, "@rewards": spec})
         prepared.append(p)
     return prepared
@@ -205,7 +205,7 @@ def run_stage(
     from rewardkit.train.events import EventLines, ForwardEvalMetrics
 
     stage = p.stage
-    out = Path(stage.output_dir)
+    out = stage.folder
     trainer = build_trainer(stage, model, p.train, p.eval, p.callbacks, where, rewards=p.rewards)
     trainer.add_callback(ForwardEvalMetrics(trainer))  # after the user's: sees what they added to the metrics
     if say is not None and not on_terminal():
@@ -309,7 +309,7 @@ def run_stages(
     The stage folders are locked for the run (train/resume.py); finished stages of a resumed run are reused.
     """
     main = is_main_process()
-    with locked_all([Path(s.output_dir) for s in stages], say) if main else nullcontext():
+    with locked_all([s.folder for s in stages], say) if main else nullcontext():
         light = precheck(stages, where)  # a config error comes before anything is resumed, deleted or loaded
         plans = plan_stages(stages, where, resume, overwrite, say if main else (lambda line: None), main)
         prepared = {

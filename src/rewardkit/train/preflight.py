@@ -117,13 +117,9 @@ def loading(where: str, stage: StageConfig, model: str, tokenizer: str | None = 
         yield
     except _load_errors() as exc:
         named = stage.model if stage.model == model else f"{stage.model} ({model})"
-        for key, value, kind, shown in (
-            ("model", model, "model", named),
-            ("tokenizer", tokenizer, "tokenizer", tokenizer),
-        ):
-            if value is None:
-                continue
-            why = problem(value, kind)
+        loaded = [("model", model, named)] + ([("tokenizer", tokenizer, tokenizer)] if tokenizer is not None else [])
+        for key, value, shown in loaded:
+            why = problem(value, key)
             if why is not None:
                 raise ConfigError(message(where, stage.label, key, shown, why)) from exc
         text = " ".join(str(exc).split())

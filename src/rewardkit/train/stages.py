@@ -68,7 +68,7 @@ def check_trainer_values(stage: StageConfig, where: str) -> None:
 
     config_cls, _ = trl_classes(stage.stage)
     hints = typing.get_type_hints(config_cls)
-    fields = {}
+    fields: dict[str, Any] = {}  # Any: create_model's **field_definitions also meets its typed __module__ etc.
     for key in stage.trainer:
         try:
             TypeAdapter(hints[key])
