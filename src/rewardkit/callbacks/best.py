@@ -29,6 +29,7 @@ from transformers import TrainerCallback
 from rewardkit.api import compose, load_compose_spec
 from rewardkit.callbacks.alarm import DivergenceAlarm, check_alarm_params
 from rewardkit.callbacks.best_folder import BestFolder
+from rewardkit.callbacks.best_record import BestRecord
 from rewardkit.callbacks.common import (
     WarnsOnce,
     broadcast_from_main,
@@ -39,19 +40,18 @@ from rewardkit.callbacks.common import (
     sidecar_dir,
 )
 from rewardkit.callbacks.params import BestCheckpointParams
-from rewardkit.core.errors import ConfigError, DataError, RewardkitError
-from rewardkit.core.fileio import atomic_write_json, read_json
-from rewardkit.selection.checkpoints import SCORES_FILE, CheckpointScore, score_checkpoint
+from rewardkit.core.errors import ConfigError, RewardkitError
+from rewardkit.selection.checkpoints import CheckpointScore, score_checkpoint
 from rewardkit.selection.inference_files import (
     keep_rows,
     load_inference,
     normalize_records,
-    shared_row_ids,
     step_file_name,
-    step_files,
 )
 
 if TYPE_CHECKING:
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
     from rewardkit.callbacks.inference import CheckpointInferenceCallback
 
 _LINK_HINT = (
@@ -60,21 +60,7 @@ _LINK_HINT = (
 )
 
 
-def _recorded(entry: Any, file: str, count: int, dropped: int) -> CheckpointScore | None:
-    """A recorded score still valid for `file` scored on the same rows; None to rescore (a damaged entry too)."""
-    if not isinstance(entry, dict) or (entry.get("file"), entry.get("count"), entry.get("dropped", 0)) != (
-        file,
-        count,
-        dropped,
-    ):
-        return None
-    try:
-        return CheckpointScore.from_dict(entry)
-    except (KeyError, TypeError):
-        return None
-
-
-class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFolder):
+class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFolder, BestRecord):
     """Score every inference file with a compose spec, insert eval_<metric>, copy the best adapter to best/.
 
     Partner: the `checkpoint_inference` writing the same sidecar. Linked (`attach(inference)`, or
@@ -177,18 +163,29 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
             )
 
     # --- events ------------------------------------------------------------------------------------------
-    def on_train_begin(self, args, state, control, **kwargs):
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
+    ) -> None:
         self.args, self._checked, self._scored = args, False, set()
         self.state, self._control = state, control
         if state.is_world_process_zero:
             self._rescan(args, state.global_step)
 
-    def on_step_begin(self, args, state, control, **kwargs):
+    def on_step_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
+    ) -> None:
         self._control = control
         if not self._checked:
             self._check_feeding(args, state.global_step)
 
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: dict[str, float] | None = None,
+        **kwargs: object,
+    ) -> None:
         if not self._checked:
             self._check_feeding(args, state.global_step)
         if metrics is None or self.metric_name in metrics:
@@ -205,7 +202,7 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
                 f"evaluated. Hint: {_LINK_HINT}."
             )
 
-    def on_save(self, args, state, control, **kwargs):
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
         if self.partner is not None and self.partner.generates_at("save", state.global_step):
             return  # the partner runs after us at this save and hands its records over
         if state.global_step not in self._scored:
@@ -213,7 +210,9 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
         if state.is_world_process_zero:
             self._after_save(args)
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
+    ) -> None:
         if not state.is_world_process_zero:
             return
         self._rescan(args, state.global_step)  # picks up files that no event scored
@@ -319,80 +318,7 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
         else:
             state.log_history.append({**added, "epoch": state.epoch, "step": state.global_step})
 
-    # --- the record, best/ and top-k (main process) ----------------------------------------------------------
-    def _record_config(self) -> dict:
-        return {"expression": self.composed.expression, "spec": self.spec, "completion_key": self.params.completion_key}
-
-    def _read_record(self, folder: Path) -> dict:
-        if not (folder / SCORES_FILE).is_file():
-            return {}
-        try:
-            old = read_json(folder / SCORES_FILE)
-        except DataError as exc:
-            logger.warning("best_checkpoint: ignoring an unreadable record (%s); rescoring the files.", exc)
-            return {}
-        return old if isinstance(old, dict) else {}
-
-    def _rescan(self, args: Any, global_step: int) -> None:
-        """Rebuild the record from the files of steps <= global_step on their shared rows, reusing the scores
-        of an unchanged spec and row count."""
-        folder = self._sidecar(args)
-        old = self._read_record(folder)
-        reuse = all(old.get(k) == v for k, v in self._record_config().items())
-        recorded = old.get("checkpoints")
-        recorded = recorded if reuse and isinstance(recorded, list) else []
-        entries = {e.get("step"): e for e in recorded if isinstance(e, dict)}
-        loaded = {
-            s: load_inference(p, self.params.completion_key)
-            for s, p in sorted(step_files(folder).items())
-            if s <= global_step
-        }
-        self._ids = (
-            shared_row_ids({f.path.name: [str(r["id"]) for r in f.rows] for f in loaded.values()}, intersection=True)
-            if loaded
-            else None
-        )
-        self.checkpoints = {}
-        for step, f in loaded.items():
-            rows, dropped = keep_rows(f.rows, self._ids or set())
-            self.checkpoints[step] = _recorded(entries.get(step), f.path.name, len(rows), dropped) or score_checkpoint(
-                self.composed,
-                rows,
-                name=f"step_{step}",
-                file=f.path.name,
-                step=step,
-                epoch=f.epoch,
-                completion_key=f.completion_key,
-                dropped=dropped,
-            )
-            if dropped:
-                self._warn_rows(args)
-        best_dir = old.get("best_dir") if reuse else None
-        self.divergence_found = old.get("divergence") if reuse and isinstance(old.get("divergence"), dict) else None
-        self.best_dir_state = (
-            best_dir if isinstance(best_dir, dict) and best_dir.get("step") in self.checkpoints else None
-        )
-        self._write_record(args)
-
-    def _write_record(self, args: Any) -> None:
-        p, cps, tie = self.params, self._decide(), self.tie
-        atomic_write_json(
-            self._sidecar(args) / SCORES_FILE,
-            {
-                "metric": self.metric_name,
-                "aggregate": p.aggregate,
-                "greater_is_better": p.greater_is_better,
-                **self._record_config(),
-                "policy": p.policy,
-                "bootstrap": {"resamples": p.bootstrap, "seed": p.seed},
-                "checkpoints": [c.to_dict(p.aggregate, rows=True) for c in cps],
-                "best": self.pick.to_dict(p.aggregate) if self.pick else None,
-                "tie": tie,
-                "divergence": self.divergence_found,
-                "best_dir": self.best_dir_state,
-            },
-        )
-
+    # --- best/ and top-k (main process; the record: BestRecord) ------------------------------------------------
     def _after_save(self, args: Any) -> None:
         self._sync_best(args)
         self._prune(args)

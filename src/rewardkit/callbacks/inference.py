@@ -15,7 +15,7 @@ import os
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from transformers import TrainerCallback
 
@@ -39,6 +39,9 @@ from rewardkit.selection.inference_files import (
     step_files,
     write_step_file,
 )
+
+if TYPE_CHECKING:
+    from transformers import TrainerControl, TrainerState, TrainingArguments
 
 # Copied columns may not take these names: readers take "completion" as the generated text when present.
 _RESERVED = tuple(dict.fromkeys((*RECORD_KEYS, *AUTO_FIELDS)))
@@ -179,7 +182,9 @@ class CheckpointInferenceCallback(TrainerCallback):
         """The model object the last generation used (a weak reference; for checks that nothing was copied)."""
         return self._model_ref() if self._model_ref is not None else None
 
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: Any = None, **kwargs: object
+    ) -> None:
         self.args = args
         if model is not None and not can_generate(model):
             raise ConfigError(
@@ -212,15 +217,34 @@ class CheckpointInferenceCallback(TrainerCallback):
                 folder / "stale",
             )
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
+    ) -> None:
         if self._vllm is not None:  # frees the engine's processes and memory
             self._vllm.close()
 
-    def on_evaluate(self, args, state, control, model=None, processing_class=None, metrics=None, **kwargs):
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        model: Any = None,
+        processing_class: Any = None,
+        metrics: dict[str, float] | None = None,
+        **kwargs: object,
+    ) -> None:
         if self.params.on in ("evaluate", "both"):
             self._run(args, state, model, processing_class, metrics)
 
-    def on_save(self, args, state, control, model=None, processing_class=None, **kwargs):
+    def on_save(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        model: Any = None,
+        processing_class: Any = None,
+        **kwargs: object,
+    ) -> None:
         if self.generates_at("save", state.global_step):
             self._run(args, state, model, processing_class, None)
 

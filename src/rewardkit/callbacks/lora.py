@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
@@ -24,6 +25,9 @@ from rewardkit.callbacks.sharded import gathered_state_dict, sharded_training
 from rewardkit.core.distributed import process_info
 from rewardkit.core.errors import ConfigError, DataError
 from rewardkit.core.fileio import atomic_replace_dir, make_temp_dir
+
+if TYPE_CHECKING:
+    from transformers import TrainerControl, TrainerState, TrainingArguments
 
 
 class LoRASaveCallback(TrainerCallback, WarnsOnce):
@@ -52,7 +56,9 @@ class LoRASaveCallback(TrainerCallback, WarnsOnce):
         check_dirs(self.params, "lora_save", run_dirs=("output_dir",))
         self.saved: list[Path] = []
 
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: Any = None, **kwargs: object
+    ) -> None:
         if model is not None and not has_adapter(model) and self.params.no_adapter == "error":
             raise ConfigError(
                 "callback 'lora_save': the model has no PEFT adapter (no_adapter='error'). Hint: "
@@ -66,7 +72,15 @@ class LoRASaveCallback(TrainerCallback, WarnsOnce):
                 "epoch overwrite the same epoch_E folder. Hint: save_strategy='epoch' or layout='step'.",
             )
 
-    def on_save(self, args, state, control, model=None, processing_class=None, **kwargs):
+    def on_save(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        model: Any = None,
+        processing_class: Any = None,
+        **kwargs: object,
+    ) -> None:
         if model is None:
             return
         state_dict = None

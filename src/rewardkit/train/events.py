@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from transformers import Trainer, TrainerCallback
+
+if TYPE_CHECKING:
+    from transformers import TrainerControl, TrainerState, TrainingArguments
 
 
 class ForwardEvalMetrics(TrainerCallback):
@@ -27,11 +30,25 @@ class ForwardEvalMetrics(TrainerCallback):
         self._logged: set[str] = set()
         self._forwarded: set[int] = set()  # steps whose save-time entries went to the trackers
 
-    def on_log(self, args, state, control, logs=None, **kwargs):
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kwargs: object,
+    ) -> None:
         if logs and any(str(k).startswith("eval_") for k in logs):
             self._logged = set(logs)
 
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: dict[str, float] | None = None,
+        **kwargs: object,
+    ) -> None:
         trainer = self._trainer()
         if not metrics or trainer is None:
             return
@@ -44,7 +61,7 @@ class ForwardEvalMetrics(TrainerCallback):
         if extra:
             Trainer.log(trainer, extra)
 
-    def on_save(self, args, state, control, **kwargs):
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
         """An entry a callback appended to the log history at a save (best_checkpoint's reward-hacking alarm when
         the inference runs at saves, without an evaluation) reaches no tracker: log it through the Trainer."""
         trainer = self._trainer()
@@ -66,12 +83,21 @@ class EventLines(TrainerCallback):
     def __init__(self, label: str, say: Callable[[str], Any]) -> None:
         self.label, self.say = label, say
 
-    def on_train_begin(self, args, state, control, **kwargs):
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
+    ) -> None:
         if state.is_world_process_zero:
             start = f" from step {state.global_step}" if state.global_step else ""
             self.say(f"stage {self.label}: training {state.max_steps} steps{start} -> {args.output_dir}")
 
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: dict[str, float] | None = None,
+        **kwargs: object,
+    ) -> None:
         if state.is_world_process_zero and metrics:
             shown = {
                 k: v
@@ -81,12 +107,14 @@ class EventLines(TrainerCallback):
             text = ", ".join(f"{k}={v:.4g}" for k, v in shown.items())
             self.say(f"stage {self.label}: step {state.global_step}/{state.max_steps} evaluated: {text}")
 
-    def on_save(self, args, state, control, **kwargs):
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
         if state.is_world_process_zero:
             self.say(
                 f"stage {self.label}: step {state.global_step}/{state.max_steps} saved checkpoint-{state.global_step}"
             )
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
+    ) -> None:
         if state.is_world_process_zero:
             self.say(f"stage {self.label}: finished at step {state.global_step}")

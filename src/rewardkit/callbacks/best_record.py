@@ -1,0 +1,121 @@
+"""The record `best_checkpoint` keeps in its sidecar (scores.json): every scored step, the pick, the alarm and
+best/'s source, so a resumed run (or `rewardkit select`) reuses the scores of an unchanged spec and rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rewardkit.callbacks.common import logger
+from rewardkit.composition.composed import Composed
+from rewardkit.core.errors import DataError
+from rewardkit.core.fileio import atomic_write_json, read_json
+from rewardkit.selection.checkpoints import SCORES_FILE, CheckpointScore, score_checkpoint
+from rewardkit.selection.inference_files import keep_rows, load_inference, shared_row_ids, step_files
+
+
+def _recorded(entry: Any, file: str, count: int, dropped: int) -> CheckpointScore | None:
+    """A recorded score still valid for `file` scored on the same rows; None to rescore (a damaged entry too)."""
+    if not isinstance(entry, dict) or (entry.get("file"), entry.get("count"), entry.get("dropped", 0)) != (
+        file,
+        count,
+        dropped,
+    ):
+        return None
+    try:
+        return CheckpointScore.from_dict(entry)
+    except (KeyError, TypeError):
+        return None
+
+
+class BestRecord:
+    """Mixin for best_checkpoint: read, rebuild and write the sidecar's scores.json."""
+
+    # Set by the host class (BestCheckpointCallback); declared here so each use is checked.
+    params: Any
+    composed: Composed
+    spec: dict[str, Any]
+    metric_name: str
+    checkpoints: dict[int, CheckpointScore]
+    pick: CheckpointScore | None
+    tie: str | None
+    best_dir_state: dict | None
+    divergence_found: dict | None
+    _ids: set[str] | None
+    _sidecar: Callable[[Any], Path]
+    _decide: Callable[[], list[CheckpointScore]]
+    _warn_rows: Callable[[Any], None]
+
+    def _record_config(self) -> dict:
+        return {"expression": self.composed.expression, "spec": self.spec, "completion_key": self.params.completion_key}
+
+    def _read_record(self, folder: Path) -> dict:
+        if not (folder / SCORES_FILE).is_file():
+            return {}
+        try:
+            old = read_json(folder / SCORES_FILE)
+        except DataError as exc:
+            logger.warning("best_checkpoint: ignoring an unreadable record (%s); rescoring the files.", exc)
+            return {}
+        return old if isinstance(old, dict) else {}
+
+    def _rescan(self, args: Any, global_step: int) -> None:
+        """Rebuild the record from the files of steps <= global_step on their shared rows, reusing the scores
+        of an unchanged spec and row count."""
+        folder = self._sidecar(args)
+        old = self._read_record(folder)
+        reuse = all(old.get(k) == v for k, v in self._record_config().items())
+        recorded = old.get("checkpoints")
+        recorded = recorded if reuse and isinstance(recorded, list) else []
+        entries = {e.get("step"): e for e in recorded if isinstance(e, dict)}
+        loaded = {
+            s: load_inference(p, self.params.completion_key)
+            for s, p in sorted(step_files(folder).items())
+            if s <= global_step
+        }
+        self._ids = (
+            shared_row_ids({f.path.name: [str(r["id"]) for r in f.rows] for f in loaded.values()}, intersection=True)
+            if loaded
+            else None
+        )
+        self.checkpoints = {}
+        for step, f in loaded.items():
+            rows, dropped = keep_rows(f.rows, self._ids or set())
+            self.checkpoints[step] = _recorded(entries.get(step), f.path.name, len(rows), dropped) or score_checkpoint(
+                self.composed,
+                rows,
+                name=f"step_{step}",
+                file=f.path.name,
+                step=step,
+                epoch=f.epoch,
+                completion_key=f.completion_key,
+                dropped=dropped,
+            )
+            if dropped:
+                self._warn_rows(args)
+        best_dir = old.get("best_dir") if reuse else None
+        self.divergence_found = old.get("divergence") if reuse and isinstance(old.get("divergence"), dict) else None
+        self.best_dir_state = (
+            best_dir if isinstance(best_dir, dict) and best_dir.get("step") in self.checkpoints else None
+        )
+        self._write_record(args)
+
+    def _write_record(self, args: Any) -> None:
+        p, cps, tie = self.params, self._decide(), self.tie
+        atomic_write_json(
+            self._sidecar(args) / SCORES_FILE,
+            {
+                "metric": self.metric_name,
+                "aggregate": p.aggregate,
+                "greater_is_better": p.greater_is_better,
+                **self._record_config(),
+                "policy": p.policy,
+                "bootstrap": {"resamples": p.bootstrap, "seed": p.seed},
+                "checkpoints": [c.to_dict(p.aggregate, rows=True) for c in cps],
+                "best": self.pick.to_dict(p.aggregate) if self.pick else None,
+                "tie": tie,
+                "divergence": self.divergence_found,
+                "best_dir": self.best_dir_state,
+            },
+        )
