@@ -22,6 +22,10 @@ from rewardkit.rewards.function_rewards import FunctionReward, import_callable, 
 
 ViewFn = Callable[[str], str | None]  # what a view is: the part of a text, or None when it is absent
 GeneratorFn = Callable[..., list[dict]]  # a dataset generator: generator(n, seed=0) -> rows
+# What compose() and load_compose_spec() take: a spec mapping, a YAML/TOML/JSON file, a preset name or a parsed spec.
+SpecSource = dict[str, Any] | str | Path | ComposeSpec
+# Changes on top of a spec: {"<alias>.<param>": value} or ["<alias>.<param>=value", ...] (as `--set` gives them).
+Overrides = dict[str, Any] | list[str] | tuple[str, ...]
 
 
 class TokenizerLike(Protocol):
@@ -143,7 +147,7 @@ def catalog(schemas: bool = True) -> dict:
 MAX_PRESET_DEPTH = 8  # a preset whose spec names a preset ...: bounded, never a loop
 
 
-def _raw_spec(spec: Any) -> tuple[Any, str]:
+def _raw_spec(spec: object) -> tuple[object, str]:
     """(spec data, where) of a dict/ComposeSpec, a YAML/TOML/JSON path or a preset name, not yet checked."""
     if isinstance(spec, (dict, ComposeSpec)):
         return spec, "spec"
@@ -157,7 +161,7 @@ def _raw_spec(spec: Any) -> tuple[Any, str]:
     )
 
 
-def load_compose_spec(spec: Any, overrides: Any = None, _depth: int = 0) -> ComposeSpec:
+def load_compose_spec(spec: SpecSource, overrides: Overrides | None = None, _depth: int = 0) -> ComposeSpec:
     """The one spec loader: a dict, a ComposeSpec, a file or a preset name, normalised into a ComposeSpec.
 
     `{preset: <name or file>, set: {"<alias>.<param>": value, ...}}` is that preset with parameters changed;
@@ -185,7 +189,7 @@ def load_compose_spec(spec: Any, overrides: Any = None, _depth: int = 0) -> Comp
     return parsed
 
 
-def _apply(spec: ComposeSpec, changes: Any, where: str) -> None:
+def _apply(spec: ComposeSpec, changes: object, where: str) -> None:
     if changes is None:
         return
     if isinstance(changes, (list, tuple)):
@@ -201,13 +205,13 @@ def _apply(spec: ComposeSpec, changes: Any, where: str) -> None:
         spec.set_key(key, copy.deepcopy(value))
 
 
-def load_spec(spec: Any) -> tuple[dict, str]:
+def load_spec(spec: SpecSource) -> tuple[dict[str, Any], str]:
     """(normalised spec dict, where) from a dict, a YAML/TOML/JSON path, or a preset name."""
     parsed = load_compose_spec(spec)
     return parsed.to_dict(), parsed.where
 
 
-def compose(spec: Any, name: str | None = None, *, overrides: Any = None) -> Composed:
+def compose(spec: SpecSource, name: str | None = None, *, overrides: Overrides | None = None) -> Composed:
     """Build a Composed reward from a dict, a YAML/TOML/JSON path, or a preset name.
 
     A reward entry may be a Python callable (function, callable instance, functools.partial, async function) or

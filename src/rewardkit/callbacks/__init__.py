@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from rewardkit.core.errors import ConfigError
+
+C = TypeVar("C")  # the caller's callback type (a transformers.TrainerCallback), kept as given
 
 
 def _by_sidecar(callbacks: list, cls: type[Any], name: str, why: str) -> dict[str, Any]:
@@ -27,7 +29,7 @@ def _by_sidecar(callbacks: list, cls: type[Any], name: str, why: str) -> dict[st
     return found
 
 
-def link_callbacks(callbacks: Iterable[Any]) -> list:
+def link_callbacks(callbacks: Iterable[C]) -> list[C]:
     """Link every best_checkpoint to the checkpoint_inference of the same sidecar; returns the callbacks as a list.
 
     Call it once on the list handed to the Trainer, in any order: `Trainer(..., callbacks=link_callbacks([...]))`.

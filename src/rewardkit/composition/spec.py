@@ -35,7 +35,7 @@ class ComposeSpec(BaseModel):
     where: str = Field("spec", exclude=True)
 
     @classmethod
-    def parse(cls, data: Any, where: str = "spec") -> "ComposeSpec":
+    def parse(cls, data: object, where: str = "spec") -> "ComposeSpec":
         """Check and normalise a spec's structure (aliases, weights, none) without building any reward."""
         if isinstance(data, ComposeSpec):
             return data
@@ -58,7 +58,7 @@ class ComposeSpec(BaseModel):
             out["name"] = self.name
         return out
 
-    def set_key(self, key: str, value: Any) -> None:
+    def set_key(self, key: str, value: object) -> None:
         """Set one dotted key: `alias.param[.sub]` (or `rewards.alias.param`), or `combine` / `none` / `name`."""
         path = key.split(".")
         if path[0] == "rewards" and len(path) > 1:
@@ -93,7 +93,7 @@ class ComposeSpec(BaseModel):
         node[path[-1]] = value
 
 
-def callable_path(func: Any) -> str:
+def callable_path(func: object) -> str:
     """`module:qualname` of a callable (a partial's function, an instance's class), for records and messages."""
     import functools
 
@@ -115,7 +115,7 @@ def parse_combine(spec: ComposeSpec) -> expr.Node:
     return tree
 
 
-def parse_spec(data: Any, where: str = "spec") -> ComposeSpec:
+def parse_spec(data: object, where: str = "spec") -> ComposeSpec:
     """Check a compose spec's structure (aliases, weights, none) without building any reward."""
     return ComposeSpec.parse(data, where)
 

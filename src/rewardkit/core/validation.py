@@ -56,7 +56,7 @@ class ModelRef:
 REF_PREFIX = "@"  # `model: "@sft"` = the output of the earlier pipeline stage named "sft"
 
 
-def stage_ref(value: Any) -> str | None:
+def stage_ref(value: object) -> str | None:
     """The stage name of a `@<stage>` reference, else None: the one parser of `@` references.
 
     >>> stage_ref("@sft"), stage_ref("Qwen/Qwen2.5-0.5B"), stage_ref(3)

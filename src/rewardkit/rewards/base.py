@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, ClassVar, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional, SupportsFloat, cast
 
 from pydantic import Field
 
@@ -56,7 +56,7 @@ def reference_options(reference: Reference, alternatives: str | None = None) -> 
     return [alt for gold in golds if gold is not None for alt in (gold.split(alternatives) if alternatives else [gold])]
 
 
-def as_score(value: Any, owner: str, index: int) -> float | None:
+def as_score(value: object, owner: str, index: int) -> float | None:
     """A reward's output for one row as float or None; NaN is None, anything else non-numeric is an error."""
     if value is None:
         return None
@@ -75,7 +75,7 @@ def as_score(value: Any, owner: str, index: int) -> float | None:
                 f"{index}; expected a float or None. Hint: return float scores."
             )
     try:
-        value = float(value)
+        value = float(cast(SupportsFloat, value))  # int, float or a 0-d numeric numpy/torch scalar (checked above)
     except OverflowError:  # an int beyond float range
         raise RewardError(
             f"Reward {owner!r} returned an integer too large for a float for completion {index}; "

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rewardkit.api import compose
+from rewardkit.composition.composed import Composed
 from rewardkit.composition.spec import callable_path
 from rewardkit.core.distributed import is_main_process
 from rewardkit.core.errors import ConfigError, closest
@@ -97,7 +98,7 @@ def handoff_dir(stage: StageConfig) -> str:
     return str(stage.folder / ("merged" if stage.peft is not None else "final"))
 
 
-def reward_spec(stage: StageConfig, earlier: list[StageConfig], where: str) -> Any:
+def reward_spec(stage: StageConfig, earlier: list[StageConfig], where: str) -> dict[str, Any] | str | None:
     """The stage's `rewards:` with each reward model reference `"@name"` replaced by that earlier rm stage's model.
 
     Every parameter marked `ModelRef` is looked at (reward_model's `model`, a plugin's model). Resolved before any
@@ -132,11 +133,14 @@ def reward_spec(stage: StageConfig, earlier: list[StageConfig], where: str) -> A
     return spec.to_dict() if changed else stage.rewards
 
 
-def _compose_rewards(stage: StageConfig, where: str, spec: Any = None) -> Any:
+def _compose_rewards(stage: StageConfig, where: str, spec: dict[str, Any] | str | None = None) -> Composed | None:
     if stage.stage != "grpo":
         return None
+    source = stage.rewards if spec is None else spec
     try:
-        return compose(stage.rewards if spec is None else spec, name="reward")
+        if source is None:  # StageConfig's validator requires it for grpo; a model_construct()ed stage may lack it
+            raise ConfigError("stage grpo needs 'rewards'", hint="a compose spec, a spec file or a preset name.")
+        return compose(source, name="reward")
     except ConfigError as exc:
         raise exc.within(where, f"stage {stage.label!r}", "rewards") from None
 
