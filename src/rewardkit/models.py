@@ -18,12 +18,16 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rewardkit.composition.spec import ComposeSpec
 from rewardkit.core.errors import ConfigError
 from rewardkit.core.plugins import get_registry
 from rewardkit.core.validation import ModelRef, model_ref_fields, stage_ref
+
+if TYPE_CHECKING:
+    from rewardkit.api import Overrides, SpecSource
+    from rewardkit.composition.composed import Composed
 
 HUB_TIMEOUT = 4.0  # seconds one hub question may take (env REWARDKIT_HUB_TIMEOUT)
 MODEL_FILES = ("config.json", "adapter_config.json")
@@ -209,7 +213,7 @@ def check_spec_models(spec: ComposeSpec, where: str, last_hint: str, timeout: fl
 SCORING_HUB_TIMEOUT = 1.0
 
 
-def compose_checked(spec: Any, overrides: Any = None, name: str | None = None) -> Any:
+def compose_checked(spec: SpecSource, overrides: Overrides | None = None, name: str | None = None) -> Composed:
     """`compose(spec, overrides=...)` after every model the spec names was found to resolve (about a second).
 
     What `rewardkit score` and `select` use: a missing model is one line with the fix, as in training's preflight.

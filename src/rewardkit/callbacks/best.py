@@ -224,7 +224,14 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
                 "the checkpoint_inference callback with the same sidecar.",
             )
 
-    def inference_ready(self, args: Any, state: Any, path: Path, records: list[dict], metrics: dict | None) -> None:
+    def inference_ready(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        path: Path,
+        records: list[dict[str, Any]],
+        metrics: dict[str, float] | None,
+    ) -> None:
         """The partner's hand-over (every rank), right after it wrote `path`; metrics is None at a save."""
         result = self._score(args, state, records)
         if metrics is not None and result is not None:

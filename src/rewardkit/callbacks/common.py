@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rewardkit.core.distributed import process_info
-from rewardkit.core.errors import DataError
+from rewardkit.core.errors import ConfigError, DataError
 from rewardkit.core.fileio import atomic_write_json, read_json
 from rewardkit.core.paths import run_path, safe_child
 from rewardkit.core.validation import M, accept
 
 if TYPE_CHECKING:
+    from transformers import TrainingArguments
+
     from rewardkit.selection.checkpoints import CheckpointScore
 
 logger = logging.getLogger("rewardkit.callbacks")
@@ -86,15 +88,25 @@ def check_dirs(params: Any, owner: str, relative_only: tuple[str, ...] = (), run
             run_path(root, getattr(params, name), f"callback {owner!r}: {name}")
 
 
-def resolve_dir(args: Any, value: str | None, default: str, what: str) -> Path:
+def output_dir(args: TrainingArguments) -> str:
+    """`args.output_dir`: TrainingArguments fills it in (default trainer_output); hand-made args may lack it."""
+    if args.output_dir is None:
+        raise ConfigError(
+            "the Trainer's args.output_dir is not set",
+            hint="pass output_dir= to the trainer's config: the callbacks keep their folders inside it.",
+        )
+    return args.output_dir
+
+
+def resolve_dir(args: TrainingArguments, value: str | None, default: str, what: str) -> Path:
     """A folder parameter: an absolute path as given, a relative one under args.output_dir (never above it),
     None the run's `<args.output_dir>/<default>`."""
-    return run_path(args.output_dir, value, what) if value else Path(args.output_dir) / default
+    return run_path(output_dir(args), value, what) if value else Path(output_dir(args)) / default
 
 
-def sidecar_dir(args: Any, sidecar: str) -> Path:
+def sidecar_dir(args: TrainingArguments, sidecar: str) -> Path:
     """`<args.output_dir>/<sidecar>`, refusing names that leave the output folder."""
-    return safe_child(args.output_dir, sidecar, "sidecar")
+    return safe_child(output_dir(args), sidecar, "sidecar")
 
 
 def write_adapter_marker(folder: Path, step: int, epoch: float | None) -> None:

@@ -50,7 +50,14 @@ _RESERVED = tuple(dict.fromkeys((*RECORD_KEYS, *AUTO_FIELDS)))
 class InferenceListener(Protocol):
     """What `CheckpointInferenceCallback.subscribe` accepts (best_checkpoint is one)."""
 
-    def inference_ready(self, args: Any, state: Any, path: Path, records: list[dict], metrics: dict | None) -> None: ...
+    def inference_ready(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        path: Path,
+        records: list[dict[str, Any]],
+        metrics: dict[str, float] | None,
+    ) -> None: ...
 
 
 def load_rows(dataset: str | list[dict]) -> list[dict]:

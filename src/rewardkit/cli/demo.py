@@ -28,7 +28,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from rewardkit.api import compose
 from rewardkit.composition.scoring import score_rows
@@ -271,7 +271,7 @@ def run(
     output: str | Path = "rewardkit-demo",
     steps: int | None = None,
     quick: bool = False,
-    say: Callable[[str], Any] = print,
+    say: Callable[[str], object] = print,
     settings: DemoSettings | None = None,
     seed: int = SEED,
 ) -> DemoResult:

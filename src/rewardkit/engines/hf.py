@@ -142,7 +142,7 @@ def generate_texts(
     generation_kwargs: dict | None = None,
     use_chat_template: bool | None = None,
     share_prefix: bool = True,
-    progress: Callable[[int], Any] | None = None,
+    progress: Callable[[int], object] | None = None,
     synced_gpus: bool = False,
 ) -> list[str]:
     """Batched, left-padded generation (greedy unless generation_kwargs say otherwise) with the given (live)

@@ -210,7 +210,7 @@ class VLLMEngine:
         generation_kwargs: dict | None = None,
         use_chat_template: bool | None = None,
         adapter: str | Path | None = None,
-        progress: Callable[[int], Any] | None = None,
+        progress: Callable[[int], object] | None = None,
         **_ignored: Any,
     ) -> list[str]:
         """Completions of `prompts` (strings or chat messages), in order. `batch_size` / `share_prefix` of the hf

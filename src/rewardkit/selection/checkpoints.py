@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rewardkit.composition.composed import Composed
 from rewardkit.composition.scoring import score_rows, summarize
@@ -26,6 +26,9 @@ from rewardkit.selection.inference_files import (
     shared_row_ids,
 )
 from rewardkit.selection.training_reward import attach_training_reward, divergence
+
+if TYPE_CHECKING:
+    from rewardkit.api import Overrides, SpecSource
 
 SCORES_FILE = "scores.json"  # best_checkpoint's record in the inference folder; `select` reads its spec
 
@@ -219,7 +222,7 @@ def _spec_from_record(directory: Path) -> Any:
 
 def select(
     directory: str | Path,
-    spec: Any = None,
+    spec: SpecSource | None = None,
     labels: str | Path | None = None,
     *,
     aggregate: str = "corpus",
@@ -227,7 +230,7 @@ def select(
     greater_is_better: bool = True,
     names: list[str] | None = None,
     intersection: bool = False,
-    overrides: Any = None,
+    overrides: Overrides | None = None,
     policy: str = "best",
     bootstrap: int = 1000,
     seed: int = 0,

@@ -21,6 +21,7 @@ from rewardkit.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from rewardkit.composition.composed import Composed
+    from rewardkit.selection.checkpoints import CheckpointScore
 
 Policy = Literal["best", "earliest_tied"]
 POLICIES = ("best", "earliest_tied")
@@ -100,7 +101,7 @@ def _means(matrix: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_scores(
-    composed: Composed, checkpoints: Sequence[Any], aggregate: str, resamples: int, seed: int
+    composed: Composed, checkpoints: Sequence[CheckpointScore], aggregate: str, resamples: int, seed: int
 ) -> np.ndarray:
     """(checkpoints, resamples) score of each checkpoint on each paired resample (NaN = no score)."""
     if aggregate == "item":
@@ -120,8 +121,8 @@ def _percentiles(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarr
 
 def paired_bootstrap(
     composed: Composed,
-    checkpoints: Sequence[Any],
-    best: Any,
+    checkpoints: Sequence[CheckpointScore],
+    best: CheckpointScore,
     aggregate: str,
     *,
     resamples: int = 1000,
@@ -150,7 +151,9 @@ def paired_bootstrap(
     return out
 
 
-def choose(ordered: Sequence[Any], best: Any | None, intervals: dict[str, Interval], policy: str) -> Any | None:
+def choose(
+    ordered: Sequence[CheckpointScore], best: CheckpointScore | None, intervals: dict[str, Interval], policy: str
+) -> CheckpointScore | None:
     """The pick: `best` (argmax), or `earliest_tied` (the earliest, in step order, not significantly worse)."""
     if policy not in POLICIES:
         raise ConfigError(f"policy {policy!r} is not valid. Hint: best | earliest_tied.")
@@ -159,7 +162,7 @@ def choose(ordered: Sequence[Any], best: Any | None, intervals: dict[str, Interv
     return next((c for c in ordered if intervals.get(c.name) and intervals[c.name].tied_with_best), best)
 
 
-def tie_note(ordered: Sequence[Any], best: Any | None, aggregate: str) -> str | None:
+def tie_note(ordered: Sequence[CheckpointScore], best: CheckpointScore | None, aggregate: str) -> str | None:
     """A sentence when the top score is shared: with every score equal, a pick by score means nothing."""
     if best is None:
         return None
@@ -179,7 +182,7 @@ def tie_note(ordered: Sequence[Any], best: Any | None, aggregate: str) -> str | 
     )
 
 
-def check_bootstrap_params(resamples: Any, seed: Any, policy: Any) -> None:
+def check_bootstrap_params(resamples: object, seed: object, policy: object) -> None:
     """One error shape for the CLI and Python callers."""
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 0:
         raise ConfigError(

@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rewardkit.selection.checkpoints import CheckpointScore
 
 
 def _reward_entry(entry: dict) -> dict | None:
@@ -56,7 +59,7 @@ def read_log_history(run_dir: str | Path) -> list[dict]:
     return best
 
 
-def attach(checkpoints: Sequence[Any], log_history: Sequence[dict]) -> None:
+def attach(checkpoints: Sequence[CheckpointScore], log_history: Sequence[dict]) -> None:
     """Fill each checkpoint's train_reward / train_rewards from the log (left as is where nothing was logged)."""
     found = training_rewards(log_history, [c.step for c in checkpoints if c.step is not None])
     for c in checkpoints:
@@ -64,7 +67,7 @@ def attach(checkpoints: Sequence[Any], log_history: Sequence[dict]) -> None:
             c.train_reward, c.train_rewards = found[c.step]["reward"], found[c.step]["rewards"]
 
 
-def attach_training_reward(checkpoints: Sequence[Any], inference_dir: str | Path) -> None:
+def attach_training_reward(checkpoints: Sequence[CheckpointScore], inference_dir: str | Path) -> None:
     """`attach` from the trainer_state.json files of the run that holds `inference_dir` (its parent)."""
     history = read_log_history(Path(inference_dir).parent)
     if history:

@@ -19,7 +19,7 @@ def run(
     config: str | Path | dict,
     overrides: list[str] | None = None,
     smoke: bool = False,
-    say: Callable[[str], Any] | None = None,
+    say: Callable[[str], object] | None = None,
     resume: str | None = None,
     overwrite: bool = False,
     output: str | Path | None = None,

@@ -80,7 +80,7 @@ class EventLines(TrainerCallback):
     """One line per stage event (start, evaluation, save, end) for output that is not a terminal, where
     progress bars are off (a log file would otherwise get every bar update)."""
 
-    def __init__(self, label: str, say: Callable[[str], Any]) -> None:
+    def __init__(self, label: str, say: Callable[[str], object]) -> None:
         self.label, self.say = label, say
 
     def on_train_begin(

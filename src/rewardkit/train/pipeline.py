@@ -202,7 +202,7 @@ def prepare(
 
 
 def run_stage(
-    p: _Prepared, model: str, where: str, checkpoint: Path | None = None, say: Callable[[str], Any] | None = None
+    p: _Prepared, model: str, where: str, checkpoint: Path | None = None, say: Callable[[str], object] | None = None
 ) -> StageResult:
     """Train one prepared stage from `model` (continuing from `checkpoint`, a complete checkpoint-N, when given)
     and save final/ (and merged/ when it trained an adapter)."""
@@ -268,7 +268,7 @@ def run(
     config: str | Path | dict,
     overrides: list[str] | None = None,
     smoke: bool = False,
-    say: Callable[[str], Any] | None = None,
+    say: Callable[[str], object] | None = None,
     resume: str | None = None,
     overwrite: bool = False,
     output: str | Path | None = None,
@@ -306,7 +306,7 @@ def run_stages(
     where: str,
     resume: str | None = None,
     overwrite: bool = False,
-    say: Callable[[str], Any] = print,
+    say: Callable[[str], object] = print,
 ) -> list[StageResult]:
     """Check every stage (prepare), then train them in order; `@name` models resolve to earlier stages' outputs.
 

@@ -69,7 +69,7 @@ def finished_record(folder: Path) -> dict | None:
     return record if isinstance(record, dict) and isinstance(record.get("model"), str) else None
 
 
-def latest_complete(folder: Path, say: Callable[[str], Any]) -> Path | None:
+def latest_complete(folder: Path, say: Callable[[str], object]) -> Path | None:
     """The newest complete checkpoint-N of `folder`; each newer incomplete one is named in one line."""
     for path in reversed(checkpoints(folder).values()):
         reason = incomplete_reason(path)
@@ -79,7 +79,7 @@ def latest_complete(folder: Path, say: Callable[[str], Any]) -> Path | None:
     return None
 
 
-def set_aside_incomplete(folder: Path, after: int, say: Callable[[str], Any]) -> None:
+def set_aside_incomplete(folder: Path, after: int, say: Callable[[str], object]) -> None:
     """Move checkpoints newer than the resumed one to incomplete/ (the Trainer would save into them again)."""
     for step, path in checkpoints(folder).items():
         if step > after:
@@ -155,7 +155,7 @@ def in_use(owner: dict) -> str:
 
 
 @contextmanager
-def locked(folder: Path, say: Callable[[str], Any]) -> Iterator[None]:
+def locked(folder: Path, say: Callable[[str], object]) -> Iterator[None]:
     """Hold `folder`'s lock (created with O_EXCL; a dead owner's lock is taken over with one line). A folder made
     for the lock and still empty at the end (a config error) is removed again."""
     made = [p for p in (folder, *folder.parents) if not p.exists()]  # leaf first
@@ -197,7 +197,7 @@ def locked(folder: Path, say: Callable[[str], Any]) -> Iterator[None]:
 
 
 @contextmanager
-def locked_all(folders: list[Path], say: Callable[[str], Any]) -> Iterator[None]:
+def locked_all(folders: list[Path], say: Callable[[str], object]) -> Iterator[None]:
     """Hold the locks of several folders (a pipeline's stages) at once."""
     with ExitStack() as stack:
         for folder in dict.fromkeys(folders):
@@ -205,7 +205,7 @@ def locked_all(folders: list[Path], say: Callable[[str], Any]) -> Iterator[None]
         yield
 
 
-def overwrite(folder: Path, say: Callable[[str], Any]) -> None:
+def overwrite(folder: Path, say: Callable[[str], object]) -> None:
     """Delete a run from `folder` (everything but the lock), saying so; refuses the working directory's ancestors."""
     here = Path.cwd().resolve()
     resolved = folder.resolve()

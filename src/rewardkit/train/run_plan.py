@@ -52,7 +52,12 @@ def _explicit(stage: StageConfig) -> Any:
 
 
 def plan_stages(
-    stages: list[StageConfig], where: str, resume: str | None, fresh: bool, say: Callable[[str], Any], main: bool = True
+    stages: list[StageConfig],
+    where: str,
+    resume: str | None,
+    fresh: bool,
+    say: Callable[[str], object],
+    main: bool = True,
 ) -> dict[str, StagePlan]:
     """Each stage's plan; `resume` is LATEST or a checkpoint path; `fresh` (--overwrite) deletes earlier runs.
 

@@ -378,7 +378,7 @@ def prepare_output(root: Path) -> None:
 
 
 def smoke_setup(
-    stages: list[StageConfig], root: str, where: str, say: Callable[[str], Any], output: str | Path | None = None
+    stages: list[StageConfig], root: str, where: str, say: Callable[[str], object], output: str | Path | None = None
 ) -> tuple[list[StageConfig], str]:
     """Swap the stages for their smoke version, empty the smoke output folder and print what changed.
 
