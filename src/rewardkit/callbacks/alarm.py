@@ -15,12 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from rewardkit.callbacks.common import logger, scored_step
+from rewardkit.callbacks.params import BestCheckpointParams
 from rewardkit.core.errors import ConfigError
 from rewardkit.selection.checkpoints import CheckpointScore, decide
 from rewardkit.selection.training_reward import attach, divergence
 
 
-def check_alarm_params(p: Any) -> None:
+def check_alarm_params(p: BestCheckpointParams) -> None:
     """The best_checkpoint parameters that only make sense together."""
     if p.divergence_stop and p.divergence_warn is None:
         raise ConfigError(

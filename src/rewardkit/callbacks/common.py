@@ -16,6 +16,7 @@ from rewardkit.core.paths import run_path, safe_child
 from rewardkit.core.validation import M, accept
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from transformers import TrainingArguments
 
     from rewardkit.selection.checkpoints import CheckpointScore
@@ -77,7 +78,9 @@ def has_adapter(model: Any) -> bool:
     return isinstance(model, PeftModel)
 
 
-def check_dirs(params: Any, owner: str, relative_only: tuple[str, ...] = (), run_dirs: tuple[str, ...] = ()) -> None:
+def check_dirs(
+    params: BaseModel, owner: str, relative_only: tuple[str, ...] = (), run_dirs: tuple[str, ...] = ()
+) -> None:
     """Refuse bad folder parameters at construction, before any training: `relative_only` ones must be plain
     names inside the run, `run_dirs` ones inside it unless absolute."""
     root = "the run folder (args.output_dir)"  # not known yet: only the names are checked, the paths dropped

@@ -29,7 +29,7 @@ import sys
 import threading
 import warnings
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 import typer
 from rich.console import Console
@@ -70,6 +70,7 @@ class _PipeClosed(Exception):
     """stdout was closed by the reader; raised instead of BrokenPipeError so typer does not turn it into exit 1."""
 
 
+# ctx: Any below: typer 0.29 types it with its private vendored click (typer._click), earlier typers with click's.
 class Command(TyperCommand):
     """Usage line shows a required argument as `SPEC`, not typer's `{SPEC}`."""
 
@@ -173,7 +174,12 @@ def quiet_third_party() -> None:
         return
 
     def showwarning(
-        message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
     ) -> None:
         if _is_own(_emitting_module()):
             show(message, category, filename, lineno, file, line)

@@ -212,7 +212,7 @@ def claim_output_dir(
     return root
 
 
-def nonfinite_path(obj: Any, where: str = "$") -> str | None:
+def nonfinite_path(obj: object, where: str = "$") -> str | None:
     """Dotted key path (from `where`) of the first NaN/Infinity float in JSON-like `obj`, or None."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return where
@@ -235,7 +235,7 @@ def nulls_for_nonfinite(obj: Any) -> Any:
     return obj
 
 
-def dumps_strict(obj: Any, indent: int | None = None) -> str:
+def dumps_strict(obj: object, indent: int | None = None) -> str:
     """JSON text that strict parsers accept: DataError on NaN/Infinity instead of writing them."""
     try:
         return json.dumps(obj, ensure_ascii=False, indent=indent, allow_nan=False)
@@ -249,7 +249,7 @@ def dumps_strict(obj: Any, indent: int | None = None) -> str:
         ) from None
 
 
-def atomic_write_json(path: str | Path, data: Any) -> Path:
+def atomic_write_json(path: str | Path, data: object) -> Path:
     """Atomically write `data` as indented strict UTF-8 JSON."""
     try:
         text = dumps_strict(data, indent=2)

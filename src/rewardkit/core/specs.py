@@ -257,7 +257,7 @@ def read_chat_template(value: str, where: str = "chat_template") -> str:
     return text
 
 
-def check_shape(data: Any, where: str) -> None:
+def check_shape(data: object, where: str) -> None:
     """Refuse a parsed document deeper than MAX_DEPTH or with more than MAX_NODES values (without recursion)."""
     stack = [(data, 0)]
     count = 0

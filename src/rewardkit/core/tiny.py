@@ -183,7 +183,7 @@ def save_tiny_classifier(path: str | Path, extra_chars: str = "", **model_kwargs
 TEXT_SUFFIXES = (".jsonl", ".json", ".txt", ".csv", ".tsv")
 
 
-def strings_in(value: Any) -> list[str]:
+def strings_in(value: object) -> list[str]:
     """Every string inside a JSON-like value (dict values, list items), found without recursion."""
     out: list[str] = []
     stack = [value]

@@ -180,7 +180,7 @@ def check_into(rows: list[dict], parts: list[str], where: str = "input") -> None
                 )
 
 
-def set_field(row: dict, parts: list[str], value: Any) -> dict:
+def set_field(row: dict, parts: list[str], value: object) -> dict:
     """A deep copy of `row` with `value` at the dotted path (intermediate objects created; null replaced)."""
     out = copy.deepcopy(row)
     node = out

@@ -10,7 +10,7 @@ import math
 import numbers
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Union
+from typing import Any, SupportsFloat, Union
 
 from rewardkit.core.errors import DataError
 
@@ -103,7 +103,7 @@ def _gold_text(value: Any) -> str | None:
     raise TypeError
 
 
-def float_text(value: Any) -> str:
+def float_text(value: SupportsFloat) -> str:
     """The shortest text that reads back as this float at its own precision: the number the user wrote.
 
     numpy's str() of a numpy float is that text for the value's own type (float16/32/64), while widening it to a
@@ -121,7 +121,7 @@ def float_text(value: Any) -> str:
     return repr(float(value))
 
 
-def reference_item(value: Any, index: int, column: str) -> Reference:
+def reference_item(value: object, index: int, column: str) -> Reference:
     """One row's reference: a string, a list of golds, or None (missing/NaN: the row is not applicable)."""
     try:
         return _gold_text(value)

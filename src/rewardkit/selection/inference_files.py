@@ -72,7 +72,7 @@ def _check_one_file_per_step(paths: list[Path]) -> None:
 
 
 # --- writing -------------------------------------------------------------------------------------------------
-def make_record(row_id: Any, prompt: Any, text: str, columns: dict[str, Any]) -> dict:
+def make_record(row_id: object, prompt: object, text: str, columns: dict[str, Any]) -> dict:
     """One step-file record: id, prompt, the generated text, then the copied columns."""
     return {"id": row_id, "prompt": prompt, TEXT_FIELD: text, **columns}
 

@@ -10,12 +10,12 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from rewardkit.core.errors import ConfigError, closest
 from rewardkit.core.fileio import nonfinite_path
 from rewardkit.core.specs import load_file, parse_assignment, read_chat_template
-from rewardkit.core.validation import REF_PREFIX, Params, duplicates, stage_ref  # noqa: F401 (REF_PREFIX re-exported)
+from rewardkit.core.validation import REF_PREFIX, M, Params, duplicates, stage_ref  # noqa: F401 (REF_PREFIX re-exported)
 from rewardkit.core.validation import validate as _validate
 
 STAGE_FILE = (
@@ -248,7 +248,7 @@ def _is_preset(value: Any) -> bool:
     return isinstance(value, str) and stage_ref(value) is None or (isinstance(value, dict) and "preset" in value)
 
 
-def validate(model: type[BaseModel], data: Any, where: str, prefix: str = "") -> Any:
+def validate(model: type[M], data: object, where: str, prefix: str = "") -> M:
     """The shared validator with the config's hint."""
     return _validate(model, data, where, prefix=prefix, hint=CONFIG_HINT)
 
@@ -267,7 +267,7 @@ def _deep_merge(base: dict, top: dict) -> dict:
 _YAML_BOOLS = {True: "on, yes, true, y", False: "off, no, false, n"}
 
 
-def non_text_key(data: Any, path: str = "") -> str | None:
+def non_text_key(data: object, path: str = "") -> str | None:
     """A message for the first mapping key that is not text (where it is and what YAML made of it), or None."""
     stack = [(data, path)]
     while stack:

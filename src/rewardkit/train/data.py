@@ -13,6 +13,8 @@ from rewardkit.train.config import DatasetSpec, StageConfig
 if TYPE_CHECKING:
     from datasets import Dataset
 
+    from rewardkit.composition.composed import Composed
+
 LOCAL_SUFFIXES = (".json", ".jsonl", ".parquet")
 # What each stage's TRL trainer reads; SFT accepts any one of its forms.
 SFT_FORMS = (("messages",), ("prompt", "completion"), ("text",))
@@ -142,7 +144,7 @@ def _chat(ds: Dataset, spec: DatasetSpec) -> Dataset:
     return ds.map(wrap)
 
 
-def reference_columns(composed: Any) -> dict[str, list[str]]:
+def reference_columns(composed: Composed) -> dict[str, list[str]]:
     """Dataset columns the composed reward reads as references: {column: [aliases]}."""
     needed: dict[str, list[str]] = {}
     for alias, reward in getattr(composed, "components", {}).items():

@@ -42,7 +42,7 @@ def message(where: str, label: str, key: str, value: str, why: str) -> str:
 
 
 # --- models named inside reward specs (found through ModelRef fields: rewardkit.models) -------------------------
-def load_spec_quietly(spec: Any) -> ComposeSpec | None:
+def load_spec_quietly(spec: dict[str, Any] | str) -> ComposeSpec | None:
     """A compose spec, normalised (preset, file or dict), or None when it cannot be read (reported later)."""
     if spec is None or spec == "@rewards":
         return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ConfigDict
 
@@ -43,7 +43,10 @@ class StageRecord(Params):
     config: StageConfig
 
 
-def absolute_if_local(value: Any) -> Any:
+T = TypeVar("T")
+
+
+def absolute_if_local(value: T) -> T | str:
     """An absolute path for a string naming an existing file or folder; anything else (a hub id) unchanged."""
     if isinstance(value, str) and value and not value.startswith("@") and os.path.exists(value):
         return os.path.abspath(value)
@@ -85,7 +88,7 @@ def read_stage_record(path: str | Path) -> StageRecord:
     return validate_record(read_json(path), str(path))
 
 
-def validate_record(data: Any, where: str) -> StageRecord:
+def validate_record(data: object, where: str) -> StageRecord:
     """Validate the parsed JSON of a stage record."""
     if isinstance(data, dict) and isinstance(data.get("config"), dict):
         validate(StageConfig, data["config"], where, prefix="config")  # the config's own messages and hint

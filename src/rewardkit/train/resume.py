@@ -16,7 +16,7 @@ import socket
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 from rewardkit.core.errors import ConfigError
 from rewardkit.train.config import STAGE_FILE
@@ -89,7 +89,7 @@ def set_aside_incomplete(folder: Path, after: int, say: Callable[[str], object])
             say(f"resume: moved {path} (newer than the resumed checkpoint) to {target}.")
 
 
-def checkpoint_arg(value: Any, folder: Path, where: str, label: str) -> Path:
+def checkpoint_arg(value: object, folder: Path, where: str, label: str) -> Path:
     """A `--resume PATH` / trainer.resume_from_checkpoint value checked: a complete checkpoint folder."""
     path = Path(str(value)).expanduser()
     if not path.is_dir():
