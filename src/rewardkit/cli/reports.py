@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from rich.console import Console
 from rich.table import Table
@@ -12,7 +12,10 @@ from rich.text import Text
 from rewardkit.cli.console import print_table
 
 if TYPE_CHECKING:  # the selection modules load with `rewardkit select`, not with every command
+    from pathlib import Path
+
     from rewardkit.selection.checkpoints import Selection
+    from rewardkit.train.pipeline import StageResult
 
 
 def fmt(value: Optional[float]) -> str:
@@ -84,7 +87,9 @@ def print_selection(console: Console, err: Console, result: Selection, divergenc
         )
 
 
-def print_train_results(console: Console, config: Any, results: list, say: Callable[[str], None]) -> None:
+def print_train_results(
+    console: Console, config: str | Path, results: list[StageResult], say: Callable[[str], None]
+) -> None:
     """The table of trained stages, then what each run found (`train.summary`)."""
     from rewardkit.train.summary import summary_lines
 

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from rewardkit.core.errors import ConfigError
 from rewardkit.rewards.base import Reward, RewardParams
+from rewardkit.rewards.inputs import Reference
 
 HINT = "def my_reward(completions, **kwargs): return [float(...) for c in completions]"
 
@@ -103,7 +104,9 @@ class FunctionReward(Reward):
             params = params.model_copy(update={"name": default_name})
         super().__init__(params, **kwargs)
 
-    def score_batch(self, completions: list[str], references: Any, **context: Any) -> list[float | None]:
+    def score_batch(
+        self, completions: list[str], references: list[Reference] | None, **context: Any
+    ) -> list[float | None]:
         result = self.func(completions=completions, **context)
         return _run_coroutine(result) if self.is_async or inspect.isawaitable(result) else result
 

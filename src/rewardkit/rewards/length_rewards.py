@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from rewardkit.core.errors import DataError
 from rewardkit.rewards.base import Reward, RewardParams
+from rewardkit.rewards.inputs import Reference
 
 
 class Brevity(Reward):
@@ -43,7 +44,9 @@ class Brevity(Reward):
                 raise ValueError("soft_overlong needs 0 < cache <= max_length (e.g. cache=max_length // 4)")
             return self
 
-    def score_batch(self, completions: list[str], references: Any, **context: Any) -> list[float | None]:
+    def score_batch(
+        self, completions: list[str], references: list[Reference] | None, **context: Any
+    ) -> list[float | None]:
         if self.params.unit == "tokens":
             ids = context.get("completion_ids")
             if ids is None:

@@ -19,6 +19,7 @@ from pydantic import Field
 from rewardkit.core.errors import ConfigError, DataError
 from rewardkit.core.validation import ModelRef, stage_ref
 from rewardkit.rewards.base import Reward, RewardParams
+from rewardkit.rewards.inputs import Reference
 from rewardkit.rewards.models import MODELS, length_batches, resolve_device
 
 FAMILY = "reward_model"  # this module's models in the shared cache
@@ -261,7 +262,9 @@ class RewardModel(Reward):
         example = {"messages": turns + self._messages(item, part)}
         return apply_chat_template(example, tokenizer, **(self.params.chat_template_kwargs or {}))["text"]
 
-    def score_batch(self, completions: list[str], references: Any, **context: Any) -> list[float | None]:
+    def score_batch(
+        self, completions: list[str], references: list[Reference] | None, **context: Any
+    ) -> list[float | None]:
         import torch
 
         tokenizer, model = self.model()

@@ -5,11 +5,12 @@ Light package: torch, transformers, trl and peft are imported only when a run st
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from rewardkit.train.config import StageConfig
     from rewardkit.train.pipeline import StageResult
 
 __all__ = ["finish_distributed", "load", "run"]
@@ -36,7 +37,7 @@ def run(
     return _run(config, overrides, smoke=smoke, say=say, resume=resume, overwrite=overwrite, output=output)
 
 
-def load(config: str | Path | dict, overrides: list[str] | None = None) -> list[Any]:
+def load(config: str | Path | dict, overrides: list[str] | None = None) -> list[StageConfig]:
     """The validated stage configs of a file or dict, without running anything."""
     from rewardkit.train.config import load_stages
 

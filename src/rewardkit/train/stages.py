@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rewardkit.api import get_callback
 from rewardkit.callbacks import link_callbacks
@@ -15,6 +15,13 @@ from rewardkit.core.specs import read_chat_template
 from rewardkit.core.validation import validate
 from rewardkit.train.config import QuantizationSpec, StageConfig
 from rewardkit.train.preflight import loading
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import BitsAndBytesConfig, Trainer, TrainingArguments
+
+    from rewardkit.composition.composed import Composed
 
 # stage -> (TRL config class, TRL trainer class), imported lazily by name.
 TRL_CLASSES = {
@@ -106,7 +113,7 @@ def on_terminal() -> bool:
         return False
 
 
-def build_args(stage: StageConfig, where: str, extra: dict | None = None) -> Any:
+def build_args(stage: StageConfig, where: str, extra: dict | None = None) -> TrainingArguments:
     """The stage's TRL config object (report_to 'none' and, without CUDA, fp32 unless set; progress bars only
     on a terminal)."""
     config_cls, _ = trl_classes(stage.stage)
@@ -130,7 +137,7 @@ def build_args(stage: StageConfig, where: str, extra: dict | None = None) -> Any
         ) from None
 
 
-def lora_config(stage: StageConfig) -> Any:
+def lora_config(stage: StageConfig) -> LoraConfig | None:
     """A peft LoraConfig with the task type the stage needs, or None."""
     if stage.peft is None:
         return None
@@ -148,7 +155,7 @@ def lora_config(stage: StageConfig) -> Any:
     )
 
 
-def quantization_config(spec: QuantizationSpec | None) -> Any:
+def quantization_config(spec: QuantizationSpec | None) -> BitsAndBytesConfig | None:
     """A transformers BitsAndBytesConfig, or None."""
     if spec is None:
         return None
@@ -189,13 +196,23 @@ def build_callbacks(stage: StageConfig, where: str, substitutions: dict[str, Any
 
 
 def build_trainer(
-    stage: StageConfig, model: str, train_ds: Any, eval_ds: Any, callbacks: list, where: str, rewards: Any = None
-) -> Any:
+    stage: StageConfig,
+    model: str,
+    train_ds: Dataset,
+    eval_ds: Dataset | None,
+    callbacks: list,
+    where: str,
+    rewards: Composed | None = None,
+) -> Trainer:
     """The TRL trainer of the stage; the model is loaded by TRL from `model` (path or hub id)."""
     _, trainer_cls = trl_classes(stage.stage)
     extra: dict[str, Any] = {}
     kwargs: dict[str, Any] = {}
     if stage.stage == "grpo":
+        if rewards is None:  # prepare() composes them for every grpo stage
+            raise ConfigError(
+                f"stage {stage.label!r}: a grpo trainer needs the composed rewards", hint="pass rewards=."
+            )
         # reward_funcs + reward_processing_classes: a plain reward model goes to TRL's own reward-model path.
         reward_kwargs, weights = rewards.to_trl_kwargs()
         extra["reward_weights"] = weights

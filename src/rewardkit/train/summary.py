@@ -6,9 +6,14 @@ Read from the Trainer's own state (metric_for_best_model) and, without one, from
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rewardkit.selection.checkpoints import pick_best
+
+if TYPE_CHECKING:
+    from transformers import TrainerState, TrainingArguments
+
+    from rewardkit.train.pipeline import StageResult
 
 
 def _number(value: Any) -> float | None:
@@ -36,7 +41,7 @@ def _training_side(chooser: Any, best_step: int | None, last_step: int | None) -
     }
 
 
-def best_of(state: Any, args: Any, callbacks: list) -> dict[str, Any]:
+def best_of(state: TrainerState, args: TrainingArguments, callbacks: list) -> dict[str, Any]:
     """StageResult's metric, best_step, best_score, best_dir, last_step and last_score fields, and beside them
     the training reward at those steps and the reward-hacking alarm (from a best_checkpoint callback)."""
     chooser = next((cb for cb in callbacks if hasattr(cb, "best_dir_state") and hasattr(cb, "checkpoints")), None)
@@ -73,7 +78,7 @@ def best_of(state: Any, args: Any, callbacks: list) -> dict[str, Any]:
     }
 
 
-def summary_lines(result: Any, config: str) -> list[str]:
+def summary_lines(result: StageResult, config: str) -> list[str]:
     """The end-of-run block of one stage: what it found and the command that uses it."""
     head = f"{result.name} ({result.stage}): {result.steps} steps"
     if result.reused:
