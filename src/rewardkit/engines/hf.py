@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import copy
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import transformers
 
 from rewardkit.engines.prompts import render_prompts
+
+if TYPE_CHECKING:
+    from transformers import GenerationConfig, PreTrainedTokenizerBase
 
 # generate()'s KV-cache argument: transformers 5.24 renamed `past_key_values` to `cache` (the old name warns and
 # goes away later); 5.23 and older refuse `cache` ("model_kwargs are not used"), measured with 5.23.0.
@@ -18,14 +21,14 @@ _CACHE_KWARG = (
 )
 
 
-def can_generate(model: Any) -> bool:
+def can_generate(model: object) -> bool:
     """Whether `model.generate` can produce text (False for sequence-classification models)."""
     check = getattr(model, "can_generate", None)
     return bool(check()) if callable(check) else hasattr(model, "generate")
 
 
 @contextmanager
-def generation_mode(model: Any, tokenizer: Any) -> Iterator[None]:
+def generation_mode(model: Any, tokenizer: PreTrainedTokenizerBase) -> Iterator[None]:
     """Eval mode, no activation checkpointing, left padding; every flag restored exactly afterwards."""
     modes = [(m, m.training) for m in model.modules()]
     # Toggle the per-layer flags instead of *_disable()/*_enable(): re-enabling could not restore the
@@ -55,7 +58,7 @@ def generation_mode(model: Any, tokenizer: Any) -> Iterator[None]:
 
 
 @contextmanager
-def root_unsharded(model: Any) -> Iterator[None]:
+def root_unsharded(model: object) -> Iterator[None]:
     """FSDP: hold the root module's own parameters (embeddings, head, norm) gathered while generating.
 
     `generate` calls the inner model's forward, not the root's (a PeftModel or an FSDP1 wrapper sharded whole),
@@ -80,7 +83,9 @@ def root_unsharded(model: Any) -> Iterator[None]:
         model.reshard()
 
 
-def generation_config(model: Any, tokenizer: Any, max_new_tokens: int, overrides: dict) -> Any:
+def generation_config(
+    model: object, tokenizer: PreTrainedTokenizerBase, max_new_tokens: int, overrides: dict
+) -> GenerationConfig:
     """The model's generation config made greedy (unless overridden), one sequence per prompt."""
     from transformers import GenerationConfig
 
@@ -134,7 +139,7 @@ def _prefix_cache(model: Any, prefix: list[int], device: Any, config: Any) -> An
 
 def generate_texts(
     model: Any,
-    tokenizer: Any,
+    tokenizer: PreTrainedTokenizerBase,
     prompts: list,
     *,
     batch_size: int = 16,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from rewardkit.core.errors import ConfigError, DataError
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
-def render_prompts(tokenizer: Any, prompts: list, use_chat_template: bool | None) -> tuple[list[str], bool]:
+
+def render_prompts(
+    tokenizer: PreTrainedTokenizerBase, prompts: list, use_chat_template: bool | None
+) -> tuple[list[str], bool]:
     """Prompt texts and whether they went through the chat template (then special tokens are in them).
 
     Like TRL: chat-message prompts use the template, string prompts are used as they are, unless
@@ -30,7 +35,7 @@ def render_prompts(tokenizer: Any, prompts: list, use_chat_template: bool | None
                 "Hint: use_chat_template=None, or string prompts."
             )
         return list(prompts), False
-    texts = []
+    texts: list[str] = []
     for i, prompt in enumerate(prompts):
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
         if not isinstance(messages, list):
@@ -38,5 +43,6 @@ def render_prompts(tokenizer: Any, prompts: list, use_chat_template: bool | None
                 f"checkpoint_inference: prompt {i} is {type(prompt).__name__}. Hint: a string or a "
                 "list of {'role', 'content'} messages."
             )
-        texts.append(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+        # tokenize=False returns the text; transformers' annotation does not narrow on it
+        texts.append(cast(str, tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)))
     return texts, True

@@ -7,13 +7,14 @@ import os
 import pickle
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rewardkit.core.errors import ConfigError
 from rewardkit.models import TOKENIZER_FILES, cached, is_hub_id, offline
 
 if TYPE_CHECKING:
     import torch
+    from transformers import PreTrainedTokenizerBase
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -93,7 +94,7 @@ def resolve_device(device: str) -> str:
     raise ConfigError(f"--device {device!r}: expected auto, cpu or cuda (cuda:N). Hint: --device auto.")
 
 
-def resolve_dtype(dtype: str, device: str) -> Any:
+def resolve_dtype(dtype: str, device: str) -> torch.dtype | str:
     """A torch dtype; `auto` = float32 on CPU and the checkpoint's own dtype on a GPU."""
     import torch
 
@@ -117,7 +118,9 @@ def unsafe_weights_error(what: str, exc: Exception) -> ConfigError:
     )
 
 
-def load_tokenizer(tokenizer: Any, adapter_dir: Path | None, source: str, local_only: bool) -> Any:
+def load_tokenizer(
+    tokenizer: str | os.PathLike[str] | None, adapter_dir: Path | None, source: str, local_only: bool
+) -> PreTrainedTokenizerBase:
     """The tokenizer from `tokenizer`, else the adapter folder when it holds one (lora_save and Trainer.save_model
     save it there), else the model `source`; a failed load is one ConfigError."""
     from transformers import AutoTokenizer
@@ -142,7 +145,7 @@ def load_model_for_inference(
     device: str = "auto",
     dtype: str = "auto",
     tokenizer: str | Path | None = None,
-) -> tuple[Any, Any]:
+) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """(model in eval mode on `device`, tokenizer) from a local folder or a cached hub id, plus a LoRA adapter.
 
     The adapter is applied unmerged, as during training (so outputs match what `checkpoint_inference` scored).
