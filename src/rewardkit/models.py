@@ -26,6 +26,8 @@ from rewardkit.core.plugins import get_registry
 from rewardkit.core.validation import ModelRef, model_ref_fields, stage_ref
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from rewardkit.api import Overrides, SpecSource
     from rewardkit.composition.composed import Composed
 
@@ -160,7 +162,7 @@ class NamedModel:
         return stage_ref(self.value)
 
 
-def reward_params(use: Any) -> Any:
+def reward_params(use: object) -> type[BaseModel] | None:
     """The Params model of the registered reward `use` (None: unknown name, a callable, a plain function)."""
     if not isinstance(use, str):
         return None
@@ -176,6 +178,8 @@ def reward_params(use: Any) -> Any:
 def entry_models(alias: str, entry: dict) -> list[NamedModel]:
     """Every model one normalised reward entry names (a ModelRef field's default model included)."""
     params = reward_params(entry.get("use"))
+    if params is None:  # unknown name, a callable, a plain function: no ModelRef fields
+        return []
     out = []
     for field, ref in model_ref_fields(params).items():
         value = entry.get(field)

@@ -9,7 +9,10 @@ with `synced_gpus=True` (a rank that finished keeps joining the all-gathers), an
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers import TrainingArguments
 
 
 def sharded_model(model: Any) -> str | None:
@@ -28,7 +31,7 @@ def sharded_model(model: Any) -> str | None:
     return None
 
 
-def sharded_training(args: Any, model: Any = None) -> str | None:
+def sharded_training(args: TrainingArguments, model: Any = None) -> str | None:
     """'FSDP' or 'DeepSpeed ZeRO-3' when parameters are sharded (by the model, else the run's settings)."""
     kind = sharded_model(model)
     if kind is not None:

@@ -18,6 +18,7 @@ from rewardkit.core.errors import ConfigError, RewardkitError
 from rewardkit.core.fileio import read_json
 from rewardkit.models import compose_checked
 from rewardkit.selection.inference_files import (
+    InferenceFile,
     find_inference_files,
     join_labels,
     keep_rows,
@@ -262,7 +263,7 @@ def select(
         if intersection:
             ids[f"the labels {Path(labels).name}"] = list(label_map)
 
-    def scored(f: Any, shared: set[str]) -> CheckpointScore:
+    def scored(f: InferenceFile, shared: set[str]) -> CheckpointScore:
         rows, dropped = keep_rows(f.rows, shared)
         if label_map is not None:
             rows = join_labels(rows, label_map, str(f.path), str(labels), f.completion_key)

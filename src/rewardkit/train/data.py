@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rewardkit.api import build
 from rewardkit.core.errors import ConfigError, DataError
@@ -119,7 +119,10 @@ def map_columns(ds: Dataset, columns: dict[str, str], where: str) -> Dataset:
     return ds.rename_columns({src: dst for src, dst in columns.items() if src != dst})
 
 
-def chat_prompt(prompt: Any, chat: bool, system_prompt: str | None) -> Any:
+P = TypeVar("P")  # a prompt: a string, or chat messages left as they are
+
+
+def chat_prompt(prompt: P, chat: bool, system_prompt: str | None) -> P | list[dict[str, str]]:
     """A string prompt as chat messages (system prompt first) when `chat` or `system_prompt` is set; chat-message
     prompts are left as they are. Training data and `rewardkit generate` wrap prompts with this one function."""
     if not (chat or system_prompt) or not isinstance(prompt, str):

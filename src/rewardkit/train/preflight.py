@@ -52,9 +52,9 @@ def load_spec_quietly(spec: dict[str, Any] | str) -> ComposeSpec | None:
         return None
 
 
-def spec_sources(stage: StageConfig) -> list[tuple[str, Any]]:
+def spec_sources(stage: StageConfig) -> list[tuple[str, dict[str, Any] | str]]:
     """(config key, compose spec) of the stage's rewards and of its callbacks' `spec` parameters."""
-    out: list[tuple[str, Any]] = []
+    out: list[tuple[str, dict[str, Any] | str]] = []
     if stage.rewards is not None:
         out.append(("rewards", stage.rewards))
     for i, cb in enumerate(stage.callbacks):
