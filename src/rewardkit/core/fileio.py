@@ -12,7 +12,6 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from rewardkit.core.errors import ConfigError, DataError
 
@@ -224,7 +223,7 @@ def nonfinite_path(obj: object, where: str = "$") -> str | None:
     return None
 
 
-def nulls_for_nonfinite(obj: Any) -> Any:
+def nulls_for_nonfinite(obj: object) -> object:
     """A copy of JSON-like data with NaN/Infinity floats as None (inputs may hold them; strict JSON cannot)."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
