@@ -111,7 +111,8 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
             raise ConfigError(
                 f"callback 'best_checkpoint': best_dir: {p.best_dir!r} is also the "
                 f"{taken[os.path.normpath(p.best_dir)]} folder, which copying the best adapter would "
-                "replace. Hint: keep best_dir: best."
+                "replace.",
+                hint="keep best_dir: best.",
             )
         self.composed = compose(p.spec)
         # recorded in scores.json, so `rewardkit select` can rescore alike (inline callables as module:name)
@@ -135,14 +136,14 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
             return
         if self.partner is not None:
             raise ConfigError(
-                "best_checkpoint is already linked to another checkpoint_inference. Hint: one "
-                "partner each; give the other pair its own sidecar."
+                "best_checkpoint is already linked to another checkpoint_inference.",
+                hint="one partner each; give the other pair its own sidecar.",
             )
         if os.path.normpath(inference.params.sidecar) != os.path.normpath(self.params.sidecar):
             raise ConfigError(
                 f"best_checkpoint (sidecar={self.params.sidecar!r}) cannot link to a "
-                f"checkpoint_inference writing sidecar={inference.params.sidecar!r}. Hint: give both "
-                "the same sidecar."
+                f"checkpoint_inference writing sidecar={inference.params.sidecar!r}.",
+                hint="give both the same sidecar.",
             )
         self.partner = inference
         inference.subscribe(self)
@@ -167,13 +168,15 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
             raise ConfigError(
                 f"best_checkpoint: greater_is_better={self.params.greater_is_better} but the "
                 f"Trainer's greater_is_better={args.greater_is_better}; they would pick different "
-                "checkpoints. Hint: set both the same."
+                "checkpoints.",
+                hint="set both the same.",
             )
         if self.partner is not None and not self.partner.generates_at("evaluate", step):
             raise ConfigError(
                 f"best_checkpoint: metric_for_best_model={args.metric_for_best_model!r} needs its "
-                f"checkpoint_inference to generate at evaluation, but it has on="
-                f"{self.partner.params.on!r}. Hint: on='evaluate' or 'both'."
+                "checkpoint_inference to generate at evaluation, but it has on="
+                f"{self.partner.params.on!r}.",
+                hint="on='evaluate' or 'both'.",
             )
 
     # --- events ------------------------------------------------------------------------------------------
@@ -202,7 +205,8 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
             raise ConfigError(
                 f"best_checkpoint: metric_for_best_model={args.metric_for_best_model!r} but no "
                 f"{step_file_name(state.global_step)} in {self._sidecar(args)} when best_checkpoint "
-                f"evaluated. Hint: {_LINK_HINT}."
+                "evaluated.",
+                hint=f"{_LINK_HINT}.",
             )
 
     def on_save(self, args, state, control, **kwargs):

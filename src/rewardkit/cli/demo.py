@@ -236,8 +236,8 @@ def prepare_output(out: Path) -> Path:
             kind = f"a symlink to {os.path.realpath(entry)}" if entry.is_symlink() else "not a folder"
             raise ConfigError(
                 f"--output {out}: {entry} is {kind}, which the demo did not write; it empties and "
-                "rewrites that folder and would write through it. Hint: remove it, or pick a new "
-                "or empty folder."
+                "rewrites that folder and would write through it.",
+                hint="remove it, or pick a new or empty folder.",
             )
     return claim_output_dir(
         out,

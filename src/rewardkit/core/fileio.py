@@ -81,8 +81,8 @@ def ensure_dir(path: str | Path) -> Path:
         probe = probe.parent  # find the first existing ancestor: mkdir's ENOTDIR/EEXIST would not name it
     if probe.exists() and not probe.is_dir():
         raise DataError(
-            f"{probe}: exists and is not a folder, so {path} cannot be created there. "
-            "Hint: choose another output folder or move that file away."
+            f"{probe}: exists and is not a folder, so {path} cannot be created there.",
+            hint="choose another output folder or move that file away.",
         )
     try:
         os.makedirs(path, exist_ok=True)  # mode 0o777 is filtered by the umask (and default ACLs) by the kernel
@@ -91,8 +91,8 @@ def ensure_dir(path: str | Path) -> Path:
     if not os.access(path, os.W_OK | os.X_OK):
         reason = "read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "permission denied"
         raise DataError(
-            f"{path}: the folder is not writable ({reason}). "
-            "Hint: choose a writable output folder, or fix its permissions."
+            f"{path}: the folder is not writable ({reason}).",
+            hint="choose a writable output folder, or fix its permissions.",
         )
     return path
 
@@ -166,8 +166,8 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:  # lone surrogates, e.g. from a JSON "\ud800" escape in the input
         raise DataError(
-            f"{path}: cannot write: the text has an unpaired surrogate at offset {exc.start}, which "
-            "UTF-8 cannot hold. Hint: clean the text (str.encode(errors='replace'))."
+            f"{path}: cannot write: the text has an unpaired surrogate at offset {exc.start}, which UTF-8 cannot hold.",
+            hint="clean the text (str.encode(errors='replace')).",
         ) from None
     return atomic_write_bytes(path, data)
 
@@ -244,8 +244,8 @@ def dumps_strict(obj: Any, indent: int | None = None) -> str:
         if where is None:
             raise  # circular reference etc.: a programming error, not bad data
         raise DataError(
-            f"the value at {where} is NaN or Infinity, which strict JSON cannot hold. "
-            "Hint: replace it with None or a finite number."
+            f"the value at {where} is NaN or Infinity, which strict JSON cannot hold.",
+            hint="replace it with None or a finite number.",
         ) from None
 
 
@@ -268,7 +268,7 @@ def atomic_write_jsonl(path: str | Path, rows: list[dict]) -> Path:
     try:
         text = "".join(dumps_strict(nulls_for_nonfinite(row)) + "\n" for row in rows)
     except TypeError as exc:  # a value JSON has no form for (a timestamp from parquet, bytes)
-        raise DataError(f"{path}: cannot write ({exc}). Hint: convert such columns to strings or numbers.") from None
+        raise DataError(f"{path}: cannot write ({exc}).", hint="convert such columns to strings or numbers.") from None
     return atomic_write_text(path, text)
 
 
@@ -281,8 +281,8 @@ def atomic_replace_dir(tmp_dir: Path, final: Path) -> Path:
         old = os.lstat(target) if os.path.lexists(target) else None
         if old is not None and not stat.S_ISDIR(old.st_mode):
             raise DataError(
-                f"{final}: is {_kind(old.st_mode)}, not a folder, so it cannot be replaced by one. "
-                "Hint: choose a folder path."
+                f"{final}: is {_kind(old.st_mode)}, not a folder, so it cannot be replaced by one.",
+                hint="choose a folder path.",
             )
         if tmp_dir.resolve().parent != target.parent:  # os.replace is atomic only within one folder/file system
             staged = make_temp_dir(target.parent, f".{target.name}.")

@@ -39,8 +39,8 @@ def max_input_bytes() -> int:
         return DEFAULT_MAX_INPUT_BYTES
     if not raw.isascii() or not raw.isdigit() or int(raw) <= 0:
         raise DataError(
-            f"{MAX_INPUT_ENV}={raw!r}: expected a positive number of bytes. Hint: e.g. "
-            f"{MAX_INPUT_ENV}={4 * 1024**3} for 4 GiB, or unset it for the default."
+            f"{MAX_INPUT_ENV}={raw!r}: expected a positive number of bytes.",
+            hint=f"e.g. {MAX_INPUT_ENV}={4 * 1024**3} for 4 GiB, or unset it for the default.",
         )
     return int(raw)
 
@@ -159,7 +159,7 @@ def _loads(text: str, where: str, last: bool, line: bool = True) -> Any:
         msg = exc.msg if line else f"{exc.msg.removesuffix(' at')} at column {exc.colno}"
         raise DataError(f"{at}: invalid JSON ({msg}){why}. {_REGEN_HINT}") from None
     except RecursionError:
-        raise DataError(f"{where}: invalid JSON (nested too deeply to read). Hint: flatten the data.") from None
+        raise DataError(f"{where}: invalid JSON (nested too deeply to read).", hint="flatten the data.") from None
     except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit conversion limit
         raise DataError(f"{where}: invalid JSON ({exc}). {_REGEN_HINT}") from None
 
@@ -184,8 +184,8 @@ def read_jsonl(path: str | Path) -> list[dict]:
         row = _loads(line, f"{path}:{n}", last=n == len(lines), line=False)
         if not isinstance(row, dict):
             raise DataError(
-                f"{path}:{n}: each line must be a JSON object, got {type(row).__name__}. "
-                'Hint: one {"key": value, ...} object per line.'
+                f"{path}:{n}: each line must be a JSON object, got {type(row).__name__}.",
+                hint='one {"key": value, ...} object per line.',
             )
         rows.append(row)
     return rows
@@ -199,15 +199,15 @@ def read_records(path: str | Path) -> list[dict]:
         return read_jsonl(path)
     if suffix != ".json":
         raise DataError(
-            f"{path}: unknown file type {suffix or '(no suffix)'!r}. "
-            "Hint: use .json (a list of objects) or .jsonl (one object per line)."
+            f"{path}: unknown file type {suffix or '(no suffix)'!r}.",
+            hint="use .json (a list of objects) or .jsonl (one object per line).",
         )
     data = read_json(path)
     bad = next((i for i, row in enumerate(data) if not isinstance(row, dict)), None) if isinstance(data, list) else -1
     if bad is not None:
         got = type(data).__name__ if bad < 0 else f"item {bad} is {type(data[bad]).__name__}"
         raise DataError(
-            f"{path}: expected a JSON list of objects, got {got}. "
-            "Hint: write [{...}, {...}], or use .jsonl with one object per line."
+            f"{path}: expected a JSON list of objects, got {got}.",
+            hint="write [{...}, {...}], or use .jsonl with one object per line.",
         )
     return data

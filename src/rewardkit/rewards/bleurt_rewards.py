@@ -41,8 +41,8 @@ class SentencePiecePairs:
             import sentencepiece
         except ImportError:
             raise ConfigError(
-                "bleurt: the tokenizer needs the sentencepiece package. Hint: pip install "
-                "'rewardkit[bleurt]' (or pip install sentencepiece)."
+                "bleurt: the tokenizer needs the sentencepiece package.",
+                hint="pip install 'rewardkit[bleurt]' (or pip install sentencepiece).",
             ) from None
         self.spm = sentencepiece.SentencePieceProcessor(model_file=str(spm_file))
         self.lower = bool(settings.get("do_lower_case", False))

