@@ -257,4 +257,4 @@ def _build_reward(b: Builder, params: dict, where: str) -> Reward:
     try:
         return FunctionReward(use, **rest)
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise exc.within(where) from None

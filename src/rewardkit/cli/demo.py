@@ -229,7 +229,7 @@ def prepare_output(out: Path) -> Path:
     """Empty the folder of an earlier demo run (stale step files would join the selection); refuse others."""
     owner = live_owner(out) if out.is_dir() else None
     if owner is not None:  # another demo is training there: emptying the folder would break it
-        raise ConfigError(in_use(owner))
+        raise in_use(owner)
     for name in DEMO_FOLDERS:  # the demo never makes links or files there: such an entry is not the demo's
         entry = out / name
         if entry.is_symlink() or (entry.exists() and not entry.is_dir()):

@@ -43,7 +43,7 @@ from rewardkit.core.reading import (
     read_text as read_text,
 )
 
-_NOT_FILE_HINT = "Hint: choose a file path; rewardkit writes files atomically and never replaces a FIFO or device."
+_NOT_FILE_HINT = "choose a file path; rewardkit writes files atomically and never replaces a FIFO or device."
 
 
 def current_umask() -> int:
@@ -63,14 +63,14 @@ def _os_error(exc: OSError, path: Path, what: str, where: Path | None = None) ->
     """Turn an OSError a user can cause into a one-sentence DataError with a hint."""
     where, reason = where or path.parent, exc.strerror or str(exc)
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        hint = f"Hint: choose a writable folder, or fix the permissions of {where}."
+        hint = f"choose a writable folder, or fix the permissions of {where}."
     elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        reason, hint = "the disk is full or over quota", f"Hint: free space on {where}, or choose another folder."
+        reason, hint = "the disk is full or over quota", f"free space on {where}, or choose another folder."
     elif exc.errno == errno.ENOTDIR:
-        reason, hint = "a parent of it is a file, not a folder", "Hint: choose a path inside a folder."
+        reason, hint = "a parent of it is a file, not a folder", "choose a path inside a folder."
     else:
-        hint = "Hint: check the path and its folder."
-    return DataError(f"{path}: cannot {what} ({reason}). {hint}")
+        hint = "check the path and its folder."
+    return DataError(f"{path}: cannot {what} ({reason}).", hint=hint)
 
 
 def ensure_dir(path: str | Path) -> Path:
@@ -120,7 +120,7 @@ def _write_target(path: Path) -> tuple[Path, os.stat_result | None]:
     if not stat.S_ISREG(st.st_mode):
         shown = f"{path} (-> {target})" if str(target) != os.path.abspath(path) else str(path)
         raise DataError(
-            f"{shown}: is {_kind(st.st_mode)}, not a regular file, so it cannot be written. {_NOT_FILE_HINT}"
+            f"{shown}: is {_kind(st.st_mode)}, not a regular file, so it cannot be written.", hint=_NOT_FILE_HINT
         )
     return target, st
 
@@ -254,7 +254,7 @@ def atomic_write_json(path: str | Path, data: Any) -> Path:
     try:
         text = dumps_strict(data, indent=2)
     except DataError as exc:
-        raise DataError(f"{path}: cannot write: {exc}") from None
+        raise exc.within(f"{path}: cannot write") from None
     if not text.isascii():
         try:
             text.encode("utf-8")

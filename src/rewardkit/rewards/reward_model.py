@@ -219,13 +219,14 @@ class RewardModel(Reward):
 
     def _check_prompts(self, prompts: Any, n: int) -> None:
         hint = (
-            "Hint: add a 'prompt' field to each row (rewardkit score and select pass it as prompts=), or call "
+            "add a 'prompt' field to each row (rewardkit score and select pass it as prompts=), or call "
             "the reward as TRL does: reward(prompts=[...], completions=[...])."
         )
         if prompts is None or (isinstance(prompts, (list, tuple)) and n and all(p is None for p in prompts)):
             raise DataError(
                 f"reward_model {self.__name__!r} needs prompts: it scores prompt + completion, as TRL "
-                f"does, and got none. {hint}"
+                f"does, and got none.",
+                hint=hint,
             )
         if not isinstance(prompts, (list, tuple)) or len(prompts) != n:
             got = len(prompts) if isinstance(prompts, (list, tuple)) else type(prompts).__name__
@@ -239,7 +240,8 @@ class RewardModel(Reward):
             raise DataError(
                 f"reward_model {self.__name__!r} needs prompts, but prompt {bad[0]} is {what} "
                 f"({len(bad)} of {n} rows: {bad[:10]}); a prompt is a string or a list of chat "
-                f"messages. {hint}"
+                f"messages.",
+                hint=hint,
             )
 
     def _messages(self, item: Any, text: str) -> list[dict]:

@@ -152,7 +152,7 @@ class StageConfig(_Model):
             try:
                 read_chat_template(self.chat_template, "tokenizer.chat_template")
             except ConfigError as exc:
-                raise ValueError(str(exc).split(" Hint:")[0].rstrip(".")) from None
+                raise ValueError(exc.problem.rstrip(".")) from None
         if self.quantization is not None and self.peft is None:
             raise ValueError(
                 "quantized weights cannot be trained directly: add a 'peft' (LoRA) section or set quantization: null"
@@ -257,8 +257,8 @@ def _deep_merge(base: dict, top: dict) -> dict:
 _YAML_BOOLS = {True: "on, yes, true, y", False: "off, no, false, n"}
 
 
-def non_text_key(data: Any, path: str = "") -> str | None:
-    """A message for the first mapping key that is not text (where it is and what YAML made of it), or None."""
+def non_text_key(data: Any, path: str = "") -> ConfigError | None:
+    """The error for the first mapping key that is not text (where it is and what YAML made of it), or None."""
     stack = [(data, path)]
     while stack:
         node, where = stack.pop()
@@ -272,9 +272,9 @@ def non_text_key(data: Any, path: str = "") -> str | None:
                     if words
                     else f"a key must be text, not {type(key).__name__}"
                 )
-                return (
-                    f"{where or 'the config'}: key {key!r} is not text: {why}. Hint: quote it, e.g. "
-                    f'"{"on" if key is True else "off" if key is False else key}": ...'
+                example = "on" if key is True else "off" if key is False else key
+                return ConfigError(
+                    f"{where or 'the config'}: key {key!r} is not text: {why}.", hint=f'quote it, e.g. "{example}": ...'
                 )
             stack.append((value, at))
     return None
@@ -287,9 +287,9 @@ def read_config(source: str | Path | dict, overrides: list[str] | None = None) -
     else:
         data, where = load_file(source), str(source)
     data = apply_overrides(data, overrides)
-    problem = non_text_key(data)
-    if problem:
-        raise ConfigError(f"{where}: {problem}")
+    error = non_text_key(data)
+    if error is not None:
+        raise error.within(where)
     return data, where
 
 

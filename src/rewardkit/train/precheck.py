@@ -121,7 +121,7 @@ def check_columns(stage: StageConfig, refs: dict[str, list[str]], where: str) ->
     try:
         stage_columns(stage, _Rows(mapped(rows, stage.dataset.columns, source)), source, refs)
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise exc.within(where) from None
 
 
 def _divisors(n: int) -> list[int]:

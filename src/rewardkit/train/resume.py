@@ -145,12 +145,12 @@ def live_owner(folder: Path) -> dict | None:
     return None
 
 
-def in_use(owner: dict) -> str:
-    """The one-line refusal for a folder a running train holds."""
-    return (
+def in_use(owner: dict) -> ConfigError:
+    """The refusal for a folder a running train holds."""
+    return ConfigError(
         f"{owner['folder']} is in use by a running `rewardkit train` (pid {owner.get('pid')} on "
-        f"{owner.get('host')}, started {owner.get('started')}). Hint: wait for it to finish, or give this run "
-        "another output_dir."
+        f"{owner.get('host')}, started {owner.get('started')}).",
+        hint="wait for it to finish, or give this run another output_dir.",
     )
 
 
@@ -168,7 +168,7 @@ def locked(folder: Path, say: Callable[[str], Any]) -> Iterator[None]:
         except FileExistsError:
             owner = read_lock(path)
             if owner and _alive(owner):
-                raise ConfigError(in_use({**owner, "folder": str(folder)})) from None
+                raise in_use({**owner, "folder": str(folder)}) from None
             if owner.get("pid") != os.getpid():
                 say(f"{folder}: removed the stale lock of a run that is no longer running (pid {owner.get('pid')}).")
             try:

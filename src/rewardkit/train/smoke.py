@@ -367,7 +367,7 @@ def prepare_output(root: Path) -> None:
     """Empty the smoke output folder of an earlier smoke run; refuse a folder --smoke did not write."""
     owner = live_owner(root) if root.is_dir() else None
     if owner is not None:  # a smoke run of the same config is still training there: emptying it would break it
-        raise ConfigError(in_use(owner))
+        raise in_use(owner)
     claim_output_dir(
         root,
         "rewardkit train --smoke",
