@@ -131,7 +131,9 @@ def _entry(alias: Any, entry: Any, where: str) -> tuple[dict, float | None]:
     use = entry.get("use") if isinstance(entry, dict) else None
     if not (isinstance(use, str) and use) and not callable(use):
         raise ConfigError(
-            f"{where}: rewards.{alias}: needs 'use: <reward name>' (or a Python callable), got {entry!r:.80}.",
+            f"needs 'use: <reward name>' (or a Python callable), got {entry!r:.80}.",
+            owner=where,
+            path=f"rewards.{alias}",
             hint="{use: exact_match}, or {use: my_module:my_function}.",
         )
     params = dict(entry)
@@ -144,7 +146,9 @@ def _entry(alias: Any, entry: Any, where: str) -> tuple[dict, float | None]:
             weight = None
         if weight is None or not math.isfinite(weight) or weight < 0:
             raise ConfigError(
-                f"{where}: rewards.{alias}.weight: {raw!r:.40} is not a finite number >= 0.",
+                f"{raw!r:.40} is not a finite number >= 0.",
+                owner=where,
+                path=f"rewards.{alias}.weight",
                 hint='for a penalty write it in `combine:` (e.g. "a - b").',
             )
     params.setdefault("name", alias)
@@ -191,10 +195,12 @@ def _parse(data: Any, where: str) -> ComposeSpec:
     none = data.get("none", "zero")
     if none not in ("zero", "propagate"):
         raise ConfigError(
-            f"{where}: none: {none!r} is not valid.{closest(str(none), ['zero', 'propagate'])}",
+            f"{none!r} is not valid.{closest(str(none), ['zero', 'propagate'])}",
+            owner=where,
+            path="none",
             hint="none: zero | propagate.",
         )
     name = data.get("name")
     if name is not None and (not isinstance(name, str) or not name):
-        raise ConfigError(f"{where}: name: {name!r} must be a non-empty string.", hint="name: my_reward.")
+        raise ConfigError(f"{name!r} must be a non-empty string.", owner=where, path="name", hint="name: my_reward.")
     return ComposeSpec(rewards=rewards, combine=text, none=none, name=name, where=where)
