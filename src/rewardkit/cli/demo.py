@@ -242,8 +242,10 @@ def prepare_output(out: Path) -> Path:
     return claim_output_dir(
         out,
         "rewardkit demo",
-        f"--output {out} exists and is not a demo folder; the demo "
-        "would write into it. Hint: pick a new or empty folder.",
+        ConfigError(
+            f"--output {out} exists and is not a demo folder; the demo would write into it.",
+            hint="pick a new or empty folder.",
+        ),
         clear=DEMO_FOLDERS,
     )
 

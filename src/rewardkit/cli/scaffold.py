@@ -54,9 +54,9 @@ class NewPlugin:
 
 def check_name(name: object) -> str:
     """`name` when it is a valid plugin name (lowercase letter first, then letters, digits, - or _)."""
-    hint = "Hint: e.g. `rewardkit plugin new my-metric` makes rewardkit-my-metric (module rewardkit_my_metric)."
+    hint = "e.g. `rewardkit plugin new my-metric` makes rewardkit-my-metric (module rewardkit_my_metric)."
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"plugin new: NAME must be a non-empty string, got {name!r}. {hint}")
+        raise ConfigError(f"plugin new: NAME must be a non-empty string, got {name!r}.", hint=hint)
     for prefix in ("rewardkit-", "rewardkit_"):
         if name.startswith(prefix) and len(name) > len(prefix):
             raise ConfigError(
@@ -64,13 +64,14 @@ def check_name(name: object) -> str:
                 f"distribution get that prefix. Did you mean {name[len(prefix) :]!r}?"
             )
     if name == "rewardkit":
-        raise ConfigError(f"plugin new: NAME cannot be 'rewardkit' (the core's own name). {hint}")
+        raise ConfigError("plugin new: NAME cannot be 'rewardkit' (the core's own name).", hint=hint)
     if len(name) > MAX_NAME:
-        raise ConfigError(f"plugin new: NAME has {len(name)} characters; at most {MAX_NAME}. {hint}")
+        raise ConfigError(f"plugin new: NAME has {len(name)} characters; at most {MAX_NAME}.", hint=hint)
     if NAME_PATTERN.fullmatch(name) is None:
         raise ConfigError(
             f"plugin new: invalid NAME {name!r}: use lowercase letters, digits, '-' and '_', "
-            f"starting with a letter and ending with a letter or digit. {hint}"
+            f"starting with a letter and ending with a letter or digit.",
+            hint=hint,
         )
     return name
 

@@ -187,7 +187,7 @@ def _marker_owner(marker: Path) -> str | None:
 def claim_output_dir(
     root: Path,
     owner: str,
-    refuse: str,
+    refuse: ConfigError,
     *,
     clear: tuple[str, ...] | None = None,
     delete: bool = True,
@@ -195,14 +195,14 @@ def claim_output_dir(
 ) -> Path:
     """Make `root` the output folder of `owner` (e.g. "rewardkit demo") and return it.
 
-    A non-empty folder `owner` did not write (no marker naming it) is refused with the ConfigError `refuse`.
+    A non-empty folder `owner` did not write (no marker naming it) is refused with the error `refuse`.
     One it wrote is emptied of an earlier run (all of it, or only the `clear` entries; `delete=False` keeps
     everything, for the ranks of a launch that are not the main process); the marker is written unless
     `write_marker=False` (again: not the main process).
     """
     root = Path(root)
     if root.exists() and any(root.iterdir()) and _marker_owner(root / OUTPUT_MARKER) != owner:
-        raise ConfigError(refuse)
+        raise refuse
     if delete:
         for target in [root / name for name in clear] if clear is not None else [root]:
             shutil.rmtree(target, ignore_errors=True)

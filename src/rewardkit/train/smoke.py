@@ -371,8 +371,10 @@ def prepare_output(root: Path) -> None:
     claim_output_dir(
         root,
         "rewardkit train --smoke",
-        f"smoke output folder {root} exists and was not written by "
-        "--smoke. Hint: move it, or set REWARDKIT_SMOKE_DIR to another folder.",
+        ConfigError(
+            f"smoke output folder {root} exists and was not written by --smoke.",
+            hint="move it, or set REWARDKIT_SMOKE_DIR to another folder.",
+        ),
         delete=process_info()[1] <= 1,  # under a launcher every rank would delete it
         write_marker=is_main_process(),
     )
