@@ -109,9 +109,11 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
         taken = {os.path.normpath(p.sidecar): "sidecar", os.path.normpath(p.adapters_dir or "adapters"): "adapters_dir"}
         if os.path.normpath(p.best_dir) in taken:  # the best copy replaces best_dir whole: it would wipe that folder
             raise ConfigError(
-                f"callback 'best_checkpoint': best_dir: {p.best_dir!r} is also the "
+                f"{p.best_dir!r} is also the "
                 f"{taken[os.path.normpath(p.best_dir)]} folder, which copying the best adapter would "
                 "replace.",
+                owner="callback 'best_checkpoint'",
+                path="best_dir",
                 hint="keep best_dir: best.",
             )
         self.composed = compose(p.spec)
