@@ -109,9 +109,8 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
         taken = {os.path.normpath(p.sidecar): "sidecar", os.path.normpath(p.adapters_dir or "adapters"): "adapters_dir"}
         if os.path.normpath(p.best_dir) in taken:  # the best copy replaces best_dir whole: it would wipe that folder
             raise ConfigError(
-                f"{p.best_dir!r} is also the "
-                f"{taken[os.path.normpath(p.best_dir)]} folder, which copying the best adapter would "
-                "replace.",
+                f"{p.best_dir!r} is also the {taken[os.path.normpath(p.best_dir)]} folder, which copying the best "
+                "adapter would replace.",
                 owner="callback 'best_checkpoint'",
                 path="best_dir",
                 hint="keep best_dir: best.",
@@ -168,16 +167,14 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
             return
         if bool(args.greater_is_better) != self.params.greater_is_better:
             raise ConfigError(
-                f"best_checkpoint: greater_is_better={self.params.greater_is_better} but the "
-                f"Trainer's greater_is_better={args.greater_is_better}; they would pick different "
-                "checkpoints.",
+                f"best_checkpoint: greater_is_better={self.params.greater_is_better} but the Trainer's "
+                f"greater_is_better={args.greater_is_better}; they would pick different checkpoints.",
                 hint="set both the same.",
             )
         if self.partner is not None and not self.partner.generates_at("evaluate", step):
             raise ConfigError(
                 f"best_checkpoint: metric_for_best_model={args.metric_for_best_model!r} needs its "
-                "checkpoint_inference to generate at evaluation, but it has on="
-                f"{self.partner.params.on!r}.",
+                f"checkpoint_inference to generate at evaluation, but it has on={self.partner.params.on!r}.",
                 hint="on='evaluate' or 'both'.",
             )
 
@@ -206,8 +203,7 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
         elif self._feeds_best_model(args):  # the Trainer would fail with a bare KeyError on the missing metric
             raise ConfigError(
                 f"best_checkpoint: metric_for_best_model={args.metric_for_best_model!r} but no "
-                f"{step_file_name(state.global_step)} in {self._sidecar(args)} when best_checkpoint "
-                "evaluated.",
+                f"{step_file_name(state.global_step)} in {self._sidecar(args)} when best_checkpoint evaluated.",
                 hint=f"{_LINK_HINT}.",
             )
 

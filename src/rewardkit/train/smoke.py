@@ -116,9 +116,8 @@ def _rows(spec: Any, where: str, label: str) -> list[dict]:
             raise ConfigError(
                 f"{where}: stage {label!r}: dataset.path {spec.path!r} is a hub dataset that is not in "
                 "the local cache, and --smoke runs offline.",
-                hint="add `smoke_path: <local .jsonl with "
-                "a few rows in the same format>` under dataset (examples/data/ has samples), or "
-                "--set dataset.path=rows.jsonl.",
+                hint="add `smoke_path: <local .jsonl with a few rows in the same format>` under dataset "
+                "(examples/data/ has samples), or --set dataset.path=rows.jsonl.",
             ) from None
         raise
     return ds.select(range(min(len(ds), TRAIN_ROWS + EVAL_ROWS))).to_list()
