@@ -27,6 +27,11 @@ if "torch" in sys.modules:
 # bitsandbytes logs a harmless "Failed to load CPU gemm_4bit_forward" warning on import (no `kernels` package).
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
+# Tests live one folder a layer below this one; these name the suite's own files (scripts/, fixtures/) and the
+# repository wherever a test module sits. Test modules import them: `from tests.conftest import TESTS`.
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
 # Keyword arguments every TRL config in tests should start from: CPU, fp32, no reporting, no saving.
 TRAINER_DEFAULTS = dict(
     report_to="none",

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TESTS
+
 pytestmark = pytest.mark.slow
-SCRIPT = Path(__file__).parent / "scripts" / "kill_resume_run.py"
+SCRIPT = TESTS / "scripts" / "kill_resume_run.py"
 
 
 def run(*args):

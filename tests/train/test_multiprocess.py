@@ -4,12 +4,13 @@ import json
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import TESTS
+
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
-SCRIPT = Path(__file__).parent / "scripts" / "mp_grpo_run.py"
+SCRIPT = TESTS / "scripts" / "mp_grpo_run.py"
 
 
 @pytest.mark.skipif(shutil.which("accelerate") is None, reason="accelerate CLI not installed")

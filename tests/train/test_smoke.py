@@ -14,8 +14,7 @@ import pytest
 from rewardkit.core.errors import ConfigError
 from rewardkit.train import smoke
 from rewardkit.train.config import load_stages
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ import warnings
 
 import pytest
 
+from tests.conftest import ROOT
+
 pytestmark = pytest.mark.slow
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -450,9 +452,9 @@ def test_params_are_validated_and_paths_kept_inside(tmp_path):
 
 _DDP_SCRIPT = """
 import json, os, sys
-sys.path.insert(0, {tests!r})
-from conftest import TRAINER_DEFAULTS
-from test_callbacks import SPEC, VAL, TRAIN, _lora
+sys.path.insert(0, {root!r})
+from tests.conftest import TRAINER_DEFAULTS
+from tests.callbacks.test_callbacks import SPEC, VAL, TRAIN, _lora
 import rewardkit
 from rewardkit.callbacks import link_callbacks
 from datasets import Dataset
@@ -478,13 +480,10 @@ def test_two_processes_shard_gather_and_agree(tiny_lm_dir, tmp_path):
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     script = tmp_path / "ddp.py"
     out = tmp_path / "run"
-    script.write_text(
-        _DDP_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out), model=str(tiny_lm_dir), tmp=str(tmp_path))
-    )
+    script.write_text(_DDP_SCRIPT.format(root=str(ROOT), out=str(out), model=str(tiny_lm_dir), tmp=str(tmp_path)))
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)],
         capture_output=True,

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TESTS
+
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
-SCRIPT = Path(__file__).parent / "scripts" / "fsdp_callbacks_run.py"
+SCRIPT = TESTS / "scripts" / "fsdp_callbacks_run.py"
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import pytest
 from rewardkit import ConfigError, compose, get_reward
 from rewardkit.rewards import bleurt_rewards
 from rewardkit.rewards.models import MODELS
+from tests.conftest import TESTS
 
 try:
     import sentencepiece  # noqa: F401  the `bleurt` extra (part of `test`)
@@ -26,7 +27,7 @@ except ImportError:
     HAVE_SPM = False
 needs_spm = pytest.mark.skipif(not HAVE_SPM, reason="sentencepiece is not installed: pip install 'rewardkit[bleurt]'")
 
-FIXTURE = Path(__file__).parent / "fixtures" / "bleurt_tiny"
+FIXTURE = TESTS / "fixtures" / "bleurt_tiny"
 EXPECTED = json.loads((FIXTURE / "expected.json").read_text(encoding="utf-8"))["pairs"]
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from rewardkit.core.errors import ConfigError
+from tests.conftest import TESTS
 
-KILL = Path(__file__).parent / "scripts" / "train_kill.py"
+KILL = TESTS / "scripts" / "train_kill.py"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "300"}
 
 

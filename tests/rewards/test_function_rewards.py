@@ -3,14 +3,14 @@
 import asyncio
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
 from rewardkit import compose
 from rewardkit.core.errors import ConfigError, RewardError
+from tests.conftest import TESTS
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(TESTS))
 from inline_rewards_pkg import rewards as user  # noqa: E402
 
 
@@ -60,7 +60,7 @@ def test_callable_gets_views_none_and_on_error_policies():
 
 
 def test_import_paths_module_and_file(tmp_path, monkeypatch):
-    monkeypatch.chdir(Path(__file__).parent)
+    monkeypatch.chdir(TESTS)
     by_module = compose({"lb": {"use": "inline_rewards_pkg.rewards:length_bonus"}})
     assert by_module(completions=["abcde"]) == [0.5]
     by_file = compose({"one": {"use": "inline_rewards_pkg/rewards.py:has_digit_one"}})
@@ -68,7 +68,7 @@ def test_import_paths_module_and_file(tmp_path, monkeypatch):
 
 
 def test_import_path_with_timeout_pickles_to_the_worker(monkeypatch):
-    monkeypatch.chdir(Path(__file__).parent)
+    monkeypatch.chdir(TESTS)
     r = compose({"lb": {"use": "inline_rewards_pkg.rewards:length_bonus", "timeout": 30}})
     assert r(completions=["abcdefghij"]) == [1.0]
 
@@ -88,7 +88,7 @@ def test_import_path_with_timeout_pickles_to_the_worker(monkeypatch):
     ],
 )
 def test_bad_callables_are_refused_clearly(entry, message, monkeypatch):
-    monkeypatch.chdir(Path(__file__).parent)
+    monkeypatch.chdir(TESTS)
     with pytest.raises(ConfigError, match=message) as info:
         compose({"rewards": {"x": entry}})
     assert "rewards.x" in str(info.value) and "Hint:" in str(info.value)
