@@ -193,3 +193,10 @@ def test_pruning_deletes_only_folders_lora_save_marked(tmp_path):
     assert (adapters / "step_3" / "notes.txt").read_text() == "mine"
     assert not [p for p in adapters.iterdir() if p.name.startswith(".")]  # no temp folder left behind
     assert sorted(os.listdir(adapters / "step_2")) == [".rewardkit-adapter", "adapter_model.safetensors"]
+
+
+def test_best_dir_may_not_be_the_sidecar_or_the_adapters_folder():
+    spec = {"rewards": {"em": {"use": "exact_match"}}}
+    for clash in ("inference", "adapters", "./inference"):
+        with pytest.raises(ConfigError, match="best_dir: .* which copying the best adapter would replace"):
+            rewardkit.get_callback("best_checkpoint", spec=spec, best_dir=clash)

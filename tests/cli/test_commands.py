@@ -173,3 +173,40 @@ def test_error_text_is_not_read_as_markup(tmp_path):
     proc = run("score", str(spec), "--input", str(data))
     assert proc.returncode == 2
     assert "in reward 'f' (parameter 'pattern'): '[0-9'" in " ".join(proc.stderr.split())
+
+
+def test_score_prints_none_rows_and_why(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "rewards:\n  em: {use: exact_match, reference: answer}\n"
+        "  boxed: {use: exact_match, reference: answer, completion_view: boxed, missing: none}\n"
+    )
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in [
+                {"completion": r"\boxed{1}", "answer": "1"},
+                {"completion": "1", "answer": "1"},
+                {"completion": "2", "answer": None},
+            ]
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "rewardkit", "score", str(spec), "-i", str(rows)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "None rows: em: None for 1 of 3 rows (no reference: 1)" in proc.stdout
+    assert "None rows: boxed: None for 2 of 3 rows (no reference: 1, view missed: 1)" in proc.stdout
+    proc = subprocess.run(
+        [sys.executable, "-m", "rewardkit", "score", str(spec), "-i", str(rows), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    summary = {s["name"]: s for s in json.loads(proc.stdout)["summary"]}
+    assert summary["boxed"]["none_reasons"] == {"no reference": 1, "view missed": 1}

@@ -65,3 +65,26 @@ def test_demo_refuses_a_foreign_output_folder(tmp_path):
     (run_dir / "grpo" / "inference" / "step_900.json").write_text("{}")
     prepare_output(run_dir)  # an earlier demo run: its stage folders are emptied
     assert not (run_dir / "grpo").exists()
+
+
+@pytest.mark.parametrize("entry", ["symlink", "file"])
+def test_demo_output_with_a_linked_stage_folder_is_refused(tmp_path, entry):
+    from rewardkit.cli.demo import prepare_output
+    from rewardkit.core.errors import ConfigError
+    from rewardkit.core.fileio import OUTPUT_MARKER as MARKER
+
+    out, elsewhere = tmp_path / "demo", tmp_path / "precious"
+    (elsewhere / "keep").mkdir(parents=True)
+    (out / "grpo").mkdir(parents=True)
+    (out / MARKER).write_text("written by `rewardkit demo`\n")
+    if entry == "symlink":
+        (out / "sft").symlink_to(elsewhere, target_is_directory=True)
+    else:
+        (out / "sft").write_text("not a folder")
+    expected = f"is a symlink to {elsewhere}" if entry == "symlink" else "is not a folder"
+    with pytest.raises(ConfigError, match=f"sft {expected}, which the demo did not write"):
+        prepare_output(out)
+    assert (elsewhere / "keep").is_dir() and (out / "grpo").is_dir()  # nothing emptied
+    (out / "sft").unlink()
+    prepare_output(out)
+    assert not (out / "grpo").exists() and (out / MARKER).is_file()

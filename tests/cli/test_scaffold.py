@@ -21,6 +21,8 @@ import yaml
 
 import rewardkit
 from rewardkit.cli.scaffold import FILES, check_name, new_plugin, plugin_names, render
+from rewardkit.core.plugins import register_plugin, unregister_plugin
+from tests.conftest import run_cli
 
 try:
     import tomllib
@@ -126,7 +128,6 @@ def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_generated_plugin_works_in_process(tmp_path: Path) -> None:
     """Fast check of the templates without pip: register the generated hook module by hand."""
-    from rewardkit.core.plugins import register_plugin, unregister_plugin
 
     made = new_plugin("scaffold-inproc", tmp_path)
     sys.path.insert(0, str(made.root / "src"))
@@ -239,3 +240,46 @@ def test_scaffold_install_list_and_own_tests(installed_probe, record_property) -
     )
     assert own.returncode == 0, own.stdout[-3000:] + own.stderr[-2000:]
     assert re.search(r"^6 passed", own.stdout, re.MULTILINE), own.stdout
+
+
+@pytest.mark.parametrize("first, second", [("x-y", "x_y"), ("x_y", "x--y"), ("x-y", "x-_y")])
+def test_plugin_names_that_pip_normalizes_alike_are_one_plugin(tmp_path, first, second):
+    from rewardkit.cli.scaffold import new_plugin
+    from rewardkit.core.errors import ConfigError
+
+    made = new_plugin(first, tmp_path)
+    assert made.root.name == "rewardkit-x-y" and made.module == "rewardkit_x_y"
+    with pytest.raises(ConfigError, match="rewardkit-x-y already exists and is not empty"):
+        new_plugin(second, tmp_path)
+    made.root.rename(tmp_path / "rewardkit-x_y")  # a folder spelled the other way (by hand, an older rewardkit)
+    with pytest.raises(ConfigError, match="rewardkit-x_y is the same plugin as rewardkit-x-y"):
+        new_plugin(second, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rewardkit-x_y"]
+
+
+def test_description_under_a_c_locale_names_the_locale(tmp_path):
+    env = {"LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}
+    proc = run_cli("plugin", "new", "demo", "--dir", tmp_path, "--description", "한국어 설명", env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "the command runs under a non-UTF-8 locale (LC_ALL=C" in proc.stderr and "PYTHONUTF8=1" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+    proc = run_cli("plugin", "new", "demo", "--dir", tmp_path, "--description", "한국어 설명")  # a UTF-8 locale
+    assert proc.returncode == 0 and "한국어 설명" in (tmp_path / "rewardkit-demo" / "pyproject.toml").read_text()
+
+
+def test_failed_scaffold_leaves_no_folder_behind(tmp_path, monkeypatch):
+    from rewardkit.cli import scaffold
+    from rewardkit.core.fileio import atomic_write_text
+
+    calls = []
+
+    def third_write_fails(path, text):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return atomic_write_text(path, text)
+
+    monkeypatch.setattr(scaffold, "atomic_write_text", third_write_fails)
+    with pytest.raises(OSError):
+        scaffold.new_plugin("edgeprobe", tmp_path)
+    assert list(tmp_path.iterdir()) == []  # a retry is not refused as "already exists"

@@ -1,12 +1,29 @@
 import math
 import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rewardkit import ConfigError, ExpressionError, UnknownNameError, compose
+from rewardkit import (
+    ConfigError,
+    DataError,
+    ExpressionError,
+    Reward,
+    RewardError,
+    RewardParams,
+    UnknownNameError,
+    compose,
+    get_reward,
+    hookimpl,
+)
 from rewardkit.composition import expr
+from rewardkit.composition.composed import Composed
+from tests.conftest import INF, NAN, Ctx, Row, raises, rewards_spec, row_ids, run_row
 
 SEED = "(bertscore + em + (format + 3*rouge1)/2)/3"
 
@@ -221,3 +238,130 @@ def test_parser_only_raises_expression_error(text):
         return
     result = expr.evaluate(tree, {"a": 0.5, "b": 2.0})
     assert isinstance(result, float)
+
+
+def _returns(value_for: Callable[[int], Any]) -> Callable:
+    def reward(completions, **kwargs):
+        return value_for(len(completions))
+
+    return reward
+
+
+# A plugin's rewards returning what TRL would choke on (or, worse, silently accept).
+BAD_OUTPUTS = {
+    "hk_short": lambda n: [1.0] * (n - 1),
+    "hk_long": lambda n: [1.0] * (n + 1),
+    "hk_str": lambda n: ["1.0"] * n,
+    "hk_bool": lambda n: [True] * n,
+    "hk_inf": lambda n: [INF] * n,
+    "hk_neg_inf": lambda n: [-INF] * n,
+    "hk_np_str": lambda n: [np.str_("1.0")] * n,
+    "hk_np_bool": lambda n: [np.True_] * n,
+    "hk_complex": lambda n: [np.complex128(1 + 2j)] * n,
+    "hk_huge_int": lambda n: [10**400] * n,
+    "hk_not_a_list": lambda n: None,
+    "hk_dict": lambda n: {i: 1.0 for i in range(n)},
+    "hk_nan": lambda n: [NAN] * n,  # documented: NaN is None ("not applicable")
+    "hk_np_float": lambda n: [np.float32(0.5)] * n,  # numpy numbers are numbers
+}
+
+
+class RawOutput(Reward):
+    """A plugin reward that overrides __call__ (no base-class checks): only compose stands between it and TRL."""
+
+    name = "hk_raw"
+
+    class Params(RewardParams):
+        output: str
+
+    def __call__(self, completions=None, **kwargs):
+        return BAD_OUTPUTS[self.params.output](len(completions))
+
+
+class OutputsPlugin:
+    @hookimpl
+    def register_rewards(self, register):
+        register("hk_raw", RawOutput)
+        for name, value_for in BAD_OUTPUTS.items():  # the same outputs from plain TRL-style functions
+            func = _returns(value_for)
+            func.__name__ = name
+            register(name, func)
+
+
+def use_output(name: str, n: int = 2, raw: bool = True) -> Callable[[Ctx], Any]:
+    """Compose a plugin reward returning BAD_OUTPUTS[name] (raw: a Reward overriding __call__; else a function)."""
+
+    def run(c):
+        c.plugin(OutputsPlugin(), "hk-outputs")
+        component = {"use": "hk_raw", "output": name} if raw else {"use": name}
+        composed = compose(rewards_spec({"p": component, "em": "exact_match"}))
+        return composed(completions=["a"] * n, answer=["a"] * n)
+
+    return run
+
+
+BAD_INPUTS = [
+    # 4. Every component's output is checked in compose: list, length, float-or-None, finite; errors name it.
+    Row(
+        "component-returns-n-1-scores",
+        use_output("hk_short"),
+        raises(RewardError, r"Component 'p' returned 1 scores for 2 completions"),
+    ),
+    Row("component-returns-n+1-scores", use_output("hk_long"), raises(RewardError, r"'p' returned 3 scores for 2")),
+    Row("component-returns-string", use_output("hk_str"), raises(RewardError, r"'p' returned '1.0' \(str\)")),
+    Row("component-returns-bool", use_output("hk_bool"), raises(RewardError, r"'p' returned True \(bool\)")),
+    Row("component-returns-inf", use_output("hk_inf"), raises(RewardError, r"'p' returned inf .*must be finite")),
+    Row("component-returns-minus-inf", use_output("hk_neg_inf"), raises(RewardError, r"'p' returned -inf")),
+    Row("component-returns-numpy-string", use_output("hk_np_str"), raises(RewardError, r"'p' returned .*\(str_\)")),
+    Row("component-returns-numpy-bool", use_output("hk_np_bool"), raises(RewardError, r"'p' returned .*\(bool_?\)")),
+    Row("component-returns-complex", use_output("hk_complex"), raises(RewardError, r"'p' returned .*complex128")),
+    Row(
+        "component-returns-int-beyond-float",
+        use_output("hk_huge_int"),
+        raises(RewardError, r"'p' returned an integer too large"),
+    ),
+    Row(
+        "component-returns-none-not-a-list",
+        use_output("hk_not_a_list"),
+        raises(RewardError, r"Component 'p' returned NoneType, not a list"),
+    ),
+    Row("component-returns-dict", use_output("hk_dict"), raises(RewardError, r"Component 'p' returned dict")),
+    Row(
+        "function-reward-returns-numpy-string",
+        use_output("hk_np_str", raw=False),
+        raises(RewardError, r"Reward 'p' returned .*\(str_\)"),
+    ),
+    Row(
+        "function-reward-returns-int-beyond-float",
+        use_output("hk_huge_int", raw=False),
+        raises(RewardError, r"Reward 'p' returned an integer too large"),
+    ),
+    Row(
+        "raw-callable-component-short-list",
+        lambda c: Composed({"raw": lambda **kw: [1.0]}, expr.parse("raw", {"raw"}))(completions=["a", "b"]),
+        raises(RewardError, r"Component 'raw' returned 1 scores for 2 completions"),
+    ),
+]
+
+
+@pytest.mark.parametrize("row", BAD_INPUTS, ids=row_ids(BAD_INPUTS))
+def test_bad_input(row: Row, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    run_row(row, tmp_path, monkeypatch, capsys)
+
+
+def test_output_checks_do_not_overreach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """What the output checks must leave alone: documented values and numpy numbers."""
+    ctx = Ctx(tmp_path, monkeypatch, capsys, [])
+    try:
+        assert use_output("hk_nan")(ctx) == [1.0, 1.0]  # NaN from a reward is None ("not applicable")
+        assert use_output("hk_np_float")(ctx) == [1.5, 1.5]  # numpy numbers are numbers
+        assert use_output("hk_np_float", raw=False)(ctx) == [1.5, 1.5]
+        by_zero = compose(rewards_spec({"a": "exact_match", "b": "exact_match"}, combine="a / b"))
+        assert by_zero(completions=["x", "y"], answer=["x", "x"]) == [1.0, None]  # a row dividing by 0 is None
+        with pytest.raises(DataError, match="got no completion_ids"):
+            get_reward("brevity", max_length=5, unit="tokens")(completions=["a"])
+    finally:
+        for cleanup in reversed(ctx.cleanups):
+            cleanup()

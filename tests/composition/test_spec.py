@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import pytest
 from pydantic import Field
 
-from rewardkit import ConfigError, compose, hookimpl
+from rewardkit import (
+    ConfigError,
+    compose,
+    hookimpl,
+)
 from rewardkit.api import load_compose_spec
 from rewardkit.composition.spec import ComposeSpec
 from rewardkit.core.plugins import register_plugin, unregister_plugin
 from rewardkit.core.validation import ModelRef, stage_ref
 from rewardkit.models import spec_models
 from rewardkit.rewards.base import Reward, RewardParams
+from tests.conftest import BREVITY, Row, raises, rewards_spec, row_ids, run_row
 
 SHAPES = [
     {"em": "exact_match", "b": {"use": "brevity", "max_length": 5}},
@@ -177,3 +183,22 @@ def test_compose_accepts_a_composespec_and_does_not_share_it():
     spec = ComposeSpec.parse({"b": {"use": "brevity", "max_length": 4}})
     r = compose(spec, overrides={"b.max_length": 8})
     assert r(completions=["x" * 4]) == [0.5] and spec.rewards["b"]["max_length"] == 4
+
+
+BAD_INPUTS = [
+    Row(
+        "weight-null",
+        lambda c: compose(rewards_spec({"a": {**BREVITY, "weight": None}})),
+        raises(ConfigError, r"rewards\.a\.weight: None is not a finite number"),
+    ),
+]
+
+
+@pytest.mark.parametrize("row", BAD_INPUTS, ids=row_ids(BAD_INPUTS))
+def test_bad_input(row: Row, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    run_row(row, tmp_path, monkeypatch, capsys)
+
+
+def test_huge_integer_weight_is_a_config_error():
+    with pytest.raises(ConfigError, match="weight: .* is not a finite number"):
+        compose({"a": {"use": "exact_match", "weight": 10**400}})

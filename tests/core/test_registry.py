@@ -11,7 +11,14 @@ import pytest
 from pydantic import model_validator
 
 import rewardkit
-from rewardkit import AmbiguousNameError, UnknownNameError, get_reward, hookimpl
+from rewardkit import (
+    AmbiguousNameError,
+    ConfigError,
+    UnknownNameError,
+    get_preset,
+    get_reward,
+    hookimpl,
+)
 from rewardkit.core import hookspecs, plugins
 from rewardkit.core.plugins import get_registry, register_plugin, unregister_plugin
 from rewardkit.core.registry import KIND_TABLE, KINDS, PresetEntry
@@ -401,3 +408,32 @@ def test_names_registered_from_python_without_a_plugin():
         own.unregister("__main__:rewards:loud")
         with pytest.raises(UnknownNameError):
             get_reward("loud")
+
+
+class LazyPlugin:
+    @hookimpl
+    def register_rewards(self, register):
+        register("edge_lazy_brevity", "rewardkit.rewards.length_rewards:Brevity")  # no params=: the class has them
+
+    @hookimpl
+    def register_presets(self, register):
+        register("edge_preset", {"rewards": {"em": {"use": "exact_match"}}})
+
+
+@pytest.fixture
+def lazy_plugin():
+    register_plugin(LazyPlugin(), name="edge-lazy")
+    yield
+    unregister_plugin("edge-lazy")
+
+
+def test_lazy_reward_without_params_is_validated_by_its_own_params(lazy_plugin):
+    reward = get_reward("edge_lazy_brevity", max_length=10)
+    assert reward(completions=["x" * 5]) == [0.5]
+    with pytest.raises(ConfigError, match="max_lenght: unknown key. Did you mean 'max_length'"):
+        get_reward("edge_lazy_brevity", max_lenght=10)
+
+
+def test_preset_copies_are_deep(lazy_plugin):
+    get_preset("edge_preset")["rewards"]["em"]["use"] = "changed"
+    assert get_preset("edge_preset")["rewards"]["em"]["use"] == "exact_match"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from rewardkit.core.errors import ConfigError, DataError
+from tests.conftest import run_cli
 
 SYSTEM = "You are a careful Korean grammar teacher. Read the question and answer with the correct sentence."
 QUESTIONS = [
@@ -588,3 +589,123 @@ def test_unwritable_output_is_refused_before_the_model_loads(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "is a FIFO" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "into, expected",
+    [
+        ("id", "--into 'id' would overwrite the row's id"),
+        ("id.x", "--into 'id.x' would overwrite the row's id"),
+        ("input", "--into 'input' would overwrite the prompt's source field 'input.question'"),
+        ("input.question", "--into 'input.question' would overwrite the prompt's source field 'input.question'"),
+        (
+            "output. answer",
+            "--into 'output. answer': the key ' answer' has spaces around it. Hint: write --into 'output.answer'",
+        ),
+    ],
+    ids=["id", "inside-id", "input", "prompt-field", "spaces"],
+)
+def test_generate_into_keeps_the_rows_identity(tmp_path, into, expected):
+    (tmp_path / "test.json").write_text('[{"id": "1", "input": {"question": "q"}}]')
+    proc = run_cli(
+        "generate",
+        "no_such_model",
+        "-i",
+        "test.json",
+        "-o",
+        "out.json",
+        "--column",
+        "input.question=prompt",
+        "--into",
+        into,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and expected in proc.stderr, proc.stderr
+    # Asked for: the identity check lets it through (the missing model is the next error).
+    if into in ("id", "input", "input.question"):
+        proc = run_cli(
+            "generate",
+            "no_such_model",
+            "-i",
+            "test.json",
+            "-o",
+            "out.json",
+            "--column",
+            "input.question=prompt",
+            "--into",
+            into,
+            "--into-overwrite",
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 2 and "neither a local folder nor in the Hugging Face cache" in proc.stderr
+
+
+def test_into_identity_rule_leaves_other_keys_alone():
+    from rewardkit.generation import check_into_keeps_identity, parse_into
+
+    for into in ("completion", "output.answer", "input.answer", "identity"):
+        check_into_keeps_identity(
+            parse_into(into), {"input.question": "prompt", "output.answer": "completion"}, "prompt"
+        )
+
+
+def test_generation_of_an_empty_shard_needs_no_chat_template():
+    from rewardkit.callbacks.inference import generate_texts
+
+    assert generate_texts(object(), object(), []) == []  # a rank with no prompts never touches model or tokenizer
+
+
+@pytest.fixture(scope="module")
+def silent_lm(tmp_path_factory) -> Path:
+    """A tiny model whose generation config forces end-of-turn at once: every completion is empty."""
+    from transformers import AutoModelForCausalLM
+
+    from rewardkit.core.tiny import make_tiny
+
+    path = make_tiny(tmp_path_factory.mktemp("silent"), "lm", hidden_size=32)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    model.generation_config.forced_eos_token_id = model.generation_config.eos_token_id
+    model.generation_config.save_pretrained(path)
+    return path
+
+
+def _rows(path: Path, n: int = 3) -> Path:
+    path.write_text("".join(json.dumps({"id": str(i), "prompt": f"{i}+1="}) + "\n" for i in range(n)))
+    return path
+
+
+def test_generate_warns_on_empty_completions(silent_lm, tmp_path):
+    rows = _rows(tmp_path / "in.jsonl")
+    base = [sys.executable, "-m", "rewardkit", "generate", str(silent_lm), "-i", str(rows), "--max-new-tokens", "1"]
+    proc = subprocess.run(
+        [*base, "-o", str(tmp_path / "out.jsonl"), "--json"], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["empty"] == 3
+    assert "warning: 3 of 3 completions are empty or whitespace only" in proc.stderr
+    proc = subprocess.run(
+        [*base, "-o", str(tmp_path / "out2.jsonl"), "--fail-on-empty"], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 1 and "3 of 3 completions are empty" in proc.stderr
+    assert len((tmp_path / "out2.jsonl").read_text().splitlines()) == 3  # still written, for inspection
+
+
+def test_chat_template_in_config_and_for_generate(silent_lm, tmp_path):
+    from rewardkit.generation import generate_file
+    from rewardkit.train.config import load_stages
+
+    template = tmp_path / "plain.jinja"
+    template.write_text("{% for m in messages %}{{ m['content'] }}\n{% endfor %}")
+    rows = tmp_path / "in.jsonl"
+    rows.write_text(json.dumps({"prompt": [{"role": "user", "content": "hi"}]}) + "\n")
+    result = generate_file(
+        str(silent_lm), rows, tmp_path / "o.jsonl", chat_template=str(template), max_new_tokens=1, progress=False
+    )
+    assert result.rows == 1
+    with pytest.raises(ConfigError, match="--chat-template: 'nope.jinja' is neither a file nor a template"):
+        generate_file(str(silent_lm), rows, tmp_path / "o.jsonl", chat_template="nope.jinja")
+    base = {"stage": "sft", "model": str(silent_lm), "dataset": {"generator": "arithmetic"}}
+    [stage], _, _ = load_stages({**base, "tokenizer": {"chat_template": str(template)}})
+    assert stage.chat_template == str(template) and stage.tokenizer is None
+    with pytest.raises(ConfigError, match=r"tokenizer.chat_template: 'missing.jinja' is neither a file"):
+        load_stages({**base, "tokenizer": {"chat_template": "missing.jinja"}})

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rewardkit import get_reward
+from rewardkit import (
+    get_reward,
+)
 from rewardkit.core.errors import DataError
 from rewardkit.rewards.base import float_text
+from tests.conftest import INF, NAN, Row, em, raises, returns, row_ids, run_row
 
 EM = get_reward("exact_match")
 MATH = get_reward("math_exact_match")
@@ -66,3 +70,36 @@ def test_chat_message_gold_is_its_content_and_other_dicts_and_bools_are_refused(
         EM(completions=["4"], answer=[{"value": 4}])
     with pytest.raises(DataError, match="row 0: the number inf cannot be a reference"):
         MATH(completions=["1"], answer=[float("inf")])
+
+
+BAD_INPUTS = [
+    # 4. A NaN / missing reference is None in every reward, never the text "nan".
+    Row("nan-reference-exact_match", em(completions=["nan", "nan"], answer=[NAN, None]), returns([None, None])),
+    Row("nan-reference-numpy-float32", em(completions=["nan"], answer=[np.float32("nan")]), returns([None])),
+    Row("nan-reference-in-a-list", em(completions=["nan"], answer=[[NAN, None]]), returns([None])),
+    Row("nan-reference-rouge1", lambda c: get_reward("rouge1")(completions=["nan"], answer=[NAN]), returns([None])),
+    Row(
+        "nan-reference-plugin-reward",
+        lambda c: (
+            pytest.importorskip("rewardkit_korean"),
+            get_reward("korean_qa_exact_match")(completions=["nan"], answer=[NAN]),
+        )[1],
+        returns([None]),
+    ),
+    Row("numpy-integer-reference-is-a-number", em(completions=["5"], answer=[np.int64(5)]), returns([1.0])),
+    Row(
+        "infinite-reference-is-an-error",
+        em(completions=["inf"], answer=[INF]),
+        raises(DataError, r"column 'answer', row 0: the number inf cannot be a reference"),
+    ),
+    Row(
+        "huge-integer-reference-is-an-error",
+        em(completions=["1"], answer=[10**5000]),
+        raises(DataError, r"row 0: the number with \d+ bits cannot be a reference"),
+    ),
+]
+
+
+@pytest.mark.parametrize("row", BAD_INPUTS, ids=row_ids(BAD_INPUTS))
+def test_bad_input(row: Row, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    run_row(row, tmp_path, monkeypatch, capsys)

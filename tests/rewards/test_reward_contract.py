@@ -1,11 +1,37 @@
 """The reward contract every reward inherits: how TRL calls it, what it returns, how it fails."""
 
+import json
 import pickle
 import time
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from rewardkit import ConfigError, DataError, Reward, RewardError, RewardParams, get_reward
+from rewardkit import (
+    ConfigError,
+    DataError,
+    Reward,
+    RewardError,
+    RewardParams,
+    get_reward,
+)
+from rewardkit.core.plugins import register_plugin, unregister_plugin
+from rewardkit.text.numeric import extract_answer
+from tests.conftest import (
+    ANY_TEXT,
+    FUZZ_SETTINGS,
+    INF,
+    NAN,
+    SCORE_SPEC,
+    Row,
+    em,
+    raises,
+    row_ids,
+    run_cli,
+    run_row,
+)
 
 
 class Flaky(Reward):
@@ -211,7 +237,6 @@ def count_digits(completions, **kwargs):
 
 def test_plain_function_gets_the_contract():
     from rewardkit.core.hookspecs import hookimpl
-    from rewardkit.core.plugins import register_plugin, unregister_plugin
 
     class FnPlugin:
         @hookimpl
@@ -227,3 +252,152 @@ def test_plain_function_gets_the_contract():
         assert pickle.loads(pickle.dumps(reward))(completions=["<think></think>7"]) == [1.0]
     finally:
         unregister_plugin("fn-plugin")
+
+
+BAD_INPUTS = [
+    # 4. Parameters accepted too loosely: each is a clear error at construction.
+    Row(
+        "completions-a-string",
+        em(completions="abc", answer=["a"] * 3),
+        raises(
+            DataError,
+            r"completions must be a "
+            "list .*got str",
+        ),
+    ),
+    Row("completions-bytes", em(completions=b"abc", answer=["a"] * 3), raises(DataError, r"got bytes")),
+    Row(
+        "completions-a-generator",
+        em(completions=(x for x in "ab"), answer=["a"] * 2),
+        raises(DataError, r"got generator"),
+    ),
+    Row(
+        "max_length-true",
+        lambda c: get_reward("brevity", max_length=True),
+        raises(ConfigError, r"reward 'brevity': max_length: .*valid integer \(got True\)"),
+    ),
+    Row(
+        "max_length-string",
+        lambda c: get_reward("brevity", max_length="5"),
+        raises(ConfigError, r"max_length: .*valid integer \(got '5'\)"),
+    ),
+    Row(
+        "max_length-float",
+        lambda c: get_reward("brevity", max_length=5.0),
+        raises(ConfigError, r"max_length: .*valid integer \(got 5.0\)"),
+    ),
+    *[
+        Row(
+            f"format_regex-regex_timeout-{v}",
+            lambda c, v=v: get_reward("format_regex", pattern="a", regex_timeout=v),
+            raises(ConfigError, r"reward 'format_regex': regex_timeout: "),
+        )
+        for v in (INF, 1e308, 0, -1, NAN, True)
+    ],
+    *[
+        Row(
+            f"reward-timeout-{v}",
+            lambda c, v=v: get_reward("brevity", max_length=5, timeout=v),
+            raises(ConfigError, r"reward 'brevity': timeout: "),
+        )
+        for v in (INF, 1e308, 0, -1, NAN, True)
+    ],
+    Row(
+        "completion_ids-wrong-length",
+        lambda c: get_reward("brevity", max_length=5, unit="tokens")(completions=["a", "b"], completion_ids=[[1]]),
+        raises(DataError, r"completion_ids has 1 items for 2 completions"),
+    ),
+    Row(
+        "completion_ids-wrong-length-hidden-by-a-view",  # one row without a view match must not hide it
+        lambda c: get_reward("brevity", max_length=5, unit="tokens", completion_view="boxed")(
+            completions=["x", r"\boxed{a}"], completion_ids=[[1]]
+        ),
+        raises(DataError, r"completion_ids has 1 items for 2 completions"),
+    ),
+    Row(
+        "completion_ids-not-a-list",
+        lambda c: get_reward("brevity", max_length=5, unit="tokens")(completions=["a"], completion_ids=3),
+        raises(DataError, r"completion_ids is int, not a list"),
+    ),
+]
+
+
+@pytest.mark.parametrize("row", BAD_INPUTS, ids=row_ids(BAD_INPUTS))
+def test_bad_input(row: Row, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    run_row(row, tmp_path, monkeypatch, capsys)
+
+
+def _assistant(content: object) -> list[dict]:
+    return [{"role": "assistant", "content": content}]
+
+
+@pytest.mark.parametrize(
+    "content, text",
+    [
+        ([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}], "ab"),  # TRL / OpenAI chat
+        ([{"type": "image"}, {"type": "text", "text": "a"}], "a"),  # TRL multimodal
+        ([{"type": "image_url", "image_url": {"url": "x"}}, {"type": "text", "text": "a"}], "a"),  # OpenAI
+        ([{"type": "output_text", "text": "a"}], "a"),  # OpenAI Responses
+        ([{"type": "refusal", "refusal": "no"}], ""),
+    ],
+    ids=["text-parts", "trl-image", "openai-image-url", "responses-output-text", "refusal"],
+)
+def test_accepted_content_parts(content, text):
+    from rewardkit.rewards.base import completion_text
+
+    assert completion_text(_assistant(content), 0) == text
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ([{"type": "text", "text": None}], "a text part's 'text' must be a string, got NoneType"),
+        ([{"type": "text", "text": 5}], "a text part's 'text' must be a string, got int"),
+        (["hi"], "a part must be an object, got str 'hi'"),
+        ([{"text": "hi"}], "a part without 'type'"),
+        ([{"type": "tool_result", "text": "x"}], "a part of type 'tool_result' is not a text part"),
+    ],
+    ids=["text-null", "text-number", "bare-string", "no-type", "unknown-type"],
+)
+def test_other_content_parts_are_refused_in_one_line(tmp_path, content, expected):
+    (tmp_path / "spec.yaml").write_text(SCORE_SPEC)
+    (tmp_path / "chat.jsonl").write_text(json.dumps({"completion": _assistant(content), "answer": "1"}) + "\n")
+    proc = run_cli("score", "spec.yaml", "-i", "chat.jsonl", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"completions[0].content[0]: {expected}. Hint:" in proc.stderr
+
+
+def test_tuple_columns_follow_the_scored_rows():
+    reward = get_reward("brevity", max_length=5, unit="tokens", completion_view="boxed")
+    # the second completion has no \\boxed{}: it is not scored, and its token ids must go with it
+    assert reward(completions=[r"\boxed{1}", "none"], completion_ids=([1, 2], [1, 2, 3])) == [0.6, 0.0]
+
+
+REWARDS = [
+    get_reward("math_exact_match"),
+    get_reward("exact_match", alternatives="#"),
+    get_reward("brevity", max_length=50),
+    get_reward("brevity", max_length=50, mode="soft_overlong", cache=10),
+    get_reward("format_regex", pattern=r"^\d+$"),
+    get_reward("math_exact_match", completion_view="boxed"),
+]
+
+
+RANGES = {"math_exact_match": (0, 1), "exact_match": (0, 1), "brevity": (-1, 1), "format_regex": (0, 1)}
+
+
+@FUZZ_SETTINGS
+@given(st.lists(st.tuples(ANY_TEXT, st.one_of(st.none(), ANY_TEXT)), min_size=1, max_size=5))
+def test_rewards_in_range_and_none_only_where_documented(rows):
+    completions = [c for c, _ in rows]
+    answers = [a for _, a in rows]
+    for reward in REWARDS:
+        out = reward(completions=completions, answer=answers)
+        assert len(out) == len(rows)
+        low, high = RANGES[reward.name]
+        for score, answer in zip(out, answers):
+            if score is None:
+                # None only when the reward compares with a reference that is absent or has no number.
+                assert reward.needs_reference and (answer is None or extract_answer(answer) is None)
+            else:
+                assert low <= score <= high

@@ -1,8 +1,11 @@
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rewardkit.text.numeric import extract_answer, last_number_text, numbers_equal, parse_number
+from tests.conftest import ANY_TEXT, FUZZ_SETTINGS
 
 
 def eq(a: str, b: str) -> bool:
@@ -94,3 +97,35 @@ def test_hostile_braces_are_linear():
     assert extract_answer("\\boxed{" * 50_000) is None
     assert extract_answer("\\boxed{\\boxed{12}}") == (1, "12", 0)
     assert time.perf_counter() - start < 2.0
+
+
+@FUZZ_SETTINGS
+@given(ANY_TEXT)
+def test_number_parser_total(text):
+    value = extract_answer(text)
+    token = last_number_text(text)
+    if token is not None:
+        assert token in text.replace("\u2212", "-")
+        parsed = parse_number(token)
+        if parsed is not None:
+            assert numbers_equal(parsed, parsed)
+    if value is not None:
+        assert numbers_equal(value, value)
+
+
+@FUZZ_SETTINGS
+@given(st.integers(min_value=-(10**30), max_value=10**30), st.integers(min_value=1, max_value=10**6))
+def test_equal_rationals_in_different_spellings(num, den):
+    from fractions import Fraction
+
+    frac = Fraction(num, den)
+    as_frac = (
+        f"\\frac{{{frac.numerator}}}{{{frac.denominator}}}"
+        if frac.numerator >= 0
+        else f"-\\frac{{{-frac.numerator}}}{{{frac.denominator}}}"
+    )
+    a, b = extract_answer(as_frac), extract_answer(f"{frac.numerator}/{frac.denominator}")
+    assert a is not None and b is not None and numbers_equal(a, b)
+    if frac.denominator == 1:
+        c = extract_answer(f"{frac.numerator:,}.000")
+        assert numbers_equal(a, c)

@@ -1,11 +1,41 @@
-"""Every bad config value is rejected before any training starts, even when it sits in a later stage."""
+"""Training configs: every bad value is rejected before any training starts, even in a later stage; `--set` paths."""
+
+from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
 from rewardkit import ConfigError
 from rewardkit.train import run
+
+PIPELINE = {
+    "pipeline": [
+        {"stage": "sft", "model": "m", "dataset": {"path": "x.jsonl"}},
+        {"stage": "sft", "name": "b", "model": "m", "dataset": {"path": "x.jsonl"}},
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    "key, expected",
+    [
+        ("pipeline.--1.name", "no item named '--1'"),
+        ("pipeline.².name", "no item named '²'"),
+        ("pipeline.١.name", "no item named '١'"),  # an Arabic-Indic digit one: not index 1
+        ("pipeline.99999999999999999999.name", "index 99999999999999999999 is out of range (2 items)"),
+    ],
+    ids=["double-minus", "superscript-two", "arabic-indic-one", "huge"],
+)
+def test_set_indices_are_ascii_digits(key, expected):
+    from rewardkit.core.errors import ConfigError
+    from rewardkit.train.config import apply_overrides
+
+    with pytest.raises(ConfigError, match=re.escape(f"--set {key.rsplit('.', 1)[0]}: {expected}")):
+        apply_overrides(PIPELINE, [f"{key}=x"])
+    assert apply_overrides(PIPELINE, ["pipeline.-1.name=x"])["pipeline"][1]["name"] == "x"
+
 
 GOOD_REWARDS = {
     "rewards": {"acc": {"use": "math_exact_match"}, "short": {"use": "brevity", "max_length": 20}},
