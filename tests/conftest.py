@@ -226,10 +226,12 @@ SCORE_SPEC = "rewards:\n  em: {use: exact_match, reference: answer}\n"
 SCORE_ROWS = '{"completion": "1", "answer": "1"}\n{"completion": "2", "answer": "1"}\n'
 
 
-def run_cli(*args, cwd=None, env=None, timeout=60):
+def run_cli(*args, cwd=None, env=None, stdout=subprocess.PIPE, timeout=60):
+    """Run the real CLI in a subprocess (`python -m rewardkit`: no torch import, ~1 s), stderr captured."""
     return subprocess.run(
         [sys.executable, "-m", "rewardkit", *map(str, args)],
-        capture_output=True,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
         text=True,
         cwd=cwd,
         env={**os.environ, **(env or {})},
@@ -245,6 +247,9 @@ def scoring(tmp_path) -> Path:
 
 
 # --- property tests (hypothesis) ---------------------------------------------------------------------------------
+# Every example must finish fast (a deadline, sizes bounded by the strategies) and either succeed or raise a
+# rewardkit error (a `RewardkitError` subclass) - never a raw ValueError, RecursionError, OverflowError, TypeError
+# or a YAML/JSON/TOML library exception.
 MATHY_TEXT = st.text(alphabet=st.sampled_from(list("0123456789-+.,/ eE$#{}\\boxedfrac ab\u2212")), max_size=60)
 ANY_TEXT = st.one_of(st.text(max_size=80), MATHY_TEXT)
 FUZZ_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,4 +1,7 @@
-"""The `rewardkit` entry point under bad input: one error line, the right exit code, no traceback; bugs still raise."""
+"""The `rewardkit` entry point under bad input: one error line, the right exit code, no traceback; bugs still raise.
+
+Exit codes (rewardkit.cli.console): 2 usage/input error, 130 Ctrl-C, 143 SIGTERM, 141 stdout closed early.
+"""
 
 from __future__ import annotations
 

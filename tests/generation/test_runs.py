@@ -15,7 +15,7 @@ def test_a_run_folder_does_not_depend_on_the_training_directory(tiny_lm_dir, tmp
     """`model: lmrel` (relative) trained in one directory; `--from-run` read from another directory that has its
     own `lmrel` folder still finds the base model the adapter was trained on."""
     from rewardkit.generation import resolve_run
-    from rewardkit.train import run_cli as train
+    from rewardkit.train import run as train
 
     workdir, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
     workdir.mkdir()
@@ -56,7 +56,7 @@ def test_a_pipeline_summary_records_absolute_folders(tiny_lm_dir, tmp_path, monk
     """summary.json (what `--from-run <pipeline root>` reads first) holds absolute folders, like the stage records:
     read from another directory, its last stage is still the one that trained."""
     from rewardkit.generation import resolve_run
-    from rewardkit.train import run_cli as train
+    from rewardkit.train import run as train
 
     workdir, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
     (elsewhere / "run" / "b").mkdir(parents=True)  # same-named relative folders where the summary is read
