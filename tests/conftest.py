@@ -11,7 +11,8 @@ import sys
 import textwrap
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -96,6 +97,8 @@ INF = float("inf")
 
 @dataclass
 class Ctx:
+    """What a row's `run` gets: its temp folder, monkeypatch, capsys, and cleanups run when the row ends."""
+
     tmp: Path
     monkeypatch: pytest.MonkeyPatch
     capsys: pytest.CaptureFixture
@@ -211,14 +214,21 @@ def row_ids(rows: list[Row]) -> list[str]:
     return ids
 
 
-def run_row(row: Row, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    """Run one row of a bad-input table: its call under its expectation, then its cleanups in reverse."""
+@contextmanager
+def row_context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> Iterator[Ctx]:
+    """A Ctx whose cleanups (plugin managers, imported modules) run in reverse when the block ends."""
     ctx = Ctx(tmp_path, monkeypatch, capsys, [])
     try:
-        row.expect(lambda: row.run(ctx))
+        yield ctx
     finally:
         for cleanup in reversed(ctx.cleanups):
             cleanup()
+
+
+def run_row(row: Row, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Run one row of a bad-input table: its call under its expectation, then its cleanups."""
+    with row_context(tmp_path, monkeypatch, capsys) as ctx:
+        row.expect(lambda: row.run(ctx))
 
 
 # --- the `rewardkit` command in a subprocess, and a folder to score ------------------------------------------------

@@ -23,7 +23,7 @@ from rewardkit import (
 )
 from rewardkit.composition import expr
 from rewardkit.composition.composed import Composed
-from tests.conftest import INF, NAN, Ctx, Row, raises, rewards_spec, row_ids, run_row
+from tests.conftest import INF, NAN, Ctx, Row, raises, rewards_spec, row_context, row_ids, run_row
 
 SEED = "(bertscore + em + (format + 3*rouge1)/2)/3"
 
@@ -353,8 +353,7 @@ def test_output_checks_do_not_overreach(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     """What the output checks must leave alone: documented values and numpy numbers."""
-    ctx = Ctx(tmp_path, monkeypatch, capsys, [])
-    try:
+    with row_context(tmp_path, monkeypatch, capsys) as ctx:
         assert use_output("hk_nan")(ctx) == [1.0, 1.0]  # NaN from a reward is None ("not applicable")
         assert use_output("hk_np_float")(ctx) == [1.5, 1.5]  # numpy numbers are numbers
         assert use_output("hk_np_float", raw=False)(ctx) == [1.5, 1.5]
@@ -362,6 +361,3 @@ def test_output_checks_do_not_overreach(
         assert by_zero(completions=["x", "y"], answer=["x", "x"]) == [1.0, None]  # a row dividing by 0 is None
         with pytest.raises(DataError, match="got no completion_ids"):
             get_reward("brevity", max_length=5, unit="tokens")(completions=["a"])
-    finally:
-        for cleanup in reversed(ctx.cleanups):
-            cleanup()

@@ -20,7 +20,7 @@ from rewardkit import (
     hookimpl,
 )
 from rewardkit.core import plugins
-from tests.conftest import Ctx, Row, raises, row_ids, run_row
+from tests.conftest import Ctx, Row, raises, row_context, row_ids, run_row
 
 
 def dies(completions, **kwargs):
@@ -213,8 +213,7 @@ def test_plugin_checks_do_not_overreach(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     """What the plugin checks must leave alone: Ctrl-C, and strict plugin mode."""
-    ctx = Ctx(tmp_path, monkeypatch, capsys, [])
-    try:
+    with row_context(tmp_path, monkeypatch, capsys) as ctx:
         with pytest.raises(KeyboardInterrupt):  # Ctrl-C in a plugin ends the program (the CLI exits 130)
             hook(_raise(KeyboardInterrupt()))(ctx)
         with pytest.raises(KeyboardInterrupt):
@@ -222,6 +221,3 @@ def test_plugin_checks_do_not_overreach(
         monkeypatch.setenv("REWARDKIT_STRICT_PLUGINS", "1")  # strict mode re-raises a plugin's SystemExit
         with pytest.raises(SystemExit, match="3"):
             entry_point_plugins({"hk-exit": "import sys\nsys.exit(3)\n"})(ctx)
-    finally:
-        for cleanup in reversed(ctx.cleanups):
-            cleanup()
