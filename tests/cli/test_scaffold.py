@@ -212,7 +212,7 @@ def installed_probe(tmp_path: Path):
     _uninstall()
     start = time.perf_counter()
     try:
-        made = new_plugin(PROBE, tmp_path, description="Scaffold probe (tests/test_scaffold.py).")
+        made = new_plugin(PROBE, tmp_path, description="Scaffold probe (tests/cli/test_scaffold.py).")
         done = _run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q", str(made.root)])
         assert done.returncode == 0, done.stdout + done.stderr
         listed = _run([sys.executable, "-m", "rewardkit", "list", "--json"], timeout=120)

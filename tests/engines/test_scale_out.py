@@ -1,6 +1,6 @@
 """Scale-out checks that run without vLLM or a GPU: the engine choice, the use_vllm preflight, checkpoint_inference's
 vllm engine refusals, and best_checkpoint with a sharded (unloadable) checkpoint. The engines themselves are
-compared by .ci/vllm_check.sh (vLLM venv) and tests/test_fsdp.py (FSDP2 on 2 CPU ranks)."""
+compared by .ci/vllm_check.sh (vLLM venv) and tests/train/test_fsdp.py (FSDP2 on 2 CPU ranks)."""
 
 from __future__ import annotations
 
