@@ -2,4 +2,4 @@
 doctest modules (both are named `conftest` and would clash); pytest still loads them as conftests. tests/scripts/
 holds scripts that tests run in subprocesses (or, make_bleurt_fixture.py, in a venv of their own), not modules."""
 
-collect_ignore_glob = ["tests/conftest.py", "plugins/*/tests/conftest.py", "tests/scripts/*.py"]
+collect_ignore_glob = ["tests/conftest.py", "tests/*/conftest.py", "plugins/*/tests/conftest.py", "tests/scripts/*.py"]

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rewardkit import (
@@ -198,3 +198,75 @@ def test_expression_parses_and_combines_to_finite_or_none_or_rewardkit_errors(te
         except RewardError:  # overflow: a clear error, never inf/NaN in a score
             continue
         assert len(out) == len(rows) and all(v is None or math.isfinite(v) for v in out), out
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("__import__('os').system('x')", "the call"),
+        ("em.__class__", "Attribute"),
+        ("em ** 2", "operator Pow"),
+        ("em // 2", "operator FloorDiv"),
+        ("em if em else 1", "IfExp"),
+        ("[em][0]", "Subscript"),
+        ("lambda: 1", "Lambda"),
+        ("abs(em)", "the call abs"),
+        ("min(em, x=1)", "the call min"),
+        ("clip(em, 0)", "exactly 3"),
+        ("'a' + em", "constant 'a'"),
+        ("True + em", "constant True"),
+        ("em +", "syntax error"),
+        ("", "empty"),
+        ("1e999 * em", "non-finite"),
+        ("not em", "operator Not"),
+    ],
+)
+def test_expression_rejections(text, match):
+    with pytest.raises(ExpressionError, match=match):
+        expr.parse(text, {"em"})
+
+
+def test_linear_form():
+    tree = expr.parse("(a + 2*b)/4 - 0.5*a + -b", {"a", "b"})
+    coeffs, const = expr.linear_form(tree)
+    assert coeffs == pytest.approx({"a": -0.25, "b": -0.5}) and const == 0
+    assert expr.linear_form(expr.parse("a * b", {"a", "b"})) is None
+    assert expr.linear_form(expr.parse("a / b", {"a", "b"})) is None
+    with pytest.raises(ExpressionError, match="divides by a constant zero"):
+        expr.parse("a / 0", {"a"})
+
+
+values = st.floats(min_value=-100, max_value=100, allow_nan=False)
+
+
+@st.composite
+def linear_exprs(draw, depth=0):
+    if depth > 3 or draw(st.booleans()):
+        return draw(st.sampled_from(["a", "b", "c", "2", "0.5", "3"]))
+    op = draw(st.sampled_from(["+", "-", "*", "/"]))
+    left = draw(linear_exprs(depth + 1))
+    if op in "*/":
+        return f"({left}) {op} {draw(st.sampled_from(['2', '4', '0.25']))}"
+    return f"({left}) {op} ({draw(linear_exprs(depth + 1))})"
+
+
+@settings(max_examples=200, deadline=None)
+@given(linear_exprs(), values, values, values)
+def test_linear_form_agrees_with_evaluation(text, a, b, c):
+    tree = expr.parse(text, {"a", "b", "c"})
+    coeffs, const = expr.linear_form(tree)
+    env = {"a": a, "b": b, "c": c}
+    direct = expr.evaluate(tree, env)
+    flat = const + sum(coeffs.get(k, 0) * v for k, v in env.items())
+    assert math.isclose(direct, flat, rel_tol=1e-9, abs_tol=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab()+-*/.,0123456789 minaxclp_", max_size=30))
+def test_parser_only_raises_expression_error(text):
+    try:
+        tree = expr.parse(text, {"a", "b"})
+    except ExpressionError:
+        return
+    result = expr.evaluate(tree, {"a": 0.5, "b": 2.0})
+    assert isinstance(result, float)
