@@ -19,7 +19,7 @@ from rewardkit.train.config import DatasetSpec, StageConfig
 from rewardkit.train.data import LOCAL_SUFFIXES, stage_columns
 
 FIRST_ROWS = 20
-# GRPOConfig's defaults for the keys of the batch arithmetic (tests/test_train_precheck.py keeps them true).
+# GRPOConfig's defaults for the keys of the batch arithmetic (tests/train/test_precheck.py keeps them true).
 GRPO_DEFAULTS = {
     "per_device_train_batch_size": 8,
     "gradient_accumulation_steps": 1,
