@@ -3,7 +3,7 @@
 Not part of the default CI: it is how to learn that a new release breaks rewardkit before users do.
 
     python scripts/drift_check.py                      # the whole suite
-    python scripts/drift_check.py tests/test_train.py  # arguments after the options go to pytest
+    python scripts/drift_check.py tests/train/test_train.py  # arguments after the options go to pytest
     python scripts/drift_check.py --freeze             # print the resolved set of THIS environment (constraints.txt)
 
 It prints the packages whose version differs from constraints.txt (and those added or gone), then pytest's

@@ -1,13 +1,34 @@
-"""Shared pytest fixtures: offline environment and tiny local models."""
+"""What the whole suite shares: the offline environment, tiny local models, running the CLI, the bad-input tables
+and the property-test settings. Helpers that are not fixtures are imported: `from tests.conftest import run_cli`."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import subprocess
 import sys
+import textwrap
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from rewardkit import (
+    RewardkitError,
+    get_reward,
+)
+from rewardkit.core import plugins
+from rewardkit.core.plugins import get_registry
 
 # Set before anything imports transformers/huggingface_hub, which read these at import time.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,6 +47,11 @@ if "torch" in sys.modules:
     sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 # bitsandbytes logs a harmless "Failed to load CPU gemm_4bit_forward" warning on import (no `kernels` package).
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+
+# Tests live one folder a layer below this one; these name the suite's own files (scripts/, fixtures/) and the
+# repository wherever a test module sits. Test modules import them: `from tests.conftest import TESTS`.
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
 
 # Keyword arguments every TRL config in tests should start from: CPU, fp32, no reporting, no saving.
 TRAINER_DEFAULTS = dict(
@@ -62,3 +88,198 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from rewardkit.core.tiny import save_tiny_bert
 
     return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+# --- bad-input tables: a row is (id, what to run, what to expect); each test module holds the rows of its module -----
+NAN = float("nan")
+INF = float("inf")
+
+
+@dataclass
+class Ctx:
+    """What a row's `run` gets: its temp folder, monkeypatch, capsys, and cleanups run when the row ends."""
+
+    tmp: Path
+    monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture
+    cleanups: list
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.tmp / name
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    def write_bytes(self, name: str, data: bytes) -> Path:
+        path = self.tmp / name
+        path.write_bytes(data)
+        return path
+
+    def mkdir(self, name: str) -> Path:
+        path = self.tmp / name
+        path.mkdir()
+        return path
+
+    def plugins(self, entry_points: Any = None) -> plugins.Plugins:
+        """This row's own plugin manager (built-ins and the given entry points), active until the row ends."""
+        own = plugins.Plugins(entry_points=entry_points)
+        context = plugins.using(own)
+        context.__enter__()
+        self.cleanups.append(lambda: context.__exit__(None, None, None))
+        return own
+
+    def plugin(self, obj: Any, name: str) -> None:
+        own = plugins.active()
+        if own is plugins.DEFAULT:
+            own = self.plugins()
+        if not own.pm.has_plugin(name):
+            own.register(obj, name=name, source=name)
+
+    def entry_points(self, modules: dict[str, str]) -> None:
+        """Plugins found through entry points: {distribution: module source}; a fresh plugin manager."""
+        eps = []
+        for dist, source in modules.items():
+            module = dist.replace("-", "_")
+            self.write(f"{module}.py", source)
+            self.cleanups.append(lambda m=module: sys.modules.pop(m, None))
+            eps.append(
+                SimpleNamespace(
+                    name=module,
+                    module=module,
+                    dist=SimpleNamespace(name=dist),
+                    load=lambda m=module: importlib.import_module(m),
+                )
+            )
+        self.monkeypatch.syspath_prepend(str(self.tmp))
+        self.plugins(entry_points=lambda: eps)
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    run: Callable[[Ctx], Any]
+    expect: Callable[[Callable[[], Any]], None]
+
+
+def raises(exc: type[BaseException], match: str) -> Callable:
+    def check(call):
+        with pytest.raises(exc, match=match) as info:
+            call()
+        if isinstance(info.value, RewardkitError):  # the CLI prints it as one line
+            assert "\n" not in str(info.value), str(info.value)
+
+    return check
+
+
+def returns(expected: Any) -> Callable:
+    def check(call):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a documented value comes without a warning
+            assert call() == expected
+
+    return check
+
+
+def warns(match: str, expected: Any) -> Callable:
+    def check(call):
+        with pytest.warns(RuntimeWarning, match=match):
+            assert call() == expected
+
+    return check
+
+
+def fast(seconds: float, inner: Callable) -> Callable:
+    def check(call):
+        start = time.perf_counter()
+        inner(call)
+        assert time.perf_counter() - start < seconds
+
+    return check
+
+
+def em(**columns) -> Callable[[Ctx], Any]:
+    return lambda c: get_reward("exact_match")(**columns)
+
+
+def rewards_spec(rewards: dict, **top) -> dict:
+    return {"rewards": rewards, **top}
+
+
+BREVITY = {"use": "brevity", "max_length": 10}
+
+
+def row_ids(rows: list[Row]) -> list[str]:
+    """The rows' ids for pytest, each one once: a repeated id would make two rows hard to tell apart."""
+    ids = [row.id for row in rows]
+    assert len(ids) == len(set(ids)), f"repeated row ids: {sorted({i for i in ids if ids.count(i) > 1})}"
+    return ids
+
+
+@contextmanager
+def row_context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> Iterator[Ctx]:
+    """A Ctx whose cleanups (plugin managers, imported modules) run in reverse when the block ends."""
+    ctx = Ctx(tmp_path, monkeypatch, capsys, [])
+    try:
+        yield ctx
+    finally:
+        for cleanup in reversed(ctx.cleanups):
+            cleanup()
+
+
+def run_row(row: Row, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Run one row of a bad-input table: its call under its expectation, then its cleanups."""
+    with row_context(tmp_path, monkeypatch, capsys) as ctx:
+        row.expect(lambda: row.run(ctx))
+
+
+# --- the `rewardkit` command in a subprocess, and a folder to score ------------------------------------------------
+SCORE_SPEC = "rewards:\n  em: {use: exact_match, reference: answer}\n"
+SCORE_ROWS = '{"completion": "1", "answer": "1"}\n{"completion": "2", "answer": "1"}\n'
+
+
+def run_cli(*args, cwd=None, env=None, stdout=subprocess.PIPE, timeout=60):
+    """Run the real CLI in a subprocess (`python -m rewardkit`: no torch import, ~1 s), stderr captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "rewardkit", *map(str, args)],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def scoring(tmp_path) -> Path:
+    (tmp_path / "spec.yaml").write_text(SCORE_SPEC)
+    (tmp_path / "rows.jsonl").write_text(SCORE_ROWS)
+    return tmp_path
+
+
+# --- property tests (hypothesis) ---------------------------------------------------------------------------------
+# Every example must finish fast (a deadline, sizes bounded by the strategies) and either succeed or raise a
+# rewardkit error (a `RewardkitError` subclass) - never a raw ValueError, RecursionError, OverflowError, TypeError
+# or a YAML/JSON/TOML library exception.
+MATHY_TEXT = st.text(alphabet=st.sampled_from(list("0123456789-+.,/ eE$#{}\\boxedfrac ab\u2212")), max_size=60)
+ANY_TEXT = st.one_of(st.text(max_size=80), MATHY_TEXT)
+FUZZ_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# The spec, expression and view-chain fuzzers run in well under 20 s on a busy 2-core machine; each example must
+# finish within the deadline.
+FUZZ_DEADLINE = timedelta(seconds=2)
+FUZZ_FAST = settings(max_examples=150, deadline=FUZZ_DEADLINE, suppress_health_check=[HealthCheck.too_slow])
+
+
+def only_rewardkit_errors(call):
+    """call(); a RewardkitError is a fine answer, anything else fails the example."""
+    try:
+        return call()
+    except RewardkitError:
+        return None
+
+
+def warm_up_before_deadlines() -> None:
+    """Load the plugins and the ROUGE scorer once, outside the per-example deadline of FUZZ_FAST."""
+    get_registry()
+    get_reward("rouge1")(completions=["a"], answer=["a"])

@@ -58,7 +58,7 @@ def build(kind: str, spec: object, where: str | None = None) -> Any: ...
 def build(kind: str, spec: object, where: str | None = None) -> Any:
     """Build any registry kind from a spec: build("views", [{"view": "after", "marker": "A:"}, "last_number"])."""
     if kind not in BUILT_KINDS:
-        raise ConfigError(f"build: unknown kind {kind!r}. Hint: one of {', '.join(BUILT_KINDS)}.")
+        raise ConfigError(f"build: unknown kind {kind!r}.", hint=f"one of {', '.join(BUILT_KINDS)}.")
     return builder().build(kind, spec, where)
 
 
@@ -156,8 +156,8 @@ def _raw_spec(spec: object) -> tuple[object, str]:
     if isinstance(spec, str):
         return get_preset(spec), f"preset {spec!r}"
     raise ConfigError(
-        f"compose: expected a dict, a path or a preset name, got {type(spec).__name__}. "
-        "Hint: compose('spec.yaml') or compose({'rewards': {...}})."
+        f"compose: expected a dict, a path or a preset name, got {type(spec).__name__}.",
+        hint="compose('spec.yaml') or compose({'rewards': {...}}).",
     )
 
 
@@ -176,7 +176,8 @@ def load_compose_spec(spec: SpecSource, overrides: Overrides | None = None, _dep
         if extra or not isinstance(data["preset"], (str, Path)) or _depth >= MAX_PRESET_DEPTH:
             raise ConfigError(
                 f"{where}: a preset with changes is {{preset: <name or file>, set: {{<alias>.<param>: "
-                f"value}}}}, got keys {sorted(map(str, data))}. Hint: put other changes in set:."
+                f"value}}}}, got keys {sorted(map(str, data))}.",
+                hint="put other changes in set:.",
             )
         base = load_compose_spec(data["preset"], _depth=_depth + 1)
         _apply(base, data.get("set"), f"{where}: set")
@@ -196,12 +197,12 @@ def _apply(spec: ComposeSpec, changes: object, where: str) -> None:
         changes = dict(parse_assignment(item) for item in changes)
     if not isinstance(changes, dict):
         raise ConfigError(
-            f"{where}: expected a mapping of <alias>.<param>: value, got {type(changes).__name__}. "
-            "Hint: set: {bertscore.model_type: ./my-bert}."
+            f"{where}: expected a mapping of <alias>.<param>: value, got {type(changes).__name__}.",
+            hint="set: {bertscore.model_type: ./my-bert}.",
         )
     for key, value in changes.items():
         if not isinstance(key, str):
-            raise ConfigError(f"{where}: key {key!r} must be a dotted string. Hint: bertscore.model_type.")
+            raise ConfigError(f"{where}: key {key!r} must be a dotted string.", hint="bertscore.model_type.")
         spec.set_key(key, copy.deepcopy(value))
 
 
@@ -248,8 +249,8 @@ def _build_reward(b: Builder, params: dict, where: str) -> Reward:
         extra = sorted(set(rest) - {"name"})
         if extra:
             raise ConfigError(
-                f"{where}: {use!r} is a built reward; parameters {extra} cannot be added to it. Hint: "
-                "pass them when you build it, or give the plain function."
+                f"{where}: {use!r} is a built reward; parameters {extra} cannot be added to it.",
+                hint="pass them when you build it, or give the plain function.",
             )
         return use
     owner = f"{where} (callable {callable_path(use)})"
@@ -260,4 +261,4 @@ def _build_reward(b: Builder, params: dict, where: str) -> Reward:
     try:
         return FunctionReward(use, **rest)
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise exc.within(where) from None

@@ -209,7 +209,8 @@ def check_spec_models(spec: ComposeSpec, where: str, last_hint: str, timeout: fl
             seen[key] = problem(m.value, m.ref.kind, timeout)
         if seen[key] is not None:
             raise ConfigError(
-                f"{where}: rewards.{m.alias}.{m.field} {m.value!r} {seen[key]}. Hint: {fix_hint(m.value, last_hint)}."
+                f"{where}: rewards.{m.alias}.{m.field} {m.value!r} {seen[key]}.",
+                hint=f"{fix_hint(m.value, last_hint)}.",
             )
 
 

@@ -1,6 +1,6 @@
 """The three callbacks on a torch FSDP2 (fully_shard) LoRA model, called with the Trainer's callback arguments.
 
-Launched by tests/test_fsdp.py under `torchrun --nproc_per_node 2` (gloo, CPU), and once as a plain process for
+Launched by tests/train/test_fsdp.py under `torchrun --nproc_per_node 2` (gloo, CPU), and once as a plain process for
 the unsharded reference: argv = MODEL_DIR OUT_DIR. Every rank runs the events in the Trainer's order
 (train begin, evaluate at step 2, save at step 2, train end); the HF Trainer itself cannot reach FSDP on CPU
 (accelerate falls back to DDP there), so the model is sharded here as accelerate's FSDP2 plugin shards it:

@@ -1,4 +1,4 @@
-"""GRPO + composed rewards + the three callbacks; launched by tests/test_multiprocess.py under 2 processes."""
+"""GRPO + composed rewards + the three callbacks; launched by tests/train/test_multiprocess.py under 2 processes."""
 
 import json
 import os

@@ -23,7 +23,7 @@ def _by_sidecar(callbacks: list, cls: type[Any], name: str, why: str) -> dict[st
             key = os.path.normpath(cb.params.sidecar)
             if key in found:
                 raise ConfigError(
-                    f"two {name} callbacks use sidecar {cb.params.sidecar!r}: {why}. Hint: give each its own sidecar."
+                    f"two {name} callbacks use sidecar {cb.params.sidecar!r}: {why}.", hint="give each its own sidecar."
                 )
             found[key] = cb
     return found

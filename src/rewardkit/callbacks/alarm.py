@@ -25,13 +25,13 @@ def check_alarm_params(p: BestCheckpointParams) -> None:
     """The best_checkpoint parameters that only make sense together."""
     if p.divergence_stop and p.divergence_warn is None:
         raise ConfigError(
-            "callback 'best_checkpoint': divergence_stop needs divergence_warn. Hint: "
-            "divergence_warn: 3 (the last 3 evaluations)."
+            "callback 'best_checkpoint': divergence_stop needs divergence_warn.",
+            hint="divergence_warn: 3 (the last 3 evaluations).",
         )
     if p.policy == "earliest_tied" and p.bootstrap < 1:
         raise ConfigError(
-            "callback 'best_checkpoint': policy earliest_tied needs the bootstrap intervals. "
-            "Hint: bootstrap: 1000 (or policy: best)."
+            "callback 'best_checkpoint': policy earliest_tied needs the bootstrap intervals.",
+            hint="bootstrap: 1000 (or policy: best).",
         )
 
 

@@ -95,9 +95,11 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
         taken = {os.path.normpath(p.sidecar): "sidecar", os.path.normpath(p.adapters_dir or "adapters"): "adapters_dir"}
         if os.path.normpath(p.best_dir) in taken:  # the best copy replaces best_dir whole: it would wipe that folder
             raise ConfigError(
-                f"callback 'best_checkpoint': best_dir: {p.best_dir!r} is also the "
-                f"{taken[os.path.normpath(p.best_dir)]} folder, which copying the best adapter would "
-                "replace. Hint: keep best_dir: best."
+                f"{p.best_dir!r} is also the {taken[os.path.normpath(p.best_dir)]} folder, which copying the best "
+                "adapter would replace.",
+                owner="callback 'best_checkpoint'",
+                path="best_dir",
+                hint="keep best_dir: best.",
             )
         self.composed = compose(p.spec)
         # recorded in scores.json, so `rewardkit select` can rescore alike (inline callables as module:name)
@@ -121,14 +123,14 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
             return
         if self.partner is not None:
             raise ConfigError(
-                "best_checkpoint is already linked to another checkpoint_inference. Hint: one "
-                "partner each; give the other pair its own sidecar."
+                "best_checkpoint is already linked to another checkpoint_inference.",
+                hint="one partner each; give the other pair its own sidecar.",
             )
         if os.path.normpath(inference.params.sidecar) != os.path.normpath(self.params.sidecar):
             raise ConfigError(
                 f"best_checkpoint (sidecar={self.params.sidecar!r}) cannot link to a "
-                f"checkpoint_inference writing sidecar={inference.params.sidecar!r}. Hint: give both "
-                "the same sidecar."
+                f"checkpoint_inference writing sidecar={inference.params.sidecar!r}.",
+                hint="give both the same sidecar.",
             )
         self.partner = inference
         inference.subscribe(self)
@@ -151,15 +153,15 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
             return
         if bool(args.greater_is_better) != self.params.greater_is_better:
             raise ConfigError(
-                f"best_checkpoint: greater_is_better={self.params.greater_is_better} but the "
-                f"Trainer's greater_is_better={args.greater_is_better}; they would pick different "
-                "checkpoints. Hint: set both the same."
+                f"best_checkpoint: greater_is_better={self.params.greater_is_better} but the Trainer's "
+                f"greater_is_better={args.greater_is_better}; they would pick different checkpoints.",
+                hint="set both the same.",
             )
         if self.partner is not None and not self.partner.generates_at("evaluate", step):
             raise ConfigError(
                 f"best_checkpoint: metric_for_best_model={args.metric_for_best_model!r} needs its "
-                f"checkpoint_inference to generate at evaluation, but it has on="
-                f"{self.partner.params.on!r}. Hint: on='evaluate' or 'both'."
+                f"checkpoint_inference to generate at evaluation, but it has on={self.partner.params.on!r}.",
+                hint="on='evaluate' or 'both'.",
             )
 
     # --- events ------------------------------------------------------------------------------------------
@@ -198,8 +200,8 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
         elif self._feeds_best_model(args):  # the Trainer would fail with a bare KeyError on the missing metric
             raise ConfigError(
                 f"best_checkpoint: metric_for_best_model={args.metric_for_best_model!r} but no "
-                f"{step_file_name(state.global_step)} in {self._sidecar(args)} when best_checkpoint "
-                f"evaluated. Hint: {_LINK_HINT}."
+                f"{step_file_name(state.global_step)} in {self._sidecar(args)} when best_checkpoint evaluated.",
+                hint=f"{_LINK_HINT}.",
             )
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:

@@ -67,14 +67,14 @@ def load_rows(dataset: str | list[dict]) -> list[dict]:
     else:
         if Path(dataset).is_dir():  # fileio would say "unknown file type" or "does not exist" for a folder
             raise DataError(
-                f"checkpoint_inference: dataset {dataset!r} is a directory, not a file. Hint: pass "
-                "the JSON list or JSONL file inside it (e.g. val.jsonl)."
+                f"checkpoint_inference: dataset {dataset!r} is a directory, not a file.",
+                hint="pass the JSON list or JSONL file inside it (e.g. val.jsonl).",
             )
         rows, where = read_rows(dataset), str(dataset)
     if not rows:  # objects only: read_rows and the params model (list[dict]) checked that
         raise DataError(
-            f"{where}: expected a non-empty list of objects (one per validation row). Hint: a JSON "
-            'list or JSONL of {"id": ..., "prompt": ..., "answer": ...}.'
+            f"{where}: expected a non-empty list of objects (one per validation row).",
+            hint='a JSON list or JSONL of {"id": ..., "prompt": ..., "answer": ...}.',
         )
     return rows
 
@@ -112,13 +112,13 @@ class CheckpointInferenceCallback(TrainerCallback):
         if clash:
             raise ConfigError(
                 f"callback 'checkpoint_inference': columns {clash} clash with the record fields "
-                f"{list(_RESERVED)} ('completion' would be read as the generated text). Hint: "
-                "rename them in the dataset."
+                f"{list(_RESERVED)} ('completion' would be read as the generated text).",
+                hint="rename them in the dataset.",
             )
         if p.generation_kwargs.get("num_return_sequences", 1) != 1:
             raise ConfigError(
-                "callback 'checkpoint_inference': generation_kwargs.num_return_sequences must be 1. "
-                "Hint: one output per prompt is scored."
+                "callback 'checkpoint_inference': generation_kwargs.num_return_sequences must be 1.",
+                hint="one output per prompt is scored.",
             )
         if p.engine == "vllm":
             from rewardkit.engines.vllm_engine import SAMPLING_KEYS
@@ -127,8 +127,8 @@ class CheckpointInferenceCallback(TrainerCallback):
             if unknown:
                 raise ConfigError(
                     f"callback 'checkpoint_inference': generation_kwargs {unknown} are not supported by "
-                    f"engine 'vllm' (supported: {', '.join(SAMPLING_KEYS)}). Hint: drop them, or "
-                    "engine: hf."
+                    f"engine 'vllm' (supported: {', '.join(SAMPLING_KEYS)}).",
+                    hint="drop them, or engine: hf.",
                 )
         check_dirs(p, "checkpoint_inference", relative_only=("sidecar",))  # now rather than at the first save
         self.rows = load_rows(p.dataset)
@@ -157,22 +157,22 @@ class CheckpointInferenceCallback(TrainerCallback):
             missing = [c for c in [p.prompt_column, *p.reference_columns, *p.extra_columns] if c not in row]
             if missing:
                 raise DataError(
-                    f"checkpoint_inference dataset row {i}: missing columns {missing} (has "
-                    f"{sorted(row)}). Hint: fix the dataset or the *_column parameters."
+                    f"checkpoint_inference dataset row {i}: missing columns {missing} (has {sorted(row)}).",
+                    hint="fix the dataset or the *_column parameters.",
                 )
         ids = [str(self._row_id(i)) for i in range(len(self.rows))]
         dups = duplicates(ids)
         if dups:
             raise DataError(
-                f"checkpoint_inference dataset: duplicate ids {dups[:10]} in column "
-                f"{p.id_column!r}. Hint: ids must be unique to join references later."
+                f"checkpoint_inference dataset: duplicate ids {dups[:10]} in column {p.id_column!r}.",
+                hint="ids must be unique to join references later.",
             )
         try:  # strict, as the step files are written: a NaN column would otherwise fail at the first save
             dumps_strict([self._record(i, "") for i in range(len(self.rows))])
         except (TypeError, ValueError) as exc:
             raise DataError(
-                f"checkpoint_inference dataset: records must be JSON-serializable ({exc}). Hint: "
-                "convert the offending columns to strings or numbers."
+                f"checkpoint_inference dataset: records must be JSON-serializable ({exc}).",
+                hint="convert the offending columns to strings or numbers.",
             ) from None
 
     def _row_id(self, i: int) -> Any:
@@ -196,9 +196,10 @@ class CheckpointInferenceCallback(TrainerCallback):
         if model is not None and not can_generate(model):
             raise ConfigError(
                 f"callback 'checkpoint_inference': {type(model).__name__} cannot generate text "
-                "(RewardTrainer trains a sequence-classification model). Hint: remove "
+                "(RewardTrainer trains a sequence-classification model).",
+                hint="remove "
                 "checkpoint_inference and best_checkpoint from reward-model runs and pick the best "
-                "checkpoint with metric_for_best_model (e.g. 'eval_accuracy')."
+                "checkpoint with metric_for_best_model (e.g. 'eval_accuracy').",
             )
         if self.params.engine == "vllm" and model is not None:
             from rewardkit.callbacks.live_vllm import LiveVLLM, check_model
@@ -259,8 +260,8 @@ class CheckpointInferenceCallback(TrainerCallback):
         tokenizer = getattr(processing_class, "tokenizer", processing_class)
         if model is None or tokenizer is None:
             raise ConfigError(
-                "callback 'checkpoint_inference' got no model or processing_class from the trainer. "
-                "Hint: pass processing_class= (the tokenizer) to the trainer."
+                "callback 'checkpoint_inference' got no model or processing_class from the trainer.",
+                hint="pass processing_class= (the tokenizer) to the trainer.",
             )
         p, started = self.params, time.perf_counter()
         index, count = process_info()

@@ -36,13 +36,13 @@ def check_model(model: Any) -> None:
     if not has_adapter(model):
         raise ConfigError(
             "callback 'checkpoint_inference': engine 'vllm' needs a PEFT (LoRA) model: its adapter "
-            "is handed to vLLM at each step. Hint: train with peft, or engine: hf (a full "
-            "fine-tune's weights reach vLLM only through TRL's use_vllm)."
+            "is handed to vLLM at each step.",
+            hint="train with peft, or engine: hf (a full fine-tune's weights reach vLLM only through TRL's use_vllm).",
         )
     if not base_model_path(model):
         raise ConfigError(
-            "callback 'checkpoint_inference': engine 'vllm' cannot tell the base model's folder. "
-            "Hint: load the model from a folder or hub id, or engine: hf."
+            "callback 'checkpoint_inference': engine 'vllm' cannot tell the base model's folder.",
+            hint="load the model from a folder or hub id, or engine: hf.",
         )
 
 

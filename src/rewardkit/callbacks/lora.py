@@ -61,8 +61,8 @@ class LoRASaveCallback(TrainerCallback, WarnsOnce):
     ) -> None:
         if model is not None and not has_adapter(model) and self.params.no_adapter == "error":
             raise ConfigError(
-                "callback 'lora_save': the model has no PEFT adapter (no_adapter='error'). Hint: "
-                "pass peft_config= to the trainer, or no_adapter='save_full' to save the full model."
+                "callback 'lora_save': the model has no PEFT adapter (no_adapter='error').",
+                hint="pass peft_config= to the trainer, or no_adapter='save_full' to save the full model.",
             )
         strategy = getattr(args.save_strategy, "value", args.save_strategy)
         if self.params.layout == "epoch" and strategy != "epoch":
@@ -93,8 +93,8 @@ class LoRASaveCallback(TrainerCallback, WarnsOnce):
         if final.is_dir() and adapter_marker_step(final) is None:
             raise DataError(
                 f"lora_save: {final} exists and was not written by rewardkit (no {ADAPTER_MARKER} "
-                "marker); refusing to replace it. Hint: move it away, or point lora_save.output_dir at "
-                "a folder of its own."
+                "marker); refusing to replace it.",
+                hint="move it away, or point lora_save.output_dir at a folder of its own.",
             )
         if not has_adapter(model):
             self._warn_once(

@@ -229,21 +229,23 @@ def prepare_output(out: Path) -> Path:
     """Empty the folder of an earlier demo run (stale step files would join the selection); refuse others."""
     owner = live_owner(out) if out.is_dir() else None
     if owner is not None:  # another demo is training there: emptying the folder would break it
-        raise ConfigError(in_use(owner))
+        raise in_use(owner)
     for name in DEMO_FOLDERS:  # the demo never makes links or files there: such an entry is not the demo's
         entry = out / name
         if entry.is_symlink() or (entry.exists() and not entry.is_dir()):
             kind = f"a symlink to {os.path.realpath(entry)}" if entry.is_symlink() else "not a folder"
             raise ConfigError(
                 f"--output {out}: {entry} is {kind}, which the demo did not write; it empties and "
-                "rewrites that folder and would write through it. Hint: remove it, or pick a new "
-                "or empty folder."
+                "rewrites that folder and would write through it.",
+                hint="remove it, or pick a new or empty folder.",
             )
     return claim_output_dir(
         out,
         "rewardkit demo",
-        f"--output {out} exists and is not a demo folder; the demo "
-        "would write into it. Hint: pick a new or empty folder.",
+        ConfigError(
+            f"--output {out} exists and is not a demo folder; the demo would write into it.",
+            hint="pick a new or empty folder.",
+        ),
         clear=DEMO_FOLDERS,
     )
 

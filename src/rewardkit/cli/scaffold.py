@@ -54,9 +54,9 @@ class NewPlugin:
 
 def check_name(name: object) -> str:
     """`name` when it is a valid plugin name (lowercase letter first, then letters, digits, - or _)."""
-    hint = "Hint: e.g. `rewardkit plugin new my-metric` makes rewardkit-my-metric (module rewardkit_my_metric)."
+    hint = "e.g. `rewardkit plugin new my-metric` makes rewardkit-my-metric (module rewardkit_my_metric)."
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"plugin new: NAME must be a non-empty string, got {name!r}. {hint}")
+        raise ConfigError(f"plugin new: NAME must be a non-empty string, got {name!r}.", hint=hint)
     for prefix in ("rewardkit-", "rewardkit_"):
         if name.startswith(prefix) and len(name) > len(prefix):
             raise ConfigError(
@@ -64,13 +64,14 @@ def check_name(name: object) -> str:
                 f"distribution get that prefix. Did you mean {name[len(prefix) :]!r}?"
             )
     if name == "rewardkit":
-        raise ConfigError(f"plugin new: NAME cannot be 'rewardkit' (the core's own name). {hint}")
+        raise ConfigError("plugin new: NAME cannot be 'rewardkit' (the core's own name).", hint=hint)
     if len(name) > MAX_NAME:
-        raise ConfigError(f"plugin new: NAME has {len(name)} characters; at most {MAX_NAME}. {hint}")
+        raise ConfigError(f"plugin new: NAME has {len(name)} characters; at most {MAX_NAME}.", hint=hint)
     if NAME_PATTERN.fullmatch(name) is None:
         raise ConfigError(
             f"plugin new: invalid NAME {name!r}: use lowercase letters, digits, '-' and '_', "
-            f"starting with a letter and ending with a letter or digit. {hint}"
+            f"starting with a letter and ending with a letter or digit.",
+            hint=hint,
         )
     return name
 
@@ -83,16 +84,16 @@ def check_description(description: object) -> str:
     if any("\udc80" <= c <= "\udcff" for c in text):  # undecodable argv bytes, escaped by Python (PEP 383)
         locale_vars = ", ".join(f"{k}={os.environ[k]}" for k in ("LC_ALL", "LC_CTYPE", "LANG") if os.environ.get(k))
         raise ConfigError(
-            f"plugin new: --description holds bytes that the locale's encoding "
+            "plugin new: --description holds bytes that the locale's encoding "
             f"({sys.getfilesystemencoding()}) cannot decode: the command runs under a non-UTF-8 locale "
-            f"({locale_vars or 'no LC_ALL, LC_CTYPE or LANG set'}), so non-ASCII text arrives as escapes. "
-            "Hint: run it under a UTF-8 locale (LC_ALL=C.UTF-8) or with PYTHONUTF8=1."
+            f"({locale_vars or 'no LC_ALL, LC_CTYPE or LANG set'}), so non-ASCII text arrives as escapes.",
+            hint="run it under a UTF-8 locale (LC_ALL=C.UTF-8) or with PYTHONUTF8=1.",
         )
     if not text.isprintable() or len(text) > MAX_DESCRIPTION:
         raise ConfigError(
-            f"plugin new: --description must be one line of printable text of at most "
-            f"{MAX_DESCRIPTION} characters (got {len(text)} characters: {text!r:.60}). "
-            "Hint: write the longer story in the README."
+            "plugin new: --description must be one line of printable text of at most "
+            f"{MAX_DESCRIPTION} characters (got {len(text)} characters: {text!r:.60}).",
+            hint="write the longer story in the README.",
         )
     return text
 
@@ -160,22 +161,23 @@ def _refuse_existing(root: Path) -> None:
     if twin is not None:
         raise ConfigError(
             f"plugin new: {twin} is the same plugin as {root.name} (pip treats '-' and '_' alike, "
-            "and both give one module). Hint: choose another NAME, or move that folder away."
+            "and both give one module).",
+            hint="choose another NAME, or move that folder away.",
         )
     if not os.path.lexists(root):
         return
     if not root.is_dir():
-        raise ConfigError(f"plugin new: {root} exists and is not a folder. Hint: choose another NAME or --dir.")
+        raise ConfigError(f"plugin new: {root} exists and is not a folder.", hint="choose another NAME or --dir.")
     try:
         empty = next(root.iterdir(), None) is None
     except OSError as exc:
         raise ConfigError(
-            f"plugin new: {root} exists and cannot be read ({exc.strerror}). Hint: choose another NAME or --dir."
+            f"plugin new: {root} exists and cannot be read ({exc.strerror}).", hint="choose another NAME or --dir."
         ) from None
     if not empty:
         raise ConfigError(
-            f"plugin new: {root} already exists and is not empty; rewardkit never overwrites it. "
-            "Hint: choose another NAME or --dir, or move that folder away."
+            f"plugin new: {root} already exists and is not empty; rewardkit never overwrites it.",
+            hint="choose another NAME or --dir, or move that folder away.",
         )
 
 

@@ -58,27 +58,29 @@ def make(
     start = time.perf_counter()
     directory = Path(directory)
     if bert and classifier:
-        raise ConfigError("tiny: --bert and --classifier exclude each other. Hint: one model per folder.")
+        raise ConfigError("tiny: --bert and --classifier exclude each other.", hint="one model per folder.")
     if arch not in ARCHES:
-        raise ConfigError(f"tiny: --arch {arch!r} is not supported. Hint: --arch qwen2 or --arch llama.")
+        raise ConfigError(f"tiny: --arch {arch!r} is not supported.", hint="--arch qwen2 or --arch llama.")
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-        raise ConfigError(f"tiny: {directory} exists and is not an empty folder. Hint: name a new folder.")
+        raise ConfigError(f"tiny: {directory} exists and is not an empty folder.", hint="name a new folder.")
     if bert and ("t5" in str(directory) or str(directory).startswith("scibert")):
         raise ConfigError(
-            f"tiny: bert-score misreads a model path containing 't5' or starting with 'scibert' "
-            f"({directory}). Hint: name the folder differently, e.g. tiny-bert."
+            f"tiny: bert-score misreads a model path containing 't5' or starting with 'scibert' ({directory}).",
+            hint="name the folder differently, e.g. tiny-bert.",
         )
     for path in data:
         if not path.is_file():
             why = "not a regular file" if path.exists() else "no such file"
-            raise ConfigError(f"tiny: --from {path}: {why}. Hint: the train/dev files of your task.")
+            raise ConfigError(f"tiny: --from {path}: {why}.", hint="the train/dev files of your task.")
         if path.suffix.lower() not in TEXT_SUFFIXES:
-            raise ConfigError(f"tiny: --from {path}: unsupported file type. Hint: one of {', '.join(TEXT_SUFFIXES)}.")
+            raise ConfigError(
+                f"tiny: --from {path}: unsupported file type.", hint=f"one of {', '.join(TEXT_SUFFIXES)}."
+            )
     heads = next(h for h in (4, 2, 1) if hidden % h == 0 and (hidden // h) % 2 == 0) if not bert else 1
     try:
         chars = data_chars(data)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"tiny: cannot read the --from data ({exc}). Hint: UTF-8 JSON lines or text.") from None
+        raise ConfigError(f"tiny: cannot read the --from data ({exc}).", hint="UTF-8 JSON lines or text.") from None
     kind = "bert" if bert else "classifier" if classifier else "lm"
     from transformers.utils import logging as hf_logging
 

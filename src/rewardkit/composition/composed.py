@@ -24,13 +24,13 @@ def _checked(alias: str, values: Any, n: int | None) -> list[float | None]:
     """
     if not isinstance(values, (list, tuple)):
         raise RewardError(
-            f"Component {alias!r} returned {type(values).__name__}, not a list of scores. "
-            "Hint: a reward returns one float or None per completion."
+            f"Component {alias!r} returned {type(values).__name__}, not a list of scores.",
+            hint="a reward returns one float or None per completion.",
         )
     if n is not None and len(values) != n:
         raise RewardError(
-            f"Component {alias!r} returned {len(values)} scores for {n} completions. Hint: a reward "
-            "returns exactly one float or None per completion (fix the plugin that provides it)."
+            f"Component {alias!r} returned {len(values)} scores for {n} completions.",
+            hint="a reward returns exactly one float or None per completion (fix the plugin that provides it).",
         )
     # Fast path for what rewards return (finite floats, None); anything else gets the full check.
     return [
@@ -42,8 +42,8 @@ def _checked(alias: str, values: Any, n: int | None) -> list[float | None]:
 def _finite(value: float, expression: str, row: dict) -> float:
     if math.isinf(value) or math.isnan(value):
         raise RewardError(
-            f"combine {expression!r} overflowed to {value} on components {row}. Hint: use smaller "
-            "weights (scores are finite numbers)."
+            f"combine {expression!r} overflowed to {value} on components {row}.",
+            hint="use smaller weights (scores are finite numbers).",
         )
     return value
 

@@ -56,15 +56,15 @@ def parse(text: str, names: set[str] | frozenset[str]) -> Node:
     """Parse `text` into a tree over the declared `names`; raise ExpressionError on anything else."""
     if not isinstance(text, str):
         raise ExpressionError(
-            f"combine: must be an expression string, got {type(text).__name__} ({text!r:.40}). "
-            'Hint: quote it, e.g. combine: "(a + 2*b) / 3".'
+            f"combine: must be an expression string, got {type(text).__name__} ({text!r:.40}).",
+            hint='quote it, e.g. combine: "(a + 2*b) / 3".',
         )
     if not text.strip():
-        raise ExpressionError('combine: the expression is empty. Hint: e.g. combine: "(a + 2*b) / 3".')
+        raise ExpressionError("combine: the expression is empty.", hint='e.g. combine: "(a + 2*b) / 3".')
     if len(text) > MAX_LENGTH:
         raise ExpressionError(
-            f"combine: the expression has {len(text)} characters (limit {MAX_LENGTH}). "
-            "Hint: combine fewer terms, or weights per reward."
+            f"combine: the expression has {len(text)} characters (limit {MAX_LENGTH}).",
+            hint="combine fewer terms, or weights per reward.",
         )
     try:
         with warnings.catch_warnings():  # "invalid decimal literal" and the like: the SyntaxError says it
@@ -73,21 +73,21 @@ def parse(text: str, names: set[str] | frozenset[str]) -> Node:
         node = _convert(tree.body, text, frozenset(names), 0)
     except SyntaxError as exc:
         raise ExpressionError(
-            f"combine: syntax error in {text!r:.80} at column {exc.offset}: {exc.msg}. "
-            "Hint: only + - * /, parentheses, numbers, aliases, min, max, clip."
+            f"combine: syntax error in {text!r:.80} at column {exc.offset}: {exc.msg}.",
+            hint="only + - * /, parentheses, numbers, aliases, min, max, clip.",
         ) from None
     except (RecursionError, MemoryError):
         raise ExpressionError(
             f"combine: the expression {text[:40]!r}... is nested more than {MAX_DEPTH} levels "
-            "deep (each term of a long a + b + ... is one level). Hint: use fewer parentheses "
-            "and terms."
+            "deep (each term of a long a + b + ... is one level).",
+            hint="use fewer parentheses and terms.",
         ) from None
     _check_constants(node, text)
     linear = linear_form(node)
     if linear is not None and not all(math.isfinite(c) for c in (*linear[0].values(), linear[1])):
         raise ExpressionError(
-            f"combine: {text!r} multiplies out to a weight that is not a finite number. "
-            "Hint: use smaller constants (scores are finite numbers)."
+            f"combine: {text!r} multiplies out to a weight that is not a finite number.",
+            hint="use smaller constants (scores are finite numbers).",
         )
     return node
 
@@ -108,14 +108,14 @@ def _check_constants(node: Node, text: str) -> None:
     if not aliases(node):
         value = _constant(node)
         if math.isnan(value):
-            raise ExpressionError(f"combine: {text!r} divides by a constant zero. Hint: fix the divisor.")
+            raise ExpressionError(f"combine: {text!r} divides by a constant zero.", hint="fix the divisor.")
         if math.isinf(value):
             raise ExpressionError(
-                f"combine: {text!r} has a constant part that overflows to infinity. Hint: use smaller constants."
+                f"combine: {text!r} has a constant part that overflows to infinity.", hint="use smaller constants."
             )
         return
     if isinstance(node, Bin) and node.op == "/" and not aliases(node.right) and _constant(node.right) == 0:
-        raise ExpressionError(f"combine: {text!r} divides by a constant zero. Hint: fix the divisor.")
+        raise ExpressionError(f"combine: {text!r} divides by a constant zero.", hint="fix the divisor.")
     for child in (node.left, node.right) if isinstance(node, Bin) else node.args if isinstance(node, Call) else ():
         _check_constants(child, text)
 
@@ -123,8 +123,8 @@ def _check_constants(node: Node, text: str) -> None:
 def _fail(node: ast.AST, text: str, what: str) -> ExpressionError:
     col = getattr(node, "col_offset", 0)
     return ExpressionError(
-        f"combine: {what} at column {col + 1} of {text!r} is not allowed. Hint: only "
-        "+ - * /, parentheses, numbers, reward aliases, min(...), max(...), clip(x, lo, hi)."
+        f"combine: {what} at column {col + 1} of {text!r} is not allowed.",
+        hint="only + - * /, parentheses, numbers, reward aliases, min(...), max(...), clip(x, lo, hi).",
     )
 
 

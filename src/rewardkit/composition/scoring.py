@@ -58,12 +58,13 @@ def score_rows(
 ) -> Scores:
     """Score dict rows: `completion_key` holds completions, every other key is passed as a column."""
     if not rows:
-        raise DataError("No rows to score. Hint: the input file is empty.")
+        raise DataError("No rows to score.", hint="the input file is empty.")
     missing = [i for i, row in enumerate(rows) if completion_key not in row]
     if missing:
         raise DataError(
             f"Rows {missing[:10]} have no {completion_key!r} field (fields of row {missing[0]}: "
-            f"{sorted(rows[missing[0]])}). Hint: pass --completion-key."
+            f"{sorted(rows[missing[0]])}).",
+            hint="pass --completion-key.",
         )
     columns: dict[str, list[Any]] = {}
     keys = sorted({k for row in rows for k in row} - {completion_key, prompt_key})

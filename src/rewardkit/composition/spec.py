@@ -70,9 +70,8 @@ class ComposeSpec(BaseModel):
         alias = path[0]
         if alias not in self.rewards or len(path) < 2 or not all(path):
             raise ConfigError(
-                f"{self.where}: set {key!r}: no reward {alias!r} in this spec."
-                f"{closest(alias, list(self.rewards))} Hint: keys are <alias>.<parameter>, aliases "
-                f"here: {', '.join(self.rewards)} (or combine, none, name)."
+                f"{self.where}: set {key!r}: no reward {alias!r} in this spec.{closest(alias, list(self.rewards))}",
+                hint=f"keys are <alias>.<parameter>, aliases here: {', '.join(self.rewards)} (or combine, none, name).",
             )
         node: Any = self.rewards[alias]
         for depth, part in enumerate(path[1:-1], start=1):
@@ -81,14 +80,14 @@ class ComposeSpec(BaseModel):
                 child = node[part] = {}
             if not isinstance(child, dict):
                 raise ConfigError(
-                    f"{self.where}: set {key!r}: {'.'.join(path[: depth + 1])} is {child!r:.40}, not "
-                    f"a mapping. Hint: set it whole ({'.'.join(path[: depth + 1])}: ...)."
+                    f"{self.where}: set {key!r}: {'.'.join(path[: depth + 1])} is {child!r:.40}, not a mapping.",
+                    hint=f"set it whole ({'.'.join(path[: depth + 1])}: ...).",
                 )
             node = child
         if path[-1] == "weight":
             raise ConfigError(
-                f"{self.where}: set {key!r}: weights are folded into `combine` when a spec is "
-                f"loaded. Hint: set combine (now {self.combine!r})."
+                f"{self.where}: set {key!r}: weights are folded into `combine` when a spec is loaded.",
+                hint=f"set combine (now {self.combine!r}).",
             )
         node[path[-1]] = value
 
@@ -109,8 +108,8 @@ def parse_combine(spec: ComposeSpec) -> expr.Node:
     unused = set(spec.rewards) - expr.aliases(tree)
     if unused:
         raise ConfigError(
-            f"{spec.where}: rewards {sorted(unused)} are declared but not used in combine "
-            f"{spec.combine!r}. Hint: use them or remove them."
+            f"{spec.where}: rewards {sorted(unused)} are declared but not used in combine {spec.combine!r}.",
+            hint="use them or remove them.",
         )
     return tree
 
@@ -132,8 +131,10 @@ def _entry(alias: Any, entry: Any, where: str) -> tuple[dict, float | None]:
     use = entry.get("use") if isinstance(entry, dict) else None
     if not (isinstance(use, str) and use) and not callable(use):
         raise ConfigError(
-            f"{where}: rewards.{alias}: needs 'use: <reward name>' (or a Python callable), got "
-            f"{entry!r:.80}. Hint: {{use: exact_match}}, or {{use: my_module:my_function}}."
+            f"needs 'use: <reward name>' (or a Python callable), got {entry!r:.80}.",
+            owner=where,
+            path=f"rewards.{alias}",
+            hint="{use: exact_match}, or {use: my_module:my_function}.",
         )
     params = dict(entry)
     weight = None
@@ -145,8 +146,10 @@ def _entry(alias: Any, entry: Any, where: str) -> tuple[dict, float | None]:
             weight = None
         if weight is None or not math.isfinite(weight) or weight < 0:
             raise ConfigError(
-                f"{where}: rewards.{alias}.weight: {raw!r:.40} is not a finite number >= 0. "
-                'Hint: for a penalty write it in `combine:` (e.g. "a - b").'
+                f"{raw!r:.40} is not a finite number >= 0.",
+                owner=where,
+                path=f"rewards.{alias}.weight",
+                hint='for a penalty write it in `combine:` (e.g. "a - b").',
             )
     params.setdefault("name", alias)
     return params, weight
@@ -155,23 +158,24 @@ def _entry(alias: Any, entry: Any, where: str) -> tuple[dict, float | None]:
 def _parse(data: Any, where: str) -> ComposeSpec:
     if not isinstance(data, dict):
         raise ConfigError(
-            f"{where}: a compose spec is a mapping, got {type(data).__name__}. "
-            "Hint: rewards: {em: {use: exact_match}}."
+            f"{where}: a compose spec is a mapping, got {type(data).__name__}.",
+            hint="rewards: {em: {use: exact_match}}.",
         )
     if "preset" in data or "set" in data:
         raise ConfigError(
-            f"{where}: `preset:` / `set:` are read by rewardkit.load_spec / compose, not here. "
-            "Hint: compose({'preset': 'official', 'set': {...}})."
+            f"{where}: `preset:` / `set:` are read by rewardkit.load_spec / compose, not here.",
+            hint="compose({'preset': 'official', 'set': {...}}).",
         )
     nested = "rewards" in data
     entries = data["rewards"] if nested else {k: v for k, v in data.items() if k not in _RESERVED}
     unknown_top = set(data) - _RESERVED if nested else set()
     if unknown_top:
         raise ConfigError(
-            f"{where}: unknown top-level keys {sorted(map(str, unknown_top))}. Hint: allowed are {sorted(_RESERVED)}."
+            f"{where}: unknown top-level keys {sorted(map(str, unknown_top))}.",
+            hint=f"allowed are {sorted(_RESERVED)}.",
         )
     if not isinstance(entries, dict) or not entries:
-        raise ConfigError(f"{where}: no rewards. Hint: rewards: {{em: {{use: exact_match}}}}.")
+        raise ConfigError(f"{where}: no rewards.", hint="rewards: {em: {use: exact_match}}.")
     rewards: dict[str, dict] = {}
     weights: dict[str, float] = {}
     for alias, entry in entries.items():
@@ -181,8 +185,8 @@ def _parse(data: Any, where: str) -> ComposeSpec:
     text = data.get("combine")
     if text is not None and weights:
         raise ConfigError(
-            f"{where}: both `combine` and per-reward `weight` given ({sorted(weights)}). "
-            "Hint: put the weights into the expression."
+            f"{where}: both `combine` and per-reward `weight` given ({sorted(weights)}).",
+            hint="put the weights into the expression.",
         )
     if text is None:
         text = " + ".join(f"{weights.get(a, 1.0)!r}*{a}" for a in rewards)
@@ -191,10 +195,12 @@ def _parse(data: Any, where: str) -> ComposeSpec:
     none = data.get("none", "zero")
     if none not in ("zero", "propagate"):
         raise ConfigError(
-            f"{where}: none: {none!r} is not valid.{closest(str(none), ['zero', 'propagate'])} "
-            "Hint: none: zero | propagate."
+            f"{none!r} is not valid.{closest(str(none), ['zero', 'propagate'])}",
+            owner=where,
+            path="none",
+            hint="none: zero | propagate.",
         )
     name = data.get("name")
     if name is not None and (not isinstance(name, str) or not name):
-        raise ConfigError(f"{where}: name: {name!r} must be a non-empty string. Hint: name: my_reward.")
+        raise ConfigError(f"{name!r} must be a non-empty string.", owner=where, path="name", hint="name: my_reward.")
     return ComposeSpec(rewards=rewards, combine=text, none=none, name=name, where=where)

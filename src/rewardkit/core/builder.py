@@ -57,13 +57,13 @@ def split_spec(kind: str, spec: object, where: str) -> tuple[str, dict]:
         name = params.pop(key, None)
         if not isinstance(name, str) or not name:
             raise ConfigError(
-                f"{where}: a {single} given as a mapping needs '{key}: <name>', got "
-                f"{spec!r:.80}. Hint: {{{key}: <name>, ...parameters}}; `rewardkit list` shows names."
+                f"{where}: a {single} given as a mapping needs '{key}: <name>', got {spec!r:.80}.",
+                hint=f"{{{key}: <name>, ...parameters}}; `rewardkit list` shows names.",
             )
         return name, params
     raise ConfigError(
-        f"{where}: expected a {single} name or a mapping, got {type(spec).__name__} "
-        f"({spec!r:.60}). Hint: {{{key}: <name>, ...parameters}}."
+        f"{where}: expected a {single} name or a mapping, got {type(spec).__name__} ({spec!r:.60}).",
+        hint=f"{{{key}: <name>, ...parameters}}.",
     )
 
 
@@ -78,8 +78,8 @@ def _check_built(kind: str, entry: Entry, obj: Any) -> Any:
     if need is not None:
         single = kind_of(kind).singular
         raise ConfigError(
-            f"{single} {entry.qualified!r} built {obj!r:.60}, which is not {need}. "
-            f"Hint: fix the plugin {entry.source} or pick another {single}."
+            f"{single} {entry.qualified!r} built {obj!r:.60}, which is not {need}.",
+            hint=f"fix the plugin {entry.source} or pick another {single}.",
         )
     return obj
 
@@ -94,7 +94,7 @@ class Builder:
     def build(self, kind: str, spec: object, where: str | None = None, _nesting: int = 0) -> Any:
         """The object a spec describes (validated once, nested specs built first)."""
         if kind not in NAME_KEY:
-            raise ConfigError(f"build: unknown kind {kind!r}. Hint: one of {', '.join(NAME_KEY)}.")
+            raise ConfigError(f"build: unknown kind {kind!r}.", hint=f"one of {', '.join(NAME_KEY)}.")
         single = kind_of(kind).singular
         where = where or single
         if kind == "views":
@@ -103,12 +103,13 @@ class Builder:
             if isinstance(spec, list):
                 if not spec or len(spec) > MAX_CHAIN:
                     raise ConfigError(
-                        f"{where}: a view chain needs 1 to {MAX_CHAIN} views, got {len(spec)}. "
-                        "Hint: [boxed] or [{view: after, marker: 'A:'}, last_number]."
+                        f"{where}: a view chain needs 1 to {MAX_CHAIN} views, got {len(spec)}.",
+                        hint="[boxed] or [{view: after, marker: 'A:'}, last_number].",
                     )
                 if _nesting >= MAX_NESTING:
                     raise ConfigError(
-                        f"{where}: view chains nested more than {MAX_NESTING} deep. Hint: write one flat list of views."
+                        f"{where}: view chains nested more than {MAX_NESTING} deep.",
+                        hint="write one flat list of views.",
                     )
                 return Chain([self.build(kind, s, f"{where}[{i}]", _nesting + 1) for i, s in enumerate(spec)])
         if not is_spec(spec):
@@ -145,7 +146,7 @@ class Builder:
             raise
         except (Exception, SystemExit) as exc:  # a plugin factory's own TypeError/sys.exit(): name the plugin
             raise ConfigError(
-                f"{owner} from {entry.source} could not be built: {type(exc).__name__}: {exc}. "
-                f"Hint: check its parameters with `rewardkit list --json`."
+                f"{owner} from {entry.source} could not be built: {type(exc).__name__}: {exc}.",
+                hint="check its parameters with `rewardkit list --json`.",
             ) from exc
         return _check_built(kind, entry, obj)

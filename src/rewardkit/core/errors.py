@@ -1,7 +1,7 @@
 """Error types. Every error carries what was wrong, where, and how to fix it; `render` is the one formatter.
 
-An error is built either from a finished sentence (`ConfigError("x: y. Hint: z")`, the form most call sites
-use) or from parts (`ConfigError("must be > 0", owner="reward 'brevity'", path="max_length", hint="...")`).
+An error is built from parts (`ConfigError("must be > 0", owner="reward 'brevity'", path="max_length", hint="...")`,
+the form every call site in rewardkit uses) or from a finished sentence (`ConfigError("x: y. Hint: z")`).
 Either way `problem`, `where` and `hint` are attributes, and `str()` renders the one-line message
 `<context>: <file:line>: <owner>: <field path>: <problem>. Hint: <hint>`. Code that catches an error to say
 where it happened re-raises `exc.within("train.yaml: stage 'grpo'")`, which adds context without re-formatting

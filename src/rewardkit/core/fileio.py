@@ -42,7 +42,7 @@ from rewardkit.core.reading import (
     read_text as read_text,
 )
 
-_NOT_FILE_HINT = "Hint: choose a file path; rewardkit writes files atomically and never replaces a FIFO or device."
+_NOT_FILE_HINT = "choose a file path; rewardkit writes files atomically and never replaces a FIFO or device."
 
 
 def current_umask() -> int:
@@ -62,14 +62,14 @@ def _os_error(exc: OSError, path: Path, what: str, where: Path | None = None) ->
     """Turn an OSError a user can cause into a one-sentence DataError with a hint."""
     where, reason = where or path.parent, exc.strerror or str(exc)
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        hint = f"Hint: choose a writable folder, or fix the permissions of {where}."
+        hint = f"choose a writable folder, or fix the permissions of {where}."
     elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        reason, hint = "the disk is full or over quota", f"Hint: free space on {where}, or choose another folder."
+        reason, hint = "the disk is full or over quota", f"free space on {where}, or choose another folder."
     elif exc.errno == errno.ENOTDIR:
-        reason, hint = "a parent of it is a file, not a folder", "Hint: choose a path inside a folder."
+        reason, hint = "a parent of it is a file, not a folder", "choose a path inside a folder."
     else:
-        hint = "Hint: check the path and its folder."
-    return DataError(f"{path}: cannot {what} ({reason}). {hint}")
+        hint = "check the path and its folder."
+    return DataError(f"{path}: cannot {what} ({reason}).", hint=hint)
 
 
 def ensure_dir(path: str | Path) -> Path:
@@ -80,8 +80,8 @@ def ensure_dir(path: str | Path) -> Path:
         probe = probe.parent  # find the first existing ancestor: mkdir's ENOTDIR/EEXIST would not name it
     if probe.exists() and not probe.is_dir():
         raise DataError(
-            f"{probe}: exists and is not a folder, so {path} cannot be created there. "
-            "Hint: choose another output folder or move that file away."
+            f"{probe}: exists and is not a folder, so {path} cannot be created there.",
+            hint="choose another output folder or move that file away.",
         )
     try:
         os.makedirs(path, exist_ok=True)  # mode 0o777 is filtered by the umask (and default ACLs) by the kernel
@@ -90,8 +90,8 @@ def ensure_dir(path: str | Path) -> Path:
     if not os.access(path, os.W_OK | os.X_OK):
         reason = "read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "permission denied"
         raise DataError(
-            f"{path}: the folder is not writable ({reason}). "
-            "Hint: choose a writable output folder, or fix its permissions."
+            f"{path}: the folder is not writable ({reason}).",
+            hint="choose a writable output folder, or fix its permissions.",
         )
     return path
 
@@ -119,7 +119,7 @@ def _write_target(path: Path) -> tuple[Path, os.stat_result | None]:
     if not stat.S_ISREG(st.st_mode):
         shown = f"{path} (-> {target})" if str(target) != os.path.abspath(path) else str(path)
         raise DataError(
-            f"{shown}: is {_kind(st.st_mode)}, not a regular file, so it cannot be written. {_NOT_FILE_HINT}"
+            f"{shown}: is {_kind(st.st_mode)}, not a regular file, so it cannot be written.", hint=_NOT_FILE_HINT
         )
     return target, st
 
@@ -165,8 +165,8 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:  # lone surrogates, e.g. from a JSON "\ud800" escape in the input
         raise DataError(
-            f"{path}: cannot write: the text has an unpaired surrogate at offset {exc.start}, which "
-            "UTF-8 cannot hold. Hint: clean the text (str.encode(errors='replace'))."
+            f"{path}: cannot write: the text has an unpaired surrogate at offset {exc.start}, which UTF-8 cannot hold.",
+            hint="clean the text (str.encode(errors='replace')).",
         ) from None
     return atomic_write_bytes(path, data)
 
@@ -186,7 +186,7 @@ def _marker_owner(marker: Path) -> str | None:
 def claim_output_dir(
     root: Path,
     owner: str,
-    refuse: str,
+    refuse: ConfigError,
     *,
     clear: tuple[str, ...] | None = None,
     delete: bool = True,
@@ -194,14 +194,14 @@ def claim_output_dir(
 ) -> Path:
     """Make `root` the output folder of `owner` (e.g. "rewardkit demo") and return it.
 
-    A non-empty folder `owner` did not write (no marker naming it) is refused with the ConfigError `refuse`.
+    A non-empty folder `owner` did not write (no marker naming it) is refused with the error `refuse`.
     One it wrote is emptied of an earlier run (all of it, or only the `clear` entries; `delete=False` keeps
     everything, for the ranks of a launch that are not the main process); the marker is written unless
     `write_marker=False` (again: not the main process).
     """
     root = Path(root)
     if root.exists() and any(root.iterdir()) and _marker_owner(root / OUTPUT_MARKER) != owner:
-        raise ConfigError(refuse)
+        raise refuse
     if delete:
         for target in [root / name for name in clear] if clear is not None else [root]:
             shutil.rmtree(target, ignore_errors=True)
@@ -243,8 +243,8 @@ def dumps_strict(obj: object, indent: int | None = None) -> str:
         if where is None:
             raise  # circular reference etc.: a programming error, not bad data
         raise DataError(
-            f"the value at {where} is NaN or Infinity, which strict JSON cannot hold. "
-            "Hint: replace it with None or a finite number."
+            f"the value at {where} is NaN or Infinity, which strict JSON cannot hold.",
+            hint="replace it with None or a finite number.",
         ) from None
 
 
@@ -253,7 +253,7 @@ def atomic_write_json(path: str | Path, data: object) -> Path:
     try:
         text = dumps_strict(data, indent=2)
     except DataError as exc:
-        raise DataError(f"{path}: cannot write: {exc}") from None
+        raise exc.within(f"{path}: cannot write") from None
     if not text.isascii():
         try:
             text.encode("utf-8")
@@ -267,7 +267,7 @@ def atomic_write_jsonl(path: str | Path, rows: list[dict]) -> Path:
     try:
         text = "".join(dumps_strict(nulls_for_nonfinite(row)) + "\n" for row in rows)
     except TypeError as exc:  # a value JSON has no form for (a timestamp from parquet, bytes)
-        raise DataError(f"{path}: cannot write ({exc}). Hint: convert such columns to strings or numbers.") from None
+        raise DataError(f"{path}: cannot write ({exc}).", hint="convert such columns to strings or numbers.") from None
     return atomic_write_text(path, text)
 
 
@@ -280,8 +280,8 @@ def atomic_replace_dir(tmp_dir: Path, final: Path) -> Path:
         old = os.lstat(target) if os.path.lexists(target) else None
         if old is not None and not stat.S_ISDIR(old.st_mode):
             raise DataError(
-                f"{final}: is {_kind(old.st_mode)}, not a folder, so it cannot be replaced by one. "
-                "Hint: choose a folder path."
+                f"{final}: is {_kind(old.st_mode)}, not a folder, so it cannot be replaced by one.",
+                hint="choose a folder path.",
             )
         if tmp_dir.resolve().parent != target.parent:  # os.replace is atomic only within one folder/file system
             staged = make_temp_dir(target.parent, f".{target.name}.")

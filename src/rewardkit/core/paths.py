@@ -19,13 +19,13 @@ def _climbs_out(norm: str) -> bool:
 
 
 def _escape_error(what: str, name: str, root: str | Path, hint: str) -> ConfigError:
-    return ConfigError(f"{what} {name!r} escapes {root} (it climbs out with '..'); refusing to use it. Hint: {hint}")
+    return ConfigError(f"{what} {name!r} escapes {root} (it climbs out with '..'); refusing to use it.", hint=hint)
 
 
 def safe_child(root: str | Path, name: str, what: str) -> Path:
     """`root/name`, refusing absolute names and names that climb out of `root` (`..`)."""
     if not isinstance(name, str) or not name.strip() or os.path.isabs(name):
-        raise ConfigError(f"{what} {name!r} must be a relative name inside {root}. Hint: e.g. 'best'.")
+        raise ConfigError(f"{what} {name!r} must be a relative name inside {root}.", hint="e.g. 'best'.")
     norm = os.path.normpath(name)
     if _climbs_out(norm):
         raise _escape_error(what, name, root, "use a plain folder or file name without '..'.")
@@ -39,7 +39,7 @@ def run_path(root: str | Path, value: str, what: str) -> Path:
     by accident. Whoever really wants a folder elsewhere says so with an absolute path.
     """
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{what} {value!r} must be a folder name or an absolute path. Hint: e.g. 'adapters'.")
+        raise ConfigError(f"{what} {value!r} must be a folder name or an absolute path.", hint="e.g. 'adapters'.")
     if os.path.isabs(value):
         return Path(value)
     norm = os.path.normpath(value)

@@ -12,7 +12,7 @@ from typing import Any
 
 from rewardkit.core.errors import DataError, RewardkitError
 
-_REGEN_HINT = "Hint: regenerate it or delete it."
+_REGEN_HINT = "regenerate it or delete it."
 # Input files are read whole: a limit stops a runaway read (a huge or endless file) with a clear error.
 MAX_INPUT_ENV = "REWARDKIT_MAX_INPUT_BYTES"
 DEFAULT_MAX_INPUT_BYTES = 2 * 1024**3
@@ -39,8 +39,8 @@ def max_input_bytes() -> int:
         return DEFAULT_MAX_INPUT_BYTES
     if not raw.isascii() or not raw.isdigit() or int(raw) <= 0:
         raise DataError(
-            f"{MAX_INPUT_ENV}={raw!r}: expected a positive number of bytes. Hint: e.g. "
-            f"{MAX_INPUT_ENV}={4 * 1024**3} for 4 GiB, or unset it for the default."
+            f"{MAX_INPUT_ENV}={raw!r}: expected a positive number of bytes.",
+            hint=f"e.g. {MAX_INPUT_ENV}={4 * 1024**3} for 4 GiB, or unset it for the default.",
         )
     return int(raw)
 
@@ -50,9 +50,10 @@ _READ_HINT = "pass a readable JSON/JSONL file (check the path)."
 
 def _too_large(path: Path, size: str, limit: int, error: type[RewardkitError]) -> RewardkitError:
     return error(
-        f"{path}: {size} bytes, over the input limit of {limit} bytes. Hint: split the file, "
+        f"{path}: {size} bytes, over the input limit of {limit} bytes.",
+        hint="split the file, "
         f"or raise the limit with {MAX_INPUT_ENV}=<bytes> where the memory allows (JSON takes "
-        "several times its file size in memory)."
+        "several times its file size in memory).",
     )
 
 
@@ -62,7 +63,7 @@ def _input_error(path: Path, exc: OSError, error: type[RewardkitError], hint: st
         errno.EISDIR: "is a directory, not a file",
         errno.EACCES: "permission denied when reading",
     }.get(exc.errno or -1, f"cannot read ({exc.strerror or exc})")
-    return error(f"{path}: {why}. Hint: {hint}")
+    return error(f"{path}: {why}.", hint=hint)
 
 
 def _check_readable_kind(path: Path, mode: int, error: type[RewardkitError], hint: str, pipes: bool) -> None:
@@ -70,7 +71,7 @@ def _check_readable_kind(path: Path, mode: int, error: type[RewardkitError], hin
     reading /dev/zero or /dev/urandom never ends. `pipes=False` refuses pipes too (a spec is a file: opening a
     FIFO nobody writes to would block)."""
     if stat.S_ISDIR(mode):
-        raise error(f"{path}: is a directory, not a file. Hint: {hint}")
+        raise error(f"{path}: is a directory, not a file.", hint=hint)
     if not (stat.S_ISREG(mode) or (pipes and stat.S_ISFIFO(mode))):
         what = (
             f"is {file_kind(mode)}, not a regular file or pipe"
@@ -78,8 +79,8 @@ def _check_readable_kind(path: Path, mode: int, error: type[RewardkitError], hin
             else f"is not a regular file ({file_kind(mode)})"
         )
         raise error(
-            f"{path}: {what}, so it is not read (it may never end). Hint: save the data to a file first and "
-            "pass that file."
+            f"{path}: {what}, so it is not read (it may never end).",
+            hint="save the data to a file first and pass that file.",
         )
 
 
@@ -142,8 +143,8 @@ def read_text(
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise error(
-            f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}). "
-            "Hint: save the file as UTF-8."
+            f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}).",
+            hint="save the file as UTF-8.",
         ) from None
 
 
@@ -157,11 +158,11 @@ def _loads(text: str, where: str, last: bool, line: bool = True) -> Any:
         why = "; the file is cut off (written partially?)" if cut else ""
         at = f"{where}:{exc.lineno}:{exc.colno}" if line else f"{where}"
         msg = exc.msg if line else f"{exc.msg.removesuffix(' at')} at column {exc.colno}"
-        raise DataError(f"{at}: invalid JSON ({msg}){why}. {_REGEN_HINT}") from None
+        raise DataError(f"{at}: invalid JSON ({msg}){why}.", hint=_REGEN_HINT) from None
     except RecursionError:
-        raise DataError(f"{where}: invalid JSON (nested too deeply to read). Hint: flatten the data.") from None
+        raise DataError(f"{where}: invalid JSON (nested too deeply to read).", hint="flatten the data.") from None
     except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit conversion limit
-        raise DataError(f"{where}: invalid JSON ({exc}). {_REGEN_HINT}") from None
+        raise DataError(f"{where}: invalid JSON ({exc}).", hint=_REGEN_HINT) from None
 
 
 def read_json(path: str | Path) -> Any:
@@ -169,7 +170,7 @@ def read_json(path: str | Path) -> Any:
     path = Path(path)
     text = read_text(path)
     if not text.strip():
-        raise DataError(f"{path}: the file is empty or cut off (written partially?). {_REGEN_HINT}")
+        raise DataError(f"{path}: the file is empty or cut off (written partially?).", hint=_REGEN_HINT)
     return _loads(text, str(path), last=True)
 
 
@@ -184,8 +185,8 @@ def read_jsonl(path: str | Path) -> list[dict]:
         row = _loads(line, f"{path}:{n}", last=n == len(lines), line=False)
         if not isinstance(row, dict):
             raise DataError(
-                f"{path}:{n}: each line must be a JSON object, got {type(row).__name__}. "
-                'Hint: one {"key": value, ...} object per line.'
+                f"{path}:{n}: each line must be a JSON object, got {type(row).__name__}.",
+                hint='one {"key": value, ...} object per line.',
             )
         rows.append(row)
     return rows
@@ -199,15 +200,15 @@ def read_records(path: str | Path) -> list[dict]:
         return read_jsonl(path)
     if suffix != ".json":
         raise DataError(
-            f"{path}: unknown file type {suffix or '(no suffix)'!r}. "
-            "Hint: use .json (a list of objects) or .jsonl (one object per line)."
+            f"{path}: unknown file type {suffix or '(no suffix)'!r}.",
+            hint="use .json (a list of objects) or .jsonl (one object per line).",
         )
     data = read_json(path)
     bad = next((i for i, row in enumerate(data) if not isinstance(row, dict)), None) if isinstance(data, list) else -1
     if bad is not None:
         got = type(data).__name__ if bad < 0 else f"item {bad} is {type(data[bad]).__name__}"
         raise DataError(
-            f"{path}: expected a JSON list of objects, got {got}. "
-            "Hint: write [{...}, {...}], or use .jsonl with one object per line."
+            f"{path}: expected a JSON list of objects, got {got}.",
+            hint="write [{...}, {...}], or use .jsonl with one object per line.",
         )
     return data

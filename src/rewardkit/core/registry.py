@@ -136,7 +136,8 @@ class Entry:
             except (Exception, SystemExit) as exc:  # any failure of the plugin's module, sys.exit() included
                 raise ConfigError(
                     f"{singular(self.kind)} {self.qualified!r}: cannot import {self.factory!r} "
-                    f"({type(exc).__name__}: {exc}). Hint: reinstall {self.source}."
+                    f"({type(exc).__name__}: {exc}).",
+                    hint=f"reinstall {self.source}.",
                 ) from None
         return self.factory
 
@@ -234,8 +235,8 @@ class Registry:
     def add(self, entry: AnyEntry) -> None:
         if not isinstance(entry.name, str) or not entry.name or ":" in entry.name:
             raise ConfigError(
-                f"plugin {entry.source} registered an invalid {singular(entry.kind)} name "
-                f"{entry.name!r}. Hint: names are non-empty strings without ':'."
+                f"plugin {entry.source} registered an invalid {singular(entry.kind)} name {entry.name!r}.",
+                hint="names are non-empty strings without ':'.",
             )
         _check_entry(entry)
         self.entries[entry.kind].setdefault(entry.name, []).append(entry)
@@ -263,8 +264,8 @@ class Registry:
         """Look up a bare or qualified ('<distribution>:<name>') name."""
         if not isinstance(name, str):
             raise ConfigError(
-                f"A {singular(kind)} name must be a string, got {name!r}. "
-                f"Hint: available: {', '.join(self.names(kind)) or '(none)'}."
+                f"A {singular(kind)} name must be a string, got {name!r}.",
+                hint=f"available: {', '.join(self.names(kind)) or '(none)'}.",
             )
         source, sep, bare = name.rpartition(":")
         found = self.entries[kind].get(bare if sep else name, [])
@@ -275,11 +276,11 @@ class Registry:
         if len(found) > 1:
             options = ", ".join(e.qualified for e in found)
             raise AmbiguousNameError(
-                f"{singular(kind).capitalize()} {name!r} is registered by several plugins: "
-                f"{options}. Hint: use one of the qualified names."
+                f"{singular(kind).capitalize()} {name!r} is registered by several plugins: {options}.",
+                hint="use one of the qualified names.",
             )
         available = ", ".join(self.names(kind)) or "(none)"
         raise UnknownNameError(
-            f"Unknown {singular(kind)} {name!r}.{closest(bare or name, self.names(kind))} "
-            f"Available: {available}. Hint: {kind_of(kind).install_hint}"
+            f"Unknown {singular(kind)} {name!r}.{closest(bare or name, self.names(kind))} Available: {available}.",
+            hint=kind_of(kind).install_hint,
         )

@@ -42,7 +42,7 @@ class _Loader(yaml.SafeLoader):
     def _check_depth(self, depth: int) -> None:
         if depth > MAX_DEPTH + 1:  # the exact bound (on nodes) is _measure's; this one only stops the scan early
             raise ConfigError(
-                f"line {self.line + 1}: the document is nested deeper than {MAX_DEPTH} levels. Hint: flatten it."
+                f"line {self.line + 1}: the document is nested deeper than {MAX_DEPTH} levels.", hint="flatten it."
             )
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
@@ -54,7 +54,8 @@ class _Loader(yaml.SafeLoader):
             value = node.value if isinstance(node, yaml.ScalarNode) else f"a {node.id}"
             raise ConfigError(
                 f"line {node.start_mark.line + 1}: cannot read {value!r:.40} as {node.tag.rsplit(':', 1)[-1]} "
-                f"({type(exc).__name__}: {exc}). Hint: fix or remove the tag."
+                f"({type(exc).__name__}: {exc}).",
+                hint="fix or remove the tag.",
             ) from None
 
     def construct_long_int(self, node: yaml.ScalarNode) -> int:
@@ -65,14 +66,15 @@ class _Loader(yaml.SafeLoader):
                 raise  # `!!int x`: construct_object names the line
             raise ConfigError(
                 f"line {node.start_mark.line + 1}: the integer {node.value[:20]}... has "
-                f"{len(node.value)} digits, more than Python reads. Hint: quote it if it is text."
+                f"{len(node.value)} digits, more than Python reads.",
+                hint="quote it if it is text.",
             ) from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         if not isinstance(node, yaml.MappingNode):  # `!!set [1]`, `!!map [1]`
             raise ConfigError(
-                f"line {node.start_mark.line + 1}: {node.tag.rsplit(':', 1)[-1]} needs a mapping, got "
-                f"a {node.id}. Hint: fix or remove the tag."
+                f"line {node.start_mark.line + 1}: {node.tag.rsplit(':', 1)[-1]} needs a mapping, got a {node.id}.",
+                hint="fix or remove the tag.",
             )
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
@@ -84,12 +86,13 @@ class _Loader(yaml.SafeLoader):
                 first = seen.get(key)
             except TypeError:
                 raise ConfigError(
-                    f"line {line}: a mapping key must be a plain value, got {type(key).__name__}. Hint: quote the key."
+                    f"line {line}: a mapping key must be a plain value, got {type(key).__name__}.",
+                    hint="quote the key.",
                 ) from None
             if first is not None:
                 raise ConfigError(
-                    f"line {line}: duplicate key {key!r} (first at line {first}); YAML would keep "
-                    "only the last. Hint: remove one of them."
+                    f"line {line}: duplicate key {key!r} (first at line {first}); YAML would keep only the last.",
+                    hint="remove one of them.",
                 )
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
@@ -105,9 +108,9 @@ def _measure(node: yaml.Node, sizes: dict[int, int], open_: set[int], depth: int
     if key in sizes:
         return sizes[key]
     if key in open_:
-        raise ConfigError("a YAML alias refers to itself (a recursive structure). Hint: remove the anchor loop.")
+        raise ConfigError("a YAML alias refers to itself (a recursive structure).", hint="remove the anchor loop.")
     if depth > MAX_DEPTH:
-        raise ConfigError(f"the document is nested deeper than {MAX_DEPTH} levels. Hint: flatten it.")
+        raise ConfigError(f"the document is nested deeper than {MAX_DEPTH} levels.", hint="flatten it.")
     open_.add(key)
     if isinstance(node, yaml.SequenceNode):
         size = 1 + sum(_measure(child, sizes, open_, depth + 1) for child in node.value)
@@ -120,8 +123,8 @@ def _measure(node: yaml.Node, sizes: dict[int, int], open_: set[int], depth: int
     open_.discard(key)
     if size > MAX_NODES:
         raise ConfigError(
-            f"the document expands to more than {MAX_NODES} values (YAML aliases repeat their "
-            "anchor at each use). Hint: write the values out; specs are small."
+            f"the document expands to more than {MAX_NODES} values (YAML aliases repeat their anchor at each use).",
+            hint="write the values out; specs are small.",
         )
     sizes[key] = size
     return size
@@ -143,21 +146,22 @@ def parse_yaml(text: str, where: str) -> Any:
         line = str(text.count("\n", 0, exc.position) + 1)  # text, like the YAMLError branch's ":line:column"
         raise ConfigError(
             f"{where}:{line}: character U+{exc.character:04X} is not allowed in a spec (control "
-            "characters cannot appear in YAML). Hint: remove it, or write it as an escape in a "
-            "double-quoted string."
+            "characters cannot appear in YAML).",
+            hint="remove it, or write it as an escape in a double-quoted string.",
         ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(
-            f"{where}{line}: YAML syntax error: {problem}. Hint: check indentation and quoting."
+            f"{where}{line}: YAML syntax error: {problem}.", hint="check indentation and quoting."
         ) from None
     except RecursionError:
-        raise ConfigError(f"{where}: the document is nested too deeply. Hint: flatten it.") from None
+        raise ConfigError(f"{where}: the document is nested too deeply.", hint="flatten it.") from None
     except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError) as exc:  # a constructor's
         raise ConfigError(
-            f"{where}: cannot read the document ({type(exc).__name__}: {exc}). Hint: check the tags (!!...) and values."
+            f"{where}: cannot read the document ({type(exc).__name__}: {exc}).",
+            hint="check the tags (!!...) and values.",
         ) from None
     finally:
         if loader is not None:
@@ -187,7 +191,8 @@ def parse_json(text: str, where: str) -> Any:
         data = json.loads(text, object_pairs_hook=_json_pairs, parse_constant=_json_constant)
     except json.JSONDecodeError as exc:
         raise ConfigError(
-            f"{where}:{exc.lineno}:{exc.colno}: JSON syntax error: {exc.msg}. Hint: check commas, quotes and brackets."
+            f"{where}:{exc.lineno}:{exc.colno}: JSON syntax error: {exc.msg}.",
+            hint="check commas, quotes and brackets.",
         ) from None
     except _Duplicate as exc:
         try:  # the YAML reader names the line (valid JSON is YAML once tabs, only legal as spacing, are spaces)
@@ -196,13 +201,14 @@ def parse_json(text: str, where: str) -> Any:
             if "duplicate key" in str(located):
                 raise located from None
         raise ConfigError(
-            f"{where}: duplicate key {exc.args[0]!r}; JSON readers would keep only the last. Hint: remove one of them."
+            f"{where}: duplicate key {exc.args[0]!r}; JSON readers would keep only the last.",
+            hint="remove one of them.",
         ) from None
     except RecursionError:
-        raise ConfigError(f"{where}: the document is nested too deeply. Hint: flatten it.") from None
+        raise ConfigError(f"{where}: the document is nested too deeply.", hint="flatten it.") from None
     except ValueError as exc:  # NaN/Infinity, an integer over 4300 digits
         raise ConfigError(
-            f"{where}: invalid JSON value ({exc}). Hint: write finite numbers; quote long ones."
+            f"{where}: invalid JSON value ({exc}).", hint="write finite numbers; quote long ones."
         ) from None
     check_shape(data, where)
     return data
@@ -214,7 +220,7 @@ def parse_assignment(item: str, where: str = "--set") -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(
-            f"{where} {item!r}: expected key=value with a dotted key. Hint: {where} bertscore.model_type=./my-bert."
+            f"{where} {item!r}: expected key=value with a dotted key.", hint=f"{where} bertscore.model_type=./my-bert."
         )
     if raw.strip().startswith("@"):
         return key, raw.strip()
@@ -228,16 +234,16 @@ def read_chat_template(value: str, where: str = "chat_template") -> str:
     """A chat template given as a file (.jinja, .txt, or a tokenizer_config.json's `chat_template`) or as text."""
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(
-            f"{where}: expected a file or a Jinja template string, got {value!r:.40}. Hint: "
-            "chat_template: templates/chatml.jinja."
+            f"{where}: expected a file or a Jinja template string, got {value!r:.40}.",
+            hint="chat_template: templates/chatml.jinja.",
         )
     if "{{" in value or "{%" in value:
         return value
     path = Path(value).expanduser()
     if not path.is_file():
         raise ConfigError(
-            f"{where}: {value!r:.80} is neither a file nor a template (a template contains '{{{{' or "
-            "'{%'). Hint: check the path (relative paths start at the current directory)."
+            f"{where}: {value!r:.80} is neither a file nor a template (a template contains '{{{{' or '{{%').",
+            hint="check the path (relative paths start at the current directory).",
         )
     text = read_text(
         path,
@@ -250,10 +256,10 @@ def read_chat_template(value: str, where: str = "chat_template") -> str:
         data = parse_json(text, str(path))
         template = data.get("chat_template") if isinstance(data, dict) else None
         if not isinstance(template, str):
-            raise ConfigError(f"{where}: {path} has no string `chat_template`. Hint: name a .jinja file instead.")
+            raise ConfigError(f"{where}: {path} has no string `chat_template`.", hint="name a .jinja file instead.")
         text = template
     if "{{" not in text and "{%" not in text:
-        raise ConfigError(f"{where}: {path} holds no Jinja template (no '{{{{' or '{{%'). Hint: check the file.")
+        raise ConfigError(f"{where}: {path} holds no Jinja template (no '{{{{' or '{{%').", hint="check the file.")
     return text
 
 
@@ -265,11 +271,11 @@ def check_shape(data: object, where: str) -> None:
         value, depth = stack.pop()
         count += 1
         if depth > MAX_DEPTH:
-            raise ConfigError(f"{where}: the document is nested deeper than {MAX_DEPTH} levels. Hint: flatten it.")
+            raise ConfigError(f"{where}: the document is nested deeper than {MAX_DEPTH} levels.", hint="flatten it.")
         if count > MAX_NODES:
             raise ConfigError(
-                f"{where}: the document has more than {MAX_NODES} values. Hint: specs are small; put "
-                "data in a dataset file."
+                f"{where}: the document has more than {MAX_NODES} values.",
+                hint="specs are small; put data in a dataset file.",
             )
         if isinstance(value, dict):
             stack.extend((v, depth + 1) for v in value.values())
@@ -282,7 +288,7 @@ def load_file(path: str | Path) -> dict:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SPEC_SUFFIXES:
-        raise ConfigError(f"{path}: unknown spec format {suffix!r}. Hint: use .yaml, .yml, .toml or .json.")
+        raise ConfigError(f"{path}: unknown spec format {suffix!r}.", hint="use .yaml, .yml, .toml or .json.")
     text = read_text(
         path,
         error=ConfigError,
@@ -298,11 +304,11 @@ def load_file(path: str | Path) -> dict:
         try:
             data: Any = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: TOML syntax error: {exc}. Hint: check quoting and tables.") from None
+            raise ConfigError(f"{path}: TOML syntax error: {exc}.", hint="check quoting and tables.") from None
         except RecursionError:
-            raise ConfigError(f"{path}: the document is nested too deeply. Hint: flatten it.") from None
+            raise ConfigError(f"{path}: the document is nested too deeply.", hint="flatten it.") from None
         except ValueError as exc:  # an integer over 4300 digits
-            raise ConfigError(f"{path}: invalid TOML value ({exc}). Hint: quote it if it is text.") from None
+            raise ConfigError(f"{path}: invalid TOML value ({exc}).", hint="quote it if it is text.") from None
         check_shape(data, str(path))
     elif suffix == ".json":  # strict JSON: tabs, exponents and \uD83D\uDE00 pairs as every JSON reader reads them
         data = parse_json(text, str(path))
@@ -310,7 +316,7 @@ def load_file(path: str | Path) -> dict:
         data = parse_yaml(text, str(path))
     if not isinstance(data, dict):
         raise ConfigError(
-            f"{path}: the top level must be a mapping, got {type(data).__name__}. "
-            "Hint: start with `rewards:` (a compose spec) or `stage:` / `pipeline:` (a run)."
+            f"{path}: the top level must be a mapping, got {type(data).__name__}.",
+            hint="start with `rewards:` (a compose spec) or `stage:` / `pipeline:` (a run).",
         )
     return data

@@ -62,8 +62,8 @@ class Worker:
             self.conn.close()
             raise RewardError(
                 f"Reward {reward.__name__!r} cannot be sent to its worker process (timeout: runs it in "
-                f"one): {type(exc).__name__}: {exc}. Hint: define the reward function at module "
-                "level (no lambda or closure), or remove timeout:."
+                f"one): {type(exc).__name__}: {exc}.",
+                hint="define the reward function at module level (no lambda or closure), or remove timeout:.",
             ) from None
         child.close()
         # Wait for start-up (imports, unpickling) here so the time budget covers scoring only.
@@ -74,9 +74,9 @@ class Worker:
         if not ready:
             self.stop(grace=2.0)
             raise RewardError(
-                f"The worker process for reward {reward.__name__!r} did not start "
-                f"({_exit_text(self.proc.exitcode)}). Hint: the reward must be importable in a fresh "
-                "process (module-level function or class); its error was printed above."
+                f"The worker process for reward {reward.__name__!r} did not start ({_exit_text(self.proc.exitcode)}).",
+                hint="the reward must be importable in a fresh "
+                "process (module-level function or class); its error was printed above.",
             )
 
     def stop(self, grace: float = 0.0) -> None:
@@ -108,8 +108,9 @@ def run_with_timeout(
         reward._worker = None
         raise WorkerDied(
             f"Reward {reward.__name__!r}: the worker process died ({_exit_text(worker.proc.exitcode)}) "
-            f"while scoring {len(texts)} completions. Hint: something in the reward ended its process "
-            "(os._exit, a crash, out of memory); run it without timeout: to see where."
+            f"while scoring {len(texts)} completions.",
+            hint="something in the reward ended its process "
+            "(os._exit, a crash, out of memory); run it without timeout: to see where.",
         ) from None
     if ready:
         if status == "error":

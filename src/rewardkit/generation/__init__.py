@@ -154,8 +154,9 @@ def generate_file(
     started = time.perf_counter()
     if (model is None) == (from_run is None):
         raise ConfigError(
-            "give exactly one of MODEL and --from-run. Hint: rewardkit generate --from-run runs/x "
-            "--input test.json --output out.json, or rewardkit generate MODEL_DIR --input ..."
+            "give exactly one of MODEL and --from-run.",
+            hint="rewardkit generate --from-run runs/x "
+            "--input test.json --output out.json, or rewardkit generate MODEL_DIR --input ...",
         )
     if batch_size < 1 or max_new_tokens < 1:
         raise ConfigError(f"--batch-size ({batch_size}) and --max-new-tokens ({max_new_tokens}) must be >= 1.")
@@ -191,14 +192,14 @@ def generate_file(
     else:
         if adapter is not None:
             raise ConfigError(
-                "adapter= needs a model path, not a loaded model. Hint: load it with "
-                "load_model_for_inference(model, adapter)."
+                "adapter= needs a model path, not a loaded model.",
+                hint="load it with load_model_for_inference(model, adapter).",
             )
         if tokenizer is None or isinstance(tokenizer, (str, os.PathLike)):
             from transformers import AutoTokenizer
 
             if tokenizer is None:
-                raise ConfigError("a loaded model needs tokenizer=. Hint: pass the tokenizer object or its folder.")
+                raise ConfigError("a loaded model needs tokenizer=.", hint="pass the tokenizer object or its folder.")
             tokenizer = AutoTokenizer.from_pretrained(str(tokenizer))
         lm, tok = model, tokenizer
         model_name = str(getattr(lm, "name_or_path", type(lm).__name__))
@@ -208,9 +209,8 @@ def generate_file(
     templated = not isinstance(prompts[0], str)
     if templated and not getattr(tok, "chat_template", None):
         raise ConfigError(
-            f"the prompts are chat messages but the tokenizer of {model_name!r} has no chat template. "
-            "Hint: use a chat/instruct model's tokenizer, or drop --chat/--system-prompt for string "
-            "prompts."
+            f"the prompts are chat messages but the tokenizer of {model_name!r} has no chat template.",
+            hint="use a chat/instruct model's tokenizer, or drop --chat/--system-prompt for string prompts.",
         )
 
     from rewardkit.engines.hf import generate_texts

@@ -17,11 +17,11 @@ def check_engine(engine: str, model: Any) -> str:
     """The engine name, checked: one of ENGINES; vllm needs a model folder or id (it loads its own weights)."""
     name = (engine or "hf").strip().lower()
     if name not in ENGINES:
-        raise ConfigError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}. Hint: --engine hf.")
+        raise ConfigError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}.", hint="--engine hf.")
     if name == "vllm" and not isinstance(model, (str, os.PathLike)):
         raise ConfigError(
-            "--engine vllm needs a model folder or cached hub id, not a loaded model. Hint: pass "
-            "the folder, or engine='hf' for a model object."
+            "--engine vllm needs a model folder or cached hub id, not a loaded model.",
+            hint="pass the folder, or engine='hf' for a model object.",
         )
     return name
 

@@ -33,22 +33,22 @@ def resolve_model_source(model: str | os.PathLike[str]) -> tuple[str, bool]:
                 else ""
             )
             raise ConfigError(
-                f"model {text!r} is {what}, not a saved model.{hint} Hint: pass the folder holding "
-                "config.json and the weights (e.g. runs/sft/merged)."
+                f"model {text!r} is {what}, not a saved model.{hint}",
+                hint="pass the folder holding config.json and the weights (e.g. runs/sft/merged).",
             )
         return str(path), True
     looks_like_path = text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1 or text.endswith("/")
     if looks_like_path or not is_hub_id(text):
         raise ConfigError(
-            f"model folder {text!r} does not exist. Hint: check the path (relative paths start at the "
-            "current directory)."
+            f"model folder {text!r} does not exist.",
+            hint="check the path (relative paths start at the current directory).",
         )
     if not cached(text, ("config.json",)):
         note = " (HF_HUB_OFFLINE is set)" if offline() else ""
         raise ConfigError(
             f"model {text!r} is neither a local folder nor in the Hugging Face cache{note}; "
-            "rewardkit generate does not download. Hint: pass a local folder (e.g. runs/sft/merged), "
-            f"or download it first: hf download {text}."
+            "rewardkit generate does not download.",
+            hint=f"pass a local folder (e.g. runs/sft/merged), or download it first: hf download {text}.",
         )
     return text, True
 
@@ -58,8 +58,8 @@ def check_adapter(adapter: str | Path) -> Path:
     path = Path(adapter).expanduser()
     if not path.is_dir():
         raise ConfigError(
-            f"--adapter {str(adapter)!r} is not a folder. Hint: pass the folder holding "
-            "adapter_config.json (e.g. runs/x/best or runs/x/adapters/step_N)."
+            f"--adapter {str(adapter)!r} is not a folder.",
+            hint="pass the folder holding adapter_config.json (e.g. runs/x/best or runs/x/adapters/step_N).",
         )
     if not (path / "adapter_config.json").is_file():
         hint = (
@@ -68,8 +68,8 @@ def check_adapter(adapter: str | Path) -> Path:
             else ""
         )
         raise ConfigError(
-            f"--adapter {str(adapter)!r} has no adapter_config.json, so it is not a PEFT adapter."
-            f"{hint} Hint: pass the folder holding adapter_config.json (e.g. runs/x/best)."
+            f"--adapter {str(adapter)!r} has no adapter_config.json, so it is not a PEFT adapter.{hint}",
+            hint="pass the folder holding adapter_config.json (e.g. runs/x/best).",
         )
     return path
 
@@ -89,9 +89,9 @@ def resolve_device(device: str) -> str:
         return device
     if re.fullmatch(r"cuda(:\d+)?", device):
         if not torch.cuda.is_available():
-            raise ConfigError(f"--device {device}: no CUDA GPU is available. Hint: --device cpu (or auto).")
+            raise ConfigError(f"--device {device}: no CUDA GPU is available.", hint="--device cpu (or auto).")
         return device
-    raise ConfigError(f"--device {device!r}: expected auto, cpu or cuda (cuda:N). Hint: --device auto.")
+    raise ConfigError(f"--device {device!r}: expected auto, cpu or cuda (cuda:N).", hint="--device auto.")
 
 
 def resolve_dtype(dtype: str, device: str) -> torch.dtype | str:
@@ -100,7 +100,7 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype | str:
 
     name = (dtype or "auto").strip().lower()
     if name not in DTYPES:
-        raise ConfigError(f"--dtype {dtype!r}: expected one of {', '.join(DTYPES)}. Hint: --dtype auto.")
+        raise ConfigError(f"--dtype {dtype!r}: expected one of {', '.join(DTYPES)}.", hint="--dtype auto.")
     if name == "auto":
         return torch.float32 if device == "cpu" else "auto"
     return getattr(torch, name)
@@ -112,9 +112,9 @@ def unsafe_weights_error(what: str, exc: Exception) -> ConfigError:
     why = f" ({found.group(0).strip().rstrip('.')})" if found else ""
     return ConfigError(
         f"{what}: a pickled weights file (.bin) could not be loaded safely: it holds Python objects "
-        f"other than tensors{why}, which could run code when unpickled, so it was not loaded. "
-        "Hint: use weights saved as .safetensors (save_pretrained's default); load the .bin "
-        "yourself only if you trust where it came from."
+        f"other than tensors{why}, which could run code when unpickled, so it was not loaded.",
+        hint="use weights saved as .safetensors (save_pretrained's default); load the .bin "
+        "yourself only if you trust where it came from.",
     )
 
 
@@ -134,8 +134,8 @@ def load_tokenizer(
         return AutoTokenizer.from_pretrained(tok_source, local_files_only=local_only)
     except Exception as exc:
         raise ConfigError(
-            f"cannot load the tokenizer from {tok_source!r} ({type(exc).__name__}: {str(exc)[:200]}). "
-            "Hint: pass a folder holding tokenizer files (--tokenizer in Python: tokenizer=)."
+            f"cannot load the tokenizer from {tok_source!r} ({type(exc).__name__}: {str(exc)[:200]}).",
+            hint="pass a folder holding tokenizer files (--tokenizer in Python: tokenizer=).",
         ) from None
 
 
@@ -165,9 +165,8 @@ def load_model_for_inference(
         raise unsafe_weights_error(f"model {source!r}", exc) from None
     except Exception as exc:
         raise ConfigError(
-            f"cannot load a causal LM from {source!r} ({type(exc).__name__}: {str(exc)[:200]}). "
-            "Hint: pass a folder saved with save_pretrained (a text-generation model; reward models "
-            "cannot generate)."
+            f"cannot load a causal LM from {source!r} ({type(exc).__name__}: {str(exc)[:200]}).",
+            hint="pass a folder saved with save_pretrained (a text-generation model; reward models cannot generate).",
         ) from None
     lm: torch.nn.Module = base  # the Module type: transformers' functools.wraps'd `to` does not bind self for mypy
     if adapter_dir is not None:
@@ -179,8 +178,8 @@ def load_model_for_inference(
             if isinstance(exc, pickle.UnpicklingError):
                 raise unsafe_weights_error(f"adapter {str(adapter_dir)!r}", exc) from None
             raise ConfigError(
-                f"adapter {str(adapter_dir)!r} does not fit model {source!r} ({type(exc).__name__}: "
-                f"{str(exc)[:200]}). Hint: pass the base model the adapter was trained on."
+                f"adapter {str(adapter_dir)!r} does not fit model {source!r} ({type(exc).__name__}: {str(exc)[:200]}).",
+                hint="pass the base model the adapter was trained on.",
             ) from None
     lm.to(dev)
     lm.eval()

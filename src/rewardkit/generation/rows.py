@@ -30,19 +30,19 @@ def parse_columns(items: list[str] | None = None, json_text: str | None = None) 
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(
-                f"--columns-json: not valid JSON ({exc.msg}). Hint: e.g. "
-                '\'{"input.question": "prompt"}\', or the path of a .json file.'
+                f"--columns-json: not valid JSON ({exc.msg}).",
+                hint='e.g. \'{"input.question": "prompt"}\', or the path of a .json file.',
             ) from None
         if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
             raise ConfigError(
-                "--columns-json: expected an object of strings {name in the file: name used}. "
-                'Hint: e.g. \'{"input.question": "prompt"}\'.'
+                "--columns-json: expected an object of strings {name in the file: name used}.",
+                hint='e.g. \'{"input.question": "prompt"}\'.',
             )
         columns.update(data)
     for item in items or []:
         src, sep, dst = item.partition("=")
         if not sep or not src.strip() or not dst.strip():
-            raise ConfigError(f"--column {item!r}: expected SRC=DST. Hint: --column input.question=prompt.")
+            raise ConfigError(f"--column {item!r}: expected SRC=DST.", hint="--column input.question=prompt.")
         columns[src.strip()] = dst.strip()
     return columns
 
@@ -94,9 +94,9 @@ def build_prompts(
         if value is _MISSING:
             mapping = f" after mapping columns {columns}" if columns else ""
             raise DataError(
-                f"{where}: {_row_name(row, i)} has no {prompt_column!r}{mapping}; its keys are "
-                f"{sorted(row)}. Hint: map the prompt with --column SRC={prompt_column} (dotted names "
-                f"reach into objects, e.g. input.question={prompt_column}) or set --prompt-column."
+                f"{where}: {_row_name(row, i)} has no {prompt_column!r}{mapping}; its keys are {sorted(row)}.",
+                hint=f"map the prompt with --column SRC={prompt_column} (dotted names "
+                f"reach into objects, e.g. input.question={prompt_column}) or set --prompt-column.",
             )
         messages = (
             isinstance(value, list)
@@ -106,20 +106,20 @@ def build_prompts(
         if not (isinstance(value, str) or messages):
             raise DataError(
                 f"{where}: {_row_name(row, i)}: the prompt is {type(value).__name__} "
-                f"({json.dumps(value, ensure_ascii=False)[:60]}). Hint: a string or a list of "
+                f"({json.dumps(value, ensure_ascii=False)[:60]}).",
+                hint="a string or a list of "
                 "{'role', 'content'} messages; for nested objects map the text field "
-                "(e.g. --column input.question=prompt)."
+                "(e.g. --column input.question=prompt).",
             )
         if isinstance(value, str) and not value.strip() and not (chat or system_prompt):
-            raise DataError(f"{where}: {_row_name(row, i)}: the prompt is empty. Hint: fix the row, or use --chat.")
+            raise DataError(f"{where}: {_row_name(row, i)}: the prompt is empty.", hint="fix the row, or use --chat.")
         prompts.append(chat_prompt(value, chat, system_prompt))
     kinds = {isinstance(p, str) for p in prompts}
     if len(kinds) > 1:
         first = next(i for i, p in enumerate(prompts) if isinstance(p, str) != isinstance(prompts[0], str))
         raise DataError(
-            f"{where}: the prompts mix strings and chat messages (row 0 vs "
-            f"{_row_name(rows[first], first)}). Hint: use one kind, or --chat to turn the strings into "
-            "user turns."
+            f"{where}: the prompts mix strings and chat messages (row 0 vs {_row_name(rows[first], first)}).",
+            hint="use one kind, or --chat to turn the strings into user turns.",
         )
     return prompts
 
@@ -130,14 +130,14 @@ def parse_into(into: str) -> list[str]:
     parts = into.split(".") if isinstance(into, str) else []
     if not parts or any(not p.strip() for p in parts):
         raise ConfigError(
-            f"--into {into!r}: expected a dotted key such as 'output.answer' or 'completion'. "
-            "Hint: no empty parts, no leading or trailing dot."
+            f"--into {into!r}: expected a dotted key such as 'output.answer' or 'completion'.",
+            hint="no empty parts, no leading or trailing dot.",
         )
     spaced = next((p for p in parts if p != p.strip()), None)
     if spaced is not None:
         raise ConfigError(
-            f"--into {into!r}: the key {spaced!r} has spaces around it. Hint: write "
-            f"--into {'.'.join(p.strip() for p in parts)!r}."
+            f"--into {into!r}: the key {spaced!r} has spaces around it.",
+            hint=f"write --into {'.'.join(p.strip() for p in parts)!r}.",
         )
     return parts
 
@@ -156,9 +156,10 @@ def check_into_keeps_identity(
         if parts[:shared] == key_parts[:shared]:  # one path holds the other: writing replaces the key's value
             what = "the row's id" if key == "id" else f"the prompt's source field {key!r}"
             raise ConfigError(
-                f"--into {'.'.join(parts)!r} would overwrite {what}. Hint: choose another key "
+                f"--into {'.'.join(parts)!r} would overwrite {what}.",
+                hint="choose another key "
                 "(e.g. the default 'completion', or output.answer), or pass --into-overwrite if "
-                "replacing it is meant."
+                "replacing it is meant.",
             )
 
 
@@ -175,8 +176,8 @@ def check_into(rows: list[dict], parts: list[str], where: str = "input") -> None
                 raise DataError(
                     f"{where}: {_row_name(row, i)}: --into {'.'.join(parts)!r} needs {head!r} to be an "
                     f"object, but it is {type(node).__name__} "
-                    f"({json.dumps(node, ensure_ascii=False)[:60]}). Hint: choose another --into path, "
-                    "e.g. the default 'completion'."
+                    f"({json.dumps(node, ensure_ascii=False)[:60]}).",
+                    hint="choose another --into path, e.g. the default 'completion'.",
                 )
 
 
@@ -197,8 +198,8 @@ def output_format(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in (".json", ".jsonl"):
         raise ConfigError(
-            f"--output {str(path)!r}: unknown file type {suffix or '(no suffix)'!r}. Hint: .json "
-            "writes a JSON list (the competition's submission format), .jsonl one object per line."
+            f"--output {str(path)!r}: unknown file type {suffix or '(no suffix)'!r}.",
+            hint=".json writes a JSON list (the competition's submission format), .jsonl one object per line.",
         )
     return suffix[1:]
 

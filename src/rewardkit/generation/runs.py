@@ -38,7 +38,7 @@ def _stage_record(run_dir: Path) -> tuple[Path, StageRecord]:
     """(stage folder, its validated rewardkit_stage.json); a pipeline root resolves to its last stage."""
     if not run_dir.is_dir():
         raise ConfigError(
-            f"--from-run {str(run_dir)!r} is not a folder. Hint: pass a training run's output_dir (e.g. runs/sft)."
+            f"--from-run {str(run_dir)!r} is not a folder.", hint="pass a training run's output_dir (e.g. runs/sft)."
         )
     if (run_dir / STAGE_FILE).is_file():
         return run_dir, read_stage_record(run_dir / STAGE_FILE)
@@ -52,14 +52,14 @@ def _stage_record(run_dir: Path) -> tuple[Path, StageRecord]:
             folder = Path(last["output_dir"])
         if folder is None or not (folder / STAGE_FILE).is_file():
             raise ConfigError(
-                f"--from-run {str(run_dir)!r}: summary.json names no stage folder with {STAGE_FILE}. "
-                "Hint: pass the stage's folder (e.g. runs/x/<stage name>)."
+                f"--from-run {str(run_dir)!r}: summary.json names no stage folder with {STAGE_FILE}.",
+                hint="pass the stage's folder (e.g. runs/x/<stage name>).",
             )
         return folder, read_stage_record(folder / STAGE_FILE)
     raise ConfigError(
-        f"--from-run {str(run_dir)!r} has no {STAGE_FILE} (written when a `rewardkit train` stage "
-        "finishes). Hint: for an unfinished run pass MODEL --adapter DIR instead, e.g. "
-        f"rewardkit generate BASE_MODEL --adapter {run_dir}/best ..."
+        f"--from-run {str(run_dir)!r} has no {STAGE_FILE} (written when a `rewardkit train` stage finishes).",
+        hint="for an unfinished run pass MODEL --adapter DIR instead, e.g. "
+        f"rewardkit generate BASE_MODEL --adapter {run_dir}/best ...",
     )
 
 
@@ -89,8 +89,8 @@ def resolve_run(run_dir: str | Path, adapter: str | Path | None = None) -> RunSe
     stage, name = config.stage, record.name or config.label
     if stage == "rm":
         raise ConfigError(
-            f"--from-run {str(folder)!r} is a reward-model stage (rm), which cannot generate text. "
-            "Hint: pass the run of an sft, dpo or grpo stage."
+            f"--from-run {str(folder)!r} is a reward-model stage (rm), which cannot generate text.",
+            hint="pass the run of an sft, dpo or grpo stage.",
         )
     callbacks = {cb.get("name"): cb for cb in config.callbacks}
     best = safe_child(folder, str(callbacks.get("best_checkpoint", {}).get("best_dir") or "best"), "best_dir")
@@ -111,8 +111,8 @@ def resolve_run(run_dir: str | Path, adapter: str | Path | None = None) -> RunSe
     )
     if chosen is None:
         raise ConfigError(
-            f"--from-run {str(folder)!r}: no best/, adapters/step_N/ or final/ folder with a model "
-            "or adapter. Hint: pass MODEL --adapter DIR instead."
+            f"--from-run {str(folder)!r}: no best/, adapters/step_N/ or final/ folder with a model or adapter.",
+            hint="pass MODEL --adapter DIR instead.",
         )
     data = config.dataset
     settings = RunSettings(
@@ -135,8 +135,8 @@ def resolve_run(run_dir: str | Path, adapter: str | Path | None = None) -> RunSe
             base = adapter_config.get("base_model_name_or_path") if isinstance(adapter_config, dict) else None
         if not base or not isinstance(base, str):
             raise ConfigError(
-                f"--from-run {str(folder)!r}: cannot tell the base model of adapter {str(chosen)!r}. "
-                "Hint: pass MODEL --adapter DIR instead."
+                f"--from-run {str(folder)!r}: cannot tell the base model of adapter {str(chosen)!r}.",
+                hint="pass MODEL --adapter DIR instead.",
             )
         settings.model = base
     else:  # a full model (training without LoRA)

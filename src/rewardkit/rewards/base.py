@@ -72,21 +72,23 @@ def as_score(value: object, owner: str, index: int) -> float | None:
         if not type_name.startswith(("numpy.", "torch.")) or getattr(value, "ndim", None) != 0 or not numeric:
             raise RewardError(
                 f"Reward {owner!r} returned {value!r:.40} ({type(value).__name__}) for completion "
-                f"{index}; expected a float or None. Hint: return float scores."
+                f"{index}; expected a float or None.",
+                hint="return float scores.",
             )
     try:
         value = float(cast(SupportsFloat, value))  # int, float or a 0-d numeric numpy/torch scalar (checked above)
     except OverflowError:  # an int beyond float range
         raise RewardError(
             f"Reward {owner!r} returned an integer too large for a float for completion {index}; "
-            "scores must be finite. Hint: clip the score."
+            "scores must be finite.",
+            hint="clip the score.",
         ) from None
     if math.isnan(value):
         return None
     if math.isinf(value):
         raise RewardError(
-            f"Reward {owner!r} returned {value} for completion {index}; scores must be finite. "
-            "Hint: clip the score or return None for 'not applicable'."
+            f"Reward {owner!r} returned {value} for completion {index}; scores must be finite.",
+            hint="clip the score or return None for 'not applicable'.",
         )
     return value
 
@@ -104,8 +106,8 @@ class Reward(Configured):
         super().__init__(params, **kwargs)
         if self.needs_reference and not self.params.reference:
             raise ConfigError(
-                f"reward {self.name!r}: reference: must name the dataset column holding the gold "
-                "text. Hint: reference='answer'."
+                f"reward {self.name!r}: reference: must name the dataset column holding the gold text.",
+                hint="reference='answer'.",
             )
         self.__name__ = self.params.name or self.name
         self._completion_view = self.params.completion_view
@@ -146,13 +148,14 @@ class Reward(Configured):
     ) -> list[float | None]:
         if completions is None:
             raise DataError(
-                f"Reward {self.__name__!r} was called without completions=. Hint: call it as TRL "
-                "does: reward(prompts=..., completions=..., <reference column>=...)."
+                f"Reward {self.__name__!r} was called without completions=.",
+                hint="call it as TRL does: reward(prompts=..., completions=..., <reference column>=...).",
             )
         if not isinstance(completions, (list, tuple)):
             raise DataError(
                 f"Reward {self.__name__!r}: completions must be a list (one item per completion), got "
-                f"{type(completions).__name__}. Hint: completions=['text'] scores one completion."
+                f"{type(completions).__name__}.",
+                hint="completions=['text'] scores one completion.",
             )
         n = len(completions)
         for field, value in (("prompts", prompts), ("completion_ids", completion_ids)):
@@ -163,9 +166,10 @@ class Reward(Configured):
                     else f"is {type(value).__name__}, not a list,"
                 )
                 raise DataError(
-                    f"Reward {self.__name__!r}: {field} {got} for {n} completions. Hint: pass one "
+                    f"Reward {self.__name__!r}: {field} {got} for {n} completions.",
+                    hint="pass one "
                     f"item per completion (a list of {'token ids' if field == 'completion_ids' else 'prompts'}"
-                    " each), as TRL does."
+                    " each), as TRL does.",
                 )
         texts = [completion_text(c, i) for i, c in enumerate(completions)]
         references = self._references(n, kwargs) if self.needs_reference else None
@@ -213,15 +217,15 @@ class Reward(Configured):
             columns = sorted(k for k in kwargs if k not in TRAINER_KWARGS)
             raise DataError(
                 f"Reward {self.__name__!r} needs the reference column {column!r}, but the columns "
-                f"passed were: {', '.join(columns) or '(none)'}. Hint: set reference='<column>' or "
-                "add the column to the dataset."
+                f"passed were: {', '.join(columns) or '(none)'}.",
+                hint="set reference='<column>' or add the column to the dataset.",
             )
         values = kwargs[column]
         if not isinstance(values, (list, tuple)) or len(values) != n:
             got = len(values) if isinstance(values, (list, tuple)) else type(values).__name__
             raise DataError(
-                f"Reward {self.__name__!r}: column {column!r} has {got} values for {n} completions. "
-                "Hint: pass one reference per completion (TRL repeats columns per generation)."
+                f"Reward {self.__name__!r}: column {column!r} has {got} values for {n} completions.",
+                hint="pass one reference per completion (TRL repeats columns per generation).",
             )
         return [reference_item(v, i, column) for i, v in enumerate(values)]
 
@@ -294,8 +298,8 @@ class Reward(Configured):
                 if self.params.on_error == "raise":
                     raise RewardError(
                         f"Reward {self.__name__!r} failed on completion {rows[j]} "
-                        f"({text[:80]!r}): {type(exc).__name__}: {exc}. Hint: fix the input or "
-                        "set on_error: none | zero."
+                        f"({text[:80]!r}): {type(exc).__name__}: {exc}.",
+                        hint="fix the input or set on_error: none | zero.",
                     ) from exc
                 failures += 1
                 scores.append(None if self.params.on_error == "none" else 0.0)

@@ -32,9 +32,9 @@ def _load(model_type: str, num_layers: int, device: str, use_fast_tokenizer: boo
     except (OSError, ValueError, AssertionError, RuntimeError) as exc:
         reason = " ".join(str(exc).split()).rstrip(".")
         raise ConfigError(
-            f"bertscore: cannot load model_type {model_type!r} with num_layers={num_layers} "
-            f"on {device!r}: {reason}. Hint: pass a local model folder as model_type (with "
-            "num_layers), or put the model in the Hugging Face cache first."
+            f"bertscore: cannot load model_type {model_type!r} with num_layers={num_layers} on {device!r}: {reason}.",
+            hint="pass a local model folder as model_type (with "
+            "num_layers), or put the model in the Hugging Face cache first.",
         ) from exc
     return tokenizer, model
 
@@ -163,19 +163,19 @@ class BERTScore(Reward):
         if self.num_layers is None:
             raise ConfigError(
                 f"reward {self.name!r}: parameter 'num_layers' is required for model_type "
-                f"{self.model_type!r} (bert-score has no tuned layer for it). Hint: num_layers=N, "
-                "e.g. the model's last layer, config.json's num_hidden_layers."
+                f"{self.model_type!r} (bert-score has no tuned layer for it).",
+                hint="num_layers=N, e.g. the model's last layer, config.json's num_hidden_layers.",
             )
         if p.idf_sents is not None and not p.idf:
-            raise ConfigError(f"reward {self.name!r}: parameter 'idf_sents' is set but idf is False. Hint: idf=True.")
+            raise ConfigError(f"reward {self.name!r}: parameter 'idf_sents' is set but idf is False.", hint="idf=True.")
         self.baseline_file = None
         if p.rescale_with_baseline:
             self.baseline_file = p.baseline_path or self._bert_score_baseline(p.lang)
             if not os.path.isfile(self.baseline_file):
                 raise ConfigError(
                     f"reward {self.name!r}: no baseline file {self.baseline_file!r} for model_type "
-                    f"{self.model_type!r}, lang {p.lang!r}. Hint: rescale_with_baseline=False, "
-                    "or baseline_path='<file.tsv>'."
+                    f"{self.model_type!r}, lang {p.lang!r}.",
+                    hint="rescale_with_baseline=False, or baseline_path='<file.tsv>'.",
                 )
         self._idf_dict: Any = None
         self._baseline: Any = None
@@ -184,7 +184,8 @@ class BERTScore(Reward):
         if lang is None:
             raise ConfigError(
                 f"reward {self.name!r}: parameter 'rescale_with_baseline' needs 'lang' (bert-score "
-                "keeps one baseline per language). Hint: lang='en' (or baseline_path=...)."
+                "keeps one baseline per language).",
+                hint="lang='en' (or baseline_path=...).",
             )
         import bert_score
 

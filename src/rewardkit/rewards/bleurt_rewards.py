@@ -27,7 +27,7 @@ from rewardkit.rewards.models import MODELS, length_batches, resolve_device
 FAMILY = "bleurt"  # this module's models in the shared cache (rewards.models.MODELS)
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 _HINT = (
-    "Hint: pass a local folder holding a bleurt-pytorch checkpoint (config.json, pytorch_model.bin or "
+    "pass a local folder holding a bleurt-pytorch checkpoint (config.json, pytorch_model.bin or "
     "model.safetensors, spm.model), or put the hub model (e.g. lucadiliello/BLEURT-20-D12) in the Hugging Face "
     "cache first."
 )
@@ -41,8 +41,8 @@ class SentencePiecePairs:
             import sentencepiece
         except ImportError:
             raise ConfigError(
-                "bleurt: the tokenizer needs the sentencepiece package. Hint: pip install "
-                "'rewardkit[bleurt]' (or pip install sentencepiece)."
+                "bleurt: the tokenizer needs the sentencepiece package.",
+                hint="pip install 'rewardkit[bleurt]' (or pip install sentencepiece).",
             ) from None
         self.spm = sentencepiece.SentencePieceProcessor(model_file=str(spm_file))
         self.lower = bool(settings.get("do_lower_case", False))
@@ -54,7 +54,8 @@ class SentencePiecePairs:
             ids[role] = self.spm.piece_to_id(token)
             if ids[role] == unk and token != self.spm.id_to_piece(unk):
                 raise ConfigError(
-                    f"bleurt: {spm_file}: the special token {token!r} is not in the SentencePiece vocabulary. {_HINT}"
+                    f"bleurt: {spm_file}: the special token {token!r} is not in the SentencePiece vocabulary.",
+                    hint=_HINT,
                 )
         self.cls, self.sep, self.pad = ids["cls"], ids["sep"], ids["pad"]
 
@@ -74,14 +75,14 @@ def _files(model: str) -> Path:
     if os.path.isdir(model):
         return Path(model)
     if os.path.exists(model) or model.startswith((".", "/", "~")):
-        raise ConfigError(f"bleurt: model {model!r} is not a folder. {_HINT}")
+        raise ConfigError(f"bleurt: model {model!r} is not a folder.", hint=_HINT)
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(model, allow_patterns=["*.json", "*.model", *_WEIGHTS]))
     except Exception as exc:  # offline, unknown repo, gated: one line with the reason
         reason = " ".join(str(exc).split()).rstrip(".")[:300]
-        raise ConfigError(f"bleurt: cannot get model {model!r}: {reason}. {_HINT}") from exc
+        raise ConfigError(f"bleurt: cannot get model {model!r}: {reason}.", hint=_HINT) from exc
 
 
 def _state_dict(folder: Path, config: dict) -> dict:
@@ -90,7 +91,7 @@ def _state_dict(folder: Path, config: dict) -> dict:
 
     path = next((folder / name for name in _WEIGHTS if (folder / name).is_file()), None)
     if path is None:
-        raise ConfigError(f"bleurt: {folder} has no {' or '.join(_WEIGHTS)}. {_HINT}")
+        raise ConfigError(f"bleurt: {folder} has no {' or '.join(_WEIGHTS)}.", hint=_HINT)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -115,15 +116,16 @@ def _load(model: str, device: str) -> tuple[SentencePiecePairs, Any]:
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"bleurt: cannot read {folder / 'config.json'}: {exc}. {_HINT}") from exc
+        raise ConfigError(f"bleurt: cannot read {folder / 'config.json'}: {exc}.", hint=_HINT) from exc
     if config.get("model_type") != "bleurt" or config.get("num_labels", 1) != 1:
         raise ConfigError(
             f"bleurt: {folder} holds model_type {config.get('model_type')!r}, not a one-output "
-            f"bleurt-pytorch checkpoint. {_HINT}"
+            f"bleurt-pytorch checkpoint.",
+            hint=_HINT,
         )
     spm_file = next((folder / n for n in ("spm.model", "sentencepiece.model") if (folder / n).is_file()), None)
     if spm_file is None:
-        raise ConfigError(f"bleurt: {folder} has no spm.model (the SentencePiece vocabulary). {_HINT}")
+        raise ConfigError(f"bleurt: {folder} has no spm.model (the SentencePiece vocabulary).", hint=_HINT)
     settings: dict = {}
     for name in ("special_tokens_map.json", "tokenizer_config.json"):
         if (folder / name).is_file():
@@ -160,7 +162,7 @@ def _load(model: str, device: str) -> tuple[SentencePiecePairs, Any]:
         net.load_state_dict(_state_dict(folder, config), strict=True, assign=True)
     except RuntimeError as exc:
         reason = " ".join(str(exc).split())[:400]
-        raise ConfigError(f"bleurt: the weights in {folder} do not fit its config.json: {reason}. {_HINT}") from exc
+        raise ConfigError(f"bleurt: the weights in {folder} do not fit its config.json: {reason}.", hint=_HINT) from exc
     net.rembert.embeddings.position_ids = torch.arange(config["max_position_embeddings"]).expand((1, -1))
     # transformers' decorated `to` is typed as an unbound function (self: PreTrainedModel), so a device string
     # looks like the model argument; at runtime it is the bound nn.Module.to(device)

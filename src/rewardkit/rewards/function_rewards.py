@@ -90,11 +90,12 @@ class FunctionReward(Reward):
         if not callable(func) or isinstance(func, type):
             raise ConfigError(
                 f"reward {func!r:.60}: expected a function or a callable instance, got "
-                f"{'a class' if isinstance(func, type) else type(func).__name__}. Hint: {HINT}"
+                f"{'a class' if isinstance(func, type) else type(func).__name__}.",
+                hint=HINT,
             )
         why = _signature_problem(func)
         if why is not None:
-            raise ConfigError(f"reward {_name(func)!r}: {why}. Hint: {HINT}")
+            raise ConfigError(f"reward {_name(func)!r}: {why}.", hint=HINT)
         self.func = func
         self.is_async = _is_async(func)
         default_name = _name(func)
@@ -140,13 +141,13 @@ def import_callable(text: str, where: str) -> Callable:
     """
     left, _, attr = text.rpartition(":")
     hint = (
-        f"Hint: `use: my_module:my_function` (a .py module of yours importable from {Path.cwd()}) or "
+        f"`use: my_module:my_function` (a .py module of yours importable from {Path.cwd()}) or "
         "`use: path/to/rewards.py:my_function`."
     )
     if left.endswith(".py") or "/" in left or "\\" in left:
         path = Path(left).expanduser()
         if not path.is_file():
-            raise ConfigError(f"{where}: use {text!r}: no file {left!r}. {hint}")
+            raise ConfigError(f"{where}: use {text!r}: no file {left!r}.", hint=hint)
         resolved = path.resolve()
         name = path.stem  # importable by name in a worker process too (its folder goes on sys.path)
         taken = sys.modules.get(name)
@@ -156,7 +157,7 @@ def import_callable(text: str, where: str) -> Callable:
         if module is None:
             spec = importlib.util.spec_from_file_location(name, resolved)
             if spec is None or spec.loader is None:  # no loader for the suffix (e.g. rewards.txt)
-                raise ConfigError(f"{where}: use {text!r}: {left!r} is not a Python module file. {hint}")
+                raise ConfigError(f"{where}: use {text!r}: {left!r} is not a Python module file.", hint=hint)
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module  # pickling a function finds its module here
             try:
@@ -164,7 +165,7 @@ def import_callable(text: str, where: str) -> Callable:
             except Exception as exc:
                 del sys.modules[name]
                 raise ConfigError(
-                    f"{where}: use {text!r}: importing {left} failed: {type(exc).__name__}: {exc}. {hint}"
+                    f"{where}: use {text!r}: importing {left} failed: {type(exc).__name__}: {exc}.", hint=hint
                 ) from None
             if str(resolved.parent) not in sys.path:
                 sys.path.append(str(resolved.parent))
@@ -177,27 +178,28 @@ def import_callable(text: str, where: str) -> Callable:
         except (ImportError, ValueError):
             found = None
         if found is None:
-            raise ConfigError(f"{where}: use {text!r}: no module {left!r} (not a registered reward either). {hint}")
+            raise ConfigError(f"{where}: use {text!r}: no module {left!r} (not a registered reward either).", hint=hint)
         if _not_users(found.origin):
             raise ConfigError(
                 f"{where}: use {text!r}: {left!r} is part of Python or of an installed package, not "
-                f"one of your modules; rewards are imported only from your own code. {hint}"
+                f"one of your modules; rewards are imported only from your own code.",
+                hint=hint,
             )
         try:
             module = importlib.import_module(left)
         except Exception as exc:
             raise ConfigError(
-                f"{where}: use {text!r}: importing {left!r} failed: {type(exc).__name__}: {exc}. {hint}"
+                f"{where}: use {text!r}: importing {left!r} failed: {type(exc).__name__}: {exc}.", hint=hint
             ) from None
     func = getattr(module, attr, None)
     if func is None:
         names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
-        raise ConfigError(f"{where}: use {text!r}: {left} has no {attr!r}. Hint: it defines {names[:10]}.")
+        raise ConfigError(f"{where}: use {text!r}: {left} has no {attr!r}.", hint=f"it defines {names[:10]}.")
     defined_in = (
         getattr(func.func if isinstance(func, functools.partial) else func, "__module__", None) or type(func).__module__
     )
     if defined_in != module.__name__ and not isinstance(func, functools.partial):
         raise ConfigError(
-            f"{where}: use {text!r}: {attr!r} is imported into {left} from {defined_in}, not defined there. {hint}"
+            f"{where}: use {text!r}: {attr!r} is imported into {left} from {defined_in}, not defined there.", hint=hint
         )
     return func

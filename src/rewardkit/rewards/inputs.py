@@ -26,15 +26,15 @@ def completion_text(item: object, index: int, field: str = "completions") -> str
     if isinstance(item, (list, tuple)):
         if not item:
             raise DataError(
-                f"{field}[{index}] is an empty message list. Hint: pass a string or "
-                "[{'role': 'assistant', 'content': ...}]."
+                f"{field}[{index}] is an empty message list.",
+                hint="pass a string or [{'role': 'assistant', 'content': ...}].",
             )
         messages = [m for m in item if isinstance(m, dict) and m.get("role") == "assistant"] or list(item)
         message = messages[-1]
         if not isinstance(message, dict) or "content" not in message:
             raise DataError(
-                f"{field}[{index}]: message {message!r} has no 'content'. Hint: chat messages are "
-                "dicts with 'role' and 'content'."
+                f"{field}[{index}]: message {message!r} has no 'content'.",
+                hint="chat messages are dicts with 'role' and 'content'.",
             )
         content = message["content"]
         if content is None:  # tool-call-only messages carry no text
@@ -44,8 +44,8 @@ def completion_text(item: object, index: int, field: str = "completions") -> str
         if isinstance(content, str):
             return content
         raise DataError(
-            f"{field}[{index}]: content must be a string, got {type(content).__name__}. Hint: "
-            'a string, or a list of parts like {"type": "text", "text": "..."}.'
+            f"{field}[{index}]: content must be a string, got {type(content).__name__}.",
+            hint='a string, or a list of parts like {"type": "text", "text": "..."}.',
         )
     raise DataError(f"{field}[{index}] must be a string or a list of chat messages, got {type(item).__name__}.")
 
@@ -69,8 +69,9 @@ def _part_text(part: Any, where: str) -> str:
     else:
         problem = f"a part must be an object, got {type(part).__name__} {part!r:.40}"
     raise DataError(
-        f'{where}: {problem}. Hint: content parts look like {{"type": "text", "text": "..."}} '
-        f"(non-text parts: {', '.join(sorted(NON_TEXT_PARTS))})."
+        f"{where}: {problem}.",
+        hint='content parts look like {"type": "text", "text": "..."} '
+        f"(non-text parts: {', '.join(sorted(NON_TEXT_PARTS))}).",
     )
 
 
@@ -143,8 +144,8 @@ def reference_item(value: object, index: int, column: str) -> Reference:
         shown = f"{value}" if not isinstance(value, numbers.Integral) else f"with {int(value).bit_length()} bits"
         raise DataError(
             f"Reference column {column!r}, row {index}: the number {shown} cannot be a reference (it is "
-            "not finite, or too long to write as text). Hint: pass the gold as a string, or None for "
-            "'no reference'."
+            "not finite, or too long to write as text).",
+            hint="pass the gold as a string, or None for 'no reference'.",
         )
     raise DataError(
         f"Reference column {column!r}, row {index}: expected a string, a number or a list of "

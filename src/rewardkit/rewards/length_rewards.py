@@ -51,14 +51,14 @@ class Brevity(Reward):
             ids = context.get("completion_ids")
             if ids is None:
                 raise DataError(
-                    f"Reward {self.__name__!r} counts tokens but got no completion_ids. Hint: TRL "
-                    "passes them; outside TRL pass completion_ids=[...] or use unit='chars'."
+                    f"Reward {self.__name__!r} counts tokens but got no completion_ids.",
+                    hint="TRL passes them; outside TRL pass completion_ids=[...] or use unit='chars'.",
                 )
             if not isinstance(ids, (list, tuple)) or len(ids) != len(completions):
                 got = len(ids) if isinstance(ids, (list, tuple)) else type(ids).__name__
                 raise DataError(
-                    f"Reward {self.__name__!r}: completion_ids has {got} items for {len(completions)} "
-                    "completions. Hint: pass one list of token ids per completion."
+                    f"Reward {self.__name__!r}: completion_ids has {got} items for {len(completions)} completions.",
+                    hint="pass one list of token ids per completion.",
                 )
             lengths = [len(x) for x in ids]
         else:

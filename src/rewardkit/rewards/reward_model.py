@@ -32,15 +32,15 @@ def _load(model: str, tokenizer: str | None, device: str) -> tuple[Any, Any]:
     if stage_ref(model) is not None:
         raise ConfigError(
             f"reward_model: model {model!r} names a pipeline stage, which only `rewardkit train` "
-            "resolves (to the rm stage's merged model). Hint: outside a pipeline give the folder, "
-            "e.g. runs/<pipeline>/rm/merged."
+            "resolves (to the rm stage's merged model).",
+            hint="outside a pipeline give the folder, e.g. runs/<pipeline>/rm/merged.",
         )
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(
-            f"reward_model: device {device!r} but no CUDA device is available. Hint: device: cpu (or auto)."
+            f"reward_model: device {device!r} but no CUDA device is available.", hint="device: cpu (or auto)."
         )
     try:
         tok = AutoTokenizer.from_pretrained(tokenizer or model)
@@ -49,9 +49,10 @@ def _load(model: str, tokenizer: str | None, device: str) -> tuple[Any, Any]:
         reason = " ".join(str(exc).split()).rstrip(".")[:400]
         raise ConfigError(
             f"reward_model: cannot load model {model!r}"
-            f"{f' with tokenizer {tokenizer!r}' if tokenizer else ''}: {reason}. Hint: give a local "
+            f"{f' with tokenizer {tokenizer!r}' if tokenizer else ''}: {reason}.",
+            hint="give a local "
             "folder holding a sequence-classification model (e.g. a `stage: rm` output's merged/), "
-            "or put the hub model in the Hugging Face cache first."
+            "or put the hub model in the Hugging Face cache first.",
         ) from exc
     if tok.pad_token_id is None:  # what GRPOTrainer.__init__ does for reward models
         tok.pad_token = tok.eos_token
@@ -165,7 +166,7 @@ class RewardModel(Reward):
         ):
             if getattr(p, field) is not None:
                 raise ConfigError(
-                    f"reward {self.name!r}: parameter {field!r} is not supported: {why}. Hint: remove {field}."
+                    f"reward {self.name!r}: parameter {field!r} is not supported: {why}.", hint=f"remove {field}."
                 )
 
     @property
@@ -219,19 +220,20 @@ class RewardModel(Reward):
 
     def _check_prompts(self, prompts: Any, n: int) -> None:
         hint = (
-            "Hint: add a 'prompt' field to each row (rewardkit score and select pass it as prompts=), or call "
+            "add a 'prompt' field to each row (rewardkit score and select pass it as prompts=), or call "
             "the reward as TRL does: reward(prompts=[...], completions=[...])."
         )
         if prompts is None or (isinstance(prompts, (list, tuple)) and n and all(p is None for p in prompts)):
             raise DataError(
                 f"reward_model {self.__name__!r} needs prompts: it scores prompt + completion, as TRL "
-                f"does, and got none. {hint}"
+                f"does, and got none.",
+                hint=hint,
             )
         if not isinstance(prompts, (list, tuple)) or len(prompts) != n:
             got = len(prompts) if isinstance(prompts, (list, tuple)) else type(prompts).__name__
             raise DataError(
-                f"reward_model {self.__name__!r}: prompts has {got} items for {n} completions. "
-                "Hint: pass one prompt per completion (TRL repeats each prompt per generation)."
+                f"reward_model {self.__name__!r}: prompts has {got} items for {n} completions.",
+                hint="pass one prompt per completion (TRL repeats each prompt per generation).",
             )
         bad = [i for i, p in enumerate(prompts) if not (isinstance(p, str) or _is_messages(p))]
         if bad:
@@ -239,7 +241,8 @@ class RewardModel(Reward):
             raise DataError(
                 f"reward_model {self.__name__!r} needs prompts, but prompt {bad[0]} is {what} "
                 f"({len(bad)} of {n} rows: {bad[:10]}); a prompt is a string or a list of chat "
-                f"messages. {hint}"
+                f"messages.",
+                hint=hint,
             )
 
     def _messages(self, item: Any, text: str) -> list[dict]:

@@ -72,9 +72,9 @@ class Rouge1(Reward):
         self._tokenizer = self.params.tokenizer
         if not callable(getattr(self._tokenizer, "tokenize", None)):  # built by the registry, never here
             raise ConfigError(
-                f"reward {self.name!r}: tokenizer: {self._tokenizer!r:.60} has no tokenize(text) "
-                "method. Hint: build rewards with rewardkit.get_reward(...), which builds their "
-                "tokenizer, or pass rewardkit.get_tokenizer(name)."
+                f"reward {self.name!r}: tokenizer: {self._tokenizer!r:.60} has no tokenize(text) method.",
+                hint="build rewards with rewardkit.get_reward(...), which builds their "
+                "tokenizer, or pass rewardkit.get_tokenizer(name).",
             )
         self._measure = MEASURES[self.params.score]
         self._scorer: Any = None

@@ -215,8 +215,8 @@ def _spec_from_record(directory: Path) -> Any:
     spec = data.get("spec") if isinstance(data, dict) else None
     if spec is None:
         raise ConfigError(
-            f"{directory}: no spec given and no {SCORES_FILE} with one. Hint: pass --spec "
-            "spec.yaml (or a preset name such as 'official')."
+            f"{directory}: no spec given and no {SCORES_FILE} with one.",
+            hint="pass --spec spec.yaml (or a preset name such as 'official').",
         )
     return spec
 
@@ -253,7 +253,7 @@ def select(
     """
     directory = Path(directory)
     if aggregate not in ("corpus", "item"):
-        raise ConfigError(f"aggregate {aggregate!r} is not valid. Hint: corpus | item.")
+        raise ConfigError(f"aggregate {aggregate!r} is not valid.", hint="corpus | item.")
     files = find_inference_files(directory, names)
     composed = compose_checked(spec if spec is not None else _spec_from_record(directory), overrides)
     ids: dict[str, list[str]] = {}
@@ -303,7 +303,8 @@ def select(
     if divergence_warn is not None:
         if isinstance(divergence_warn, bool) or not isinstance(divergence_warn, int) or divergence_warn < 2:
             raise ConfigError(
-                f"divergence_warn: {divergence_warn!r} is not a number of evaluations >= 2. Hint: --divergence-warn 3."
+                f"divergence_warn: {divergence_warn!r} is not a number of evaluations >= 2.",
+                hint="--divergence-warn 3.",
             )
         alarm = divergence(
             [(c.step, c.value(aggregate), c.train_reward) for c in checkpoints], divergence_warn, greater_is_better

@@ -65,9 +65,10 @@ def _check_one_file_per_step(paths: list[Path]) -> None:
     if clash is not None:
         (kind, number), names = clash
         raise DataError(
-            f"{paths[0].parent}: {' and '.join(sorted(names))} are all {kind} {number}. Hint: keep one "
+            f"{paths[0].parent}: {' and '.join(sorted(names))} are all {kind} {number}.",
+            hint="keep one "
             f"file per {kind} ({step_file_name(number) if kind == 'step' else names[0]}) and move the "
-            "others away."
+            "others away.",
         )
 
 
@@ -105,8 +106,8 @@ def completion_field(records: list, completion_key: str | None) -> str:
 def _normalize(item: Any, index: int, where: str, completion_key: str) -> dict:
     if not isinstance(item, dict):
         raise DataError(
-            f"{where}: record {index} must be an object, got {type(item).__name__}. Hint: records "
-            'look like {"id": ..., "completion": "..."}.'
+            f"{where}: record {index} must be an object, got {type(item).__name__}.",
+            hint='records look like {"id": ..., "completion": "..."}.',
         )
     row = {k: v for k, v in item.items() if not (k == "input" and isinstance(v, dict))}
     if isinstance(item.get("input"), dict):
@@ -114,15 +115,15 @@ def _normalize(item: Any, index: int, where: str, completion_key: str) -> dict:
             row.setdefault(key, value)
     if completion_key not in row:
         raise DataError(
-            f"{where}: record {index} has no {completion_key!r} field (fields: {sorted(item)}). "
-            "Hint: pass the field holding the generated text as completion_key / --completion-key."
+            f"{where}: record {index} has no {completion_key!r} field (fields: {sorted(item)}).",
+            hint="pass the field holding the generated text as completion_key / --completion-key.",
         )
     out = row[completion_key]
     if isinstance(out, dict):
         if not isinstance(out.get("answer"), str):
             raise DataError(
-                f"{where}: record {index}: {completion_key!r} is an object without a string "
-                '\'answer\'. Hint: competition records look like {"output": {"answer": "..."}}.'
+                f"{where}: record {index}: {completion_key!r} is an object without a string 'answer'.",
+                hint='competition records look like {"output": {"answer": "..."}}.',
             )
         row[completion_key] = out["answer"]
     row.setdefault("id", index)
@@ -140,7 +141,7 @@ def normalize_records(records: list, where: str, completion_key: str | None = No
 def _check_unique(ids: list[str], where: str) -> None:
     dups = duplicates(ids)
     if dups:
-        raise DataError(f"{where}: duplicate ids {dups[:10]}. Hint: ids must be unique to join references.")
+        raise DataError(f"{where}: duplicate ids {dups[:10]}.", hint="ids must be unique to join references.")
 
 
 def _number(value: Any, path: Path, what: str, integer: bool) -> None:
@@ -152,7 +153,8 @@ def _number(value: Any, path: Path, what: str, integer: bool) -> None:
     ):
         raise DataError(
             f"{path}: {what!r} must be {'a non-negative integer' if integer else 'a finite number >= 0'}"
-            f", got {value!r}. Hint: regenerate the file or delete it."
+            f", got {value!r}.",
+            hint="regenerate the file or delete it.",
         )
 
 
@@ -169,21 +171,22 @@ def load_inference(path: str | Path, completion_key: str | None = None) -> Infer
         records = data
     else:
         raise DataError(
-            f"{path}: expected a list of records or an object with 'records', got "
-            f"{type(data).__name__}. Hint: see `rewardkit select --help` for the file shapes."
+            f"{path}: expected a list of records or an object with 'records', got {type(data).__name__}.",
+            hint="see `rewardkit select --help` for the file shapes.",
         )
     if (m := STEP_FILE.match(path.name)) and step is not None and step != int(m.group(1)):
         raise DataError(
-            f"{path}: the file says step {step} but its name says step {int(m.group(1))}. Hint: the "
+            f"{path}: the file says step {step} but its name says step {int(m.group(1))}.",
+            hint="the "
             f"step picks the checkpoint folder (checkpoint-N): rename it {step_file_name(step)} or "
-            "regenerate it."
+            "regenerate it.",
         )
     if step is None and m:
         step = int(m.group(1))
     if epoch is None and (m := SEED_FILE.match(path.name)):
         epoch = float(m.group(1))
     if not records:
-        raise DataError(f"{path}: no records (the inference run wrote none). Hint: regenerate the file or delete it.")
+        raise DataError(f"{path}: no records (the inference run wrote none).", hint="regenerate the file or delete it.")
     rows, key = normalize_records(records, str(path), completion_key)
     return InferenceFile(path, step, None if epoch is None else float(epoch), rows, key)
 
@@ -197,8 +200,8 @@ def read_rows(path: str | Path) -> list[dict]:
     rows = _records(path)
     if not rows:
         raise DataError(
-            f'{path}: no rows. Hint: a JSON list [{{"id": ..., "input": {{...}}}}, ...] or JSONL '
-            "with one object per line."
+            f"{path}: no rows.",
+            hint='a JSON list [{"id": ..., "input": {...}}, ...] or JSONL with one object per line.',
         )
     for i, row in enumerate(rows):
         try:  # found now rather than when writing, after the whole generation
@@ -206,8 +209,8 @@ def read_rows(path: str | Path) -> list[dict]:
         except ValueError:
             name = f"row {i}" + (f" (id {row['id']!r})" if isinstance(row.get("id"), (str, int)) else "")
             raise DataError(
-                f"{path}: {name} holds NaN or Infinity, which the output JSON cannot hold. Hint: "
-                "replace it with null or a number."
+                f"{path}: {name} holds NaN or Infinity, which the output JSON cannot hold.",
+                hint="replace it with null or a number.",
             ) from None
     return rows
 
@@ -229,13 +232,13 @@ def find_inference_files(directory: str | Path, names: list[str] | None = None) 
     """step_N.json / inference_epochE.json files in `directory`, or the named ones (kept inside it)."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise DataError(f"{directory}: not a directory. Hint: pass the inference folder (e.g. out/inference).")
+        raise DataError(f"{directory}: not a directory.", hint="pass the inference folder (e.g. out/inference).")
     if names:
         files = []
         for name in names:
             path = safe_child(directory, name if name.endswith(".json") else f"{name}.json", "checkpoint")
             if not path.is_file():
-                raise DataError(f"{path}: no such inference file. Hint: `ls {directory}`.")
+                raise DataError(f"{path}: no such inference file.", hint=f"`ls {directory}`.")
             files.append(path)
         _check_one_file_per_step(files)
         return files
@@ -249,7 +252,7 @@ def find_inference_files(directory: str | Path, names: list[str] | None = None) 
             else "run training with the checkpoint_inference callback, or point at the folder holding them."
         )
         raise DataError(
-            f"{directory}: no inference files (step_N.json or inference_epochE.json) in this folder. Hint: {hint}"
+            f"{directory}: no inference files (step_N.json or inference_epochE.json) in this folder.", hint=hint
         )
     return files
 
@@ -260,7 +263,7 @@ def _inference_files(directory: Path) -> list[Path]:
             p for p in directory.iterdir() if p.is_file() and (STEP_FILE.match(p.name) or SEED_FILE.match(p.name))
         )
     except OSError as exc:  # unreadable folder
-        raise DataError(f"{directory}: cannot list ({exc.strerror or exc}). Hint: check its permissions.") from None
+        raise DataError(f"{directory}: cannot list ({exc.strerror or exc}).", hint="check its permissions.") from None
 
 
 # --- the rows checkpoints are compared on --------------------------------------------------------------------
@@ -287,15 +290,15 @@ def shared_row_ids(ids_by_file: dict[str, list[str]], *, intersection: bool) -> 
             for ids, files in others[:5]
         ]
         raise DataError(
-            "the checkpoints were scored on different rows, so their scores do not compare: "
-            f"{'; '.join(parts)}. Hint: regenerate the files on one validation set (or move the odd "
+            f"the checkpoints were scored on different rows, so their scores do not compare: {'; '.join(parts)}.",
+            hint="regenerate the files on one validation set (or move the odd "
             f"ones away), or score every checkpoint on the {len(common)} rows all files share with "
-            "intersection=True (`rewardkit select --intersect`)."
+            "intersection=True (`rewardkit select --intersect`).",
         )
     if not common:
         raise DataError(
-            f"the inference files share no row id ({', '.join(list(sets)[:5])}). Hint: they come from "
-            "different validation sets; select among the files of one set."
+            f"the inference files share no row id ({', '.join(list(sets)[:5])}).",
+            hint="they come from different validation sets; select among the files of one set.",
         )
     return common
 
@@ -313,13 +316,13 @@ def load_labels(path: str | Path) -> dict[str, dict]:
     items = read_records(path)
     if not items:
         raise DataError(
-            f'{path}: labels must be a non-empty list of records. Hint: [{{"id": ..., '
-            '"answer": ...}] or competition items with output.answer.'
+            f"{path}: labels must be a non-empty list of records.",
+            hint='[{"id": ..., "answer": ...}] or competition items with output.answer.',
         )
     labels: dict[str, dict] = {}
     for i, item in enumerate(items):
         if "id" not in item:
-            raise DataError(f"{path}: label {i} has no 'id'. Hint: every label needs the id of its record.")
+            raise DataError(f"{path}: label {i} has no 'id'.", hint="every label needs the id of its record.")
         if isinstance(item.get("output"), dict):
             columns = dict(item["input"]) if isinstance(item.get("input"), dict) else {}
             if "answer" not in item["output"]:
@@ -329,7 +332,7 @@ def load_labels(path: str | Path) -> dict[str, dict]:
             columns = {k: v for k, v in item.items() if k != "id"}
         key = str(item["id"])
         if key in labels:
-            raise DataError(f"{path}: duplicate label id {key!r}. Hint: ids must be unique.")
+            raise DataError(f"{path}: duplicate label id {key!r}.", hint="ids must be unique.")
         labels[key] = columns
     return labels
 
@@ -349,8 +352,9 @@ def join_labels(
         if extra:
             parts.append(f"label ids {extra[:10]} have no record in the file")
         raise DataError(
-            f"{where}: {'; '.join(parts)} ({labels_path}). Hint: inference and labels must cover "
+            f"{where}: {'; '.join(parts)} ({labels_path}).",
+            hint="inference and labels must cover "
             "the same validation set; pass the matching labels, or intersection=True "
-            "(`rewardkit select --intersect`) to score on the ids both have."
+            "(`rewardkit select --intersect`) to score on the ids both have.",
         )
     return [{**row, **{k: v for k, v in labels[str(row["id"])].items() if k != completion_key}} for row in rows]

@@ -36,8 +36,8 @@ def plot_format(path: str | Path) -> str:
     if suffix not in PLOT_FORMATS:
         raise ConfigError(
             f"--plot {str(path)!r}: the suffix {('.' + suffix) if suffix else '(none)'!r} names no "
-            f"image format written here. Hint: end the name with .{', .'.join(PLOT_FORMATS)} "
-            "(e.g. scores.png)."
+            "image format written here.",
+            hint=f"end the name with .{', .'.join(PLOT_FORMATS)} (e.g. scores.png).",
         )
     return "jpeg" if suffix == "jpg" else suffix
 

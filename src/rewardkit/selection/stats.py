@@ -156,7 +156,7 @@ def choose(
 ) -> CheckpointScore | None:
     """The pick: `best` (argmax), or `earliest_tied` (the earliest, in step order, not significantly worse)."""
     if policy not in POLICIES:
-        raise ConfigError(f"policy {policy!r} is not valid. Hint: best | earliest_tied.")
+        raise ConfigError(f"policy {policy!r} is not valid.", hint="best | earliest_tied.")
     if policy == "best" or best is None:
         return best
     return next((c for c in ordered if intervals.get(c.name) and intervals[c.name].tied_with_best), best)
@@ -186,14 +186,14 @@ def check_bootstrap_params(resamples: object, seed: object, policy: object) -> N
     """One error shape for the CLI and Python callers."""
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 0:
         raise ConfigError(
-            f"bootstrap: {resamples!r} is not a number of resamples. Hint: --bootstrap 1000 "
-            "(0 turns the intervals off)."
+            f"bootstrap: {resamples!r} is not a number of resamples.",
+            hint="--bootstrap 1000 (0 turns the intervals off).",
         )
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ConfigError(f"seed: {seed!r} is not an integer. Hint: --seed 0.")
+        raise ConfigError(f"seed: {seed!r} is not an integer.", hint="--seed 0.")
     if policy not in POLICIES:
-        raise ConfigError(f"policy {policy!r} is not valid. Hint: best | earliest_tied.")
+        raise ConfigError(f"policy {policy!r} is not valid.", hint="best | earliest_tied.")
     if policy == "earliest_tied" and resamples < 1:
         raise ConfigError(
-            "policy 'earliest_tied' needs the bootstrap intervals. Hint: --bootstrap 1000 (or policy best)."
+            "policy 'earliest_tied' needs the bootstrap intervals.", hint="--bootstrap 1000 (or policy best)."
         )

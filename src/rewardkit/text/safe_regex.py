@@ -26,15 +26,15 @@ def compile_pattern(pattern: str, flags: list[str] | tuple[str, ...] = (), owner
     for flag in flags:
         if flag.upper() not in _FLAGS:
             raise ConfigError(
-                f"Unknown regex flag {flag!r} in {owner} (parameter 'flags'). Hint: use any of {', '.join(_FLAGS)}."
+                f"Unknown regex flag {flag!r} in {owner} (parameter 'flags').", hint=f"use any of {', '.join(_FLAGS)}."
             )
         value |= _FLAGS[flag.upper()]
     try:
         return regex.compile(pattern, value)
     except (regex.error, TypeError) as exc:
         raise ConfigError(
-            f"Invalid regular expression in {owner} (parameter 'pattern'): {pattern!r} ({exc}). "
-            'Hint: test it with `python -c "import regex; regex.compile(...)"`.'
+            f"Invalid regular expression in {owner} (parameter 'pattern'): {pattern!r} ({exc}).",
+            hint='test it with `python -c "import regex; regex.compile(...)"`.',
         ) from exc
 
 

@@ -95,14 +95,18 @@ class Regex(View):
         groups = self._compiled.groups
         if isinstance(p.group, int) and p.group > groups:
             raise ConfigError(
-                f"view 'regex': group: {p.group} does not exist in {p.pattern!r} ({groups} groups). "
-                "Hint: use group 0 for the whole match or add a capturing group."
+                f"{p.group} does not exist in {p.pattern!r} ({groups} groups).",
+                owner="view 'regex'",
+                path="group",
+                hint="use group 0 for the whole match or add a capturing group.",
             )
         if isinstance(p.group, str) and p.group not in self._compiled.groupindex:
             named = ", ".join(self._compiled.groupindex) or "(none)"
             raise ConfigError(
-                f"view 'regex': group: {p.group!r} is not a named group of {p.pattern!r} (named: "
-                f"{named}). Hint: (?P<{p.group}>...) names a group."
+                f"{p.group!r} is not a named group of {p.pattern!r} (named: {named}).",
+                owner="view 'regex'",
+                path="group",
+                hint=f"(?P<{p.group}>...) names a group.",
             )
 
     def __call__(self, text: str) -> str | None:

@@ -162,7 +162,7 @@ class StageConfig(_Model):
             try:
                 read_chat_template(self.chat_template, "tokenizer.chat_template")
             except ConfigError as exc:
-                raise ValueError(str(exc).split(" Hint:")[0].rstrip(".")) from None
+                raise ValueError(exc.problem.rstrip(".")) from None
         if self.quantization is not None and self.peft is None:
             raise ValueError(
                 "quantized weights cannot be trained directly: add a 'peft' (LoRA) section or set quantization: null"
@@ -186,7 +186,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     """Split 'a.b=value' into (['a', 'b'], YAML-parsed value)."""
     key = item.partition("=")[0].strip()
     if "=" not in item or not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"--set {item!r}: expected key=value with a dotted key. Hint: --set trainer.max_steps=2.")
+        raise ConfigError(f"--set {item!r}: expected key=value with a dotted key.", hint="--set trainer.max_steps=2.")
     key, value = parse_assignment(item)
     return key.split("."), value
 
@@ -203,8 +203,8 @@ def _child(node: Any, part: str, where: str) -> Any:
         if name == part:
             return i
     raise ConfigError(
-        f"--set {where}: no item named {part!r}.{closest(part, [n for _, n in names if n])} "
-        f"Hint: use an index or one of {[n for _, n in names]}."
+        f"--set {where}: no item named {part!r}.{closest(part, [n for _, n in names if n])}",
+        hint=f"use an index or one of {[n for _, n in names]}.",
     )
 
 
@@ -223,8 +223,8 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
                 key = part
             else:
                 raise ConfigError(
-                    f"--set {item!r}: {'.'.join(path[:depth])} is {node!r}, not a mapping. Hint: "
-                    f"replace it whole (--set {'.'.join(path[:depth])}=...)."
+                    f"--set {item!r}: {'.'.join(path[:depth])} is {node!r}, not a mapping.",
+                    hint=f"replace it whole (--set {'.'.join(path[:depth])}=...).",
                 )
             if key in ("rewards", "spec") and not last and isinstance(node, dict) and _is_preset(node.get(key)):
                 # a preset or spec file (`rewards: blog`) is adjusted, not replaced: {preset: blog, set: {...}}
@@ -267,8 +267,8 @@ def _deep_merge(base: dict, top: dict) -> dict:
 _YAML_BOOLS = {True: "on, yes, true, y", False: "off, no, false, n"}
 
 
-def non_text_key(data: object, path: str = "") -> str | None:
-    """A message for the first mapping key that is not text (where it is and what YAML made of it), or None."""
+def non_text_key(data: object, path: str = "") -> ConfigError | None:
+    """The error for the first mapping key that is not text (where it is and what YAML made of it), or None."""
     stack = [(data, path)]
     while stack:
         node, where = stack.pop()
@@ -282,9 +282,9 @@ def non_text_key(data: object, path: str = "") -> str | None:
                     if words
                     else f"a key must be text, not {type(key).__name__}"
                 )
-                return (
-                    f"{where or 'the config'}: key {key!r} is not text: {why}. Hint: quote it, e.g. "
-                    f'"{"on" if key is True else "off" if key is False else key}": ...'
+                example = "on" if key is True else "off" if key is False else key
+                return ConfigError(
+                    f"{where or 'the config'}: key {key!r} is not text: {why}.", hint=f'quote it, e.g. "{example}": ...'
                 )
             stack.append((value, at))
     return None
@@ -297,9 +297,9 @@ def read_config(source: str | Path | dict, overrides: list[str] | None = None) -
     else:
         data, where = load_file(source), str(source)
     data = apply_overrides(data, overrides)
-    problem = non_text_key(data)
-    if problem:
-        raise ConfigError(f"{where}: {problem}")
+    error = non_text_key(data)
+    if error is not None:
+        raise error.within(where)
     return data, where
 
 
@@ -310,8 +310,8 @@ def load_stages(source: str | Path | dict, overrides: list[str] | None = None) -
         stage = validate(StageConfig, data, where)
         if stage_ref(stage.model) is not None:
             raise ConfigError(
-                f"{where}: model {stage.model!r} refers to an earlier stage, but this config has one "
-                "stage. Hint: use a `pipeline:` list, or give a hub id or a local path."
+                f"{where}: model {stage.model!r} refers to an earlier stage, but this config has one stage.",
+                hint="use a `pipeline:` list, or give a hub id or a local path.",
             )
         stage.output_dir = stage.output_dir or str(Path("runs") / stage.label)
         return [stage], str(Path(stage.output_dir).parent), where
@@ -325,7 +325,7 @@ def load_stages(source: str | Path | dict, overrides: list[str] | None = None) -
     labels = [s.label for s in stages]
     dupes = duplicates(labels)
     if dupes:
-        raise ConfigError(f"{where}: stage names {dupes} occur twice. Hint: give each stage a unique 'name:'.")
+        raise ConfigError(f"{where}: stage names {dupes} occur twice.", hint="give each stage a unique 'name:'.")
     for i, stage in enumerate(stages):
         if stage.output_dir is None:
             stage.output_dir = str(Path(pipe.output_dir) / stage.label)
@@ -333,7 +333,7 @@ def load_stages(source: str | Path | dict, overrides: list[str] | None = None) -
         ref_stage = stage_ref(ref)
         if ref_stage is not None and ref_stage not in labels[:i]:
             raise ConfigError(
-                f"{where}: pipeline.{i}.model {ref!r} does not name an earlier stage."
-                f"{closest(ref_stage, labels[:i])} Hint: earlier stages are {labels[:i] or 'none'}."
+                f"{where}: pipeline.{i}.model {ref!r} does not name an earlier stage.{closest(ref_stage, labels[:i])}",
+                hint=f"earlier stages are {labels[:i] or 'none'}.",
             )
     return stages, pipe.output_dir, where

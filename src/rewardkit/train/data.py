@@ -31,15 +31,15 @@ def _from_rows(rows: Any, where: str) -> Dataset:
 
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
         raise DataError(
-            f"{where}: expected a non-empty list of objects (one per row). Hint: JSONL with one "
-            "object per line, or a JSON list."
+            f"{where}: expected a non-empty list of objects (one per row).",
+            hint="JSONL with one object per line, or a JSON list.",
         )
     try:
         return Dataset.from_list(rows)
     except Exception as exc:  # pyarrow type clashes, e.g. a column holding both numbers and strings
         raise DataError(
-            f"{where}: rows do not form a table ({type(exc).__name__}: {exc}). Hint: give every row "
-            "the same fields with the same types."
+            f"{where}: rows do not form a table ({type(exc).__name__}: {exc}).",
+            hint="give every row the same fields with the same types.",
         ) from None
 
 
@@ -47,18 +47,19 @@ def load_local(path: str | Path) -> Dataset:
     """A local .json / .jsonl / .parquet file as a Dataset."""
     path = Path(path)
     if path.is_dir():
-        raise ConfigError(f"dataset file {str(path)!r} is a directory. Hint: name the .json/.jsonl/.parquet file.")
+        raise ConfigError(f"dataset file {str(path)!r} is a directory.", hint="name the .json/.jsonl/.parquet file.")
     if not path.is_file():
         raise ConfigError(
-            f"dataset file {str(path)!r} does not exist. Hint: check the path (relative paths start "
-            "at the current directory)."
+            f"dataset file {str(path)!r} does not exist.",
+            hint="check the path (relative paths start at the current directory).",
         )
     suffix = path.suffix.lower()
     if suffix not in LOCAL_SUFFIXES:
         raise ConfigError(
-            f"dataset file {str(path)!r}: unsupported type {suffix or '(no suffix)'!r}. Hint: use "
+            f"dataset file {str(path)!r}: unsupported type {suffix or '(no suffix)'!r}.",
+            hint="use "
             f"{', '.join(LOCAL_SUFFIXES)} (convert CSV with pandas: df.to_json(path, orient='records', "
-            "lines=True))."
+            "lines=True)).",
         )
     if suffix == ".parquet":
         from datasets import load_dataset
@@ -67,8 +68,8 @@ def load_local(path: str | Path) -> Dataset:
             return load_dataset("parquet", data_files=str(path), split="train")
         except Exception as exc:  # pyarrow: not parquet, truncated, unreadable
             raise DataError(
-                f"dataset file {str(path)!r} is not a readable parquet file ({type(exc).__name__}: "
-                f"{str(exc)[:200]}). Hint: check the file, or use .jsonl."
+                f"dataset file {str(path)!r} is not a readable parquet file ({type(exc).__name__}: {str(exc)[:200]}).",
+                hint="check the file, or use .jsonl.",
             ) from None
     return _from_rows(read_records(path), str(path))
 
@@ -85,9 +86,8 @@ def load_hub(path: str, name: str | None, split: str) -> Dataset:
         return load_dataset(path, name, split=split)
     except Exception as exc:
         raise DataError(
-            f"dataset {path!r} (split {split!r}) could not be loaded: {type(exc).__name__}: "
-            f"{str(exc)[:300]}. Hint: offline (HF_HUB_OFFLINE=1) use a local file, e.g. "
-            "--set dataset.path=rows.jsonl."
+            f"dataset {path!r} (split {split!r}) could not be loaded: {type(exc).__name__}: {str(exc)[:300]}.",
+            hint="offline (HF_HUB_OFFLINE=1) use a local file, e.g. --set dataset.path=rows.jsonl.",
         ) from None
 
 
@@ -110,8 +110,8 @@ def map_columns(ds: Dataset, columns: dict[str, str], where: str) -> Dataset:
     missing = [src for src in columns if src not in ds.column_names]
     if missing:
         raise ConfigError(
-            f"dataset.columns: {missing} not found in {where}; its columns are {ds.column_names}. "
-            "Hint: map names as {name in the file: name the trainer expects}."
+            f"dataset.columns: {missing} not found in {where}; its columns are {ds.column_names}.",
+            hint="map names as {name in the file: name the trainer expects}.",
         )
     clash = [dst for src, dst in columns.items() if dst in ds.column_names and dst not in columns and dst != src]
     if clash:
@@ -184,8 +184,8 @@ def stage_columns(stage: StageConfig, ds: Dataset, where: str, refs: dict[str, l
         readers = "".join(f"; {c!r} is read by reward {', '.join(refs[c])}" for c in missing if c in refs)
         raise ConfigError(
             f"stage {stage.label!r} ({kind}): {where} has columns {found}, missing {missing}. "
-            f"{kind.upper()} needs {NEEDS[kind]}{readers}. Hint: map your names with "
-            "dataset.columns, e.g. columns: {question: prompt, solution: answer}."
+            f"{kind.upper()} needs {NEEDS[kind]}{readers}.",
+            hint="map your names with dataset.columns, e.g. columns: {question: prompt, solution: answer}.",
         )
     return keep if keep is not None else found
 
@@ -204,8 +204,8 @@ def load_stage_data(stage: StageConfig, refs: dict[str, list[str]]) -> tuple[Dat
         size = spec.eval_size if spec.eval_size < 1 else int(spec.eval_size)
         if isinstance(size, int) and size >= len(ds):
             raise ConfigError(
-                f"dataset.eval_size={spec.eval_size} leaves no training rows ({len(ds)} rows). "
-                "Hint: use a fraction such as 0.1."
+                f"dataset.eval_size={spec.eval_size} leaves no training rows ({len(ds)} rows).",
+                hint="use a fraction such as 0.1.",
             )
         parts = ds.train_test_split(test_size=size, seed=spec.seed)
         ds, eval_ds, eval_where = parts["train"], parts["test"], f"{where} (eval_size split)"
@@ -215,8 +215,8 @@ def load_stage_data(stage: StageConfig, refs: dict[str, list[str]]) -> tuple[Dat
         elif spec.eval_split is not None:  # always, once eval_file is None
             if spec.path is None or _is_local(spec.path):
                 raise ConfigError(
-                    "dataset.eval_split works with hub datasets only. Hint: use eval_file or "
-                    "eval_size for local files and generators."
+                    "dataset.eval_split works with hub datasets only.",
+                    hint="use eval_file or eval_size for local files and generators.",
                 )
             eval_ds, eval_where = load_hub(spec.path, spec.name, spec.eval_split), f"{spec.path}[{spec.eval_split}]"
         eval_ds = _chat(map_columns(_sized(eval_ds, spec.eval_max_rows), spec.columns, eval_where), spec)

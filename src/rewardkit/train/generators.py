@@ -51,8 +51,8 @@ class Arithmetic(Configured):
         space = (a1 - a0 + 1) * (b1 - b0 + 1) * len(p.ops)
         if n > space:
             raise ConfigError(
-                f"dataset.n={n} but the ranges hold only {space} distinct problems. Hint: lower n or "
-                "widen a_range / b_range."
+                f"dataset.n={n} but the ranges hold only {space} distinct problems.",
+                hint="lower n or widen a_range / b_range.",
             )
         rng = random.Random(seed)
         seen: set[tuple] = set()

@@ -120,13 +120,13 @@ def reward_spec(stage: StageConfig, earlier: list[StageConfig], where: str) -> d
         if target is None:
             raise ConfigError(
                 f"{where}: stage {stage.label!r}: {key} does not name an earlier stage."
-                f"{closest(m.stage, list(stages))} Hint: earlier stages are {list(stages) or 'none'}; "
-                "a reward model comes from an earlier `stage: rm`."
+                f"{closest(m.stage, list(stages))}",
+                hint=f"earlier stages are {list(stages) or 'none'}; a reward model comes from an earlier `stage: rm`.",
             )
         if target.stage != "rm":
             raise ConfigError(
-                f"{where}: stage {stage.label!r}: {key} is a {target.stage} stage, not a reward "
-                "model. Hint: name a `stage: rm` (its merged sequence classifier)."
+                f"{where}: stage {stage.label!r}: {key} is a {target.stage} stage, not a reward model.",
+                hint="name a `stage: rm` (its merged sequence classifier).",
             )
         spec.rewards[m.alias][m.field] = handoff_dir(target)
         changed = True
@@ -186,8 +186,8 @@ def prepare(
         strategy = str(stage.trainer.get("eval_strategy", "no"))
         if strategy != "no" and eval_ds is None:
             raise ConfigError(
-                f"{where}: stage {stage.label!r}: trainer.eval_strategy={strategy!r} needs an eval "
-                "set. Hint: set dataset.eval_size (e.g. 0.1), eval_file or eval_split."
+                f"{where}: stage {stage.label!r}: trainer.eval_strategy={strategy!r} needs an eval set.",
+                hint="set dataset.eval_size (e.g. 0.1), eval_file or eval_split.",
             )
         p = _Prepared(stage, train, eval_ds, rewards, [])
         # Built here, not when the stage starts: a bad callback name in stage 3 must fail before stage 1 trains.
@@ -293,7 +293,7 @@ def run(
     say = say or print
     if smoke:
         if resume is not None:
-            raise ConfigError("--smoke starts over in its own folder every time. Hint: drop --resume (or --smoke).")
+            raise ConfigError("--smoke starts over in its own folder every time.", hint="drop --resume (or --smoke).")
         with smoke_mode():
             stages, root = smoke_setup(stages, root, where, say, output)
             return run_stages(stages, root, where, say=say)

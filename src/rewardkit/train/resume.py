@@ -94,14 +94,14 @@ def checkpoint_arg(value: object, folder: Path, where: str, label: str) -> Path:
     path = Path(str(value)).expanduser()
     if not path.is_dir():
         raise ConfigError(
-            f"{where}: stage {label!r}: checkpoint {str(path)!r} to resume from does not exist. "
-            f"Hint: `--resume` alone takes the latest complete checkpoint-N of {folder}."
+            f"{where}: stage {label!r}: checkpoint {str(path)!r} to resume from does not exist.",
+            hint=f"`--resume` alone takes the latest complete checkpoint-N of {folder}.",
         )
     reason = incomplete_reason(path)
     if reason is not None:
         raise ConfigError(
-            f"{where}: stage {label!r}: checkpoint {path} is incomplete ({reason}). Hint: resume "
-            "from an earlier checkpoint-N, or `--resume` alone to take the latest complete one."
+            f"{where}: stage {label!r}: checkpoint {path} is incomplete ({reason}).",
+            hint="resume from an earlier checkpoint-N, or `--resume` alone to take the latest complete one.",
         )
     return path
 
@@ -145,12 +145,12 @@ def live_owner(folder: Path) -> dict | None:
     return None
 
 
-def in_use(owner: dict) -> str:
-    """The one-line refusal for a folder a running train holds."""
-    return (
+def in_use(owner: dict) -> ConfigError:
+    """The refusal for a folder a running train holds."""
+    return ConfigError(
         f"{owner['folder']} is in use by a running `rewardkit train` (pid {owner.get('pid')} on "
-        f"{owner.get('host')}, started {owner.get('started')}). Hint: wait for it to finish, or give this run "
-        "another output_dir."
+        f"{owner.get('host')}, started {owner.get('started')}).",
+        hint="wait for it to finish, or give this run another output_dir.",
     )
 
 
@@ -168,7 +168,7 @@ def locked(folder: Path, say: Callable[[str], object]) -> Iterator[None]:
         except FileExistsError:
             owner = read_lock(path)
             if owner and _alive(owner):
-                raise ConfigError(in_use({**owner, "folder": str(folder)})) from None
+                raise in_use({**owner, "folder": str(folder)}) from None
             if owner.get("pid") != os.getpid():
                 say(f"{folder}: removed the stale lock of a run that is no longer running (pid {owner.get('pid')}).")
             try:
@@ -180,7 +180,7 @@ def locked(folder: Path, say: Callable[[str], object]) -> Iterator[None]:
             json.dump(me, handle)
         break
     else:
-        raise ConfigError(f"{folder}: could not take the run lock {path}. Hint: remove it if no run uses the folder.")
+        raise ConfigError(f"{folder}: could not take the run lock {path}.", hint="remove it if no run uses the folder.")
     try:
         yield
     finally:
@@ -211,8 +211,8 @@ def overwrite(folder: Path, say: Callable[[str], object]) -> None:
     resolved = folder.resolve()
     if resolved == here or resolved in here.parents:
         raise ConfigError(
-            f"--overwrite would delete {folder}, which contains the working directory. Hint: give the "
-            "stage its own output_dir."
+            f"--overwrite would delete {folder}, which contains the working directory.",
+            hint="give the stage its own output_dir.",
         )
     for child in folder.iterdir():
         if child.name == LOCK:

@@ -65,16 +65,16 @@ def plan_stages(
     """
     if resume is not None and fresh:
         raise ConfigError(
-            "--resume and --overwrite contradict each other. Hint: --resume continues the earlier "
-            "run, --overwrite deletes it and starts over; give one."
+            "--resume and --overwrite contradict each other.",
+            hint="--resume continues the earlier run, --overwrite deletes it and starts over; give one.",
         )
     plans: dict[str, StagePlan] = {}
     path_used = False
     for stage in stages:
         if stage.output_dir is None:  # load_stages always fills it in; a hand-built StageConfig may not
             raise ConfigError(
-                f"{where}: stage {stage.label!r} has no output_dir. Hint: set output_dir, or load the "
-                "config with load_stages (it defaults to runs/<name>)."
+                f"{where}: stage {stage.label!r} has no output_dir.",
+                hint="set output_dir, or load the config with load_stages (it defaults to runs/<name>).",
             )
         folder = Path(stage.output_dir)
         explicit = _explicit(stage)
@@ -106,9 +106,9 @@ def plan_stages(
         elif holds_run(folder):
             if not fresh:
                 raise ConfigError(
-                    f"{where}: stage {stage.label!r}: {folder} already holds a run ({_what(folder)}). "
-                    "Hint: add --resume to continue it (finished stages are kept), or --overwrite to "
-                    "delete it and start over."
+                    f"{where}: stage {stage.label!r}: {folder} already holds a run ({_what(folder)}).",
+                    hint="add --resume to continue it (finished stages are kept), or --overwrite to "
+                    "delete it and start over.",
                 )
             if main:
                 overwrite(folder, say)

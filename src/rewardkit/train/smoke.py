@@ -115,9 +115,9 @@ def _rows(spec: Any, where: str, label: str) -> list[dict]:
         if spec.path is not None and not data._is_local(spec.path):
             raise ConfigError(
                 f"{where}: stage {label!r}: dataset.path {spec.path!r} is a hub dataset that is not in "
-                "the local cache, and --smoke runs offline. Hint: add `smoke_path: <local .jsonl with "
-                "a few rows in the same format>` under dataset (examples/data/ has samples), or "
-                "--set dataset.path=rows.jsonl."
+                "the local cache, and --smoke runs offline.",
+                hint="add `smoke_path: <local .jsonl with a few rows in the same format>` under dataset "
+                "(examples/data/ has samples), or --set dataset.path=rows.jsonl.",
             ) from None
         raise
     return ds.select(range(min(len(ds), TRAIN_ROWS + EVAL_ROWS))).to_list()
@@ -366,12 +366,14 @@ def prepare_output(root: Path) -> None:
     """Empty the smoke output folder of an earlier smoke run; refuse a folder --smoke did not write."""
     owner = live_owner(root) if root.is_dir() else None
     if owner is not None:  # a smoke run of the same config is still training there: emptying it would break it
-        raise ConfigError(in_use(owner))
+        raise in_use(owner)
     claim_output_dir(
         root,
         "rewardkit train --smoke",
-        f"smoke output folder {root} exists and was not written by "
-        "--smoke. Hint: move it, or set REWARDKIT_SMOKE_DIR to another folder.",
+        ConfigError(
+            f"smoke output folder {root} exists and was not written by --smoke.",
+            hint="move it, or set REWARDKIT_SMOKE_DIR to another folder.",
+        ),
         delete=process_info()[1] <= 1,  # under a launcher every rank would delete it
         write_marker=is_main_process(),
     )

@@ -58,12 +58,14 @@ def check_trainer_keys(stage: StageConfig, where: str) -> None:
     fields = [f.name for f in dataclasses.fields(config_cls) if f.init]
     for key in stage.trainer:
         if key in OWNED:
-            raise ConfigError(f"{where}: stage {stage.label!r}: trainer.{key} is set by rewardkit. Hint: {OWNED[key]}.")
+            raise ConfigError(
+                f"{where}: stage {stage.label!r}: trainer.{key} is set by rewardkit.", hint=f"{OWNED[key]}."
+            )
         if key not in fields:
             raise ConfigError(
                 f"{where}: stage {stage.label!r}: trainer.{key} is not an argument of "
-                f"{config_cls.__name__}.{closest(key, fields)} Hint: see the TRL docs of "
-                f"{config_cls.__name__} for the valid names."
+                f"{config_cls.__name__}.{closest(key, fields)}",
+                hint=f"see the TRL docs of {config_cls.__name__} for the valid names.",
             )
 
 
@@ -98,8 +100,8 @@ def check_quantization(stage: StageConfig, where: str) -> None:
     if stage.quantization is not None and not cuda_available():
         raise ConfigError(
             f"{where}: stage {stage.label!r}: quantization ({stage.quantization.bits}-bit, "
-            "bitsandbytes) needs a CUDA GPU and none is available. Hint: set quantization: null "
-            "(or --set quantization=null) to train in full precision on this machine."
+            "bitsandbytes) needs a CUDA GPU and none is available.",
+            hint="set quantization: null (or --set quantization=null) to train in full precision on this machine.",
         )
 
 
@@ -132,8 +134,8 @@ def build_args(stage: StageConfig, where: str, extra: dict | None = None) -> Tra
         return config_cls(**values)
     except (TypeError, ValueError) as exc:
         raise ConfigError(
-            f"{where}: stage {stage.label!r}: {config_cls.__name__} rejected the trainer "
-            f"arguments: {exc}. Hint: fix the named trainer.* value."
+            f"{where}: stage {stage.label!r}: {config_cls.__name__} rejected the trainer arguments: {exc}.",
+            hint="fix the named trainer.* value.",
         ) from None
 
 
@@ -182,7 +184,8 @@ def build_callbacks(stage: StageConfig, where: str, substitutions: dict[str, Any
                 if substitutions[value] is None:
                     raise ConfigError(
                         f"{where}: stage {stage.label!r}: callbacks[{i}].{key}={value!r} but the "
-                        "stage has no eval set. Hint: set dataset.eval_size, eval_file or eval_split."
+                        "stage has no eval set.",
+                        hint="set dataset.eval_size, eval_file or eval_split.",
                     )
                 params[key] = substitutions[value]
         try:

@@ -1,0 +1,90 @@
+"""`rewardkit demo --quick`: every stage runs, every file exists, the numbers are printed (not their size)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_demo(tmp_path, monkeypatch, capsys):
+    from rewardkit.cli import main as cli
+
+    out = tmp_path / "demo"
+    monkeypatch.setattr("sys.argv", ["rewardkit", "demo", "--quick", "--output", str(out)])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    assert done.value.code == 0
+    printed = capsys.readouterr().out
+
+    result = json.loads((out / "demo_result.json").read_text())
+    assert [s["name"] for s in result["stages"]] == ["sft", "grpo"]
+    assert [s["steps"] for s in result["stages"]] == [10, 4]
+    for name in (
+        "base/model.safetensors",
+        "sft/final/model.safetensors",
+        "data/test.jsonl",
+        "data/val.jsonl",
+        "grpo/inference/step_0.json",
+        "grpo/inference/step_4.json",
+        "scores.png",
+        "train.log",
+    ):
+        assert (out / name).is_file(), name
+    scores = json.loads((out / "grpo/inference/scores.json").read_text())
+    assert [c["step"] for c in scores["checkpoints"]] == [0, 2, 4]  # the SFT start is scored too (eval_on_start)
+    assert (out / "scores.png").read_bytes()[:4] == b"\x89PNG"
+    for key in ("sft_val_em", "sft_test_em", "best_val_em", "best_test_em"):
+        assert 0.0 <= result[key] <= 1.0
+    best = result["best_path"]
+    assert best.endswith("grpo/best") or best.endswith("sft/final")
+    assert re.search(r"SFT start\s+\d+\.\d%", printed) and re.search(r"best GRPO \(step \d+\)\s+\d+\.\d%", printed)
+    assert "best checkpoint:" in printed and "scores.png" in printed and "seed 0" in printed
+
+    # The data splits are disjoint: nothing the model trains on is in the validation or test set.
+    def prompts(name):
+        return {json.loads(line)["prompt"] for line in (out / "data" / name).read_text().splitlines()}
+
+    train = prompts("sft.jsonl")
+    assert not train & prompts("val.jsonl") and not train & prompts("test.jsonl")
+    assert prompts("grpo.jsonl") == train
+
+
+def test_demo_refuses_a_foreign_output_folder(tmp_path):
+    from rewardkit.cli.demo import prepare_output
+    from rewardkit.core.errors import ConfigError
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="not a demo folder"):
+        prepare_output(tmp_path)
+    run_dir = prepare_output(tmp_path / "demo")
+    (run_dir / "grpo" / "inference").mkdir(parents=True)
+    (run_dir / "grpo" / "inference" / "step_900.json").write_text("{}")
+    prepare_output(run_dir)  # an earlier demo run: its stage folders are emptied
+    assert not (run_dir / "grpo").exists()
+
+
+@pytest.mark.parametrize("entry", ["symlink", "file"])
+def test_demo_output_with_a_linked_stage_folder_is_refused(tmp_path, entry):
+    from rewardkit.cli.demo import prepare_output
+    from rewardkit.core.errors import ConfigError
+    from rewardkit.core.fileio import OUTPUT_MARKER as MARKER
+
+    out, elsewhere = tmp_path / "demo", tmp_path / "precious"
+    (elsewhere / "keep").mkdir(parents=True)
+    (out / "grpo").mkdir(parents=True)
+    (out / MARKER).write_text("written by `rewardkit demo`\n")
+    if entry == "symlink":
+        (out / "sft").symlink_to(elsewhere, target_is_directory=True)
+    else:
+        (out / "sft").write_text("not a folder")
+    expected = f"is a symlink to {elsewhere}" if entry == "symlink" else "is not a folder"
+    with pytest.raises(ConfigError, match=f"sft {expected}, which the demo did not write"):
+        prepare_output(out)
+    assert (elsewhere / "keep").is_dir() and (out / "grpo").is_dir()  # nothing emptied
+    (out / "sft").unlink()
+    prepare_output(out)
+    assert not (out / "grpo").exists() and (out / MARKER).is_file()
