@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # the selection modules load with `rewardkit select`, not wit
     from pathlib import Path
 
     from rewardkit.selection.checkpoints import Selection
-    from rewardkit.train.pipeline import StageResult
+    from rewardkit.train.summary import StageResult
 
 
 def fmt(value: Optional[float]) -> str:

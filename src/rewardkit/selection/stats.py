@@ -21,7 +21,7 @@ from rewardkit.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from rewardkit.composition.composed import Composed
-    from rewardkit.selection.checkpoints import CheckpointScore
+    from rewardkit.selection.checkpoint_score import CheckpointScore
 
 Policy = Literal["best", "earliest_tied"]
 POLICIES = ("best", "earliest_tied")

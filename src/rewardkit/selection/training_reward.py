@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rewardkit.selection.checkpoints import CheckpointScore
+    from rewardkit.selection.checkpoint_score import CheckpointScore
 
 
 def _reward_entry(entry: dict) -> dict | None:

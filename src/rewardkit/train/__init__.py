@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from rewardkit.train.config import StageConfig
-    from rewardkit.train.pipeline import StageResult
+    from rewardkit.train.summary import StageResult
 
 __all__ = ["finish_distributed", "load", "run"]
 

@@ -6,7 +6,7 @@ import json
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,39 +36,7 @@ from rewardkit.train.stages import (
     merge_adapter,
     on_terminal,
 )
-from rewardkit.train.summary import best_of
-
-
-@dataclass
-class StageResult:
-    """What one stage produced."""
-
-    name: str
-    stage: str
-    output_dir: str
-    model: str  # what a later `@name` loads: the merged model, or the full fine-tuned one
-    steps: int
-    train_loss: float | None
-    runtime_s: float
-    metrics: dict[str, Any] = field(default_factory=dict)
-    # What the run found (train/summary.py): the selection metric, its best step and score, the best/ folder.
-    metric: str | None = None
-    best_step: int | None = None
-    best_score: float | None = None
-    best_dir: str | None = None
-    last_step: int | None = None
-    last_score: float | None = None
-    best_train_reward: float | None = None  # TRL's logged training reward at best_step (beside the held-out score)
-    last_train_reward: float | None = None
-    alarm: str | None = None  # best_checkpoint's reward-hacking alarm, when it fired
-    resumed_from: str | None = None  # the checkpoint this run continued from
-    reused: bool = False  # finished before: skipped by --resume, its outputs reused
-
-    @classmethod
-    def from_record(cls, record: dict) -> "StageResult":
-        """The result a finished stage left in its rewardkit_stage.json."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{**{k: v for k, v in record.items() if k in known}, "reused": True})
+from rewardkit.train.summary import StageResult, best_of
 
 
 def finish_distributed() -> None:

@@ -1,4 +1,5 @@
-"""What a finished stage found: its selection metric, the best step and score, the best/ folder, the last score.
+"""What a finished stage found: its selection metric, the best step and score, the best/ folder, the last score
+(the fields of `StageResult`, the result of one stage, which lives here so the summary can name it).
 
 Read from the Trainer's own state (metric_for_best_model) and, without one, from a best_checkpoint callback.
 """
@@ -6,6 +7,7 @@ Read from the Trainer's own state (metric_for_best_model) and, without one, from
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from rewardkit.selection.checkpoints import pick_best
@@ -13,7 +15,37 @@ from rewardkit.selection.checkpoints import pick_best
 if TYPE_CHECKING:
     from transformers import TrainerState, TrainingArguments
 
-    from rewardkit.train.pipeline import StageResult
+
+@dataclass
+class StageResult:
+    """What one stage produced."""
+
+    name: str
+    stage: str
+    output_dir: str
+    model: str  # what a later `@name` loads: the merged model, or the full fine-tuned one
+    steps: int
+    train_loss: float | None
+    runtime_s: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+    # What the run found (train/summary.py): the selection metric, its best step and score, the best/ folder.
+    metric: str | None = None
+    best_step: int | None = None
+    best_score: float | None = None
+    best_dir: str | None = None
+    last_step: int | None = None
+    last_score: float | None = None
+    best_train_reward: float | None = None  # TRL's logged training reward at best_step (beside the held-out score)
+    last_train_reward: float | None = None
+    alarm: str | None = None  # best_checkpoint's reward-hacking alarm, when it fired
+    resumed_from: str | None = None  # the checkpoint this run continued from
+    reused: bool = False  # finished before: skipped by --resume, its outputs reused
+
+    @classmethod
+    def from_record(cls, record: dict) -> "StageResult":
+        """The result a finished stage left in its rewardkit_stage.json."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in record.items() if k in known}, "reused": True})
 
 
 def _number(value: Any) -> float | None:
