@@ -50,7 +50,8 @@ def step_files(folder: str | Path) -> dict[int, Path]:
         return {}
     found = sorted(p for p in folder.iterdir() if STEP_FILE.match(p.name) and p.is_file())
     _check_one_file_per_step(found)
-    return {int(STEP_FILE.match(p.name).group(1)): p for p in found}  # type: ignore[union-attr]
+    matched = ((STEP_FILE.match(p.name), p) for p in found)
+    return {int(m.group(1)): p for m, p in matched if m is not None}  # every one matches (filtered above)
 
 
 def _check_one_file_per_step(paths: list[Path]) -> None:
