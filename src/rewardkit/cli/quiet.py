@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
+from types import FrameType
 from typing import Any
 
 OWN_MODULES = ("rewardkit",)
@@ -42,7 +44,7 @@ def is_own(module: str) -> bool:
     return any(module == m or module.startswith((f"{m}.", f"{m}_")) for m in OWN_MODULES)
 
 
-def writer_allowed(frame: Any, terminal: bool) -> bool:
+def writer_allowed(frame: FrameType | None, terminal: bool) -> bool:
     """Whether the text written from `frame` (the caller of write) may reach stderr."""
     progress = False
     while frame is not None:
@@ -77,7 +79,7 @@ class FilteredStream:
             return self.stream.write(text)
         return len(text)
 
-    def writelines(self, lines: Any) -> None:
+    def writelines(self, lines: Iterable[str]) -> None:
         if writer_allowed(sys._getframe(1), self.terminal):
             self.stream.writelines(lines)
 

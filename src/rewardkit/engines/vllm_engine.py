@@ -112,7 +112,7 @@ def lora_rank(adapter: str | Path) -> int:
     return fitting_rank(int(config.get("r", 8)) if isinstance(config, dict) else 8, adapter)
 
 
-def fitting_rank(r: int, adapter: Any = "the adapter") -> int:
+def fitting_rank(r: int, adapter: object = "the adapter") -> int:
     """The smallest max_lora_rank vLLM accepts that holds rank `r`."""
     fits = [rank for rank in LORA_RANKS if rank >= r]
     if not fits:
@@ -212,7 +212,7 @@ class VLLMEngine:
         use_chat_template: bool | None = None,
         adapter: str | Path | None = None,
         progress: Callable[[int], object] | None = None,
-        **_ignored: Any,
+        **_ignored: object,
     ) -> list[str]:
         """Completions of `prompts` (strings or chat messages), in order. `batch_size` / `share_prefix` of the hf
         engine are accepted and ignored: vLLM schedules batches and caches prefixes itself."""
