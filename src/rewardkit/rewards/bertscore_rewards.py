@@ -10,7 +10,7 @@ identical (completion, reference) pairs are matched once.
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
 from pydantic import Field
 
@@ -18,6 +18,9 @@ from rewardkit.core.errors import ConfigError
 from rewardkit.core.validation import ModelRef
 from rewardkit.rewards.base import Reference, Reward, RewardParams, reference_options
 from rewardkit.rewards.models import MODELS, length_batches, resolve_device
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 _COLUMN = {"precision": 0, "recall": 1, "f": 2}  # bert-score's (P, R, F) order
 FAMILY = "bertscore"  # this module's models in the shared cache
@@ -39,7 +42,9 @@ def _load(model_type: str, num_layers: int, device: str, use_fast_tokenizer: boo
     return tokenizer, model
 
 
-def load_model(model_type: str, num_layers: int, device: str, use_fast_tokenizer: bool = False) -> tuple[Any, Any]:
+def load_model(
+    model_type: str, num_layers: int, device: str, use_fast_tokenizer: bool = False
+) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
     """The (tokenizer, model) pair for these settings, loaded on first request and then reused."""
     return MODELS.get(
         (FAMILY, model_type, num_layers, device, use_fast_tokenizer),
@@ -203,7 +208,7 @@ class BERTScore(Reward):
         """`device`, else the current CUDA device (each rank of a multi-GPU run has its own), else CPU."""
         return resolve_device(self.params.device)
 
-    def model(self) -> tuple[Any, Any]:
+    def model(self) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
         """(tokenizer, model) from the process-wide cache."""
         return load_model(self.model_type, self.num_layers, self.device, self.params.use_fast_tokenizer)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
@@ -23,6 +23,9 @@ from rewardkit.core.errors import ConfigError
 from rewardkit.core.validation import ModelRef
 from rewardkit.rewards.base import Reference, Reward, RewardParams, reference_options
 from rewardkit.rewards.models import MODELS, length_batches, resolve_device
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 FAMILY = "bleurt"  # this module's models in the shared cache (rewards.models.MODELS)
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin")
@@ -169,7 +172,7 @@ def _load(model: str, device: str) -> tuple[SentencePiecePairs, Any]:
     return tokenizer, net.to(device).eval()  # type: ignore[arg-type]
 
 
-def load_model(model: str, device: str) -> tuple[SentencePiecePairs, Any]:
+def load_model(model: str, device: str) -> tuple[SentencePiecePairs, PreTrainedModel]:
     """The (tokenizer, model) pair for this checkpoint and device, loaded on first request and then reused."""
     return MODELS.get((FAMILY, model, device), lambda: _load(model, device))
 
@@ -230,7 +233,7 @@ class BLEURT(Reward):
         """`device`, else the current CUDA device (each rank of a multi-GPU run has its own), else CPU."""
         return resolve_device(self.params.device)
 
-    def model(self) -> tuple[SentencePiecePairs, Any]:
+    def model(self) -> tuple[SentencePiecePairs, PreTrainedModel]:
         """(tokenizer, model) from the process-wide cache."""
         return load_model(self.params.model, self.device)
 

@@ -12,7 +12,7 @@ when TRL's path computes the same thing (see `RewardModel.trl_model`).
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
 from pydantic import Field
 
@@ -21,6 +21,9 @@ from rewardkit.core.validation import ModelRef, stage_ref
 from rewardkit.rewards.base import Reward, RewardParams
 from rewardkit.rewards.inputs import Reference
 from rewardkit.rewards.models import MODELS, length_batches, resolve_device
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 FAMILY = "reward_model"  # this module's models in the shared cache
 # Keyword under which __call__ hands the original completion items (chat messages) to score_batch.
@@ -61,7 +64,9 @@ def _load(model: str, tokenizer: str | None, device: str) -> tuple[Any, Any]:
     return tok, net.to(device).eval()
 
 
-def load_reward_model(model: str, tokenizer: str | None = None, device: str = "cpu") -> tuple[Any, Any]:
+def load_reward_model(
+    model: str, tokenizer: str | None = None, device: str = "cpu"
+) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
     """The (tokenizer, model) pair, loaded on first request in this process and then reused."""
     return MODELS.get((FAMILY, model, tokenizer, device), lambda: _load(model, tokenizer, device))
 
@@ -174,7 +179,7 @@ class RewardModel(Reward):
         """`device`, with auto = the current CUDA device (each rank has its own), else CPU."""
         return resolve_device(self.params.device)
 
-    def model(self) -> tuple[Any, Any]:
+    def model(self) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
         """(tokenizer, model) from the process-wide cache."""
         return load_reward_model(self.params.model, self.params.tokenizer, self.device)
 
@@ -192,7 +197,7 @@ class RewardModel(Reward):
             and "batch_size" not in p.model_fields_set
         )
 
-    def trl_model(self) -> tuple[Any, Any] | None:
+    def trl_model(self) -> tuple[PreTrainedModel, PreTrainedTokenizerBase] | None:
         """(model, tokenizer) for GRPOTrainer's `reward_funcs` / `reward_processing_classes`, or None.
 
         None when `trl_native` is False (the reward itself must then be passed). The model is a fresh copy on
