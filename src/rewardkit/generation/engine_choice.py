@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rewardkit.core.errors import ConfigError
 from rewardkit.generation.loading import check_adapter, load_tokenizer, resolve_dtype, resolve_model_source
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from rewardkit.engines.vllm_engine import VLLMEngine
+
 ENGINES = ("hf", "vllm")
 
 
-def check_engine(engine: str, model: Any) -> str:
+def check_engine(engine: str, model: object) -> str:
     """The engine name, checked: one of ENGINES; vllm needs a model folder or id (it loads its own weights)."""
     name = (engine or "hf").strip().lower()
     if name not in ENGINES:
@@ -34,7 +39,7 @@ def start_vllm(
     prompts: list,
     max_new_tokens: int,
     vllm_kwargs: dict | None = None,
-) -> tuple[Any, Any, str]:
+) -> tuple[VLLMEngine, PreTrainedTokenizerBase, str]:
     """(started VLLMEngine, tokenizer, model name): the tokenizer is chosen as for `hf` (tokenizer, else the
     adapter folder's, else the model's); the adapter goes through vLLM's LoRA support."""
     from rewardkit.engines.vllm_engine import VLLMEngine, import_vllm
