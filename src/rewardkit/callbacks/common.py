@@ -67,7 +67,7 @@ def broadcast_from_main(value: Any) -> Any:
     return box[0]
 
 
-def has_adapter(model: Any) -> bool:
+def has_adapter(model: object) -> bool:
     """True for a peft PeftModel or a transformers model with a loaded PEFT adapter."""
     if getattr(model, "_hf_peft_config_loaded", False):
         return True

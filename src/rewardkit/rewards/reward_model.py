@@ -260,7 +260,7 @@ class RewardModel(Reward):
             messages[last] = {**messages[last], "content": text}
         return messages
 
-    def text(self, prompt: Any, item: Any, part: str, tokenizer: Any) -> str:
+    def text(self, prompt: Any, item: Any, part: str, tokenizer: PreTrainedTokenizerBase) -> str:
         """The string TRL scores for one row (`part`: the completion's text after the completion_view)."""
         if not (_is_messages(prompt) or _is_messages(item) or isinstance(item, dict)):
             return prompt + part

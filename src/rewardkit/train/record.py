@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import ConfigDict
 
@@ -53,7 +53,7 @@ def absolute_if_local(value: T) -> T | str:
     return value
 
 
-def revision_of(model: Any) -> str | None:
+def revision_of(model: object) -> str | None:
     """The hub commit a loaded model came from (transformers keeps it on the config), else None."""
     config = getattr(model, "config", None)
     revision = getattr(config, "_commit_hash", None)
