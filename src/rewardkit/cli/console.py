@@ -28,6 +28,7 @@ import signal
 import sys
 import threading
 import warnings
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any, NoReturn, TextIO
 
@@ -62,8 +63,16 @@ OWN_MODULES = ("rewardkit",)
 MIN_WIDTH = 20
 DEFAULT_WIDTH = 80
 
-_main_pid: int | None = None
-_terminated = False
+
+@dataclass
+class _SignalState:
+    """What the SIGTERM handler and the exit path share: signal handlers are per process, and so is this."""
+
+    main_pid: int | None = None
+    terminated: bool = False
+
+
+_SIGNALS = _SignalState()
 
 
 class _PipeClosed(Exception):
@@ -192,20 +201,18 @@ def quiet_third_party() -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    global _terminated
-    if os.getpid() != _main_pid:  # a forked child inherited the handler: die as the default action would
+    if os.getpid() != _SIGNALS.main_pid:  # a forked child inherited the handler: die as the default action would
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return
-    _terminated = True
+    _SIGNALS.terminated = True
     signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM kills at once
     raise KeyboardInterrupt
 
 
 def install_signal_handlers() -> None:
     """SIGTERM unwinds like Ctrl-C (then exit 143), except under a distributed launcher or if it is ignored."""
-    global _main_pid
-    _main_pid = os.getpid()
+    _SIGNALS.main_pid = os.getpid()
     if threading.current_thread() is not threading.main_thread():
         return
     distributed = os.environ.get("WORLD_SIZE", "1").strip() not in ("", "1")
@@ -215,7 +222,7 @@ def install_signal_handlers() -> None:
 
 def _interrupted(err: Console) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the exit
-    code, word = (EXIT_SIGTERM, "Terminated.") if _terminated else (EXIT_SIGINT, "Interrupted.")
+    code, word = (EXIT_SIGTERM, "Terminated.") if _SIGNALS.terminated else (EXIT_SIGINT, "Interrupted.")
     try:
         err.print(Text(word, style="yellow"), highlight=False)
     except OSError:
@@ -286,8 +293,7 @@ def _restore_state(state: tuple) -> None:
 
 def run(app: typer.Typer, out: Console, err: Console) -> NoReturn:
     """Run the typer app and exit with the codes in this module's docstring."""
-    global _terminated
-    _terminated = False
+    _SIGNALS.terminated = False
     state = _save_state()
     streams = robust_streams()  # a closed stdout, an ASCII terminal: never a traceback (rewardkit.cli.streams)
     try:
