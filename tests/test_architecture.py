@@ -50,3 +50,19 @@ def test_public_names_are_not_shadowed_by_submodules() -> None:
             importlib.import_module(info.name)
     shadowed = [name for name in rewardkit.__all__ if isinstance(getattr(rewardkit, name), types.ModuleType)]
     assert not shadowed, f"public names that resolve to a submodule: {shadowed}"
+
+
+def test_plugins_and_the_scaffold_use_only_the_public_api() -> None:
+    """Modules under rewardkit.* are internal (they moved when the package was regrouped by layer); a plugin
+    that imports `rewardkit.<module>` breaks on the next regroup, so ours and the template import `rewardkit`."""
+    import re
+
+    sources = [*(ROOT / "plugins").rglob("src/**/*.py"), *(ROOT / "src/rewardkit/cli/templates").rglob("*.tmpl")]
+    deep = re.compile(r"^\s*(?:from|import)\s+rewardkit\.\w", re.M)
+    offenders = [
+        f"{p.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}"
+        for p in sources
+        for text in [p.read_text(encoding="utf-8")]
+        for m in deep.finditer(text)
+    ]
+    assert len(sources) > 10 and not offenders, offenders
