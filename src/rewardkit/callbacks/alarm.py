@@ -11,9 +11,9 @@ it sets `control.should_training_stop` once the step is saved, so the last check
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from rewardkit.callbacks.best_state import BestState
 from rewardkit.callbacks.common import logger, scored_step
 from rewardkit.callbacks.params import BestCheckpointParams
 from rewardkit.core.errors import ConfigError
@@ -35,22 +35,12 @@ def check_alarm_params(p: BestCheckpointParams) -> None:
         )
 
 
-class DivergenceAlarm:
+class DivergenceAlarm(BestState):
     """Mixin for best_checkpoint (`self.params`, `self.checkpoints`, `self.metric_name`).
 
     `_alarm_check` runs on the main process, which alone holds the scores; its finding travels in the broadcast
     result, and `_alarm_apply` runs on every rank so all of them stop at the same step.
     """
-
-    # Set by the host class (BestCheckpointCallback); declared here so each use is checked.
-    params: Any
-    checkpoints: dict[Any, CheckpointScore]
-    composed: Any
-    state: Any
-    metric_name: str
-    pick: CheckpointScore | None
-    tie: str | None
-    _write_record: Callable[[Any], None]
 
     divergence_found: dict | None = None
     _control: Any = None  # the Trainer's one TrainerControl, kept from the events that pass it

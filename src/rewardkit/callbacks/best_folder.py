@@ -4,10 +4,10 @@ and the lora_save folders inside top_k."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rewardkit.callbacks.best_state import BestState
 from rewardkit.callbacks.common import ADAPTER_MARKER, adapter_folder, adapter_marker_step, logger, scored_step
 from rewardkit.core.fileio import atomic_replace_dir, make_temp_dir
 from rewardkit.core.paths import safe_child
@@ -57,17 +57,8 @@ def copy_model(source: Path, target: Path) -> None:
         raise
 
 
-class BestFolder:
+class BestFolder(BestState):
     """Mixin for best_checkpoint: copy the policy's pick to best/, prune lora_save folders outside top_k."""
-
-    # Set by the host class (BestCheckpointCallback); declared here so each use is checked.
-    params: Any
-    checkpoints: dict[Any, CheckpointScore]
-    pick: CheckpointScore | None
-    best_dir_state: dict | None
-    _adapters: Callable[[Any], Path]
-    _decide: Callable[[], list[CheckpointScore]]
-    _warn_once: Callable[[Any, str], None]
 
     def _adapter_source(self, args: Any, best: CheckpointScore) -> Path | None:
         """lora_save's folder holding the best step (its marker says which step), else the Trainer's checkpoint-N."""

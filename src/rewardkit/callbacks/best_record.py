@@ -3,12 +3,11 @@ best/'s source, so a resumed run (or `rewardkit select`) reuses the scores of an
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rewardkit.callbacks.best_state import BestState
 from rewardkit.callbacks.common import logger
-from rewardkit.composition.composed import Composed
 from rewardkit.core.errors import DataError
 from rewardkit.core.fileio import atomic_write_json, read_json
 from rewardkit.selection.checkpoints import SCORES_FILE, CheckpointScore, score_checkpoint
@@ -29,23 +28,8 @@ def _recorded(entry: Any, file: str, count: int, dropped: int) -> CheckpointScor
         return None
 
 
-class BestRecord:
+class BestRecord(BestState):
     """Mixin for best_checkpoint: read, rebuild and write the sidecar's scores.json."""
-
-    # Set by the host class (BestCheckpointCallback); declared here so each use is checked.
-    params: Any
-    composed: Composed
-    spec: dict[str, Any]
-    metric_name: str
-    checkpoints: dict[int, CheckpointScore]
-    pick: CheckpointScore | None
-    tie: str | None
-    best_dir_state: dict | None
-    divergence_found: dict | None
-    _ids: set[str] | None
-    _sidecar: Callable[[Any], Path]
-    _decide: Callable[[], list[CheckpointScore]]
-    _warn_rows: Callable[[Any], None]
 
     def _record_config(self) -> dict:
         return {"expression": self.composed.expression, "spec": self.spec, "completion_key": self.params.completion_key}
