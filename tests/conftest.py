@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -93,6 +94,18 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --- bad-input tables: a row is (id, what to run, what to expect); each test module holds the rows of its module -----
 NAN = float("nan")
 INF = float("inf")
+
+
+def accelerate_two_processes(*target: str) -> list[str]:
+    """`accelerate launch` of `target` as two CPU processes on a free rendezvous port (a fixed one collides with
+    another launch on the machine). --multi_gpu goes through torchrun, which uses gloo on CPU; --cpu would run one."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return [
+        "accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port), *target,
+    ]  # fmt: skip
 
 
 @dataclass

@@ -41,9 +41,7 @@ def test_fsdp2_callbacks_equal_the_unsharded_run(varied_lm_dir, tmp_path):
 
     single, sharded = tmp_path / "single", tmp_path / "fsdp"
     _run([sys.executable, str(SCRIPT), str(varied_lm_dir), str(single)])
-    out = _run(
-        ["torchrun", "--nproc_per_node", "2", "--master_port", "29531", str(SCRIPT), str(varied_lm_dir), str(sharded)]
-    )
+    out = _run(["torchrun", "--standalone", "--nproc_per_node", "2", str(SCRIPT), str(varied_lm_dir), str(sharded)])
     assert sorted(line.split()[1] for line in out.splitlines() if line.startswith("RANK")) == ["0", "1"]
 
     records = json.loads((sharded / "inference" / "step_2.json").read_text())["records"]

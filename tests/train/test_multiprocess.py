@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import TESTS
+from tests.conftest import TESTS, accelerate_two_processes
 
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
 SCRIPT = TESTS / "scripts" / "mp_grpo_run.py"
@@ -17,25 +17,11 @@ SCRIPT = TESTS / "scripts" / "mp_grpo_run.py"
 def test_two_process_grpo_with_callbacks(tiny_lm_dir, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
-    # accelerate's --cpu flag runs a single process; --multi_gpu goes through torchrun, which uses gloo on CPU.
-    cmd = [
-        "accelerate",
-        "launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        "29517",
+    cmd = accelerate_two_processes(
         str(SCRIPT),
         str(tiny_lm_dir),
         str(out),
-    ]
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # a crashing rank prints its stack
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=420, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-8000:]

@@ -13,6 +13,7 @@ import pytest
 
 from rewardkit.core.errors import ConfigError
 from rewardkit.train.config import apply_overrides, load_stages
+from tests.conftest import accelerate_two_processes
 
 FAST = {
     "max_steps": 2,
@@ -346,28 +347,14 @@ def test_accelerate_launch_two_processes(tiny_lm_dir, tmp_path):
     }
     path = tmp_path / "mp.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    # --multi_gpu goes through torchrun, which uses gloo on CPU (--cpu would run one process).
-    cmd = [
-        "accelerate",
-        "launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        "29541",
+    cmd = accelerate_two_processes(
         "-m",
         "rewardkit",
         "train",
         str(path),
         "--set",
         "pipeline.grpo.trainer.seed=1",
-    ]
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200", "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=420, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-8000:]
