@@ -125,7 +125,7 @@ class Entry:
     @property
     def lazy(self) -> bool:
         """Registered as a 'module:attr' string, imported on first use."""
-        return isinstance(self.factory, str) and self.kind != "presets"
+        return isinstance(self.factory, str)
 
     def load(self) -> Any:
         """Return the factory, importing it first when it was registered as 'module:attr'."""
@@ -149,14 +149,7 @@ class Entry:
                 params = self.params.model_json_schema()
             except Exception:  # a plugin's exotic field type must not break `rewardkit list`
                 params = {"title": getattr(self.params, "__name__", "Params"), "description": "(no JSON schema)"}
-        return {
-            "name": self.name,
-            "qualified_name": self.qualified,
-            "summary": self.summary,
-            "source": self.source,
-            "version": self.version,
-            "params": params,
-        }
+        return {**_identity(self), "params": params}
 
 
 @dataclass
@@ -190,13 +183,18 @@ class PresetEntry:
 
     def describe(self, schema: bool = True) -> dict:
         """JSON-ready name, source and summary (a preset has no parameters)."""
-        return {
-            "name": self.name,
-            "qualified_name": self.qualified,
-            "summary": self.summary,
-            "source": self.source,
-            "version": self.version,
-        }
+        return _identity(self)
+
+
+def _identity(entry: Entry | PresetEntry) -> dict:
+    """What `rewardkit list` shows of every entry, presets included."""
+    return {
+        "name": entry.name,
+        "qualified_name": entry.qualified,
+        "summary": entry.summary,
+        "source": entry.source,
+        "version": entry.version,
+    }
 
 
 AnyEntry = Union[Entry, PresetEntry]
