@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from rewardkit.core.hookspecs import Register, hookimpl
-from rewardkit.rewards import BUILTIN_REWARDS
+from rewardkit.rewards import BLEURT, BERTScore, Brevity, ExactMatch, FormatRegex, MathExactMatch, RewardModel, Rouge1
 
 
 @hookimpl
 def register_rewards(register: Register) -> None:
-    for reward in BUILTIN_REWARDS:
+    for reward in (MathExactMatch, ExactMatch, Brevity, FormatRegex, Rouge1, BERTScore, BLEURT, RewardModel):
         register.reward(reward.name, reward)

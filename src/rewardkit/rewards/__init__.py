@@ -1,4 +1,4 @@
-"""Built-in rewards, one module per family, registered through the same hook as any plugin."""
+"""Built-in rewards, one module per family (`default_plugins.rewards` registers them like any plugin's)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,6 @@ from rewardkit.rewards.math_rewards import MathExactMatch
 from rewardkit.rewards.reward_model import RewardModel
 from rewardkit.rewards.rouge_rewards import Rouge1
 from rewardkit.rewards.text_rewards import ExactMatch
-
-BUILTIN_REWARDS: tuple[type[Reward], ...] = (
-    MathExactMatch,
-    ExactMatch,
-    Brevity,
-    FormatRegex,
-    Rouge1,
-    BERTScore,
-    BLEURT,
-    RewardModel,
-)
 
 __all__ = [
     "BERTScore",
