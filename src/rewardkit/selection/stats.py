@@ -50,8 +50,8 @@ def _eval(node: expr.Node, values: dict[str, np.ndarray]) -> np.ndarray:
             return np.where(b == 0, np.nan, a / np.where(b == 0, 1.0, b))
         return a + b if node.op == "+" else a - b if node.op == "-" else a * b
     args = [_eval(a, values) for a in node.args]
-    if node.func == "clip":
-        return np.minimum(np.maximum(args[0], args[1]), args[2])
+    if node.func == "clip":  # bounds that cross (lo > hi, from rewards) have no value: NaN, as evaluate refuses them
+        return np.where(args[1] > args[2], np.nan, np.minimum(np.maximum(args[0], args[1]), args[2]))
     out = args[0]
     for arg in args[1:]:
         out = np.minimum(out, arg) if node.func == "min" else np.maximum(out, arg)
