@@ -251,10 +251,9 @@ def make_tiny(
             init_range=init_range,
         )
     if kind == "bleurt":
-        letters = "".join(c for c in chars if c.isalnum())
         return save_tiny_bleurt(
             path,
-            text=" ".join(letters),
+            text=" ".join(c for c in chars if c.isalnum()),
             hidden_size=hidden_size,
             num_layers=num_layers,
             seed=seed,

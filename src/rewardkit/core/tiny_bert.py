@@ -83,7 +83,7 @@ def save_tiny_bert(
         intermediate_size=hidden_size * 2,
         max_position_embeddings=512,
         pad_token_id=0,
-        **({} if init_range is None else {"initializer_range": init_range}),
+        initializer_range=0.02 if init_range is None else init_range,  # None: transformers' default
     )
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(path)
@@ -148,7 +148,7 @@ def save_tiny_bleurt(
         bos_token_id=None,
         eos_token_id=None,
         num_labels=1,
-        **({} if init_range is None else {"initializer_range": init_range}),
+        initializer_range=0.02 if init_range is None else init_range,  # None: transformers' default
     )  # type: ignore[call-arg]  # a runtime PretrainedConfig kwarg, untyped
     torch.manual_seed(seed)
     state = RemBertForSequenceClassification(config).state_dict()

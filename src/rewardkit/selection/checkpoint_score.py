@@ -55,12 +55,12 @@ class CheckpointScore:
     @classmethod
     def from_dict(cls, data: dict) -> CheckpointScore:
         known = {k: data[k] for k in ("name", "file", "step", "epoch", "count", "components", "corpus", "item")}
-        rows = data.get("row_scores")
+        rows, coverage = data.get("row_scores"), data.get("coverage")
         return cls(
             **known,
             dropped=data.get("dropped", 0),
             none=data.get("none") or {},
-            coverage=data.get("coverage") if isinstance(data.get("coverage"), dict) else {},
+            coverage=coverage if isinstance(coverage, dict) else {},
             row_scores=rows if isinstance(rows, dict) else None,
         )
 

@@ -41,7 +41,7 @@ def coverage_drops(checkpoints: list[CheckpointScore]) -> list[str]:
     >>> b = CheckpointScore("step_4", "f", 4, None, 4, {}, None, None,
     ...     coverage={"r1": {"view": "reason", "found": 1, "rows": 4, "missing": "none"}})
     >>> coverage_drops([a, b])[0][:70]
-    'reason coverage dropped: 4/4 (step_2) -> 1/4 (step_4); r1 average ove'
+    'reason coverage dropped: 4/4 (step_2) -> 1/4 (step_4); r1 average over'
     """
     out = []
     for view in coverage_views(checkpoints):
