@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rewardkit.core.errors import ConfigError
-from tests.conftest import TESTS
+from tests.conftest import TESTS, holding_lock, stale_lock
 
 KILL = TESTS / "scripts" / "train_kill.py"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "300"}
@@ -233,15 +233,6 @@ def test_pipeline_killed_in_stage_two_resumes_without_retraining_stage_one(tiny_
 
 
 # --- the lock --------------------------------------------------------------------------------------------------
-def _lock(folder: Path, pid: int) -> None:
-    import socket
-
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / ".rewardkit-train.lock").write_text(
-        json.dumps({"pid": pid, "host": socket.gethostname(), "started": "then"})
-    )
-
-
 def _bad_config(tmp_path: Path) -> dict:  # valid up to the trainer keys: fails after the lock is taken
     return {
         "stage": "sft",
@@ -256,19 +247,17 @@ def test_a_running_trains_folder_is_refused_and_a_stale_lock_taken_over(tmp_path
     from rewardkit.train import run
 
     (tmp_path / "config.json").write_text("{}")
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        _lock(tmp_path / "out", sleeper.pid)
-        with pytest.raises(ConfigError, match=rf"out is in use by a running `rewardkit train` \(pid {sleeper.pid}"):
+    with holding_lock(tmp_path / "out") as holder:
+        with pytest.raises(ConfigError, match=rf"out is in use by a running `rewardkit train` \(pid {holder.pid}"):
             run(_bad_config(tmp_path))
-    finally:
-        sleeper.kill()
-        sleeper.wait()
+    # A lock file left by a killed run names a PID that now belongs to another live process (containers reuse
+    # PIDs): nobody holds the lock, so it is taken over with one line.
+    stale_lock(tmp_path / "out", os.getppid())
     said = []
     with pytest.raises(ConfigError, match="learning_rat"):  # the lock was taken, then the config failed
         run(_bad_config(tmp_path), say=said.append)
     assert said == [
-        f"{tmp_path / 'out'}: removed the stale lock of a run that is no longer running (pid {sleeper.pid})."
+        f"{tmp_path / 'out'}: removed the stale lock of a run that is no longer running (pid {os.getppid()})."
     ]
     assert not (tmp_path / "out" / ".rewardkit-train.lock").exists()  # released on the way out
 
@@ -278,11 +267,11 @@ def test_a_second_smoke_does_not_empty_the_folder_of_a_running_one(tmp_path):
 
     root = tmp_path / "smoke" / "pipe"
     (root / "sft").mkdir(parents=True)
-    (root / MARKER).write_text("x")
+    (root / MARKER).write_text("written by `rewardkit train --smoke`; its next run empties this folder\n")
     (root / "sft" / "weights").write_text("in use")
-    _lock(root / "sft", os.getppid())  # a live process
-    with pytest.raises(ConfigError, match="in use by a running `rewardkit train`"):
-        prepare_output(root)
+    with holding_lock(root / "sft"):
+        with pytest.raises(ConfigError, match="in use by a running `rewardkit train`"):
+            prepare_output(root)
     assert (root / "sft" / "weights").read_text() == "in use"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardkit.callbacks.best_state import BestState
-from rewardkit.callbacks.common import logger
+from rewardkit.callbacks.common import logger, output_dir
 from rewardkit.core.errors import DataError
 from rewardkit.core.fileio import atomic_write_json, read_json
 from rewardkit.selection.checkpoints import SCORES_FILE, CheckpointScore, score_checkpoint
@@ -89,7 +89,8 @@ class BestRecord(BestState):
         p, cps, tie = self.params, self._decide(), self.tie
         atomic_write_json(
             self._sidecar(args) / SCORES_FILE,
-            {
+            inside=output_dir(args),
+            data={
                 "metric": self.metric_name,
                 "aggregate": p.aggregate,
                 "greater_is_better": p.greater_is_better,

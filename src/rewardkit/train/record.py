@@ -80,7 +80,7 @@ def write_stage_record(
         "working_dir": os.getcwd(),
         "config": config,
     }
-    return atomic_write_json(Path(folder) / STAGE_FILE, record)
+    return atomic_write_json(Path(folder) / STAGE_FILE, record, inside=folder)
 
 
 def read_stage_record(path: str | Path) -> StageRecord:
