@@ -276,7 +276,7 @@ def test_a_second_smoke_does_not_empty_the_folder_of_a_running_one(tmp_path):
 
 
 # --- the plan (no training) ------------------------------------------------------------------------------------
-def _stage(tmp_path: Path, **trainer):
+def _stage(tmp_path: Path, callbacks: list | None = None, **trainer):
     from rewardkit.train.config import load_stages
 
     [stage], _, _ = load_stages(
@@ -286,6 +286,7 @@ def _stage(tmp_path: Path, **trainer):
             "output_dir": str(tmp_path / "run"),
             "dataset": {"generator": "arithmetic"},
             "trainer": trainer,
+            "callbacks": callbacks or [],
         }
     )
     return stage

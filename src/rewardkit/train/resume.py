@@ -18,6 +18,7 @@ from typing import Callable
 
 from rewardkit.core.errors import ConfigError
 from rewardkit.train.config import STAGE_FILE
+from rewardkit.train.record import rebased
 
 STARTED = ".rewardkit-run"
 RECORD = STAGE_FILE  # one name for the stage record (train.config)
@@ -63,7 +64,9 @@ def finished_record(folder: Path) -> dict | None:
         record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) and isinstance(record.get("model"), str) else None
+    if not isinstance(record, dict) or not isinstance(record.get("model"), str):
+        return None
+    return rebased(record, folder)
 
 
 def started_settings(folder: Path) -> dict | None:
