@@ -63,7 +63,12 @@ def test_overwrite_refuses_while_the_users_files_are_in_the_run_folder(tmp_path)
     (run / "data.jsonl").write_text("{}\n")
     with pytest.raises(ConfigError, match=r"--overwrite would delete the earlier run in .*config\.yaml.*nothing was"):
         plan_stages([_stage(tmp_path)], "c.yaml", None, True, print)
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoint-2", "config.yaml", "data.jsonl", "rewardkit_stage.json"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "checkpoint-2",
+        "config.yaml",
+        "data.jsonl",
+        "rewardkit_stage.json",
+    ]
     (run / "config.yaml").unlink()
     (run / "data.jsonl").unlink()
     (run / ".merged.abc_1.tmp").mkdir()  # a temporary folder an interrupted atomic write left: the run's
