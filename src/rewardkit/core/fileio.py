@@ -12,6 +12,7 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from rewardkit.core.errors import ConfigError, DataError
 
@@ -206,6 +207,16 @@ def _marker_owner(marker: Path) -> str | None:
     return rest.partition("`")[0] or None
 
 
+def foreign_entry(root: str | Path, owns: Callable[[Path], bool]) -> Path | None:
+    """The first entry of the folder `root` that its command did not write (`owns` says which it did), else None:
+    the one check before a command writes into or empties an existing folder (`train`, `--smoke`, `demo`,
+    `tiny`). A missing folder has none."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    return next((entry for entry in sorted(root.iterdir()) if not owns(entry)), None)
+
+
 def claim_output_dir(
     root: Path,
     owner: str,
@@ -223,7 +234,8 @@ def claim_output_dir(
     `write_marker=False` (again: not the main process).
     """
     root = Path(root)
-    if root.exists() and any(root.iterdir()) and _marker_owner(root / OUTPUT_MARKER) != owner:
+    ours = _marker_owner(root / OUTPUT_MARKER) == owner  # a folder the command wrote is all its own
+    if foreign_entry(root, lambda entry: ours) is not None:
         raise refuse
     if delete:
         for target in [root / name for name in clear] if clear is not None else [root]:

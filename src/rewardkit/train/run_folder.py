@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from rewardkit.core.errors import ConfigError
 from rewardkit.core.fileio import OUTPUT_MARKER
+from rewardkit.core.fileio import foreign_entry as fileio_foreign_entry
 from rewardkit.train.config import StageConfig
 from rewardkit.train.resume import RECORD, STARTED
 from rewardkit.train.run_lock import LOCK
@@ -91,12 +92,12 @@ def pipeline_names(stages: list[StageConfig], root: Path) -> RunNames:
 
 
 def _entries(folder: Path) -> list[Path]:
-    return sorted(folder.iterdir()) if folder.is_dir() and not folder.is_symlink() else []
+    return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
 def foreign_entry(folder: Path, names: RunNames) -> Path | None:
-    """The first entry of `folder` that no rewardkit run wrote, else None."""
-    return next((e for e in _entries(folder) if not names.owns(e)), None)
+    """The first entry of `folder` that no rewardkit run wrote, else None (fileio's check, with a run's names)."""
+    return fileio_foreign_entry(folder, names.owns)
 
 
 def link_entry(folder: Path, names: RunNames) -> Path | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rewardkit.core.errors import ConfigError
+from rewardkit.core.fileio import OUTPUT_MARKER
 from rewardkit.train.config import StageConfig
 from rewardkit.train.config_change import changed_keys, split_changes
 from rewardkit.train.resume import (
@@ -27,7 +28,8 @@ from rewardkit.train.resume import (
 from rewardkit.train.run_folder import RunNames, overwrite, refuse_foreign, refuse_links, stage_names
 from rewardkit.train.run_lock import LOCK
 
-_EMPTY = RunNames(frozenset({LOCK}), frozenset())  # a folder for a new run holds nothing but our lock
+# A folder for a new run holds nothing but our lock (and the marker of the command that made it, e.g. --smoke).
+_EMPTY = RunNames(frozenset({LOCK, OUTPUT_MARKER}), frozenset())
 
 
 @dataclass
