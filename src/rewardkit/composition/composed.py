@@ -47,7 +47,8 @@ def is_async(reward: Any) -> bool:
     flag = getattr(reward, "is_async", None)
     if isinstance(flag, bool):
         return flag
-    return inspect.iscoroutinefunction(reward) or inspect.iscoroutinefunction(getattr(type(reward), "__call__", None))
+    call = getattr(type(reward), "__call__", None)  # noqa: B004 (an instance's async __call__, as TRL checks it)
+    return inspect.iscoroutinefunction(reward) or inspect.iscoroutinefunction(call)
 
 
 async def acall(reward: Any, **kwargs: Any) -> Any:

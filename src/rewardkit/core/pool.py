@@ -33,6 +33,7 @@ import multiprocessing as mp
 import multiprocessing.util
 import os
 import signal
+import sys
 import threading
 import time
 import weakref
@@ -82,6 +83,7 @@ def _watch_parent(parent: int) -> None:
 def _serve(conn: Connection, parent: int) -> None:
     # Ctrl-C reaches the whole process group: the parent handles it; a traceback from here would only add noise.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.stdout = sys.stderr  # a task's print() must not reach the parent's stdout (`score --json` parses it)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     conn.send(("ready", None))
     while True:

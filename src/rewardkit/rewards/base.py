@@ -140,6 +140,8 @@ class Reward(Configured):
         self.error_count = 0  # rows scored by on_error, over all calls
         self.timeout_count = 0  # calls that ran out of time, over all calls
         self.none_reasons: dict[str, int] = {}  # why rows of the last call that finished scored None
+        # Of the last call's rows with a reference, how many the completion view found its part in (None: no view).
+        self.view_coverage: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         changed = self.params.model_dump(exclude_defaults=True)
@@ -239,6 +241,8 @@ class Reward(Configured):
                     call.reasons["no reference"] += 1
                     continue  # nothing to compare with: not applicable
             part = self._completion_view(text) if self._completion_view else text
+            call.applicable += 1
+            call.found += part is not None
             if part is None:
                 call.out[i] = 0.0 if self.params.missing == "zero" else None
                 call.reasons["view missed"] += call.out[i] is None
@@ -279,6 +283,17 @@ class Reward(Configured):
                 call.log_metric(f"rewardkit/{self.__name__}/timeouts", float(timeouts))
         # One new dict per call, never updated in place: a reader sees one whole call's reasons.
         self.none_reasons = {k: v for k, v in reasons.items() if v > 0}
+        view = self._completion_view
+        self.view_coverage = (
+            None
+            if view is None
+            else {
+                "view": getattr(view, "name", type(view).__name__),
+                "found": call.found,
+                "rows": call.applicable,
+                "missing": self.params.missing,
+            }
+        )
         return call.out
 
     def _after_scoring(self, scores: list[float | None]) -> list[float | None]:

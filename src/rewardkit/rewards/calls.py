@@ -21,5 +21,7 @@ class Call:
     texts: list[str] = field(default_factory=list)  # their texts, views applied
     context: dict = field(default_factory=dict)  # TRL's keyword arguments, per-row columns cut to `rows`
     reasons: dict[str, int] = field(default_factory=lambda: {"no reference": 0, "view missed": 0})
+    applicable: int = 0  # rows with a reference (or all, when none is needed) that the completion view saw
+    found: int = 0  # of those, rows where the view found its part
     errors: int = 0  # rows scored by the on_error policy
     timeouts: int = 0  # rows that ran out of time
