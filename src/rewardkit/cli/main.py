@@ -80,7 +80,7 @@ def score(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Score completions with a composed reward spec."""
-    from rewardkit.composition.scoring import score_rows
+    from rewardkit.composition.scoring import score_rows, usage_line
     from rewardkit.core.fileio import atomic_write_jsonl, check_output, dumps_strict, read_jsonl
     from rewardkit.models import compose_checked
 
@@ -99,7 +99,9 @@ def score(
             ],
         )
     if as_json:
-        typer.echo(dumps_strict({"summary": summary, "corpus": scores.corpus(composed)}, indent=2))
+        typer.echo(
+            dumps_strict({"summary": summary, "corpus": scores.corpus(composed), "usage": scores.usage}, indent=2)
+        )
         return
     table = Table(title=f"{len(rows)} rows scored with {composed.expression}")
     for col in ("component", "mean", "std", "None"):
@@ -109,6 +111,8 @@ def score(
     print_table(console, table)
     for line in scores.none_lines():  # a reward that silently scores nothing must be seen
         console.print(Text(f"None rows: {line}"), soft_wrap=True)
+    for alias, usage in scores.usage.items():  # what a judge spent
+        console.print(Text(f"Spent: {usage_line(alias, usage)}"), soft_wrap=True)
     # The same two numbers as --json: "combined" above is the mean of the row scores; the corpus score applies
     # the expression to the component means (what `rewardkit select --aggregate corpus` ranks by).
     console.print(

@@ -17,6 +17,7 @@ class Scores:
     components: dict[str, list[float | None]]
     combined: list[float | None]
     none_reasons: dict[str, dict[str, int]] = field(default_factory=dict)  # alias -> {why: rows}
+    usage: dict[str, dict[str, int]] = field(default_factory=dict)  # alias -> requests, cache hits, tokens (judge)
 
     def none_lines(self) -> list[str]:
         """One line per component with None rows: how many, and why (no reference, view missed, error, ...)."""
@@ -40,6 +41,29 @@ class Scores:
         """The expression applied to component means (None excluded per component)."""
         means = {a: summarize(a, v)["mean"] for a, v in self.components.items()}
         return composed.combine_row(means)
+
+
+def reward_usage(composed: Composed) -> dict[str, dict[str, int]]:
+    """{alias: counters} of the components that count what they spend (a `judge`: requests, cache hits, tokens)."""
+    return {
+        alias: dict(usage)
+        for alias, reward in composed.components.items()
+        if isinstance(usage := getattr(reward, "usage", None), dict)
+    }
+
+
+def usage_line(alias: str, usage: dict[str, int]) -> str:
+    """One line of what a component spent.
+
+    >>> usage_line("judge", {"requests": 3, "cache_hits": 5, "prompt_tokens": 90, "completion_tokens": 9})
+    'judge: 3 requests, 5 cache hits, 90 prompt + 9 completion tokens'
+    """
+    line = (
+        f"{alias}: {usage.get('requests', 0)} requests, {usage.get('cache_hits', 0)} cache hits, "
+        f"{usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion tokens"
+    )
+    extra = [f"{usage[k]} {k}" for k in ("failures", "unparsable") if usage.get(k)]
+    return line + (f" ({', '.join(extra)})" if extra else "")
 
 
 def summarize(name: str, values: list[float | None]) -> dict:
@@ -79,4 +103,4 @@ def score_rows(
     for alias, values in components.items():  # a reward that keeps no reasons (a nested Composed, a plugin's own)
         if not reasons[alias] and None in values:
             reasons[alias] = {"returned None": values.count(None)}
-    return Scores(components, composed.combine(components), reasons)
+    return Scores(components, composed.combine(components), reasons, reward_usage(composed))
