@@ -3,7 +3,11 @@
 It speaks the part of the OpenAI protocol the judge uses (POST /v1/chat/completions, `usage`, `logprobs`) and can
 misbehave on purpose: a fixed latency, 429 with Retry-After, 500, a reply that never comes, malformed JSON. It
 records every request body and the most requests it ever had in flight at once (the concurrency limit, observed on
-the server side). Replies come from `reply(body) -> str` (default: "Score: 7").
+the server side). Replies come from `reply(body) -> str` (default: "Score: 7"); GET returns
+{"requests", "max_in_flight"}.
+
+`python -m tests.rewards.chat_server --latency 0.1` serves in a process of its own (its URL on the first line of
+stdout) until stdin closes: a client measured against it does not share the server's interpreter lock.
 """
 
 from __future__ import annotations
@@ -54,6 +58,11 @@ class ChatServer:
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass
+
+            def do_GET(self) -> None:  # what the server saw, for a client in another process (the benchmark)
+                with server.lock:
+                    seen = {"requests": len(server.bodies), "max_in_flight": server.max_in_flight}
+                self._send(200, seen)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -165,3 +174,16 @@ def chat_server() -> Iterator[ChatServer]:
         server.stop.set()
         server.httpd.shutdown()
         server.httpd.server_close()
+
+
+if __name__ == "__main__":
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.0)
+    options = parser.parse_args()
+    with chat_server() as running:
+        running.behaviour.latency = options.latency
+        print(running.url, flush=True)
+        sys.stdin.read()  # until the parent closes the pipe

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from rewardkit.cli.console import Group, OutputConsole, print_table
 from rewardkit.cli.console import run as run_app
+from rewardkit.cli.judge_cache_command import judge_cache_app
 from rewardkit.cli.reports import fmt as _fmt
 from rewardkit.cli.reports import print_selection, print_train_results
 
@@ -366,6 +367,7 @@ def tiny(
     console.print(Text(made.report()), soft_wrap=True)
 
 
+app.add_typer(judge_cache_app, name="judge-cache")
 plugin_app = typer.Typer(cls=Group, no_args_is_help=True, rich_markup_mode=None, help="Write rewardkit plugins.")
 app.add_typer(plugin_app, name="plugin")
 
