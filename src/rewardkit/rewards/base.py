@@ -116,6 +116,8 @@ class Reward(Configured):
         self.error_count = 0
         self.timeout_count = 0
         self.none_reasons: dict[str, int] = {}  # why rows of the last call scored None (rewardkit score prints it)
+        # Of the last call's rows with a reference, how many the completion view found its part in (None: no view).
+        self.view_coverage: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         changed = self.params.model_dump(exclude_defaults=True)
@@ -176,6 +178,7 @@ class Reward(Configured):
         out: list[float | None] = [None] * n
         rows, row_texts, row_refs = [], [], []
         reasons = {"no reference": 0, "view missed": 0}
+        applicable = found = 0
         for i, text in enumerate(texts):
             if references is not None:
                 ref = self._view_reference(references[i])
@@ -184,6 +187,8 @@ class Reward(Configured):
                     continue  # nothing to compare with: not applicable
                 row_refs.append(ref)
             part = self._completion_view(text) if self._completion_view else text
+            applicable += 1
+            found += part is not None
             if part is None:
                 out[i] = 0.0 if self.params.missing == "zero" else None
                 reasons["view missed"] += out[i] is None
@@ -209,6 +214,17 @@ class Reward(Configured):
         reasons["timeout"] = len(rows) if self.timeout_count > timeouts else 0
         reasons["returned None"] = sum(s is None for s in scores) - reasons["error"] - reasons["timeout"]
         self.none_reasons = {k: v for k, v in reasons.items() if v > 0}
+        view = self._completion_view
+        self.view_coverage = (
+            None
+            if view is None
+            else {
+                "view": getattr(view, "name", type(view).__name__),
+                "found": found,
+                "rows": applicable,
+                "missing": self.params.missing,
+            }
+        )
         return out
 
     def _references(self, n: int, kwargs: dict) -> list[Reference]:
