@@ -164,3 +164,38 @@ def test_grpo_with_judge_and_exact_match_logs_counts_and_best_checkpoint_uses_it
     record = json.loads((tmp_path / "run" / "inference" / "scores.json").read_text())
     assert [c["step"] for c in record["checkpoints"]] == [1, 2]
     assert all(0.1 - 1e-9 <= c["score"] <= 0.9 + 1e-9 for c in record["checkpoints"])
+
+
+def test_judge_cache_stats_and_clear(server, tmp_path):
+    spec = judge_spec(server, tmp_path)
+    judge = compose({"rewards": {"judge": spec}})
+    judge(completions=["4", "5"], answer=["4", "4"])
+    judge(completions=["4", "5"], answer=["4", "4"])
+    path = tmp_path / "judge.sqlite"
+    stats = run_cli("judge-cache", "stats", path, "--json")
+    assert stats.returncode == 0, stats.stderr
+    data = json.loads(stats.stdout)
+    assert (data["entries"], data["hits"], data["requests"], data["models"]) == (2, 2, 2, {"m": 2})
+    assert "cache hits" in run_cli("judge-cache", "stats", path).stdout
+    cleared = run_cli("judge-cache", "clear", path)
+    assert cleared.returncode == 0 and "Removed 2 cached replies" in cleared.stdout
+    assert json.loads(run_cli("judge-cache", "stats", path, "--json").stdout)["entries"] == 0
+    judge(completions=["4"], answer=["4"])
+    assert server.requests == 3  # cleared: asked again
+
+
+@pytest.mark.parametrize("kind", ["missing", "text", "other-sqlite"])
+def test_judge_cache_refuses_what_is_not_a_cache(tmp_path, kind):
+    import sqlite3
+
+    path = tmp_path / "x.sqlite"
+    if kind == "text":
+        path.write_text("not a database " * 100)
+    elif kind == "other-sqlite":
+        sqlite3.connect(path).execute("CREATE TABLE mine (x)").connection.commit()
+    before = path.read_bytes() if path.exists() else None
+    for command in ("stats", "clear"):
+        done = run_cli("judge-cache", command, path)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert "Hint:" in done.stderr
+    assert (path.read_bytes() if path.exists() else None) == before  # nothing written or emptied
