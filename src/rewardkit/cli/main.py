@@ -231,6 +231,11 @@ def train(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Delete the earlier run in the output folders and start over."
     ),
+    accept_config_change: bool = typer.Option(
+        False,
+        "--accept-config-change",
+        help="With --resume: continue although the config changed what is trained (model, data, rewards, ...).",
+    ),
     output: Optional[Path] = typer.Option(
         None,
         "--output",
@@ -246,7 +251,16 @@ def train(
         raise typer.BadParameter(f"{checkpoint} is a checkpoint to resume from. Hint: --resume {checkpoint}.")
     say = lambda line: console.print(Text(line), soft_wrap=True)  # noqa: E731
     where = (str(checkpoint) if checkpoint is not None else "latest") if resume else None
-    results = run(config, overrides, smoke=smoke, say=say, resume=where, overwrite=overwrite, output=output)
+    results = run(
+        config,
+        overrides,
+        smoke=smoke,
+        say=say,
+        resume=where,
+        overwrite=overwrite,
+        output=output,
+        accept_config_change=accept_config_change,
+    )
     finish_distributed()
     if not is_main_process():
         return  # under accelerate every rank gets here: one table is enough

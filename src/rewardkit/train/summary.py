@@ -7,6 +7,7 @@ Read from the Trainer's own state (metric_for_best_model) and, without one, from
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +110,12 @@ def _training_side(chooser: Any, best_step: int | None, last_step: int | None) -
     }
 
 
+def _here(state: TrainerState, args: TrainingArguments) -> str | None:
+    """The Trainer's best checkpoint in this run's folder (a resumed copy of a run folder names the original's)."""
+    path = state.best_model_checkpoint
+    return None if not path else os.path.join(str(args.output_dir), os.path.basename(os.path.normpath(path)))
+
+
 def best_of(state: TrainerState, args: TrainingArguments, callbacks: list) -> dict[str, Any]:
     """StageResult's metric, best_step, best_score, best_dir, last_step and last_score fields, and beside them
     the training reward at those steps and the reward-hacking alarm (from a best_checkpoint callback)."""
@@ -119,7 +126,7 @@ def best_of(state: TrainerState, args: TrainingArguments, callbacks: list) -> di
         metric = metric if metric.startswith("eval_") else f"eval_{metric}"
         best_step = getattr(state, "best_global_step", None)
         last_step, last_score = _last_logged(state.log_history, metric)
-        best_dir = chosen_dir.get("path") if chosen_dir.get("step") == best_step else state.best_model_checkpoint
+        best_dir = chosen_dir.get("path") if chosen_dir.get("step") == best_step else _here(state, args)
         return {
             "metric": metric,
             "best_step": best_step,
