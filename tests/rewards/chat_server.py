@@ -32,6 +32,7 @@ class Behaviour:
     # ("malformed", None). Requests after the list is used up are answered normally.
     failures: list[tuple[str, Any]] = field(default_factory=list)
     top_logprobs: Callable[[dict, str], list[tuple[str, float]]] | None = None  # (token, logprob) of the 1st token
+    fail_when: Callable[[dict], tuple[str, Any] | None] | None = None  # a failure chosen by the request itself
 
 
 class _Server(ThreadingHTTPServer):
@@ -71,6 +72,8 @@ class ChatServer:
                     server.bodies.append(body)
                     server.headers.append({k.lower(): v for k, v in self.headers.items()})
                     failure = server.behaviour.failures.pop(0) if server.behaviour.failures else None
+                    if failure is None and server.behaviour.fail_when is not None:
+                        failure = server.behaviour.fail_when(body)
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:

@@ -156,9 +156,46 @@ def test_500_is_retried_and_on_error_applies_after_the_last_try(server, tmp_path
     with pytest.warns(RuntimeWarning):
         assert judge(server, tmp_path, max_retries=2, on_error="zero")(**rows(1, "z")) == [0.0]
     server.behaviour.failures = [("500", None)] * 3
-    with pytest.raises(RewardError, match=r"1 judge requests failed after 2 retries \(server error: 1\)"):
+    with pytest.raises(RewardError, match=r"failed on completion 0 .*RequestFailed: server error: .*500"):
         judge(server, tmp_path, max_retries=2)(**rows(1, "r"))
     assert judge_cache.stats(tmp_path / "judge.sqlite")["entries"] == 1  # failures are not cached
+
+
+def test_a_failing_row_is_named_and_not_sent_again(server, tmp_path):
+    server.behaviour.fail_when = lambda body: ("500", None) if "It is 2." in str(body) else None
+    with pytest.raises(RewardError, match=r"failed on completion 1 \('It is 2.'\): RequestFailed: server error"):
+        judge(server, tmp_path, max_retries=1)(**rows(3))
+    assert server.requests == 2 + 2  # two good rows, the bad one tried twice; nothing re-sent to find the row
+    server.reset()
+    j = judge(server, tmp_path, max_retries=1, on_error="none")
+    with pytest.warns(RuntimeWarning, match=r"1 judge requests failed after 1 retries \(server error: 1\)"):
+        assert j(**rows(3)) == [0.7, None, 0.7]  # the good rows from the cache, the bad one tried again
+    assert server.requests == 2 and j.none_reasons == {"server error": 1}
+    assert j.usage["failures"] == 1 and j.error_count == 1
+
+
+def test_the_reward_timeout_bounds_the_whole_call(server, tmp_path):
+    server.behaviour.failures = [("hang", None)]
+    j = judge(server, tmp_path, timeout=1, request_timeout=60)
+    start = time.monotonic()
+    with pytest.warns(RuntimeWarning, match="exceeded its 1.0s budget"):
+        assert j(**rows(1)) == [None]
+    assert time.monotonic() - start < 10 and j.none_reasons == {"timeout": 1}
+    assert j(**rows(1)) == [0.7]  # the next call is served
+
+
+def test_acall_and_async_composition(server, tmp_path):
+    import asyncio
+
+    from rewardkit import compose
+
+    server.behaviour.latency = 1.0
+    j = judge(server, tmp_path, cache=False)
+    both = compose({"rewards": {"a": j, "b": judge(server, tmp_path, cache=False, name="b", temperature=0.1)}})
+    assert asyncio.run(j.acall(**rows(2))) == [0.7, 0.7]
+    start = time.monotonic()
+    assert both(**rows(4)) == [1.4] * 4
+    assert time.monotonic() - start < 1.8  # the two judges waited together (one after the other takes >= 2 s)
 
 
 def test_a_server_that_never_answers_times_out(server, tmp_path):
@@ -338,7 +375,6 @@ def test_pickles_and_scores_after(server, tmp_path):
         ({"logprobs": True, "json_field": "s", "score": {"min": 1, "max": 5}}, "cannot be combined"),
         ({"base_url": "127.0.0.1:8000"}, "base_url"),
         ({"api_key_env": "sk-abc!"}, "api_key_env"),
-        ({"timeout": 5}, "use request_timeout"),
         ({"max_concurrency": 0}, "max_concurrency"),
     ],
 )

@@ -8,31 +8,27 @@ hit and token is counted (`usage`, TRL's `log_metric`, `rewardkit score`).
 
 from __future__ import annotations
 
-import asyncio
 import math
-import os
 import threading
 import warnings
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from pydantic import Field
 
-from rewardkit.core.errors import ConfigError, RewardError
 from rewardkit.core.validation import Params, Seconds
 from rewardkit.rewards import judge_cache
 from rewardkit.rewards.base import TRAINER_KWARGS, Reward, RewardParams
+from rewardkit.rewards.calls import Call
 from rewardkit.rewards.inputs import Reference
-from rewardkit.rewards.judge_client import BudgetSpent, RequestFailed, RetryPolicy, complete
-from rewardkit.rewards.judge_limits import InFlightLimit, TokenBucket
+from rewardkit.rewards.judge_client import BudgetSpent, RequestFailed, RetryPolicy
 from rewardkit.rewards.judge_parse import ReplyParser
 from rewardkit.rewards.judge_prompt import FIXED_FIELDS, check_fields, field_text, render, template_fields
+from rewardkit.rewards.judge_requests import Limits, Sender
 
-_CALL = "_judge_call"  # the keyword under which __call__ hands ascore_batch the call's counters
+_CALL = "_judge_call"  # the context key under which each ascore_batch of one call finds its JudgeCall
 USAGE_KEYS = ("requests", "cache_hits", "prompt_tokens", "completion_tokens", "failures", "unparsable")
 
 
@@ -44,12 +40,12 @@ class ScoreRange(Params):
 
 
 @dataclass
-class CallUsage:
-    """What one call of the reward cost and why rows scored None."""
+class JudgeCall:
+    """What one call of the reward learned: each request's outcome, its counts, why rows scored None."""
 
+    outcomes: dict[str, Any] = field(default_factory=dict)  # cache key -> reply dict | RequestFailed | BudgetSpent
     counts: Counter = field(default_factory=Counter)  # requests, cache_hits, tokens, failures, unparsable
     none_reasons: Counter = field(default_factory=Counter)
-    failed: RewardError | None = None  # under on_error: raise, the error already raised in this call
 
 
 class Judge(Reward):
@@ -146,12 +142,6 @@ class Judge(Reward):
     def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
         super().__init__(params, **kwargs)
         p = self.params
-        if p.timeout is not None:
-            raise ConfigError(
-                f"reward {self.name!r}: timeout is not supported (a worker process cannot share the request "
-                "limits or the event loop).",
-                hint="use request_timeout (seconds per request) and max_retries.",
-            )
         self.parser = ReplyParser(
             score_range=(p.score.min, p.score.max) if p.score is not None else None,
             choices=p.choices,
@@ -163,35 +153,34 @@ class Judge(Reward):
             self.templates["system_template"] = p.system_template
         check_fields(f"reward {self.__name__!r}", self.templates, bool(p.reference), None)
         self.fields = list(dict.fromkeys(f for t in self.templates.values() for f in template_fields(t)))
-        self.policy = RetryPolicy(max_retries=p.max_retries, backoff=p.backoff, timeout=p.request_timeout)
-        self.usage: Counter = Counter({k: 0 for k in USAGE_KEYS})  # totals of this process (see _finish)
-        self._sent = 0  # requests started, for max_requests
-        self._tokens_spent = 0  # prompt + completion tokens, for max_total_tokens
-        self._budget_said = False
-        self._start_runtime()
+        limits = Limits(
+            base_url=p.base_url,
+            api_key_env=p.api_key_env,
+            max_concurrency=p.max_concurrency,
+            requests_per_minute=p.requests_per_minute,
+            tokens_per_minute=p.tokens_per_minute,
+            max_requests=p.max_requests,
+            max_total_tokens=p.max_total_tokens,
+            max_tokens=p.max_tokens,
+            policy=RetryPolicy(max_retries=p.max_retries, backoff=p.backoff, timeout=p.request_timeout),
+        )
+        self.sender = Sender(limits, f"Reward {self.__name__!r}")
+        self.usage: Counter = Counter({k: 0 for k in USAGE_KEYS})  # totals of this process, over all calls
+        self._usage_lock = threading.Lock()
 
     @property
     def needs_reference(self) -> bool:  # type: ignore[override]  # a class constant elsewhere; here a parameter
         """Whether a reference column is named: the base class then reads it (and skips rows without one)."""
         return bool(self.params.reference)
 
-    def _start_runtime(self) -> None:
-        """Locks, limits and totals: rebuilt in each process (they do not pickle)."""
-        p = self.params
-        self._lock = threading.Lock()
-        self._gate = InFlightLimit(p.max_concurrency)
-        self._rpm = TokenBucket(p.requests_per_minute) if p.requests_per_minute else None
-        self._tpm = TokenBucket(p.tokens_per_minute) if p.tokens_per_minute else None
-
     def __getstate__(self) -> dict:
         state = super().__getstate__()
-        for name in ("_lock", "_gate", "_rpm", "_tpm"):
-            state.pop(name, None)
+        state.pop("_usage_lock", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._start_runtime()
+        self._usage_lock = threading.Lock()
 
     @property
     def cache_path(self) -> Path:
@@ -199,77 +188,71 @@ class Judge(Reward):
         p = self.params.cache_path
         return Path(p).expanduser() if p else judge_cache.default_cache_path()
 
-    # --- the call --------------------------------------------------------------------------------
-    def __call__(
-        self,
-        prompts: list | None = None,
-        completions: list | None = None,
-        completion_ids: list | None = None,
-        **kwargs: Any,
-    ) -> list[float | None]:
-        call = CallUsage()
-        kwargs[_CALL] = call
-        out = super().__call__(prompts=prompts, completions=completions, completion_ids=completion_ids, **kwargs)
-        self._finish(call, out, kwargs.get("log_metric"))
-        return out
+    # --- one call: the base class prepares the rows and awaits ascore_batch ---------------------------
+    def _prepare(self, prompts: Any, completions: Any, completion_ids: Any, kwargs: dict) -> Call:
+        call = super()._prepare(prompts, completions, completion_ids, kwargs)
+        call.context[_CALL] = JudgeCall()  # not a list: handed to every ascore_batch of this call as it is
+        return call
 
-    def _finish(self, call: CallUsage, out: list[float | None], log_metric: Any) -> None:
-        """The call's None reasons replace the base's 'returned None'; totals and TRL's log get its counts."""
-        reasons = {k: v for k, v in self.none_reasons.items() if k not in ("returned None", "error")}
-        reasons.update({k: v for k, v in call.none_reasons.items() if v})
+    def _finish(self, call: Call, scores: Any) -> list[float | None]:
+        out = super()._finish(call, scores)
+        mine: JudgeCall = call.context[_CALL]
+        # The base counts rows whose request failed as "error" and the rest as "returned None": say why instead.
+        reasons = {k: v for k, v in call.reasons.items() if v > 0 and k not in ("error", "returned None")}
+        reasons.update({k: v for k, v in mine.none_reasons.items() if v > 0})
+        unexplained = sum(v is None for v in out) - sum(reasons.values())
+        if unexplained > 0:
+            reasons["returned None"] = unexplained
         self.none_reasons = reasons
-        with self._lock:
-            self.usage.update(call.counts)
-        if log_metric is not None:
+        if call.log_metric is not None:  # TRL logs these per step
             for key in USAGE_KEYS:
-                log_metric(f"rewardkit/{self.__name__}/{key}", float(call.counts.get(key, 0)))
-
-    def score_batch(
-        self, completions: list[str], references: list[Reference] | None, **context: Any
-    ) -> list[float | None]:
-        """Run `ascore_batch` to completion (until the base class awaits it itself)."""
-        from rewardkit.rewards.function_rewards import _run_coroutine
-
-        call = context.get(_CALL)
-        if call is not None and call.failed is not None:
-            # The base class retries a failed batch row by row to find the row; the judge already retried each
-            # request, so the failure is raised again instead of sending the requests a second time.
-            raise call.failed
-        return list(_run_coroutine(self.ascore_batch(completions, references, **context)))
+                call.log_metric(f"rewardkit/{self.__name__}/{key}", float(mine.counts.get(key, 0)))
+        return out
 
     async def ascore_batch(
         self, completions: list[str], references: list[Reference] | None, **context: Any
     ) -> list[float | None]:
-        """Score the rows: cached replies first, then the missing requests, concurrently within the limits."""
-        call = context.get(_CALL) or CallUsage()
+        """Score the rows: this call's earlier outcomes, then the cache, then requests within the limits."""
+        mine: JudgeCall = context.get(_CALL) or JudgeCall()
         columns = {k for k in context if k not in TRAINER_KWARGS and not k.startswith("_")}
         check_fields(f"reward {self.__name__!r}", self.templates, bool(self.params.reference), columns)
         requests = [self._request(i, completions, references, context) for i in range(len(completions))]
         keys = [judge_cache.cache_key(self._key_of(r)) for r in requests]
+        # The base class scores a failed batch again row by row (to apply on_error to the right rows): those rows
+        # are answered from this call's outcomes, without a second request.
+        again = all(k in mine.outcomes for k in keys)
+        if not again:
+            counts: Counter = Counter()
+            try:
+                await self._fetch(keys, requests, mine, counts)
+            finally:  # counted even when the call fails or is cancelled: the requests were sent
+                mine.counts.update(counts)
+                with self._usage_lock:
+                    self.usage.update(counts)
+        return self._scores(
+            keys, mine, final=again or not any(isinstance(mine.outcomes[k], RequestFailed) for k in keys)
+        )
+
+    async def _fetch(self, keys: list[str], requests: list[dict], mine: JudgeCall, counts: Counter) -> None:
+        """Outcomes of the rows' requests into `mine.outcomes`: from the cache, else sent."""
         conn = judge_cache.connect(self.cache_path) if self.params.cache else None
         try:
-            replies: dict[str, dict | BaseException] = {}
+            todo = {k: r for k, r in zip(keys, requests) if k not in mine.outcomes}
             if conn is not None:
-                replies.update(judge_cache.lookup(conn, keys))
-            missing = {k: r for k, r in zip(keys, requests) if k not in replies}
+                found = judge_cache.lookup(conn, todo)
+                mine.outcomes.update(found)
+                todo = {k: r for k, r in todo.items() if k not in found}
             # A row answered without a request of its own: from the cache, or by an identical row of this call.
-            call.counts["cache_hits"] += len(keys) - len(missing)
-            if missing:
-                replies.update(await self._fetch_all(missing, conn, call))
+            counts["cache_hits"] += len(keys) - len(todo)
+            if todo:
+                mine.outcomes.update(await self.sender.fetch_all(todo, conn, self.params.model, counts))
             if conn is not None:
                 judge_cache.add_counts(
-                    conn,
-                    {
-                        "hits": call.counts["cache_hits"],
-                        "requests": call.counts["requests"],
-                        "prompt_tokens": call.counts["prompt_tokens"],
-                        "completion_tokens": call.counts["completion_tokens"],
-                    },
+                    conn, {"hits": counts["cache_hits"], **{k: counts[k] for k in judge_cache.COUNTERS if k != "hits"}}
                 )
         finally:
             if conn is not None:
                 conn.close()
-        return self._scores(keys, replies, call)
 
     def _request(self, i: int, completions: list[str], references: list[Reference] | None, context: dict) -> dict:
         """The chat-completions keywords for row i."""
@@ -278,9 +261,7 @@ class Judge(Reward):
             if name == "completion":
                 values[name] = completions[i]
                 continue
-            source = (
-                references if name == "reference" else context.get("prompts") if name == "prompt" else context.get(name)
-            )
+            source = {"reference": references, "prompt": context.get("prompts")}.get(name, context.get(name))
             value = source[i] if isinstance(source, list) else source
             values[name] = field_text(value, name, f"reward {self.__name__!r}")
         messages = []
@@ -303,125 +284,55 @@ class Judge(Reward):
     def _key_of(self, request: dict) -> dict:
         return {"endpoint": self.params.base_url.rstrip("/"), "request": request, "parser": self.parser.describe()}
 
-    async def _fetch_all(self, missing: dict[str, dict], conn: Any, call: CallUsage) -> dict[str, dict | BaseException]:
-        """Send each missing request once (identical rows share one), storing each reply as it arrives."""
-        import openai
-
-        p = self.params
-        api_key = "EMPTY"
-        if p.api_key_env is not None:
-            api_key = os.environ.get(p.api_key_env, "")
-            if not api_key:
-                raise ConfigError(
-                    f"reward {self.__name__!r}: api_key_env: the environment variable {p.api_key_env!r} is not set.",
-                    hint=f"export {p.api_key_env}=... before running (the key never goes in a config).",
-                )
-        results: dict[str, dict | BaseException] = {}
-        async with openai.AsyncOpenAI(base_url=p.base_url, api_key=api_key, max_retries=0) as client:
-
-            async def one(key: str, request: dict) -> None:
-                estimate = sum(len(m["content"]) for m in request["messages"]) / 4 + (p.max_tokens or 0)
-
-                @asynccontextmanager
-                async def slot() -> AsyncIterator[None]:
-                    if self._rpm is not None:
-                        await self._rpm.take(1)
-                    if self._tpm is not None:
-                        await self._tpm.take(estimate)
-                    async with self._gate:
-                        self._spend()  # inside the gate: the tokens of the requests before it are counted
-                        call.counts["requests"] += 1
-                        yield
-
-                try:
-                    reply = await complete(client, request, self.policy, slot)
-                except (RequestFailed, BudgetSpent) as exc:
-                    results[key] = exc
-                    return
-                used = reply["usage"]["prompt_tokens"] + reply["usage"]["completion_tokens"]
-                call.counts["prompt_tokens"] += reply["usage"]["prompt_tokens"]
-                call.counts["completion_tokens"] += reply["usage"]["completion_tokens"]
-                with self._lock:
-                    self._tokens_spent += used
-                if self._tpm is not None and used:
-                    self._tpm.settle(used - estimate)
-                if conn is not None:
-                    judge_cache.store(conn, key, p.model, reply)
-                results[key] = reply
-
-            await asyncio.gather(*(one(k, r) for k, r in missing.items()))
-        return results
-
-    def _spend(self) -> None:
-        """Count one request against the budget, or raise BudgetSpent (saying so once)."""
-        p = self.params
-        with self._lock:
-            sent, tokens = self._sent, self._tokens_spent
-            over = (p.max_requests is not None and sent >= p.max_requests) or (
-                p.max_total_tokens is not None and tokens >= p.max_total_tokens
-            )
-            if not over:
-                self._sent += 1
-                return
-            say = not self._budget_said
-            self._budget_said = True
-        if say:
-            warnings.warn(
-                f"Reward {self.__name__!r}: the judge budget is spent ({sent} requests"
-                f"{f' of max_requests {p.max_requests}' if p.max_requests is not None else ''}, {tokens} tokens"
-                f"{f' of max_total_tokens {p.max_total_tokens}' if p.max_total_tokens is not None else ''}); "
-                "no more requests are sent: rows not in the cache score None (reason 'budget spent').",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        raise BudgetSpent()
-
-    def _scores(self, keys: list[str], replies: dict[str, dict | BaseException], call: CallUsage) -> list[float | None]:
-        """Each row's score from its reply; failures follow on_error, unreadable replies are None."""
+    def _scores(self, keys: list[str], mine: JudgeCall, final: bool) -> list[float | None]:
+        """Each row's score from its outcome. A failed request raises (the base class then applies on_error row by
+        row); the reasons are counted once, on the pass whose scores the call keeps (`final`)."""
         out: list[float | None] = []
         failed: list[RequestFailed] = []
         for key in keys:
-            reply = replies[key]
-            if isinstance(reply, BudgetSpent):
-                call.none_reasons["budget spent"] += 1
+            outcome = mine.outcomes[key]
+            if isinstance(outcome, RequestFailed):
+                failed.append(outcome)
                 out.append(None)
                 continue
-            if isinstance(reply, RequestFailed):
-                failed.append(reply)
-                call.counts["failures"] += 1
-                if self.params.on_error == "none":
-                    call.none_reasons[reply.reason] += 1
-                out.append(None if self.params.on_error == "none" else 0.0)
-                continue
-            assert isinstance(reply, dict)
-            if self.parser.logprobs:
-                value = self.parser.expected([[(t, lp) for t, lp in pos] for pos in reply.get("positions") or []])
-            else:
-                value = self.parser.parse(str(reply.get("text", "")))
-            if value is None or not math.isfinite(value):
-                call.counts["unparsable"] += 1
-                call.none_reasons["unparsable"] += 1
+            if isinstance(outcome, BudgetSpent):
                 value = None
+                mine.none_reasons["budget spent"] += final
+            else:
+                assert isinstance(outcome, dict)
+                value = self._value(outcome)
+                if value is None and final:
+                    mine.counts["unparsable"] += 1
+                    mine.none_reasons["unparsable"] += 1
+                    with self._usage_lock:
+                        self.usage["unparsable"] += 1
             out.append(value)
         if failed:
-            self.error_count += len(failed)
-            why = Counter(f.reason for f in failed)
-            if self.params.on_error == "raise":
-                call.failed = RewardError(
+            if final:  # one row, scored again by the base class: on_error decides what it scores
+                mine.counts["failures"] += 1
+                with self._usage_lock:
+                    self.usage["failures"] += 1
+                if self.params.on_error == "none":
+                    mine.none_reasons[failed[0].reason] += 1
+            elif self.params.on_error != "raise":
+                why = Counter(f.reason for f in failed)
+                warnings.warn(
                     f"Reward {self.__name__!r}: {len(failed)} judge requests failed after "
-                    f"{self.params.max_retries} retries ({', '.join(f'{k}: {v}' for k, v in why.items())}); "
-                    f"first: {failed[0].detail[:300]}.",
-                    hint="check the server, raise max_retries / request_timeout, or set on_error: none | zero.",
+                    f"{self.params.max_retries} retries ({', '.join(f'{k}: {v}' for k, v in why.items())}); under "
+                    f"on_error: {self.params.on_error} they score {'None' if self.params.on_error == 'none' else '0.0'}.",
+                    RuntimeWarning,
+                    stacklevel=2,
                 )
-                raise call.failed
-            warnings.warn(
-                f"Reward {self.__name__!r}: {len(failed)} judge requests failed after {self.params.max_retries} "
-                f"retries ({', '.join(f'{k}: {v}' for k, v in why.items())}); under on_error: "
-                f"{self.params.on_error} they score {'None' if self.params.on_error == 'none' else '0.0'}.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            raise failed[0]
         return out
+
+    def _value(self, reply: dict) -> float | None:
+        """The score of one reply (None: unreadable)."""
+        if self.parser.logprobs:
+            value = self.parser.expected([[(t, lp) for t, lp in pos] for pos in reply.get("positions") or []])
+        else:
+            value = self.parser.parse(str(reply.get("text", "")))
+        return value if value is not None and math.isfinite(value) else None
 
 
 __all__ = ["FIXED_FIELDS", "Judge", "ScoreRange"]
