@@ -82,7 +82,7 @@ def score(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Score completions with a composed reward spec."""
-    from rewardkit.composition.scoring import score_rows, usage_line, views_coverage
+    from rewardkit.composition.scoring import score_rows, views_coverage
     from rewardkit.core.fileio import atomic_write_jsonl, check_output, dumps_strict, read_jsonl
     from rewardkit.models import compose_checked
 
@@ -113,10 +113,9 @@ def score(
     print_table(console, table)
     for line in scores.none_lines():  # a reward that silently scores nothing must be seen
         console.print(Text(f"None rows: {line}"), soft_wrap=True)
-    for line in scores.coverage_lines():  # e.g. answers without a reason, which `missing: none` does not count
+    # Answers without a reason (which `missing: none` does not count); what a judge spent.
+    for line in [*scores.coverage_lines(), *scores.usage_lines()]:
         console.print(Text(line), soft_wrap=True)
-    for alias, usage in scores.usage.items():  # what a judge spent
-        console.print(Text(f"Spent: {usage_line(alias, usage)}"), soft_wrap=True)
     # The same two numbers as --json: "combined" above is the mean of the row scores; the corpus score applies
     # the expression to the component means (what `rewardkit select --aggregate corpus` ranks by).
     console.print(

@@ -27,6 +27,10 @@ class Scores:
             coverage_line(view, info) for view, info in views_coverage(self.coverage).items() if worth_showing(info)
         ]
 
+    def usage_lines(self) -> list[str]:
+        """One line per component that counts what it spends (a judge's requests, cache hits and tokens)."""
+        return [f"Spent: {usage_line(alias, usage)}" for alias, usage in self.usage.items()]
+
     def none_lines(self) -> list[str]:
         """One line per component with None rows: how many, and why (no reference, view missed, error, ...)."""
         lines = []
