@@ -12,6 +12,7 @@ from rich.text import Text
 
 from rewardkit.cli.console import ERR, OUT, Group, print_table
 from rewardkit.cli.console import run as run_app
+from rewardkit.cli.judge_cache_command import judge_cache_app
 from rewardkit.cli.reports import fmt as _fmt
 from rewardkit.cli.reports import print_train_results
 from rewardkit.cli.select_command import select_cmd
@@ -102,9 +103,8 @@ def score(
         )
     if as_json:
         coverage = views_coverage(scores.coverage)
-        typer.echo(
-            dumps_strict({"summary": summary, "corpus": scores.corpus(composed), "coverage": coverage}, indent=2)
-        )
+        summary_json = {"summary": summary, "corpus": scores.corpus(composed), "coverage": coverage}
+        typer.echo(dumps_strict({**summary_json, "usage": scores.usage}, indent=2))
         return
     table = Table(title=f"{len(rows)} rows scored with {composed.expression}")
     for col in ("component", "mean", "std", "None"):
@@ -114,7 +114,8 @@ def score(
     print_table(console, table)
     for line in scores.none_lines():  # a reward that silently scores nothing must be seen
         console.print(Text(f"None rows: {line}"), soft_wrap=True)
-    for line in scores.coverage_lines():  # e.g. answers without a reason, which `missing: none` does not count
+    # Answers without a reason (which `missing: none` does not count); what a judge spent.
+    for line in [*scores.coverage_lines(), *scores.usage_lines()]:
         console.print(Text(line), soft_wrap=True)
     # The same two numbers as --json: "combined" above is the mean of the row scores; the corpus score applies
     # the expression to the component means (what `rewardkit select --aggregate corpus` ranks by).
@@ -332,6 +333,7 @@ def tiny(
     console.print(Text(made.report()), soft_wrap=True)
 
 
+app.add_typer(judge_cache_app, name="judge-cache")
 plugin_app = typer.Typer(cls=Group, no_args_is_help=True, rich_markup_mode=None, help="Write rewardkit plugins.")
 app.add_typer(plugin_app, name="plugin")
 
