@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Optional, SupportsFloat, cast
 
 from pydantic import Field
@@ -93,6 +94,15 @@ def as_score(value: object, owner: str, index: int) -> float | None:
     return value
 
 
+@dataclass(frozen=True)
+class RowNote:
+    """A row's score with the reason for it, counted by the caller: None (not applicable, in `none_reasons`) or a
+    value given for a stated reason (`timeout`: an item past its deadline, counted in `timeout_count`)."""
+
+    value: float | None
+    reason: str
+
+
 class Reward(Configured):
     """Base of all rewards (see module docstring)."""
 
@@ -100,6 +110,8 @@ class Reward(Configured):
     kind: ClassVar[str] = "reward"
     Params: ClassVar[type[RewardParams]] = RewardParams
     needs_reference: ClassVar[bool] = False
+    # False: `timeout:` is the reward's own per-item deadline, not a budget for the whole call in a worker.
+    call_timeout: ClassVar[bool] = True
     params: Any  # the validated Params instance of the subclass
 
     def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
@@ -203,13 +215,33 @@ class Reward(Configured):
         scores = self._run(
             row_texts, row_refs if references is not None else None, rows, context, kwargs.get("log_metric")
         )
-        for i, s in zip(rows, scores):
-            out[i] = s
         reasons["error"] = (self.error_count - errors) if self.params.on_error == "none" else 0
         reasons["timeout"] = len(rows) if self.timeout_count > timeouts else 0
         reasons["returned None"] = sum(s is None for s in scores) - reasons["error"] - reasons["timeout"]
+        item_timeouts = 0
+        for i, s in zip(rows, scores):
+            if isinstance(s, RowNote):
+                if s.value is None:
+                    reasons[s.reason] = reasons.get(s.reason, 0) + 1
+                item_timeouts += s.reason == "timeout"
+                s = s.value
+            out[i] = s
+        if item_timeouts:
+            self._item_timeouts(item_timeouts, len(rows), kwargs.get("log_metric"))
         self.none_reasons = {k: v for k, v in reasons.items() if v > 0}
         return out
+
+    def _item_timeouts(self, count: int, rows: int, log_metric: Any) -> None:
+        self.timeout_count += count
+        warnings.warn(
+            f"Reward {self.__name__!r}: {count} of {rows} completions ran past their {self.params.timeout}s "
+            "deadline; they score "
+            f"{'None' if getattr(self.params, 'on_timeout', 'zero') == 'none' else '0.0'} (reason: timeout).",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        if log_metric is not None:
+            log_metric(f"rewardkit/{self.__name__}/timeouts", float(self.timeout_count))
 
     def _references(self, n: int, kwargs: dict) -> list[Reference]:
         column = self.params.reference
@@ -237,12 +269,10 @@ class Reward(Configured):
             return parts or None
         return self._reference_view(ref)
 
-    def _run(
-        self, texts: list[str], refs: list | None, rows: list[int], context: dict, log_metric: Any
-    ) -> list[float | None]:
+    def _run(self, texts: list[str], refs: list | None, rows: list[int], context: dict, log_metric: Any) -> list:
         if not texts:
             return []
-        if self.params.timeout is not None:
+        if self.params.timeout is not None and self.call_timeout:
             try:
                 scores, timed_out = run_with_timeout(self, texts, refs, context, self.params.timeout)
             except WorkerDied as exc:
@@ -280,7 +310,12 @@ class Reward(Configured):
         if not isinstance(scores, (list, tuple)) or len(scores) != len(texts):
             got = len(scores) if isinstance(scores, (list, tuple)) else type(scores).__name__
             raise RewardError(f"Reward {self.__name__!r} returned {got} scores for {len(texts)} completions.")
-        return [as_score(s, self.__name__, rows[i]) for i, s in enumerate(scores)]
+        return [
+            RowNote(as_score(s.value, self.__name__, rows[i]), s.reason)
+            if isinstance(s, RowNote)
+            else as_score(s, self.__name__, rows[i])
+            for i, s in enumerate(scores)
+        ]
 
     def _rows_one_by_one(
         self, texts: list[str], refs: list | None, rows: list[int], context: dict, log_metric: Any

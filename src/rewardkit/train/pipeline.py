@@ -20,7 +20,7 @@ from rewardkit.core.validation import stage_ref
 from rewardkit.models import spec_models
 from rewardkit.train.config import StageConfig, load_stages
 from rewardkit.train.data import load_stage_data, reference_columns
-from rewardkit.train.precheck import check_columns, check_grpo_batches
+from rewardkit.train.precheck import check_aggregation, check_columns, check_grpo_batches
 from rewardkit.train.preflight import check_models, check_vllm, load_spec_quietly, loading
 from rewardkit.train.record import absolute_if_local, revision_of, write_stage_record
 from rewardkit.train.resume import STARTED, locked_all
@@ -129,6 +129,7 @@ def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = froze
         rewards = _compose_rewards(stage, where, spec)
         check_columns(stage, reference_columns(rewards) if rewards is not None else {}, where)
         check_grpo_batches(stage, where)
+        check_aggregation(stage, rewards, where)
         out[stage.label] = (spec, rewards)
     return out
 
