@@ -95,8 +95,8 @@ def test_each_distinct_gold_is_parsed_once_per_call(monkeypatch):
     golds = [g for g in ("1", "2", "3") for _ in range(8)]  # GRPO: each gold repeated num_generations times
     scores = get_reward("math_verify")(completions=[r"\boxed{2}"] * 24, answer=golds)
     assert scores == [0.0] * 8 + [1.0] * 8 + [0.0] * 8
-    assert calls[0] == ("parse_gold", ["1", "2", "3"])
-    assert calls[1][0] == "check_answer" and len(calls[1][1]) == 24
+    assert calls[0][0] == "parse_gold" and [gold for gold, _ in calls[0][1]] == ["1", "2", "3"]
+    assert calls[1][0] == "check_answer" and len(calls[1][1]) == 3  # one per distinct (gold, completion)
 
 
 def test_missing_extra_is_one_line_naming_it():
@@ -132,3 +132,78 @@ def test_bad_params_are_config_errors():
         get_reward("math_verify", workers=0)
     with pytest.raises(ConfigError, match="timeout"):
         get_reward("math_verify", timeout=float("inf"))
+
+
+def _score_in_child(queue):
+    """Runs in a spawned process: the same reward, the same rows."""
+    reward = get_reward("math_verify", reference="solution")
+    queue.put(reward(completions=COMPLETIONS[:64], solution=GOLDS[:64]))
+
+
+def test_same_numbers_from_the_main_thread_8_threads_and_a_spawned_process():
+    reward = get_reward("math_verify", reference="solution")
+    expected = reward(completions=COMPLETIONS[:64], solution=GOLDS[:64])
+    assert expected.count(1.0) >= 10 and expected.count(0.0) >= 10
+    results: list = [None] * 8
+
+    def work(k):
+        results[k] = reward(completions=COMPLETIONS[:64], solution=GOLDS[:64])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert results == [expected] * 8
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_score_in_child, args=(queue,))
+    child.start()
+    try:
+        assert queue.get(timeout=300) == expected
+    finally:
+        child.join(60)
+
+
+def test_a_pathological_item_is_bounded_by_its_deadline_in_a_thread():
+    reward = get_reward("math_verify", timeout=2.0)
+    completions = [SLOW, r"\boxed{1}", SLOW, r"\boxed{2}"]
+    result: dict = {}
+
+    def work():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            start = time.monotonic()
+            result["scores"] = reward(completions=completions, answer=["0", "1", "0", "2"])
+            result["seconds"] = time.monotonic() - start
+        result["warnings"] = [str(w.message) for w in caught]
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(120)  # unbounded, math-verify in a thread holds the interpreter far longer than this
+    assert result["scores"] == [0.0, 1.0, 0.0, 1.0]
+    # Two 2 s deadlines run side by side on the two workers; the rest is start-up slack on a loaded machine.
+    assert result["seconds"] < 12.0, result
+    assert reward.timeout_count == 2
+    assert any("2 of 4 completions ran past their 2.0s deadline" in w for w in result["warnings"])
+
+
+def test_on_timeout_none_counts_the_reason():
+    composed = compose({"rewards": {"acc": {"use": "math_verify", "timeout": 1.0, "on_timeout": "none"}}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = score_rows(
+            composed, [{"completion": SLOW, "answer": "0"}, {"completion": r"\boxed{3}", "answer": "3"}]
+        )
+    assert scores.components["acc"] == [None, 1.0]
+    assert scores.none_reasons["acc"] == {"timeout": 1}
+
+
+def test_a_script_without_a_main_block_gets_the_fix(tmp_path):
+    script = tmp_path / "score.py"
+    script.write_text(
+        "from rewardkit import get_reward\nprint(get_reward('math_verify')(completions=['1'], answer=['1']))\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "ConfigError" in proc.stderr and "if __name__ == '__main__':" in proc.stderr.strip().splitlines()[-1]

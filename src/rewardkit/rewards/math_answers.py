@@ -7,16 +7,25 @@ bare LaTeX gold is wrapped in `$...$` first. A plain number and prose are parsed
 turns "hello" into the product h*e*l*l*o). Completions are parsed exactly as TRL's `accuracy_reward` parses
 them: LaTeX only, the first `\boxed{}` match first, nothing taken without an anchor.
 
-math-verify's own time limits use `signal.alarm`, which works only in a process's main thread; these functions
-turn them off, and the caller bounds them from outside (a worker process killed at its deadline).
+math-verify's own time limits use `signal.alarm`, which works only in a process's main thread, and a signal
+handler runs only between Python bytecodes. These functions turn math-verify's limits off and take a budget: in a
+worker's main thread an interval timer stops the task at that budget (the worker survives, no respawn), and the
+caller's deadline, a little later, kills the worker when the timer could not (a long C call).
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import functools
 import importlib.util
 import logging
+import pickle
 import re
-from typing import Any
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any, Optional
 
 from rewardkit.core.errors import ConfigError
 
@@ -67,12 +76,77 @@ def _quiet() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def parse_gold(text: str) -> list[Any]:
-    """math-verify's parse of one gold text (an empty list when nothing could be read)."""
+@functools.lru_cache(maxsize=4096)
+def _parsed_gold(text: str) -> tuple[Any, ...]:
     from math_verify import parse
 
     _quiet()
-    return list(parse(gold_latex(text), parsing_timeout=None))  # type: ignore[arg-type]
+    return tuple(parse(gold_latex(text), parsing_timeout=None))
+
+
+def _load(payload: bytes) -> list[Any]:
+    from sympy import evaluate
+
+    # sympy objects pickle as (class, args) and are rebuilt by calling the class: with evaluation on, what the
+    # LaTeX parser built unevaluated (x \in (0,1] as Eq(x, Interval)) comes back changed or broken.
+    with evaluate(False):
+        return list(pickle.loads(payload))  # noqa: S301 - bytes this module pickled in a worker of this process
+
+
+def _key(parsed: list[Any]) -> tuple[str, ...]:
+    """What a parse is, exactly: srepr shows every node and assumption (str() prints different objects alike)."""
+    from sympy import srepr
+
+    return tuple(x if isinstance(x, str) else srepr(x) for x in parsed)
+
+
+def _same(a: list[Any], b: list[Any]) -> bool:
+    return _key(a) == _key(b)
+
+
+LATE = "timeout"  # what a task returns when its budget ran out
+
+
+class _Late(BaseException):
+    """Raised by the interval timer (a BaseException: sympy's `except Exception` must not swallow it)."""
+
+
+@contextlib.contextmanager
+def _budget(seconds: float | None) -> Iterator[None]:
+    """Raise _Late after `seconds` of wall time; only in a main thread (elsewhere the caller's deadline bounds it)."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ring(signum: int, frame: object) -> None:
+        raise _Late
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def parse_gold(task: tuple[str, float | None]) -> tuple[bool, bytes | None] | str:
+    """(parsable, the parse pickled for the check tasks; None when it does not travel intact: parse it there),
+    or LATE when the budget (seconds) ran out."""
+    text, seconds = task
+    try:
+        with _budget(seconds):
+            return _read_gold(text)
+    except _Late:
+        return LATE
+
+
+def _read_gold(text: str) -> tuple[bool, bytes | None]:
+    parsed = list(_parsed_gold(text))
+    if not parsed:
+        return False, None
+    payload = pickle.dumps(parsed)
+    return True, payload if _same(parsed, _load(payload)) else None
 
 
 def parse_completion(text: str) -> list[Any]:
@@ -84,13 +158,47 @@ def parse_completion(text: str) -> list[Any]:
     config = LatexExtractionConfig(
         normalization_config=NormalizationConfig(units=True), boxed_match_priority=0, try_extract_without_anchor=False
     )
-    return list(parse(text, extraction_config=[config], extraction_mode="first_match", parsing_timeout=None))  # type: ignore[arg-type]
+    return list(parse(text, extraction_config=[config], extraction_mode="first_match", parsing_timeout=None))
 
 
-def check_answer(task: tuple[list[list[Any]], str]) -> float:
-    """1.0 when the completion matches any of the row's parsed golds (gold first, as math-verify wants)."""
+Gold = tuple[str, Optional[bytes]]  # the gold text and its parse as `parse_gold` pickled it
+
+
+# (gold text, answer key) -> verify's verdict, in this worker. Comparing is most of the cost (sympy's simplify),
+# and a GRPO group repeats its answers: 5 of 8 completions saying "18" in different words is one comparison.
+_VERDICTS: collections.OrderedDict[tuple[str, tuple[str, ...]], bool] = collections.OrderedDict()
+_MAX_VERDICTS = 65_536
+
+
+def check_answer(task: tuple[list[Gold], str, float | None]) -> float | str:
+    """1.0 when the completion matches any of the row's golds (gold first, as math-verify wants), else 0.0; LATE
+    when the budget (seconds) ran out."""
+    golds, completion, seconds = task
+    try:
+        with _budget(seconds):
+            return _check(golds, completion)
+    except _Late:
+        return LATE
+
+
+def _check(golds: list[Gold], completion: str) -> float:
     from math_verify import verify
 
-    golds, completion = task
     answer = parse_completion(completion)
-    return 1.0 if any(verify(gold, answer, timeout_seconds=None) for gold in golds) else 0.0  # type: ignore[arg-type]
+    key = _key(answer)
+    for text, payload in golds:
+        verdict = _VERDICTS.get((text, key))
+        if verdict is None:
+            gold = _load(payload) if payload is not None else list(_parsed_gold(text))
+            verdict = bool(verify(gold, answer, timeout_seconds=None))
+            _VERDICTS[(text, key)] = verdict
+            if len(_VERDICTS) > _MAX_VERDICTS:
+                _VERDICTS.popitem(last=False)
+        if verdict:
+            return 1.0
+    return 0.0
+
+
+def warm_up(_: object) -> None:
+    """Import math-verify and run its parser once in this process, so no item's deadline pays for start-up."""
+    _check([("1", _read_gold("1")[1])], r"\boxed{1}")

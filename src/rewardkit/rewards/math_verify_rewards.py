@@ -2,15 +2,44 @@ r"""Symbolic math answers checked with math-verify, each item bounded by a deadl
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import Field
 
-from rewardkit.core.errors import RewardError
+from rewardkit.core.errors import ConfigError, RewardError
+from rewardkit.core.pool import Outcome, ProcessPool, shared_pool
 from rewardkit.core.validation import Seconds
 from rewardkit.rewards import math_answers
 from rewardkit.rewards.base import Reference, Reward, RewardParams, RowNote, reference_options
-from rewardkit.rewards.math_runner import run_items
+
+# A worker stops a task itself at this share of the deadline (it survives; a fresh one costs seconds of imports);
+# the pool kills it at the deadline when the task could not be stopped from inside.
+INNER_SHARE = 0.9
+START_TIMEOUT = 120.0  # seconds a fresh worker may take to import math-verify (a loaded machine, a cold disk)
+
+
+def run_items(fn: Callable[[Any], Any], items: list, timeout: float, workers: int) -> list[Outcome]:
+    """`fn(item)` for each item in the process-wide math-verify pool, each item bounded by `timeout` seconds."""
+    if not items:
+        return []
+    pool = shared_pool("math_verify", workers)
+    try:
+        return _map(pool, fn, items, timeout, workers)
+    except RuntimeError as exc:
+        if "bootstrapping phase" not in str(exc):
+            raise
+        raise ConfigError(
+            "math_verify runs in worker processes, which a script can only start from its main block.",
+            hint="put the script's code under `if __name__ == '__main__':`.",
+        ) from None
+
+
+def _map(pool: ProcessPool, fn: Callable[[Any], Any], items: list, timeout: float, workers: int) -> list[Outcome]:
+    # Each idle worker imports math-verify first (milliseconds once done): an item's deadline starts when a
+    # worker takes it, and a fresh worker's imports must not count against it. A worker that replaces one killed
+    # in the middle of a call still pays its imports (about a second) on its first item.
+    pool.map(math_answers.warm_up, [None] * workers, timeout=START_TIMEOUT)
+    return pool.map(fn, items, timeout=timeout)
 
 
 class MathVerify(Reward):
@@ -46,7 +75,7 @@ class MathVerify(Reward):
 
     class Params(RewardParams):
         reference: str | None = "answer"
-        timeout: Seconds = Field(  # type: ignore[assignment]
+        timeout: Seconds = Field(
             5.0, description="Seconds one item (parse and verify) may take; past it the item scores 0.0."
         )
         workers: int = Field(2, ge=1, le=64, description="Worker processes that parse and verify.")
@@ -62,25 +91,43 @@ class MathVerify(Reward):
         p = self.params
         golds = [reference_options(r) for r in references or [None] * len(completions)]
         distinct = list(dict.fromkeys(g for options in golds for g in options))
-        parsed: dict[str, Any] = {}  # gold text -> parsed list ([] unparsable) or "timeout"
-        for gold, outcome in zip(distinct, run_items(math_answers.parse_gold, distinct, p.timeout, p.workers)):
-            parsed[gold] = "timeout" if outcome.status == "timeout" else self._value(outcome, gold)
+        parsed: dict[str, Any] = {}  # gold text -> (parsable, payload), or LATE
+        budget = p.timeout * INNER_SHARE
+        gold_tasks = [(gold, budget) for gold in distinct]
+        for gold, outcome in zip(distinct, run_items(math_answers.parse_gold, gold_tasks, p.timeout, p.workers)):
+            parsed[gold] = self._value(outcome, gold)
         out: list[Any] = [None] * len(completions)
         tasks, rows = [], []
         for i, (options, completion) in enumerate(zip(golds, completions)):
-            usable = [parsed[g] for g in options if isinstance(parsed[g], list) and parsed[g]]
+            usable = [(g, parsed[g][1]) for g in options if parsed[g] != math_answers.LATE and parsed[g][0]]
             if not usable:
-                timed_out = any(parsed[g] == "timeout" for g in options)
+                timed_out = any(parsed[g] == math_answers.LATE for g in options)
                 out[i] = RowNote(None, "gold parse timeout" if timed_out else "unparsable gold")
                 continue
             tasks.append((usable, completion))
             rows.append(i)
         late = RowNote(None if p.on_timeout == "none" else 0.0, "timeout")
-        for i, task, outcome in zip(rows, tasks, run_items(math_answers.check_answer, tasks, p.timeout, p.workers)):
-            out[i] = late if outcome.status == "timeout" else self._value(outcome, task[1])
+        # GRPO samples the same text more than once: each distinct (golds, completion) is checked once.
+        distinct_tasks = list(dict.fromkeys((tuple(usable), completion) for usable, completion in tasks))
+        check_tasks = [(list(g), c, budget) for g, c in distinct_tasks]
+        outcomes = run_items(math_answers.check_answer, check_tasks, p.timeout, p.workers)
+        verdicts = dict(zip(distinct_tasks, outcomes))
+        for i, (usable, completion) in zip(rows, tasks):
+            outcome = verdicts[(tuple(usable), completion)]
+            value = self._value(outcome, completion)
+            out[i] = late if value == math_answers.LATE else value
         return out
 
-    def _value(self, outcome: Any, item: str) -> Any:
-        if outcome.status == "ok":
+    def _value(self, outcome: Outcome, item: str) -> Any:
+        """The task's value; LATE past the deadline, whether the worker's timer stopped it or the pool killed it."""
+        if outcome.status == "timeout":
+            return math_answers.LATE
+        if outcome.ok:
             return outcome.value
+        if outcome.died and "before it started" in outcome.error:  # every row would fail the same way: stop here
+            raise ConfigError(
+                f"reward {self.__name__!r}: its worker process could not start ({outcome.error}).",
+                hint="a script that scores with math_verify keeps its code under `if __name__ == '__main__':` "
+                "(workers re-import the script); the worker's own error is printed above.",
+            )
         raise RewardError(f"math-verify failed on {item[:80]!r}: {outcome.error}")
