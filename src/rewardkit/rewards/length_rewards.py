@@ -9,7 +9,8 @@ from pydantic import Field, WithJsonSchema, model_validator
 
 from rewardkit.core.errors import DataError
 from rewardkit.core.validation import Builds
-from rewardkit.rewards.base import Reward, RewardParams, RowNote, as_score
+from rewardkit.rewards.base import Reward, RewardParams, as_score
+from rewardkit.rewards.calls import RowNote
 from rewardkit.rewards.inputs import Reference
 
 # A nested reward: a name or {use: name, ...params}, built by the builder before its owner (or a built reward).

@@ -10,7 +10,8 @@ from rewardkit.core.errors import ConfigError, RewardError
 from rewardkit.core.pool import Outcome, ProcessPool, shared_pool
 from rewardkit.core.validation import Seconds
 from rewardkit.rewards import math_answers
-from rewardkit.rewards.base import Reference, Reward, RewardParams, RowNote, reference_options
+from rewardkit.rewards.base import Reference, Reward, RewardParams, reference_options
+from rewardkit.rewards.calls import RowNote
 
 # A worker stops a task itself at this share of the deadline (it survives; a fresh one costs seconds of imports);
 # the pool kills it at the deadline when the task could not be stopped from inside.
@@ -71,7 +72,7 @@ class MathVerify(Reward):
 
     name = "math_verify"
     needs_reference = True
-    call_timeout = False
+    own_workers = True
 
     class Params(RewardParams):
         reference: str | None = "answer"

@@ -46,7 +46,7 @@ from rewardkit.train import data
 from rewardkit.train.config import DatasetSpec, StageConfig, validate
 from rewardkit.train.data import load_local
 from rewardkit.train.preflight import TRUE_VALUES, load_spec_quietly, spec_sources  # noqa: F401 (TRUE_VALUES re-exported)
-from rewardkit.train.resume import in_use, live_owner
+from rewardkit.train.run_lock import in_use, live_owner
 from rewardkit.train.smoke_models import (  # noqa: F401
     DONE,
     TINY_BERT,
@@ -112,7 +112,7 @@ def _rows(spec: Any, where: str, label: str) -> list[dict]:
     try:
         ds, _ = data._load(spec)
     except DataError:
-        if spec.path is not None and not data._is_local(spec.path):
+        if spec.path is not None and not data.is_local(spec.path):
             raise ConfigError(
                 f"{where}: stage {label!r}: dataset.path {spec.path!r} is a hub dataset that is not in "
                 "the local cache, and --smoke runs offline.",
