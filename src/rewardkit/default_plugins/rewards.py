@@ -10,6 +10,7 @@ from rewardkit.rewards import (
     CosineLength,
     ExactMatch,
     FormatRegex,
+    Judge,
     MathExactMatch,
     MathVerify,
     ReasoningSteps,
@@ -35,6 +36,7 @@ BUILTIN_REWARDS = (
     BERTScore,
     BLEURT,
     RewardModel,
+    Judge,
 )
 
 

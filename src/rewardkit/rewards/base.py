@@ -138,6 +138,7 @@ class Reward(Configured):
         self._completion_view = self.params.completion_view
         self._reference_view = self.params.reference_view
         self._wire: bytes | None = None  # this reward pickled for worker processes (see worker_scoring)
+        self._pool: Any = None  # its worker processes (timeout:, workers:), started on first use; never pickled
         self._token = uuid.uuid4().hex  # names this reward's worker pool and its copy in the workers
         self.error_count = 0  # rows scored by on_error, over all calls
         self.timeout_count = 0  # calls that ran out of time, over all calls
@@ -151,7 +152,7 @@ class Reward(Configured):
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_wire"] = None  # rebuilt from the copy when needed
+        state["_wire"] = state["_pool"] = None  # rebuilt from the copy when needed; processes do not travel
         return state
 
     # --- what subclasses implement -------------------------------------------------------------
