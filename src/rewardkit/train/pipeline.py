@@ -18,6 +18,7 @@ from rewardkit.core.distributed import is_main_process
 from rewardkit.core.errors import ConfigError, closest
 from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl
 from rewardkit.core.validation import stage_ref
+from rewardkit.core.write_errors import writing
 from rewardkit.models import spec_models
 from rewardkit.train.config import StageConfig, load_stages
 from rewardkit.train.config_change import settings as run_settings
@@ -203,16 +204,17 @@ def run_stage(
         if p.eval_rows:
             atomic_write_jsonl(out / "eval_rows.jsonl", p.eval.to_list(), inside=out)
     start = time.perf_counter()
-    if checkpoint is not None and steps_left(trainer, checkpoint) <= 0:
-        if say is not None and trainer.accelerator.is_main_process:
-            say(f"resume: stage {stage.label!r}: {checkpoint} is the last step; finishing without training.")
-        output = finish_without_training(trainer, checkpoint)
-    else:
-        # Passed explicitly: TrainingArguments.resume_from_checkpoint alone is ignored by Trainer.train().
-        output = trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
-    runtime = time.perf_counter() - start
     final = out / "final"
-    trainer.save_model(str(final))  # an adapter only, when LoRA was trained
+    with writing(out, f"stage {stage.label!r}"):  # TRL's checkpoint saves: a full disk, a read-only folder
+        if checkpoint is not None and steps_left(trainer, checkpoint) <= 0:
+            if say is not None and trainer.accelerator.is_main_process:
+                say(f"resume: stage {stage.label!r}: {checkpoint} is the last step; finishing without training.")
+            output = finish_without_training(trainer, checkpoint)
+        else:
+            # Passed explicitly: TrainingArguments.resume_from_checkpoint alone is ignored by Trainer.train().
+            output = trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
+        runtime = time.perf_counter() - start
+        trainer.save_model(str(final))  # an adapter only, when LoRA was trained
     handoff = handoff_dir(stage)  # what `@name` resolves to (rewards resolved it in prepare already)
     if stage.peft is not None:
         if trainer.accelerator.is_main_process:
