@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from rewardkit.cli import serve_command
 from rewardkit.cli.console import Group, OutputConsole, print_table
 from rewardkit.cli.console import run as run_app
 from rewardkit.cli.reports import fmt as _fmt
@@ -360,6 +361,9 @@ def tiny(
 
     made = make(directory, data or [], arch=arch, hidden=hidden, layers=layers, bert=bert, classifier=classifier)
     console.print(Text(made.report()), soft_wrap=True)
+
+
+app.command("serve")(serve_command.serve)  # the command lives in its own module (rewardkit.cli.serve_command)
 
 
 plugin_app = typer.Typer(cls=Group, no_args_is_help=True, rich_markup_mode=None, help="Write rewardkit plugins.")

@@ -9,6 +9,7 @@ from rewardkit.rewards.format_rewards import FormatRegex
 from rewardkit.rewards.function_rewards import FunctionReward
 from rewardkit.rewards.length_rewards import Brevity
 from rewardkit.rewards.math_rewards import MathExactMatch
+from rewardkit.rewards.remote_rewards import Remote
 from rewardkit.rewards.reward_model import RewardModel
 from rewardkit.rewards.rouge_rewards import Rouge1
 from rewardkit.rewards.text_rewards import ExactMatch
@@ -21,6 +22,7 @@ __all__ = [
     "FormatRegex",
     "FunctionReward",
     "MathExactMatch",
+    "Remote",
     "Reward",
     "RewardModel",
     "Rouge1",

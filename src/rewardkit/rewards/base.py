@@ -100,6 +100,9 @@ class Reward(Configured):
     kind: ClassVar[str] = "reward"
     Params: ClassVar[type[RewardParams]] = RewardParams
     needs_reference: ClassVar[bool] = False
+    # On a failing batch, find the failing rows by scoring them one by one; False: on_error applies to the
+    # whole batch at once (a remote reward whose servers are down would otherwise be retried once per row).
+    row_fallback: ClassVar[bool] = True
     params: Any  # the validated Params instance of the subclass
 
     def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
@@ -116,6 +119,8 @@ class Reward(Configured):
         self.error_count = 0
         self.timeout_count = 0
         self.none_reasons: dict[str, int] = {}  # why rows of the last call scored None (rewardkit score prints it)
+        self.row_reasons: list[str | None] = []  # the same, per row of the last call (None: scored)
+        self._failed_rows: list[int] = []  # rows of the current call whose score is the on_error policy's
 
     def __repr__(self) -> str:
         changed = self.params.model_dump(exclude_defaults=True)
@@ -127,6 +132,16 @@ class Reward(Configured):
         return state
 
     # --- what subclasses implement -------------------------------------------------------------
+    def time_budget(self) -> float | None:
+        """Seconds one call may take, run in a worker process (`timeout`); None: no budget."""
+        return self.params.timeout
+
+    def merges_calls(self) -> bool:
+        """Whether a server may merge concurrent calls into one: each row scores the same whatever rows share the
+        call (up to float rounding of a batched forward pass), and one call on many rows is cheaper than many
+        calls (a model). `rewardkit serve` batches such components across requests."""
+        return False
+
     def score(self, completion: str, reference: Reference) -> float | None:
         """Score one completion (views applied) against its reference (None when not needed)."""
         raise NotImplementedError(f"{type(self).__name__} must implement score() or score_batch()")
@@ -174,19 +189,19 @@ class Reward(Configured):
         texts = [completion_text(c, i) for i, c in enumerate(completions)]
         references = self._references(n, kwargs) if self.needs_reference else None
         out: list[float | None] = [None] * n
+        why: list[str | None] = [None] * n  # why each row is None
         rows, row_texts, row_refs = [], [], []
-        reasons = {"no reference": 0, "view missed": 0}
         for i, text in enumerate(texts):
             if references is not None:
                 ref = self._view_reference(references[i])
                 if ref is None:
-                    reasons["no reference"] += 1
+                    why[i] = "no reference"
                     continue  # nothing to compare with: not applicable
                 row_refs.append(ref)
             part = self._completion_view(text) if self._completion_view else text
             if part is None:
                 out[i] = 0.0 if self.params.missing == "zero" else None
-                reasons["view missed"] += out[i] is None
+                why[i] = "view missed" if out[i] is None else None
                 if references is not None:
                     row_refs.pop()
                 continue
@@ -199,16 +214,20 @@ class Reward(Configured):
             for k, v in context.items()
             if k not in ("log_metric", "log_extra")
         }
-        errors, timeouts = self.error_count, self.timeout_count
+        timeouts = self.timeout_count
+        self._failed_rows = []
         scores = self._run(
             row_texts, row_refs if references is not None else None, rows, context, kwargs.get("log_metric")
         )
+        failed = set(self._failed_rows)
         for i, s in zip(rows, scores):
             out[i] = s
-        reasons["error"] = (self.error_count - errors) if self.params.on_error == "none" else 0
-        reasons["timeout"] = len(rows) if self.timeout_count > timeouts else 0
-        reasons["returned None"] = sum(s is None for s in scores) - reasons["error"] - reasons["timeout"]
-        self.none_reasons = {k: v for k, v in reasons.items() if v > 0}
+            if s is None:
+                timed_out = self.timeout_count > timeouts
+                why[i] = "timeout" if timed_out else "error" if i in failed else "returned None"
+        self.row_reasons = why
+        counts = {k: why.count(k) for k in ("no reference", "view missed", "error", "timeout", "returned None")}
+        self.none_reasons = {k: v for k, v in counts.items() if v > 0}
         return out
 
     def _references(self, n: int, kwargs: dict) -> list[Reference]:
@@ -242,14 +261,16 @@ class Reward(Configured):
     ) -> list[float | None]:
         if not texts:
             return []
-        if self.params.timeout is not None:
+        budget = self.time_budget()
+        if budget is not None:
             try:
-                scores, timed_out = run_with_timeout(self, texts, refs, context, self.params.timeout)
+                scores, timed_out = run_with_timeout(self, texts, refs, context, budget)
             except WorkerDied as exc:
                 if self.params.on_error == "raise":
                     raise
                 # Which row killed the process is unknown: every row of the call gets the on_error score.
                 self.error_count += len(texts)
+                self._failed_rows = list(rows)
                 warnings.warn(
                     f"{exc} Under on_error: {self.params.on_error} those rows score "
                     f"{'None' if self.params.on_error == 'none' else '0.0'}.",
@@ -262,7 +283,7 @@ class Reward(Configured):
             if timed_out:
                 self.timeout_count += 1
                 warnings.warn(
-                    f"Reward {self.__name__!r} exceeded its {self.params.timeout}s budget on "
+                    f"Reward {self.__name__!r} exceeded its {budget}s budget on "
                     f"{len(texts)} completions; they score None.",
                     RuntimeWarning,
                     stacklevel=3,
@@ -275,12 +296,39 @@ class Reward(Configured):
                 scores = self.score_batch(texts, refs, **context)
             except (DataError, ConfigError):
                 raise  # the input or the setup is wrong: no row-level policy applies
-            except (Exception, SystemExit):  # sys.exit() in a reward is a failing reward, not the end of training
-                scores = self._rows_one_by_one(texts, refs, rows, context, log_metric)
+            except (
+                Exception,
+                SystemExit,
+            ) as exc:  # sys.exit() in a reward is a failing reward, not the end of training
+                if self.row_fallback:
+                    scores = self._rows_one_by_one(texts, refs, rows, context, log_metric)
+                else:
+                    scores = self._batch_failed(exc, rows, log_metric)
         if not isinstance(scores, (list, tuple)) or len(scores) != len(texts):
             got = len(scores) if isinstance(scores, (list, tuple)) else type(scores).__name__
             raise RewardError(f"Reward {self.__name__!r} returned {got} scores for {len(texts)} completions.")
         return [as_score(s, self.__name__, rows[i]) for i, s in enumerate(scores)]
+
+    def _batch_failed(self, exc: BaseException, rows: list[int], log_metric: Any) -> list[float | None]:
+        """on_error for every row of a failed batch (a reward without the row-by-row fallback)."""
+        if self.params.on_error == "raise":
+            if isinstance(exc, RewardError):
+                raise exc
+            raise RewardError(
+                f"Reward {self.__name__!r} failed on {len(rows)} completions: {type(exc).__name__}: {exc}.",
+                hint="set on_error: none | zero to score them instead.",
+            ) from exc
+        self.error_count += len(rows)
+        self._failed_rows = list(rows)
+        warnings.warn(
+            f"{exc} Under on_error: {self.params.on_error} those {len(rows)} rows score "
+            f"{'None' if self.params.on_error == 'none' else '0.0'}.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        if log_metric is not None:
+            log_metric(f"rewardkit/{self.__name__}/errors", float(self.error_count))
+        return [None if self.params.on_error == "none" else 0.0] * len(rows)
 
     def _rows_one_by_one(
         self, texts: list[str], refs: list | None, rows: list[int], context: dict, log_metric: Any
@@ -302,6 +350,7 @@ class Reward(Configured):
                         hint="fix the input or set on_error: none | zero.",
                     ) from exc
                 failures += 1
+                self._failed_rows.append(rows[j])
                 scores.append(None if self.params.on_error == "none" else 0.0)
         if failures:
             self.error_count += failures
