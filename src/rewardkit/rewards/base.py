@@ -136,6 +136,11 @@ class Reward(Configured):
         """Seconds one call may take, run in a worker process (`timeout`); None: no budget."""
         return self.params.timeout
 
+    def batch_none_reasons(self) -> list[str | None] | None:
+        """Why each row of the last `score_batch` call scored None, when the reward knows better than "returned
+        None" (a remote reward: the server's reasons); None otherwise."""
+        return None
+
     def merges_calls(self) -> bool:
         """Whether a server may merge concurrent calls into one: each row scores the same whatever rows share the
         call (up to float rounding of a batched forward pass), and one call on many rows is cheaper than many
@@ -220,13 +225,15 @@ class Reward(Configured):
             row_texts, row_refs if references is not None else None, rows, context, kwargs.get("log_metric")
         )
         failed = set(self._failed_rows)
-        for i, s in zip(rows, scores):
+        given = self.batch_none_reasons() or [None] * len(rows)
+        for i, s, said in zip(rows, scores, given):
             out[i] = s
             if s is None:
                 timed_out = self.timeout_count > timeouts
-                why[i] = "timeout" if timed_out else "error" if i in failed else "returned None"
+                why[i] = "timeout" if timed_out else "error" if i in failed else said or "returned None"
         self.row_reasons = why
         counts = {k: why.count(k) for k in ("no reference", "view missed", "error", "timeout", "returned None")}
+        counts.update((k, why.count(k)) for k in dict.fromkeys(why) if k is not None and k not in counts)
         self.none_reasons = {k: v for k, v in counts.items() if v > 0}
         return out
 

@@ -99,10 +99,12 @@ class Remote(Reward):
                 )
         self.token()  # an unset variable stops here, not at the first batch
         self._servers: Servers | None = None
+        self._reasons: list[str | None] | None = None  # the servers' None reasons for the last batch
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
         state["_servers"] = None  # holds a lock; a new process starts with every server up
+        state["_reasons"] = None
         return state
 
     def time_budget(self) -> float | None:
@@ -164,6 +166,7 @@ class Remote(Reward):
         self, completions: list[str], references: list[Reference] | None, **context: Any
     ) -> list[float | None]:
         """Each row's combined score from the servers (a retry, a failover; else ServerFailed -> on_error)."""
+        self._reasons = None
         payload = self._payload(completions, context)
         p = self.params
         policy = Policy(
@@ -182,7 +185,13 @@ class Remote(Reward):
                 f"Reward {self.__name__!r}: no server could score the rows; {exc.url}: {exc.cause}.",
                 hint="start the servers (rewardkit serve SPEC), or set on_error: none | zero.",
             ) from None
-        return [_score(row["score"]) for row in rows]
+        scores = [_score(row["score"]) for row in rows]
+        self._reasons = [_reason(row) if s is None else None for s, row in zip(scores, rows)]
+        return scores
+
+    def batch_none_reasons(self) -> list[str | None] | None:
+        """The servers' reasons for the rows of the last batch that scored None, e.g. "remote: em: no reference"."""
+        return self._reasons
 
     def score_batch(
         self, completions: list[str], references: list[Reference] | None, **context: Any
@@ -198,6 +207,14 @@ def _dumps_ok(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def _reason(row: dict) -> str:
+    """One None row's reason as the server gave it: each None component and why."""
+    why = row.get("none")
+    if not isinstance(why, dict) or not why:
+        return "remote: returned None"
+    return "remote: " + ", ".join(f"{alias}: {reason}" for alias, reason in why.items())
 
 
 def _score(value: Any) -> float | None:

@@ -96,4 +96,9 @@ def load_scorer(spec: Any, overrides: list[str] | None = None, workers: int = 1)
         from rewardkit.core.errors import ConfigError
 
         raise ConfigError("--workers: worker processes are not available yet.", hint="leave --workers out.")
-    return Scorer(compose_checked(spec, overrides))
+    composed = compose_checked(spec, overrides)
+    for reward in composed.components.values():
+        load = getattr(reward, "model", None)
+        if isinstance(reward, Reward) and callable(load):
+            load()  # loaded before /health answers, not inside the first request
+    return Scorer(composed)
