@@ -137,7 +137,9 @@ class FlakyServer:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(Starlette(routes=[Route("/score", score, methods=["POST"])]), port=port, log_level="error")
+        config = uvicorn.Config(
+            Starlette(routes=[Route("/score", score, methods=["POST"])]), port=port, log_level="error"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -93,7 +93,13 @@ BAD_REQUESTS = [
     ("unknown-field", "/score", {"completions": ["a"], "completion": ["a"]}, 400, "completion"),
     ("no-completions", "/score", {"columns": {"answer": ["a"]}}, 400, "completions"),
     ("completions-string", "/score", {"completions": "a"}, 400, "completions"),
-    ("completion-number", "/score", {"completions": ["a", 3], "columns": {"answer": ["a", "b"]}}, 422, "completions[1]"),
+    (
+        "completion-number",
+        "/score",
+        {"completions": ["a", 3], "columns": {"answer": ["a", "b"]}},
+        422,
+        "completions[1]",
+    ),
     ("bad-message", "/score", {"completions": [[{"role": "assistant"}]]}, 422, "completions[0]"),
     ("short-column", "/score", {"completions": ["a", "b"], "columns": {"answer": ["a"]}}, 422, "answer"),
     ("no-reference-column", "/score", {"completions": ["a"], "columns": {"gold": ["a"]}}, 422, "columns.answer"),
@@ -136,7 +142,9 @@ def test_token_required_and_never_logged(guarded):
         assert answer.headers["www-authenticate"] == "Bearer"
     ok = post(f"{guarded.url}/score", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
     assert ok.status_code == 200 and ok.json()["rows"][0]["score"] == 1.0
-    assert httpx.get(f"{guarded.url}/health", timeout=TIMEOUT).status_code == 200  # health tells nothing: open, for load balancers
+    assert (
+        httpx.get(f"{guarded.url}/health", timeout=TIMEOUT).status_code == 200
+    )  # health tells nothing: open, for load balancers
     assert TOKEN not in guarded.output()
 
 
@@ -170,7 +178,9 @@ def test_event_loop_answers_while_scoring(tmp_path):
     spec = tmp_path / "slow.json"
     spec.write_text(json.dumps({"rewards": {"slow": {"use": f"{SLOW}:slow_len"}}}))
     with rewardkit_serve(spec, log=tmp_path / "log", env={"SLOW_REWARD_SECONDS": "3"}) as server:
-        request = threading.Thread(target=lambda: httpx.post(f"{server.url}/score", json={"completions": ["a"]}, timeout=30))
+        request = threading.Thread(
+            target=lambda: httpx.post(f"{server.url}/score", json={"completions": ["a"]}, timeout=30)
+        )
         request.start()
         time.sleep(0.5)
         started = time.monotonic()
