@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-HEAVY = ("torch", "transformers", "trl", "peft", "bert_score", "rouge_score", "nltk")
+HEAVY = ("torch", "transformers", "trl", "peft", "bert_score", "rouge_score", "nltk", "httpx", "starlette", "uvicorn")
 
 
 def run(*args, cwd=None, env=None):
@@ -31,6 +31,7 @@ def run(*args, cwd=None, env=None):
         "try:\n    main()\nexcept SystemExit:\n    pass",
         "import rewardkit; rewardkit.compose({'em': 'exact_match', 'm': 'math_exact_match'})"
         "(completions=['1'], answer=['1'])",
+        "import rewardkit; rewardkit.get_reward('remote', url=['http://127.0.0.1:8000'])",
     ],
 )
 def test_light_imports(code):

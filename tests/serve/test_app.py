@@ -187,3 +187,15 @@ def test_event_loop_answers_while_scoring(tmp_path):
         assert httpx.get(f"{server.url}/health", timeout=5).status_code == 200
         assert time.monotonic() - started < 1.0  # not queued behind the 3 s of scoring
         request.join()
+
+
+def test_port_in_use_is_one_line(spec_file):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("serve", spec_file, "--port", port, timeout=60)
+    assert result.returncode == 2 and f"--port {port}: cannot listen there" in result.stderr
+    assert "Traceback" not in result.stderr

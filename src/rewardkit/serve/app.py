@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rewardkit.core.errors import RewardkitError
+from rewardkit.core.errors import ConfigError, RewardkitError
 from rewardkit.serve.protocol import (
     Limits,
     RequestError,
@@ -99,7 +99,12 @@ def build_app(scorer: Scorer, options: ServeOptions) -> Starlette:
     async def health(request: Request) -> JSONResponse:
         batched = {a: {"calls": b.calls, "merged_requests": b.merged} for a, b in scorer.batchers.items()}
         return JSONResponse(
-            {"status": "ok", "combine": composed.expression, "components": list(composed.components), "batched": batched}
+            {
+                "status": "ok",
+                "combine": composed.expression,
+                "components": list(composed.components),
+                "batched": batched,
+            }
         )
 
     def endpoint(
@@ -140,11 +145,23 @@ def build_app(scorer: Scorer, options: ServeOptions) -> Starlette:
 
 def listen(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port (port 0: a free one, read back with getsockname)."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(address)
-    sock.listen(128)
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConfigError(
+            f"--host {host}: {exc.strerror or exc}.", hint="an address of this machine, e.g. 127.0.0.1."
+        ) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"--host {host} --port {port}: cannot listen there: {exc.strerror or exc}.",
+            hint="another port (--port 0 picks a free one), or an address of this machine.",
+        ) from None
     sock.set_inheritable(True)
     return sock
 
