@@ -18,7 +18,8 @@ from rewardkit.core.registry import BUILT_KINDS, KINDS
 from rewardkit.core.specs import SPEC_SUFFIXES, load_file, parse_assignment
 from rewardkit.core.validation import nested_fields, validate
 from rewardkit.rewards.base import Reward, RewardParams
-from rewardkit.rewards.function_rewards import FunctionReward, import_callable, is_import_path
+from rewardkit.rewards.function_rewards import FunctionReward
+from rewardkit.rewards.user_code import ImportedFunctionReward, UserCallable, is_import_path
 
 ViewFn = Callable[[str], str | None]  # what a view is: the part of a text, or None when it is absent
 GeneratorFn = Callable[..., list[dict]]  # a dataset generator: generator(n, seed=0) -> rows
@@ -237,13 +238,26 @@ def _registered(name: str) -> bool:
     return True
 
 
+def code_uses(spec: ComposeSpec) -> dict[str, str]:
+    """{alias: use} of the entries whose `use:` names Python code to import (`module:f`, `path/file.py:f`), not a
+    registered reward: what a spec read from a run folder must not run without the user's word."""
+    return {
+        alias: params["use"]
+        for alias, params in spec.rewards.items()
+        if isinstance(params["use"], str) and is_import_path(params["use"]) and not _registered(params["use"])
+    }
+
+
 def _build_reward(b: Builder, params: dict, where: str) -> Reward:
     """One component: a registered reward by name, else an inline callable or an import path, wrapped."""
     use = params["use"]
     if isinstance(use, str):
         if not is_import_path(use) or _registered(use):  # 'dist:name' of an installed plugin stays a name
             return b.build("rewards", params, where)
-        use = import_callable(use, where)
+        source = UserCallable.resolve(use, where)  # refused here before any of its code runs
+        use = source.load(where)
+    else:
+        source = None
     rest = {k: v for k, v in params.items() if k != "use"}
     if isinstance(use, Reward):
         extra = sorted(set(rest) - {"name"})
@@ -259,6 +273,6 @@ def _build_reward(b: Builder, params: dict, where: str) -> Reward:
         if rest.get(field) is not None:
             rest[field] = b.build(kind, rest[field], f"{owner}.{field}")
     try:
-        return FunctionReward(use, **rest)
+        return FunctionReward(use, **rest) if source is None else ImportedFunctionReward(source, **rest)
     except ConfigError as exc:
         raise exc.within(where) from None

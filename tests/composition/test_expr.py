@@ -93,6 +93,29 @@ BAD_INPUTS = [
         lambda c: compose(rewards_spec({"a": BREVITY}, combine=["a"])),
         raises(ExpressionError, r"must be an expression string, got list"),
     ),
+    # A combine that scores every row the same (issue 25): crossed or equal constant clip bounds, all weights 0.
+    Row(
+        "combine-clip-lo-above-hi",
+        lambda c: compose(rewards_spec({"a": BREVITY}, combine="clip(a, 1, 0)")),
+        raises(ExpressionError, r"clip\(a, 1, 0\) has its lower bound 1 above its upper bound 0"),
+    ),
+    Row(
+        "combine-clip-lo-equals-hi-computed",
+        lambda c: compose(rewards_spec({"a": BREVITY}, combine="clip(a, 2*0.25, 1/2)")),
+        raises(ExpressionError, r"lower bound 0.5 equal to its upper bound 0.5"),
+    ),
+    Row(
+        "combine-clip-bounds-from-rewards-cross-on-a-row",
+        lambda c: compose(rewards_spec({"a": BREVITY, "b": "exact_match"}, combine="clip(a, a, b)"))(
+            completions=["abc"], answer=["x"]
+        ),
+        raises(RewardError, r"combine: clip\(a, a, b\): the lower bound 0.7 is above the upper bound 0"),
+    ),
+    Row(
+        "combine-every-weight-0",
+        lambda c: compose(rewards_spec({"a": BREVITY, "b": "exact_match"}, combine="0*a + (b - b)")),
+        raises(ExpressionError, r"multiplies every reward by 0, so every row would score 0"),
+    ),
 ]
 
 
@@ -253,7 +276,11 @@ def linear_exprs(draw, depth=0):
 @settings(max_examples=200, deadline=None)
 @given(linear_exprs(), values, values, values)
 def test_linear_form_agrees_with_evaluation(text, a, b, c):
-    tree = expr.parse(text, {"a", "b", "c"})
+    try:
+        tree = expr.parse(text, {"a", "b", "c"})
+    except ExpressionError as exc:  # `(c/2)*2 - c`: every weight cancels to 0, refused
+        assert "multiplies every reward by 0" in str(exc)
+        return
     coeffs, const = expr.linear_form(tree)
     env = {"a": a, "b": b, "c": c}
     direct = expr.evaluate(tree, env)
@@ -268,5 +295,8 @@ def test_parser_only_raises_expression_error(text):
         tree = expr.parse(text, {"a", "b"})
     except ExpressionError:
         return
-    result = expr.evaluate(tree, {"a": 0.5, "b": 2.0})
+    try:
+        result = expr.evaluate(tree, {"a": 0.5, "b": 2.0})
+    except expr.CrossedBounds:  # clip(x, b, a): bounds from the rewards crossed on this row
+        return
     assert isinstance(result, float)

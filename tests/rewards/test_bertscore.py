@@ -189,3 +189,30 @@ def test_semantic_sanity_with_a_real_small_bert() -> None:
     close, far = reward(completions=[paraphrase, unrelated], answer=[reference, reference])
     assert close > far + 0.1
     assert_close([close, far], bert_score_values(folder, [paraphrase, unrelated], [reference] * 2, layers=6))
+
+
+def test_default_model_tables_read_from_source_equal_bert_scores():
+    """bert-score's language and layer tables are read from its source (its import loads torch and matplotlib)."""
+    from bert_score.utils import lang2model, model2layers
+
+    from rewardkit.rewards.bertscore_rewards import bert_score_tables
+
+    model_for, layers = bert_score_tables()
+    assert layers == model2layers
+    assert all(model_for(lang) == lang2model[lang.lower()] for lang in [*lang2model, "ko", "xx", "EN"])
+
+
+def test_building_a_bertscore_reward_imports_no_torch(tiny_bert_dir):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from rewardkit import get_reward\n"
+        f"r = get_reward('bertscore', model_type={str(tiny_bert_dir)!r}, num_layers=2)\n"
+        "r2 = get_reward('bertscore', lang='en')\n"
+        "print(r2.model_type, r2.num_layers, [m for m in ('torch', 'transformers', 'bert_score', 'matplotlib')"
+        " if m in sys.modules])"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["roberta-large", "17", "[]"], proc.stderr[-2000:]

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from rewardkit.core.errors import ConfigError
 from rewardkit.train.config import load_stages
 from rewardkit.train.precheck import GRPO_DEFAULTS, check_grpo_batches
 
-HEAVY = ("torch", "transformers", "trl", "datasets", "peft")
+HEAVY = ("torch", "transformers", "trl", "datasets", "peft", "bert_score", "matplotlib")
 
 
 def _grpo(tmp_path, **extra) -> dict:
@@ -49,7 +50,38 @@ def _grpo(tmp_path, **extra) -> dict:
     ],
 )
 def test_config_errors_come_before_any_heavy_import(tmp_path, change, message):
+    _assert_light_error(_grpo(tmp_path, **change), message)
+
+
+def _official(tmp_path: Path) -> dict:
+    """The competition's selection preset (BERTScore inside), its model a local folder: bert-score loads nothing."""
+    return {"preset": "official", "set": {"bertscore.model_type": str(tmp_path), "bertscore.num_layers": 2}}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"trainer": {"learning_rat": 1e-5}}, "trainer.learning_rat is not an argument of GRPOConfig. Did you mean"),
+        ({"dataset": {"columns": {"input.questio": "prompt"}}}, "dataset.columns: ['input.questio'] not found"),
+        ({"dataset": {"path": "rows.jsnl"}}, "dataset.path 'rows.jsnl' does not exist. Did you mean 'rows.jsonl'?"),
+        ({"trainer": {"per_device_train_batch_size": 3}}, "GRPO generates 3 completions per batch"),
+        ({"trainer": {"output_dir": "x"}}, "trainer.output_dir is set by rewardkit"),
+    ],
+    ids=["trainer-key", "column", "dataset-path", "batch", "owned-key"],
+)
+def test_bertscore_configs_fail_before_torch_is_imported(tmp_path, monkeypatch, change, message):
+    """Both competition presets use bertscore, whose package imports torch, transformers and matplotlib: its
+    tables are read from source, so a config error still comes before any of them (issue 29, 2 s goal)."""
+    pytest.importorskip("rewardkit_korean")
+    monkeypatch.chdir(tmp_path)
     cfg = _grpo(tmp_path, **change)
+    cfg["rewards"] = _official(tmp_path)
+    cfg["dataset"]["columns"] = {**cfg["dataset"]["columns"], "gold": "answer"}  # the presets read `answer`
+    cfg["callbacks"] = [{"name": "best_checkpoint", "spec": _official(tmp_path)}]
+    _assert_light_error(cfg, message, cwd=tmp_path)
+
+
+def _assert_light_error(cfg: dict, message: str, cwd: Path | None = None) -> None:
     script = textwrap.dedent(f"""
         import json, sys
         from rewardkit.core.errors import ConfigError
@@ -59,7 +91,8 @@ def test_config_errors_come_before_any_heavy_import(tmp_path, change, message):
         except ConfigError as exc:
             print(json.dumps([str(exc), [m for m in {HEAVY!r} if m in sys.modules]]))
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=cwd)
+    assert proc.stdout.strip(), proc.stderr[-3000:]
     error, heavy = json.loads(proc.stdout.strip().splitlines()[-1])
     assert message in error and heavy == [], (error, heavy)
 

@@ -128,6 +128,9 @@ def select_cmd(
     spec: Optional[str] = typer.Option(
         None, "--spec", help="Compose spec file or preset (default: DIR/scores.json's)."
     ),
+    trust_run_code: bool = typer.Option(
+        False, "--trust-run-code", help="Import Python code DIR/scores.json's spec names (off: a run folder is data)."
+    ),
     aggregate: str = typer.Option("corpus", help="corpus (combine the component means) | item (mean of row scores)."),
     completion_key: Optional[str] = typer.Option(
         None,
@@ -182,6 +185,7 @@ def select_cmd(
         bootstrap=bootstrap,
         seed=seed,
         divergence_warn=divergence_warn,
+        trust_code=trust_run_code,
     )
     if plot is not None:
         write_plot(result, plot)

@@ -2,6 +2,8 @@
 
 - `rewardkit list >&-` starts Python without fd 1 (sys.stdout is None): a stand-in raises BrokenPipeError on the
   first write, so the command ends as a closed pipe does (exit 141, quiet; rewardkit.cli.console).
+- stdout carries the command's own output only: text written by any other code while a command runs (a reward's
+  or a plugin's `print()`, a library) goes to stderr, so `score --json` and every `--json` stays parseable.
 - An ASCII or C-locale terminal (PYTHONIOENCODING=ascii, LC_ALL=C): characters it cannot encode are written as
   \\u escapes instead of a UnicodeEncodeError traceback; surrogate-escaped bytes (a C locale's undecodable file
   names) go out as the bytes they were.
@@ -12,7 +14,12 @@ from __future__ import annotations
 import codecs
 import errno
 import io
+import logging
 import sys
+from types import FrameType
+from typing import Any
+
+from rewardkit.cli.quiet import TRANSPORT
 
 ESCAPE_ERRORS = "rewardkit.escape"  # codec error handler of stdout/stderr while a command runs
 
@@ -30,6 +37,46 @@ class _ClosedStdout(io.TextIOBase):
         if text:
             raise BrokenPipeError(errno.EPIPE, "stdout is closed")
         return 0
+
+
+def _command_wrote(frame: FrameType | None) -> bool:
+    """Whether the text written from `frame` is the command's own output (rewardkit's code, through print,
+    typer, rich or logging), not a reward's, a plugin's (rewardkit_*) or a library's."""
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "") or ""
+        top = name.split(".", 1)[0]
+        record = frame.f_locals.get("record") if top == "logging" else None
+        if isinstance(record, logging.LogRecord):  # a log line belongs to its logger, not to the caller
+            return record.name == "rewardkit" or record.name.startswith("rewardkit.")
+        if top not in TRANSPORT:
+            return top == "rewardkit"
+        frame = frame.f_back
+    return False
+
+
+class CommandStdout:
+    """sys.stdout while a command runs: the command's own writes go to stdout, every other write to stderr."""
+
+    def __init__(self, stdout: Any, stderr: Any) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def _target(self, frame: FrameType | None) -> Any:
+        return self.stdout if self.stderr is None or _command_wrote(frame) else self.stderr
+
+    def write(self, text: str) -> int:
+        return self._target(sys._getframe(1)).write(text)
+
+    def writelines(self, lines: Any) -> None:
+        self._target(sys._getframe(1)).writelines(lines)
+
+    def flush(self) -> None:
+        for stream in (self.stderr, self.stdout):  # stdout last: a closed pipe raises from here
+            if stream is not None:
+                stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stdout, name)
 
 
 def _escape(exc: UnicodeError) -> tuple[str | bytes, int]:
@@ -61,6 +108,7 @@ def robust_streams() -> dict:
             except (OSError, ValueError):  # a closed or detached stream: left as it is
                 continue
             saved["errors"][stream] = old
+    sys.stdout = CommandStdout(sys.stdout, sys.stderr)
     return saved
 
 
@@ -71,5 +119,4 @@ def restore_streams(saved: dict) -> None:
             stream.reconfigure(errors=errors)
         except (OSError, ValueError):
             pass
-    if saved["stdout"] is None:
-        sys.stdout = None
+    sys.stdout = saved["stdout"]

@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Union
 
-from rewardkit.core.errors import ExpressionError, closest
+from rewardkit.core.errors import ExpressionError, RewardError, closest
 
 FUNCTIONS = {"min": (2, None), "max": (2, None), "clip": (3, 3)}
 MAX_LENGTH = 10_000
@@ -21,6 +21,10 @@ MAX_DEPTH = 200  # nesting of the tree: every later walk (linear form, evaluatio
 
 class Overflow(ArithmeticError):
     """A combine step on finite values gave inf or NaN (not a division by zero)."""
+
+
+class CrossedBounds(RewardError):
+    """clip(x, lo, hi) met lo > hi on a row (bounds computed from rewards; constant ones are refused by parse)."""
 
 
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
@@ -89,6 +93,11 @@ def parse(text: str, names: set[str] | frozenset[str]) -> Node:
             f"combine: {text!r} multiplies out to a weight that is not a finite number.",
             hint="use smaller constants (scores are finite numbers).",
         )
+    if linear is not None and linear[0] and not any(linear[0].values()):
+        raise ExpressionError(
+            f"combine: {text!r} multiplies every reward by 0, so every row would score {linear[1]:g}.",
+            hint="give at least one reward a weight other than 0.",
+        )
     return node
 
 
@@ -114,6 +123,15 @@ def _check_constants(node: Node, text: str) -> None:
                 f"combine: {text!r} has a constant part that overflows to infinity.", hint="use smaller constants."
             )
         return
+    if isinstance(node, Call) and node.func == "clip":
+        lo, hi = node.args[1], node.args[2]
+        if not aliases(lo) and not aliases(hi) and _constant(lo) >= _constant(hi):
+            low, high = _constant(lo), _constant(hi)
+            raise ExpressionError(
+                f"combine: {text!r}: {render(node)} has its lower bound {low:g} "
+                f"{'above' if low > high else 'equal to'} its upper bound {high:g}, so every row would score {high:g}.",
+                hint="clip(x, lower, upper) with lower < upper, e.g. clip(em, 0, 1).",
+            )
     if isinstance(node, Bin) and node.op == "/" and not aliases(node.right) and _constant(node.right) == 0:
         raise ExpressionError(f"combine: {text!r} divides by a constant zero.", hint="fix the divisor.")
     for child in (node.left, node.right) if isinstance(node, Bin) else node.args if isinstance(node, Call) else ():
@@ -194,6 +212,12 @@ def evaluate(node: Node, values: dict[str, float]) -> float:
     if any(math.isnan(a) for a in args):  # min/max would depend on the argument order
         return math.nan
     if node.func == "clip":
+        if args[1] > args[2]:  # bounds that come from rewards crossed on this row: no meaningful value
+            raise CrossedBounds(
+                f"combine: {render(node)}: the lower bound {args[1]:g} is above the upper bound {args[2]:g} "
+                f"for the scores {values}.",
+                hint="bound clip with expressions that keep lower <= upper, e.g. clip(a, 0, max(b, 0)).",
+            )
         return min(max(args[0], args[1]), args[2])
     return min(args) if node.func == "min" else max(args)
 
@@ -224,6 +248,17 @@ def linear_form(node: Node) -> tuple[dict[str, float], float] | None:
     if rc or rk == 0:  # division by an alias is not linear; by zero is not a weight
         return None
     return {n: c / rk for n, c in lc.items()}, lk / rk
+
+
+def render(node: Node) -> str:
+    """The tree as expression text (for messages)."""
+    if isinstance(node, Num):
+        return f"{node.value:g}"
+    if isinstance(node, Var):
+        return node.name
+    if isinstance(node, Bin):
+        return f"({render(node.left)} {node.op} {render(node.right)})"
+    return f"{node.func}({', '.join(render(a) for a in node.args)})"
 
 
 def aliases(node: Node) -> set[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
+import sys
 from typing import Any
 
 from rewardkit.core.errors import RewardError
@@ -29,6 +30,7 @@ def _serve(conn: Any, reward: Any) -> None:
     # Ctrl-C reaches the whole process group: the parent turns it into one line and exit 130, and its
     # cleanup stops this worker; a traceback from here would only add noise.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.stdout = sys.stderr  # a reward's print() must not reach the parent's stdout (`score --json` parses it)
     conn.send(("ready", None))
     while True:
         try:

@@ -9,12 +9,15 @@ identical (completion, reference) pairs are matched once.
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Optional
 
 from pydantic import Field
 
 from rewardkit.core.errors import ConfigError
+from rewardkit.core.module_source import literal, parse_module
 from rewardkit.core.validation import ModelRef
 from rewardkit.rewards.base import Reference, Reward, RewardParams, reference_options
 from rewardkit.rewards.models import MODELS, length_batches, resolve_device
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 
 _COLUMN = {"precision": 0, "recall": 1, "f": 2}  # bert-score's (P, R, F) order
 FAMILY = "bertscore"  # this module's models in the shared cache
+_UTILS = "bert_score.utils"
 
 
 def _load(model_type: str, num_layers: int, device: str, use_fast_tokenizer: bool) -> tuple[Any, Any]:
@@ -50,6 +54,32 @@ def load_model(
         (FAMILY, model_type, num_layers, device, use_fast_tokenizer),
         lambda: _load(model_type, num_layers, device, use_fast_tokenizer),
     )
+
+
+@functools.lru_cache(maxsize=1)
+def bert_score_tables() -> tuple[Callable[[str], str], dict[str, int]]:
+    """(lang -> bert-score's default model, bert-score's model -> layer table), read from bert-score's source
+    without importing it (its import loads torch, transformers and matplotlib: seconds before a config error);
+    imported when the source is not in the expected shape."""
+    layers, tree = literal(_UTILS, "model2layers"), parse_module(_UTILS)
+    default, languages = None, None
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["lang2model"]:
+            call = node.value  # lang2model = defaultdict(lambda: "<default model>")
+            if isinstance(call, ast.Call) and call.args and isinstance(call.args[0], ast.Lambda):
+                body = call.args[0].body
+                default = body.value if isinstance(body, ast.Constant) and isinstance(body.value, str) else None
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "lang2model.update" and node.args:
+            try:
+                languages = ast.literal_eval(node.args[0])
+            except ValueError:
+                languages = None
+    if isinstance(default, str) and isinstance(languages, dict) and isinstance(layers, dict):
+        table = {str(k): str(v) for k, v in languages.items()}
+        return (lambda lang: table.get(lang.lower(), default)), dict(layers)
+    from bert_score.utils import lang2model, model2layers  # imports torch and transformers
+
+    return (lambda lang: lang2model[lang.lower()]), dict(model2layers)
 
 
 def clear_model_cache() -> None:
@@ -152,25 +182,27 @@ class BERTScore(Reward):
         def default_model(cls, field: str, params: dict) -> str | None:
             """The model bert-score picks for `lang` when `model_type` is not given (preflight checks it too)."""
             try:
-                from bert_score.utils import lang2model  # lazy: imports torch
-
-                return lang2model[str(params.get("lang") or "").lower()] if field == "model_type" else None
+                return bert_score_tables()[0](str(params.get("lang") or "")) if field == "model_type" else None
             except Exception:
                 return None
 
     def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
         super().__init__(params, **kwargs)
-        from bert_score.utils import lang2model, model2layers  # lazy: imports torch and transformers
-
         p = self.params
-        self.model_type = p.model_type or lang2model[(p.lang or "").lower()]
-        self.num_layers = p.num_layers if p.num_layers is not None else model2layers.get(self.model_type)
-        if self.num_layers is None:
+        num_layers = p.num_layers
+        if p.model_type is None or num_layers is None:  # the competition presets give both: nothing to look up
+            model_for, layers = bert_score_tables()
+            self.model_type = p.model_type or model_for(p.lang or "")
+            num_layers = num_layers if num_layers is not None else layers.get(self.model_type)
+        else:
+            self.model_type = p.model_type
+        if num_layers is None:
             raise ConfigError(
                 f"reward {self.name!r}: parameter 'num_layers' is required for model_type "
                 f"{self.model_type!r} (bert-score has no tuned layer for it).",
                 hint="num_layers=N, e.g. the model's last layer, config.json's num_hidden_layers.",
             )
+        self.num_layers: int = num_layers
         if p.idf_sents is not None and not p.idf:
             raise ConfigError(f"reward {self.name!r}: parameter 'idf_sents' is set but idf is False.", hint="idf=True.")
         self.baseline_file = None

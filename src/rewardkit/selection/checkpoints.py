@@ -7,6 +7,7 @@ this module only scores and ranks (`selection.plot` draws). Light module: no tor
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,7 +152,32 @@ def decide(
     return choose(ordered, top, intervals, policy), tie_note(ordered, top, aggregate)
 
 
-def _spec_from_record(directory: Path) -> Any:
+def _spec_from_record(directory: Path, overrides: Overrides | None, trust_code: bool) -> Any:
+    """The spec scores.json recorded, refused when it names Python code to import (a run folder is data: a
+    folder someone sent must not run code by being scored) unless `trust_code`; then it says so, once."""
+    from rewardkit.api import code_uses, load_compose_spec
+
+    record = directory / SCORES_FILE
+    spec = _recorded_spec(directory)
+    named = code_uses(load_compose_spec(spec))
+    if not named:
+        return spec
+    final = code_uses(load_compose_spec(spec, overrides))  # an alias the user's --set gave another `use:` is theirs
+    kept = {alias: use for alias, use in final.items() if named.get(alias) == use}
+    if not kept:
+        return spec
+    listed = ", ".join(f"rewards.{alias}: use {use!r}" for alias, use in sorted(kept.items()))
+    if not trust_code:
+        raise ConfigError(
+            f"{record}: {listed} names Python code; a run folder is data and select imports no code named in it.",
+            hint="pass --spec with a spec of your own (it may name the same file), or --trust-run-code if you "
+            "trust whoever wrote this folder.",
+        )
+    warnings.warn(f"--trust-run-code: importing the code {record} names ({listed}).", UserWarning, stacklevel=3)
+    return spec
+
+
+def _recorded_spec(directory: Path) -> Any:
     record = directory / SCORES_FILE
     data = read_json(record) if record.is_file() else None  # a corrupt record: fileio's error names it
     spec = data.get("spec") if isinstance(data, dict) else None
@@ -178,6 +204,7 @@ def select(
     bootstrap: int = 1000,
     seed: int = 0,
     divergence_warn: int | None = None,
+    trust_code: bool = False,
 ) -> Selection:
     """Score every inference file in `directory` and pick the best (the spec defaults to scores.json's).
 
@@ -192,12 +219,19 @@ def select(
     `intersection=True`, which scores each on the ids all files (and the labels) share. `completion_key=None`
     picks "completion" or "output" per file (see `rewardkit.selection.inference_files`). `overrides` change the spec's
     parameters (`["bertscore.model_type=./my-bert"]`, as `--set`); every model it names is checked first.
+    Without `spec`, scores.json's is used, but code it names (`use: rewards.py:f`) is imported only with
+    `trust_code=True` (a run folder is data).
     """
     directory = Path(directory)
     if aggregate not in ("corpus", "item"):
         raise ConfigError(f"aggregate {aggregate!r} is not valid.", hint="corpus | item.")
+    from rewardkit.selection.stats import check_bootstrap_params
+
+    check_bootstrap_params(bootstrap, seed, policy)  # before any file is read or any checkpoint scored
     files = find_inference_files(directory, names)
-    composed = compose_checked(spec if spec is not None else _spec_from_record(directory), overrides)
+    if spec is None:
+        spec = _spec_from_record(directory, overrides, trust_code)
+    composed = compose_checked(spec, overrides)
     ids: dict[str, list[str]] = {}
     label_map = None
     if labels is not None:

@@ -50,8 +50,8 @@ def _eval(node: expr.Node, values: dict[str, np.ndarray]) -> np.ndarray:
             return np.where(b == 0, np.nan, a / np.where(b == 0, 1.0, b))
         return a + b if node.op == "+" else a - b if node.op == "-" else a * b
     args = [_eval(a, values) for a in node.args]
-    if node.func == "clip":
-        return np.minimum(np.maximum(args[0], args[1]), args[2])
+    if node.func == "clip":  # bounds that cross (lo > hi, from rewards) have no value: NaN, as evaluate refuses them
+        return np.where(args[1] > args[2], np.nan, np.minimum(np.maximum(args[0], args[1]), args[2]))
     out = args[0]
     for arg in args[1:]:
         out = np.minimum(out, arg) if node.func == "min" else np.maximum(out, arg)
@@ -182,6 +182,9 @@ def tie_note(ordered: Sequence[CheckpointScore], best: CheckpointScore | None, a
     )
 
 
+MAX_RESAMPLES = 100_000  # 1e8 ran 99 s and allocates resamples x rows counts
+
+
 def check_bootstrap_params(resamples: object, seed: object, policy: object) -> None:
     """One error shape for the CLI and Python callers."""
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 0:
@@ -189,8 +192,14 @@ def check_bootstrap_params(resamples: object, seed: object, policy: object) -> N
             f"bootstrap: {resamples!r} is not a number of resamples.",
             hint="--bootstrap 1000 (0 turns the intervals off).",
         )
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ConfigError(f"seed: {seed!r} is not an integer.", hint="--seed 0.")
+    if resamples > MAX_RESAMPLES:
+        raise ConfigError(
+            f"bootstrap: {resamples} resamples is more than {MAX_RESAMPLES} (1000 to 10000 is usual; each "
+            "resample holds a count per row in memory).",
+            hint="--bootstrap 10000.",
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**128:
+        raise ConfigError(f"seed: {seed!r} is not an integer from 0 to 2**128 - 1.", hint="--seed 0.")
     if policy not in POLICIES:
         raise ConfigError(f"policy {policy!r} is not valid.", hint="best | earliest_tied.")
     if policy == "earliest_tied" and resamples < 1:

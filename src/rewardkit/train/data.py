@@ -74,7 +74,8 @@ def load_local(path: str | Path) -> Dataset:
     return _from_rows(read_records(path), str(path))
 
 
-def _is_local(path: str) -> bool:
+def is_local(path: str) -> bool:
+    """Whether a dataset path names a local file (a known suffix, or it exists) rather than a hub id."""
     return Path(path).suffix.lower() in LOCAL_SUFFIXES or Path(path).exists()
 
 
@@ -96,7 +97,7 @@ def _load(spec: DatasetSpec) -> tuple[Dataset, str]:
         generator = build("generators", {"generator": spec.generator, **spec.params}, "dataset.generator")
         return _from_rows(generator(spec.n, spec.seed), spec.generator), f"generator {spec.generator!r}"
     assert spec.path is not None
-    if _is_local(spec.path):
+    if is_local(spec.path):
         return load_local(spec.path), spec.path
     return load_hub(spec.path, spec.name, spec.split), spec.path
 
@@ -213,7 +214,7 @@ def load_stage_data(stage: StageConfig, refs: dict[str, list[str]]) -> tuple[Dat
         if spec.eval_file is not None:
             eval_ds, eval_where = load_local(spec.eval_file), spec.eval_file
         elif spec.eval_split is not None:  # always, once eval_file is None
-            if spec.path is None or _is_local(spec.path):
+            if spec.path is None or is_local(spec.path):
                 raise ConfigError(
                     "dataset.eval_split works with hub datasets only.",
                     hint="use eval_file or eval_size for local files and generators.",

@@ -20,7 +20,7 @@ from rewardkit.core.validation import stage_ref
 from rewardkit.models import spec_models
 from rewardkit.train.config import StageConfig, load_stages
 from rewardkit.train.data import load_stage_data, reference_columns
-from rewardkit.train.precheck import check_columns, check_grpo_batches
+from rewardkit.train.precheck import check_columns, check_dataset_files, check_grpo_batches, check_trainer_keys
 from rewardkit.train.preflight import check_models, check_vllm, load_spec_quietly, loading
 from rewardkit.train.record import absolute_if_local, revision_of, write_stage_record
 from rewardkit.train.resume import STARTED, locked_all
@@ -31,7 +31,6 @@ from rewardkit.train.stages import (
     build_callbacks,
     build_trainer,
     check_quantization,
-    check_trainer_keys,
     check_trainer_values,
     merge_adapter,
     on_terminal,
@@ -117,6 +116,10 @@ def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = froze
     """The checks that need no model and no heavy import, for every stage before any is prepared: rewards
     built, columns in the first rows, GRPO's batch arithmetic (train/precheck.py). Returns {label: (spec,
     composed rewards)}."""
+    for stage in stages:  # what a typo breaks, named before any model is looked up (milliseconds)
+        if stage.label not in skip:
+            check_trainer_keys(stage, where)
+            check_dataset_files(stage, where)
     check_models([s for s in stages if s.label not in skip], where)  # every model and tokenizer resolves
     check_vllm(
         [s for s in stages if s.label not in skip], where
@@ -144,7 +147,6 @@ def prepare(
     for stage in stages:
         if stage.label in skip:
             continue
-        check_trainer_keys(stage, where)
         check_trainer_values(stage, where)
         check_quantization(stage, where)
         spec, rewards = light[stage.label]

@@ -7,16 +7,18 @@ them with the installed GRPOConfig).
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from rewardkit.api import build
-from rewardkit.core.errors import ConfigError
+from rewardkit.core.errors import ConfigError, closest
 from rewardkit.core.fileio import read_records
 from rewardkit.train.config import DatasetSpec, StageConfig
-from rewardkit.train.data import LOCAL_SUFFIXES, stage_columns
+from rewardkit.train.data import LOCAL_SUFFIXES, is_local, stage_columns
+from rewardkit.train.trl_fields import config_fields
 
 FIRST_ROWS = 20
 # GRPOConfig's defaults for the keys of the batch arithmetic (tests/train/test_precheck.py keeps them true).
@@ -30,6 +32,79 @@ GRPO_DEFAULTS = {
     "num_generations_eval": None,
     "eval_strategy": "no",
 }
+
+
+# Set by rewardkit itself: a user value would be silently replaced, so they are refused with a hint.
+OWNED = {
+    "output_dir": "set the stage's top-level `output_dir:` instead",
+    "reward_weights": "put the weights into `rewards:` (per-reward `weight:` or `combine:`)",
+}
+_LISTED = 10_000  # entries of one folder compared with a mistyped name (a huge folder is not listed whole)
+
+
+def check_trainer_keys(stage: StageConfig, where: str) -> None:
+    """Every `trainer:` key must be a field of the stage's TRL config class (read from TRL's source: no import)."""
+    class_name, fields = config_fields(stage.stage)
+    for key in stage.trainer:
+        if key in OWNED:
+            raise ConfigError(
+                f"{where}: stage {stage.label!r}: trainer.{key} is set by rewardkit.", hint=f"{OWNED[key]}."
+            )
+        if key not in fields:
+            raise ConfigError(
+                f"{where}: stage {stage.label!r}: trainer.{key} is not an argument of {class_name}."
+                f"{closest(key, fields)}",
+                hint=f"see the TRL docs of {class_name} for the valid names.",
+            )
+
+
+def near_path(path: str) -> str | None:
+    """An existing path close to `path`: each missing part replaced by the closest entry of its folder."""
+    parts = Path(path).parts
+    current = Path(parts[0]) if Path(path).is_absolute() else Path(".")
+    for part in parts[1:] if Path(path).is_absolute() else parts:
+        if (current / part).exists():
+            current = current / part
+            continue
+        try:
+            with os.scandir(current) as entries:
+                names = [e.name for _, e in zip(range(_LISTED), entries)]
+        except OSError:
+            return None
+        match = difflib.get_close_matches(part, names, n=1, cutoff=0.6)
+        if not match:
+            return None
+        current = current / match[0]
+    shown = str(current) if Path(path).is_absolute() else os.path.normpath(current)
+    return shown if shown != os.path.normpath(path) and current.exists() else None
+
+
+def _looks_local(path: str) -> bool:
+    """A local file (a loader suffix, or it exists), a path (./, ../, /, ~) or a near-miss suffix ('.jsnl'); a
+    hub id is none of these."""
+    suffix = Path(path).suffix.lower()
+    return (
+        is_local(path)
+        or path.startswith(("./", "../", "/", "~"))
+        or bool(suffix and difflib.get_close_matches(suffix, LOCAL_SUFFIXES, n=1, cutoff=0.7))
+    )
+
+
+def check_dataset_files(stage: StageConfig, where: str) -> None:
+    """Each local file the dataset names exists; a typo is named by its key, with the closest existing path."""
+    spec = stage.dataset
+    keys = [("dataset.path", spec.path), ("dataset.eval_file", spec.eval_file)]
+    for key, value in keys:
+        if value is None or (key == "dataset.path" and not _looks_local(value)) or Path(value).is_file():
+            continue
+        what = "is a folder" if Path(value).is_dir() else "does not exist"
+        near = near_path(value) if what == "does not exist" else None
+        suggestion = f" Did you mean {near!r}?" if near else ""
+        raise ConfigError(
+            f"{where}: stage {stage.label!r}: {key} {value!r} {what}.{suggestion}",
+            hint="name a .json/.jsonl/.parquet file (relative paths start at the current directory "
+            f"{os.getcwd()}), or a hub dataset id.",
+        )
 
 
 class _Rows:

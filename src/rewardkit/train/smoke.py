@@ -112,7 +112,7 @@ def _rows(spec: Any, where: str, label: str) -> list[dict]:
     try:
         ds, _ = data._load(spec)
     except DataError:
-        if spec.path is not None and not data._is_local(spec.path):
+        if spec.path is not None and not data.is_local(spec.path):
             raise ConfigError(
                 f"{where}: stage {label!r}: dataset.path {spec.path!r} is a hub dataset that is not in "
                 "the local cache, and --smoke runs offline.",

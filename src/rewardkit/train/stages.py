@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rewardkit.api import get_callback
 from rewardkit.callbacks import link_callbacks
-from rewardkit.core.errors import ConfigError, closest
+from rewardkit.core.errors import ConfigError
 from rewardkit.core.fileio import atomic_replace_dir, make_temp_dir
 from rewardkit.core.specs import read_chat_template
 from rewardkit.core.validation import validate
@@ -30,11 +29,6 @@ TRL_CLASSES = {
     "dpo": ("DPOConfig", "DPOTrainer"),
     "grpo": ("GRPOConfig", "GRPOTrainer"),
 }
-# Set by rewardkit itself: a user value would be silently replaced, so they are refused with a hint.
-OWNED = {
-    "output_dir": "set the stage's top-level `output_dir:` instead",
-    "reward_weights": "put the weights into `rewards:` (per-reward `weight:` or `combine:`)",
-}
 
 
 def trl_classes(stage: str) -> tuple[type, type]:
@@ -50,23 +44,6 @@ def cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
-
-
-def check_trainer_keys(stage: StageConfig, where: str) -> None:
-    """Every `trainer:` key must be a field of the stage's TRL config class."""
-    config_cls, _ = trl_classes(stage.stage)
-    fields = [f.name for f in dataclasses.fields(config_cls) if f.init]
-    for key in stage.trainer:
-        if key in OWNED:
-            raise ConfigError(
-                f"{where}: stage {stage.label!r}: trainer.{key} is set by rewardkit.", hint=f"{OWNED[key]}."
-            )
-        if key not in fields:
-            raise ConfigError(
-                f"{where}: stage {stage.label!r}: trainer.{key} is not an argument of "
-                f"{config_cls.__name__}.{closest(key, fields)}",
-                hint=f"see the TRL docs of {config_cls.__name__} for the valid names.",
-            )
 
 
 def check_trainer_values(stage: StageConfig, where: str) -> None:
