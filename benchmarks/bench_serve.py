@@ -107,9 +107,9 @@ def bench_async(repeats: int) -> None:
         funcs = async_functions(k)
         linear = compose({"rewards": dict(funcs), "combine": " + ".join(funcs)})
         nonlinear = compose({"rewards": dict(funcs), "combine": f"max({', '.join(funcs)})" if k > 1 else "wait0"})
-        sequential = best(lambda: linear(**kwargs), repeats)
-        gathered = best(lambda: trl_gather(linear.to_trl()[0], kwargs), repeats)
-        combined = best(lambda: nonlinear(**kwargs), repeats)
+        sequential = best(lambda f=linear: f(**kwargs), repeats)
+        gathered = best(lambda f=linear: trl_gather(f.to_trl()[0], kwargs), repeats)
+        combined = best(lambda f=nonlinear: f(**kwargs), repeats)
         print(f"    {k:>2} {sequential:>16.3f} {gathered:>11.3f} {combined:>14.3f} {LATENCY:>12.3f}")
 
 
