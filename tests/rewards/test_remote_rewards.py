@@ -222,3 +222,10 @@ def test_spec_file_use_remote(served, tmp_path: Path):
     assert compose(tmp_path / "client.yaml")(completions=["a"], answer=["a"]) == compose(SPEC)(
         completions=["a"], answer=["a"]
     )
+
+
+def test_an_answer_that_is_not_rewardkits_is_an_error_not_a_score():
+    with FlakyServer([200]) as server:  # 200 with an error body: no rows
+        remote = get_reward("remote", url=[server.url], retries=0)
+        with pytest.raises(RewardError, match="does not hold 1 scored rows"):
+            remote(completions=["ab"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -15,6 +16,7 @@ from rewardkit.core.validation import Seconds
 from rewardkit.rewards.base import TRAINER_KWARGS, Reference, Reward, RewardParams
 from rewardkit.rewards.remote_client import Policy, Refused, ServerFailed, Servers, score_rows
 
+_SERVERS = threading.Lock()  # two threads making a reward's Servers at once must make one
 _ITEMS = "_remote_items"  # keyword under which __call__ hands the completions as sent (chat messages) on
 
 
@@ -126,9 +128,10 @@ class Remote(Reward):
 
     def servers(self) -> Servers:
         """Which URLs are up, shared by every call of this reward."""
-        if self._servers is None:
-            self._servers = Servers(list(self.params.url))
-        return self._servers
+        with _SERVERS:
+            if self._servers is None:
+                self._servers = Servers(list(self.params.url))
+            return self._servers
 
     def __call__(
         self,
@@ -175,6 +178,8 @@ class Remote(Reward):
         try:
             rows = await score_rows(self.servers(), payload, policy)
         except Refused as exc:
+            if exc.status < 400:  # an answer that is not rewardkit's: the server is wrong, not the rows
+                raise RewardError(f"Reward {self.__name__!r}: {exc}.", hint="check that the URL is a rewardkit serve.")
             kind = ConfigError if exc.status in (401, 403, 404, 405, 413) else DataError
             raise kind(
                 f"Reward {self.__name__!r}: {exc}.",
