@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import httpx
@@ -108,6 +109,14 @@ def retry_after(value: str | None, cap: float) -> float | None:
     return min(max(seconds, 0.0), cap)
 
 
+def json_scalar(value: Any) -> Any:
+    """A 0-d numpy / torch number as a Python number (what json cannot write by itself)."""
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        return item()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def _answer_rows(url: str, response: httpx.Response, n: int) -> list[dict]:
     try:
         body = response.json()
@@ -125,11 +134,13 @@ async def _post(client: httpx.AsyncClient, url: str, payload: dict, n: int, poli
     """One request with its retries: the server's rows, or ServerFailed / Refused."""
     import httpx
 
+    # numpy / torch scalars in columns go as Python numbers (checked by the caller: nothing else that JSON lacks)
+    body = json.dumps(payload, default=json_scalar, allow_nan=False, ensure_ascii=False).encode()
     cause = ""
     for attempt in range(policy.retries + 1):
         wait = policy.backoff * 2**attempt
         try:
-            response = await client.post(f"{url}/score", json=payload)
+            response = await client.post(f"{url}/score", content=body, headers={"Content-Type": "application/json"})
         except httpx.TransportError as exc:  # refused, reset, timed out, closed mid-answer
             cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         else:

@@ -14,18 +14,10 @@ from pydantic import Field, field_validator
 from rewardkit.core.errors import ConfigError, DataError, RewardError
 from rewardkit.core.validation import Seconds
 from rewardkit.rewards.base import TRAINER_KWARGS, Reference, Reward, RewardParams
-from rewardkit.rewards.remote_client import Policy, Refused, ServerFailed, Servers, score_rows
+from rewardkit.rewards.remote_client import Policy, Refused, ServerFailed, Servers, json_scalar, score_rows
 
 _SERVERS = threading.Lock()  # two threads making a reward's Servers at once must make one
 _ITEMS = "_remote_items"  # keyword under which __call__ hands the completions as sent (chat messages) on
-
-
-def _json_value(value: Any) -> Any:
-    """numpy / torch scalars as Python numbers, for the JSON body; anything else that is not JSON is an error."""
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "ndim", None) == 0:
-        return item()
-    raise TypeError(type(value).__name__)
 
 
 class Remote(Reward):
@@ -156,14 +148,14 @@ class Remote(Reward):
                 )
         payload = {"completions": list(items), "prompts": context.get("prompts"), "columns": columns}
         try:  # checked here, so a column that JSON cannot carry is named before anything is sent
-            json.dumps(payload, default=_json_value, allow_nan=False)
+            json.dumps(payload, default=json_scalar, allow_nan=False)
         except (TypeError, ValueError) as exc:
             bad = next((k for k, v in columns.items() if not _dumps_ok(v)), "completions or prompts")
             raise DataError(
                 f"Reward {self.__name__!r}: column {bad!r} cannot be sent as JSON ({exc}).",
                 hint="send strings, numbers, lists and objects (None for a missing value, not NaN).",
             ) from None
-        return json.loads(json.dumps(payload, default=_json_value))
+        return payload
 
     async def ascore_batch(
         self, completions: list[str], references: list[Reference] | None, **context: Any
@@ -179,7 +171,9 @@ class Remote(Reward):
             rows = await score_rows(self.servers(), payload, policy)
         except Refused as exc:
             if exc.status < 400:  # an answer that is not rewardkit's: the server is wrong, not the rows
-                raise RewardError(f"Reward {self.__name__!r}: {exc}.", hint="check that the URL is a rewardkit serve.")
+                raise RewardError(
+                    f"Reward {self.__name__!r}: {exc}.", hint="check that the URL is a rewardkit serve."
+                ) from None
             kind = ConfigError if exc.status in (401, 403, 404, 405, 413) else DataError
             raise kind(
                 f"Reward {self.__name__!r}: {exc}.",
@@ -208,7 +202,7 @@ class Remote(Reward):
 
 def _dumps_ok(value: Any) -> bool:
     try:
-        json.dumps(value, default=_json_value, allow_nan=False)
+        json.dumps(value, default=json_scalar, allow_nan=False)
     except (TypeError, ValueError):
         return False
     return True
