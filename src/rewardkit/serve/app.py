@@ -47,8 +47,6 @@ class ServeOptions:
     port: int = 8000
     token: str | None = None  # the bearer token every scoring request must carry (read from --token-env)
     limits: Limits = Limits()
-    max_wait: float = 0.01  # seconds a model component waits for concurrent requests to join one call
-    max_batch_rows: int = 256
 
 
 def _error(exc: RequestError) -> JSONResponse:
