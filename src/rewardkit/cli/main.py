@@ -15,6 +15,7 @@ from rewardkit.cli.console import Group, OutputConsole, print_table
 from rewardkit.cli.console import run as run_app
 from rewardkit.cli.reports import fmt as _fmt
 from rewardkit.cli.reports import print_selection, print_train_results
+from rewardkit.cli.tiny_command import DEFAULT_INIT_RANGE
 
 # rich_markup_mode=None: plain help (flags shown as `--json`, not `--json <bool>`); Group: see rewardkit.cli.console.
 app = typer.Typer(
@@ -81,7 +82,7 @@ def score(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Score completions with a composed reward spec."""
-    from rewardkit.composition.scoring import score_rows
+    from rewardkit.composition.scoring import score_rows, views_coverage
     from rewardkit.core.fileio import atomic_write_jsonl, check_output, dumps_strict, read_jsonl
     from rewardkit.models import compose_checked
 
@@ -100,7 +101,10 @@ def score(
             ],
         )
     if as_json:
-        typer.echo(dumps_strict({"summary": summary, "corpus": scores.corpus(composed)}, indent=2))
+        coverage = views_coverage(scores.coverage)
+        typer.echo(
+            dumps_strict({"summary": summary, "corpus": scores.corpus(composed), "coverage": coverage}, indent=2)
+        )
         return
     table = Table(title=f"{len(rows)} rows scored with {composed.expression}")
     for col in ("component", "mean", "std", "None"):
@@ -110,6 +114,8 @@ def score(
     print_table(console, table)
     for line in scores.none_lines():  # a reward that silently scores nothing must be seen
         console.print(Text(f"None rows: {line}"), soft_wrap=True)
+    for line in scores.coverage_lines():  # e.g. answers without a reason, which `missing: none` does not count
+        console.print(Text(line), soft_wrap=True)
     # The same two numbers as --json: "combined" above is the mean of the row scores; the corpus score applies
     # the expression to the component means (what `rewardkit select --aggregate corpus` ranks by).
     console.print(
@@ -224,6 +230,11 @@ def train(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Delete the earlier run in the output folders and start over."
     ),
+    accept_config_change: bool = typer.Option(
+        False,
+        "--accept-config-change",
+        help="With --resume: continue although the config changed what is trained (model, data, rewards, ...).",
+    ),
     output: Optional[Path] = typer.Option(
         None,
         "--output",
@@ -239,7 +250,16 @@ def train(
         raise typer.BadParameter(f"{checkpoint} is a checkpoint to resume from. Hint: --resume {checkpoint}.")
     say = lambda line: console.print(Text(line), soft_wrap=True)  # noqa: E731
     where = (str(checkpoint) if checkpoint is not None else "latest") if resume else None
-    results = run(config, overrides, smoke=smoke, say=say, resume=where, overwrite=overwrite, output=output)
+    results = run(
+        config,
+        overrides,
+        smoke=smoke,
+        say=say,
+        resume=where,
+        overwrite=overwrite,
+        output=output,
+        accept_config_change=accept_config_change,
+    )
     finish_distributed()
     if not is_main_process():
         return  # under accelerate every rank gets here: one table is enough
@@ -359,11 +379,29 @@ def tiny(
     layers: int = typer.Option(2, "--layers", min=1, max=48, help="Number of layers."),
     bert: bool = typer.Option(False, "--bert", help="A tiny BERT for bertscore (model_type: DIR, num_layers)."),
     classifier: bool = typer.Option(False, "--classifier", help="A tiny sequence classifier: a reward model."),
+    bleurt: bool = typer.Option(False, "--bleurt", help="A tiny BLEURT-20-shaped checkpoint (bleurt.model: DIR)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Random seed of the weights."),
+    init_range: float = typer.Option(
+        DEFAULT_INIT_RANGE,
+        "--init-range",
+        help="Std of the random weights (0.02: near-identical greedy answers for every row).",
+    ),
 ) -> None:
     """Make a small random model that loads offline on CPU: a real run on your laptop, no hub, no GPU."""
     from rewardkit.cli.tiny_command import make
 
-    made = make(directory, data or [], arch=arch, hidden=hidden, layers=layers, bert=bert, classifier=classifier)
+    made = make(
+        directory,
+        data or [],
+        arch=arch,
+        hidden=hidden,
+        layers=layers,
+        bert=bert,
+        classifier=classifier,
+        bleurt=bleurt,
+        seed=seed,
+        init_range=init_range,
+    )
     console.print(Text(made.report()), soft_wrap=True)
 
 

@@ -13,7 +13,8 @@ from pydantic import Field, field_validator
 
 from rewardkit.core.errors import ConfigError, DataError, RewardError
 from rewardkit.core.validation import Seconds
-from rewardkit.rewards.base import TRAINER_KWARGS, Reference, Reward, RewardParams
+from rewardkit.rewards.base import TRAINER_KWARGS, Reference, Reward, RewardParams, RowScores
+from rewardkit.rewards.calls import Call
 from rewardkit.rewards.remote_client import Policy, Refused, ServerFailed, Servers, json_scalar, score_rows
 
 _SERVERS = threading.Lock()  # two threads making a reward's Servers at once must make one
@@ -93,16 +94,14 @@ class Remote(Reward):
                 )
         self.token()  # an unset variable stops here, not at the first batch
         self._servers: Servers | None = None
-        self._reasons: list[str | None] | None = None  # the servers' None reasons for the last batch
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
         state["_servers"] = None  # holds a lock; a new process starts with every server up
-        state["_reasons"] = None
         return state
 
-    def time_budget(self) -> float | None:
-        """None: `timeout` bounds each HTTP request here, not the call in a worker process."""
+    def call_budget(self) -> float | None:
+        """None: `timeout` bounds each HTTP request here, not the whole call (a failover may take several)."""
         return None
 
     def token(self) -> str | None:
@@ -125,16 +124,10 @@ class Remote(Reward):
                 self._servers = Servers(list(self.params.url))
             return self._servers
 
-    def __call__(
-        self,
-        prompts: list | None = None,
-        completions: list | None = None,
-        completion_ids: list | None = None,
-        **kwargs: Any,
-    ) -> list[float | None]:
+    def _prepare(self, prompts: Any, completions: Any, completion_ids: Any, kwargs: dict) -> Call:
         if isinstance(completions, (list, tuple)):
             kwargs[_ITEMS] = list(completions)  # the server gets chat messages as messages, not their text
-        return super().__call__(prompts=prompts, completions=completions, completion_ids=completion_ids, **kwargs)
+        return super()._prepare(prompts, completions, completion_ids, kwargs)
 
     def _payload(self, completions: list[str], context: dict[str, Any]) -> dict:
         items = context.get(_ITEMS) or completions
@@ -161,7 +154,6 @@ class Remote(Reward):
         self, completions: list[str], references: list[Reference] | None, **context: Any
     ) -> list[float | None]:
         """Each row's combined score from the servers (a retry, a failover; else ServerFailed -> on_error)."""
-        self._reasons = None
         payload = self._payload(completions, context)
         p = self.params
         policy = Policy(
@@ -185,19 +177,8 @@ class Remote(Reward):
                 hint="start the servers (rewardkit serve SPEC), or set on_error: none | zero.",
             ) from None
         scores = [_score(row["score"]) for row in rows]
-        self._reasons = [_reason(row) if s is None else None for s, row in zip(scores, rows)]
-        return scores
-
-    def batch_none_reasons(self) -> list[str | None] | None:
-        """The servers' reasons for the rows of the last batch that scored None, e.g. "remote: em: no reference"."""
-        return self._reasons
-
-    def score_batch(
-        self, completions: list[str], references: list[Reference] | None, **context: Any
-    ) -> list[float | None]:
-        from rewardkit.rewards.function_rewards import _run_coroutine
-
-        return _run_coroutine(self.ascore_batch(completions, references, **context))
+        # the servers' reasons travel with the scores: "remote: em: no reference"
+        return RowScores(scores, [_reason(row) if s is None else None for s, row in zip(scores, rows)])
 
 
 def _dumps_ok(value: Any) -> bool:
