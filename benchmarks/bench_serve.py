@@ -4,10 +4,12 @@
     python benchmarks/bench_serve.py --quick    # smaller sizes, one repeat
 
 (a) async: k = 1, 2, 4 async reward functions of a fixed latency composed linearly (`a + b + ...`) and
-    non-linearly (`max(...)`): the composed reward called as today (each component after the other), the
-    functions `to_trl()` hands TRL gathered as TRL gathers async rewards, and the non-linear composition.
+    non-linearly (`max(...)`): the composed reward called from sync code, the functions `to_trl()` hands TRL
+    gathered as GRPOTrainer gathers async rewards, and the non-linear composition; "one latency" is the floor
+    (all components at once), k latencies what running them one after the other costs.
 (b) throughput: ROUGE-1 on long texts (a CPU-bound spec) in process vs through 1 `rewardkit serve` vs 2 servers
-    (the `remote` reward splitting each batch across them). Rows per second, best of the repeats.
+    (the `remote` reward splitting each batch across them) vs 1 server with `--workers 2` (the component's batches
+    split over 2 worker processes). Rows per second, best of the repeats.
 (c) memory: two training-like processes (torch + transformers imported, a batch scored) each loading a
     BERT-base-sized bertscore model, vs the same two processes using `remote` and one server that holds it.
     RSS summed over every process involved (psutil), measured while all are alive.
@@ -101,16 +103,22 @@ def bench_async(repeats: int) -> None:
     from rewardkit import compose
 
     print(f"(a) async components of {LATENCY * 1000:.0f} ms each, 8 completions; seconds per call (best of {repeats})")
-    print(f"    {'k':>2} {'composed a+b+..':>16} {'TRL gather':>11} {'max(a, b, ..)':>14} {'one latency':>12}")
+    print(
+        f"    {'k':>2} {'one by one':>11} {'composed a+b+..':>16} {'TRL gather':>11} {'max(a, b, ..)':>14} "
+        f"{'one latency':>12}"
+    )
     kwargs = {"completions": ["x"] * 8, "prompts": ["p"] * 8}
     for k in (1, 2, 4):
         funcs = async_functions(k)
         linear = compose({"rewards": dict(funcs), "combine": " + ".join(funcs)})
         nonlinear = compose({"rewards": dict(funcs), "combine": f"max({', '.join(funcs)})" if k > 1 else "wait0"})
+        one_by_one = best(lambda f=linear: [c(**kwargs) for c in f.components.values()], repeats)  # before #26
         sequential = best(lambda f=linear: f(**kwargs), repeats)
         gathered = best(lambda f=linear: trl_gather(f.to_trl()[0], kwargs), repeats)
         combined = best(lambda f=nonlinear: f(**kwargs), repeats)
-        print(f"    {k:>2} {sequential:>16.3f} {gathered:>11.3f} {combined:>14.3f} {LATENCY:>12.3f}")
+        print(
+            f"    {k:>2} {one_by_one:>11.3f} {sequential:>16.3f} {gathered:>11.3f} {combined:>14.3f} {LATENCY:>12.3f}"
+        )
 
 
 # --- servers ---------------------------------------------------------------------------------------------------------
@@ -162,13 +170,14 @@ def bench_throughput(tmp: Path, rows: int, words: int, repeats: int) -> None:
     with ExitStack() as stack:
         a, _ = stack.enter_context(server(tmp / "rouge.json", log=tmp / "a.log"))
         b, _ = stack.enter_context(server(tmp / "rouge.json", log=tmp / "b.log"))
-        for name, urls in (("1 server", [a]), ("2 servers", [a, b])):
+        w, _ = stack.enter_context(server(tmp / "rouge.json", "--workers", "2", log=tmp / "w.log"))
+        for name, urls in (("1 server", [a]), ("2 servers", [a, b]), ("1 server, --workers 2", [w])):
             remote = get_reward("remote", url=urls, timeout=600, max_rows=rows)
             assert remote(completions=completions, answer=answers) == expected  # bit for bit, and warmed up
             results[name] = (best(lambda r=remote: r(completions=completions, answer=answers), repeats), [])
     base = results["in process"][0]
     for name, (seconds, _) in results.items():
-        print(f"    {name:<11} {seconds:7.3f} s  {rows / seconds:8.0f} rows/s  {base / seconds:5.2f}x in process")
+        print(f"    {name:<22} {seconds:7.3f} s  {rows / seconds:8.0f} rows/s  {base / seconds:5.2f}x in process")
 
 
 # --- (c) memory ------------------------------------------------------------------------------------------------------

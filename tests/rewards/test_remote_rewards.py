@@ -94,7 +94,7 @@ def test_a_server_killed_mid_batch_hands_its_share_to_the_other(tmp_path, caplog
     assert len(failovers) == 1 and a.url in failovers[0] and b.url in failovers[0]
 
 
-@pytest.mark.parametrize("policy,expected", [("none", [None, None]), ("zero", [0.0, 0.0])])
+@pytest.mark.parametrize("policy,expected", [("none", [None, None]), ("zero", [0.0, 0.0])], ids=["none", "zero"])
 def test_no_server_left_applies_on_error(policy, expected):
     remote = get_reward("remote", url=[closed_port_url()], retries=1, backoff=0.01, on_error=policy)
     with pytest.warns(RuntimeWarning, match="no server could score"):

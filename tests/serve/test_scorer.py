@@ -64,3 +64,18 @@ def test_labels_cannot_fill_two_reference_columns():
         reward_request(body, Limits(), scorer.reference_columns)
     assert caught.value.field == "labels" and caught.value.status == 422
     scorer.close()
+
+
+def test_workers_spread_cpu_components_not_models(bert_spec):
+    from rewardkit.serve.scorer import load_scorer
+
+    spec = {"rewards": {"bs": bert_spec["rewards"]["bs"], "r1": {"use": "rouge1"}}, "combine": "bs + r1"}
+    scorer = load_scorer(spec, workers=2)
+    try:
+        workers = {alias: reward.params.workers for alias, reward in scorer.composed.components.items()}
+        assert workers == {"bs": None, "r1": 2}  # the model stays loaded once, in the server
+        completions, golds = ["a cat sat", "the dog ran far", "x"], ["a cat sat down", "the dog", "y"]
+        got = scorer.score(ScoreRequest(completions, columns={"answer": golds})).combined
+    finally:
+        scorer.close()
+    assert got == compose(spec)(completions=completions, answer=golds)

@@ -29,7 +29,11 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (0.0.0.0: every interface)."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0: a free one, printed at start)."),
     workers: int = typer.Option(
-        1, "--workers", min=1, max=256, help="Processes for the spec's CPU-bound components (models stay in one)."
+        1,
+        "--workers",
+        min=1,
+        max=256,
+        help="Worker processes for each sync CPU-bound component (its workers: N); a model stays loaded once.",
     ),
     overrides: Optional[list[str]] = typer.Option(
         None, "--set", help="Change a reward parameter of the spec: --set bertscore.model_type=./my-bert (repeatable)."

@@ -89,14 +89,25 @@ class Scorer:
 
 
 def load_scorer(spec: Any, overrides: list[str] | None = None, workers: int = 1) -> Scorer:
-    """The scorer of a spec (a file, a preset, a dict) with `--set` overrides, its models checked first."""
+    """The scorer of a spec (a file, a preset, a dict) with `--set` overrides, its models checked and loaded.
+
+    `workers` > 1 sets `workers: N` on every sync component that holds no model and does not set it already
+    (its batches split across N processes: CPU-bound rewards); a model stays loaded once, in the server.
+    """
     from rewardkit.models import compose_checked
 
-    if workers != 1:
-        from rewardkit.core.errors import ConfigError
-
-        raise ConfigError("--workers: worker processes are not available yet.", hint="leave --workers out.")
     composed = compose_checked(spec, overrides)
+    if workers > 1:
+        spread = [
+            f"{alias}.workers={workers}"
+            for alias, reward in composed.components.items()
+            if isinstance(reward, Reward)
+            and not reward.is_async
+            and not callable(getattr(reward, "model", None))
+            and reward.params.workers is None
+        ]
+        if spread:
+            composed = compose_checked(spec, [*(overrides or []), *spread])
     for reward in composed.components.values():
         load = getattr(reward, "model", None)
         if isinstance(reward, Reward) and callable(load):
