@@ -29,3 +29,16 @@ def window(names: tuple[str, ...] = ("slow_a", "slow_b")) -> float:
     """Seconds from the first start to the last end of the recorded calls of `names`."""
     spans = [(s, e) for n, s, e in CALLS if n in names]
     return max(e for _, e in spans) - min(s for s, _ in spans)
+
+
+async def slow_len(completions, **kwargs):
+    """0.5 s of awaiting, then each completion's length (a remote scorer's stand-in)."""
+    return await _timed("slow_len", completions, 0.5, 0.0)
+
+
+async def slow_digits(completions, **kwargs):
+    """0.5 s of awaiting, then whether each completion holds a digit."""
+    start = time.monotonic()
+    await asyncio.sleep(0.5)
+    CALLS.append(("slow_digits", start, time.monotonic()))
+    return [float(any(ch.isdigit() for ch in str(c))) for c in completions]

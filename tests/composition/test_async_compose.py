@@ -19,7 +19,7 @@ def spec(combine: str, **extra) -> dict:
     return {"rewards": {"a": slow_a, "b": slow_b, **extra}, "combine": combine}
 
 
-@pytest.mark.parametrize("combine", ["a + b", "a * b"])
+@pytest.mark.parametrize("combine", ["a + b", "a * b"], ids=["linear", "product"])
 def test_two_half_second_async_components_take_under_0_7_s(combine):
     composed = compose(spec(combine))
     assert composed.is_async

@@ -24,7 +24,7 @@ def read_token(variable: str | None) -> str | None:
     return token
 
 
-def serve(
+def serve_cmd(
     spec: str = typer.Argument(..., metavar="SPEC", help="Compose spec: YAML/TOML/JSON file or preset name."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (0.0.0.0: every interface)."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0: a free one, printed at start)."),

@@ -9,6 +9,7 @@ from rewardkit.rewards import (
     Brevity,
     ExactMatch,
     FormatRegex,
+    Judge,
     MathExactMatch,
     Remote,
     RewardModel,
@@ -18,5 +19,16 @@ from rewardkit.rewards import (
 
 @hookimpl
 def register_rewards(register: Register) -> None:
-    for reward in (MathExactMatch, ExactMatch, Brevity, FormatRegex, Rouge1, BERTScore, BLEURT, RewardModel, Remote):
+    for reward in (
+        MathExactMatch,
+        ExactMatch,
+        Brevity,
+        FormatRegex,
+        Rouge1,
+        BERTScore,
+        BLEURT,
+        RewardModel,
+        Judge,
+        Remote,
+    ):
         register.reward(reward.name, reward)

@@ -7,6 +7,7 @@ from rewardkit.rewards.bertscore_rewards import BERTScore
 from rewardkit.rewards.bleurt_rewards import BLEURT
 from rewardkit.rewards.format_rewards import FormatRegex
 from rewardkit.rewards.function_rewards import FunctionReward
+from rewardkit.rewards.judge_rewards import Judge
 from rewardkit.rewards.length_rewards import Brevity
 from rewardkit.rewards.math_rewards import MathExactMatch
 from rewardkit.rewards.remote_rewards import Remote
@@ -21,6 +22,7 @@ __all__ = [
     "ExactMatch",
     "FormatRegex",
     "FunctionReward",
+    "Judge",
     "MathExactMatch",
     "Remote",
     "Reward",

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from rewardkit.api import compose, load_compose_spec
 from rewardkit.composition.composed import Composed
+from rewardkit.composition.scoring import reward_usage
 from rewardkit.composition.spec import callable_path
 from rewardkit.core.distributed import is_main_process
 from rewardkit.core.errors import ConfigError, closest
@@ -227,6 +228,7 @@ def run_stage(
         round(runtime, 2),
         metrics,
         resumed_from=None if checkpoint is None else str(checkpoint),
+        reward_usage={} if p.rewards is None else reward_usage(p.rewards),
         **best_of(trainer.state, trainer.args, p.callbacks),
     )
     if trainer.accelerator.is_main_process:

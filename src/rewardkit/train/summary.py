@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from rewardkit.composition.scoring import usage_line
 from rewardkit.selection.checkpoint_score import interval_text
 from rewardkit.selection.checkpoints import pick_best
 
@@ -46,6 +47,8 @@ class StageResult:
     coverage_drops: list[str] = field(default_factory=list)  # that coverage fell between checkpoints
     resumed_from: str | None = None  # the checkpoint this run continued from
     reused: bool = False  # finished before: skipped by --resume, its outputs reused
+    # What rewards that count their spending used in this process (a judge: requests, cache hits, tokens).
+    reward_usage: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def from_record(cls, record: dict) -> "StageResult":
@@ -186,6 +189,9 @@ def summary_lines(result: StageResult, config: str) -> list[str]:
         )
     if result.alarm:
         lines.append(f"  reward-hacking alarm: {result.alarm}")
+    for alias, usage in (result.reward_usage or {}).items():
+        if isinstance(usage, dict):  # read back from a stage record: JSON, maybe edited
+            lines.append(f"  spent: {usage_line(alias, usage)}")
     if result.best_dir:
         lines.append(f"  best model: {result.best_dir}")
     lines.append(f"  final model: {result.model}")
