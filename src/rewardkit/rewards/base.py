@@ -10,11 +10,10 @@ The base class handles str vs chat completions, the reference column, views, Non
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 import uuid
 import warnings
-from typing import Any, ClassVar, Literal, Optional, SupportsFloat, cast
+from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field
 
@@ -23,21 +22,14 @@ from rewardkit.core.errors import ConfigError, DataError, RewardError
 from rewardkit.core.validation import Configured, Params, Seconds, ViewSpec
 from rewardkit.rewards.calls import Call
 from rewardkit.rewards.inputs import Reference, completion_text, reference_item
+from rewardkit.rewards.on_error import batch_failed, one_row, row_outcome
+from rewardkit.rewards.scores import as_score  # also imported from here (composition)
 from rewardkit.rewards.worker_scoring import score_in_workers
 
 # Keyword arguments TRL passes that are never dataset columns.
 TRAINER_KWARGS = frozenset(
     {"prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric", "environments"}
 )
-
-
-class RowScores(list):
-    """A reward's scores with, per row, why it is None (or None): what a remote reward returns, so the servers'
-    reasons travel with the call's own result (never through shared state)."""
-
-    def __init__(self, scores: list, none_reasons: list[str | None]) -> None:
-        super().__init__(scores)
-        self.none_reasons = none_reasons
 
 
 class RewardParams(Params):
@@ -77,43 +69,6 @@ def reference_options(reference: Reference, alternatives: str | None = None) -> 
     """
     golds = reference if isinstance(reference, list) else [reference]
     return [alt for gold in golds if gold is not None for alt in (gold.split(alternatives) if alternatives else [gold])]
-
-
-def as_score(value: object, owner: str, index: int) -> float | None:
-    """A reward's output for one row as float or None; NaN is None, anything else non-numeric is an error."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        # bool and str are refused: True or "1.0" taken as 1.0 hides a bug in the reward. numpy/torch scalars
-        # are accepted only with a real numeric dtype (np.str_, np.bool_, complex are refused the same way).
-        type_name = getattr(type(value), "__module__", "") + "." + type(value).__name__
-        dtype = str(getattr(value, "dtype", ""))
-        numeric = any(
-            dtype.removeprefix("torch.").startswith(k)
-            for k in ("float", "int", "uint", "bfloat", "half", "double", "long", "short")
-        )
-        if not type_name.startswith(("numpy.", "torch.")) or getattr(value, "ndim", None) != 0 or not numeric:
-            raise RewardError(
-                f"Reward {owner!r} returned {value!r:.40} ({type(value).__name__}) for completion "
-                f"{index}; expected a float or None.",
-                hint="return float scores.",
-            )
-    try:
-        value = float(cast(SupportsFloat, value))  # int, float or a 0-d numeric numpy/torch scalar (checked above)
-    except OverflowError:  # an int beyond float range
-        raise RewardError(
-            f"Reward {owner!r} returned an integer too large for a float for completion {index}; "
-            "scores must be finite.",
-            hint="clip the score.",
-        ) from None
-    if math.isnan(value):
-        return None
-    if math.isinf(value):
-        raise RewardError(
-            f"Reward {owner!r} returned {value} for completion {index}; scores must be finite.",
-            hint="clip the score or return None for 'not applicable'.",
-        )
-    return value
 
 
 _COUNTS = threading.Lock()  # error_count / timeout_count are updated by calls from any thread
@@ -371,27 +326,11 @@ class Reward(Configured):
         except (DataError, ConfigError):
             raise  # the input or the setup is wrong: no row-level policy applies
         except (Exception, SystemExit) as exc:  # sys.exit() in a reward is a failing reward, not the end of training
-            return self.rows_one_by_one(call) if self.row_fallback else self.batch_failed(call, exc)
-
-    def batch_failed(self, call: Call, exc: BaseException) -> list[float | None]:
-        """on_error for every row of a failed batch, for a reward without the row-by-row fallback."""
-        if self.params.on_error == "raise":
-            if isinstance(exc, RewardError):
-                raise exc
-            raise RewardError(
-                f"Reward {self.__name__!r} failed on {len(call.texts)} completions: {type(exc).__name__}: {exc}.",
-                hint="set on_error: none | zero to score them instead.",
-            ) from exc
-        warnings.warn(
-            f"{exc} Under on_error: {self.params.on_error} those {len(call.texts)} rows score "
-            f"{'None' if self.params.on_error == 'none' else '0.0'}.",
-            RuntimeWarning,
-            stacklevel=4,
-        )
-        call.errors += len(call.texts)
-        if self.params.on_error == "none":
-            call.why.update(dict.fromkeys(call.rows, "error"))
-        return [None if self.params.on_error == "none" else 0.0] * len(call.texts)
+            return (
+                self.rows_one_by_one(call)
+                if self.row_fallback
+                else batch_failed(self.__name__, self.params.on_error, call, exc)
+            )
 
     async def _arun(self, call: Call) -> list:
         """Scores of `call`'s rows from `ascore_batch`, within `timeout`."""
@@ -415,51 +354,27 @@ class Reward(Configured):
             raise
         except (Exception, SystemExit) as exc:
             if not self.row_fallback:
-                return self.batch_failed(call, exc)
-            rows = [self._one_row(call, j) for j in range(len(call.texts))]
+                return batch_failed(self.__name__, self.params.on_error, call, exc)
+            rows = [one_row(call, j) for j in range(len(call.texts))]
             outcomes = await asyncio.gather(
                 *(self.ascore_batch(texts, refs, **ctx) for texts, refs, ctx in rows), return_exceptions=True
             )
             return [
-                self._row_outcome(call, j, got if isinstance(got, BaseException) else None, got)
+                row_outcome(
+                    self.__name__, self.params.on_error, call, j, got if isinstance(got, BaseException) else None, got
+                )
                 for j, got in enumerate(outcomes)
             ]
 
     def rows_one_by_one(self, call: Call) -> list[float | None]:
         """Score row by row to find the failing rows and apply on_error to them (counted in `call.errors`)."""
         scores: list = []
-        for j, (texts, refs, ctx) in enumerate(self._one_row(call, j) for j in range(len(call.texts))):
+        name, policy = self.__name__, self.params.on_error
+        for j, (texts, refs, ctx) in enumerate(one_row(call, j) for j in range(len(call.texts))):
             try:
                 got = self.score_batch(texts, refs, **ctx)
             except (Exception, SystemExit) as exc:
-                scores.append(self._row_outcome(call, j, exc, None))
+                scores.append(row_outcome(name, policy, call, j, exc, None))
             else:
-                scores.append(self._row_outcome(call, j, None, got))
+                scores.append(row_outcome(name, policy, call, j, None, got))
         return scores
-
-    def _one_row(self, call: Call, j: int) -> tuple[list[str], list | None, dict]:
-        n = len(call.texts)
-        ctx = {k: ([v[j]] if isinstance(v, list) and len(v) == n else v) for k, v in call.context.items()}
-        return [call.texts[j]], [call.refs[j]] if call.refs is not None else None, ctx
-
-    def _row_outcome(self, call: Call, j: int, exc: BaseException | None, got: Any) -> Any:
-        """Row j's score from a one-row call that returned `got` or raised `exc` (on_error applied)."""
-        if exc is None:
-            if not isinstance(got, (list, tuple)) or len(got) != 1:
-                n = len(got) if isinstance(got, (list, tuple)) else type(got).__name__
-                raise RewardError(f"Reward {self.__name__!r} returned {n} scores for 1 completion.")
-            return got[0]
-        if isinstance(exc, (DataError, ConfigError)):
-            raise exc
-        if not isinstance(exc, (Exception, SystemExit)):
-            raise exc  # KeyboardInterrupt, CancelledError
-        if self.params.on_error == "raise":
-            raise RewardError(
-                f"Reward {self.__name__!r} failed on completion {call.rows[j]} "
-                f"({call.texts[j][:80]!r}): {type(exc).__name__}: {exc}.",
-                hint="fix the input or set on_error: none | zero.",
-            ) from exc
-        call.errors += 1
-        if self.params.on_error == "none":
-            call.why[call.rows[j]] = "error"
-        return None if self.params.on_error == "none" else 0.0

@@ -13,9 +13,10 @@ from pydantic import Field, field_validator
 
 from rewardkit.core.errors import ConfigError, DataError, RewardError
 from rewardkit.core.validation import Seconds
-from rewardkit.rewards.base import TRAINER_KWARGS, Reference, Reward, RewardParams, RowScores
+from rewardkit.rewards.base import TRAINER_KWARGS, Reference, Reward, RewardParams
 from rewardkit.rewards.calls import Call
 from rewardkit.rewards.remote_client import Policy, Refused, ServerFailed, Servers, json_scalar, score_rows
+from rewardkit.rewards.scores import RowScores
 
 _SERVERS = threading.Lock()  # two threads making a reward's Servers at once must make one
 _ITEMS = "_remote_items"  # keyword under which __call__ hands the completions as sent (chat messages) on
