@@ -66,3 +66,37 @@ def test_trl_style_gather_of_the_handed_callables_is_concurrent():
 
     asyncio.run(gather())
     assert window() < 0.7
+
+
+class SlowJudge:
+    """A plugin's TRL-style reward class with an async __call__ (built as factory(**params))."""
+
+    __name__ = "slow_judge"
+
+    def __init__(self, delay: float = 0.5) -> None:
+        self.delay = delay
+
+    async def __call__(self, completions, **kwargs):
+        await asyncio.sleep(self.delay)
+        return [0.5 for _ in completions]
+
+
+def test_a_plugins_async_rewards_stay_async():
+    from rewardkit.core.hookspecs import hookimpl
+    from rewardkit.core.plugins import register_plugin, unregister_plugin
+
+    class AsyncPlugin:
+        @hookimpl
+        def register_rewards(self, register):
+            register("slow_a_plugin", slow_a)
+            register("slow_judge", SlowJudge)
+
+    register_plugin(AsyncPlugin(), name="async-plugin")
+    try:
+        composed = compose({"rewards": {"a": "slow_a_plugin", "j": {"use": "slow_judge", "delay": 0.5}}})
+        assert composed.is_async and all(r.is_async for r in composed.components.values())
+        start = time.monotonic()
+        assert composed(completions=["ab"]) == [1.0 + 0.5]
+        assert time.monotonic() - start < 0.7
+    finally:
+        unregister_plugin("async-plugin")

@@ -60,3 +60,27 @@ def test_timeout_bounds_each_chunk():
 def test_workers_is_validated():
     with pytest.raises(Exception, match="workers"):
         get_reward("exact_match", workers=0)
+
+
+def test_a_rewards_workers_exit_when_the_reward_is_gone():
+    import gc
+
+    reward = FunctionReward(pid_rows, workers=2, timeout=30)
+    pids = set(reward(completions=["a", "b"]))
+    assert len(pids) == 2
+    del reward
+    gc.collect()
+    deadline = time.monotonic() + 10
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = {p for p in pids if os.path.exists(f"/proc/{p}") and "Z" not in _state(p)}
+    assert not alive  # no idle process left per dropped reward
+
+
+def _state(pid: float) -> str:
+    try:
+        with open(f"/proc/{int(pid)}/stat") as f:
+            return f.read().split(") ")[1][:1]
+    except OSError:
+        return "Z"

@@ -129,3 +129,43 @@ def test_run_folder_writes_refuse_a_symlink_below_the_run(tmp_path):
     (tmp_path / "mine").symlink_to(tmp_path / "link")
     atomic_write_json(tmp_path / "mine", {"a": 2})
     assert json.loads((tmp_path / "link").read_text()) == {"a": 2}
+
+
+def test_trls_model_card_is_not_written_through_a_link(tiny_lm_dir, trainer_defaults, tmp_path):
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from rewardkit.train.trainer_guards import guard_model_card
+
+    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere.md"
+    run.mkdir()
+    elsewhere.write_text("the user's own file")
+    rows = Dataset.from_list([{"prompt": "1+1=", "completion": "2"}] * 2)
+    trainer = SFTTrainer(
+        model=str(tiny_lm_dir),
+        args=SFTConfig(output_dir=str(run), max_steps=1, per_device_train_batch_size=2, **trainer_defaults),
+        train_dataset=rows,
+    )
+    guard_model_card(trainer, run)
+    trainer.create_model_card(model_name="m")  # what TRL calls at every save: README.md in the run
+    assert (run / "README.md").is_file() and not (run / "README.md").is_symlink()
+    (run / "README.md").unlink()
+    (run / "README.md").symlink_to(elsewhere)  # appeared while the run trains
+    with pytest.raises(DataError, match="README.md: is a symlink to .*never through a link"):
+        trainer.create_model_card(model_name="m")
+    assert elsewhere.read_text() == "the user's own file"
+
+
+def test_a_pipeline_stage_folder_linked_elsewhere_is_refused_before_anything_is_written(tmp_path):
+    from rewardkit.train import run
+
+    (tmp_path / "pipe").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "pipe" / "sft").symlink_to(elsewhere)
+    stage = {"stage": "sft", "model": str(tmp_path), "dataset": {"generator": "arithmetic", "n": 4}}
+    config = {"output_dir": str(tmp_path / "pipe"), "pipeline": [stage, {**stage, "name": "second"}]}
+    for resume in (None, "latest"):
+        with pytest.raises(ConfigError, match=r"pipe/sft is a symlink to .*elsewhere"):
+            run(config, resume=resume)
+    assert list(elsewhere.iterdir()) == []  # not even the lock was made through the link

@@ -115,7 +115,15 @@ class _Worker:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_serve, args=(child, os.getpid()), daemon=False, name="rewardkit-pool")
-        self.proc.start()
+        try:
+            self.proc.start()
+        except AssertionError as exc:  # multiprocessing refuses children in a daemonic process
+            child.close()
+            self.conn.close()
+            raise RuntimeError(
+                f"A process pool cannot start workers here: {exc} (this process is a daemonic worker, e.g. of a "
+                "DataLoader or another library's pool); run without timeout:/workers: there."
+            ) from None
         child.close()
         self.ready = False
 

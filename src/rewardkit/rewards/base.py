@@ -20,7 +20,7 @@ from pydantic import Field
 from rewardkit.core.aio import run_sync
 from rewardkit.core.errors import ConfigError, DataError, RewardError
 from rewardkit.core.validation import Configured, Params, Seconds, ViewSpec
-from rewardkit.rewards.calls import Call
+from rewardkit.rewards.calls import Call, RowNote, take_notes, warn_late
 from rewardkit.rewards.inputs import Reference, completion_text, reference_item
 from rewardkit.rewards.on_error import batch_failed, one_row, row_outcome
 from rewardkit.rewards.scores import as_score  # also imported from here (composition)
@@ -81,6 +81,8 @@ class Reward(Configured):
     kind: ClassVar[str] = "reward"
     Params: ClassVar[type[RewardParams]] = RewardParams
     needs_reference: ClassVar[bool] = False
+    # True: `timeout:` / `workers:` are the reward's own (a deadline per item), not a budget for a whole call.
+    own_workers: ClassVar[bool] = False
     # On a failing batch, find the failing rows by scoring them one by one; False: on_error applies to the
     # whole batch at once (a remote reward whose servers are down would otherwise be retried once per row).
     row_fallback: ClassVar[bool] = True
@@ -103,6 +105,7 @@ class Reward(Configured):
         self._completion_view = self.params.completion_view
         self._reference_view = self.params.reference_view
         self._wire: bytes | None = None  # this reward pickled for worker processes (see worker_scoring)
+        self._pool: Any = None  # its worker processes (timeout:, workers:), started on first use; never pickled
         self._token = uuid.uuid4().hex  # names this reward's worker pool and its copy in the workers
         self.error_count = 0  # rows scored by on_error, over all calls
         self.timeout_count = 0  # calls that ran out of time, over all calls
@@ -117,7 +120,7 @@ class Reward(Configured):
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_wire"] = None  # rebuilt from the copy when needed
+        state["_wire"] = state["_pool"] = None  # rebuilt from the copy when needed; processes do not travel
         return state
 
     # --- what subclasses implement -------------------------------------------------------------
@@ -246,29 +249,27 @@ class Reward(Configured):
         if not isinstance(scores, (list, tuple)) or len(scores) != len(call.texts):
             got = len(scores) if isinstance(scores, (list, tuple)) else type(scores).__name__
             raise RewardError(f"Reward {self.__name__!r} returned {got} scores for {len(call.texts)} completions.")
-        checked = self._after_scoring([as_score(s, self.__name__, call.rows[i]) for i, s in enumerate(scores)])
-        said = getattr(scores, "none_reasons", None) or [None] * len(checked)  # RowScores: the reward's own reasons
+        said = [s.reason if isinstance(s, RowNote) and s.value is None else None for s in scores]
+        values, noted, late, late_score = take_notes(call, list(scores))
+        checked = self._after_scoring([as_score(s, self.__name__, call.rows[i]) for i, s in enumerate(values)])
         for i, s, why in zip(call.rows, checked, said):
             call.out[i] = s
             if s is None:
                 call.why.setdefault(i, why or "returned None")
         reasons = call.reasons
         reasons["error"] = call.errors if self.params.on_error == "none" else 0
-        reasons["timeout"] = call.timeouts
-        reasons["returned None"] = sum(s is None for s in checked) - reasons["error"] - reasons["timeout"]
-        for why in dict.fromkeys(call.why.values()):  # reasons the reward gave (a remote reward: the servers')
-            if why not in reasons:
-                count = sum(w == why for w in call.why.values())
-                reasons[why] = count
-                reasons["returned None"] -= count
+        reasons["timeout"] = reasons.get("timeout", 0) + call.timeouts  # whole calls, and items noted None
+        reasons["returned None"] = sum(s is None for s in checked) - reasons["error"] - call.timeouts - noted
         with _COUNTS:
             self.error_count += call.errors
-            self.timeout_count += call.timeouts > 0
+            self.timeout_count += (call.timeouts > 0) + late
             errors, timeouts = self.error_count, self.timeout_count
+        if late:  # items past their own deadline (a reward with own_workers)
+            warn_late(self.__name__, late, len(call.rows), self.params.timeout, late_score)
         if call.log_metric is not None:
             if call.errors:
                 call.log_metric(f"rewardkit/{self.__name__}/errors", float(errors))
-            if call.timeouts:
+            if call.timeouts or late:
                 call.log_metric(f"rewardkit/{self.__name__}/timeouts", float(timeouts))
         # One new dict per call, never updated in place: a reader sees one whole call's reasons.
         self.none_reasons = {k: v for k, v in reasons.items() if v > 0}
@@ -319,18 +320,16 @@ class Reward(Configured):
     # --- scoring the prepared rows -----------------------------------------------------------------
     def _run(self, call: Call) -> list:
         """Scores of `call`'s rows from `score_batch`: in process, or in worker processes (timeout, workers)."""
-        if self.params.timeout is not None or self.params.workers is not None:
+        if not self.own_workers and (self.params.timeout is not None or self.params.workers is not None):
             return score_in_workers(self, call)
         try:
             return self.score_batch(call.texts, call.refs, **call.context)
         except (DataError, ConfigError):
             raise  # the input or the setup is wrong: no row-level policy applies
         except (Exception, SystemExit) as exc:  # sys.exit() in a reward is a failing reward, not the end of training
-            return (
-                self.rows_one_by_one(call)
-                if self.row_fallback
-                else batch_failed(self.__name__, self.params.on_error, call, exc)
-            )
+            if not self.row_fallback:
+                return batch_failed(self.__name__, self.params.on_error, call, exc)
+            return self.rows_one_by_one(call)
 
     async def _arun(self, call: Call) -> list:
         """Scores of `call`'s rows from `ascore_batch`, within `timeout`."""
@@ -359,10 +358,9 @@ class Reward(Configured):
             outcomes = await asyncio.gather(
                 *(self.ascore_batch(texts, refs, **ctx) for texts, refs, ctx in rows), return_exceptions=True
             )
+            name, policy = self.__name__, self.params.on_error
             return [
-                row_outcome(
-                    self.__name__, self.params.on_error, call, j, got if isinstance(got, BaseException) else None, got
-                )
+                row_outcome(name, policy, call, j, got if isinstance(got, BaseException) else None, got)
                 for j, got in enumerate(outcomes)
             ]
 

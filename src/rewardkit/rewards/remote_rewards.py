@@ -14,9 +14,8 @@ from pydantic import Field, field_validator
 from rewardkit.core.errors import ConfigError, DataError, RewardError
 from rewardkit.core.validation import Seconds
 from rewardkit.rewards.base import TRAINER_KWARGS, Reference, Reward, RewardParams
-from rewardkit.rewards.calls import Call
+from rewardkit.rewards.calls import Call, RowNote
 from rewardkit.rewards.remote_client import Policy, Refused, ServerFailed, Servers, json_scalar, score_rows
-from rewardkit.rewards.scores import RowScores
 
 _SERVERS = threading.Lock()  # two threads making a reward's Servers at once must make one
 _ITEMS = "_remote_items"  # keyword under which __call__ hands the completions as sent (chat messages) on
@@ -151,9 +150,9 @@ class Remote(Reward):
             ) from None
         return payload
 
-    async def ascore_batch(
+    async def ascore_batch(  # type: ignore[override]  # None rows come as RowNote (the servers' reasons)
         self, completions: list[str], references: list[Reference] | None, **context: Any
-    ) -> list[float | None]:
+    ) -> list[float | RowNote]:
         """Each row's combined score from the servers (a retry, a failover; else ServerFailed -> on_error)."""
         payload = self._payload(completions, context)
         p = self.params
@@ -178,8 +177,8 @@ class Remote(Reward):
                 hint="start the servers (rewardkit serve SPEC), or set on_error: none | zero.",
             ) from None
         scores = [_score(row["score"]) for row in rows]
-        # the servers' reasons travel with the scores: "remote: em: no reference"
-        return RowScores(scores, [_reason(row) if s is None else None for s, row in zip(scores, rows)])
+        # a None row carries the server's reason ("remote: em: no reference"), counted in none_reasons
+        return [RowNote(None, _reason(row)) if s is None else s for s, row in zip(scores, rows)]
 
 
 def _dumps_ok(value: Any) -> bool:

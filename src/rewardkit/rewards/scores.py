@@ -1,4 +1,4 @@
-"""A reward's output checked: one finite float or None per row, and scores that carry their own None reasons."""
+"""A reward's output checked: one finite float or None per row."""
 
 from __future__ import annotations
 
@@ -43,12 +43,3 @@ def as_score(value: object, owner: str, index: int) -> float | None:
             hint="clip the score or return None for 'not applicable'.",
         )
     return value
-
-
-class RowScores(list):
-    """A reward's scores with, per row, why it is None (or None): what a remote reward returns, so the servers'
-    reasons travel with the call's own result (never through shared state)."""
-
-    def __init__(self, scores: list, none_reasons: list[str | None]) -> None:
-        super().__init__(scores)
-        self.none_reasons = none_reasons

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from typing import Any
 
 from rewardkit.core.errors import ConfigError, DataError, RewardError, RewardkitError
-from rewardkit.core.pool import ProcessPool, shared_pool
+from rewardkit.core.pool import ProcessPool
 from rewardkit.core.worker import WorkerDied
 from rewardkit.rewards.calls import Call
 
@@ -86,8 +86,15 @@ def _chunks(n: int, k: int) -> list[tuple[int, int]]:
 
 
 def pool_of(reward: Reward) -> ProcessPool:
-    """The process-wide pool of this reward (and of its copies in this process): `workers` processes, else one."""
-    return shared_pool(f"reward {reward.__name__} {reward._token}", reward.params.workers or 1)
+    """This reward's pool (`workers` processes, else one), made on first use; it goes when the reward goes.
+
+    Kept on the instance, not in `core.pool.shared_pool`: a reward that is garbage collected closes its pipes, and
+    its workers exit, as before pools existed. A pickled copy gets a pool of its own where it lands.
+    """
+    with _WIRE_LOCK:
+        if reward._pool is None:
+            reward._pool = ProcessPool(reward.params.workers or 1, name=f"reward {reward.__name__}")
+        return reward._pool
 
 
 def score_in_workers(reward: Reward, call: Call) -> list:

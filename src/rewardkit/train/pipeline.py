@@ -18,15 +18,22 @@ from rewardkit.core.distributed import is_main_process
 from rewardkit.core.errors import ConfigError, closest
 from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl
 from rewardkit.core.validation import stage_ref
+from rewardkit.core.write_errors import writing
 from rewardkit.models import spec_models
 from rewardkit.train.config import StageConfig, load_stages
 from rewardkit.train.config_change import settings as run_settings
 from rewardkit.train.data import load_stage_data, reference_columns
-from rewardkit.train.precheck import check_columns, check_dataset_files, check_grpo_batches, check_trainer_keys
+from rewardkit.train.precheck import (
+    check_aggregation,
+    check_columns,
+    check_dataset_files,
+    check_grpo_batches,
+    check_trainer_keys,
+)
 from rewardkit.train.preflight import check_models, check_vllm, load_spec_quietly, loading
 from rewardkit.train.record import absolute_if_local, revision_of, write_stage_record
 from rewardkit.train.resume import STARTED, check_checkpoint_files
-from rewardkit.train.run_folder import pipeline_names, refuse_foreign, release_fresh
+from rewardkit.train.run_folder import pipeline_names, refuse_foreign, refuse_links
 from rewardkit.train.run_lock import locked_all
 from rewardkit.train.run_plan import StagePlan, plan_stages
 from rewardkit.train.smoke import smoke_mode, smoke_setup
@@ -63,6 +70,7 @@ class _Prepared:
     eval: Any
     rewards: Any
     callbacks: list
+    eval_rows: bool = False  # '@eval' given: the stage leaves its eval rows in eval_rows.jsonl when it starts
 
 
 def handoff_dir(stage: StageConfig) -> str:
@@ -137,6 +145,7 @@ def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = froze
         rewards = _compose_rewards(stage, where, spec)
         check_columns(stage, reference_columns(rewards) if rewards is not None else {}, where)
         check_grpo_batches(stage, where)
+        check_aggregation(stage, rewards, where)
         out[stage.label] = (spec, rewards)
     return out
 
@@ -168,9 +177,9 @@ def prepare(
         # Built here, not when the stage starts: a bad callback name in stage 3 must fail before stage 1 trains.
         wants_eval = any(v == "@eval" for cb in stage.callbacks for v in cb.values())
         # '@eval': the mapped eval rows themselves (checkpoint_inference takes a Dataset), so no rank waits for a
-        # file; the main process also leaves them in <output_dir>/eval_rows.jsonl for the user to inspect.
-        if wants_eval and eval_ds is not None and is_main_process():
-            atomic_write_jsonl(stage.folder / "eval_rows.jsonl", eval_ds.to_list(), inside=stage.folder)
+        # file; the main process also leaves them in <output_dir>/eval_rows.jsonl for the user to inspect, when the
+        # stage starts (a folder is written only once its run has claimed it: run_stage).
+        p.eval_rows = wants_eval and eval_ds is not None
         p.callbacks = build_callbacks(stage, where, {"@eval": eval_ds if wants_eval else None, "@rewards": spec})
         prepared.append(p)
     return prepared
@@ -199,17 +208,20 @@ def run_stage(
         trainer.add_callback(EventLines(stage.label, say))
     if trainer.accelerator.is_main_process:
         atomic_write_json(out / STARTED, {"stage": stage.label, "config": where, "settings": settings}, inside=out)
+        if p.eval_rows:
+            atomic_write_jsonl(out / "eval_rows.jsonl", p.eval.to_list(), inside=out)
     start = time.perf_counter()
-    if checkpoint is not None and steps_left(trainer, checkpoint) <= 0:
-        if say is not None and trainer.accelerator.is_main_process:
-            say(f"resume: stage {stage.label!r}: {checkpoint} is the last step; finishing without training.")
-        output = finish_without_training(trainer, checkpoint)
-    else:
-        # Passed explicitly: TrainingArguments.resume_from_checkpoint alone is ignored by Trainer.train().
-        output = trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
-    runtime = time.perf_counter() - start
     final = out / "final"
-    trainer.save_model(str(final))  # an adapter only, when LoRA was trained
+    with writing(out, f"stage {stage.label!r}"):  # TRL's checkpoint saves: a full disk, a read-only folder
+        if checkpoint is not None and steps_left(trainer, checkpoint) <= 0:
+            if say is not None and trainer.accelerator.is_main_process:
+                say(f"resume: stage {stage.label!r}: {checkpoint} is the last step; finishing without training.")
+            output = finish_without_training(trainer, checkpoint)
+        else:
+            # Passed explicitly: TrainingArguments.resume_from_checkpoint alone is ignored by Trainer.train().
+            output = trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
+        runtime = time.perf_counter() - start
+        trainer.save_model(str(final))  # an adapter only, when LoRA was trained
     handoff = handoff_dir(stage)  # what `@name` resolves to (rewards resolved it in prepare already)
     if stage.peft is not None:
         if trainer.accelerator.is_main_process:
@@ -312,13 +324,15 @@ def run_stages(
     """Check every stage (prepare), then train them in order; `@name` models resolve to earlier stages' outputs.
 
     The stage folders are locked for the run (train/run_lock.py); finished stages of a resumed run are reused. A
-    folder is written only when it is new or holds a run (train/run_folder.py); a new one is claimed with the
-    STARTED marker, and given back when the config fails before its stage trained.
+    folder is written only when it is new or holds a run (train/run_folder.py), and only once its stage starts
+    (the STARTED marker first): a config error or a kill in an earlier stage leaves it as it was.
     """
     main = is_main_process()
+    if len(stages) > 1 and main:  # a stage folder linked elsewhere (a received archive): refused before its lock
+        refuse_links(Path(root), pipeline_names(stages, Path(root)), where)
     with locked_all([s.folder for s in stages], say) if main else nullcontext():
         light = precheck(stages, where)  # a config error comes before anything is resumed, deleted or loaded
-        if len(stages) > 1 and resume is None:
+        if len(stages) > 1 and resume is None and main:
             refuse_foreign(
                 Path(root),
                 pipeline_names(stages, Path(root)),
@@ -334,26 +348,12 @@ def run_stages(
             checkpoint = plans[stage.label].checkpoint
             if checkpoint is not None:
                 check_checkpoint_files(checkpoint, where, stage.label)
-        new = [s for s in stages if plans[s.label].new and plans[s.label].record is None]
-        claimed = [s.folder for s in new]
-        if main:
-            for stage in new:  # claimed now: a kill before it trains leaves a folder that holds a run
-                atomic_write_json(
-                    stage.folder / STARTED,
-                    {"stage": stage.label, "config": where, "settings": recorded[stage.label]},
-                    inside=stage.folder,
-                )
-        try:
-            prepared = {
-                p.stage.label: p
-                for p in prepare(
-                    stages, where, frozenset(s.label for s in stages if plans[s.label].record is not None), light
-                )
-            }
-        except BaseException:
-            if main:
-                release_fresh(claimed)  # nothing trained there: the folders are new again
-            raise
+        prepared = {
+            p.stage.label: p
+            for p in prepare(
+                stages, where, frozenset(s.label for s in stages if plans[s.label].record is not None), light
+            )
+        }
         results: list[StageResult] = []
         done: dict[str, str] = {}
         for stage in stages:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -159,13 +158,3 @@ def overwrite(folder: Path, names: RunNames, where: str, say: Callable[[str], ob
         else:
             child.unlink()
     say(f"overwrite: deleted the earlier run in {folder}.")
-
-
-def release_fresh(folders: Iterable[Path]) -> None:
-    """Undo a claim of fresh folders whose stage never started training (a config error after the plan): the
-    marker and the eval rows the run wrote there, so the folder is new again."""
-    for folder in folders:
-        for name in (STARTED, "eval_rows.jsonl"):
-            path = folder / name
-            if path.is_file() and not path.is_symlink():
-                path.unlink()

@@ -34,12 +34,10 @@ _EMPTY = RunNames(frozenset({LOCK, OUTPUT_MARKER}), frozenset())
 
 @dataclass
 class StagePlan:
-    """One stage's start: `record` set = finished before (reuse it); `checkpoint` = continue from it; `new`: the
-    folder held no run (or --overwrite deleted it), so the run claims it."""
+    """One stage's start: `record` set = finished before (reuse it); `checkpoint` = continue from it."""
 
     record: dict | None = None
     checkpoint: Path | None = None
-    new: bool = False
 
 
 def _what(folder: Path) -> str:
@@ -119,9 +117,10 @@ def plan_stages(
         plan = StagePlan()
         at = f"{where}: stage {stage.label!r}"
         names = stage_names(stage)
-        refuse_links(folder, names, at)
+        if main:  # the other ranks of a launch follow its decision (it refuses, the launch fails)
+            refuse_links(folder, names, at)
         running = holds_run(folder)
-        if not running:
+        if not running and main:
             refuse_foreign(
                 folder,
                 _EMPTY,
@@ -129,7 +128,6 @@ def plan_stages(
                 "training would write into",
                 "pick a new or empty output_dir (or move that entry out of the folder).",
             )
-            plan.new = True
         if resume is not None and explicit is None:
             record = finished_record(folder)
             if record is not None:
@@ -163,7 +161,6 @@ def plan_stages(
                 )
             if main:
                 overwrite(folder, names, at, say)
-            plan.new = True
         if plan.checkpoint is not None and plan.checkpoint.parent.resolve() == folder.resolve():
             check_changes(stage, where, (settings or {}).get(stage.label), accept_change, say)
         if plan.checkpoint is not None:
