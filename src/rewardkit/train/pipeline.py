@@ -240,7 +240,7 @@ def run_stage(
         round(runtime, 2),
         metrics,
         resumed_from=None if checkpoint is None else str(checkpoint),
-        reward_usage={} if p.rewards is None else reward_usage(p.rewards),
+        reward_usage=_spent(p),
         **best_of(trainer.state, trainer.args, p.callbacks),
     )
     if trainer.accelerator.is_main_process:
@@ -261,6 +261,16 @@ def _settings(stage: StageConfig, light: tuple | None) -> dict:
     spec = light[0] if light is not None else None
     rewards = load_compose_spec(spec).to_dict(portable=True) if spec is not None else None
     return run_settings(_portable(stage.model_dump()), rewards)
+
+
+def _spent(p: _Prepared) -> dict[str, dict[str, int]]:
+    """What the training reward's components and the callbacks' own compositions (best_checkpoint scoring with a
+    judge) spent in this process, by alias; a callback's entries are named `<alias> (<callback class>)`."""
+    spent = {} if p.rewards is None else reward_usage(p.rewards)
+    for callback in p.callbacks:
+        if isinstance(composed := getattr(callback, "composed", None), Composed):
+            spent.update({f"{a} ({type(callback).__name__})": u for a, u in reward_usage(composed).items()})
+    return spent
 
 
 def _portable(value: Any) -> Any:
