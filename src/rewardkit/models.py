@@ -18,7 +18,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from rewardkit.composition.spec import ComposeSpec
 from rewardkit.core.errors import ConfigError
@@ -198,8 +198,31 @@ def spec_models(spec: ComposeSpec) -> list[NamedModel]:
     return [m for alias, entry in spec.rewards.items() for m in entry_models(alias, entry)]
 
 
-def check_spec_models(spec: ComposeSpec, where: str, last_hint: str, timeout: float | None = None) -> None:
-    """Raise one ConfigError for the first model of the spec that does not resolve (`@stage` values skipped)."""
+# The `rewardkit tiny` flag that builds a stand-in for each ModelRef.tiny kind (what a missing-model hint offers).
+TINY_FLAGS = {"lm": "", "bert": " --bert", "bleurt": " --bleurt", "rm": " --classifier", "classifier": " --classifier"}
+TINY_WHAT = {"lm": "causal LM", "bert": "BERT", "bleurt": "BLEURT checkpoint", "rm": "reward model"}
+
+
+def tiny_hint(model: NamedModel) -> str:
+    """Point the field at a local folder, and the `rewardkit tiny` command that makes a fitting one.
+
+    >>> from rewardkit.core.validation import ModelRef
+    >>> tiny_hint(NamedModel("bleurt", "model", "lucadiliello/BLEURT-20", ModelRef("model", tiny="bleurt")))
+    'point it at a local folder with --set bleurt.model=DIR (`rewardkit tiny DIR --bleurt` makes a small random BLEURT checkpoint to try the pipeline)'
+    """
+    where = f"point it at a local folder with --set {model.alias}.{model.field}=DIR"
+    kind = model.ref.tiny
+    if kind not in TINY_FLAGS:
+        return where
+    what = TINY_WHAT.get(kind, TINY_WHAT["rm"])
+    return f"{where} (`rewardkit tiny DIR{TINY_FLAGS[kind]}` makes a small random {what} to try the pipeline)"
+
+
+def check_spec_models(
+    spec: ComposeSpec, where: str, last_hint: str | Callable[[NamedModel], str], timeout: float | None = None
+) -> None:
+    """Raise one ConfigError for the first model of the spec that does not resolve (`@stage` values skipped);
+    `last_hint` is the final fix offered, or a function of the model that gives it."""
     seen: dict[tuple[str, str], str | None] = {}
     for m in spec_models(spec):
         if m.stage is not None:
@@ -210,7 +233,7 @@ def check_spec_models(spec: ComposeSpec, where: str, last_hint: str, timeout: fl
         if seen[key] is not None:
             raise ConfigError(
                 f"{where}: rewards.{m.alias}.{m.field} {m.value!r} {seen[key]}.",
-                hint=f"{fix_hint(m.value, last_hint)}.",
+                hint=f"{fix_hint(m.value, last_hint(m) if callable(last_hint) else last_hint)}.",
             )
 
 
@@ -227,9 +250,5 @@ def compose_checked(spec: SpecSource, overrides: Overrides | None = None, name: 
 
     parsed = load_compose_spec(spec, overrides)
     timeout = None if os.environ.get("REWARDKIT_HUB_TIMEOUT") else min(hub_timeout(), SCORING_HUB_TIMEOUT)
-    last = (
-        "point it at a local folder with --set <alias>.<parameter>=DIR (`rewardkit tiny DIR --bert` makes a "
-        "small random BERT to try the pipeline)"
-    )
-    check_spec_models(parsed, parsed.where, last, timeout)
+    check_spec_models(parsed, parsed.where, tiny_hint, timeout)
     return compose(parsed, name=name)

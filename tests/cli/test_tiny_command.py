@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +84,60 @@ def test_from_data_is_read_bounded_and_devices_are_refused(tmp_path, monkeypatch
     (tmp_path / "zero.jsonl").symlink_to("/dev/zero")
     with pytest.raises(ConfigError, match="zero.jsonl: not a regular file"):
         make(tmp_path / "m2", [tmp_path / "zero.jsonl"])
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "plugins" / "rewardkit-korean" / "src" / "rewardkit_korean" / "data"
+
+
+def _greedy_answers(path: str, prompts: list) -> list[str]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rewardkit.engines.hf import generate_texts
+
+    model, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+    return generate_texts(model, tok, prompts, max_new_tokens=16)
+
+
+def test_default_init_gives_different_greedy_answers_per_row_and_seed_fixes_the_weights(tmp_path):
+    """Issue 29: at transformers' 0.02 every row got the same greedy answer; the default spread differs per row."""
+    data = SAMPLE / "sample.jsonl"
+    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
+    system = '당신은 한국어 어문 규범 전문가입니다. "…"가 옳다. 형식으로 쓰고, 이어서 그 이유를 설명하세요.'
+    prompts = [
+        [{"role": "system", "content": system}, {"role": "user", "content": r["input"]["question"]}] for r in rows
+    ]
+    default = _greedy_answers(make(tmp_path / "default", [data]).path, prompts)
+    narrow = _greedy_answers(make(tmp_path / "narrow", [data], init_range=0.02).path, prompts)
+    assert len(set(narrow)) <= 2 < len(rows) - 2 <= len(set(default))
+    again = _greedy_answers(make(tmp_path / "again", [data]).path, prompts)
+    other = _greedy_answers(make(tmp_path / "other", [data], seed=1).path, prompts)
+    assert again == default and other != default
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (dict(init_range=0.0), "--init-range 0.0 is not in"),
+        (dict(init_range=float("nan")), "--init-range nan is not in"),
+        (dict(init_range=float("inf")), "--init-range inf is not in"),
+        (dict(seed=-1), "--seed -1 is not an integer"),
+        (dict(bleurt=True, bert=True), "--bert and --bleurt exclude each other"),
+    ],
+)
+def test_bad_init_and_seed_are_one_error(tmp_path, args, message):
+    with pytest.raises(ConfigError, match=message):
+        make(tmp_path / "m", [], **args)
+    assert not (tmp_path / "m").exists()
+
+
+def test_tiny_bleurt_on_korean_data_loads_in_the_bleurt_reward(tmp_path):
+    pytest.importorskip("sentencepiece")
+    from rewardkit import get_reward
+
+    made = make(tmp_path / "bl", [SAMPLE / "sample.jsonl"], bleurt=True, hidden=32, layers=2, init_range=0.5)
+    assert made.kind == "bleurt" and made.parameters > 0 and "--set bleurt.model=" in made.report()
+    reward = get_reward("bleurt", model=made.path)
+    tokenizer, _ = reward.model()
+    assert tokenizer.spm.unk_id() not in tokenizer.encode("왠지 오늘은")  # the data's Hangul is in the vocabulary
+    scores = reward(completions=["왠지 오늘은 기분이 좋다", "the cat"], answer=["왠지 오늘은 기분이 좋다"] * 2)
+    assert len(set(scores)) == 2  # init_range 0.5: scores differ from pair to pair

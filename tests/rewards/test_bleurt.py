@@ -156,3 +156,44 @@ def test_smoke_swaps_a_hub_bleurt_for_a_tiny_local_one(tmp_path, monkeypatch):
     assert notes == [f"stage grpo: rewards.bl.model lucadiliello/BLEURT-20 -> tiny local BLEURT ({local})"]
     scores = compose(swapped)(completions=["답은 3", "x"], answer=["답은 3", "정답"])
     assert len(scores) == 2 and all(isinstance(s, float) for s in scores)
+
+
+SPECIAL_PAIRS = [
+    ("use [SEP] between parts", "use [SEP]between parts"),
+    ("[CLS] at the start", "ends with [MASK]"),
+    ("[UNK][PAD] glued [sep] lower case is text", "[MASK] [MASK]  two spaces"),
+    ("고양이가 [SEP] 매트", "[CLS][SEP][MASK][UNK][PAD]"),
+]
+
+
+@needs_spm
+def test_special_token_strings_are_split_out_as_bleurt_pytorch_does():
+    """bleurt-pytorch's slow tokenizer (transformers 4.x `PreTrainedTokenizer.tokenize`) cuts the text at its
+    special tokens with transformers' `Trie` and runs SentencePiece only on the text between them; the reference
+    here is built the same way, with transformers' own Trie and the fixture's SentencePiece model."""
+    import sentencepiece
+    from transformers.tokenization_python import Trie
+
+    spm = sentencepiece.SentencePieceProcessor(model_file=str(FIXTURE / "spm.model"))
+    trie = Trie()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    for token in specials:
+        trie.add(token)
+
+    def reference_ids(text: str) -> list[int]:
+        return [
+            i
+            for part in trie.split(text)
+            if part
+            for i in ([spm.piece_to_id(part)] if part in specials else spm.encode(part))
+        ]
+
+    tokenizer, _ = _reward().model()
+    for ref, cand in SPECIAL_PAIRS:
+        for text in (ref, cand):
+            assert tokenizer.encode(text) == reference_ids(text), text
+        assert tokenizer.encode(ref) != spm.encode(ref)  # the plain SentencePiece ids differ: the split matters
+    ids = tokenizer.encode("a [SEP] b")
+    assert ids.count(spm.piece_to_id("[SEP]")) == 1 and tokenizer.encode("[sep]") == spm.encode("[sep]")
+    # ordinary text is unchanged, so the fixture's scores still hold (test_parity_with_bleurt_pytorch_within_1e_5)
+    assert all(tokenizer.encode(p["reference"]) == spm.encode(p["reference"]) for p in EXPECTED)

@@ -83,7 +83,10 @@ def test_selection_metric_and_components_reach_tensorboard_at_every_evaluation(t
     assert result.best_train_reward == pytest.approx(train[result.best_step])
     assert result.last_train_reward == pytest.approx(train[4]) and result.alarm is None
     lines = summary_lines(result, "c.yaml")
-    assert lines[1] == f"  best: step {result.best_step}, eval_score = {result.best_score:.4f}"
+    best = scores["best"]
+    ci = f" (95% CI [{best['ci_low']:.4f}, {best['ci_high']:.4f}])"  # the interval `select` prints
+    assert lines[1] == f"  best: step {result.best_step}, eval_score = {result.best_score:.4f}{ci}"
+    assert result.tie == scores["tie"] and ((f"  tie: {scores['tie']}" in lines) == bool(scores["tie"]))
     assert (
         f"  training reward: {result.best_train_reward:.4f} at the best step, "
         f"{result.last_train_reward:.4f} at the last (TRL's logged `reward`)" in lines

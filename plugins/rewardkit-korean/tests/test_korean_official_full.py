@@ -81,3 +81,46 @@ def test_official_full_corpus_equals_the_reference_scorer(request: pytest.Fixtur
         assert (scores.components["bleurt"][i] is None) == (item["bleurt"] is None)
         if item["bleurt"] is not None:
             assert scores.components["bleurt"][i] == pytest.approx(item["bleurt"], abs=1e-5)
+
+
+@needs_bleurt
+def test_official_full_runs_offline_end_to_end_with_tiny_models(tmp_path) -> None:
+    """`rewardkit tiny DIR --bleurt` + `--bert` make `official_full` run with no hub: the missing BLEURT is one
+    line naming `--set bleurt.model=DIR` and the `--bleurt` tiny, then the tiny models score as the reference."""
+    import os
+    import subprocess
+    import sys
+
+    from korean_testdata import load_predictions
+
+    from rewardkit.cli.tiny_command import make
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    bert = make(tmp_path / "bert", [SAMPLE], bert=True, hidden=32, layers=2).path
+    bleurt = make(tmp_path / "bleurt", [SAMPLE], bleurt=True, hidden=32, layers=2).path
+    gold, preds = load_sample(), load_predictions()
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        "".join(
+            json.dumps({"completion": p["output"]["answer"], "answer": g["output"]["answer"]}, ensure_ascii=False)
+            + "\n"
+            for p, g in zip(preds, gold)
+        ),
+        encoding="utf-8",
+    )
+    command = [sys.executable, "-m", "rewardkit", "score", "official_full", "-i", str(rows), "--json"]
+    sets = ["--set", f"bertscore.model_type={bert}", "--set", "bertscore.num_layers=2"]
+    missing = subprocess.run(command + sets, capture_output=True, text=True, timeout=300, env=env)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
+    assert "rewards.bleurt.model 'lucadiliello/BLEURT-20'" in missing.stderr
+    assert "--set bleurt.model=DIR (`rewardkit tiny DIR --bleurt`" in missing.stderr and "--bert`" not in missing.stderr
+    done = subprocess.run(
+        command + sets + ["--set", f"bleurt.model={bleurt}"], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    corpus = json.loads(done.stdout)["corpus"]
+    reference = official_scores(
+        preds, gold, bertscore=BERTScoreF1(bert, num_layers=2), bleurt=BLEURTScores(bleurt)
+    )  # the official rule with the same tiny models
+    assert reference["reason_metrics"] == ["rouge1", "bertscore", "bleurt"] and reference["bleurt"] is not None
+    assert corpus == pytest.approx(reference["final"], abs=1e-6)

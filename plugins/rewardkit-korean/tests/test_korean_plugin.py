@@ -42,7 +42,7 @@ def test_rewardkit_list_json_shows_the_plugin() -> None:
     assert set(mine["rewards"]) == {"korean_qa_exact_match", "korean_qa_format"}
     assert set(mine["views"]) == {"answer", "reason"}
     assert set(mine["tokenizers"]) == {"korean_morpheme"}
-    assert set(mine["presets"]) == {"official", "official_full", "blog"}
+    assert set(mine["presets"]) == {"official", "official_full", "official_strict", "blog"}
     assert mine["rewards"]["korean_qa_exact_match"]["version"] == metadata.version(DIST)
     assert mine["rewards"]["korean_qa_exact_match"]["params"]["properties"]["mode"]["enum"] == ["official", "lenient"]
     assert not [f for f in data["failed_plugins"] if f["name"] == DIST]

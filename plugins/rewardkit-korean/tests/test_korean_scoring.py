@@ -149,3 +149,21 @@ def test_score_command_with_bertscore_prints_no_bars_and_scores_in_the_unit_inte
     scores = [item["bertscore"] for item in result["per_item"] if item["bertscore"] is not None]
     assert scores and all(0.0 <= s <= 1.0 for s in scores), scores  # the gold against itself: never 1 + float error
     assert result["bertscore"] == pytest.approx(1.0, abs=1e-6) and result["bertscore"] <= 1.0
+
+
+def test_a_400k_character_reason_is_bounded_before_mecab_and_said():
+    """Mecab's time grows with the square of one call's length (a 12-item file of 400k-character reasons did not
+    finish in 300 s): only the first MAX_ANALYSED_CHARS characters, cut at a space, reach it, with a warning."""
+    import time
+
+    from rewardkit_korean.tokenizer import MAX_ANALYSED_CHARS, KoreanMorphemeTokenizer
+
+    reason = "'왠지'는 '왜인지'가 줄어든 말이다. " * (400_000 // 20)
+    start = time.perf_counter()
+    with pytest.warns(UserWarning, match=f"longer than {MAX_ANALYSED_CHARS} characters is cut"):
+        tokens = KoreanMorphemeTokenizer().tokenize(reason)
+        score = official_scores([item("x", f'"가"가 옳다. {reason}')], [item("x", f'"가"가 옳다. {reason}')])
+    assert time.perf_counter() - start < 20  # unbounded: minutes
+    assert score["rouge1"] == 1.0 and tokens[:3] == ["왠지", "는", "왜"]
+    short = "'왠지'는 '왜인지'가 줄어든 말이다."
+    assert KoreanMorphemeTokenizer().tokenize(short) == ["왠지", "는", "왜", "인지", "가", "줄어든", "말", "이", "다"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from rewardkit.callbacks.common import (
     check_dirs,
     has_adapter,
     logger,
+    output_dir,
     resolve_dir,
     write_adapter_marker,
 )
@@ -110,7 +112,10 @@ class LoRASaveCallback(TrainerCallback, WarnsOnce):
             if self.params.save_tokenizer and processing_class is not None:
                 processing_class.save_pretrained(tmp)
             write_adapter_marker(tmp, state.global_step, state.epoch)  # inside: it appears with the folder
-            atomic_replace_dir(tmp, final)
+            # inside the run (a relative output_dir): never replaced through a link; an absolute folder elsewhere is
+            # the user's choice of place
+            inside = None if os.path.isabs(self.params.output_dir or "") else output_dir(args)
+            atomic_replace_dir(tmp, final, inside=inside)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -23,18 +23,22 @@ def fmt(value: Optional[float]) -> str:
 
 
 def interval(low: Optional[float], high: Optional[float]) -> str:
-    return "-" if low is None or high is None else f"[{fmt(low)}, {fmt(high)}]"
+    from rewardkit.selection.checkpoint_score import interval_text
+
+    return interval_text(low, high)
 
 
 def print_selection(console: Console, err: Console, result: Selection, divergence_warn: Optional[int]) -> None:
     """Print a selection for a person (the `--json` form is `result.to_dict()`)."""
     from rewardkit.selection.checkpoints import none_lines
+    from rewardkit.selection.coverage import coverage_cell, coverage_views
 
     table = Table(title=f"{len(result.checkpoints)} checkpoints, {result.aggregate} score = {result.expression}")
     with_ci = result.resamples > 0
     with_train = any(c.train_reward is not None for c in result.checkpoints)
+    views = coverage_views(result.checkpoints)
     extra = [*(["95% CI", "vs best (95% CI)"] if with_ci else []), *(["train reward"] if with_train else [])]
-    for col in ("checkpoint", "step", "epoch", *result.components, "score", *extra):
+    for col in ("checkpoint", "step", "epoch", *result.components, *(f"{v} coverage" for v in views), "score", *extra):
         table.add_column(Text(col), justify="left" if col == "checkpoint" else "right")
     for c in result.checkpoints:
         mark = " *" if c is result.best else ""
@@ -51,6 +55,7 @@ def print_selection(console: Console, err: Console, result: Selection, divergenc
             "-" if c.step is None else str(c.step),
             fmt(c.epoch),
             *(fmt(c.components[a]) for a in result.components),
+            *(coverage_cell(c, v) for v in views),
             fmt(c.value(result.aggregate)),
             *cells,
             *([fmt(c.train_reward)] if with_train else []),
@@ -69,6 +74,8 @@ def print_selection(console: Console, err: Console, result: Selection, divergenc
         )
     if result.tie:
         console.print(Text(f"Tie: {result.tie}"), soft_wrap=True)
+    for line in result.coverage_drops:
+        err.print(Text(f"Warning: {line}."), soft_wrap=True)
     if result.divergence:
         err.print(Text(f"Reward-hacking alarm: {result.divergence['message']}."), soft_wrap=True)
     elif divergence_warn is not None and not any(c.train_reward is not None for c in result.checkpoints):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rewardkit.core.reading import read_text
-from rewardkit.core.tiny_bert import BERT_WORDS, save_tiny_bert
+from rewardkit.core.tiny_bert import BERT_WORDS, save_tiny_bert, save_tiny_bleurt
 
 if TYPE_CHECKING:  # heavy imports stay out of `import rewardkit.core.tiny`
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
@@ -218,6 +218,9 @@ def data_chars(paths: Sequence[str | Path]) -> str:
     return "".join(sorted(c for c in chars if c not in string.printable))
 
 
+TINY_KINDS = ("lm", "bert", "bleurt", "classifier")
+
+
 def make_tiny(
     path: str | Path,
     kind: str = "lm",
@@ -227,12 +230,16 @@ def make_tiny(
     num_layers: int = 2,
     num_heads: int = 4,
     seed: int = 0,
+    init_range: float | None = None,
 ) -> Path:
-    """A tiny random model in `path`: "lm" (causal LM), "bert" (for bertscore), "classifier" (a reward model).
+    """A tiny random model in `path`: "lm" (causal LM), "bert" (for bertscore), "bleurt" (a BLEURT-20-shaped
+    checkpoint in bleurt-pytorch's format), "classifier" (a reward model).
 
     Its tokenizer covers `chars` (one token per character; ASCII always), so it reads the user's data. What
-    `rewardkit tiny`, the demo and the `--smoke` stand-ins build.
+    `rewardkit tiny`, the demo and the `--smoke` stand-ins build. `seed` fixes the weights; `init_range` is the
+    standard deviation of the random weights (transformers' `initializer_range`; None: the architecture's 0.02).
     """
+    init: dict[str, Any] = {} if init_range is None else {"initializer_range": init_range}
     if kind == "bert":
         letters = [c for c in chars if c.isalnum()]
         return save_tiny_bert(
@@ -241,12 +248,22 @@ def make_tiny(
             num_layers=num_layers,
             hidden_size=hidden_size,
             seed=seed,
+            init_range=init_range,
+        )
+    if kind == "bleurt":
+        return save_tiny_bleurt(
+            path,
+            text=" ".join(c for c in chars if c.isalnum()),
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            seed=seed,
+            init_range=init_range,
         )
     sizes: dict[str, Any] = dict(
-        arch=arch, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads, seed=seed
+        arch=arch, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads, seed=seed, **init
     )
     if kind == "classifier":
         return save_tiny_classifier(path, extra_chars=chars, **sizes)
     if kind != "lm":
-        raise ValueError(f"unknown tiny model kind {kind!r}; choose lm, bert or classifier")
+        raise ValueError(f"unknown tiny model kind {kind!r}; choose one of {', '.join(TINY_KINDS)}")
     return save_tiny_causal_lm(path, extra_chars=chars, **sizes)

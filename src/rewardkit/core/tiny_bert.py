@@ -50,6 +50,7 @@ def save_tiny_bert(
     num_layers: int = 2,
     hidden_size: int = 32,
     seed: int = 0,
+    init_range: float | None = None,
 ) -> Path:
     """Save a tiny random BERT + WordPiece vocab that `bert_score` loads offline via `model_type=str(path)`."""
     import torch
@@ -82,6 +83,7 @@ def save_tiny_bert(
         intermediate_size=hidden_size * 2,
         max_position_embeddings=512,
         pad_token_id=0,
+        initializer_range=0.02 if init_range is None else init_range,  # None: transformers' default
     )
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(path)
@@ -89,7 +91,12 @@ def save_tiny_bert(
 
 
 def save_tiny_bleurt(
-    path: str | Path, text: str = "", hidden_size: int = 32, num_layers: int = 2, seed: int = 0
+    path: str | Path,
+    text: str = "",
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    seed: int = 0,
+    init_range: float | None = None,
 ) -> Path:
     """Save a tiny random BLEURT checkpoint in bleurt-pytorch's format (config.json, pytorch_model.bin,
     spm.model), with a SentencePiece vocabulary trained on `text` and some English words; needs sentencepiece."""
@@ -111,7 +118,8 @@ def save_tiny_bleurt(
     sentencepiece.SentencePieceTrainer.train(
         sentence_iterator=iter(lines),
         model_writer=proto,
-        vocab_size=128,
+        # Every character of the text must get a piece (character_coverage 1.0): a fixed 128 fails on Korean data.
+        vocab_size=128 + len(set("".join(lines))),
         model_type="unigram",
         character_coverage=1.0,
         pad_id=0,
@@ -140,6 +148,7 @@ def save_tiny_bleurt(
         bos_token_id=None,
         eos_token_id=None,
         num_labels=1,
+        initializer_range=0.02 if init_range is None else init_range,  # None: transformers' default
     )  # type: ignore[call-arg]  # a runtime PretrainedConfig kwarg, untyped
     torch.manual_seed(seed)
     state = RemBertForSequenceClassification(config).state_dict()

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from rewardkit.core.hookspecs import Register, hookimpl
-from rewardkit.rewards import BLEURT, BERTScore, Brevity, ExactMatch, FormatRegex, MathExactMatch, RewardModel, Rouge1
+from rewardkit.rewards import (
+    BLEURT,
+    BERTScore,
+    Brevity,
+    ExactMatch,
+    FormatRegex,
+    Judge,
+    MathExactMatch,
+    RewardModel,
+    Rouge1,
+)
 
 
 @hookimpl
 def register_rewards(register: Register) -> None:
-    for reward in (MathExactMatch, ExactMatch, Brevity, FormatRegex, Rouge1, BERTScore, BLEURT, RewardModel):
+    for reward in (MathExactMatch, ExactMatch, Brevity, FormatRegex, Rouge1, BERTScore, BLEURT, RewardModel, Judge):
         register.reward(reward.name, reward)

@@ -7,6 +7,7 @@ from rewardkit.rewards.bertscore_rewards import BERTScore
 from rewardkit.rewards.bleurt_rewards import BLEURT
 from rewardkit.rewards.format_rewards import FormatRegex
 from rewardkit.rewards.function_rewards import FunctionReward
+from rewardkit.rewards.judge_rewards import Judge
 from rewardkit.rewards.length_rewards import Brevity
 from rewardkit.rewards.math_rewards import MathExactMatch
 from rewardkit.rewards.reward_model import RewardModel
@@ -20,6 +21,7 @@ __all__ = [
     "ExactMatch",
     "FormatRegex",
     "FunctionReward",
+    "Judge",
     "MathExactMatch",
     "Reward",
     "RewardModel",

@@ -6,14 +6,16 @@ BleurtForSequenceClassification: a BERT-style encoder whose embeddings (`embeddi
 transformers' RemBERT layout exactly (`input_embedding_size` -> `embedding_hidden_mapping_in`), so the model here
 is `RemBertForSequenceClassification` with the checkpoint's weights renamed; a checkpoint without
 `embedding_size` gets an identity projection. The tokenizer is the checkpoint's SentencePiece model read with
-`sentencepiece` (what bleurt-pytorch's slow tokenizer does): `[CLS] reference [SEP] candidate [SEP]`, token
-types 0 then 1, the pair cut longest-first to `max_length`.
+`sentencepiece` (what bleurt-pytorch's slow tokenizer does: the text is cut at special-token strings such as
+`[SEP]` first, each kept as its own id): `[CLS] reference [SEP] candidate [SEP]`, token types 0 then 1, the pair
+cut longest-first to `max_length`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -61,9 +63,32 @@ class SentencePiecePairs:
                     hint=_HINT,
                 )
         self.cls, self.sep, self.pad = ids["cls"], ids["sep"], ids["pad"]
+        self.special = _special_tokens(settings)
+        # Longest first, so that of two tokens starting at one place the longer wins (transformers' Trie rule).
+        self._split = re.compile("|".join(re.escape(t) for t in sorted(self.special, key=len, reverse=True)))
 
     def encode(self, text: str) -> list[int]:
-        return self.spm.encode(text.lower() if self.lower else text)
+        """Token ids of one text as bleurt-pytorch's slow tokenizer gives them (transformers 4.x
+        `PreTrainedTokenizer.tokenize`): the text is cut at every special-token string (`[SEP]`, `[CLS]`,
+        `[MASK]`, `[UNK]`, `[PAD]`, matched case-sensitively), each becomes its own id, and only the text between
+        them goes through SentencePiece (lower-cased first when `do_lower_case`)."""
+        parts: list[str] = []
+        start = 0
+        for match in self._split.finditer(text):
+            parts += [text[start : match.start()], match.group()]
+            start = match.end()
+        parts.append(text[start:])
+        for i in range(1, len(parts), 2):  # an added token's lstrip/rstrip eat the whitespace beside it
+            lstrip, rstrip = self.special[parts[i]]
+            parts[i - 1] = parts[i - 1].rstrip() if lstrip else parts[i - 1]
+            parts[i + 1] = parts[i + 1].lstrip() if rstrip else parts[i + 1]
+        ids: list[int] = []
+        for i, part in enumerate(parts):
+            if i % 2:
+                ids.append(self.spm.piece_to_id(part))
+            elif part:
+                ids += self.spm.encode(part.lower() if self.lower else part)
+        return ids
 
     def pair(self, reference: list[int], candidate: list[int], max_length: int) -> tuple[list[int], list[int]]:
         """Input ids and token types of one pair, the longer side cut first until the pair fits."""
@@ -71,6 +96,26 @@ class SentencePiecePairs:
         while len(ref) + len(cand) + 3 > max_length:
             (ref if len(ref) > len(cand) else cand).pop()
         return [self.cls, *ref, self.sep, *cand, self.sep], [0] * (len(ref) + 2) + [1] * (len(cand) + 1)
+
+
+_SPECIAL_DEFAULTS = {"cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]", "unk": "[UNK]", "mask": "[MASK]", "bos": "[CLS]"}
+
+
+def _special_tokens(settings: dict) -> dict[str, tuple[bool, bool]]:
+    """The strings bleurt-pytorch's tokenizer never splits (its special tokens, BleurtSPTokenizer's defaults
+    where the folder names none, and the added tokens it saved), each with its (lstrip, rstrip) flags."""
+    values: list[Any] = [settings.get(f"{role}_token", default) for role, default in _SPECIAL_DEFAULTS.items()]
+    values += [settings.get("eos_token", "[SEP]"), *(settings.get("additional_special_tokens") or [])]
+    values += list((settings.get("added_tokens_decoder") or {}).values())
+    found: dict[str, tuple[bool, bool]] = {}
+    for value in values:
+        token = value.get("content") if isinstance(value, dict) else value
+        if isinstance(token, str) and token:
+            flags = (
+                (bool(value.get("lstrip")), bool(value.get("rstrip"))) if isinstance(value, dict) else (False, False)
+            )
+            found[token] = tuple(a or b for a, b in zip(found.get(token, (False, False)), flags))  # type: ignore[assignment]
+    return found
 
 
 def _files(model: str) -> Path:

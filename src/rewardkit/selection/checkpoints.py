@@ -8,7 +8,7 @@ this module only scores and ranks (`selection.plot` draws). Light module: no tor
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from rewardkit.core.errors import ConfigError, RewardkitError
 from rewardkit.core.fileio import read_json
 from rewardkit.models import compose_checked
 from rewardkit.selection.checkpoint_score import CheckpointScore
+from rewardkit.selection.coverage import coverage_drops
 from rewardkit.selection.inference_files import (
     InferenceFile,
     find_inference_files,
@@ -89,6 +90,7 @@ def score_checkpoint(
         item=summarize("combined", scores.combined)["mean"],
         dropped=dropped,
         none=scores.none_reasons,
+        coverage=scores.coverage,
         row_scores=row_scores,
     )
 
@@ -113,6 +115,7 @@ class Selection:
     seed: int = 0
     tie: str | None = None  # said out loud when the top score is shared (selection_stats.tie_note)
     divergence: dict | None = None  # training reward up, held-out down over the last K (training_reward.divergence)
+    coverage_drops: list[str] = field(default_factory=list)  # a view's coverage fell between checkpoints
 
     def to_dict(self) -> dict:
         return {
@@ -124,6 +127,7 @@ class Selection:
             "bootstrap": {"resamples": self.resamples, "seed": self.seed, "level": 0.95},
             "tie": self.tie,
             "divergence": self.divergence,
+            "coverage_drops": self.coverage_drops,
             "checkpoints": [c.to_dict(self.aggregate) for c in self.checkpoints],
             "best": self.best.to_dict(self.aggregate) if self.best else None,
         }
@@ -298,6 +302,7 @@ def select(
         seed,
         tie,
         alarm,
+        coverage_drops(checkpoints),
     )
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
-from rewardkit.core.fileio import append_jsonl, atomic_write_jsonl
+from rewardkit.core.fileio import append_jsonl, atomic_write_jsonl, refuse_link_below
 
 if TYPE_CHECKING:
     from transformers import TrainerControl, TrainerState, TrainingArguments
@@ -46,7 +46,8 @@ class LogRecords(TrainerCallback):
     """Append each log record ({step, epoch, time, **logs}) to `<output_dir>/log_history.jsonl`."""
 
     def __init__(self, folder: str | Path) -> None:
-        self.path = Path(folder) / LOG_FILE
+        self.folder = Path(folder)
+        self.path = self.folder / LOG_FILE
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object
@@ -54,7 +55,7 @@ class LogRecords(TrainerCallback):
         if not state.is_world_process_zero:
             return
         kept = [r for r in read_log(self.path) if isinstance(r.get("step"), int) and r["step"] <= state.global_step]
-        atomic_write_jsonl(self.path, kept if state.global_step else [])
+        atomic_write_jsonl(self.path, kept if state.global_step else [], inside=self.folder)
 
     def on_log(
         self,
@@ -65,6 +66,7 @@ class LogRecords(TrainerCallback):
         **kwargs: object,
     ) -> None:
         if state.is_world_process_zero and logs:
+            refuse_link_below(self.folder, self.path)  # a link there would carry the log out of the run
             record: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch, "time": round(time.time(), 3)}
             record.update({str(k): v for k, v in logs.items() if isinstance(v, (int, float, str, bool)) or v is None})
             append_jsonl(self.path, record)

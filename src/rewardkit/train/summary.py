@@ -7,9 +7,12 @@ Read from the Trainer's own state (metric_for_best_model) and, without one, from
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from rewardkit.composition.scoring import usage_line
+from rewardkit.selection.checkpoint_score import interval_text
 from rewardkit.selection.checkpoints import pick_best
 
 if TYPE_CHECKING:
@@ -38,8 +41,14 @@ class StageResult:
     best_train_reward: float | None = None  # TRL's logged training reward at best_step (beside the held-out score)
     last_train_reward: float | None = None
     alarm: str | None = None  # best_checkpoint's reward-hacking alarm, when it fired
+    tie: str | None = None  # the top score is shared (selection.stats.tie_note, as `rewardkit select` says it)
+    best_interval: list[float] | None = None  # the best score's 95 % bootstrap interval (best_checkpoint)
+    coverage: str | None = None  # at the best step: rows whose completions had the scored part (e.g. a reason)
+    coverage_drops: list[str] = field(default_factory=list)  # that coverage fell between checkpoints
     resumed_from: str | None = None  # the checkpoint this run continued from
     reused: bool = False  # finished before: skipped by --resume, its outputs reused
+    # What rewards that count their spending used in this process (a judge: requests, cache hits, tokens).
+    reward_usage: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def from_record(cls, record: dict) -> "StageResult":
@@ -59,6 +68,34 @@ def _last_logged(history: list[dict], metric: str) -> tuple[int | None, float | 
     return None, None
 
 
+def _ties_and_coverage(chooser: Any, history: list[dict], metric: str, best_step: int | None) -> dict[str, Any]:
+    """StageResult's tie, best_interval, coverage and coverage_drops: best_checkpoint's, else the tie read from
+    the Trainer's logged evaluations (the same sentence `rewardkit select` prints)."""
+    from rewardkit.selection.checkpoint_score import CheckpointScore
+    from rewardkit.selection.coverage import coverage_drops, coverage_text
+    from rewardkit.selection.stats import tie_note
+
+    if chooser is not None and chooser.checkpoints:
+        scored = sorted(chooser.checkpoints.values(), key=lambda c: c.step)
+        best = next((c for c in scored if c.step == best_step), None)
+        interval = None
+        if best is not None and best.ci_low is not None and best.ci_high is not None:
+            interval = [best.ci_low, best.ci_high]
+        return {
+            "tie": chooser.tie,
+            "best_interval": interval,
+            "coverage": None if best is None else coverage_text(best),
+            "coverage_drops": coverage_drops(scored),
+        }
+    logged = [
+        CheckpointScore(f"step {e['step']}", "", e["step"], None, 0, {}, value, value)
+        for e in history or []
+        if metric in e and isinstance(e.get("step"), int) and (value := _number(e[metric])) is not None
+    ]
+    best = next((c for c in logged if c.step == best_step), None)
+    return {"tie": tie_note(logged, best, "corpus")} if best is not None else {}
+
+
 def _training_side(chooser: Any, best_step: int | None, last_step: int | None) -> dict[str, Any]:
     """The training reward TRL logged at the best and the last evaluated step, and best_checkpoint's
     reward-hacking alarm: the two signals side by side (StageResult's best/last_train_reward and alarm)."""
@@ -73,6 +110,12 @@ def _training_side(chooser: Any, best_step: int | None, last_step: int | None) -
     }
 
 
+def _here(state: TrainerState, args: TrainingArguments) -> str | None:
+    """The Trainer's best checkpoint in this run's folder (a resumed copy of a run folder names the original's)."""
+    path = state.best_model_checkpoint
+    return None if not path else os.path.join(str(args.output_dir), os.path.basename(os.path.normpath(path)))
+
+
 def best_of(state: TrainerState, args: TrainingArguments, callbacks: list) -> dict[str, Any]:
     """StageResult's metric, best_step, best_score, best_dir, last_step and last_score fields, and beside them
     the training reward at those steps and the reward-hacking alarm (from a best_checkpoint callback)."""
@@ -83,7 +126,7 @@ def best_of(state: TrainerState, args: TrainingArguments, callbacks: list) -> di
         metric = metric if metric.startswith("eval_") else f"eval_{metric}"
         best_step = getattr(state, "best_global_step", None)
         last_step, last_score = _last_logged(state.log_history, metric)
-        best_dir = chosen_dir.get("path") if chosen_dir.get("step") == best_step else state.best_model_checkpoint
+        best_dir = chosen_dir.get("path") if chosen_dir.get("step") == best_step else _here(state, args)
         return {
             "metric": metric,
             "best_step": best_step,
@@ -92,6 +135,7 @@ def best_of(state: TrainerState, args: TrainingArguments, callbacks: list) -> di
             "last_step": last_step,
             "last_score": last_score,
             **_training_side(chooser, best_step, last_step),
+            **_ties_and_coverage(chooser, state.log_history, metric, best_step),
         }
     if chooser is None or not chooser.checkpoints:
         return {}
@@ -107,6 +151,7 @@ def best_of(state: TrainerState, args: TrainingArguments, callbacks: list) -> di
         "last_step": scored[-1].step,
         "last_score": _number(scored[-1].value(agg)),
         **_training_side(chooser, best_step, scored[-1].step),
+        **_ties_and_coverage(chooser, [], chooser.metric_name, best_step),
     }
 
 
@@ -120,10 +165,17 @@ def summary_lines(result: StageResult, config: str) -> list[str]:
     lines = [head]
     if result.metric and result.best_step is not None:
         score = "-" if result.best_score is None else f"{result.best_score:.4f}"
-        lines.append(f"  best: step {result.best_step}, {result.metric} = {score}")
+        ci = result.best_interval
+        ci_text = f" (95% CI {interval_text(ci[0], ci[1])})" if ci and len(ci) == 2 else ""
+        lines.append(f"  best: step {result.best_step}, {result.metric} = {score}{ci_text}")
+        if result.tie:
+            lines.append(f"  tie: {result.tie}")
         if result.last_step is not None:
             last = "-" if result.last_score is None else f"{result.last_score:.4f}"
             lines.append(f"  last: step {result.last_step}, {result.metric} = {last}")
+        if result.coverage:
+            lines.append(f"  {result.coverage} (at the best step)")
+        lines += [f"  warning: {drop}" for drop in result.coverage_drops]
     else:
         lines.append("  best: not selected (no metric_for_best_model or best_checkpoint callback)")
     if result.best_train_reward is not None or result.last_train_reward is not None:
@@ -137,6 +189,9 @@ def summary_lines(result: StageResult, config: str) -> list[str]:
         )
     if result.alarm:
         lines.append(f"  reward-hacking alarm: {result.alarm}")
+    for alias, usage in (result.reward_usage or {}).items():
+        if isinstance(usage, dict):  # read back from a stage record: JSON, maybe edited
+            lines.append(f"  spent: {usage_line(alias, usage)}")
     if result.best_dir:
         lines.append(f"  best model: {result.best_dir}")
     lines.append(f"  final model: {result.model}")

@@ -49,6 +49,12 @@ def register_presets(register: Register) -> None:
         summary="Korean grammar-QA: the exact official final score (n = 3), (EM + (ROUGE-1 + BERTScore + BLEURT)/3)/2.",
     )
     register.preset(
+        "official_strict",
+        PRESETS / "official_strict.yaml",
+        summary="Korean grammar-QA: official (n = 2) with a missing reason scored 0 per item: for selection that "
+        "leaving reasons out cannot game (not the competition's number).",
+    )
+    register.preset(
         "blog",
         PRESETS / "blog.yaml",
         summary="Korean grammar-QA: the entrant's blog reward, (bertscore + em + (format + 3*rouge1)/2)/3.",
