@@ -376,6 +376,10 @@ def test_pickles_and_scores_after(server, tmp_path):
         ({"base_url": "127.0.0.1:8000"}, "base_url"),
         ({"api_key_env": "sk-abc!"}, "api_key_env"),
         ({"max_concurrency": 0}, "max_concurrency"),
+        ({"extra_body": {"x": float("nan")}}, "extra_body"),
+        ({"extra_body": {"x": object()}}, "extra_body: is not JSON"),
+        ({"choices": {" A": 1.0}, "score": None}, "without surrounding spaces"),
+        ({"score": {"min": 0, "max": float("inf")}}, "score"),
     ],
 )
 def test_bad_params(server, tmp_path, params, match):

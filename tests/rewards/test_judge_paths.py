@@ -199,3 +199,17 @@ def test_judge_cache_refuses_what_is_not_a_cache(tmp_path, kind):
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
         assert "Hint:" in done.stderr
     assert (path.read_bytes() if path.exists() else None) == before  # nothing written or emptied
+
+
+def test_train_summary_says_what_the_judge_spent():
+    from rewardkit.train.summary import StageResult, summary_lines
+
+    usage = {"requests": 12, "cache_hits": 4, "prompt_tokens": 900, "completion_tokens": 24, "unparsable": 2}
+    result = StageResult(
+        "grpo", "grpo", "/runs/x/grpo", "/runs/x/grpo/merged", 2, 0.1, 3.0, reward_usage={"judge": usage}
+    )
+    assert "  spent: judge: 12 requests, 4 cache hits, 900 prompt + 24 completion tokens (2 unparsable)" in (
+        summary_lines(result, "train.yaml")
+    )
+    back = StageResult.from_record({**result.__dict__, "reward_usage": {"judge": usage, "bad": 3}})
+    assert sum("spent:" in line for line in summary_lines(back, "train.yaml")) == 1  # a damaged entry is skipped

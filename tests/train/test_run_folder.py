@@ -154,3 +154,18 @@ def test_trls_model_card_is_not_written_through_a_link(tiny_lm_dir, trainer_defa
     with pytest.raises(DataError, match="README.md: is a symlink to .*never through a link"):
         trainer.create_model_card(model_name="m")
     assert elsewhere.read_text() == "the user's own file"
+
+
+def test_a_pipeline_stage_folder_linked_elsewhere_is_refused_before_anything_is_written(tmp_path):
+    from rewardkit.train import run
+
+    (tmp_path / "pipe").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "pipe" / "sft").symlink_to(elsewhere)
+    stage = {"stage": "sft", "model": str(tmp_path), "dataset": {"generator": "arithmetic", "n": 4}}
+    config = {"output_dir": str(tmp_path / "pipe"), "pipeline": [stage, {**stage, "name": "second"}]}
+    for resume in (None, "latest"):
+        with pytest.raises(ConfigError, match=r"pipe/sft is a symlink to .*elsewhere"):
+            run(config, resume=resume)
+    assert list(elsewhere.iterdir()) == []  # not even the lock was made through the link

@@ -8,6 +8,7 @@ hit and token is counted (`usage`, TRL's `log_metric`, `rewardkit score`).
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import warnings
@@ -18,6 +19,7 @@ from typing import Any, Optional
 
 from pydantic import Field
 
+from rewardkit.core.errors import ConfigError
 from rewardkit.core.validation import Params, Seconds
 from rewardkit.rewards import judge_cache
 from rewardkit.rewards.base import TRAINER_KWARGS, Reward, RewardParams
@@ -148,6 +150,14 @@ class Judge(Reward):
             json_field=p.json_field,
             logprobs=p.logprobs,
         )
+        if p.extra_body is not None:
+            try:  # sent as JSON and part of the cache key: refuse what JSON cannot hold now, not at the first call
+                json.dumps(p.extra_body, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(
+                    f"reward {self.__name__!r}: extra_body: is not JSON ({exc}).",
+                    hint="give strings, numbers, booleans, lists and mappings only.",
+                ) from exc
         self.templates = {"user_template": p.user_template}
         if p.system_template is not None:
             self.templates["system_template"] = p.system_template

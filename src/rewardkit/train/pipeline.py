@@ -18,6 +18,7 @@ from rewardkit.core.distributed import is_main_process
 from rewardkit.core.errors import ConfigError, closest
 from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl, nulls_for_nonfinite
 from rewardkit.core.validation import stage_ref
+from rewardkit.core.write_errors import writing
 from rewardkit.models import spec_models
 from rewardkit.train import eval_plan
 from rewardkit.train.config import StageConfig, load_stages
@@ -27,7 +28,7 @@ from rewardkit.train.precheck import check_columns, check_dataset_files, check_g
 from rewardkit.train.preflight import check_models, check_vllm, load_spec_quietly, loading
 from rewardkit.train.record import absolute_if_local, revision_of, write_stage_record
 from rewardkit.train.resume import STARTED, check_checkpoint_files
-from rewardkit.train.run_folder import pipeline_names, refuse_foreign
+from rewardkit.train.run_folder import pipeline_names, refuse_foreign, refuse_links
 from rewardkit.train.run_lock import locked_all
 from rewardkit.train.run_plan import StagePlan, plan_stages
 from rewardkit.train.smoke import smoke_mode, smoke_setup
@@ -225,18 +226,19 @@ def run_stage(
         if p.eval_rows:
             atomic_write_jsonl(out / "eval_rows.jsonl", p.eval.to_list(), inside=out)
     start = time.perf_counter()
-    if checkpoint is not None and steps_left(trainer, checkpoint) <= 0:
-        if say is not None and trainer.accelerator.is_main_process:
-            say(f"resume: stage {stage.label!r}: {checkpoint} is the last step; finishing without training.")
-        output = finish_without_training(trainer, checkpoint)
-    else:
-        # Passed explicitly: TrainingArguments.resume_from_checkpoint alone is ignored by Trainer.train().
-        output = trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
-    runtime = time.perf_counter() - start
-    if trainer.accelerator.is_main_process:  # the whole log history beside log_history.jsonl (checkpoints hold theirs)
-        atomic_write_json(out / "trainer_state.json", nulls_for_nonfinite(asdict(trainer.state)), inside=out)
     final = out / "final"
-    trainer.save_model(str(final))  # an adapter only, when LoRA was trained
+    with writing(out, f"stage {stage.label!r}"):  # TRL's checkpoint saves: a full disk, a read-only folder
+        if checkpoint is not None and steps_left(trainer, checkpoint) <= 0:
+            if say is not None and trainer.accelerator.is_main_process:
+                say(f"resume: stage {stage.label!r}: {checkpoint} is the last step; finishing without training.")
+            output = finish_without_training(trainer, checkpoint)
+        else:
+            # Passed explicitly: TrainingArguments.resume_from_checkpoint alone is ignored by Trainer.train().
+            output = trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
+        runtime = time.perf_counter() - start
+        if trainer.accelerator.is_main_process:  # the whole log history beside log_history.jsonl (checkpoints: theirs)
+            atomic_write_json(out / "trainer_state.json", nulls_for_nonfinite(asdict(trainer.state)), inside=out)
+        trainer.save_model(str(final))  # an adapter only, when LoRA was trained
     handoff = handoff_dir(stage)  # what `@name` resolves to (rewards resolved it in prepare already)
     if stage.peft is not None:
         if trainer.accelerator.is_main_process:
@@ -343,6 +345,8 @@ def run_stages(
     (the STARTED marker first): a config error or a kill in an earlier stage leaves it as it was.
     """
     main = is_main_process()
+    if len(stages) > 1 and main:  # a stage folder linked elsewhere (a received archive): refused before its lock
+        refuse_links(Path(root), pipeline_names(stages, Path(root)), where)
     with locked_all([s.folder for s in stages], say) if main else nullcontext():
         light = precheck(stages, where)  # a config error comes before anything is resumed, deleted or loaded
         if len(stages) > 1 and resume is None and main:

@@ -149,7 +149,7 @@ def locked(folder: Path, say: Callable[[str], object]) -> Iterator[None]:
     finally:
         try:
             path.unlink()  # before closing: a process waiting on this file then sees it gone and retries
-        except FileNotFoundError:
+        except OSError:  # gone, or the folder turned read-only: the error in flight (the failed write) is the news
             pass
         os.close(fd)
         for created in made:
