@@ -21,7 +21,7 @@ from pydantic import Field
 from rewardkit.core.aio import run_sync
 from rewardkit.core.errors import ConfigError, DataError, RewardError
 from rewardkit.core.validation import Configured, Params, Seconds, ViewSpec
-from rewardkit.rewards.calls import Call
+from rewardkit.rewards.calls import Call, take_notes, warn_late
 from rewardkit.rewards.inputs import Reference, completion_text, reference_item
 from rewardkit.rewards.worker_scoring import score_in_workers
 
@@ -117,6 +117,8 @@ class Reward(Configured):
     kind: ClassVar[str] = "reward"
     Params: ClassVar[type[RewardParams]] = RewardParams
     needs_reference: ClassVar[bool] = False
+    # True: `timeout:` / `workers:` are the reward's own (a deadline per item), not a budget for a whole call.
+    own_workers: ClassVar[bool] = False
     params: Any  # the validated Params instance of the subclass
 
     def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
@@ -266,21 +268,24 @@ class Reward(Configured):
         if not isinstance(scores, (list, tuple)) or len(scores) != len(call.texts):
             got = len(scores) if isinstance(scores, (list, tuple)) else type(scores).__name__
             raise RewardError(f"Reward {self.__name__!r} returned {got} scores for {len(call.texts)} completions.")
-        checked = self._after_scoring([as_score(s, self.__name__, call.rows[i]) for i, s in enumerate(scores)])
+        values, noted, late, late_score = take_notes(call, list(scores))
+        checked = self._after_scoring([as_score(s, self.__name__, call.rows[i]) for i, s in enumerate(values)])
         for i, s in zip(call.rows, checked):
             call.out[i] = s
         reasons = call.reasons
         reasons["error"] = call.errors if self.params.on_error == "none" else 0
-        reasons["timeout"] = call.timeouts
-        reasons["returned None"] = sum(s is None for s in checked) - reasons["error"] - reasons["timeout"]
+        reasons["timeout"] = reasons.get("timeout", 0) + call.timeouts  # whole calls, and items noted None
+        reasons["returned None"] = sum(s is None for s in checked) - reasons["error"] - call.timeouts - noted
         with _COUNTS:
             self.error_count += call.errors
-            self.timeout_count += call.timeouts > 0
+            self.timeout_count += (call.timeouts > 0) + late
             errors, timeouts = self.error_count, self.timeout_count
+        if late:  # items past their own deadline (a reward with own_workers)
+            warn_late(self.__name__, late, len(call.rows), self.params.timeout, late_score)
         if call.log_metric is not None:
             if call.errors:
                 call.log_metric(f"rewardkit/{self.__name__}/errors", float(errors))
-            if call.timeouts:
+            if call.timeouts or late:
                 call.log_metric(f"rewardkit/{self.__name__}/timeouts", float(timeouts))
         # One new dict per call, never updated in place: a reader sees one whole call's reasons.
         self.none_reasons = {k: v for k, v in reasons.items() if v > 0}
@@ -330,7 +335,7 @@ class Reward(Configured):
     # --- scoring the prepared rows -----------------------------------------------------------------
     def _run(self, call: Call) -> list:
         """Scores of `call`'s rows from `score_batch`: in process, or in worker processes (timeout, workers)."""
-        if self.params.timeout is not None or self.params.workers is not None:
+        if not self.own_workers and (self.params.timeout is not None or self.params.workers is not None):
             return score_in_workers(self, call)
         try:
             return self.score_batch(call.texts, call.refs, **call.context)

@@ -6,6 +6,7 @@ scored, how many failed or ran out of time) lives here until the call publishes 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,3 +26,38 @@ class Call:
     found: int = 0  # of those, rows where the view found its part
     errors: int = 0  # rows scored by the on_error policy
     timeouts: int = 0  # rows that ran out of time
+
+
+@dataclass(frozen=True)
+class RowNote:
+    """A row's score with the reason for it, which the base counts: None (not applicable, in `none_reasons`) or a
+    value given for a stated reason (`timeout`: an item past its own deadline, counted in `timeout_count`)."""
+
+    value: float | None
+    reason: str
+
+
+def take_notes(call: Call, scores: list) -> tuple[list, int, int, Any]:
+    """(plain scores, rows noted None, items past their own deadline, the score those got); each noted None is
+    counted in `call.reasons` under its reason."""
+    values, noted, late, late_score = [], 0, 0, None
+    for s in scores:
+        if isinstance(s, RowNote):
+            if s.value is None:
+                call.reasons[s.reason] = call.reasons.get(s.reason, 0) + 1
+                noted += 1
+            if s.reason == "timeout":
+                late, late_score = late + 1, s.value
+            s = s.value
+        values.append(s)
+    return values, noted, late, late_score
+
+
+def warn_late(name: str, late: int, rows: int, timeout: float, score: float | None) -> None:
+    """One warning for a call's items that ran past their own deadline."""
+    warnings.warn(
+        f"Reward {name!r}: {late} of {rows} completions ran past their {timeout}s deadline; they score {score} "
+        "(reason: timeout).",
+        RuntimeWarning,
+        stacklevel=4,
+    )

@@ -23,7 +23,13 @@ from rewardkit.models import spec_models
 from rewardkit.train.config import StageConfig, load_stages
 from rewardkit.train.config_change import settings as run_settings
 from rewardkit.train.data import load_stage_data, reference_columns
-from rewardkit.train.precheck import check_columns, check_dataset_files, check_grpo_batches, check_trainer_keys
+from rewardkit.train.precheck import (
+    check_aggregation,
+    check_columns,
+    check_dataset_files,
+    check_grpo_batches,
+    check_trainer_keys,
+)
 from rewardkit.train.preflight import check_models, check_vllm, load_spec_quietly, loading
 from rewardkit.train.record import absolute_if_local, revision_of, write_stage_record
 from rewardkit.train.resume import STARTED, check_checkpoint_files
@@ -139,6 +145,7 @@ def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = froze
         rewards = _compose_rewards(stage, where, spec)
         check_columns(stage, reference_columns(rewards) if rewards is not None else {}, where)
         check_grpo_batches(stage, where)
+        check_aggregation(stage, rewards, where)
         out[stage.label] = (spec, rewards)
     return out
 
@@ -233,7 +240,7 @@ def run_stage(
         round(runtime, 2),
         metrics,
         resumed_from=None if checkpoint is None else str(checkpoint),
-        reward_usage={} if p.rewards is None else reward_usage(p.rewards),
+        reward_usage=_spent(p),
         **best_of(trainer.state, trainer.args, p.callbacks),
     )
     if trainer.accelerator.is_main_process:
@@ -254,6 +261,16 @@ def _settings(stage: StageConfig, light: tuple | None) -> dict:
     spec = light[0] if light is not None else None
     rewards = load_compose_spec(spec).to_dict(portable=True) if spec is not None else None
     return run_settings(_portable(stage.model_dump()), rewards)
+
+
+def _spent(p: _Prepared) -> dict[str, dict[str, int]]:
+    """What the training reward's components and the callbacks' own compositions (best_checkpoint scoring with a
+    judge) spent in this process, by alias; a callback's entries are named `<alias> (<callback class>)`."""
+    spent = {} if p.rewards is None else reward_usage(p.rewards)
+    for callback in p.callbacks:
+        if isinstance(composed := getattr(callback, "composed", None), Composed):
+            spent.update({f"{a} ({type(callback).__name__})": u for a, u in reward_usage(composed).items()})
+    return spent
 
 
 def _portable(value: Any) -> Any:
