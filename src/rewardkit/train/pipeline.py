@@ -16,7 +16,7 @@ from rewardkit.composition.scoring import reward_usage
 from rewardkit.composition.spec import callable_path
 from rewardkit.core.distributed import is_main_process
 from rewardkit.core.errors import ConfigError, closest
-from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl, nulls_for_nonfinite
+from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl, marker_owner, nulls_for_nonfinite
 from rewardkit.core.validation import stage_ref
 from rewardkit.core.write_errors import writing
 from rewardkit.models import spec_models
@@ -366,7 +366,8 @@ def run_stages(
         refuse_links(Path(root), pipeline_names(stages, Path(root)), where)
     with locked_all([s.folder for s in stages], say) if main else nullcontext():
         light = precheck(stages, where)  # a config error comes before anything is resumed, deleted or loaded
-        if len(stages) > 1 and resume is None and main:
+        # A folder a rewardkit command claimed (`demo`, `--smoke`: its marker) holds that command's other entries.
+        if len(stages) > 1 and resume is None and main and marker_owner(root) is None:
             refuse_foreign(
                 Path(root),
                 pipeline_names(stages, Path(root)),
