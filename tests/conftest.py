@@ -4,6 +4,7 @@ and the property-test settings. Helpers that are not fixtures are imported: `fro
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import socket
@@ -296,3 +297,30 @@ def warm_up_before_deadlines() -> None:
     """Load the plugins and the ROUGE scorer once, outside the per-example deadline of FUZZ_FAST."""
     get_registry()
     get_reward("rouge1")(completions=["a"], answer=["a"])
+
+
+# --- run locks: a live holder in another process, a stale lock file ----------------------------------------------
+_HOLD = (
+    "import sys, time; from pathlib import Path; from rewardkit.train.run_lock import locked\n"
+    "with locked(Path(sys.argv[1]), print):\n    print('held', flush=True); time.sleep(120)\n"
+)
+
+
+@contextmanager
+def holding_lock(folder: Path) -> Iterator[subprocess.Popen]:
+    """A live process holding `folder`'s run lock (as a running `rewardkit train` does) for the block."""
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def stale_lock(folder: Path, pid: int) -> None:
+    """The lock file a killed run leaves: it names `pid`, but no process holds the lock."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ".rewardkit-train.lock").write_text(
+        json.dumps({"pid": pid, "host": socket.gethostname(), "started": "then"})
+    )

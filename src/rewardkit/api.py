@@ -35,10 +35,12 @@ class TokenizerLike(Protocol):
     def tokenize(self, text: str) -> list[str]: ...
 
 
-def _wrap_reward(factory: Any, params: RewardParams) -> Reward:
+def _wrap_reward(factory: Any, params: RewardParams, own: dict) -> Reward:
     if isinstance(factory, type) and issubclass(factory, Reward):
         return factory(params)
-    return FunctionReward(factory, params)  # a plain TRL-style function gains the reward contract
+    if isinstance(factory, type):  # a factory class (the hookspec's factory(**params)): its instance is the reward
+        factory = factory(**own)
+    return FunctionReward(factory, params)  # a plain TRL-style callable gains the reward contract
 
 
 def builder() -> Builder:

@@ -69,6 +69,32 @@ class NotAModel:
         return [1.0]
 
 
+class ScaledLength:
+    """A TRL-style reward factory class (no Params, not a Reward): the hookspec builds it as factory(**params)."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = scale
+
+    def __call__(self, completions, **kwargs):
+        return [self.scale * len(c) for c in completions]
+
+
+class TakesNoKwargs:
+    def __call__(self, completions):
+        return [1.0] * len(completions)
+
+
+class FactoryClassPlugin:
+    @hookimpl
+    def register_rewards(self, register):
+        register("hk_scaled", ScaledLength)
+        register("hk_no_kwargs", TakesNoKwargs)
+
+
+def factory_class(spec: dict) -> Callable[[Ctx], Any]:
+    return lambda c: (c.plugin(FactoryClassPlugin(), "hk-factories"), rewardkit.compose({"rewards": spec}))[1]
+
+
 def hook(action: Callable, check: Callable[[Any], Any] | None = None) -> Callable[[Ctx], Any]:
     """Register a plugin whose hook runs `action`; return (failed plugin errors, stderr), after `check(registry)`."""
 
@@ -201,12 +227,32 @@ BAD_INPUTS = [
         )[-1],
         raises(ConfigError, r"view 'hk-views:hk_lazy_exits': cannot import 'hk_lazy_exit_mod:View' \(SystemExit"),
     ),
+    # 6. A factory class whose instances are TRL-style callables is built as factory(**params) (issue 25); what
+    # goes wrong names the alias and the plugin.
+    Row(
+        "plugin-factory-class-unknown-keyword",
+        factory_class({"s": {"use": "hk_scaled", "sacle": 2}}),
+        raises(ConfigError, r"rewards.s \(reward 'hk_scaled'\) from hk-factories could not be built: TypeError.*sacle"),
+    ),
+    Row(
+        "plugin-factory-class-instance-without-kwargs",
+        factory_class({"n": "hk_no_kwargs"}),
+        raises(ConfigError, r"rewards.n \(reward 'hk_no_kwargs'\) from hk-factories: .*does not accept \*\*kwargs"),
+    ),
 ]
 
 
 @pytest.mark.parametrize("row", BAD_INPUTS, ids=row_ids(BAD_INPUTS))
 def test_bad_input(row: Row, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     run_row(row, tmp_path, monkeypatch, capsys)
+
+
+def test_a_plugin_factory_class_is_built_with_its_keywords(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    with row_context(tmp_path, monkeypatch, capsys) as ctx:
+        reward = factory_class({"s": {"use": "hk_scaled", "scale": 2.0, "completion_view": "boxed"}})(ctx)
+        assert reward(completions=["x \\boxed{abc}", "none"]) == [6.0, 0.0]
 
 
 def test_plugin_checks_do_not_overreach(

@@ -15,13 +15,14 @@ from rewardkit import (
     AmbiguousNameError,
     ConfigError,
     UnknownNameError,
+    compose,
     get_preset,
     get_reward,
     hookimpl,
 )
 from rewardkit.core import hookspecs, plugins
 from rewardkit.core.plugins import get_registry, register_plugin, unregister_plugin
-from rewardkit.core.registry import KIND_TABLE, KINDS, PresetEntry
+from rewardkit.core.registry import KIND_TABLE, KINDS, Entry, PresetEntry, Registry
 from rewardkit.rewards.base import Reward
 
 
@@ -59,13 +60,18 @@ def test_builtins_register_through_hooks():
     assert {"full", "boxed", "last_number", "regex", "after", "before", "after_think"} <= set(registry.names("views"))
 
 
-def test_in_process_plugin_and_conflicts(fake_plugin):
+def test_in_process_plugin_and_conflicts(fake_plugin, capsys):
     assert get_reward("shout")(completions=["HI", "hi"]) == [1.0, 0.0]
-    with pytest.raises(
-        AmbiguousNameError,
-        match="fake-plugin:exact_match, rewardkit:exact_match|rewardkit:exact_match, fake-plugin:exact_match",
-    ):
-        get_reward("exact_match")
+    # a plugin reusing a built-in's name: the bare name stays the built-in's (configs using it keep working),
+    # the plugin's is reachable qualified, and it is said once
+    assert get_reward("exact_match")(completions=["a", "A"], answer=["a", "a"]) == [1.0, 0.0]
+    assert compose({"em": {"use": "exact_match", "reference": "answer"}})(completions=["x"], answer=["x"]) == [1.0]
+    get_registry()
+    lines = [line for line in capsys.readouterr().err.splitlines() if "built-in name" in line]
+    assert lines == [
+        "rewardkit: plugin fake-plugin registers reward 'exact_match', a built-in name: 'exact_match' stays "
+        "rewardkit's; use 'fake-plugin:exact_match' for the plugin's."
+    ]
     assert get_reward("rewardkit:exact_match")(completions=["a"], answer=["a"]) == [1.0]
     assert get_reward("fake-plugin:exact_match")(completions=["A"]) == [1.0]
     assert get_registry().conflicts()["rewards"] == {
@@ -158,8 +164,13 @@ def site(tmp_path):
     return site
 
 
+def _with(site: Path) -> str:
+    """PYTHONPATH with `site` first, keeping the caller's (the rewardkit under test, e.g. a worktree's src)."""
+    return os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
+
+
 def run_list(site: Path, **env) -> subprocess.CompletedProcess:
-    environ = {**os.environ, "PYTHONPATH": str(site), **env}
+    environ = {**os.environ, "PYTHONPATH": _with(site), **env}
     return subprocess.run(
         [sys.executable, "-m", "rewardkit", "list", "--json"], capture_output=True, text=True, env=environ, timeout=120
     )
@@ -181,7 +192,9 @@ def test_entry_points_good_broken_and_duplicate(site):
     assert data["conflicts"]["rewards"] == {"brevity": ["rewardkit:brevity", "rk-good:brevity"]}
     stderr_lines = [line for line in proc.stderr.splitlines() if line.startswith("rewardkit: plugin")]
     assert stderr_lines == [
-        "rewardkit: plugin rk-broken 0.3 failed to load: ModuleNotFoundError: No module named 'does_not_exist_anywhere'"
+        "rewardkit: plugin rk-broken 0.3 failed to load: ModuleNotFoundError: No module named 'does_not_exist_anywhere'",
+        "rewardkit: plugin rk-good registers reward 'brevity', a built-in name: 'brevity' stays rewardkit's; use "
+        "'rk-good:brevity' for the plugin's.",
     ]
 
 
@@ -198,16 +211,25 @@ def test_strict_plugins_reraise(site):
     assert "does_not_exist_anywhere" in proc.stderr
 
 
-def test_bare_name_of_a_conflict_fails_with_qualified_names(site):
-    code = "import rewardkit\ntry:\n    rewardkit.get_reward('brevity', max_length=3)\nexcept rewardkit.AmbiguousNameError as e:\n    print(e)"
+def test_bare_name_of_a_conflict_between_plugins_fails_with_qualified_names():
+    registry = Registry()
+    for source in ("rk-a", "rk-b"):
+        registry.add(Entry("rewards", "twice", Shout, source, "1"))
+    with pytest.raises(AmbiguousNameError, match="rk-a:twice, rk-b:twice.*qualified"):
+        registry.get("rewards", "twice")
+
+
+def test_bare_name_a_plugin_reuses_stays_the_builtin(site):
+    code = "import rewardkit\nprint(rewardkit.get_reward('brevity', max_length=3).__module__)"
     proc = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(site), "REWARDKIT_LOAD_PLUGINS": "rk-good"},
+        env={**os.environ, "PYTHONPATH": _with(site), "REWARDKIT_LOAD_PLUGINS": "rk-good"},
     )
-    assert "rewardkit:brevity, rk-good:brevity" in proc.stdout
+    assert proc.stdout.strip() == "rewardkit.rewards.length_rewards", proc.stderr
+    assert proc.stderr.count("a built-in name: 'brevity' stays rewardkit's; use 'rk-good:brevity'") == 1
 
 
 # --- plugin state as objects, the table of kinds, typed registrars, validation once ---------------------------

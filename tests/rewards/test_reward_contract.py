@@ -18,6 +18,7 @@ from rewardkit import (
     get_reward,
 )
 from rewardkit.core.plugins import register_plugin, unregister_plugin
+from rewardkit.rewards.worker_scoring import pool_of
 from rewardkit.text.numeric import extract_answer
 from tests.conftest import (
     ANY_TEXT,
@@ -176,8 +177,8 @@ def test_timeout_kills_a_stuck_call_and_recovers():
     )  # the worker start-up is excluded from the budget; the 30 s sleep is not waited for
     assert logged == {"rewardkit/flaky/timeouts": 1.0}
     assert reward(completions=["ok"]) == [2.0]  # a fresh worker takes over
-    assert reward._worker is not None and reward._worker.proc.is_alive()
-    reward._worker.stop()
+    assert pool_of(reward).alive() == 1  # the killed worker was replaced, by one
+    pool_of(reward).close()
 
 
 def test_wrong_length_from_a_reward_is_an_error():

@@ -47,6 +47,19 @@ def _grpo(tmp_path, **extra) -> dict:
             {"trainer": {"num_generations": 4, "per_device_train_batch_size": 6}},
             "GRPO generates 6 completions per batch",
         ),
+        (
+            {
+                "rewards": {
+                    "combine": "max(em, short)",
+                    "rewards": {
+                        "em": {"use": "exact_match", "reference": "gold"},
+                        "short": {"use": "brevity", "max_length": 8},
+                    },
+                },
+                "trainer": {"multi_objective_aggregation": "normalize_then_sum"},
+            },
+            "normalize_then_sum normalises each reward function within its group, but rewards combine 'max(em, short)'",
+        ),
     ],
 )
 def test_config_errors_come_before_any_heavy_import(tmp_path, change, message):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rewardkit.core.errors import ConfigError
-from tests.conftest import TESTS
+from tests.conftest import TESTS, holding_lock, stale_lock
 
 KILL = TESTS / "scripts" / "train_kill.py"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "300"}
@@ -147,10 +148,52 @@ def test_killed_after_a_save_resumes_to_the_uninterrupted_adapter(grpo_setup, ti
     assert "  best: step " in straight.stdout and "next: rewardkit generate --from-run" in straight.stdout
     cfg = config("after")
     assert _killed("after-save", 4, "after", cfg, cwd=root).returncode == -signal.SIGKILL
+    # A change to what is trained is refused in one line naming the key (nothing moved; the run continues below).
+    proc = _cli(cfg, "--resume", "--set", "trainer.learning_rate=0.1", cwd=root)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-3000:]
+    assert "changed what is trained since the interrupted run" in proc.stderr and "trainer.learning_rate" in proc.stderr
+    assert "--accept-config-change" in proc.stderr
+    # A hand-edited score in the record is not reused (it would be picked as the best): it is rescored.
+    scores = root / "after" / "inference" / "scores.json"
+    record = json.loads(scores.read_text())
+    record["checkpoints"][0].update(score=99.0, corpus=99.0, item=99.0)
+    scores.write_text(json.dumps(record))
     proc = _cli(cfg, "--resume", cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"resume: stage 'grpo' continues from {root / 'after' / 'checkpoint-4'}." in proc.stdout
     _check_same_as_straight(root, "after", tiny_lm_dir)
+
+
+@pytest.mark.slow
+def test_killed_after_the_last_save_finishes_without_training_past_max_steps(grpo_setup, tiny_lm_dir):
+    root, config, _ = grpo_setup
+    cfg = config("last")
+    assert _killed("after-save", 6, "last", cfg, cwd=root).returncode == -signal.SIGKILL
+    assert not (root / "last" / "rewardkit_stage.json").exists()  # killed before the merge and the record
+    # A damaged RNG state in the latest checkpoint: one line naming the file and the previous checkpoint.
+    rng = root / "last" / "checkpoint-6" / "rng_state.pth"
+    good = rng.read_bytes()
+    rng.write_bytes(good[: len(good) // 2])
+    proc = _cli(cfg, "--resume", cwd=root)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-3000:]
+    assert f"{rng} cannot be read" in proc.stderr and f"--resume {root / 'last' / 'checkpoint-4'}" in proc.stderr
+    assert "weights_only" not in proc.stderr + proc.stdout
+    rng.write_bytes(good)
+    proc = _cli(cfg, "--resume", cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"{root / 'last' / 'checkpoint-6'} is the last step; finishing without training." in proc.stdout
+    assert sorted(p.name for p in (root / "last").glob("checkpoint-*")) == [f"checkpoint-{n}" for n in (2, 4, 6)]
+    _check_same_as_straight(root, "last", tiny_lm_dir)
+
+
+@pytest.mark.slow
+def test_a_copied_run_folder_names_its_own_best_model(grpo_setup):
+    root, config, _ = grpo_setup
+    shutil.copytree(root / "straight", root / "copied", symlinks=True)
+    proc = _cli(config("copied"), "--resume", cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"best model: {root / 'copied' / 'best'}" in proc.stdout
+    assert str(root / "straight") not in proc.stdout
 
 
 @pytest.mark.slow
@@ -233,15 +276,6 @@ def test_pipeline_killed_in_stage_two_resumes_without_retraining_stage_one(tiny_
 
 
 # --- the lock --------------------------------------------------------------------------------------------------
-def _lock(folder: Path, pid: int) -> None:
-    import socket
-
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / ".rewardkit-train.lock").write_text(
-        json.dumps({"pid": pid, "host": socket.gethostname(), "started": "then"})
-    )
-
-
 def _bad_config(tmp_path: Path) -> dict:  # valid up to the trainer keys: fails after the lock is taken
     return {
         "stage": "sft",
@@ -256,19 +290,17 @@ def test_a_running_trains_folder_is_refused_and_a_stale_lock_taken_over(tmp_path
     from rewardkit.train import run
 
     (tmp_path / "config.json").write_text("{}")
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        _lock(tmp_path / "out", sleeper.pid)
-        with pytest.raises(ConfigError, match=rf"out is in use by a running `rewardkit train` \(pid {sleeper.pid}"):
+    with holding_lock(tmp_path / "out") as holder:
+        with pytest.raises(ConfigError, match=rf"out is in use by a running `rewardkit train` \(pid {holder.pid}"):
             run(_bad_config(tmp_path))
-    finally:
-        sleeper.kill()
-        sleeper.wait()
+    # A lock file left by a killed run names a PID that now belongs to another live process (containers reuse
+    # PIDs): nobody holds the lock, so it is taken over with one line.
+    stale_lock(tmp_path / "out", os.getppid())
     said = []
     with pytest.raises(ConfigError, match="learning_rat"):  # the lock was taken, then the config failed
         run(_bad_config(tmp_path), say=said.append)
     assert said == [
-        f"{tmp_path / 'out'}: removed the stale lock of a run that is no longer running (pid {sleeper.pid})."
+        f"{tmp_path / 'out'}: removed the stale lock of a run that is no longer running (pid {os.getppid()})."
     ]
     assert not (tmp_path / "out" / ".rewardkit-train.lock").exists()  # released on the way out
 
@@ -278,16 +310,16 @@ def test_a_second_smoke_does_not_empty_the_folder_of_a_running_one(tmp_path):
 
     root = tmp_path / "smoke" / "pipe"
     (root / "sft").mkdir(parents=True)
-    (root / MARKER).write_text("x")
+    (root / MARKER).write_text("written by `rewardkit train --smoke`; its next run empties this folder\n")
     (root / "sft" / "weights").write_text("in use")
-    _lock(root / "sft", os.getppid())  # a live process
-    with pytest.raises(ConfigError, match="in use by a running `rewardkit train`"):
-        prepare_output(root)
+    with holding_lock(root / "sft"):
+        with pytest.raises(ConfigError, match="in use by a running `rewardkit train`"):
+            prepare_output(root)
     assert (root / "sft" / "weights").read_text() == "in use"
 
 
 # --- the plan (no training) ------------------------------------------------------------------------------------
-def _stage(tmp_path: Path, **trainer):
+def _stage(tmp_path: Path, callbacks: list | None = None, **trainer):
     from rewardkit.train.config import load_stages
 
     [stage], _, _ = load_stages(
@@ -297,6 +329,7 @@ def _stage(tmp_path: Path, **trainer):
             "output_dir": str(tmp_path / "run"),
             "dataset": {"generator": "arithmetic"},
             "trainer": trainer,
+            "callbacks": callbacks or [],
         }
     )
     return stage
@@ -350,3 +383,36 @@ def test_overwrite_deletes_the_earlier_run_and_says_so(tmp_path):
     plan_stages([_stage(tmp_path)], "c.yaml", None, True, said.append)
     assert said == [f"overwrite: deleted the earlier run in {tmp_path / 'run'}."]
     assert list((tmp_path / "run").iterdir()) == []
+
+
+def test_a_config_change_on_resume_is_refused_unless_accepted(tmp_path):
+    from rewardkit.train.config_change import settings
+    from rewardkit.train.resume import LATEST, STARTED
+    from rewardkit.train.run_plan import plan_stages
+
+    def recorded(stage) -> dict:
+        return settings(json.loads(json.dumps(stage.model_dump(), default=str)), None)
+
+    old = _stage(tmp_path, learning_rate=0.1, logging_steps=1)
+    two = _checkpoint(tmp_path / "run", 2)
+    (tmp_path / "run" / STARTED).write_text(json.dumps({"stage": "sft", "settings": recorded(old)}))
+    new = _stage(tmp_path, learning_rate=0.2, logging_steps=5, max_steps=9)
+    with pytest.raises(ConfigError, match="changed what is trained") as caught:
+        plan_stages([new], "c.yaml", LATEST, False, print, settings={"sft": recorded(new)})
+    assert "trainer.learning_rate, trainer.max_steps." in str(caught.value) and "logging" not in str(caught.value)
+    assert "--accept-config-change" in str(caught.value) and two.is_dir()
+    said: list[str] = []
+    plan = plan_stages([new], "c.yaml", LATEST, False, said.append, settings={"sft": recorded(new)}, accept_change=True)
+    assert plan["sft"].checkpoint == two
+    assert said[:2] == [
+        "resume: stage 'sft' continues with changed training settings (accepted): trainer.learning_rate, "
+        "trainer.max_steps.",
+        "resume: stage 'sft': changed since the interrupted run (not what is trained): trainer.logging_steps.",
+    ]
+    said.clear()
+    logging_only = _stage(tmp_path, learning_rate=0.1, logging_steps=5)
+    plan_stages([logging_only], "c.yaml", LATEST, False, said.append, settings={"sft": recorded(logging_only)})
+    assert (
+        said[0]
+        == "resume: stage 'sft': changed since the interrupted run (not what is trained): trainer.logging_steps."
+    )

@@ -122,3 +122,21 @@ def test_item_files_are_read_bounded_like_every_rewardkit_input(tmp_path, monkey
     bad.write_bytes(b'[\n{"id": "\xff"}]')
     with pytest.raises(ValueError, match=r"bad.json:2: not valid UTF-8"):
         load_items(bad)
+
+
+def test_a_400k_character_reason_is_bounded_before_mecab_and_said():
+    """Mecab's time grows with the square of one call's length (a 12-item file of 400k-character reasons did not
+    finish in 300 s): only the first MAX_ANALYSED_CHARS characters, cut at a space, reach it, with a warning."""
+    import time
+
+    from rewardkit_korean.tokenizer import MAX_ANALYSED_CHARS, KoreanMorphemeTokenizer
+
+    reason = "'왠지'는 '왜인지'가 줄어든 말이다. " * (400_000 // 20)
+    start = time.perf_counter()
+    with pytest.warns(UserWarning, match=f"longer than {MAX_ANALYSED_CHARS} characters is cut"):
+        tokens = KoreanMorphemeTokenizer().tokenize(reason)
+        score = official_scores([item("x", f'"가"가 옳다. {reason}')], [item("x", f'"가"가 옳다. {reason}')])
+    assert time.perf_counter() - start < 20  # unbounded: minutes
+    assert score["rouge1"] == 1.0 and tokens[:3] == ["왠지", "는", "왜"]
+    short = "'왠지'는 '왜인지'가 줄어든 말이다."
+    assert KoreanMorphemeTokenizer().tokenize(short) == ["왠지", "는", "왜", "인지", "가", "줄어든", "말", "이", "다"]

@@ -29,7 +29,7 @@ from transformers import TrainerCallback
 from rewardkit.api import compose, load_compose_spec
 from rewardkit.callbacks.alarm import DivergenceAlarm, check_alarm_params
 from rewardkit.callbacks.best_folder import BestFolder
-from rewardkit.callbacks.best_record import BestRecord
+from rewardkit.callbacks.best_record import BestRecord, file_sha256
 from rewardkit.callbacks.common import (
     WarnsOnce,
     broadcast_from_main,
@@ -298,6 +298,7 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
             completion_key=key,
             dropped=dropped,
         )
+        cs.file_sha256 = file_sha256(self._sidecar(args) / name)  # reused on resume only for the same file
         self.checkpoints[step] = cs
         self._write_record(args)
         logger.info(

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from rewardkit.callbacks.best_state import BestState
-from rewardkit.callbacks.common import ADAPTER_MARKER, adapter_folder, adapter_marker_step, logger, scored_step
+from rewardkit.callbacks.common import (
+    ADAPTER_MARKER,
+    adapter_folder,
+    adapter_marker_step,
+    logger,
+    output_dir,
+    scored_step,
+)
 from rewardkit.core.fileio import atomic_replace_dir, make_temp_dir
 from rewardkit.core.paths import safe_child
 from rewardkit.selection.checkpoints import CheckpointScore, ranked
@@ -41,8 +48,9 @@ def has_full_weights(folder: Path) -> bool:
     return any((folder / name).is_file() for name in WEIGHT_FILES)
 
 
-def copy_model(source: Path, target: Path) -> None:
-    """Replace `target` with `source`'s model files (trainer state and hidden files left out), atomically."""
+def copy_model(source: Path, target: Path, inside: str | Path | None = None) -> None:
+    """Replace `target` with `source`'s model files (trainer state and hidden files left out), atomically;
+    `inside`: the run folder, never replaced through a link."""
     tmp = make_temp_dir(target.parent, f".{target.name}.")
     try:
         shutil.copytree(
@@ -51,7 +59,7 @@ def copy_model(source: Path, target: Path) -> None:
             dirs_exist_ok=True,
             ignore=lambda d, names: [n for n in names if n.startswith(TRAINER_FILES) or n.startswith(".")],
         )
-        atomic_replace_dir(tmp, target)
+        atomic_replace_dir(tmp, target, inside=inside)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -93,7 +101,7 @@ class BestFolder(BestState):
                 "(save_steps = eval_steps).",
             )
             return
-        copy_model(source, target)
+        copy_model(source, target, inside=output_dir(args))
         self.best_dir_state = {"path": str(target), "step": best.step, "source": str(source)}
         logger.info("best_checkpoint: best is step %d; copied %s -> %s", best.step, source, target)
 

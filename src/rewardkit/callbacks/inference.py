@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from transformers import TrainerCallback
 
-from rewardkit.callbacks.common import build_params, check_dirs, logger, sidecar_dir
+from rewardkit.callbacks.common import build_params, check_dirs, logger, output_dir, sidecar_dir
 from rewardkit.callbacks.params import CheckpointInferenceParams
 from rewardkit.callbacks.sharded import rank_share, sharded_training
 from rewardkit.core.distributed import process_info
@@ -305,7 +305,7 @@ class CheckpointInferenceCallback(TrainerCallback):
         by_index = dict(pairs)
         records = [self._record(i, by_index[i]) for i in range(n)]
         if state.is_world_process_zero:
-            path = write_step_file(folder, state.global_step, state.epoch, records)
+            path = write_step_file(folder, state.global_step, state.epoch, records, inside=output_dir(args))
             self.written.append(path)
             logger.info(
                 "checkpoint_inference: step %d, %d prompts in %.1fs -> %s",

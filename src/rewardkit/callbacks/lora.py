@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from rewardkit.callbacks.common import (
     check_dirs,
     has_adapter,
     logger,
+    output_dir,
     resolve_dir,
     write_adapter_marker,
 )
@@ -25,6 +27,7 @@ from rewardkit.callbacks.sharded import gathered_state_dict, sharded_training
 from rewardkit.core.distributed import process_info
 from rewardkit.core.errors import ConfigError, DataError
 from rewardkit.core.fileio import atomic_replace_dir, make_temp_dir
+from rewardkit.core.write_errors import writing
 
 if TYPE_CHECKING:
     from transformers import TrainerControl, TrainerState, TrainingArguments
@@ -103,16 +106,20 @@ class LoRASaveCallback(TrainerCallback, WarnsOnce):
                 f"{root}/ at every save. Hint: pass peft_config= to the trainer, or "
                 "no_adapter='error' to refuse.",
             )
-        tmp = make_temp_dir(root, f".{final.name}.")
-        try:
-            # PeftModel / loaded adapter: adapter_config.json + adapter weights only; sharded: the gathered tensors
-            model.save_pretrained(tmp, **({} if state_dict is None else {"state_dict": state_dict}))
-            if self.params.save_tokenizer and processing_class is not None:
-                processing_class.save_pretrained(tmp)
-            write_adapter_marker(tmp, state.global_step, state.epoch)  # inside: it appears with the folder
-            atomic_replace_dir(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        with writing(final, "lora_save"):  # a full disk (SafetensorError), a read-only folder: one line naming it
+            tmp = make_temp_dir(root, f".{final.name}.")
+            try:
+                # PeftModel / loaded adapter: adapter_config.json + adapter weights only; sharded: gathered tensors
+                model.save_pretrained(tmp, **({} if state_dict is None else {"state_dict": state_dict}))
+                if self.params.save_tokenizer and processing_class is not None:
+                    processing_class.save_pretrained(tmp)
+                write_adapter_marker(tmp, state.global_step, state.epoch)  # inside: it appears with the folder
+                # inside the run (a relative output_dir): never replaced through a link; an absolute folder
+                # elsewhere is the user's choice of place
+                inside = None if os.path.isabs(self.params.output_dir or "") else output_dir(args)
+                atomic_replace_dir(tmp, final, inside=inside)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
         self.saved.append(final)
         logger.info("lora_save: step %d -> %s", state.global_step, final)

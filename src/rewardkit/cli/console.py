@@ -121,6 +121,10 @@ class OutputConsole(Console):
         raise _PipeClosed()
 
 
+OUT = OutputConsole()  # the command's stdout and stderr consoles (run() widens them), for every command module
+ERR = OutputConsole(stderr=True)
+
+
 def widen(console: Console) -> Console:
     """Never wrap when the output is not a terminal: paths and titles stay on one line for grep and logs.
     A terminal narrower than MIN_WIDTH (`COLUMNS=0`) gets DEFAULT_WIDTH."""

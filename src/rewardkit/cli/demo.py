@@ -39,7 +39,7 @@ from rewardkit.selection import checkpoints as selection
 from rewardkit.selection.plot import write_plot
 from rewardkit.train import run as train_run
 from rewardkit.train.generators import Arithmetic
-from rewardkit.train.resume import in_use, live_owner
+from rewardkit.train.run_lock import in_use, live_owner
 
 SEED = 0
 EM_SPEC = {"rewards": {"em": {"use": "exact_match", "reference": "answer"}}}

@@ -10,10 +10,12 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from rewardkit.cli.console import Group, OutputConsole, print_table
+from rewardkit.cli.console import ERR, OUT, Group, print_table
 from rewardkit.cli.console import run as run_app
+from rewardkit.cli.judge_cache_command import judge_cache_app
 from rewardkit.cli.reports import fmt as _fmt
-from rewardkit.cli.reports import print_selection, print_train_results
+from rewardkit.cli.reports import print_train_results
+from rewardkit.cli.select_command import select_cmd
 from rewardkit.cli.tiny_command import DEFAULT_INIT_RANGE
 
 # rich_markup_mode=None: plain help (flags shown as `--json`, not `--json <bool>`); Group: see rewardkit.cli.console.
@@ -25,8 +27,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-console = OutputConsole()
-err = OutputConsole(stderr=True)
+console = OUT  # the command's consoles (rewardkit.cli.console), shared with the commands in their own modules
+err = ERR
 
 
 @app.callback()
@@ -101,9 +103,8 @@ def score(
         )
     if as_json:
         coverage = views_coverage(scores.coverage)
-        typer.echo(
-            dumps_strict({"summary": summary, "corpus": scores.corpus(composed), "coverage": coverage}, indent=2)
-        )
+        summary_json = {"summary": summary, "corpus": scores.corpus(composed), "coverage": coverage}
+        typer.echo(dumps_strict({**summary_json, "usage": scores.usage}, indent=2))
         return
     table = Table(title=f"{len(rows)} rows scored with {composed.expression}")
     for col in ("component", "mean", "std", "None"):
@@ -113,7 +114,8 @@ def score(
     print_table(console, table)
     for line in scores.none_lines():  # a reward that silently scores nothing must be seen
         console.print(Text(f"None rows: {line}"), soft_wrap=True)
-    for line in scores.coverage_lines():  # e.g. answers without a reason, which `missing: none` does not count
+    # Answers without a reason (which `missing: none` does not count); what a judge spent.
+    for line in [*scores.coverage_lines(), *scores.usage_lines()]:
         console.print(Text(line), soft_wrap=True)
     # The same two numbers as --json: "combined" above is the mean of the row scores; the corpus score applies
     # the expression to the component means (what `rewardkit select --aggregate corpus` ranks by).
@@ -126,80 +128,7 @@ def score(
     )
 
 
-@app.command("select")
-def select_cmd(
-    directory: Path = typer.Argument(..., metavar="DIR", help="Folder with step_N.json / inference_epochE.json files."),
-    labels: Optional[Path] = typer.Option(None, "--labels", help="References joined by id (JSON list or JSONL)."),
-    spec: Optional[str] = typer.Option(
-        None, "--spec", help="Compose spec file or preset (default: DIR/scores.json's)."
-    ),
-    trust_run_code: bool = typer.Option(
-        False, "--trust-run-code", help="Import Python code DIR/scores.json's spec names (off: a run folder is data)."
-    ),
-    aggregate: str = typer.Option("corpus", help="corpus (combine the component means) | item (mean of row scores)."),
-    completion_key: Optional[str] = typer.Option(
-        None,
-        help="Record field holding the generated text (default: 'completion' when the records have it, else 'output').",
-    ),
-    intersect: bool = typer.Option(
-        False,
-        "--intersect",
-        help="Score every checkpoint on the row ids all files share (default: files with different rows are an error).",
-    ),
-    lower_is_better: bool = typer.Option(False, "--lower-is-better", help="Pick the lowest score."),
-    checkpoint: Optional[list[str]] = typer.Option(None, "--checkpoint", help="Only this file of DIR (repeatable)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    plot: Optional[Path] = typer.Option(
-        None, "--plot", help="Write a plot of each metric against the step (.png, .svg, .pdf... by the suffix)."
-    ),
-    overrides: Optional[list[str]] = typer.Option(
-        None, "--set", help="Change a reward parameter of the spec: --set bertscore.model_type=./my-bert (repeatable)."
-    ),
-    policy: str = typer.Option(
-        "best",
-        help="best (the top score) | earliest_tied (the earliest checkpoint whose "
-        "difference to the best has a 95% interval holding 0).",
-    ),
-    bootstrap: int = typer.Option(1000, help="Paired bootstrap resamples for the 95% intervals (0: off)."),
-    seed: int = typer.Option(0, help="Seed of the bootstrap."),
-    divergence_warn: Optional[int] = typer.Option(
-        None,
-        help="Reward-hacking check: say when the training reward rose and the score fell over the last K checkpoints.",
-    ),
-) -> None:
-    """Score every checkpoint's inference file in DIR and name the best one."""
-    from rewardkit.selection import checkpoints as selection
-    from rewardkit.selection.plot import plot_format, write_plot
-
-    if plot is not None:
-        from rewardkit.core.fileio import check_output
-
-        check_output(plot)  # refused before every checkpoint is scored, not after
-        plot_format(plot)
-    result = selection.select(
-        directory,
-        spec,
-        labels,
-        aggregate=aggregate,
-        completion_key=completion_key,
-        greater_is_better=not lower_is_better,
-        names=checkpoint,
-        intersection=intersect,
-        overrides=overrides,
-        policy=policy,
-        bootstrap=bootstrap,
-        seed=seed,
-        divergence_warn=divergence_warn,
-        trust_code=trust_run_code,
-    )
-    if plot is not None:
-        write_plot(result, plot)
-    if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-        return
-    print_selection(console, err, result, divergence_warn)
-    if plot is not None:
-        console.print(Text(f"Plot: {plot}"))
+app.command("select")(select_cmd)  # rewardkit.cli.select_command
 
 
 @app.command()
@@ -229,6 +158,11 @@ def train(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Delete the earlier run in the output folders and start over."
     ),
+    accept_config_change: bool = typer.Option(
+        False,
+        "--accept-config-change",
+        help="With --resume: continue although the config changed what is trained (model, data, rewards, ...).",
+    ),
     output: Optional[Path] = typer.Option(
         None,
         "--output",
@@ -244,7 +178,16 @@ def train(
         raise typer.BadParameter(f"{checkpoint} is a checkpoint to resume from. Hint: --resume {checkpoint}.")
     say = lambda line: console.print(Text(line), soft_wrap=True)  # noqa: E731
     where = (str(checkpoint) if checkpoint is not None else "latest") if resume else None
-    results = run(config, overrides, smoke=smoke, say=say, resume=where, overwrite=overwrite, output=output)
+    results = run(
+        config,
+        overrides,
+        smoke=smoke,
+        say=say,
+        resume=where,
+        overwrite=overwrite,
+        output=output,
+        accept_config_change=accept_config_change,
+    )
     finish_distributed()
     if not is_main_process():
         return  # under accelerate every rank gets here: one table is enough
@@ -390,6 +333,7 @@ def tiny(
     console.print(Text(made.report()), soft_wrap=True)
 
 
+app.add_typer(judge_cache_app, name="judge-cache")
 plugin_app = typer.Typer(cls=Group, no_args_is_help=True, rich_markup_mode=None, help="Write rewardkit plugins.")
 app.add_typer(plugin_app, name="plugin")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewardkit.core.errors import ConfigError
-from rewardkit.core.fileio import make_temp_dir
+from rewardkit.core.fileio import foreign_entry, make_temp_dir
 from rewardkit.core.tiny import TEXT_SUFFIXES, data_chars, make_tiny
 
 ARCHES = ("qwen2", "llama")
@@ -84,7 +84,7 @@ def make(
         raise ConfigError(f"tiny: --seed {seed!r} is not an integer in [0, 2**32).", hint="--seed 0.")
     if arch not in ARCHES:
         raise ConfigError(f"tiny: --arch {arch!r} is not supported.", hint="--arch qwen2 or --arch llama.")
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+    if directory.exists() and (not directory.is_dir() or foreign_entry(directory, lambda entry: False) is not None):
         raise ConfigError(f"tiny: {directory} exists and is not an empty folder.", hint="name a new folder.")
     if bert and ("t5" in str(directory) or str(directory).startswith("scibert")):
         raise ConfigError(

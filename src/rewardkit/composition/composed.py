@@ -8,11 +8,14 @@ None handling (`none:` in the spec):
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import math
 import statistics
 from typing import Any, Literal
 
 from rewardkit.composition import expr
+from rewardkit.core.aio import run_sync
 from rewardkit.core.errors import RewardError
 from rewardkit.rewards.base import as_score
 
@@ -39,6 +42,48 @@ def _checked(alias: str, values: Any, n: int | None) -> list[float | None]:
     ]
 
 
+def is_async(reward: Any) -> bool:
+    """Whether a component scores asynchronously: a reward with `is_async`, or a callable with an async `__call__`."""
+    flag = getattr(reward, "is_async", None)
+    if isinstance(flag, bool):
+        return flag
+    call = getattr(type(reward), "__call__", None)  # noqa: B004 (an instance's async __call__, as TRL checks it)
+    return inspect.iscoroutinefunction(reward) or inspect.iscoroutinefunction(call)
+
+
+async def acall(reward: Any, **kwargs: Any) -> Any:
+    """Await one component: its `acall` when it has one, else its async `__call__`."""
+    method = getattr(reward, "acall", None)
+    return await (method(**kwargs) if callable(method) else reward(**kwargs))
+
+
+class AsyncTRL:
+    """What `to_trl()` hands GRPOTrainer for an async reward: an async callable TRL awaits with the others.
+
+    TRL (1.16, `is_async_callable`) looks for `async def __call__` on the object's class and gathers such rewards
+    with `asyncio.gather`; a `Reward` keeps a synchronous `__call__` for every other caller, so it travels in this
+    wrapper, which pickles with it and logs under the same name.
+
+    >>> from rewardkit import compose
+    >>> import asyncio
+    >>> async def judge(completions, **kwargs):
+    ...     return [1.0 for c in completions]
+    >>> funcs, weights = compose({"rewards": {"j": judge}}).to_trl()
+    >>> funcs[0].__name__, asyncio.run(funcs[0](completions=["a"]))
+    ('j', [1.0])
+    """
+
+    def __init__(self, reward: Any) -> None:
+        self.reward = reward
+        self.__name__ = getattr(reward, "__name__", type(reward).__name__)
+
+    def __repr__(self) -> str:
+        return f"AsyncTRL({self.reward!r})"
+
+    async def __call__(self, **kwargs: Any) -> list[float | None]:
+        return await acall(self.reward, **kwargs)
+
+
 def _finite(value: float, expression: str, row: dict) -> float:
     if math.isinf(value) or math.isnan(value):
         raise RewardError(
@@ -46,6 +91,15 @@ def _finite(value: float, expression: str, row: dict) -> float:
             hint="use smaller weights (scores are finite numbers).",
         )
     return value
+
+
+def _count(kwargs: dict) -> int | None:
+    completions = kwargs.get("completions")
+    return len(completions) if isinstance(completions, (list, tuple)) else None
+
+
+async def _nothing() -> dict:
+    return {}
 
 
 class Composed:
@@ -88,12 +142,22 @@ class Composed:
         coeffs = self.linear[0]
         return {alias: coeffs.get(alias, 0.0) for alias in self.components}
 
+    @property
+    def is_async(self) -> bool:
+        """Whether any component is async (then TRL gets this composition, or those components, as async)."""
+        return any(is_async(r) for r in self.components.values())
+
     def to_trl(self) -> tuple[list, list[float]]:
-        """(reward_funcs, reward_weights) for GRPOTrainer: one function per component when linear."""
+        """(reward_funcs, reward_weights) for GRPOTrainer: one function per component when linear.
+
+        An async component (or, when not linear, an async composition) is handed over as an `AsyncTRL`, so
+        GRPOTrainer awaits it together with the other async rewards.
+        """
         weights = self.weights
         if weights is None:
-            return [self], [1.0]
-        return list(self.components.values()), [weights[a] for a in self.components]
+            return [AsyncTRL(self) if self.is_async else self], [1.0]
+        funcs = [AsyncTRL(r) if is_async(r) else r for r in self.components.values()]
+        return funcs, [weights[a] for a in self.components]
 
     def to_trl_kwargs(self) -> tuple[dict[str, Any], list[float]]:
         """({"reward_funcs", "reward_processing_classes"} for GRPOTrainer, reward_weights for GRPOConfig).
@@ -125,10 +189,28 @@ class Composed:
         )
 
     def score_components(self, **kwargs: Any) -> dict[str, list[float | None]]:
-        """Each component's scores, keyed by alias; each output checked (length, type, finite)."""
-        completions = kwargs.get("completions")
-        n = len(completions) if isinstance(completions, (list, tuple)) else None
-        return {alias: _checked(alias, reward(**kwargs), n) for alias, reward in self.components.items()}
+        """Each component's scores, keyed by alias; each output checked (length, type, finite).
+
+        Async components are awaited together (`ascore_components`); sync ones run one after another.
+        """
+        if self.is_async:
+            return run_sync(self.ascore_components(**kwargs))
+        return {alias: _checked(alias, reward(**kwargs), _count(kwargs)) for alias, reward in self.components.items()}
+
+    async def ascore_components(self, **kwargs: Any) -> dict[str, list[float | None]]:
+        """`score_components` to await: the async components together, the sync ones meanwhile in one thread."""
+        sync = {a: r for a, r in self.components.items() if not is_async(r)}
+
+        def run_sync_ones() -> dict[str, Any]:
+            return {alias: reward(**kwargs) for alias, reward in sync.items()}
+
+        aliases = [a for a in self.components if a not in sync]
+        *outputs, sync_outputs = await asyncio.gather(
+            *(acall(self.components[a], **kwargs) for a in aliases),
+            asyncio.to_thread(run_sync_ones) if sync else _nothing(),
+        )
+        values = {**dict(zip(aliases, outputs)), **sync_outputs}
+        return {alias: _checked(alias, values[alias], _count(kwargs)) for alias in self.components}
 
     def combine_row(self, values: dict[str, float | None]) -> float | None:
         """Combine one row (or corpus means) of component values under the `none` policy."""
@@ -160,7 +242,13 @@ class Composed:
         return out
 
     def __call__(self, **kwargs: Any) -> list[float | None]:
-        scores = self.score_components(**kwargs)
+        return self._finish(self.score_components(**kwargs), kwargs)
+
+    async def acall(self, **kwargs: Any) -> list[float | None]:
+        """`__call__` to await (async components awaited together)."""
+        return self._finish(await self.ascore_components(**kwargs), kwargs)
+
+    def _finish(self, scores: dict[str, list[float | None]], kwargs: dict) -> list[float | None]:
         log_metric = kwargs.get("log_metric")
         if log_metric is not None:  # TRL logs only this function's total; log the parts ourselves
             for alias, values in scores.items():

@@ -19,12 +19,17 @@ class Scores:
     none_reasons: dict[str, dict[str, int]] = field(default_factory=dict)  # alias -> {why: rows}
     # alias -> {"view", "found", "rows", "missing"}: rows whose completion view found its part (Reward.view_coverage)
     coverage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    usage: dict[str, dict[str, int]] = field(default_factory=dict)  # alias -> requests, cache hits, tokens (judge)
 
     def coverage_lines(self) -> list[str]:
         """One line per completion view: in how many rows it found its part (e.g. the reason of an answer)."""
         return [
             coverage_line(view, info) for view, info in views_coverage(self.coverage).items() if worth_showing(info)
         ]
+
+    def usage_lines(self) -> list[str]:
+        """One line per component that counts what it spends (a judge's requests, cache hits and tokens)."""
+        return [f"Spent: {usage_line(alias, usage)}" for alias, usage in self.usage.items()]
 
     def none_lines(self) -> list[str]:
         """One line per component with None rows: how many, and why (no reference, view missed, error, ...)."""
@@ -48,6 +53,29 @@ class Scores:
         """The expression applied to component means (None excluded per component)."""
         means = {a: summarize(a, v)["mean"] for a, v in self.components.items()}
         return composed.combine_row(means)
+
+
+def reward_usage(composed: Composed) -> dict[str, dict[str, int]]:
+    """{alias: counters} of the components that count what they spend (a `judge`: requests, cache hits, tokens)."""
+    return {
+        alias: dict(usage)
+        for alias, reward in composed.components.items()
+        if isinstance(usage := getattr(reward, "usage", None), dict)
+    }
+
+
+def usage_line(alias: str, usage: dict[str, int]) -> str:
+    """One line of what a component spent.
+
+    >>> usage_line("judge", {"requests": 3, "cache_hits": 5, "prompt_tokens": 90, "completion_tokens": 9})
+    'judge: 3 requests, 5 cache hits, 90 prompt + 9 completion tokens'
+    """
+    line = (
+        f"{alias}: {usage.get('requests', 0)} requests, {usage.get('cache_hits', 0)} cache hits, "
+        f"{usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion tokens"
+    )
+    extra = [f"{usage[k]} {k}" for k in ("failures", "unparsable") if usage.get(k)]
+    return line + (f" ({', '.join(extra)})" if extra else "")
 
 
 def views_coverage(coverage: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -124,4 +152,4 @@ def score_rows(
         for alias, reward in composed.components.items()
         if isinstance(info := getattr(reward, "view_coverage", None), dict)
     }
-    return Scores(components, composed.combine(components), reasons, coverage)
+    return Scores(components, composed.combine(components), reasons, coverage, reward_usage(composed))

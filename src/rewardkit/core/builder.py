@@ -24,9 +24,9 @@ MAX_CHAIN = 64
 MAX_NESTING = 8  # a chain inside a chain inside ...: lists nested deeper are refused, never recursed into
 
 # adapters[kind] = (params model, wrap): builds an object from a factory registered without a Params model
-# (a plain TRL-style reward function) as wrap(factory, validated params); set by the layer that owns the
-# wrapper class.
-Adapter = tuple[Any, Callable[[Any, Any], Any]]
+# (a plain TRL-style reward function, or a class whose instances are one) as wrap(factory, validated params,
+# the factory's own keywords); set by the layer that owns the wrapper class.
+Adapter = tuple[Any, Callable[[Any, Any, dict], Any]]
 
 
 class Chain:
@@ -123,6 +123,11 @@ class Builder:
             entry.params = getattr(entry.load(), "Params", None)
         adapter = self.adapters.get(kind) if entry.params is None else None
         model = adapter[0] if adapter is not None else entry.params
+        own: dict = {}
+        if adapter is not None and isinstance(entry.load(), type):
+            # A factory class without Params (the hookspec's `factory(**params)`): the keys the wrapper does not
+            # know are the class's own keywords; the rest (name, views, timeout...) give it the reward contract.
+            own = {k: params.pop(k) for k in list(params) if k not in model.model_fields}
         validated: BaseModel | None = None
         if model is not None:
             validated = validate(model, params, owner)  # the one validation, before the (heavy) factory import
@@ -137,13 +142,15 @@ class Builder:
         factory = entry.load()
         try:
             if adapter is not None:
-                obj = adapter[1](factory, validated)
+                obj = adapter[1](factory, validated, own)
             elif validated is not None and takes_validated(factory):
                 obj = factory(validated)
             else:  # a factory written for keywords (a function, an older class): the spec's values, nested built
                 obj = factory(**params)
-        except RewardkitError:
-            raise
+        except RewardkitError as exc:
+            if adapter is None:
+                raise
+            raise exc.within(f"{owner} from {entry.source}") from None  # the wrapper refused what the plugin built
         except (Exception, SystemExit) as exc:  # a plugin factory's own TypeError/sys.exit(): name the plugin
             raise ConfigError(
                 f"{owner} from {entry.source} could not be built: {type(exc).__name__}: {exc}.",

@@ -12,6 +12,7 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from rewardkit.core.errors import ConfigError, DataError
 
@@ -42,6 +43,7 @@ from rewardkit.core.reading import (
     read_text as read_text,
 )
 
+_LINK_HINT = "remove the link or replace it with a copy (rewardkit never makes links in a run folder)."
 _NOT_FILE_HINT = "choose a file path; rewardkit writes files atomically and never replaces a FIFO or device."
 
 
@@ -124,14 +126,36 @@ def _write_target(path: Path) -> tuple[Path, os.stat_result | None]:
     return target, st
 
 
+def refuse_link_below(root: str | Path, path: str | Path) -> None:
+    """Refuse a write or delete of `path` through a symlink between `root` and it (a run folder's entries are
+    never links: rewardkit does not make them, so one there would carry the write out of the run)."""
+    base = os.path.abspath(root)
+    rel = os.path.relpath(os.path.abspath(path), base)
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        raise DataError(f"{path}: is outside the run folder {root}, so it is not written.", hint=_LINK_HINT)
+    current = base
+    for part in Path(rel).parts:
+        current = os.path.join(current, part)
+        if os.path.islink(current):
+            raise DataError(
+                f"{current}: is a symlink to {os.path.realpath(current)}; files in a run folder are written in "
+                "place, never through a link.",
+                hint=_LINK_HINT,
+            )
+
+
 def check_output(path: str | Path) -> Path:
     """Refuse now what an atomic write would refuse later (a directory, FIFO, device): call before long work."""
     return _write_target(Path(path))[0]
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write `data` to `path` so readers see the old file or the whole new one, never a part."""
+def atomic_write_bytes(path: str | Path, data: bytes, *, inside: str | Path | None = None) -> Path:
+    """Write `data` to `path` so readers see the old file or the whole new one, never a part. `inside`: the run
+    folder `path` belongs to; a symlink below it is refused instead of followed (a user's own file outside a run
+    may be a link, and the file it names is replaced)."""
     path = Path(path)
+    if inside is not None:
+        refuse_link_below(inside, path)
     target, old = _write_target(path)
     ensure_dir(target.parent)
     tmp: str | None = None
@@ -159,8 +183,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return path
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Atomically write `text` as UTF-8."""
+def atomic_write_text(path: str | Path, text: str, *, inside: str | Path | None = None) -> Path:
+    """Atomically write `text` as UTF-8 (`inside`: see atomic_write_bytes)."""
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:  # lone surrogates, e.g. from a JSON "\ud800" escape in the input
@@ -168,7 +192,7 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
             f"{path}: cannot write: the text has an unpaired surrogate at offset {exc.start}, which UTF-8 cannot hold.",
             hint="clean the text (str.encode(errors='replace')).",
         ) from None
-    return atomic_write_bytes(path, data)
+    return atomic_write_bytes(path, data, inside=inside)
 
 
 OUTPUT_MARKER = ".rewardkit-output"  # in a folder a command owns and empties on its next run; names the command
@@ -181,6 +205,16 @@ def _marker_owner(marker: Path) -> str | None:
         return None
     _, _, rest = first.partition("`")
     return rest.partition("`")[0] or None
+
+
+def foreign_entry(root: str | Path, owns: Callable[[Path], bool]) -> Path | None:
+    """The first entry of the folder `root` that its command did not write (`owns` says which it did), else None:
+    the one check before a command writes into or empties an existing folder (`train`, `--smoke`, `demo`,
+    `tiny`). A missing folder has none."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    return next((entry for entry in sorted(root.iterdir()) if not owns(entry)), None)
 
 
 def claim_output_dir(
@@ -200,7 +234,8 @@ def claim_output_dir(
     `write_marker=False` (again: not the main process).
     """
     root = Path(root)
-    if root.exists() and any(root.iterdir()) and _marker_owner(root / OUTPUT_MARKER) != owner:
+    ours = _marker_owner(root / OUTPUT_MARKER) == owner  # a folder the command wrote is all its own
+    if foreign_entry(root, lambda entry: ours) is not None:
         raise refuse
     if delete:
         for target in [root / name for name in clear] if clear is not None else [root]:
@@ -248,8 +283,8 @@ def dumps_strict(obj: object, indent: int | None = None) -> str:
         ) from None
 
 
-def atomic_write_json(path: str | Path, data: object) -> Path:
-    """Atomically write `data` as indented strict UTF-8 JSON."""
+def atomic_write_json(path: str | Path, data: object, *, inside: str | Path | None = None) -> Path:
+    """Atomically write `data` as indented strict UTF-8 JSON (`inside`: see atomic_write_bytes)."""
     try:
         text = dumps_strict(data, indent=2)
     except DataError as exc:
@@ -259,21 +294,25 @@ def atomic_write_json(path: str | Path, data: object) -> Path:
             text.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates: \u escapes keep the data and stay valid UTF-8
             text = json.dumps(data, indent=2, allow_nan=False)
-    return atomic_write_text(path, text + "\n")
+    return atomic_write_text(path, text + "\n", inside=inside)
 
 
-def atomic_write_jsonl(path: str | Path, rows: list[dict]) -> Path:
-    """Atomically write one strict JSON object per line; NaN/Infinity in the rows are written as null."""
+def atomic_write_jsonl(path: str | Path, rows: list[dict], *, inside: str | Path | None = None) -> Path:
+    """Atomically write one strict JSON object per line; NaN/Infinity in the rows are written as null (`inside`:
+    see atomic_write_bytes)."""
     try:
         text = "".join(dumps_strict(nulls_for_nonfinite(row)) + "\n" for row in rows)
     except TypeError as exc:  # a value JSON has no form for (a timestamp from parquet, bytes)
         raise DataError(f"{path}: cannot write ({exc}).", hint="convert such columns to strings or numbers.") from None
-    return atomic_write_text(path, text)
+    return atomic_write_text(path, text, inside=inside)
 
 
-def atomic_replace_dir(tmp_dir: Path, final: Path) -> Path:
-    """Move a fully written temp dir into place, replacing an older `final` dir (its mode is kept)."""
+def atomic_replace_dir(tmp_dir: Path, final: Path, *, inside: str | Path | None = None) -> Path:
+    """Move a fully written temp dir into place, replacing an older `final` dir (its mode is kept). `inside`:
+    the run folder `final` belongs to; a symlink below it is refused instead of followed."""
     tmp_dir, final = Path(tmp_dir), Path(final)
+    if inside is not None:
+        refuse_link_below(inside, final)
     target = Path(os.path.realpath(final))  # a symlinked folder keeps its link; the folder it points to is replaced
     staged: Path | None = None
     try:

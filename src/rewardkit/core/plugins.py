@@ -24,7 +24,7 @@ import pluggy
 
 from rewardkit.core import hookspecs
 from rewardkit.core.hookspecs import Factory
-from rewardkit.core.registry import KINDS, Entry, FailedPlugin, PresetEntry, Registry
+from rewardkit.core.registry import BUILTIN_SOURCE, KINDS, Entry, FailedPlugin, PresetEntry, Registry
 
 # Built-ins register through the same hooks as plugins, named by module (like pytest's default_plugins).
 BUILTIN_PLUGINS = tuple(
@@ -138,7 +138,7 @@ class Plugins:
             return
         self.loaded = True
         for module in self.builtins:
-            self.register(importlib.import_module(module), name=module, source="rewardkit")
+            self.register(importlib.import_module(module), name=module, source=BUILTIN_SOURCE)
         wanted = _wanted()
         seen: set[str] = set()
         for ep in self.entry_points():
@@ -270,6 +270,8 @@ class Plugins:
                     impl.function(register=Registrar(registry, kind, source, version))
                 except PLUGIN_FAILURES as exc:
                     _fail(registry.failed, source, version, exc, f"in register_{kind}")
+        for line in registry.shadowing():  # said once per build of the registry, like a failed plugin
+            print(f"rewardkit: {line}", file=sys.stderr)
         self._registry = registry
         return registry
 

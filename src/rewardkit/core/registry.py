@@ -198,6 +198,7 @@ def _identity(entry: Entry | PresetEntry) -> dict:
 
 
 AnyEntry = Union[Entry, PresetEntry]
+BUILTIN_SOURCE = "rewardkit"  # the source of rewardkit's own entries (default_plugins); its bare names win
 
 
 def _check_entry(entry: AnyEntry) -> None:
@@ -246,6 +247,18 @@ class Registry:
         """Every entry of `kind`, sorted by name, as JSON-ready dicts."""
         return [e.describe(schema) for name in self.names(kind) for e in self.entries[kind][name]]
 
+    def shadowing(self) -> list[str]:
+        """One line per plugin entry that reuses a built-in's name: the bare name stays the built-in's."""
+        return [
+            f"plugin {e.source} registers {singular(kind)} {name!r}, a built-in name: {name!r} stays rewardkit's; "
+            f"use {e.qualified!r} for the plugin's."
+            for kind, by_name in self.entries.items()
+            for name, found in by_name.items()
+            if any(b.source == BUILTIN_SOURCE for b in found)
+            for e in found
+            if e.source != BUILTIN_SOURCE
+        ]
+
     def conflicts(self) -> dict[str, dict[str, list[str]]]:
         return {
             kind: {name: [e.qualified for e in found] for name, found in by_name.items() if len(found) > 1}
@@ -271,6 +284,9 @@ class Registry:
             found = [e for e in found if e.source == source]
         if len(found) == 1:
             return found[0]
+        builtin = [e for e in found if e.source == BUILTIN_SOURCE]
+        if not sep and len(builtin) == 1:  # a plugin reusing a built-in's name never breaks configs using it
+            return builtin[0]
         if len(found) > 1:
             options = ", ".join(e.qualified for e in found)
             raise AmbiguousNameError(

@@ -238,7 +238,7 @@ def read_chat_template(value: str, where: str = "chat_template") -> str:
             hint="chat_template: templates/chatml.jinja.",
         )
     if "{{" in value or "{%" in value:
-        return value
+        return _checked_template(value, where)
     path = Path(value).expanduser()
     if not path.is_file():
         raise ConfigError(
@@ -260,6 +260,13 @@ def read_chat_template(value: str, where: str = "chat_template") -> str:
         text = template
     if "{{" not in text and "{%" not in text:
         raise ConfigError(f"{where}: {path} holds no Jinja template (no '{{{{' or '{{%').", hint="check the file.")
+    return _checked_template(text, f"{where}: {path}")
+
+
+def _checked_template(text: str, where: str) -> str:
+    from rewardkit.core.chat_templates import check_chat_template  # jinja2 only when a template is given
+
+    check_chat_template(text, where)
     return text
 
 

@@ -3,10 +3,44 @@
 from __future__ import annotations
 
 from rewardkit.core.hookspecs import Register, hookimpl
-from rewardkit.rewards import BLEURT, BERTScore, Brevity, ExactMatch, FormatRegex, MathExactMatch, RewardModel, Rouge1
+from rewardkit.rewards import (
+    BLEURT,
+    BERTScore,
+    Brevity,
+    CosineLength,
+    ExactMatch,
+    FormatRegex,
+    Judge,
+    MathExactMatch,
+    MathVerify,
+    ReasoningSteps,
+    RepetitionPenalty,
+    RewardModel,
+    Rouge1,
+    TagCount,
+    ThinkFormat,
+)
+
+BUILTIN_REWARDS = (
+    MathExactMatch,
+    MathVerify,
+    ExactMatch,
+    Brevity,
+    CosineLength,
+    FormatRegex,
+    ThinkFormat,
+    TagCount,
+    ReasoningSteps,
+    RepetitionPenalty,
+    Rouge1,
+    BERTScore,
+    BLEURT,
+    RewardModel,
+    Judge,
+)
 
 
 @hookimpl
 def register_rewards(register: Register) -> None:
-    for reward in (MathExactMatch, ExactMatch, Brevity, FormatRegex, Rouge1, BERTScore, BLEURT, RewardModel):
+    for reward in BUILTIN_REWARDS:
         register.reward(reward.name, reward)

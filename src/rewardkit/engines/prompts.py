@@ -35,6 +35,8 @@ def render_prompts(
                 hint="use_chat_template=None, or string prompts.",
             )
         return list(prompts), False
+    from jinja2.exceptions import TemplateError  # transformers' own dependency
+
     texts: list[str] = []
     for i, prompt in enumerate(prompts):
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
@@ -44,5 +46,12 @@ def render_prompts(
                 hint="a string or a list of {'role', 'content'} messages.",
             )
         # tokenize=False returns the text; transformers' annotation does not narrow on it
-        texts.append(cast(str, tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)))
+        try:
+            texts.append(cast(str, tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)))
+        except TemplateError as exc:  # SecurityError included: a hostile or broken template, one line
+            raise ConfigError(
+                f"checkpoint_inference: the chat template failed on prompt {i}: {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:200]}.",
+                hint="fix the template (tokenizer.chat_template) or use the model's own.",
+            ) from None
     return texts, True

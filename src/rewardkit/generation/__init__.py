@@ -207,6 +207,10 @@ def generate_file(
     if template is not None:
         tok.chat_template = template
     templated = not isinstance(prompts[0], str)
+    if templated and template is None and isinstance(getattr(tok, "chat_template", None), str):
+        from rewardkit.core.chat_templates import check_chat_template
+
+        check_chat_template(tok.chat_template, f"the tokenizer of {model_name!r}")  # bounded, one line
     if templated and not getattr(tok, "chat_template", None):
         raise ConfigError(
             f"the prompts are chat messages but the tokenizer of {model_name!r} has no chat template.",

@@ -9,16 +9,21 @@ The base class handles str vs chat completions, the reference column, views, Non
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
+import uuid
 import warnings
 from typing import Any, ClassVar, Literal, Optional, SupportsFloat, cast
 
 from pydantic import Field
 
+from rewardkit.core.aio import run_sync
 from rewardkit.core.errors import ConfigError, DataError, RewardError
 from rewardkit.core.validation import Configured, Params, Seconds, ViewSpec
-from rewardkit.core.worker import WorkerDied, run_with_timeout
+from rewardkit.rewards.calls import Call, take_notes, warn_late
 from rewardkit.rewards.inputs import Reference, completion_text, reference_item
+from rewardkit.rewards.worker_scoring import score_in_workers
 
 # Keyword arguments TRL passes that are never dataset columns.
 TRAINER_KWARGS = frozenset(
@@ -39,7 +44,16 @@ class RewardParams(Params):
         "raise", description="What a row scores when the reward raises on it (raise = stop with the row index)."
     )
     timeout: Optional[Seconds] = Field(
-        None, description="Seconds one call may take; on expiry every row is None (runs in a worker process)."
+        None,
+        description="Seconds one call (with workers: one chunk) may take; on expiry its rows are None (a sync reward "
+        "runs in a worker process for it).",
+    )
+    workers: Optional[int] = Field(
+        None,
+        ge=1,
+        le=256,
+        description="Score each batch split across this many worker processes (sync CPU-bound rewards); "
+        "default: in process.",
     )
     name: str | None = Field(
         None, min_length=1, description="Name TRL logs (rewards/<name>/mean); defaults to the reward name."
@@ -93,6 +107,9 @@ def as_score(value: object, owner: str, index: int) -> float | None:
     return value
 
 
+_COUNTS = threading.Lock()  # error_count / timeout_count are updated by calls from any thread
+
+
 class Reward(Configured):
     """Base of all rewards (see module docstring)."""
 
@@ -100,6 +117,8 @@ class Reward(Configured):
     kind: ClassVar[str] = "reward"
     Params: ClassVar[type[RewardParams]] = RewardParams
     needs_reference: ClassVar[bool] = False
+    # True: `timeout:` / `workers:` are the reward's own (a deadline per item), not a budget for a whole call.
+    own_workers: ClassVar[bool] = False
     params: Any  # the validated Params instance of the subclass
 
     def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
@@ -110,12 +129,20 @@ class Reward(Configured):
                 hint="reference='answer'.",
             )
         self.__name__ = self.params.name or self.name
+        if self.params.workers is not None and self.is_async:
+            raise ConfigError(
+                f"reward {self.__name__!r}: workers: splits a batch over processes for sync CPU-bound rewards; "
+                "this reward is async (it already scores concurrently).",
+                hint="remove workers:.",
+            )
         self._completion_view = self.params.completion_view
         self._reference_view = self.params.reference_view
-        self._worker = None
-        self.error_count = 0
-        self.timeout_count = 0
-        self.none_reasons: dict[str, int] = {}  # why rows of the last call scored None (rewardkit score prints it)
+        self._wire: bytes | None = None  # this reward pickled for worker processes (see worker_scoring)
+        self._pool: Any = None  # its worker processes (timeout:, workers:), started on first use; never pickled
+        self._token = uuid.uuid4().hex  # names this reward's worker pool and its copy in the workers
+        self.error_count = 0  # rows scored by on_error, over all calls
+        self.timeout_count = 0  # calls that ran out of time, over all calls
+        self.none_reasons: dict[str, int] = {}  # why rows of the last call that finished scored None
         # Of the last call's rows with a reference, how many the completion view found its part in (None: no view).
         self.view_coverage: dict[str, Any] | None = None
 
@@ -125,7 +152,7 @@ class Reward(Configured):
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_worker"] = None  # a worker process does not travel
+        state["_wire"] = state["_pool"] = None  # rebuilt from the copy when needed; processes do not travel
         return state
 
     # --- what subclasses implement -------------------------------------------------------------
@@ -141,6 +168,17 @@ class Reward(Configured):
         return [self.score(c, r) for c, r in zip(completions, refs)]
 
     # --- the TRL call ----------------------------------------------------------------------------
+    @property
+    def is_async(self) -> bool:
+        """Whether this reward scores with `ascore_batch` (then `acall` awaits it; `__call__` runs it to the end)."""
+        return type(self).ascore_batch is not Reward.ascore_batch
+
+    async def ascore_batch(
+        self, completions: list[str], references: list[Reference] | None, **context: Any
+    ) -> list[float | None]:
+        """Score many rows asynchronously: implement this instead of `score_batch` for I/O-bound rewards."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement ascore_batch()")
+
     def __call__(
         self,
         prompts: list | None = None,
@@ -148,6 +186,29 @@ class Reward(Configured):
         completion_ids: list | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
+        call = self._prepare(prompts, completions, completion_ids, kwargs)
+        if not call.texts:
+            return self._finish(call, [])
+        scores = run_sync(self._arun(call)) if self.is_async else self._run(call)
+        return self._finish(call, scores)
+
+    async def acall(
+        self,
+        prompts: list | None = None,
+        completions: list | None = None,
+        completion_ids: list | None = None,
+        **kwargs: Any,
+    ) -> list[float | None]:
+        """`__call__` to await: the same checks, views, None reasons and policies; a sync reward runs in a thread."""
+        if not self.is_async:  # through __call__, so a subclass's own __call__ applies too
+            return await asyncio.to_thread(
+                self.__call__, prompts=prompts, completions=completions, completion_ids=completion_ids, **kwargs
+            )
+        call = self._prepare(prompts, completions, completion_ids, kwargs)
+        return self._finish(call, await self._arun(call) if call.texts else [])
+
+    def _prepare(self, prompts: Any, completions: Any, completion_ids: Any, kwargs: dict) -> Call:
+        """Check TRL's arguments, apply views and references: which rows are scored, with what context."""
         if completions is None:
             raise DataError(
                 f"Reward {self.__name__!r} was called without completions=.",
@@ -175,44 +236,58 @@ class Reward(Configured):
                 )
         texts = [completion_text(c, i) for i, c in enumerate(completions)]
         references = self._references(n, kwargs) if self.needs_reference else None
-        out: list[float | None] = [None] * n
-        rows, row_texts, row_refs = [], [], []
-        reasons = {"no reference": 0, "view missed": 0}
-        applicable = found = 0
+        call = Call(out=[None] * n, refs=[] if references is not None else None, log_metric=kwargs.get("log_metric"))
         for i, text in enumerate(texts):
             if references is not None:
                 ref = self._view_reference(references[i])
                 if ref is None:
-                    reasons["no reference"] += 1
+                    call.reasons["no reference"] += 1
                     continue  # nothing to compare with: not applicable
-                row_refs.append(ref)
             part = self._completion_view(text) if self._completion_view else text
-            applicable += 1
-            found += part is not None
+            call.applicable += 1
+            call.found += part is not None
             if part is None:
-                out[i] = 0.0 if self.params.missing == "zero" else None
-                reasons["view missed"] += out[i] is None
-                if references is not None:
-                    row_refs.pop()
+                call.out[i] = 0.0 if self.params.missing == "zero" else None
+                call.reasons["view missed"] += call.out[i] is None
                 continue
-            rows.append(i)
-            row_texts.append(part)
+            call.rows.append(i)
+            call.texts.append(part)
+            if call.refs is not None:
+                call.refs.append(ref)
         context = {"prompts": prompts, "completion_ids": completion_ids, **kwargs}
         # Per-row columns (lists or tuples) follow the rows that are scored, as lists
-        context = {
-            k: ([v[i] for i in rows] if isinstance(v, (list, tuple)) and len(v) == n else v)
+        call.context = {
+            k: ([v[i] for i in call.rows] if isinstance(v, (list, tuple)) and len(v) == n else v)
             for k, v in context.items()
             if k not in ("log_metric", "log_extra")
         }
-        errors, timeouts = self.error_count, self.timeout_count
-        scores = self._run(
-            row_texts, row_refs if references is not None else None, rows, context, kwargs.get("log_metric")
-        )
-        for i, s in zip(rows, scores):
-            out[i] = s
-        reasons["error"] = (self.error_count - errors) if self.params.on_error == "none" else 0
-        reasons["timeout"] = len(rows) if self.timeout_count > timeouts else 0
-        reasons["returned None"] = sum(s is None for s in scores) - reasons["error"] - reasons["timeout"]
+        return call
+
+    def _finish(self, call: Call, scores: Any) -> list[float | None]:
+        """Check the scores, put them in their rows, count and publish why rows are None."""
+        if not isinstance(scores, (list, tuple)) or len(scores) != len(call.texts):
+            got = len(scores) if isinstance(scores, (list, tuple)) else type(scores).__name__
+            raise RewardError(f"Reward {self.__name__!r} returned {got} scores for {len(call.texts)} completions.")
+        values, noted, late, late_score = take_notes(call, list(scores))
+        checked = self._after_scoring([as_score(s, self.__name__, call.rows[i]) for i, s in enumerate(values)])
+        for i, s in zip(call.rows, checked):
+            call.out[i] = s
+        reasons = call.reasons
+        reasons["error"] = call.errors if self.params.on_error == "none" else 0
+        reasons["timeout"] = reasons.get("timeout", 0) + call.timeouts  # whole calls, and items noted None
+        reasons["returned None"] = sum(s is None for s in checked) - reasons["error"] - call.timeouts - noted
+        with _COUNTS:
+            self.error_count += call.errors
+            self.timeout_count += (call.timeouts > 0) + late
+            errors, timeouts = self.error_count, self.timeout_count
+        if late:  # items past their own deadline (a reward with own_workers)
+            warn_late(self.__name__, late, len(call.rows), self.params.timeout, late_score)
+        if call.log_metric is not None:
+            if call.errors:
+                call.log_metric(f"rewardkit/{self.__name__}/errors", float(errors))
+            if call.timeouts or late:
+                call.log_metric(f"rewardkit/{self.__name__}/timeouts", float(timeouts))
+        # One new dict per call, never updated in place: a reader sees one whole call's reasons.
         self.none_reasons = {k: v for k, v in reasons.items() if v > 0}
         view = self._completion_view
         self.view_coverage = (
@@ -220,12 +295,16 @@ class Reward(Configured):
             if view is None
             else {
                 "view": getattr(view, "name", type(view).__name__),
-                "found": found,
-                "rows": applicable,
+                "found": call.found,
+                "rows": call.applicable,
                 "missing": self.params.missing,
             }
         )
-        return out
+        return call.out
+
+    def _after_scoring(self, scores: list[float | None]) -> list[float | None]:
+        """The checked scores of one call's scored rows, transformed (a subclass may override; default as is)."""
+        return scores
 
     def _references(self, n: int, kwargs: dict) -> list[Reference]:
         column = self.params.reference
@@ -253,74 +332,80 @@ class Reward(Configured):
             return parts or None
         return self._reference_view(ref)
 
-    def _run(
-        self, texts: list[str], refs: list | None, rows: list[int], context: dict, log_metric: Any
-    ) -> list[float | None]:
-        if not texts:
-            return []
-        if self.params.timeout is not None:
-            try:
-                scores, timed_out = run_with_timeout(self, texts, refs, context, self.params.timeout)
-            except WorkerDied as exc:
-                if self.params.on_error == "raise":
-                    raise
-                # Which row killed the process is unknown: every row of the call gets the on_error score.
-                self.error_count += len(texts)
-                warnings.warn(
-                    f"{exc} Under on_error: {self.params.on_error} those rows score "
-                    f"{'None' if self.params.on_error == 'none' else '0.0'}.",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-                if log_metric is not None:
-                    log_metric(f"rewardkit/{self.__name__}/errors", float(self.error_count))
-                return [None if self.params.on_error == "none" else 0.0] * len(texts)
-            if timed_out:
-                self.timeout_count += 1
-                warnings.warn(
-                    f"Reward {self.__name__!r} exceeded its {self.params.timeout}s budget on "
-                    f"{len(texts)} completions; they score None.",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-                if log_metric is not None:
-                    log_metric(f"rewardkit/{self.__name__}/timeouts", float(self.timeout_count))
-                return [None] * len(texts)
-        else:
-            try:
-                scores = self.score_batch(texts, refs, **context)
-            except (DataError, ConfigError):
-                raise  # the input or the setup is wrong: no row-level policy applies
-            except (Exception, SystemExit):  # sys.exit() in a reward is a failing reward, not the end of training
-                scores = self._rows_one_by_one(texts, refs, rows, context, log_metric)
-        if not isinstance(scores, (list, tuple)) or len(scores) != len(texts):
-            got = len(scores) if isinstance(scores, (list, tuple)) else type(scores).__name__
-            raise RewardError(f"Reward {self.__name__!r} returned {got} scores for {len(texts)} completions.")
-        return [as_score(s, self.__name__, rows[i]) for i, s in enumerate(scores)]
+    # --- scoring the prepared rows -----------------------------------------------------------------
+    def _run(self, call: Call) -> list:
+        """Scores of `call`'s rows from `score_batch`: in process, or in worker processes (timeout, workers)."""
+        if not self.own_workers and (self.params.timeout is not None or self.params.workers is not None):
+            return score_in_workers(self, call)
+        try:
+            return self.score_batch(call.texts, call.refs, **call.context)
+        except (DataError, ConfigError):
+            raise  # the input or the setup is wrong: no row-level policy applies
+        except (Exception, SystemExit):  # sys.exit() in a reward is a failing reward, not the end of training
+            return self.rows_one_by_one(call)
 
-    def _rows_one_by_one(
-        self, texts: list[str], refs: list | None, rows: list[int], context: dict, log_metric: Any
-    ) -> list[float | None]:
-        """Find the failing rows and apply on_error to them."""
-        scores: list[float | None] = []
-        failures = 0
-        for j, text in enumerate(texts):
-            one_ctx = {k: ([v[j]] if isinstance(v, list) and len(v) == len(texts) else v) for k, v in context.items()}
+    async def _arun(self, call: Call) -> list:
+        """Scores of `call`'s rows from `ascore_batch`, within `timeout`."""
+        try:
+            return await asyncio.wait_for(self._ascore_or_rows(call), self.params.timeout)
+        except asyncio.TimeoutError:
+            warnings.warn(
+                f"Reward {self.__name__!r} exceeded its {self.params.timeout}s budget on "
+                f"{len(call.texts)} completions; they score None.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            call.timeouts = len(call.texts)
+            return [None] * len(call.texts)
+
+    async def _ascore_or_rows(self, call: Call) -> list:
+        try:
+            return await self.ascore_batch(call.texts, call.refs, **call.context)
+        except (DataError, ConfigError):
+            raise
+        except (Exception, SystemExit):
+            rows = [self._one_row(call, j) for j in range(len(call.texts))]
+            outcomes = await asyncio.gather(
+                *(self.ascore_batch(texts, refs, **ctx) for texts, refs, ctx in rows), return_exceptions=True
+            )
+            return [
+                self._row_outcome(call, j, got if isinstance(got, BaseException) else None, got)
+                for j, got in enumerate(outcomes)
+            ]
+
+    def rows_one_by_one(self, call: Call) -> list[float | None]:
+        """Score row by row to find the failing rows and apply on_error to them (counted in `call.errors`)."""
+        scores: list = []
+        for j, (texts, refs, ctx) in enumerate(self._one_row(call, j) for j in range(len(call.texts))):
             try:
-                scores.extend(self.score_batch([text], [refs[j]] if refs is not None else None, **one_ctx))
-            except (DataError, ConfigError):
-                raise
+                got = self.score_batch(texts, refs, **ctx)
             except (Exception, SystemExit) as exc:
-                if self.params.on_error == "raise":
-                    raise RewardError(
-                        f"Reward {self.__name__!r} failed on completion {rows[j]} "
-                        f"({text[:80]!r}): {type(exc).__name__}: {exc}.",
-                        hint="fix the input or set on_error: none | zero.",
-                    ) from exc
-                failures += 1
-                scores.append(None if self.params.on_error == "none" else 0.0)
-        if failures:
-            self.error_count += failures
-            if log_metric is not None:
-                log_metric(f"rewardkit/{self.__name__}/errors", float(self.error_count))
+                scores.append(self._row_outcome(call, j, exc, None))
+            else:
+                scores.append(self._row_outcome(call, j, None, got))
         return scores
+
+    def _one_row(self, call: Call, j: int) -> tuple[list[str], list | None, dict]:
+        n = len(call.texts)
+        ctx = {k: ([v[j]] if isinstance(v, list) and len(v) == n else v) for k, v in call.context.items()}
+        return [call.texts[j]], [call.refs[j]] if call.refs is not None else None, ctx
+
+    def _row_outcome(self, call: Call, j: int, exc: BaseException | None, got: Any) -> Any:
+        """Row j's score from a one-row call that returned `got` or raised `exc` (on_error applied)."""
+        if exc is None:
+            if not isinstance(got, (list, tuple)) or len(got) != 1:
+                n = len(got) if isinstance(got, (list, tuple)) else type(got).__name__
+                raise RewardError(f"Reward {self.__name__!r} returned {n} scores for 1 completion.")
+            return got[0]
+        if isinstance(exc, (DataError, ConfigError)):
+            raise exc
+        if not isinstance(exc, (Exception, SystemExit)):
+            raise exc  # KeyboardInterrupt, CancelledError
+        if self.params.on_error == "raise":
+            raise RewardError(
+                f"Reward {self.__name__!r} failed on completion {call.rows[j]} "
+                f"({call.texts[j][:80]!r}): {type(exc).__name__}: {exc}.",
+                hint="fix the input or set on_error: none | zero.",
+            ) from exc
+        call.errors += 1
+        return None if self.params.on_error == "none" else 0.0

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
-import threading
 from typing import Any, Callable
 
+from rewardkit.core.aio import run_sync
 from rewardkit.core.errors import ConfigError
 from rewardkit.rewards.base import Reward, RewardParams
 from rewardkit.rewards.inputs import Reference
@@ -41,28 +40,6 @@ def _is_async(func: Callable) -> bool:
     return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(getattr(target, "__call__", None))  # noqa: B004 (an instance's async __call__)
 
 
-def _run_coroutine(coro: Any) -> Any:
-    """Await `coro` to completion from sync code (in a thread when this thread already runs an event loop)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = asyncio.run(coro)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, name="rewardkit-async-reward")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
 class FunctionReward(Reward):
     """A plain `func(completions, **kwargs) -> list[float | None]` given the full reward contract.
 
@@ -92,7 +69,7 @@ class FunctionReward(Reward):
         if why is not None:
             raise ConfigError(f"reward {_name(func)!r}: {why}.", hint=HINT)
         self.func = func
-        self.is_async = _is_async(func)
+        self._func_is_async = _is_async(func)
         default_name = _name(func)
         if params is None:
             kwargs.setdefault("name", default_name)
@@ -100,8 +77,19 @@ class FunctionReward(Reward):
             params = params.model_copy(update={"name": default_name})
         super().__init__(params, **kwargs)
 
+    @property
+    def is_async(self) -> bool:
+        """Whether the function is async: then `acall` awaits it and TRL gathers it with the other async rewards."""
+        return self._func_is_async
+
     def score_batch(
         self, completions: list[str], references: list[Reference] | None, **context: Any
     ) -> list[float | None]:
         result = self.func(completions=completions, **context)
-        return _run_coroutine(result) if self.is_async or inspect.isawaitable(result) else result
+        return run_sync(result) if inspect.isawaitable(result) else result
+
+    async def ascore_batch(
+        self, completions: list[str], references: list[Reference] | None, **context: Any
+    ) -> list[float | None]:
+        result = self.func(completions=completions, **context)
+        return await result if inspect.isawaitable(result) else result

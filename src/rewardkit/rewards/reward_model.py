@@ -292,10 +292,7 @@ class RewardModel(Reward):
             value.update(zip(chunk, logits.float().cpu().tolist()))
         return [value[t] if t else None for t in texts]  # an empty text has nothing to score
 
-    def _run(
-        self, texts: list[str], refs: list | None, rows: list[int], context: dict, log_metric: Any
-    ) -> list[float | None]:
-        scores = super()._run(texts, refs, rows, context, log_metric)
+    def _after_scoring(self, scores: list[float | None]) -> list[float | None]:
         if self.params.transform == "sigmoid":
             return [None if s is None else _sigmoid(s) for s in scores]
         if self.params.transform == "standardize":

@@ -36,6 +36,8 @@ class CheckpointScore:
     # The training reward TRL logged near this step (rewardkit.selection.training_reward): `reward` and `rewards/*`.
     train_reward: float | None = None
     train_rewards: dict[str, float] = field(default_factory=dict)
+    # sha256 of the step file the scores were computed from: a recorded score is reused only for the same file.
+    file_sha256: str | None = None
 
     def value(self, aggregate: str) -> float | None:
         """The score used for ranking: `corpus` or `item`; None when missing or not finite (never ranked)."""
@@ -62,6 +64,7 @@ class CheckpointScore:
             none=data.get("none") or {},
             coverage=coverage if isinstance(coverage, dict) else {},
             row_scores=rows if isinstance(rows, dict) else None,
+            file_sha256=data.get("file_sha256") if isinstance(data.get("file_sha256"), str) else None,
         )
 
 

@@ -79,9 +79,14 @@ def make_record(row_id: object, prompt: object, text: str, columns: dict[str, An
     return {"id": row_id, "prompt": prompt, TEXT_FIELD: text, **columns}
 
 
-def write_step_file(folder: str | Path, step: int, epoch: float | None, records: list[dict]) -> Path:
-    """Write `folder/step_{step}.json` atomically (readers never see half a file)."""
-    return atomic_write_json(Path(folder) / step_file_name(step), {"step": step, "epoch": epoch, "records": records})
+def write_step_file(
+    folder: str | Path, step: int, epoch: float | None, records: list[dict], inside: str | Path | None = None
+) -> Path:
+    """Write `folder/step_{step}.json` atomically (readers never see half a file); `inside`: the run folder
+    (never written through a link)."""
+    return atomic_write_json(
+        Path(folder) / step_file_name(step), {"step": step, "epoch": epoch, "records": records}, inside=inside
+    )
 
 
 # --- reading -------------------------------------------------------------------------------------------------

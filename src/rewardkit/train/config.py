@@ -17,6 +17,7 @@ from rewardkit.core.fileio import nonfinite_path
 from rewardkit.core.specs import load_file, parse_assignment, read_chat_template
 from rewardkit.core.validation import REF_PREFIX, M, Params, duplicates, stage_ref  # noqa: F401 (REF_PREFIX re-exported)
 from rewardkit.core.validation import validate as _validate
+from rewardkit.train.trainer_bounds import bound_problem
 
 STAGE_FILE = (
     "rewardkit_stage.json"  # the record a finished stage leaves in its folder (pipeline writes, generate reads)
@@ -154,6 +155,9 @@ class StageConfig(_Model):
         bad = nonfinite_path(self.trainer, "trainer")
         if bad:
             raise ValueError(f"{bad} is not a finite number; trainer values must be finite")
+        out_of_range = bound_problem(self.trainer)  # train/trainer_bounds.py: before any model loads
+        if out_of_range:
+            raise ValueError(out_of_range)
         if self.stage == "grpo" and self.rewards is None:
             raise ValueError("stage grpo needs 'rewards' (a compose spec, a spec file or a preset name)")
         if self.stage != "grpo" and self.rewards is not None:

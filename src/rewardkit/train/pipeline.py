@@ -10,20 +10,31 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from rewardkit.api import compose
+from rewardkit.api import compose, load_compose_spec
 from rewardkit.composition.composed import Composed
+from rewardkit.composition.scoring import reward_usage
 from rewardkit.composition.spec import callable_path
 from rewardkit.core.distributed import is_main_process
 from rewardkit.core.errors import ConfigError, closest
 from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl
 from rewardkit.core.validation import stage_ref
+from rewardkit.core.write_errors import writing
 from rewardkit.models import spec_models
 from rewardkit.train.config import StageConfig, load_stages
+from rewardkit.train.config_change import settings as run_settings
 from rewardkit.train.data import load_stage_data, reference_columns
-from rewardkit.train.precheck import check_columns, check_dataset_files, check_grpo_batches, check_trainer_keys
+from rewardkit.train.precheck import (
+    check_aggregation,
+    check_columns,
+    check_dataset_files,
+    check_grpo_batches,
+    check_trainer_keys,
+)
 from rewardkit.train.preflight import check_models, check_vllm, load_spec_quietly, loading
 from rewardkit.train.record import absolute_if_local, revision_of, write_stage_record
-from rewardkit.train.resume import STARTED, locked_all
+from rewardkit.train.resume import STARTED, check_checkpoint_files
+from rewardkit.train.run_folder import pipeline_names, refuse_foreign, refuse_links
+from rewardkit.train.run_lock import locked_all
 from rewardkit.train.run_plan import StagePlan, plan_stages
 from rewardkit.train.smoke import smoke_mode, smoke_setup
 from rewardkit.train.stages import (
@@ -36,6 +47,7 @@ from rewardkit.train.stages import (
     on_terminal,
 )
 from rewardkit.train.summary import StageResult, best_of
+from rewardkit.train.trainer_guards import finish_without_training, guard_model_card, steps_left
 
 
 def finish_distributed() -> None:
@@ -58,6 +70,7 @@ class _Prepared:
     eval: Any
     rewards: Any
     callbacks: list
+    eval_rows: bool = False  # '@eval' given: the stage leaves its eval rows in eval_rows.jsonl when it starts
 
 
 def handoff_dir(stage: StageConfig) -> str:
@@ -132,6 +145,7 @@ def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = froze
         rewards = _compose_rewards(stage, where, spec)
         check_columns(stage, reference_columns(rewards) if rewards is not None else {}, where)
         check_grpo_batches(stage, where)
+        check_aggregation(stage, rewards, where)
         out[stage.label] = (spec, rewards)
     return out
 
@@ -163,35 +177,51 @@ def prepare(
         # Built here, not when the stage starts: a bad callback name in stage 3 must fail before stage 1 trains.
         wants_eval = any(v == "@eval" for cb in stage.callbacks for v in cb.values())
         # '@eval': the mapped eval rows themselves (checkpoint_inference takes a Dataset), so no rank waits for a
-        # file; the main process also leaves them in <output_dir>/eval_rows.jsonl for the user to inspect.
-        if wants_eval and eval_ds is not None and is_main_process():
-            atomic_write_jsonl(stage.folder / "eval_rows.jsonl", eval_ds.to_list())
+        # file; the main process also leaves them in <output_dir>/eval_rows.jsonl for the user to inspect, when the
+        # stage starts (a folder is written only once its run has claimed it: run_stage).
+        p.eval_rows = wants_eval and eval_ds is not None
         p.callbacks = build_callbacks(stage, where, {"@eval": eval_ds if wants_eval else None, "@rewards": spec})
         prepared.append(p)
     return prepared
 
 
 def run_stage(
-    p: _Prepared, model: str, where: str, checkpoint: Path | None = None, say: Callable[[str], object] | None = None
+    p: _Prepared,
+    model: str,
+    where: str,
+    checkpoint: Path | None = None,
+    say: Callable[[str], object] | None = None,
+    settings: dict | None = None,
 ) -> StageResult:
     """Train one prepared stage from `model` (continuing from `checkpoint`, a complete checkpoint-N, when given)
-    and save final/ (and merged/ when it trained an adapter)."""
+    and save final/ (and merged/ when it trained an adapter). `settings`: what the STARTED marker records, for
+    a later resume to compare with. A checkpoint at max_steps (killed after its last save) is finished without
+    training past it."""
     from rewardkit.train.events import EventLines, ForwardEvalMetrics
 
     stage = p.stage
     out = stage.folder
     trainer = build_trainer(stage, model, p.train, p.eval, p.callbacks, where, rewards=p.rewards)
+    guard_model_card(trainer, out)
     trainer.add_callback(ForwardEvalMetrics(trainer))  # after the user's: sees what they added to the metrics
     if say is not None and not on_terminal():
         trainer.add_callback(EventLines(stage.label, say))
     if trainer.accelerator.is_main_process:
-        atomic_write_json(out / STARTED, {"stage": stage.label, "config": where})
+        atomic_write_json(out / STARTED, {"stage": stage.label, "config": where, "settings": settings}, inside=out)
+        if p.eval_rows:
+            atomic_write_jsonl(out / "eval_rows.jsonl", p.eval.to_list(), inside=out)
     start = time.perf_counter()
-    # Passed explicitly: TrainingArguments.resume_from_checkpoint alone is ignored by Trainer.train().
-    output = trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
-    runtime = time.perf_counter() - start
     final = out / "final"
-    trainer.save_model(str(final))  # an adapter only, when LoRA was trained
+    with writing(out, f"stage {stage.label!r}"):  # TRL's checkpoint saves: a full disk, a read-only folder
+        if checkpoint is not None and steps_left(trainer, checkpoint) <= 0:
+            if say is not None and trainer.accelerator.is_main_process:
+                say(f"resume: stage {stage.label!r}: {checkpoint} is the last step; finishing without training.")
+            output = finish_without_training(trainer, checkpoint)
+        else:
+            # Passed explicitly: TrainingArguments.resume_from_checkpoint alone is ignored by Trainer.train().
+            output = trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
+        runtime = time.perf_counter() - start
+        trainer.save_model(str(final))  # an adapter only, when LoRA was trained
     handoff = handoff_dir(stage)  # what `@name` resolves to (rewards resolved it in prepare already)
     if stage.peft is not None:
         if trainer.accelerator.is_main_process:
@@ -210,6 +240,7 @@ def run_stage(
         round(runtime, 2),
         metrics,
         resumed_from=None if checkpoint is None else str(checkpoint),
+        reward_usage={} if p.rewards is None else reward_usage(p.rewards),
         **best_of(trainer.state, trainer.args, p.callbacks),
     )
     if trainer.accelerator.is_main_process:
@@ -223,6 +254,13 @@ def run_stage(
         )
     del trainer  # free the model before the next stage loads its own
     return result
+
+
+def _settings(stage: StageConfig, light: tuple | None) -> dict:
+    """What the stage records to compare on resume: its config and its reward spec as loaded."""
+    spec = light[0] if light is not None else None
+    rewards = load_compose_spec(spec).to_dict(portable=True) if spec is not None else None
+    return run_settings(_portable(stage.model_dump()), rewards)
 
 
 def _portable(value: Any) -> Any:
@@ -242,6 +280,7 @@ def run(
     resume: str | None = None,
     overwrite: bool = False,
     output: str | Path | None = None,
+    accept_config_change: bool = False,
 ) -> list[StageResult]:
     """Run a stage or pipeline config (file path or dict) with `key=value` overrides; returns one result per stage.
 
@@ -251,6 +290,7 @@ def run(
     `smoke=True` runs the same config offline on tiny local models, a few rows and 2 steps per stage, into
     runs/smoke/<config name> (train/smoke.py); each swap is reported through `say` (default: print).
     `output`: the output folder (a stage's or the pipeline's `output_dir`; with `smoke`, the smoke folder).
+    `accept_config_change`: with `resume`, continue although the config changed what is trained.
 
     Example:
     >>> from rewardkit.train import run
@@ -267,7 +307,9 @@ def run(
         with smoke_mode():
             stages, root = smoke_setup(stages, root, where, say, output)
             return run_stages(stages, root, where, say=say)
-    return run_stages(stages, root, where, resume=resume, overwrite=overwrite, say=say)
+    return run_stages(
+        stages, root, where, resume=resume, overwrite=overwrite, say=say, accept_config_change=accept_config_change
+    )
 
 
 def run_stages(
@@ -277,15 +319,35 @@ def run_stages(
     resume: str | None = None,
     overwrite: bool = False,
     say: Callable[[str], object] = print,
+    accept_config_change: bool = False,
 ) -> list[StageResult]:
     """Check every stage (prepare), then train them in order; `@name` models resolve to earlier stages' outputs.
 
-    The stage folders are locked for the run (train/resume.py); finished stages of a resumed run are reused.
+    The stage folders are locked for the run (train/run_lock.py); finished stages of a resumed run are reused. A
+    folder is written only when it is new or holds a run (train/run_folder.py), and only once its stage starts
+    (the STARTED marker first): a config error or a kill in an earlier stage leaves it as it was.
     """
     main = is_main_process()
+    if len(stages) > 1 and main:  # a stage folder linked elsewhere (a received archive): refused before its lock
+        refuse_links(Path(root), pipeline_names(stages, Path(root)), where)
     with locked_all([s.folder for s in stages], say) if main else nullcontext():
         light = precheck(stages, where)  # a config error comes before anything is resumed, deleted or loaded
-        plans = plan_stages(stages, where, resume, overwrite, say if main else (lambda line: None), main)
+        if len(stages) > 1 and resume is None and main:
+            refuse_foreign(
+                Path(root),
+                pipeline_names(stages, Path(root)),
+                where,
+                "the pipeline would write into",
+                "give the pipeline a new or empty output_dir (or move that entry out of the folder).",
+            )
+        recorded = {s.label: _settings(s, light.get(s.label)) for s in stages}
+        plans = plan_stages(
+            stages, where, resume, overwrite, say if main else (lambda line: None), main, recorded, accept_config_change
+        )
+        for stage in stages:
+            checkpoint = plans[stage.label].checkpoint
+            if checkpoint is not None:
+                check_checkpoint_files(checkpoint, where, stage.label)
         prepared = {
             p.stage.label: p
             for p in prepare(
@@ -303,7 +365,9 @@ def run_stages(
                 ref = stage_ref(model)
                 if ref is not None:
                     model = done[ref]
-                result = run_stage(prepared[stage.label], model, where, plan.checkpoint, say if main else None)
+                result = run_stage(
+                    prepared[stage.label], model, where, plan.checkpoint, say if main else None, recorded[stage.label]
+                )
             done[result.name] = result.model
             results.append(result)
         if len(stages) > 1 and main:
@@ -314,5 +378,6 @@ def run_stages(
                     {**asdict(r), "output_dir": os.path.abspath(r.output_dir), "model": absolute_if_local(r.model)}
                     for r in results
                 ],
+                inside=root,
             )
     return results

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardkit.api import build
+from rewardkit.composition.composed import Composed
 from rewardkit.core.errors import ConfigError, closest
 from rewardkit.core.fileio import read_records
 from rewardkit.train.config import DatasetSpec, StageConfig
@@ -251,4 +252,19 @@ def check_grpo_batches(stage: StageConfig, where: str) -> None:
         f"which is not a whole number of groups of num_generations={gens} completions per prompt "
         f"(you set {given}; the rest are TRL's defaults).",
         hint=f"{hint}, or num_generations to one of {_divisors(batch)[:6]} (divisors of {batch}).",
+    )
+
+
+def check_aggregation(stage: StageConfig, rewards: Composed | None, where: str) -> None:
+    """GDPO (`multi_objective_aggregation: normalize_then_sum`) normalises each reward function within its group:
+    it needs one function per component, which rewardkit hands TRL only for a weighted sum."""
+    if stage.stage != "grpo" or rewards is None:
+        return
+    if stage.trainer.get("multi_objective_aggregation") != "normalize_then_sum" or rewards.weights is not None:
+        return
+    raise ConfigError(
+        f"{where}: stage {stage.label!r}: trainer.multi_objective_aggregation=normalize_then_sum normalises each "
+        f"reward function within its group, but rewards combine {rewards.expression!r} is not a weighted sum "
+        "of the components, so TRL gets one function and cannot normalise each component.",
+        hint="write combine as a weighted sum (e.g. 'acc + 0.5 * fmt'), or use sum_then_normalize.",
     )

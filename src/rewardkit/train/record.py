@@ -80,12 +80,34 @@ def write_stage_record(
         "working_dir": os.getcwd(),
         "config": config,
     }
-    return atomic_write_json(Path(folder) / STAGE_FILE, record)
+    return atomic_write_json(Path(folder) / STAGE_FILE, record, inside=folder)
+
+
+def rebased(record: dict, folder: str | Path) -> dict:
+    """`record` with the paths inside the run it recorded moved to `folder`, where it is read now (a run folder
+    copied or moved elsewhere names its own best/ and model, never the original's)."""
+    old, new = record.get("output_dir"), os.path.abspath(folder)
+    if not isinstance(old, str) or not old or old == new:
+        return record
+
+    def move(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: move(v) for k, v in value.items()}
+        if isinstance(value, str) and (value == old or value.startswith(old.rstrip(os.sep) + os.sep)):
+            return new + value[len(old) :]
+        return value
+
+    moved = move(record)
+    return moved if isinstance(moved, dict) else record
 
 
 def read_stage_record(path: str | Path) -> StageRecord:
-    """A stage record, validated like a config; any problem is one ConfigError naming the file and the field."""
-    return validate_record(read_json(path), str(path))
+    """A stage record, validated like a config; any problem is one ConfigError naming the file and the field.
+    Paths inside the recorded run are read relative to the folder the record is in now."""
+    data = read_json(path)
+    if isinstance(data, dict):
+        data = rebased(data, Path(path).parent)
+    return validate_record(data, str(path))
 
 
 def validate_record(data: object, where: str) -> StageRecord:

@@ -1,9 +1,10 @@
-"""Run folders: the lock of a running `rewardkit train`, refusing a folder that holds a run, and resuming one.
+"""Run folders: whether a folder holds a run, and resuming one (the lock: run_lock; what a run owns there:
+run_folder).
 
-A stage's output folder holds a run once a stage started there (the STARTED marker), finished there
-(`rewardkit_stage.json`) or left a `checkpoint-N/`. A new run into it is refused unless the user says
-`--resume` (continue from the latest complete checkpoint) or `--overwrite` (start over: the run's own entries
-are deleted, each folder named in one line). Light module: no torch, transformers or trl.
+A stage's output folder holds a run once a stage claimed it (the STARTED marker, with the settings it trains
+with), finished there (`rewardkit_stage.json`) or left a `checkpoint-N/`. A new run into it is refused unless the
+user says `--resume` (continue from the latest complete checkpoint) or `--overwrite` (start over: the run's own
+entries are deleted). Light module: no torch, transformers or trl.
 """
 
 from __future__ import annotations
@@ -11,17 +12,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import socket
 import time
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from rewardkit.core.errors import ConfigError
 from rewardkit.train.config import STAGE_FILE
+from rewardkit.train.record import rebased
 
-LOCK = ".rewardkit-train.lock"
 STARTED = ".rewardkit-run"
 RECORD = STAGE_FILE  # one name for the stage record (train.config)
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -66,7 +64,19 @@ def finished_record(folder: Path) -> dict | None:
         record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) and isinstance(record.get("model"), str) else None
+    if not isinstance(record, dict) or not isinstance(record.get("model"), str):
+        return None
+    return rebased(record, folder)
+
+
+def started_settings(folder: Path) -> dict | None:
+    """The settings the run started in `folder` recorded in its STARTED marker (None: none recorded)."""
+    try:
+        marker = json.loads((folder / STARTED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    found = marker.get("settings") if isinstance(marker, dict) else None
+    return found if isinstance(found, dict) else None
 
 
 def latest_complete(folder: Path, say: Callable[[str], object]) -> Path | None:
@@ -106,119 +116,33 @@ def checkpoint_arg(value: object, folder: Path, where: str, label: str) -> Path:
     return path
 
 
-# --- the lock ------------------------------------------------------------------------------------------------
+def _previous(checkpoint: Path) -> Path | None:
+    """The newest complete checkpoint of the same folder before `checkpoint`."""
+    match = _CHECKPOINT.match(checkpoint.name)
+    if match is None:
+        return None
+    earlier = [p for step, p in checkpoints(checkpoint.parent).items() if step < int(match.group(1))]
+    return next((p for p in reversed(earlier) if incomplete_reason(p) is None), None)
 
 
-def _alive(owner: dict) -> bool:
-    pid = owner.get("pid")
-    if owner.get("host") != socket.gethostname():
-        return True  # a shared filesystem: another machine's process cannot be checked from here
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    if pid == os.getpid():
-        return False  # our own leftover (a run of this process that was interrupted in-process)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def check_checkpoint_files(checkpoint: Path, where: str, label: str) -> None:
+    """Refuse, in one line naming the file, a checkpoint whose optimizer, scheduler, scaler or RNG state torch
+    cannot load (safely, as the Trainer will), and name the previous complete checkpoint to resume from."""
+    import torch
+    from transformers.trainer_pt_utils import safe_globals
 
-
-def read_lock(path: Path) -> dict:
-    """The lock's owner record ({} when unreadable: a lock cut short by a kill)."""
-    try:
-        owner = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return owner if isinstance(owner, dict) else {}
-
-
-def live_owner(folder: Path) -> dict | None:
-    """The owner of a live lock in `folder` or one of its sub-folders (a pipeline's stages), else None."""
-    for lock in [folder / LOCK, *folder.glob(f"*/{LOCK}")]:
-        if lock.is_file():
-            owner = read_lock(lock)
-            if owner and _alive(owner):
-                return {**owner, "folder": str(lock.parent)}
-    return None
-
-
-def in_use(owner: dict) -> ConfigError:
-    """The refusal for a folder a running train holds."""
-    return ConfigError(
-        f"{owner['folder']} is in use by a running `rewardkit train` (pid {owner.get('pid')} on "
-        f"{owner.get('host')}, started {owner.get('started')}).",
-        hint="wait for it to finish, or give this run another output_dir.",
-    )
-
-
-@contextmanager
-def locked(folder: Path, say: Callable[[str], object]) -> Iterator[None]:
-    """Hold `folder`'s lock (created with O_EXCL; a dead owner's lock is taken over with one line). A folder made
-    for the lock and still empty at the end (a config error) is removed again."""
-    made = [p for p in (folder, *folder.parents) if not p.exists()]  # leaf first
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOCK
-    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    for _ in range(3):
+    for path in sorted(checkpoint.iterdir()):
+        if path.suffix not in (".pt", ".pth") or not path.is_file():
+            continue
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner = read_lock(path)
-            if owner and _alive(owner):
-                raise in_use({**owner, "folder": str(folder)}) from None
-            if owner.get("pid") != os.getpid():
-                say(f"{folder}: removed the stale lock of a run that is no longer running (pid {owner.get('pid')}).")
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
-            continue
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(me, handle)
-        break
-    else:
-        raise ConfigError(f"{folder}: could not take the run lock {path}.", hint="remove it if no run uses the folder.")
-    try:
-        yield
-    finally:
-        if read_lock(path).get("pid") == os.getpid():
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
-        for created in made:
-            try:
-                created.rmdir()  # only while nothing else was written
-            except OSError:
-                break
-
-
-@contextmanager
-def locked_all(folders: list[Path], say: Callable[[str], object]) -> Iterator[None]:
-    """Hold the locks of several folders (a pipeline's stages) at once."""
-    with ExitStack() as stack:
-        for folder in dict.fromkeys(folders):
-            stack.enter_context(locked(folder, say))
-        yield
-
-
-def overwrite(folder: Path, say: Callable[[str], object]) -> None:
-    """Delete a run from `folder` (everything but the lock), saying so; refuses the working directory's ancestors."""
-    here = Path.cwd().resolve()
-    resolved = folder.resolve()
-    if resolved == here or resolved in here.parents:
-        raise ConfigError(
-            f"--overwrite would delete {folder}, which contains the working directory.",
-            hint="give the stage its own output_dir.",
-        )
-    for child in folder.iterdir():
-        if child.name == LOCK:
-            continue
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
-    say(f"overwrite: deleted the earlier run in {folder}.")
+            with safe_globals():
+                torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # any failure: torch's own text advises unsafe loading, which is never the fix here
+            previous = _previous(checkpoint)
+            raise ConfigError(
+                f"{where}: stage {label!r}: {path} cannot be read (it is damaged or cut short), so training cannot "
+                "continue from that checkpoint.",
+                hint=f"resume from the previous complete checkpoint: --resume {previous}."
+                if previous is not None
+                else "no earlier complete checkpoint is left; --overwrite starts the stage over.",
+            ) from None

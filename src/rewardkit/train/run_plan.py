@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rewardkit.core.errors import ConfigError
+from rewardkit.core.fileio import OUTPUT_MARKER
 from rewardkit.train.config import StageConfig
+from rewardkit.train.config_change import changed_keys, split_changes
 from rewardkit.train.resume import (
     LATEST,
     RECORD,
@@ -20,9 +22,14 @@ from rewardkit.train.resume import (
     finished_record,
     holds_run,
     latest_complete,
-    overwrite,
     set_aside_incomplete,
+    started_settings,
 )
+from rewardkit.train.run_folder import RunNames, overwrite, refuse_foreign, refuse_links, stage_names
+from rewardkit.train.run_lock import LOCK
+
+# A folder for a new run holds nothing but our lock (and the marker of the command that made it, e.g. --smoke).
+_EMPTY = RunNames(frozenset({LOCK, OUTPUT_MARKER}), frozenset())
 
 
 @dataclass
@@ -51,6 +58,30 @@ def _explicit(stage: StageConfig) -> Any:
     return None if value in (None, False, "") else value
 
 
+def check_changes(stage: StageConfig, where: str, now: dict | None, accept: bool, say: Callable[[str], object]) -> None:
+    """Compare the settings the interrupted run recorded with `now`: refuse a change to what is trained unless
+    `accept` (--accept-config-change), say any other change in one line."""
+    if now is None:
+        return
+    before = started_settings(stage.folder)
+    label = stage.label
+    if before is None:
+        say(f"resume: stage {label!r}: the interrupted run recorded no config, so changes since are not checked.")
+        return
+    trained, other = split_changes(changed_keys(before, now))
+    if trained and not accept:
+        raise ConfigError(
+            f"{where}: stage {label!r}: the config changed what is trained since the interrupted run in "
+            f"{stage.folder}: {', '.join(trained)}.",
+            hint="undo the change to continue that run, add --accept-config-change to continue it with the new "
+            "values, or --overwrite to start over.",
+        )
+    if trained:
+        say(f"resume: stage {label!r} continues with changed training settings (accepted): {', '.join(trained)}.")
+    if other:
+        say(f"resume: stage {label!r}: changed since the interrupted run (not what is trained): {', '.join(other)}.")
+
+
 def plan_stages(
     stages: list[StageConfig],
     where: str,
@@ -58,10 +89,15 @@ def plan_stages(
     fresh: bool,
     say: Callable[[str], object],
     main: bool = True,
+    settings: dict[str, dict] | None = None,
+    accept_change: bool = False,
 ) -> dict[str, StagePlan]:
     """Each stage's plan; `resume` is LATEST or a checkpoint path; `fresh` (--overwrite) deletes earlier runs.
 
-    Every rank computes the same plan from the folders; only the main process (`main`) moves or deletes.
+    Every rank computes the same plan from the folders; only the main process (`main`) moves or deletes. A
+    folder holding entries no run wrote is refused for a new run and for --overwrite; a symlink among a run's
+    entries is refused always (train/run_folder.py). `settings` ({label: what the run records}) is compared
+    with the interrupted run's when a stage continues from a checkpoint (`accept_change`: --accept-config-change).
     """
     if resume is not None and fresh:
         raise ConfigError(
@@ -79,6 +115,19 @@ def plan_stages(
         folder = Path(stage.output_dir)
         explicit = _explicit(stage)
         plan = StagePlan()
+        at = f"{where}: stage {stage.label!r}"
+        names = stage_names(stage)
+        if main:  # the other ranks of a launch follow its decision (it refuses, the launch fails)
+            refuse_links(folder, names, at)
+        running = holds_run(folder)
+        if not running and main:
+            refuse_foreign(
+                folder,
+                _EMPTY,
+                at,
+                "training would write into",
+                "pick a new or empty output_dir (or move that entry out of the folder).",
+            )
         if resume is not None and explicit is None:
             record = finished_record(folder)
             if record is not None:
@@ -103,7 +152,7 @@ def plan_stages(
                 plan.checkpoint = latest_complete(folder, say)
             else:
                 plan.checkpoint = checkpoint_arg(explicit, folder, where, stage.label)
-        elif holds_run(folder):
+        elif running:
             if not fresh:
                 raise ConfigError(
                     f"{where}: stage {stage.label!r}: {folder} already holds a run ({_what(folder)}).",
@@ -111,7 +160,9 @@ def plan_stages(
                     "delete it and start over.",
                 )
             if main:
-                overwrite(folder, say)
+                overwrite(folder, names, at, say)
+        if plan.checkpoint is not None and plan.checkpoint.parent.resolve() == folder.resolve():
+            check_changes(stage, where, (settings or {}).get(stage.label), accept_change, say)
         if plan.checkpoint is not None:
             say(f"resume: stage {stage.label!r} continues from {plan.checkpoint}.")
             step = (

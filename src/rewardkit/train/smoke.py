@@ -46,7 +46,7 @@ from rewardkit.train import data
 from rewardkit.train.config import DatasetSpec, StageConfig, validate
 from rewardkit.train.data import load_local
 from rewardkit.train.preflight import TRUE_VALUES, load_spec_quietly, spec_sources  # noqa: F401 (TRUE_VALUES re-exported)
-from rewardkit.train.resume import in_use, live_owner
+from rewardkit.train.run_lock import in_use, live_owner
 from rewardkit.train.smoke_models import (  # noqa: F401
     DONE,
     TINY_BERT,

@@ -235,7 +235,7 @@ def merge_adapter(stage: StageConfig, base: str, adapter_dir: str, out_dir: str)
     try:
         merged.save_pretrained(tmp)
         AutoTokenizer.from_pretrained(adapter_dir if stage.tokenizer is None else stage.tokenizer).save_pretrained(tmp)
-        atomic_replace_dir(tmp, Path(out_dir))
+        atomic_replace_dir(tmp, Path(out_dir), inside=Path(out_dir).parent)  # merged/ of the stage folder
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -7,9 +7,11 @@ Read from the Trainer's own state (metric_for_best_model) and, without one, from
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from rewardkit.composition.scoring import usage_line
 from rewardkit.selection.checkpoint_score import interval_text
 from rewardkit.selection.checkpoints import pick_best
 
@@ -45,6 +47,8 @@ class StageResult:
     coverage_drops: list[str] = field(default_factory=list)  # that coverage fell between checkpoints
     resumed_from: str | None = None  # the checkpoint this run continued from
     reused: bool = False  # finished before: skipped by --resume, its outputs reused
+    # What rewards that count their spending used in this process (a judge: requests, cache hits, tokens).
+    reward_usage: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def from_record(cls, record: dict) -> "StageResult":
@@ -106,6 +110,12 @@ def _training_side(chooser: Any, best_step: int | None, last_step: int | None) -
     }
 
 
+def _here(state: TrainerState, args: TrainingArguments) -> str | None:
+    """The Trainer's best checkpoint in this run's folder (a resumed copy of a run folder names the original's)."""
+    path = state.best_model_checkpoint
+    return None if not path else os.path.join(str(args.output_dir), os.path.basename(os.path.normpath(path)))
+
+
 def best_of(state: TrainerState, args: TrainingArguments, callbacks: list) -> dict[str, Any]:
     """StageResult's metric, best_step, best_score, best_dir, last_step and last_score fields, and beside them
     the training reward at those steps and the reward-hacking alarm (from a best_checkpoint callback)."""
@@ -116,7 +126,7 @@ def best_of(state: TrainerState, args: TrainingArguments, callbacks: list) -> di
         metric = metric if metric.startswith("eval_") else f"eval_{metric}"
         best_step = getattr(state, "best_global_step", None)
         last_step, last_score = _last_logged(state.log_history, metric)
-        best_dir = chosen_dir.get("path") if chosen_dir.get("step") == best_step else state.best_model_checkpoint
+        best_dir = chosen_dir.get("path") if chosen_dir.get("step") == best_step else _here(state, args)
         return {
             "metric": metric,
             "best_step": best_step,
@@ -179,6 +189,9 @@ def summary_lines(result: StageResult, config: str) -> list[str]:
         )
     if result.alarm:
         lines.append(f"  reward-hacking alarm: {result.alarm}")
+    for alias, usage in (result.reward_usage or {}).items():
+        if isinstance(usage, dict):  # read back from a stage record: JSON, maybe edited
+            lines.append(f"  spent: {usage_line(alias, usage)}")
     if result.best_dir:
         lines.append(f"  best model: {result.best_dir}")
     lines.append(f"  final model: {result.model}")

@@ -1,0 +1,160 @@
+"""What a `rewardkit train` run writes in its folder, so that it deletes or replaces only that.
+
+A stage folder holds the run's entries, known by name: its markers and record (`.rewardkit-run`,
+`rewardkit_stage.json`, the lock), `checkpoint-N/`, `final/`, `merged/`, `incomplete/`, `eval_rows.jsonl`,
+TRL's model card `README.md`, the callbacks' folders (`inference/`, `best/`, `adapters/` or the names the
+config gives them) and the hidden temporary entries of an interrupted atomic write. A pipeline's folder holds
+its stages' folders and `summary.json`. Anything else is the user's: a new run refuses a folder holding it,
+`--overwrite` refuses to run while it is there (and deletes nothing), `--resume` leaves it alone. rewardkit never
+makes a symlink in a run folder, so a link among the run's entries is refused rather than written or deleted
+through. Light module: no torch, transformers or trl.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from rewardkit.core.errors import ConfigError
+from rewardkit.core.fileio import OUTPUT_MARKER
+from rewardkit.core.fileio import foreign_entry as fileio_foreign_entry
+from rewardkit.train.config import StageConfig
+from rewardkit.train.resume import RECORD, STARTED
+from rewardkit.train.run_lock import LOCK
+
+_CHECKPOINT = re.compile(r"^checkpoint-\d+$")
+STAGE_FILES = frozenset({LOCK, STARTED, RECORD, OUTPUT_MARKER, "eval_rows.jsonl", "README.md"})
+STAGE_DIRS = frozenset({"final", "merged", "incomplete", "runs"})  # runs/: TensorBoard's default logging folder
+PIPELINE_FILES = frozenset({LOCK, OUTPUT_MARKER, "summary.json"})
+# The folders each built-in callback writes under output_dir: {callback: {parameter: default}}.
+_CALLBACK_DIRS = {
+    "lora_save": {"output_dir": "adapters"},
+    "checkpoint_inference": {"sidecar": "inference"},
+    "best_checkpoint": {"sidecar": "inference", "best_dir": "best", "adapters_dir": "adapters"},
+}
+
+
+@dataclass(frozen=True)
+class RunNames:
+    """The top-level names a run writes in a folder: files, and folders (checkpoint-N always)."""
+
+    files: frozenset[str]
+    dirs: frozenset[str]
+
+    def owns(self, entry: Path) -> bool:
+        """Whether `entry` is one a run wrote: a known name of the right kind, never a symlink."""
+        if entry.is_symlink():
+            return False
+        name = entry.name
+        if name.startswith(".") and (name.endswith(".tmp") or name.endswith(".old")):
+            # a temporary file or folder of an atomic write (`.<name>.<random>.tmp`, `.<name>.old`)
+            stem = name[1:-4] if name.endswith(".old") else name[1:].rsplit(".", 2)[0]
+            return stem in self.files or stem in self.dirs or bool(_CHECKPOINT.match(stem))
+        if name in self.files:
+            return not entry.is_dir()
+        return (name in self.dirs or bool(_CHECKPOINT.match(name))) and entry.is_dir()
+
+    def named(self, entry: Path) -> bool:
+        """Whether `entry`'s name is one the run writes (whatever it is on disk)."""
+        name = entry.name
+        return name in self.files or name in self.dirs or bool(_CHECKPOINT.match(name))
+
+
+def _first_part(value: Any) -> str | None:
+    """The top-level name of a folder a callback writes under output_dir (None: absolute or not a name)."""
+    if not isinstance(value, str) or not value.strip() or os.path.isabs(value):
+        return None
+    parts = Path(os.path.normpath(value)).parts
+    return parts[0] if parts and parts[0] not in (".", "..") else None
+
+
+def stage_names(stage: StageConfig) -> RunNames:
+    """What a run of `stage` writes in its output_dir."""
+    dirs = set(STAGE_DIRS)
+    for callback in stage.callbacks:
+        for param, default in _CALLBACK_DIRS.get(str(callback.get("name")), {}).items():
+            value = callback.get(param)
+            name = _first_part(default if value is None else value)
+            if name is not None:
+                dirs.add(name)
+    return RunNames(STAGE_FILES, frozenset(dirs))
+
+
+def pipeline_names(stages: list[StageConfig], root: Path) -> RunNames:
+    """What a pipeline writes in its own folder: summary.json and the stage folders inside it."""
+    dirs = {s.folder.name for s in stages if s.folder.parent.resolve() == root.resolve()}
+    return RunNames(PIPELINE_FILES, frozenset(dirs))
+
+
+def _entries(folder: Path) -> list[Path]:
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def foreign_entry(folder: Path, names: RunNames) -> Path | None:
+    """The first entry of `folder` that no rewardkit run wrote, else None (fileio's check, with a run's names)."""
+    return fileio_foreign_entry(folder, names.owns)
+
+
+def link_entry(folder: Path, names: RunNames) -> Path | None:
+    """The first symlink among the run's entries of `folder` or anywhere inside them, else None."""
+    for entry in _entries(folder):
+        if not names.named(entry) and not names.owns(entry):
+            continue  # the user's: the run neither writes nor deletes it
+        if entry.is_symlink():
+            return entry
+        if entry.is_dir():
+            for top, subdirs, files in os.walk(entry):  # followlinks=False: a linked folder is listed, not entered
+                for name in sorted(subdirs + files):
+                    if os.path.islink(os.path.join(top, name)):
+                        return Path(top) / name
+    return None
+
+
+def refuse_links(folder: Path, names: RunNames, where: str) -> None:
+    """A ConfigError naming the first symlink among the run's entries (writes would follow it out of the run)."""
+    link = link_entry(folder, names)
+    if link is not None:
+        raise ConfigError(
+            f"{where}: {link} is a symlink to {os.path.realpath(link)}; rewardkit never makes links in a run "
+            "folder and does not write or delete through one.",
+            hint="replace the link with a copy of what it points to (cp -rL), or remove it.",
+        )
+
+
+def refuse_foreign(folder: Path, names: RunNames, where: str, doing: str, hint: str) -> None:
+    """A ConfigError naming the first entry of `folder` a run did not write (`doing`: what would touch it)."""
+    entry = foreign_entry(folder, names)
+    if entry is not None:
+        kind = f"a symlink to {os.path.realpath(entry)}" if entry.is_symlink() else "not written by a rewardkit run"
+        raise ConfigError(f"{where}: {doing} {folder}, but it holds {entry.name!r} ({kind}).", hint=hint)
+
+
+def overwrite(folder: Path, names: RunNames, where: str, say: Callable[[str], object]) -> None:
+    """Delete the run's entries from `folder` (never the lock), saying so; anything else there is refused first,
+    and so is a folder that contains the working directory."""
+    here = Path.cwd().resolve()
+    resolved = folder.resolve()
+    if resolved == here or resolved in here.parents:
+        raise ConfigError(
+            f"--overwrite would delete {folder}, which contains the working directory.",
+            hint="give the stage its own output_dir.",
+        )
+    refuse_foreign(
+        folder,
+        names,
+        where,
+        "--overwrite would delete the earlier run in",
+        "nothing was deleted; move that entry out of the folder (or give the run a new output_dir), then run again.",
+    )
+    for child in _entries(folder):
+        if child.name == LOCK:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    say(f"overwrite: deleted the earlier run in {folder}.")

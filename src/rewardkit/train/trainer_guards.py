@@ -1,0 +1,55 @@
+"""What rewardkit adds around a TRL trainer so that a run stays inside its folder and within its steps: TRL's
+model card never written through a link, and a resumed stage whose checkpoint is its last step finished
+without training past max_steps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rewardkit.core.fileio import refuse_link_below
+
+if TYPE_CHECKING:
+    from transformers import Trainer
+
+
+def guard_model_card(trainer: Trainer, folder: Path) -> None:
+    """TRL writes `<output_dir>/README.md` with a plain open() at every save: refuse it through a symlink."""
+    create = trainer.create_model_card
+
+    def create_model_card(*args: Any, **kwargs: Any) -> Any:
+        refuse_link_below(folder, Path(str(trainer.args.output_dir)) / "README.md")
+        return create(*args, **kwargs)
+
+    setattr(trainer, "create_model_card", create_model_card)  # noqa: B010  (an instance's method, replaced)
+
+
+def steps_left(trainer: Trainer, checkpoint: Path) -> int:
+    """Optimizer steps the stage has left after `checkpoint` (its max_steps, or the one the run computed)."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+        done = int(state["global_step"])
+        total = int(trainer.args.max_steps) if trainer.args.max_steps > 0 else int(state["max_steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 1  # unknown: let the Trainer decide
+    return total - done
+
+
+def finish_without_training(trainer: Trainer, checkpoint: Path) -> Any:
+    """Load `checkpoint` (the stage's last step) into the trainer and end training as the Trainer would, without
+    a step: `Trainer.train` entering another epoch would run one step past max_steps before it stops."""
+    from transformers.trainer_callback import TrainerState
+    from transformers.trainer_utils import TrainOutput
+
+    trainer._load_from_checkpoint(str(checkpoint))
+    state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    state.is_local_process_zero = trainer.is_local_process_zero()
+    state.is_world_process_zero = trainer.is_world_process_zero()
+    trainer.state = state
+    handler = trainer.callback_handler
+    trainer.control = handler.on_train_begin(trainer.args, state, trainer.control)
+    trainer.control = handler.on_train_end(trainer.args, state, trainer.control)
+    losses = [e["loss"] for e in state.log_history if isinstance(e.get("loss"), (int, float))]
+    loss = next((e["train_loss"] for e in reversed(state.log_history) if "train_loss" in e), None)
+    return TrainOutput(state.global_step, loss if loss is not None else (losses[-1] if losses else 0.0), {})

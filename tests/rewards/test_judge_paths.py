@@ -1,0 +1,215 @@
+"""`judge` where every reward goes: compose (beside exact_match), a preset, `rewardkit score`, `select`, and a real
+CPU GRPO run with best_checkpoint, its per-step counts in TRL's logs and the end-of-run summary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rewardkit import compose
+from rewardkit.core import plugins
+from rewardkit.core.hookspecs import hookimpl
+from rewardkit.selection.checkpoints import select
+from tests.conftest import run_cli
+from tests.rewards.chat_server import ChatServer, chat_server
+
+
+@pytest.fixture
+def server() -> Iterator[ChatServer]:
+    with chat_server() as s:
+        s.behaviour.reply = likes_the_gold
+        yield s
+
+
+def likes_the_gold(body: dict) -> str:
+    """'Score: 9' when the answer equals the gold ("answer=4|gold=4|"), else 'Score: 1'."""
+    answer, gold = (part.split("=", 1)[1] for part in body["messages"][0]["content"].split("|")[:2])
+    return "Score: 9" if answer == gold else "Score: 1"
+
+
+def judge_spec(server: ChatServer, tmp_path: Path) -> dict:
+    return {
+        "use": "judge",
+        "base_url": server.url,
+        "model": "m",
+        "user_template": "answer={completion}|gold={reference}|",
+        "reference": "answer",
+        "score": {"min": 0, "max": 10},
+        "cache_path": str(tmp_path / "judge.sqlite"),
+    }
+
+
+def test_composed_with_exact_match(server, tmp_path):
+    composed = compose(
+        {
+            "rewards": {"judge": judge_spec(server, tmp_path), "em": {"use": "exact_match", "reference": "answer"}},
+            "combine": "0.5 * judge + 0.5 * em",
+        }
+    )
+    out = composed(completions=["4", "5", "4"], answer=["4", "4", "9"])
+    assert out == [pytest.approx(0.95), pytest.approx(0.05), pytest.approx(0.05)]
+    assert server.requests == 3
+    funcs, weights = compose(
+        {"rewards": {"judge": judge_spec(server, tmp_path), "em": {"use": "exact_match", "reference": "answer"}}}
+    ).to_trl()
+    assert [f.__name__ for f in funcs] == ["judge", "em"] and weights == [1.0, 1.0]
+
+
+class JudgePreset:
+    @hookimpl
+    def register_presets(self, register):
+        register.preset(
+            "judged",
+            {
+                "rewards": {
+                    "judge": {
+                        "use": "judge",
+                        "base_url": "http://127.0.0.1:9/v1",
+                        "model": "m",
+                        "user_template": "answer={completion}|gold={reference}|",
+                        "reference": "answer",
+                        "score": {"min": 0, "max": 10},
+                    },
+                    "em": {"use": "exact_match", "reference": "answer"},
+                }
+            },
+        )
+
+
+def test_preset_with_the_server_set(server, tmp_path):
+    own = plugins.Plugins(entry_points=lambda: [])
+    with plugins.using(own):
+        own.register(JudgePreset(), name="judged", source="judged")
+        composed = compose(
+            {"preset": "judged", "set": {"judge.base_url": server.url, "judge.cache_path": str(tmp_path / "c.sqlite")}}
+        )
+        assert composed(completions=["4"], answer=["4"]) == [pytest.approx(1.9)]
+
+
+def test_rewardkit_score_prints_what_it_spent(server, tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"rewards": {"judge": judge_spec(server, tmp_path)}}))
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"completion": c, "answer": "4"}) + "\n" for c in ("4", "5", "6")))
+    first = run_cli("score", spec, "--input", rows, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "Spent: judge: 3 requests, 0 cache hits" in first.stdout
+    second = run_cli("score", spec, "--input", rows, "--json", timeout=120)
+    assert json.loads(second.stdout)["usage"]["judge"]["requests"] == 0
+    assert json.loads(second.stdout)["usage"]["judge"]["cache_hits"] == 3
+    assert server.requests == 3
+
+
+def test_select_ranks_checkpoints_by_the_judge(server, tmp_path):
+    folder = tmp_path / "inference"
+    folder.mkdir()
+    for step, outputs in ((1, ["1", "x", "y"]), (2, ["1", "2", "y"]), (3, ["z", "x", "y"])):
+        records = [{"id": i, "output": o, "answer": str(i + 1)} for i, o in enumerate(outputs)]
+        (folder / f"step_{step}.json").write_text(json.dumps({"step": step, "epoch": step, "records": records}))
+    result = select(folder, {"rewards": {"judge": judge_spec(server, tmp_path)}}, bootstrap=0)
+    assert result.best.step == 2
+    assert server.requests == 5  # 9 rows, 5 distinct (answer, gold) pairs: the rest from the cache
+
+
+@pytest.mark.slow
+def test_grpo_with_judge_and_exact_match_logs_counts_and_best_checkpoint_uses_it(
+    server, tmp_path, tiny_lm_dir, trainer_defaults
+):
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    import rewardkit
+    from rewardkit.composition.scoring import reward_usage
+
+    spec = {"rewards": {"judge": judge_spec(server, tmp_path), "em": {"use": "exact_match", "reference": "answer"}}}
+    composed = compose(spec)
+    funcs, weights = composed.to_trl()
+    val = [{"id": i, "prompt": f"{i}+0=", "answer": str(i)} for i in range(4)]
+    best = rewardkit.get_callback("best_checkpoint", spec=spec)
+    callbacks = rewardkit.link_callbacks(
+        [
+            rewardkit.get_callback(
+                "checkpoint_inference", dataset=val, reference_columns=["answer"], on="save", max_new_tokens=3
+            ),
+            best,
+        ]
+    )
+    args = GRPOConfig(
+        output_dir=str(tmp_path / "run"),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        num_generations=2,
+        max_completion_length=3,
+        reward_weights=weights,
+        **dict(trainer_defaults, save_strategy="steps", save_steps=1),
+    )
+    trainer = GRPOTrainer(
+        model=str(tiny_lm_dir),
+        reward_funcs=funcs,
+        args=args,
+        train_dataset=Dataset.from_list([{"prompt": f"{i}+1=", "answer": str(i + 1)} for i in range(8)]),
+        callbacks=callbacks,
+    )
+    trainer.train()
+    logs = [e for e in trainer.state.log_history if "rewards/judge/mean" in e]
+    assert len(logs) == 2
+    for entry in logs:  # each step's own counts, from log_metric
+        assert entry["rewardkit/judge/requests"] + entry["rewardkit/judge/cache_hits"] == 4
+        assert 0.1 - 1e-9 <= entry["rewards/judge/mean"] <= 0.9 + 1e-9
+    usage = reward_usage(composed)["judge"]
+    assert usage["requests"] + usage["cache_hits"] == 8 and usage["prompt_tokens"] > 0
+    record = json.loads((tmp_path / "run" / "inference" / "scores.json").read_text())
+    assert [c["step"] for c in record["checkpoints"]] == [1, 2]
+    assert all(0.1 - 1e-9 <= c["score"] <= 0.9 + 1e-9 for c in record["checkpoints"])
+
+
+def test_judge_cache_stats_and_clear(server, tmp_path):
+    spec = judge_spec(server, tmp_path)
+    judge = compose({"rewards": {"judge": spec}})
+    judge(completions=["4", "5"], answer=["4", "4"])
+    judge(completions=["4", "5"], answer=["4", "4"])
+    path = tmp_path / "judge.sqlite"
+    stats = run_cli("judge-cache", "stats", path, "--json")
+    assert stats.returncode == 0, stats.stderr
+    data = json.loads(stats.stdout)
+    assert (data["entries"], data["hits"], data["requests"], data["models"]) == (2, 2, 2, {"m": 2})
+    assert "cache hits" in run_cli("judge-cache", "stats", path).stdout
+    cleared = run_cli("judge-cache", "clear", path)
+    assert cleared.returncode == 0 and "Removed 2 cached replies" in cleared.stdout
+    assert json.loads(run_cli("judge-cache", "stats", path, "--json").stdout)["entries"] == 0
+    judge(completions=["4"], answer=["4"])
+    assert server.requests == 3  # cleared: asked again
+
+
+@pytest.mark.parametrize("kind", ["missing", "text", "other-sqlite"])
+def test_judge_cache_refuses_what_is_not_a_cache(tmp_path, kind):
+    import sqlite3
+
+    path = tmp_path / "x.sqlite"
+    if kind == "text":
+        path.write_text("not a database " * 100)
+    elif kind == "other-sqlite":
+        sqlite3.connect(path).execute("CREATE TABLE mine (x)").connection.commit()
+    before = path.read_bytes() if path.exists() else None
+    for command in ("stats", "clear"):
+        done = run_cli("judge-cache", command, path)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert "Hint:" in done.stderr
+    assert (path.read_bytes() if path.exists() else None) == before  # nothing written or emptied
+
+
+def test_train_summary_says_what_the_judge_spent():
+    from rewardkit.train.summary import StageResult, summary_lines
+
+    usage = {"requests": 12, "cache_hits": 4, "prompt_tokens": 900, "completion_tokens": 24, "unparsable": 2}
+    result = StageResult(
+        "grpo", "grpo", "/runs/x/grpo", "/runs/x/grpo/merged", 2, 0.1, 3.0, reward_usage={"judge": usage}
+    )
+    assert "  spent: judge: 12 requests, 4 cache hits, 900 prompt + 24 completion tokens (2 unparsable)" in (
+        summary_lines(result, "train.yaml")
+    )
+    back = StageResult.from_record({**result.__dict__, "reward_usage": {"judge": usage, "bad": 3}})
+    assert sum("spent:" in line for line in summary_lines(back, "train.yaml")) == 1  # a damaged entry is skipped

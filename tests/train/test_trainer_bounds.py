@@ -1,0 +1,50 @@
+"""Trainer values out of range are one line naming the key when the config loads, before any model or torch."""
+
+from __future__ import annotations
+
+import pytest
+
+from rewardkit.core.errors import ConfigError
+from rewardkit.train.config import load_stages
+from tests.conftest import run_cli
+
+CONFIG = {
+    "stage": "grpo",
+    "model": "no/such-model",
+    "dataset": {"path": "rows.jsonl"},
+    "rewards": {"rewards": {"em": "exact_match"}},
+    "trainer": {"num_generations": 2, "per_device_train_batch_size": 2},
+}
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trainer.num_generations=0", r"trainer.num_generations is 0; it must be at least 2"),
+        ("trainer.per_device_train_batch_size=0", r"trainer.per_device_train_batch_size is 0; it must be at least 1"),
+        ("trainer.learning_rate=-1", r"trainer.learning_rate is -1; it must be at least 0"),
+        ("trainer.max_completion_length=0", r"trainer.max_completion_length is 0; it must be at least 1"),
+        ("trainer.seed=4294967296", r"trainer.seed is 4294967296; it must be at least 0 and at most 4294967295"),
+        ("trainer.seed=-1", r"trainer.seed is -1"),
+        ("trainer.warmup_ratio=1.5", r"trainer.warmup_ratio is 1.5; it must be at least 0 and at most 1"),
+        ("trainer.temperature=0", r"trainer.temperature is 0; it must be above 0"),
+    ],
+)
+def test_out_of_range_trainer_values_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        load_stages(CONFIG, [override])
+    assert "\n" not in str(info.value)
+
+
+def test_in_range_values_load():
+    stages, _, _ = load_stages(CONFIG, ["trainer.seed=4294967295", "trainer.learning_rate=0", "trainer.max_steps=-1"])
+    assert stages[0].trainer["seed"] == 4294967295
+
+
+def test_the_cli_says_it_in_one_line_before_the_model_is_looked_up(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "stage: grpo\nmodel: no/such-model\ndataset: {path: rows.jsonl}\nrewards: {rewards: {em: exact_match}}\n"
+    )
+    result = run_cli("train", "c.yaml", "--set", "trainer.num_generations=0", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "trainer.num_generations is 0" in result.stderr, result.stderr
