@@ -213,3 +213,57 @@ def test_train_summary_says_what_the_judge_spent():
     )
     back = StageResult.from_record({**result.__dict__, "reward_usage": {"judge": usage, "bad": 3}})
     assert sum("spent:" in line for line in summary_lines(back, "train.yaml")) == 1  # a damaged entry is skipped
+
+
+@pytest.mark.slow
+def test_rewardkit_train_with_a_judge_prints_what_it_spent(server, tmp_path, tiny_lm_dir):
+    import subprocess
+    import sys
+
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"{i}+{i}=", "answer": str(2 * i)}) + "\n" for i in range(10)))
+    config = {
+        "stage": "grpo",
+        "model": str(tiny_lm_dir),
+        "output_dir": str(tmp_path / "run"),
+        "dataset": {"path": str(data), "eval_size": 2},
+        "rewards": {
+            "rewards": {"judge": judge_spec(server, tmp_path), "em": {"use": "exact_match", "reference": "answer"}}
+        },
+        "callbacks": [
+            {"name": "checkpoint_inference", "dataset": "@eval", "reference_columns": ["answer"], "max_new_tokens": 3},
+            {"name": "best_checkpoint", "spec": "@rewards"},
+        ],
+        "trainer": {
+            "max_steps": 2,
+            "per_device_train_batch_size": 4,
+            "num_generations": 2,
+            "max_completion_length": 3,
+            "logging_steps": 1,
+            "save_strategy": "steps",
+            "save_steps": 2,
+            "eval_strategy": "steps",
+            "eval_steps": 2,
+            "per_device_eval_batch_size": 2,
+            "activation_checkpointing": False,
+            "disable_tqdm": True,
+            "dataloader_num_workers": 0,
+        },
+    }
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(config))
+    done = subprocess.run(
+        [sys.executable, "-m", "rewardkit", "train", str(path)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    spent = [line for line in done.stdout.splitlines() if "spent: judge" in line]
+    assert len(spent) == 2, done.stdout[-3000:]  # the training reward's judge, and best_checkpoint's
+    usage = json.loads((tmp_path / "run" / "rewardkit_stage.json").read_text())["reward_usage"]
+    training, scoring = usage["judge"], usage["judge (BestCheckpointCallback)"]
+    assert f"spent: judge: {training['requests']} requests, {training['cache_hits']} cache hits" in spent[0]
+    # 2 steps x 4 completions, and TRL's evaluation at step 2: 2 eval prompts x 2 generations
+    assert training["requests"] + training["cache_hits"] == 12
+    # Every row the server answered was asked once by one of the two (the cache file is shared: no row twice).
+    assert training["requests"] + scoring["requests"] == server.requests
+    assert scoring["requests"] + scoring["cache_hits"] == 2  # the eval set's two rows
+    assert json.loads((tmp_path / "run" / "inference" / "scores.json").read_text())["checkpoints"][0]["step"] == 2

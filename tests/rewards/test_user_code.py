@@ -65,3 +65,24 @@ def test_a_file_reward_travels_to_its_timeout_worker(tmp_path):
     r = compose({"x": {"use": f"{tmp_path}/rw.py:f", "timeout": 30}})
     assert r(completions=["abcd"]) == [4.0]  # scored in a spawned process: the private module is imported there
     assert pickle.loads(pickle.dumps(r))(completions=["ab"]) == [2.0]
+
+
+def test_eight_threads_composing_at_once_run_each_file_once_and_keep_sys_path(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    runs = tmp_path / "runs.txt"
+    body = f"import time\ntime.sleep(0.05)\nwith open({str(runs)!r}, 'a') as f:\n    f.write('x')\n" + REWARD
+    (tmp_path / "counted.py").write_text(body)
+    (tmp_path / "counted_mod.py").write_text(body)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "counted_mod", raising=False)
+    before = list(sys.path)
+
+    def build(i: int):
+        use = "counted.py:f" if i % 2 else "counted_mod:f"
+        return compose({"x": {"use": use}})(completions=["abc"])
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(build, range(32))) == [[3.0]] * 32
+    assert sys.path == before
+    assert runs.read_text() == "xx"  # the file once, the module once

@@ -140,3 +140,19 @@ def test_a_400k_character_reason_is_bounded_before_mecab_and_said():
     assert score["rouge1"] == 1.0 and tokens[:3] == ["왠지", "는", "왜"]
     short = "'왠지'는 '왜인지'가 줄어든 말이다."
     assert KoreanMorphemeTokenizer().tokenize(short) == ["왠지", "는", "왜", "인지", "가", "줄어든", "말", "이", "다"]
+
+
+def test_cli_stdout_is_the_json_alone_when_a_scorer_prints(monkeypatch, capsys) -> None:
+    """bert_score and other scorer libraries print() warnings: they go to stderr, and stdout still parses."""
+    import rewardkit_korean.scoring as scoring
+
+    real = scoring.official_scores
+
+    def printing(*args, **kwargs):
+        print("Warning: Empty candidate sentence detected; setting raw BERTscores to 0.")  # bert_score's wording
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "official_scores", printing)
+    assert main([str(SAMPLE), str(SAMPLE)]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["final"] == 1.0 and "Empty candidate sentence" in out.err

@@ -198,6 +198,12 @@ def atomic_write_text(path: str | Path, text: str, *, inside: str | Path | None 
 OUTPUT_MARKER = ".rewardkit-output"  # in a folder a command owns and empties on its next run; names the command
 
 
+def marker_owner(root: str | Path) -> str | None:
+    """The command whose output folder `root` is (its marker names it, e.g. "rewardkit demo"), else None."""
+    marker = Path(root) / OUTPUT_MARKER
+    return _marker_owner(marker) if marker.is_file() and not marker.is_symlink() else None
+
+
 def _marker_owner(marker: Path) -> str | None:
     try:
         first = marker.read_text(encoding="utf-8").split("\n", 1)[0]

@@ -20,6 +20,7 @@ import importlib.util
 import site
 import sys
 import sysconfig
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,9 @@ from rewardkit.rewards.base import RewardParams
 from rewardkit.rewards.function_rewards import FunctionReward
 
 PRIVATE_PREFIX = "_rewardkit_use_"
+# sys.path and sys.modules are process-wide: one import at a time, so 8 threads composing at once neither run a
+# file twice nor restore each other's sys.path.
+_IMPORT_LOCK = threading.RLock()
 
 
 def is_import_path(text: str) -> bool:
@@ -120,7 +124,7 @@ class UserCallable:
         top = left.split(".")[0]
         shadowed = top in sys.stdlib_module_names or top in sys.builtin_module_names
         if not shadowed:
-            with _path_kept(folder, first=True):
+            with _IMPORT_LOCK, _path_kept(folder, first=True):
                 found = _find(top)
             if found is None:
                 raise ConfigError(
@@ -138,7 +142,8 @@ class UserCallable:
 
     def load(self, where: str) -> Callable:
         """Import the module (the file under its private name) and return the callable defined there."""
-        module = self._load_file(where) if self.is_file else self._load_module(where)
+        with _IMPORT_LOCK:
+            module = self._load_file(where) if self.is_file else self._load_module(where)
         return _defined_in(module, self, where)
 
     def _load_file(self, where: str) -> Any:

@@ -16,7 +16,7 @@ from rewardkit.composition.scoring import reward_usage
 from rewardkit.composition.spec import callable_path
 from rewardkit.core.distributed import is_main_process
 from rewardkit.core.errors import ConfigError, closest
-from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl
+from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl, marker_owner
 from rewardkit.core.validation import stage_ref
 from rewardkit.core.write_errors import writing
 from rewardkit.models import spec_models
@@ -240,7 +240,7 @@ def run_stage(
         round(runtime, 2),
         metrics,
         resumed_from=None if checkpoint is None else str(checkpoint),
-        reward_usage={} if p.rewards is None else reward_usage(p.rewards),
+        reward_usage=_spent(p),
         **best_of(trainer.state, trainer.args, p.callbacks),
     )
     if trainer.accelerator.is_main_process:
@@ -261,6 +261,16 @@ def _settings(stage: StageConfig, light: tuple | None) -> dict:
     spec = light[0] if light is not None else None
     rewards = load_compose_spec(spec).to_dict(portable=True) if spec is not None else None
     return run_settings(_portable(stage.model_dump()), rewards)
+
+
+def _spent(p: _Prepared) -> dict[str, dict[str, int]]:
+    """What the training reward's components and the callbacks' own compositions (best_checkpoint scoring with a
+    judge) spent in this process, by alias; a callback's entries are named `<alias> (<callback class>)`."""
+    spent = {} if p.rewards is None else reward_usage(p.rewards)
+    for callback in p.callbacks:
+        if isinstance(composed := getattr(callback, "composed", None), Composed):
+            spent.update({f"{a} ({type(callback).__name__})": u for a, u in reward_usage(composed).items()})
+    return spent
 
 
 def _portable(value: Any) -> Any:
@@ -332,7 +342,8 @@ def run_stages(
         refuse_links(Path(root), pipeline_names(stages, Path(root)), where)
     with locked_all([s.folder for s in stages], say) if main else nullcontext():
         light = precheck(stages, where)  # a config error comes before anything is resumed, deleted or loaded
-        if len(stages) > 1 and resume is None and main:
+        # A folder a rewardkit command claimed (`demo`, `--smoke`: its marker) holds that command's other entries.
+        if len(stages) > 1 and resume is None and main and marker_owner(root) is None:
             refuse_foreign(
                 Path(root),
                 pipeline_names(stages, Path(root)),

@@ -262,6 +262,7 @@ def reason_metrics_note(used: Sequence[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Command line: print the official scores of PREDICTIONS against LABELS as JSON (stderr: the metrics used)."""
     import argparse
+    import contextlib
     import sys
 
     parser = argparse.ArgumentParser(prog="rewardkit-korean-score", description=main.__doc__)
@@ -278,8 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bert = BERTScoreF1(args.bertscore_model, args.bertscore_layer) if args.bertscore_model else None
     try:
-        bleurt = BLEURTScores(args.bleurt_model) if args.bleurt_model else None
-        result = official_scores(args.predictions, args.labels, bertscore=bert, bleurt=bleurt)
+        # stdout is the JSON alone: what the scorers' libraries print (bert_score's warnings) goes to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            bleurt = BLEURTScores(args.bleurt_model) if args.bleurt_model else None
+            result = official_scores(args.predictions, args.labels, bertscore=bert, bleurt=bleurt)
     except (ValueError, FileNotFoundError) as exc:  # rewardkit's ConfigError is a ValueError too
         print(f"rewardkit-korean-score: error: {exc}", file=sys.stderr)
         return 2
