@@ -220,12 +220,16 @@ def generate_file(
     from rewardkit.engines.hf import generate_texts
 
     gen_started = time.perf_counter()
+    generate_seconds: float | None = None
     with _progress_bar(len(rows), progress) as bar:
         if vllm_engine is not None:
             try:
                 outputs = vllm_engine.generate(
                     prompts, max_new_tokens=max_new_tokens, generation_kwargs=generation_kwargs, progress=bar.update
                 )
+                generate_seconds = (
+                    time.perf_counter() - gen_started
+                )  # the engine's shutdown (seconds) is not generation
             finally:
                 vllm_engine.close()
         else:
@@ -239,7 +243,8 @@ def generate_file(
                 share_prefix=share_prefix,
                 progress=bar.update,
             )
-    generate_seconds = time.perf_counter() - gen_started
+    if generate_seconds is None:
+        generate_seconds = time.perf_counter() - gen_started
     write_rows(output_path, [set_field(row, parts, text) for row, text in zip(rows, outputs)])
     device_name, dtype_name = ("vllm", vllm_engine.dtype) if vllm_engine is not None else _placement(lm)
     return GenerateResult(
