@@ -16,6 +16,7 @@ from rewardkit.cli.judge_cache_command import judge_cache_app
 from rewardkit.cli.reports import fmt as _fmt
 from rewardkit.cli.reports import print_train_results
 from rewardkit.cli.select_command import select_cmd
+from rewardkit.cli.serve_command import serve_cmd
 from rewardkit.cli.tiny_command import DEFAULT_INIT_RANGE
 
 # rich_markup_mode=None: plain help (flags shown as `--json`, not `--json <bool>`); Group: see rewardkit.cli.console.
@@ -334,6 +335,7 @@ def tiny(
 
 
 app.add_typer(judge_cache_app, name="judge-cache")
+app.command("serve")(serve_cmd)  # rewardkit.cli.serve_command
 plugin_app = typer.Typer(cls=Group, no_args_is_help=True, rich_markup_mode=None, help="Write rewardkit plugins.")
 app.add_typer(plugin_app, name="plugin")
 
