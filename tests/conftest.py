@@ -7,6 +7,7 @@ import importlib
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -261,6 +262,63 @@ def run_cli(*args, cwd=None, env=None, stdout=subprocess.PIPE, timeout=60):
         env={**os.environ, **(env or {})},
         timeout=timeout,
     )
+
+
+@dataclass
+class Served:
+    """A `rewardkit serve` process started by `rewardkit_serve`: its URL, and its output once stopped."""
+
+    process: subprocess.Popen
+    url: str
+    log: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Send `sig`, wait for the exit; the exit code (killed after `timeout`)."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def output(self) -> str:
+        """Everything the server printed (stdout and stderr)."""
+        return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def rewardkit_serve(spec: Any, *args: str, log: Path, env: dict | None = None, ready: float = 120) -> Iterator[Served]:
+    """A real `rewardkit serve SPEC --port 0 ARGS` process on 127.0.0.1, ready (GET /health answered) when yielded,
+    stopped at the end."""
+    import urllib.request
+
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rewardkit", "serve", str(spec), "--port", "0", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+    served = Served(process, "", log)
+    try:
+        deadline = time.monotonic() + ready
+        while time.monotonic() < deadline and process.poll() is None:
+            found = [w for w in log.read_text(errors="replace").split() if w.startswith("http://127.0.0.1:")]
+            if found:
+                served.url = found[0]
+                try:
+                    with urllib.request.urlopen(served.url + "/health", timeout=5):
+                        break
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"rewardkit serve did not start: {served.output()[-2000:]}")
+        yield served
+    finally:
+        served.stop()
 
 
 @pytest.fixture

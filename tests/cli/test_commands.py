@@ -8,7 +8,20 @@ import textwrap
 
 import pytest
 
-HEAVY = ("torch", "transformers", "trl", "peft", "bert_score", "rouge_score", "nltk", "math_verify", "sympy")
+HEAVY = (
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "bert_score",
+    "rouge_score",
+    "nltk",
+    "math_verify",
+    "sympy",
+    "httpx",
+    "starlette",
+    "uvicorn",
+)
 
 
 def run(*args, cwd=None, env=None):
@@ -31,6 +44,7 @@ def run(*args, cwd=None, env=None):
         "try:\n    main()\nexcept SystemExit:\n    pass",
         "import rewardkit; rewardkit.compose({'em': 'exact_match', 'm': 'math_exact_match'})"
         "(completions=['1'], answer=['1'])",
+        "import rewardkit; rewardkit.get_reward('remote', url=['http://127.0.0.1:8000'])",
         # math_verify parses and verifies in its worker processes: this one never imports math-verify or sympy
         "import rewardkit\nassert rewardkit.get_reward('math_verify')(completions=['$\\\\boxed{1}$'], answer=['1']) == [1.0]",
     ],

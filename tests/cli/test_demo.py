@@ -88,3 +88,22 @@ def test_demo_output_with_a_linked_stage_folder_is_refused(tmp_path, entry):
     (out / "sft").unlink()
     prepare_output(out)
     assert not (out / "grpo").exists() and (out / MARKER).is_file()
+
+
+def test_piped_demo_prints_each_phase(tmp_path):
+    """Issue 29: piped, the demo was silent for about 100 s between two phases; each stage now says what it does."""
+    from tests.conftest import run_cli
+
+    proc = run_cli("demo", "--quick", "--output", tmp_path / "demo", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout.splitlines()
+    between = out[
+        out.index("[2/4] SFT 10 steps, then [3/4] GRPO 4 steps") + 1 : out.index(
+            "[4/4] test set: SFT start vs selected GRPO checkpoint"
+        )
+    ]
+    assert between[0] == f"stage sft: training 10 steps -> {tmp_path / 'demo' / 'sft'}"
+    assert any(re.fullmatch(r"stage sft: step \d+/10 loss=\S+ \d+\.\d\d s/step", line) for line in between)
+    assert "stage grpo: step 0/4 checkpoint_inference started: 16 rows" in between
+    assert between[-1] == "stage grpo: finished at step 4"
+    assert "{'loss'" not in (tmp_path / "demo" / "train.log").read_text()  # the raw dicts are gone there too

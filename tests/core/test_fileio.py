@@ -510,3 +510,29 @@ def test_replace_dir_from_another_folder_leaves_no_temp(tmp_path):
     atomic_replace_dir(new, tmp_path / "out" / "final")
     assert (tmp_path / "out" / "final" / "w.bin").read_bytes() == b"1"
     assert not new.exists() and _temps(tmp_path / "out") == []
+
+
+def test_append_jsonl_from_8_threads_keeps_every_line_whole(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rewardkit.core.fileio import append_jsonl
+
+    path = tmp_path / "log.jsonl"
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: append_jsonl(path, {"i": i, "text": "x" * (i % 50) * 100}), range(400)))
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert sorted(r["i"] for r in rows) == list(range(400))
+
+
+def test_append_jsonl_refuses_a_symlink_and_a_fifo(tmp_path):
+    from rewardkit.core.fileio import append_jsonl
+
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text("")
+    (tmp_path / "link.jsonl").symlink_to(outside)
+    with pytest.raises(DataError, match="is a symlink"):
+        append_jsonl(tmp_path / "link.jsonl", {"a": 1})
+    assert outside.read_text() == ""
+    os.mkfifo(tmp_path / "fifo.jsonl")
+    with pytest.raises(DataError, match="not a regular file"):
+        append_jsonl(tmp_path / "fifo.jsonl", {"a": 1})

@@ -138,3 +138,32 @@ def test_best_checkpoint_skips_a_sharded_checkpoint_it_cannot_load(tmp_path):
         cb.on_train_end(args, state, TrainerControl())
     assert any("holds no full adapter or model weights" in str(w.message) for w in seen), [str(w.message) for w in seen]
     assert not (tmp_path / "best").exists()
+
+
+def test_generate_seconds_leaves_out_the_vllm_engines_shutdown(tiny_lm_dir, tmp_path, monkeypatch):
+    """Issue 29: `generate --json` counted vLLM's shutdown (about 4 s) as generation time. The engine here is a
+    stand-in (vllm is not installed on CPU CI) whose close() takes 1 s; generate_file's own timing is what runs."""
+    import time
+
+    from transformers import AutoTokenizer
+
+    from rewardkit import generation
+    from rewardkit.generation import generate_file
+
+    class SlowToClose:
+        dtype = "float32"
+
+        def generate(self, prompts, max_new_tokens, generation_kwargs=None, progress=None):
+            progress(len(prompts))
+            return [f"out {i}" for i in range(len(prompts))]
+
+        def close(self) -> None:
+            time.sleep(1.0)
+
+    tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    monkeypatch.setattr(generation, "start_vllm", lambda model, *args: (SlowToClose(), tok, str(model)))
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"prompt": "1+1="}\n{"prompt": "2+2="}\n')
+    result = generate_file(str(tiny_lm_dir), rows, tmp_path / "out.jsonl", engine="vllm", progress=False)
+    assert result.engine == "vllm" and result.rows == 2
+    assert result.generate_seconds < 0.5 <= 1.0 <= result.seconds, result

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from korean_testdata import G_SU, P_SU, SAMPLE, load_sample
@@ -122,6 +124,31 @@ def test_item_files_are_read_bounded_like_every_rewardkit_input(tmp_path, monkey
     bad.write_bytes(b'[\n{"id": "\xff"}]')
     with pytest.raises(ValueError, match=r"bad.json:2: not valid UTF-8"):
         load_items(bad)
+
+
+def test_score_command_with_bertscore_prints_no_bars_and_scores_in_the_unit_interval(request, tmp_path):
+    """Issue 29: transformers' "Loading weights" bar reached stderr, and identical reasons scored
+    bertscore 1.0000000335867443 (float32 rounding in bert-score): one stderr line, every score in [0, 1]."""
+    import subprocess
+    import sys
+
+    tiny_korean_bert = request.getfixturevalue("tiny_korean_bert")
+    sample = Path(__file__).resolve().parents[1] / "src" / "rewardkit_korean" / "data" / "sample.jsonl"
+    args = [str(sample), str(sample), "--bertscore-model", str(tiny_korean_bert), "--bertscore-layer", "2"]
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "rewardkit_korean.scoring", *args, "--per-item"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr.count("\n") == 1 and "\r" not in proc.stderr and "Loading" not in proc.stderr, proc.stderr
+    result = json.loads(proc.stdout)
+    scores = [item["bertscore"] for item in result["per_item"] if item["bertscore"] is not None]
+    assert scores and all(0.0 <= s <= 1.0 for s in scores), scores  # the gold against itself: never 1 + float error
+    assert result["bertscore"] == pytest.approx(1.0, abs=1e-6) and result["bertscore"] <= 1.0
 
 
 def test_a_400k_character_reason_is_bounded_before_mecab_and_said():

@@ -60,6 +60,13 @@ class InferenceListener(Protocol):
     ) -> None: ...
 
 
+class InferenceWatcher(Protocol):
+    """What `CheckpointInferenceCallback.watch` accepts: told when a generation starts, after each batch and at
+    the end (`rewardkit train` prints a line for a piped log: nothing is silent for minutes)."""
+
+    def __call__(self, event: str, step: int, done: int, total: int, seconds: float, path: Path | None) -> None: ...
+
+
 def load_rows(dataset: str | list[dict]) -> list[dict]:
     """Validation rows from a JSON list / JSONL path (or a step file) or an in-memory list."""
     if isinstance(dataset, list):
@@ -135,6 +142,7 @@ class CheckpointInferenceCallback(TrainerCallback):
         self._check_rows()
         self.last_step: int | None = None  # global step of the last generation (every rank)
         self.listeners: list[InferenceListener] = []
+        self.watchers: list[InferenceWatcher] = []
         self._model_ref: Any = None
         self.args: Any = None
         self.written: list[Path] = []
@@ -144,6 +152,16 @@ class CheckpointInferenceCallback(TrainerCallback):
         """Call `listener.inference_ready(args, state, path, records, metrics)` after each generation."""
         if not any(existing is listener for existing in self.listeners):
             self.listeners.append(listener)
+
+    def watch(self, watcher: InferenceWatcher) -> None:
+        """Call `watcher(event, step, done, total, seconds, path)` with event 'start', 'batch' (after each batch)
+        and 'end' (path: the step file) on the main process."""
+        self.watchers.append(watcher)
+
+    def _tell(self, state: Any, event: str, done: int, started: float, path: Path | None = None) -> None:
+        if state.is_world_process_zero:
+            for watcher in self.watchers:
+                watcher(event, state.global_step, done, len(self.rows), time.perf_counter() - started, path)
 
     def generates_at(self, event: str, step: int) -> bool:
         """Whether this callback (still) generates at `event` ('evaluate' | 'save') of global step `step`."""
@@ -267,6 +285,13 @@ class CheckpointInferenceCallback(TrainerCallback):
         index, count = process_info()
         n = len(self.rows)
         folder = sidecar_dir(args, p.sidecar)
+        self._tell(state, "start", 0, started)
+        done = [0]
+
+        def batch_done(rows: int) -> None:
+            done[0] += rows
+            self._tell(state, "batch", done[0], started)
+
         if self._vllm is not None:  # engine vllm: the main process generates everything with the saved adapter
             outputs = self._vllm.generate(
                 args,
@@ -296,6 +321,7 @@ class CheckpointInferenceCallback(TrainerCallback):
                 use_chat_template=p.use_chat_template,
                 share_prefix=p.share_prompt_prefix,
                 synced_gpus=sharded,
+                progress=batch_done,
             )
             pairs, gather = list(zip(mine, outputs)), count > 1  # the padding's outputs are dropped
         if gather:
@@ -307,6 +333,7 @@ class CheckpointInferenceCallback(TrainerCallback):
         if state.is_world_process_zero:
             path = write_step_file(folder, state.global_step, state.epoch, records, inside=output_dir(args))
             self.written.append(path)
+            self._tell(state, "end", n, started, path)
             logger.info(
                 "checkpoint_inference: step %d, %d prompts in %.1fs -> %s",
                 state.global_step,

@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -295,9 +296,16 @@ def run(
         say(f"[1/4] tiny model and {settings.val_size}+{settings.test_size} held-out problems -> {out}")
         base = build_base(out / "base", seed)
         say(f"[2/4] SFT {settings.sft_steps} steps, then [3/4] GRPO {settings.grpo_steps} steps")
-        # Trainer log dicts go to a file; the progress bars (stderr) stay on screen.
+        # Other output of the trainers goes to a file; the progress bars (stderr) stay on a terminal, and piped
+        # output gets the stages' own lines (start, logs, evaluations, saves) instead of minutes of silence.
+        shown = sys.stdout
+
+        def stage_line(line: str) -> None:
+            with contextlib.redirect_stdout(shown):
+                say(line)
+
         with open(out / "train.log", "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
-            results = train_run(pipeline_config(out, base, files, settings, seed))
+            results = train_run(pipeline_config(out, base, files, settings, seed), say=stage_line)
         sft, grpo = results
         sidecar = Path(grpo.output_dir) / "inference"
         chosen = selection.select(sidecar)

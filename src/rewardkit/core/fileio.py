@@ -198,6 +198,12 @@ def atomic_write_text(path: str | Path, text: str, *, inside: str | Path | None 
 OUTPUT_MARKER = ".rewardkit-output"  # in a folder a command owns and empties on its next run; names the command
 
 
+def marker_owner(root: str | Path) -> str | None:
+    """The command whose output folder `root` is (its marker names it, e.g. "rewardkit demo"), else None."""
+    marker = Path(root) / OUTPUT_MARKER
+    return _marker_owner(marker) if marker.is_file() and not marker.is_symlink() else None
+
+
 def _marker_owner(marker: Path) -> str | None:
     try:
         first = marker.read_text(encoding="utf-8").split("\n", 1)[0]
@@ -347,3 +353,38 @@ def atomic_replace_dir(tmp_dir: Path, final: Path, *, inside: str | Path | None 
         if staged is not None and staged.exists():
             shutil.rmtree(staged, ignore_errors=True)
     return final
+
+
+def append_jsonl(path: str | Path, row: dict) -> Path:
+    """Append one strict JSON line (NaN/Infinity as null) with a single O_APPEND write: concurrent appenders never
+    interleave within a line, and a crash can cut only the last line (readers skip a line that does not parse).
+    A symlink or anything but a regular file at `path` is refused, never written through."""
+    path = Path(path)
+    try:
+        line = (dumps_strict(nulls_for_nonfinite(row)) + "\n").encode("utf-8", errors="backslashreplace")
+    except TypeError as exc:
+        raise DataError(f"{path}: cannot write ({exc}).", hint="log numbers and strings only.") from None
+    ensure_dir(path.parent)
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise DataError(f"{path}: is a symlink; it is not written through.", hint=_NOT_FILE_HINT)
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise DataError(f"{path}: is not a regular file, so it cannot be appended to.", hint=_NOT_FILE_HINT)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags, 0o666 & ~current_umask())  # O_NOFOLLOW: a link made since lstat is refused too
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DataError(f"{path}: is a symlink; it is not written through.", hint=_NOT_FILE_HINT) from None
+        raise _os_error(exc, path, "append to the file") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DataError(f"{path}: is not a regular file, so it cannot be appended to.", hint=_NOT_FILE_HINT)
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise _os_error(exc, path, "append to the file") from None
+    finally:
+        os.close(fd)
+    return path

@@ -14,6 +14,7 @@ from rewardkit.rewards import (
     MathExactMatch,
     MathVerify,
     ReasoningSteps,
+    Remote,
     RepetitionPenalty,
     RewardModel,
     Rouge1,
@@ -37,6 +38,7 @@ BUILTIN_REWARDS = (
     BLEURT,
     RewardModel,
     Judge,
+    Remote,
 )
 
 

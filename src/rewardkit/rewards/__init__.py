@@ -12,6 +12,7 @@ from rewardkit.rewards.length_rewards import Brevity, CosineLength
 from rewardkit.rewards.math_rewards import MathExactMatch
 from rewardkit.rewards.math_verify_rewards import MathVerify
 from rewardkit.rewards.reasoning_rewards import ReasoningSteps, TagCount, ThinkFormat
+from rewardkit.rewards.remote_rewards import Remote
 from rewardkit.rewards.repetition_rewards import RepetitionPenalty
 from rewardkit.rewards.reward_model import RewardModel
 from rewardkit.rewards.rouge_rewards import Rouge1
@@ -30,6 +31,7 @@ __all__ = [
     "MathVerify",
     "ReasoningSteps",
     "RepetitionPenalty",
+    "Remote",
     "Reward",
     "RewardModel",
     "Rouge1",

@@ -10,19 +10,20 @@ The base class handles str vs chat completions, the reference column, views, Non
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 import uuid
 import warnings
-from typing import Any, ClassVar, Literal, Optional, SupportsFloat, cast
+from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field
 
 from rewardkit.core.aio import run_sync
 from rewardkit.core.errors import ConfigError, DataError, RewardError
 from rewardkit.core.validation import Configured, Params, Seconds, ViewSpec
-from rewardkit.rewards.calls import Call, take_notes, warn_late
+from rewardkit.rewards.calls import Call, RowNote, take_notes, warn_late
 from rewardkit.rewards.inputs import Reference, completion_text, reference_item
+from rewardkit.rewards.on_error import batch_failed, one_row, row_outcome
+from rewardkit.rewards.scores import as_score  # also imported from here (composition)
 from rewardkit.rewards.worker_scoring import score_in_workers
 
 # Keyword arguments TRL passes that are never dataset columns.
@@ -70,43 +71,6 @@ def reference_options(reference: Reference, alternatives: str | None = None) -> 
     return [alt for gold in golds if gold is not None for alt in (gold.split(alternatives) if alternatives else [gold])]
 
 
-def as_score(value: object, owner: str, index: int) -> float | None:
-    """A reward's output for one row as float or None; NaN is None, anything else non-numeric is an error."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        # bool and str are refused: True or "1.0" taken as 1.0 hides a bug in the reward. numpy/torch scalars
-        # are accepted only with a real numeric dtype (np.str_, np.bool_, complex are refused the same way).
-        type_name = getattr(type(value), "__module__", "") + "." + type(value).__name__
-        dtype = str(getattr(value, "dtype", ""))
-        numeric = any(
-            dtype.removeprefix("torch.").startswith(k)
-            for k in ("float", "int", "uint", "bfloat", "half", "double", "long", "short")
-        )
-        if not type_name.startswith(("numpy.", "torch.")) or getattr(value, "ndim", None) != 0 or not numeric:
-            raise RewardError(
-                f"Reward {owner!r} returned {value!r:.40} ({type(value).__name__}) for completion "
-                f"{index}; expected a float or None.",
-                hint="return float scores.",
-            )
-    try:
-        value = float(cast(SupportsFloat, value))  # int, float or a 0-d numeric numpy/torch scalar (checked above)
-    except OverflowError:  # an int beyond float range
-        raise RewardError(
-            f"Reward {owner!r} returned an integer too large for a float for completion {index}; "
-            "scores must be finite.",
-            hint="clip the score.",
-        ) from None
-    if math.isnan(value):
-        return None
-    if math.isinf(value):
-        raise RewardError(
-            f"Reward {owner!r} returned {value} for completion {index}; scores must be finite.",
-            hint="clip the score or return None for 'not applicable'.",
-        )
-    return value
-
-
 _COUNTS = threading.Lock()  # error_count / timeout_count are updated by calls from any thread
 
 
@@ -119,6 +83,9 @@ class Reward(Configured):
     needs_reference: ClassVar[bool] = False
     # True: `timeout:` / `workers:` are the reward's own (a deadline per item), not a budget for a whole call.
     own_workers: ClassVar[bool] = False
+    # On a failing batch, find the failing rows by scoring them one by one; False: on_error applies to the
+    # whole batch at once (a remote reward whose servers are down would otherwise be retried once per row).
+    row_fallback: ClassVar[bool] = True
     params: Any  # the validated Params instance of the subclass
 
     def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
@@ -143,6 +110,7 @@ class Reward(Configured):
         self.error_count = 0  # rows scored by on_error, over all calls
         self.timeout_count = 0  # calls that ran out of time, over all calls
         self.none_reasons: dict[str, int] = {}  # why rows of the last call that finished scored None
+        self.row_reasons: list[str | None] = []  # the same per completion of that call (None: not None)
         # Of the last call's rows with a reference, how many the completion view found its part in (None: no view).
         self.view_coverage: dict[str, Any] | None = None
 
@@ -166,6 +134,16 @@ class Reward(Configured):
         """Score many rows; the default calls `score` row by row."""
         refs = references if references is not None else [None] * len(completions)
         return [self.score(c, r) for c, r in zip(completions, refs)]
+
+    def merges_calls(self) -> bool:
+        """Whether a server may merge concurrent calls into one: each row scores the same whatever rows share the
+        call (up to float rounding of a batched forward pass), and one call on many rows is cheaper than many
+        calls (a model). `rewardkit serve` batches such components across requests."""
+        return False
+
+    def call_budget(self) -> float | None:
+        """Seconds an async call may take (`timeout`); a reward whose `timeout` bounds something else returns None."""
+        return self.params.timeout
 
     # --- the TRL call ----------------------------------------------------------------------------
     @property
@@ -242,6 +220,7 @@ class Reward(Configured):
                 ref = self._view_reference(references[i])
                 if ref is None:
                     call.reasons["no reference"] += 1
+                    call.why[i] = "no reference"
                     continue  # nothing to compare with: not applicable
             part = self._completion_view(text) if self._completion_view else text
             call.applicable += 1
@@ -249,6 +228,8 @@ class Reward(Configured):
             if part is None:
                 call.out[i] = 0.0 if self.params.missing == "zero" else None
                 call.reasons["view missed"] += call.out[i] is None
+                if call.out[i] is None:
+                    call.why[i] = "view missed"
                 continue
             call.rows.append(i)
             call.texts.append(part)
@@ -268,10 +249,13 @@ class Reward(Configured):
         if not isinstance(scores, (list, tuple)) or len(scores) != len(call.texts):
             got = len(scores) if isinstance(scores, (list, tuple)) else type(scores).__name__
             raise RewardError(f"Reward {self.__name__!r} returned {got} scores for {len(call.texts)} completions.")
+        said = [s.reason if isinstance(s, RowNote) and s.value is None else None for s in scores]
         values, noted, late, late_score = take_notes(call, list(scores))
         checked = self._after_scoring([as_score(s, self.__name__, call.rows[i]) for i, s in enumerate(values)])
-        for i, s in zip(call.rows, checked):
+        for i, s, why in zip(call.rows, checked, said):
             call.out[i] = s
+            if s is None:
+                call.why.setdefault(i, why or "returned None")
         reasons = call.reasons
         reasons["error"] = call.errors if self.params.on_error == "none" else 0
         reasons["timeout"] = reasons.get("timeout", 0) + call.timeouts  # whole calls, and items noted None
@@ -289,6 +273,7 @@ class Reward(Configured):
                 call.log_metric(f"rewardkit/{self.__name__}/timeouts", float(timeouts))
         # One new dict per call, never updated in place: a reader sees one whole call's reasons.
         self.none_reasons = {k: v for k, v in reasons.items() if v > 0}
+        self.row_reasons = [call.why.get(i) if s is None else None for i, s in enumerate(call.out)]
         view = self._completion_view
         self.view_coverage = (
             None
@@ -341,21 +326,24 @@ class Reward(Configured):
             return self.score_batch(call.texts, call.refs, **call.context)
         except (DataError, ConfigError):
             raise  # the input or the setup is wrong: no row-level policy applies
-        except (Exception, SystemExit):  # sys.exit() in a reward is a failing reward, not the end of training
+        except (Exception, SystemExit) as exc:  # sys.exit() in a reward is a failing reward, not the end of training
+            if not self.row_fallback:
+                return batch_failed(self.__name__, self.params.on_error, call, exc)
             return self.rows_one_by_one(call)
 
     async def _arun(self, call: Call) -> list:
         """Scores of `call`'s rows from `ascore_batch`, within `timeout`."""
         try:
-            return await asyncio.wait_for(self._ascore_or_rows(call), self.params.timeout)
+            return await asyncio.wait_for(self._ascore_or_rows(call), self.call_budget())
         except asyncio.TimeoutError:
             warnings.warn(
-                f"Reward {self.__name__!r} exceeded its {self.params.timeout}s budget on "
+                f"Reward {self.__name__!r} exceeded its {self.call_budget()}s budget on "
                 f"{len(call.texts)} completions; they score None.",
                 RuntimeWarning,
                 stacklevel=2,
             )
             call.timeouts = len(call.texts)
+            call.why.update(dict.fromkeys(call.rows, "timeout"))
             return [None] * len(call.texts)
 
     async def _ascore_or_rows(self, call: Call) -> list:
@@ -363,49 +351,28 @@ class Reward(Configured):
             return await self.ascore_batch(call.texts, call.refs, **call.context)
         except (DataError, ConfigError):
             raise
-        except (Exception, SystemExit):
-            rows = [self._one_row(call, j) for j in range(len(call.texts))]
+        except (Exception, SystemExit) as exc:
+            if not self.row_fallback:
+                return batch_failed(self.__name__, self.params.on_error, call, exc)
+            rows = [one_row(call, j) for j in range(len(call.texts))]
             outcomes = await asyncio.gather(
                 *(self.ascore_batch(texts, refs, **ctx) for texts, refs, ctx in rows), return_exceptions=True
             )
+            name, policy = self.__name__, self.params.on_error
             return [
-                self._row_outcome(call, j, got if isinstance(got, BaseException) else None, got)
+                row_outcome(name, policy, call, j, got if isinstance(got, BaseException) else None, got)
                 for j, got in enumerate(outcomes)
             ]
 
     def rows_one_by_one(self, call: Call) -> list[float | None]:
         """Score row by row to find the failing rows and apply on_error to them (counted in `call.errors`)."""
         scores: list = []
-        for j, (texts, refs, ctx) in enumerate(self._one_row(call, j) for j in range(len(call.texts))):
+        name, policy = self.__name__, self.params.on_error
+        for j, (texts, refs, ctx) in enumerate(one_row(call, j) for j in range(len(call.texts))):
             try:
                 got = self.score_batch(texts, refs, **ctx)
             except (Exception, SystemExit) as exc:
-                scores.append(self._row_outcome(call, j, exc, None))
+                scores.append(row_outcome(name, policy, call, j, exc, None))
             else:
-                scores.append(self._row_outcome(call, j, None, got))
+                scores.append(row_outcome(name, policy, call, j, None, got))
         return scores
-
-    def _one_row(self, call: Call, j: int) -> tuple[list[str], list | None, dict]:
-        n = len(call.texts)
-        ctx = {k: ([v[j]] if isinstance(v, list) and len(v) == n else v) for k, v in call.context.items()}
-        return [call.texts[j]], [call.refs[j]] if call.refs is not None else None, ctx
-
-    def _row_outcome(self, call: Call, j: int, exc: BaseException | None, got: Any) -> Any:
-        """Row j's score from a one-row call that returned `got` or raised `exc` (on_error applied)."""
-        if exc is None:
-            if not isinstance(got, (list, tuple)) or len(got) != 1:
-                n = len(got) if isinstance(got, (list, tuple)) else type(got).__name__
-                raise RewardError(f"Reward {self.__name__!r} returned {n} scores for 1 completion.")
-            return got[0]
-        if isinstance(exc, (DataError, ConfigError)):
-            raise exc
-        if not isinstance(exc, (Exception, SystemExit)):
-            raise exc  # KeyboardInterrupt, CancelledError
-        if self.params.on_error == "raise":
-            raise RewardError(
-                f"Reward {self.__name__!r} failed on completion {call.rows[j]} "
-                f"({call.texts[j][:80]!r}): {type(exc).__name__}: {exc}.",
-                hint="fix the input or set on_error: none | zero.",
-            ) from exc
-        call.errors += 1
-        return None if self.params.on_error == "none" else 0.0

@@ -240,6 +240,10 @@ class BERTScore(Reward):
         """`device`, else the current CUDA device (each rank of a multi-GPU run has its own), else CPU."""
         return resolve_device(self.params.device)
 
+    def merges_calls(self) -> bool:
+        """A row's score does not depend on the other rows, except with idf weights taken from each call's golds."""
+        return not (self.params.idf and self.params.idf_sents is None)
+
     def model(self) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
         """(tokenizer, model) from the process-wide cache."""
         return load_model(self.model_type, self.num_layers, self.device, self.params.use_fast_tokenizer)

@@ -278,6 +278,10 @@ class BLEURT(Reward):
         """`device`, else the current CUDA device (each rank of a multi-GPU run has its own), else CPU."""
         return resolve_device(self.params.device)
 
+    def merges_calls(self) -> bool:
+        """Each row's score is the model's output for its own pair."""
+        return True
+
     def model(self) -> tuple[SentencePiecePairs, PreTrainedModel]:
         """(tokenizer, model) from the process-wide cache."""
         return load_model(self.params.model, self.device)

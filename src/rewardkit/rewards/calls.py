@@ -26,6 +26,7 @@ class Call:
     found: int = 0  # of those, rows where the view found its part
     errors: int = 0  # rows scored by the on_error policy
     timeouts: int = 0  # rows that ran out of time
+    why: dict[int, str] = field(default_factory=dict)  # completion index -> why it is None, where known
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,10 @@ class RewardModel(Reward):
         """`device`, with auto = the current CUDA device (each rank has its own), else CPU."""
         return resolve_device(self.params.device)
 
+    def merges_calls(self) -> bool:
+        """A row's score is its own logit, except under `standardize` (over the call's rows)."""
+        return self.params.transform != "standardize"
+
     def model(self) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
         """(tokenizer, model) from the process-wide cache."""
         return load_reward_model(self.params.model, self.params.tokenizer, self.device)

@@ -60,7 +60,7 @@ def score_job(job: tuple) -> tuple[str, Any]:
             scores = reward.rows_one_by_one(call)
     except RewardkitError as exc:  # raised here as in process: the parent raises the same error (it pickles whole)
         return "raise", exc
-    return "ok", (list(scores) if isinstance(scores, (list, tuple)) else scores, call.errors)
+    return "ok", (list(scores) if isinstance(scores, (list, tuple)) else scores, call.errors, call.why)
 
 
 def _wire(reward: Reward) -> bytes:
@@ -123,11 +123,12 @@ def score_in_workers(reward: Reward, call: Call) -> list:
             kind, value = outcome.value
             if kind == "raise":
                 raise value
-            got, errors = value
+            got, errors, why = value
             if not isinstance(got, list) or len(got) != size:
                 count = len(got) if isinstance(got, list) else type(got).__name__
                 raise RewardError(f"Reward {reward.__name__!r} returned {count} scores for {size} completions.")
             call.errors += errors
+            call.why.update(why)  # which rows failed under on_error: none (indices are the call's)
             scores.extend(got)
         elif outcome.status == "timeout":
             warnings.warn(
@@ -137,6 +138,7 @@ def score_in_workers(reward: Reward, call: Call) -> list:
                 stacklevel=4,
             )
             call.timeouts += size
+            call.why.update(dict.fromkeys(call.rows[a:b], "timeout"))
             scores.extend([None] * size)
         elif outcome.died:
             died = WorkerDied(
@@ -155,6 +157,8 @@ def score_in_workers(reward: Reward, call: Call) -> list:
                 stacklevel=4,
             )
             call.errors += size
+            if params.on_error == "none":
+                call.why.update(dict.fromkeys(call.rows[a:b], "error"))
             scores.extend([None if params.on_error == "none" else 0.0] * size)
         else:
             raise RewardError(

@@ -112,6 +112,13 @@ class StageConfig(_Model):
     trainer: dict[str, Any] = Field(default_factory=dict, description="Arguments of the stage's TRL config class.")
     rewards: Union[dict[str, Any], str, None] = Field(None, description="GRPO: compose spec, spec file or preset.")
     callbacks: list[dict[str, Any]] = Field(default_factory=list, description="[{name: ..., **params}, ...]")
+    trl_eval: bool | None = Field(
+        None,
+        description="GRPO: whether TRL's generation-based evaluation runs at each evaluation. Unset: off when a "
+        "checkpoint_inference generates the eval split ('@eval') at evaluation and metric_for_best_model is unset "
+        "or a best_checkpoint metric (the rows are generated once); true: on as well (the rows are generated "
+        "twice); false: off (evaluation runs only the callbacks).",
+    )
 
     @property
     def label(self) -> str:
@@ -155,6 +162,8 @@ class StageConfig(_Model):
         bad = nonfinite_path(self.trainer, "trainer")
         if bad:
             raise ValueError(f"{bad} is not a finite number; trainer values must be finite")
+        if self.trl_eval is not None and self.stage != "grpo":
+            raise ValueError(f"'trl_eval' is only used by stage grpo (its evaluation generates), not {self.stage}")
         out_of_range = bound_problem(self.trainer)  # train/trainer_bounds.py: before any model loads
         if out_of_range:
             raise ValueError(out_of_range)

@@ -16,10 +16,11 @@ from rewardkit.composition.scoring import reward_usage
 from rewardkit.composition.spec import callable_path
 from rewardkit.core.distributed import is_main_process
 from rewardkit.core.errors import ConfigError, closest
-from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl
+from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl, marker_owner, nulls_for_nonfinite
 from rewardkit.core.validation import stage_ref
 from rewardkit.core.write_errors import writing
 from rewardkit.models import spec_models
+from rewardkit.train import eval_plan
 from rewardkit.train.config import StageConfig, load_stages
 from rewardkit.train.config_change import settings as run_settings
 from rewardkit.train.data import load_stage_data, reference_columns
@@ -145,16 +146,22 @@ def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = froze
         rewards = _compose_rewards(stage, where, spec)
         check_columns(stage, reference_columns(rewards) if rewards is not None else {}, where)
         check_grpo_batches(stage, where)
+        eval_plan.check_plan(stage, where)
         check_aggregation(stage, rewards, where)
         out[stage.label] = (spec, rewards)
     return out
 
 
 def prepare(
-    stages: list[StageConfig], where: str, skip: frozenset[str] = frozenset(), light: dict[str, tuple] | None = None
+    stages: list[StageConfig],
+    where: str,
+    skip: frozenset[str] = frozenset(),
+    light: dict[str, tuple] | None = None,
+    say: Callable[[str], object] = print,
 ) -> list[_Prepared]:
     """Validate every stage and load its data before any training starts (stages named in `skip` finished
-    before and are not prepared again; `light`: precheck's result when it ran already)."""
+    before and are not prepared again; `light`: precheck's result when it ran already). Writes nothing; the
+    eval plan's warnings (rows generated twice, one prompt per generate call) go to `say`."""
     if light is None:
         light = precheck(stages, where, skip)  # seconds, before torch/transformers/trl are imported
     prepared = []
@@ -175,12 +182,15 @@ def prepare(
             )
         p = _Prepared(stage, train, eval_ds, rewards, [])
         # Built here, not when the stage starts: a bad callback name in stage 3 must fail before stage 1 trains.
-        wants_eval = any(v == "@eval" for cb in stage.callbacks for v in cb.values())
         # '@eval': the mapped eval rows themselves (checkpoint_inference takes a Dataset), so no rank waits for a
         # file; the main process also leaves them in <output_dir>/eval_rows.jsonl for the user to inspect, when the
         # stage starts (a folder is written only once its run has claimed it: run_stage).
+        wants_eval = any(v == "@eval" for cb in stage.callbacks for v in cb.values())
         p.eval_rows = wants_eval and eval_ds is not None
         p.callbacks = build_callbacks(stage, where, {"@eval": eval_ds if wants_eval else None, "@rewards": spec})
+        if eval_ds is not None and is_main_process():
+            for line in eval_plan.warnings(stage, len(eval_ds), len(train)):
+                say(f"warning: {line}")
         prepared.append(p)
     return prepared
 
@@ -198,14 +208,26 @@ def run_stage(
     a later resume to compare with. A checkpoint at max_steps (killed after its last save) is finished without
     training past it."""
     from rewardkit.train.events import EventLines, ForwardEvalMetrics
+    from rewardkit.train.log_records import LogRecords
 
     stage = p.stage
     out = stage.folder
     trainer = build_trainer(stage, model, p.train, p.eval, p.callbacks, where, rewards=p.rewards)
     guard_model_card(trainer, out)
     trainer.add_callback(ForwardEvalMetrics(trainer))  # after the user's: sees what they added to the metrics
+    trainer.add_callback(LogRecords(out))  # every record, in <output_dir>/log_history.jsonl
     if say is not None and not on_terminal():
-        trainer.add_callback(EventLines(stage.label, say))
+        from transformers import PrinterCallback, ProgressCallback
+
+        lines = EventLines(stage.label, say)
+        # Both print the raw dict of every log (ProgressCallback also draws bars, which nobody sees off a
+        # terminal): EventLines prints the short form.
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(lines)
+        for callback in p.callbacks:
+            if callable(getattr(callback, "watch", None)):  # checkpoint_inference: start, progress and end lines
+                callback.watch(lines.inference)
     if trainer.accelerator.is_main_process:
         atomic_write_json(out / STARTED, {"stage": stage.label, "config": where, "settings": settings}, inside=out)
         if p.eval_rows:
@@ -221,6 +243,8 @@ def run_stage(
             # Passed explicitly: TrainingArguments.resume_from_checkpoint alone is ignored by Trainer.train().
             output = trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
         runtime = time.perf_counter() - start
+        if trainer.accelerator.is_main_process:  # the whole log history beside log_history.jsonl (checkpoints: theirs)
+            atomic_write_json(out / "trainer_state.json", nulls_for_nonfinite(asdict(trainer.state)), inside=out)
         trainer.save_model(str(final))  # an adapter only, when LoRA was trained
     handoff = handoff_dir(stage)  # what `@name` resolves to (rewards resolved it in prepare already)
     if stage.peft is not None:
@@ -342,7 +366,8 @@ def run_stages(
         refuse_links(Path(root), pipeline_names(stages, Path(root)), where)
     with locked_all([s.folder for s in stages], say) if main else nullcontext():
         light = precheck(stages, where)  # a config error comes before anything is resumed, deleted or loaded
-        if len(stages) > 1 and resume is None and main:
+        # A folder a rewardkit command claimed (`demo`, `--smoke`: its marker) holds that command's other entries.
+        if len(stages) > 1 and resume is None and main and marker_owner(root) is None:
             refuse_foreign(
                 Path(root),
                 pipeline_names(stages, Path(root)),
@@ -361,7 +386,11 @@ def run_stages(
         prepared = {
             p.stage.label: p
             for p in prepare(
-                stages, where, frozenset(s.label for s in stages if plans[s.label].record is not None), light
+                stages,
+                where,
+                frozenset(s.label for s in stages if plans[s.label].record is not None),
+                light,
+                say if main else (lambda line: None),
             )
         }
         results: list[StageResult] = []

@@ -2,7 +2,7 @@
 
 A stage folder holds the run's entries, known by name: its markers and record (`.rewardkit-run`,
 `rewardkit_stage.json`, the lock), `checkpoint-N/`, `final/`, `merged/`, `incomplete/`, `eval_rows.jsonl`,
-TRL's model card `README.md`, the callbacks' folders (`inference/`, `best/`, `adapters/` or the names the
+`log_history.jsonl`, `trainer_state.json`, TRL's model card `README.md`, the callbacks' folders (`inference/`, `best/`, `adapters/` or the names the
 config gives them) and the hidden temporary entries of an interrupted atomic write. A pipeline's folder holds
 its stages' folders and `summary.json`. Anything else is the user's: a new run refuses a folder holding it,
 `--overwrite` refuses to run while it is there (and deletes nothing), `--resume` leaves it alone. rewardkit never
@@ -27,7 +27,9 @@ from rewardkit.train.resume import RECORD, STARTED
 from rewardkit.train.run_lock import LOCK
 
 _CHECKPOINT = re.compile(r"^checkpoint-\d+$")
-STAGE_FILES = frozenset({LOCK, STARTED, RECORD, OUTPUT_MARKER, "eval_rows.jsonl", "README.md"})
+STAGE_FILES = frozenset(
+    {LOCK, STARTED, RECORD, OUTPUT_MARKER, "eval_rows.jsonl", "README.md", "log_history.jsonl", "trainer_state.json"}
+)
 STAGE_DIRS = frozenset({"final", "merged", "incomplete", "runs"})  # runs/: TensorBoard's default logging folder
 PIPELINE_FILES = frozenset({LOCK, OUTPUT_MARKER, "summary.json"})
 # The folders each built-in callback writes under output_dir: {callback: {parameter: default}}.

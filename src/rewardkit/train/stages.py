@@ -13,6 +13,7 @@ from rewardkit.core.fileio import atomic_replace_dir, make_temp_dir
 from rewardkit.core.specs import read_chat_template
 from rewardkit.core.validation import validate
 from rewardkit.train.config import QuantizationSpec, StageConfig
+from rewardkit.train.eval_plan import plan
 from rewardkit.train.preflight import loading
 
 if TYPE_CHECKING:
@@ -184,8 +185,12 @@ def build_trainer(
     where: str,
     rewards: Composed | None = None,
 ) -> Trainer:
-    """The TRL trainer of the stage; the model is loaded by TRL from `model` (path or hub id)."""
-    _, trainer_cls = trl_classes(stage.stage)
+    """The TRL trainer of the stage; the model is loaded by TRL from `model` (path or hub id). Its evaluate()
+    follows the stage's eval plan (train/eval_plan.py, train/evaluation.py)."""
+    from rewardkit.train.evaluation import trainer_class
+
+    _, trl_trainer = trl_classes(stage.stage)
+    trainer_cls = trainer_class(trl_trainer, callbacks_only=not plan(stage).trl_generates)
     extra: dict[str, Any] = {}
     kwargs: dict[str, Any] = {}
     if stage.stage == "grpo":

@@ -20,6 +20,7 @@ Files are competition JSON (a list of items) or JSON Lines: ``{"id", "input": {.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -175,6 +176,24 @@ def official_scores(
     return result
 
 
+# bert-score sums float32 cosines: identical texts give F1 = 1.0000000335867443 and the like. Within this distance of
+# a bound the excess is rounding, not signal; anything farther out is left as computed.
+FLOAT_ERROR = 1e-5
+
+
+def unit_score(value: float) -> float:
+    """A score that should lie in [0, 1], with float error past a bound clamped to it.
+
+    >>> unit_score(1.0000000335867443), unit_score(-2e-8), unit_score(0.73)
+    (1.0, 0.0, 0.73)
+    """
+    if 1.0 < value <= 1.0 + FLOAT_ERROR:
+        return 1.0
+    if -FLOAT_ERROR <= value < 0.0:
+        return 0.0
+    return value
+
+
 class BERTScoreF1:
     """BERTScore F1 as the competition computes it (idf off, no baseline rescale); the model loads on first call.
 
@@ -207,7 +226,7 @@ class BERTScoreF1:
                 device=self.device,
             )
         _, _, f1 = self._scorer.score(candidates, references)
-        return [float(x) for x in f1]
+        return [unit_score(float(x)) for x in f1]
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_scorer": None}
@@ -277,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--per-item", action="store_true", help="include per-item scores")
     args = parser.parse_args(argv)
+    # Loading a model prints transformers' and the hub's progress bars to stderr, which carries this command's
+    # one line about the metrics: off (read when transformers is imported, which happens below).
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     bert = BERTScoreF1(args.bertscore_model, args.bertscore_layer) if args.bertscore_model else None
     try:
         # stdout is the JSON alone: what the scorers' libraries print (bert_score's warnings) goes to stderr
