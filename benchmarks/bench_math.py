@@ -27,28 +27,29 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-# MATH-style golds (as datasets hold them: bare LaTeX, $...$, \boxed{}, numbers) with a right and a wrong answer.
-GOLDS = [
-    (r"\frac{1}{2}", r"0.5", r"\frac{1}{3}"),
-    (r"$\frac{\sqrt{2}}{2}$", r"\frac{1}{\sqrt{2}}", r"\sqrt{2}"),
-    (r"\boxed{(x+1)^2}", r"x^2+2x+1", r"x^2+1"),
-    (r"$\{1,2\}$", r"\{2,1\}", r"\{1,3\}"),
-    ("18", "18", "19"),
-    (r"$(0,1]$", r"(0, 1]", r"[0,1]"),
-    ("-7", "-7", "7"),
-    (r"\boxed{2\sqrt{3}}", r"\sqrt{12}", r"3\sqrt{2}"),
-    (
-        r"$\begin{pmatrix} 2 \\ -1 \end{pmatrix}$",
-        r"\begin{pmatrix} 2 \\ -1 \end{pmatrix}",
-        r"\begin{pmatrix} -1 \\ 2 \end{pmatrix}",
+# MATH-style golds (as datasets hold them: bare LaTeX, $...$, \boxed{}, numbers), each with a right and a wrong
+# answer; `k` makes every prompt's gold its own, as in a real batch (no verdict is reused across prompts or rounds).
+FORMS: list[Callable[[int], tuple[str, str, str]]] = [
+    lambda k: (rf"\frac{{{k}}}{{{k + 1}}}", rf"\frac{{{2 * k}}}{{{2 * k + 2}}}", rf"\frac{{{k + 1}}}{{{k}}}"),
+    lambda k: (rf"$\frac{{\sqrt{{2}}}}{{{k}}}$", rf"\frac{{2}}{{{k}\sqrt{{2}}}}", rf"\frac{{\sqrt{{3}}}}{{{k}}}"),
+    lambda k: (rf"\boxed{{(x+{k})^2}}", rf"x^2+{2 * k}x+{k * k}", rf"x^2+{k * k}"),
+    lambda k: (rf"$\{{{k},{k + 1}\}}$", rf"\{{{k + 1},{k}\}}", rf"\{{{k},{k + 2}\}}"),
+    lambda k: (str(7 * k), str(7 * k), str(7 * k + 1)),
+    lambda k: (rf"$(0,{k}]$", rf"(0, {k}]", rf"[0,{k}]"),
+    lambda k: (str(-k), str(-k), str(k)),
+    lambda k: (rf"\boxed{{{k}\sqrt{{3}}}}", rf"\sqrt{{{3 * k * k}}}", rf"{k}\sqrt{{2}}"),
+    lambda k: (
+        rf"$\begin{{pmatrix}} {k} \\ -1 \end{{pmatrix}}$",
+        rf"\begin{{pmatrix}} {k} \\ -1 \end{{pmatrix}}",
+        rf"\begin{{pmatrix}} -1 \\ {k} \end{{pmatrix}}",
     ),
-    (r"$y = -\frac{1}{2}x + 3$", r"y = 3 - \frac{x}{2}", r"y = -2x + 3"),
-    ("0.25", r"\frac{1}{4}", "0.52"),
-    (r"$\frac{63}{400}$", r"0.1575", r"\frac{63}{40}"),
-    (r"\boxed{2^{1/3}}", r"\sqrt[3]{2}", r"2^{1/2}"),
-    (r"$(-\infty, 3)$", r"(-\infty,3)", r"(-\infty, 3]"),
-    ("1,234", "1234", "1243"),
-    (r"$3\pi$", r"3 \pi", r"\pi"),
+    lambda k: (rf"$y = -\frac{{1}}{{2}}x + {k}$", rf"y = {k} - \frac{{x}}{{2}}", rf"y = -2x + {k}"),
+    lambda k: (f"{k}.25", rf"\frac{{{4 * k + 1}}}{{4}}", f"{k}.52"),
+    lambda k: (rf"$\frac{{{k}}}{{400}}$", f"{k / 400:.4f}", rf"\frac{{{k}}}{{40}}"),
+    lambda k: (rf"\boxed{{{k}^{{1/3}}}}", rf"\sqrt[3]{{{k}}}", rf"{k}^{{1/2}}"),
+    lambda k: (rf"$(-\infty, {k})$", rf"(-\infty,{k})", rf"(-\infty, {k}]"),
+    lambda k: (f"{1000 + k:,}", str(1000 + k), str(1001 + k)),
+    lambda k: (rf"${k}\pi$", rf"{k} \pi", rf"{k + 1}\pi"),
 ]
 SLOW = r"\boxed{2^{2^{2^{2^{2^{2}}}}} - 2^{2^{2^{2^{2^{2}}}}}}"  # math-verify spends its whole budget on it
 WORDS = "we let the sum of both sides so then hence divide multiply term square root factor value check".split()
@@ -72,7 +73,7 @@ def grpo_batch(prompts: int, generations: int, seed: int = 0) -> tuple[list[str]
     rng = random.Random(seed)
     completions, golds = [], []
     for p in range(prompts):
-        gold, right, wrong = GOLDS[p % len(GOLDS)]
+        gold, right, wrong = FORMS[p % len(FORMS)](2 + p + 1000 * seed)
         group: list[str] = []
         for _ in range(generations):
             pick = rng.random()
@@ -104,6 +105,24 @@ def trl_kwargs(completions: list[str], golds: list[str]) -> dict[str, Any]:
         "log_extra": lambda column, values: None,
         "log_metric": lambda name, value: None,
     }
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its live child processes (rewardkit's workers), from /proc (Linux)."""
+    total = time.process_time()
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{os.getpid()}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for pid in children:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -158,6 +177,9 @@ def main() -> None:
     prompts, generations = (8, 4) if args.quick else (64, 8)
     completions, golds, slow = grpo_batch(prompts, generations)
     kwargs = trl_kwargs(completions, golds)
+    rounds = 1 if args.quick else args.rounds
+    # Each round scores a batch of its own (other golds and answers): nothing either side cached helps the next.
+    batches = [trl_kwargs(*grpo_batch(prompts, generations, seed=r)[:2]) for r in range(1, rounds)]
     ours = get_reward("math_verify", reference="solution")  # timeout 5 s, 2 workers: the defaults
     startup, _ = timed(lambda: ours(**trl_kwargs(completions[:4], golds[:4])))
     accuracy_reward(**trl_kwargs(completions[:4], golds[:4]))  # imports and math-verify's first parse
@@ -166,15 +188,20 @@ def main() -> None:
     print(f"batch: {prompts} prompts x {generations} completions = {len(completions)} rows, 2 pathological")
     print(f"rewardkit start-up (2 workers spawned, math-verify imported there), once per process: {startup:.2f} s")
 
-    rounds = 1 if args.quick else args.rounds
-    t_trl, t_ours = [], []
-    theirs: list = []
-    mine: list = []
-    for _ in range(rounds):
-        seconds, theirs = timed(lambda: accuracy_reward(**kwargs))
+    t_trl, t_ours, c_trl, c_ours = [], [], [], []
+    for batch in [*batches, kwargs]:  # the last round is the batch compared row by row below
+        cpu = cpu_seconds()
+        seconds, theirs = timed(lambda batch=batch: accuracy_reward(**batch))
         t_trl.append(seconds)
-        seconds, mine = timed(lambda: ours(**kwargs))
+        c_trl.append(cpu_seconds() - cpu)
+        cpu = cpu_seconds()
+        seconds, mine = timed(lambda batch=batch: ours(**batch))
         t_ours.append(seconds)
+        c_ours.append(cpu_seconds() - cpu)
+    print(
+        f"CPU seconds for the batch (all processes, min of the rounds; the load does not inflate these): TRL "
+        f"{min(c_trl):.2f}, rewardkit {min(c_ours):.2f} (its parent and 2 workers)"
+    )
     rest = [i for i in range(len(completions)) if i not in slow]
     agree = sum(theirs[i] == mine[i] for i in rest)
     print(
@@ -195,8 +222,10 @@ def main() -> None:
         f" the other), rewardkit {p_ours:.2f} s (each stopped at 90% of its 5 s deadline by its worker, side by side on 2 workers)"
     )
 
-    th_ours, th_mine = in_thread(lambda: ours(**kwargs))
-    print(f"whole batch from a thread: rewardkit {th_ours:.2f} s, same scores as the main thread: {th_mine == mine}")
+    fresh = trl_kwargs(*grpo_batch(prompts, generations, seed=rounds)[:2])  # a batch not scored before
+    th_ours, th_mine = in_thread(lambda: ours(**fresh))
+    same = th_mine == ours(**fresh)
+    print(f"a fresh batch from a thread: rewardkit {th_ours:.2f} s, same scores from the main thread: {same}")
     th_pair, _ = in_thread(lambda: ours(**pair))
     capped = trl_thread_capped([completions[i] for i in slow], ["0", "0"], args.cap)
     shown = f"{capped:.2f} s" if capped is not None else f"not finished after {args.cap:.0f} s (killed)"
@@ -205,7 +234,7 @@ def main() -> None:
     if args.json:
         numbers = {
             "rows": len(completions), "trl_s": min(t_trl), "rewardkit_s": min(t_ours),
-            "ratio": min(t_trl) / min(t_ours), "agree": agree, "compared": len(rest), "pathological_trl_s": p_trl,
+            "ratio": min(t_trl) / min(t_ours), "cpu_trl_s": min(c_trl), "cpu_rewardkit_s": min(c_ours), "agree": agree, "compared": len(rest), "pathological_trl_s": p_trl,
             "pathological_rewardkit_s": p_ours, "thread_rewardkit_s": th_ours, "thread_pathological_rewardkit_s": th_pair,
             "thread_pathological_trl_s": capped, "startup_s": startup,
         }  # fmt: skip

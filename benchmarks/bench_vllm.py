@@ -7,7 +7,11 @@ random Qwen2, fp32 (hidden 256, 4 heads: head_dim 64, the smallest vLLM's CPU at
 initializer_range 0.1 so greedy outputs differ between rows), rewardkit's char tokenizer; `--rows` chat prompts
 sharing a system prompt, `--new-tokens` greedy tokens.
 
-- hf: `rewardkit.engines.hf.generate_texts` (batched 16, left padding, shared prefix), after loading the model.
+- hf: `rewardkit.engines.hf.generate_texts` (batched 16, left padding, shared prefix, static KV cache), after
+  loading the model, with `--threads` torch threads (default 1: vLLM's CPU worker also runs one, "Reducing Torch
+  threads from 2 to 1 for serving", keeping the other core for its engine process). Two threads on a machine
+  loaded by other work made hf 40-70x slower (OpenMP threads waiting on each other), which is where this
+  document's earlier 24-65x "vLLM warm" figures came from.
 - vllm: `rewardkit.engines.vllm_engine.VLLMEngine` (token-id prompts, `enforce_eager`); "with start-up" is
   building `vllm.LLM` plus the first generate, "warm" a second generate on the started engine.
 
@@ -36,8 +40,11 @@ def first_split(a: list[int], b: list[int]) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
-def run(rows: int, new_tokens: int) -> dict:
+def run(rows: int, new_tokens: int, threads: int = 1) -> dict:
     import torch
+
+    torch.set_num_threads(threads)
+    load_before = os.getloadavg()[0]
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from rewardkit.core.tiny import save_tiny_causal_lm
@@ -59,9 +66,9 @@ def run(rows: int, new_tokens: int) -> dict:
         started = time.perf_counter()
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
         hf_load = time.perf_counter() - started
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         hf = generate_texts(model, tok, prompts, batch_size=16, max_new_tokens=new_tokens)
-        hf_generate = time.perf_counter() - started
+        hf_generate, hf_cpu = time.perf_counter() - started, time.process_time() - cpu
 
         engine = VLLMEngine(model_dir, tok, dtype="float32", llm_kwargs={"enforce_eager": True})
         started = time.perf_counter()
@@ -86,10 +93,13 @@ def run(rows: int, new_tokens: int) -> dict:
     return {
         "rows": rows,
         "new_tokens": new_tokens,
-        "threads": torch.get_num_threads(),
+        "threads": threads,
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+        "cpus": os.cpu_count(),
         "hf": {
             "load_s": round(hf_load, 3),
             "generate_s": round(hf_generate, 3),
+            "generate_cpu_s": round(hf_cpu, 3),
             "total_s": round(hf_load + hf_generate, 3),
         },
         "vllm": {
@@ -109,15 +119,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=256)
     parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the hf engine (vLLM's CPU worker: 1)")
     parser.add_argument("--json", action="store_true")
     ns = parser.parse_args()
-    result = run(ns.rows, ns.new_tokens)
+    result = run(ns.rows, ns.new_tokens, ns.threads)
     if ns.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return
     hf, vllm = result["hf"], result["vllm"]
-    print(f"{result['rows']} prompts x {result['new_tokens']} tokens, fp32, {result['threads']} threads")
-    print(f"hf:   load {hf['load_s']}s + generate {hf['generate_s']}s = {hf['total_s']}s")
+    load = result["load_average"]
+    print(
+        f"{result['rows']} prompts x {result['new_tokens']} tokens, fp32, hf {result['threads']} thread(s); "
+        f"load average {load[0]} -> {load[1]} on {result['cpus']} CPUs (above the CPU count: a loaded machine)"
+    )
+    print(
+        f"hf:   load {hf['load_s']}s + generate {hf['generate_s']}s = {hf['total_s']}s "
+        f"(generate CPU {hf['generate_cpu_s']}s)"
+    )
     print(
         f"vllm: start-up {vllm['startup_s']}s; with start-up {vllm['with_startup_s']}s; warm {vllm['warm_generate_s']}s"
     )

@@ -207,3 +207,18 @@ def test_a_script_without_a_main_block_gets_the_fix(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "ConfigError" in proc.stderr and "if __name__ == '__main__':" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_select_reports_unparsable_golds(tmp_path):
+    from rewardkit.selection.checkpoints import none_lines, select
+
+    for step in (1, 2):
+        records = [
+            {"id": "a", "output": r"\boxed{\frac{1}{2}}", "answer": "0.5"},
+            {"id": "b", "output": r"\boxed{1}", "answer": "hello"},
+            {"id": "c", "output": r"\boxed{3}" if step == 2 else "no", "answer": r"(x+1)^2 - x^2 - 2x + 2"},
+        ]
+        (tmp_path / f"step_{step}.json").write_text(json.dumps({"step": step, "epoch": step, "records": records}))
+    result = select(tmp_path, {"rewards": {"acc": {"use": "math_verify"}}}, bootstrap=0)
+    assert result.best.step == 2
+    assert none_lines(result) == ["acc: None for 2 of 6 rows over 2 checkpoints (unparsable gold: 2)"]
