@@ -8,7 +8,7 @@ rows `{"id", "input": {"question_type", "question"}, "output": {}}` whose prompt
 instruction (chat template), 32 new tokens, greedy.
 
 - rewardkit: `rewardkit.generation.generate_file(model, test.json, submission.json, into="output.answer", ...)` on
-  the loaded model: batched (default 16), left padding, the shared prompt prefix encoded once; reading the input
+  the loaded model: batched (default 32), left padding, the shared prompt prefix encoded once; reading the input
   and the atomic write of the submission file are included in its time.
 - batched, no prefix sharing: the same with `share_prefix=False` (shows what each part contributes).
 - one at a time: `apply_chat_template` + `model.generate(max_new_tokens=32, do_sample=False)` per row, what the
@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="Print the results as JSON.")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the minimum CPU time is kept).")
     parser.add_argument("--threads", type=int, default=1, help="torch threads.")
-    parser.add_argument("--batch-size", type=int, default=16, help="generate_file's batch size (default 16).")
+    parser.add_argument("--batch-size", type=int, default=32, help="generate_file's batch size (its default, 32).")
     opts = parser.parse_args()
     n, new_tokens, rounds = (16, 8, 1) if opts.quick else (64, 32, opts.rounds)
 

@@ -187,3 +187,13 @@ def test_log_history_jsonl_is_trimmed_to_the_resumed_step(tmp_path):
     assert read_log(path)[-1] == {"step": 5, "epoch": 1.0, "time": read_log(path)[-1]["time"], "loss": None, "x": 1}
     records.on_train_begin(args, TrainerState(global_step=0), control)  # a fresh start: nothing of before
     assert path.read_text() == ""
+
+
+def test_evaluation_settings_may_change_on_resume():
+    """trl_eval and GRPO's eval batch change what an evaluation generates, not what a training step computes."""
+    from rewardkit.train.config_change import split_changes
+
+    assert split_changes(["trl_eval", "trainer.num_generations_eval", "trainer.per_device_eval_batch_size"]) == (
+        [],
+        ["trl_eval", "trainer.num_generations_eval", "trainer.per_device_eval_batch_size"],
+    )

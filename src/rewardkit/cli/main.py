@@ -18,6 +18,7 @@ from rewardkit.cli.reports import print_train_results
 from rewardkit.cli.select_command import select_cmd
 from rewardkit.cli.serve_command import serve_cmd
 from rewardkit.cli.tiny_command import DEFAULT_INIT_RANGE
+from rewardkit.generation import DEFAULT_BATCH_SIZE
 
 # rich_markup_mode=None: plain help (flags shown as `--json`, not `--json <bool>`); Group: see rewardkit.cli.console.
 app = typer.Typer(
@@ -233,7 +234,7 @@ def generate(
     columns_json: Optional[str] = typer.Option(None, "--columns-json", help="The mapping as a JSON object or file."),
     chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="Wrap string prompts as a user turn."),
     system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System message (implies --chat)."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Prompts per generate() call."),
+    batch_size: int = typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", help="Prompts per generate() call."),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Generation length limit."),
     no_share_prefix: bool = typer.Option(False, "--no-share-prefix", help="Do not reuse the shared prompt prefix."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),

@@ -13,8 +13,9 @@ from typing import Any
 
 # Keys whose value does not change what a training step computes.
 _SAFE = re.compile(
-    r"^(output_dir|callbacks(\..*)?|dataset\.(eval_file|eval_split|smoke_path)"
-    r"|trainer\.(logging_.*|log_.*|report_to|eval_.*|per_device_eval_batch_size|save_.*|disable_tqdm|run_name"
+    r"^(output_dir|trl_eval|callbacks(\..*)?|dataset\.(eval_file|eval_split|smoke_path)"
+    r"|trainer\.(logging_.*|log_.*|report_to|eval_.*|per_device_eval_batch_size|num_generations_eval|save_.*"
+    r"|disable_tqdm|run_name"
     r"|metric_for_best_model|greater_is_better|load_best_model_at_end|push_to_hub|hub_.*|resume_from_checkpoint"
     r"|dataloader_num_workers|dataloader_pin_memory|dataloader_persistent_workers|dataloader_prefetch_factor"
     r"|prediction_loss_only|include_.*|overwrite_output_dir|batch_eval_metrics|do_eval|do_predict"
