@@ -79,6 +79,7 @@ CASES = [
     ("demo-steps-zero", ["demo", "--steps", "0"], 2, "--steps"),
     ("demo-steps-negative", ["demo", "--steps", "-1"], 2, "--steps"),
     ("demo-steps-not-a-number", ["demo", "--steps", "many"], 2, "--steps"),
+    ("serve-max-body-inf", ["serve", "{spec}", "--max-body-mb", "inf"], 2, "--max-body-mb"),
 ]
 
 

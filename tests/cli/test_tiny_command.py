@@ -122,6 +122,8 @@ def test_default_init_gives_different_greedy_answers_per_row_and_seed_fixes_the_
         (dict(init_range=float("inf")), "--init-range inf is not in"),
         (dict(seed=-1), "--seed -1 is not an integer"),
         (dict(bleurt=True, bert=True), "--bert and --bleurt exclude each other"),
+        (dict(hidden=9), "--hidden 9 is odd"),  # was a StopIteration traceback
+        (dict(hidden=4096, layers=48), "--hidden 4096 --layers 48 makes about"),  # was killed for memory
     ],
 )
 def test_bad_init_and_seed_are_one_error(tmp_path, args, message):

@@ -451,6 +451,7 @@ ERRORS = [  # (arguments, expected text in the one-line error); {d} = data folde
     ("--input {d}/ok.json", "exactly one of MODEL and --from-run"),
     ("--from-run {d} --input {d}/ok.json", "no rewardkit_stage.json"),
     ("{m} --input {d}/ok.json --column input.question", "expected SRC=DST"),
+    ("{m} --input {d}/ok.json --column input.question=prompt --max-new-tokens 99999999999", "--max-new-tokens"),
 ]
 
 

@@ -68,7 +68,7 @@ class CheckpointInferenceParams(_Params):
         description="Encode the tokens every prompt starts with (system "
         "prompt, instructions) once and reuse their KV cache in every batch.",
     )
-    max_new_tokens: int = Field(128, gt=0, description="Generation length limit.")
+    max_new_tokens: int = Field(128, gt=0, le=1_000_000, description="Generation length limit.")
     generation_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra GenerationConfig fields; greedy (do_sample=False) by default."
     )

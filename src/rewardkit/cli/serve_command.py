@@ -42,7 +42,9 @@ def serve_cmd(
         None, "--token-env", help="Environment variable holding a bearer token that requests must send."
     ),
     max_rows: int = typer.Option(4096, "--max-rows", min=1, help="Rows one request may carry."),
-    max_body_mb: float = typer.Option(32.0, "--max-body-mb", min=0.001, help="Megabytes one request body may carry."),
+    max_body_mb: float = typer.Option(
+        32.0, "--max-body-mb", min=0.001, max=65536, help="Megabytes one request body may carry."
+    ),
 ) -> None:
     """Serve a compose spec over HTTP: POST /score (rewardkit), POST /get_reward (OpenRLHF), GET /health."""
     from rewardkit.serve.app import ServeOptions, run

@@ -55,6 +55,9 @@ class MadeModel:
         )
 
 
+MAX_HIDDEN_SQUARED_LAYERS = 4096 * 4096 * 3  # at most about 0.6B parameters (2.4 GB of fp32 weights)
+
+
 def make(
     directory: str | Path,
     data: list[Path],
@@ -82,6 +85,14 @@ def make(
         )
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise ConfigError(f"tiny: --seed {seed!r} is not an integer in [0, 2**32).", hint="--seed 0.")
+    if not (bert or bleurt) and hidden % 2:  # each attention head's size must be even (rotary embeddings)
+        raise ConfigError(f"tiny: --hidden {hidden} is odd; the heads need an even size.", hint="--hidden 64.")
+    if hidden * hidden * layers > MAX_HIDDEN_SQUARED_LAYERS:  # about 12 * hidden**2 weights per layer, in fp32
+        raise ConfigError(
+            f"tiny: --hidden {hidden} --layers {layers} makes about {12 * hidden * hidden * layers / 1e9:.1f}B "
+            "parameters; a tiny model is for CPU tests and this would not fit in memory.",
+            hint="--hidden 64 --layers 2 (at most --hidden 1024 with 48 layers, or 4096 with 3).",
+        )
     if arch not in ARCHES:
         raise ConfigError(f"tiny: --arch {arch!r} is not supported.", hint="--arch qwen2 or --arch llama.")
     if directory.exists() and (not directory.is_dir() or foreign_entry(directory, lambda entry: False) is not None):

@@ -105,6 +105,7 @@ class GenerateResult:
 # checkpoint_inference callback keeps 16 beside training). benchmarks/bench_generate.py, CPU time against one
 # model.generate per row: 5.5x at 32, 4.3x at 16 (a static KV cache grows with it: rows x (prompt + new tokens)).
 DEFAULT_BATCH_SIZE = 32
+MAX_NEW_TOKENS = 1_000_000  # beyond any context window; the tokens of one row are allocated up front
 
 
 def _placement(lm: Any) -> tuple[str, str]:
@@ -166,6 +167,11 @@ def generate_file(
         )
     if batch_size < 1 or max_new_tokens < 1:
         raise ConfigError(f"--batch-size ({batch_size}) and --max-new-tokens ({max_new_tokens}) must be >= 1.")
+    if max_new_tokens > MAX_NEW_TOKENS:  # 99999999999 was a 140-line traceback from torch's allocator
+        raise ConfigError(
+            f"--max-new-tokens {max_new_tokens} is more than any model generates (at most {MAX_NEW_TOKENS}).",
+            hint="--max-new-tokens 256.",
+        )
     run = None
     if from_run is not None:
         run = resolve_run(from_run, adapter)
