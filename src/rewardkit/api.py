@@ -250,6 +250,17 @@ def code_uses(spec: ComposeSpec) -> dict[str, str]:
     }
 
 
+def endpoints(spec: ComposeSpec) -> dict[str, tuple[str, Any]]:
+    """{alias: (key, address)} of the entries that send rows over the network (`base_url:` of `judge`, `url:` of
+    `remote`): what a spec read from a run folder must not send to without the user's word."""
+    return {
+        alias: (key, params[key])
+        for alias, params in spec.rewards.items()
+        for key in ("base_url", "url")
+        if params.get(key) is not None
+    }
+
+
 def _build_reward(b: Builder, params: dict, where: str) -> Reward:
     """One component: a registered reward by name, else an inline callable or an import path, wrapped."""
     use = params["use"]

@@ -286,3 +286,20 @@ def test_output_checks_do_not_overreach(
         assert by_zero(completions=["x", "y"], answer=["x", "x"]) == [1.0, None]  # a row dividing by 0 is None
         with pytest.raises(DataError, match="got no completion_ids"):
             get_reward("brevity", max_length=5, unit="tokens")(completions=["a"])
+
+
+def _huge(completions: list[str], **kwargs: Any) -> list[float]:
+    return [1e308 for _ in completions]
+
+
+def test_huge_finite_scores_are_summarised_and_logged_without_overflow():
+    """Two finite 1e308 scores: their mean is 1e308 (fmean's sum overflowed: a traceback in `score`, `select`
+    and every logged training step)."""
+    from rewardkit.composition.scoring import score_rows
+
+    composed = compose({"rewards": {"a": {"use": _huge}, "e": {"use": "exact_match", "reference": "answer"}}})
+    logged: dict[str, float] = {}
+    composed(completions=["4", "5"], answer=["4", "4"], log_metric=logged.__setitem__)
+    assert logged[f"rewards/{composed.__name__}/a/mean"] == 1e308
+    scores = score_rows(composed, [{"completion": "4", "answer": "4"}, {"completion": "5", "answer": "4"}])
+    assert scores.summary()[0]["mean"] == 1e308

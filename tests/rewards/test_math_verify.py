@@ -222,3 +222,27 @@ def test_select_reports_unparsable_golds(tmp_path):
     result = select(tmp_path, {"rewards": {"acc": {"use": "math_verify"}}}, bootstrap=0)
     assert result.best.step == 2
     assert none_lines(result) == ["acc: None for 2 of 6 rows over 2 checkpoints (unparsable gold: 2)"]
+
+
+@pytest.mark.slow
+def test_in_trls_real_grpo_trainer(tiny_lm_dir, tmp_path, trainer_defaults):
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    composed = compose({"rewards": {"acc": {"use": "math_verify"}, "fmt": "think_format"}, "combine": "acc + fmt"})
+    kwargs, weights = composed.to_trl_kwargs()
+    # One step takes both prompts; an unparsable gold is None for math_verify, which TRL leaves out.
+    rows = [{"prompt": "1+2=", "answer": "3"}, {"prompt": "x=", "answer": "hello"}]
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=8,
+        num_generations=4,
+        max_completion_length=8,
+        reward_weights=weights,
+        **{**trainer_defaults, "max_steps": 1},
+    )
+    trainer = GRPOTrainer(model=str(tiny_lm_dir), args=args, train_dataset=Dataset.from_list(rows), **kwargs)
+    trainer.train()
+    logged = [h for h in trainer.state.log_history if "rewards/acc/mean" in h]
+    assert logged and logged[0]["rewards/acc/mean"] == 0.0  # a tiny random model answers nothing right
+    assert composed.components["acc"].none_reasons == {"unparsable gold": 4}

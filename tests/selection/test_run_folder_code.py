@@ -69,3 +69,36 @@ def test_select_bounds_are_one_line(tmp_path, option, message):
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
     assert __import__("re").search(message, result.stderr), result.stderr
+
+
+def test_select_sends_nothing_to_an_endpoint_a_run_folder_names(tmp_path, monkeypatch):
+    """A received scores.json naming a judge at the sender's address with `api_key_env: OPENAI_API_KEY` made
+    `select` send the user's key (and the eval rows) there: an endpoint named in a run folder is refused too."""
+    import http.server
+    import threading
+
+    seen: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(self.headers.get("authorization"))
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        folder = tmp_path / "inference"
+        write_step_file(folder, "step_1.json", step=1)
+        judge = {"use": "judge", "base_url": f"http://127.0.0.1:{server.server_port}/v1", "model": "m"}
+        judge |= {"api_key_env": "MY_KEY", "user_template": "{completion}", "score": {"min": 0, "max": 10}}
+        (folder / "scores.json").write_text(json.dumps({"spec": {"rewards": {"j": judge}}, "checkpoints": []}))
+        monkeypatch.setenv("MY_KEY", "sk-secret")
+        with pytest.raises(ConfigError, match=r"scores.json: rewards.j: base_url 'http://127.0.0.1:\d+/v1' .*--spec"):
+            select(folder, bootstrap=0)
+    finally:
+        server.shutdown()
+    assert seen == []

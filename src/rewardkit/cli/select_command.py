@@ -21,7 +21,10 @@ def select_cmd(
         None, "--spec", help="Compose spec file or preset (default: DIR/scores.json's)."
     ),
     trust_run_code: bool = typer.Option(
-        False, "--trust-run-code", help="Import Python code DIR/scores.json's spec names (off: a run folder is data)."
+        False,
+        "--trust-run-code",
+        help="Import Python code, and send rows to addresses, that DIR/scores.json's spec names (off: a run "
+        "folder is data).",
     ),
     aggregate: str = typer.Option("corpus", help="corpus (combine the component means) | item (mean of row scores)."),
     completion_key: Optional[str] = typer.Option(

@@ -20,6 +20,14 @@ from rewardkit.core.errors import RewardError
 from rewardkit.rewards.base import as_score
 
 
+def finite_mean(values: list[float]) -> float:
+    """The mean of finite scores, always finite: fmean's sum overflows for huge ones (two 1e308), the mean never."""
+    try:
+        return statistics.fmean(values)
+    except OverflowError:  # only then divide first: other means stay bit for bit fmean's
+        return math.fsum(v / len(values) for v in values)
+
+
 def _checked(alias: str, values: Any, n: int | None) -> list[float | None]:
     """A component's output: a list of one float-or-None per completion, finite; else RewardError.
 
@@ -254,5 +262,5 @@ class Composed:
             for alias, values in scores.items():
                 present = [v for v in values if v is not None]
                 if present:
-                    log_metric(f"rewards/{self.__name__}/{alias}/mean", statistics.fmean(present))
+                    log_metric(f"rewards/{self.__name__}/{alias}/mean", finite_mean(present))
         return self.combine(scores)

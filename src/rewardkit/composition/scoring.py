@@ -6,7 +6,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from rewardkit.composition.composed import Composed
+from rewardkit.composition.composed import Composed, finite_mean
 from rewardkit.core.errors import DataError
 
 
@@ -114,7 +114,7 @@ def summarize(name: str, values: list[float | None]) -> dict:
     present = [v for v in values if v is not None]
     return {
         "name": name,
-        "mean": statistics.fmean(present) if present else None,
+        "mean": finite_mean(present) if present else None,
         "std": statistics.pstdev(present) if len(present) > 1 else (0.0 if present else None),
         "none": len(values) - len(present),
         "count": len(values),

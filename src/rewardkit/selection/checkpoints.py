@@ -157,17 +157,27 @@ def decide(
 
 
 def _spec_from_record(directory: Path, overrides: Overrides | None, trust_code: bool) -> Any:
-    """The spec scores.json recorded, refused when it names Python code to import (a run folder is data: a
-    folder someone sent must not run code by being scored) unless `trust_code`; then it says so, once."""
-    from rewardkit.api import code_uses, load_compose_spec
+    """The spec scores.json recorded, refused when it names Python code to import or an address to send rows to
+    (a run folder is data: a folder someone sent must not run code, or get the rows and the user's API key, by
+    being scored) unless `trust_code`; then it says so, once."""
+    from rewardkit.api import code_uses, endpoints, load_compose_spec
 
     record = directory / SCORES_FILE
     spec = _recorded_spec(directory)
-    named = code_uses(load_compose_spec(spec))
-    if not named:
-        return spec
-    final = code_uses(load_compose_spec(spec, overrides))  # an alias the user's --set gave another `use:` is theirs
-    kept = {alias: use for alias, use in final.items() if named.get(alias) == use}
+    recorded = load_compose_spec(spec)
+    final = load_compose_spec(spec, overrides)  # an alias the user's --set gave another `use:` or URL is theirs
+    sent = {alias: url for alias, url in endpoints(final).items() if endpoints(recorded).get(alias) == url}
+    listed = ", ".join(f"rewards.{alias}: {key} {url!r}" for alias, (key, url) in sorted(sent.items()))
+    if sent and not trust_code:  # a judge at the sender's address would get the rows and the user's api_key_env
+        raise ConfigError(
+            f"{record}: {listed} is an address the run folder names; select sends no rows or credentials to it.",
+            hint="pass --spec with a spec of your own (it may name the same address), or --trust-run-code if you "
+            "trust whoever wrote this folder.",
+        )
+    if sent:
+        warnings.warn(f"--trust-run-code: sending rows to the addresses {record} names ({listed}).", stacklevel=3)
+    named = code_uses(recorded)
+    kept = {alias: use for alias, use in code_uses(final).items() if named.get(alias) == use}
     if not kept:
         return spec
     listed = ", ".join(f"rewards.{alias}: use {use!r}" for alias, use in sorted(kept.items()))
