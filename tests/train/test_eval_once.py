@@ -136,9 +136,10 @@ def test_a_piped_cli_run_generates_each_checkpoint_once_and_says_so(tiny_lm_dir,
     assert "completions/mean_length" in records[0] and "reward_std" in records[0]
 
 
-def test_trl_eval_true_generates_twice_and_the_preflight_says_so(tiny_lm_dir, tmp_path):
-    from rewardkit.train import run
+def test_trl_eval_true_generates_twice_and_the_preflight_says_so(tiny_lm_dir, tmp_path, monkeypatch):
+    from rewardkit.train import events, run
 
+    monkeypatch.setattr(events, "PROGRESS_EVERY", 0.0)  # a progress line at every batch (every 30 s in a real run)
     said: list[str] = []
     cfg = _grpo(tiny_lm_dir, tmp_path, trl_eval=True)
     cfg["trainer"].update(max_steps=2, per_device_eval_batch_size=4)
@@ -147,6 +148,8 @@ def test_trl_eval_true_generates_twice_and_the_preflight_says_so(tiny_lm_dir, tm
     assert "each evaluation generates the 3 eval rows twice (trl_eval: true)" in warning
     assert said.index(warning) < said.index(f"stage grpo: training 2 steps -> {tmp_path / 'grpo'}")
     assert "stage grpo: step 2/2 evaluation started: 3 eval rows, TRL evaluation" in said
+    assert any(re.fullmatch(r"stage grpo: step 2/2 evaluating: \d+ batches, \d+ s", line) for line in said), said
+    assert any(re.fullmatch(r"stage grpo: step 2/2 checkpoint_inference: 3/3 rows, \d+ s", line) for line in said)
     history = json.loads((tmp_path / "grpo" / "trainer_state.json").read_text())["log_history"]
     assert any("eval_reward" in e for e in history) and any("eval_score" in e for e in history)
 

@@ -79,8 +79,14 @@ def _official(tmp_path: Path) -> dict:
         ({"dataset": {"path": "rows.jsnl"}}, "dataset.path 'rows.jsnl' does not exist. Did you mean 'rows.jsonl'?"),
         ({"trainer": {"per_device_train_batch_size": 3}}, "GRPO generates 3 completions per batch"),
         ({"trainer": {"output_dir": "x"}}, "trainer.output_dir is set by rewardkit"),
+        (
+            {"trainer": {"eval_strategy": "steps", "per_device_eval_batch_size": 3}},
+            "the global eval batch (per_device_eval_batch_size 3 x 1 process(es)) is not a whole number of groups "
+            "of num_generations_eval=4",
+        ),
+        ({"trainer": {"learning_rate": "abc"}}, "trainer.learning_rate: Input should be a valid number"),
     ],
-    ids=["trainer-key", "column", "dataset-path", "batch", "owned-key"],
+    ids=["trainer-key", "column", "dataset-path", "batch", "owned-key", "eval-batch", "trainer-value"],
 )
 def test_bertscore_configs_fail_before_torch_is_imported(tmp_path, monkeypatch, change, message):
     """Both competition presets use bertscore, whose package imports torch, transformers and matplotlib: its

@@ -40,3 +40,32 @@ def test_an_unreadable_source_falls_back_to_the_import(monkeypatch):
     monkeypatch.setitem(trl_fields.CONFIG_CLASSES, "grpo", ("trl.trainer.no_such_module", "GRPOConfig"))
     name, fields = trl_fields.config_fields("grpo")
     assert name == "GRPOConfig" and "num_generations" in fields
+
+
+PROBES = [1, 0, -3, 1.5, 2.0, "abc", "1e-5", "", True, None, [1], ["a"], {"a": 1}, {"a": "b"}]
+
+
+@pytest.mark.parametrize("stage", sorted(CONFIG_CLASSES))
+def test_light_types_accept_and_refuse_what_the_imported_hints_do(stage):
+    """The types read from source (builtins and typing only) judge every probe value as the imported class's hints
+    do, in the same lax mode; fields typed with TRL's or transformers' own classes are left to the later check."""
+    import typing
+
+    import trl
+    from pydantic import TypeAdapter, ValidationError
+
+    from rewardkit.train.trl_fields import light_types
+
+    hints = typing.get_type_hints(getattr(trl, CONFIG_CLASSES[stage][1]))
+    light = light_types(stage)
+    assert light and len(light) > 100
+    for name, light_type in light.items():
+        for value in PROBES:
+            verdicts = []
+            for kind in (light_type, hints[name]):
+                try:
+                    TypeAdapter(kind).validate_python(value)
+                    verdicts.append(True)
+                except ValidationError:
+                    verdicts.append(False)
+            assert verdicts[0] == verdicts[1], (name, value, light_type, hints[name])

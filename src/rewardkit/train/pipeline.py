@@ -30,6 +30,7 @@ from rewardkit.train.precheck import (
     check_dataset_files,
     check_grpo_batches,
     check_trainer_keys,
+    check_trainer_value_types,
 )
 from rewardkit.train.preflight import check_models, check_vllm, load_spec_quietly, loading
 from rewardkit.train.record import absolute_if_local, revision_of, write_stage_record
@@ -133,6 +134,7 @@ def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = froze
     for stage in stages:  # what a typo breaks, named before any model is looked up (milliseconds)
         if stage.label not in skip:
             check_trainer_keys(stage, where)
+            check_trainer_value_types(stage, where)
             check_dataset_files(stage, where)
     check_models([s for s in stages if s.label not in skip], where)  # every model and tokenizer resolves
     check_vllm(

@@ -17,9 +17,10 @@ from rewardkit.api import build
 from rewardkit.composition.composed import Composed
 from rewardkit.core.errors import ConfigError, closest
 from rewardkit.core.fileio import read_records
+from rewardkit.core.validation import validate
 from rewardkit.train.config import DatasetSpec, StageConfig
 from rewardkit.train.data import LOCAL_SUFFIXES, is_local, stage_columns
-from rewardkit.train.trl_fields import config_fields
+from rewardkit.train.trl_fields import CONFIG_CLASSES, config_fields, light_types
 
 FIRST_ROWS = 20
 # GRPOConfig's defaults for the keys of the batch arithmetic (tests/train/test_precheck.py keeps them true).
@@ -57,6 +58,27 @@ def check_trainer_keys(stage: StageConfig, where: str) -> None:
                 f"{closest(key, fields)}",
                 hint=f"see the TRL docs of {class_name} for the valid names.",
             )
+
+
+def check_trainer_value_types(stage: StageConfig, where: str) -> None:
+    """`trainer:` values of the types TRL's source annotates with builtins (int, float, str, bool, lists, dicts,
+    Literal) fit them, checked before TRL is imported; enum- and class-typed ones are checked after
+    (stages.check_trainer_values), with the same message shape."""
+    from pydantic import create_model
+
+    types = light_types(stage.stage)
+    if not types:
+        return
+    class_name = CONFIG_CLASSES[stage.stage][1]
+    fields: dict[str, Any] = {k: (types[k], ...) for k in stage.trainer if k in types}
+    model = create_model(class_name, **fields)
+    validate(
+        model,
+        {k: stage.trainer[k] for k in fields},
+        f"{where}: stage {stage.label!r}",
+        prefix="trainer",
+        hint=f"fix the value (see the TRL docs of {class_name}).",
+    )
 
 
 def near_path(path: str) -> str | None:
@@ -209,6 +231,32 @@ def _near_multiples(of: int, around: int) -> list[int]:
     return sorted({low, low + of} - {around})
 
 
+def _check_eval_batch(stage: StageConfig, t: dict[str, Any], world: int, gens: int, where: str) -> None:
+    """GRPOConfig's own rule, checked before it is imported: with evaluation on, the global eval batch holds whole
+    groups of num_generations_eval (default num_generations), whether or not TRL's evaluation generates."""
+    if str(t.get("eval_strategy", "no")) == "no":
+        return
+    try:
+        per_device = int(t["per_device_eval_batch_size"])
+        eval_gens = int(t["num_generations_eval"]) if t["num_generations_eval"] is not None else gens
+    except (TypeError, ValueError):
+        return
+    if eval_gens < 1 or (per_device * world) % eval_gens == 0:
+        return
+    given = ", ".join(
+        f"{k}={stage.trainer[k]}"
+        for k in ("per_device_eval_batch_size", "num_generations_eval", "num_generations")
+        if k in stage.trainer
+    )
+    raise ConfigError(
+        f"{where}: stage {stage.label!r}: the global eval batch (per_device_eval_batch_size {per_device} x {world} "
+        f"process(es)) is not a whole number of groups of num_generations_eval={eval_gens} (you set {given or 'none'}; "
+        "the rest are TRL's defaults).",
+        hint=f"set per_device_eval_batch_size to {' or '.join(map(str, _near_multiples(eval_gens, per_device)))}, or "
+        f"num_generations_eval to one of {_divisors(per_device * world)[:6] or [1]}.",
+    )
+
+
 def check_grpo_batches(stage: StageConfig, where: str) -> None:
     """GRPO's generation batch holds whole groups of num_generations completions (TRL checks it only later)."""
     if stage.stage != "grpo":
@@ -226,6 +274,7 @@ def check_grpo_batches(stage: StageConfig, where: str) -> None:
         batch = int(batch) if batch is not None else per_device * world * int(steps if steps is not None else accum)
     except (TypeError, ValueError):
         return  # a wrong type: the trainer-value check names it
+    _check_eval_batch(stage, t, world, gens, where)
     if gens < 2 or batch % gens == 0:
         return
     keys = (

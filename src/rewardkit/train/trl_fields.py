@@ -6,7 +6,9 @@ the source is not in the expected shape the classes are imported instead (`core.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+from typing import Any, Literal, Optional, Union
 
 from rewardkit.core.module_source import dataclass_fields
 
@@ -34,3 +36,64 @@ def config_fields(stage: str) -> tuple[str, list[str]]:
     import trl
 
     return name, [f.name for f in dataclasses.fields(getattr(trl, name)) if f.init]
+
+
+# Names an annotation in TRL's config classes may use, as types pydantic validates; any other name (an enum of
+# transformers, ParallelismConfig) leaves its field to the check after import (stages.check_trainer_values).
+_TYPES: dict[str, Any] = {"int": int, "float": float, "str": str, "bool": bool, "dict": dict, "list": list}
+_GENERIC: dict[str, Any] = {"list": list, "dict": dict, "tuple": tuple}
+
+
+class _Unknown(Exception):
+    pass
+
+
+def _annotation(node: ast.expr) -> Any:
+    """The type an annotation's syntax tree names, from builtins and typing only (never evaluated)."""
+    if isinstance(node, ast.Constant):
+        if node.value is None:
+            return type(None)
+        if isinstance(node.value, str):  # a quoted forward reference
+            return _annotation(ast.parse(node.value, mode="eval").body)
+        raise _Unknown
+    if isinstance(node, ast.Name):
+        if node.id in _TYPES:
+            return _TYPES[node.id]
+        if node.id == "Any":
+            return Any
+        raise _Unknown
+    if isinstance(node, ast.Attribute) and node.attr == "Any":
+        return Any
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return Union[_annotation(node.left), _annotation(node.right)]
+    if isinstance(node, ast.Subscript):
+        name = node.value.id if isinstance(node.value, ast.Name) else getattr(node.value, "attr", None)
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if name == "Literal":
+            values = tuple(i.value for i in items if isinstance(i, ast.Constant))
+            if len(values) != len(items):
+                raise _Unknown
+            return Literal.__getitem__(values)
+        args = tuple(_annotation(i) for i in items)
+        if name in _GENERIC:
+            return _GENERIC[name][args if len(args) > 1 else args[0]]
+        if name == "Optional":
+            return Optional[args[0]]
+        if name == "Union":
+            return Union[args]
+    raise _Unknown
+
+
+def light_types(stage: str) -> dict[str, Any] | None:
+    """{argument: type} of the stage's TRL config arguments whose annotation names only builtins and typing
+    (read from source; None when the source is unreadable). The others are checked after import."""
+    fields = read_fields(stage)
+    if fields is None:
+        return None
+    out: dict[str, Any] = {}
+    for name, source in fields.items():
+        try:
+            out[name] = _annotation(ast.parse(source, mode="eval").body)
+        except (_Unknown, SyntaxError, TypeError):
+            continue
+    return out
