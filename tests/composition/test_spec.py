@@ -109,10 +109,10 @@ def judge_plugin():
 
 def test_plugin_models_are_found_checked_swapped_and_resolved(judge_plugin, tiny_lm_dir, tmp_path, monkeypatch):
     from rewardkit.train.config import load_stages
-    from rewardkit.train.pipeline import handoff_dir, reward_spec
     from rewardkit.train.preflight import check_models, named_models
     from rewardkit.train.smoke import _swap_spec
     from rewardkit.train.smoke_models import Tiny
+    from rewardkit.train.stage_rewards import handoff_dir, reward_spec
 
     spec = {"j": {"use": "edge_judge", "judge": "some-org/judge-model", "judge_tokenizer": "./tok"}}
     found = [(m.alias, m.field, m.value, m.ref.kind) for m in spec_models(load_compose_spec(spec))]

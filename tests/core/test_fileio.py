@@ -3,6 +3,7 @@
 import errno
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -536,3 +537,12 @@ def test_append_jsonl_refuses_a_symlink_and_a_fifo(tmp_path):
     os.mkfifo(tmp_path / "fifo.jsonl")
     with pytest.raises(DataError, match="not a regular file"):
         append_jsonl(tmp_path / "fifo.jsonl", {"a": 1})
+
+
+def test_temp_folder_names_hold_no_model_family_letters(tmp_path):
+    """Models are loaded from a temp folder before its rename; bert_score reads any path with "t5" as T5."""
+    from rewardkit.core.fileio import make_temp_dir
+
+    names = [make_temp_dir(tmp_path, ".bert-").name for _ in range(300)]
+    assert len(set(names)) == 300
+    assert all(re.fullmatch(r"\.bert-[0-9a-f]{16}\.tmp", n) for n in names), names[:3]

@@ -207,7 +207,7 @@ def _pipeline(stages: list[dict]) -> dict:
 
 def test_pipeline_resolves_rm_references():
     from rewardkit.train.config import load_stages
-    from rewardkit.train.pipeline import handoff_dir, reward_spec
+    from rewardkit.train.stage_rewards import handoff_dir, reward_spec
 
     rm_reward = {"rm": {"use": "reward_model", "model": "@rm", "weight": 0.1}, "em": {"use": "exact_match"}}
     cfg = _pipeline(
@@ -239,9 +239,11 @@ def test_pipeline_resolves_rm_references():
     assert "is a sft stage, not a reward model" in error({"rm": {"use": "reward_model", "model": "@sft"}}, [sft])
 
 
-def test_train_preflight_refuses_a_later_rm_stage(tiny_lm_dir):
+def test_train_preflight_refuses_a_later_rm_stage(tiny_lm_dir, tmp_path):
     from rewardkit.train import run
 
+    prefs = tmp_path / "prefs.jsonl"  # an existing file: the dataset check runs first and must pass
+    prefs.write_text('{"chosen": "a", "rejected": "b"}\n', encoding="utf-8")
     cfg = _pipeline(
         [
             {
@@ -250,7 +252,7 @@ def test_train_preflight_refuses_a_later_rm_stage(tiny_lm_dir):
                 "dataset": {"generator": "arithmetic"},
                 "rewards": {"rm": {"use": "reward_model", "model": "@rm"}},
             },
-            {"stage": "rm", "model": str(tiny_lm_dir), "dataset": {"path": "does-not-matter.jsonl"}},
+            {"stage": "rm", "model": str(tiny_lm_dir), "dataset": {"path": str(prefs)}},
         ]
     )
     with pytest.raises(ConfigError, match=r"stage 'grpo': rewards.rm.model '@rm' does not name an earlier stage"):
@@ -260,7 +262,7 @@ def test_train_preflight_refuses_a_later_rm_stage(tiny_lm_dir):
 def test_flat_specs_resolve_rm_references_too():
     """A spec without the `rewards:` level ({alias: entry, combine: ...}) is resolved like a nested one."""
     from rewardkit.train.config import load_stages
-    from rewardkit.train.pipeline import reward_spec
+    from rewardkit.train.stage_rewards import reward_spec
 
     flat = {"rm": {"use": "reward_model", "model": "@rm"}, "em": {"use": "exact_match"}, "combine": "em + 0.1*rm"}
     cfg = _pipeline(

@@ -8,6 +8,7 @@ import errno
 import json
 import math
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -101,12 +102,20 @@ def ensure_dir(path: str | Path) -> Path:
 def make_temp_dir(parent: str | Path, prefix: str) -> Path:
     """A new empty directory in `parent` with the umask's mode (mkdtemp alone gives 0700)."""
     parent = ensure_dir(parent)
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent))
-        os.chmod(tmp, 0o777 & ~current_umask())
-    except OSError as exc:
-        raise _os_error(exc, parent, "create a temporary folder", parent) from None
-    return tmp
+    # A hex name, not mkdtemp's letters: a model is loaded from this folder before it is renamed, and bert_score
+    # takes any path containing "t5" for a T5 model (a random "...t5..." made smoke runs fail now and then).
+    for _ in range(100):
+        tmp = parent / f"{prefix}{secrets.token_hex(8)}.tmp"
+        try:
+            os.mkdir(tmp, 0o777)  # the umask applies
+            return tmp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise _os_error(exc, parent, "create a temporary folder", parent) from None
+    raise _os_error(
+        FileExistsError(errno.EEXIST, "no free temporary name"), parent, "create a temporary folder", parent
+    )
 
 
 def _write_target(path: Path) -> tuple[Path, os.stat_result | None]:

@@ -10,16 +10,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from rewardkit.api import compose, load_compose_spec
+from rewardkit.api import load_compose_spec
 from rewardkit.composition.composed import Composed
 from rewardkit.composition.scoring import reward_usage
 from rewardkit.composition.spec import callable_path
 from rewardkit.core.distributed import is_main_process
-from rewardkit.core.errors import ConfigError, closest
+from rewardkit.core.errors import ConfigError
 from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl, marker_owner, nulls_for_nonfinite
 from rewardkit.core.validation import stage_ref
 from rewardkit.core.write_errors import writing
-from rewardkit.models import spec_models
 from rewardkit.train import eval_plan
 from rewardkit.train.config import StageConfig, load_stages
 from rewardkit.train.config_change import settings as run_settings
@@ -32,13 +31,14 @@ from rewardkit.train.precheck import (
     check_trainer_keys,
     check_trainer_value_types,
 )
-from rewardkit.train.preflight import check_models, check_vllm, load_spec_quietly, loading
+from rewardkit.train.preflight import check_models, check_vllm, loading
 from rewardkit.train.record import absolute_if_local, revision_of, write_stage_record
 from rewardkit.train.resume import STARTED, check_checkpoint_files
 from rewardkit.train.run_folder import pipeline_names, refuse_foreign, refuse_links
 from rewardkit.train.run_lock import locked_all
 from rewardkit.train.run_plan import StagePlan, plan_stages
 from rewardkit.train.smoke import smoke_mode, smoke_setup
+from rewardkit.train.stage_rewards import compose_rewards, handoff_dir, reward_spec
 from rewardkit.train.stages import (
     build_args,
     build_callbacks,
@@ -75,58 +75,6 @@ class _Prepared:
     eval_rows: bool = False  # '@eval' given: the stage leaves its eval rows in eval_rows.jsonl when it starts
 
 
-def handoff_dir(stage: StageConfig) -> str:
-    """What a later `@name` loads: merged/ when the stage trains an adapter, else final/ (run_stage writes it)."""
-    return str(stage.folder / ("merged" if stage.peft is not None else "final"))
-
-
-def reward_spec(stage: StageConfig, earlier: list[StageConfig], where: str) -> dict[str, Any] | str | None:
-    """The stage's `rewards:` with each reward model reference `"@name"` replaced by that earlier rm stage's model.
-
-    Every parameter marked `ModelRef` is looked at (reward_model's `model`, a plugin's model). Resolved before any
-    stage trains (the path is known from the config), so an unknown, later or non-rm stage is a ConfigError in the
-    preflight, and callbacks given `@rewards` get the resolved spec too.
-    """
-    if stage.stage != "grpo" or stage.rewards is None:
-        return stage.rewards
-    spec = load_spec_quietly(stage.rewards)
-    if spec is None:
-        return stage.rewards  # compose reports it with the stage's name
-    stages = {s.label: s for s in earlier}
-    changed = False
-    for m in spec_models(spec):
-        if m.stage is None:
-            continue
-        target = stages.get(m.stage)
-        key = f"rewards.{m.alias}.{m.field} {m.value!r}"
-        if target is None:
-            raise ConfigError(
-                f"{where}: stage {stage.label!r}: {key} does not name an earlier stage."
-                f"{closest(m.stage, list(stages))}",
-                hint=f"earlier stages are {list(stages) or 'none'}; a reward model comes from an earlier `stage: rm`.",
-            )
-        if target.stage != "rm":
-            raise ConfigError(
-                f"{where}: stage {stage.label!r}: {key} is a {target.stage} stage, not a reward model.",
-                hint="name a `stage: rm` (its merged sequence classifier).",
-            )
-        spec.rewards[m.alias][m.field] = handoff_dir(target)
-        changed = True
-    return spec.to_dict() if changed else stage.rewards
-
-
-def _compose_rewards(stage: StageConfig, where: str, spec: dict[str, Any] | str | None = None) -> Composed | None:
-    if stage.stage != "grpo":
-        return None
-    source = stage.rewards if spec is None else spec
-    try:
-        if source is None:  # StageConfig's validator requires it for grpo; a model_construct()ed stage may lack it
-            raise ConfigError("stage grpo needs 'rewards'", hint="a compose spec, a spec file or a preset name.")
-        return compose(source, name="reward")
-    except ConfigError as exc:
-        raise exc.within(where, f"stage {stage.label!r}", "rewards") from None
-
-
 def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = frozenset()) -> dict[str, tuple]:
     """The checks that need no model and no heavy import, for every stage before any is prepared: rewards
     built, columns in the first rows, GRPO's batch arithmetic (train/precheck.py). Returns {label: (spec,
@@ -145,7 +93,7 @@ def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = froze
         if stage.label in skip:
             continue
         spec = reward_spec(stage, stages[:i], where)  # `model: "@rm"` in a reward -> that stage's model
-        rewards = _compose_rewards(stage, where, spec)
+        rewards = compose_rewards(stage, where, spec)
         check_columns(stage, reference_columns(rewards) if rewards is not None else {}, where)
         check_grpo_batches(stage, where)
         eval_plan.check_plan(stage, where)
