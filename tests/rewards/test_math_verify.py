@@ -2,6 +2,7 @@
 
 import json
 import multiprocessing as mp
+import re
 import subprocess
 import sys
 import threading
@@ -38,12 +39,16 @@ def test_parity_with_trl_accuracy_reward():
     assert len(parsable) >= 200
     # Every difference is one improvement: a gold in bare LaTeX, which TRL's parse reads a number out of
     # (2\sqrt{3} -> 2, x^2 - 1 -> 1, (-\infty, 3) -> 3), read whole here; the equivalent answer then scores 1.0.
+    # And a plain gold in scientific notation, which TRL's parse reads as its mantissa (1e5 -> 1), read whole here.
     for i in differ:
         gold = GOLDS[i]
-        assert gold_latex(gold) == f"${gold.strip()}$", gold
-        assert str(parse(gold)) != str(parse(f"${gold}$")), gold
+        if re.fullmatch(r"\d+e\d+", gold):
+            assert str(parse(gold)) != str(parse(gold_latex(gold))), gold
+        else:
+            assert gold_latex(gold) == f"${gold.strip()}$", gold
+            assert str(parse(gold)) != str(parse(f"${gold}$")), gold
         assert (theirs[i], ours[i]) == (0.0, 1.0), (gold, COMPLETIONS[i])
-    assert len(differ) == 14, [GOLDS[i] for i in differ]
+    assert len(differ) == 15, [GOLDS[i] for i in differ]
     # Golds TRL cannot parse at all (\sqrt{2}, [0,1), \pi, \mathbb{R} bare) are read here: their right answers count.
     unparsed = {GOLDS[i] for i, t in enumerate(theirs) if t is None}
     right = {GOLDS[i] for i in range(0, len(PAIRS), 4) if GOLDS[i] in unparsed and ours[i] == 1.0}
@@ -246,3 +251,18 @@ def test_in_trls_real_grpo_trainer(tiny_lm_dir, tmp_path, trainer_defaults):
     logged = [h for h in trainer.state.log_history if "rewards/acc/mean" in h]
     assert logged and logged[0]["rewards/acc/mean"] == 0.0  # a tiny random model answers nothing right
     assert composed.components["acc"].none_reasons == {"unparsable gold": 4}
+
+
+def test_a_plain_gold_in_scientific_notation_is_its_number():
+    """math-verify reads a bare `1e10` as 1: gold "1e10" scored \\boxed{1} right and \\boxed{10000000000} wrong."""
+    reward = get_reward("math_verify", reference="answer")
+    golds = ["1e10", "1e10", "1.5e-3", "1.5e-3", "1E+3", "-2.5e2"]
+    completions = [
+        r"\boxed{1}",
+        r"\boxed{10000000000}",
+        r"\boxed{1}",
+        r"\boxed{0.0015}",
+        r"\boxed{1000}",
+        r"\boxed{-250}",
+    ]
+    assert reward(completions=completions, answer=golds) == [0.0, 1.0, 0.0, 1.0, 1.0, 1.0]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import decimal
 import functools
 import importlib.util
 import logging
@@ -57,12 +58,16 @@ def gold_latex(text: str) -> str:
 
     >>> gold_latex(r"\frac{\sqrt{2}}{2}"), gold_latex("#### 1,000"), gold_latex(r"\boxed{3}")
     ('$\\frac{\\sqrt{2}}{2}$', '1,000', '\\boxed{3}')
-    >>> gold_latex("The answer is 42"), gold_latex(r"10\text{ meters}")
-    ('The answer is 42', '$10\\text{ meters}$')
+    >>> gold_latex("The answer is 42"), gold_latex(r"10\text{ meters}"), gold_latex("1.5e-3")
+    ('The answer is 42', '$10\\text{ meters}$', '0.0015')
     """
     text = text.strip()
     if "####" in text:
         text = text.rsplit("####", 1)[1].strip()
+    if _PLAIN_NUMBER.fullmatch(text) and text[:1] not in "eE" and "e" in text.lower():
+        # math-verify reads a plain 1e10 as 1 (and `$1e10$` as 1*e*10): write the number out, if it is not huge
+        value = decimal.Decimal(text.replace(",", ""))
+        return format(value, "f") if abs(value.adjusted()) <= 1000 else text
     if not text or _DELIMITED.search(text) or _PLAIN_NUMBER.fullmatch(text):
         return text
     if _WORD.search(_COMMAND.sub(" ", text)):
