@@ -197,6 +197,30 @@ def test_a_copied_run_folder_names_its_own_best_model(grpo_setup):
 
 
 @pytest.mark.slow
+def test_rescored_steps_on_resume_are_the_summarys_and_the_trainers_numbers(grpo_setup):
+    """A resume whose accepted spec change rescores step 2: the summary, rewardkit_stage.json and the Trainer's
+    best use the new score (was: TRL's logged score of the old spec beside a scores.json saying otherwise)."""
+    root, config, _ = grpo_setup
+    run = root / "rescored"
+    shutil.copytree(root / "straight", run, symlinks=True)
+    for name in ("checkpoint-4", "checkpoint-6", "final", "merged", "adapters/step_4", "adapters/step_6"):
+        shutil.rmtree(run / name, ignore_errors=True)  # top_k 2 pruned some adapters
+    for name in ("rewardkit_stage.json", "inference/step_4.json", "inference/step_6.json"):
+        (run / name).unlink()
+    change = ("--set", "rewards.combine=correct + short + 1", "--accept-config-change")  # every score moves
+    proc = _cli(config("rescored"), "--resume", *change, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scores = {c["step"]: c["score"] for c in json.loads((run / "inference" / "scores.json").read_text())["checkpoints"]}
+    stage = json.loads((run / "rewardkit_stage.json").read_text())
+    best = max(scores, key=lambda step: (scores[step], -step))
+    assert (stage["best_step"], stage["best_score"]) == (best, scores[best])
+    assert f"best: step {best}, eval_score = {scores[best]:.4f}" in proc.stdout
+    state = json.loads((run / "checkpoint-6" / "trainer_state.json").read_text())
+    assert {e["step"]: e["eval_score"] for e in state["log_history"] if "eval_score" in e} == scores
+    assert (state["best_global_step"], state["best_metric"]) == (best, scores[best])
+
+
+@pytest.mark.slow
 def test_killed_during_a_save_skips_the_half_written_checkpoint(grpo_setup, tiny_lm_dir):
     root, config, _ = grpo_setup
     cfg = config("during")

@@ -28,6 +28,11 @@ CONFIG = {
         ("trainer.seed=-1", r"trainer.seed is -1"),
         ("trainer.warmup_ratio=1.5", r"trainer.warmup_ratio is 1.5; it must be at least 0 and at most 1"),
         ("trainer.temperature=0", r"trainer.temperature is 0; it must be above 0"),
+        # a negative clip range made every clipped ratio 0 (clamp with low > high) and trained on silently
+        ("trainer.epsilon=-1", r"trainer.epsilon is -1; it must be above 0"),
+        ("trainer.epsilon_high=-0.2", r"trainer.epsilon_high is -0.2; it must be above 0"),
+        ("trainer.delta=0", r"trainer.delta is 0; it must be above 0"),
+        ("trainer.top_k=-1", r"trainer.top_k is -1; it must be at least 0"),
     ],
 )
 def test_out_of_range_trainer_values_name_the_key(override, message):

@@ -170,8 +170,37 @@ class BestCheckpointCallback(TrainerCallback, WarnsOnce, DivergenceAlarm, BestFo
     ) -> None:
         self.args, self._checked, self._scored = args, False, set()
         self.state, self._control = state, control
+        scores = None
         if state.is_world_process_zero:
             self._rescan(args, state.global_step)
+            scores = {step: cs.value(self.params.aggregate) for step, cs in self.checkpoints.items()}
+        if state.global_step and self._feeds_best_model(args):  # a resume: every rank corrects its state alike
+            self._correct_history(args, state, broadcast_from_main(scores) or {})
+
+    def _correct_history(self, args: Any, state: Any, scores: dict[int, float | None]) -> None:
+        """On resume, the Trainer's logged eval_<metric> of each step this run rescored (its step file or the
+        spec changed since) becomes the new score, and its best with it: else the summary and the Trainer's
+        choice of best keep the interrupted run's numbers beside a scores.json that says otherwise."""
+        changed = False
+        for entry in state.log_history:
+            step = entry.get("step")
+            if self.metric_name in entry and step in scores:
+                score = scores[step]
+                new = math.nan if score is None else float(score)
+                old = entry[self.metric_name]
+                if not (old == new or (isinstance(old, float) and math.isnan(old) and math.isnan(new))):
+                    entry[self.metric_name], changed = new, True
+        if not changed:
+            return
+        logged = [(e["step"], e[self.metric_name]) for e in state.log_history if self.metric_name in e]
+        finite = [(step, value) for step, value in logged if isinstance(value, (int, float)) and math.isfinite(value)]
+        if not finite:
+            return
+        better = max if args.greater_is_better is not False else min
+        step, value = better(finite, key=lambda sv: (sv[1], -sv[0]) if better is max else (sv[1], sv[0]))
+        state.best_metric, state.best_global_step = value, step
+        folder = Path(args.output_dir) / f"checkpoint-{step}"
+        state.best_model_checkpoint = str(folder) if folder.is_dir() else state.best_model_checkpoint
 
     def on_step_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object

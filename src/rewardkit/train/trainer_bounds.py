@@ -77,6 +77,10 @@ BOUNDS: dict[str, Bound] = {
     "min_p": FRACTION,
     "repetition_penalty": POSITIVE,
     "beta": NOT_NEGATIVE,
+    "epsilon": POSITIVE,  # GRPO's clip range: negative clamps every ratio to a constant and trains on nothing
+    "epsilon_high": POSITIVE,
+    "delta": POSITIVE,
+    "top_k": NOT_NEGATIVE,
     "dataloader_num_workers": NOT_NEGATIVE,
 }
 
