@@ -352,13 +352,15 @@ def _share_kwarg(generate_texts: Callable) -> str:
 
 @contextlib.contextmanager
 def _count_prefix_caches(model: Any) -> Any:
-    """Count generate() calls, and those given a prefix cache (past_key_values= or cache=)."""
+    """Count generate() calls, and those given a prefix cache (a past_key_values= or cache= that already holds
+    tokens: every batch now decodes into a cache object, empty when no prefix is shared)."""
     counts = {"calls": 0, "cached": 0}
     original = model.generate
 
     def generate(*args: Any, **kwargs: Any) -> Any:
         counts["calls"] += 1
-        if kwargs.get("past_key_values") is not None or kwargs.get("cache") is not None:
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
+        if cache is not None and cache.get_seq_length() > 0:
             counts["cached"] += 1
         return original(*args, **kwargs)
 

@@ -55,6 +55,19 @@ def _not_a_cache(path: Path, why: str) -> ConfigError:
     )
 
 
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL; the switch needs the file to itself and SQLite answers "locked" at once (no busy
+    wait) while another connection opens it, so it is retried within the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def connect(path: Path, create: bool = True) -> sqlite3.Connection:
     """An open connection to the cache at `path` in WAL mode, created (with its folder) when missing."""
     if not create and not path.is_file():
@@ -68,19 +81,21 @@ def connect(path: Path, create: bool = True) -> sqlite3.Connection:
         raise _not_a_cache(path, f"cannot be opened ({exc})") from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # Check and create in one write transaction: two processes opening a new cache at once would otherwise
+        # read the id before the other's commit and its tables after it, and take a fresh cache for a foreign file.
+        conn.execute("BEGIN IMMEDIATE")
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if app_id != APPLICATION_ID and (app_id != 0 or tables):
+            conn.execute("ROLLBACK")
             raise _not_a_cache(path, "is another SQLite database, not a rewardkit judge cache")
-        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across crashes of the process
         if app_id == 0:
-            conn.execute("BEGIN IMMEDIATE")
             for statement in _SCHEMA:
                 conn.execute(statement)
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            conn.execute("COMMIT")
+        conn.execute("COMMIT")
+        _use_wal(conn)  # only once the file is known to be ours
+        conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across crashes of the process
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise _not_a_cache(path, f"is not a SQLite database ({exc})") from exc
