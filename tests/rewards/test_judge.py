@@ -441,3 +441,17 @@ def test_eight_openers_of_a_new_cache_at_once_all_get_it(tmp_path):
         for t in threads:
             t.join()
         assert not errors, (trial, errors[:2])
+
+
+def test_a_score_is_read_as_the_whole_number_written():
+    """ "1,000" was read as 0 (its last three digits) and "1e1" as 1: a number is read whole, then range-checked."""
+    from rewardkit.rewards.judge_parse import ReplyParser
+
+    parse = ReplyParser(score_range=(0, 10)).parse
+    assert [parse(r) for r in ("The score is 1,000", "Score: 1e1", "Score: 7", "8/10", "5,6,7")] == [
+        None,
+        1.0,
+        0.7,
+        0.8,
+        0.7,
+    ]

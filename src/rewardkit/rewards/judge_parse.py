@@ -12,7 +12,10 @@ from typing import Any
 from rewardkit.core.errors import ConfigError
 
 # A plain decimal number, ASCII digits only; "1-5" reads as 1 and 5 (a '-' right after a digit is not a sign).
-_NUMBER = re.compile(r"(?<![0-9.])-?[0-9]+(?:\.[0-9]+)?(?![0-9])")
+# A number read whole, with thousands commas and an exponent: "1,000" is 1000 (out of range), not 0, "1e1" is 10.
+_NUMBER = re.compile(
+    r"(?<![0-9.])(?!(?<=[0-9],)[0-9]{3}(?![0-9]))-?[0-9]+(?:,[0-9]{3})*(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?(?![0-9])"
+)
 # A number right after "/" or "out of" is the scale, not the score ("8/10", "7 out of 10").
 _DENOMINATOR = re.compile(r"(?:/|\bout of)\s*$")
 _FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$")
@@ -105,7 +108,7 @@ class ReplyParser:
         for match in reversed(list(_NUMBER.finditer(text))):
             if _DENOMINATOR.search(text[: match.start()]):
                 continue
-            value = float(match.group(0))
+            value = float(match.group(0).replace(",", ""))
             if self.score_range[0] <= value <= self.score_range[1]:
                 return self._scaled(value)
         return None
