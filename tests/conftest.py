@@ -382,3 +382,9 @@ def stale_lock(folder: Path, pid: int) -> None:
     (folder / ".rewardkit-train.lock").write_text(
         json.dumps({"pid": pid, "host": socket.gethostname(), "started": "then"})
     )
+
+
+def default_sigint() -> None:
+    """preexec_fn for a child that must see Ctrl-C: a shell without job control starts background jobs with SIGINT
+    ignored and children inherit that, so a test must not depend on how pytest itself was started."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -12,13 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import SCORE_SPEC
-
-
-def _default_sigint():
-    # A shell without job control starts background jobs with SIGINT ignored, and children inherit that;
-    # the test must not depend on how pytest itself was started.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+from tests.conftest import SCORE_SPEC, default_sigint
 
 
 @pytest.mark.parametrize(
@@ -49,7 +43,7 @@ def test_signal_while_reading_input(tmp_path, sig, code, word):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_default_sigint,
+        preexec_fn=default_sigint,
     )
     fd = None
     try:

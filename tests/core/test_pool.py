@@ -131,7 +131,7 @@ def test_ctrl_c_stops_the_workers_without_their_tracebacks(tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from tests.conftest import ROOT, default_sigint
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     proc = subprocess.Popen(
@@ -142,6 +142,7 @@ def test_ctrl_c_stops_the_workers_without_their_tracebacks(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=default_sigint,  # under a background shell SIGINT would arrive ignored
     )
     assert proc.stdout is not None
     workers = [int(p) for p in proc.stdout.readline().split()]
