@@ -46,7 +46,7 @@ from rewardkit.train import data
 from rewardkit.train.config import DatasetSpec, StageConfig, validate
 from rewardkit.train.data import load_local
 from rewardkit.train.preflight import TRUE_VALUES, load_spec_quietly, spec_sources  # noqa: F401 (TRUE_VALUES re-exported)
-from rewardkit.train.run_lock import in_use, live_owner
+from rewardkit.train.run_lock import LOCK, in_use, live_owner
 from rewardkit.train.smoke_models import (  # noqa: F401
     DONE,
     TINY_BERT,
@@ -376,6 +376,7 @@ def prepare_output(root: Path) -> None:
         ),
         delete=process_info()[1] <= 1,  # under a launcher every rank would delete it
         write_marker=is_main_process(),
+        transient=frozenset({LOCK}),
     )
 
 
