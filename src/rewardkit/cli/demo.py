@@ -35,7 +35,8 @@ from rewardkit.api import compose
 from rewardkit.composition.scoring import score_rows
 from rewardkit.core import written
 from rewardkit.core.errors import ConfigError
-from rewardkit.core.fileio import atomic_write_json, atomic_write_text, claim_output_dir, read_jsonl
+from rewardkit.core.fileio import atomic_write_json, atomic_write_text, read_jsonl
+from rewardkit.core.output_dirs import claim_output_dir
 from rewardkit.core.tiny import make_tiny
 from rewardkit.selection import checkpoints as selection
 from rewardkit.selection.plot import write_plot

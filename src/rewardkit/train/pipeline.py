@@ -16,7 +16,8 @@ from rewardkit.composition.scoring import reward_usage
 from rewardkit.composition.spec import callable_path
 from rewardkit.core.distributed import is_main_process
 from rewardkit.core.errors import ConfigError
-from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl, marker_owner, nulls_for_nonfinite
+from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl, nulls_for_nonfinite
+from rewardkit.core.output_dirs import marker_owner
 from rewardkit.core.validation import stage_ref
 from rewardkit.core.write_errors import writing
 from rewardkit.train import eval_plan

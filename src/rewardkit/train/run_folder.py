@@ -4,8 +4,11 @@ A stage folder holds the run's entries, known by name: its markers and record (`
 `rewardkit_stage.json`, the lock), `checkpoint-N/`, `final/`, `merged/`, `incomplete/`, `eval_rows.jsonl`,
 `log_history.jsonl`, `trainer_state.json`, TRL's model card `README.md`, the callbacks' folders (`inference/`, `best/`, `adapters/` or the names the
 config gives them) and the hidden temporary entries of an interrupted atomic write. A pipeline's folder holds
-its stages' folders and `summary.json`. Anything else is the user's: a new run refuses a folder holding it,
-`--overwrite` refuses to run while it is there (and deletes nothing), `--resume` leaves it alone. rewardkit never
+its stages' folders and `summary.json`. These names decide only whether a folder may take a new run. What a run
+wrote, file by file, is in its record (core/written.py, `.rewardkit-written.jsonl`): `--overwrite` checks the
+whole tree against it and deletes exactly the recorded files; anything else, at the top or inside the run's own
+folders (a note in `inference/`, a file the user replaced), is refused in one line first and nothing is deleted,
+as is a run folder that kept no record. `--resume` leaves the user's files alone. rewardkit never
 makes a symlink in a run folder, so a link among the run's entries is refused rather than written or deleted
 through. Light module: no torch, transformers or trl.
 """
@@ -20,8 +23,8 @@ from typing import Any, Callable
 
 from rewardkit.core import written
 from rewardkit.core.errors import ConfigError
-from rewardkit.core.fileio import OUTPUT_MARKER
-from rewardkit.core.fileio import foreign_entry as fileio_foreign_entry
+from rewardkit.core.output_dirs import OUTPUT_MARKER
+from rewardkit.core.output_dirs import foreign_entry as fileio_foreign_entry
 from rewardkit.train.config import StageConfig
 from rewardkit.train.resume import RECORD, STARTED
 from rewardkit.train.run_lock import LOCK

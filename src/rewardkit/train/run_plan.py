@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rewardkit.core.errors import ConfigError
-from rewardkit.core.fileio import OUTPUT_MARKER
+from rewardkit.core.output_dirs import OUTPUT_MARKER
 from rewardkit.core.written import RECORD as RECORD_FILE
 from rewardkit.train.config import StageConfig
 from rewardkit.train.config_change import changed_keys, split_changes

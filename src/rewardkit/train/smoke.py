@@ -37,8 +37,8 @@ from typing import Any, Callable
 
 from rewardkit.core.distributed import is_main_process, process_info
 from rewardkit.core.errors import ConfigError, DataError
-from rewardkit.core.fileio import OUTPUT_MARKER as MARKER  # noqa: F401  (tests and tools read smoke.MARKER)
-from rewardkit.core.fileio import claim_output_dir
+from rewardkit.core.output_dirs import OUTPUT_MARKER as MARKER  # noqa: F401  (tests and tools read smoke.MARKER)
+from rewardkit.core.output_dirs import claim_output_dir
 from rewardkit.core.tiny import strings_in
 from rewardkit.core.validation import stage_ref
 from rewardkit.models import spec_models

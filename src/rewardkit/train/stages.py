@@ -236,7 +236,7 @@ def merge_adapter(stage: StageConfig, base: str, adapter_dir: str, out_dir: str)
         model = AutoModelForCausalLM.from_pretrained(base)
     merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
     # Built beside and swapped in whole: a crash mid-save must not leave a `merged/` that a later `@stage` loads.
-    tmp = make_temp_dir(Path(out_dir).parent, f".{Path(out_dir).name}.")
+    tmp = make_temp_dir(Path(out_dir).parent, f".{Path(out_dir).name}.", inside=Path(out_dir).parent)
     try:
         merged.save_pretrained(tmp)
         AutoTokenizer.from_pretrained(adapter_dir if stage.tokenizer is None else stage.tokenizer).save_pretrained(tmp)
