@@ -13,7 +13,7 @@ from rewardkit import compose
 from rewardkit.core import plugins
 from rewardkit.core.hookspecs import hookimpl
 from rewardkit.selection.checkpoints import select
-from tests.conftest import run_cli
+from tests.conftest import closed_port, run_cli
 from tests.rewards.chat_server import ChatServer, chat_server
 
 
@@ -268,3 +268,108 @@ def test_rewardkit_train_with_a_judge_prints_what_it_spent(server, tmp_path, tin
     assert training["requests"] + scoring["requests"] == server.requests
     assert scoring["requests"] + scoring["cache_hits"] == 2  # the eval set's two rows
     assert json.loads((tmp_path / "run" / "inference" / "scores.json").read_text())["checkpoints"][0]["step"] == 2
+
+
+# --- the preflight: one GET {base_url}/models before anything heavy (score, select, serve, train) ---------------
+@pytest.mark.parametrize("case", ["nothing listening", "wrong path", "key refused", "key unset", "unknown model"])
+def test_preflight_names_the_reward_the_url_and_the_fix(server, tmp_path, monkeypatch, case):
+    from rewardkit.core.errors import ConfigError
+    from rewardkit.models import compose_checked
+
+    spec = dict(judge_spec(server, tmp_path), api_key_env="JUDGE_PREFLIGHT_KEY")
+    monkeypatch.setenv("JUDGE_PREFLIGHT_KEY", "sk-right")
+    server.behaviour.api_key = "sk-right"
+    server.behaviour.models = ["m", "other"]
+    expected = {
+        "nothing listening": (r"cannot reach the judge server at http://127\.0\.0\.1:\d+/v1/models", "start the judge"),
+        "wrong path": (r"GET http://127\.0\.0\.1:\d+/models answered HTTP 404", "usually ends in /v1"),
+        "key refused": (r"refused the API key \(HTTP 401", "JUDGE_PREFLIGHT_KEY"),
+        "key unset": (r"'JUDGE_PREFLIGHT_KEY' is not set", "export JUDGE_PREFLIGHT_KEY"),
+        "unknown model": (r"model 'nope' is not served at .* \(it serves 'm', 'other'\)", "grader.model="),
+    }[case]
+    if case == "nothing listening":
+        spec["base_url"] = f"http://127.0.0.1:{closed_port()}/v1"
+    elif case == "wrong path":
+        spec["base_url"] = server.url.removesuffix("/v1")
+    elif case == "key refused":
+        monkeypatch.setenv("JUDGE_PREFLIGHT_KEY", "sk-wrong")
+    elif case == "key unset":
+        monkeypatch.delenv("JUDGE_PREFLIGHT_KEY")
+    else:
+        spec["model"] = "nope"
+    with pytest.raises(ConfigError, match=expected[0]) as info:
+        compose_checked({"rewards": {"grader": spec}})
+    text = str(info.value)
+    assert "\n" not in text and "reward 'grader'" in text and expected[1] in text.split("Hint:")[1], text
+    assert "sk-right" not in text and "sk-wrong" not in text
+    assert server.requests == 0  # no chat completion was paid for
+
+
+def test_preflight_passes_with_the_key_sent_to_base_url_only(server, tmp_path, monkeypatch):
+    from rewardkit.models import compose_checked
+
+    monkeypatch.setenv("JUDGE_PREFLIGHT_KEY", "sk-right")
+    server.behaviour.api_key = "sk-right"
+    server.behaviour.models = ["m"]
+    spec = dict(judge_spec(server, tmp_path), api_key_env="JUDGE_PREFLIGHT_KEY")
+    same = dict(spec, user_template="again: answer={completion}|gold={reference}|")
+    composed = compose_checked({"rewards": {"judge": spec, "again": same}})
+    assert server.model_lists == ["Bearer sk-right"]  # one GET for two judges of one server, with the key
+    assert composed(completions=["4"], answer=["4"]) == [pytest.approx(1.8)]
+
+
+def test_score_and_train_refuse_an_unreachable_judge_in_one_line(tmp_path):
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    judge = {"use": "judge", "base_url": url, "model": "m", "user_template": "{completion}", "score": {"max": 10}}
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"rewards": {"grader": judge}}))
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"prompt": "1+1=", "completion": "2", "answer": "2"}) + "\n")
+    scored = run_cli("score", spec, "--input", rows)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")  # passes the model preflight: the judge's comes after it
+    config = tmp_path / "grpo.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "stage": "grpo",
+                "model": str(model),
+                "dataset": {"path": str(rows)},
+                "output_dir": str(tmp_path / "run"),
+                "rewards": {"rewards": {"grader": judge}},
+            }
+        )
+    )
+    trained = run_cli("train", config)
+    for done in (scored, trained):
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert f"reward 'grader': cannot reach the judge server at {url}/models" in done.stderr
+        assert "Hint: start the judge server" in done.stderr and "Traceback" not in done.stderr
+    assert "stage 'grpo': rewards: reward 'grader'" in trained.stderr
+    assert not (tmp_path / "run").exists()  # refused before the run claimed its folder
+
+
+def test_train_precheck_checks_the_judges_of_callback_specs(server, tmp_path):
+    from rewardkit.core.errors import ConfigError
+    from rewardkit.train.config import load_stages
+    from rewardkit.train.pipeline import precheck
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"prompt": "1+1=", "answer": "2"}) + "\n")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    down = dict(judge_spec(server, tmp_path), base_url=f"http://127.0.0.1:{closed_port()}/v1")
+    config = {
+        "stage": "grpo",
+        "model": str(model),
+        "dataset": {"path": str(rows)},
+        "output_dir": str(tmp_path / "run"),
+        "rewards": {"rewards": {"judge": judge_spec(server, tmp_path)}},
+        "callbacks": [{"name": "best_checkpoint", "spec": {"rewards": {"late": down}}}],
+    }
+    stages, _, _ = load_stages(config)
+    with pytest.raises(ConfigError, match=r"stage 'grpo': callbacks\[0\]\.spec: reward 'late': cannot reach"):
+        precheck(stages, "c.yaml")
+    assert server.model_lists == ["Bearer EMPTY"]  # the stage's own judge was asked first (no key set: the placeholder)

@@ -29,6 +29,7 @@ from rewardkit.rewards.judge_client import BudgetSpent, RequestFailed, RetryPoli
 from rewardkit.rewards.judge_parse import ReplyParser
 from rewardkit.rewards.judge_prompt import FIXED_FIELDS, check_fields, field_text, render, template_fields
 from rewardkit.rewards.judge_requests import Limits, Sender
+from rewardkit.rewards.judge_stand_in import stand_in_reply
 
 _CALL = "_judge_call"  # the context key under which each ascore_batch of one call finds its JudgeCall
 USAGE_KEYS = ("requests", "cache_hits", "prompt_tokens", "completion_tokens", "failures", "unparsable")
@@ -98,6 +99,9 @@ class Judge(Reward):
             max_total_tokens: the limits above.
         max_retries (`int`, defaults to 4), backoff (`float`, defaults to 1.0 s), request_timeout (`float`,
             defaults to 60 s).
+        offline_stand_in (`bool`, defaults to False): what `rewardkit train --smoke` sets: nothing is sent or
+            cached; each request gets a reply of the parser's shape chosen by a hash of the request
+            (`judge_stand_in`), so a smoke run needs no judge server. Not a judgement: never set it for real.
 
     Example:
     >>> from rewardkit import get_reward
@@ -140,6 +144,9 @@ class Judge(Reward):
         max_retries: int = Field(4, ge=0, le=20, description="Retries per request after the first try.")
         backoff: Seconds = Field(1.0, description="Seconds before the first retry (doubles, with jitter).")
         request_timeout: Seconds = Field(60.0, description="Seconds one request may take.")
+        offline_stand_in: bool = Field(
+            False, description="Set by --smoke: no request; a deterministic stand-in reply (not a judgement)."
+        )
 
     def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
         super().__init__(params, **kwargs)
@@ -245,6 +252,9 @@ class Judge(Reward):
 
     async def _fetch(self, keys: list[str], requests: list[dict], mine: JudgeCall, counts: Counter) -> None:
         """Outcomes of the rows' requests into `mine.outcomes`: from the cache, else sent."""
+        if self.params.offline_stand_in:  # --smoke: no server, no cache (a stand-in reply must never be reused)
+            mine.outcomes.update({k: stand_in_reply(self.parser, r) for k, r in zip(keys, requests)})
+            return
         conn = judge_cache.connect(self.cache_path) if self.params.cache else None
         try:
             todo = {k: r for k, r in zip(keys, requests) if k not in mine.outcomes}

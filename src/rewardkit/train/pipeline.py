@@ -32,7 +32,7 @@ from rewardkit.train.precheck import (
     check_trainer_keys,
     check_trainer_value_types,
 )
-from rewardkit.train.preflight import check_models, check_vllm, loading
+from rewardkit.train.preflight import check_models, check_stage_judges, check_vllm, loading
 from rewardkit.train.record import absolute_if_local, revision_of, write_stage_record
 from rewardkit.train.resume import STARTED, check_checkpoint_files
 from rewardkit.train.run_folder import pipeline_names, refuse_foreign, refuse_links
@@ -99,6 +99,7 @@ def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = froze
         check_grpo_batches(stage, where)
         eval_plan.check_plan(stage, where)
         check_aggregation(stage, rewards, where)
+        check_stage_judges(stage, rewards, where)  # one GET per judge server: before any model loads
         out[stage.label] = (spec, rewards)
     return out
 
