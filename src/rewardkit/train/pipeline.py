@@ -23,6 +23,7 @@ from rewardkit.train import eval_plan
 from rewardkit.train.config import StageConfig, load_stages
 from rewardkit.train.config_change import settings as run_settings
 from rewardkit.train.data import load_stage_data, reference_columns
+from rewardkit.train.model_template import check_model_template
 from rewardkit.train.precheck import (
     check_aggregation,
     check_columns,
@@ -121,6 +122,7 @@ def prepare(
             continue
         check_trainer_values(stage, where)
         check_quantization(stage, where)
+        check_model_template(stage, where)  # the model's own chat template, before any stage trains
         spec, rewards = light[stage.label]
         train, eval_ds = load_stage_data(stage, reference_columns(rewards) if rewards is not None else {})
         # The TRL config's own checks (strategies, batch divisibility...) run now rather than after stage 1.
