@@ -24,6 +24,7 @@ from rewardkit.train import eval_plan
 from rewardkit.train.config import StageConfig, load_stages
 from rewardkit.train.config_change import settings as run_settings
 from rewardkit.train.data import load_stage_data, reference_columns
+from rewardkit.train.model_template import check_model_template
 from rewardkit.train.precheck import (
     check_aggregation,
     check_columns,
@@ -32,7 +33,7 @@ from rewardkit.train.precheck import (
     check_trainer_keys,
     check_trainer_value_types,
 )
-from rewardkit.train.preflight import check_models, check_vllm, loading
+from rewardkit.train.preflight import check_models, check_stage_judges, check_vllm, loading
 from rewardkit.train.record import absolute_if_local, revision_of, write_stage_record
 from rewardkit.train.resume import STARTED, check_checkpoint_files
 from rewardkit.train.run_folder import pipeline_names, refuse_foreign, refuse_links
@@ -99,6 +100,7 @@ def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = froze
         check_grpo_batches(stage, where)
         eval_plan.check_plan(stage, where)
         check_aggregation(stage, rewards, where)
+        check_stage_judges(stage, rewards, where)  # one GET per judge server: before any model loads
         out[stage.label] = (spec, rewards)
     return out
 
@@ -121,6 +123,7 @@ def prepare(
             continue
         check_trainer_values(stage, where)
         check_quantization(stage, where)
+        check_model_template(stage, where)  # the model's own chat template, before any stage trains
         spec, rewards = light[stage.label]
         train, eval_ds = load_stage_data(stage, reference_columns(rewards) if rewards is not None else {})
         # The TRL config's own checks (strategies, batch divisibility...) run now rather than after stage 1.
