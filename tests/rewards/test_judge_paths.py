@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit import compose
+from rewardkit import compose, get_reward
 from rewardkit.core import plugins
 from rewardkit.core.hookspecs import hookimpl
 from rewardkit.selection.checkpoints import select
-from tests.conftest import closed_port, run_cli
+from tests.conftest import closed_port, rewardkit_serve, run_cli
 from tests.rewards.chat_server import ChatServer, chat_server
 
 
@@ -373,3 +373,63 @@ def test_train_precheck_checks_the_judges_of_callback_specs(server, tmp_path):
     with pytest.raises(ConfigError, match=r"stage 'grpo': callbacks\[0\]\.spec: reward 'late': cannot reach"):
         precheck(stages, "c.yaml")
     assert server.model_lists == ["Bearer EMPTY"]  # the stage's own judge was asked first (no key set: the placeholder)
+
+
+# --- a judge behind `rewardkit serve`: each None row's reason reaches the `remote` reward --------------------------
+def verdict(body: dict) -> str:
+    text = body["messages"][0]["content"]
+    return "I would rather not say." if "mumble" in text else "Score: 8"
+
+
+def refusal(body: dict) -> str | None:
+    return "I can't help with that." if "forbidden" in body["messages"][0]["content"] else None
+
+
+def failure(body: dict) -> tuple[str, None] | None:
+    return ("500", None) if "crash" in body["messages"][0]["content"] else None
+
+
+REASON_ROWS = ["fine", "mumble", "forbidden", "crash", "fine too", "over budget"]
+
+
+def reasons_spec(url: str, cache: Path) -> dict:
+    """A judge whose rows are None for each reason it knows; max_requests 5: the sixth row is over budget."""
+    judge = {
+        "use": "judge",
+        "base_url": url,
+        "model": "m",
+        "user_template": "answer={completion}",
+        "score": {"min": 0, "max": 10},
+        "cache_path": str(cache),
+        "on_error": "none",
+        "max_retries": 0,
+        "max_concurrency": 1,  # sent in row order: the same row is over budget in both processes
+        "max_requests": 5,
+    }
+    return {"rewards": {"judge": judge}}
+
+
+@pytest.fixture(scope="module")
+def judge_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ChatServer, str]]:
+    folder = tmp_path_factory.mktemp("judge_served")
+    with chat_server() as chat:
+        chat.behaviour.reply, chat.behaviour.refuse, chat.behaviour.fail_when = verdict, refusal, failure
+        (folder / "spec.json").write_text(json.dumps(reasons_spec(chat.url, folder / "served.sqlite")))
+        with rewardkit_serve(folder / "spec.json", log=folder / "server.log") as served:
+            yield chat, served.url
+
+
+def test_a_remote_judge_says_why_a_row_is_none_as_the_local_one_does(judge_served, tmp_path):
+    chat, url = judge_served
+    local = compose(reasons_spec(chat.url, tmp_path / "local.sqlite"))
+    with pytest.warns(RuntimeWarning):  # the failed request, the budget: said locally as they are on the server
+        expected = local(completions=REASON_ROWS)
+    judge = local.components["judge"]
+    assert expected == [0.8, None, None, None, 0.8, None]
+    assert judge.row_reasons == [None, "unparsable", "refused", "server error", None, "budget spent"]
+    assert judge.none_reasons == {"unparsable": 1, "refused": 1, "server error": 1, "budget spent": 1}
+
+    remote = get_reward("remote", url=url, timeout=60)  # the same rows through the server's /score
+    assert remote(completions=REASON_ROWS) == expected
+    assert remote.row_reasons == [None if r is None else f"remote: judge: {r}" for r in judge.row_reasons]
+    assert remote.none_reasons == {f"remote: judge: {k}": v for k, v in judge.none_reasons.items()}
