@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rewardkit.core.errors import ConfigError
+from rewardkit.core.fileio import atomic_write_text
 from rewardkit.train import smoke
 from rewardkit.train.config import load_stages
 from tests.conftest import ROOT, closed_port
@@ -209,9 +210,14 @@ def test_smoke_mode_is_offline_and_restores(monkeypatch):
 def test_output_folder_is_emptied_but_a_foreign_one_is_refused(tmp_path):
     root = tmp_path / "smoke" / "x"
     smoke.prepare_output(root)
-    (root / "stale.txt").write_text("old")
+    atomic_write_text(root / "sft" / "stale.txt", "old", inside=root / "sft")  # what an earlier smoke run wrote
+    (root / "sft" / "notes.md").write_text("mine")  # ... and a user's note inside its folder: refused, kept
+    with pytest.raises(ConfigError, match=r"empties this folder, but .*sft/notes\.md is not written by the run"):
+        smoke.prepare_output(root)
+    assert (root / "sft" / "stale.txt").read_text() == "old"
+    (root / "sft" / "notes.md").unlink()
     smoke.prepare_output(root)
-    assert not (root / "stale.txt").exists() and (root / smoke.MARKER).is_file()
+    assert sorted(p.name for p in root.iterdir()) == [smoke.MARKER, ".rewardkit-written.jsonl"]
     foreign = tmp_path / "real"
     foreign.mkdir()
     (foreign / "checkpoint-100").mkdir()

@@ -16,7 +16,8 @@ from rewardkit.composition.scoring import reward_usage
 from rewardkit.composition.spec import callable_path
 from rewardkit.core.distributed import is_main_process
 from rewardkit.core.errors import ConfigError
-from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl, marker_owner, nulls_for_nonfinite
+from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl, nulls_for_nonfinite
+from rewardkit.core.output_dirs import marker_owner
 from rewardkit.core.validation import stage_ref
 from rewardkit.core.write_errors import writing
 from rewardkit.train import eval_plan
@@ -162,6 +163,7 @@ def run_stage(
     training past it."""
     from rewardkit.train.events import EventLines, ForwardEvalMetrics
     from rewardkit.train.log_records import LogRecords
+    from rewardkit.train.save_record import record_saves, saving
 
     stage = p.stage
     out = stage.folder
@@ -169,6 +171,7 @@ def run_stage(
     guard_model_card(trainer, out)
     trainer.add_callback(ForwardEvalMetrics(trainer))  # after the user's: sees what they added to the metrics
     trainer.add_callback(LogRecords(out))  # every record, in <output_dir>/log_history.jsonl
+    record_saves(trainer, out)  # what the Trainer saves is recorded as the run's (train/save_record.py)
     if say is not None and not on_terminal():
         from transformers import PrinterCallback, ProgressCallback
 
@@ -198,7 +201,8 @@ def run_stage(
         runtime = time.perf_counter() - start
         if trainer.accelerator.is_main_process:  # the whole log history beside log_history.jsonl (checkpoints: theirs)
             atomic_write_json(out / "trainer_state.json", nulls_for_nonfinite(asdict(trainer.state)), inside=out)
-        trainer.save_model(str(final))  # an adapter only, when LoRA was trained
+        with saving(out, final, trainer.accelerator.is_main_process):
+            trainer.save_model(str(final))  # an adapter only, when LoRA was trained
     handoff = handoff_dir(stage)  # what `@name` resolves to (rewards resolved it in prepare already)
     if stage.peft is not None:
         if trainer.accelerator.is_main_process:

@@ -39,15 +39,15 @@ from typing import Any, Callable
 
 from rewardkit.core.distributed import is_main_process, process_info
 from rewardkit.core.errors import ConfigError, DataError
-from rewardkit.core.fileio import OUTPUT_MARKER as MARKER  # noqa: F401  (tests and tools read smoke.MARKER)
-from rewardkit.core.fileio import claim_output_dir
+from rewardkit.core.output_dirs import OUTPUT_MARKER as MARKER  # noqa: F401  (tests and tools read smoke.MARKER)
+from rewardkit.core.output_dirs import claim_output_dir
 from rewardkit.core.tiny import strings_in
 from rewardkit.core.validation import stage_ref
 from rewardkit.train import data
 from rewardkit.train.config import DatasetSpec, StageConfig, validate
 from rewardkit.train.data import load_local
 from rewardkit.train.preflight import TRUE_VALUES, spec_sources  # noqa: F401 (TRUE_VALUES re-exported)
-from rewardkit.train.run_lock import in_use, live_owner
+from rewardkit.train.run_lock import LOCK, in_use, live_owner
 from rewardkit.train.smoke_models import (  # noqa: F401
     DONE,
     TINY_BERT,
@@ -347,6 +347,7 @@ def prepare_output(root: Path) -> None:
         ),
         delete=process_info()[1] <= 1,  # under a launcher every rank would delete it
         write_marker=is_main_process(),
+        transient=frozenset({LOCK}),
     )
 
 

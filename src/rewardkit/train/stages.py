@@ -240,7 +240,7 @@ def merge_adapter(stage: StageConfig, base: str, adapter_dir: str, out_dir: str)
     # A full disk or a read-only folder is one line naming what failed (safetensors' error names no file).
     with writing(out_dir, f"stage {stage.label!r}: merging the adapter"):
         # Built beside and swapped in whole: a crash mid-save must not leave a `merged/` that a later `@stage` loads.
-        tmp = make_temp_dir(Path(out_dir).parent, f".{Path(out_dir).name}.")
+        tmp = make_temp_dir(Path(out_dir).parent, f".{Path(out_dir).name}.", inside=Path(out_dir).parent)
         try:
             merged.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
