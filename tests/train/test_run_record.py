@@ -298,3 +298,15 @@ def test_top_k_prune_keeps_a_users_file_in_an_adapter_folder(tiny_lm_dir, traine
     assert sorted(folders) == ["step_1", "step_2"]  # the pruned one stays, holding only the user's note
     assert sorted(len(names) for names in folders.values())[0] == 1
     assert ["notes.md"] in folders.values() and all("notes.md" in names for names in folders.values())
+
+
+def test_a_demo_killed_in_its_first_stage_is_emptied_by_the_next(tmp_path):
+    from rewardkit.cli.demo import prepare_output
+    from tests.conftest import holding_lock
+
+    out = prepare_output(tmp_path / "demo")
+    with holding_lock(out / "grpo"):  # the stage folders are made for their locks; then the run is SIGKILLed
+        pass
+    assert [p.name for p in (out / "grpo").iterdir()] == [LOCK]  # a stale lock in a folder the run made
+    prepare_output(out)
+    assert not (out / "grpo").exists()
