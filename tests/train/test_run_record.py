@@ -92,7 +92,8 @@ def _copy(run: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def _overwrite(folder: Path) -> list[str]:
+def _overwrite(folder: Path, resume: str | None = None) -> list[str]:
+    """What `--overwrite` (or `--resume`) does to `folder` before anything trains."""
     from rewardkit.train.config import load_stages
     from rewardkit.train.run_plan import plan_stages
 
@@ -100,7 +101,7 @@ def _overwrite(folder: Path) -> list[str]:
         {"stage": "sft", "model": "m", "output_dir": str(folder), "dataset": {"generator": "arithmetic"}}
     )
     said: list[str] = []
-    plan_stages([stage], "c.yaml", None, True, said.append)
+    plan_stages([stage], "c.yaml", resume, resume is None, said.append)
     return said
 
 
@@ -178,6 +179,9 @@ def test_overwrite_after_a_kill_mid_checkpoint_save(finished, tmp_path):
     with pytest.raises(ConfigError, match=r"'checkpoint-2/notes.md' \(not written by the run\)"):
         _overwrite(run)
     (run / "checkpoint-2" / "notes.md").unlink()
+    _overwrite(run, resume="latest")  # a resume sets the cut checkpoint aside: its record moves with it
+    assert not (run / "checkpoint-2").exists() and next((run / "incomplete").iterdir()).name.startswith("checkpoint-2-")
+    assert written.first_unrecorded(run, None, frozenset({LOCK})) is None
     _overwrite(run)
     assert [p.name for p in run.iterdir()] == [LOCK]  # kept: --overwrite runs under the lock
 
