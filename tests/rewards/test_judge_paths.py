@@ -433,3 +433,29 @@ def test_a_remote_judge_says_why_a_row_is_none_as_the_local_one_does(judge_serve
     assert remote(completions=REASON_ROWS) == expected
     assert remote.row_reasons == [None if r is None else f"remote: judge: {r}" for r in judge.row_reasons]
     assert remote.none_reasons == {f"remote: judge: {k}": v for k, v in judge.none_reasons.items()}
+
+
+@pytest.mark.parametrize(
+    "scale",
+    [
+        {"score": {"min": -1.5, "max": 2.5}},
+        {"score": None, "choices": {"yes": 1.0, "no": 0.0, "maybe": 0.5}},
+        {"json_field": "rating", "score": {"min": 1, "max": 10}},
+        {"json_field": "verdict", "score": None, "choices": {"A": 1.0, "B": 0.0}},
+        {"logprobs": True, "score": {"min": 1, "max": 5}},
+    ],
+)
+def test_the_offline_stand_in_answers_every_parser_without_a_server(tmp_path, scale):
+    params = {
+        "base_url": f"http://127.0.0.1:{closed_port()}/v1",
+        "model": "m",
+        "user_template": "{completion}",
+        "cache_path": str(tmp_path / "judge.sqlite"),
+        "offline_stand_in": True,
+    }
+    judge = get_reward("judge", **{**params, **scale})
+    completions = [f"answer {i}" for i in range(12)]
+    first = judge(completions=completions)
+    assert None not in first and all(0 <= v <= 1 for v in first) and len(set(first)) > 1
+    assert judge(completions=completions) == first  # deterministic
+    assert judge.usage["requests"] == 0 and not (tmp_path / "judge.sqlite").exists()
