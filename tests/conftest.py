@@ -312,6 +312,13 @@ class Served:
         return self.log.read_text(errors="replace")
 
 
+def closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (one the OS just handed out and took back)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @contextmanager
 def rewardkit_serve(spec: Any, *args: str, log: Path, env: dict | None = None, ready: float = 120) -> Iterator[Served]:
     """A real `rewardkit serve SPEC --port 0 ARGS` process on 127.0.0.1, ready (GET /health answered) when yielded,

@@ -198,6 +198,17 @@ def spec_models(spec: ComposeSpec) -> list[NamedModel]:
     return [m for alias, entry in spec.rewards.items() for m in entry_models(alias, entry)]
 
 
+def spec_servers(spec: ComposeSpec) -> list[tuple[str, str]]:
+    """(alias, base_url) of the rewards that call a server and can stand in offline (an `offline_stand_in`
+    parameter, e.g. `judge`) and are not offline yet: what `--smoke` puts offline."""
+    out = []
+    for alias, entry in spec.rewards.items():
+        params = reward_params(entry.get("use"))
+        if params is not None and "offline_stand_in" in params.model_fields and not entry.get("offline_stand_in"):
+            out.append((alias, str(entry.get("base_url", "its server"))))
+    return out
+
+
 # The `rewardkit tiny` flag that builds a stand-in for each ModelRef.tiny kind (what a missing-model hint offers).
 TINY_FLAGS = {"lm": "", "bert": " --bert", "bleurt": " --bleurt", "rm": " --classifier", "classifier": " --classifier"}
 TINY_WHAT = {"lm": "causal LM", "bert": "BERT", "bleurt": "BLEURT checkpoint", "rm": "reward model"}
@@ -242,13 +253,18 @@ SCORING_HUB_TIMEOUT = 1.0
 
 
 def compose_checked(spec: SpecSource, overrides: Overrides | None = None, name: str | None = None) -> Composed:
-    """`compose(spec, overrides=...)` after every model the spec names was found to resolve (about a second).
+    """`compose(spec, overrides=...)` after every model the spec names was found to resolve (about a second) and
+    every judge's server answered (`judge_preflight`).
 
-    What `rewardkit score` and `select` use: a missing model is one line with the fix, as in training's preflight.
+    What `rewardkit score`, `select` and `serve` use: a missing model or a judge server that cannot answer is one
+    line with the fix, as in training's preflight.
     """
     from rewardkit.api import compose, load_compose_spec
+    from rewardkit.rewards.judge_preflight import check_judges
 
     parsed = load_compose_spec(spec, overrides)
     timeout = None if os.environ.get("REWARDKIT_HUB_TIMEOUT") else min(hub_timeout(), SCORING_HUB_TIMEOUT)
     check_spec_models(parsed, parsed.where, tiny_hint, timeout)
-    return compose(parsed, name=name)
+    composed = compose(parsed, name=name)
+    check_judges([composed], parsed.where)
+    return composed

@@ -67,3 +67,34 @@ def test_lora_save_on_a_full_disk_names_its_folder(tiny_lm_dir, tmp_path):
     )
     assert out.startswith(f"lora_save: writing {tmp_path}/adapters/step_3 failed: File too large."), out
     assert "\n" not in out and not [p for p in (tmp_path / "adapters").iterdir()]  # no half-written folder left
+
+
+def test_merge_adapter_on_a_full_disk_names_its_folder(tiny_lm_dir, tmp_path):
+    """The merge after a LoRA stage writes a whole model: a failed write is one line naming merged/, no temp
+    folder is left beside it."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    adapter = tmp_path / "final"
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_lm_dir), LoraConfig(r=2, task_type="CAUSAL_LM"))
+    model.save_pretrained(adapter)
+    AutoTokenizer.from_pretrained(tiny_lm_dir).save_pretrained(adapter)
+    out = _run(
+        """
+        from rewardkit import DataError
+        from rewardkit.train.config import load_stages
+        from rewardkit.train.stages import merge_adapter
+        stage = load_stages({"stage": "sft", "model": sys.argv[1], "dataset": {"generator": "arithmetic"}})[0][0]
+        try:
+            merge_adapter(stage, sys.argv[1], sys.argv[2], sys.argv[3])
+        except DataError as exc:
+            print(exc)
+        """,
+        str(tiny_lm_dir),
+        str(adapter),
+        str(tmp_path / "merged"),
+    )
+    assert out.startswith(f"stage 'sft': merging the adapter: writing {tmp_path}/merged failed: "), out
+    assert "failed: File too large." in out and "\n" not in out, out
+    # no merged/, no temp folder beside it (only the run's record of what it writes there)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".rewardkit-written.jsonl", "final"]

@@ -56,13 +56,14 @@ def test_quick_demo(tmp_path, monkeypatch, capsys):
 def test_demo_refuses_a_foreign_output_folder(tmp_path):
     from rewardkit.cli.demo import prepare_output
     from rewardkit.core.errors import ConfigError
+    from rewardkit.core.fileio import atomic_write_text
 
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="not a demo folder"):
         prepare_output(tmp_path)
     run_dir = prepare_output(tmp_path / "demo")
-    (run_dir / "grpo" / "inference").mkdir(parents=True)
-    (run_dir / "grpo" / "inference" / "step_900.json").write_text("{}")
+    step_file = run_dir / "grpo" / "inference" / "step_900.json"
+    atomic_write_text(step_file, "{}", inside=run_dir / "grpo")  # as the earlier run's stage wrote it (recorded)
     prepare_output(run_dir)  # an earlier demo run: its stage folders are emptied
     assert not (run_dir / "grpo").exists()
 
@@ -71,12 +72,13 @@ def test_demo_refuses_a_foreign_output_folder(tmp_path):
 def test_demo_output_with_a_linked_stage_folder_is_refused(tmp_path, entry):
     from rewardkit.cli.demo import prepare_output
     from rewardkit.core.errors import ConfigError
-    from rewardkit.core.fileio import OUTPUT_MARKER as MARKER
+    from rewardkit.core.fileio import atomic_write_text
+    from rewardkit.core.output_dirs import OUTPUT_MARKER as MARKER
 
     out, elsewhere = tmp_path / "demo", tmp_path / "precious"
     (elsewhere / "keep").mkdir(parents=True)
-    (out / "grpo").mkdir(parents=True)
-    (out / MARKER).write_text("written by `rewardkit demo`\n")
+    prepare_output(out)  # the marker and the record of a demo folder
+    atomic_write_text(out / "grpo" / "eval_rows.jsonl", "{}\n", inside=out / "grpo")  # an earlier run's stage
     if entry == "symlink":
         (out / "sft").symlink_to(elsewhere, target_is_directory=True)
     else:

@@ -44,6 +44,11 @@ BAD_INPUTS = [
         raises(ConfigError, r"builds a format width of 400000000"),
     ),
     Row(
+        "template-tojson-indent-400M",
+        lambda c: read_chat_template("{{ messages | tojson(indent=400000000) }}", "t"),
+        raises(ConfigError, r"builds a width of 400000000"),
+    ),
+    Row(
         "template-file-names-its-path",
         lambda c: read_chat_template(str(c.write("bad.jinja", "{{ messages.pop() }}")), "tokenizer.chat_template"),
         raises(ConfigError, r"tokenizer.chat_template: .*bad.jinja: the chat template does something unsafe"),
@@ -68,6 +73,13 @@ def test_every_chat_template_trl_ships_passes():
     assert len(files) > 10
     for path in files:
         read_chat_template(str(path), path.name)
+
+
+def test_transformers_tojson_arguments_pass():
+    """transformers' `tojson` takes ensure_ascii/indent/separators/sort_keys (Jinja's own only indent): a model
+    template using them is not refused."""
+    text = "{{ messages | tojson(ensure_ascii=False, indent=2, sort_keys=True) }}"
+    assert read_chat_template(text, "t") == text
 
 
 def test_a_hostile_template_in_a_config_is_one_cli_line(tmp_path):

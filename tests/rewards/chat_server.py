@@ -3,8 +3,9 @@
 It speaks the part of the OpenAI protocol the judge uses (POST /v1/chat/completions, `usage`, `logprobs`) and can
 misbehave on purpose: a fixed latency, 429 with Retry-After, 500, a reply that never comes, malformed JSON. It
 records every request body and the most requests it ever had in flight at once (the concurrency limit, observed on
-the server side). Replies come from `reply(body) -> str` (default: "Score: 7"); GET returns
-{"requests", "max_in_flight"}.
+the server side). Replies come from `reply(body) -> str` (default: "Score: 7"), refusals from `refuse`;
+GET /v1/models lists `models` (401 without the `api_key` when one is set), another `/models` path is a 404, any
+other GET returns {"requests", "max_in_flight"}.
 
 `python -m tests.rewards.chat_server --latency 0.1` serves in a process of its own (its URL on the first line of
 stdout) until stdin closes: a client measured against it does not share the server's interpreter lock.
@@ -33,6 +34,9 @@ class Behaviour:
     failures: list[tuple[str, Any]] = field(default_factory=list)
     top_logprobs: Callable[[dict, str], list[tuple[str, float]]] | None = None  # (token, logprob) of the 1st token
     fail_when: Callable[[dict], tuple[str, Any] | None] | None = None  # a failure chosen by the request itself
+    models: list[str] = field(default_factory=list)  # what GET /v1/models lists (empty: lists none)
+    api_key: str | None = None  # set: GET /v1/models answers 401 without `Authorization: Bearer <api_key>`
+    refuse: Callable[[dict], str | None] | None = None  # a refusal (message.refusal, no content) for this request
 
 
 class _Server(ThreadingHTTPServer):
@@ -49,6 +53,7 @@ class ChatServer:
         self.headers: list[dict[str, str]] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.model_lists: list[str | None] = []  # the Authorization header of each GET /v1/models
         self.lock = threading.Lock()
         self.stop = threading.Event()  # releases hung handlers at shutdown
         server = self
@@ -61,6 +66,21 @@ class ChatServer:
                 pass
 
             def do_GET(self) -> None:  # what the server saw, for a client in another process (the benchmark)
+                if self.path == "/v1/models":  # the judge's preflight
+                    with server.lock:
+                        server.model_lists.append(self.headers.get("Authorization"))
+                    key = server.behaviour.api_key
+                    if key is not None and self.headers.get("Authorization") != f"Bearer {key}":
+                        self._send(401, {"error": {"message": "Incorrect API key provided"}})
+                        return
+                    listed = [
+                        {"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in server.behaviour.models
+                    ]
+                    self._send(200, {"object": "list", "data": listed})
+                    return
+                if self.path.endswith("/models"):  # a base_url with a wrong path
+                    self._send(404, {"error": {"message": "Not Found"}})
+                    return
                 with server.lock:
                     seen = {"requests": len(server.bodies), "max_in_flight": server.max_in_flight}
                 self._send(200, seen)
@@ -99,9 +119,10 @@ class ChatServer:
                     self._send_raw(200, b'{"id": "x", "choices": [{"message": ')
                     return
                 text = server.behaviour.reply(body)
+                refusal = server.behaviour.refuse(body) if server.behaviour.refuse is not None else None
                 choice: dict[str, Any] = {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text},
+                    "message": {"role": "assistant", "content": None if refusal else text, "refusal": refusal},
                     "finish_reason": "stop",
                 }
                 if body.get("logprobs") and server.behaviour.top_logprobs is not None:

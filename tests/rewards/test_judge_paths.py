@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from rewardkit import compose
+from rewardkit import compose, get_reward
 from rewardkit.core import plugins
 from rewardkit.core.hookspecs import hookimpl
 from rewardkit.selection.checkpoints import select
-from tests.conftest import run_cli
+from tests.conftest import closed_port, rewardkit_serve, run_cli
 from tests.rewards.chat_server import ChatServer, chat_server
 
 
@@ -268,3 +268,194 @@ def test_rewardkit_train_with_a_judge_prints_what_it_spent(server, tmp_path, tin
     assert training["requests"] + scoring["requests"] == server.requests
     assert scoring["requests"] + scoring["cache_hits"] == 2  # the eval set's two rows
     assert json.loads((tmp_path / "run" / "inference" / "scores.json").read_text())["checkpoints"][0]["step"] == 2
+
+
+# --- the preflight: one GET {base_url}/models before anything heavy (score, select, serve, train) ---------------
+@pytest.mark.parametrize("case", ["nothing listening", "wrong path", "key refused", "key unset", "unknown model"])
+def test_preflight_names_the_reward_the_url_and_the_fix(server, tmp_path, monkeypatch, case):
+    from rewardkit.core.errors import ConfigError
+    from rewardkit.models import compose_checked
+
+    spec = dict(judge_spec(server, tmp_path), api_key_env="JUDGE_PREFLIGHT_KEY")
+    monkeypatch.setenv("JUDGE_PREFLIGHT_KEY", "sk-right")
+    server.behaviour.api_key = "sk-right"
+    server.behaviour.models = ["m", "other"]
+    expected = {
+        "nothing listening": (r"cannot reach the judge server at http://127\.0\.0\.1:\d+/v1/models", "start the judge"),
+        "wrong path": (r"GET http://127\.0\.0\.1:\d+/models answered HTTP 404", "usually ends in /v1"),
+        "key refused": (r"refused the API key \(HTTP 401", "JUDGE_PREFLIGHT_KEY"),
+        "key unset": (r"'JUDGE_PREFLIGHT_KEY' is not set", "export JUDGE_PREFLIGHT_KEY"),
+        "unknown model": (r"model 'nope' is not served at .* \(it serves 'm', 'other'\)", "grader.model="),
+    }[case]
+    if case == "nothing listening":
+        spec["base_url"] = f"http://127.0.0.1:{closed_port()}/v1"
+    elif case == "wrong path":
+        spec["base_url"] = server.url.removesuffix("/v1")
+    elif case == "key refused":
+        monkeypatch.setenv("JUDGE_PREFLIGHT_KEY", "sk-wrong")
+    elif case == "key unset":
+        monkeypatch.delenv("JUDGE_PREFLIGHT_KEY")
+    else:
+        spec["model"] = "nope"
+    with pytest.raises(ConfigError, match=expected[0]) as info:
+        compose_checked({"rewards": {"grader": spec}})
+    text = str(info.value)
+    assert "\n" not in text and "reward 'grader'" in text and expected[1] in text.split("Hint:")[1], text
+    assert "sk-right" not in text and "sk-wrong" not in text
+    assert server.requests == 0  # no chat completion was paid for
+
+
+def test_preflight_passes_with_the_key_sent_to_base_url_only(server, tmp_path, monkeypatch):
+    from rewardkit.models import compose_checked
+
+    monkeypatch.setenv("JUDGE_PREFLIGHT_KEY", "sk-right")
+    server.behaviour.api_key = "sk-right"
+    server.behaviour.models = ["m"]
+    spec = dict(judge_spec(server, tmp_path), api_key_env="JUDGE_PREFLIGHT_KEY")
+    same = dict(spec, user_template="again: answer={completion}|gold={reference}|")
+    composed = compose_checked({"rewards": {"judge": spec, "again": same}})
+    assert server.model_lists == ["Bearer sk-right"]  # one GET for two judges of one server, with the key
+    assert composed(completions=["4"], answer=["4"]) == [pytest.approx(1.8)]
+
+
+def test_score_and_train_refuse_an_unreachable_judge_in_one_line(tmp_path):
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    judge = {"use": "judge", "base_url": url, "model": "m", "user_template": "{completion}", "score": {"max": 10}}
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"rewards": {"grader": judge}}))
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"prompt": "1+1=", "completion": "2", "answer": "2"}) + "\n")
+    scored = run_cli("score", spec, "--input", rows)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")  # passes the model preflight: the judge's comes after it
+    config = tmp_path / "grpo.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "stage": "grpo",
+                "model": str(model),
+                "dataset": {"path": str(rows)},
+                "output_dir": str(tmp_path / "run"),
+                "rewards": {"rewards": {"grader": judge}},
+            }
+        )
+    )
+    trained = run_cli("train", config)
+    for done in (scored, trained):
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert f"reward 'grader': cannot reach the judge server at {url}/models" in done.stderr
+        assert "Hint: start the judge server" in done.stderr and "Traceback" not in done.stderr
+    assert "stage 'grpo': rewards: reward 'grader'" in trained.stderr
+    assert not (tmp_path / "run").exists()  # refused before the run claimed its folder
+
+
+def test_train_precheck_checks_the_judges_of_callback_specs(server, tmp_path):
+    from rewardkit.core.errors import ConfigError
+    from rewardkit.train.config import load_stages
+    from rewardkit.train.pipeline import precheck
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"prompt": "1+1=", "answer": "2"}) + "\n")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    down = dict(judge_spec(server, tmp_path), base_url=f"http://127.0.0.1:{closed_port()}/v1")
+    config = {
+        "stage": "grpo",
+        "model": str(model),
+        "dataset": {"path": str(rows)},
+        "output_dir": str(tmp_path / "run"),
+        "rewards": {"rewards": {"judge": judge_spec(server, tmp_path)}},
+        "callbacks": [{"name": "best_checkpoint", "spec": {"rewards": {"late": down}}}],
+    }
+    stages, _, _ = load_stages(config)
+    with pytest.raises(ConfigError, match=r"stage 'grpo': callbacks\[0\]\.spec: reward 'late': cannot reach"):
+        precheck(stages, "c.yaml")
+    assert server.model_lists == ["Bearer EMPTY"]  # the stage's own judge was asked first (no key set: the placeholder)
+
+
+# --- a judge behind `rewardkit serve`: each None row's reason reaches the `remote` reward --------------------------
+def verdict(body: dict) -> str:
+    text = body["messages"][0]["content"]
+    return "I would rather not say." if "mumble" in text else "Score: 8"
+
+
+def refusal(body: dict) -> str | None:
+    return "I can't help with that." if "forbidden" in body["messages"][0]["content"] else None
+
+
+def failure(body: dict) -> tuple[str, None] | None:
+    return ("500", None) if "crash" in body["messages"][0]["content"] else None
+
+
+REASON_ROWS = ["fine", "mumble", "forbidden", "crash", "fine too", "over budget"]
+
+
+def reasons_spec(url: str, cache: Path) -> dict:
+    """A judge whose rows are None for each reason it knows; max_requests 5: the sixth row is over budget."""
+    judge = {
+        "use": "judge",
+        "base_url": url,
+        "model": "m",
+        "user_template": "answer={completion}",
+        "score": {"min": 0, "max": 10},
+        "cache_path": str(cache),
+        "on_error": "none",
+        "max_retries": 0,
+        "max_concurrency": 1,  # sent in row order: the same row is over budget in both processes
+        "max_requests": 5,
+    }
+    return {"rewards": {"judge": judge}}
+
+
+@pytest.fixture(scope="module")
+def judge_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ChatServer, str]]:
+    folder = tmp_path_factory.mktemp("judge_served")
+    with chat_server() as chat:
+        chat.behaviour.reply, chat.behaviour.refuse, chat.behaviour.fail_when = verdict, refusal, failure
+        (folder / "spec.json").write_text(json.dumps(reasons_spec(chat.url, folder / "served.sqlite")))
+        with rewardkit_serve(folder / "spec.json", log=folder / "server.log") as served:
+            yield chat, served.url
+
+
+def test_a_remote_judge_says_why_a_row_is_none_as_the_local_one_does(judge_served, tmp_path):
+    chat, url = judge_served
+    local = compose(reasons_spec(chat.url, tmp_path / "local.sqlite"))
+    with pytest.warns(RuntimeWarning):  # the failed request, the budget: said locally as they are on the server
+        expected = local(completions=REASON_ROWS)
+    judge = local.components["judge"]
+    assert expected == [0.8, None, None, None, 0.8, None]
+    assert judge.row_reasons == [None, "unparsable", "refused", "server error", None, "budget spent"]
+    assert judge.none_reasons == {"unparsable": 1, "refused": 1, "server error": 1, "budget spent": 1}
+
+    remote = get_reward("remote", url=url, timeout=60)  # the same rows through the server's /score
+    assert remote(completions=REASON_ROWS) == expected
+    assert remote.row_reasons == [None if r is None else f"remote: judge: {r}" for r in judge.row_reasons]
+    assert remote.none_reasons == {f"remote: judge: {k}": v for k, v in judge.none_reasons.items()}
+
+
+@pytest.mark.parametrize(
+    "scale",
+    [
+        {"score": {"min": -1.5, "max": 2.5}},
+        {"score": None, "choices": {"yes": 1.0, "no": 0.0, "maybe": 0.5}},
+        {"json_field": "rating", "score": {"min": 1, "max": 10}},
+        {"json_field": "verdict", "score": None, "choices": {"A": 1.0, "B": 0.0}},
+        {"logprobs": True, "score": {"min": 1, "max": 5}},
+    ],
+)
+def test_the_offline_stand_in_answers_every_parser_without_a_server(tmp_path, scale):
+    params = {
+        "base_url": f"http://127.0.0.1:{closed_port()}/v1",
+        "model": "m",
+        "user_template": "{completion}",
+        "cache_path": str(tmp_path / "judge.sqlite"),
+        "offline_stand_in": True,
+    }
+    judge = get_reward("judge", **{**params, **scale})
+    completions = [f"answer {i}" for i in range(12)]
+    first = judge(completions=completions)
+    assert None not in first and all(0 <= v <= 1 for v in first) and len(set(first)) > 1
+    assert judge(completions=completions) == first  # deterministic
+    assert judge.usage["requests"] == 0 and not (tmp_path / "judge.sqlite").exists()

@@ -83,6 +83,26 @@ def test_get_reward_speaks_openrlhf(served):
 def test_health(served):
     body = httpx.get(f"{served.url}/health", timeout=TIMEOUT).json()
     assert body["status"] == "ok" and body["components"] == ["em", "r1", "boom"]
+    assert body["batching"] == {
+        "wait_ms": 10.0,
+        "max_rows": 256,
+    }  # the defaults (tests/train/test_grpo_remote.py sets both)
+
+
+@pytest.mark.parametrize(
+    "flag, value, says",
+    [
+        ("--batch-wait-ms", "0", "greater than or equal to 0.1"),
+        ("--batch-wait-ms", "inf", "less than or equal to 10000"),
+        ("--batch-wait-ms", "nan", "less than or equal to 10000"),
+        ("--max-batch-rows", "0", "greater than or equal to 1"),
+        ("--max-batch-rows", "10000001", "less than or equal to 1000000"),
+    ],
+)
+def test_batching_flags_out_of_bounds_are_one_line(spec_file, flag, value, says):
+    result = run_cli("serve", spec_file, "--port", "0", flag, value, timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert flag in result.stderr and says in result.stderr and "Traceback" not in result.stderr
 
 
 BAD_REQUESTS = [

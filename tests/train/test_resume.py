@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from rewardkit.core.errors import ConfigError
+from rewardkit.core.fileio import atomic_write_json
 from tests.conftest import TESTS, holding_lock, run_cli_here, stale_lock
 
 KILL = TESTS / "scripts" / "train_kill.py"
@@ -357,11 +358,15 @@ def _stage(tmp_path: Path, callbacks: list | None = None, **trainer):
 
 
 def _checkpoint(folder: Path, step: int, complete: bool = True) -> Path:
+    """A checkpoint-N as the Trainer saves one, recorded as the run's (what train/save_record.py records)."""
+    from rewardkit.core import written
+
     path = folder / f"checkpoint-{step}"
     path.mkdir(parents=True)
     (path / "adapter_model.safetensors").write_bytes(b"x")
     if complete:
         (path / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    written.note_tree(folder, path)
     return path
 
 
@@ -399,7 +404,7 @@ def test_overwrite_deletes_the_earlier_run_and_says_so(tmp_path):
     from rewardkit.train.run_plan import plan_stages
 
     _checkpoint(tmp_path / "run", 2)
-    (tmp_path / "run" / "rewardkit_stage.json").write_text("{}")
+    atomic_write_json(tmp_path / "run" / "rewardkit_stage.json", {}, inside=tmp_path / "run")
     said: list[str] = []
     plan_stages([_stage(tmp_path)], "c.yaml", None, True, said.append)
     assert said == [f"overwrite: deleted the earlier run in {tmp_path / 'run'}."]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rewardkit.core.errors import ConfigError, DataError
+from rewardkit.core.fileio import atomic_write_json, make_temp_dir
 from tests.train.test_resume import _checkpoint, _stage
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "300"}
@@ -58,12 +59,13 @@ def test_overwrite_refuses_while_the_users_files_are_in_the_run_folder(tmp_path)
 
     run = tmp_path / "run"
     _checkpoint(run, 2)
-    (run / "rewardkit_stage.json").write_text("{}")
+    atomic_write_json(run / "rewardkit_stage.json", {}, inside=run)
     (run / "config.yaml").write_text("stage: sft")
     (run / "data.jsonl").write_text("{}\n")
     with pytest.raises(ConfigError, match=r"--overwrite would delete the earlier run in .*config\.yaml.*nothing was"):
         plan_stages([_stage(tmp_path)], "c.yaml", None, True, print)
     assert sorted(p.name for p in run.iterdir()) == [
+        ".rewardkit-written.jsonl",
         "checkpoint-2",
         "config.yaml",
         "data.jsonl",
@@ -71,7 +73,7 @@ def test_overwrite_refuses_while_the_users_files_are_in_the_run_folder(tmp_path)
     ]
     (run / "config.yaml").unlink()
     (run / "data.jsonl").unlink()
-    (run / ".merged.abc_1.tmp").mkdir()  # a temporary folder an interrupted atomic write left: the run's
+    make_temp_dir(run, ".merged.", inside=run)  # a temporary folder an interrupted atomic write left: the run's
     plan_stages([_stage(tmp_path)], "c.yaml", None, True, print)
     assert list(run.iterdir()) == []
 
@@ -106,7 +108,6 @@ def test_no_write_or_delete_follows_a_symlink_out_of_the_run(tmp_path, entry, re
 
 def test_run_folder_writes_refuse_a_symlink_below_the_run(tmp_path):
     from rewardkit.callbacks.best_folder import copy_model
-    from rewardkit.core.fileio import atomic_write_json
 
     run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
     run.mkdir()

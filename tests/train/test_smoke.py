@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from rewardkit.core.errors import ConfigError
+from rewardkit.core.fileio import atomic_write_text
 from rewardkit.train import smoke
 from rewardkit.train.config import load_stages
-from tests.conftest import ROOT
+from tests.conftest import ROOT, closed_port
 
 
 @pytest.fixture
@@ -30,7 +31,21 @@ def _rows(path: Path, n: int = 20) -> str:
     return str(path)
 
 
+def _judge(tmp_path: Path) -> dict:
+    """A judge whose server is not running (a port nothing listens on): --smoke must not need it."""
+    return {
+        "use": "judge",
+        "base_url": f"http://127.0.0.1:{closed_port()}/v1",
+        "model": "grader",
+        "user_template": "{completion} vs {reference}",
+        "reference": "answer",
+        "score": {"min": 1, "max": 5},
+        "cache_path": str(tmp_path / "judge.sqlite"),
+    }
+
+
 def _config(tmp_path: Path) -> dict:
+    judge = _judge(tmp_path)
     bertscore = {
         "use": "bertscore",
         "model_type": "bert-base-multilingual-cased",
@@ -58,11 +73,12 @@ def _config(tmp_path: Path) -> dict:
                 "em": {"use": "exact_match"},
                 "bs": bertscore,
                 "rm": {"use": "reward_model", "model": "someone/reward-model", "tokenizer": "someone/reward-tokenizer"},
+                "judge": judge,
             }
         },
         "callbacks": [
             {"name": "checkpoint_inference", "dataset": "@eval", "max_new_tokens": 256},
-            {"name": "best_checkpoint", "spec": {"rewards": {"bs": bertscore}}},
+            {"name": "best_checkpoint", "spec": {"rewards": {"bs": bertscore, "judge": judge}}},
         ],
         "trainer": {
             "gradient_accumulation_steps": 4,
@@ -108,6 +124,8 @@ def test_smoke_overrides_swaps_and_leaves_the_input_alone(cache, tmp_path):
     assert Path(rm["model"]).name.startswith("rm-") and "tokenizer" not in rm
     assert out.callbacks[0]["max_new_tokens"] == 8
     assert out.callbacks[1]["spec"]["rewards"]["bs"]["model_type"] == bs["model_type"]
+    assert out.rewards["rewards"]["judge"]["offline_stand_in"] is True
+    assert out.callbacks[1]["spec"]["rewards"]["judge"]["offline_stand_in"] is True
 
     assert all(n.startswith("smoke: stage grpo: ") for n in notes)
     text = "\n".join(notes)
@@ -122,6 +140,9 @@ def test_smoke_overrides_swaps_and_leaves_the_input_alone(cache, tmp_path):
         "rewards.rm.model someone/reward-model -> tiny local reward model",
         "callbacks[1].spec.bs.model_type",
         "callbacks[0] (checkpoint_inference) max_new_tokens 256 -> 8",
+        "rewards.judge judge at http://127.0.0.1:",
+        "callbacks[1].spec.judge judge at http://127.0.0.1:",
+        "/v1 -> offline stand-in (replies from a hash of each request)",
     ):
         assert expected in text, (expected, text)
 
@@ -133,8 +154,14 @@ def test_smoke_stages_pass_the_preflight_and_prepare(cache, tmp_path):
     stages, _, _ = load_stages(_config(tmp_path))
     out, _ = smoke.smoke_overrides(stages, "c.yaml", tmp_path / "smoke-out")
     with smoke.smoke_mode():
-        [prepared] = prepare(out, "c.yaml")
+        [prepared] = prepare(out, "c.yaml")  # the judge's preflight too: its server is not running
     assert len(prepared.train) == 8 and len(prepared.eval) == 4
+    judge = prepared.rewards.components["judge"]
+    rows = {"completions": ["2", "3", "abc", "2"], "answer": ["2", "2", "x", "2"]}
+    first = judge(**rows)
+    assert first == judge(**rows) and first[0] == first[3]  # deterministic: the same row scores the same
+    assert all(0 <= v <= 1 for v in first) and len(set(first)) > 1
+    assert judge.usage["requests"] == 0 and not (tmp_path / "judge.sqlite").exists()  # nothing sent or cached
 
 
 def test_tiny_models_are_cached_per_alphabet(cache, monkeypatch):
@@ -183,9 +210,14 @@ def test_smoke_mode_is_offline_and_restores(monkeypatch):
 def test_output_folder_is_emptied_but_a_foreign_one_is_refused(tmp_path):
     root = tmp_path / "smoke" / "x"
     smoke.prepare_output(root)
-    (root / "stale.txt").write_text("old")
+    atomic_write_text(root / "sft" / "stale.txt", "old", inside=root / "sft")  # what an earlier smoke run wrote
+    (root / "sft" / "notes.md").write_text("mine")  # ... and a user's note inside its folder: refused, kept
+    with pytest.raises(ConfigError, match=r"empties this folder, but .*sft/notes\.md is not written by the run"):
+        smoke.prepare_output(root)
+    assert (root / "sft" / "stale.txt").read_text() == "old"
+    (root / "sft" / "notes.md").unlink()
     smoke.prepare_output(root)
-    assert not (root / "stale.txt").exists() and (root / smoke.MARKER).is_file()
+    assert sorted(p.name for p in root.iterdir()) == [smoke.MARKER, ".rewardkit-written.jsonl"]
     foreign = tmp_path / "real"
     foreign.mkdir()
     (foreign / "checkpoint-100").mkdir()

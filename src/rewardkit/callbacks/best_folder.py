@@ -14,8 +14,10 @@ from rewardkit.callbacks.common import (
     adapter_marker_step,
     logger,
     output_dir,
+    record_root,
     scored_step,
 )
+from rewardkit.core import written
 from rewardkit.core.fileio import atomic_replace_dir, make_temp_dir
 from rewardkit.core.paths import safe_child
 from rewardkit.selection.checkpoints import CheckpointScore, ranked
@@ -51,7 +53,7 @@ def has_full_weights(folder: Path) -> bool:
 def copy_model(source: Path, target: Path, inside: str | Path | None = None) -> None:
     """Replace `target` with `source`'s model files (trainer state and hidden files left out), atomically;
     `inside`: the run folder, never replaced through a link."""
-    tmp = make_temp_dir(target.parent, f".{target.name}.")
+    tmp = make_temp_dir(target.parent, f".{target.name}.", inside=inside)
     try:
         shutil.copytree(
             source,
@@ -127,5 +129,11 @@ class BestFolder(BestState):
                         f"Hint: move it out of {adapters} if it is not needed.",
                     )
                 elif held in dropped:  # an epoch_E folder may hold a later step than c: keep it if that one stays
-                    shutil.rmtree(folder)
+                    kept = written.remove_recorded(record_root(args, folder), [folder])  # only what the run wrote
+                    if kept:
+                        self._warn_once(
+                            ("kept", str(folder)),
+                            f"best_checkpoint: top_k={k} keeps {len(kept)} file(s) in {folder} this run did not "
+                            f"write (first: {kept[0].path}). Hint: move them out if the folder is not needed.",
+                        )
                     logger.info("best_checkpoint: top_k=%d, removed %s", k, folder)

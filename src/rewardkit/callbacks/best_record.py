@@ -137,8 +137,9 @@ class BestRecord(BestState):
         best_dir = old.get("best_dir") if reuse else None
         self.divergence_found = old.get("divergence") if reuse and isinstance(old.get("divergence"), dict) else None
         self.best_dir_state = (
-            # the path where best/ is now (a copied or moved run folder recorded the original's)
-            {**best_dir, "path": str(safe_child(output_dir(args), self.params.best_dir, "best_dir"))}
+            _moved_best_dir(
+                best_dir, safe_child(output_dir(args), self.params.best_dir, "best_dir"), self.params.best_dir
+            )
             if isinstance(best_dir, dict) and best_dir.get("step") in self.checkpoints
             else None
         )
@@ -163,3 +164,22 @@ class BestRecord(BestState):
                 "best_dir": self.best_dir_state,
             },
         )
+
+
+def _moved_best_dir(recorded: dict, target: Path, relative: str) -> dict:
+    """A recorded `best_dir` entry with its paths where they are now: a copied or moved run folder recorded the
+    original's best/ and the adapter it was copied from; a path outside the recorded run folder is kept."""
+    moved = {**recorded, "path": str(target)}
+    old_path, source = recorded.get("path"), recorded.get("source")
+    if not isinstance(old_path, str) or not isinstance(source, str):
+        return moved
+    parts = Path(relative).parts
+    old_best = Path(old_path)
+    if old_best.parts[-len(parts) :] != parts:
+        return moved
+    old_run, new_run = old_best.parents[len(parts) - 1], target.parents[len(parts) - 1]
+    try:
+        moved["source"] = str(new_run / Path(source).relative_to(old_run))
+    except ValueError:  # the source was outside the recorded run folder
+        pass
+    return moved

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rewardkit.core import written
 from rewardkit.core.distributed import process_info
 from rewardkit.core.errors import ConfigError, DataError
 from rewardkit.core.fileio import atomic_write_json, read_json
@@ -105,6 +106,13 @@ def resolve_dir(args: TrainingArguments, value: str | None, default: str, what: 
     """A folder parameter: an absolute path as given, a relative one under args.output_dir (never above it),
     None the run's `<args.output_dir>/<default>`."""
     return run_path(output_dir(args), value, what) if value else Path(output_dir(args)) / default
+
+
+def record_root(args: TrainingArguments, folder: Path) -> Path:
+    """The folder whose record of what the run wrote (core/written.py) holds `folder`: the run's output_dir when
+    `folder` is inside it, else `folder` itself (a callback's absolute folder elsewhere keeps its own record)."""
+    out = Path(output_dir(args))
+    return out if written.relative(out, folder) is not None else folder
 
 
 def sidecar_dir(args: TrainingArguments, sidecar: str) -> Path:

@@ -11,7 +11,6 @@ skipped). Records keep the dataset order.
 
 from __future__ import annotations
 
-import os
 import time
 import weakref
 from pathlib import Path
@@ -26,6 +25,7 @@ from rewardkit.core.distributed import process_info
 from rewardkit.core.errors import ConfigError, DataError
 from rewardkit.core.fileio import dumps_strict
 from rewardkit.core.validation import duplicates
+from rewardkit.core.written import move_recorded
 
 # The generation engine lives in rewardkit.engines; its names stay importable from here.
 from rewardkit.engines.hf import can_generate, generate_texts
@@ -234,7 +234,7 @@ class CheckpointInferenceCallback(TrainerCallback):
         if stale:
             (folder / "stale").mkdir(exist_ok=True)
             for path in stale:
-                os.replace(path, folder / "stale" / path.name)
+                move_recorded(output_dir(args), path, folder / "stale" / path.name)
             logger.warning(
                 "checkpoint_inference: moved %d inference files of steps after %d to %s (from a run "
                 "that continued past the resumed checkpoint).",

@@ -9,12 +9,12 @@ vLLM at each step, which is what TRL's own `use_vllm` does for training generati
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
-from rewardkit.callbacks.common import broadcast_from_main, has_adapter
+from rewardkit.callbacks.common import broadcast_from_main, has_adapter, logger, record_root
 from rewardkit.callbacks.sharded import gathered_state_dict, sharded_training
+from rewardkit.core import written
 from rewardkit.core.distributed import process_info
 from rewardkit.core.errors import ConfigError
 
@@ -52,6 +52,7 @@ class LiveVLLM:
     def __init__(self, vllm_kwargs: dict) -> None:
         self.vllm_kwargs = dict(vllm_kwargs)
         self.engine: Any = None
+        self.warned = False
 
     def generate(
         self,
@@ -74,8 +75,14 @@ class LiveVLLM:
         outputs = None
         if is_main:
             try:
-                shutil.rmtree(adapter, ignore_errors=True)
+                root = record_root(args, folder)
+                kept = frozenset(found.path for found in written.remove_recorded(root, [adapter]))  # the run's only
+                if kept and not self.warned:
+                    self.warned = True
+                    logger.warning("checkpoint_inference: %s holds files this run did not write; kept.", adapter)
+                written.note(root, adapter, "pending")  # peft's file names, should a kill cut the save short
                 model.save_pretrained(adapter, **({} if state_dict is None else {"state_dict": state_dict}))
+                written.note_many(root, written.tree_lines(adapter, adapter, kept)[1:])
                 outputs = self._engine(model, tokenizer).generate(
                     prompts,
                     max_new_tokens=max_new_tokens,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ from rewardkit.callbacks.common import (
     check_dirs,
     has_adapter,
     logger,
-    output_dir,
+    record_root,
     resolve_dir,
     write_adapter_marker,
 )
@@ -107,16 +106,16 @@ class LoRASaveCallback(TrainerCallback, WarnsOnce):
                 "no_adapter='error' to refuse.",
             )
         with writing(final, "lora_save"):  # a full disk (SafetensorError), a read-only folder: one line naming it
-            tmp = make_temp_dir(root, f".{final.name}.")
+            # inside the run (a relative output_dir): never replaced through a link; an absolute folder elsewhere
+            # is the user's choice of place and keeps its own record of what lora_save wrote there
+            inside = record_root(args, root)
+            tmp = make_temp_dir(root, f".{final.name}.", inside=inside)
             try:
                 # PeftModel / loaded adapter: adapter_config.json + adapter weights only; sharded: gathered tensors
                 model.save_pretrained(tmp, **({} if state_dict is None else {"state_dict": state_dict}))
                 if self.params.save_tokenizer and processing_class is not None:
                     processing_class.save_pretrained(tmp)
                 write_adapter_marker(tmp, state.global_step, state.epoch)  # inside: it appears with the folder
-                # inside the run (a relative output_dir): never replaced through a link; an absolute folder
-                # elsewhere is the user's choice of place
-                inside = None if os.path.isabs(self.params.output_dir or "") else output_dir(args)
                 atomic_replace_dir(tmp, final, inside=inside)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)

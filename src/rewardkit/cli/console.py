@@ -12,7 +12,8 @@ SIGTERM is turned into the same unwinding as Ctrl-C so `finally` blocks run. Und
 (WORLD_SIZE > 1) the default action is kept: torchrun/accelerate own the ranks' lifetime, and a rank blocked in
 a collective could not unwind anyway.
 
-Output streams (rewardkit.cli.streams, set up for each run): text a terminal's encoding cannot hold (ASCII, a C locale)
+Output streams (rewardkit.cli.streams, set up for each run): fd 1 is stderr while the command runs (its own output
+keeps the original stdout), so C-level writes cannot break `--json`; text a terminal's encoding cannot hold (ASCII, a C locale)
 is escaped, never an error; a stdout closed at start is a closed pipe. A terminal reporting a width under MIN_WIDTH
 columns (`COLUMNS=0`) is printed at DEFAULT_WIDTH, so errors still show.
 

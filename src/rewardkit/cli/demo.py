@@ -33,14 +33,16 @@ from typing import Callable
 
 from rewardkit.api import compose
 from rewardkit.composition.scoring import score_rows
+from rewardkit.core import written
 from rewardkit.core.errors import ConfigError
-from rewardkit.core.fileio import atomic_write_json, atomic_write_text, claim_output_dir, read_jsonl
+from rewardkit.core.fileio import atomic_write_json, atomic_write_text, read_jsonl
+from rewardkit.core.output_dirs import claim_output_dir
 from rewardkit.core.tiny import make_tiny
 from rewardkit.selection import checkpoints as selection
 from rewardkit.selection.plot import write_plot
 from rewardkit.train import run as train_run
 from rewardkit.train.generators import Arithmetic
-from rewardkit.train.run_lock import in_use, live_owner
+from rewardkit.train.run_lock import LOCK, in_use, live_owner
 
 SEED = 0
 EM_SPEC = {"rewards": {"em": {"use": "exact_match", "reference": "answer"}}}
@@ -102,8 +104,8 @@ class DemoResult:
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> str:
-
-    return str(atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows)))
+    """Write the demo's data file (recorded in the demo folder's record: its next run deletes it)."""
+    return str(atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows), inside=path.parent.parent))
 
 
 def make_data(out: Path, s: DemoSettings, seed: int = SEED) -> dict[str, str]:
@@ -248,6 +250,7 @@ def prepare_output(out: Path) -> Path:
             hint="pick a new or empty folder.",
         ),
         clear=DEMO_FOLDERS,
+        transient=frozenset({LOCK}),
     )
 
 
@@ -294,7 +297,9 @@ def run(
         out = prepare_output(Path(output))
         files = make_data(out, settings, seed)
         say(f"[1/4] tiny model and {settings.val_size}+{settings.test_size} held-out problems -> {out}")
+        written.note(out, out / "base", "pending")  # a kill mid-save leaves files of the names a save writes
         base = build_base(out / "base", seed)
+        written.note_many(out, written.tree_lines(out / "base", out / "base")[1:])
         say(f"[2/4] SFT {settings.sft_steps} steps, then [3/4] GRPO {settings.grpo_steps} steps")
         # Other output of the trainers goes to a file; the progress bars (stderr) stay on a terminal, and piped
         # output gets the stages' own lines (start, logs, evaluations, saves) instead of minutes of silence.
@@ -304,6 +309,7 @@ def run(
             with contextlib.redirect_stdout(shown):
                 say(line)
 
+        written.note(out, out / "train.log", "appended")
         with open(out / "train.log", "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
             results = train_run(pipeline_config(out, base, files, settings, seed), say=stage_line)
         sft, grpo = results
@@ -318,7 +324,9 @@ def run(
         extra: dict[str, tuple[float, float]] = {f"test EM, SFT start ({settings.test_size} rows)": (0, sft_test)}
         if best is not None and best.step:
             extra[f"test EM, selected ({settings.test_size} rows)"] = (best.step, best_test)
+        written.note(out, out / "scores.png", "appended")  # any size until written
         plot = write_plot(chosen, out / "scores.png", rows="validation", extra=extra)
+        written.note(out, plot, "file", Path(plot).stat().st_size)
     finally:
         torch.set_num_threads(threads)
     result = DemoResult(
@@ -336,7 +344,7 @@ def run(
         stages=[asdict(r) for r in results],
     )
 
-    atomic_write_json(out / "demo_result.json", asdict(result))
+    atomic_write_json(out / "demo_result.json", asdict(result), inside=out)
     for line in report_lines(result):
         say(line)
     return result

@@ -9,6 +9,11 @@ import typer
 
 from rewardkit.core.errors import ConfigError
 
+# The micro-batcher's settings (rewardkit.serve.batching): the defaults, and bounds that keep a typo from stalling
+# every request (a wait of minutes) or holding unbounded rows in one forward pass.
+DEFAULT_WAIT_MS, MIN_WAIT_MS, MAX_WAIT_MS = 10.0, 0.1, 10_000.0
+DEFAULT_BATCH_ROWS, MAX_BATCH_ROWS = 256, 1_000_000
+
 
 def read_token(variable: str | None) -> str | None:
     """The bearer token from the environment variable named by --token-env (never from the command line, where
@@ -45,6 +50,20 @@ def serve_cmd(
     max_body_mb: float = typer.Option(
         32.0, "--max-body-mb", min=0.001, max=65536, help="Megabytes one request body may carry."
     ),
+    batch_wait_ms: float = typer.Option(
+        DEFAULT_WAIT_MS,
+        "--batch-wait-ms",
+        min=MIN_WAIT_MS,
+        max=MAX_WAIT_MS,
+        help="Milliseconds a request to a model component waits for others to share its forward pass.",
+    ),
+    max_batch_rows: int = typer.Option(
+        DEFAULT_BATCH_ROWS,
+        "--max-batch-rows",
+        min=1,
+        max=MAX_BATCH_ROWS,
+        help="Rows of one merged model call (a larger request runs alone; 1: never merge).",
+    ),
 ) -> None:
     """Serve a compose spec over HTTP: POST /score (rewardkit), POST /get_reward (OpenRLHF), GET /health."""
     from rewardkit.serve.app import ServeOptions, run
@@ -52,7 +71,7 @@ def serve_cmd(
     from rewardkit.serve.scorer import load_scorer
 
     token = read_token(token_env)
-    scorer = load_scorer(spec, overrides, workers=workers)
+    scorer = load_scorer(spec, overrides, workers=workers, max_wait=batch_wait_ms / 1000, max_batch_rows=max_batch_rows)
     limits = Limits(max_rows=max_rows, max_body_bytes=int(max_body_mb * 1024 * 1024))
     run(
         scorer, ServeOptions(host=host, port=port, token=token, limits=limits), say=lambda line: print(line, flush=True)

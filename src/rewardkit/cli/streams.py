@@ -4,6 +4,9 @@
   first write, so the command ends as a closed pipe does (exit 141, quiet; rewardkit.cli.console).
 - stdout carries the command's own output only: text written by any other code while a command runs (a reward's
   or a plugin's `print()`, a library) goes to stderr, so `score --json` and every `--json` stays parseable.
+  Below Python too: while a command runs, file descriptor 1 is a copy of stderr (a C library's printf,
+  `os.write(1, ...)`, a child process a reward starts) and the command's own output goes to a duplicate of the
+  original fd 1; the original is put back when the command ends, however it ends.
 - An ASCII or C-locale terminal (PYTHONIOENCODING=ascii, LC_ALL=C): characters it cannot encode are written as
   \\u escapes instead of a UnicodeEncodeError traceback; surrogate-escaped bytes (a C locale's undecodable file
   names) go out as the bytes they were.
@@ -15,7 +18,9 @@ import codecs
 import errno
 import io
 import logging
+import os
 import sys
+import threading
 from types import FrameType
 from typing import Any
 
@@ -90,14 +95,80 @@ def _escape(exc: UnicodeError) -> tuple[str | bytes, int]:
     return codecs.backslashreplace_errors(exc)
 
 
+def _fd_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def _stdout_fd() -> int | None:
+    """The file descriptor sys.stdout writes to; None for a stream without one (pytest's capsys, a closed stdout)."""
+    try:
+        return sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _fd1_to_stderr(saved: dict) -> None:
+    """Point fd 1 at stderr for the command; the command's own output (sys.stdout on fd 1) moves to a duplicate.
+
+    Left alone off the main thread (fds belong to the process: an in-process caller on a thread must not move
+    them under the others), without an open stderr, and for a stdout on fd 1 that is not a plain text file."""
+    if threading.current_thread() is not threading.main_thread() or not _fd_open(2):
+        return
+    on_fd1 = _stdout_fd() == 1
+    if on_fd1 and not isinstance(sys.stdout, io.TextIOWrapper):
+        return
+    if not _fd_open(1):  # started without fd 1: a file opened now would get fd 1, and a C write would land in it
+        os.dup2(2, 1)
+        saved["fd1"] = None
+        return
+    if on_fd1:
+        sys.stdout.flush()
+    kept = os.dup(1)
+    if on_fd1:
+        saved["own"] = sys.stdout = open(  # noqa: SIM115 (closed by _fd1_back)
+            kept,
+            "w",
+            buffering=1 if sys.stdout.line_buffering else -1,  # 1: line buffered, as a terminal's stdout is
+            encoding=sys.stdout.encoding,
+            errors=ESCAPE_ERRORS,
+            newline="\n",
+            closefd=False,
+        )
+    os.dup2(2, 1)
+    saved["fd1"] = kept
+
+
+def _fd1_back(saved: dict) -> None:
+    """Put fd 1 back as _fd1_to_stderr found it, the command's last output written first."""
+    if "fd1" not in saved:
+        return
+    kept = saved.pop("fd1")
+    own = saved.pop("own", None)
+    if own is not None:
+        try:
+            own.close()  # flushes; a closed pipe here was already met by the command (exit 141)
+        except (OSError, ValueError):
+            pass
+    if kept is None:
+        os.close(1)
+        return
+    os.dup2(kept, 1)
+    os.close(kept)
+
+
 def robust_streams() -> dict:
-    """Make stdout/stderr unable to fail on an encoding and give a closed stdout a stand-in; returns what
-    restore_streams puts back."""
+    """Make stdout/stderr unable to fail on an encoding, give a closed stdout a stand-in and keep fd 1 for the
+    command's own output; returns what restore_streams puts back."""
     try:
         codecs.lookup_error(ESCAPE_ERRORS)
     except LookupError:
         codecs.register_error(ESCAPE_ERRORS, _escape)
     saved: dict = {"stdout": sys.stdout, "errors": {}}
+    _fd1_to_stderr(saved)
     if sys.stdout is None:
         sys.stdout = _ClosedStdout()
     for stream in (sys.stdout, sys.stderr):
@@ -120,3 +191,4 @@ def restore_streams(saved: dict) -> None:
         except (OSError, ValueError):
             pass
     sys.stdout = saved["stdout"]
+    _fd1_back(saved)

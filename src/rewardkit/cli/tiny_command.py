@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewardkit.core.errors import ConfigError
-from rewardkit.core.fileio import foreign_entry, make_temp_dir
+from rewardkit.core.fileio import make_temp_dir
+from rewardkit.core.output_dirs import foreign_entry
 from rewardkit.core.tiny import TEXT_SUFFIXES, data_chars, make_tiny
 
 ARCHES = ("qwen2", "llama")

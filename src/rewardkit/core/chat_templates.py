@@ -85,8 +85,18 @@ def _bounded_environment() -> Any:
         raise _Refused(message)
 
     env.globals["raise_exception"] = raise_exception
+    env.filters["tojson"] = _tojson  # transformers' own (ensure_ascii=..., indent=...): real templates use it
     env.globals["strftime_now"] = lambda fmt: "1 Jan 2026"
     return env
+
+
+def _tojson(
+    value: Any, ensure_ascii: bool = False, indent: int | None = None, separators: Any = None, sort_keys: bool = False
+) -> str:
+    import json
+
+    _check_widths((indent,), {})
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
 
 def _check_widths(args: tuple, kwargs: dict) -> None:
@@ -116,12 +126,13 @@ def _width_checked(filter_func: Any) -> Any:
     return checked
 
 
-def check_chat_template(template: str, where: str) -> None:
+def check_chat_template(template: str, where: str, hint: str | None = None) -> None:
     """Render `template` on a one-message conversation in a bounded sandbox; ConfigError (one line) when it is
-    unsafe, broken, or builds more than MAX_TEMPLATE_TEXT characters."""
+    unsafe, broken, or builds more than MAX_TEMPLATE_TEXT characters (`hint`: the fix, where it came from)."""
     from jinja2.exceptions import SecurityError, TemplateError
 
-    hint = "fix the template (or use the model's own), e.g. a ChatML template from the model card."
+    if hint is None:
+        hint = "fix the template (or use the model's own), e.g. a ChatML template from the model card."
     try:
         env = _bounded_environment()
         out = env.from_string(template).render(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import math
 import os
 import secrets
@@ -13,9 +14,9 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import Callable
 
-from rewardkit.core.errors import ConfigError, DataError
+from rewardkit.core import written
+from rewardkit.core.errors import DataError
 
 # The readers live in `reading` (below `tiny`); fileio is where callers find every read and write.
 from rewardkit.core.reading import (
@@ -99,13 +100,16 @@ def ensure_dir(path: str | Path) -> Path:
     return path
 
 
-def make_temp_dir(parent: str | Path, prefix: str) -> Path:
-    """A new empty directory in `parent` with the umask's mode (mkdtemp alone gives 0700)."""
+def make_temp_dir(parent: str | Path, prefix: str, *, inside: str | Path | None = None) -> Path:
+    """A new empty directory in `parent` with the umask's mode (mkdtemp alone gives 0700); `inside`: the run folder
+    it is in, whose record then holds it as scratch (a kill leaves it to the run's next --overwrite)."""
     parent = ensure_dir(parent)
     # A hex name, not mkdtemp's letters: a model is loaded from this folder before it is renamed, and bert_score
     # takes any path containing "t5" for a T5 model (a random "...t5..." made smoke runs fail now and then).
     for _ in range(100):
         tmp = parent / f"{prefix}{secrets.token_hex(8)}.tmp"
+        if inside is not None:
+            written.note(inside, tmp, "scratch")
         try:
             os.mkdir(tmp, 0o777)  # the umask applies
             return tmp
@@ -167,6 +171,8 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, inside: str | Path | No
         refuse_link_below(inside, path)
     target, old = _write_target(path)
     ensure_dir(target.parent)
+    if inside is not None:  # recorded first: a kill mid-write leaves the earlier file, whose size was recorded then
+        written.note(inside, path, "file", len(data))
     tmp: str | None = None
     try:
         # Temp next to the target (same file system, so os.replace is atomic); prefix capped for NAME_MAX.
@@ -202,63 +208,6 @@ def atomic_write_text(path: str | Path, text: str, *, inside: str | Path | None 
             hint="clean the text (str.encode(errors='replace')).",
         ) from None
     return atomic_write_bytes(path, data, inside=inside)
-
-
-OUTPUT_MARKER = ".rewardkit-output"  # in a folder a command owns and empties on its next run; names the command
-
-
-def marker_owner(root: str | Path) -> str | None:
-    """The command whose output folder `root` is (its marker names it, e.g. "rewardkit demo"), else None."""
-    marker = Path(root) / OUTPUT_MARKER
-    return _marker_owner(marker) if marker.is_file() and not marker.is_symlink() else None
-
-
-def _marker_owner(marker: Path) -> str | None:
-    try:
-        first = marker.read_text(encoding="utf-8").split("\n", 1)[0]
-    except (OSError, UnicodeDecodeError):
-        return None
-    _, _, rest = first.partition("`")
-    return rest.partition("`")[0] or None
-
-
-def foreign_entry(root: str | Path, owns: Callable[[Path], bool]) -> Path | None:
-    """The first entry of the folder `root` that its command did not write (`owns` says which it did), else None:
-    the one check before a command writes into or empties an existing folder (`train`, `--smoke`, `demo`,
-    `tiny`). A missing folder has none."""
-    root = Path(root)
-    if not root.is_dir():
-        return None
-    return next((entry for entry in sorted(root.iterdir()) if not owns(entry)), None)
-
-
-def claim_output_dir(
-    root: Path,
-    owner: str,
-    refuse: ConfigError,
-    *,
-    clear: tuple[str, ...] | None = None,
-    delete: bool = True,
-    write_marker: bool = True,
-) -> Path:
-    """Make `root` the output folder of `owner` (e.g. "rewardkit demo") and return it.
-
-    A non-empty folder `owner` did not write (no marker naming it) is refused with the error `refuse`.
-    One it wrote is emptied of an earlier run (all of it, or only the `clear` entries; `delete=False` keeps
-    everything, for the ranks of a launch that are not the main process); the marker is written unless
-    `write_marker=False` (again: not the main process).
-    """
-    root = Path(root)
-    ours = _marker_owner(root / OUTPUT_MARKER) == owner  # a folder the command wrote is all its own
-    if foreign_entry(root, lambda entry: ours) is not None:
-        raise refuse
-    if delete:
-        for target in [root / name for name in clear] if clear is not None else [root]:
-            shutil.rmtree(target, ignore_errors=True)
-    ensure_dir(root)
-    if write_marker:
-        atomic_write_text(root / OUTPUT_MARKER, f"written by `{owner}`; its next run empties this folder\n")
-    return root
 
 
 def nonfinite_path(obj: object, where: str = "$") -> str | None:
@@ -322,9 +271,37 @@ def atomic_write_jsonl(path: str | Path, rows: list[dict], *, inside: str | Path
     return atomic_write_text(path, text, inside=inside)
 
 
+def _keep_foreign(inside: str | Path, final: Path, new: Path) -> list[Path]:
+    """Copy what the run did not write in the folder `final` (a user's note) into `new`, the folder replacing it,
+    at the same place (beside, as `<name>.kept`, when the new folder has a file of that name): rewardkit replaces
+    only what it wrote. Returns the copies, which the record leaves out."""
+    copies = []
+    for found in written.judged(inside, [final]):
+        if found.ours or found.path == final:
+            continue
+        rel = found.path.relative_to(final)
+        copy = new / rel
+        if os.path.lexists(copy) and not (found.is_dir and copy.is_dir()):
+            copy = copy.with_name(copy.name + ".kept")
+        if found.is_dir:
+            os.makedirs(copy, exist_ok=True)
+        else:
+            os.makedirs(copy.parent, exist_ok=True)
+            shutil.copy2(found.path, copy, follow_symlinks=False)
+            logging.getLogger("rewardkit").warning(
+                "%s was not written by this run; it is kept (as %s) in the folder that replaces %s.",
+                found.path,
+                final / copy.relative_to(new),
+                final,
+            )
+        copies.append(copy)
+    return copies
+
+
 def atomic_replace_dir(tmp_dir: Path, final: Path, *, inside: str | Path | None = None) -> Path:
     """Move a fully written temp dir into place, replacing an older `final` dir (its mode is kept). `inside`:
-    the run folder `final` belongs to; a symlink below it is refused instead of followed."""
+    the run folder `final` belongs to; a symlink below it is refused instead of followed, the new folder's files
+    are recorded as the run's, and a file of the old one the run did not write is kept in the new one."""
     tmp_dir, final = Path(tmp_dir), Path(final)
     if inside is not None:
         refuse_link_below(inside, final)
@@ -338,14 +315,19 @@ def atomic_replace_dir(tmp_dir: Path, final: Path, *, inside: str | Path | None 
                 hint="choose a folder path.",
             )
         if tmp_dir.resolve().parent != target.parent:  # os.replace is atomic only within one folder/file system
-            staged = make_temp_dir(target.parent, f".{target.name}.")
+            staged = make_temp_dir(target.parent, f".{target.name}.", inside=inside)
             shutil.copytree(tmp_dir, staged, dirs_exist_ok=True)
         src = staged or tmp_dir
         os.chmod(src, stat.S_IMODE(old.st_mode) if old else 0o777 & ~current_umask())  # mkdtemp made it 0700
+        trash = target.with_name(f".{target.name}.old")
+        lines: list[tuple[str | Path, str, int | None]] = []
+        if inside is not None:
+            copies = frozenset(_keep_foreign(inside, final, src) if old is not None else ())
+            lines = written.tree_lines(src, final, copies)
+            written.note_many(inside, [*lines, (trash, "scratch", None)])  # before: a kill after the swap
         if old is None:
             os.replace(src, target)
         else:
-            trash = target.with_name(f".{target.name}.old")
             shutil.rmtree(trash, ignore_errors=True)
             os.replace(target, trash)
             try:
@@ -354,6 +336,8 @@ def atomic_replace_dir(tmp_dir: Path, final: Path, *, inside: str | Path | None 
                 os.replace(trash, target)  # put the old folder back rather than leave none
                 raise
             shutil.rmtree(trash, ignore_errors=True)
+        if inside is not None:  # the old folder's files are forgotten; the temporary names are gone
+            written.note_many(inside, [(final, "gone", None), *lines, (src, "gone", None), (trash, "gone", None)])
         if staged is not None:
             shutil.rmtree(tmp_dir, ignore_errors=True)
     except OSError as exc:
@@ -364,10 +348,11 @@ def atomic_replace_dir(tmp_dir: Path, final: Path, *, inside: str | Path | None 
     return final
 
 
-def append_jsonl(path: str | Path, row: dict) -> Path:
+def append_jsonl(path: str | Path, row: dict, *, inside: str | Path | None = None) -> Path:
     """Append one strict JSON line (NaN/Infinity as null) with a single O_APPEND write: concurrent appenders never
     interleave within a line, and a crash can cut only the last line (readers skip a line that does not parse).
-    A symlink or anything but a regular file at `path` is refused, never written through."""
+    A symlink or anything but a regular file at `path` is refused, never written through. `inside`: the run
+    folder, whose record then holds the file as one that grows."""
     path = Path(path)
     try:
         line = (dumps_strict(nulls_for_nonfinite(row)) + "\n").encode("utf-8", errors="backslashreplace")
@@ -379,6 +364,8 @@ def append_jsonl(path: str | Path, row: dict) -> Path:
             raise DataError(f"{path}: is a symlink; it is not written through.", hint=_NOT_FILE_HINT)
         if not stat.S_ISREG(os.lstat(path).st_mode):
             raise DataError(f"{path}: is not a regular file, so it cannot be appended to.", hint=_NOT_FILE_HINT)
+    if inside is not None and not written.grows(inside, path):
+        written.note(inside, path, "appended")
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(path, flags, 0o666 & ~current_umask())  # O_NOFOLLOW: a link made since lstat is refused too

@@ -96,8 +96,12 @@ def reply_of(response: Any, logprobs: bool) -> dict[str, Any]:
         content = getattr(choice.logprobs, "content", None) or []
         positions = [[[c.token, c.logprob]] + [[t.token, t.logprob] for t in (c.top_logprobs or [])] for c in content]
     usage = getattr(response, "usage", None)
+    refusal = getattr(choice.message, "refusal", None)  # OpenAI's refusal field; a content filter says it by finish
+    if not refusal and getattr(choice, "finish_reason", None) == "content_filter":
+        refusal = "content_filter"
     return {
         "text": text or "",
+        "refusal": str(refusal) if refusal else None,
         "positions": positions,
         "usage": {
             "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),

@@ -35,6 +35,20 @@ class Limits:
     policy: RetryPolicy
 
 
+def read_api_key(variable: str | None, owner: str) -> str:
+    """The API key from the environment variable `api_key_env` names; `EMPTY` (what local servers such as vLLM
+    accept when they check no key) when none is named."""
+    if variable is None:
+        return "EMPTY"
+    api_key = os.environ.get(variable, "")
+    if not api_key:
+        raise ConfigError(
+            f"{owner}: api_key_env: the environment variable {variable!r} is not set.",
+            hint=f"export {variable}=... before running (the key never goes in a config).",
+        )
+    return api_key
+
+
 class Sender:
     """Sends requests for one reward; safe to share between threads and event loops; pickles without its runtime."""
 
@@ -66,14 +80,7 @@ class Sender:
         import openai
 
         lim = self.limits
-        api_key = "EMPTY"  # what local servers (vLLM, SGLang) accept when they check no key
-        if lim.api_key_env is not None:
-            api_key = os.environ.get(lim.api_key_env, "")
-            if not api_key:
-                raise ConfigError(
-                    f"{self.owner}: api_key_env: the environment variable {lim.api_key_env!r} is not set.",
-                    hint=f"export {lim.api_key_env}=... before running (the key never goes in a config).",
-                )
+        api_key = read_api_key(lim.api_key_env, self.owner)
         loop = asyncio.get_running_loop()
         with self._lock:
             client = self._clients.get(loop)

@@ -29,6 +29,7 @@ from rewardkit.rewards.judge_client import BudgetSpent, RequestFailed, RetryPoli
 from rewardkit.rewards.judge_parse import ReplyParser
 from rewardkit.rewards.judge_prompt import FIXED_FIELDS, check_fields, field_text, render, template_fields
 from rewardkit.rewards.judge_requests import Limits, Sender
+from rewardkit.rewards.judge_stand_in import stand_in_reply
 
 _CALL = "_judge_call"  # the context key under which each ascore_batch of one call finds its JudgeCall
 USAGE_KEYS = ("requests", "cache_hits", "prompt_tokens", "completion_tokens", "failures", "unparsable")
@@ -43,11 +44,10 @@ class ScoreRange(Params):
 
 @dataclass
 class JudgeCall:
-    """What one call of the reward learned: each request's outcome, its counts, why rows scored None."""
+    """What one call of the reward learned: each request's outcome and its counts."""
 
     outcomes: dict[str, Any] = field(default_factory=dict)  # cache key -> reply dict | RequestFailed | BudgetSpent
     counts: Counter = field(default_factory=Counter)  # requests, cache_hits, tokens, failures, unparsable
-    none_reasons: Counter = field(default_factory=Counter)
 
 
 class Judge(Reward):
@@ -62,7 +62,9 @@ class Judge(Reward):
     object and that field is read (sent with `response_format: {type: json_object}` unless `response_format`
     is false); with `logprobs`, the expected value over the top log-probabilities of the first generated token
     that is a label (G-Eval; single-digit scores or choices). A reply that cannot be read scores None
-    (counted as `unparsable` in `none_reasons`), never 0.
+    (counted as `unparsable` in `none_reasons`), never 0; a refusal (the reply's `refusal`, or a
+    `content_filter` finish) scores None with the reason `refused`. Each None row's reason is also in
+    `row_reasons`, which `rewardkit serve` sends per row (so a `remote` judge says the same).
 
     Requests: the `openai` client with its own retries off; each request is tried `max_retries` more times on
     connection errors, timeouts (`request_timeout`), 5xx and 429 (waiting the server's Retry-After, else
@@ -98,6 +100,9 @@ class Judge(Reward):
             max_total_tokens: the limits above.
         max_retries (`int`, defaults to 4), backoff (`float`, defaults to 1.0 s), request_timeout (`float`,
             defaults to 60 s).
+        offline_stand_in (`bool`, defaults to False): what `rewardkit train --smoke` sets: nothing is sent or
+            cached; each request gets a reply of the parser's shape chosen by a hash of the request
+            (`judge_stand_in`), so a smoke run needs no judge server. Not a judgement: never set it for real.
 
     Example:
     >>> from rewardkit import get_reward
@@ -140,6 +145,9 @@ class Judge(Reward):
         max_retries: int = Field(4, ge=0, le=20, description="Retries per request after the first try.")
         backoff: Seconds = Field(1.0, description="Seconds before the first retry (doubles, with jitter).")
         request_timeout: Seconds = Field(60.0, description="Seconds one request may take.")
+        offline_stand_in: bool = Field(
+            False, description="Set by --smoke: no request; a deterministic stand-in reply (not a judgement)."
+        )
 
     def __init__(self, params: RewardParams | None = None, /, **kwargs: object) -> None:
         super().__init__(params, **kwargs)
@@ -207,13 +215,14 @@ class Judge(Reward):
     def _finish(self, call: Call, scores: Any) -> list[float | None]:
         out = super()._finish(call, scores)
         mine: JudgeCall = call.context[_CALL]
-        # The base counts rows whose request failed as "error" and the rest as "returned None": say why instead.
-        reasons = {k: v for k, v in call.reasons.items() if v > 0 and k not in ("error", "returned None")}
-        reasons.update({k: v for k, v in mine.none_reasons.items() if v > 0})
-        unexplained = sum(v is None for v in out) - sum(reasons.values())
-        if unexplained > 0:
-            reasons["returned None"] = unexplained
-        self.none_reasons = reasons
+        # The base says "error" for a row whose request failed and "returned None" for an unread reply: each row
+        # gets the judge's own reason instead, per row (what `rewardkit serve` sends), and the counts follow.
+        for j, i in enumerate(call.rows):
+            if out[i] is None and call.why.get(i) in ("error", "returned None"):
+                call.why[i] = self._why(j, call, mine) or call.why[i]
+        row_reasons = [call.why.get(i) if v is None else None for i, v in enumerate(out)]
+        self.none_reasons = dict(Counter(r for r in row_reasons if r is not None))
+        self.row_reasons = row_reasons
         if call.log_metric is not None:  # TRL logs these per step
             for key in USAGE_KEYS:
                 call.log_metric(f"rewardkit/{self.__name__}/{key}", float(mine.counts.get(key, 0)))
@@ -245,6 +254,9 @@ class Judge(Reward):
 
     async def _fetch(self, keys: list[str], requests: list[dict], mine: JudgeCall, counts: Counter) -> None:
         """Outcomes of the rows' requests into `mine.outcomes`: from the cache, else sent."""
+        if self.params.offline_stand_in:  # --smoke: no server, no cache (a stand-in reply must never be reused)
+            mine.outcomes.update({k: stand_in_reply(self.parser, r) for k, r in zip(keys, requests)})
+            return
         conn = judge_cache.connect(self.cache_path) if self.params.cache else None
         try:
             todo = {k: r for k, r in zip(keys, requests) if k not in mine.outcomes}
@@ -291,6 +303,21 @@ class Judge(Reward):
             request["extra_body"] = p.extra_body
         return request
 
+    def _why(self, j: int, call: Call, mine: JudgeCall) -> str | None:
+        """Why scored row j of `call` is None, from its request's outcome (None: no outcome of this call)."""
+        try:
+            request = self._request(j, call.texts, call.refs, call.context)
+        except Exception:  # a row whose request could not even be made failed the call before scoring
+            return None
+        outcome = mine.outcomes.get(judge_cache.cache_key(self._key_of(request)))
+        if isinstance(outcome, RequestFailed):
+            return outcome.reason
+        if isinstance(outcome, BudgetSpent):
+            return "budget spent"
+        if isinstance(outcome, dict):
+            return "refused" if outcome.get("refusal") else "unparsable"
+        return None
+
     def _key_of(self, request: dict) -> dict:
         return {"endpoint": self.params.base_url.rstrip("/"), "request": request, "parser": self.parser.describe()}
 
@@ -307,13 +334,11 @@ class Judge(Reward):
                 continue
             if isinstance(outcome, BudgetSpent):
                 value = None
-                mine.none_reasons["budget spent"] += final
             else:
                 assert isinstance(outcome, dict)
                 value = self._value(outcome)
-                if value is None and final:
+                if value is None and final and not outcome.get("refusal"):  # a refusal is said as such
                     mine.counts["unparsable"] += 1
-                    mine.none_reasons["unparsable"] += 1
                     with self._usage_lock:
                         self.usage["unparsable"] += 1
             out.append(value)
@@ -322,8 +347,6 @@ class Judge(Reward):
                 mine.counts["failures"] += 1
                 with self._usage_lock:
                     self.usage["failures"] += 1
-                if self.params.on_error == "none":
-                    mine.none_reasons[failed[0].reason] += 1
             elif self.params.on_error != "raise":
                 why = Counter(f.reason for f in failed)
                 warnings.warn(

@@ -102,6 +102,7 @@ def build_app(scorer: Scorer, options: ServeOptions) -> Starlette:
                 "combine": composed.expression,
                 "components": list(composed.components),
                 "batched": batched,
+                "batching": {"wait_ms": scorer.max_wait * 1000, "max_rows": scorer.max_batch_rows},
             }
         )
 

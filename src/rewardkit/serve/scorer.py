@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from rewardkit.composition.composed import Composed, _checked
+from rewardkit.core.errors import ConfigError
 from rewardkit.rewards.base import Reward
 from rewardkit.serve.batching import MicroBatcher, RowResult
 from rewardkit.serve.protocol import Scored, ScoreRequest
@@ -47,7 +48,14 @@ class Scorer:
     """
 
     def __init__(self, composed: Composed, max_wait: float = 0.01, max_batch_rows: int = 256) -> None:
+        if not (0 < max_wait <= 3600 and max_batch_rows >= 1):  # NaN fails the first test
+            raise ConfigError(
+                f"Scorer: max_wait {max_wait!r} s must be in (0, 3600] and max_batch_rows {max_batch_rows!r} at least 1.",
+                hint="rewardkit serve --batch-wait-ms 10 --max-batch-rows 256 (the defaults).",
+            )
         self.composed = composed
+        self.max_wait = max_wait
+        self.max_batch_rows = max_batch_rows
         self.reference_columns = reference_columns(composed)
         self._locks = {alias: threading.Lock() for alias in composed.components}
         self.batchers = {
@@ -88,10 +96,16 @@ class Scorer:
             batcher.close()
 
 
-def load_scorer(spec: Any, overrides: list[str] | None = None, workers: int = 1) -> Scorer:
+def load_scorer(
+    spec: Any,
+    overrides: list[str] | None = None,
+    workers: int = 1,
+    max_wait: float = 0.01,
+    max_batch_rows: int = 256,
+) -> Scorer:
     """The scorer of a spec (a file, a preset, a dict) with `--set` overrides, its models checked and loaded.
 
-    `workers` > 1 sets `workers: N` on every sync component that holds no model and does not set it already
+    `max_wait` (seconds) and `max_batch_rows` set the micro-batcher of model components (`Scorer`). `workers` > 1 sets `workers: N` on every sync component that holds no model and does not set it already
     (its batches split across N processes: CPU-bound rewards); a model stays loaded once, in the server.
     """
     from rewardkit.models import compose_checked
@@ -112,4 +126,4 @@ def load_scorer(spec: Any, overrides: list[str] | None = None, workers: int = 1)
         load = getattr(reward, "model", None)
         if isinstance(reward, Reward) and callable(load):
             load()  # loaded before /health answers, not inside the first request
-    return Scorer(composed)
+    return Scorer(composed, max_wait, max_batch_rows)

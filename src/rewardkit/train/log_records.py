@@ -69,4 +69,4 @@ class LogRecords(TrainerCallback):
             refuse_link_below(self.folder, self.path)  # a link there would carry the log out of the run
             record: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch, "time": round(time.time(), 3)}
             record.update({str(k): v for k, v in logs.items() if isinstance(v, (int, float, str, bool)) or v is None})
-            append_jsonl(self.path, record)
+            append_jsonl(self.path, record, inside=self.folder)

@@ -16,13 +16,15 @@ from rewardkit.composition.scoring import reward_usage
 from rewardkit.composition.spec import callable_path
 from rewardkit.core.distributed import is_main_process
 from rewardkit.core.errors import ConfigError
-from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl, marker_owner, nulls_for_nonfinite
+from rewardkit.core.fileio import atomic_write_json, atomic_write_jsonl, nulls_for_nonfinite
+from rewardkit.core.output_dirs import marker_owner
 from rewardkit.core.validation import stage_ref
 from rewardkit.core.write_errors import writing
 from rewardkit.train import eval_plan
 from rewardkit.train.config import StageConfig, load_stages
 from rewardkit.train.config_change import settings as run_settings
 from rewardkit.train.data import load_stage_data, reference_columns
+from rewardkit.train.model_template import check_model_template
 from rewardkit.train.precheck import (
     check_aggregation,
     check_columns,
@@ -31,7 +33,7 @@ from rewardkit.train.precheck import (
     check_trainer_keys,
     check_trainer_value_types,
 )
-from rewardkit.train.preflight import check_models, check_vllm, loading
+from rewardkit.train.preflight import check_models, check_stage_judges, check_vllm, loading
 from rewardkit.train.record import absolute_if_local, revision_of, write_stage_record
 from rewardkit.train.resume import STARTED, check_checkpoint_files
 from rewardkit.train.run_folder import pipeline_names, refuse_foreign, refuse_links
@@ -98,6 +100,7 @@ def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = froze
         check_grpo_batches(stage, where)
         eval_plan.check_plan(stage, where)
         check_aggregation(stage, rewards, where)
+        check_stage_judges(stage, rewards, where)  # one GET per judge server: before any model loads
         out[stage.label] = (spec, rewards)
     return out
 
@@ -120,6 +123,7 @@ def prepare(
             continue
         check_trainer_values(stage, where)
         check_quantization(stage, where)
+        check_model_template(stage, where)  # the model's own chat template, before any stage trains
         spec, rewards = light[stage.label]
         train, eval_ds = load_stage_data(stage, reference_columns(rewards) if rewards is not None else {})
         # The TRL config's own checks (strategies, batch divisibility...) run now rather than after stage 1.
@@ -159,6 +163,7 @@ def run_stage(
     training past it."""
     from rewardkit.train.events import EventLines, ForwardEvalMetrics
     from rewardkit.train.log_records import LogRecords
+    from rewardkit.train.save_record import record_saves, saving
 
     stage = p.stage
     out = stage.folder
@@ -166,6 +171,7 @@ def run_stage(
     guard_model_card(trainer, out)
     trainer.add_callback(ForwardEvalMetrics(trainer))  # after the user's: sees what they added to the metrics
     trainer.add_callback(LogRecords(out))  # every record, in <output_dir>/log_history.jsonl
+    record_saves(trainer, out)  # what the Trainer saves is recorded as the run's (train/save_record.py)
     if say is not None and not on_terminal():
         from transformers import PrinterCallback, ProgressCallback
 
@@ -195,7 +201,8 @@ def run_stage(
         runtime = time.perf_counter() - start
         if trainer.accelerator.is_main_process:  # the whole log history beside log_history.jsonl (checkpoints: theirs)
             atomic_write_json(out / "trainer_state.json", nulls_for_nonfinite(asdict(trainer.state)), inside=out)
-        trainer.save_model(str(final))  # an adapter only, when LoRA was trained
+        with saving(out, final, trainer.accelerator.is_main_process):
+            trainer.save_model(str(final))  # an adapter only, when LoRA was trained
     handoff = handoff_dir(stage)  # what `@name` resolves to (rewards resolved it in prepare already)
     if stage.peft is not None:
         if trainer.accelerator.is_main_process:

@@ -9,7 +9,8 @@ timeouts cover neither DNS look-ups nor its user-agent requests, so only a deadl
 Checked: each stage's `model` (`@stage` references are checked by the config loader) and `tokenizer`, and every
 model named inside reward specs, in the stage's `rewards` and in callback `spec` parameters: each reward parameter
 marked `validation.ModelRef` (BERTScore's `model_type` or the default model of its `lang`, `bleurt`'s `model`,
-`reward_model`'s `model` and `tokenizer`, a plugin's model). How a name resolves: `rewardkit.models`.
+`reward_model`'s `model` and `tokenizer`, a plugin's model). How a name resolves: `rewardkit.models`. Every
+`judge` reward (in `rewards` and in callback specs) gets one `GET {base_url}/models` (`rewards/judge_preflight.py`).
 
 Light module: huggingface_hub only (torch is imported only for a BERTScore spec without `model_type`).
 `loading()` turns the OSError / hub error of a real load (e.g. a folder deleted after the preflight) into the
@@ -27,7 +28,7 @@ from rewardkit.api import load_compose_spec
 from rewardkit.composition.spec import ComposeSpec
 from rewardkit.core.errors import ConfigError
 from rewardkit.core.validation import stage_ref
-from rewardkit.models import TRUE_VALUES, NamedModel, fix_hint, problem, spec_models
+from rewardkit.models import TRUE_VALUES, NamedModel, fix_hint, problem, reward_params, spec_models
 from rewardkit.train.config import StageConfig
 
 
@@ -97,6 +98,28 @@ def check_models(stages: list[StageConfig], where: str) -> None:
             why = seen[(value, kind)]
             if why is not None:
                 raise model_error(where, stage.label, key, value, why)
+
+
+# --- judge servers -----------------------------------------------------------------------------------------------
+def check_stage_judges(stage: StageConfig, rewards: Any, where: str) -> None:
+    """Every judge of the stage's rewards and callbacks' specs answers `GET {base_url}/models` (judge_preflight)."""
+    from rewardkit.api import compose
+    from rewardkit.rewards.judge_preflight import check_judges
+    from rewardkit.rewards.judge_rewards import Judge
+
+    found = [("rewards", rewards)] if rewards is not None else []
+    for key, source in spec_sources(stage):
+        spec = load_spec_quietly(source) if key != "rewards" else None
+        if spec is None:
+            continue
+        params = [reward_params(entry.get("use")) for entry in spec.rewards.values()]
+        if any(isinstance(p, type) and issubclass(p, Judge.Params) for p in params):
+            try:
+                found.append((key, compose(spec)))
+            except Exception:  # the callback reports its own spec's errors when it is built
+                continue
+    for key, composed in found:
+        check_judges([composed], f"{where}: stage {stage.label!r}: {key}")
 
 
 # --- real loads --------------------------------------------------------------------------------------------------

@@ -10,13 +10,13 @@ entries are deleted). Light module: no torch, transformers or trl.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from pathlib import Path
 from typing import Callable
 
 from rewardkit.core.errors import ConfigError
+from rewardkit.core.written import move_recorded
 from rewardkit.train.config import STAGE_FILE
 from rewardkit.train.record import rebased
 
@@ -95,7 +95,7 @@ def set_aside_incomplete(folder: Path, after: int, say: Callable[[str], object])
         if step > after:
             target = folder / "incomplete" / f"{path.name}-{int(time.time())}"
             target.parent.mkdir(exist_ok=True)
-            os.replace(path, target)
+            move_recorded(folder, path, target)
             say(f"resume: moved {path} (newer than the resumed checkpoint) to {target}.")
 
 

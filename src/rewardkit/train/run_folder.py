@@ -4,8 +4,11 @@ A stage folder holds the run's entries, known by name: its markers and record (`
 `rewardkit_stage.json`, the lock), `checkpoint-N/`, `final/`, `merged/`, `incomplete/`, `eval_rows.jsonl`,
 `log_history.jsonl`, `trainer_state.json`, TRL's model card `README.md`, the callbacks' folders (`inference/`, `best/`, `adapters/` or the names the
 config gives them) and the hidden temporary entries of an interrupted atomic write. A pipeline's folder holds
-its stages' folders and `summary.json`. Anything else is the user's: a new run refuses a folder holding it,
-`--overwrite` refuses to run while it is there (and deletes nothing), `--resume` leaves it alone. rewardkit never
+its stages' folders and `summary.json`. These names decide only whether a folder may take a new run. What a run
+wrote, file by file, is in its record (core/written.py, `.rewardkit-written.jsonl`): `--overwrite` checks the
+whole tree against it and deletes exactly the recorded files; anything else, at the top or inside the run's own
+folders (a note in `inference/`, a file the user replaced), is refused in one line first and nothing is deleted,
+as is a run folder that kept no record. `--resume` leaves the user's files alone. rewardkit never
 makes a symlink in a run folder, so a link among the run's entries is refused rather than written or deleted
 through. Light module: no torch, transformers or trl.
 """
@@ -14,24 +17,34 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from rewardkit.core import written
 from rewardkit.core.errors import ConfigError
-from rewardkit.core.fileio import OUTPUT_MARKER
-from rewardkit.core.fileio import foreign_entry as fileio_foreign_entry
+from rewardkit.core.output_dirs import OUTPUT_MARKER
+from rewardkit.core.output_dirs import foreign_entry as fileio_foreign_entry
 from rewardkit.train.config import StageConfig
 from rewardkit.train.resume import RECORD, STARTED
 from rewardkit.train.run_lock import LOCK
 
 _CHECKPOINT = re.compile(r"^checkpoint-\d+$")
 STAGE_FILES = frozenset(
-    {LOCK, STARTED, RECORD, OUTPUT_MARKER, "eval_rows.jsonl", "README.md", "log_history.jsonl", "trainer_state.json"}
+    {
+        LOCK,
+        STARTED,
+        RECORD,
+        OUTPUT_MARKER,
+        written.RECORD,
+        "eval_rows.jsonl",
+        "README.md",
+        "log_history.jsonl",
+        "trainer_state.json",
+    }
 )
 STAGE_DIRS = frozenset({"final", "merged", "incomplete", "runs"})  # runs/: TensorBoard's default logging folder
-PIPELINE_FILES = frozenset({LOCK, OUTPUT_MARKER, "summary.json"})
+PIPELINE_FILES = frozenset({LOCK, OUTPUT_MARKER, written.RECORD, "summary.json"})
 # The folders each built-in callback writes under output_dir: {callback: {parameter: default}}.
 _CALLBACK_DIRS = {
     "lora_save": {"output_dir": "adapters"},
@@ -136,8 +149,9 @@ def refuse_foreign(folder: Path, names: RunNames, where: str, doing: str, hint: 
 
 
 def overwrite(folder: Path, names: RunNames, where: str, say: Callable[[str], object]) -> None:
-    """Delete the run's entries from `folder` (never the lock), saying so; anything else there is refused first,
-    and so is a folder that contains the working directory."""
+    """Delete what the earlier run in `folder` wrote, by its record (core/written.py; never the lock), saying so.
+    Anything there it did not write (a user's note inside inference/, a file replaced since), a folder whose run
+    kept no record, and a folder that contains the working directory are refused first: nothing is deleted."""
     here = Path.cwd().resolve()
     resolved = folder.resolve()
     if resolved == here or resolved in here.parents:
@@ -145,18 +159,20 @@ def overwrite(folder: Path, names: RunNames, where: str, say: Callable[[str], ob
             f"--overwrite would delete {folder}, which contains the working directory.",
             hint="give the stage its own output_dir.",
         )
-    refuse_foreign(
-        folder,
-        names,
-        where,
-        "--overwrite would delete the earlier run in",
-        "nothing was deleted; move that entry out of the folder (or give the run a new output_dir), then run again.",
-    )
-    for child in _entries(folder):
-        if child.name == LOCK:
-            continue
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
+    targets = [child for child in _entries(folder) if child.name != LOCK]
+    if targets and not written.has_record(folder):
+        raise ConfigError(
+            f"{where}: --overwrite would delete the earlier run in {folder}, but that run kept no record of what "
+            "it wrote (an older rewardkit), so nothing is deleted.",
+            hint="delete the folder yourself (after moving out anything you keep), or give the run a new output_dir.",
+        )
+    found = written.first_unrecorded(folder, targets, frozenset({LOCK}))
+    if found is not None:
+        raise ConfigError(
+            f"{where}: --overwrite would delete the earlier run in {folder}, but it holds "
+            f"{found.path.relative_to(folder).as_posix()!r} ({found.why}).",
+            hint="nothing was deleted; move that entry out of the folder (or give the run a new output_dir), "
+            "then run again.",
+        )
+    written.remove_recorded(folder, targets, frozenset({LOCK}))
     say(f"overwrite: deleted the earlier run in {folder}.")

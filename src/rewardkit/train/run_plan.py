@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rewardkit.core.errors import ConfigError
-from rewardkit.core.fileio import OUTPUT_MARKER
+from rewardkit.core.output_dirs import OUTPUT_MARKER
+from rewardkit.core.written import RECORD as RECORD_FILE
 from rewardkit.train.config import StageConfig
 from rewardkit.train.config_change import changed_keys, split_changes
 from rewardkit.train.resume import (
@@ -29,7 +30,7 @@ from rewardkit.train.run_folder import RunNames, overwrite, refuse_foreign, refu
 from rewardkit.train.run_lock import LOCK
 
 # A folder for a new run holds nothing but our lock (and the marker of the command that made it, e.g. --smoke).
-_EMPTY = RunNames(frozenset({LOCK, OUTPUT_MARKER}), frozenset())
+_EMPTY = RunNames(frozenset({LOCK, OUTPUT_MARKER, RECORD_FILE}), frozenset())
 
 
 @dataclass

@@ -13,6 +13,8 @@ pipeline wiring (`model: "@sft"`, `model: "@rm"` in rewards). Swapped:
   `ModelRef` marker of each reward's parameters (plugins' rewards too): BERTScore's `model_type` (or its `lang`
   default) -> a tiny BERT (`<cache>/bert-<hash>`, num_layers 2, no baseline rescaling); `bleurt`'s `model` -> a tiny BLEURT checkpoint (`<cache>/bleurt-<hash>`, needs
   sentencepiece); `reward_model`'s `model` -> a tiny sequence classifier (`<cache>/rm-<hash>`), its `tokenizer` -> the classifier's own.
+- a `judge` reward -> its offline stand-in (`offline_stand_in: true`): no server is asked, nothing is cached; each
+  request gets a reply on the judge's scale chosen by a hash of the request (deterministic, not a judgement).
 - data: `dataset.smoke_path` (a local file) replaces `path` / `generator` (an `eval_split` becomes 4 held-out
   rows); then 8 training rows and 4 eval rows. A hub dataset without `smoke_path` must be in the local cache.
 - quantization off; trainer: CPU, fp32, 2 steps, an evaluation (when the stage has an eval set) and a save
@@ -37,16 +39,15 @@ from typing import Any, Callable
 
 from rewardkit.core.distributed import is_main_process, process_info
 from rewardkit.core.errors import ConfigError, DataError
-from rewardkit.core.fileio import OUTPUT_MARKER as MARKER  # noqa: F401  (tests and tools read smoke.MARKER)
-from rewardkit.core.fileio import claim_output_dir
+from rewardkit.core.output_dirs import OUTPUT_MARKER as MARKER  # noqa: F401  (tests and tools read smoke.MARKER)
+from rewardkit.core.output_dirs import claim_output_dir
 from rewardkit.core.tiny import strings_in
 from rewardkit.core.validation import stage_ref
-from rewardkit.models import spec_models
 from rewardkit.train import data
 from rewardkit.train.config import DatasetSpec, StageConfig, validate
 from rewardkit.train.data import load_local
-from rewardkit.train.preflight import TRUE_VALUES, load_spec_quietly, spec_sources  # noqa: F401 (TRUE_VALUES re-exported)
-from rewardkit.train.run_lock import in_use, live_owner
+from rewardkit.train.preflight import TRUE_VALUES, spec_sources  # noqa: F401 (TRUE_VALUES re-exported)
+from rewardkit.train.run_lock import LOCK, in_use, live_owner
 from rewardkit.train.smoke_models import (  # noqa: F401
     DONE,
     TINY_BERT,
@@ -56,6 +57,9 @@ from rewardkit.train.smoke_models import (  # noqa: F401
     tiny_bert,
     tiny_lm,
     tiny_reward_model,
+)
+from rewardkit.train.smoke_models import (
+    swap_spec as _swap_spec,
 )
 
 STEPS = 2
@@ -223,39 +227,6 @@ def _changes(old: dict, new: dict) -> str:
     return ", ".join(parts)
 
 
-# --- reward specs -----------------------------------------------------------------------------------------------------
-def _swap_spec(spec: Any, key: str, label: str, tiny: Tiny, notes: list[str]) -> Any:
-    """The compose spec with hub-only reward models replaced by tiny local ones (the spec itself if none).
-
-    Every parameter marked `ModelRef` is swapped the way its marker says (`tiny`: the stand-in, `smoke`: the
-    parameters set with it); `@stage` references and local folders stay.
-    """
-    parsed = load_spec_quietly(spec)
-    if parsed is None:
-        return spec
-    changed = False
-    for m in spec_models(parsed):
-        if m.stage is not None or Path(m.value).expanduser().is_dir():
-            continue
-        entry = parsed.rewards[m.alias]
-        if m.ref.tiny is None:
-            entry.pop(m.field, None)
-            notes.append(f"stage {label}: {key}.{m.alias}.{m.field} {m.value} -> the tiny stand-in's own")
-        else:
-            entry[m.field] = tiny.get(m.ref.tiny)
-            notes.append(
-                f"stage {label}: {key}.{m.alias}.{m.field} {m.value} -> tiny local {TINY_NAMES[m.ref.tiny]} "
-                f"({entry[m.field]})"
-            )
-        for param, value in m.ref.smoke:
-            if value is None:
-                entry.pop(param, None)
-            else:
-                entry[param] = value
-        changed = True
-    return parsed.to_dict() if changed else spec
-
-
 # --- the whole config -------------------------------------------------------------------------------------------------
 def smoke_overrides(
     stages: list[StageConfig], where: str = "config", root: str | Path | None = None
@@ -376,6 +347,7 @@ def prepare_output(root: Path) -> None:
         ),
         delete=process_info()[1] <= 1,  # under a launcher every rank would delete it
         write_marker=is_main_process(),
+        transient=frozenset({LOCK}),
     )
 
 

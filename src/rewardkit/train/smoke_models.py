@@ -1,4 +1,5 @@
-"""The tiny local models of `rewardkit train --smoke`, built once per alphabet and kept in a cache.
+"""The tiny local models of `rewardkit train --smoke`, built once per alphabet and kept in a cache, and the reward
+specs with their models (and judges) swapped for them.
 
 Cache: `$REWARDKIT_CACHE/smoke`, else `$XDG_CACHE_HOME/rewardkit/smoke`, else `~/.cache/rewardkit/smoke`; one
 folder per model kind and alphabet (`lm-<hash>`, `bert-<hash>`, `rm-<hash>`), built in a temporary folder and
@@ -17,6 +18,8 @@ from typing import Any, Callable
 from rewardkit.core.fileio import atomic_write_json, ensure_dir, make_temp_dir
 from rewardkit.core.tiny import make_tiny
 from rewardkit.core.tiny_bert import save_tiny_bleurt
+from rewardkit.models import spec_models, spec_servers
+from rewardkit.train.preflight import load_spec_quietly
 
 TINY_LM: dict[str, Any] = {"hidden_size": 32, "num_layers": 2, "num_heads": 4}
 TINY_BERT = {"hidden_size": 32, "num_layers": 2}
@@ -113,3 +116,42 @@ class Tiny:
                 "classifier": tiny_reward_model,
             }[kind](self.chars)
         return str(self._paths[kind])
+
+
+# --- reward specs -----------------------------------------------------------------------------------------------------
+def swap_spec(spec: Any, key: str, label: str, tiny: Tiny, notes: list[str]) -> Any:
+    """The compose spec with hub-only reward models replaced by tiny local ones (the spec itself if none).
+
+    Every parameter marked `ModelRef` is swapped the way its marker says (`tiny`: the stand-in, `smoke`: the
+    parameters set with it); `@stage` references and local folders stay. A reward that calls a server and can
+    stand in offline (`judge`) gets `offline_stand_in: true`.
+    """
+    parsed = load_spec_quietly(spec)
+    if parsed is None:
+        return spec
+    changed = False
+    for m in spec_models(parsed):
+        if m.stage is not None or Path(m.value).expanduser().is_dir():
+            continue
+        entry = parsed.rewards[m.alias]
+        if m.ref.tiny is None:
+            entry.pop(m.field, None)
+            notes.append(f"stage {label}: {key}.{m.alias}.{m.field} {m.value} -> the tiny stand-in's own")
+        else:
+            entry[m.field] = tiny.get(m.ref.tiny)
+            notes.append(
+                f"stage {label}: {key}.{m.alias}.{m.field} {m.value} -> tiny local {TINY_NAMES[m.ref.tiny]} "
+                f"({entry[m.field]})"
+            )
+        for param, value in m.ref.smoke:
+            if value is None:
+                entry.pop(param, None)
+            else:
+                entry[param] = value
+        changed = True
+    for alias, url in spec_servers(parsed):  # a judge: no server in a smoke run
+        parsed.rewards[alias]["offline_stand_in"] = changed = True
+        notes.append(
+            f"stage {label}: {key}.{alias} judge at {url} -> offline stand-in (replies from a hash of each request)"
+        )
+    return parsed.to_dict() if changed else spec

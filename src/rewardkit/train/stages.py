@@ -12,6 +12,7 @@ from rewardkit.core.errors import ConfigError
 from rewardkit.core.fileio import atomic_replace_dir, make_temp_dir
 from rewardkit.core.specs import read_chat_template
 from rewardkit.core.validation import validate
+from rewardkit.core.write_errors import writing
 from rewardkit.train.config import QuantizationSpec, StageConfig
 from rewardkit.train.eval_plan import plan
 from rewardkit.train.preflight import loading
@@ -235,13 +236,16 @@ def merge_adapter(stage: StageConfig, base: str, adapter_dir: str, out_dir: str)
     else:
         model = AutoModelForCausalLM.from_pretrained(base)
     merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
-    # Built beside and swapped in whole: a crash mid-save must not leave a `merged/` that a later `@stage` loads.
-    tmp = make_temp_dir(Path(out_dir).parent, f".{Path(out_dir).name}.")
-    try:
-        merged.save_pretrained(tmp)
-        AutoTokenizer.from_pretrained(adapter_dir if stage.tokenizer is None else stage.tokenizer).save_pretrained(tmp)
-        atomic_replace_dir(tmp, Path(out_dir), inside=Path(out_dir).parent)  # merged/ of the stage folder
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    tokenizer = AutoTokenizer.from_pretrained(adapter_dir if stage.tokenizer is None else stage.tokenizer)
+    # A full disk or a read-only folder is one line naming what failed (safetensors' error names no file).
+    with writing(out_dir, f"stage {stage.label!r}: merging the adapter"):
+        # Built beside and swapped in whole: a crash mid-save must not leave a `merged/` that a later `@stage` loads.
+        tmp = make_temp_dir(Path(out_dir).parent, f".{Path(out_dir).name}.", inside=Path(out_dir).parent)
+        try:
+            merged.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            atomic_replace_dir(tmp, Path(out_dir), inside=Path(out_dir).parent)  # merged/ of the stage folder
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return out_dir

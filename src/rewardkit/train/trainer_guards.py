@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rewardkit.callbacks.common import logger
+from rewardkit.core import written
 from rewardkit.core.fileio import refuse_link_below
 
 if TYPE_CHECKING:
@@ -15,12 +17,26 @@ if TYPE_CHECKING:
 
 
 def guard_model_card(trainer: Trainer, folder: Path) -> None:
-    """TRL writes `<output_dir>/README.md` with a plain open() at every save: refuse it through a symlink."""
+    """TRL writes `<output_dir>/README.md` with a plain open() at every save: refuse it through a symlink, leave a
+    README.md the run did not write alone (said once), and record the card as the run's (core/written.py)."""
     create = trainer.create_model_card
+    warned: list[Path] = []
 
     def create_model_card(*args: Any, **kwargs: Any) -> Any:
-        refuse_link_below(folder, Path(str(trainer.args.output_dir)) / "README.md")
-        return create(*args, **kwargs)
+        card = Path(str(trainer.args.output_dir)) / "README.md"
+        refuse_link_below(folder, card)
+        if not trainer.is_world_process_zero():
+            return create(*args, **kwargs)
+        if card.exists() and not all(found.ours for found in written.judged(folder, [card])):
+            if not warned:
+                warned.append(card)
+                logger.warning("%s was not written by this run; TRL's model card is not written over it.", card)
+            return None
+        written.note(folder, card, "appended")  # any size while TRL writes it (a kill mid-write)
+        result = create(*args, **kwargs)
+        if card.is_file():
+            written.note(folder, card, "file", card.stat().st_size)
+        return result
 
     setattr(trainer, "create_model_card", create_model_card)  # noqa: B010  (an instance's method, replaced)
 

@@ -1,0 +1,281 @@
+"""The record of what a rewardkit run wrote in its folder, so that it deletes or replaces only that.
+
+`<folder>/.rewardkit-written.jsonl` holds one JSON line per write, appended with one O_APPEND write by the process
+that writes (the main process of a launch), before the write: `{"p": path relative to the folder, "k": kind,
+"s": size}`. Kinds: "file" (written whole; "s" its size in bytes), "dir", "appended" (it grows: any size while this
+is its latest line), "pending" (a folder the Trainer saves into: until its files are recorded, files with the names
+the Trainer writes there are accepted), "scratch" (a temporary folder the run made under a random name: all below
+it is the run's), "gone" (moved away or deleted: the path and all below it are forgotten).
+
+A file is the run's when it is a regular file and its size is one recorded for it since it was last forgotten (a
+kill between the record and the write leaves the earlier file, whose size was recorded then) or its latest line
+says it grows; also the `.<name>.<random>.tmp` file a killed atomic write of a recorded file left. A folder is the
+run's when recorded, when a recorded path lies below it, or when it holds a record of its own. A symlink never is
+(rewardkit makes none). Paths are relative, so a moved or copied run keeps its record; a line naming a path outside
+the folder (`..`, absolute, empty parts) is ignored, and deleting walks the folder itself (never a path read from
+the record, never into a link), so a forged record in a received archive cannot reach outside. A cut last line is
+skipped. Light module: the standard library only.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from rewardkit.core.errors import DataError
+from rewardkit.core.record_lines import KINDS as KINDS
+from rewardkit.core.record_lines import RECORD as RECORD
+from rewardkit.core.record_lines import Record as Record
+from rewardkit.core.record_lines import clean_relative, forget_parsed
+
+_lock = threading.Lock()
+_latest: dict[tuple[str, str], str] = {}  # (record file, path) -> the kind this process last recorded for it
+
+
+def relative(root: str | Path, path: str | Path) -> str | None:
+    """`path` relative to the folder `root` ("/"-separated), or None when it is `root` itself or outside it."""
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    return clean_relative(rel.replace(os.sep, "/"))
+
+
+def note_many(root: str | Path, items: Iterable[tuple[str | Path, str, int | None]]) -> None:
+    """Append `(path, kind, size)` lines to `root`'s record in one write (paths outside `root` are not recorded)."""
+    lines, keys = [], []
+    record = Path(root) / RECORD
+    for path, kind, size in items:
+        rel = relative(root, path)
+        if rel is None or kind not in KINDS:
+            continue
+        line: dict[str, object] = {"p": rel, "k": kind}
+        if size is not None:
+            line["s"] = int(size)
+        lines.append(json.dumps(line, ensure_ascii=False))
+        keys.append(((str(record), rel), kind))
+    if not lines:
+        return
+    data = ("\n".join(lines) + "\n").encode("utf-8", errors="surrogateescape")
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # read: the last byte
+    try:
+        os.makedirs(root, exist_ok=True)
+        fd = os.open(record, flags, 0o666)  # the umask applies
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")
+            if st.st_size and os.pread(fd, 1, st.st_size - 1) != b"\n":
+                data = b"\n" + data  # a line cut short (a crash) stays one bad line instead of swallowing this one
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        reason = "it is a symlink" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        raise DataError(
+            f"{record}: cannot record what the run writes ({reason}).",
+            hint="the run's record of its files must be a regular file in a writable run folder.",
+        ) from None
+    with _lock:
+        for key, kind in keys:
+            _latest[key] = kind
+
+
+def note(root: str | Path, path: str | Path, kind: str, size: int | None = None) -> None:
+    """Record one path `root`'s run writes (see the module docstring for the kinds)."""
+    note_many(root, [(path, kind, size)])
+
+
+def grows(root: str | Path, path: str | Path) -> bool:
+    """Whether this process last recorded `path` as a file that grows (append-only writers record it once)."""
+    rel = relative(root, path)
+    with _lock:
+        return _latest.get((str(Path(root) / RECORD), rel or "")) == "appended"
+
+
+def tree_lines(top: Path, at: Path, exclude: frozenset[Path] = frozenset()) -> list[tuple[str | Path, str, int | None]]:
+    """Record lines for the folder `top` and everything in it as if it were at `at` (links skipped, `exclude`d
+    files of `top` left out)."""
+    lines: list[tuple[str | Path, str, int | None]] = [(at, "dir", None)]
+    for folder, dirs, files in os.walk(top):  # followlinks=False: a linked folder is listed, not entered
+        base = at / os.path.relpath(folder, top)
+        for name in sorted(dirs + files):
+            path = Path(folder) / name
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if path in exclude or stat.S_ISLNK(st.st_mode):
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                lines.append((base / name, "dir", None))
+            elif stat.S_ISREG(st.st_mode):
+                lines.append((base / name, "file", st.st_size))
+    return lines
+
+
+def note_tree(root: str | Path, top: Path, exclude: frozenset[Path] = frozenset()) -> None:
+    """Record the folder `top` (in `root`) and every file and folder in it as `root`'s run's, but `exclude`."""
+    if Path(top).is_dir() and not Path(top).is_symlink():
+        note_many(root, tree_lines(Path(top), Path(top), exclude))
+
+
+def move_recorded(root: str | Path, src: Path, dst: Path) -> None:
+    """Move `src` to `dst` (both in `root`) and its record with it: what was recorded under `src` is under `dst`."""
+    record = Record.read(root)
+    old, new = relative(root, src), relative(root, dst)
+    items: list[tuple[str | Path, str, int | None]] = []
+    if record is not None and old is not None and new is not None:
+        for rel, entry in record.entries.items():
+            if rel == old or rel.startswith(old + "/"):
+                moved = Path(root) / (new + rel[len(old) :])
+                items += [(moved, "file", size) for size in sorted(entry.sizes)]
+                if entry.kind != "file" or not entry.sizes:
+                    items.append((moved, entry.kind, None))
+    note_many(root, items)  # before the move, and `src` forgotten after: a kill between leaves both recorded
+    os.replace(src, dst)
+    note(root, src, "gone")
+
+
+def has_record(folder: str | Path) -> bool:
+    """Whether `folder` holds a record of what a run wrote there (a regular file)."""
+    try:
+        return stat.S_ISREG(os.lstat(Path(folder) / RECORD).st_mode)
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class Found:
+    """One entry below a run folder, judged: `ours` (the run wrote it) and, when not, `why` in a few words."""
+
+    path: Path
+    is_dir: bool
+    ours: bool
+    why: str = ""
+
+
+class _Judge:
+    """Judges entries below `root` by the nearest records above them (a stage folder inside a demo folder has
+    its own); `transient`: file names accepted next to a record (a lock the run takes and drops)."""
+
+    def __init__(self, root: Path, transient: frozenset[str]) -> None:
+        self.root = root
+        self.transient = transient
+        self.records: dict[Path, Record | None] = {}
+
+    def record(self, folder: Path) -> Record | None:
+        if folder not in self.records:
+            self.records[folder] = Record.read(folder)
+        return self.records[folder]
+
+    def judge(self, path: Path, st: os.stat_result) -> Found:
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if stat.S_ISLNK(st.st_mode):
+            return Found(path, False, False, f"a symlink to {os.path.realpath(path)}")
+        if is_dir and has_record(path):
+            return Found(path, True, True)
+        folder = path.parent
+        if stat.S_ISREG(st.st_mode) and path.name in (RECORD, *self.transient) and self.record(folder) is not None:
+            return Found(path, False, True)
+        sizes: set[int] = set()
+        while True:
+            record = self.record(folder)
+            if record is not None:
+                rel = path.relative_to(folder).as_posix()
+                if record.covers(rel, st):
+                    return Found(path, is_dir, True)
+                sizes |= record.sizes(rel)
+            if folder == self.root or folder == folder.parent:
+                break
+            folder = folder.parent
+        if sizes and stat.S_ISREG(st.st_mode):
+            return Found(path, False, False, f"changed since the run wrote it: {st.st_size} bytes, not {max(sizes)}")
+        return Found(path, is_dir, False, "not written by the run")
+
+    def walk(self, targets: Iterable[Path]) -> Iterator[Found]:
+        """Every entry of `targets` and below them, folders after their contents; never into a link."""
+        for target in targets:
+            try:
+                st = os.lstat(target)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                for folder, dirs, files in os.walk(target, topdown=False):
+                    for name in sorted(files + dirs):
+                        path = Path(folder) / name
+                        try:
+                            yield self.judge(path, os.lstat(path))
+                        except FileNotFoundError:
+                            continue
+            yield self.judge(target, st)
+
+
+def judged(root: str | Path, targets: Iterable[Path], transient: frozenset[str] = frozenset()) -> list[Found]:
+    """Every entry of `targets` (in `root`) and below them, judged by the records, folders after their contents."""
+    return list(_Judge(Path(root), transient).walk(targets))
+
+
+def first_unrecorded(
+    root: str | Path, targets: Iterable[Path] | None = None, transient: frozenset[str] = frozenset()
+) -> Found | None:
+    """The first entry in `targets` (default: all of `root`) or below them that no rewardkit run wrote, else None."""
+    root = Path(root)
+    judge = _Judge(root, transient)
+    chosen = sorted(root.iterdir()) if targets is None and root.is_dir() else list(targets or [])
+    return next((found for found in judge.walk(chosen) if not found.ours), None)
+
+
+def remove_recorded(
+    root: str | Path, targets: Iterable[Path] | None = None, transient: frozenset[str] = frozenset()
+) -> list[Found]:
+    """Delete what the run wrote in `targets` (default: all of `root`): its files, then the folders left empty,
+    its records last (a kill midway leaves a record of what is left); return what was kept (not the run's).
+    Entries of `root`'s own record that are gone are forgotten."""
+    root = Path(root)
+    chosen = sorted(root.iterdir()) if targets is None and root.is_dir() else list(targets or [])
+    judged = list(_Judge(root, transient).walk(chosen))
+    kept = [found for found in judged if not found.ours and not found.is_dir]
+    files = [f.path for f in judged if f.ours and not f.is_dir and f.path.name != RECORD]
+    for path in files:
+        _unlink(path)
+    folders = [f.path for f in judged if f.ours and f.is_dir]
+    for path in folders:  # contents first (walk order): a folder holding something kept stays
+        _rmdir(path)
+    for found in judged:
+        if found.ours and found.path.name == RECORD:
+            _unlink(found.path)
+            forget_parsed(found.path)  # a new record may get the same inode number
+            if found.path.parent in folders:
+                _rmdir(found.path.parent)
+    if has_record(root):  # the root's record forgets what is gone (a run removing an old adapter folder)
+        gone = [path for path in [*files, *folders] if not os.path.lexists(path)]
+        note_many(root, [(path, "gone", None) for path in gone])
+    return kept
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise DataError(
+            f"{path}: cannot delete ({exc.strerror or exc}).", hint="check its folder's permissions."
+        ) from None
+
+
+def _rmdir(path: Path) -> None:
+    try:
+        os.rmdir(path)
+    except (FileNotFoundError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError) or exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            return
+        raise DataError(
+            f"{path}: cannot delete ({exc.strerror or exc}).", hint="check its folder's permissions."
+        ) from None
