@@ -252,3 +252,49 @@ def test_records_from_eight_threads_at_once(tmp_path):
         list(pool.map(write, range(8)))
     record = written.Record.read(tmp_path)
     assert record is not None and len(record.entries) == 160 and written.first_unrecorded(tmp_path) is None
+
+
+@pytest.mark.slow
+def test_top_k_prune_keeps_a_users_file_in_an_adapter_folder(tiny_lm_dir, trainer_defaults, tmp_path):
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    import rewardkit
+    from tests.callbacks.test_callbacks import SPEC, _lora
+
+    class Note(TrainerCallback):  # the user drops a note into each adapter folder as it appears
+        def on_save(self, args, state, control, **kwargs):
+            (tmp_path / "adapters" / f"step_{state.global_step}" / "notes.md").write_text("mine")
+
+    val = [{"prompt": f"Count to {i}:", "answer": str(i)} for i in range(4)]
+    callbacks = [
+        rewardkit.get_callback("lora_save"),
+        Note(),
+        rewardkit.get_callback(
+            "checkpoint_inference", dataset=val, reference_columns=["answer"], on="save", max_new_tokens=4
+        ),
+        rewardkit.get_callback("best_checkpoint", spec=SPEC, aggregate="item", top_k=1),
+    ]
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=4,
+        **{**trainer_defaults, "save_strategy": "steps", "save_steps": 1},
+    )
+    trainer = GRPOTrainer(
+        model=str(tiny_lm_dir),
+        reward_funcs=rewardkit.get_reward("brevity", max_length=8),
+        args=args,
+        train_dataset=Dataset.from_list(val),
+        peft_config=_lora(),
+        callbacks=callbacks,
+    )
+    with pytest.warns(UserWarning, match=r"top_k=1 keeps 1 file\(s\) in .*step_\d this run did not write"):
+        trainer.train()
+    folders = {p.name: sorted(q.name for q in p.iterdir()) for p in (tmp_path / "adapters").iterdir()}
+    assert sorted(folders) == ["step_1", "step_2"]  # the pruned one stays, holding only the user's note
+    assert sorted(len(names) for names in folders.values())[0] == 1
+    assert ["notes.md"] in folders.values() and all("notes.md" in names for names in folders.values())

@@ -22,28 +22,18 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 import stat
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from rewardkit.core.errors import DataError
+from rewardkit.core.record_lines import KINDS as KINDS
+from rewardkit.core.record_lines import RECORD as RECORD
+from rewardkit.core.record_lines import Record as Record
+from rewardkit.core.record_lines import clean_relative, forget_parsed
 
-RECORD = ".rewardkit-written.jsonl"
-KINDS = frozenset({"file", "dir", "appended", "pending", "scratch", "gone"})
-_FOLDER_KINDS = frozenset({"dir", "pending", "scratch"})
-# What the Trainer (and peft, TRL, DeepSpeed, FSDP) write into a checkpoint-N/ or final/ folder it saves: accepted
-# by name inside a "pending" folder only, i.e. one a kill interrupted before its files were recorded.
-_TRAINER_FILE = re.compile(
-    r"((model|pytorch_model|adapter_model)(-\d+-of-\d+)?\.(safetensors|bin)(\.index\.json)?"
-    r"|(config|generation_config|adapter_config|preprocessor_config|processor_config|tokenizer_config|tokenizer"
-    r"|special_tokens_map|added_tokens|vocab|chat_template)\.json"
-    r"|tokenizer\.model|spiece\.model|vocab\.txt|merges\.txt|chat_template\.jinja|README\.md|training_args\.bin"
-    r"|trainer_state\.json|optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state(_\d+)?\.pth|latest|zero_to_fp32\.py)"
-)
-_TRAINER_DIR = re.compile(r"global_step\d+|pytorch_model_fsdp_\d+|optimizer_\d+")
 _lock = threading.Lock()
 _latest: dict[tuple[str, str], str] = {}  # (record file, path) -> the kind this process last recorded for it
 
@@ -51,14 +41,7 @@ _latest: dict[tuple[str, str], str] = {}  # (record file, path) -> the kind this
 def relative(root: str | Path, path: str | Path) -> str | None:
     """`path` relative to the folder `root` ("/"-separated), or None when it is `root` itself or outside it."""
     rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
-    return _clean(rel.replace(os.sep, "/"))
-
-
-def _clean(rel: object) -> str | None:
-    """A relative path that stays inside its folder, else None (`..`, absolute, empty or `.` parts, NUL)."""
-    if not isinstance(rel, str) or not rel or "\0" in rel or rel.startswith("/"):
-        return None
-    return None if any(part in ("", ".", "..") for part in rel.split("/")) else rel
+    return clean_relative(rel.replace(os.sep, "/"))
 
 
 def note_many(root: str | Path, items: Iterable[tuple[str | Path, str, int | None]]) -> None:
@@ -77,13 +60,16 @@ def note_many(root: str | Path, items: Iterable[tuple[str | Path, str, int | Non
     if not lines:
         return
     data = ("\n".join(lines) + "\n").encode("utf-8", errors="surrogateescape")
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # read: the last byte
     try:
         os.makedirs(root, exist_ok=True)
         fd = os.open(record, flags, 0o666)  # the umask applies
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
                 raise OSError(errno.EINVAL, "not a regular file")
+            if st.st_size and os.pread(fd, 1, st.st_size - 1) != b"\n":
+                data = b"\n" + data  # a line cut short (a crash) stays one bad line instead of swallowing this one
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
@@ -154,96 +140,6 @@ def move_recorded(root: str | Path, src: Path, dst: Path) -> None:
     note_many(root, items)  # before the move, and `src` forgotten after: a kill between leaves both recorded
     os.replace(src, dst)
     note(root, src, "gone")
-
-
-@dataclass
-class _Entry:
-    kind: str
-    sizes: set[int] = field(default_factory=set)
-
-
-@dataclass
-class Record:
-    """One folder's record, read: the latest kind and the recorded sizes of each path."""
-
-    folder: Path
-    entries: dict[str, _Entry]
-    parents: set[str]
-
-    @classmethod
-    def read(cls, folder: str | Path) -> Record | None:
-        """The record of `folder` (None: it has none); lines that do not parse or leave the folder are skipped."""
-        path = Path(folder) / RECORD
-        try:
-            if not stat.S_ISREG(os.lstat(path).st_mode):
-                return None
-            text = path.read_bytes().decode("utf-8", errors="surrogateescape")
-        except OSError:
-            return None
-        entries: dict[str, _Entry] = {}
-        for raw in text.splitlines():
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                continue
-            rel = _clean(line.get("p")) if isinstance(line, dict) else None
-            kind, size = (line.get("k"), line.get("s")) if isinstance(line, dict) else (None, None)
-            if rel is None or kind not in KINDS:
-                continue
-            if kind == "gone":
-                for key in [k for k in entries if k == rel or k.startswith(rel + "/")]:
-                    del entries[key]
-                continue
-            entry = entries.setdefault(rel, _Entry(kind))
-            if kind == "file" and entry.kind not in ("file", "appended"):
-                entry.sizes.clear()  # a folder (or scratch) before, a file now
-            entry.kind = kind
-            if kind == "file" and isinstance(size, int) and not isinstance(size, bool) and size >= 0:
-                entry.sizes.add(size)
-        parents = {"/".join(rel.split("/")[:i]) for rel in entries for i in range(1, rel.count("/") + 1)}
-        return cls(Path(folder), entries, parents)
-
-    def covers(self, rel: str, st: os.stat_result) -> bool:
-        """Whether the entry at `rel` (its lstat `st`) is one this run wrote."""
-        if stat.S_ISLNK(st.st_mode):
-            return False
-        is_dir, is_file = stat.S_ISDIR(st.st_mode), stat.S_ISREG(st.st_mode)
-        entry = self.entries.get(rel)
-        if entry is not None:
-            if entry.kind in _FOLDER_KINDS and is_dir:
-                return True
-            if entry.kind == "appended" and is_file:
-                return True
-            if entry.kind == "file" and is_file and st.st_size in entry.sizes:
-                return True
-        parts = rel.split("/")
-        for i in range(1, len(parts)):
-            above = self.entries.get("/".join(parts[:i]))
-            if above is None:
-                continue
-            if above.kind == "scratch" and (is_dir or is_file):
-                return True
-            if above.kind == "pending" and _trainer_writes(parts[i:], is_dir, is_file):
-                return True
-        if is_dir and rel in self.parents:
-            return True
-        name = parts[-1]
-        if is_file and name.startswith(".") and name.endswith(".tmp") and name.count(".") >= 3:
-            sibling = self.entries.get("/".join([*parts[:-1], name[1:-4].rsplit(".", 1)[0]]))
-            return sibling is not None and sibling.kind in ("file", "appended")
-        return False
-
-    def sizes(self, rel: str) -> set[int]:
-        """The sizes recorded for the file at `rel`."""
-        entry = self.entries.get(rel)
-        return set(entry.sizes) if entry is not None else set()
-
-
-def _trainer_writes(parts: list[str], is_dir: bool, is_file: bool) -> bool:
-    """Whether `parts` (below a pending save folder) is a file or folder the Trainer writes there."""
-    if _TRAINER_DIR.fullmatch(parts[0]):
-        return is_dir or is_file
-    return len(parts) == 1 and is_file and _TRAINER_FILE.fullmatch(parts[0]) is not None
 
 
 def has_record(folder: str | Path) -> bool:
@@ -354,6 +250,7 @@ def remove_recorded(
     for found in judged:
         if found.ours and found.path.name == RECORD:
             _unlink(found.path)
+            forget_parsed(found.path)  # a new record may get the same inode number
             if found.path.parent in folders:
                 _rmdir(found.path.parent)
     if has_record(root):  # the root's record forgets what is gone (a run removing an old adapter folder)

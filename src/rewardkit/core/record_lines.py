@@ -1,0 +1,177 @@
+"""A run's record file read back (core/written.py writes it): the lines parsed into each path's latest kind and
+recorded sizes, and the rule that says whether an entry on disk is one the run wrote. Parsed incrementally: only the
+lines added since this process last read the same file. Light module: the standard library only."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+RECORD = ".rewardkit-written.jsonl"
+KINDS = frozenset({"file", "dir", "appended", "pending", "scratch", "gone"})
+_FOLDER_KINDS = frozenset({"dir", "pending", "scratch"})
+# What the Trainer (and peft, TRL, DeepSpeed, FSDP) write into a checkpoint-N/ or final/ folder it saves: accepted
+# by name inside a "pending" folder only, i.e. one a kill interrupted before its files were recorded.
+_TRAINER_FILE = re.compile(
+    r"((model|pytorch_model|adapter_model)(-\d+-of-\d+)?\.(safetensors|bin)(\.index\.json)?"
+    r"|(config|generation_config|adapter_config|preprocessor_config|processor_config|tokenizer_config|tokenizer"
+    r"|special_tokens_map|added_tokens|vocab|chat_template)\.json"
+    r"|tokenizer\.model|spiece\.model|vocab\.txt|merges\.txt|chat_template\.jinja|README\.md|training_args\.bin"
+    r"|trainer_state\.json|optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state(_\d+)?\.pth|latest|zero_to_fp32\.py)"
+)
+_TRAINER_DIR = re.compile(r"global_step\d+|pytorch_model_fsdp_\d+|optimizer_\d+")
+_lock = threading.Lock()
+
+
+def clean_relative(rel: object) -> str | None:
+    """A relative path that stays inside its folder, else None (`..`, absolute, empty or `.` parts, NUL)."""
+    if not isinstance(rel, str) or not rel or "\0" in rel or rel.startswith("/"):
+        return None
+    return None if any(part in ("", ".", "..") for part in rel.split("/")) else rel
+
+
+@dataclass(frozen=True)
+class _Entry:
+    kind: str
+    sizes: frozenset[int] = frozenset()
+
+
+class _Lines:
+    """A record file parsed up to `offset` (its last whole line): each path's entry (entries are replaced, never
+    changed, so a view handed out stays as it was) and how many entries lie below each folder."""
+
+    def __init__(self, identity: tuple[int, int]) -> None:
+        self.identity = identity
+        self.offset = 0
+        self.entries: dict[str, _Entry] = {}
+        self.by_top: dict[str, set[str]] = {}  # first path part -> the entries under it (a "gone" looks only there)
+        self.below: dict[str, int] = {}  # folder -> number of entries below it
+
+    def _count(self, rel: str, step: int) -> None:
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            key = "/".join(parts[:i])
+            self.below[key] = self.below.get(key, 0) + step
+            if self.below[key] <= 0:
+                del self.below[key]
+
+    def _forget(self, rel: str) -> None:
+        bucket = self.by_top.get(rel.split("/", 1)[0], set())
+        for key in [k for k in bucket if k == rel or k.startswith(rel + "/")]:
+            bucket.discard(key)
+            del self.entries[key]
+            self._count(key, -1)
+
+    def add(self, data: bytes) -> None:
+        """Parse the whole lines of `data` (read from `offset`); a cut last line waits for its end."""
+        end = data.rfind(b"\n") + 1
+        self.offset += end
+        for raw in data[:end].decode("utf-8", errors="surrogateescape").splitlines():
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                continue
+            rel = clean_relative(line.get("p")) if isinstance(line, dict) else None
+            kind, size = (line.get("k"), line.get("s")) if isinstance(line, dict) else (None, None)
+            if rel is None or kind not in KINDS:
+                continue
+            if kind == "gone":
+                self._forget(rel)
+                continue
+            old = self.entries.get(rel)
+            if old is None:
+                self.by_top.setdefault(rel.split("/", 1)[0], set()).add(rel)
+                self._count(rel, 1)
+            # sizes accumulate while it stays a file (a folder or scratch before: none)
+            sizes = old.sizes if old is not None and old.kind in ("file", "appended") else frozenset()
+            if kind == "file" and isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+                sizes = sizes | {size}
+            self.entries[rel] = _Entry(kind, sizes if kind in ("file", "appended") else frozenset())
+
+
+_parsed: dict[str, _Lines] = {}  # record file -> what this process parsed of it
+
+
+def forget_parsed(path: Path) -> None:
+    """Drop what this process parsed of the record file `path` (deleted: a new one may reuse its inode number)."""
+    with _lock:
+        _parsed.pop(str(path.absolute()), None)
+
+
+@dataclass
+class Record:
+    """One folder's record, read: the latest kind and the recorded sizes of each path."""
+
+    folder: Path
+    entries: dict[str, _Entry]
+    below: dict[str, int]  # folder -> how many recorded paths lie below it
+
+    @classmethod
+    def read(cls, folder: str | Path) -> Record | None:
+        """The record of `folder` (None: it has none); lines that do not parse or leave the folder are skipped.
+        Only the lines added since this process last read the same file are parsed (a long run reads it often)."""
+        path = Path(folder) / RECORD
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            with _lock:
+                lines = _parsed.get(str(path.absolute()))
+                if lines is None or lines.identity != (st.st_dev, st.st_ino) or st.st_size < lines.offset:
+                    lines = _Lines((st.st_dev, st.st_ino))
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                with os.fdopen(fd, "rb") as handle:
+                    handle.seek(lines.offset)
+                    lines.add(handle.read())
+                _parsed[str(path.absolute())] = lines
+                entries, below = dict(lines.entries), dict(lines.below)
+        except OSError:
+            return None
+        return cls(Path(folder), entries, below)
+
+    def covers(self, rel: str, st: os.stat_result) -> bool:
+        """Whether the entry at `rel` (its lstat `st`) is one this run wrote."""
+        if stat.S_ISLNK(st.st_mode):
+            return False
+        is_dir, is_file = stat.S_ISDIR(st.st_mode), stat.S_ISREG(st.st_mode)
+        entry = self.entries.get(rel)
+        if entry is not None:
+            if entry.kind in _FOLDER_KINDS and is_dir:
+                return True
+            if entry.kind == "appended" and is_file:
+                return True
+            if entry.kind == "file" and is_file and st.st_size in entry.sizes:
+                return True
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            above = self.entries.get("/".join(parts[:i]))
+            if above is None:
+                continue
+            if above.kind == "scratch" and (is_dir or is_file):
+                return True
+            if above.kind == "pending" and _trainer_writes(parts[i:], is_dir, is_file):
+                return True
+        if is_dir and rel in self.below:
+            return True
+        name = parts[-1]
+        if is_file and name.startswith(".") and name.endswith(".tmp") and name.count(".") >= 3:
+            sibling = self.entries.get("/".join([*parts[:-1], name[1:-4].rsplit(".", 1)[0]]))
+            return sibling is not None and sibling.kind in ("file", "appended")
+        return False
+
+    def sizes(self, rel: str) -> set[int]:
+        """The sizes recorded for the file at `rel`."""
+        entry = self.entries.get(rel)
+        return set(entry.sizes) if entry is not None else set()
+
+
+def _trainer_writes(parts: list[str], is_dir: bool, is_file: bool) -> bool:
+    """Whether `parts` (below a pending save folder) is a file or folder the Trainer writes there."""
+    if _TRAINER_DIR.fullmatch(parts[0]):
+        return is_dir or is_file
+    return len(parts) == 1 and is_file and _TRAINER_FILE.fullmatch(parts[0]) is not None
