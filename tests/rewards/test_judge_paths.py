@@ -433,3 +433,45 @@ def test_a_remote_judge_says_why_a_row_is_none_as_the_local_one_does(judge_serve
     assert remote(completions=REASON_ROWS) == expected
     assert remote.row_reasons == [None if r is None else f"remote: judge: {r}" for r in judge.row_reasons]
     assert remote.none_reasons == {f"remote: judge: {k}": v for k, v in judge.none_reasons.items()}
+
+
+@pytest.mark.parametrize(
+    "scale",
+    [
+        {"score": {"min": -1.5, "max": 2.5}},
+        {"score": None, "choices": {"yes": 1.0, "no": 0.0, "maybe": 0.5}},
+        {"json_field": "rating", "score": {"min": 1, "max": 10}},
+        {"json_field": "verdict", "score": None, "choices": {"A": 1.0, "B": 0.0}},
+        {"logprobs": True, "score": {"min": 1, "max": 5}},
+    ],
+)
+def test_the_offline_stand_in_answers_every_parser_without_a_server(tmp_path, scale):
+    params = {
+        "base_url": f"http://127.0.0.1:{closed_port()}/v1",
+        "model": "m",
+        "user_template": "{completion}",
+        "cache_path": str(tmp_path / "judge.sqlite"),
+        "offline_stand_in": True,
+    }
+    judge = get_reward("judge", **{**params, **scale})
+    completions = [f"answer {i}" for i in range(12)]
+    first = judge(completions=completions)
+    assert None not in first and all(0 <= v <= 1 for v in first) and len(set(first)) > 1
+    assert judge(completions=completions) == first  # deterministic
+    assert judge.usage["requests"] == 0 and not (tmp_path / "judge.sqlite").exists()
+
+
+def test_a_real_run_with_a_stand_in_judge_is_warned(tmp_path):
+    from rewardkit.train.config import load_stages
+    from rewardkit.train.preflight import stand_in_warnings
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"prompt": "1+1=", "answer": "2"}) + "\n")
+    judge = {"use": "judge", "base_url": "http://127.0.0.1:9/v1", "model": "m", "user_template": "{completion}"}
+    judge |= {"score": {"max": 10}, "offline_stand_in": True}
+    config = {"stage": "grpo", "model": str(tmp_path), "dataset": {"path": str(rows)}}
+    stages, _, _ = load_stages({**config, "rewards": {"rewards": {"j": judge, "em": "exact_match"}}})
+    [line] = stand_in_warnings(stages)
+    assert line.startswith("warning: stage 'grpo': rewards.j: offline_stand_in is true") and "not a judgement" in line
+    stages, _, _ = load_stages({**config, "rewards": {"rewards": {"j": dict(judge, offline_stand_in=False)}}})
+    assert stand_in_warnings(stages) == []

@@ -85,6 +85,8 @@ def test_select_sends_nothing_to_an_endpoint_a_run_folder_names(tmp_path, monkey
             self.send_response(500)
             self.end_headers()
 
+        do_GET = do_POST  # the judge preflight's GET /models carries the key too
+
         def log_message(self, *args: object) -> None:
             pass
 

@@ -33,7 +33,7 @@ from rewardkit.train.precheck import (
     check_trainer_keys,
     check_trainer_value_types,
 )
-from rewardkit.train.preflight import check_models, check_stage_judges, check_vllm, loading
+from rewardkit.train.preflight import check_models, check_stage_judges, check_vllm, loading, stand_in_warnings
 from rewardkit.train.record import absolute_if_local, revision_of, write_stage_record
 from rewardkit.train.resume import STARTED, check_checkpoint_files
 from rewardkit.train.run_folder import pipeline_names, refuse_foreign, refuse_links
@@ -298,6 +298,8 @@ def run(
         with smoke_mode():
             stages, root = smoke_setup(stages, root, where, say, output)
             return run_stages(stages, root, where, say=say)
+    for line in stand_in_warnings(stages) if is_main_process() else []:
+        say(line)
     return run_stages(
         stages, root, where, resume=resume, overwrite=overwrite, say=say, accept_config_change=accept_config_change
     )
