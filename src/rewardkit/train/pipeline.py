@@ -123,9 +123,9 @@ def prepare(
             continue
         check_trainer_values(stage, where)
         check_quantization(stage, where)
-        check_model_template(stage, where)  # the model's own chat template, before any stage trains
         spec, rewards = light[stage.label]
         train, eval_ds = load_stage_data(stage, reference_columns(rewards) if rewards is not None else {})
+        check_model_template(stage, where)  # the model's own chat template, before any stage trains
         # The TRL config's own checks (strategies, batch divisibility...) run now rather than after stage 1.
         build_args(stage, where, {"reward_weights": rewards.to_trl()[1]} if rewards is not None else None)
         strategy = str(stage.trainer.get("eval_strategy", "no"))
