@@ -155,3 +155,27 @@ def test_an_unquoted_yaml_on_is_explained(tmp_path):
         f"{config}: callbacks.0: key True is not text: YAML 1.1 reads unquoted on, yes, true, "
         'y as True. Hint: quote it, e.g. "on": ...'
     )
+
+
+@pytest.mark.parametrize(
+    "key, value, kind",
+    [
+        ("save_only_model", "false", "boolean"),  # TRL took the text as true: checkpoints without optimizer state
+        ("learning_rate", "0.05", "number"),  # a traceback in the optimizer, mid-run
+        ("weight_decay", "nan", "number"),  # passed the finite check as text, then a traceback
+        ("max_steps", 6.0, "integer"),
+    ],
+)
+def test_a_trainer_bool_or_number_given_as_text_is_refused(tmp_path, key, value, kind):
+    from rewardkit.train.precheck import check_trainer_value_types
+    from rewardkit.train.stages import check_trainer_values
+
+    [stage], _, _ = load_stages(_grpo(tmp_path, trainer={"num_generations": 4, key: value}))
+    for check in (check_trainer_value_types, check_trainer_values):  # before TRL is imported, and after
+        with pytest.raises(ConfigError, match=rf"trainer\.{key}: Input should be a valid {kind}"):
+            check(stage, "c.yaml")
+    [stage], _, _ = load_stages(
+        _grpo(tmp_path, trainer={"num_generations": 4, "save_only_model": False, "learning_rate": 1, "max_steps": 6})
+    )
+    check_trainer_value_types(stage, "c.yaml")  # values of their types (an int for a float) still pass
+    check_trainer_values(stage, "c.yaml")
