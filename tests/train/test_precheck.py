@@ -179,3 +179,39 @@ def test_a_trainer_bool_or_number_given_as_text_is_refused(tmp_path, key, value,
     )
     check_trainer_value_types(stage, "c.yaml")  # values of their types (an int for a float) still pass
     check_trainer_values(stage, "c.yaml")
+
+
+_INFERENCE = {"name": "checkpoint_inference", "dataset": "@eval", "reference_columns": ["gold"]}
+
+
+@pytest.mark.parametrize(
+    "callbacks, named",
+    [
+        ([_INFERENCE, {"name": "best_checkpoint", "spec": "@rewards", "best_dir": "final"}], "best_dir 'final'"),
+        ([_INFERENCE, {"name": "best_checkpoint", "spec": "@rewards", "best_dir": "checkpoint-2"}], "'checkpoint-2'"),
+        ([{"name": "lora_save", "output_dir": "merged/adapters"}], "output_dir 'merged/adapters'"),
+        ([{**_INFERENCE, "sidecar": "runs"}], "sidecar 'runs'"),
+        ([{"name": "lora_save", "output_dir": "{out}/incomplete"}], "/incomplete'"),  # absolute, inside the run
+    ],
+    ids=["best-final", "best-checkpoint", "lora-merged", "sidecar-runs", "absolute-incomplete"],
+)
+def test_a_callback_folder_on_the_runs_own_folders_is_refused(tmp_path, callbacks, named):
+    """best_dir: final was overwritten by the final adapter while the record named it the best step's model;
+    best_dir: checkpoint-2 replaced that checkpoint's resume state; lora_save in merged/ was deleted by the merge."""
+    from rewardkit.train.callback_folders import check_callback_folders
+
+    cfg = _grpo(tmp_path, dataset={"eval_size": 2})
+    cfg["callbacks"] = json.loads(json.dumps(callbacks).replace("{out}", cfg["output_dir"]))
+    [stage], _, _ = load_stages(cfg)
+    with pytest.raises(ConfigError, match=rf"callbacks\[\d\] \(\w+\): .*{named} is inside the run's own"):
+        check_callback_folders(stage, "c.yaml")
+    cfg["callbacks"] = [_INFERENCE, {"name": "best_checkpoint", "spec": "@rewards", "best_dir": "my_best"}]
+    [stage], _, _ = load_stages(cfg)
+    check_callback_folders(stage, "c.yaml")  # a name of its own is fine
+
+
+def test_best_dir_final_is_refused_before_anything_loads(tmp_path):
+    cfg = _grpo(tmp_path, dataset={"eval_size": 2})
+    cfg["callbacks"] = [_INFERENCE, {"name": "best_checkpoint", "spec": "@rewards", "best_dir": "final"}]
+    _assert_light_error(cfg, "best_dir 'final' is inside the run's own 'final'")
+    assert not (tmp_path / "out").exists()
