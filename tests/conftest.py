@@ -264,6 +264,30 @@ def run_cli(*args, cwd=None, env=None, stdout=subprocess.PIPE, timeout=60):
     )
 
 
+def run_cli_here(*args: Any, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the CLI in this process (`rewardkit.cli.main.main`, which restores what it changes), with its stdout,
+    stderr and exit code as `run_cli` gives them. For a command that imports torch/TRL: a subprocess spends 5-10 s
+    importing them before it does anything. Keep run_cli where the test is about the process itself (a signal,
+    a fresh interpreter's imports, its exit)."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+    from unittest import mock
+
+    from rewardkit.cli import main as cli
+
+    argv = ["rewardkit", *map(str, args)]
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.object(sys, "argv", argv), mock.patch.dict(os.environ, env or {}):
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                cli.main()
+                code: Any = 0
+            except SystemExit as done:
+                code = done.code
+    code = 0 if code is None else code if isinstance(code, int) else 1  # sys.exit("text") exits 1
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
 @dataclass
 class Served:
     """A `rewardkit serve` process started by `rewardkit_serve`: its URL, and its output once stopped."""

@@ -480,7 +480,7 @@ def test_read_records(tmp_path):
 
 def test_not_writable_folder_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda *a, **k: False)
-    with pytest.raises(DataError, match=r"out: the folder is not writable \(.*\)\. Hint:"):
+    with pytest.raises(DataError, match=r"a.txt: cannot be written: its folder .*out is not writable \(.*\)\. Hint:"):
         atomic_write_text(tmp_path / "out" / "a.txt", "x")
 
 

@@ -459,3 +459,19 @@ def test_the_offline_stand_in_answers_every_parser_without_a_server(tmp_path, sc
     assert None not in first and all(0 <= v <= 1 for v in first) and len(set(first)) > 1
     assert judge(completions=completions) == first  # deterministic
     assert judge.usage["requests"] == 0 and not (tmp_path / "judge.sqlite").exists()
+
+
+def test_a_real_run_with_a_stand_in_judge_is_warned(tmp_path):
+    from rewardkit.train.config import load_stages
+    from rewardkit.train.preflight import stand_in_warnings
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"prompt": "1+1=", "answer": "2"}) + "\n")
+    judge = {"use": "judge", "base_url": "http://127.0.0.1:9/v1", "model": "m", "user_template": "{completion}"}
+    judge |= {"score": {"max": 10}, "offline_stand_in": True}
+    config = {"stage": "grpo", "model": str(tmp_path), "dataset": {"path": str(rows)}}
+    stages, _, _ = load_stages({**config, "rewards": {"rewards": {"j": judge, "em": "exact_match"}}})
+    [line] = stand_in_warnings(stages)
+    assert line.startswith("warning: stage 'grpo': rewards.j: offline_stand_in is true") and "not a judgement" in line
+    stages, _, _ = load_stages({**config, "rewards": {"rewards": {"j": dict(judge, offline_stand_in=False)}}})
+    assert stand_in_warnings(stages) == []

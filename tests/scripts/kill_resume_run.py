@@ -27,7 +27,8 @@ TRAIN = [
 ]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run as a script, or in a test's process (argv given) for the runs nobody kills."""
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import TrainerCallback
@@ -35,8 +36,9 @@ def main() -> None:
 
     import rewardkit
 
-    model_dir, out = sys.argv[1], sys.argv[2]
-    kill_at = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--kill-after-save" else None
+    argv = sys.argv[1:] if argv is None else argv
+    model_dir, out = argv[0], argv[1]
+    kill_at = int(argv[3]) if len(argv) > 3 and argv[2] == "--kill-after-save" else None
 
     class KillAfterSave(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
@@ -86,7 +88,7 @@ def main() -> None:
             task_type="CAUSAL_LM",
         ),
     )
-    trainer.train(resume_from_checkpoint="--resume" in sys.argv or None)
+    trainer.train(resume_from_checkpoint="--resume" in argv or None)
     print(f"DONE best={trainer.state.best_model_checkpoint}", flush=True)
 
 

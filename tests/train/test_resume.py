@@ -3,6 +3,7 @@ a folder that holds a run is refused without --resume/--overwrite; a running tra
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,21 +16,17 @@ import pytest
 
 from rewardkit.core.errors import ConfigError
 from rewardkit.core.fileio import atomic_write_json
-from tests.conftest import TESTS, holding_lock, stale_lock
+from tests.conftest import TESTS, holding_lock, run_cli_here, stale_lock
 
 KILL = TESTS / "scripts" / "train_kill.py"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "300"}
 
 
 def _cli(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "rewardkit", "train", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-        env=ENV,
-    )
+    """`rewardkit train ARGS` in this process: only a run that must die by SIGKILL needs a process of its own (a
+    subprocess would spend most of its time importing torch and TRL). The paths in these configs are absolute."""
+    with contextlib.chdir(cwd):
+        return run_cli_here("train", *args)
 
 
 def _killed(mode: str, step: int, suffix: str, *args, cwd: Path) -> subprocess.CompletedProcess:

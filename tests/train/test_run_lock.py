@@ -46,7 +46,10 @@ def _dead_pid() -> int:
 
 
 def test_processes_racing_for_a_stale_lock_never_both_hold_it(tmp_path):
-    ctx = multiprocessing.get_context("fork")
+    # Forked from a small server process that imported this module only: a fork of the test process itself,
+    # which holds torch and TRL by now, costs about 3 times as much, 200 times over.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
     outcomes = []
     for trial in range(TRIALS):
         folder = tmp_path / f"t{trial}"

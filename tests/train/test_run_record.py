@@ -92,7 +92,8 @@ def _copy(run: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def _overwrite(folder: Path) -> list[str]:
+def _overwrite(folder: Path, resume: str | None = None) -> list[str]:
+    """What `--overwrite` (or `--resume`) does to `folder` before anything trains."""
     from rewardkit.train.config import load_stages
     from rewardkit.train.run_plan import plan_stages
 
@@ -100,7 +101,7 @@ def _overwrite(folder: Path) -> list[str]:
         {"stage": "sft", "model": "m", "output_dir": str(folder), "dataset": {"generator": "arithmetic"}}
     )
     said: list[str] = []
-    plan_stages([stage], "c.yaml", None, True, said.append)
+    plan_stages([stage], "c.yaml", resume, resume is None, said.append)
     return said
 
 
@@ -178,6 +179,9 @@ def test_overwrite_after_a_kill_mid_checkpoint_save(finished, tmp_path):
     with pytest.raises(ConfigError, match=r"'checkpoint-2/notes.md' \(not written by the run\)"):
         _overwrite(run)
     (run / "checkpoint-2" / "notes.md").unlink()
+    _overwrite(run, resume="latest")  # a resume sets the cut checkpoint aside: its record moves with it
+    assert not (run / "checkpoint-2").exists() and next((run / "incomplete").iterdir()).name.startswith("checkpoint-2-")
+    assert written.first_unrecorded(run, None, frozenset({LOCK})) is None
     _overwrite(run)
     assert [p.name for p in run.iterdir()] == [LOCK]  # kept: --overwrite runs under the lock
 
@@ -298,3 +302,15 @@ def test_top_k_prune_keeps_a_users_file_in_an_adapter_folder(tiny_lm_dir, traine
     assert sorted(folders) == ["step_1", "step_2"]  # the pruned one stays, holding only the user's note
     assert sorted(len(names) for names in folders.values())[0] == 1
     assert ["notes.md"] in folders.values() and all("notes.md" in names for names in folders.values())
+
+
+def test_a_demo_killed_in_its_first_stage_is_emptied_by_the_next(tmp_path):
+    from rewardkit.cli.demo import prepare_output
+    from tests.conftest import holding_lock
+
+    out = prepare_output(tmp_path / "demo")
+    with holding_lock(out / "grpo"):  # the stage folders are made for their locks; then the run is SIGKILLed
+        pass
+    assert [p.name for p in (out / "grpo").iterdir()] == [LOCK]  # a stale lock in a folder the run made
+    prepare_output(out)
+    assert not (out / "grpo").exists()

@@ -73,9 +73,11 @@ def test_official_strict_is_official_with_missing_zero() -> None:
         assert strict["rewards"][alias].get("missing", "zero") == "zero"
 
 
-def test_score_prints_the_reason_coverage(tmp_path, tiny_korean_bert) -> None:
+def test_score_prints_the_reason_coverage(tmp_path, tiny_korean_bert, monkeypatch, capsys) -> None:
     import subprocess
     import sys
+
+    from rewardkit.cli.main import main
 
     gold = load_sample()
     rows = tmp_path / "rows.jsonl"
@@ -94,6 +96,11 @@ def test_score_prints_the_reason_coverage(tmp_path, tiny_korean_bert) -> None:
     assert text.returncode == 0, text.stderr
     assert "reason coverage: 1/11 rows (rouge1, bertscore average over these rows only)" in text.stdout
     assert "answer coverage" not in text.stdout  # the answer view found every row and nothing averages over it
-    data = subprocess.run(base + sets + ["--json"], capture_output=True, text=True, timeout=300, env=env)
-    coverage = json.loads(data.stdout)["coverage"]
+    # --json in this process: a second subprocess would spend most of its time importing torch again
+    monkeypatch.setattr(sys, "argv", ["rewardkit", *base[3:], *sets, "--json"])
+    with pytest.raises(SystemExit) as done:
+        main()
+    data = capsys.readouterr()
+    assert done.value.code == 0, data.err
+    coverage = json.loads(data.out)["coverage"]
     assert coverage["reason"]["found"] == 1 and coverage["reason"]["rows"] == 11  # one gold has no reason

@@ -183,3 +183,26 @@ def test_cli_stdout_is_the_json_alone_when_a_scorer_prints(monkeypatch, capsys) 
     assert main([str(SAMPLE), str(SAMPLE)]) == 0
     out = capsys.readouterr()
     assert json.loads(out.out)["final"] == 1.0 and "Empty candidate sentence" in out.err
+
+
+def test_cli_stdout_is_the_json_alone_when_a_scorer_writes_below_python(monkeypatch, capfd) -> None:
+    """Mecab and other C code write to file descriptor 1, not to sys.stdout; so does a child process: while the
+    scorers run fd 1 is stderr, and stdout is still the JSON alone."""
+    import os
+    import subprocess
+    import sys
+
+    import rewardkit_korean.scoring as scoring
+
+    real = scoring.official_scores
+
+    def writing(*args, **kwargs):
+        os.write(1, b"written to fd 1 by a C library\n")
+        subprocess.run([sys.executable, "-c", "print('printed by a child process')"], check=True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "official_scores", writing)
+    assert main([str(SAMPLE), str(SAMPLE)]) == 0
+    out = capfd.readouterr()
+    assert json.loads(out.out)["final"] == 1.0
+    assert "written to fd 1 by a C library" in out.err and "printed by a child process" in out.err

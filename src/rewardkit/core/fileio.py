@@ -76,8 +76,9 @@ def _os_error(exc: OSError, path: Path, what: str, where: Path | None = None) ->
     return DataError(f"{path}: cannot {what} ({reason}).", hint=hint)
 
 
-def ensure_dir(path: str | Path) -> Path:
-    """Create `path` and its parents with umask modes; DataError if not a writable directory."""
+def ensure_dir(path: str | Path, for_file: str | Path | None = None) -> Path:
+    """Create `path` and its parents with umask modes; DataError if not a writable directory, naming `for_file`
+    (the file about to be written there) when given: the write that failed, not only its folder."""
     path = Path(path)
     probe = path
     while not os.path.lexists(probe) and probe != probe.parent:
@@ -93,6 +94,12 @@ def ensure_dir(path: str | Path) -> Path:
         raise _os_error(exc, path, "create the folder", path) from None
     if not os.access(path, os.W_OK | os.X_OK):
         reason = "read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "permission denied"
+        if for_file is not None:  # e.g. a folder remounted read-only under a running job: say what it stopped
+            raise DataError(
+                f"{for_file}: cannot be written: its folder {path} is not writable ({reason}).",
+                hint=f"make {path} writable again (its permissions, or remount the disk read-write), "
+                "or choose another folder.",
+            )
         raise DataError(
             f"{path}: the folder is not writable ({reason}).",
             hint="choose a writable output folder, or fix its permissions.",
@@ -170,7 +177,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, inside: str | Path | No
     if inside is not None:
         refuse_link_below(inside, path)
     target, old = _write_target(path)
-    ensure_dir(target.parent)
+    ensure_dir(target.parent, for_file=path)
     if inside is not None:  # recorded first: a kill mid-write leaves the earlier file, whose size was recorded then
         written.note(inside, path, "file", len(data))
     tmp: str | None = None
@@ -358,7 +365,7 @@ def append_jsonl(path: str | Path, row: dict, *, inside: str | Path | None = Non
         line = (dumps_strict(nulls_for_nonfinite(row)) + "\n").encode("utf-8", errors="backslashreplace")
     except TypeError as exc:
         raise DataError(f"{path}: cannot write ({exc}).", hint="log numbers and strings only.") from None
-    ensure_dir(path.parent)
+    ensure_dir(path.parent, for_file=path)
     with contextlib.suppress(FileNotFoundError):
         if stat.S_ISLNK(os.lstat(path).st_mode):
             raise DataError(f"{path}: is a symlink; it is not written through.", hint=_NOT_FILE_HINT)

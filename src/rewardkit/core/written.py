@@ -181,7 +181,9 @@ class _Judge:
         if is_dir and has_record(path):
             return Found(path, True, True)
         folder = path.parent
-        if stat.S_ISREG(st.st_mode) and path.name in (RECORD, *self.transient) and self.record(folder) is not None:
+        if stat.S_ISREG(st.st_mode) and path.name == RECORD and self.record(folder) is not None:
+            return Found(path, False, True)
+        if stat.S_ISREG(st.st_mode) and path.name in self.transient:  # a run's lock, left by a kill
             return Found(path, False, True)
         sizes: set[int] = set()
         while True:

@@ -34,7 +34,7 @@ from rewardkit.train.precheck import (
     check_trainer_keys,
     check_trainer_value_types,
 )
-from rewardkit.train.preflight import check_models, check_stage_judges, check_vllm, loading
+from rewardkit.train.preflight import check_models, check_stage_judges, check_vllm, loading, stand_in_warnings
 from rewardkit.train.record import absolute_if_local, revision_of, write_stage_record
 from rewardkit.train.resume import STARTED, check_checkpoint_files
 from rewardkit.train.run_folder import pipeline_names, refuse_foreign, refuse_links
@@ -125,9 +125,9 @@ def prepare(
             continue
         check_trainer_values(stage, where)
         check_quantization(stage, where)
-        check_model_template(stage, where)  # the model's own chat template, before any stage trains
         spec, rewards = light[stage.label]
         train, eval_ds = load_stage_data(stage, reference_columns(rewards) if rewards is not None else {})
+        check_model_template(stage, where)  # the model's own chat template, before any stage trains
         # The TRL config's own checks (strategies, batch divisibility...) run now rather than after stage 1.
         build_args(stage, where, {"reward_weights": rewards.to_trl()[1]} if rewards is not None else None)
         strategy = str(stage.trainer.get("eval_strategy", "no"))
@@ -300,6 +300,8 @@ def run(
         with smoke_mode():
             stages, root = smoke_setup(stages, root, where, say, output)
             return run_stages(stages, root, where, say=say)
+    for line in stand_in_warnings(stages) if is_main_process() else []:
+        say(line)
     return run_stages(
         stages, root, where, resume=resume, overwrite=overwrite, say=say, accept_config_change=accept_config_change
     )

@@ -122,6 +122,22 @@ def check_stage_judges(stage: StageConfig, rewards: Any, where: str) -> None:
         check_judges([composed], f"{where}: stage {stage.label!r}: {key}")
 
 
+def stand_in_warnings(stages: list[StageConfig]) -> list[str]:
+    """One line per judge set to its offline stand-in in a config run for real (not `--smoke`): its scores are a hash
+    of each request, not a judgement."""
+    out = []
+    for stage in stages:
+        for key, source in spec_sources(stage):
+            spec = load_spec_quietly(source)
+            for alias, entry in spec.rewards.items() if spec is not None else []:
+                if entry.get("offline_stand_in") is True:
+                    out.append(
+                        f"warning: stage {stage.label!r}: {key}.{alias}: offline_stand_in is true, so no judge is "
+                        "asked: its scores are a hash of each request (what --smoke uses), not a judgement."
+                    )
+    return out
+
+
 # --- real loads --------------------------------------------------------------------------------------------------
 def _load_errors() -> tuple[type[BaseException], ...]:
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled

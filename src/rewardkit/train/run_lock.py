@@ -18,6 +18,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from rewardkit.core import written
 from rewardkit.core.errors import ConfigError
 
 LOCK = ".rewardkit-train.lock"
@@ -136,6 +137,9 @@ def locked(folder: Path, say: Callable[[str], object]) -> Iterator[None]:
     """Hold `folder`'s lock; a lock file no process holds (its run died) is taken over with one line. A folder
     made for the lock and still empty at the end (a config error) is removed again."""
     made = [p for p in (folder, *folder.parents) if not p.exists()]  # leaf first
+    above = (made[-1] if made else folder).parent
+    if made and written.has_record(above):  # a stage folder made inside a demo/--smoke folder: that folder's
+        written.note_many(above, [(p, "dir", None) for p in reversed(made)])  # next run may delete it
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK
     fd, old = _acquire(folder, path)

@@ -19,10 +19,11 @@ Files are competition JSON (a list of items) or JSON Lines: ``{"id", "input": {.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, Union, cast
 
@@ -278,10 +279,33 @@ def reason_metrics_note(used: Sequence[str]) -> str:
     )
 
 
+@contextlib.contextmanager
+def _fd1_to_stderr() -> Iterator[None]:
+    """File descriptor 1 is a copy of stderr inside the block (put back after it, however it ends)."""
+    import sys
+
+    try:
+        sys.stdout.flush()
+        kept = os.dup(1)
+    except (OSError, ValueError, AttributeError):  # no fd 1 (a closed stdout): nothing to keep clean
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+    except OSError:  # no fd 2: leave fd 1 as it is
+        os.close(kept)
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.dup2(kept, 1)
+        os.close(kept)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: print the official scores of PREDICTIONS against LABELS as JSON (stderr: the metrics used)."""
     import argparse
-    import contextlib
     import sys
 
     parser = argparse.ArgumentParser(prog="rewardkit-korean-score", description=main.__doc__)
@@ -302,8 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     bert = BERTScoreF1(args.bertscore_model, args.bertscore_layer) if args.bertscore_model else None
     try:
-        # stdout is the JSON alone: what the scorers' libraries print (bert_score's warnings) goes to stderr
-        with contextlib.redirect_stdout(sys.stderr):
+        # stdout is the JSON alone: what the scorers' libraries print (bert_score's warnings) goes to stderr, and so
+        # does what C code (Mecab) or a child process writes to file descriptor 1
+        with contextlib.redirect_stdout(sys.stderr), _fd1_to_stderr():
             bleurt = BLEURTScores(args.bleurt_model) if args.bleurt_model else None
             result = official_scores(args.predictions, args.labels, bertscore=bert, bleurt=bleurt)
     except (ValueError, FileNotFoundError) as exc:  # rewardkit's ConfigError is a ValueError too
