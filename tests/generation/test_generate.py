@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rewardkit.core.errors import ConfigError, DataError
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_cli_here
 
 SYSTEM = "You are a careful Korean grammar teacher. Read the question and answer with the correct sentence."
 QUESTIONS = [
@@ -678,9 +678,9 @@ def _rows(path: Path, n: int = 3) -> Path:
 def test_generate_warns_on_empty_completions(silent_lm, tmp_path):
     rows = _rows(tmp_path / "in.jsonl")
     base = [sys.executable, "-m", "rewardkit", "generate", str(silent_lm), "-i", str(rows), "--max-new-tokens", "1"]
-    proc = subprocess.run(
-        [*base, "-o", str(tmp_path / "out.jsonl"), "--json"], capture_output=True, text=True, timeout=300
-    )
+    # --json in-process (a second process would spend most of its time importing torch), --fail-on-empty's exit 1
+    # from a process of its own
+    proc = run_cli_here(*base[3:], "-o", tmp_path / "out.jsonl", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["empty"] == 3
     assert "warning: 3 of 3 completions are empty or whitespace only" in proc.stderr

@@ -29,14 +29,15 @@ def build(model_dir: str):
     return model, AutoTokenizer.from_pretrained(model_dir)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run as a script (argv from the command line), or in a test's process for the unsharded reference."""
     import torch.distributed as dist
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
     from rewardkit import get_callback
     from rewardkit.callbacks import link_callbacks
 
-    model_dir, out = sys.argv[1], sys.argv[2]
+    model_dir, out = sys.argv[1:3] if argv is None else argv
     world = int(os.environ.get("WORLD_SIZE", "1"))
     cuda = os.environ.get("REWARDKIT_FSDP_DEVICE") == "cuda"
     model, tokenizer = build(model_dir)

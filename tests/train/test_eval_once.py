@@ -15,7 +15,7 @@ import pytest
 from rewardkit.core.errors import ConfigError
 from rewardkit.train import eval_plan
 from rewardkit.train.config import load_stages
-from tests.conftest import run_cli
+from tests.conftest import run_cli_here
 
 pytestmark = pytest.mark.slow
 
@@ -100,7 +100,7 @@ def test_the_preflight_warns_with_an_estimate_when_rows_are_generated_twice(tmp_
 def test_a_piped_cli_run_generates_each_checkpoint_once_and_says_so(tiny_lm_dir, tmp_path):
     cfg = tmp_path / "grpo.json"
     cfg.write_text(json.dumps(_grpo(tiny_lm_dir, tmp_path)))
-    proc = run_cli("train", cfg, timeout=600)
+    proc = run_cli_here("train", cfg)  # in-process: stdout is a StringIO, not a terminal, as a pipe is
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout.splitlines()
     # TRL's raw dict per log is gone: one short line per logging step instead.

@@ -1,11 +1,11 @@
 """checkpoint_inference, lora_save and best_checkpoint on a torch FSDP2 model: 2 CPU ranks (torchrun + gloo) give
 the same step file and the same adapter as one unsharded process, and best/ loads with peft on one process."""
 
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,20 @@ def _run(cmd: list[str]) -> str:
     return proc.stdout
 
 
+def _unsharded_here(model_dir: Path, out: Path) -> None:
+    """The unsharded reference in this process (a subprocess spends most of its time importing torch and TRL);
+    the global RNG the script seeds is put back afterwards."""
+    import torch
+
+    assert os.environ.get("WORLD_SIZE", "1") == "1"
+    spec = importlib.util.spec_from_file_location("fsdp_callbacks_run", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with torch.random.fork_rng():
+        script.main([str(model_dir), str(out)])
+
+
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun not installed")
 def test_fsdp2_callbacks_equal_the_unsharded_run(varied_lm_dir, tmp_path):
     from peft import PeftModel
@@ -40,7 +54,7 @@ def test_fsdp2_callbacks_equal_the_unsharded_run(varied_lm_dir, tmp_path):
     from rewardkit.engines.hf import generate_texts
 
     single, sharded = tmp_path / "single", tmp_path / "fsdp"
-    _run([sys.executable, str(SCRIPT), str(varied_lm_dir), str(single)])
+    _unsharded_here(varied_lm_dir, single)
     out = _run(["torchrun", "--standalone", "--nproc_per_node", "2", str(SCRIPT), str(varied_lm_dir), str(sharded)])
     assert sorted(line.split()[1] for line in out.splitlines() if line.startswith("RANK")) == ["0", "1"]
 

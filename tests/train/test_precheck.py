@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -62,8 +61,8 @@ def _grpo(tmp_path, **extra) -> dict:
         ),
     ],
 )
-def test_config_errors_come_before_any_heavy_import(tmp_path, change, message):
-    _assert_light_error(_grpo(tmp_path, **change), message)
+def test_config_errors_come_before_any_heavy_import(light_errors, request, change, message):
+    _assert_light_error(light_errors, request.node, message)
 
 
 def _official(tmp_path: Path) -> dict:
@@ -88,31 +87,71 @@ def _official(tmp_path: Path) -> dict:
     ],
     ids=["trainer-key", "column", "dataset-path", "batch", "owned-key", "eval-batch", "trainer-value"],
 )
-def test_bertscore_configs_fail_before_torch_is_imported(tmp_path, monkeypatch, change, message):
+def test_bertscore_configs_fail_before_torch_is_imported(light_errors, request, change, message):
     """Both competition presets use bertscore, whose package imports torch, transformers and matplotlib: its
     tables are read from source, so a config error still comes before any of them (issue 29, 2 s goal)."""
     pytest.importorskip("rewardkit_korean")
-    monkeypatch.chdir(tmp_path)
+    _assert_light_error(light_errors, request.node, message)
+
+
+def _bertscore_config(tmp_path: Path, change: dict) -> dict:
     cfg = _grpo(tmp_path, **change)
     cfg["rewards"] = _official(tmp_path)
     cfg["dataset"]["columns"] = {**cfg["dataset"]["columns"], "gold": "answer"}  # the presets read `answer`
     cfg["callbacks"] = [{"name": "best_checkpoint", "spec": _official(tmp_path)}]
-    _assert_light_error(cfg, message, cwd=tmp_path)
+    return cfg
 
 
-def _assert_light_error(cfg: dict, message: str, cwd: Path | None = None) -> None:
-    script = textwrap.dedent(f"""
-        import json, sys
-        from rewardkit.core.errors import ConfigError
-        from rewardkit.train import run
-        try:
-            run(json.loads({json.dumps(json.dumps(cfg))}))
-        except ConfigError as exc:
-            print(json.dumps([str(exc), [m for m in {HEAVY!r} if m in sys.modules]]))
-    """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=cwd)
-    assert proc.stdout.strip(), proc.stderr[-3000:]
-    error, heavy = json.loads(proc.stdout.strip().splitlines()[-1])
+# Every case above runs in one fresh interpreter, one after the other, each in its own folder: the heavy modules
+# it holds after a case include every one that case would import alone (sys.modules only grows), so "none" after
+# each case says what one process per case says, for one interpreter start instead of 12.
+_LIGHT_ERRORS = """
+import json, os, sys
+from rewardkit.core.errors import ConfigError
+from rewardkit.train import run
+for cwd, cfg in json.loads(sys.argv[1]):
+    os.chdir(cwd)
+    try:
+        run(cfg)
+        said = "no error"
+    except ConfigError as exc:
+        said = str(exc)
+    except Exception as exc:  # noqa: BLE001  (reported, not hidden: the case fails with it)
+        said = f"{type(exc).__name__}: {exc}"
+    print("CASE", json.dumps([said, [m for m in sys.argv[2].split(",") if m in sys.modules]]), flush=True)
+"""
+
+
+def _bertscore_case(item: pytest.Item) -> bool:
+    return getattr(item, "originalname", "") == "test_bertscore_configs_fail_before_torch_is_imported"
+
+
+@pytest.fixture(scope="module")
+def light_errors(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """{test id: (the error, the heavy modules imported by then)} for this module's cases in this run."""
+    cases = [
+        item
+        for item in request.session.items
+        if isinstance(item, pytest.Function) and item.module is request.module and "light_errors" in item.fixturenames
+    ]
+    jobs = []
+    for item in cases:
+        folder, change = tmp_path_factory.mktemp("precheck"), item.callspec.params["change"]
+        cfg = _bertscore_config(folder, change) if _bertscore_case(item) else _grpo(folder, **change)
+        jobs.append((item.nodeid, str(folder), cfg))
+    proc = subprocess.run(
+        [sys.executable, "-c", _LIGHT_ERRORS, json.dumps([job[1:] for job in jobs]), ",".join(HEAVY)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    said = [line.removeprefix("CASE ") for line in proc.stdout.splitlines() if line.startswith("CASE ")]
+    assert len(said) == len(jobs), proc.stdout[-2000:] + proc.stderr[-3000:]
+    return {key: json.loads(line) for (key, _, _), line in zip(jobs, said)}
+
+
+def _assert_light_error(results: dict, item: pytest.Item, message: str) -> None:
+    error, heavy = results[item.nodeid]
     assert message in error and heavy == [], (error, heavy)
 
 
