@@ -17,7 +17,7 @@ import pytest
 
 from rewardkit.core import written
 from rewardkit.core.errors import ConfigError
-from rewardkit.train.run_lock import LOCK
+from rewardkit.train.run_lock import LOCK, locked
 from tests.train.test_resume import KILL
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "300"}
@@ -192,7 +192,13 @@ def test_a_demo_or_smoke_folder_with_a_users_note_is_refused(tmp_path):
 
     out = prepare_output(tmp_path / "demo")
     atomic_write_text(out / "data" / "val.jsonl", "{}\n", inside=out)  # what the demo writes (recorded)
-    atomic_write_text(out / "grpo" / "inference" / "step_1.json", "{}", inside=out / "grpo")  # a stage's record
+    with locked(out / "grpo", print):  # a stage folder made for its run (recorded in the demo's record) ...
+        atomic_write_text(out / "grpo" / "inference" / "step_1.json", "{}", inside=out / "grpo")  # ... its own
+    (out / "grpo" / "backup").mkdir()  # a copy of another run the user keeps there: its record speaks not
+    atomic_write_text(out / "grpo" / "backup" / "eval_rows.jsonl", "{}\n", inside=out / "grpo" / "backup")
+    with pytest.raises(ConfigError, match=r"empties this folder, but .*grpo/backup/\S+ is not written"):
+        prepare_output(out)
+    shutil.rmtree(out / "grpo" / "backup")
     (out / "grpo" / "inference" / "notes.md").write_text("mine")
     with pytest.raises(ConfigError, match=r"`rewardkit demo` empties this folder, but .*notes\.md is not written"):
         prepare_output(out)

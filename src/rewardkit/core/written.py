@@ -161,41 +161,51 @@ class Found:
 
 
 class _Judge:
-    """Judges entries below `root` by the nearest records above them (a stage folder inside a demo folder has
-    its own); `transient`: file names accepted next to a record (a lock the run takes and drops)."""
+    """Judges entries below `root` by the records above them: `root`'s own, and a record inside it only when its
+    folder is one those records hold (a stage folder a demo/--smoke run made; a copy of another run that the user
+    put inside is not). `transient`: file names that are the run's anywhere (its lock, left by a kill)."""
 
     def __init__(self, root: Path, transient: frozenset[str]) -> None:
         self.root = root
         self.transient = transient
         self.records: dict[Path, Record | None] = {}
+        self.trusted: dict[Path, list[Record]] = {}
 
     def record(self, folder: Path) -> Record | None:
         if folder not in self.records:
             self.records[folder] = Record.read(folder)
         return self.records[folder]
 
+    def records_for(self, folder: Path) -> list[Record]:
+        """The records that speak for entries of `folder`, outermost first."""
+        if folder not in self.trusted:
+            if folder == self.root or self.root not in folder.parents:
+                own = self.record(self.root)
+                self.trusted[folder] = [own] if own is not None else []
+            else:
+                outer = self.records_for(folder.parent)
+                own = self.record(folder)
+                held = own is not None and any(
+                    r.covers(folder.relative_to(r.folder).as_posix(), os.lstat(folder)) for r in outer
+                )
+                self.trusted[folder] = [*outer, own] if held and own is not None else outer
+        return self.trusted[folder]
+
     def judge(self, path: Path, st: os.stat_result) -> Found:
         is_dir = stat.S_ISDIR(st.st_mode)
         if stat.S_ISLNK(st.st_mode):
             return Found(path, False, False, f"a symlink to {os.path.realpath(path)}")
-        if is_dir and has_record(path):
-            return Found(path, True, True)
-        folder = path.parent
-        if stat.S_ISREG(st.st_mode) and path.name == RECORD and self.record(folder) is not None:
+        records = self.records_for(path.parent)
+        if stat.S_ISREG(st.st_mode) and path.name == RECORD and any(r.folder == path.parent for r in records):
             return Found(path, False, True)
-        if stat.S_ISREG(st.st_mode) and path.name in self.transient:  # a run's lock, left by a kill
+        if stat.S_ISREG(st.st_mode) and path.name in self.transient:
             return Found(path, False, True)
         sizes: set[int] = set()
-        while True:
-            record = self.record(folder)
-            if record is not None:
-                rel = path.relative_to(folder).as_posix()
-                if record.covers(rel, st):
-                    return Found(path, is_dir, True)
-                sizes |= record.sizes(rel)
-            if folder == self.root or folder == folder.parent:
-                break
-            folder = folder.parent
+        for record in records:
+            rel = path.relative_to(record.folder).as_posix()
+            if record.covers(rel, st):
+                return Found(path, is_dir, True)
+            sizes |= record.sizes(rel)
         if sizes and stat.S_ISREG(st.st_mode):
             return Found(path, False, False, f"changed since the run wrote it: {st.st_size} bytes, not {max(sizes)}")
         return Found(path, is_dir, False, "not written by the run")
