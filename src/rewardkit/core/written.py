@@ -62,7 +62,7 @@ def note_many(root: str | Path, items: Iterable[tuple[str | Path, str, int | Non
     if not lines:
         return
     data = ("\n".join(lines) + "\n").encode("utf-8", errors="surrogateescape")
-    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # read: the last byte
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         os.makedirs(root, exist_ok=True)
         fd = os.open(record, flags, 0o666)  # the umask applies
