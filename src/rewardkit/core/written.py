@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
+import shutil
 import stat
 import threading
 from dataclasses import dataclass
@@ -60,7 +62,7 @@ def note_many(root: str | Path, items: Iterable[tuple[str | Path, str, int | Non
     if not lines:
         return
     data = ("\n".join(lines) + "\n").encode("utf-8", errors="surrogateescape")
-    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # read: the last byte
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         os.makedirs(root, exist_ok=True)
         fd = os.open(record, flags, 0o666)  # the umask applies
@@ -231,6 +233,57 @@ class _Judge:
 def judged(root: str | Path, targets: Iterable[Path], transient: frozenset[str] = frozenset()) -> list[Found]:
     """Every entry of `targets` (in `root`) and below them, judged by the records, folders after their contents."""
     return list(_Judge(Path(root), transient).walk(targets))
+
+
+def keep_unrecorded(inside: str | Path, final: Path, new: Path) -> list[Path]:
+    """Copy what the run did not write in the folder `final` (a user's note) into `new`, the folder replacing it,
+    at the same place (beside, as `<name>.kept`, when the new folder has a file of that name): rewardkit replaces
+    only what it wrote. Returns the copies, which the record leaves out."""
+    copies = []
+    for found in judged(inside, [final]):
+        if found.ours or found.path == final:
+            continue
+        rel = found.path.relative_to(final)
+        copy = new / rel
+        if os.path.lexists(copy) and not (found.is_dir and copy.is_dir()):
+            copy = copy.with_name(copy.name + ".kept")
+        if found.is_dir:
+            os.makedirs(copy, exist_ok=True)
+        else:
+            os.makedirs(copy.parent, exist_ok=True)
+            shutil.copy2(found.path, copy, follow_symlinks=False)
+            logging.getLogger("rewardkit").warning(
+                "%s was not written by this run; it is kept (as %s) in the folder that replaces %s.",
+                found.path,
+                final / copy.relative_to(new),
+                final,
+            )
+        copies.append(copy)
+    return copies
+
+
+def set_aside_unrecorded(inside: str | Path, path: str | Path) -> Path | None:
+    """Move a file at `path` the run did not write (a user's, a run file the user replaced, an older rewardkit's)
+    to `<name>.kept` before the run writes its own there; return where it went (None: nothing to keep)."""
+    path = Path(path)
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None  # missing, or a folder/link the write refuses itself
+    except OSError:
+        return None
+    found = judged(inside, [path])
+    if not found or found[-1].ours:
+        return None
+    kept = path.with_name(path.name + ".kept")
+    number = 1
+    while os.path.lexists(kept):
+        number += 1
+        kept = path.with_name(f"{path.name}.kept{number}")
+    os.replace(path, kept)
+    logging.getLogger("rewardkit").warning(
+        "%s was %s; it is kept as %s, and the run writes its own %s.", path, found[-1].why, kept.name, path.name
+    )
+    return kept
 
 
 def first_unrecorded(
