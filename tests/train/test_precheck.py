@@ -194,3 +194,63 @@ def test_an_unquoted_yaml_on_is_explained(tmp_path):
         f"{config}: callbacks.0: key True is not text: YAML 1.1 reads unquoted on, yes, true, "
         'y as True. Hint: quote it, e.g. "on": ...'
     )
+
+
+@pytest.mark.parametrize(
+    "key, value, kind",
+    [
+        ("save_only_model", "false", "boolean"),  # TRL took the text as true: checkpoints without optimizer state
+        ("learning_rate", "0.05", "number"),  # a traceback in the optimizer, mid-run
+        ("weight_decay", "nan", "number"),  # passed the finite check as text, then a traceback
+        ("max_steps", 6.0, "integer"),
+    ],
+)
+def test_a_trainer_bool_or_number_given_as_text_is_refused(tmp_path, key, value, kind):
+    from rewardkit.train.precheck import check_trainer_value_types
+    from rewardkit.train.stages import check_trainer_values
+
+    [stage], _, _ = load_stages(_grpo(tmp_path, trainer={"num_generations": 4, key: value}))
+    for check in (check_trainer_value_types, check_trainer_values):  # before TRL is imported, and after
+        with pytest.raises(ConfigError, match=rf"trainer\.{key}: Input should be a valid {kind}"):
+            check(stage, "c.yaml")
+    [stage], _, _ = load_stages(
+        _grpo(tmp_path, trainer={"num_generations": 4, "save_only_model": False, "learning_rate": 1, "max_steps": 6})
+    )
+    check_trainer_value_types(stage, "c.yaml")  # values of their types (an int for a float) still pass
+    check_trainer_values(stage, "c.yaml")
+
+
+_INFERENCE = {"name": "checkpoint_inference", "dataset": "@eval", "reference_columns": ["gold"]}
+
+
+@pytest.mark.parametrize(
+    "callbacks, named",
+    [
+        ([_INFERENCE, {"name": "best_checkpoint", "spec": "@rewards", "best_dir": "final"}], "best_dir 'final'"),
+        ([_INFERENCE, {"name": "best_checkpoint", "spec": "@rewards", "best_dir": "checkpoint-2"}], "'checkpoint-2'"),
+        ([{"name": "lora_save", "output_dir": "merged/adapters"}], "output_dir 'merged/adapters'"),
+        ([{**_INFERENCE, "sidecar": "runs"}], "sidecar 'runs'"),
+        ([{"name": "lora_save", "output_dir": "{out}/incomplete"}], "/incomplete'"),  # absolute, inside the run
+    ],
+    ids=["best-final", "best-checkpoint", "lora-merged", "sidecar-runs", "absolute-incomplete"],
+)
+def test_a_callback_folder_on_the_runs_own_folders_is_refused(tmp_path, callbacks, named):
+    """best_dir: final was overwritten by the final adapter while the record named it the best step's model;
+    best_dir: checkpoint-2 replaced that checkpoint's resume state; lora_save in merged/ was deleted by the merge."""
+    from rewardkit.train.callback_folders import check_callback_folders
+
+    cfg = _grpo(tmp_path, dataset={"eval_size": 2})
+    cfg["callbacks"] = json.loads(json.dumps(callbacks).replace("{out}", cfg["output_dir"]))
+    [stage], _, _ = load_stages(cfg)
+    with pytest.raises(ConfigError, match=rf"callbacks\[\d\] \(\w+\): .*{named} is inside the run's own"):
+        check_callback_folders(stage, "c.yaml")
+    cfg["callbacks"] = [_INFERENCE, {"name": "best_checkpoint", "spec": "@rewards", "best_dir": "my_best"}]
+    [stage], _, _ = load_stages(cfg)
+    check_callback_folders(stage, "c.yaml")  # a name of its own is fine
+
+
+def test_best_dir_final_is_refused_before_anything_loads(tmp_path):
+    cfg = _grpo(tmp_path, dataset={"eval_size": 2})
+    cfg["callbacks"] = [_INFERENCE, {"name": "best_checkpoint", "spec": "@rewards", "best_dir": "final"}]
+    _assert_light_error(cfg, "best_dir 'final' is inside the run's own 'final'")
+    assert not (tmp_path / "out").exists()

@@ -21,6 +21,7 @@ from rewardkit.core.output_dirs import marker_owner
 from rewardkit.core.validation import stage_ref
 from rewardkit.core.write_errors import writing
 from rewardkit.train import eval_plan
+from rewardkit.train.callback_folders import check_callback_folders
 from rewardkit.train.config import StageConfig, load_stages
 from rewardkit.train.config_change import settings as run_settings
 from rewardkit.train.data import load_stage_data, reference_columns
@@ -86,6 +87,7 @@ def precheck(stages: list[StageConfig], where: str, skip: frozenset[str] = froze
             check_trainer_keys(stage, where)
             check_trainer_value_types(stage, where)
             check_dataset_files(stage, where)
+            check_callback_folders(stage, where)  # best_dir: final would be overwritten by the final adapter
     check_models([s for s in stages if s.label not in skip], where)  # every model and tokenizer resolves
     check_vllm(
         [s for s in stages if s.label not in skip], where

@@ -63,15 +63,16 @@ def check_trainer_keys(stage: StageConfig, where: str) -> None:
 def check_trainer_value_types(stage: StageConfig, where: str) -> None:
     """`trainer:` values of the types TRL's source annotates with builtins (int, float, str, bool, lists, dicts,
     Literal) fit them, checked before TRL is imported; enum- and class-typed ones are checked after
-    (stages.check_trainer_values), with the same message shape."""
-    from pydantic import create_model
+    (stages.check_trainer_values), with the same message shape. Strictly: TRL's dataclasses take a value as
+    given, so a text "false" for a bool was true and "0.1" for a float failed mid-training."""
+    from pydantic import ConfigDict, create_model
 
     types = light_types(stage.stage)
     if not types:
         return
     class_name = CONFIG_CLASSES[stage.stage][1]
     fields: dict[str, Any] = {k: (types[k], ...) for k in stage.trainer if k in types}
-    model = create_model(class_name, **fields)
+    model = create_model(class_name, __config__=ConfigDict(strict=True), **fields)
     validate(
         model,
         {k: stage.trainer[k] for k in fields},

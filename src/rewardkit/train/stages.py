@@ -16,6 +16,7 @@ from rewardkit.core.write_errors import writing
 from rewardkit.train.config import QuantizationSpec, StageConfig
 from rewardkit.train.eval_plan import plan
 from rewardkit.train.preflight import loading
+from rewardkit.train.trl_fields import scalar_type
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -52,7 +53,7 @@ def check_trainer_values(stage: StageConfig, where: str) -> None:
     """Every `trainer:` value must fit its field's type (the dataclass itself only fails later, mid-training)."""
     import typing
 
-    from pydantic import ConfigDict, TypeAdapter, create_model
+    from pydantic import ConfigDict, Field, TypeAdapter, create_model
 
     config_cls, _ = trl_classes(stage.stage)
     hints = typing.get_type_hints(config_cls)
@@ -62,7 +63,8 @@ def check_trainer_values(stage: StageConfig, where: str) -> None:
             TypeAdapter(hints[key])
         except Exception:  # a type pydantic cannot describe: left to the dataclass
             continue
-        fields[key] = (hints[key], ...)
+        # a number or bool as given (the dataclass converts nothing: the text "false" was true)
+        fields[key] = (hints[key], Field(..., strict=True) if scalar_type(hints[key]) else ...)
     # Lax, like TRL's own parsing ("steps" for an enum); the shared validator gives the error its usual shape.
     model = create_model(config_cls.__name__, __config__=ConfigDict(arbitrary_types_allowed=True), **fields)
     validate(

@@ -84,6 +84,16 @@ def _annotation(node: ast.expr) -> Any:
     raise _Unknown
 
 
+def scalar_type(tp: Any) -> bool:
+    """Whether `tp` is int, float or bool (or an Optional/Union of them): checked strictly, as TRL takes it."""
+    import types
+    import typing
+
+    args = typing.get_args(tp) if typing.get_origin(tp) in (Union, types.UnionType) else (tp,)
+    scalars = [a for a in args if a is not type(None)]
+    return bool(scalars) and all(a in (int, float, bool) for a in scalars)
+
+
 def light_types(stage: str) -> dict[str, Any] | None:
     """{argument: type} of the stage's TRL config arguments whose annotation names only builtins and typing
     (read from source; None when the source is unreadable). The others are checked after import."""
