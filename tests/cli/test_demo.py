@@ -63,13 +63,15 @@ def test_demo_refuses_a_foreign_output_folder(tmp_path):
     from rewardkit.cli.demo import prepare_output
     from rewardkit.core.errors import ConfigError
     from rewardkit.core.fileio import atomic_write_text
+    from rewardkit.train.run_lock import locked
 
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="not a demo folder"):
         prepare_output(tmp_path)
     run_dir = prepare_output(tmp_path / "demo")
     step_file = run_dir / "grpo" / "inference" / "step_900.json"
-    atomic_write_text(step_file, "{}", inside=run_dir / "grpo")  # as the earlier run's stage wrote it (recorded)
+    with locked(run_dir / "grpo", print):  # as the earlier run's stage made its folder and wrote it (recorded)
+        atomic_write_text(step_file, "{}", inside=run_dir / "grpo")
     prepare_output(run_dir)  # an earlier demo run: its stage folders are emptied
     assert not (run_dir / "grpo").exists()
 
@@ -80,11 +82,13 @@ def test_demo_output_with_a_linked_stage_folder_is_refused(tmp_path, entry):
     from rewardkit.core.errors import ConfigError
     from rewardkit.core.fileio import atomic_write_text
     from rewardkit.core.output_dirs import OUTPUT_MARKER as MARKER
+    from rewardkit.train.run_lock import locked
 
     out, elsewhere = tmp_path / "demo", tmp_path / "precious"
     (elsewhere / "keep").mkdir(parents=True)
     prepare_output(out)  # the marker and the record of a demo folder
-    atomic_write_text(out / "grpo" / "eval_rows.jsonl", "{}\n", inside=out / "grpo")  # an earlier run's stage
+    with locked(out / "grpo", print):  # an earlier run's stage
+        atomic_write_text(out / "grpo" / "eval_rows.jsonl", "{}\n", inside=out / "grpo")
     if entry == "symlink":
         (out / "sft").symlink_to(elsewhere, target_is_directory=True)
     else:

@@ -277,3 +277,39 @@ def test_flat_specs_resolve_rm_references_too():
     from rewardkit.composition.spec import parse_spec
 
     assert parse_spec(spec).rewards.keys() == {"rm", "em"}
+
+
+class _RunsCode:
+    """A pickled object whose unpickling would run code (os.system)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickled_bin_in_a_reward_models_folder_is_one_error_never_loaded(tiny_rm_dir, tiny_bert_dir, tmp_path):
+    """A model folder (e.g. named by a received run's spec) holding a pickled pytorch_model.bin: torch refuses it
+    with weights_only, and its text advises weights_only=False; the error is one line and never says that."""
+    import shutil
+
+    marker = tmp_path / "ran"
+    for source, family, reward in [
+        (tiny_rm_dir, "reward_model", {"use": "reward_model"}),
+        (tiny_bert_dir, "bertscore", {"use": "bertscore", "reference": "answer", "num_layers": 2}),
+    ]:
+        folder = tmp_path / family
+        shutil.copytree(source, folder)
+        (folder / "model.safetensors").unlink()
+        (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"w": _RunsCode(marker)}))
+        key = "model" if family == "reward_model" else "model_type"
+        composed = compose({"rewards": {"r": {**reward, key: str(folder)}}})
+        with pytest.raises(ConfigError) as info:
+            composed(prompts=["Q"], completions=["5"], answer=["5"])
+        message = str(info.value)
+        assert f"{family} model '{folder}': a pickled weights file (.bin) could not be loaded safely" in message
+        assert "weights_only" not in message and len(message.splitlines()) == 1
+    assert not marker.exists()

@@ -164,6 +164,23 @@ def test_corrupt_truncated_or_empty_file_is_named(tmp_path, content):
         select(folder, SPEC)
 
 
+@pytest.mark.parametrize("kind", ["fifo", "folder", "dangling-link"])
+def test_an_inference_file_that_is_not_a_regular_file_is_named_not_left_out(tmp_path, kind):
+    """A FIFO, folder or dangling link named step_N.json was left out: select ranked the other checkpoints and
+    named another best without a word."""
+    import os
+
+    from rewardkit.selection.inference_files import step_files
+
+    folder = _rewardkit_files(tmp_path / "inference")
+    odd = sorted(folder.glob("step_*.json"))[0]
+    odd.unlink()
+    {"fifo": os.mkfifo, "folder": os.mkdir, "dangling-link": lambda p: p.symlink_to(tmp_path / "gone.json")}[kind](odd)
+    for call in (lambda: select(folder, SPEC), lambda: step_files(folder)):
+        with pytest.raises(DataError, match=rf"{odd.name}: is named like an inference file but is"):
+            call()
+
+
 def test_corrupt_file_cli_exit_code_and_message(tmp_path):
     folder = _rewardkit_files(tmp_path / "inference")
     (folder / "step_40.json").write_text('{"step": 40, "records": [')

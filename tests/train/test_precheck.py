@@ -252,5 +252,8 @@ def test_a_callback_folder_on_the_runs_own_folders_is_refused(tmp_path, callback
 def test_best_dir_final_is_refused_before_anything_loads(tmp_path):
     cfg = _grpo(tmp_path, dataset={"eval_size": 2})
     cfg["callbacks"] = [_INFERENCE, {"name": "best_checkpoint", "spec": "@rewards", "best_dir": "final"}]
-    _assert_light_error(cfg, "best_dir 'final' is inside the run's own 'final'")
+    from rewardkit.train import run
+
+    with pytest.raises(ConfigError, match="best_dir 'final' is inside the run's own 'final'"):
+        run(cfg)  # from the precheck: before any model loads
     assert not (tmp_path / "out").exists()

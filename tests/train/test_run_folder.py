@@ -170,3 +170,68 @@ def test_a_pipeline_stage_folder_linked_elsewhere_is_refused_before_anything_is_
         with pytest.raises(ConfigError, match=r"pipe/sft is a symlink to .*elsewhere"):
             run(config, resume=resume)
     assert list(elsewhere.iterdir()) == []  # not even the lock was made through the link
+
+
+def test_a_fifo_among_a_runs_files_is_one_error_not_a_wait(tmp_path):
+    """A FIFO where a run keeps its marker, record, lock or log (a received archive may carry one): opening it to
+    read blocked `--resume` forever; now one error naming it. A checkpoint's state as a FIFO makes it incomplete."""
+    import threading
+
+    from rewardkit.train.log_records import read_log
+    from rewardkit.train.resume import finished_record, incomplete_reason, started_settings
+    from rewardkit.train.run_lock import read_lock
+
+    run = tmp_path / "run"
+    checkpoint = _checkpoint(run, 2)
+    (checkpoint / "trainer_state.json").unlink()
+    readers = {
+        ".rewardkit-run": started_settings,
+        "rewardkit_stage.json": finished_record,
+        "log_history.jsonl": lambda folder: read_log(folder / "log_history.jsonl"),
+        ".rewardkit-train.lock": lambda folder: read_lock(folder / ".rewardkit-train.lock"),
+    }
+    for name in [*readers, "checkpoint-2/trainer_state.json"]:
+        os.mkfifo(run / name)
+    outcome: dict = {}
+
+    def read() -> None:
+        for name, reader in readers.items():
+            try:
+                outcome[name] = reader(run)
+            except DataError as exc:
+                outcome[name] = exc
+        outcome["checkpoint"] = incomplete_reason(checkpoint)
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), f"blocked on a FIFO after {sorted(outcome)}"
+    for name in readers:
+        assert isinstance(outcome[name], DataError) and f"{run / name}: is a FIFO" in str(outcome[name]), name
+    assert outcome["checkpoint"] == "no trainer_state.json (the process died while saving it)"
+
+
+@pytest.mark.parametrize("key", ["model", "dataset"])
+def test_overwrite_never_deletes_what_the_stage_reads(tmp_path, key):
+    """`model: run/merged` (or a dataset inside the run) with output_dir run and --overwrite: the earlier run's
+    merged model was deleted, then the run failed on the missing model."""
+    from rewardkit.core import written
+    from rewardkit.train.config import load_stages
+    from rewardkit.train.run_plan import plan_stages
+
+    run = tmp_path / "run"
+    _checkpoint(run, 2)
+    (run / "merged").mkdir()
+    atomic_write_json(run / "merged" / "config.json", {}, inside=run)
+    atomic_write_json(run / "eval_rows.jsonl", {}, inside=run)
+    written.note(run, run / "merged", "dir")
+    cfg = {"stage": "sft", "model": "m", "output_dir": str(run), "dataset": {"generator": "arithmetic"}}
+    if key == "model":
+        cfg["model"] = str(run / "merged")
+    else:
+        cfg["dataset"] = {"path": str(run / "eval_rows.jsonl")}
+    [stage], _, _ = load_stages(cfg)
+    shown = "model" if key == "model" else "dataset.path"
+    with pytest.raises(ConfigError, match=rf"--overwrite would delete {run}, but the stage reads its {shown} "):
+        plan_stages([stage], "c.yaml", None, True, print)
+    assert (run / "merged" / "config.json").is_file() and (run / "eval_rows.jsonl").is_file()

@@ -17,7 +17,7 @@ import pytest
 
 from rewardkit.core import written
 from rewardkit.core.errors import ConfigError
-from rewardkit.train.run_lock import LOCK
+from rewardkit.train.run_lock import LOCK, locked
 from tests.train.test_resume import KILL
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "300"}
@@ -81,7 +81,7 @@ def finished(tiny_lm_dir, tmp_path_factory):
         path.write_text(json.dumps(_config(tiny_lm_dir, data, root / name, **trainer)))
         return path
 
-    proc = _cli(config("run"), cwd=root)
+    proc = _cli(config("run", report_to="tensorboard"), cwd=root)  # TensorBoard's files under runs/ too
     assert proc.returncode == 0, proc.stderr[-3000:]
     return root, config, root / "run"
 
@@ -113,6 +113,7 @@ def test_the_run_recorded_every_file_it_wrote(finished):
     for expected in ("checkpoint-2/optimizer.pt", "final/adapter_model.safetensors", "best/adapter_config.json"):
         assert expected in names
     assert any(n.startswith("adapters/step_") for n in names) and "inference/step_1.json" in names
+    assert any(n.startswith("runs/") and "events.out.tfevents." in n for n in names)
 
 
 @pytest.mark.slow
@@ -192,7 +193,13 @@ def test_a_demo_or_smoke_folder_with_a_users_note_is_refused(tmp_path):
 
     out = prepare_output(tmp_path / "demo")
     atomic_write_text(out / "data" / "val.jsonl", "{}\n", inside=out)  # what the demo writes (recorded)
-    atomic_write_text(out / "grpo" / "inference" / "step_1.json", "{}", inside=out / "grpo")  # a stage's record
+    with locked(out / "grpo", print):  # a stage folder made for its run (recorded in the demo's record) ...
+        atomic_write_text(out / "grpo" / "inference" / "step_1.json", "{}", inside=out / "grpo")  # ... its own
+    (out / "grpo" / "backup").mkdir()  # a copy of another run the user keeps there: its record speaks not
+    atomic_write_text(out / "grpo" / "backup" / "eval_rows.jsonl", "{}\n", inside=out / "grpo" / "backup")
+    with pytest.raises(ConfigError, match=r"empties this folder, but .*grpo/backup/\S+ is not written"):
+        prepare_output(out)
+    shutil.rmtree(out / "grpo" / "backup")
     (out / "grpo" / "inference" / "notes.md").write_text("mine")
     with pytest.raises(ConfigError, match=r"`rewardkit demo` empties this folder, but .*notes\.md is not written"):
         prepare_output(out)
@@ -314,3 +321,19 @@ def test_a_demo_killed_in_its_first_stage_is_emptied_by_the_next(tmp_path):
     assert [p.name for p in (out / "grpo").iterdir()] == [LOCK]  # a stale lock in a folder the run made
     prepare_output(out)
     assert not (out / "grpo").exists()
+
+
+@pytest.mark.slow
+def test_a_run_file_the_user_replaced_is_kept_when_the_run_writes_it_again(finished, tmp_path, caplog):
+    from rewardkit.core.fileio import atomic_write_json
+
+    run = _copy(finished[2], tmp_path)
+    scores = run / "inference" / "scores.json"
+    scores.write_text('{"mine": true}')  # the user's own edit of a file the run wrote
+    with caplog.at_level(logging.WARNING, logger="rewardkit"):
+        atomic_write_json(scores, {"best": None}, inside=run)  # what the run does at its next evaluation
+    assert json.loads(scores.read_text()) == {"best": None}
+    assert (run / "inference" / "scores.json.kept").read_text() == '{"mine": true}'
+    assert "scores.json was changed since the run wrote it" in caplog.text and "kept as scores.json.kept" in caplog.text
+    atomic_write_json(scores, {"best": 1}, inside=run)  # the run's own file is replaced as before
+    assert not (run / "inference" / "scores.json.kept2").exists()

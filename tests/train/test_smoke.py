@@ -15,6 +15,7 @@ from rewardkit.core.errors import ConfigError
 from rewardkit.core.fileio import atomic_write_text
 from rewardkit.train import smoke
 from rewardkit.train.config import load_stages
+from rewardkit.train.run_lock import locked
 from tests.conftest import ROOT, closed_port
 
 
@@ -210,7 +211,8 @@ def test_smoke_mode_is_offline_and_restores(monkeypatch):
 def test_output_folder_is_emptied_but_a_foreign_one_is_refused(tmp_path):
     root = tmp_path / "smoke" / "x"
     smoke.prepare_output(root)
-    atomic_write_text(root / "sft" / "stale.txt", "old", inside=root / "sft")  # what an earlier smoke run wrote
+    with locked(root / "sft", print):  # what an earlier smoke run's stage wrote in the folder made for it
+        atomic_write_text(root / "sft" / "stale.txt", "old", inside=root / "sft")
     (root / "sft" / "notes.md").write_text("mine")  # ... and a user's note inside its folder: refused, kept
     with pytest.raises(ConfigError, match=r"empties this folder, but .*sft/notes\.md is not written by the run"):
         smoke.prepare_output(root)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import logging
 import math
 import os
 import secrets
@@ -176,6 +175,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, inside: str | Path | No
     path = Path(path)
     if inside is not None:
         refuse_link_below(inside, path)
+        written.set_aside_unrecorded(inside, path)  # a file the run did not write is kept, never replaced
     target, old = _write_target(path)
     ensure_dir(target.parent, for_file=path)
     if inside is not None:  # recorded first: a kill mid-write leaves the earlier file, whose size was recorded then
@@ -278,33 +278,6 @@ def atomic_write_jsonl(path: str | Path, rows: list[dict], *, inside: str | Path
     return atomic_write_text(path, text, inside=inside)
 
 
-def _keep_foreign(inside: str | Path, final: Path, new: Path) -> list[Path]:
-    """Copy what the run did not write in the folder `final` (a user's note) into `new`, the folder replacing it,
-    at the same place (beside, as `<name>.kept`, when the new folder has a file of that name): rewardkit replaces
-    only what it wrote. Returns the copies, which the record leaves out."""
-    copies = []
-    for found in written.judged(inside, [final]):
-        if found.ours or found.path == final:
-            continue
-        rel = found.path.relative_to(final)
-        copy = new / rel
-        if os.path.lexists(copy) and not (found.is_dir and copy.is_dir()):
-            copy = copy.with_name(copy.name + ".kept")
-        if found.is_dir:
-            os.makedirs(copy, exist_ok=True)
-        else:
-            os.makedirs(copy.parent, exist_ok=True)
-            shutil.copy2(found.path, copy, follow_symlinks=False)
-            logging.getLogger("rewardkit").warning(
-                "%s was not written by this run; it is kept (as %s) in the folder that replaces %s.",
-                found.path,
-                final / copy.relative_to(new),
-                final,
-            )
-        copies.append(copy)
-    return copies
-
-
 def atomic_replace_dir(tmp_dir: Path, final: Path, *, inside: str | Path | None = None) -> Path:
     """Move a fully written temp dir into place, replacing an older `final` dir (its mode is kept). `inside`:
     the run folder `final` belongs to; a symlink below it is refused instead of followed, the new folder's files
@@ -329,7 +302,7 @@ def atomic_replace_dir(tmp_dir: Path, final: Path, *, inside: str | Path | None 
         trash = target.with_name(f".{target.name}.old")
         lines: list[tuple[str | Path, str, int | None]] = []
         if inside is not None:
-            copies = frozenset(_keep_foreign(inside, final, src) if old is not None else ())
+            copies = frozenset(written.keep_unrecorded(inside, final, src) if old is not None else ())
             lines = written.tree_lines(src, final, copies)
             written.note_many(inside, [*lines, (trash, "scratch", None)])  # before: a kill after the swap
         if old is None:

@@ -212,3 +212,35 @@ def read_records(path: str | Path) -> list[dict]:
             hint="write [{...}, {...}], or use .jsonl with one object per line.",
         )
     return data
+
+
+def read_run_bytes(path: str | Path) -> bytes | None:
+    """The bytes of a file a run wrote in its folder (a marker, record, log), or None when it is missing or cannot
+    be read. Anything but a regular file there is a DataError naming it: a run writes none, and opening a FIFO (a
+    received run archive may carry one) blocked `--resume` forever. Bounded like every input."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if not stat.S_ISREG(mode):
+        raise DataError(
+            f"{path}: is {file_kind(mode)}, not a regular file, so it is not read (a run writes only regular files "
+            "there; opening a FIFO would block).",
+            hint="remove it (a received run archive may carry one), then run again.",
+        )
+    try:
+        return read_input_bytes(path, pipes=False)
+    except DataError:
+        if os.path.isfile(path) and os.path.getsize(path) > max_input_bytes():
+            raise
+        return None  # unreadable, or swapped since the stat: as good as missing
+
+
+def read_run_json(path: str | Path) -> Any:
+    """The JSON of a file a run wrote (read_run_bytes), or None when it is missing, cut short or not JSON."""
+    data = read_run_bytes(path)
+    try:
+        return None if data is None else json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None

@@ -124,7 +124,7 @@ class Record:
                 lines = _parsed.get(str(path.absolute()))
                 if lines is None or lines.identity != (st.st_dev, st.st_ino) or st.st_size < lines.offset:
                     lines = _Lines((st.st_dev, st.st_ino))
-                fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
                 with os.fdopen(fd, "rb") as handle:
                     handle.seek(lines.offset)
                     lines.add(handle.read())

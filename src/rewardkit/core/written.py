@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
+import shutil
 import stat
 import threading
 from dataclasses import dataclass
@@ -60,7 +62,7 @@ def note_many(root: str | Path, items: Iterable[tuple[str | Path, str, int | Non
     if not lines:
         return
     data = ("\n".join(lines) + "\n").encode("utf-8", errors="surrogateescape")
-    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # read: the last byte
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         os.makedirs(root, exist_ok=True)
         fd = os.open(record, flags, 0o666)  # the umask applies
@@ -161,41 +163,51 @@ class Found:
 
 
 class _Judge:
-    """Judges entries below `root` by the nearest records above them (a stage folder inside a demo folder has
-    its own); `transient`: file names accepted next to a record (a lock the run takes and drops)."""
+    """Judges entries below `root` by the records above them: `root`'s own, and a record inside it only when its
+    folder is one those records hold (a stage folder a demo/--smoke run made; a copy of another run that the user
+    put inside is not). `transient`: file names that are the run's anywhere (its lock, left by a kill)."""
 
     def __init__(self, root: Path, transient: frozenset[str]) -> None:
         self.root = root
         self.transient = transient
         self.records: dict[Path, Record | None] = {}
+        self.trusted: dict[Path, list[Record]] = {}
 
     def record(self, folder: Path) -> Record | None:
         if folder not in self.records:
             self.records[folder] = Record.read(folder)
         return self.records[folder]
 
+    def records_for(self, folder: Path) -> list[Record]:
+        """The records that speak for entries of `folder`, outermost first."""
+        if folder not in self.trusted:
+            if folder == self.root or self.root not in folder.parents:
+                own = self.record(self.root)
+                self.trusted[folder] = [own] if own is not None else []
+            else:
+                outer = self.records_for(folder.parent)
+                own = self.record(folder)
+                held = own is not None and any(
+                    r.covers(folder.relative_to(r.folder).as_posix(), os.lstat(folder)) for r in outer
+                )
+                self.trusted[folder] = [*outer, own] if held and own is not None else outer
+        return self.trusted[folder]
+
     def judge(self, path: Path, st: os.stat_result) -> Found:
         is_dir = stat.S_ISDIR(st.st_mode)
         if stat.S_ISLNK(st.st_mode):
             return Found(path, False, False, f"a symlink to {os.path.realpath(path)}")
-        if is_dir and has_record(path):
-            return Found(path, True, True)
-        folder = path.parent
-        if stat.S_ISREG(st.st_mode) and path.name == RECORD and self.record(folder) is not None:
+        records = self.records_for(path.parent)
+        if stat.S_ISREG(st.st_mode) and path.name == RECORD and any(r.folder == path.parent for r in records):
             return Found(path, False, True)
-        if stat.S_ISREG(st.st_mode) and path.name in self.transient:  # a run's lock, left by a kill
+        if stat.S_ISREG(st.st_mode) and path.name in self.transient:
             return Found(path, False, True)
         sizes: set[int] = set()
-        while True:
-            record = self.record(folder)
-            if record is not None:
-                rel = path.relative_to(folder).as_posix()
-                if record.covers(rel, st):
-                    return Found(path, is_dir, True)
-                sizes |= record.sizes(rel)
-            if folder == self.root or folder == folder.parent:
-                break
-            folder = folder.parent
+        for record in records:
+            rel = path.relative_to(record.folder).as_posix()
+            if record.covers(rel, st):
+                return Found(path, is_dir, True)
+            sizes |= record.sizes(rel)
         if sizes and stat.S_ISREG(st.st_mode):
             return Found(path, False, False, f"changed since the run wrote it: {st.st_size} bytes, not {max(sizes)}")
         return Found(path, is_dir, False, "not written by the run")
@@ -221,6 +233,57 @@ class _Judge:
 def judged(root: str | Path, targets: Iterable[Path], transient: frozenset[str] = frozenset()) -> list[Found]:
     """Every entry of `targets` (in `root`) and below them, judged by the records, folders after their contents."""
     return list(_Judge(Path(root), transient).walk(targets))
+
+
+def keep_unrecorded(inside: str | Path, final: Path, new: Path) -> list[Path]:
+    """Copy what the run did not write in the folder `final` (a user's note) into `new`, the folder replacing it,
+    at the same place (beside, as `<name>.kept`, when the new folder has a file of that name): rewardkit replaces
+    only what it wrote. Returns the copies, which the record leaves out."""
+    copies = []
+    for found in judged(inside, [final]):
+        if found.ours or found.path == final:
+            continue
+        rel = found.path.relative_to(final)
+        copy = new / rel
+        if os.path.lexists(copy) and not (found.is_dir and copy.is_dir()):
+            copy = copy.with_name(copy.name + ".kept")
+        if found.is_dir:
+            os.makedirs(copy, exist_ok=True)
+        else:
+            os.makedirs(copy.parent, exist_ok=True)
+            shutil.copy2(found.path, copy, follow_symlinks=False)
+            logging.getLogger("rewardkit").warning(
+                "%s was not written by this run; it is kept (as %s) in the folder that replaces %s.",
+                found.path,
+                final / copy.relative_to(new),
+                final,
+            )
+        copies.append(copy)
+    return copies
+
+
+def set_aside_unrecorded(inside: str | Path, path: str | Path) -> Path | None:
+    """Move a file at `path` the run did not write (a user's, a run file the user replaced, an older rewardkit's)
+    to `<name>.kept` before the run writes its own there; return where it went (None: nothing to keep)."""
+    path = Path(path)
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None  # missing, or a folder/link the write refuses itself
+    except OSError:
+        return None
+    found = judged(inside, [path])
+    if not found or found[-1].ours:
+        return None
+    kept = path.with_name(path.name + ".kept")
+    number = 1
+    while os.path.lexists(kept):
+        number += 1
+        kept = path.with_name(f"{path.name}.kept{number}")
+    os.replace(path, kept)
+    logging.getLogger("rewardkit").warning(
+        "%s was %s; it is kept as %s, and the run writes its own %s.", path, found[-1].why, kept.name, path.name
+    )
+    return kept
 
 
 def first_unrecorded(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from rewardkit.core.errors import ConfigError
 from rewardkit.models import TOKENIZER_FILES, cached, is_hub_id, offline
+from rewardkit.rewards.models import unsafe_weights_error
 
 if TYPE_CHECKING:
     import torch
@@ -104,18 +105,6 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype | str:
     if name == "auto":
         return torch.float32 if device == "cpu" else "auto"
     return getattr(torch, name)
-
-
-def unsafe_weights_error(what: str, exc: Exception) -> ConfigError:
-    """torch.load(weights_only=True) refused a pickled .bin: it holds objects that would run code when loaded."""
-    found = re.search(r"unsupported (?:global|operand)[^\n]*", str(exc), re.IGNORECASE)  # torch names the culprit
-    why = f" ({found.group(0).strip().rstrip('.')})" if found else ""
-    return ConfigError(
-        f"{what}: a pickled weights file (.bin) could not be loaded safely: it holds Python objects "
-        f"other than tensors{why}, which could run code when unpickled, so it was not loaded.",
-        hint="use weights saved as .safetensors (save_pretrained's default); load the .bin "
-        "yourself only if you trust where it came from.",
-    )
 
 
 def load_tokenizer(

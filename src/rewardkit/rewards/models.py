@@ -7,11 +7,27 @@ of a multi-GPU run has its own) else CPU. Nothing here imports torch until a dev
 
 from __future__ import annotations
 
+import pickle
+import re
 import threading
 from collections.abc import Hashable
 from typing import Any, Callable, TypeVar
 
+from rewardkit.core.errors import ConfigError
+
 T = TypeVar("T")
+
+
+def unsafe_weights_error(what: str, exc: Exception) -> ConfigError:
+    """torch.load(weights_only=True) refused a pickled .bin: it holds objects that would run code when loaded."""
+    found = re.search(r"unsupported (?:global|operand)[^\n]*", str(exc), re.IGNORECASE)  # torch names the culprit
+    why = f" ({found.group(0).strip().rstrip('.')})" if found else ""
+    return ConfigError(
+        f"{what}: a pickled weights file (.bin) could not be loaded safely: it holds Python objects "
+        f"other than tensors{why}, which could run code when unpickled, so it was not loaded.",
+        hint="use weights saved as .safetensors (save_pretrained's default); load the .bin "
+        "yourself only if you trust where it came from.",
+    )
 
 
 class ModelCache:
@@ -25,7 +41,10 @@ class ModelCache:
         """The model cached under `key`, loaded with `load()` on the first request."""
         with self._lock:  # two threads asking at once must not load twice
             if key not in self._models:
-                self._models[key] = load()
+                try:
+                    self._models[key] = load()
+                except pickle.UnpicklingError as exc:  # torch's own text advises weights_only=False: never that
+                    raise unsafe_weights_error(f"{key[0]} model {key[1]!r}", exc) from None
             return self._models[key]
 
     def clear(self, family: str | None = None) -> None:

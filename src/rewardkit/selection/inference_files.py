@@ -48,7 +48,7 @@ def step_files(folder: str | Path) -> dict[int, Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return {}
-    found = sorted(p for p in folder.iterdir() if STEP_FILE.match(p.name) and p.is_file())
+    found = _regular(sorted(p for p in folder.iterdir() if STEP_FILE.match(p.name)))
     _check_one_file_per_step(found)
     matched = ((STEP_FILE.match(p.name), p) for p in found)
     return {int(m.group(1)): p for m, p in matched if m is not None}  # every one matches (filtered above)
@@ -265,11 +265,23 @@ def find_inference_files(directory: str | Path, names: list[str] | None = None) 
 
 def _inference_files(directory: Path) -> list[Path]:
     try:
-        return sorted(
-            p for p in directory.iterdir() if p.is_file() and (STEP_FILE.match(p.name) or SEED_FILE.match(p.name))
-        )
+        named = sorted(p for p in directory.iterdir() if STEP_FILE.match(p.name) or SEED_FILE.match(p.name))
     except OSError as exc:  # unreadable folder
         raise DataError(f"{directory}: cannot list ({exc.strerror or exc}).", hint="check its permissions.") from None
+    return _regular(named)
+
+
+def _regular(paths: list[Path]) -> list[Path]:
+    """`paths` (inference file names), each a regular file (a link to one counts): a folder, FIFO or dangling link
+    by such a name is an error, not left out (select picked another best, quietly, over the files left)."""
+    for path in paths:
+        if not path.is_file():
+            what = "a dangling link" if path.is_symlink() and not path.exists() else "not a regular file"
+            raise DataError(
+                f"{path}: is named like an inference file but is {what}, so the checkpoints cannot all be scored.",
+                hint="replace it with the checkpoint's inference file, or move it out of the folder.",
+            )
+    return paths
 
 
 # --- the rows checkpoints are compared on --------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import TrainerCallback
 
 from rewardkit.core.fileio import append_jsonl, atomic_write_jsonl, refuse_link_below
+from rewardkit.core.reading import read_run_bytes
 
 if TYPE_CHECKING:
     from transformers import TrainerControl, TrainerState, TrainingArguments
@@ -28,11 +29,8 @@ LOG_FILE = "log_history.jsonl"
 def read_log(path: Path) -> list[dict[str, Any]]:
     """The records of a log file; a line that does not parse (cut by a kill) is skipped."""
     records = []
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except FileNotFoundError:
-        return []
-    for line in lines:
+    data = read_run_bytes(path)  # a FIFO there is an error, not a wait
+    for line in (data or b"").decode("utf-8", errors="replace").splitlines():
         try:
             record = json.loads(line)
         except ValueError:

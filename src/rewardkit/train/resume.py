@@ -9,13 +9,13 @@ entries are deleted). Light module: no torch, transformers or trl.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
 from typing import Callable
 
 from rewardkit.core.errors import ConfigError
+from rewardkit.core.reading import read_run_json
 from rewardkit.core.written import move_recorded
 from rewardkit.train.config import STAGE_FILE
 from rewardkit.train.record import rebased
@@ -43,9 +43,8 @@ def incomplete_reason(checkpoint: Path) -> str | None:
     state_file = checkpoint / "trainer_state.json"
     if not state_file.is_file():
         return "no trainer_state.json (the process died while saving it)"
-    try:
-        state = json.loads(state_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    state = read_run_json(state_file)
+    if state is None:
         return "trainer_state.json is cut short"
     match = _CHECKPOINT.match(checkpoint.name)
     if not isinstance(state, dict) or match is None or state.get("global_step") != int(match.group(1)):
@@ -60,10 +59,7 @@ def holds_run(folder: Path) -> bool:
 
 def finished_record(folder: Path) -> dict | None:
     """The stage record of a finished stage in `folder`, or None."""
-    try:
-        record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    record = read_run_json(folder / RECORD)
     if not isinstance(record, dict) or not isinstance(record.get("model"), str):
         return None
     return rebased(record, folder)
@@ -71,10 +67,7 @@ def finished_record(folder: Path) -> dict | None:
 
 def started_settings(folder: Path) -> dict | None:
     """The settings the run started in `folder` recorded in its STARTED marker (None: none recorded)."""
-    try:
-        marker = json.loads((folder / STARTED).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    marker = read_run_json(folder / STARTED)
     found = marker.get("settings") if isinstance(marker, dict) else None
     return found if isinstance(found, dict) else None
 

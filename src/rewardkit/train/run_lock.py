@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 
 from rewardkit.core import written
 from rewardkit.core.errors import ConfigError
+from rewardkit.core.reading import read_run_json
 
 LOCK = ".rewardkit-train.lock"
 
@@ -53,10 +54,7 @@ def _me() -> dict:
 
 def read_lock(path: Path) -> dict:
     """The lock's owner record ({} when unreadable: a lock cut short by a kill)."""
-    try:
-        owner = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    owner = read_run_json(path)
     return owner if isinstance(owner, dict) else {}
 
 

@@ -4,13 +4,13 @@ without training past max_steps."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rewardkit.callbacks.common import logger
 from rewardkit.core import written
 from rewardkit.core.fileio import refuse_link_below
+from rewardkit.core.reading import read_run_json
 
 if TYPE_CHECKING:
     from transformers import Trainer
@@ -44,10 +44,10 @@ def guard_model_card(trainer: Trainer, folder: Path) -> None:
 def steps_left(trainer: Trainer, checkpoint: Path) -> int:
     """Optimizer steps the stage has left after `checkpoint` (its max_steps, or the one the run computed)."""
     try:
-        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+        state = read_run_json(checkpoint / "trainer_state.json")
         done = int(state["global_step"])
         total = int(trainer.args.max_steps) if trainer.args.max_steps > 0 else int(state["max_steps"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return 1  # unknown: let the Trainer decide
     return total - done
 
