@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_cli_here
 
 pytestmark = pytest.mark.slow
 
 
-def test_quick_demo(tmp_path, monkeypatch, capsys):
-    from rewardkit.cli import main as cli
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """One `rewardkit demo --quick` for the module, in-process, its output captured (not a terminal, as piped)."""
+    out = tmp_path_factory.mktemp("quick_demo") / "demo"
+    return out, run_cli_here("demo", "--quick", "--output", out)
 
-    out = tmp_path / "demo"
-    monkeypatch.setattr("sys.argv", ["rewardkit", "demo", "--quick", "--output", str(out)])
-    with pytest.raises(SystemExit) as done:
-        cli.main()
-    assert done.value.code == 0
-    printed = capsys.readouterr().out
+
+def test_quick_demo(quick_demo):
+    out, proc = quick_demo
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = proc.stdout
 
     result = json.loads((out / "demo_result.json").read_text())
     assert [s["name"] for s in result["stages"]] == ["sft", "grpo"]
@@ -96,11 +102,9 @@ def test_demo_output_with_a_linked_stage_folder_is_refused(tmp_path, entry):
     assert not (out / "grpo").exists() and (out / MARKER).is_file()
 
 
-def test_piped_demo_prints_each_phase(tmp_path):
+def test_piped_demo_prints_each_phase(quick_demo):
     """Issue 29: piped, the demo was silent for about 100 s between two phases; each stage now says what it does."""
-    from tests.conftest import run_cli
-
-    proc = run_cli("demo", "--quick", "--output", tmp_path / "demo", timeout=600)
+    demo, proc = quick_demo
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout.splitlines()
     between = out[
@@ -108,8 +112,8 @@ def test_piped_demo_prints_each_phase(tmp_path):
             "[4/4] test set: SFT start vs selected GRPO checkpoint"
         )
     ]
-    assert between[0] == f"stage sft: training 10 steps -> {tmp_path / 'demo' / 'sft'}"
+    assert between[0] == f"stage sft: training 10 steps -> {demo / 'sft'}"
     assert any(re.fullmatch(r"stage sft: step \d+/10 loss=\S+ \d+\.\d\d s/step", line) for line in between)
     assert "stage grpo: step 0/4 checkpoint_inference started: 16 rows" in between
     assert between[-1] == "stage grpo: finished at step 4"
-    assert "{'loss'" not in (tmp_path / "demo" / "train.log").read_text()  # the raw dicts are gone there too
+    assert "{'loss'" not in (demo / "train.log").read_text()  # the raw dicts are gone there too

@@ -33,6 +33,8 @@ def _grpo(tmp_path, **extra) -> dict:
     (tmp_path / "config.json").write_text("{}")  # a local model folder passes the preflight
     for key, value in extra.items():
         cfg[key] = {**cfg[key], **value} if isinstance(cfg.get(key), dict) else value
+    if cfg["dataset"]["path"].endswith(".csv"):  # a file that exists, of a type the loader does not read
+        (tmp_path / cfg["dataset"]["path"]).write_text("q,gold\n1+1,2\n")
     return cfg
 
 
@@ -42,6 +44,7 @@ def _grpo(tmp_path, **extra) -> dict:
         ({"rewards": {"rewards": {"em": {"use": "exact_mach"}}}}, "Unknown reward 'exact_mach'"),
         ({"rewards": {"rewards": {"em": {"use": "exact_match", "reference": "answer"}}}}, "missing ['answer']"),
         ({"dataset": {"columns": {"input.question": "prompt"}}}, "dataset.columns: ['input.question'] not found"),
+        ({"dataset": {"path": "rows.csv"}}, "rows.csv': unsupported type '.csv'. Hint: use .json, .jsonl, .parquet"),
         (
             {"trainer": {"num_generations": 4, "per_device_train_batch_size": 6}},
             "GRPO generates 6 completions per batch",

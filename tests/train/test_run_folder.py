@@ -209,3 +209,29 @@ def test_a_fifo_among_a_runs_files_is_one_error_not_a_wait(tmp_path):
     for name in readers:
         assert isinstance(outcome[name], DataError) and f"{run / name}: is a FIFO" in str(outcome[name]), name
     assert outcome["checkpoint"] == "no trainer_state.json (the process died while saving it)"
+
+
+@pytest.mark.parametrize("key", ["model", "dataset"])
+def test_overwrite_never_deletes_what_the_stage_reads(tmp_path, key):
+    """`model: run/merged` (or a dataset inside the run) with output_dir run and --overwrite: the earlier run's
+    merged model was deleted, then the run failed on the missing model."""
+    from rewardkit.core import written
+    from rewardkit.train.config import load_stages
+    from rewardkit.train.run_plan import plan_stages
+
+    run = tmp_path / "run"
+    _checkpoint(run, 2)
+    (run / "merged").mkdir()
+    atomic_write_json(run / "merged" / "config.json", {}, inside=run)
+    atomic_write_json(run / "eval_rows.jsonl", {}, inside=run)
+    written.note(run, run / "merged", "dir")
+    cfg = {"stage": "sft", "model": "m", "output_dir": str(run), "dataset": {"generator": "arithmetic"}}
+    if key == "model":
+        cfg["model"] = str(run / "merged")
+    else:
+        cfg["dataset"] = {"path": str(run / "eval_rows.jsonl")}
+    [stage], _, _ = load_stages(cfg)
+    shown = "model" if key == "model" else "dataset.path"
+    with pytest.raises(ConfigError, match=rf"--overwrite would delete {run}, but the stage reads its {shown} "):
+        plan_stages([stage], "c.yaml", None, True, print)
+    assert (run / "merged" / "config.json").is_file() and (run / "eval_rows.jsonl").is_file()

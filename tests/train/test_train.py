@@ -88,6 +88,21 @@ def test_sft_with_lora_saves_adapter_and_merged_model(tiny_lm_dir, data_dir, tmp
     assert json.loads((tmp_path / "sft/rewardkit_stage.json").read_text())["config"]["stage"] == "sft"
 
 
+def test_peft_target_modules_naming_no_module_is_one_error(tiny_lm_dir, data_dir, tmp_path):
+    """Was peft's NoMatchingPeftModuleError traceback once the model had loaded."""
+    from rewardkit.train import run
+
+    cfg = _stage(
+        "sft",
+        tiny_lm_dir,
+        tmp_path / "sft",
+        {"path": str(data_dir / "messages.jsonl")},
+        peft={"target_modules": ["nope"]},
+    )
+    with pytest.raises(ConfigError, match=r"stage 'sft': peft.target_modules \['nope'\] names no module of the model"):
+        run(cfg)
+
+
 def test_rm_uses_seq_cls_lora(tiny_lm_dir, data_dir, tmp_path):
     from rewardkit.train import run
 

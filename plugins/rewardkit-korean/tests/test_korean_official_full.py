@@ -84,7 +84,7 @@ def test_official_full_corpus_equals_the_reference_scorer(request: pytest.Fixtur
 
 
 @needs_bleurt
-def test_official_full_runs_offline_end_to_end_with_tiny_models(tmp_path) -> None:
+def test_official_full_runs_offline_end_to_end_with_tiny_models(tmp_path, monkeypatch, capsys) -> None:
     """`rewardkit tiny DIR --bleurt` + `--bert` make `official_full` run with no hub: the missing BLEURT is one
     line naming `--set bleurt.model=DIR` and the `--bleurt` tiny, then the tiny models score as the reference."""
     import os
@@ -114,11 +114,15 @@ def test_official_full_runs_offline_end_to_end_with_tiny_models(tmp_path) -> Non
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
     assert "rewards.bleurt.model 'lucadiliello/BLEURT-20'" in missing.stderr
     assert "--set bleurt.model=DIR (`rewardkit tiny DIR --bleurt`" in missing.stderr and "--bert`" not in missing.stderr
-    done = subprocess.run(
-        command + sets + ["--set", f"bleurt.model={bleurt}"], capture_output=True, text=True, timeout=300, env=env
-    )
-    assert done.returncode == 0, done.stderr
-    corpus = json.loads(done.stdout)["corpus"]
+    # scored in-process: a second subprocess would spend most of its time importing torch again
+    from rewardkit.cli.main import main
+
+    monkeypatch.setattr(sys, "argv", ["rewardkit", *command[3:], *sets, "--set", f"bleurt.model={bleurt}"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    done = capsys.readouterr()
+    assert exited.value.code == 0, done.err
+    corpus = json.loads(done.out)["corpus"]
     reference = official_scores(
         preds, gold, bertscore=BERTScoreF1(bert, num_layers=2), bleurt=BLEURTScores(bleurt)
     )  # the official rule with the same tiny models

@@ -43,6 +43,19 @@ def _from_rows(rows: Any, where: str) -> Dataset:
         ) from None
 
 
+def check_suffix(path: Path) -> str:
+    """The file's suffix, one the loader reads (.json, .jsonl, .parquet); anything else is refused."""
+    suffix = path.suffix.lower()
+    if suffix not in LOCAL_SUFFIXES:
+        raise ConfigError(
+            f"dataset file {str(path)!r}: unsupported type {suffix or '(no suffix)'!r}.",
+            hint="use "
+            f"{', '.join(LOCAL_SUFFIXES)} (convert CSV with pandas: df.to_json(path, orient='records', "
+            "lines=True)).",
+        )
+    return suffix
+
+
 def load_local(path: str | Path) -> Dataset:
     """A local .json / .jsonl / .parquet file as a Dataset."""
     path = Path(path)
@@ -53,14 +66,7 @@ def load_local(path: str | Path) -> Dataset:
             f"dataset file {str(path)!r} does not exist.",
             hint="check the path (relative paths start at the current directory).",
         )
-    suffix = path.suffix.lower()
-    if suffix not in LOCAL_SUFFIXES:
-        raise ConfigError(
-            f"dataset file {str(path)!r}: unsupported type {suffix or '(no suffix)'!r}.",
-            hint="use "
-            f"{', '.join(LOCAL_SUFFIXES)} (convert CSV with pandas: df.to_json(path, orient='records', "
-            "lines=True)).",
-        )
+    suffix = check_suffix(path)
     if suffix == ".parquet":
         from datasets import load_dataset
 

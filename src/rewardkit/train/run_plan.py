@@ -83,6 +83,34 @@ def check_changes(stage: StageConfig, where: str, now: dict | None, accept: bool
         say(f"resume: stage {label!r}: changed since the interrupted run (not what is trained): {', '.join(other)}.")
 
 
+def _refuse_reading_from(stage: StageConfig, folder: Path, where: str) -> None:
+    """--overwrite must not delete what the stage is about to read: `model: runs/x/merged` with output_dir runs/x
+    deleted the earlier run's merged model, then failed on the missing model."""
+    root = folder.resolve()
+    data = stage.dataset
+    inputs = [
+        ("model", stage.model),
+        ("tokenizer", stage.tokenizer),
+        ("tokenizer.chat_template", stage.chat_template),
+        ("dataset.path", data.path),
+        ("dataset.eval_file", data.eval_file),
+    ]
+    for key, value in inputs:
+        if not isinstance(value, str) or not value.strip() or value.startswith("@"):
+            continue
+        try:  # a hub id or a template's text is no path here
+            path = Path(value).expanduser()
+            inside = path.exists() and (path.resolve() == root or root in path.resolve().parents)
+        except (OSError, ValueError):
+            continue
+        if inside:
+            raise ConfigError(
+                f"{where}: --overwrite would delete {folder}, but the stage reads its {key} {value!r} from it.",
+                hint="nothing was deleted; copy it out of the run folder and point the config at the copy, or give "
+                "the stage another output_dir.",
+            )
+
+
 def plan_stages(
     stages: list[StageConfig],
     where: str,
@@ -161,6 +189,7 @@ def plan_stages(
                     "delete it and start over.",
                 )
             if main:
+                _refuse_reading_from(stage, folder, at)
                 overwrite(folder, names, at, say)
         if plan.checkpoint is not None and plan.checkpoint.parent.resolve() == folder.resolve():
             check_changes(stage, where, (settings or {}).get(stage.label), accept_change, say)

@@ -16,6 +16,7 @@ from rewardkit.core.write_errors import writing
 from rewardkit.train.config import QuantizationSpec, StageConfig
 from rewardkit.train.eval_plan import plan
 from rewardkit.train.preflight import loading
+from rewardkit.train.trainer_bounds import GRPO_CHOICES
 from rewardkit.train.trl_fields import scalar_type
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ def check_trainer_values(stage: StageConfig, where: str) -> None:
     hints = typing.get_type_hints(config_cls)
     fields: dict[str, Any] = {}  # Any: create_model's **field_definitions also meets its typed __module__ etc.
     for key in stage.trainer:
+        if stage.stage == "grpo" and key in GRPO_CHOICES:  # checked against TRL's values when the config loaded
+            continue
         try:
             TypeAdapter(hints[key])
         except Exception:  # a type pydantic cannot describe: left to the dataclass
@@ -215,16 +218,27 @@ def build_trainer(
             if stage.chat_template is not None:  # saved with the adapter / final model: generate --from-run uses it
                 tokenizer.chat_template = read_chat_template(stage.chat_template, "tokenizer.chat_template")
             kwargs["processing_class"] = tokenizer
-        return trainer_cls(
-            model=model,
-            args=args,
-            train_dataset=train_ds,
-            eval_dataset=eval_ds,
-            callbacks=callbacks,
-            peft_config=lora_config(stage),
-            quantization_config=quantization_config(stage.quantization),
-            **kwargs,
-        )
+        from peft.utils.error import NoMatchingPeftModuleError
+
+        try:
+            return trainer_cls(
+                model=model,
+                args=args,
+                train_dataset=train_ds,
+                eval_dataset=eval_ds,
+                callbacks=callbacks,
+                peft_config=lora_config(stage),
+                quantization_config=quantization_config(stage.quantization),
+                **kwargs,
+            )
+        except NoMatchingPeftModuleError:  # was peft's traceback, after the model loaded
+            targets = stage.peft.target_modules if stage.peft is not None else None
+            raise ConfigError(
+                f"{where}: stage {stage.label!r}: peft.target_modules {targets!r} names no module of the model "
+                f"{model!r}.",
+                hint="name its linear layers (print the model to see them; Qwen2 and Llama: q_proj, k_proj, v_proj, "
+                "o_proj, the default when target_modules is left out).",
+            ) from None
 
 
 def merge_adapter(stage: StageConfig, base: str, adapter_dir: str, out_dir: str) -> str:
