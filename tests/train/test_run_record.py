@@ -167,6 +167,28 @@ def test_overwrite_deletes_what_the_run_wrote_and_a_forged_record_reaches_nothin
 
 
 @pytest.mark.slow
+def test_a_forged_line_or_a_temp_like_name_does_not_hand_a_users_file_to_overwrite(finished, tmp_path):
+    run = _copy(finished[2], tmp_path)
+    (run / "inference" / "notes.md").write_text("mine")  # the user's, added after the archive arrived
+    (run / "inference" / ".scores.json.mine.tmp").write_text("mine")  # named like a killed write's temp file
+    with pytest.raises(ConfigError, match=r"inference/.scores.json.mine.tmp' \(not written by the run\)"):
+        _overwrite(run)
+    (run / "inference" / ".scores.json.mine.tmp").unlink()
+    with open(run / written.RECORD, "a", encoding="utf-8") as record:  # lines an archive's sender added
+        record.write(json.dumps({"p": "inference", "k": "scratch"}) + "\n")
+        record.write(json.dumps({"p": "checkpoint-2", "k": "scratch"}) + "\n")
+    with pytest.raises(ConfigError, match=r"inference/notes.md' \(not written by the run\)"):
+        _overwrite(run)
+    (run / "inference" / "notes.md").unlink()
+    with open(run / written.RECORD, "a", encoding="utf-8") as record:
+        record.write(json.dumps({"p": "inference", "k": "pending"}) + "\n")
+    (run / "inference" / "config.json").write_text("{}")  # a Trainer file name in a folder no save goes into
+    with pytest.raises(ConfigError, match=r"inference/config.json' \(not written by the run\)"):
+        _overwrite(run)
+    assert (run / "inference" / "config.json").is_file()
+
+
+@pytest.mark.slow
 def test_overwrite_after_a_kill_mid_checkpoint_save(finished, tmp_path):
     root, config, _ = finished
     script = [sys.executable, str(KILL), "in-save", "2", "killed", "--"]

@@ -25,6 +25,14 @@ _TRAINER_FILE = re.compile(
     r"|trainer_state\.json|optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state(_\d+)?\.pth|latest|zero_to_fp32\.py)"
 )
 _TRAINER_DIR = re.compile(r"global_step\d+|pytorch_model_fsdp_\d+|optimizer_\d+")
+# A record line is only as good as the folder it was received in: a forged "scratch" or "pending" line on a folder a
+# user keeps notes in would hand all of them to --overwrite. So these kinds count only on the names rewardkit gives
+# such folders: a temporary `.<name>.<hex>.tmp` / `.<name>.old`, and the folders a save goes into.
+# fileio's atomic writes: tempfile.mkstemp(prefix=".<name>.", suffix=".tmp"), whose random part is 8 of [a-z0-9_]
+# (a user's `.<name>.mine.tmp` is not one).
+_ATOMIC_TMP = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp")
+_SCRATCH_NAME = re.compile(r"\..+\.([0-9a-f]{16}\.tmp|old)")  # make_temp_dir's, and a replaced folder's
+_PENDING_NAME = re.compile(r"checkpoint-\d+(-\d+)?|final|base|\.vllm-adapter")  # -T: set aside by a resume
 _lock = threading.Lock()
 
 
@@ -152,15 +160,21 @@ class Record:
             above = self.entries.get("/".join(parts[:i]))
             if above is None:
                 continue
-            if above.kind == "scratch" and (is_dir or is_file):
+            name = parts[i - 1]
+            if above.kind == "scratch" and (is_dir or is_file) and _SCRATCH_NAME.fullmatch(name):
                 return True
-            if above.kind == "pending" and _trainer_writes(parts[i:], is_dir, is_file):
+            if (
+                above.kind == "pending"
+                and _PENDING_NAME.fullmatch(name)
+                and _trainer_writes(parts[i:], is_dir, is_file)
+            ):
                 return True
         if is_dir and rel in self.below:
             return True
         name = parts[-1]
-        if is_file and name.startswith(".") and name.endswith(".tmp") and name.count(".") >= 3:
-            sibling = self.entries.get("/".join([*parts[:-1], name[1:-4].rsplit(".", 1)[0]]))
+        leftover = _ATOMIC_TMP.fullmatch(name) if is_file else None  # what a killed atomic write leaves
+        if leftover is not None:
+            sibling = self.entries.get("/".join([*parts[:-1], leftover.group(1)]))
             return sibling is not None and sibling.kind in ("file", "appended")
         return False
 

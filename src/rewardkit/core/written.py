@@ -78,10 +78,17 @@ def note_many(root: str | Path, items: Iterable[tuple[str | Path, str, int | Non
         finally:
             os.close(fd)
     except OSError as exc:
-        reason = "it is a symlink" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        # Named by the write it precedes: a folder turned read-only (or a full disk) shows as that write failing.
+        first = Path(root) / json.loads(lines[0])["p"]
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            reason, hint = f"the run folder {root} is not writable", f"make {root} writable again, then --resume."
+        elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            reason, hint = "the disk is full or over quota", f"free space on {root}, then --resume."
+        else:
+            reason = "its record is a symlink" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+            hint = f"the run's record {record} must be a regular file in a writable run folder."
         raise DataError(
-            f"{record}: cannot record what the run writes ({reason}).",
-            hint="the run's record of its files must be a regular file in a writable run folder.",
+            f"{first}: cannot be written: the run's record of its files cannot grow ({reason}).", hint=hint
         ) from None
     with _lock:
         for key, kind in keys:
