@@ -141,11 +141,19 @@ def test_overwrite_refuses_a_users_file_inside_the_runs_folders(finished):
 
 
 @pytest.mark.slow
-def test_overwrite_refuses_a_file_replaced_since_and_an_unrecorded_run(finished, tmp_path):
+def test_overwrite_refuses_a_file_replaced_or_edited_since_and_an_unrecorded_run(finished, tmp_path):
     run = _copy(finished[2], tmp_path)
+    rows = (run / "eval_rows.jsonl").read_bytes()
     (run / "eval_rows.jsonl").write_text("the user's own rows\n")
     with pytest.raises(ConfigError, match=r"'eval_rows.jsonl' \(changed since the run wrote it: 20 bytes, not \d+\)"):
         _overwrite(run)
+    (run / "eval_rows.jsonl").write_bytes(rows)
+    for name in ("eval_rows.jsonl", "README.md", "final/adapter_config.json"):  # an edit that keeps the byte count
+        text = (run / name).read_bytes()
+        (run / name).write_bytes(text[:-2] + text[-2:][::-1] if text[-2:] != text[-2:][::-1] else b"x" + text[1:])
+        with pytest.raises(ConfigError, match=rf"'{name}' \(changed since the run wrote it: other content of the same"):
+            _overwrite(run)
+        (run / name).write_bytes(text)
     (run / "eval_rows.jsonl").unlink()
     (run / written.RECORD).unlink()  # a run folder from a rewardkit that kept no record
     with pytest.raises(ConfigError, match="kept no record of what it wrote.*nothing is deleted"):

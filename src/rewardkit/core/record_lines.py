@@ -4,6 +4,7 @@ lines added since this process last read the same file. Light module: the standa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -34,6 +35,29 @@ _ATOMIC_TMP = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp")
 _SCRATCH_NAME = re.compile(r"\..+\.([0-9a-f]{16}\.tmp|old)")  # make_temp_dir's, and a replaced folder's
 _PENDING_NAME = re.compile(r"checkpoint-\d+(-\d+)?|final|base|\.vllm-adapter")  # -T: set aside by a resume
 _lock = threading.Lock()
+# A file up to this size is known by its content too ("h": a digest), not its size alone: a user's edit that keeps the
+# byte count (README.md, a config, scores.json) is then not taken for the run's file. Weights are known by size.
+DIGEST_MAX = 1 << 20
+
+
+def digest(data: bytes) -> str:
+    """The content digest a record keeps for a small file."""
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def file_digest(path: str | Path, size: int) -> str | None:
+    """The digest of the regular file at `path` when it is small enough to be known by content, else None."""
+    if size > DIGEST_MAX:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            data = handle.read(DIGEST_MAX + 1)
+    except OSError:
+        return None
+    return digest(data) if len(data) <= DIGEST_MAX else None
 
 
 def clean_relative(rel: object) -> str | None:
@@ -47,6 +71,7 @@ def clean_relative(rel: object) -> str | None:
 class _Entry:
     kind: str
     sizes: frozenset[int] = frozenset()
+    digests: frozenset[tuple[int, str]] = frozenset()  # (size, digest) of the small files recorded at this path
 
 
 class _Lines:
@@ -86,6 +111,7 @@ class _Lines:
                 continue
             rel = clean_relative(line.get("p")) if isinstance(line, dict) else None
             kind, size = (line.get("k"), line.get("s")) if isinstance(line, dict) else (None, None)
+            known = line.get("h") if isinstance(line, dict) else None
             if rel is None or kind not in KINDS:
                 continue
             if kind == "gone":
@@ -96,10 +122,17 @@ class _Lines:
                 self.by_top.setdefault(rel.split("/", 1)[0], set()).add(rel)
                 self._count(rel, 1)
             # sizes accumulate while it stays a file (a folder or scratch before: none)
-            sizes = old.sizes if old is not None and old.kind in ("file", "appended") else frozenset()
+            still = old is not None and old.kind in ("file", "appended")
+            sizes = old.sizes if still and old is not None else frozenset()
+            digests = old.digests if still and old is not None else frozenset()
             if kind == "file" and isinstance(size, int) and not isinstance(size, bool) and size >= 0:
                 sizes = sizes | {size}
-            self.entries[rel] = _Entry(kind, sizes if kind in ("file", "appended") else frozenset())
+                if isinstance(known, str) and len(known) == 32:
+                    digests = digests | {(size, known)}
+            if kind in ("file", "appended"):
+                self.entries[rel] = _Entry(kind, sizes, digests)
+            else:
+                self.entries[rel] = _Entry(kind)
 
 
 _parsed: dict[str, _Lines] = {}  # record file -> what this process parsed of it
@@ -154,7 +187,7 @@ class Record:
             if entry.kind == "appended" and is_file:
                 return True
             if entry.kind == "file" and is_file and st.st_size in entry.sizes:
-                return True
+                return self.same_content(rel, st, entry)
         parts = rel.split("/")
         for i in range(1, len(parts)):
             above = self.entries.get("/".join(parts[:i]))
@@ -177,6 +210,11 @@ class Record:
             sibling = self.entries.get("/".join([*parts[:-1], leftover.group(1)]))
             return sibling is not None and sibling.kind in ("file", "appended")
         return False
+
+    def same_content(self, rel: str, st: os.stat_result, entry: _Entry) -> bool:
+        """Whether the file at `rel` has a content recorded for its size (True: none recorded, a large file)."""
+        known = {d for size, d in entry.digests if size == st.st_size}
+        return not known or file_digest(self.folder / rel, st.st_size) in known
 
     def sizes(self, rel: str) -> set[int]:
         """The sizes recorded for the file at `rel`."""
