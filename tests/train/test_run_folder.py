@@ -106,6 +106,24 @@ def test_no_write_or_delete_follows_a_symlink_out_of_the_run(tmp_path, entry, re
     assert (elsewhere / "precious").read_text() == "keep" and link.is_symlink()
 
 
+@pytest.mark.parametrize("entry", ["adapters/step_2/pipe", "best/pipe", "inference/step_4.json"])
+def test_a_named_pipe_among_the_runs_files_is_refused_before_training(tmp_path, entry):
+    from rewardkit.train.run_plan import plan_stages
+
+    run = tmp_path / "run"
+    _checkpoint(run, 2)
+    pipe = run / entry
+    pipe.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(pipe)
+    callbacks = [{"name": "lora_save"}, {"name": "best_checkpoint", "spec": {"rewards": {"em": "exact_match"}}}]
+    stage = _stage(tmp_path, callbacks=callbacks)
+    with pytest.raises(
+        ConfigError, match=rf"{pipe} is a FIFO \(named pipe\).*holds only the files and folders"
+    ) as caught:
+        plan_stages([stage], "c.yaml", "latest", False, print)
+    assert len(str(caught.value).splitlines()) == 1 and pipe.exists()
+
+
 def test_run_folder_writes_refuse_a_symlink_below_the_run(tmp_path):
     from rewardkit.callbacks.best_folder import copy_model
 

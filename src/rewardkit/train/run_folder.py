@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -25,6 +26,7 @@ from rewardkit.core import written
 from rewardkit.core.errors import ConfigError
 from rewardkit.core.output_dirs import OUTPUT_MARKER
 from rewardkit.core.output_dirs import foreign_entry as fileio_foreign_entry
+from rewardkit.core.reading import file_kind
 from rewardkit.train.config import StageConfig
 from rewardkit.train.resume import RECORD, STARTED
 from rewardkit.train.run_lock import LOCK
@@ -115,23 +117,40 @@ def foreign_entry(folder: Path, names: RunNames) -> Path | None:
 
 
 def link_entry(folder: Path, names: RunNames) -> Path | None:
-    """The first symlink among the run's entries of `folder` or anywhere inside them, else None."""
+    """The first symlink, named pipe, socket or device among the run's entries of `folder` or anywhere inside them,
+    else None (a run writes only files and folders; a pipe there would block or fail a write mid-run)."""
     for entry in _entries(folder):
         if not names.named(entry) and not names.owns(entry):
             continue  # the user's: the run neither writes nor deletes it
-        if entry.is_symlink():
+        if _odd(entry):
             return entry
         if entry.is_dir():
             for top, subdirs, files in os.walk(entry):  # followlinks=False: a linked folder is listed, not entered
                 for name in sorted(subdirs + files):
-                    if os.path.islink(os.path.join(top, name)):
+                    if _odd(Path(top) / name):
                         return Path(top) / name
     return None
 
 
+def _odd(path: Path) -> bool:
+    """Whether `path` is neither a regular file nor a folder (lstat: a link is odd)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def refuse_links(folder: Path, names: RunNames, where: str) -> None:
-    """A ConfigError naming the first symlink among the run's entries (writes would follow it out of the run)."""
+    """A ConfigError naming the first symlink (writes would follow it out of the run) or other non-file among the
+    run's entries."""
     link = link_entry(folder, names)
+    if link is not None and not link.is_symlink():
+        raise ConfigError(
+            f"{where}: {link} is {file_kind(os.lstat(link).st_mode)}; a run folder holds only the files and folders "
+            "rewardkit writes, and a write there would block or fail mid-run.",
+            hint="remove it (or move it out of the run folder), then run again.",
+        )
     if link is not None:
         raise ConfigError(
             f"{where}: {link} is a symlink to {os.path.realpath(link)}; rewardkit never makes links in a run "
