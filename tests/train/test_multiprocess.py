@@ -45,3 +45,6 @@ def test_two_process_grpo_with_callbacks(tiny_lm_dir, tmp_path):
     assert (out / "best" / "adapter_config.json").is_file()
     leftovers = [p for p in out.rglob("*.tmp")] + [p for p in out.rglob(".*") if p.is_dir()]
     assert leftovers == []
+    # Only the main process records what the run wrote (core/written.py): each step file once.
+    record = [json.loads(line) for line in (out / ".rewardkit-written.jsonl").read_text().splitlines()]
+    assert [r["p"] for r in record].count("inference/step_2.json") == 1, record

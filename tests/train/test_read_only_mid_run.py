@@ -106,3 +106,26 @@ def test_a_run_folder_turned_read_only_mid_run_names_the_write_that_failed(tiny_
     assert ("read-only file system" if namespace else "permission denied") in error[0].lower(), error[0]
     assert "writable again" in error[0], error[0]
     assert (run / "checkpoint-2" / "trainer_state.json").is_file() and not (run / "checkpoint-4").exists()
+
+
+def test_a_read_only_folder_names_the_write_the_record_precedes(tmp_path):
+    """The record line goes before its write: a folder turned read-only fails there, naming that write."""
+    namespace = _namespace(tmp_path / "probe")
+    if namespace is None:
+        pytest.skip("no mount namespace in which a folder can be made read-only (unshare/mount refused)")
+    run = tmp_path / "run"
+    run.mkdir()
+    code = (
+        "import sys\n"
+        "from rewardkit.core import written\n"
+        "from rewardkit.core.errors import DataError\n"
+        "try:\n"
+        f"    written.note({str(run)!r}, {str(run / 'checkpoint-2')!r}, 'pending')\n"
+        "except DataError as exc:\n"
+        "    print(exc)\n"
+    )
+    script = f'mount --bind {run} {run} && mount -o remount,bind,ro {run} && {sys.executable} -c "$0"'
+    done = subprocess.run([*namespace, "sh", "-c", script, code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith(f"{run / 'checkpoint-2'}: cannot be written"), done.stdout
+    assert f"the run folder {run} is not writable" in done.stdout and f"make {run} writable again" in done.stdout

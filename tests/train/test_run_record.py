@@ -141,11 +141,19 @@ def test_overwrite_refuses_a_users_file_inside_the_runs_folders(finished):
 
 
 @pytest.mark.slow
-def test_overwrite_refuses_a_file_replaced_since_and_an_unrecorded_run(finished, tmp_path):
+def test_overwrite_refuses_a_file_replaced_or_edited_since_and_an_unrecorded_run(finished, tmp_path):
     run = _copy(finished[2], tmp_path)
+    rows = (run / "eval_rows.jsonl").read_bytes()
     (run / "eval_rows.jsonl").write_text("the user's own rows\n")
     with pytest.raises(ConfigError, match=r"'eval_rows.jsonl' \(changed since the run wrote it: 20 bytes, not \d+\)"):
         _overwrite(run)
+    (run / "eval_rows.jsonl").write_bytes(rows)
+    for name in ("eval_rows.jsonl", "README.md", "final/adapter_config.json"):  # an edit that keeps the byte count
+        text = (run / name).read_bytes()
+        (run / name).write_bytes(text[:-2] + text[-2:][::-1] if text[-2:] != text[-2:][::-1] else b"x" + text[1:])
+        with pytest.raises(ConfigError, match=rf"'{name}' \(changed since the run wrote it: other content of the same"):
+            _overwrite(run)
+        (run / name).write_bytes(text)
     (run / "eval_rows.jsonl").unlink()
     (run / written.RECORD).unlink()  # a run folder from a rewardkit that kept no record
     with pytest.raises(ConfigError, match="kept no record of what it wrote.*nothing is deleted"):
@@ -164,6 +172,28 @@ def test_overwrite_deletes_what_the_run_wrote_and_a_forged_record_reaches_nothin
             record.write(json.dumps({"p": path, "k": "scratch"}) + "\n")
     assert _overwrite(run) == [f"overwrite: deleted the earlier run in {run}."]
     assert list(run.iterdir()) == [] and outside.read_text() == "precious"
+
+
+@pytest.mark.slow
+def test_a_forged_line_or_a_temp_like_name_does_not_hand_a_users_file_to_overwrite(finished, tmp_path):
+    run = _copy(finished[2], tmp_path)
+    (run / "inference" / "notes.md").write_text("mine")  # the user's, added after the archive arrived
+    (run / "inference" / ".scores.json.mine.tmp").write_text("mine")  # named like a killed write's temp file
+    with pytest.raises(ConfigError, match=r"inference/.scores.json.mine.tmp' \(not written by the run\)"):
+        _overwrite(run)
+    (run / "inference" / ".scores.json.mine.tmp").unlink()
+    with open(run / written.RECORD, "a", encoding="utf-8") as record:  # lines an archive's sender added
+        record.write(json.dumps({"p": "inference", "k": "scratch"}) + "\n")
+        record.write(json.dumps({"p": "checkpoint-2", "k": "scratch"}) + "\n")
+    with pytest.raises(ConfigError, match=r"inference/notes.md' \(not written by the run\)"):
+        _overwrite(run)
+    (run / "inference" / "notes.md").unlink()
+    with open(run / written.RECORD, "a", encoding="utf-8") as record:
+        record.write(json.dumps({"p": "inference", "k": "pending"}) + "\n")
+    (run / "inference" / "config.json").write_text("{}")  # a Trainer file name in a folder no save goes into
+    with pytest.raises(ConfigError, match=r"inference/config.json' \(not written by the run\)"):
+        _overwrite(run)
+    assert (run / "inference" / "config.json").is_file()
 
 
 @pytest.mark.slow

@@ -53,3 +53,40 @@ def test_the_cli_says_it_in_one_line_before_the_model_is_looked_up(tmp_path):
     result = run_cli("train", "c.yaml", "--set", "trainer.num_generations=0", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "trainer.num_generations is 0" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trainer.loss_type=bogus", r"trainer.loss_type is 'bogus'; GRPO accepts 'grpo', 'dr_grpo', 'dapo'"),
+        ("trainer.scale_rewards=bogus", r"trainer.scale_rewards is 'bogus'; GRPO accepts 'group', 'batch', 'none'"),
+        ("trainer.importance_sampling_level=seq", r"trainer.importance_sampling_level is 'seq'; GRPO accepts 'token'"),
+    ],
+)
+def test_a_grpo_setting_trl_checks_mid_run_is_checked_when_the_config_loads(override, message):
+    """TRL raised these as a ValueError traceback at the first training step, after the model had loaded."""
+    with pytest.raises(ConfigError, match=message):
+        load_stages(CONFIG, [override])
+    from rewardkit.train.precheck import check_trainer_value_types
+    from rewardkit.train.stages import check_trainer_values
+
+    [stage], _, _ = load_stages(CONFIG, ["trainer.scale_rewards=false", "trainer.loss_type=dr_grpo"])
+    check_trainer_value_types(stage, "c.yaml")  # TRL's own values pass, scale_rewards: false too (was refused:
+    check_trainer_values(stage, "c.yaml")  # "Input should be a valid string")
+
+
+def test_the_grpo_choices_are_the_values_trls_trainer_tests():
+    """Every value GRPOTrainer's source compares loss_type / scale_rewards / importance_sampling_level with is
+    accepted, and nothing else (read from the installed TRL)."""
+    import inspect
+    import re
+
+    from trl import GRPOTrainer
+
+    from rewardkit.train.trainer_bounds import GRPO_CHOICES
+
+    source = inspect.getsource(inspect.getmodule(GRPOTrainer))
+    for key, choices in GRPO_CHOICES.items():
+        compared = re.findall(rf"(?:self|args)\.{key} (?:==|!=|in) (\[[^\]]*\]|\"[^\"]*\")", source)
+        seen = {v for text in compared for v in re.findall(r"\"([^\"]*)\"", text)}
+        assert seen == {c for c in choices if isinstance(c, str)}, (key, seen)

@@ -326,7 +326,7 @@ def run(
             extra[f"test EM, selected ({settings.test_size} rows)"] = (best.step, best_test)
         written.note(out, out / "scores.png", "appended")  # any size until written
         plot = write_plot(chosen, out / "scores.png", rows="validation", extra=extra)
-        written.note(out, plot, "file", Path(plot).stat().st_size)
+        written.note_file(out, plot)
     finally:
         torch.set_num_threads(threads)
     result = DemoResult(

@@ -179,7 +179,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, inside: str | Path | No
     target, old = _write_target(path)
     ensure_dir(target.parent, for_file=path)
     if inside is not None:  # recorded first: a kill mid-write leaves the earlier file, whose size was recorded then
-        written.note(inside, path, "file", len(data))
+        written.note(inside, path, "file", len(data), written.data_digest(data))
     tmp: str | None = None
     try:
         # Temp next to the target (same file system, so os.replace is atomic); prefix capped for NAME_MAX.
@@ -300,11 +300,11 @@ def atomic_replace_dir(tmp_dir: Path, final: Path, *, inside: str | Path | None 
         src = staged or tmp_dir
         os.chmod(src, stat.S_IMODE(old.st_mode) if old else 0o777 & ~current_umask())  # mkdtemp made it 0700
         trash = target.with_name(f".{target.name}.old")
-        lines: list[tuple[str | Path, str, int | None]] = []
+        lines: list[written.Line] = []
         if inside is not None:
             copies = frozenset(written.keep_unrecorded(inside, final, src) if old is not None else ())
             lines = written.tree_lines(src, final, copies)
-            written.note_many(inside, [*lines, (trash, "scratch", None)])  # before: a kill after the swap
+            written.note_many(inside, [*lines, (trash, "scratch", None, None)])  # before: a kill after the swap
         if old is None:
             os.replace(src, target)
         else:

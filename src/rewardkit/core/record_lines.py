@@ -4,6 +4,7 @@ lines added since this process last read the same file. Light module: the standa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -25,7 +26,38 @@ _TRAINER_FILE = re.compile(
     r"|trainer_state\.json|optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state(_\d+)?\.pth|latest|zero_to_fp32\.py)"
 )
 _TRAINER_DIR = re.compile(r"global_step\d+|pytorch_model_fsdp_\d+|optimizer_\d+")
+# A record line is only as good as the folder it was received in: a forged "scratch" or "pending" line on a folder a
+# user keeps notes in would hand all of them to --overwrite. So these kinds count only on the names rewardkit gives
+# such folders: a temporary `.<name>.<hex>.tmp` / `.<name>.old`, and the folders a save goes into.
+# fileio's atomic writes: tempfile.mkstemp(prefix=".<name>.", suffix=".tmp"), whose random part is 8 of [a-z0-9_]
+# (a user's `.<name>.mine.tmp` is not one).
+_ATOMIC_TMP = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp")
+_SCRATCH_NAME = re.compile(r"\..+\.([0-9a-f]{16}\.tmp|old)")  # make_temp_dir's, and a replaced folder's
+_PENDING_NAME = re.compile(r"checkpoint-\d+(-\d+)?|final|base|\.vllm-adapter")  # -T: set aside by a resume
 _lock = threading.Lock()
+# A file up to this size is known by its content too ("h": a digest), not its size alone: a user's edit that keeps the
+# byte count (README.md, a config, scores.json) is then not taken for the run's file. Weights are known by size.
+DIGEST_MAX = 1 << 20
+
+
+def digest(data: bytes) -> str:
+    """The content digest a record keeps for a small file."""
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def file_digest(path: str | Path, size: int) -> str | None:
+    """The digest of the regular file at `path` when it is small enough to be known by content, else None."""
+    if size > DIGEST_MAX:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            data = handle.read(DIGEST_MAX + 1)
+    except OSError:
+        return None
+    return digest(data) if len(data) <= DIGEST_MAX else None
 
 
 def clean_relative(rel: object) -> str | None:
@@ -39,6 +71,7 @@ def clean_relative(rel: object) -> str | None:
 class _Entry:
     kind: str
     sizes: frozenset[int] = frozenset()
+    digests: frozenset[tuple[int, str]] = frozenset()  # (size, digest) of the small files recorded at this path
 
 
 class _Lines:
@@ -78,6 +111,7 @@ class _Lines:
                 continue
             rel = clean_relative(line.get("p")) if isinstance(line, dict) else None
             kind, size = (line.get("k"), line.get("s")) if isinstance(line, dict) else (None, None)
+            known = line.get("h") if isinstance(line, dict) else None
             if rel is None or kind not in KINDS:
                 continue
             if kind == "gone":
@@ -88,10 +122,17 @@ class _Lines:
                 self.by_top.setdefault(rel.split("/", 1)[0], set()).add(rel)
                 self._count(rel, 1)
             # sizes accumulate while it stays a file (a folder or scratch before: none)
-            sizes = old.sizes if old is not None and old.kind in ("file", "appended") else frozenset()
+            still = old is not None and old.kind in ("file", "appended")
+            sizes = old.sizes if still and old is not None else frozenset()
+            digests = old.digests if still and old is not None else frozenset()
             if kind == "file" and isinstance(size, int) and not isinstance(size, bool) and size >= 0:
                 sizes = sizes | {size}
-            self.entries[rel] = _Entry(kind, sizes if kind in ("file", "appended") else frozenset())
+                if isinstance(known, str) and len(known) == 32:
+                    digests = digests | {(size, known)}
+            if kind in ("file", "appended"):
+                self.entries[rel] = _Entry(kind, sizes, digests)
+            else:
+                self.entries[rel] = _Entry(kind)
 
 
 _parsed: dict[str, _Lines] = {}  # record file -> what this process parsed of it
@@ -146,23 +187,34 @@ class Record:
             if entry.kind == "appended" and is_file:
                 return True
             if entry.kind == "file" and is_file and st.st_size in entry.sizes:
-                return True
+                return self.same_content(rel, st, entry)
         parts = rel.split("/")
         for i in range(1, len(parts)):
             above = self.entries.get("/".join(parts[:i]))
             if above is None:
                 continue
-            if above.kind == "scratch" and (is_dir or is_file):
+            name = parts[i - 1]
+            if above.kind == "scratch" and (is_dir or is_file) and _SCRATCH_NAME.fullmatch(name):
                 return True
-            if above.kind == "pending" and _trainer_writes(parts[i:], is_dir, is_file):
+            if (
+                above.kind == "pending"
+                and _PENDING_NAME.fullmatch(name)
+                and _trainer_writes(parts[i:], is_dir, is_file)
+            ):
                 return True
         if is_dir and rel in self.below:
             return True
         name = parts[-1]
-        if is_file and name.startswith(".") and name.endswith(".tmp") and name.count(".") >= 3:
-            sibling = self.entries.get("/".join([*parts[:-1], name[1:-4].rsplit(".", 1)[0]]))
+        leftover = _ATOMIC_TMP.fullmatch(name) if is_file else None  # what a killed atomic write leaves
+        if leftover is not None:
+            sibling = self.entries.get("/".join([*parts[:-1], leftover.group(1)]))
             return sibling is not None and sibling.kind in ("file", "appended")
         return False
+
+    def same_content(self, rel: str, st: os.stat_result, entry: _Entry) -> bool:
+        """Whether the file at `rel` has a content recorded for its size (True: none recorded, a large file)."""
+        known = {d for size, d in entry.digests if size == st.st_size}
+        return not known or file_digest(self.folder / rel, st.st_size) in known
 
     def sizes(self, rel: str) -> set[int]:
         """The sizes recorded for the file at `rel`."""

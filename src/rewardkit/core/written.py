@@ -2,13 +2,14 @@
 
 `<folder>/.rewardkit-written.jsonl` holds one JSON line per write, appended with one O_APPEND write by the process
 that writes (the main process of a launch), before the write: `{"p": path relative to the folder, "k": kind,
-"s": size}`. Kinds: "file" (written whole; "s" its size in bytes), "dir", "appended" (it grows: any size while this
+"s": size, "h": digest}`. Kinds: "file" (written whole; "s" its size in bytes, "h" a content digest when it is at most
+DIGEST_MAX bytes), "dir", "appended" (it grows: any size while this
 is its latest line), "pending" (a folder the Trainer saves into: until its files are recorded, files with the names
 the Trainer writes there are accepted), "scratch" (a temporary folder the run made under a random name: all below
 it is the run's), "gone" (moved away or deleted: the path and all below it are forgotten).
 
-A file is the run's when it is a regular file and its size is one recorded for it since it was last forgotten (a
-kill between the record and the write leaves the earlier file, whose size was recorded then) or its latest line
+A file is the run's when it is a regular file and its size (and for a small file its content) is one recorded for it
+since it was last forgotten (a kill between the record and the write leaves the earlier file, recorded then) or its latest line
 says it grows; also the `.<name>.<random>.tmp` file a killed atomic write of a recorded file left. A folder is the
 run's when recorded, when a recorded path lies below it, or when it holds a record of its own. A symlink never is
 (rewardkit makes none). Paths are relative, so a moved or copied run keeps its record; a line naming a path outside
@@ -31,10 +32,11 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from rewardkit.core.errors import DataError
+from rewardkit.core.record_lines import DIGEST_MAX as DIGEST_MAX
 from rewardkit.core.record_lines import KINDS as KINDS
 from rewardkit.core.record_lines import RECORD as RECORD
 from rewardkit.core.record_lines import Record as Record
-from rewardkit.core.record_lines import clean_relative, forget_parsed
+from rewardkit.core.record_lines import clean_relative, digest, file_digest, forget_parsed
 
 _lock = threading.Lock()
 _latest: dict[tuple[str, str], str] = {}  # (record file, path) -> the kind this process last recorded for it
@@ -46,17 +48,25 @@ def relative(root: str | Path, path: str | Path) -> str | None:
     return clean_relative(rel.replace(os.sep, "/"))
 
 
-def note_many(root: str | Path, items: Iterable[tuple[str | Path, str, int | None]]) -> None:
-    """Append `(path, kind, size)` lines to `root`'s record in one write (paths outside `root` are not recorded)."""
+Line = tuple[str | Path, str, int | None, str | None]  # path, kind, size, content digest (a small file's)
+
+
+def note_many(root: str | Path, items: Iterable[Line | tuple[str | Path, str, int | None]]) -> None:
+    """Append `(path, kind, size[, digest])` lines to `root`'s record in one write (paths outside `root` are not
+    recorded)."""
     lines, keys = [], []
     record = Path(root) / RECORD
-    for path, kind, size in items:
+    for item in items:
+        path, kind, size = item[0], item[1], item[2]
+        known = item[3] if len(item) > 3 else None
         rel = relative(root, path)
         if rel is None or kind not in KINDS:
             continue
         line: dict[str, object] = {"p": rel, "k": kind}
         if size is not None:
             line["s"] = int(size)
+        if known is not None:
+            line["h"] = known
         lines.append(json.dumps(line, ensure_ascii=False))
         keys.append(((str(record), rel), kind))
     if not lines:
@@ -78,19 +88,37 @@ def note_many(root: str | Path, items: Iterable[tuple[str | Path, str, int | Non
         finally:
             os.close(fd)
     except OSError as exc:
-        reason = "it is a symlink" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        # Named by the write it precedes: a folder turned read-only (or a full disk) shows as that write failing.
+        first = Path(root) / json.loads(lines[0])["p"]
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            reason, hint = f"the run folder {root} is not writable", f"make {root} writable again, then --resume."
+        elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            reason, hint = "the disk is full or over quota", f"free space on {root}, then --resume."
+        else:
+            reason = "its record is a symlink" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+            hint = f"the run's record {record} must be a regular file in a writable run folder."
         raise DataError(
-            f"{record}: cannot record what the run writes ({reason}).",
-            hint="the run's record of its files must be a regular file in a writable run folder.",
+            f"{first}: cannot be written: the run's record of its files cannot grow ({reason}).", hint=hint
         ) from None
     with _lock:
         for key, kind in keys:
             _latest[key] = kind
 
 
-def note(root: str | Path, path: str | Path, kind: str, size: int | None = None) -> None:
-    """Record one path `root`'s run writes (see the module docstring for the kinds)."""
-    note_many(root, [(path, kind, size)])
+def note(root: str | Path, path: str | Path, kind: str, size: int | None = None, known: str | None = None) -> None:
+    """Record one path `root`'s run writes (see the module docstring for the kinds; `known`: a small file's digest)."""
+    note_many(root, [(path, kind, size, known)])
+
+
+def data_digest(data: bytes) -> str | None:
+    """The digest a record keeps for `data` written whole (None: too large to be known by content)."""
+    return digest(data) if len(data) <= DIGEST_MAX else None
+
+
+def note_file(root: str | Path, path: str | Path) -> None:
+    """Record the file now at `path` as written by `root`'s run: its size, and its digest when it is small."""
+    size = os.stat(path).st_size
+    note(root, path, "file", size, file_digest(path, size))
 
 
 def grows(root: str | Path, path: str | Path) -> bool:
@@ -100,10 +128,10 @@ def grows(root: str | Path, path: str | Path) -> bool:
         return _latest.get((str(Path(root) / RECORD), rel or "")) == "appended"
 
 
-def tree_lines(top: Path, at: Path, exclude: frozenset[Path] = frozenset()) -> list[tuple[str | Path, str, int | None]]:
+def tree_lines(top: Path, at: Path, exclude: frozenset[Path] = frozenset()) -> list[Line]:
     """Record lines for the folder `top` and everything in it as if it were at `at` (links skipped, `exclude`d
     files of `top` left out)."""
-    lines: list[tuple[str | Path, str, int | None]] = [(at, "dir", None)]
+    lines: list[Line] = [(at, "dir", None, None)]
     for folder, dirs, files in os.walk(top):  # followlinks=False: a linked folder is listed, not entered
         base = at / os.path.relpath(folder, top)
         for name in sorted(dirs + files):
@@ -115,9 +143,9 @@ def tree_lines(top: Path, at: Path, exclude: frozenset[Path] = frozenset()) -> l
             if path in exclude or stat.S_ISLNK(st.st_mode):
                 continue
             if stat.S_ISDIR(st.st_mode):
-                lines.append((base / name, "dir", None))
+                lines.append((base / name, "dir", None, None))
             elif stat.S_ISREG(st.st_mode):
-                lines.append((base / name, "file", st.st_size))
+                lines.append((base / name, "file", st.st_size, file_digest(path, st.st_size)))
     return lines
 
 
@@ -131,14 +159,16 @@ def move_recorded(root: str | Path, src: Path, dst: Path) -> None:
     """Move `src` to `dst` (both in `root`) and its record with it: what was recorded under `src` is under `dst`."""
     record = Record.read(root)
     old, new = relative(root, src), relative(root, dst)
-    items: list[tuple[str | Path, str, int | None]] = []
+    items: list[Line] = []
     if record is not None and old is not None and new is not None:
         for rel, entry in record.entries.items():
             if rel == old or rel.startswith(old + "/"):
                 moved = Path(root) / (new + rel[len(old) :])
-                items += [(moved, "file", size) for size in sorted(entry.sizes)]
+                hashed = {size for size, _ in entry.digests}
+                items += [(moved, "file", size, None) for size in sorted(entry.sizes - hashed)]
+                items += [(moved, "file", size, known) for size, known in sorted(entry.digests)]
                 if entry.kind != "file" or not entry.sizes:
-                    items.append((moved, entry.kind, None))
+                    items.append((moved, entry.kind, None, None))
     note_many(root, items)  # before the move, and `src` forgotten after: a kill between leaves both recorded
     os.replace(src, dst)
     note(root, src, "gone")
@@ -209,7 +239,8 @@ class _Judge:
                 return Found(path, is_dir, True)
             sizes |= record.sizes(rel)
         if sizes and stat.S_ISREG(st.st_mode):
-            return Found(path, False, False, f"changed since the run wrote it: {st.st_size} bytes, not {max(sizes)}")
+            was = "other content of the same size" if st.st_size in sizes else f"{st.st_size} bytes, not {max(sizes)}"
+            return Found(path, False, False, f"changed since the run wrote it: {was}")
         return Found(path, is_dir, False, "not written by the run")
 
     def walk(self, targets: Iterable[Path]) -> Iterator[Found]:

@@ -17,7 +17,7 @@ from rewardkit.core.fileio import nonfinite_path
 from rewardkit.core.specs import load_file, parse_assignment, read_chat_template
 from rewardkit.core.validation import REF_PREFIX, M, Params, duplicates, stage_ref  # noqa: F401 (REF_PREFIX re-exported)
 from rewardkit.core.validation import validate as _validate
-from rewardkit.train.trainer_bounds import bound_problem
+from rewardkit.train.trainer_bounds import bound_problem, choice_problem
 
 STAGE_FILE = (
     "rewardkit_stage.json"  # the record a finished stage leaves in its folder (pipeline writes, generate reads)
@@ -164,7 +164,7 @@ class StageConfig(_Model):
             raise ValueError(f"{bad} is not a finite number; trainer values must be finite")
         if self.trl_eval is not None and self.stage != "grpo":
             raise ValueError(f"'trl_eval' is only used by stage grpo (its evaluation generates), not {self.stage}")
-        out_of_range = bound_problem(self.trainer)  # train/trainer_bounds.py: before any model loads
+        out_of_range = bound_problem(self.trainer) or choice_problem(self.stage, self.trainer)  # before any model
         if out_of_range:
             raise ValueError(out_of_range)
         if self.stage == "grpo" and self.rewards is None:

@@ -20,6 +20,7 @@ from rewardkit.core.fileio import read_records
 from rewardkit.core.validation import validate
 from rewardkit.train.config import DatasetSpec, StageConfig
 from rewardkit.train.data import LOCAL_SUFFIXES, check_suffix, is_local, stage_columns
+from rewardkit.train.trainer_bounds import GRPO_CHOICES
 from rewardkit.train.trl_fields import CONFIG_CLASSES, config_fields, light_types
 
 FIRST_ROWS = 20
@@ -60,6 +61,12 @@ def check_trainer_keys(stage: StageConfig, where: str) -> None:
             )
 
 
+def _chosen(stage: StageConfig, key: str) -> bool:
+    """Whether `key` is checked against TRL's accepted values instead (its annotation says str; TRL also takes
+    `scale_rewards: false`)."""
+    return stage.stage == "grpo" and key in GRPO_CHOICES
+
+
 def check_trainer_value_types(stage: StageConfig, where: str) -> None:
     """`trainer:` values of the types TRL's source annotates with builtins (int, float, str, bool, lists, dicts,
     Literal) fit them, checked before TRL is imported; enum- and class-typed ones are checked after
@@ -71,7 +78,7 @@ def check_trainer_value_types(stage: StageConfig, where: str) -> None:
     if not types:
         return
     class_name = CONFIG_CLASSES[stage.stage][1]
-    fields: dict[str, Any] = {k: (types[k], ...) for k in stage.trainer if k in types}
+    fields: dict[str, Any] = {k: (types[k], ...) for k in stage.trainer if k in types and not _chosen(stage, k)}
     model = create_model(class_name, __config__=ConfigDict(strict=True), **fields)
     validate(
         model,

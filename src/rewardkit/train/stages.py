@@ -16,6 +16,7 @@ from rewardkit.core.write_errors import writing
 from rewardkit.train.config import QuantizationSpec, StageConfig
 from rewardkit.train.eval_plan import plan
 from rewardkit.train.preflight import loading
+from rewardkit.train.trainer_bounds import GRPO_CHOICES
 from rewardkit.train.trl_fields import scalar_type
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ def check_trainer_values(stage: StageConfig, where: str) -> None:
     hints = typing.get_type_hints(config_cls)
     fields: dict[str, Any] = {}  # Any: create_model's **field_definitions also meets its typed __module__ etc.
     for key in stage.trainer:
+        if stage.stage == "grpo" and key in GRPO_CHOICES:  # checked against TRL's values when the config loaded
+            continue
         try:
             TypeAdapter(hints[key])
         except Exception:  # a type pydantic cannot describe: left to the dataclass

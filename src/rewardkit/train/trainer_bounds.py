@@ -85,6 +85,26 @@ BOUNDS: dict[str, Bound] = {
 }
 
 
+# GRPO's text settings TRL checks only mid-run (a ValueError traceback at the first step that reads them):
+# {key: values TRL accepts}. tests/train/test_config.py compares them with the values GRPOTrainer's source tests.
+GRPO_CHOICES: dict[str, tuple[Any, ...]] = {
+    "loss_type": ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"),
+    "scale_rewards": ("group", "batch", "none", True, False),
+    "importance_sampling_level": ("token", "sequence"),
+}
+
+
+def choice_problem(stage: str, trainer: dict[str, Any]) -> str | None:
+    """The first `trainer.<key>: value` that is none of the values TRL accepts, as one sentence, or None."""
+    if stage != "grpo":
+        return None
+    for key, choices in GRPO_CHOICES.items():
+        if key in trainer and not any(trainer[key] is c or (type(c) is str and trainer[key] == c) for c in choices):
+            listed = ", ".join(repr(c) if isinstance(c, str) else str(c).lower() for c in choices)
+            return f"trainer.{key} is {trainer[key]!r}; GRPO accepts {listed}"
+    return None
+
+
 def bound_problem(trainer: dict[str, Any]) -> str | None:
     """The first `trainer.<key>: value` outside its range, as one sentence without an end mark, or None."""
     for key, value in trainer.items():

@@ -35,7 +35,7 @@ def guard_model_card(trainer: Trainer, folder: Path) -> None:
         written.note(folder, card, "appended")  # any size while TRL writes it (a kill mid-write)
         result = create(*args, **kwargs)
         if card.is_file():
-            written.note(folder, card, "file", card.stat().st_size)
+            written.note_file(folder, card)
         return result
 
     setattr(trainer, "create_model_card", create_model_card)  # noqa: B010  (an instance's method, replaced)
