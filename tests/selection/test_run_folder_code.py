@@ -104,3 +104,20 @@ def test_select_sends_nothing_to_an_endpoint_a_run_folder_names(tmp_path, monkey
     finally:
         server.shutdown()
     assert seen == []
+
+
+def test_select_fetches_no_hub_model_a_run_folder_names(tmp_path, tiny_bert_dir):
+    """A received scores.json naming a hub model made `select` contact the hub to fetch it (a DNS lookup was seen):
+    a model id the run folder names must be in the local cache already (the user's own run scored with it)."""
+    folder = tmp_path / "inference"
+    write_step_file(folder, "step_1.json", step=1)
+    spec = {"rewards": {"b": {"use": "bertscore", "model_type": "someorg/not-in-any-cache-5f3a"}}}
+    (folder / "scores.json").write_text(json.dumps({"spec": spec, "checkpoints": []}))
+    with pytest.raises(ConfigError, match=r"rewards.b.model_type 'someorg/not-in-any-cache-5f3a' is a hub model .*"):
+        select(folder, bootstrap=0)
+    result = run_cli("select", folder, timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--trust-run-code" in result.stderr
+    # a local model folder is the user's disk, and a model the user's own --set names is theirs
+    local = {"rewards": {"b": {"use": "bertscore", "model_type": str(tiny_bert_dir), "num_layers": 1}}}
+    (folder / "scores.json").write_text(json.dumps({"spec": local, "checkpoints": []}))
+    assert select(folder, bootstrap=0).best is not None

@@ -157,9 +157,10 @@ def decide(
 
 
 def _spec_from_record(directory: Path, overrides: Overrides | None, trust_code: bool) -> Any:
-    """The spec scores.json recorded, refused when it names Python code to import or an address to send rows to
-    (a run folder is data: a folder someone sent must not run code, or get the rows and the user's API key, by
-    being scored) unless `trust_code`; then it says so, once."""
+    """The spec scores.json recorded, refused when it names Python code to import, an address to send rows to or
+    a hub model not in the local cache (a run folder is data: a folder someone sent must not run code, get the rows
+    and the user's API key, or make the user download what it names, by being scored) unless `trust_code`; then it
+    says so, once."""
     from rewardkit.api import code_uses, endpoints, load_compose_spec
 
     record = directory / SCORES_FILE
@@ -176,6 +177,8 @@ def _spec_from_record(directory: Path, overrides: Overrides | None, trust_code: 
         )
     if sent:
         warnings.warn(f"--trust-run-code: sending rows to the addresses {record} names ({listed}).", stacklevel=3)
+    if not trust_code:
+        _refuse_uncached_models(record, recorded, final)
     named = code_uses(recorded)
     kept = {alias: use for alias, use in code_uses(final).items() if named.get(alias) == use}
     if not kept:
@@ -189,6 +192,27 @@ def _spec_from_record(directory: Path, overrides: Overrides | None, trust_code: 
         )
     warnings.warn(f"--trust-run-code: importing the code {record} names ({listed}).", UserWarning, stacklevel=3)
     return spec
+
+
+def _refuse_uncached_models(record: Path, recorded: Any, final: Any) -> None:
+    """Refuse a hub model id the run folder names that is not in the local cache: scoring would fetch whatever the
+    sender named from the hub (a model the user's own run scored with is in their cache already)."""
+    from rewardkit.models import cached, is_hub_id, spec_models
+
+    mine = {(m.alias, m.field, m.value) for m in spec_models(final)}
+    for m in spec_models(recorded):
+        if m.stage is not None or (m.alias, m.field, m.value) not in mine or Path(m.value).expanduser().exists():
+            continue
+        if is_hub_id(m.value) and not cached(m.value, _MODEL_FILES):
+            raise ConfigError(
+                f"{record}: rewards.{m.alias}.{m.field} {m.value!r} is a hub model the run folder names and it is "
+                "not in the local cache; select downloads nothing a run folder names.",
+                hint=f"if you trust it, download it yourself (huggingface-cli download {m.value}) or pass "
+                "--trust-run-code; or pass --spec with a spec of your own.",
+            )
+
+
+_MODEL_FILES = ("config.json", "tokenizer_config.json", "model.safetensors", "pytorch_model.bin")
 
 
 def _recorded_spec(directory: Path) -> Any:
