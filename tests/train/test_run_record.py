@@ -196,6 +196,30 @@ def test_a_forged_line_or_a_temp_like_name_does_not_hand_a_users_file_to_overwri
     assert (run / "inference" / "config.json").is_file()
 
 
+def test_a_record_line_of_the_wrong_json_types_is_skipped_not_a_traceback(tmp_path):
+    # a received archive's record: kinds, sizes, digests and paths of other JSON types, lines that are not objects
+    run = tmp_path / "run"
+    (run / "inference").mkdir(parents=True)
+    (run / "inference" / "step_1.json").write_text("{}")
+    (run / "notes.md").write_text("mine")
+    lines = [
+        {"p": "notes.md", "k": ["appended"]},
+        {"p": "notes.md", "k": {"file": 1}},
+        {"p": "notes.md", "k": "file", "s": [4], "h": ["x"]},
+        {"p": ["notes.md"], "k": "appended"},
+        [1, 2],
+        "notes.md",
+        {"p": "inference", "k": "dir"},
+        {"p": "inference/step_1.json", "k": "file", "s": 2, "h": written.data_digest(b"{}")},
+    ]
+    (run / written.RECORD).write_text("".join(json.dumps(line) + "\n" for line in lines))
+    found = written.first_unrecorded(run)
+    assert found is not None and found.path == run / "notes.md" and found.why == "not written by the run"
+    kept = written.remove_recorded(run, [run / "inference", run / "notes.md"])
+    assert [found.path for found in kept] == [run / "notes.md"] and (run / "notes.md").read_text() == "mine"
+    assert not (run / "inference").exists()  # the well-formed lines still count
+
+
 @pytest.mark.slow
 def test_overwrite_after_a_kill_mid_checkpoint_save(finished, tmp_path):
     root, config, _ = finished

@@ -112,7 +112,7 @@ class _Lines:
             rel = clean_relative(line.get("p")) if isinstance(line, dict) else None
             kind, size = (line.get("k"), line.get("s")) if isinstance(line, dict) else (None, None)
             known = line.get("h") if isinstance(line, dict) else None
-            if rel is None or kind not in KINDS:
+            if rel is None or not isinstance(kind, str) or kind not in KINDS:  # a list/dict kind is unhashable
                 continue
             if kind == "gone":
                 self._forget(rel)
