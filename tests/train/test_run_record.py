@@ -196,6 +196,20 @@ def test_a_forged_line_or_a_temp_like_name_does_not_hand_a_users_file_to_overwri
     assert (run / "inference" / "config.json").is_file()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("rel", ["final/README.md", "final/adapter_config.json", "checkpoint-2/trainer_state.json"])
+def test_an_edited_file_in_a_finished_save_folder_is_not_the_runs_by_its_name(finished, tmp_path, rel):
+    # final/ and checkpoint-N/ stay "pending" (another rank's late file is the run's by name); a file recorded there
+    # since is known by its record: the user's edit of the model card or a config is refused, not deleted
+    run = _copy(finished[2], tmp_path)
+    with open(run / rel, "a", encoding="utf-8") as handle:
+        handle.write("\nmy notes\n")
+    edited = (run / rel).read_text()
+    with pytest.raises(ConfigError, match=rf"'{rel}' \(changed since the run wrote it"):
+        _overwrite(run)
+    assert (run / rel).read_text() == edited
+
+
 def test_a_record_line_of_the_wrong_json_types_is_skipped_not_a_traceback(tmp_path):
     # a received archive's record: kinds, sizes, digests and paths of other JSON types, lines that are not objects
     run = tmp_path / "run"

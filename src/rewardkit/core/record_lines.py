@@ -17,7 +17,9 @@ RECORD = ".rewardkit-written.jsonl"
 KINDS = frozenset({"file", "dir", "appended", "pending", "scratch", "gone"})
 _FOLDER_KINDS = frozenset({"dir", "pending", "scratch"})
 # What the Trainer (and peft, TRL, DeepSpeed, FSDP) write into a checkpoint-N/ or final/ folder it saves: accepted
-# by name inside a "pending" folder only, i.e. one a kill interrupted before its files were recorded.
+# by name inside a "pending" folder only, i.e. one a kill interrupted before its files were recorded. A file recorded
+# there after the folder's latest "pending" line is known by its record alone: a user's edit of final/README.md or
+# checkpoint-N/trainer_state.json is not the run's file because of its name.
 _TRAINER_FILE = re.compile(
     r"((model|pytorch_model|adapter_model)(-\d+-of-\d+)?\.(safetensors|bin)(\.index\.json)?"
     r"|(config|generation_config|adapter_config|preprocessor_config|processor_config|tokenizer_config|tokenizer"
@@ -72,6 +74,7 @@ class _Entry:
     kind: str
     sizes: frozenset[int] = frozenset()
     digests: frozenset[tuple[int, str]] = frozenset()  # (size, digest) of the small files recorded at this path
+    seq: int = 0  # the number of its latest line in the record
 
 
 class _Lines:
@@ -81,6 +84,7 @@ class _Lines:
     def __init__(self, identity: tuple[int, int]) -> None:
         self.identity = identity
         self.offset = 0
+        self.seq = 0  # lines parsed
         self.entries: dict[str, _Entry] = {}
         self.by_top: dict[str, set[str]] = {}  # first path part -> the entries under it (a "gone" looks only there)
         self.below: dict[str, int] = {}  # folder -> number of entries below it
@@ -114,6 +118,7 @@ class _Lines:
             known = line.get("h") if isinstance(line, dict) else None
             if rel is None or not isinstance(kind, str) or kind not in KINDS:  # a list/dict kind is unhashable
                 continue
+            self.seq += 1
             if kind == "gone":
                 self._forget(rel)
                 continue
@@ -130,9 +135,9 @@ class _Lines:
                 if isinstance(known, str) and len(known) == 32:
                     digests = digests | {(size, known)}
             if kind in ("file", "appended"):
-                self.entries[rel] = _Entry(kind, sizes, digests)
+                self.entries[rel] = _Entry(kind, sizes, digests, self.seq)
             else:
-                self.entries[rel] = _Entry(kind)
+                self.entries[rel] = _Entry(kind, seq=self.seq)
 
 
 _parsed: dict[str, _Lines] = {}  # record file -> what this process parsed of it
@@ -198,6 +203,7 @@ class Record:
                 return True
             if (
                 above.kind == "pending"
+                and (entry is None or entry.kind != "file" or above.seq > entry.seq)
                 and _PENDING_NAME.fullmatch(name)
                 and _trainer_writes(parts[i:], is_dir, is_file)
             ):

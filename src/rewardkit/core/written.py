@@ -161,7 +161,7 @@ def move_recorded(root: str | Path, src: Path, dst: Path) -> None:
     old, new = relative(root, src), relative(root, dst)
     items: list[Line] = []
     if record is not None and old is not None and new is not None:
-        for rel, entry in record.entries.items():
+        for rel, entry in sorted(record.entries.items(), key=lambda item: item[1].seq):  # lines keep their order
             if rel == old or rel.startswith(old + "/"):
                 moved = Path(root) / (new + rel[len(old) :])
                 hashed = {size for size, _ in entry.digests}
