@@ -210,6 +210,23 @@ def test_an_edited_file_in_a_finished_save_folder_is_not_the_runs_by_its_name(fi
     assert (run / rel).read_text() == edited
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("rel", ["final/config.json", "checkpoint-2/config.json", "checkpoint-2/README.md"])
+def test_a_trainer_named_file_added_to_a_finished_save_folder_is_the_users(finished, tmp_path, rel):
+    # once a save's files are recorded its folder is "saved": only what another rank writes late (its RNG state, its
+    # shards) is the run's unrecorded; a config.json the user adds to make final/ loadable is theirs
+    run = _copy(finished[2], tmp_path)
+    (run / rel).unlink(missing_ok=True)
+    (run / rel).write_text('{"mine": true}')
+    with pytest.raises(ConfigError, match=rf"'{rel}' \((not written by the run|changed since the run wrote it)"):
+        _overwrite(run)
+    assert (run / rel).read_text() == '{"mine": true}'
+    (run / rel).unlink()
+    (run / "checkpoint-2" / "rng_state_1.pth").write_bytes(b"rank 1")  # another rank's, recorded by none
+    _overwrite(run)
+    assert not (run / "checkpoint-2").exists()
+
+
 def test_a_record_line_of_the_wrong_json_types_is_skipped_not_a_traceback(tmp_path):
     # a received archive's record: kinds, sizes, digests and paths of other JSON types, lines that are not objects
     run = tmp_path / "run"

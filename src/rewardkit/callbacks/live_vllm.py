@@ -82,7 +82,9 @@ class LiveVLLM:
                     logger.warning("checkpoint_inference: %s holds files this run did not write; kept.", adapter)
                 written.note(root, adapter, "pending")  # peft's file names, should a kill cut the save short
                 model.save_pretrained(adapter, **({} if state_dict is None else {"state_dict": state_dict}))
-                written.note_many(root, written.tree_lines(adapter, adapter, kept)[1:])
+                written.note_many(
+                    root, [*written.tree_lines(adapter, adapter, kept)[1:], (adapter, "saved", None, None)]
+                )
                 outputs = self._engine(model, tokenizer).generate(
                     prompts,
                     max_new_tokens=max_new_tokens,

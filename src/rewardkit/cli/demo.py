@@ -299,7 +299,9 @@ def run(
         say(f"[1/4] tiny model and {settings.val_size}+{settings.test_size} held-out problems -> {out}")
         written.note(out, out / "base", "pending")  # a kill mid-save leaves files of the names a save writes
         base = build_base(out / "base", seed)
-        written.note_many(out, written.tree_lines(out / "base", out / "base")[1:])
+        written.note_many(
+            out, [*written.tree_lines(out / "base", out / "base")[1:], (out / "base", "saved", None, None)]
+        )
         say(f"[2/4] SFT {settings.sft_steps} steps, then [3/4] GRPO {settings.grpo_steps} steps")
         # Other output of the trainers goes to a file; the progress bars (stderr) stay on a terminal, and piped
         # output gets the stages' own lines (start, logs, evaluations, saves) instead of minutes of silence.

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RECORD = ".rewardkit-written.jsonl"
-KINDS = frozenset({"file", "dir", "appended", "pending", "scratch", "gone"})
-_FOLDER_KINDS = frozenset({"dir", "pending", "scratch"})
+KINDS = frozenset({"file", "dir", "appended", "pending", "saved", "scratch", "gone"})
+_FOLDER_KINDS = frozenset({"dir", "pending", "saved", "scratch"})
 # What the Trainer (and peft, TRL, DeepSpeed, FSDP) write into a checkpoint-N/ or final/ folder it saves: accepted
 # by name inside a "pending" folder only, i.e. one a kill interrupted before its files were recorded. A file recorded
 # there after the folder's latest "pending" line is known by its record alone: a user's edit of final/README.md or
@@ -28,6 +28,10 @@ _TRAINER_FILE = re.compile(
     r"|trainer_state\.json|optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state(_\d+)?\.pth|latest|zero_to_fp32\.py)"
 )
 _TRAINER_DIR = re.compile(r"global_step\d+|pytorch_model_fsdp_\d+|optimizer_\d+")
+# Once the main process recorded a save's files the folder is "saved": what it did not record is the run's only if
+# another rank writes it (its RNG state, its DeepSpeed/FSDP shards), which may land after the main process recorded.
+# A user's config.json or README.md added to a finished final/ is then not the run's by its name.
+_RANK_FILE = re.compile(r"rng_state_\d+\.pth")
 # A record line is only as good as the folder it was received in: a forged "scratch" or "pending" line on a folder a
 # user keeps notes in would hand all of them to --overwrite. So these kinds count only on the names rewardkit gives
 # such folders: a temporary `.<name>.<hex>.tmp` / `.<name>.old`, and the folders a save goes into.
@@ -208,6 +212,9 @@ class Record:
                 and _trainer_writes(parts[i:], is_dir, is_file)
             ):
                 return True
+            if above.kind == "saved" and entry is None and _PENDING_NAME.fullmatch(name):
+                if _rank_writes(parts[i:], is_dir, is_file):
+                    return True
         if is_dir and rel in self.below:
             return True
         name = parts[-1]
@@ -226,6 +233,13 @@ class Record:
         """The sizes recorded for the file at `rel`."""
         entry = self.entries.get(rel)
         return set(entry.sizes) if entry is not None else set()
+
+
+def _rank_writes(parts: list[str], is_dir: bool, is_file: bool) -> bool:
+    """Whether `parts` (below a saved folder) is a file or folder a rank other than the main process writes there."""
+    if _TRAINER_DIR.fullmatch(parts[0]):
+        return is_dir or is_file
+    return len(parts) == 1 and is_file and _RANK_FILE.fullmatch(parts[0]) is not None
 
 
 def _trainer_writes(parts: list[str], is_dir: bool, is_file: bool) -> bool:

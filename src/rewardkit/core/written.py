@@ -5,7 +5,8 @@ that writes (the main process of a launch), before the write: `{"p": path relati
 "s": size, "h": digest}`. Kinds: "file" (written whole; "s" its size in bytes, "h" a content digest when it is at most
 DIGEST_MAX bytes), "dir", "appended" (it grows: any size while this
 is its latest line), "pending" (a folder the Trainer saves into: until its files are recorded, files with the names
-the Trainer writes there are accepted), "scratch" (a temporary folder the run made under a random name: all below
+the Trainer writes there are accepted), "saved" (such a folder once its files were recorded: only what another
+rank writes there late, its RNG state or shards, is accepted unrecorded), "scratch" (a temporary folder the run made under a random name: all below
 it is the run's), "gone" (moved away or deleted: the path and all below it are forgotten).
 
 A file is the run's when it is a regular file and its size (and for a small file its content) is one recorded for it

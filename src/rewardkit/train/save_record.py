@@ -35,10 +35,11 @@ def _foreign(folder: Path, target: Path) -> frozenset[Path]:
 
 
 def note_saved(folder: Path, target: Path, before: frozenset[Path]) -> None:
-    """Record the files the Trainer saved in `target` (its folder stays "pending": a shard written late by another
-    rank is still the run's by name), leaving out what was there before and was not the run's."""
+    """Record the files the Trainer saved in `target`, then the folder as "saved" (a shard or RNG state written late
+    by another rank is still the run's by name; nothing else unrecorded is), leaving out what was there before and
+    was not the run's."""
     if target.is_dir() and not target.is_symlink():
-        written.note_many(folder, written.tree_lines(target, target, before)[1:])
+        written.note_many(folder, [*written.tree_lines(target, target, before)[1:], (target, "saved", None, None)])
 
 
 @contextlib.contextmanager
