@@ -335,6 +335,28 @@ def test_checkpoint_rotation_keeps_a_users_file(finished, tmp_path, caplog):
     assert (run / "checkpoint-2" / "optimizer.pt").is_file()
 
 
+def test_an_append_never_grows_a_hard_link_outside_the_run(tmp_path):
+    # a record or log hard-linked to a file outside (a `cp -al` backup, a received folder's link): appending in place
+    # wrote the run's lines into that other file
+    from rewardkit.core.fileio import append_jsonl
+
+    run, backup = tmp_path / "run", tmp_path / "backup"
+    run.mkdir()
+    backup.mkdir()
+    (backup / "notes.txt").write_text("mine\n")
+    (backup / "log.jsonl").write_text("{}\n")
+    os.link(backup / "notes.txt", run / written.RECORD)
+    os.link(backup / "log.jsonl", run / "log_history.jsonl")
+    written.note(run, run / "eval_rows.jsonl", "file", 3)
+    append_jsonl(run / "log_history.jsonl", {"step": 1}, inside=run)
+    assert (backup / "notes.txt").read_text() == "mine\n" and (backup / "log.jsonl").read_text() == "{}\n"
+    assert (run / written.RECORD).read_text().startswith("mine\n") and "eval_rows.jsonl" in (
+        run / written.RECORD
+    ).read_text()
+    assert (run / "log_history.jsonl").read_text() == '{}\n{"step": 1}\n'
+    assert os.stat(run / written.RECORD).st_nlink == 1 and not list(run.glob(".*.tmp"))
+
+
 def test_records_from_eight_threads_at_once(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -344,8 +344,10 @@ def append_jsonl(path: str | Path, row: dict, *, inside: str | Path | None = Non
             raise DataError(f"{path}: is a symlink; it is not written through.", hint=_NOT_FILE_HINT)
         if not stat.S_ISREG(os.lstat(path).st_mode):
             raise DataError(f"{path}: is not a regular file, so it cannot be appended to.", hint=_NOT_FILE_HINT)
-    if inside is not None and not written.grows(inside, path):
-        written.note(inside, path, "appended")
+    if inside is not None:
+        if not written.grows(inside, path):
+            written.note(inside, path, "appended")
+        written.own_inode(path)  # a hard link to it elsewhere (a backup) does not grow with the run's file
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(path, flags, 0o666 & ~current_umask())  # O_NOFOLLOW: a link made since lstat is refused too

@@ -25,6 +25,7 @@ import errno
 import json
 import logging
 import os
+import secrets
 import shutil
 import stat
 import threading
@@ -41,6 +42,26 @@ from rewardkit.core.record_lines import clean_relative, digest, file_digest, for
 
 _lock = threading.Lock()
 _latest: dict[tuple[str, str], str] = {}  # (record file, path) -> the kind this process last recorded for it
+
+
+_append_lock = threading.Lock()
+
+
+def own_inode(path: Path) -> None:
+    """Give the file at `path` an inode of its own when it has other hard links (a `cp -al` backup, a link made to a
+    file outside the run), so that an append changes the run's file only, never the other names of it."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink <= 1:
+        return
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")  # a killed atomic write's name: the run's
+    try:
+        shutil.copy2(path, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def relative(root: str | Path, path: str | Path) -> str | None:
@@ -76,7 +97,9 @@ def note_many(root: str | Path, items: Iterable[Line | tuple[str | Path, str, in
     flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         os.makedirs(root, exist_ok=True)
-        fd = os.open(record, flags, 0o666)  # the umask applies
+        with _append_lock:  # no line appended to the old inode while own_inode copies it
+            own_inode(record)
+            fd = os.open(record, flags, 0o666)  # the umask applies
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
