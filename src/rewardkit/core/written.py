@@ -50,11 +50,8 @@ _append_lock = threading.Lock()
 def own_inode(path: Path) -> None:
     """Give the file at `path` an inode of its own when it has other hard links (a `cp -al` backup, a link made to a
     file outside the run), so that an append changes the run's file only, never the other names of it."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if not stat.S_ISREG(st.st_mode) or st.st_nlink <= 1:
+    st = os.lstat(path) if os.path.lexists(path) else None
+    if st is None or not stat.S_ISREG(st.st_mode) or st.st_nlink <= 1:
         return
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")  # a killed atomic write's name: the run's
     try:
